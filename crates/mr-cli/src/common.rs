@@ -1,0 +1,124 @@
+//! Helpers shared by the subcommands: input files, register values, output, exit codes.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::ExitCode;
+
+use mr_core::{Error, ErrorClass, RegisterValue, VerifiedRegisters};
+
+/// How a command ended, mapped to an exit code by [`exit`].
+#[derive(Debug)]
+pub enum Failure {
+    /// Evidence rejected (exit 1). The message says which register, entry and why.
+    Rejected(String),
+    /// Malformed input or usage error (exit 2).
+    Malformed(String),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        match e.class() {
+            ErrorClass::Rejected => Failure::Rejected(e.to_string()),
+            ErrorClass::Malformed | ErrorClass::Device => Failure::Malformed(e.to_string()),
+        }
+    }
+}
+
+/// Result of a command: `Ok` prints nothing more and exits 0.
+pub type CmdResult = Result<(), Failure>;
+
+/// Print the failure (if any) and return the exit code.
+pub fn exit(result: CmdResult) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Rejected(msg)) => {
+            eprintln!("mr: rejected: {msg}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Malformed(msg)) => {
+            eprintln!("mr: error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Open `path` for reading (`-` is stdin), buffered.
+pub fn open_input(path: &Path) -> Result<Box<dyn std::io::BufRead>, Failure> {
+    if path == Path::new("-") {
+        Ok(Box::new(std::io::BufReader::with_capacity(
+            1 << 16,
+            std::io::stdin(),
+        )))
+    } else {
+        let f = std::fs::File::open(path)
+            .map_err(|e| Failure::Malformed(format!("cannot open {}: {e}", path.display())))?;
+        Ok(Box::new(std::io::BufReader::with_capacity(1 << 16, f)))
+    }
+}
+
+/// Read all of `path` (`-` is stdin), refusing files larger than `max` bytes.
+pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>, Failure> {
+    let mut buf = Vec::new();
+    open_input(path)?
+        .take(max + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Failure::Malformed(format!("cannot read {}: {e}", path.display())))?;
+    if buf.len() as u64 > max {
+        return Err(Failure::Malformed(format!(
+            "{} is larger than {max} bytes",
+            path.display()
+        )));
+    }
+    Ok(buf)
+}
+
+/// Parse `ID:ALG:HEX` values from `--expect` and from `--expect-file` files (one per line; blank
+/// lines and `#` comments ignored) into asserted values.
+pub fn expected_values(
+    expect: &[String],
+    files: &[std::path::PathBuf],
+) -> Result<Option<VerifiedRegisters>, Failure> {
+    let mut values: Vec<RegisterValue> = Vec::new();
+    for e in expect {
+        values.push(e.parse().map_err(|e: Error| Failure::Malformed(e.to_string()))?);
+    }
+    for f in files {
+        let text = read_input(f, 1 << 20)?;
+        let text = String::from_utf8(text)
+            .map_err(|_| Failure::Malformed(format!("{} is not UTF-8", f.display())))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            values.push(line.parse().map_err(|e: Error| {
+                Failure::Malformed(format!("{} line {}: {e}", f.display(), n + 1))
+            })?);
+        }
+    }
+    if values.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(VerifiedRegisters::asserted(values)?))
+}
+
+/// JSON list of register values: `[{"id": "pcr10", "alg": "sha256", "value": "<hex>"}]`.
+pub fn registers_json<'a>(values: impl IntoIterator<Item = &'a RegisterValue>) -> serde_json::Value {
+    serde_json::Value::Array(
+        values
+            .into_iter()
+            .map(|v| {
+                serde_json::json!({
+                    "id": v.id.to_string(),
+                    "alg": v.value.alg().name(),
+                    "value": v.value.to_hex(),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Print a JSON value on stdout.
+pub fn print_json(value: &serde_json::Value) {
+    println!("{value:#}");
+}

@@ -1,0 +1,1 @@
+//! Linux IMA measurement lists (binary and ASCII). See SPECS §1-4.

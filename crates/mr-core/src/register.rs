@@ -1,0 +1,378 @@
+//! The measurement-register model: identifiers, the [`MeasurementRegister`] trait, an in-memory
+//! [`SoftRegister`], and [`VerifiedRegisters`], the values a root of trust vouches for.
+//!
+//! Index mappings (UEFI CC measurement, SPECS §10): CC MR index 0 = MRTD, CC MR index n = RTMR n-1
+//! for n in 1..=4.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use crate::alg::{Digest, HashAlg};
+use crate::error::Error;
+
+/// Identifies a measurement register.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MrId {
+    /// TPM PCR n (0-23 on PC-Client TPMs; any u32 is representable for odd logs).
+    Pcr(u32),
+    /// TDX RTMR n (0-3).
+    Rtmr(u8),
+    /// TDX MRTD (build-time measurement).
+    Mrtd,
+    /// TDX MRCONFIGID (static, supplied at TD creation).
+    MrConfigId,
+    /// TDX MROWNER (static).
+    MrOwner,
+    /// TDX MROWNERCONFIG (static).
+    MrOwnerConfig,
+    /// A named virtual register (e.g. `mr_ima`) derived from a journal.
+    Virtual(String),
+}
+
+impl MrId {
+    /// The register that a UEFI CC measurement-register index names (0 = MRTD, 1..=4 = RTMR0..3).
+    pub fn from_cc_mr_index(index: u32) -> Option<MrId> {
+        match index {
+            0 => Some(MrId::Mrtd),
+            1..=4 => Some(MrId::Rtmr((index - 1) as u8)),
+            _ => None,
+        }
+    }
+
+    /// The CC measurement-register index of a TDX register (MRTD = 0, RTMR n = n+1).
+    pub fn cc_mr_index(&self) -> Option<u32> {
+        match self {
+            MrId::Mrtd => Some(0),
+            MrId::Rtmr(n) if *n < 4 => Some(u32::from(*n) + 1),
+            _ => None,
+        }
+    }
+
+    /// Start value of this register after reset, in bank `alg`: zeros, except PCR 17-22, which a
+    /// PC-Client TPM resets to all-0xFF until a dynamic launch.
+    pub fn reset_value(&self, alg: HashAlg) -> Digest {
+        match self {
+            MrId::Pcr(17..=22) => Digest::ones(alg),
+            _ => Digest::zero(alg),
+        }
+    }
+}
+
+impl fmt::Display for MrId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MrId::Pcr(n) => write!(f, "pcr{n}"),
+            MrId::Rtmr(n) => write!(f, "rtmr{n}"),
+            MrId::Mrtd => f.write_str("mrtd"),
+            MrId::MrConfigId => f.write_str("mrconfigid"),
+            MrId::MrOwner => f.write_str("mrowner"),
+            MrId::MrOwnerConfig => f.write_str("mrownerconfig"),
+            MrId::Virtual(name) => f.write_str(name),
+        }
+    }
+}
+
+impl FromStr for MrId {
+    type Err = Error;
+    /// Accepts `10`, `pcr10`, `rtmr0`..`rtmr3`, `mrtd`, `mrconfigid`, `mrowner`, `mrownerconfig`,
+    /// or a virtual register name (`[a-z_][a-z0-9_]*`, at most 64 characters).
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let bad = || Error::InvalidRegisterId(s.to_owned());
+        let lower = s.to_ascii_lowercase();
+        let digits = |t: &str| !t.is_empty() && t.len() <= 10 && t.bytes().all(|b| b.is_ascii_digit());
+        if digits(&lower) {
+            return lower.parse().map(MrId::Pcr).map_err(|_| bad());
+        }
+        if let Some(n) = lower.strip_prefix("pcr").filter(|t| digits(t)) {
+            return n.parse().map(MrId::Pcr).map_err(|_| bad());
+        }
+        if let Some(n) = lower.strip_prefix("rtmr").filter(|t| digits(t)) {
+            return match n.parse::<u8>() {
+                Ok(n @ 0..=3) => Ok(MrId::Rtmr(n)),
+                _ => Err(bad()),
+            };
+        }
+        match lower.as_str() {
+            "mrtd" => return Ok(MrId::Mrtd),
+            "mrconfigid" => return Ok(MrId::MrConfigId),
+            "mrowner" => return Ok(MrId::MrOwner),
+            "mrownerconfig" => return Ok(MrId::MrOwnerConfig),
+            _ => {}
+        }
+        let valid_name = s.len() <= 64
+            && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if valid_name {
+            Ok(MrId::Virtual(s.to_owned()))
+        } else {
+            Err(bad())
+        }
+    }
+}
+
+/// A register, bank and value, written `ID:ALG:HEX` on the command line (e.g. `10:sha256:ab..`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegisterValue {
+    /// The register.
+    pub id: MrId,
+    /// The value (its algorithm is the bank).
+    pub value: Digest,
+}
+
+impl FromStr for RegisterValue {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let bad = |reason: &str| Error::InvalidRegisterValue {
+            text: s.chars().take(200).collect(),
+            reason: reason.to_owned(),
+        };
+        let mut parts = s.trim().splitn(3, ':');
+        let (Some(id), Some(alg), Some(hex)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad("expected ID:ALG:HEX"));
+        };
+        let id: MrId = id.parse().map_err(|e: Error| bad(&e.to_string()))?;
+        let alg: HashAlg = alg.parse().map_err(|e: Error| bad(&e.to_string()))?;
+        let value = Digest::from_hex(alg, hex).map_err(|e| bad(&e.to_string()))?;
+        Ok(RegisterValue { id, value })
+    }
+}
+
+impl fmt::Display for RegisterValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.id, self.value.alg(), self.value)
+    }
+}
+
+/// A register that can be read and extended: a TPM PCR in one bank, a TDX RTMR, a register held in
+/// memory, or a virtual register over a backing register.
+pub trait MeasurementRegister {
+    /// Which register this is.
+    fn id(&self) -> MrId;
+    /// The register's bank (hash algorithm).
+    fn alg(&self) -> HashAlg;
+    /// The current value.
+    fn read(&self) -> Result<Digest, Error>;
+    /// Extend: `new = H(old || digest)`; `digest` must have the register's algorithm.
+    fn extend(&self, digest: &Digest) -> Result<(), Error>;
+}
+
+/// A measurement register held in memory (for tests, simulations and replay targets).
+#[derive(Debug)]
+pub struct SoftRegister {
+    id: MrId,
+    value: Mutex<Digest>,
+}
+
+impl SoftRegister {
+    /// A register at its reset value (see [`MrId::reset_value`]).
+    pub fn new(id: MrId, alg: HashAlg) -> SoftRegister {
+        let value = id.reset_value(alg);
+        SoftRegister::with_value(id, value)
+    }
+
+    /// A register holding `value`.
+    pub fn with_value(id: MrId, value: Digest) -> SoftRegister {
+        SoftRegister {
+            id,
+            value: Mutex::new(value),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Digest> {
+        // A poisoned lock only means another thread panicked mid-extend; the digest is Copy and
+        // always whole, so the value is still meaningful.
+        self.value.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl MeasurementRegister for SoftRegister {
+    fn id(&self) -> MrId {
+        self.id.clone()
+    }
+    fn alg(&self) -> HashAlg {
+        self.lock().alg()
+    }
+    fn read(&self) -> Result<Digest, Error> {
+        Ok(*self.lock())
+    }
+    fn extend(&self, digest: &Digest) -> Result<(), Error> {
+        let mut v = self.lock();
+        if digest.alg() != v.alg() {
+            return Err(Error::Register {
+                register: self.id.clone(),
+                reason: format!("cannot extend a {} register with a {} digest", v.alg(), digest.alg()),
+            });
+        }
+        *v = v.extended(digest.as_bytes());
+        Ok(())
+    }
+}
+
+/// Where a set of verified register values comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Provenance {
+    /// A TPM quote whose signature, nonce and PCR digest verified; `ak_name` is the AK's Name (hex).
+    TpmQuote {
+        /// The attestation key's TPM Name, hex.
+        ak_name: String,
+    },
+    /// A TD quote whose signature chain verified (and REPORTDATA, if a nonce was given).
+    TdQuote {
+        /// A short description of the trust anchor (e.g. root CA subject or fingerprint).
+        root: String,
+    },
+    /// Derived by replaying a journal against other verified registers.
+    Derived {
+        /// What the backing values came from.
+        from: Box<Provenance>,
+    },
+    /// Asserted by the caller (e.g. `--expect` on the command line); mr checked nothing.
+    Asserted,
+}
+
+impl fmt::Display for Provenance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Provenance::TpmQuote { ak_name } => write!(f, "TPM quote by AK {ak_name}"),
+            Provenance::TdQuote { root } => write!(f, "TD quote chained to {root}"),
+            Provenance::Derived { from } => write!(f, "derived from {from}"),
+            Provenance::Asserted => f.write_str("asserted by the caller"),
+        }
+    }
+}
+
+/// Register values whose provenance a root of trust vouches for (or the caller asserts). Every
+/// log replay consumes this type and never cares where the values came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedRegisters {
+    provenance: Provenance,
+    values: BTreeMap<(MrId, HashAlg), Digest>,
+}
+
+impl VerifiedRegisters {
+    /// An empty set with the given provenance. Verifiers (quote checks) build these; callers
+    /// who just want to compare against known values use [`Provenance::Asserted`].
+    pub fn new(provenance: Provenance) -> VerifiedRegisters {
+        VerifiedRegisters {
+            provenance,
+            values: BTreeMap::new(),
+        }
+    }
+
+    /// Values asserted by the caller.
+    pub fn asserted(values: impl IntoIterator<Item = RegisterValue>) -> Result<VerifiedRegisters, Error> {
+        let mut v = VerifiedRegisters::new(Provenance::Asserted);
+        for rv in values {
+            v.insert(rv.id, rv.value)?;
+        }
+        Ok(v)
+    }
+
+    /// Add a value; giving the same register and bank twice with different values is an error.
+    pub fn insert(&mut self, id: MrId, value: Digest) -> Result<(), Error> {
+        match self.values.get(&(id.clone(), value.alg())) {
+            Some(old) if *old != value => Err(Error::ConflictingValue {
+                register: id,
+                alg: value.alg(),
+            }),
+            _ => {
+                self.values.insert((id, value.alg()), value);
+                Ok(())
+            }
+        }
+    }
+
+    /// The value of `id` in bank `alg`.
+    pub fn get(&self, id: &MrId, alg: HashAlg) -> Option<&Digest> {
+        self.values.get(&(id.clone(), alg))
+    }
+
+    /// Where these values come from.
+    pub fn provenance(&self) -> &Provenance {
+        &self.provenance
+    }
+
+    /// All values, ordered by register then bank.
+    pub fn iter(&self) -> impl Iterator<Item = (&MrId, &Digest)> {
+        self.values.iter().map(|((id, _), d)| (id, d))
+    }
+
+    /// Number of register/bank values.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// True when there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The banks present, in order.
+    pub fn banks(&self) -> Vec<HashAlg> {
+        let mut b: Vec<HashAlg> = self.values.keys().map(|(_, a)| *a).collect();
+        b.sort();
+        b.dedup();
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_register_ids() {
+        assert_eq!("10".parse::<MrId>().unwrap(), MrId::Pcr(10));
+        assert_eq!("PCR23".parse::<MrId>().unwrap(), MrId::Pcr(23));
+        assert_eq!("rtmr3".parse::<MrId>().unwrap(), MrId::Rtmr(3));
+        assert!("rtmr4".parse::<MrId>().is_err());
+        assert_eq!("mrtd".parse::<MrId>().unwrap(), MrId::Mrtd);
+        assert_eq!("mr_ima".parse::<MrId>().unwrap(), MrId::Virtual("mr_ima".into()));
+        assert!("Bad Name".parse::<MrId>().is_err());
+        assert!("".parse::<MrId>().is_err());
+        assert!("99999999999".parse::<MrId>().is_err());
+        for s in ["pcr10", "rtmr0", "mrtd", "mr_ima"] {
+            assert_eq!(s.parse::<MrId>().unwrap().to_string(), s);
+        }
+    }
+
+    #[test]
+    fn cc_mr_index_mapping() {
+        assert_eq!(MrId::from_cc_mr_index(1), Some(MrId::Rtmr(0)));
+        assert_eq!(MrId::from_cc_mr_index(4), Some(MrId::Rtmr(3)));
+        assert_eq!(MrId::from_cc_mr_index(5), None);
+        assert_eq!(MrId::Rtmr(2).cc_mr_index(), Some(3));
+    }
+
+    #[test]
+    fn parses_register_values() {
+        let v: RegisterValue = format!("10:sha1:{}", "ab".repeat(20)).parse().unwrap();
+        assert_eq!(v.id, MrId::Pcr(10));
+        assert_eq!(v.value.alg(), HashAlg::Sha1);
+        assert!("10:sha1:abcd".parse::<RegisterValue>().is_err());
+        assert!("10:md5:abcd".parse::<RegisterValue>().is_err());
+        assert!("10".parse::<RegisterValue>().is_err());
+    }
+
+    #[test]
+    fn soft_register_extends() {
+        let r = SoftRegister::new(MrId::Pcr(16), HashAlg::Sha256);
+        let d = HashAlg::Sha256.hash(b"m");
+        r.extend(&d).unwrap();
+        assert_eq!(r.read().unwrap(), Digest::zero(HashAlg::Sha256).extended(d.as_bytes()));
+        assert!(r.extend(&HashAlg::Sha1.hash(b"m")).is_err());
+        assert_eq!(SoftRegister::new(MrId::Pcr(17), HashAlg::Sha1).read().unwrap(), Digest::ones(HashAlg::Sha1));
+    }
+
+    #[test]
+    fn verified_registers_refuse_conflicts() {
+        let mut v = VerifiedRegisters::new(Provenance::Asserted);
+        v.insert(MrId::Pcr(10), Digest::zero(HashAlg::Sha1)).unwrap();
+        v.insert(MrId::Pcr(10), Digest::zero(HashAlg::Sha1)).unwrap();
+        assert!(v.insert(MrId::Pcr(10), Digest::ones(HashAlg::Sha1)).is_err());
+        assert_eq!(v.len(), 1);
+    }
+}

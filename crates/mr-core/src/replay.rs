@@ -1,0 +1,445 @@
+//! The one replay engine: folds `(register, digest)` steps from start values and compares them
+//! with [`VerifiedRegisters`].
+//!
+//! Log formats (IMA, TCG, CCEL, CEL) turn their entries into steps: for each entry, one
+//! [`Replayer::extend`] per register and bank it extends, then [`Replayer::end_entry`]. Format
+//! quirks (IMA violations, EV_NO_ACTION, StartupLocality) live in the format's module, which
+//! decides what to extend; the engine only folds and compares.
+//!
+//! Prefix matching: IMA appends an entry to its list *before* extending the PCR, so a quote can lag
+//! the list. With [`PrefixPolicy::ShortestMatching`] (default) the engine accepts the shortest
+//! prefix of entries after which every verified register and bank holds its verified value at the
+//! same time, and reports the entries left over.
+
+use std::collections::BTreeMap;
+
+use crate::alg::{Digest, HashAlg};
+use crate::error::{EntryDigestMismatch, Error, Mismatch, ReplayError};
+use crate::register::{MrId, RegisterValue, VerifiedRegisters};
+
+/// How much of the log the verified values must cover.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PrefixPolicy {
+    /// Accept the shortest prefix after which all verified values are reached (the log may run
+    /// ahead of the quote); report the entries left over.
+    #[default]
+    ShortestMatching,
+    /// The whole log must replay to the verified values.
+    Exact,
+}
+
+/// What to do with a verified register that no entry of the log extends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UnextendedPolicy {
+    /// It must still hold its start value.
+    #[default]
+    MustEqualStart,
+    /// Leave it out of the comparison (e.g. a quote over more PCRs than the log covers).
+    Ignore,
+}
+
+/// Replay options; `Default` is the strictest useful behaviour (DESIGN §4).
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ReplayOptions {
+    /// Explicit start values (checkpoints, trimmed lists); other registers start at their reset
+    /// value ([`MrId::reset_value`]).
+    pub start: BTreeMap<(MrId, HashAlg), Digest>,
+    /// Prefix or exact match.
+    pub prefix: PrefixPolicy,
+    /// Verified registers that the log never extends.
+    pub unextended: UnextendedPolicy,
+}
+
+impl ReplayOptions {
+    /// Set an explicit start value for a register and bank.
+    pub fn with_start(mut self, id: MrId, value: Digest) -> Self {
+        self.start.insert((id, value.alg()), value);
+        self
+    }
+
+    /// Set the prefix policy.
+    pub fn with_prefix(mut self, prefix: PrefixPolicy) -> Self {
+        self.prefix = prefix;
+        self
+    }
+
+    /// Set the policy for verified registers that the log never extends.
+    pub fn with_unextended(mut self, unextended: UnextendedPolicy) -> Self {
+        self.unextended = unextended;
+        self
+    }
+}
+
+#[derive(Debug)]
+struct RegState {
+    id: MrId,
+    value: Digest,
+    expected: Option<Digest>,
+    events: u64,
+    /// Prefix length since which `value == expected`, while it does.
+    match_since: Option<u64>,
+    /// Closed runs of prefix lengths `[from, to)` during which `value == expected`.
+    runs: Vec<(u64, u64)>,
+}
+
+/// The result of a replay that verified (or, without verified values, simply ran).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayOutcome {
+    /// Final value of every register and bank the log extends (and every verified one), after
+    /// the whole log, ordered by register then bank.
+    pub registers: Vec<RegisterValue>,
+    /// Entries in the log.
+    pub entries: u64,
+    /// Entries covered by the verified values (the matching prefix), when values were given.
+    pub covered: Option<u64>,
+}
+
+impl ReplayOutcome {
+    /// Entries after the matching prefix (appended after the quote was taken); 0 without
+    /// verified values.
+    pub fn left_over(&self) -> u64 {
+        self.covered.map_or(0, |c| self.entries - c)
+    }
+}
+
+/// The replay engine (see the module documentation).
+#[derive(Debug)]
+pub struct Replayer {
+    regs: Vec<RegState>,
+    opts: ReplayOptions,
+    verifying: bool,
+    entries: u64,
+    first_bad: Option<EntryDigestMismatch>,
+}
+
+impl Replayer {
+    /// A replay that only computes values.
+    pub fn new(opts: ReplayOptions) -> Replayer {
+        Replayer {
+            regs: Vec::new(),
+            opts,
+            verifying: false,
+            entries: 0,
+            first_bad: None,
+        }
+    }
+
+    /// A replay checked against `verified`.
+    pub fn verifying(verified: &VerifiedRegisters, opts: ReplayOptions) -> Replayer {
+        let mut r = Replayer::new(opts);
+        r.verifying = true;
+        for (id, value) in verified.iter() {
+            let start = r.start_value(id, value.alg());
+            let matches = start == *value;
+            r.regs.push(RegState {
+                id: id.clone(),
+                value: start,
+                expected: Some(*value),
+                events: 0,
+                match_since: matches.then_some(0),
+                runs: Vec::new(),
+            });
+        }
+        r
+    }
+
+    fn start_value(&self, id: &MrId, alg: HashAlg) -> Digest {
+        self.opts
+            .start
+            .get(&(id.clone(), alg))
+            .copied()
+            .unwrap_or_else(|| id.reset_value(alg))
+    }
+
+    /// Entries ended so far.
+    pub fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    /// Extend register `id` in bank `digest.alg()` with `digest`, as part of the current entry.
+    #[inline]
+    pub fn extend(&mut self, id: &MrId, digest: &Digest) {
+        self.extend_bytes(id, digest.alg(), digest.as_bytes());
+    }
+
+    /// Extend register `id` in bank `alg` with raw `data` (`H(old || data)`).
+    pub fn extend_bytes(&mut self, id: &MrId, alg: HashAlg, data: &[u8]) {
+        let pos = match self
+            .regs
+            .iter()
+            .position(|r| r.value.alg() == alg && r.id == *id)
+        {
+            Some(p) => p,
+            None => {
+                let start = self.start_value(id, alg);
+                self.regs.push(RegState {
+                    id: id.clone(),
+                    value: start,
+                    expected: None,
+                    events: 0,
+                    match_since: None,
+                    runs: Vec::new(),
+                });
+                self.regs.len() - 1
+            }
+        };
+        let after = self.entries + 1;
+        let Some(reg) = self.regs.get_mut(pos) else {
+            return;
+        };
+        reg.value = reg.value.extended(data);
+        reg.events += 1;
+        if let Some(expected) = reg.expected {
+            // The old value held for prefix lengths up to `self.entries`.
+            if let Some(since) = reg.match_since.take() {
+                reg.runs.push((since, after));
+            }
+            if reg.value == expected {
+                reg.match_since = Some(after);
+            }
+        }
+    }
+
+    /// Close the current entry (also for entries that extend nothing, such as EV_NO_ACTION).
+    #[inline]
+    pub fn end_entry(&mut self) {
+        self.entries += 1;
+    }
+
+    /// Record an entry whose recorded digest disagrees with its data; the first one is kept and
+    /// makes the replay fail.
+    pub fn note_bad_entry(&mut self, bad: EntryDigestMismatch) {
+        if self.first_bad.is_none() {
+            self.first_bad = Some(bad);
+        }
+    }
+
+    /// Current value of `id` in bank `alg`, if the replay has it.
+    pub fn value(&self, id: &MrId, alg: HashAlg) -> Option<Digest> {
+        self.regs
+            .iter()
+            .find(|r| r.id == *id && r.value.alg() == alg)
+            .map(|r| r.value)
+    }
+
+    /// Finish: the outcome, or the structured reason the log does not verify.
+    pub fn finish(mut self) -> Result<ReplayOutcome, Error> {
+        let n = self.entries;
+        for reg in &mut self.regs {
+            if let Some(since) = reg.match_since.take() {
+                reg.runs.push((since, n + 1));
+            }
+        }
+        let mut registers: Vec<RegisterValue> = self
+            .regs
+            .iter()
+            .map(|r| RegisterValue {
+                id: r.id.clone(),
+                value: r.value,
+            })
+            .collect();
+        registers.sort_by(|a, b| (&a.id, a.value.alg()).cmp(&(&b.id, b.value.alg())));
+
+        let mut covered = None;
+        if self.verifying {
+            let relevant: Vec<&RegState> = self
+                .regs
+                .iter()
+                .filter(|r| r.expected.is_some())
+                .filter(|r| r.events > 0 || self.opts.unextended == UnextendedPolicy::MustEqualStart)
+                .collect();
+            let contains = |r: &RegState, k: u64| r.runs.iter().any(|(a, b)| *a <= k && k < *b);
+            let mut candidates: Vec<u64> = match self.opts.prefix {
+                PrefixPolicy::Exact => vec![n],
+                PrefixPolicy::ShortestMatching => {
+                    let mut c: Vec<u64> = relevant.iter().flat_map(|r| r.runs.iter().map(|(a, _)| *a)).collect();
+                    c.push(0);
+                    c
+                }
+            };
+            candidates.sort_unstable();
+            covered = candidates
+                .into_iter()
+                .find(|k| *k <= n && relevant.iter().all(|r| contains(r, *k)));
+            if covered.is_none() {
+                let target = match self.opts.prefix {
+                    PrefixPolicy::Exact => n,
+                    PrefixPolicy::ShortestMatching => u64::MAX,
+                };
+                let mut mismatches: Vec<Mismatch> = relevant
+                    .iter()
+                    .filter(|r| {
+                        if target == u64::MAX {
+                            r.runs.is_empty()
+                        } else {
+                            !contains(r, target)
+                        }
+                    })
+                    .map(|r| mismatch(r))
+                    .collect();
+                if mismatches.is_empty() {
+                    // Each register matches at some point, but never all at the same time.
+                    mismatches = relevant.iter().map(|r| mismatch(r)).collect();
+                }
+                return Err(ReplayError {
+                    mismatches,
+                    entries_replayed: n,
+                    first_bad_entry: self.first_bad,
+                }
+                .into());
+            }
+        }
+        if let Some(bad) = self.first_bad {
+            return Err(bad.into());
+        }
+        Ok(ReplayOutcome {
+            registers,
+            entries: n,
+            covered,
+        })
+    }
+}
+
+fn mismatch(r: &RegState) -> Mismatch {
+    Mismatch {
+        register: r.id.clone(),
+        alg: r.value.alg(),
+        expected: r.expected.unwrap_or(r.value),
+        computed: r.value,
+        events: r.events,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::register::Provenance;
+
+    const A: HashAlg = HashAlg::Sha256;
+
+    fn steps(n: usize) -> Vec<Digest> {
+        (0..n).map(|i| A.hash(&[i as u8])).collect()
+    }
+
+    fn fold(ds: &[Digest]) -> Digest {
+        ds.iter().fold(Digest::zero(A), |v, d| v.extended(d.as_bytes()))
+    }
+
+    fn run(ds: &[Digest], expected: &VerifiedRegisters, opts: ReplayOptions) -> Result<ReplayOutcome, Error> {
+        let mut r = Replayer::verifying(expected, opts);
+        for d in ds {
+            r.extend(&MrId::Pcr(10), d);
+            r.end_entry();
+        }
+        r.finish()
+    }
+
+    fn expect(v: Digest) -> VerifiedRegisters {
+        let mut e = VerifiedRegisters::new(Provenance::Asserted);
+        e.insert(MrId::Pcr(10), v).unwrap();
+        e
+    }
+
+    #[test]
+    fn whole_log_matches() {
+        let ds = steps(5);
+        let out = run(&ds, &expect(fold(&ds)), ReplayOptions::default()).unwrap();
+        assert_eq!(out.covered, Some(5));
+        assert_eq!(out.left_over(), 0);
+    }
+
+    #[test]
+    fn prefix_matches_and_reports_left_over() {
+        let ds = steps(5);
+        let out = run(&ds, &expect(fold(&ds[..3])), ReplayOptions::default()).unwrap();
+        assert_eq!(out.covered, Some(3));
+        assert_eq!(out.left_over(), 2);
+        let err = run(
+            &ds,
+            &expect(fold(&ds[..3])),
+            ReplayOptions::default().with_prefix(PrefixPolicy::Exact),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Replay(_)));
+    }
+
+    #[test]
+    fn mismatch_names_register_and_values() {
+        let ds = steps(4);
+        let wrong = A.hash(b"nope");
+        let Error::Replay(e) = run(&ds, &expect(wrong), ReplayOptions::default()).unwrap_err() else {
+            panic!("expected a replay error");
+        };
+        assert_eq!(e.entries_replayed, 4);
+        assert_eq!(e.mismatches.len(), 1);
+        assert_eq!(e.mismatches[0].register, MrId::Pcr(10));
+        assert_eq!(e.mismatches[0].expected, wrong);
+        assert_eq!(e.mismatches[0].computed, fold(&ds));
+        assert_eq!(e.mismatches[0].events, 4);
+    }
+
+    #[test]
+    fn explicit_start_value() {
+        let ds = steps(3);
+        let start = A.hash(b"checkpoint");
+        let end = ds.iter().fold(start, |v, d| v.extended(d.as_bytes()));
+        let opts = ReplayOptions::default().with_start(MrId::Pcr(10), start);
+        assert_eq!(run(&ds, &expect(end), opts).unwrap().covered, Some(3));
+        assert!(run(&ds, &expect(end), ReplayOptions::default()).is_err());
+    }
+
+    #[test]
+    fn unextended_register_must_hold_start_value() {
+        let ds = steps(2);
+        let mut e = expect(fold(&ds));
+        e.insert(MrId::Pcr(11), A.hash(b"x")).unwrap();
+        assert!(run(&ds, &e, ReplayOptions::default()).is_err());
+        let opts = ReplayOptions::default().with_unextended(UnextendedPolicy::Ignore);
+        assert!(run(&ds, &e, opts).is_ok());
+        let mut z = expect(fold(&ds));
+        z.insert(MrId::Pcr(11), Digest::zero(A)).unwrap();
+        assert!(run(&ds, &z, ReplayOptions::default()).is_ok());
+    }
+
+    #[test]
+    fn all_registers_must_match_at_the_same_prefix() {
+        // PCR 10 matches after entry 1, PCR 11 only after entry 2 when PCR 10 has moved on.
+        let d = steps(3);
+        let mut r = Replayer::verifying(
+            &{
+                let mut e = VerifiedRegisters::new(Provenance::Asserted);
+                e.insert(MrId::Pcr(10), fold(&d[..1])).unwrap();
+                e.insert(MrId::Pcr(11), fold(&d[1..2])).unwrap();
+                e
+            },
+            ReplayOptions::default(),
+        );
+        r.extend(&MrId::Pcr(10), &d[0]);
+        r.end_entry();
+        r.extend(&MrId::Pcr(10), &d[2]);
+        r.end_entry();
+        r.extend(&MrId::Pcr(11), &d[1]);
+        r.end_entry();
+        assert!(r.finish().is_err());
+    }
+
+    #[test]
+    fn bad_entry_rejects_even_when_values_match() {
+        let ds = steps(2);
+        let mut r = Replayer::verifying(&expect(fold(&ds)), ReplayOptions::default());
+        for d in &ds {
+            r.extend(&MrId::Pcr(10), d);
+            r.end_entry();
+        }
+        r.note_bad_entry(EntryDigestMismatch {
+            entry: 1,
+            offset: 10,
+            register: MrId::Pcr(10),
+            alg: A,
+            recorded: ds[1],
+            computed: ds[0],
+        });
+        assert!(matches!(r.finish(), Err(Error::EntryDigest(_))));
+    }
+}

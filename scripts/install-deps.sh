@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what mr's tests need on a fresh Debian machine with Rust, if it is missing:
+# swtpm (TPM tests), libtss2-dev + pkg-config (tss-esapi, the `device` feature),
+# python3 (the shared IMA list generator used as a cross-check), GNU time (RSS checks).
+set -euo pipefail
+missing=()
+command -v swtpm >/dev/null 2>&1 || missing+=(swtpm swtpm-tools)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+pkg-config --exists tss2-esys 2>/dev/null || missing+=(libtss2-dev)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+[ -x /usr/bin/time ] || missing+=(time)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs, then formatting, lints and every test.
+# Tests that read real vectors use MR_SHARED (default: ../shared beside the checkout).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+export MR_SHARED="${MR_SHARED:-$(cd .. && pwd)/shared}"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+cargo test --workspace --all-features
