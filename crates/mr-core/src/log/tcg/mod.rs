@@ -1,0 +1,822 @@
+//! TCG PC-Client event logs (crypto-agile and legacy SHA-1) and the TDX CCEL log area.
+//!
+//! Formats (SPECS §6, TCG PC Client Platform Firmware Profile):
+//! - **crypto-agile** (TPM 2.0): the first record is a legacy `TCG_PCR_EVENT` (EV_NO_ACTION,
+//!   PCR 0, zero SHA-1 digest) carrying the [`SpecIdEvent`] with the algorithm / digest-size
+//!   table; every later record is a `TCG_PCR_EVENT2` whose digests are read with the sizes of that
+//!   table (`digestCount` must equal the table's length);
+//! - **legacy SHA-1** (TCG 1.2): every record is a `TCG_PCR_EVENT` with one SHA-1 digest.
+//!
+//! [`parse`] gives an **unverified** [`TcgLog`]; [`replay`] turns its records into extend steps
+//! for the one engine [`crate::replay::Replayer`] and compares with verified register values.
+//! Log quirks live here, not in the engine: EV_NO_ACTION is never extended; a `StartupLocality`
+//! event (or an H-CRTM event, see [`HcrtmStart`]) sets PCR 0's start value; CCEL log areas are
+//! padded ([`Trailing`]).
+//!
+//! CCEL (SPECS §10): the same crypto-agile format, `pcrIndex` = CC measurement-register index
+//! (1..=4 ↦ RTMR 0..=3 via [`MrId::from_cc_mr_index`]), SHA-384; see [`ccel`].
+//!
+//! What the caller must ensure: that the [`VerifiedRegisters`] passed to [`replay`] come from a
+//! checked root of trust. Every length in the input is bounded by what remains and by a named
+//! limit; malformed input is an [`Error::Parse`] with the byte offset and record number.
+
+pub mod ccel;
+mod event;
+mod reader;
+mod spec_id;
+
+pub use event::{Event, EventType, STARTUP_LOCALITY_SIGNATURE};
+pub use spec_id::{AlgorithmSize, SpecIdEvent, SPEC_ID_SIGNATURE};
+
+use crate::alg::{Digest, HashAlg};
+use crate::error::{Error, ParseError, ParseErrorKind};
+use crate::register::{MrId, RegisterValue, VerifiedRegisters};
+use crate::replay::{PrefixPolicy, ReplayOptions, ReplayOutcome, Replayer};
+
+use reader::{Reader, Short};
+
+/// Largest `eventSize` accepted (16 MiB). Real events are at most tens of KiB (db/dbx variables,
+/// GPT); the size must also fit in what is left of the input.
+pub const MAX_EVENT_DATA_SIZE: u32 = 16 << 20;
+
+/// Largest `numberOfAlgorithms` in a Spec ID event. The TCG algorithm registry has fewer hash
+/// algorithms than this, and a TPM has a handful of banks.
+pub const MAX_ALGORITHMS: u32 = 16;
+
+/// Highest PCR index in a PC-Client log (a PC-Client TPM has PCRs 0-23).
+pub const MAX_PCR_INDEX: u32 = 23;
+
+/// `pcrIndex` of a padding "header": CCEL log areas are filled with 0xFF after the last record.
+pub const PADDING_PCR_INDEX: u32 = 0xFFFF_FFFF;
+
+/// Size of a legacy `TCG_PCR_EVENT` header (pcrIndex, eventType, SHA-1 digest, eventSize).
+const LEGACY_HEADER_SIZE: usize = 4 + 4 + 20 + 4;
+
+/// What may follow the last record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Trailing {
+    /// Nothing: the input must end exactly after a record (what Linux's
+    /// `binary_bios_measurements` gives).
+    #[default]
+    Reject,
+    /// A uniform fill after the last record: 0xFF (the unused part of a CCEL / TDVF log area,
+    /// i.e. a header with `pcrIndex` 0xFFFFFFFF) or 0x00 (the kernel's end marker
+    /// `eventType == 0 && eventSize == 0` followed by zeros). Bytes that are not a uniform fill
+    /// are still refused.
+    AllowPadding,
+}
+
+/// What to do with a Spec ID algorithm that mr does not know.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnknownAlgorithms {
+    /// Refuse the log (as the Linux kernel does).
+    #[default]
+    Reject,
+    /// Read its digests with the size the Spec ID event gives and leave the bank out.
+    Skip,
+}
+
+/// How many digests a crypto-agile record must carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DigestCount {
+    /// Exactly one per Spec ID algorithm (`digestCount == numberOfAlgorithms`, as the Linux
+    /// kernel requires).
+    #[default]
+    MatchSpecId,
+    /// Any non-empty subset of the Spec ID algorithms, each at most once: hand-made logs such as
+    /// the tpm2-tools fixtures (`event-uefiaction.bin`: 2 digests under a 4-algorithm header).
+    /// A record extends only the banks it has a digest for.
+    SubsetOfSpecId,
+}
+
+/// Parse options; `Default` is the strictest behaviour.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ParseOptions {
+    /// What may follow the last record.
+    pub trailing: Trailing,
+    /// Spec ID algorithms mr does not know.
+    pub unknown_algorithms: UnknownAlgorithms,
+    /// Digests per crypto-agile record.
+    pub digest_count: DigestCount,
+    /// Largest `eventSize` accepted; values above [`MAX_EVENT_DATA_SIZE`] are capped to it.
+    pub max_event_data: u32,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        ParseOptions {
+            trailing: Trailing::Reject,
+            unknown_algorithms: UnknownAlgorithms::Reject,
+            digest_count: DigestCount::MatchSpecId,
+            max_event_data: MAX_EVENT_DATA_SIZE,
+        }
+    }
+}
+
+impl ParseOptions {
+    /// Options for a CCEL log area: strict, except that the area's padding is allowed.
+    pub fn ccel() -> Self {
+        ParseOptions::default().with_trailing(Trailing::AllowPadding)
+    }
+
+    /// Set what may follow the last record.
+    pub fn with_trailing(mut self, trailing: Trailing) -> Self {
+        self.trailing = trailing;
+        self
+    }
+
+    /// Set the handling of unknown Spec ID algorithms.
+    pub fn with_unknown_algorithms(mut self, unknown: UnknownAlgorithms) -> Self {
+        self.unknown_algorithms = unknown;
+        self
+    }
+
+    /// Set how many digests a record must carry.
+    pub fn with_digest_count(mut self, digest_count: DigestCount) -> Self {
+        self.digest_count = digest_count;
+        self
+    }
+
+    /// Tighten the largest accepted `eventSize` (never above [`MAX_EVENT_DATA_SIZE`]).
+    pub fn with_max_event_data(mut self, max: u32) -> Self {
+        self.max_event_data = max.min(MAX_EVENT_DATA_SIZE);
+        self
+    }
+}
+
+/// The record format of a log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// TPM 2.0 crypto-agile (Spec ID Event03 + `TCG_PCR_EVENT2` records).
+    CryptoAgile,
+    /// TCG 1.2 SHA-1 (`TCG_PCR_EVENT` records only).
+    Sha1,
+}
+
+/// Where the records ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogEnd {
+    /// At the end of the input.
+    EndOfInput,
+    /// At a uniform fill of `fill` bytes ([`Trailing::AllowPadding`]).
+    Padding {
+        /// Absolute offset of the first padding byte.
+        offset: u64,
+        /// Padding bytes.
+        len: u64,
+        /// The fill byte (0xFF or 0x00).
+        fill: u8,
+    },
+}
+
+/// A parsed, **unverified** TCG log borrowing from the caller's buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcgLog<'a> {
+    /// Record format.
+    pub format: LogFormat,
+    /// The Spec ID event (crypto-agile logs only).
+    pub spec_id: Option<SpecIdEvent<'a>>,
+    /// Every record, including the Spec ID header record (record 0).
+    pub events: Vec<Event<'a>>,
+    /// Where the records ended.
+    pub end: LogEnd,
+}
+
+impl TcgLog<'_> {
+    /// The banks of the log that mr can replay (SHA-1 only for legacy logs).
+    pub fn banks(&self) -> Vec<HashAlg> {
+        match &self.spec_id {
+            Some(s) => s.banks(),
+            None => vec![HashAlg::Sha1],
+        }
+    }
+
+    /// The locality of the `StartupLocality` event, if the log has one.
+    pub fn startup_locality(&self) -> Option<u8> {
+        self.events.iter().find_map(Event::startup_locality)
+    }
+}
+
+pub(crate) fn perr(
+    format: &'static str,
+    structure: &'static str,
+    offset: u64,
+    entry: Option<u64>,
+    kind: ParseErrorKind,
+) -> Error {
+    Error::Parse(ParseError {
+        format,
+        structure,
+        offset,
+        entry,
+        kind,
+    })
+}
+
+pub(crate) fn short(s: Short) -> ParseErrorKind {
+    ParseErrorKind::Truncated {
+        needed: s.needed,
+        available: s.available,
+    }
+}
+
+/// Parse a PC-Client log (crypto-agile or legacy SHA-1).
+pub fn parse<'a>(log: &'a [u8], opts: &ParseOptions) -> Result<TcgLog<'a>, Error> {
+    parse_as(log, opts, "tcg")
+}
+
+/// Parse, naming `format` in errors ("tcg" or "ccel").
+pub(crate) fn parse_as<'a>(
+    log: &'a [u8],
+    opts: &ParseOptions,
+    format: &'static str,
+) -> Result<TcgLog<'a>, Error> {
+    if log.is_empty() {
+        return Err(perr(format, "log", 0, None, ParseErrorKind::Empty));
+    }
+    let max_event = opts.max_event_data.min(MAX_EVENT_DATA_SIZE);
+    let mut r = Reader::new(log);
+    let mut events: Vec<Event<'a>> = Vec::new();
+
+    // Record 0: always a legacy TCG_PCR_EVENT.
+    let first = read_legacy(&mut r, 0, max_event, format)?;
+    // PC-Client logs put the header on PCR 0, TDVF's CCEL on CC MR index 1: the index is not
+    // part of the test (the record is never extended).
+    let crypto_agile =
+        first.event_type == EventType::EV_NO_ACTION && first.data.starts_with(SPEC_ID_SIGNATURE);
+    let spec_id = if crypto_agile {
+        const S: &str = "spec id event";
+        if first.digests.iter().any(|d| !d.is_zero()) {
+            return Err(perr(
+                format,
+                S,
+                first.offset + 8,
+                Some(0),
+                ParseErrorKind::Invalid("the Spec ID record's digest is not zero".into()),
+            ));
+        }
+        let data_offset = first.offset + LEGACY_HEADER_SIZE as u64;
+        let mut sr = Reader::new(first.data);
+        let spec = SpecIdEvent::parse(&mut sr, opts.unknown_algorithms, format)
+            .map_err(|e| rebase(e, data_offset))?;
+        Some(spec)
+    } else {
+        None
+    };
+    events.push(first);
+
+    let fill = trailing_fill(log);
+    let mut record: u64 = 1;
+    let end = loop {
+        if r.is_empty() {
+            break LogEnd::EndOfInput;
+        }
+        if let Some(end) = padding_at(&r, fill, opts.trailing, format, record)? {
+            break end;
+        }
+        let event = match &spec_id {
+            Some(spec) => read_agile(&mut r, spec, opts.digest_count, record, max_event, format)?,
+            None => read_legacy(&mut r, record, max_event, format)?,
+        };
+        events.push(event);
+        record += 1;
+    };
+    Ok(TcgLog {
+        format: if spec_id.is_some() {
+            LogFormat::CryptoAgile
+        } else {
+            LogFormat::Sha1
+        },
+        spec_id,
+        events,
+        end,
+    })
+}
+
+/// Shift the offset of a parse error raised by a reader over a sub-slice starting at `base`.
+fn rebase(e: Error, base: u64) -> Error {
+    match e {
+        Error::Parse(mut p) => {
+            p.offset += base;
+            Error::Parse(p)
+        }
+        other => other,
+    }
+}
+
+/// The uniform fill (0x00 or 0xFF) that ends `log`: its first offset and byte.
+fn trailing_fill(log: &[u8]) -> Option<(usize, u8)> {
+    let last = *log.last()?;
+    if last != 0x00 && last != 0xFF {
+        return None;
+    }
+    let run = log.iter().rev().take_while(|b| **b == last).count();
+    Some((log.len() - run, last))
+}
+
+/// At the start of a record: is the rest of the input a uniform padding fill (or a padding
+/// header that is not followed by a uniform fill)? `fill` is [`trailing_fill`] of the input.
+fn padding_at(
+    r: &Reader<'_>,
+    fill: Option<(usize, u8)>,
+    trailing: Trailing,
+    format: &'static str,
+    record: u64,
+) -> Result<Option<LogEnd>, Error> {
+    let at = r.offset();
+    let fill = fill
+        .filter(|(start, _)| *start as u64 <= at)
+        .map(|(_, b)| b);
+    let len = r.remaining() as u64;
+    match (fill, trailing) {
+        (Some(fill), Trailing::AllowPadding) => Ok(Some(LogEnd::Padding {
+            offset: at,
+            len,
+            fill,
+        })),
+        (Some(fill), Trailing::Reject) => Err(perr(
+            format,
+            "log end",
+            at,
+            Some(record),
+            ParseErrorKind::Invalid(format!(
+                "{len} bytes of {fill:#04x} padding after the last record (allowed only with trailing padding enabled)"
+            )),
+        )),
+        // Not followed by a uniform fill, a pcrIndex of 0xFFFFFFFF is a record: Windows logs
+        // EV_NO_ACTION events with PCR -1 (go-attestation `option_rom_eventlog`).
+        (None, _) => Ok(None),
+    }
+}
+
+/// Read an `eventSize` + event data, bounded by `max` and by what remains.
+fn read_event_data<'a>(
+    r: &mut Reader<'a>,
+    max: u32,
+    format: &'static str,
+    record: u64,
+) -> Result<&'a [u8], Error> {
+    const S: &str = "event data";
+    let at = r.offset();
+    let size = r
+        .u32()
+        .map_err(|s| perr(format, "event size", at, Some(record), short(s)))?;
+    if size > max {
+        return Err(perr(
+            format,
+            "event size",
+            at,
+            Some(record),
+            ParseErrorKind::LengthTooLarge {
+                len: u64::from(size),
+                max: u64::from(max),
+            },
+        ));
+    }
+    let at = r.offset();
+    r.take(size as usize)
+        .map_err(|s| perr(format, S, at, Some(record), short(s)))
+}
+
+/// A legacy `TCG_PCR_EVENT` (TCG 1.2; also the first record of a crypto-agile log).
+fn read_legacy<'a>(
+    r: &mut Reader<'a>,
+    record: u64,
+    max_event: u32,
+    format: &'static str,
+) -> Result<Event<'a>, Error> {
+    const S: &str = "event header";
+    let offset = r.offset();
+    let mut h = r
+        .sub(LEGACY_HEADER_SIZE - 4)
+        .map_err(|s| perr(format, S, offset, Some(record), short(s)))?;
+    let index = h
+        .u32()
+        .map_err(|s| perr(format, S, offset, Some(record), short(s)))?;
+    let event_type = EventType(
+        h.u32()
+            .map_err(|s| perr(format, S, offset, Some(record), short(s)))?,
+    );
+    let at = h.offset();
+    let sha1 = h
+        .take(20)
+        .map_err(|s| perr(format, S, at, Some(record), short(s)))?;
+    let digest = Digest::new(HashAlg::Sha1, sha1)?;
+    let data = read_event_data(r, max_event, format, record)?;
+    Ok(Event {
+        record,
+        offset,
+        index,
+        event_type,
+        digests: vec![digest],
+        data,
+    })
+}
+
+/// A crypto-agile `TCG_PCR_EVENT2`, digests read with the Spec ID table's sizes.
+fn read_agile<'a>(
+    r: &mut Reader<'a>,
+    spec: &SpecIdEvent<'_>,
+    digest_count: DigestCount,
+    record: u64,
+    max_event: u32,
+    format: &'static str,
+) -> Result<Event<'a>, Error> {
+    const S: &str = "event header";
+    let e = |offset, kind| perr(format, S, offset, Some(record), kind);
+    let offset = r.offset();
+    let index = r.u32().map_err(|s| e(offset, short(s)))?;
+    let event_type = EventType(r.u32().map_err(|s| e(offset + 4, short(s)))?);
+    let at = r.offset();
+    let count = r.u32().map_err(|s| e(at, short(s)))?;
+    let n = spec.algorithms.len();
+    let count_ok = match digest_count {
+        DigestCount::MatchSpecId => count as usize == n,
+        DigestCount::SubsetOfSpecId => count >= 1 && count as usize <= n,
+    };
+    if !count_ok {
+        return Err(perr(
+            format,
+            "digest count",
+            at,
+            Some(record),
+            ParseErrorKind::Invalid(format!(
+                "digestCount {count} does not match the Spec ID event's {} algorithms",
+                spec.algorithms.len()
+            )),
+        ));
+    }
+    // Bounded by MAX_ALGORITHMS through the Spec ID table.
+    let mut digests: Vec<Digest> = Vec::with_capacity(spec.algorithms.len());
+    let mut seen: Vec<u16> = Vec::with_capacity(spec.algorithms.len());
+    for _ in 0..count {
+        let at = r.offset();
+        let alg_id = r
+            .u16()
+            .map_err(|s| perr(format, "digest", at, Some(record), short(s)))?;
+        let Some(entry) = spec.entry(alg_id) else {
+            return Err(perr(
+                format,
+                "digest",
+                at,
+                Some(record),
+                ParseErrorKind::UnknownAlgorithm(format!(
+                    "{alg_id:#06x} (not in the Spec ID event)"
+                )),
+            ));
+        };
+        if seen.contains(&alg_id) {
+            return Err(perr(
+                format,
+                "digest",
+                at,
+                Some(record),
+                ParseErrorKind::Invalid(format!("two digests for algorithm {alg_id:#06x}")),
+            ));
+        }
+        seen.push(alg_id);
+        let bytes = r
+            .take(usize::from(entry.digest_size))
+            .map_err(|s| perr(format, "digest", at + 2, Some(record), short(s)))?;
+        if let Some(alg) = entry.alg {
+            digests.push(Digest::new(alg, bytes)?);
+        }
+    }
+    let data = read_event_data(r, max_event, format, record)?;
+    Ok(Event {
+        record,
+        offset,
+        index,
+        event_type,
+        digests,
+        data,
+    })
+}
+
+/// How registers are named by a log's `pcrIndex` field.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegisterSpace {
+    /// PC-Client: `pcrIndex` is a PCR (0..=[`MAX_PCR_INDEX`]), `MrId::Pcr(n)`.
+    #[default]
+    Pcr,
+    /// CCEL: `pcrIndex` is a CC measurement-register index; 1..=4 ↦ RTMR 0..=3
+    /// ([`MrId::from_cc_mr_index`]); index 0 (MRTD) is never extended.
+    CcMr,
+}
+
+/// Whether an `EV_EFI_HCRTM_EVENT` starts PCR 0 at locality 4.
+///
+/// With an H-CRTM, `_TPM_Hash_Start` resets PCR 0 to `00..04` (TPM 2.0 Part 1, "H-CRTM event
+/// sequence") and the firmware logs the H-CRTM digest as `EV_EFI_HCRTM_EVENT` (data `"HCRTM"`)
+/// as the first PCR 0 measurement; such logs carry no `StartupLocality` event (tpm2-tss
+/// `binary_measurements_hcrtm.bin`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HcrtmStart {
+    /// When the log has no `StartupLocality` event and its first measurement into PCR 0 is an
+    /// `EV_EFI_HCRTM_EVENT`, PCR 0 starts at locality 4.
+    #[default]
+    FromEvent,
+    /// Only a `StartupLocality` event changes PCR 0's start value.
+    Ignore,
+}
+
+/// Configuration of [`replay`]; `Default` is a strict PC-Client replay.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct TcgReplayConfig {
+    /// Parse options.
+    pub parse: ParseOptions,
+    /// What `pcrIndex` names.
+    pub registers: RegisterSpace,
+    /// Banks to replay (empty: every bank of the log that mr knows).
+    pub banks: Vec<HashAlg>,
+    /// Engine options. An explicit start value for PCR 0 overrides the log's locality.
+    pub replay: ReplayOptions,
+    /// H-CRTM handling.
+    pub hcrtm: HcrtmStart,
+}
+
+impl Default for TcgReplayConfig {
+    fn default() -> Self {
+        TcgReplayConfig::pc_client()
+    }
+}
+
+impl TcgReplayConfig {
+    /// PC-Client: strict parsing, PCRs, every bank, exact match (a firmware log is complete by
+    /// the time an OS quotes it).
+    pub fn pc_client() -> Self {
+        TcgReplayConfig {
+            parse: ParseOptions::default(),
+            registers: RegisterSpace::Pcr,
+            banks: Vec::new(),
+            replay: ReplayOptions::default().with_prefix(PrefixPolicy::Exact),
+            hcrtm: HcrtmStart::default(),
+        }
+    }
+
+    /// CCEL log area: padding allowed, CC MR indexes (RTMRs), the SHA-384 bank, exact match.
+    pub fn ccel() -> Self {
+        TcgReplayConfig {
+            parse: ParseOptions::ccel(),
+            registers: RegisterSpace::CcMr,
+            banks: vec![HashAlg::Sha384],
+            replay: ReplayOptions::default().with_prefix(PrefixPolicy::Exact),
+            hcrtm: HcrtmStart::Ignore,
+        }
+    }
+
+    /// Set the parse options.
+    pub fn with_parse(mut self, parse: ParseOptions) -> Self {
+        self.parse = parse;
+        self
+    }
+
+    /// Restrict the replay to `banks` (empty: all).
+    pub fn with_banks(mut self, banks: Vec<HashAlg>) -> Self {
+        self.banks = banks;
+        self
+    }
+
+    /// Set the engine options.
+    pub fn with_replay(mut self, replay: ReplayOptions) -> Self {
+        self.replay = replay;
+        self
+    }
+
+    /// Set the H-CRTM handling.
+    pub fn with_hcrtm(mut self, hcrtm: HcrtmStart) -> Self {
+        self.hcrtm = hcrtm;
+        self
+    }
+}
+
+/// The result of a [`replay`] that verified (or, without verified values, simply ran).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcgReplayReport {
+    /// The engine's outcome: final value of every register and bank, entries, matching prefix.
+    /// Entries are records, the Spec ID header included.
+    pub outcome: ReplayOutcome,
+    /// Record format of the log.
+    pub format: LogFormat,
+    /// Banks replayed.
+    pub banks: Vec<HashAlg>,
+    /// PCR 0's start locality (from `StartupLocality` or an H-CRTM event), PC-Client only.
+    pub startup_locality: Option<u8>,
+    /// Where the records ended.
+    pub end: LogEnd,
+}
+
+/// PCR 0's start value at `locality`: zeros with the last byte = locality.
+fn locality_value(alg: HashAlg, locality: u8) -> Result<Digest, Error> {
+    let mut bytes = [0u8; crate::alg::MAX_DIGEST_SIZE];
+    let size = alg.size();
+    if let Some(last) = bytes.get_mut(size - 1) {
+        *last = locality;
+    }
+    Digest::new(alg, bytes.get(..size).unwrap_or(&[]))
+}
+
+/// The start locality of PCR 0 that `log` signals.
+fn start_locality(
+    log: &TcgLog<'_>,
+    hcrtm: HcrtmStart,
+    format: &'static str,
+) -> Result<Option<u8>, Error> {
+    let mut found: Option<u8> = None;
+    for e in &log.events {
+        if let Some(l) = e.startup_locality() {
+            if l > 4 {
+                return Err(perr(
+                    format,
+                    "startup locality event",
+                    e.offset,
+                    Some(e.record),
+                    ParseErrorKind::Invalid(format!("locality {l} (must be 0..=4)")),
+                ));
+            }
+            if found.is_some_and(|f| f != l) {
+                return Err(perr(
+                    format,
+                    "startup locality event",
+                    e.offset,
+                    Some(e.record),
+                    ParseErrorKind::Invalid(
+                        "two StartupLocality events with different localities".into(),
+                    ),
+                ));
+            }
+            found = Some(l);
+        }
+    }
+    if found.is_none() && hcrtm == HcrtmStart::FromEvent {
+        let first_pcr0 = log
+            .events
+            .iter()
+            .find(|e| e.index == 0 && !e.is_no_action());
+        if first_pcr0.is_some_and(|e| e.event_type == EventType::EV_EFI_HCRTM_EVENT) {
+            found = Some(4);
+        }
+    }
+    Ok(found)
+}
+
+/// Parse `log` and replay it through [`Replayer`]: against `expected` when given (a mismatch
+/// is [`Error::Replay`]), else just computing the final values.
+pub fn replay(
+    log: &[u8],
+    cfg: &TcgReplayConfig,
+    expected: Option<&VerifiedRegisters>,
+) -> Result<TcgReplayReport, Error> {
+    replay_as(log, cfg, expected, "tcg")
+}
+
+pub(crate) fn replay_as(
+    log: &[u8],
+    cfg: &TcgReplayConfig,
+    expected: Option<&VerifiedRegisters>,
+    format: &'static str,
+) -> Result<TcgReplayReport, Error> {
+    let parsed = parse_as(log, &cfg.parse, format)?;
+    replay_log(&parsed, cfg, expected, format)
+}
+
+/// Replay an already parsed log (see [`replay`]).
+pub fn replay_parsed(
+    log: &TcgLog<'_>,
+    cfg: &TcgReplayConfig,
+    expected: Option<&VerifiedRegisters>,
+) -> Result<TcgReplayReport, Error> {
+    replay_log(log, cfg, expected, "tcg")
+}
+
+fn replay_log(
+    log: &TcgLog<'_>,
+    cfg: &TcgReplayConfig,
+    expected: Option<&VerifiedRegisters>,
+    format: &'static str,
+) -> Result<TcgReplayReport, Error> {
+    let log_banks = log.banks();
+    let banks: Vec<HashAlg> = if cfg.banks.is_empty() {
+        log_banks.clone()
+    } else {
+        for b in &cfg.banks {
+            if !log_banks.contains(b) {
+                return Err(perr(
+                    format,
+                    "spec id event",
+                    0,
+                    Some(0),
+                    ParseErrorKind::Invalid(format!(
+                        "the log has no {b} bank (it has {})",
+                        names(&log_banks)
+                    )),
+                ));
+            }
+        }
+        cfg.banks.clone()
+    };
+
+    let mut opts = cfg.replay.clone();
+    let mut locality = None;
+    if cfg.registers == RegisterSpace::Pcr {
+        locality = start_locality(log, cfg.hcrtm, format)?;
+        if let Some(l) = locality {
+            for alg in &banks {
+                if !opts.start.contains_key(&(MrId::Pcr(0), *alg)) {
+                    opts = opts.with_start(MrId::Pcr(0), locality_value(*alg, l)?);
+                }
+            }
+        }
+    }
+
+    let mut replayer = match expected {
+        Some(v) => Replayer::verifying(v, opts),
+        None => Replayer::new(opts),
+    };
+    for e in &log.events {
+        if !e.is_no_action() {
+            let id = register_of(e, cfg.registers, format)?;
+            for d in &e.digests {
+                if banks.contains(&d.alg()) {
+                    replayer.extend(&id, d);
+                }
+            }
+        }
+        replayer.end_entry();
+    }
+    let outcome = replayer.finish()?;
+    Ok(TcgReplayReport {
+        outcome,
+        format: log.format,
+        banks,
+        startup_locality: locality,
+        end: log.end,
+    })
+}
+
+fn names(banks: &[HashAlg]) -> String {
+    if banks.is_empty() {
+        return "none that mr knows".into();
+    }
+    banks
+        .iter()
+        .map(|b| b.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The register an extending record names.
+fn register_of(e: &Event<'_>, space: RegisterSpace, format: &'static str) -> Result<MrId, Error> {
+    let bad = |msg: String| {
+        perr(
+            format,
+            "event header",
+            e.offset,
+            Some(e.record),
+            ParseErrorKind::Invalid(msg),
+        )
+    };
+    match space {
+        RegisterSpace::Pcr => {
+            if e.index > MAX_PCR_INDEX {
+                return Err(bad(format!(
+                    "{} event extends PCR {} (PC-Client PCRs are 0..={MAX_PCR_INDEX})",
+                    e.event_type, e.index
+                )));
+            }
+            Ok(MrId::Pcr(e.index))
+        }
+        RegisterSpace::CcMr => match MrId::from_cc_mr_index(e.index) {
+            Some(MrId::Mrtd) | None => Err(bad(format!(
+                "{} event extends CC MR index {} (only 1..=4, RTMR 0..=3, can be extended)",
+                e.event_type, e.index
+            ))),
+            Some(id) => Ok(id),
+        },
+    }
+}
+
+/// The IMA `boot_aggregate` over PCR values in bank `alg` (Linux `ima_calc_boot_aggregate`):
+/// `H(PCR0 || .. || PCR7)`, and for banks other than SHA-1 also PCR 8 and 9. PCRs missing from
+/// `values` count as zero (their reset value).
+pub fn boot_aggregate(values: &[RegisterValue], alg: HashAlg) -> Digest {
+    let last = if alg == HashAlg::Sha1 { 7 } else { 9 };
+    let mut h = alg.hasher();
+    for n in 0..=last {
+        let id = MrId::Pcr(n);
+        let v = values
+            .iter()
+            .find(|v| v.id == id && v.value.alg() == alg)
+            .map(|v| v.value)
+            .unwrap_or_else(|| Digest::zero(alg));
+        h.update(v.as_bytes());
+    }
+    h.finalize()
+}

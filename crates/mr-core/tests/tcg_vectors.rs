@@ -1,0 +1,419 @@
+//! TCG PC-Client logs and TDX CCELs from other projects (`$MR_SHARED/vectors`, see
+//! PROVENANCE.md there) replay to the register values their sources state.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+
+use mr_core::log::tcg::{
+    self, boot_aggregate, ccel, DigestCount, LogEnd, LogFormat, ParseOptions, TcgReplayConfig,
+    Trailing,
+};
+use mr_core::{Digest, Error, HashAlg, MrId, RegisterValue, VerifiedRegisters};
+
+fn vectors() -> Option<PathBuf> {
+    match std::env::var_os("MR_SHARED") {
+        Some(p) => Some(PathBuf::from(p).join("vectors")),
+        None => {
+            eprintln!("MR_SHARED is not set: skipping this test");
+            None
+        }
+    }
+}
+
+fn read(dir: &std::path::Path, rel: &str) -> Vec<u8> {
+    std::fs::read(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn json(dir: &std::path::Path, rel: &str) -> serde_json::Value {
+    serde_json::from_slice(&read(dir, rel)).unwrap()
+}
+
+fn asserted(values: Vec<RegisterValue>) -> VerifiedRegisters {
+    VerifiedRegisters::asserted(values).unwrap()
+}
+
+/// RTMR n values of one case of `ccel/go-eventlog/EXPECTED_rtmrs.json`.
+fn expected_rtmrs(dir: &std::path::Path, case: &str) -> VerifiedRegisters {
+    let j = json(dir, "ccel/go-eventlog/EXPECTED_rtmrs.json");
+    let rtmrs = j["cases"][case]["rtmr"].as_object().unwrap();
+    asserted(
+        rtmrs
+            .iter()
+            .map(|(n, hex)| RegisterValue {
+                id: MrId::Rtmr(n.parse().unwrap()),
+                value: Digest::from_hex(HashAlg::Sha384, hex.as_str().unwrap()).unwrap(),
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn cos_113_ccel_with_its_table_replays_to_the_stated_rtmrs() {
+    let Some(dir) = vectors() else { return };
+    let area = read(&dir, "ccel/go-eventlog/cos-113-intel-tdx.bin");
+    let table = ccel::CcelTable::parse(&read(&dir, "ccel/go-eventlog/cos-113-intel-tdx.table.bin"))
+        .unwrap();
+    assert_eq!(table.cc_type, ccel::CcType::TDX);
+    let expected = expected_rtmrs(&dir, "cos-113-intel-tdx.bin");
+    assert_eq!(expected.len(), 3);
+    let report = ccel::replay(
+        &area,
+        Some(&table),
+        &TcgReplayConfig::ccel(),
+        Some(&expected),
+    )
+    .unwrap();
+    assert_eq!(report.format, LogFormat::CryptoAgile);
+    assert_eq!(report.banks, vec![HashAlg::Sha384]);
+    assert!(
+        matches!(report.end, LogEnd::Padding { fill: 0xFF, .. }),
+        "{:?}",
+        report.end
+    );
+    assert!(report
+        .outcome
+        .registers
+        .iter()
+        .all(|r| matches!(r.id, MrId::Rtmr(_))));
+    // RTMR 3 is not extended by firmware.
+    assert!(report
+        .outcome
+        .registers
+        .iter()
+        .all(|r| r.id != MrId::Rtmr(3)));
+}
+
+#[test]
+fn ccel_padding_is_refused_by_the_strict_pc_client_parser() {
+    let Some(dir) = vectors() else { return };
+    let area = read(
+        &dir,
+        "ccel/go-eventlog/cos-113-intel-tdx-dupe-separator.bin",
+    );
+    let err = tcg::parse(&area, &ParseOptions::default()).unwrap_err();
+    let Error::Parse(p) = err else {
+        panic!("expected a parse error, got {err}")
+    };
+    assert_eq!(p.format, "tcg");
+    assert!(p.entry.is_some());
+    assert!(tcg::parse(
+        &area,
+        &ParseOptions::default().with_trailing(Trailing::AllowPadding)
+    )
+    .is_ok());
+}
+
+#[test]
+fn dupe_separator_ccels_replay_padded_and_unpadded() {
+    let Some(dir) = vectors() else { return };
+    for (file, case) in [
+        (
+            "cos-113-intel-tdx-dupe-separator.bin",
+            "cos-113-intel-tdx-dupe-separator.bin",
+        ),
+        (
+            "cos-113-intel-tdx-dupe-separator-unpadded.bin",
+            "cos-113-intel-tdx-dupe-separator-unpadded.bin",
+        ),
+    ] {
+        let area = read(&dir, &format!("ccel/go-eventlog/{file}"));
+        let expected = expected_rtmrs(&dir, case);
+        ccel::replay(&area, None, &TcgReplayConfig::ccel(), Some(&expected))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+    // The unpadded log also replays with the strict (no padding) parser.
+    let area = read(
+        &dir,
+        "ccel/go-eventlog/cos-113-intel-tdx-dupe-separator-unpadded.bin",
+    );
+    let cfg = TcgReplayConfig::ccel().with_parse(ParseOptions::default());
+    let expected = expected_rtmrs(&dir, "cos-113-intel-tdx-dupe-separator-unpadded.bin");
+    ccel::replay(&area, None, &cfg, Some(&expected)).unwrap();
+    // The dupe-separator log is not the cos-113 log: its RTMRs differ.
+    let other = expected_rtmrs(&dir, "cos-113-intel-tdx.bin");
+    let err = ccel::replay(&area, None, &TcgReplayConfig::ccel(), Some(&other)).unwrap_err();
+    assert!(matches!(err, Error::Replay(_)), "{err}");
+}
+
+#[test]
+fn ccel_acpi_table_from_a_tdx_guest_parses() {
+    let Some(dir) = vectors() else { return };
+    let t = ccel::CcelTable::parse(&read(&dir, "ccel/go-eventlog/CCEL.bin")).unwrap();
+    assert_eq!(t.log_area_min_len, 65536);
+    assert_eq!(t.cc_type, ccel::CcType::TDX);
+    assert_eq!(t.length, 56);
+}
+
+#[test]
+fn other_ccel_logs_parse() {
+    let Some(dir) = vectors() else { return };
+    for file in ["CCEL_unpadded.data.bin", "event_log.bin"] {
+        let area = read(&dir, &format!("ccel/go-eventlog/{file}"));
+        let report = ccel::replay(&area, None, &TcgReplayConfig::ccel(), None)
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(report.outcome.entries > 10, "{file}");
+    }
+}
+
+fn pcr_values(bank: &serde_json::Value, alg: HashAlg) -> Vec<RegisterValue> {
+    bank.as_object()
+        .unwrap()
+        .iter()
+        .map(|(n, hex)| RegisterValue {
+            id: MrId::Pcr(n.parse().unwrap()),
+            value: Digest::from_hex(alg, hex.as_str().unwrap()).unwrap(),
+        })
+        .collect()
+}
+
+fn go_attestation_expected(dir: &std::path::Path, log: &str) -> VerifiedRegisters {
+    let j = json(dir, "tcg2/go-attestation/EXPECTED_pcrs.json");
+    let mut values = Vec::new();
+    for (alg, bank) in j["logs"][log]["pcrs"].as_object().unwrap() {
+        values.extend(pcr_values(bank, HashAlg::from_name(alg).unwrap()));
+    }
+    asserted(values)
+}
+
+#[test]
+fn go_attestation_secure_boot_log_replays_to_its_stated_pcrs_in_both_banks() {
+    let Some(dir) = vectors() else { return };
+    let log = read(&dir, "tcg2/go-attestation/sb_cert_eventlog");
+    // PCR 10 in the source's PCR set is IMA's, which no firmware log extends.
+    let all = go_attestation_expected(&dir, "sb_cert_eventlog");
+    let expected = asserted(
+        all.iter()
+            .filter(|(id, _)| **id != MrId::Pcr(10))
+            .map(|(id, v)| RegisterValue {
+                id: id.clone(),
+                value: *v,
+            })
+            .collect(),
+    );
+    assert_eq!(expected.len(), 46);
+    let report = tcg::replay(&log, &TcgReplayConfig::pc_client(), Some(&expected)).unwrap();
+    assert_eq!(report.format, LogFormat::CryptoAgile);
+    assert_eq!(
+        report.banks,
+        vec![HashAlg::Sha1, HashAlg::Sha256, HashAlg::Sha384]
+    );
+}
+
+#[test]
+fn go_attestation_option_rom_sha1_log_replays_to_pcrs_0_to_7() {
+    let Some(dir) = vectors() else { return };
+    let log = read(&dir, "tcg2/go-attestation/option_rom_eventlog");
+    let expected = go_attestation_expected(&dir, "option_rom_eventlog");
+    let report = tcg::replay(&log, &TcgReplayConfig::pc_client(), Some(&expected)).unwrap();
+    assert_eq!(report.format, LogFormat::Sha1);
+}
+
+#[test]
+fn go_attestation_ebs_missing_log_mismatches_only_pcr5_without_the_ebs_workaround() {
+    let Some(dir) = vectors() else { return };
+    let log = read(&dir, "tcg2/go-attestation/ebs_event_missing_eventlog");
+    let j = json(&dir, "tcg2/go-attestation/EXPECTED_pcrs.json");
+    // A SHA-1 log: only the SHA-1 value can be checked against it.
+    let expected = asserted(pcr_values(
+        &j["logs"]["ebs_event_missing_eventlog"]["pcrs"]["sha1"],
+        HashAlg::Sha1,
+    ));
+    let err = tcg::replay(&log, &TcgReplayConfig::pc_client(), Some(&expected)).unwrap_err();
+    let Error::Replay(r) = err else {
+        panic!("expected a replay mismatch, got {err}")
+    };
+    assert_eq!(r.mismatches.len(), 1);
+    assert_eq!(r.mismatches[0].register, MrId::Pcr(5));
+    // What go-attestation's workaround appends: the two ExitBootServices EV_EFI_ACTION digests.
+    let fixed = [
+        "Exit Boot Services Invocation",
+        "Exit Boot Services Returned with Success",
+    ]
+    .iter()
+    .fold(r.mismatches[0].computed, |v, s| {
+        v.extended(HashAlg::Sha1.hash(s.as_bytes()).as_bytes())
+    });
+    assert_eq!(fixed, r.mismatches[0].expected);
+}
+
+#[test]
+fn tpm2_tss_hcrtm_log_reaches_the_stated_sha1_pcr0_from_locality_4() {
+    let Some(dir) = vectors() else { return };
+    let log = read(&dir, "tcg2/tpm2-tss/binary_measurements_hcrtm.bin");
+    let j = json(&dir, "tcg2/tpm2-tss/EXPECTED.json");
+    let pcr0 = j["binary_measurements_hcrtm.bin"]["expected_sha1_pcr0"]
+        .as_str()
+        .unwrap();
+    let expected = asserted(vec![RegisterValue {
+        id: MrId::Pcr(0),
+        value: Digest::from_hex(HashAlg::Sha1, pcr0).unwrap(),
+    }]);
+    let report = tcg::replay(&log, &TcgReplayConfig::pc_client(), Some(&expected)).unwrap();
+    assert_eq!(report.startup_locality, Some(4));
+    assert!(report.banks.contains(&HashAlg::Sm3_256));
+    // Without the H-CRTM rule PCR 0 would start at zero and not match.
+    let cfg = TcgReplayConfig::pc_client().with_hcrtm(tcg::HcrtmStart::Ignore);
+    assert!(matches!(
+        tcg::replay(&log, &cfg, Some(&expected)),
+        Err(Error::Replay(_))
+    ));
+}
+
+/// The `pcrs:` section of a tpm2-tools `tpm2_eventlog` YAML: `  sha1:` then `    0  : 0x..`.
+fn yaml_pcrs(text: &str) -> Vec<RegisterValue> {
+    let mut out = Vec::new();
+    let mut in_pcrs = false;
+    let mut bank = None;
+    for line in text.lines() {
+        if line.starts_with("pcrs:") {
+            in_pcrs = true;
+            continue;
+        }
+        if !in_pcrs {
+            continue;
+        }
+        let t = line.trim();
+        if let Some(alg) = t.strip_suffix(':') {
+            bank = HashAlg::from_name(alg);
+            assert!(bank.is_some(), "unknown bank {alg}");
+        } else if let Some((n, v)) = t.split_once(':') {
+            let alg = bank.unwrap();
+            out.push(RegisterValue {
+                id: MrId::Pcr(n.trim().parse().unwrap()),
+                value: Digest::from_hex(alg, v.trim().trim_start_matches("0x")).unwrap(),
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn tpm2_tools_fixtures_replay_to_the_pcrs_of_their_yaml() {
+    let Some(dir) = vectors() else { return };
+    let mut checked = 0;
+    let mut entries = std::fs::read_dir(dir.join("tcg2/tpm2-tools"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect::<Vec<_>>();
+    entries.sort();
+    for path in entries {
+        if path.extension().is_none_or(|e| e != "bin") {
+            continue;
+        }
+        let log = std::fs::read(&path).unwrap();
+        let yaml = std::fs::read_to_string(path.with_extension("bin.yaml")).unwrap();
+        let values = yaml_pcrs(&yaml);
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if values.is_empty() {
+            // specid-vendordata.bin: a Spec ID header only, whose eventSize (37) stops before
+            // the 4 vendorInfo bytes it announces; tpm2_eventlog reads past it, mr refuses it.
+            assert_eq!(name, "specid-vendordata.bin");
+            let Err(Error::Parse(p)) = tcg::parse(&log, &ParseOptions::default()) else {
+                panic!("{name} must be refused");
+            };
+            assert_eq!((p.entry, p.offset), (Some(0), 69));
+            continue;
+        }
+        let expected = asserted(values);
+        // The small hand-made fixtures carry fewer digests than their Spec ID header lists.
+        let cfg = TcgReplayConfig::pc_client()
+            .with_parse(ParseOptions::default().with_digest_count(DigestCount::SubsetOfSpecId));
+        tcg::replay(&log, &cfg, Some(&expected)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        checked += 1;
+    }
+    assert_eq!(checked, 11);
+}
+
+#[test]
+fn ima_evm_utils_bios_log_matches_the_tpm_pcrs_and_the_boot_aggregate() {
+    let Some(dir) = vectors() else { return };
+    let log = read(
+        &dir,
+        "ima/ima-evm-utils/sample-binary_bios_measurements-pcrs-8-9",
+    );
+    let dump = String::from_utf8(read(&dir, "ima/ima-evm-utils/sample-tpm-2.0-pcrs-8-9")).unwrap();
+    let values: Vec<RegisterValue> = dump
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .filter_map(|(n, v)| Some((n.trim().parse::<u32>().ok()?, v)))
+        .filter(|(n, _)| *n <= 9 || *n == 14)
+        .map(|(n, v)| RegisterValue {
+            id: MrId::Pcr(n),
+            value: Digest::from_hex(HashAlg::Sha1, v).unwrap(),
+        })
+        .collect();
+    assert_eq!(values.len(), 11);
+    let cfg = TcgReplayConfig::pc_client().with_banks(vec![HashAlg::Sha1]);
+    tcg::replay(&log, &cfg, Some(&asserted(values))).unwrap();
+
+    let report = tcg::replay(&log, &TcgReplayConfig::pc_client(), None).unwrap();
+    let ascii = String::from_utf8(read(
+        &dir,
+        "ima/ima-evm-utils/sample-ascii_runtime_measurements-pcrs-8-9",
+    ))
+    .unwrap();
+    let stated = ascii
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("sha256:"))
+        .unwrap();
+    assert_eq!(
+        boot_aggregate(&report.outcome.registers, HashAlg::Sha256).to_hex(),
+        stated
+    );
+    assert_eq!(
+        stated,
+        "83d19723ef3b3c05bb8ae70d86b3886c158f2408f1b71ed265886a7b79eb700e"
+    );
+}
+
+#[test]
+fn legacy_sha1_logs_parse() {
+    let Some(dir) = vectors() else { return };
+    for file in [
+        "tcg2/go-attestation/option_rom_eventlog",
+        "tcg2/go-attestation/ebs_event_missing_eventlog",
+        "tcg2/go-attestation/short_no_action_eventlog",
+        "tcg2/tpm2-tools/event-uefi-sha1-log.bin",
+        "tcg2/tpm2-tss/binary_measurements_nuc.bin",
+    ] {
+        let bytes = read(&dir, file);
+        let log =
+            tcg::parse(&bytes, &ParseOptions::default()).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(log.format, LogFormat::Sha1, "{file}");
+        assert_eq!(log.end, LogEnd::EndOfInput, "{file}");
+    }
+    let bytes = read(&dir, "tcg2/go-attestation/short_no_action_eventlog");
+    let short = tcg::parse(&bytes, &ParseOptions::default()).unwrap();
+    assert_eq!(short.startup_locality(), Some(3));
+}
+
+#[test]
+fn other_crypto_agile_logs_parse_and_replay() {
+    let Some(dir) = vectors() else { return };
+    for file in [
+        "tcg2/go-attestation/crypto_agile_eventlog",
+        "tcg2/go-attestation/coreos_36_shielded_vm_no_secure_boot_eventlog",
+        "tcg2/keylime/binary_bios_measurements",
+        "tcg2/keylime/binary_bios_measurements-secureboot",
+        "tcg2/libcel/binary_bios_measurements.bin",
+        "tcg2/rust-keylime/uefi_log.bin",
+        "tcg2/tpm2-tss/binary_measurements_pc_client.bin",
+        "tpmquote/global-trust-authority/boot_binary_bios_measurements",
+    ] {
+        let report = tcg::replay(&read(&dir, file), &TcgReplayConfig::pc_client(), None)
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(report.format, LogFormat::CryptoAgile, "{file}");
+        assert!(report.outcome.entries > 2, "{file}");
+    }
+}
+
+#[test]
+fn keylime_bogus_log_is_refused() {
+    let Some(dir) = vectors() else { return };
+    let err = tcg::parse(
+        &read(&dir, "tcg2/keylime/binary_bios_measurements-bogus"),
+        &ParseOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Parse(_)), "{err}");
+}
