@@ -1,1 +1,0 @@
-//! Linux IMA measurement lists (binary and ASCII). See SPECS §1-4.

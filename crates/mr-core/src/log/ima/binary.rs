@@ -1,0 +1,252 @@
+//! Binary list records (SPECS §1.2).
+
+use std::io::BufRead;
+
+use crate::alg::Digest;
+use crate::error::{Error, ParseErrorKind};
+
+use super::reader::ImaReader;
+use super::template::{decode_field, FieldId, TemplateFormat, MAX_TEMPLATE_FIELDS};
+use super::{
+    FieldSpan, ListFormat, MAX_LEGACY_NAME_LEN, MAX_TEMPLATE_DATA_LEN, MAX_TEMPLATE_NAME_LEN,
+};
+
+const FORMAT: &str = "ima binary";
+
+/// Outcome of reading a fixed-size piece.
+enum Piece {
+    Ok,
+    /// Clean end of input before the first byte of an entry.
+    End,
+}
+
+impl<R: BufRead> ImaReader<R> {
+    /// Read `buf.len()` bytes of `structure`; a short read is a truncation (or trailing bytes).
+    #[inline]
+    fn piece(
+        &mut self,
+        buf: &mut [u8],
+        structure: &'static str,
+        entry_start: u64,
+    ) -> Result<Piece, Error> {
+        let at = self.pos;
+        let got = self.src.read_full(buf)?;
+        self.pos += got as u64;
+        if got == buf.len() {
+            return Ok(Piece::Ok);
+        }
+        if got == 0 && at == entry_start {
+            return Ok(Piece::End);
+        }
+        Err(self.truncated(structure, at, buf.len() as u64, got as u64))
+    }
+
+    fn truncated(&self, structure: &'static str, at: u64, needed: u64, available: u64) -> Error {
+        self.error(
+            FORMAT,
+            structure,
+            at,
+            ParseErrorKind::Truncated { needed, available },
+        )
+    }
+
+    /// Read one binary entry into `self.entry`; `Ok(false)` at the end of the list.
+    pub(crate) fn read_binary(&mut self, format: ListFormat) -> Result<bool, Error> {
+        let start = self.pos;
+        match self.read_binary_inner(format) {
+            Err(Error::Parse(p))
+                if self.opts.allow_trailing_bytes
+                    && matches!(p.kind, ParseErrorKind::Truncated { .. }) =>
+            {
+                self.trailing = self.pos - start;
+                Ok(false)
+            }
+            other => other,
+        }
+    }
+
+    fn read_binary_inner(&mut self, format: ListFormat) -> Result<bool, Error> {
+        let start = self.pos;
+        let endian = format.endian;
+        let mut b4 = [0u8; 4];
+        if let Piece::End = self.piece(&mut b4, "pcr index", start)? {
+            return Ok(false);
+        }
+        let pcr = endian.u32(b4);
+        let width = format.column.size();
+        let mut col = [0u8; crate::alg::MAX_DIGEST_SIZE];
+        self.piece(&mut col[..width], "template digest", start)?;
+        let column = Digest::new(format.column, &col[..width])?;
+
+        let at = self.pos;
+        self.piece(&mut b4, "template name length", start)?;
+        let name_len = endian.u32(b4);
+        if name_len == 0 || name_len > MAX_TEMPLATE_NAME_LEN {
+            return Err(self.error(
+                FORMAT,
+                "template name length",
+                at,
+                ParseErrorKind::LengthTooLarge {
+                    len: u64::from(name_len),
+                    max: u64::from(MAX_TEMPLATE_NAME_LEN),
+                },
+            ));
+        }
+        let at = self.pos;
+        let mut name_buf = self.name_buf;
+        self.piece(&mut name_buf[..name_len as usize], "template name", start)?;
+        let name = &name_buf[..name_len as usize];
+        let e = &mut self.entry;
+        e.index = self.next_index;
+        e.offset = start;
+        e.pcr = pcr;
+        e.column = column;
+        e.endian = endian;
+        if e.name.as_bytes() != name {
+            let text = std::str::from_utf8(name).map_err(|_| ParseErrorKind::InvalidUtf8);
+            let parsed = text.and_then(|t| TemplateFormat::for_name(t).map(|f| (t, f)));
+            match parsed {
+                Ok((t, f)) => {
+                    e.name.clear();
+                    e.name.push_str(t);
+                    e.format = f;
+                    e.legacy = t == "ima";
+                }
+                Err(kind) => {
+                    e.name.clear();
+                    return Err(self.error(FORMAT, "template name", at, kind));
+                }
+            }
+        }
+        if self.entry.legacy {
+            self.read_legacy(start)
+        } else {
+            self.read_template_data(start)
+        }
+    }
+
+    /// Legacy `ima`: `d[20] || u32 name_len || name` (no data length, name without NUL).
+    fn read_legacy(&mut self, start: u64) -> Result<bool, Error> {
+        let mut d = [0u8; 20];
+        self.piece(&mut d, "file digest", start)?;
+        let mut b4 = [0u8; 4];
+        let at = self.pos;
+        self.piece(&mut b4, "event name length", start)?;
+        let len = self.entry.endian.u32(b4);
+        if len > MAX_LEGACY_NAME_LEN {
+            return Err(self.error(
+                FORMAT,
+                "event name length",
+                at,
+                ParseErrorKind::LengthTooLarge {
+                    len: u64::from(len),
+                    max: u64::from(MAX_LEGACY_NAME_LEN),
+                },
+            ));
+        }
+        let at = self.pos;
+        let mut name = [0u8; MAX_LEGACY_NAME_LEN as usize];
+        self.piece(&mut name[..len as usize], "event name", start)?;
+        let name = &name[..len as usize];
+        if std::str::from_utf8(name).is_err() {
+            return Err(self.error(FORMAT, "event name", at, ParseErrorKind::InvalidUtf8));
+        }
+        let e = &mut self.entry;
+        e.data.clear();
+        e.data.extend_from_slice(&d);
+        e.data.extend_from_slice(name);
+        e.spans[0] = FieldSpan {
+            id: FieldId::D,
+            start: 0,
+            len: 20,
+        };
+        e.spans[1] = FieldSpan {
+            id: FieldId::N,
+            start: 20,
+            len,
+        };
+        e.nspans = 2;
+        Ok(true)
+    }
+
+    fn read_template_data(&mut self, start: u64) -> Result<bool, Error> {
+        let mut b4 = [0u8; 4];
+        let at = self.pos;
+        self.piece(&mut b4, "template data length", start)?;
+        let len = self.entry.endian.u32(b4);
+        if len > MAX_TEMPLATE_DATA_LEN {
+            return Err(self.error(
+                FORMAT,
+                "template data length",
+                at,
+                ParseErrorKind::LengthTooLarge {
+                    len: u64::from(len),
+                    max: u64::from(MAX_TEMPLATE_DATA_LEN),
+                },
+            ));
+        }
+        let data_at = self.pos;
+        self.entry.data.clear();
+        let got = self.src.read_into(len as usize, &mut self.entry.data)?;
+        self.pos += got as u64;
+        if got < len as usize {
+            return Err(self.truncated("template data", data_at, u64::from(len), got as u64));
+        }
+        split_fields(&mut self.entry)
+            .map_err(|(rel, kind)| self.error(FORMAT, "template data", data_at + rel, kind))?;
+        Ok(true)
+    }
+}
+
+/// Walk `u32 len || bytes` fields of `entry.data` per its template, validating each field.
+/// Errors carry the offset relative to the start of the template data.
+pub(crate) fn split_fields(entry: &mut super::ImaEntry) -> Result<(), (u64, ParseErrorKind)> {
+    let data = &entry.data[..];
+    let endian = entry.endian;
+    let mut at = 0usize;
+    let ids = entry.format.fields();
+    for (i, id) in ids.iter().enumerate() {
+        let Some(l) = data.get(at..at + 4) else {
+            return Err((
+                at as u64,
+                ParseErrorKind::Invalid(format!(
+                    "template data ends before field {id} ({} of {})",
+                    i + 1,
+                    ids.len()
+                )),
+            ));
+        };
+        let len = endian.u32([l[0], l[1], l[2], l[3]]) as usize;
+        let body = at + 4;
+        let Some(field) = data.get(body..body.saturating_add(len)) else {
+            return Err((
+                at as u64,
+                ParseErrorKind::LengthTooLarge {
+                    len: len as u64,
+                    max: (data.len() - body) as u64,
+                },
+            ));
+        };
+        decode_field(*id, field, endian).map_err(|k| (body as u64, k))?;
+        if i < MAX_TEMPLATE_FIELDS {
+            entry.spans[i] = FieldSpan {
+                id: *id,
+                start: body as u32,
+                len: len as u32,
+            };
+        }
+        at = body + len;
+    }
+    if at != data.len() {
+        return Err((
+            at as u64,
+            ParseErrorKind::Invalid(format!(
+                "{} bytes after the last field of template {}",
+                data.len() - at,
+                entry.name
+            )),
+        ));
+    }
+    entry.nspans = ids.len() as u8;
+    Ok(())
+}
