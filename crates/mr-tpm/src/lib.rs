@@ -1,2 +1,40 @@
-//! mr-tpm: TPM PCRs as measurement registers and TPM quotes verified in pure Rust.
+//! mr-tpm: TPM PCRs as measurement registers and TPM 2.0 quotes verified in pure Rust.
+//!
+//! Always available (pure Rust, no C): parsing of TPMS_ATTEST ([`Attest`]), TPMT_SIGNATURE
+//! ([`Signature`]), TPMT_PUBLIC / TPM2B_PUBLIC ([`TpmPublic`]), SubjectPublicKeyInfo and X.509
+//! AK keys ([`AkPublic`]), and quote verification ([`verify_quote`], [`verify_quote_signature`])
+//! that yields [`mr_core::VerifiedRegisters`] with [`mr_core::Provenance::TpmQuote`].
+//!
+//! Feature `device` (links libtss2 through tss-esapi 7.x): [`device::Tpm`] (a TPM chosen by a
+//! TCTI string), [`device::TpmPcr`] (one PCR in one bank as a
+//! [`mr_core::MeasurementRegister`]), attestation keys and quotes.
+//!
+//! Feature `swtpm-harness` (implied by `device`; no C): [`harness::Swtpm`], a private swtpm on a
+//! free loopback port for tests and demos.
+//!
+//! What this crate trusts: nothing in quotes, signatures or keys. What the caller must ensure:
+//! that the AK really belongs to the TPM it thinks it does (an AK certificate chain, or a
+//! credential activation); mr-tpm checks the quote against the key it is given.
+
 #![forbid(unsafe_code)]
+
+pub mod attest;
+pub mod cert;
+pub mod error;
+pub mod public;
+pub mod signature;
+pub mod verify;
+mod wire;
+
+#[cfg(feature = "device")]
+pub mod device;
+#[cfg(feature = "swtpm-harness")]
+pub mod harness;
+
+pub use attest::{
+    tpms_attest_bytes, Attest, Attested, ClockInfo, PcrBankSelection, PcrSelection, QuoteInfo,
+};
+pub use error::{Error, MalformedKind};
+pub use public::{AkFormat, AkPublic, PublicParams, TpmPublic};
+pub use signature::{SigScheme, Signature};
+pub use verify::{verify_quote, verify_quote_signature, verify_signature, SignedQuote};

@@ -1,0 +1,159 @@
+//! The one error type of mr-tpm.
+
+use mr_core::{ErrorClass, HashAlg};
+
+/// What is wrong with a malformed TPM structure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MalformedKind {
+    /// The input ends inside the structure.
+    Truncated {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes left.
+        available: usize,
+    },
+    /// A size or count field beyond a named limit.
+    SizeTooLarge {
+        /// The size read.
+        size: usize,
+        /// The limit it breaks.
+        max: usize,
+    },
+    /// Bytes after the end of the structure.
+    TrailingBytes(usize),
+    /// A value that breaks the structure's rules.
+    Invalid(&'static str),
+}
+
+impl std::fmt::Display for MalformedKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MalformedKind::Truncated { needed, available } => {
+                write!(f, "truncated: needs {needed} bytes, {available} left")
+            }
+            MalformedKind::SizeTooLarge { size, max } => {
+                write!(f, "size {size} exceeds the limit of {max}")
+            }
+            MalformedKind::TrailingBytes(n) => write!(f, "{n} trailing bytes"),
+            MalformedKind::Invalid(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Errors of mr-tpm: malformed input, evidence that does not verify, device failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A TPM structure that cannot be parsed.
+    #[error("malformed {structure}: {kind} at byte offset {offset}")]
+    Malformed {
+        /// The structure being read (e.g. `"TPMS_ATTEST"`, `"TPM2B_DATA extraData"`).
+        structure: &'static str,
+        /// Byte offset in the input where it went wrong.
+        offset: usize,
+        /// What is wrong.
+        kind: MalformedKind,
+    },
+    /// An algorithm id that mr-tpm does not support in this place.
+    #[error("unsupported {what} algorithm 0x{id:04x}")]
+    UnsupportedAlgorithm {
+        /// Where it was found (e.g. `"signature scheme"`, `"PCR bank"`, `"ECC curve"`).
+        what: &'static str,
+        /// The TCG algorithm (or curve) id.
+        id: u16,
+    },
+    /// A public key or certificate (PEM, DER, TPMT_PUBLIC) that cannot be used.
+    #[error("invalid attestation key: {0}")]
+    InvalidKey(String),
+    /// The attested structure does not start with TPM_GENERATED_VALUE: the TPM did not make it.
+    #[error("attestation magic 0x{0:08x} is not TPM_GENERATED_VALUE (0xff544347)")]
+    WrongMagic(u32),
+    /// The attested structure is not a quote.
+    #[error("attestation type 0x{0:04x} is not TPM_ST_ATTEST_QUOTE (0x8018)")]
+    WrongType(u16),
+    /// The signature's scheme or hash does not fit the attestation key.
+    #[error("signature scheme {signature} does not fit the attestation key ({key})")]
+    KeySchemeMismatch {
+        /// The signature's scheme and hash (e.g. `"ECDSA/sha256"`).
+        signature: String,
+        /// The key and the scheme it allows (e.g. `"RSA-2048, RSASSA/sha256"`).
+        key: String,
+    },
+    /// The AK is not a restricted signing key, so its signature does not prove the TPM made the data.
+    #[error("attestation key is not a restricted signing key (objectAttributes 0x{0:08x})")]
+    NotRestrictedSigningKey(u32),
+    /// The signature does not verify with the attestation key.
+    #[error("bad signature: the quote is not signed by this attestation key")]
+    BadSignature,
+    /// The quote's extraData is not the expected nonce.
+    #[error("wrong nonce: quote carries {quoted}, expected {expected}")]
+    WrongNonce {
+        /// The nonce expected (hex).
+        expected: String,
+        /// The quote's extraData (hex).
+        quoted: String,
+    },
+    /// The supplied PCR values do not hash to the quote's pcrDigest.
+    #[error("PCR digest mismatch: the quote's pcrDigest is {quoted}, the supplied PCR values hash to {computed}")]
+    PcrDigestMismatch {
+        /// pcrDigest from the quote (hex).
+        quoted: String,
+        /// Hash of the supplied values in selection order (hex).
+        computed: String,
+    },
+    /// The quote selects a PCR for which no value was supplied.
+    #[error("no value supplied for pcr{index} {alg}, which the quote selects")]
+    MissingPcrValue {
+        /// PCR index.
+        index: u32,
+        /// Bank.
+        alg: HashAlg,
+    },
+    /// Two different values were supplied for the same PCR and bank.
+    #[error("two different values supplied for pcr{index} {alg}")]
+    ConflictingPcrValue {
+        /// PCR index.
+        index: u32,
+        /// Bank.
+        alg: HashAlg,
+    },
+    /// A certificate is not signed by the issuer given (or its issuer name does not match).
+    #[error("certificate chain: {0}")]
+    CertificateChain(String),
+    /// The TPM (or the connection to it) failed.
+    #[error("TPM device: {0}")]
+    Device(String),
+    /// The swtpm test harness could not start or reach swtpm.
+    #[error("swtpm harness: {0}")]
+    Harness(String),
+}
+
+impl Error {
+    /// What this error means to a verifier (CLI exit code 2 for malformed, 1 for rejected).
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::Malformed { .. }
+            | Error::UnsupportedAlgorithm { .. }
+            | Error::InvalidKey(_)
+            | Error::ConflictingPcrValue { .. } => ErrorClass::Malformed,
+            Error::WrongMagic(_)
+            | Error::WrongType(_)
+            | Error::KeySchemeMismatch { .. }
+            | Error::NotRestrictedSigningKey(_)
+            | Error::BadSignature
+            | Error::WrongNonce { .. }
+            | Error::PcrDigestMismatch { .. }
+            | Error::MissingPcrValue { .. }
+            | Error::CertificateChain(_) => ErrorClass::Rejected,
+            Error::Device(_) | Error::Harness(_) => ErrorClass::Device,
+        }
+    }
+}
+
+#[cfg(feature = "device")]
+impl From<tss_esapi::Error> for Error {
+    fn from(e: tss_esapi::Error) -> Self {
+        Error::Device(e.to_string())
+    }
+}

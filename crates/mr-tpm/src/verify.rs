@@ -1,0 +1,273 @@
+//! Quote verification: signature with the AK, magic and type, nonce, and the PCR digest against
+//! supplied PCR values (SPECS §12).
+//!
+//! Two steps, named by what they establish: [`verify_quote_signature`] yields a [`SignedQuote`]
+//! (the TPM signed this attestation, with this nonce); [`SignedQuote::verify_pcrs`] turns PCR
+//! values that hash to the quote's pcrDigest into [`VerifiedRegisters`]. [`verify_quote`] does both.
+
+use mr_core::{Digest, HashAlg, MrId, Provenance, RegisterValue, VerifiedRegisters};
+use rsa::{Pkcs1v15Sign, Pss};
+use sha1::Sha1;
+use sha2::{Sha256, Sha384, Sha512};
+
+use crate::attest::{
+    tpms_attest_bytes, Attest, Attested, ClockInfo, QuoteInfo, TPM_GENERATED_VALUE,
+};
+use crate::error::Error;
+use crate::public::{AkPublic, VerifyKey};
+use crate::signature::{SigScheme, Signature};
+
+/// A quote whose signature, magic, type and (if one was given) nonce verified; its PCR values are
+/// not yet known.
+#[derive(Clone, Debug)]
+pub struct SignedQuote {
+    attest: Attest,
+    quote: QuoteInfo,
+    hash: HashAlg,
+    ak_id: String,
+    nonce_checked: bool,
+}
+
+impl SignedQuote {
+    /// The signed TPMS_ATTEST.
+    pub fn attest(&self) -> &Attest {
+        &self.attest
+    }
+
+    /// The quoted selection and pcrDigest.
+    pub fn quote_info(&self) -> &QuoteInfo {
+        &self.quote
+    }
+
+    /// Clock, reset and restart counters (compare two quotes by the same AK to see a reboot).
+    pub fn clock_info(&self) -> &ClockInfo {
+        &self.attest.clock_info
+    }
+
+    /// The quote's extraData (the nonce).
+    pub fn nonce(&self) -> &[u8] {
+        &self.attest.extra_data
+    }
+
+    /// True when the nonce was compared with an expected value.
+    pub fn nonce_checked(&self) -> bool {
+        self.nonce_checked
+    }
+
+    /// The hash of the signature scheme (and of pcrDigest).
+    pub fn hash(&self) -> HashAlg {
+        self.hash
+    }
+
+    /// The AK's Name (hex), or its key fingerprint when only a public key was given
+    /// (see [`AkPublic::id`]).
+    pub fn ak_id(&self) -> &str {
+        &self.ak_id
+    }
+
+    /// The pcrDigest that `values` give for this quote's selection (banks in list order, PCRs
+    /// ascending), hashed with the signing hash.
+    pub fn pcr_digest_of(&self, values: &[RegisterValue]) -> Result<Digest, Error> {
+        let mut h = self.hash.hasher();
+        for (index, alg) in self.quote.pcr_select.pcrs() {
+            h.update(find_value(values, index, alg)?.as_bytes());
+        }
+        Ok(h.finalize())
+    }
+
+    /// Check `values` (in any order; values the quote does not select are ignored) against the
+    /// quote's pcrDigest and return the selected ones as [`VerifiedRegisters`] with
+    /// [`Provenance::TpmQuote`].
+    pub fn verify_pcrs(&self, values: &[RegisterValue]) -> Result<VerifiedRegisters, Error> {
+        let computed = self.pcr_digest_of(values)?;
+        let quoted = &self.quote_info().pcr_digest;
+        if computed.as_bytes() != quoted.as_slice() {
+            return Err(Error::PcrDigestMismatch {
+                quoted: hex::encode(quoted),
+                computed: computed.to_hex(),
+            });
+        }
+        let mut verified = VerifiedRegisters::new(Provenance::TpmQuote {
+            ak_name: self.ak_id.clone(),
+        });
+        for (index, alg) in self.quote.pcr_select.pcrs() {
+            let value = *find_value(values, index, alg)?;
+            verified
+                .insert(MrId::Pcr(index), value)
+                .map_err(|_| Error::ConflictingPcrValue { index, alg })?;
+        }
+        Ok(verified)
+    }
+}
+
+fn find_value<'v>(
+    values: &'v [RegisterValue],
+    index: u32,
+    alg: HashAlg,
+) -> Result<&'v Digest, Error> {
+    let id = MrId::Pcr(index);
+    let mut found: Option<&Digest> = None;
+    for v in values.iter().filter(|v| v.id == id && v.value.alg() == alg) {
+        match found {
+            Some(prev) if *prev != v.value => {
+                return Err(Error::ConflictingPcrValue { index, alg });
+            }
+            _ => found = Some(&v.value),
+        }
+    }
+    found.ok_or(Error::MissingPcrValue { index, alg })
+}
+
+/// Verify that `signature` (TPMT_SIGNATURE) over `attest` (TPMS_ATTEST, or TPM2B_ATTEST) was made
+/// by `ak`, that it is a TPM-generated quote, and, when `expected_nonce` is given, that its
+/// extraData equals it.
+///
+/// Order of checks: parse (malformed → [`Error::Malformed`] and friends), key/scheme fit, AK
+/// restriction (when the AK is a TPM public area), signature, magic, type, nonce.
+pub fn verify_quote_signature(
+    attest: &[u8],
+    signature: &[u8],
+    ak: &AkPublic,
+    expected_nonce: Option<&[u8]>,
+) -> Result<SignedQuote, Error> {
+    let attest_bytes = tpms_attest_bytes(attest);
+    let parsed = Attest::parse(attest_bytes)?;
+    let sig = Signature::parse(signature)?;
+    ak.check_scheme(sig.scheme(), sig.hash())?;
+    if let Some(public) = ak.tpm_public() {
+        if !public.is_restricted_signing() {
+            return Err(Error::NotRestrictedSigningKey(public.object_attributes));
+        }
+    }
+    verify_signature(ak, attest_bytes, &sig)?;
+    if parsed.magic != TPM_GENERATED_VALUE {
+        return Err(Error::WrongMagic(parsed.magic));
+    }
+    if let Some(nonce) = expected_nonce {
+        if parsed.extra_data != nonce {
+            return Err(Error::WrongNonce {
+                expected: hex::encode(nonce),
+                quoted: hex::encode(&parsed.extra_data),
+            });
+        }
+    }
+    let quote = match &parsed.attested {
+        Attested::Quote(q) => q.clone(),
+        Attested::Other { attest_type, .. } => return Err(Error::WrongType(*attest_type)),
+    };
+    Ok(SignedQuote {
+        quote,
+        attest: parsed,
+        hash: sig.hash(),
+        ak_id: ak.id().to_owned(),
+        nonce_checked: expected_nonce.is_some(),
+    })
+}
+
+/// Verify a quote completely: signature, magic, type, nonce and the PCR digest against `pcrs`;
+/// return the selected PCR values as [`VerifiedRegisters`].
+pub fn verify_quote(
+    attest: &[u8],
+    signature: &[u8],
+    ak: &AkPublic,
+    nonce: &[u8],
+    pcrs: &[RegisterValue],
+) -> Result<VerifiedRegisters, Error> {
+    verify_quote_signature(attest, signature, ak, Some(nonce))?.verify_pcrs(pcrs)
+}
+
+/// Verify a raw signature over `message` with `ak` (what quote verification does after parsing;
+/// exposed for benchmarks and for other TPM-signed structures).
+pub fn verify_signature(ak: &AkPublic, message: &[u8], sig: &Signature) -> Result<(), Error> {
+    ak.check_scheme(sig.scheme(), sig.hash())?;
+    let digest = sig.hash().hash(message);
+    let digest = digest.as_bytes();
+    match (&ak.key, sig) {
+        (
+            VerifyKey::Rsa(key),
+            Signature::Rsa {
+                scheme: SigScheme::RsaSsa,
+                hash,
+                sig,
+            },
+        ) => {
+            let scheme = match hash {
+                HashAlg::Sha1 => Pkcs1v15Sign::new::<Sha1>(),
+                HashAlg::Sha256 => Pkcs1v15Sign::new::<Sha256>(),
+                HashAlg::Sha384 => Pkcs1v15Sign::new::<Sha384>(),
+                HashAlg::Sha512 => Pkcs1v15Sign::new::<Sha512>(),
+                HashAlg::Sm3_256 => {
+                    return Err(Error::UnsupportedAlgorithm {
+                        what: "signature hash",
+                        id: hash.tcg_id(),
+                    })
+                }
+            };
+            key.verify(scheme, digest, sig)
+                .map_err(|_| Error::BadSignature)
+        }
+        (
+            VerifyKey::Rsa(key),
+            Signature::Rsa {
+                scheme: SigScheme::RsaPss,
+                hash,
+                sig,
+            },
+        ) => {
+            use rsa::traits::PublicKeyParts;
+            // The TPM uses a salt as long as the digest when the key allows it, else the largest.
+            let em_len = (key.n().bits().saturating_sub(1)).div_ceil(8);
+            let max_salt = em_len.saturating_sub(hash.size() + 2);
+            let salts = [hash.size(), max_salt];
+            let ok = salts.iter().any(|salt| {
+                let pss = match hash {
+                    HashAlg::Sha1 => Pss::new_with_salt::<Sha1>(*salt),
+                    HashAlg::Sha256 => Pss::new_with_salt::<Sha256>(*salt),
+                    HashAlg::Sha384 => Pss::new_with_salt::<Sha384>(*salt),
+                    HashAlg::Sha512 => Pss::new_with_salt::<Sha512>(*salt),
+                    HashAlg::Sm3_256 => return false,
+                };
+                key.verify(pss, digest, sig).is_ok()
+            });
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::BadSignature)
+            }
+        }
+        (VerifyKey::P256(key), Signature::Ecdsa { r, s, .. }) => {
+            use p256::ecdsa::signature::hazmat::PrehashVerifier;
+            let (Some(r), Some(s)) = (scalar::<32>(r), scalar::<32>(s)) else {
+                return Err(Error::BadSignature);
+            };
+            let sig =
+                p256::ecdsa::Signature::from_scalars(r, s).map_err(|_| Error::BadSignature)?;
+            key.verify_prehash(digest, &sig)
+                .map_err(|_| Error::BadSignature)
+        }
+        (VerifyKey::P384(key), Signature::Ecdsa { r, s, .. }) => {
+            use p384::ecdsa::signature::hazmat::PrehashVerifier;
+            let (Some(r), Some(s)) = (scalar::<48>(r), scalar::<48>(s)) else {
+                return Err(Error::BadSignature);
+            };
+            let sig =
+                p384::ecdsa::Signature::from_scalars(r, s).map_err(|_| Error::BadSignature)?;
+            key.verify_prehash(digest, &sig)
+                .map_err(|_| Error::BadSignature)
+        }
+        _ => Err(Error::KeySchemeMismatch {
+            signature: sig.to_string(),
+            key: ak.description(),
+        }),
+    }
+}
+
+/// `bytes` left-padded to N bytes, or `None` if it does not fit.
+fn scalar<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
+    let start = bytes.iter().take_while(|b| **b == 0).count();
+    let trimmed = bytes.get(start..)?;
+    let mut out = [0u8; N];
+    out.get_mut(N.checked_sub(trimmed.len())?..)?
+        .copy_from_slice(trimmed);
+    Some(out)
+}
