@@ -1,0 +1,253 @@
+//! `mr tcg replay` end to end: exit codes 0 (verified / computed), 1 (mismatch), 2 (malformed).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use mr_core::log::tcg::{self, ParseOptions};
+
+fn vectors() -> Option<PathBuf> {
+    match std::env::var_os("MR_SHARED") {
+        Some(p) => Some(PathBuf::from(p).join("vectors")),
+        None => {
+            eprintln!("MR_SHARED is not set: skipping this test");
+            None
+        }
+    }
+}
+
+fn mr(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mr"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn mr_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mr"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+const COS_RTMRS: [&str; 3] = [
+    "rtmr0:sha384:3fa2f61f395b7f5feefb4ec2df61297f109ad8abcd6410c1b7df60f21f37b19297fc35e544039c7e1edece752afd17f6",
+    "rtmr1:sha384:f62dbc072bd5d3f3438b7b35c39a727f5aea2ffc2473f43723953f530daf62504f0a7944aa62c41a86e8a878c2b122c1",
+    "rtmr2:sha384:4969684dc87381fc3b3134176c8d8806eaf0a901859f5f70cfae8d17714b46c10a8de219048c9fc09f11f381a6fbe7c1",
+];
+
+#[test]
+fn ccel_with_table_verifies_against_the_stated_rtmrs() {
+    let Some(v) = vectors() else { return };
+    let log = v.join("ccel/go-eventlog/cos-113-intel-tdx.bin");
+    let table = v.join("ccel/go-eventlog/cos-113-intel-tdx.table.bin");
+    let mut args = vec!["tcg", "replay", path(&log), "--ccel-table", path(&table)];
+    for e in COS_RTMRS {
+        args.extend(["--expect", e]);
+    }
+    let o = mr(&args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("verified: 3 values"), "{}", stdout(&o));
+
+    // Without --expect: the values are printed, as ID:ALG:HEX lines, with the event count.
+    let o = mr(&["tcg", "replay", path(&log), "--ccel", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["events"], 44);
+    assert_eq!(j["format"], "crypto-agile");
+    let regs = j["registers"].as_array().unwrap();
+    assert_eq!(regs.len(), 3);
+    for (r, e) in regs.iter().zip(COS_RTMRS) {
+        assert_eq!(
+            format!(
+                "{}:{}:{}",
+                r["id"].as_str().unwrap(),
+                r["alg"].as_str().unwrap(),
+                r["value"].as_str().unwrap()
+            ),
+            e
+        );
+    }
+    let o = mr(&["tcg", "replay", path(&log), "--ccel"]);
+    let out = stdout(&o);
+    for e in COS_RTMRS {
+        assert!(out.lines().any(|l| l == e), "{out}");
+    }
+    assert!(out.contains("44 events"), "{out}");
+}
+
+#[test]
+fn wrong_expected_value_exits_1_with_the_mismatch() {
+    let Some(v) = vectors() else { return };
+    let log = v.join("ccel/go-eventlog/cos-113-intel-tdx-dupe-separator.bin");
+    let o = mr(&[
+        "tcg",
+        "replay",
+        path(&log),
+        "--ccel",
+        "--expect",
+        COS_RTMRS[0],
+        "--json",
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["verified"], false);
+    assert_eq!(j["mismatches"][0]["id"], "rtmr0");
+    assert_eq!(
+        j["mismatches"][0]["expected"],
+        COS_RTMRS[0].rsplit(':').next().unwrap()
+    );
+    assert!(stderr(&o).contains("rtmr0 sha384"), "{}", stderr(&o));
+}
+
+#[test]
+fn every_record_with_a_flipped_digest_byte_exits_1() {
+    let Some(v) = vectors() else { return };
+    let file = v.join("tcg2/go-attestation/sb_cert_eventlog");
+    let log = std::fs::read(&file).unwrap();
+    // Expected values: every bank of every register, from an untouched replay.
+    let o = mr(&["tcg", "replay", path(&file)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let expect = dir.path().join("expect");
+    std::fs::write(
+        &expect,
+        stdout(&o)
+            .lines()
+            .filter(|l| l.starts_with("pcr"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    let o = mr(&["tcg", "replay", path(&file), "--expect-file", path(&expect)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let parsed = tcg::parse(&log, &ParseOptions::default()).unwrap();
+    let mut tried = 0;
+    for e in parsed.events.iter().filter(|e| !e.is_no_action()) {
+        // Flip the last byte of the record's last digest (just before eventSize).
+        let at = e.offset as usize
+            + 12
+            + e.digests
+                .iter()
+                .map(|d| 2 + d.as_bytes().len())
+                .sum::<usize>()
+            - 1;
+        let mut bad = log.clone();
+        bad[at] ^= 0x80;
+        let o = mr_stdin(
+            &["tcg", "replay", "-", "--expect-file", path(&expect)],
+            &bad,
+        );
+        assert_eq!(code(&o), 1, "record {}: {}", e.record, stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("pcr{}", e.index)),
+            "{}",
+            stderr(&o)
+        );
+        tried += 1;
+    }
+    assert_eq!(tried, 14);
+}
+
+#[test]
+fn malformed_logs_exit_2_with_offset_and_record() {
+    let Some(v) = vectors() else { return };
+    let file = v.join("tcg2/go-attestation/sb_cert_eventlog");
+    let log = std::fs::read(&file).unwrap();
+    let o = mr_stdin(&["tcg", "replay", "-"], &log[..log.len() - 3]);
+    assert_eq!(code(&o), 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("byte offset") && err.contains("(entry 14)"),
+        "{err}"
+    );
+    // Empty input.
+    let o = mr_stdin(&["tcg", "replay", "-"], &[]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("empty input"), "{}", stderr(&o));
+    // A padded CCEL read as a PC-Client log: padding is refused without --ccel.
+    let ccel = v.join("ccel/go-eventlog/cos-113-intel-tdx.bin");
+    let o = mr(&["tcg", "replay", path(&ccel)]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("padding"), "{}", stderr(&o));
+    // A table file that is not a CCEL table.
+    let o = mr(&["tcg", "replay", path(&ccel), "--ccel-table", path(&file)]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    // A bad --expect value is a usage error.
+    let o = mr(&["tcg", "replay", path(&file), "--expect", "pcr0:sha256:zz"]);
+    assert_eq!(code(&o), 2);
+}
+
+#[test]
+fn bank_option_restricts_the_replay() {
+    let Some(v) = vectors() else { return };
+    let file = v.join("tcg2/go-attestation/sb_cert_eventlog");
+    let o = mr(&["tcg", "replay", path(&file), "--bank", "sha256", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["banks"], serde_json::json!(["sha256"]));
+    assert!(j["registers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["alg"] == "sha256"));
+    let o = mr(&["tcg", "replay", path(&file), "--bank", "sm3"]);
+    assert_eq!(code(&o), 2);
+    let o = mr(&["tcg", "replay", path(&file), "--bank", "md5"]);
+    assert_eq!(code(&o), 2);
+}
+
+#[test]
+fn hcrtm_log_prints_locality_4_and_the_stated_pcr0() {
+    let Some(v) = vectors() else { return };
+    let file = v.join("tcg2/tpm2-tss/binary_measurements_hcrtm.bin");
+    let o = mr(&[
+        "tcg",
+        "replay",
+        path(&file),
+        "--expect",
+        "0:sha1:15f4e6ca457d1af6bc49511a93ba3500ad69acc5",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("pcr0 start locality: 4"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn td_quote_option_is_reported_as_not_supported_yet() {
+    let Some(v) = vectors() else { return };
+    let log = v.join("ccel/go-eventlog/cos-113-intel-tdx.bin");
+    let quote = v.join("tdx/dcap-qvl/tdx_quote");
+    let o = mr(&["tcg", "replay", path(&log), "--td-quote", path(&quote)]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("not supported yet"), "{}", stderr(&o));
+    // Its companion options need it.
+    let o = mr(&["tcg", "replay", path(&log), "--nonce", "00"]);
+    assert_eq!(code(&o), 2);
+}
