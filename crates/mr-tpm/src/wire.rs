@@ -106,6 +106,7 @@ pub(crate) fn put_tpm2b(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
