@@ -1,1 +1,332 @@
 //! TD quotes (DCAP v4 and v5): parse and verify (SPECS §8.3).
+//!
+//! [`parse`] reads a quote in place (v4 with a TD 1.0 body; v5 with a TD 1.0 or TD 1.5 body,
+//! whose 6-byte body descriptor is part of the signed bytes) and tolerates trailing bytes after
+//! the signature data, reporting them. [`verify`] then checks, in this order:
+//!
+//! 1. header: version 4 or 5, ECDSA P-256 attestation key, TEE type TDX, Intel QE vendor id;
+//! 2. the PCK certificate chain (PEM, certification data type 5 inside type 6) up to the
+//!    configured root — by default the Intel SGX Root CA — with every certificate valid at the
+//!    verification time the caller supplies (verification never reads the clock);
+//! 3. the QE report signature, by the PCK leaf key;
+//! 4. the QE report data: its first 32 bytes equal SHA-256(attestation key || QE auth data)
+//!    (Intel's QVL compares those 32 bytes; the rest is padding);
+//! 5. the quote signature, by the attestation key, over the signed bytes;
+//! 6. REPORTDATA against the nonce, if one is given (see [`VerifyOptions::nonce`]);
+//! 7. with collateral (dcap-qvl's `QuoteCollateralV3` JSON): the full DCAP verification
+//!    (TCB info, QE identity, CRLs, TCB level) through `dcap-qvl`, giving the TCB status.
+//!
+//! The result is [`VerifiedQuote`], whose [`VerifiedQuote::registers`] hold MRTD and RTMR0-3 as
+//! SHA-384 values with [`Provenance::TdQuote`].
+
+mod chain;
+mod error;
+mod intel_root;
+pub mod layout;
+mod parse;
+
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use mr_core::{Digest, HashAlg, MrId, Provenance, VerifiedRegisters};
+use p256::ecdsa::signature::Verifier;
+use p256::ecdsa::{Signature, VerifyingKey};
+use sha2::{Digest as _, Sha256};
+
+pub use chain::MAX_CHAIN_CERTS;
+pub use error::QuoteError;
+pub use intel_root::INTEL_SGX_ROOT_CA_DER;
+pub use parse::{Quote, SignatureData, TdBody};
+
+use chain::TrustAnchor;
+
+/// Parse a v4 or v5 TD quote without verifying anything.
+pub fn parse(bytes: &[u8]) -> Result<Quote<'_>, crate::Error> {
+    parse::parse(bytes).map_err(crate::Error::from)
+}
+
+/// DCAP collateral for the full TCB evaluation: dcap-qvl's `QuoteCollateralV3`
+/// (PCK CRL and issuer chain, root CA CRL, TCB info and QE identity with their signatures and
+/// issuer chains).
+#[derive(Clone, Debug)]
+pub struct Collateral(dcap_qvl::QuoteCollateralV3);
+
+impl Collateral {
+    /// Decode `QuoteCollateralV3` JSON (CRLs and signatures as hex strings, chains as PEM).
+    pub fn from_json(json: &[u8]) -> Result<Collateral, crate::Error> {
+        serde_json::from_slice(json)
+            .map(Collateral)
+            .map_err(|e| QuoteError::CollateralEncoding(e.to_string()).into())
+    }
+}
+
+/// The TCB status that dcap-qvl derived from the collateral.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcbStatus {
+    /// Intel's status name: `UpToDate`, `SWHardeningNeeded`, `ConfigurationNeeded`,
+    /// `ConfigurationAndSWHardeningNeeded`, `OutOfDate`, `OutOfDateConfigurationNeeded`,
+    /// `TDRelaunchAdvised`, ….
+    pub status: String,
+    /// Intel security advisories that apply (e.g. `INTEL-SA-00615`).
+    pub advisory_ids: Vec<String>,
+}
+
+impl TcbStatus {
+    /// True for `UpToDate`.
+    pub fn is_up_to_date(&self) -> bool {
+        self.status == "UpToDate"
+    }
+}
+
+/// What [`verify`] checks against.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct VerifyOptions {
+    /// The trust anchor (DER). `None` = the Intel SGX Root CA ([`INTEL_SGX_ROOT_CA_DER`]).
+    pub root_der: Option<Vec<u8>>,
+    /// The verification time: every certificate (and, with collateral, every CRL, TCB info and
+    /// QE identity) must be valid then. The library never reads the clock.
+    pub at: SystemTime,
+    /// The nonce REPORTDATA must carry. Mapping: a nonce of at most 64 bytes must equal
+    /// REPORTDATA with REPORTDATA's bytes after the nonce all zero (i.e. REPORTDATA = nonce
+    /// zero-padded on the right to 64 bytes). A nonce longer than 64 bytes is an error
+    /// ([`QuoteError::NonceTooLong`]); hash a longer value yourself first. `None` = REPORTDATA
+    /// is not checked (it is still returned).
+    pub nonce: Option<Vec<u8>>,
+    /// Collateral for the full TCB evaluation through dcap-qvl; `None` = signature chain only
+    /// and no TCB status.
+    pub collateral: Option<Collateral>,
+}
+
+impl VerifyOptions {
+    /// Options for verification at time `at`, Intel root, no nonce, no collateral.
+    pub fn new(at: SystemTime) -> VerifyOptions {
+        VerifyOptions {
+            root_der: None,
+            at,
+            nonce: None,
+            collateral: None,
+        }
+    }
+
+    /// Options for verification at `unix_secs` seconds after the Unix epoch.
+    pub fn at_unix(unix_secs: u64) -> VerifyOptions {
+        VerifyOptions::new(UNIX_EPOCH + std::time::Duration::from_secs(unix_secs))
+    }
+
+    /// Use `der` as the root CA instead of Intel's.
+    pub fn with_root_der(mut self, der: impl Into<Vec<u8>>) -> VerifyOptions {
+        self.root_der = Some(der.into());
+        self
+    }
+
+    /// Require REPORTDATA = `nonce` zero-padded to 64 bytes.
+    pub fn with_nonce(mut self, nonce: impl Into<Vec<u8>>) -> VerifyOptions {
+        self.nonce = Some(nonce.into());
+        self
+    }
+
+    /// Evaluate the TCB with this collateral.
+    pub fn with_collateral(mut self, collateral: Collateral) -> VerifyOptions {
+        self.collateral = Some(collateral);
+        self
+    }
+}
+
+/// A TD quote that verified: its registers, REPORTDATA and (with collateral) TCB status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedQuote {
+    registers: VerifiedRegisters,
+    report_data: [u8; 64],
+    tcb_status: Option<TcbStatus>,
+    version: u16,
+    body_type: u16,
+    td_attributes: [u8; 8],
+    tee_tcb_svn: [u8; 16],
+    tee_tcb_svn2: Option<[u8; 16]>,
+    trailing_bytes: usize,
+}
+
+impl VerifiedQuote {
+    /// MRTD and RTMR0-3 (SHA-384), with [`Provenance::TdQuote`].
+    pub fn registers(&self) -> &VerifiedRegisters {
+        &self.registers
+    }
+    /// Take the registers.
+    pub fn into_registers(self) -> VerifiedRegisters {
+        self.registers
+    }
+    /// REPORTDATA.
+    pub fn report_data(&self) -> &[u8; 64] {
+        &self.report_data
+    }
+    /// The TCB status from the collateral; `None` when verified without collateral.
+    pub fn tcb_status(&self) -> Option<&TcbStatus> {
+        self.tcb_status.as_ref()
+    }
+    /// Quote version (4 or 5).
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+    /// Body type (2 = TD 1.0, 3 = TD 1.5).
+    pub fn body_type(&self) -> u16 {
+        self.body_type
+    }
+    /// TD attributes (bit 0 = DEBUG).
+    pub fn td_attributes(&self) -> &[u8; 8] {
+        &self.td_attributes
+    }
+    /// TEE_TCB_SVN.
+    pub fn tee_tcb_svn(&self) -> &[u8; 16] {
+        &self.tee_tcb_svn
+    }
+    /// TEE_TCB_SVN2 (TD 1.5 only).
+    pub fn tee_tcb_svn2(&self) -> Option<&[u8; 16]> {
+        self.tee_tcb_svn2.as_ref()
+    }
+    /// How many bytes followed the signature data (not covered by any signature).
+    pub fn trailing_bytes(&self) -> usize {
+        self.trailing_bytes
+    }
+}
+
+fn intel_anchor() -> Result<&'static TrustAnchor, QuoteError> {
+    static ANCHOR: OnceLock<Result<TrustAnchor, QuoteError>> = OnceLock::new();
+    ANCHOR
+        .get_or_init(|| TrustAnchor::from_der(INTEL_SGX_ROOT_CA_DER))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Expected REPORTDATA for a nonce: the nonce zero-padded on the right to 64 bytes.
+pub fn nonce_report_data(nonce: &[u8]) -> Result<[u8; 64], crate::Error> {
+    if nonce.len() > 64 {
+        return Err(QuoteError::NonceTooLong(nonce.len()).into());
+    }
+    let mut rd = [0u8; 64];
+    rd[..nonce.len()].copy_from_slice(nonce);
+    Ok(rd)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn raw_signature(bytes: &[u8; 64], err: QuoteError) -> Result<Signature, QuoteError> {
+    Signature::from_slice(bytes).map_err(|_| err)
+}
+
+/// Verify a TD quote (see the module documentation for the checks and their order).
+pub fn verify(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedQuote, crate::Error> {
+    verify_inner(bytes, options).map_err(crate::Error::from)
+}
+
+fn verify_inner(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedQuote, QuoteError> {
+    let expected_rd = match &options.nonce {
+        Some(n) if n.len() > 64 => return Err(QuoteError::NonceTooLong(n.len())),
+        Some(n) => {
+            let mut rd = [0u8; 64];
+            rd[..n.len()].copy_from_slice(n);
+            Some(rd)
+        }
+        None => None,
+    };
+    let quote = parse::parse(bytes)?;
+    let owned_anchor;
+    let anchor = match &options.root_der {
+        Some(der) => {
+            owned_anchor = TrustAnchor::from_der(der)?;
+            &owned_anchor
+        }
+        None => intel_anchor()?,
+    };
+    // Before the epoch: no certificate is valid then, so 0 rejects as it should.
+    let at = options
+        .at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+
+    // 1. QE vendor.
+    let header = quote.header();
+    if header.qe_vendor_id != layout::INTEL_QE_VENDOR_ID {
+        return Err(QuoteError::UnknownQeVendor(hex(&header.qe_vendor_id)));
+    }
+    let sig = quote.signature_data();
+    // 2. PCK chain.
+    let pck_key = chain::verify_pck_chain(sig.pck_cert_chain, anchor, at)?;
+    // 3. QE report signature.
+    let qe_sig = raw_signature(sig.qe_report_signature, QuoteError::QeReportSignature)?;
+    pck_key
+        .verify(sig.qe_report_bytes, &qe_sig)
+        .map_err(|_| QuoteError::QeReportSignature)?;
+    // 4. QE report data binds the attestation key.
+    let mut h = Sha256::new();
+    h.update(sig.attestation_key);
+    h.update(sig.qe_auth_data);
+    let binding = h.finalize();
+    if sig.qe_report.report_data[..32] != binding[..] {
+        return Err(QuoteError::QeReportData);
+    }
+    // 5. Quote signature.
+    let mut sec1 = [0u8; 65];
+    sec1[0] = 0x04;
+    sec1[1..].copy_from_slice(sig.attestation_key);
+    let att_key = VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| QuoteError::AttestationKey)?;
+    let quote_sig = raw_signature(sig.quote_signature, QuoteError::QuoteSignature)?;
+    att_key
+        .verify(quote.signed_bytes(), &quote_sig)
+        .map_err(|_| QuoteError::QuoteSignature)?;
+    // 6. Nonce.
+    if let Some(expected) = expected_rd {
+        if quote.report_data() != &expected {
+            return Err(QuoteError::NonceMismatch {
+                report_data: hex(quote.report_data()),
+                expected: hex(&expected),
+            });
+        }
+    }
+    // 7. Collateral.
+    let tcb_status = match &options.collateral {
+        Some(Collateral(c)) => {
+            let root = options
+                .root_der
+                .clone()
+                .unwrap_or_else(|| INTEL_SGX_ROOT_CA_DER.to_vec());
+            let body = &bytes[..quote.quote_bytes_len().min(bytes.len())];
+            let report = dcap_qvl::verify::QuoteVerifier::new(root)
+                .with_config::<dcap_qvl::configs::RustCryptoConfig>()
+                .verify(body, c, at)
+                .map_err(|e| QuoteError::Collateral(format!("{e:#}")))?;
+            Some(TcbStatus {
+                status: report.status,
+                advisory_ids: report.advisory_ids,
+            })
+        }
+        None => None,
+    };
+
+    let mut registers = VerifiedRegisters::new(Provenance::TdQuote {
+        root: anchor.description().to_string(),
+    });
+    let sha384 = |b: &[u8; 48]| Digest::new(HashAlg::Sha384, b).map_err(|e| QuoteError::Internal(e.to_string()));
+    registers
+        .insert(MrId::Mrtd, sha384(quote.mr_td())?)
+        .map_err(|e| QuoteError::Internal(e.to_string()))?;
+    for (i, r) in quote.rtmrs().iter().enumerate() {
+        registers
+            .insert(MrId::Rtmr(i as u8), sha384(r)?)
+            .map_err(|e| QuoteError::Internal(e.to_string()))?;
+    }
+    Ok(VerifiedQuote {
+        registers,
+        report_data: *quote.report_data(),
+        tcb_status,
+        version: quote.version(),
+        body_type: quote.body_type(),
+        td_attributes: *quote.td_attributes(),
+        tee_tcb_svn: *quote.tee_tcb_svn(),
+        tee_tcb_svn2: quote.tee_tcb_svn2().copied(),
+        trailing_bytes: quote.trailing_bytes().len(),
+    })
+}

@@ -1,0 +1,200 @@
+//! The PCK certificate chain: decode the PEM from the quote and chain the PCK leaf to the
+//! configured root at the verification time (ECDSA P-256 with SHA-256, as Intel's PKI uses).
+//!
+//! The chain's order is not relied on (SPECS §8.3 notes it is not normative): the leaf is the one
+//! certificate that issues no other, and each issuer is looked up by name. A self-signed
+//! certificate in the chain is never trusted by itself: the walk ends only at a certificate the
+//! configured root's key signs.
+
+use p256::ecdsa::signature::Verifier;
+use p256::ecdsa::{Signature, VerifyingKey};
+use sha2::{Digest as _, Sha256};
+use x509_cert::der::{Decode, Encode};
+use x509_cert::ext::pkix::BasicConstraints;
+use x509_cert::Certificate;
+
+use super::error::QuoteError;
+
+/// At most this many certificates in a PCK chain (Intel's has 3).
+pub const MAX_CHAIN_CERTS: usize = 8;
+/// ecdsa-with-SHA256.
+const ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
+/// What the PCK leaf's common name contains (QVL checks the same).
+const PCK_LEAF_CN: &str = "SGX PCK Certificate";
+
+/// A decoded trust anchor: the root certificate and its P-256 key.
+#[derive(Clone, Debug)]
+pub(crate) struct TrustAnchor {
+    cert: Certificate,
+    key: VerifyingKey,
+    description: String,
+}
+
+impl TrustAnchor {
+    /// Decode a root certificate (DER) with a P-256 key.
+    pub(crate) fn from_der(der: &[u8]) -> Result<TrustAnchor, QuoteError> {
+        let cert = Certificate::from_der(der).map_err(|e| QuoteError::RootCertificate(e.to_string()))?;
+        let key = cert_key(&cert).map_err(QuoteError::RootCertificate)?;
+        let fingerprint = Sha256::digest(der);
+        let description = format!(
+            "{} (sha256 {})",
+            cert.tbs_certificate.subject,
+            hex_lower(&fingerprint[..8])
+        );
+        Ok(TrustAnchor {
+            cert,
+            key,
+            description,
+        })
+    }
+
+    /// Subject and fingerprint prefix, for provenance.
+    pub(crate) fn description(&self) -> &str {
+        &self.description
+    }
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn cert_key(cert: &Certificate) -> Result<VerifyingKey, String> {
+    let spki = &cert.tbs_certificate.subject_public_key_info;
+    VerifyingKey::from_sec1_bytes(spki.subject_public_key.raw_bytes())
+        .map_err(|_| format!("{}: public key is not a P-256 key", cert.tbs_certificate.subject))
+}
+
+fn subject(cert: &Certificate) -> String {
+    cert.tbs_certificate.subject.to_string()
+}
+
+/// Check that `issuer_key` signed `cert` (ecdsa-with-SHA256).
+fn signed_by(cert: &Certificate, issuer_key: &VerifyingKey) -> Result<(), String> {
+    if cert.signature_algorithm.oid.to_string() != ECDSA_WITH_SHA256 {
+        return Err(format!(
+            "{}: unsupported signature algorithm {}",
+            subject(cert),
+            cert.signature_algorithm.oid
+        ));
+    }
+    let tbs = cert
+        .tbs_certificate
+        .to_der()
+        .map_err(|e| format!("{}: cannot re-encode: {e}", subject(cert)))?;
+    let sig_bytes = cert
+        .signature
+        .as_bytes()
+        .ok_or_else(|| format!("{}: signature bit string has unused bits", subject(cert)))?;
+    let sig = Signature::from_der(sig_bytes)
+        .map_err(|_| format!("{}: signature is not a DER ECDSA signature", subject(cert)))?;
+    issuer_key
+        .verify(&tbs, &sig)
+        .map_err(|_| format!("signature of {} does not verify", subject(cert)))
+}
+
+fn check_time(cert: &Certificate, at: u64) -> Result<(), QuoteError> {
+    let v = &cert.tbs_certificate.validity;
+    let not_before = v.not_before.to_unix_duration().as_secs();
+    let not_after = v.not_after.to_unix_duration().as_secs();
+    if at < not_before || at > not_after {
+        return Err(QuoteError::CertificateNotValidAt {
+            subject: subject(cert),
+            at,
+            not_before,
+            not_after,
+        });
+    }
+    Ok(())
+}
+
+fn is_ca(cert: &Certificate) -> bool {
+    matches!(
+        cert.tbs_certificate.get::<BasicConstraints>(),
+        Ok(Some((_, BasicConstraints { ca: true, .. })))
+    )
+}
+
+/// Decode the PEM chain of a quote (trailing NULs and whitespace allowed, as Intel's QE emits).
+pub(crate) fn decode_chain(pem: &[u8]) -> Result<Vec<Certificate>, QuoteError> {
+    let end = pem
+        .iter()
+        .rposition(|b| *b != 0 && !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    let pem = &pem[..end];
+    let begins = pem.windows(11).filter(|w| *w == b"-----BEGIN ").count();
+    if begins == 0 {
+        return Err(QuoteError::CertChainEncoding("no PEM certificate".into()));
+    }
+    if begins > MAX_CHAIN_CERTS {
+        return Err(QuoteError::CertChainEncoding(format!(
+            "{begins} certificates, at most {MAX_CHAIN_CERTS} allowed"
+        )));
+    }
+    let certs = Certificate::load_pem_chain(pem).map_err(|e| QuoteError::CertChainEncoding(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(QuoteError::CertChainEncoding("no PEM certificate".into()));
+    }
+    Ok(certs)
+}
+
+/// Verify the PCK chain in `pem` up to `anchor` at `at` (unix seconds); return the leaf's key.
+pub(crate) fn verify_pck_chain(
+    pem: &[u8],
+    anchor: &TrustAnchor,
+    at: u64,
+) -> Result<VerifyingKey, QuoteError> {
+    let certs = decode_chain(pem)?;
+    let untrusted = QuoteError::ChainUntrusted;
+    // The leaf issues no other certificate of the chain.
+    let leaves: Vec<usize> = (0..certs.len())
+        .filter(|&i| {
+            !certs.iter().enumerate().any(|(j, c)| {
+                j != i && c.tbs_certificate.issuer == certs[i].tbs_certificate.subject
+            })
+        })
+        .collect();
+    let leaf_index = match leaves.as_slice() {
+        [one] => *one,
+        [] => return Err(untrusted("no leaf certificate (every certificate issues another)".into())),
+        _ => return Err(untrusted(format!("{} candidate leaf certificates", leaves.len()))),
+    };
+    let leaf = &certs[leaf_index];
+    if !subject(leaf).contains(PCK_LEAF_CN) {
+        return Err(untrusted(format!(
+            "leaf {:?} is not a PCK certificate (common name lacks {PCK_LEAF_CN:?})",
+            subject(leaf)
+        )));
+    }
+    let leaf_key = cert_key(leaf).map_err(untrusted)?;
+
+    let mut current = leaf_index;
+    for _ in 0..=certs.len() {
+        let cert = &certs[current];
+        check_time(cert, at)?;
+        if cert.tbs_certificate.issuer == anchor.cert.tbs_certificate.subject
+            && signed_by(cert, &anchor.key).is_ok()
+        {
+            check_time(&anchor.cert, at)?;
+            return Ok(leaf_key);
+        }
+        let issuer = certs.iter().enumerate().position(|(j, c)| {
+            j != current && c.tbs_certificate.subject == cert.tbs_certificate.issuer
+        });
+        let Some(issuer) = issuer else {
+            return Err(untrusted(format!(
+                "{} is not signed by the configured root {} and its issuer {} is not in the chain",
+                subject(cert),
+                anchor.description,
+                cert.tbs_certificate.issuer
+            )));
+        };
+        let issuer_cert = &certs[issuer];
+        if !is_ca(issuer_cert) {
+            return Err(untrusted(format!("issuer {} is not a CA", subject(issuer_cert))));
+        }
+        let issuer_key = cert_key(issuer_cert).map_err(untrusted)?;
+        signed_by(cert, &issuer_key).map_err(untrusted)?;
+        current = issuer;
+    }
+    Err(untrusted("issuer loop in the certificate chain".into()))
+}

@@ -1,0 +1,135 @@
+//! Errors of TD quote parsing and verification.
+
+use mr_core::error::ParseError;
+use mr_core::ErrorClass;
+
+/// Why a TD quote was refused. [`QuoteError::class`] tells malformed input (exit 2) from
+/// well-formed evidence that does not verify (exit 1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum QuoteError {
+    /// The bytes do not have the quote's structure (truncated, lying length, bad value).
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// A quote version other than 4 or 5.
+    #[error("unsupported quote version {0} (expected 4 or 5)")]
+    UnsupportedVersion(u16),
+    /// An attestation key type other than ECDSA-256-with-P-256 (2).
+    #[error("unsupported attestation key type {0} (only 2, ECDSA P-256, is supported)")]
+    UnsupportedKeyType(u16),
+    /// A TEE type other than TDX (0x81).
+    #[error("TEE type {0:#x} is not TDX (0x81)")]
+    NotTdx(u32),
+    /// A quoting enclave from a vendor other than Intel.
+    #[error("unknown QE vendor id {0}")]
+    UnknownQeVendor(String),
+    /// A v5 body type that is not a TD report (2 = TD 1.0, 3 = TD 1.5).
+    #[error("unsupported quote body type {0} (expected 2 = TD 1.0 or 3 = TD 1.5)")]
+    UnsupportedBodyType(u16),
+    /// A v5 body whose size differs from its type's fixed size.
+    #[error("body type {body_type} must be {expected} bytes, header says {got}")]
+    BodySize {
+        /// The body type.
+        body_type: u16,
+        /// The fixed size of that type.
+        expected: u32,
+        /// The size the descriptor gives.
+        got: u32,
+    },
+    /// Certification data of a type this verifier cannot use.
+    #[error("{what}: certification data type {got}, expected {expected}")]
+    CertificationDataType {
+        /// Which certification data (outer or inner).
+        what: &'static str,
+        /// The type required.
+        expected: u16,
+        /// The type found.
+        got: u16,
+    },
+    /// The PCK certificate chain cannot be decoded (bad PEM or DER, too many certificates).
+    #[error("PCK certificate chain: {0}")]
+    CertChainEncoding(String),
+    /// A root certificate given by the caller that does not decode.
+    #[error("root certificate: {0}")]
+    RootCertificate(String),
+    /// Collateral that is not QuoteCollateralV3 JSON.
+    #[error("collateral: {0}")]
+    CollateralEncoding(String),
+    /// A nonce longer than REPORTDATA (64 bytes).
+    #[error("nonce is {0} bytes; at most 64 fit REPORTDATA")]
+    NonceTooLong(usize),
+    /// The PCK chain does not lead to the configured root, or a certificate in it is unusable.
+    #[error("PCK certificate chain not trusted: {0}")]
+    ChainUntrusted(String),
+    /// A certificate of the chain is not valid at the verification time.
+    #[error("certificate {subject:?} is not valid at {at} (valid {not_before} .. {not_after}, unix seconds)")]
+    CertificateNotValidAt {
+        /// Subject of the certificate.
+        subject: String,
+        /// The verification time (unix seconds).
+        at: u64,
+        /// Start of validity (unix seconds).
+        not_before: u64,
+        /// End of validity (unix seconds).
+        not_after: u64,
+    },
+    /// The QE report signature does not verify under the PCK leaf key.
+    #[error("QE report signature does not verify under the PCK certificate key")]
+    QeReportSignature,
+    /// The QE report data is not SHA-256(attestation key || QE auth data).
+    #[error("QE report data does not bind the attestation key (SHA-256(key || auth data) mismatch)")]
+    QeReportData,
+    /// The attestation key is not a valid P-256 point.
+    #[error("attestation key is not a valid P-256 public key")]
+    AttestationKey,
+    /// The quote signature does not verify under the attestation key.
+    #[error("quote signature does not verify under the attestation key")]
+    QuoteSignature,
+    /// REPORTDATA differs from the nonce (zero-padded to 64 bytes).
+    #[error("REPORTDATA {report_data} does not match the nonce (zero-padded) {expected}")]
+    NonceMismatch {
+        /// REPORTDATA of the quote, hex.
+        report_data: String,
+        /// The nonce zero-padded to 64 bytes, hex.
+        expected: String,
+    },
+    /// The test signer of the simulated TD could not build a certificate or quote.
+    #[error("test quote signer: {0}")]
+    TestSigner(String),
+    /// A step that cannot fail on any input failed (a bug in mr): reported, never a panic.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// dcap-qvl refused the quote with the given collateral (TCB, QE identity, CRLs, dates).
+    #[error("collateral verification (dcap-qvl): {0}")]
+    Collateral(String),
+}
+
+impl QuoteError {
+    /// Malformed input (exit 2) or evidence that does not verify (exit 1).
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            QuoteError::Parse(_)
+            | QuoteError::UnsupportedVersion(_)
+            | QuoteError::UnsupportedKeyType(_)
+            | QuoteError::NotTdx(_)
+            | QuoteError::UnsupportedBodyType(_)
+            | QuoteError::BodySize { .. }
+            | QuoteError::CertificationDataType { .. }
+            | QuoteError::CertChainEncoding(_)
+            | QuoteError::RootCertificate(_)
+            | QuoteError::CollateralEncoding(_)
+            | QuoteError::NonceTooLong(_)
+            | QuoteError::TestSigner(_)
+            | QuoteError::Internal(_) => ErrorClass::Malformed,
+            QuoteError::UnknownQeVendor(_)
+            | QuoteError::ChainUntrusted(_)
+            | QuoteError::CertificateNotValidAt { .. }
+            | QuoteError::QeReportSignature
+            | QuoteError::QeReportData
+            | QuoteError::AttestationKey
+            | QuoteError::QuoteSignature
+            | QuoteError::NonceMismatch { .. }
+            | QuoteError::Collateral(_) => ErrorClass::Rejected,
+        }
+    }
+}
