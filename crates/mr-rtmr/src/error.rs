@@ -17,4 +17,9 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    // --- TD quotes (quote/, sim/quote.rs) ---
+    /// A TD quote that is malformed or does not verify ([`crate::quote::QuoteError::class`]
+    /// tells which).
+    #[error("TD quote: {0}")]
+    Quote(#[from] crate::quote::QuoteError),
 }
