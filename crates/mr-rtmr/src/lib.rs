@@ -8,6 +8,12 @@
 //! - [`quote`]: TD quotes v4/v5: parse, verify (signature, QE report, PCK chain, collateral);
 //! - [`sim`]: a simulated TD (RTMRs, reports, quotes signed under a test root).
 //!
+//! Feature `device`: constructors bound to this machine's paths (`RealFs::system`,
+//! `TdxSysfs::system`, `TdxRtmr::system`, `TsmReportClient::system`, all rooted at `/`). Without
+//! it everything else builds and runs: the same code takes any [`fs::Fs`] (e.g.
+//! `RealFs::new(root)` or [`sim::SimTd::fs`]). No unsafe code and no ioctls: only sysfs and
+//! configfs files.
+//!
 //! What this crate trusts: the configured root CA (default: Intel SGX Root CA) and the
 //! verification time the caller supplies. Nothing in a quote is trusted before it verifies.
 

@@ -203,6 +203,14 @@ impl TsmReportClient {
         Ok(report)
     }
 
+    /// Requests a report whose inblob is `nonce` zero-padded on the right to 64 bytes: the
+    /// mapping [`quote::VerifyOptions::with_nonce`](crate::quote::VerifyOptions::with_nonce)
+    /// checks. A nonce longer than 64 bytes is an error (hash it first).
+    pub fn get_report_for_nonce(&self, nonce: &[u8]) -> Result<TsmReport, Error> {
+        let report_data = crate::quote::nonce_report_data(nonce)?;
+        self.get_report(&report_data)
+    }
+
     fn create_instance(&self) -> Result<String, Error> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let mut last = None;

@@ -83,12 +83,20 @@ fn quote_from_the_sim_with_a_short_nonce_verifies_against_the_zero_padded_report
     let td = sim();
     measure(&td);
     let nonce = b"32-byte-nonce-from-the-verifier!";
-    let report_data = quote::nonce_report_data(nonce).unwrap();
-    let report = td.report_client().get_report(&report_data).unwrap();
+    let report = td.report_client().get_report_for_nonce(nonce).unwrap();
     let opts = VerifyOptions::at_unix(AT)
         .with_root_der(signer().root_der())
         .with_nonce(nonce.to_vec());
-    quote::verify(&report.outblob, &opts).unwrap();
+    let verified = quote::verify(&report.outblob, &opts).unwrap();
+    assert_eq!(&verified.report_data()[..32], nonce);
+    assert_eq!(&verified.report_data()[32..], &[0; 32]);
+    // A nonce that does not fit REPORTDATA is refused before any instance is created.
+    let err = td
+        .report_client()
+        .get_report_for_nonce(&[0; 65])
+        .unwrap_err();
+    assert!(matches!(quote_error(err), QuoteError::NonceTooLong(65)));
+    assert!(td.report_instances().is_empty());
 }
 
 #[test]

@@ -19,6 +19,33 @@
 //! the next instance whose outblob is read, to exercise the generation check.
 //!
 //! `SimTd` is `Send + Sync` and cheap to clone (clones share one TD).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use mr_core::{HashAlg, MeasurementRegister, MrId};
+//! use mr_rtmr::quote::{self, VerifyOptions};
+//! use mr_rtmr::rtmr::TdxRtmr;
+//! use mr_rtmr::sim::{quote::TestQuoteSigner, SimTd};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let signer = Arc::new(TestQuoteSigner::new()?);
+//! let td = SimTd::builder().quote_provider(signer.clone()).build();
+//!
+//! // The attester: extend RTMR3 through the tsm-mr files, then ask configfs-tsm for a quote.
+//! let rtmr3 = TdxRtmr::new(td.fs(), 3)?;
+//! rtmr3.extend(&HashAlg::Sha384.hash(b"an event"))?;
+//! let report = td.report_client().get_report_for_nonce(b"verifier nonce")?;
+//!
+//! // The verifier: the quote chains to the test root and carries the nonce and RTMR3.
+//! let options = VerifyOptions::at_unix(1_767_225_600)
+//!     .with_root_der(signer.root_der())
+//!     .with_nonce(b"verifier nonce".to_vec());
+//! let verified = quote::verify(&report.outblob, &options)?;
+//! let quoted = verified.registers().get(&MrId::Rtmr(3), HashAlg::Sha384);
+//! assert_eq!(quoted, Some(&rtmr3.read()?));
+//! # Ok(())
+//! # }
+//! ```
 
 mod kernel;
 pub mod quote;
