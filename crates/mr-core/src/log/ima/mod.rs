@@ -17,6 +17,7 @@
 mod ascii;
 mod binary;
 pub mod builder;
+pub mod sample;
 mod reader;
 mod replay;
 pub mod template;
