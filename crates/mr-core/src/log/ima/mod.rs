@@ -17,9 +17,9 @@
 mod ascii;
 mod binary;
 pub mod builder;
-pub mod sample;
 mod reader;
 mod replay;
+pub mod sample;
 pub mod template;
 
 pub use reader::{ImaReader, ImaReaderOptions};
