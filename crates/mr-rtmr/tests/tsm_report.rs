@@ -200,37 +200,6 @@ fn configfs_tree_missing_report_directory_is_a_clear_error() {
     assert!(err.to_string().contains("Linux 6.7"), "{err}");
 }
 
-#[test]
-fn configfs_tree_with_bad_generation_text_is_a_typed_error() {
-    /// Writes a non-numeric generation after mkdir.
-    struct BadGeneration(FakeConfigfs);
-    impl Fs for BadGeneration {
-        fn read(&self, p: &str, m: usize) -> io::Result<Vec<u8>> {
-            self.0.read(p, m)
-        }
-        fn write(&self, p: &str, d: &[u8]) -> io::Result<()> {
-            self.0.write(p, d)
-        }
-        fn mkdir(&self, p: &str) -> io::Result<()> {
-            self.0.mkdir(p)?;
-            std::fs::write(self.0.root.join(p).join("generation"), "many\n")
-        }
-        fn rmdir(&self, p: &str) -> io::Result<()> {
-            self.0.rmdir(p)
-        }
-    }
-    let tmp = TempDir::new("badgen");
-    let fs = BadGeneration(FakeConfigfs::new(&tmp.0, "tdx_guest", 1));
-    let err = TsmReportClient::new(Arc::new(fs))
-        .get_report(&nonce(0))
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::InvalidAttribute { path, .. } if path.ends_with("/generation")),
-        "{err:?}"
-    );
-    assert!(tmp.instances().is_empty());
-}
-
 /// A quote provider whose "quote" is the TDREPORT_STRUCT of the measurements.
 struct TdReportProvider;
 
@@ -353,4 +322,137 @@ fn outblob_is_cached_until_the_next_write_like_the_kernel() {
     assert_eq!(e.kind(), io::ErrorKind::FileTooLarge);
     fs.rmdir(&inst).unwrap();
     assert!(td.report_instances().is_empty());
+}
+
+/// Wraps a `FakeConfigfs` and changes one behaviour.
+struct Twisted<F: Fn(&FakeConfigfs, &str) -> io::Result<()> + Send + Sync> {
+    inner: FakeConfigfs,
+    after_mkdir: F,
+    eexist_first: AtomicU32,
+}
+
+impl<F: Fn(&FakeConfigfs, &str) -> io::Result<()> + Send + Sync> Fs for Twisted<F> {
+    fn read(&self, p: &str, m: usize) -> io::Result<Vec<u8>> {
+        self.inner.read(p, m)
+    }
+    fn write(&self, p: &str, d: &[u8]) -> io::Result<()> {
+        self.inner.write(p, d)
+    }
+    fn mkdir(&self, p: &str) -> io::Result<()> {
+        let left = self.eexist_first.load(Ordering::Relaxed);
+        if left > 0 {
+            self.eexist_first.store(left - 1, Ordering::Relaxed);
+            return Err(Errno::Eexist.to_io_error());
+        }
+        self.inner.mkdir(p)?;
+        (self.after_mkdir)(&self.inner, p)
+    }
+    fn rmdir(&self, p: &str) -> io::Result<()> {
+        self.inner.rmdir(p)
+    }
+}
+
+fn twisted<F: Fn(&FakeConfigfs, &str) -> io::Result<()> + Send + Sync + 'static>(
+    tmp: &TempDir,
+    eexist_first: u32,
+    after_mkdir: F,
+) -> TsmReportClient {
+    TsmReportClient::new(Arc::new(Twisted {
+        inner: FakeConfigfs::new(&tmp.0, "tdx_guest", 1),
+        after_mkdir,
+        eexist_first: AtomicU32::new(eexist_first),
+    }))
+}
+
+#[test]
+fn configfs_tree_bad_attribute_text_is_a_typed_error() {
+    let cases: [(&str, &[u8], &str); 4] = [
+        ("provider", b"\xff\xfe\n", "not UTF-8"),
+        ("generation", b"18446744073709551616\n", "64 bits"),
+        ("generation", b"-1\n", "decimal"),
+        ("generation", b"\n", "decimal"),
+    ];
+    for (attr, content, needle) in cases {
+        let tmp = TempDir::new("badattr");
+        let client = twisted(&tmp, 0, move |fs, p| {
+            std::fs::write(fs.root.join(p).join(attr), content)
+        });
+        let err = client.get_report(&nonce(0)).unwrap_err();
+        match &err {
+            Error::InvalidAttribute { path, reason } => {
+                assert!(path.ends_with(attr), "{path}");
+                assert!(reason.contains(needle), "{reason}");
+            }
+            other => panic!("{attr}: unexpected {other:?}"),
+        }
+        assert!(tmp.instances().is_empty());
+    }
+}
+
+#[test]
+fn configfs_tree_oversized_attributes_are_bounded_typed_errors() {
+    let tmp = TempDir::new("big");
+    // An outblob past the kernel's 32 KiB maximum (set after the inblob write regenerates it).
+    let client = TsmReportClient::new(Arc::new(BigOutblob(FakeConfigfs::new(
+        &tmp.0,
+        "tdx_guest",
+        1,
+    ))));
+    let err = client.get_report(&nonce(0)).unwrap_err();
+    assert!(
+        matches!(&err, Error::TooLarge { max: 32768, path } if path.ends_with("/outblob")),
+        "{err:?}"
+    );
+    assert!(tmp.instances().is_empty());
+
+    let tmp = TempDir::new("bigprovider");
+    let client = twisted(&tmp, 0, |fs, p| {
+        std::fs::write(fs.root.join(p).join("provider"), vec![b'a'; 1 << 20])
+    });
+    let err = client.get_report(&nonce(0)).unwrap_err();
+    assert!(matches!(&err, Error::TooLarge { max: 64, .. }), "{err:?}");
+    assert!(tmp.instances().is_empty());
+}
+
+/// Puts a 40 KiB outblob in place after every inblob write.
+struct BigOutblob(FakeConfigfs);
+
+impl Fs for BigOutblob {
+    fn read(&self, p: &str, m: usize) -> io::Result<Vec<u8>> {
+        self.0.read(p, m)
+    }
+    fn write(&self, p: &str, d: &[u8]) -> io::Result<()> {
+        self.0.write(p, d)?;
+        if let Some(dir) = p.strip_suffix("/inblob") {
+            std::fs::write(self.0.root.join(dir).join("outblob"), vec![0; 40 * 1024])?;
+        }
+        Ok(())
+    }
+    fn mkdir(&self, p: &str) -> io::Result<()> {
+        self.0.mkdir(p)
+    }
+    fn rmdir(&self, p: &str) -> io::Result<()> {
+        self.0.rmdir(p)
+    }
+}
+
+#[test]
+fn configfs_tree_name_collisions_are_retried_then_reported() {
+    let tmp = TempDir::new("collide");
+    let ok = twisted(&tmp, 3, |_, _| Ok(()));
+    assert!(ok.get_report(&nonce(0)).is_ok());
+    assert!(tmp.instances().is_empty());
+    let never = twisted(&tmp, u32::MAX, |_, _| Ok(()));
+    let err = never.get_report(&nonce(0)).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Kernel {
+                op: "mkdir",
+                errno: Errno::Eexist,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
