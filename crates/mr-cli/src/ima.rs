@@ -1,19 +1,284 @@
-//! `mr ima ...` subcommands.
+//! `mr ima ...`: Linux IMA measurement lists.
 
-use clap::Subcommand;
+use std::path::PathBuf;
 
-use crate::common::{CmdResult, Failure};
+use clap::{Args, Subcommand, ValueEnum};
+use mr_core::log::ima::{
+    self, DigestMode, Endian, ImaReplayConfig, ImaReplayReport, ListKind, ViolationPolicy,
+};
+use mr_core::replay::{PrefixPolicy, ReplayOptions};
+use mr_core::{Error, HashAlg, RegisterValue, VerifiedRegisters};
+
+use crate::common::{expected_values, open_input, print_json, registers_json, CmdResult, Failure};
 
 /// `mr ima` subcommands.
 #[derive(Subcommand)]
 pub enum ImaCommand {
-    /// Replay a log (not implemented yet).
-    Replay,
+    /// Replay a measurement list (binary or ASCII, detected) and print or check PCR values.
+    Replay(ReplayArgs),
+}
+
+/// Format override.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    /// `binary_runtime_measurements[_<alg>]`.
+    Binary,
+    /// `ascii_runtime_measurements[_<alg>]`.
+    Ascii,
+}
+
+/// Byte-order override.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum EndianArg {
+    /// Little endian (x86, arm64, `ima_canonical_fmt`).
+    Little,
+    /// Big endian host without `ima_canonical_fmt`.
+    Big,
+}
+
+/// Arguments of `mr ima replay`.
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// The list (`/sys/kernel/security/ima/binary_runtime_measurements`, an `ascii_...` file or
+    /// a per-bank `..._<alg>` file); `-` reads stdin.
+    pub log: PathBuf,
+    /// Replay this bank (repeatable; default: the banks of --expect, else sha1 and sha256).
+    #[arg(long, value_name = "ALG")]
+    pub bank: Vec<HashAlg>,
+    /// Expected value `ID:ALG:HEX` (repeatable), e.g. `10:sha256:<hex>`.
+    #[arg(long, value_name = "ID:ALG:HEX")]
+    pub expect: Vec<String>,
+    /// File of expected values, one `ID:ALG:HEX` per line.
+    #[arg(long, value_name = "F")]
+    pub expect_file: Vec<PathBuf>,
+    /// Extend non-SHA-1 banks with the SHA-1 template digest zero-padded (kernels before 5.8).
+    #[arg(long, conflicts_with = "auto")]
+    pub padded: bool,
+    /// Try per-bank and padded SHA-1 digests in one pass; report which one matched.
+    #[arg(long)]
+    pub auto: bool,
+    /// The whole list must replay to the expected values (default: the shortest matching
+    /// prefix, since IMA appends entries before extending the PCR).
+    #[arg(long)]
+    pub exact: bool,
+    /// Start value `ID:ALG:HEX` of a register (repeatable; default: its reset value).
+    #[arg(long, value_name = "ID:ALG:HEX")]
+    pub start: Vec<String>,
+    /// Reject the list if it holds a violation (default: extend all-0xFF, as the kernel).
+    #[arg(long)]
+    pub reject_violations: bool,
+    /// Force the list format (default: detected).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Force the byte order of a binary list (default: detected from the first entry).
+    #[arg(long, value_enum)]
+    pub endian: Option<EndianArg>,
+    /// Force the algorithm of the template-digest column (default: from its width; needed for
+    /// sm3 lists).
+    #[arg(long, value_name = "ALG")]
+    pub column: Option<HashAlg>,
+    /// Accept an incomplete final entry as trailing bytes (reported) instead of failing.
+    #[arg(long)]
+    pub allow_trailing_bytes: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Run an `mr ima` subcommand.
 pub fn run(command: ImaCommand) -> CmdResult {
     match command {
-        ImaCommand::Replay => Err(Failure::Malformed("not implemented yet".into())),
+        ImaCommand::Replay(args) => replay(args),
+    }
+}
+
+fn config(args: &ReplayArgs) -> Result<ImaReplayConfig, Failure> {
+    let mut opts = ReplayOptions::default();
+    if args.exact {
+        opts = opts.with_prefix(PrefixPolicy::Exact);
+    }
+    for s in &args.start {
+        let rv: RegisterValue = s
+            .parse()
+            .map_err(|e: Error| Failure::Malformed(format!("--start: {e}")))?;
+        opts = opts.with_start(rv.id, rv.value);
+    }
+    let mode = if args.padded {
+        DigestMode::PaddedSha1
+    } else if args.auto {
+        DigestMode::Auto
+    } else {
+        DigestMode::PerBank
+    };
+    let mut cfg = ImaReplayConfig::default()
+        .with_banks(args.bank.clone())
+        .with_digest_mode(mode)
+        .with_replay(opts)
+        .with_trailing_bytes_allowed(args.allow_trailing_bytes);
+    if args.reject_violations {
+        cfg = cfg.with_violations(ViolationPolicy::Reject);
+    }
+    if let Some(f) = args.format {
+        cfg = cfg.with_kind(match f {
+            FormatArg::Binary => ListKind::Binary,
+            FormatArg::Ascii => ListKind::Ascii,
+        });
+    }
+    if let Some(e) = args.endian {
+        cfg = cfg.with_endian(match e {
+            EndianArg::Little => Endian::Little,
+            EndianArg::Big => Endian::Big,
+        });
+    }
+    if let Some(c) = args.column {
+        cfg = cfg.with_column(c);
+    }
+    Ok(cfg)
+}
+
+fn replay(args: ReplayArgs) -> CmdResult {
+    let cfg = config(&args)?;
+    let expected = expected_values(&args.expect, &args.expect_file)?;
+    let input = open_input(&args.log)?;
+    match ima::replay(input, &cfg, expected.as_ref()) {
+        Ok(report) => {
+            if args.json {
+                print_json(&report_json(&report, expected.as_ref()));
+            } else {
+                print_human(&report, expected.as_ref());
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if args.json {
+                if let Some(v) = rejection_json(&e) {
+                    print_json(&v);
+                }
+            }
+            Err(e.into())
+        }
+    }
+}
+
+fn mode_name(m: DigestMode) -> &'static str {
+    match m {
+        DigestMode::PerBank => "per-bank",
+        DigestMode::PaddedSha1 => "padded-sha1",
+        DigestMode::Auto => "auto",
+    }
+}
+
+fn report_json(r: &ImaReplayReport, expected: Option<&VerifiedRegisters>) -> serde_json::Value {
+    let boot: Vec<serde_json::Value> = r
+        .boot_aggregates
+        .iter()
+        .map(|b| {
+            serde_json::json!({
+                "entry": b.entry,
+                "pcr": b.pcr,
+                "alg": b.digest.alg().name(),
+                "digest": b.digest.to_hex(),
+                "no_tpm": b.no_tpm,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "registers": registers_json(&r.outcome.registers),
+        "entries": r.entries,
+        "verified": expected.is_some().then_some(true),
+        "covered": r.outcome.covered,
+        "left_over": r.outcome.covered.map(|_| r.outcome.left_over()),
+        "violations": r.violations,
+        "boot_aggregates": boot,
+        "boot_aggregate_count": r.boot_aggregate_count,
+        "digest_mode": mode_name(r.digest_mode),
+        "banks": r.banks.iter().map(|b| b.name()).collect::<Vec<_>>(),
+        "format": {
+            "kind": match r.format.kind { ListKind::Binary => "binary", ListKind::Ascii => "ascii" },
+            "endian": r.format.endian.to_string(),
+            "column": r.format.column.name(),
+        },
+        "trailing_bytes": r.trailing_bytes,
+    })
+}
+
+fn bad_entry_json(m: &mr_core::error::EntryDigestMismatch) -> serde_json::Value {
+    serde_json::json!({
+        "entry": m.entry,
+        "offset": m.offset,
+        "id": m.register.to_string(),
+        "alg": m.alg.name(),
+        "recorded": m.recorded.to_hex(),
+        "computed": m.computed.to_hex(),
+    })
+}
+
+fn rejection_json(e: &Error) -> Option<serde_json::Value> {
+    match e {
+        Error::Replay(r) => {
+            let mismatches: Vec<serde_json::Value> = r
+                .mismatches
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "id": m.register.to_string(),
+                        "alg": m.alg.name(),
+                        "expected": m.expected.to_hex(),
+                        "computed": m.computed.to_hex(),
+                        "events": m.events,
+                    })
+                })
+                .collect();
+            Some(serde_json::json!({
+                "verified": false,
+                "entries": r.entries_replayed,
+                "mismatches": mismatches,
+                "bad_entry": r.first_bad_entry.as_ref().map(bad_entry_json),
+            }))
+        }
+        Error::EntryDigest(m) => Some(serde_json::json!({
+            "verified": false,
+            "bad_entry": bad_entry_json(m),
+        })),
+        _ => None,
+    }
+}
+
+fn print_human(r: &ImaReplayReport, expected: Option<&VerifiedRegisters>) {
+    println!("list: {}", r.format);
+    print!("entries: {}", r.entries);
+    if r.violations > 0 {
+        print!(" ({} violations)", r.violations);
+    }
+    println!();
+    if r.trailing_bytes > 0 {
+        println!("trailing bytes ignored: {}", r.trailing_bytes);
+    }
+    for b in &r.boot_aggregates {
+        println!(
+            "boot_aggregate: entry {} {}:{}{}",
+            b.entry,
+            b.digest.alg(),
+            b.digest,
+            if b.no_tpm {
+                " (all zero: booted without a TPM)"
+            } else {
+                ""
+            }
+        );
+    }
+    if r.boot_aggregate_count > r.boot_aggregates.len() as u64 {
+        println!("boot_aggregate entries: {} in all", r.boot_aggregate_count);
+    }
+    for rv in &r.outcome.registers {
+        println!("{} {} {}", rv.id, rv.value.alg(), rv.value);
+    }
+    if expected.is_some() {
+        let covered = r.outcome.covered.unwrap_or(r.entries);
+        println!(
+            "verified: {covered} entries covered, {} left over (digest mode {})",
+            r.outcome.left_over(),
+            mode_name(r.digest_mode)
+        );
     }
 }

@@ -319,6 +319,14 @@ impl<R: BufRead> ImaReader<R> {
                 })
             }
             ListKind::Binary => {
+                if let (Some(endian), Some(column)) = (self.opts.endian, self.opts.column) {
+                    // Fully forced: no plausibility check, the entry loop validates.
+                    return Ok(ListFormat {
+                        kind,
+                        endian,
+                        column,
+                    });
+                }
                 let (endian, column) = detect_binary(prefix, self.opts.endian, self.opts.column)
                     .map_err(|kind| self.error("ima binary", "first entry", 0, kind))?;
                 Ok(ListFormat {
