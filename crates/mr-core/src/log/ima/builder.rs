@@ -156,13 +156,23 @@ impl ImaListBuilder {
     /// The first entry of a boot: `boot_aggregate` in PCR 10 with `template` (`ima-ng`,
     /// `ima-sig`, or legacy `ima`, which records the aggregate only if it is SHA-1, else zeros).
     pub fn boot_aggregate(&mut self, template: &str, aggregate: &Digest) -> BuiltEntry {
+        self.boot_aggregate_at(10, template, aggregate)
+    }
+
+    /// [`ImaListBuilder::boot_aggregate`] in another PCR (kernel `CONFIG_IMA_MEASURE_PCR_IDX`).
+    pub fn boot_aggregate_at(
+        &mut self,
+        pcr: u32,
+        template: &str,
+        aggregate: &Digest,
+    ) -> BuiltEntry {
         if template == "ima" {
             let d = if aggregate.alg() == HashAlg::Sha1 {
                 aggregate.as_bytes()
             } else {
                 &[0; 20]
             };
-            return self.legacy_entry(10, d, "boot_aggregate", false);
+            return self.legacy_entry(pcr, d, "boot_aggregate", false);
         }
         let dng = encode_digest_ng(aggregate.alg().name(), aggregate.as_bytes());
         let mut fields: Vec<&[u8]> = vec![&dng, b"boot_aggregate\0"];
@@ -220,7 +230,7 @@ impl ImaListBuilder {
         if name.len() > MAX_LEGACY_NAME_LEN as usize {
             return Err(too_long(name.len() as u64, u64::from(MAX_LEGACY_NAME_LEN)));
         }
-        Ok(self.legacy_entry(pcr, digest, name, false))
+        Ok(self.legacy_entry(pcr, digest, &name.replace(' ', "_"), false))
     }
 
     /// A ToMToU / open-writers violation for `path`: template `ima-ng`, `ima-sig` or `ima`; the
