@@ -1,0 +1,374 @@
+//! `mr ima replay`: exit codes 0/1/2, JSON shape, stdin, prefix/exact, digest modes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use mr_core::log::ima::builder::ImaListBuilder;
+use mr_core::log::ima::DigestMode;
+use mr_core::{Digest, HashAlg};
+
+fn mr(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mr"));
+    cmd.args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(data) = stdin {
+        child.stdin.take().unwrap().write_all(data).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+/// A 5-entry list and PCR 10 values (sha1, sha256) after 3 entries and after all 5.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    bytes: Vec<u8>,
+    after3: [Digest; 2],
+    after5: [Digest; 2],
+}
+
+fn fixture(mode: DigestMode) -> Fixture {
+    let mut b = ImaListBuilder::binary();
+    let mut v = [Digest::zero(HashAlg::Sha1), Digest::zero(HashAlg::Sha256)];
+    let mut after3 = v;
+    let entries = vec![
+        b.boot_aggregate("ima-ng", &HashAlg::Sha256.hash(b"pcrs")),
+        b.ima_ng(10, &HashAlg::Sha256.hash(b"a"), "/bin/a"),
+        b.violation(10, "ima-ng", HashAlg::Sha256, "/tmp/w"),
+        b.ima_buf(10, HashAlg::Sha256, "kexec-cmdline", b"root=/dev/vda"),
+        b.ima_sig(10, &HashAlg::Sha256.hash(b"b"), "/bin/b", b"\x03\x02sig"),
+    ];
+    for (i, e) in entries.iter().enumerate() {
+        for d in v.iter_mut() {
+            *d = d.extended(e.extend_value(d.alg(), mode).as_bytes());
+        }
+        if i == 2 {
+            after3 = v;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("binary_runtime_measurements");
+    let bytes = b.finish();
+    std::fs::write(&path, &bytes).unwrap();
+    Fixture {
+        _dir: dir,
+        path,
+        bytes,
+        after3,
+        after5: v,
+    }
+}
+
+fn expect_arg(d: &Digest) -> String {
+    format!("10:{}:{}", d.alg(), d)
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn without_expect_prints_values_per_pcr_and_bank_and_exits_0() {
+    let f = fixture(DigestMode::PerBank);
+    let o = mr(&["ima", "replay", p(&f.path)], None);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        out.contains(&format!("pcr10 sha1 {}", f.after5[0])),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("pcr10 sha256 {}", f.after5[1])),
+        "{out}"
+    );
+    assert!(out.contains("entries: 5 (1 violations)"), "{out}");
+
+    let o = mr(&["ima", "replay", p(&f.path), "--json"], None);
+    assert_eq!(code(&o), 0);
+    let j = json(&o);
+    assert_eq!(j["entries"], 5);
+    assert_eq!(j["violations"], 1);
+    let regs = j["registers"].as_array().unwrap();
+    assert_eq!(regs.len(), 2);
+    assert_eq!(regs[0]["id"], "pcr10");
+    assert_eq!(regs[0]["alg"], "sha1");
+    assert_eq!(regs[0]["value"], f.after5[0].to_hex());
+    assert_eq!(regs[1]["alg"], "sha256");
+    assert_eq!(j["format"]["kind"], "binary");
+    assert_eq!(j["boot_aggregates"][0]["alg"], "sha256");
+}
+
+#[test]
+fn bank_option_selects_banks() {
+    let f = fixture(DigestMode::PerBank);
+    let o = mr(
+        &["ima", "replay", p(&f.path), "--bank", "sha384", "--json"],
+        None,
+    );
+    assert_eq!(code(&o), 0);
+    let j = json(&o);
+    let regs = j["registers"].as_array().unwrap();
+    assert_eq!(regs.len(), 1);
+    assert_eq!(regs[0]["alg"], "sha384");
+}
+
+#[test]
+fn reads_stdin() {
+    let f = fixture(DigestMode::PerBank);
+    let o = mr(
+        &[
+            "ima",
+            "replay",
+            "-",
+            "--json",
+            "--expect",
+            &expect_arg(&f.after5[1]),
+        ],
+        Some(&f.bytes),
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(json(&o)["covered"], 5);
+}
+
+#[test]
+fn expected_prefix_verifies_and_reports_left_over_but_exact_rejects() {
+    let f = fixture(DigestMode::PerBank);
+    let args = [
+        "ima",
+        "replay",
+        p(&f.path),
+        "--expect",
+        &expect_arg(&f.after3[0]),
+    ];
+    let e2 = expect_arg(&f.after3[1]);
+    let mut a: Vec<&str> = args.to_vec();
+    a.extend(["--expect", &e2, "--json"]);
+    let o = mr(&a, None);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let j = json(&o);
+    assert_eq!(
+        (j["covered"].as_u64(), j["left_over"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(j["verified"], true);
+    let human = mr(&a[..a.len() - 1], None);
+    assert!(String::from_utf8(human.stdout)
+        .unwrap()
+        .contains("3 entries covered, 2 left over"));
+    a.push("--exact");
+    let o = mr(&a, None);
+    assert_eq!(code(&o), 1);
+    let j = json(&o);
+    assert_eq!(j["verified"], false);
+    assert_eq!(j["mismatches"][0]["id"], "pcr10");
+}
+
+#[test]
+fn expect_file_and_mismatch_exit_1_with_structured_output() {
+    let f = fixture(DigestMode::PerBank);
+    let exp = f._dir.path().join("expected.txt");
+    let wrong = HashAlg::Sha256.hash(b"wrong");
+    std::fs::write(&exp, format!("# quote\n{}\n", expect_arg(&wrong))).unwrap();
+    let o = mr(
+        &[
+            "ima",
+            "replay",
+            p(&f.path),
+            "--expect-file",
+            p(&exp),
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 1);
+    let j = json(&o);
+    assert_eq!(j["mismatches"][0]["expected"], wrong.to_hex());
+    assert_eq!(j["mismatches"][0]["computed"], f.after5[1].to_hex());
+    let o = mr(
+        &["ima", "replay", p(&f.path), "--expect-file", p(&exp)],
+        None,
+    );
+    assert_eq!(code(&o), 1);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("pcr10 sha256"));
+}
+
+#[test]
+fn tampered_entry_exits_1_naming_the_entry_with_or_without_expect() {
+    let f = fixture(DigestMode::PerBank);
+    let mut bad = f.bytes.clone();
+    let pos = bad.windows(6).position(|w| w == b"/bin/a").unwrap();
+    bad[pos + 5] = b'z';
+    let o = mr(&["ima", "replay", "-"], Some(&bad));
+    assert_eq!(code(&o), 1);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("entry 1"), "{err}");
+    let o = mr(
+        &[
+            "ima",
+            "replay",
+            "-",
+            "--json",
+            "--expect",
+            &expect_arg(&f.after5[1]),
+        ],
+        Some(&bad),
+    );
+    assert_eq!(code(&o), 1);
+    let j = json(&o);
+    let bad_entry = &j["bad_entry"];
+        &j["bad_entry"]
+    } else {
+        &j["bad_entry"]
+    };
+    assert_eq!(bad_entry["entry"], 1);
+}
+
+#[test]
+fn malformed_input_exits_2_with_offset_and_entry() {
+    let f = fixture(DigestMode::PerBank);
+    let cut = &f.bytes[..f.bytes.len() - 3];
+    let o = mr(&["ima", "replay", "-"], Some(cut));
+    assert_eq!(code(&o), 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("byte offset") && err.contains("entry 4"),
+        "{err}"
+    );
+    // The same list with the incomplete entry tolerated.
+    let o = mr(
+        &["ima", "replay", "-", "--allow-trailing-bytes", "--json"],
+        Some(cut),
+    );
+    assert_eq!(code(&o), 0);
+    assert_eq!(json(&o)["entries"], 4);
+    // Empty input, bad --expect, unknown option.
+    assert_eq!(code(&mr(&["ima", "replay", "-"], Some(b""))), 2);
+    assert_eq!(
+        code(&mr(
+            &["ima", "replay", p(&f.path), "--expect", "10:sha1:abcd"],
+            None
+        )),
+        2
+    );
+    assert_eq!(
+        code(&mr(
+            &["ima", "replay", p(&f.path), "--padded", "--auto"],
+            None
+        )),
+        2
+    );
+    assert_eq!(code(&mr(&["ima", "replay", "/nonexistent/list"], None)), 2);
+}
+
+#[test]
+fn auto_and_padded_modes_verify_old_kernel_values() {
+    let f = fixture(DigestMode::PaddedSha1);
+    let e = expect_arg(&f.after5[1]);
+    assert_eq!(
+        code(&mr(&["ima", "replay", p(&f.path), "--expect", &e], None)),
+        1
+    );
+    assert_eq!(
+        code(&mr(
+            &["ima", "replay", p(&f.path), "--expect", &e, "--padded"],
+            None
+        )),
+        0
+    );
+    let o = mr(
+        &[
+            "ima",
+            "replay",
+            p(&f.path),
+            "--expect",
+            &e,
+            "--auto",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 0);
+    assert_eq!(json(&o)["digest_mode"], "padded-sha1");
+}
+
+#[test]
+fn start_values_and_reject_violations() {
+    let f = fixture(DigestMode::PerBank);
+    let start = HashAlg::Sha256.hash(b"start");
+    let o = mr(
+        &[
+            "ima",
+            "replay",
+            p(&f.path),
+            "--bank",
+            "sha256",
+            "--start",
+            &expect_arg(&start),
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 0);
+    assert_ne!(json(&o)["registers"][0]["value"], f.after5[1].to_hex());
+    assert_eq!(
+        code(&mr(
+            &["ima", "replay", p(&f.path), "--reject-violations"],
+            None
+        )),
+        1
+    );
+}
+
+#[test]
+fn ibmtss_vector_verifies_through_the_cli() {
+    let Some(shared) = std::env::var_os("MR_SHARED") else {
+        eprintln!("skipped: MR_SHARED is not set");
+        return;
+    };
+    let v = PathBuf::from(shared).join("vectors/ima/ibmtss");
+    let exp: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(v.join("EXPECTED.json")).unwrap()).unwrap();
+    let s1 = format!(
+        "10:sha1:{}",
+        exp["whole_log_replays_to"]["sha1"].as_str().unwrap()
+    );
+    let s256 = format!(
+        "10:sha256:{}",
+        exp["whole_log_replays_to"]["sha256"].as_str().unwrap()
+    );
+    let log = v.join("sha1.log");
+    let o = mr(
+        &[
+            "ima",
+            "replay",
+            p(&log),
+            "--expect",
+            &s1,
+            "--expect",
+            &s256,
+            "--exact",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(json(&o)["covered"], 362);
+}
