@@ -234,10 +234,6 @@ fn tampered_entry_exits_1_naming_the_entry_with_or_without_expect() {
     assert_eq!(code(&o), 1);
     let j = json(&o);
     let bad_entry = &j["bad_entry"];
-        &j["bad_entry"]
-    } else {
-        &j["bad_entry"]
-    };
     assert_eq!(bad_entry["entry"], 1);
 }
 
