@@ -49,7 +49,7 @@ fn fixture(mode: DigestMode) -> Fixture {
     let mut b = ImaListBuilder::binary();
     let mut v = [Digest::zero(HashAlg::Sha1), Digest::zero(HashAlg::Sha256)];
     let mut after3 = v;
-    let entries = vec![
+    let entries = [
         b.boot_aggregate("ima-ng", &HashAlg::Sha256.hash(b"pcrs")),
         b.ima_ng(10, &HashAlg::Sha256.hash(b"a"), "/bin/a"),
         b.violation(10, "ima-ng", HashAlg::Sha256, "/tmp/w"),

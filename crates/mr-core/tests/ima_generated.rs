@@ -325,7 +325,7 @@ fn auto_mode_finds_the_padded_sha1_rule_of_old_kernels() {
     // A list and PCR values computed with the pre-5.8 rule (SHA-1 digest zero-padded per bank).
     let mut b = ImaListBuilder::binary();
     let mut pcr = [Digest::zero(HashAlg::Sha1), Digest::zero(HashAlg::Sha256)];
-    let entries = vec![
+    let entries = [
         b.boot_aggregate("ima-ng", &HashAlg::Sha1.hash(b"pcrs 0-7")),
         b.ima_ng(10, &HashAlg::Sha1.hash(b"a"), "/bin/a"),
         b.violation(10, "ima-ng", HashAlg::Sha1, "/tmp/w"),
