@@ -10,9 +10,9 @@ use mr_rtmr::quote::{self, Collateral, VerifiedQuote, VerifyOptions};
 use crate::common::{print_json, read_input, registers_json, CmdResult, Failure};
 
 /// Largest quote file accepted (hex text doubles a quote's size; real quotes are ~5-10 KiB).
-const MAX_QUOTE_FILE: u64 = 4 << 20;
+pub(crate) const MAX_QUOTE_FILE: u64 = 4 << 20;
 /// Largest collateral or root certificate file accepted.
-const MAX_COLLATERAL_FILE: u64 = 4 << 20;
+pub(crate) const MAX_COLLATERAL_FILE: u64 = 4 << 20;
 
 /// Arguments of `mr quote verify tdx`.
 #[derive(Args)]
@@ -37,7 +37,7 @@ pub struct QuoteVerifyArgs {
     pub json: bool,
 }
 
-fn failure(e: mr_rtmr::Error) -> Failure {
+pub(crate) fn failure(e: mr_rtmr::Error) -> Failure {
     let class = match &e {
         mr_rtmr::Error::Quote(q) => q.class(),
         mr_rtmr::Error::Core(c) => c.class(),
@@ -50,8 +50,12 @@ fn failure(e: mr_rtmr::Error) -> Failure {
 }
 
 /// Raw bytes, or hex text decoded (detected: only hex digits and whitespace, optional `0x`).
-fn decode_quote_file(data: Vec<u8>) -> Result<Vec<u8>, Failure> {
-    let text: Vec<u8> = data.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+pub(crate) fn decode_quote_file(data: Vec<u8>) -> Result<Vec<u8>, Failure> {
+    let text: Vec<u8> = data
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     let text = text
         .strip_prefix(b"0x")
         .or_else(|| text.strip_prefix(b"0X"))
@@ -63,7 +67,7 @@ fn decode_quote_file(data: Vec<u8>) -> Result<Vec<u8>, Failure> {
 }
 
 /// DER, or the first PEM certificate.
-fn decode_root_file(data: Vec<u8>) -> Result<Vec<u8>, Failure> {
+pub(crate) fn decode_root_file(data: Vec<u8>) -> Result<Vec<u8>, Failure> {
     let Some(start) = data.windows(11).position(|w| w == b"-----BEGIN ") else {
         return Ok(data);
     };
@@ -120,10 +124,20 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 /// Parse RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`) into a time.
-fn parse_rfc3339(s: &str) -> Result<SystemTime, Failure> {
-    let bad = || Failure::Malformed(format!("--at {s:?} is not an RFC 3339 time (e.g. 2025-07-19T10:00:00Z)"));
+pub(crate) fn parse_rfc3339(s: &str) -> Result<SystemTime, Failure> {
+    let bad = || {
+        Failure::Malformed(format!(
+            "--at {s:?} is not an RFC 3339 time (e.g. 2025-07-19T10:00:00Z)"
+        ))
+    };
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return Err(bad());
     }
     let num = |r: std::ops::Range<usize>| -> Result<i64, Failure> {
@@ -133,7 +147,14 @@ fn parse_rfc3339(s: &str) -> Result<SystemTime, Failure> {
         }
         t.parse::<i64>().map_err(|_| bad())
     };
-    let (y, mo, d, h, mi, sec) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let (y, mo, d, h, mi, sec) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
         return Err(bad());
     }
@@ -147,7 +168,10 @@ fn parse_rfc3339(s: &str) -> Result<SystemTime, Failure> {
     }
     let offset = match rest {
         "Z" | "z" => 0,
-        _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && &rest[3..4] == ":" => {
+        _ if rest.len() == 6
+            && (rest.starts_with('+') || rest.starts_with('-'))
+            && &rest[3..4] == ":" =>
+        {
             let oh = num(s.len() - 5..s.len() - 3)?;
             let om = num(s.len() - 2..s.len())?;
             let o = oh * 3600 + om * 60;
@@ -169,7 +193,11 @@ fn print_human(v: &VerifiedQuote) {
         3 => "TD 1.5",
         _ => "TD 1.0",
     };
-    println!("TD quote v{} ({body} body) verified: {}", v.version(), v.registers().provenance());
+    println!(
+        "TD quote v{} ({body} body) verified: {}",
+        v.version(),
+        v.registers().provenance()
+    );
     for (id, digest) in v.registers().iter() {
         println!("{id}:{}:{}", digest.alg().name(), digest.to_hex());
     }
@@ -181,11 +209,18 @@ fn print_human(v: &VerifiedQuote) {
     }
     match v.tcb_status() {
         Some(t) if t.advisory_ids.is_empty() => println!("tcb_status: {}", t.status),
-        Some(t) => println!("tcb_status: {} (advisories: {})", t.status, t.advisory_ids.join(", ")),
+        Some(t) => println!(
+            "tcb_status: {} (advisories: {})",
+            t.status,
+            t.advisory_ids.join(", ")
+        ),
         None => println!("tcb_status: not evaluated (no collateral)"),
     }
     if v.trailing_bytes() > 0 {
-        println!("trailing bytes after the signature data (unsigned, ignored): {}", v.trailing_bytes());
+        println!(
+            "trailing bytes after the signature data (unsigned, ignored): {}",
+            v.trailing_bytes()
+        );
     }
 }
 
@@ -252,7 +287,10 @@ mod tests {
 
     fn secs(s: &str) -> u64 {
         match parse_rfc3339(s) {
-            Ok(t) => t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(u64::MAX),
+            Ok(t) => t
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(u64::MAX),
             Err(_) => u64::MAX,
         }
     }
@@ -270,8 +308,14 @@ mod tests {
 
     #[test]
     fn hex_quote_text_is_detected_and_binary_is_kept() {
-        assert_eq!(decode_quote_file(b"0x0400\n0200".to_vec()).ok(), Some(vec![4, 0, 2, 0]));
-        assert_eq!(decode_quote_file(vec![4, 0, 2, 0]).ok(), Some(vec![4, 0, 2, 0]));
+        assert_eq!(
+            decode_quote_file(b"0x0400\n0200".to_vec()).ok(),
+            Some(vec![4, 0, 2, 0])
+        );
+        assert_eq!(
+            decode_quote_file(vec![4, 0, 2, 0]).ok(),
+            Some(vec![4, 0, 2, 0])
+        );
     }
 
     #[test]

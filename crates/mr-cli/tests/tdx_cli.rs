@@ -14,7 +14,11 @@ const VECTOR_AT: &str = "2025-07-19T10:00:34Z";
 fn mr(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mr"));
     cmd.args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
@@ -51,15 +55,40 @@ fn real_quote_with_collateral_prints_up_to_date_and_exits_0() {
     let Some(d) = vectors() else { return };
     let q = d.join("tdx_quote");
     let c = d.join("tdx_quote_collateral.json");
-    let o = mr(&["quote", "verify", "tdx", s(&q), "--collateral", s(&c), "--at", VECTOR_AT], None);
+    let o = mr(
+        &[
+            "quote",
+            "verify",
+            "tdx",
+            s(&q),
+            "--collateral",
+            s(&c),
+            "--at",
+            VECTOR_AT,
+        ],
+        None,
+    );
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     let out = stdout(&o);
     assert!(out.contains("tcb_status: UpToDate"), "{out}");
     assert!(out.contains("rtmr0:sha384:"), "{out}");
-    assert!(out.contains("mrtd:sha384:") || out.contains("MRTD"), "{out}");
+    assert!(
+        out.contains("mrtd:sha384:") || out.contains("MRTD"),
+        "{out}"
+    );
 
     let o = mr(
-        &["quote", "verify", "tdx", s(&q), "--collateral", s(&c), "--at", VECTOR_AT, "--json"],
+        &[
+            "quote",
+            "verify",
+            "tdx",
+            s(&q),
+            "--collateral",
+            s(&c),
+            "--at",
+            VECTOR_AT,
+            "--json",
+        ],
         None,
     );
     assert_eq!(code(&o), 0);
@@ -68,7 +97,9 @@ fn real_quote_with_collateral_prints_up_to_date_and_exits_0() {
     assert_eq!(v["version"], 4);
     let regs = v["registers"].as_array().unwrap();
     assert_eq!(regs.len(), 5);
-    assert!(regs.iter().all(|r| r["alg"] == "sha384" && r["value"].as_str().unwrap().len() == 96));
+    assert!(regs
+        .iter()
+        .all(|r| r["alg"] == "sha384" && r["value"].as_str().unwrap().len() == 96));
 }
 
 #[test]
@@ -78,10 +109,16 @@ fn hex_text_and_stdin_are_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let hex_file = dir.path().join("quote.hex");
     std::fs::write(&hex_file, format!("0x{}\n", hex::encode(&raw))).unwrap();
-    let o = mr(&["quote", "verify", "tdx", s(&hex_file), "--at", VECTOR_AT], None);
+    let o = mr(
+        &["quote", "verify", "tdx", s(&hex_file), "--at", VECTOR_AT],
+        None,
+    );
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout(&o).contains("tcb_status: not evaluated"));
-    let o = mr(&["quote", "verify", "tdx", "-", "--at", VECTOR_AT], Some(&raw));
+    let o = mr(
+        &["quote", "verify", "tdx", "-", "--at", VECTOR_AT],
+        Some(&raw),
+    );
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -90,12 +127,21 @@ fn tampered_quote_exits_1_and_garbage_exits_2() {
     let Some(d) = vectors() else { return };
     let mut raw = std::fs::read(d.join("tdx_quote")).unwrap();
     raw[376] ^= 1; // RTMR0
-    let o = mr(&["quote", "verify", "tdx", "-", "--at", VECTOR_AT], Some(&raw));
+    let o = mr(
+        &["quote", "verify", "tdx", "-", "--at", VECTOR_AT],
+        Some(&raw),
+    );
     assert_eq!(code(&o), 1);
     assert!(String::from_utf8_lossy(&o.stderr).contains("quote signature"));
-    let o = mr(&["quote", "verify", "tdx", "-", "--at", VECTOR_AT], Some(b"\x04\x00\x02\x00garbage"));
+    let o = mr(
+        &["quote", "verify", "tdx", "-", "--at", VECTOR_AT],
+        Some(b"\x04\x00\x02\x00garbage"),
+    );
     assert_eq!(code(&o), 2);
-    let o = mr(&["quote", "verify", "tdx", "-", "--at", "last tuesday"], Some(&raw));
+    let o = mr(
+        &["quote", "verify", "tdx", "-", "--at", "last tuesday"],
+        Some(&raw),
+    );
     assert_eq!(code(&o), 2);
 }
 
@@ -119,13 +165,29 @@ fn simulated_quote_verifies_with_its_root_and_nonce() {
     let root = dir.path().join("root.der");
     std::fs::write(&root, signer.root_der()).unwrap();
     let nonce_hex = hex::encode(nonce);
-    let args = ["quote", "verify", "tdx", s(&q), "--root", s(&root), "--nonce", &nonce_hex, "--json"];
+    let args = [
+        "quote",
+        "verify",
+        "tdx",
+        s(&q),
+        "--root",
+        s(&root),
+        "--nonce",
+        &nonce_hex,
+        "--json",
+    ];
     let o = mr(&args, None);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["body_type"], 3);
     let reg = |id: &str| {
-        v["registers"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap()["value"].clone()
+        v["registers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()["value"]
+            .clone()
     };
     assert_eq!(reg("rtmr0"), hex::encode([2u8; 48]));
     assert_eq!(reg("rtmr3"), hex::encode([5u8; 48]));
@@ -133,12 +195,36 @@ fn simulated_quote_verifies_with_its_root_and_nonce() {
     assert!(v["tcb_status"].is_null());
 
     // Wrong nonce, or Intel's root (the default): rejected.
-    let o = mr(&["quote", "verify", "tdx", s(&q), "--root", s(&root), "--nonce", "00ff"], None);
+    let o = mr(
+        &[
+            "quote",
+            "verify",
+            "tdx",
+            s(&q),
+            "--root",
+            s(&root),
+            "--nonce",
+            "00ff",
+        ],
+        None,
+    );
     assert_eq!(code(&o), 1);
     let o = mr(&["quote", "verify", "tdx", s(&q)], None);
     assert_eq!(code(&o), 1);
     // A nonce longer than REPORTDATA is a usage error.
     let long = "00".repeat(65);
-    let o = mr(&["quote", "verify", "tdx", s(&q), "--root", s(&root), "--nonce", &long], None);
+    let o = mr(
+        &[
+            "quote",
+            "verify",
+            "tdx",
+            s(&q),
+            "--root",
+            s(&root),
+            "--nonce",
+            &long,
+        ],
+        None,
+    );
     assert_eq!(code(&o), 2);
 }

@@ -101,8 +101,15 @@ fn every_truncation_is_a_typed_malformed_error() {
         let q = signer().quote_as(&m(), format).unwrap();
         for len in 0..q.len() {
             let e = quote_error(quote::parse(&q[..len]).unwrap_err());
-            assert_eq!(e.class(), ErrorClass::Malformed, "{format:?} len {len}: {e}");
-            assert!(matches!(e, QuoteError::Parse(_)), "{format:?} len {len}: {e}");
+            assert_eq!(
+                e.class(),
+                ErrorClass::Malformed,
+                "{format:?} len {len}: {e}"
+            );
+            assert!(
+                matches!(e, QuoteError::Parse(_)),
+                "{format:?} len {len}: {e}"
+            );
             // verify fails the same way.
             assert!(quote::verify(&q[..len], &opts()).is_err());
         }
@@ -175,10 +182,16 @@ fn unsupported_versions_key_types_and_tee_types_are_refused() {
     }
     let mut bad = q.clone();
     bad[2] = 3;
-    assert_eq!(quote_error(quote::parse(&bad).unwrap_err()), QuoteError::UnsupportedKeyType(3));
+    assert_eq!(
+        quote_error(quote::parse(&bad).unwrap_err()),
+        QuoteError::UnsupportedKeyType(3)
+    );
     let mut bad = q.clone();
     bad[4] = 0;
-    assert_eq!(quote_error(quote::parse(&bad).unwrap_err()), QuoteError::NotTdx(0));
+    assert_eq!(
+        quote_error(quote::parse(&bad).unwrap_err()),
+        QuoteError::NotTdx(0)
+    );
 }
 
 #[test]
@@ -196,12 +209,19 @@ fn unknown_body_types_and_sizes_are_refused() {
     bad[48..50].copy_from_slice(&3u16.to_le_bytes());
     assert!(matches!(
         quote_error(quote::parse(&bad).unwrap_err()),
-        QuoteError::BodySize { body_type: 3, expected: 648, got: 584 }
+        QuoteError::BodySize {
+            body_type: 3,
+            expected: 648,
+            got: 584
+        }
     ));
     for size in [0u32, 583, 585, u32::MAX] {
         let mut bad = q.clone();
         bad[50..54].copy_from_slice(&size.to_le_bytes());
-        assert!(matches!(quote_error(quote::parse(&bad).unwrap_err()), QuoteError::BodySize { .. }));
+        assert!(matches!(
+            quote_error(quote::parse(&bad).unwrap_err()),
+            QuoteError::BodySize { .. }
+        ));
     }
 }
 
@@ -243,7 +263,8 @@ fn garbage_pem_in_the_cert_chain_is_a_typed_error() {
         // Truncated base64 inside the first certificate.
         text.replacen("MII", "MI", 1).into_bytes(),
         // A missing END line.
-        text.replacen("-----END CERTIFICATE-----", "", 1).into_bytes(),
+        text.replacen("-----END CERTIFICATE-----", "", 1)
+            .into_bytes(),
         // Nine certificates.
         text.repeat(3).into_bytes(),
         vec![0xff; 300],
@@ -266,7 +287,9 @@ fn a_chain_without_the_pck_leaf_or_with_a_foreign_leaf_is_untrusted() {
     let q = signer().quote_as(&m(), QuoteFormat::V4).unwrap();
     let other = TestQuoteSigner::new().unwrap();
     let text = String::from_utf8(Parts::of(&q).chain).unwrap();
-    let certs: Vec<&str> = text.split_inclusive("-----END CERTIFICATE-----\n").collect();
+    let certs: Vec<&str> = text
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .collect();
     // Only intermediate + root: the "leaf" is then the platform CA, not a PCK certificate.
     let mut p = Parts::of(&q);
     p.chain = format!("{}{}", certs[1], certs[2]).into_bytes();
@@ -279,8 +302,11 @@ fn a_chain_without_the_pck_leaf_or_with_a_foreign_leaf_is_untrusted() {
     assert!(matches!(e, QuoteError::ChainUntrusted(_)), "{e}");
     // Another PKI's chain with its own root: the chain is fine, the QE report signature is not.
     let e = quote_error(
-        quote::verify(&p.assemble(), &VerifyOptions::at_unix(AT).with_root_der(other.root_der()))
-            .unwrap_err(),
+        quote::verify(
+            &p.assemble(),
+            &VerifyOptions::at_unix(AT).with_root_der(other.root_der()),
+        )
+        .unwrap_err(),
     );
     assert_eq!(e, QuoteError::QeReportSignature);
 }
@@ -289,7 +315,11 @@ fn a_chain_without_the_pck_leaf_or_with_a_foreign_leaf_is_untrusted() {
 fn bad_root_der_and_bad_collateral_are_malformed() {
     let q = signer().quote_as(&m(), QuoteFormat::V4).unwrap();
     let e = quote_error(
-        quote::verify(&q, &VerifyOptions::at_unix(AT).with_root_der(b"not der".to_vec())).unwrap_err(),
+        quote::verify(
+            &q,
+            &VerifyOptions::at_unix(AT).with_root_der(b"not der".to_vec()),
+        )
+        .unwrap_err(),
     );
     assert!(matches!(e, QuoteError::RootCertificate(_)), "{e}");
     let e = quote_error(quote::Collateral::from_json(b"{\"tcb_info\": 1}").unwrap_err());

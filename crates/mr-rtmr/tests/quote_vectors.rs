@@ -44,7 +44,11 @@ fn quote_error(e: Error) -> QuoteError {
 fn dcap_qvl_v4_quote_with_collateral_is_up_to_date() {
     let Some(q) = read("tdx_quote") else { return };
     let c = Collateral::from_json(&read("tdx_quote_collateral.json").unwrap()).unwrap();
-    let v = quote::verify(&q, &VerifyOptions::at_unix(TDX_QUOTE_NOW).with_collateral(c)).unwrap();
+    let v = quote::verify(
+        &q,
+        &VerifyOptions::at_unix(TDX_QUOTE_NOW).with_collateral(c),
+    )
+    .unwrap();
     let tcb = v.tcb_status().expect("tcb status with collateral");
     assert_eq!(tcb.status, "UpToDate");
     assert!(tcb.advisory_ids.is_empty());
@@ -53,10 +57,15 @@ fn dcap_qvl_v4_quote_with_collateral_is_up_to_date() {
     assert_eq!(v.version(), 4);
     let regs = v.registers();
     assert_eq!(regs.len(), 5);
-    assert_eq!(regs.get(&MrId::Mrtd, HashAlg::Sha384).unwrap().as_bytes(), parsed.mr_td());
+    assert_eq!(
+        regs.get(&MrId::Mrtd, HashAlg::Sha384).unwrap().as_bytes(),
+        parsed.mr_td()
+    );
     for i in 0..4u8 {
         assert_eq!(
-            regs.get(&MrId::Rtmr(i), HashAlg::Sha384).unwrap().as_bytes(),
+            regs.get(&MrId::Rtmr(i), HashAlg::Sha384)
+                .unwrap()
+                .as_bytes(),
             &parsed.rtmrs()[usize::from(i)]
         );
     }
@@ -74,11 +83,19 @@ fn dcap_qvl_v4_quote_verifies_without_collateral_while_certs_are_valid() {
     assert!(v.tcb_status().is_none());
     // This sample carries 70 zero bytes after its signature data (5006 bytes in all).
     assert_eq!(v.trailing_bytes(), 70);
-    assert!(quote::parse(&q).unwrap().trailing_bytes().iter().all(|b| *b == 0));
+    assert!(quote::parse(&q)
+        .unwrap()
+        .trailing_bytes()
+        .iter()
+        .all(|b| *b == 0));
     // The explicit Intel root (shared vector) gives the same result as the built-in one.
     let root = read("TrustedRootCA.der").unwrap();
     assert_eq!(root, quote::INTEL_SGX_ROOT_CA_DER);
-    let v2 = quote::verify(&q, &VerifyOptions::at_unix(TDX_QUOTE_NOW).with_root_der(root)).unwrap();
+    let v2 = quote::verify(
+        &q,
+        &VerifyOptions::at_unix(TDX_QUOTE_NOW).with_root_der(root),
+    )
+    .unwrap();
     assert_eq!(v.registers(), v2.registers());
 }
 
@@ -100,8 +117,11 @@ fn dcap_qvl_collateral_out_of_date_window_is_rejected() {
     let c = Collateral::from_json(&read("tdx_quote_collateral.json").unwrap()).unwrap();
     // A year after the collateral's nextUpdate: dcap-qvl must refuse it.
     let e = quote_error(
-        quote::verify(&q, &VerifyOptions::at_unix(TDX_QUOTE_NOW + 365 * 86_400).with_collateral(c))
-            .unwrap_err(),
+        quote::verify(
+            &q,
+            &VerifyOptions::at_unix(TDX_QUOTE_NOW + 365 * 86_400).with_collateral(c),
+        )
+        .unwrap_err(),
     );
     assert!(matches!(e, QuoteError::Collateral(_)), "{e}");
 }
@@ -151,15 +171,20 @@ fn a_second_root_rejects_the_intel_chain() {
     let Some(q) = read("tdx_quote") else { return };
     let signer = mr_rtmr::sim::quote::TestQuoteSigner::new().unwrap();
     let e = quote_error(
-        quote::verify(&q, &VerifyOptions::at_unix(TDX_QUOTE_NOW).with_root_der(signer.root_der()))
-            .unwrap_err(),
+        quote::verify(
+            &q,
+            &VerifyOptions::at_unix(TDX_QUOTE_NOW).with_root_der(signer.root_der()),
+        )
+        .unwrap_err(),
     );
     assert!(matches!(e, QuoteError::ChainUntrusted(_)), "{e}");
 }
 
 #[test]
 fn v5_td15_quote_parses_and_verifies_its_signature_chain() {
-    let Some(q) = read("tdx_quote_outdated") else { return };
+    let Some(q) = read("tdx_quote_outdated") else {
+        return;
+    };
     let p = quote::parse(&q).unwrap();
     assert_eq!(p.version(), 5);
     assert_eq!(p.body_type(), 3);
@@ -169,7 +194,10 @@ fn v5_td15_quote_parses_and_verifies_its_signature_chain() {
     let v = quote::verify(&q, &VerifyOptions::at_unix(TDX_OUTDATED_NOW)).unwrap();
     assert_eq!(v.body_type(), 3);
     assert_eq!(
-        v.registers().get(&MrId::Rtmr(3), HashAlg::Sha384).unwrap().as_bytes(),
+        v.registers()
+            .get(&MrId::Rtmr(3), HashAlg::Sha384)
+            .unwrap()
+            .as_bytes(),
         &p.rtmrs()[3]
     );
     // The v5 body descriptor is signed: changing the body type breaks the signature or the parse.
@@ -180,9 +208,14 @@ fn v5_td15_quote_parses_and_verifies_its_signature_chain() {
 
 #[test]
 fn v5_td15_quote_with_collateral_gives_a_tcb_status() {
-    let Some(q) = read("tdx_quote_outdated") else { return };
+    let Some(q) = read("tdx_quote_outdated") else {
+        return;
+    };
     let c = Collateral::from_json(&read("tdx_quote_outdated_collateral.json").unwrap()).unwrap();
-    match quote::verify(&q, &VerifyOptions::at_unix(TDX_OUTDATED_NOW).with_collateral(c)) {
+    match quote::verify(
+        &q,
+        &VerifyOptions::at_unix(TDX_OUTDATED_NOW).with_collateral(c),
+    ) {
         Ok(v) => {
             let t = v.tcb_status().unwrap();
             eprintln!("tdx_quote_outdated: {} {:?}", t.status, t.advisory_ids);
@@ -221,7 +254,9 @@ fn sgx_quote_is_refused_as_not_a_td_quote() {
 
 #[test]
 fn trailing_bytes_are_tolerated_and_reported() {
-    let Some(mut q) = read("tdx_quote") else { return };
+    let Some(mut q) = read("tdx_quote") else {
+        return;
+    };
     let before = quote::parse(&q).unwrap().trailing_bytes().len();
     q.extend_from_slice(b"unsigned trailing text");
     let p = quote::parse(&q).unwrap();
@@ -229,6 +264,10 @@ fn trailing_bytes_are_tolerated_and_reported() {
     let v = quote::verify(&q, &VerifyOptions::at_unix(TDX_QUOTE_NOW)).unwrap();
     assert_eq!(v.trailing_bytes(), before + 22);
     let c = Collateral::from_json(&read("tdx_quote_collateral.json").unwrap()).unwrap();
-    let v = quote::verify(&q, &VerifyOptions::at_unix(TDX_QUOTE_NOW).with_collateral(c)).unwrap();
+    let v = quote::verify(
+        &q,
+        &VerifyOptions::at_unix(TDX_QUOTE_NOW).with_collateral(c),
+    )
+    .unwrap();
     assert_eq!(v.tcb_status().unwrap().status, "UpToDate");
 }

@@ -33,7 +33,8 @@ pub(crate) struct TrustAnchor {
 impl TrustAnchor {
     /// Decode a root certificate (DER) with a P-256 key.
     pub(crate) fn from_der(der: &[u8]) -> Result<TrustAnchor, QuoteError> {
-        let cert = Certificate::from_der(der).map_err(|e| QuoteError::RootCertificate(e.to_string()))?;
+        let cert =
+            Certificate::from_der(der).map_err(|e| QuoteError::RootCertificate(e.to_string()))?;
         let key = cert_key(&cert).map_err(QuoteError::RootCertificate)?;
         let fingerprint = Sha256::digest(der);
         let description = format!(
@@ -60,8 +61,12 @@ fn hex_lower(bytes: &[u8]) -> String {
 
 fn cert_key(cert: &Certificate) -> Result<VerifyingKey, String> {
     let spki = &cert.tbs_certificate.subject_public_key_info;
-    VerifyingKey::from_sec1_bytes(spki.subject_public_key.raw_bytes())
-        .map_err(|_| format!("{}: public key is not a P-256 key", cert.tbs_certificate.subject))
+    VerifyingKey::from_sec1_bytes(spki.subject_public_key.raw_bytes()).map_err(|_| {
+        format!(
+            "{}: public key is not a P-256 key",
+            cert.tbs_certificate.subject
+        )
+    })
 }
 
 fn subject(cert: &Certificate) -> String {
@@ -130,7 +135,8 @@ pub(crate) fn decode_chain(pem: &[u8]) -> Result<Vec<Certificate>, QuoteError> {
             "{begins} certificates, at most {MAX_CHAIN_CERTS} allowed"
         )));
     }
-    let certs = Certificate::load_pem_chain(pem).map_err(|e| QuoteError::CertChainEncoding(e.to_string()))?;
+    let certs = Certificate::load_pem_chain(pem)
+        .map_err(|e| QuoteError::CertChainEncoding(e.to_string()))?;
     if certs.is_empty() {
         return Err(QuoteError::CertChainEncoding("no PEM certificate".into()));
     }
@@ -155,8 +161,17 @@ pub(crate) fn verify_pck_chain(
         .collect();
     let leaf_index = match leaves.as_slice() {
         [one] => *one,
-        [] => return Err(untrusted("no leaf certificate (every certificate issues another)".into())),
-        _ => return Err(untrusted(format!("{} candidate leaf certificates", leaves.len()))),
+        [] => {
+            return Err(untrusted(
+                "no leaf certificate (every certificate issues another)".into(),
+            ))
+        }
+        _ => {
+            return Err(untrusted(format!(
+                "{} candidate leaf certificates",
+                leaves.len()
+            )))
+        }
     };
     let leaf = &certs[leaf_index];
     if !subject(leaf).contains(PCK_LEAF_CN) {
@@ -190,7 +205,10 @@ pub(crate) fn verify_pck_chain(
         };
         let issuer_cert = &certs[issuer];
         if !is_ca(issuer_cert) {
-            return Err(untrusted(format!("issuer {} is not a CA", subject(issuer_cert))));
+            return Err(untrusted(format!(
+                "issuer {} is not a CA",
+                subject(issuer_cert)
+            )));
         }
         let issuer_key = cert_key(issuer_cert).map_err(untrusted)?;
         signed_by(cert, &issuer_key).map_err(untrusted)?;

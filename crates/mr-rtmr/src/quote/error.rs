@@ -77,7 +77,9 @@ pub enum QuoteError {
     #[error("QE report signature does not verify under the PCK certificate key")]
     QeReportSignature,
     /// The QE report data is not SHA-256(attestation key || QE auth data).
-    #[error("QE report data does not bind the attestation key (SHA-256(key || auth data) mismatch)")]
+    #[error(
+        "QE report data does not bind the attestation key (SHA-256(key || auth data) mismatch)"
+    )]
     QeReportData,
     /// The attestation key is not a valid P-256 point.
     #[error("attestation key is not a valid P-256 public key")]

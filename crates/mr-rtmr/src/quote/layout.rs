@@ -7,7 +7,9 @@ use zerocopy::little_endian::{U16, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// Quote header (48 bytes), common to v4 and v5.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
 #[repr(C)]
 pub struct QuoteHeader {
     /// Quote version (4 or 5).
@@ -25,7 +27,9 @@ pub struct QuoteHeader {
 }
 
 /// TD report body of TDX 1.0 (`sgx_report2_body_t`, 584 bytes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
 #[repr(C)]
 pub struct TdReportBody10 {
     /// TEE_TCB_SVN: SVNs of the TDX module and its components.
@@ -55,7 +59,9 @@ pub struct TdReportBody10 {
 }
 
 /// TD report body of TDX 1.5 (`sgx_report2_body_v1_5_t`, 648 bytes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
 #[repr(C)]
 pub struct TdReportBody15 {
     /// The TDX 1.0 fields.
@@ -67,7 +73,9 @@ pub struct TdReportBody15 {
 }
 
 /// SGX enclave report body (384 bytes): the QE report inside the signature data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
 #[repr(C)]
 pub struct EnclaveReportBody {
     /// CPU security version.

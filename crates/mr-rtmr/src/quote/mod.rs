@@ -309,7 +309,9 @@ fn verify_inner(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedQuote, 
     let mut registers = VerifiedRegisters::new(Provenance::TdQuote {
         root: anchor.description().to_string(),
     });
-    let sha384 = |b: &[u8; 48]| Digest::new(HashAlg::Sha384, b).map_err(|e| QuoteError::Internal(e.to_string()));
+    let sha384 = |b: &[u8; 48]| {
+        Digest::new(HashAlg::Sha384, b).map_err(|e| QuoteError::Internal(e.to_string()))
+    };
     registers
         .insert(MrId::Mrtd, sha384(quote.mr_td())?)
         .map_err(|e| QuoteError::Internal(e.to_string()))?;

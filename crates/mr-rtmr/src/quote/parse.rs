@@ -51,7 +51,10 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn array<const N: usize>(&mut self, structure: &'static str) -> Result<&'a [u8; N], ParseError> {
+    fn array<const N: usize>(
+        &mut self,
+        structure: &'static str,
+    ) -> Result<&'a [u8; N], ParseError> {
         match self.data.split_first_chunk::<N>() {
             Some((head, rest)) => {
                 self.data = rest;
@@ -241,7 +244,14 @@ impl<'a> Quote<'a> {
     fn sig_data_len(&self) -> usize {
         // quote_signature, attestation_key, outer type + size, QE report, its signature,
         // auth data size + data, inner type + size + chain.
-        64 + 64 + 6 + 384 + 64 + 2 + self.signature.qe_auth_data.len() + 6 + self.signature.pck_cert_chain.len()
+        64 + 64
+            + 6
+            + 384
+            + 64
+            + 2
+            + self.signature.qe_auth_data.len()
+            + 6
+            + self.signature.pck_cert_chain.len()
     }
 }
 
@@ -329,7 +339,9 @@ pub fn parse(bytes: &[u8]) -> Result<Quote<'_>, QuoteError> {
         });
     }
     let inner_size = cert.u32("PCK certification data size")?;
-    let pck_cert_chain = cert.sub(u64::from(inner_size), "PCK certificate chain")?.data;
+    let pck_cert_chain = cert
+        .sub(u64::from(inner_size), "PCK certificate chain")?
+        .data;
     cert.finish("QE report certification data")?;
 
     Ok(Quote {

@@ -88,7 +88,8 @@ fn name(s: &str) -> Result<Name, Error> {
 }
 
 fn spki(key: &SigningKey) -> Result<SubjectPublicKeyInfoOwned, Error> {
-    SubjectPublicKeyInfoOwned::from_key(*key.verifying_key()).map_err(|e| signer_err("public key", e))
+    SubjectPublicKeyInfoOwned::from_key(*key.verifying_key())
+        .map_err(|e| signer_err("public key", e))
 }
 
 fn validity() -> Result<Validity, Error> {
@@ -173,12 +174,17 @@ impl TestQuoteSigner {
 
         let point = attestation_key.verifying_key().to_encoded_point(false);
         let mut attestation_pub = [0u8; 64];
-        let coords = point.as_bytes().get(1..65).ok_or_else(|| signer_err("key", "short point"))?;
+        let coords = point
+            .as_bytes()
+            .get(1..65)
+            .ok_or_else(|| signer_err("key", "short point"))?;
         attestation_pub.copy_from_slice(coords);
 
         let qe_auth_data: Vec<u8> = (0u8..32).collect();
         let mut qe_report = EnclaveReportBody::new_zeroed();
-        qe_report.cpu_svn = [0x0b, 0x0b, 0x02, 0x02, 0xff, 0xff, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        qe_report.cpu_svn = [
+            0x0b, 0x0b, 0x02, 0x02, 0xff, 0xff, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
         qe_report.attributes[0] = 0x15;
         qe_report.mr_enclave = [0x5a; 32];
         qe_report.mr_signer = [0xdc; 32];
@@ -260,7 +266,8 @@ impl TestQuoteSigner {
         let mut cert_data = Vec::with_capacity(512 + self.chain_pem.len());
         cert_data.extend_from_slice(self.qe_report.as_bytes());
         cert_data.extend_from_slice(&self.qe_report_signature);
-        let auth_len = u16::try_from(self.qe_auth_data.len()).map_err(|e| signer_err("auth data", e))?;
+        let auth_len =
+            u16::try_from(self.qe_auth_data.len()).map_err(|e| signer_err("auth data", e))?;
         cert_data.extend_from_slice(&auth_len.to_le_bytes());
         cert_data.extend_from_slice(&self.qe_auth_data);
         cert_data.extend_from_slice(&CERT_TYPE_PCK_CHAIN.to_le_bytes());
