@@ -106,19 +106,35 @@ impl HashAlg {
     }
 
     /// Hash `data` in one call.
+    #[inline]
     pub fn hash(self, data: &[u8]) -> Digest {
-        let mut h = self.hasher();
-        h.update(data);
-        h.finalize()
+        self.hash_parts(&[data])
     }
 
     /// Hash the concatenation of `parts`.
+    ///
+    /// Dispatches once to the concrete hasher (no [`Hasher`] enum moved around): this is the
+    /// hot path of every replay (template digests and extends).
+    #[inline]
     pub fn hash_parts(self, parts: &[&[u8]]) -> Digest {
-        let mut h = self.hasher();
-        for p in parts {
-            h.update(p);
+        #[inline(always)]
+        fn run<H: sha1::Digest>(alg: HashAlg, parts: &[&[u8]]) -> Digest {
+            let mut h = H::new();
+            for p in parts {
+                h.update(p);
+            }
+            let out = h.finalize();
+            let mut d = Digest::zero(alg);
+            d.bytes[..out.len()].copy_from_slice(&out);
+            d
         }
-        h.finalize()
+        match self {
+            HashAlg::Sha1 => run::<sha1::Sha1>(self, parts),
+            HashAlg::Sha256 => run::<sha2::Sha256>(self, parts),
+            HashAlg::Sha384 => run::<sha2::Sha384>(self, parts),
+            HashAlg::Sha512 => run::<sha2::Sha512>(self, parts),
+            HashAlg::Sm3_256 => run::<sm3::Sm3>(self, parts),
+        }
     }
 }
 

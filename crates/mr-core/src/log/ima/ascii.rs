@@ -6,9 +6,9 @@ use std::io::BufRead;
 use crate::alg::Digest;
 use crate::error::{Error, ParseErrorKind};
 
-use super::binary::split_fields;
+use super::binary::{set_template, split_fields};
 use super::reader::{column_alg, ImaReader};
-use super::template::{Endian, FieldId, TemplateFormat};
+use super::template::{Endian, FieldId};
 use super::{FieldSpan, ListFormat, MAX_ASCII_LINE_LEN, MAX_LEGACY_NAME_LEN};
 
 const FORMAT: &str = "ima ascii";
@@ -115,19 +115,8 @@ impl<R: BufRead> ImaReader<R> {
         e.pcr = pcr;
         e.column = column;
         e.endian = endian;
-        if e.name != name {
-            match TemplateFormat::for_name(name) {
-                Ok(f) => {
-                    e.name.clear();
-                    e.name.push_str(name);
-                    e.format = f;
-                    e.legacy = name == "ima";
-                }
-                Err(kind) => {
-                    e.name.clear();
-                    return Err(self.error(FORMAT, "template name", start, kind));
-                }
-            }
+        if let Err(kind) = set_template(e, &mut self.templates, name.as_bytes()) {
+            return Err(self.error(FORMAT, "template name", start, kind));
         }
         let e = &mut self.entry;
         let ids = e.format.fields();

@@ -6,7 +6,7 @@ use crate::alg::Digest;
 use crate::error::{Error, ParseErrorKind};
 
 use super::reader::ImaReader;
-use super::template::{decode_field, FieldId, TemplateFormat, MAX_TEMPLATE_FIELDS};
+use super::template::{validate_field, FieldId, TemplateFormat, MAX_TEMPLATE_FIELDS};
 use super::{
     FieldSpan, ListFormat, MAX_LEGACY_NAME_LEN, MAX_TEMPLATE_DATA_LEN, MAX_TEMPLATE_NAME_LEN,
 };
@@ -65,8 +65,68 @@ impl<R: BufRead> ImaReader<R> {
         }
     }
 
+    /// The common case, without copies: the whole (non-legacy, valid) entry is in the input
+    /// buffer. Returns false (having consumed nothing) to let the checked path read the entry.
+    #[inline]
+    fn fast_binary(&mut self, format: ListFormat, start: u64) -> bool {
+        let width = format.column.size();
+        let endian = format.endian;
+        let Ok(avail) = self.src.fill_buf() else {
+            return false;
+        };
+        let u32_at = |at: usize| {
+            avail
+                .get(at..at + 4)
+                .map(|b| endian.u32([b[0], b[1], b[2], b[3]]))
+        };
+        let (Some(pcr), Some(name_len)) = (u32_at(0), u32_at(4 + width)) else {
+            return false;
+        };
+        if name_len == 0 || name_len > MAX_TEMPLATE_NAME_LEN {
+            return false;
+        }
+        let name_end = 8 + width + name_len as usize;
+        let Some(name) = avail.get(8 + width..name_end) else {
+            return false;
+        };
+        let e = &mut self.entry;
+        if set_template(e, &mut self.templates, name).is_err() || e.legacy {
+            return false;
+        }
+        let Some(data_len) = u32_at(name_end) else {
+            return false;
+        };
+        if data_len > MAX_TEMPLATE_DATA_LEN {
+            return false;
+        }
+        let data_start = name_end + 4;
+        let end = data_start + data_len as usize;
+        let (Some(data), Some(col)) = (avail.get(data_start..end), avail.get(4..4 + width)) else {
+            return false;
+        };
+        let Ok(column) = Digest::new(format.column, col) else {
+            return false;
+        };
+        e.data.clear();
+        e.data.extend_from_slice(data);
+        e.endian = endian;
+        if split_fields(e).is_err() {
+            return false;
+        }
+        e.index = self.next_index;
+        e.offset = start;
+        e.pcr = pcr;
+        e.column = column;
+        self.src.consume(end);
+        self.pos += end as u64;
+        true
+    }
+
     fn read_binary_inner(&mut self, format: ListFormat) -> Result<bool, Error> {
         let start = self.pos;
+        if self.fast_binary(format, start) {
+            return Ok(true);
+        }
         let endian = format.endian;
         let mut b4 = [0u8; 4];
         if let Piece::End = self.piece(&mut b4, "pcr index", start)? {
@@ -93,7 +153,7 @@ impl<R: BufRead> ImaReader<R> {
             ));
         }
         let at = self.pos;
-        let mut name_buf = self.name_buf;
+        let mut name_buf = [0u8; MAX_TEMPLATE_NAME_LEN as usize];
         self.piece(&mut name_buf[..name_len as usize], "template name", start)?;
         let name = &name_buf[..name_len as usize];
         let e = &mut self.entry;
@@ -102,21 +162,8 @@ impl<R: BufRead> ImaReader<R> {
         e.pcr = pcr;
         e.column = column;
         e.endian = endian;
-        if e.name.as_bytes() != name {
-            let text = std::str::from_utf8(name).map_err(|_| ParseErrorKind::InvalidUtf8);
-            let parsed = text.and_then(|t| TemplateFormat::for_name(t).map(|f| (t, f)));
-            match parsed {
-                Ok((t, f)) => {
-                    e.name.clear();
-                    e.name.push_str(t);
-                    e.format = f;
-                    e.legacy = t == "ima";
-                }
-                Err(kind) => {
-                    e.name.clear();
-                    return Err(self.error(FORMAT, "template name", at, kind));
-                }
-            }
+        if let Err(kind) = set_template(e, &mut self.templates, name) {
+            return Err(self.error(FORMAT, "template name", at, kind));
         }
         if self.entry.legacy {
             self.read_legacy(start)
@@ -198,6 +245,39 @@ impl<R: BufRead> ImaReader<R> {
     }
 }
 
+/// Point `entry` at template `name` (reusing a cached parse of recent template names).
+pub(crate) fn set_template(
+    entry: &mut super::ImaEntry,
+    cache: &mut Vec<(String, TemplateFormat)>,
+    name: &[u8],
+) -> Result<(), ParseErrorKind> {
+    if entry.name.as_bytes() == name {
+        return Ok(());
+    }
+    let format = match cache.iter().find(|(n, _)| n.as_bytes() == name) {
+        Some((_, f)) => *f,
+        None => {
+            let text = std::str::from_utf8(name).map_err(|_| ParseErrorKind::InvalidUtf8)?;
+            let f = TemplateFormat::for_name(text)?;
+            if cache.len() < MAX_CACHED_TEMPLATES {
+                cache.push((text.to_owned(), f));
+            }
+            f
+        }
+    };
+    entry.name.clear();
+    // `name` was checked to be UTF-8 when it entered the cache or just above.
+    entry
+        .name
+        .push_str(std::str::from_utf8(name).unwrap_or_default());
+    entry.format = format;
+    entry.legacy = name == b"ima";
+    Ok(())
+}
+
+/// Distinct template names whose parsed format is kept (a list uses a handful).
+const MAX_CACHED_TEMPLATES: usize = 16;
+
 /// Walk `u32 len || bytes` fields of `entry.data` per its template, validating each field.
 /// Errors carry the offset relative to the start of the template data.
 pub(crate) fn split_fields(entry: &mut super::ImaEntry) -> Result<(), (u64, ParseErrorKind)> {
@@ -227,7 +307,7 @@ pub(crate) fn split_fields(entry: &mut super::ImaEntry) -> Result<(), (u64, Pars
                 },
             ));
         };
-        decode_field(*id, field, endian).map_err(|k| (body as u64, k))?;
+        validate_field(*id, field, endian).map_err(|k| (body as u64, k))?;
         if i < MAX_TEMPLATE_FIELDS {
             entry.spans[i] = FieldSpan {
                 id: *id,

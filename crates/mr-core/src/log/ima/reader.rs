@@ -198,7 +198,7 @@ pub struct ImaReader<R> {
     pub(crate) trailing: u64,
     pub(crate) done: bool,
     pub(crate) line: Vec<u8>,
-    pub(crate) name_buf: [u8; MAX_TEMPLATE_NAME_LEN as usize],
+    pub(crate) templates: Vec<(String, TemplateFormat)>,
 }
 
 impl<R: BufRead> ImaReader<R> {
@@ -218,7 +218,7 @@ impl<R: BufRead> ImaReader<R> {
             trailing: 0,
             done: false,
             line: Vec::new(),
-            name_buf: [0; MAX_TEMPLATE_NAME_LEN as usize],
+            templates: Vec::new(),
         }
     }
 

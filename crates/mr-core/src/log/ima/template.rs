@@ -349,9 +349,16 @@ fn split_prefixed(data: &[u8]) -> Result<(&str, &[u8]), ParseErrorKind> {
 
 /// The algorithm of a kernel `hash_algo_name` (exact names, no allocation).
 pub(crate) fn alg_from_kernel_name(name: &str) -> Option<HashAlg> {
-    HashAlg::ALL
-        .into_iter()
-        .find(|a| a.name().eq_ignore_ascii_case(name))
+    match name {
+        "sha1" => Some(HashAlg::Sha1),
+        "sha256" => Some(HashAlg::Sha256),
+        "sha384" => Some(HashAlg::Sha384),
+        "sha512" => Some(HashAlg::Sha512),
+        "sm3" => Some(HashAlg::Sm3_256),
+        _ => HashAlg::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name)),
+    }
 }
 
 fn prefixed_digest(data: &[u8], v2: bool) -> Result<PrefixedDigest<'_>, ParseErrorKind> {
@@ -379,6 +386,50 @@ fn prefixed_digest(data: &[u8], v2: bool) -> Result<PrefixedDigest<'_>, ParseErr
         alg,
         digest,
     })
+}
+
+/// `d-ng` prefixes of the supported algorithms, for the fast validation path.
+const DNG_PREFIXES: [(&[u8], usize); 5] = [
+    (b"sha256:\0", 32),
+    (b"sha1:\0", 20),
+    (b"sha512:\0", 64),
+    (b"sha384:\0", 48),
+    (b"sm3:\0", 32),
+];
+
+/// Check that the stored bytes of a field decode (what [`decode_field`] would accept), with
+/// fast paths for the common fields.
+#[inline]
+pub(crate) fn validate_field(
+    id: FieldId,
+    data: &[u8],
+    endian: Endian,
+) -> Result<(), ParseErrorKind> {
+    match id {
+        FieldId::D
+        | FieldId::Sig
+        | FieldId::Buf
+        | FieldId::Modsig
+        | FieldId::EvmSig
+        | FieldId::XattrValues => Ok(()),
+        FieldId::N | FieldId::NNg => {
+            let text = data.strip_suffix(&[0]).unwrap_or(data);
+            if text.is_ascii() {
+                Ok(())
+            } else {
+                utf8(text).map(|_| ())
+            }
+        }
+        FieldId::DNg | FieldId::DModsig => {
+            for (prefix, size) in DNG_PREFIXES {
+                if data.len() == prefix.len() + size && data.starts_with(prefix) {
+                    return Ok(());
+                }
+            }
+            decode_field(id, data, endian).map(|_| ())
+        }
+        _ => decode_field(id, data, endian).map(|_| ()),
+    }
 }
 
 /// Decode the stored bytes of a field.
