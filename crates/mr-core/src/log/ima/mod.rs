@@ -272,6 +272,19 @@ impl ImaEntry {
         }
     }
 
+    /// The entry as a line of an ASCII list (`ascii_runtime_measurements`, with this list's
+    /// column), including the final `\n`: `%2d` PCR, hex template digest, template name, then
+    /// each field's text (empty fields leave their separating space).
+    pub fn to_ascii_line(&self) -> String {
+        let mut line = format!("{:2} {} {}", self.pcr, self.column, self.name);
+        for f in self.fields() {
+            line.push(' ');
+            ascii::write_field_text(f.id, f.data, self.endian, &mut line);
+        }
+        line.push('\n');
+        line
+    }
+
     /// The boot aggregate, if this is a `boot_aggregate` entry (SPECS §3).
     pub fn boot_aggregate(&self) -> Option<BootAggregate> {
         if self.event_name() != Some("boot_aggregate") {

@@ -25,6 +25,7 @@ pub enum DigestMode {
     /// (TPM 2.0 kernels before 5.8).
     PaddedSha1,
     /// Try both in one pass and report which one reaches the verified values (per-bank first).
+    /// Without verified values there is nothing to choose by: per-bank values are computed.
     Auto,
 }
 
