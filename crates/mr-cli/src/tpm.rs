@@ -1,23 +1,384 @@
-//! `mr quote verify tpm` and `mr verify`.
+//! `mr quote verify tpm` and `mr verify` (the TPM-rooted form: quote → verified registers →
+//! IMA replay).
+
+use std::path::{Path, PathBuf};
 
 use clap::Args;
+use mr_core::log::ima::{self, ImaReplayConfig, ImaReplayReport};
+use mr_core::{ErrorClass, HashAlg, MrId, RegisterValue, VerifiedRegisters};
+use mr_tpm::public::MAX_KEY_FILE_SIZE;
+use mr_tpm::{verify_quote_signature, AkPublic, SignedQuote};
 
-use crate::common::{CmdResult, Failure};
+use crate::common::{
+    expected_values, open_input, print_json, read_input, registers_json, CmdResult, Failure,
+};
+
+/// Largest attestation or signature file read (the parsers bound the structures far below).
+const MAX_QUOTE_FILE: u64 = 64 * 1024;
 
 /// Arguments of `mr quote verify tpm`.
 #[derive(Args)]
-pub struct QuoteVerifyArgs {}
-
-/// Arguments of `mr verify`.
-#[derive(Args)]
-pub struct VerifyArgs {}
-
-/// Run `mr quote verify tpm`.
-pub fn run_quote_verify(_args: QuoteVerifyArgs) -> CmdResult {
-    Err(Failure::Malformed("not implemented yet".into()))
+pub struct QuoteVerifyArgs {
+    /// TPMS_ATTEST (or TPM2B_ATTEST) as the TPM returned it, binary; `-` reads stdin.
+    #[arg(long, value_name = "F")]
+    pub attest: PathBuf,
+    /// TPMT_SIGNATURE, binary.
+    #[arg(long, value_name = "F")]
+    pub sig: PathBuf,
+    /// The attestation key: TPM2B_PUBLIC, TPMT_PUBLIC, PEM or DER public key, or an X.509
+    /// certificate (detected).
+    #[arg(long, value_name = "F")]
+    pub ak: PathBuf,
+    /// The nonce the quote must carry (hex). Without it the quote may be a replay.
+    #[arg(long, value_name = "HEX")]
+    pub nonce: Option<String>,
+    /// The quoted PCR values, one `ID:ALG:HEX` per line (blank lines and `#` ignored). Without
+    /// it only the signature and nonce are checked and no register value is verified.
+    #[arg(long, value_name = "F")]
+    pub pcrs: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// Run `mr verify`.
-pub fn run_verify(_args: VerifyArgs) -> CmdResult {
-    Err(Failure::Malformed("not implemented yet".into()))
+/// Arguments of `mr verify` (TPM root).
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// The IMA measurement list (binary or ASCII); `-` reads stdin.
+    #[arg(long, value_name = "LOG")]
+    pub ima: PathBuf,
+    /// TPMS_ATTEST of a quote over the IMA PCR.
+    #[arg(long, value_name = "F")]
+    pub tpm_attest: Option<PathBuf>,
+    /// TPMT_SIGNATURE of the quote.
+    #[arg(long, value_name = "F")]
+    pub tpm_sig: Option<PathBuf>,
+    /// The attestation key (TPM2B_PUBLIC, TPMT_PUBLIC, PEM, DER or X.509; detected).
+    #[arg(long, value_name = "F")]
+    pub ak: Option<PathBuf>,
+    /// The quoted PCR values (`ID:ALG:HEX` lines). Without it the list's final values must
+    /// match the quote (the list may not run ahead of the quote).
+    #[arg(long, value_name = "F")]
+    pub pcrs: Option<PathBuf>,
+    /// The nonce the quote must carry (hex).
+    #[arg(long, value_name = "HEX")]
+    pub nonce: Option<String>,
+    /// PCR the IMA list extends (repeatable; default 10).
+    #[arg(long, value_name = "N")]
+    pub ima_pcr: Vec<u32>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Map a quote-verification error to an exit code, keeping its reason.
+fn failure(e: &mr_tpm::Error) -> Failure {
+    match e.class() {
+        ErrorClass::Rejected => Failure::Rejected(e.to_string()),
+        ErrorClass::Malformed | ErrorClass::Device => Failure::Malformed(e.to_string()),
+    }
+}
+
+/// A short machine-readable name of a rejection reason.
+fn reason_code(e: &mr_tpm::Error) -> &'static str {
+    use mr_tpm::Error as E;
+    match e {
+        E::BadSignature => "bad_signature",
+        E::WrongNonce { .. } => "wrong_nonce",
+        E::PcrDigestMismatch { .. } => "pcr_digest_mismatch",
+        E::WrongMagic(_) => "wrong_magic",
+        E::WrongType(_) => "wrong_type",
+        E::KeySchemeMismatch { .. } => "key_scheme_mismatch",
+        E::NotRestrictedSigningKey(_) => "not_restricted_signing_key",
+        E::MissingPcrValue { .. } => "missing_pcr_value",
+        E::CertificateChain(_) => "certificate_chain",
+        _ => "malformed",
+    }
+}
+
+fn rejected_json(json: bool, e: &mr_tpm::Error) {
+    if json && e.class() == ErrorClass::Rejected {
+        print_json(&serde_json::json!({
+            "verified": false,
+            "reason": reason_code(e),
+            "message": e.to_string(),
+        }));
+    }
+}
+
+fn parse_nonce(nonce: Option<&str>) -> Result<Option<Vec<u8>>, Failure> {
+    nonce
+        .map(|n| {
+            hex::decode(n.trim())
+                .map_err(|e| Failure::Malformed(format!("--nonce {n:?} is not hex: {e}")))
+        })
+        .transpose()
+}
+
+/// The PCR values of a `--pcrs` file.
+fn pcr_file(path: &Path) -> Result<Vec<RegisterValue>, Failure> {
+    let values = expected_values(&[], &[path.to_path_buf()])?;
+    let mut out = Vec::new();
+    for (id, value) in values.iter().flat_map(VerifiedRegisters::iter) {
+        if !matches!(id, MrId::Pcr(_)) {
+            return Err(Failure::Malformed(format!(
+                "{}: {id} is not a PCR",
+                path.display()
+            )));
+        }
+        out.push(RegisterValue {
+            id: id.clone(),
+            value: *value,
+        });
+    }
+    Ok(out)
+}
+
+/// Read and check the quote's signature, magic, type and nonce.
+fn signed_quote(
+    attest: &Path,
+    sig: &Path,
+    ak: &Path,
+    nonce: Option<&[u8]>,
+    json: bool,
+) -> Result<SignedQuote, Failure> {
+    let attest = read_input(attest, MAX_QUOTE_FILE)?;
+    let sig = read_input(sig, MAX_QUOTE_FILE)?;
+    let ak_bytes = read_input(ak, MAX_KEY_FILE_SIZE as u64)?;
+    let key = AkPublic::detect(&ak_bytes)
+        .map_err(|e| Failure::Malformed(format!("{}: {e}", ak.display())))?;
+    verify_quote_signature(&attest, &sig, &key, nonce).map_err(|e| {
+        rejected_json(json, &e);
+        failure(&e)
+    })
+}
+
+fn selection_text(q: &SignedQuote) -> String {
+    q.quote_info()
+        .pcr_select
+        .banks
+        .iter()
+        .map(|b| {
+            let pcrs: Vec<String> = b.pcrs().map(|p| p.to_string()).collect();
+            format!("{}:{}", b.alg, pcrs.join(","))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn quote_json(q: &SignedQuote, registers: Option<&[RegisterValue]>) -> serde_json::Value {
+    let c = q.clock_info();
+    serde_json::json!({
+        "ak": q.ak_id(),
+        "hash": q.hash().name(),
+        "nonce": hex::encode(q.nonce()),
+        "nonce_checked": q.nonce_checked(),
+        "clock": {
+            "clock": c.clock,
+            "reset_count": c.reset_count,
+            "restart_count": c.restart_count,
+            "safe": c.safe,
+        },
+        "firmware_version": format!("{:016x}", q.attest().firmware_version),
+        "selection": q.quote_info().pcr_select.banks.iter().map(|b| serde_json::json!({
+            "alg": b.alg.name(),
+            "pcrs": b.pcrs().collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "pcr_digest": hex::encode(&q.quote_info().pcr_digest),
+        "pcrs_checked": registers.is_some(),
+        "registers": registers.map(registers_json),
+    })
+}
+
+fn print_quote_human(q: &SignedQuote) {
+    let c = q.clock_info();
+    println!(
+        "quote: signature verified (hash {}) by AK {}",
+        q.hash(),
+        q.ak_id()
+    );
+    if q.nonce_checked() {
+        println!("nonce: {} (matches --nonce)", hex::encode(q.nonce()));
+    } else {
+        println!(
+            "nonce: {} (NOT checked: no --nonce given; the quote may be a replay)",
+            hex::encode(q.nonce())
+        );
+    }
+    println!(
+        "clock: {} ms, resetCount {}, restartCount {}, safe {}",
+        c.clock, c.reset_count, c.restart_count, c.safe
+    );
+    println!("selection: {}", selection_text(q));
+}
+
+fn to_values(v: &VerifiedRegisters) -> Vec<RegisterValue> {
+    v.iter()
+        .map(|(id, value)| RegisterValue {
+            id: id.clone(),
+            value: *value,
+        })
+        .collect()
+}
+
+/// Run `mr quote verify tpm`.
+pub fn run_quote_verify(args: QuoteVerifyArgs) -> CmdResult {
+    let nonce = parse_nonce(args.nonce.as_deref())?;
+    let pcrs = args.pcrs.as_deref().map(pcr_file).transpose()?;
+    let q = signed_quote(
+        &args.attest,
+        &args.sig,
+        &args.ak,
+        nonce.as_deref(),
+        args.json,
+    )?;
+    let verified = match &pcrs {
+        Some(values) => Some(to_values(&q.verify_pcrs(values).map_err(|e| {
+            rejected_json(args.json, &e);
+            failure(&e)
+        })?)),
+        None => None,
+    };
+    if args.json {
+        let mut v = quote_json(&q, verified.as_deref());
+        v["verified"] = serde_json::Value::Bool(true);
+        print_json(&v);
+        return Ok(());
+    }
+    print_quote_human(&q);
+    match &verified {
+        Some(values) => {
+            println!(
+                "pcrDigest: {} (matches --pcrs)",
+                hex::encode(&q.quote_info().pcr_digest)
+            );
+            println!("verified registers:");
+            for v in values {
+                println!("{} {} {}", v.id, v.value.alg(), v.value);
+            }
+        }
+        None => println!(
+            "pcrDigest: {} (NOT checked: no --pcrs given; no register value is verified)",
+            hex::encode(&q.quote_info().pcr_digest)
+        ),
+    }
+    Ok(())
+}
+
+fn required<'a>(value: &'a Option<PathBuf>, flag: &str) -> Result<&'a Path, Failure> {
+    value.as_deref().ok_or_else(|| {
+        Failure::Malformed(format!(
+            "mr verify needs --tpm-attest, --tpm-sig and --ak (missing {flag})"
+        ))
+    })
+}
+
+/// Run `mr verify` (TPM root).
+pub fn run_verify(args: VerifyArgs) -> CmdResult {
+    let attest = required(&args.tpm_attest, "--tpm-attest")?;
+    let sig = required(&args.tpm_sig, "--tpm-sig")?;
+    let ak = required(&args.ak, "--ak")?;
+    let nonce = parse_nonce(args.nonce.as_deref())?;
+    let pcrs = args.pcrs.as_deref().map(pcr_file).transpose()?;
+    let ima_pcrs: Vec<u32> = if args.ima_pcr.is_empty() {
+        vec![10]
+    } else {
+        args.ima_pcr.clone()
+    };
+    let q = signed_quote(attest, sig, ak, nonce.as_deref(), args.json)?;
+    let quote_fail = |e: mr_tpm::Error| {
+        rejected_json(args.json, &e);
+        failure(&e)
+    };
+    let ima_selected: Vec<(u32, HashAlg)> = q
+        .quote_info()
+        .pcr_select
+        .pcrs()
+        .filter(|(p, _)| ima_pcrs.contains(p))
+        .collect();
+    if ima_selected.is_empty() {
+        return Err(Failure::Rejected(format!(
+            "the quote selects {}, not the IMA PCR(s) {ima_pcrs:?}: it cannot vouch for the list",
+            selection_text(&q)
+        )));
+    }
+    let input = open_input(&args.ima)?;
+    let (verified, report) = match &pcrs {
+        Some(values) => {
+            // Quote first: the values are verified by the quote, then the list replays to the
+            // values of the IMA PCRs (a prefix of the list may suffice: IMA appends before it
+            // extends).
+            let verified = q.verify_pcrs(values).map_err(quote_fail)?;
+            let mut ima_values = VerifiedRegisters::new(verified.provenance().clone());
+            for (p, alg) in &ima_selected {
+                if let Some(v) = verified.get(&MrId::Pcr(*p), *alg) {
+                    ima_values.insert(MrId::Pcr(*p), *v)?;
+                }
+            }
+            let report = ima::replay(input, &ImaReplayConfig::default(), Some(&ima_values))?;
+            (verified, report)
+        }
+        None => {
+            // No quoted values given: the list's final values must be what the quote signed.
+            let banks: Vec<HashAlg> = ima_selected.iter().map(|(_, a)| *a).collect();
+            let report = ima::replay(input, &ImaReplayConfig::default().with_banks(banks), None)?;
+            let verified = q
+                .verify_pcrs(&report.outcome.registers)
+                .map_err(|e| match e {
+                    mr_tpm::Error::MissingPcrValue { index, alg } => Failure::Malformed(format!(
+                        "the quote selects pcr{index} {alg}, which the IMA list does not extend: \
+                     give the quoted values with --pcrs"
+                    )),
+                    mr_tpm::Error::PcrDigestMismatch { .. } => {
+                        rejected_json(args.json, &e);
+                        Failure::Rejected(format!(
+                        "{e} (the whole IMA list was replayed; if it ran ahead of the quote, give \
+                         the quoted values with --pcrs)"
+                    ))
+                    }
+                    other => quote_fail(other),
+                })?;
+            (verified, report)
+        }
+    };
+    print_verify(&args, &q, &verified, &report, &ima_selected);
+    Ok(())
+}
+
+fn print_verify(
+    args: &VerifyArgs,
+    q: &SignedQuote,
+    verified: &VerifiedRegisters,
+    report: &ImaReplayReport,
+    ima_selected: &[(u32, HashAlg)],
+) {
+    let values = to_values(verified);
+    let covered = report.outcome.covered.unwrap_or(report.entries);
+    if args.json {
+        let mut v = quote_json(q, Some(&values));
+        v["verified"] = serde_json::Value::Bool(true);
+        v["provenance"] = serde_json::Value::String(verified.provenance().to_string());
+        v["ima"] = serde_json::json!({
+            "entries": report.entries,
+            "covered": covered,
+            "left_over": report.entries - covered.min(report.entries),
+            "violations": report.violations,
+            "banks": report.banks.iter().map(|b| b.name()).collect::<Vec<_>>(),
+            "pcrs": ima_selected.iter().map(|(p, a)| format!("pcr{p}:{a}")).collect::<Vec<_>>(),
+        });
+        print_json(&v);
+        return;
+    }
+    print_quote_human(q);
+    println!("verified registers ({}):", verified.provenance());
+    for v in &values {
+        println!("{} {} {}", v.id, v.value.alg(), v.value);
+    }
+    println!(
+        "ima: {} entries, {covered} covered by the quote, {} left over, {} violations",
+        report.entries,
+        report.entries - covered.min(report.entries),
+        report.violations
+    );
+    println!("verified: the IMA list replays to the quoted PCR values");
 }
