@@ -178,6 +178,25 @@ fn a_second_root_rejects_the_intel_chain() {
         .unwrap_err(),
     );
     assert!(matches!(e, QuoteError::ChainUntrusted(_)), "{e}");
+    // With collateral (dcap-qvl checks the chains), the second root is refused as well.
+    let c = Collateral::from_json(&read("tdx_quote_collateral.json").unwrap()).unwrap();
+    let opts = VerifyOptions::at_unix(TDX_QUOTE_NOW)
+        .with_root_der(signer.root_der())
+        .with_collateral(c);
+    let e = quote_error(quote::verify(&q, &opts).unwrap_err());
+    assert!(matches!(e, QuoteError::Collateral(_)), "{e}");
+    assert_eq!(e.class(), ErrorClass::Rejected);
+}
+
+#[test]
+fn nonce_is_checked_with_collateral_too() {
+    let Some(q) = read("tdx_quote") else { return };
+    let rd = *quote::parse(&q).unwrap().report_data();
+    let c = Collateral::from_json(&read("tdx_quote_collateral.json").unwrap()).unwrap();
+    let opts = VerifyOptions::at_unix(TDX_QUOTE_NOW).with_collateral(c);
+    quote::verify(&q, &opts.clone().with_nonce(rd.to_vec())).unwrap();
+    let e = quote_error(quote::verify(&q, &opts.with_nonce(b"other".to_vec())).unwrap_err());
+    assert!(matches!(e, QuoteError::NonceMismatch { .. }), "{e}");
 }
 
 #[test]

@@ -15,6 +15,9 @@
 //! 6. REPORTDATA against the nonce, if one is given (see [`VerifyOptions::nonce`]);
 //! 7. with collateral (dcap-qvl's `QuoteCollateralV3` JSON): the full DCAP verification
 //!    (TCB info, QE identity, CRLs, TCB level) through `dcap-qvl`, giving the TCB status.
+//!    dcap-qvl then also performs steps 2-5 (against the same root and time, adding the PCK and
+//!    root CRLs), so they are not repeated: a failure there is reported as
+//!    [`QuoteError::Collateral`] with dcap-qvl's reason.
 //!
 //! The result is [`VerifiedQuote`], whose [`VerifiedQuote::registers`] hold MRTD and RTMR0-3 as
 //! SHA-384 values with [`Provenance::TdQuote`].
@@ -216,6 +219,35 @@ fn raw_signature(bytes: &[u8; 64], err: QuoteError) -> Result<Signature, QuoteEr
     Signature::from_slice(bytes).map_err(|_| err)
 }
 
+/// Steps 2-5: PCK chain, QE report signature, QE report data, quote signature.
+fn verify_signatures(quote: &Quote<'_>, anchor: &TrustAnchor, at: u64) -> Result<(), QuoteError> {
+    let sig = quote.signature_data();
+    // 2. PCK chain.
+    let pck_key = chain::verify_pck_chain(sig.pck_cert_chain, anchor, at)?;
+    // 3. QE report signature.
+    let qe_sig = raw_signature(sig.qe_report_signature, QuoteError::QeReportSignature)?;
+    pck_key
+        .verify(sig.qe_report_bytes, &qe_sig)
+        .map_err(|_| QuoteError::QeReportSignature)?;
+    // 4. QE report data binds the attestation key.
+    let mut h = Sha256::new();
+    h.update(sig.attestation_key);
+    h.update(sig.qe_auth_data);
+    let binding = h.finalize();
+    if sig.qe_report.report_data[..32] != binding[..] {
+        return Err(QuoteError::QeReportData);
+    }
+    // 5. Quote signature.
+    let mut sec1 = [0u8; 65];
+    sec1[0] = 0x04;
+    sec1[1..].copy_from_slice(sig.attestation_key);
+    let att_key = VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| QuoteError::AttestationKey)?;
+    let quote_sig = raw_signature(sig.quote_signature, QuoteError::QuoteSignature)?;
+    att_key
+        .verify(quote.signed_bytes(), &quote_sig)
+        .map_err(|_| QuoteError::QuoteSignature)
+}
+
 /// Verify a TD quote (see the module documentation for the checks and their order).
 pub fn verify(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedQuote, crate::Error> {
     verify_inner(bytes, options).map_err(crate::Error::from)
@@ -252,48 +284,20 @@ fn verify_inner(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedQuote, 
     if header.qe_vendor_id != layout::INTEL_QE_VENDOR_ID {
         return Err(QuoteError::UnknownQeVendor(hex(&header.qe_vendor_id)));
     }
-    let sig = quote.signature_data();
-    // 2. PCK chain.
-    let pck_key = chain::verify_pck_chain(sig.pck_cert_chain, anchor, at)?;
-    // 3. QE report signature.
-    let qe_sig = raw_signature(sig.qe_report_signature, QuoteError::QeReportSignature)?;
-    pck_key
-        .verify(sig.qe_report_bytes, &qe_sig)
-        .map_err(|_| QuoteError::QeReportSignature)?;
-    // 4. QE report data binds the attestation key.
-    let mut h = Sha256::new();
-    h.update(sig.attestation_key);
-    h.update(sig.qe_auth_data);
-    let binding = h.finalize();
-    if sig.qe_report.report_data[..32] != binding[..] {
-        return Err(QuoteError::QeReportData);
-    }
-    // 5. Quote signature.
-    let mut sec1 = [0u8; 65];
-    sec1[0] = 0x04;
-    sec1[1..].copy_from_slice(sig.attestation_key);
-    let att_key = VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| QuoteError::AttestationKey)?;
-    let quote_sig = raw_signature(sig.quote_signature, QuoteError::QuoteSignature)?;
-    att_key
-        .verify(quote.signed_bytes(), &quote_sig)
-        .map_err(|_| QuoteError::QuoteSignature)?;
-    // 6. Nonce.
-    if let Some(expected) = expected_rd {
-        if quote.report_data() != &expected {
-            return Err(QuoteError::NonceMismatch {
-                report_data: hex(quote.report_data()),
-                expected: hex(&expected),
-            });
-        }
-    }
-    // 7. Collateral.
+    // 2-5 (signatures) and 7 (TCB). With collateral, dcap-qvl performs steps 2-5 itself (same
+    // root, same time, plus the CRLs), so each signature is checked once.
     let tcb_status = match &options.collateral {
+        None => {
+            verify_signatures(&quote, anchor, at)?;
+            None
+        }
         Some(Collateral(c)) => {
             let root = options
                 .root_der
                 .clone()
                 .unwrap_or_else(|| INTEL_SGX_ROOT_CA_DER.to_vec());
-            let body = &bytes[..quote.quote_bytes_len().min(bytes.len())];
+            // dcap-qvl wants the quote without trailing bytes.
+            let body = bytes.get(..quote.quote_bytes_len()).unwrap_or(bytes);
             let report = dcap_qvl::verify::QuoteVerifier::new(root)
                 .with_config::<dcap_qvl::configs::RustCryptoConfig>()
                 .verify(body, c, at)
@@ -303,8 +307,16 @@ fn verify_inner(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedQuote, 
                 advisory_ids: report.advisory_ids,
             })
         }
-        None => None,
     };
+    // 6. Nonce.
+    if let Some(expected) = expected_rd {
+        if quote.report_data() != &expected {
+            return Err(QuoteError::NonceMismatch {
+                report_data: hex(quote.report_data()),
+                expected: hex(&expected),
+            });
+        }
+    }
 
     let mut registers = VerifiedRegisters::new(Provenance::TdQuote {
         root: anchor.description().to_string(),

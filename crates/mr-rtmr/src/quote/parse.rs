@@ -237,7 +237,7 @@ impl<'a> Quote<'a> {
     pub fn trailing_bytes(&self) -> &'a [u8] {
         self.trailing
     }
-    /// The quote without its trailing bytes.
+    /// Length of the quote without its trailing bytes (header through signature data).
     pub fn quote_bytes_len(&self) -> usize {
         self.signed.len() + 4 + self.sig_data_len()
     }
