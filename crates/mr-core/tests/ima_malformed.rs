@@ -305,3 +305,23 @@ fn all_zero_boot_aggregate_is_reported_as_no_tpm() {
     assert_eq!(r.boot_aggregates[1].digest.alg(), HashAlg::Sha1);
     assert_eq!(r.boot_aggregates[1].entry, 2);
 }
+
+#[test]
+fn binary_lists_whose_first_bytes_look_like_text_are_still_binary() {
+    // PCR 32 (' ') and PCR 49 ('1') little endian; and a big-endian list.
+    for (pcr, endian) in [
+        (32, Endian::Little),
+        (49, Endian::Little),
+        (0x20, Endian::Big),
+    ] {
+        let mut b = ImaListBuilder::binary().with_endian(endian);
+        b.ima_ng(pcr, &HashAlg::Sha256.hash(b"t"), "/t");
+        let r = ima::replay(&b.finish()[..], &ImaReplayConfig::default(), None).unwrap();
+        assert_eq!(
+            (r.format.kind, r.format.endian),
+            (ListKind::Binary, endian),
+            "pcr {pcr}"
+        );
+        assert_eq!(r.outcome.registers[0].id, MrId::Pcr(pcr));
+    }
+}

@@ -25,6 +25,7 @@ pub mod template;
 pub use reader::{ImaReader, ImaReaderOptions};
 pub use replay::{
     replay, BootAggregate, DigestMode, ImaReplayConfig, ImaReplayReport, ViolationPolicy,
+    MAX_REPORTED_BOOT_AGGREGATES,
 };
 pub use template::{
     Endian, Field, FieldId, FieldValue, PrefixedDigest, TemplateFormat, XattrLengths,

@@ -135,9 +135,8 @@ impl<R: BufRead> Source<R> {
         Ok(got)
     }
 
-    /// Read one line (without the `\n`) into `out`, at most `max` bytes. Returns
-    /// `(bytes consumed, saw newline)`; `Err(LengthTooLarge)` through `Ok(None)` is signalled by
-    /// returning `None` when the line exceeds `max`.
+    /// Read one line (without the `\n`) into `out`. Returns `Some((bytes consumed, saw
+    /// newline))`, or `None` when the line is longer than `max` bytes.
     pub(crate) fn read_line(
         &mut self,
         max: usize,
@@ -298,17 +297,14 @@ impl<R: BufRead> ImaReader<R> {
         self.src.prefix = prefix;
         self.src.at = 0;
         let prefix = &self.src.prefix[..n];
-        let Some(first) = prefix.first() else {
+        if prefix.is_empty() {
             return Err(self.error("ima", "list", 0, ParseErrorKind::Empty));
-        };
-        let kind = self
-            .opts
-            .kind
-            .unwrap_or(if *first == b' ' || first.is_ascii_digit() {
-                ListKind::Ascii
-            } else {
-                ListKind::Binary
-            });
+        }
+        let kind = self.opts.kind.unwrap_or(if looks_like_ascii(prefix) {
+            ListKind::Ascii
+        } else {
+            ListKind::Binary
+        });
         match kind {
             ListKind::Ascii => {
                 // The column is fixed by the first line (see read_ascii).
@@ -337,6 +333,26 @@ impl<R: BufRead> ImaReader<R> {
             }
         }
     }
+}
+
+/// True when the input starts like an ASCII list line: optional spaces, a decimal PCR index, a
+/// space, then at least 40 hex digits (or hex digits up to the end of a shorter input).
+fn looks_like_ascii(prefix: &[u8]) -> bool {
+    let mut i = prefix.iter().take_while(|b| **b == b' ').count();
+    let digits = prefix[i..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    i += digits;
+    if digits == 0 || digits > 10 || prefix.get(i) != Some(&b' ') {
+        return false;
+    }
+    i += 1;
+    let hex = prefix[i..]
+        .iter()
+        .take_while(|b| b.is_ascii_hexdigit())
+        .count();
+    hex >= 40 || (hex > 0 && i + hex == prefix.len())
 }
 
 /// The column algorithm for a digest width.
