@@ -97,7 +97,11 @@ fn reassembled_parts_are_the_original_quote() {
 
 #[test]
 fn every_truncation_is_a_typed_malformed_error() {
-    for format in [QuoteFormat::V4, QuoteFormat::V5Td10, QuoteFormat::V5Td15] {
+    for format in [
+        QuoteFormat::V4Td10,
+        QuoteFormat::V5Td10,
+        QuoteFormat::V5Td15,
+    ] {
         let q = signer().quote_as(&m(), format).unwrap();
         for len in 0..q.len() {
             let e = quote_error(quote::parse(&q[..len]).unwrap_err());
@@ -127,7 +131,7 @@ fn empty_input_is_reported_as_empty() {
 
 #[test]
 fn lying_sig_data_len_is_refused() {
-    let q = signer().quote_as(&m(), QuoteFormat::V4).unwrap();
+    let q = signer().quote_as(&m(), QuoteFormat::V4Td10).unwrap();
     let at = quote::parse(&q).unwrap().signed_bytes().len();
     let real = u32::from_le_bytes(q[at..at + 4].try_into().unwrap());
     for lie in [real + 1, real + 1000, u32::MAX, real - 1, real / 2, 0] {
@@ -151,7 +155,7 @@ fn lying_sig_data_len_is_refused() {
 
 #[test]
 fn lying_inner_lengths_are_refused() {
-    let q = signer().quote_as(&m(), QuoteFormat::V4).unwrap();
+    let q = signer().quote_as(&m(), QuoteFormat::V4Td10).unwrap();
     let base = quote::parse(&q).unwrap().signed_bytes().len() + 4;
     // outer certification data size @ +130, QE auth size @ +134+384+64, inner size after that.
     let outer_size_at = base + 130;
@@ -171,7 +175,7 @@ fn lying_inner_lengths_are_refused() {
 
 #[test]
 fn unsupported_versions_key_types_and_tee_types_are_refused() {
-    let q = signer().quote_as(&m(), QuoteFormat::V4).unwrap();
+    let q = signer().quote_as(&m(), QuoteFormat::V4Td10).unwrap();
     for version in [0u16, 1, 3, 6, 0xffff] {
         let mut bad = q.clone();
         bad[0..2].copy_from_slice(&version.to_le_bytes());
@@ -227,7 +231,7 @@ fn unknown_body_types_and_sizes_are_refused() {
 
 #[test]
 fn certification_data_of_the_wrong_type_is_refused() {
-    let q = signer().quote_as(&m(), QuoteFormat::V4).unwrap();
+    let q = signer().quote_as(&m(), QuoteFormat::V4Td10).unwrap();
     for outer in [1u16, 4, 5, 7] {
         let mut p = Parts::of(&q);
         p.outer_type = outer;
@@ -251,7 +255,7 @@ fn certification_data_of_the_wrong_type_is_refused() {
 
 #[test]
 fn garbage_pem_in_the_cert_chain_is_a_typed_error() {
-    let q = signer().quote_as(&m(), QuoteFormat::V4).unwrap();
+    let q = signer().quote_as(&m(), QuoteFormat::V4Td10).unwrap();
     let good = Parts::of(&q).chain;
     let text = String::from_utf8(good[..good.len() - 1].to_vec()).unwrap();
     let garbage: Vec<Vec<u8>> = vec![
@@ -284,7 +288,7 @@ fn garbage_pem_in_the_cert_chain_is_a_typed_error() {
 
 #[test]
 fn a_chain_without_the_pck_leaf_or_with_a_foreign_leaf_is_untrusted() {
-    let q = signer().quote_as(&m(), QuoteFormat::V4).unwrap();
+    let q = signer().quote_as(&m(), QuoteFormat::V4Td10).unwrap();
     let other = TestQuoteSigner::new().unwrap();
     let text = String::from_utf8(Parts::of(&q).chain).unwrap();
     let certs: Vec<&str> = text
@@ -313,7 +317,7 @@ fn a_chain_without_the_pck_leaf_or_with_a_foreign_leaf_is_untrusted() {
 
 #[test]
 fn bad_root_der_and_bad_collateral_are_malformed() {
-    let q = signer().quote_as(&m(), QuoteFormat::V4).unwrap();
+    let q = signer().quote_as(&m(), QuoteFormat::V4Td10).unwrap();
     let e = quote_error(
         quote::verify(
             &q,
@@ -329,7 +333,7 @@ fn bad_root_der_and_bad_collateral_are_malformed() {
 
 #[test]
 fn a_replaced_attestation_key_is_not_bound_by_the_qe_report() {
-    let q = signer().quote_as(&m(), QuoteFormat::V4).unwrap();
+    let q = signer().quote_as(&m(), QuoteFormat::V4Td10).unwrap();
     let mut p = Parts::of(&q);
     p.key = vec![0x42; 64];
     let e = quote_error(quote::verify(&p.assemble(), &opts()).unwrap_err());

@@ -37,7 +37,11 @@ fn quote_error(e: Error) -> QuoteError {
     }
 }
 
-const FORMATS: [QuoteFormat; 3] = [QuoteFormat::V4, QuoteFormat::V5Td10, QuoteFormat::V5Td15];
+const FORMATS: [QuoteFormat; 3] = [
+    QuoteFormat::V4Td10,
+    QuoteFormat::V5Td10,
+    QuoteFormat::V5Td15,
+];
 
 #[test]
 fn test_signer_quotes_verify_against_the_test_root_with_the_right_nonce() {
@@ -69,7 +73,7 @@ fn test_signer_quotes_verify_against_the_test_root_with_the_right_nonce() {
             matches!(regs.provenance(), Provenance::TdQuote { root } if root.contains("mr test SGX Root CA"))
         );
         let (version, body_type) = match format {
-            QuoteFormat::V4 => (4, 2),
+            QuoteFormat::V4Td10 => (4, 2),
             QuoteFormat::V5Td10 => (5, 2),
             _ => (5, 3),
         };
@@ -128,7 +132,7 @@ fn wrong_nonce_is_rejected() {
 fn intel_root_or_a_second_test_root_rejects_test_quotes() {
     let other = TestQuoteSigner::new().unwrap();
     let q = signer()
-        .quote_as(&measurements(b""), QuoteFormat::V4)
+        .quote_as(&measurements(b""), QuoteFormat::V4Td10)
         .unwrap();
     for root in [INTEL_SGX_ROOT_CA_DER, other.root_der()] {
         let e = quote_error(
@@ -145,7 +149,7 @@ fn intel_root_or_a_second_test_root_rejects_test_quotes() {
 #[test]
 fn test_quotes_are_rejected_outside_the_test_pki_validity() {
     let q = signer()
-        .quote_as(&measurements(b""), QuoteFormat::V4)
+        .quote_as(&measurements(b""), QuoteFormat::V4Td10)
         .unwrap();
     let e = quote_error(
         quote::verify(
@@ -160,7 +164,7 @@ fn test_quotes_are_rejected_outside_the_test_pki_validity() {
 #[test]
 fn every_flipped_signed_byte_is_rejected() {
     let m = measurements(b"n");
-    for format in [QuoteFormat::V4, QuoteFormat::V5Td15] {
+    for format in [QuoteFormat::V4Td10, QuoteFormat::V5Td15] {
         let q = signer().quote_as(&m, format).unwrap();
         let signed = quote::parse(&q).unwrap().signed_bytes().len();
         let opts = VerifyOptions::at_unix(AT).with_root_der(signer().root_der());
@@ -182,7 +186,7 @@ fn every_flipped_signed_byte_is_rejected() {
 fn a_wrong_qe_report_data_binding_is_rejected() {
     // Flip one byte of the QE auth data: the QE report no longer binds key || auth data.
     let q = signer()
-        .quote_as(&measurements(b""), QuoteFormat::V4)
+        .quote_as(&measurements(b""), QuoteFormat::V4Td10)
         .unwrap();
     let p = quote::parse(&q).unwrap();
     let auth_at = p.signed_bytes().len() + 4 + 64 + 64 + 6 + 384 + 64 + 2;
@@ -202,7 +206,7 @@ fn a_wrong_qe_report_data_binding_is_rejected() {
 fn pck_chain_order_does_not_matter() {
     // Rebuild a quote whose PEM chain lists root, intermediate, leaf: same length, same verdict.
     let q = signer()
-        .quote_as(&measurements(b""), QuoteFormat::V4)
+        .quote_as(&measurements(b""), QuoteFormat::V4Td10)
         .unwrap();
     let pem = signer().pck_chain_pem();
     let text = std::str::from_utf8(&pem[..pem.len() - 1]).unwrap();

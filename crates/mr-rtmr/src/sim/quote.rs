@@ -51,7 +51,7 @@ const TEST_PCK_SUBJECT: &str = "CN=mr test SGX PCK Certificate,O=mr simulated TD
 pub enum QuoteFormat {
     /// Version 4, TD 1.0 body.
     #[default]
-    V4,
+    V4Td10,
     /// Version 5, body type 2 (TD 1.0).
     V5Td10,
     /// Version 5, body type 3 (TD 1.5).
@@ -132,7 +132,7 @@ fn raw(sig: &Signature) -> [u8; 64] {
 }
 
 impl TestQuoteSigner {
-    /// A fresh test PKI, attestation key and QE report; quotes in [`QuoteFormat::V4`].
+    /// A fresh test PKI, attestation key and QE report; quotes in [`QuoteFormat::V4Td10`].
     pub fn new() -> Result<TestQuoteSigner, Error> {
         let root_key = SigningKey::random(&mut OsRng);
         let platform_key = SigningKey::random(&mut OsRng);
@@ -204,7 +204,7 @@ impl TestQuoteSigner {
             qe_report,
             qe_report_signature: raw(&qe_sig),
             qe_auth_data,
-            format: QuoteFormat::V4,
+            format: QuoteFormat::V4Td10,
         })
     }
 
@@ -227,7 +227,7 @@ impl TestQuoteSigner {
     /// A quote in `format` whose body carries `m`.
     pub fn quote_as(&self, m: &TdMeasurements, format: QuoteFormat) -> Result<Vec<u8>, Error> {
         let mut header = QuoteHeader::new_zeroed();
-        header.version = if format == QuoteFormat::V4 { 4 } else { 5 }.into();
+        header.version = if format == QuoteFormat::V4Td10 { 4 } else { 5 }.into();
         header.att_key_type = ATT_KEY_TYPE_ECDSA_P256.into();
         header.tee_type = TEE_TYPE_TDX.into();
         header.qe_vendor_id = INTEL_QE_VENDOR_ID;
@@ -246,7 +246,7 @@ impl TestQuoteSigner {
         let mut quote = Vec::with_capacity(2048 + self.chain_pem.len());
         quote.extend_from_slice(header.as_bytes());
         match format {
-            QuoteFormat::V4 => quote.extend_from_slice(body.as_bytes()),
+            QuoteFormat::V4Td10 => quote.extend_from_slice(body.as_bytes()),
             QuoteFormat::V5Td10 => {
                 quote.extend_from_slice(&BODY_TYPE_TD10.to_le_bytes());
                 quote.extend_from_slice(&(body.as_bytes().len() as u32).to_le_bytes());
