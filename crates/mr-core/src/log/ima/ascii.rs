@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::io::BufRead;
 
-use crate::alg::Digest;
+use crate::alg::{Digest, HashAlg, MAX_DIGEST_SIZE};
 use crate::error::{Error, ParseErrorKind};
 
 use super::binary::{set_template, split_fields};
@@ -99,14 +99,8 @@ impl<R: BufRead> ImaReader<R> {
                 alg
             }
         };
-        let column = Digest::from_hex(column, digest).map_err(|e| {
-            self.error(
-                FORMAT,
-                "template digest",
-                start,
-                ParseErrorKind::Invalid(e.to_string()),
-            )
-        })?;
+        let column = digest_from_hex(column, digest)
+            .map_err(|k| self.error(FORMAT, "template digest", start, k))?;
 
         let endian = format.endian;
         let e = &mut self.entry;
@@ -176,18 +170,70 @@ impl<R: BufRead> ImaReader<R> {
     }
 }
 
+/// Hex digit values; 0xFF marks a non-hex byte.
+const HEX_VALUES: [u8; 256] = {
+    let mut t = [0xFFu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Decode hex `text` into `out` (`out.len() * 2 == text.len()`); false on a non-hex digit.
+#[inline]
+fn decode_hex(text: &[u8], out: &mut [u8]) -> bool {
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        let hi = HEX_VALUES[usize::from(pair[0])];
+        let lo = HEX_VALUES[usize::from(pair[1])];
+        bad |= hi | lo;
+        *o = (hi << 4) | (lo & 0x0F);
+    }
+    bad & 0xF0 == 0
+}
+
+fn invalid_hex(text: &str) -> ParseErrorKind {
+    ParseErrorKind::Invalid(format!(
+        "invalid hex {:?}",
+        text.chars().take(16).collect::<String>()
+    ))
+}
+
 fn push_hex(text: &str, out: &mut Vec<u8>) -> Result<(), ParseErrorKind> {
     if text.len() % 2 != 0 {
         return Err(ParseErrorKind::Invalid("odd number of hex digits".into()));
     }
     let at = out.len();
     out.resize(at + text.len() / 2, 0);
-    hex::decode_to_slice(text, &mut out[at..]).map_err(|_| {
-        ParseErrorKind::Invalid(format!(
-            "invalid hex {:?}",
-            text.chars().take(16).collect::<String>()
-        ))
-    })
+    if decode_hex(text.as_bytes(), &mut out[at..]) {
+        Ok(())
+    } else {
+        Err(invalid_hex(text))
+    }
+}
+
+/// A digest of `alg` from exactly `alg.size() * 2` hex digits.
+fn digest_from_hex(alg: HashAlg, text: &str) -> Result<Digest, ParseErrorKind> {
+    let mut buf = [0u8; MAX_DIGEST_SIZE];
+    let out = &mut buf[..alg.size()];
+    if text.len() != out.len() * 2 {
+        return Err(ParseErrorKind::Invalid(format!(
+            "{alg} template digest of {} hex digits",
+            text.len()
+        )));
+    }
+    if !decode_hex(text.as_bytes(), out) {
+        return Err(invalid_hex(text));
+    }
+    Digest::new(alg, out).map_err(|e| ParseErrorKind::Invalid(e.to_string()))
 }
 
 /// Append the stored bytes of field `id` rebuilt from its ASCII text.
@@ -269,5 +315,28 @@ pub(crate) fn write_field_text(id: FieldId, data: &[u8], endian: Endian, out: &m
             let _ = write!(out, "{}", endian.u16([data[0], data[1]]));
         }
         _ => out.push_str(&hex::encode(data)),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_decoding_matches_the_hex_crate_and_rejects_non_hex() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        for text in [hex::encode(&bytes), hex::encode_upper(&bytes)] {
+            let mut out = Vec::new();
+            push_hex(&text, &mut out).unwrap();
+            assert_eq!(out, bytes);
+        }
+        for bad in ["0g", "g0", " 0", "0-", "\u{e9}"] {
+            assert!(push_hex(bad, &mut Vec::new()).is_err(), "{bad:?}");
+        }
+        assert!(push_hex("abc", &mut Vec::new()).is_err());
+        assert!(digest_from_hex(HashAlg::Sha1, &"ab".repeat(20)).is_ok());
+        assert!(digest_from_hex(HashAlg::Sha1, &"ab".repeat(21)).is_err());
+        assert!(digest_from_hex(HashAlg::Sha1, &"zz".repeat(20)).is_err());
     }
 }
