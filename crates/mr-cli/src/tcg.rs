@@ -1,12 +1,15 @@
 //! `mr tcg ...`: TCG PC-Client event logs and the TDX CCEL.
 
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 use clap::{Args, Subcommand};
 use mr_core::log::tcg::{self, ccel, LogEnd, LogFormat, TcgReplayConfig, TcgReplayReport};
-use mr_core::{Error, HashAlg, VerifiedRegisters};
+use mr_core::{Error, HashAlg, MrId, VerifiedRegisters};
+use mr_rtmr::quote::{self, Collateral, VerifyOptions};
 
 use crate::common::{expected_values, print_json, read_input, registers_json, CmdResult, Failure};
+use crate::tdx;
 
 /// Largest log file accepted (64 MiB: CCEL areas are 64-256 KiB, PC-Client logs tens of KiB).
 const MAX_LOG_FILE: u64 = 64 << 20;
@@ -34,7 +37,8 @@ pub struct ReplayArgs {
     /// the log. Implies --ccel.
     #[arg(long, value_name = "F")]
     pub ccel_table: Option<PathBuf>,
-    /// A TD quote to verify; the log is replayed against its verified RTMRs (implies --ccel).
+    /// A TD quote (binary or hex) to verify; the log is replayed against its verified RTMRs:
+    /// RTMR 0-2, and RTMR 3 when the log extends it (implies --ccel).
     #[arg(long, value_name = "Q", conflicts_with_all = ["expect", "expect_file"])]
     pub td_quote: Option<PathBuf>,
     /// Root CA certificate for --td-quote (default: the built-in Intel SGX Root CA).
@@ -77,16 +81,66 @@ fn format_name(f: LogFormat) -> &'static str {
     }
 }
 
-/// Verified RTMRs of a TD quote.
-fn td_quote_registers(args: &ReplayArgs) -> Result<Option<VerifiedRegisters>, Failure> {
-    match &args.td_quote {
-        None => Ok(None),
-        Some(_) => Err(Failure::Malformed(
-            "--td-quote is not supported yet (TD quote verification is not wired into `mr tcg replay`); \
-             verify the quote with `mr quote verify tdx` and pass its RTMRs with --expect"
-                .into(),
-        )),
+/// The RTMRs of a verified TD quote that a CCEL replay is compared with: RTMR 0-2 always (the
+/// firmware's), RTMR 3 only when the log extends it (otherwise it holds runtime measurements the
+/// CCEL does not cover). MRTD and the static registers are not log-derived and are left out.
+fn td_quote_registers(
+    args: &ReplayArgs,
+    log_extends_rtmr3: bool,
+) -> Result<Option<VerifiedRegisters>, Failure> {
+    let Some(quote_path) = &args.td_quote else {
+        return Ok(None);
+    };
+    let at = match &args.at {
+        Some(s) => tdx::parse_rfc3339(s)?,
+        // The CLI may read the clock; the library never does.
+        None => SystemTime::now(),
+    };
+    let mut options = VerifyOptions::new(at);
+    if let Some(n) = &args.nonce {
+        let n = n.strip_prefix("0x").unwrap_or(n);
+        let nonce = hex::decode(n).map_err(|e| Failure::Malformed(format!("--nonce: {e}")))?;
+        options = options.with_nonce(nonce);
     }
+    if let Some(root) = &args.root {
+        options = options.with_root_der(tdx::decode_root_file(read_input(
+            root,
+            tdx::MAX_COLLATERAL_FILE,
+        )?)?);
+    }
+    if let Some(c) = &args.collateral {
+        let json = read_input(c, tdx::MAX_COLLATERAL_FILE)?;
+        options = options.with_collateral(Collateral::from_json(&json).map_err(tdx::failure)?);
+    }
+    let bytes = tdx::decode_quote_file(read_input(quote_path, tdx::MAX_QUOTE_FILE)?)?;
+    let verified = quote::verify(&bytes, &options).map_err(tdx::failure)?;
+    let all = verified.into_registers();
+    let mut rtmrs = VerifiedRegisters::new(all.provenance().clone());
+    for (id, value) in all.iter() {
+        let wanted = match id {
+            MrId::Rtmr(0..=2) => true,
+            MrId::Rtmr(3) => log_extends_rtmr3,
+            _ => false,
+        };
+        if wanted {
+            rtmrs.insert(id.clone(), *value)?;
+        }
+    }
+    Ok(Some(rtmrs))
+}
+
+/// True when the CCEL `log` has a record that extends RTMR 3 (CC MR index 4).
+fn extends_rtmr3(
+    log: &[u8],
+    table: Option<&ccel::CcelTable>,
+    cfg: &TcgReplayConfig,
+) -> Result<bool, Failure> {
+    let area = table.map_or(log, |t| t.log_area(log));
+    let parsed = tcg::parse(area, &cfg.parse)?;
+    Ok(parsed
+        .events
+        .iter()
+        .any(|e| e.index == 4 && !e.is_no_action()))
 }
 
 fn replay(args: ReplayArgs) -> CmdResult {
@@ -94,10 +148,6 @@ fn replay(args: ReplayArgs) -> CmdResult {
     let table = match &args.ccel_table {
         Some(path) => Some(ccel::CcelTable::parse(&read_input(path, MAX_TABLE_FILE)?)?),
         None => None,
-    };
-    let expected = match td_quote_registers(&args)? {
-        Some(v) => Some(v),
-        None => expected_values(&args.expect, &args.expect_file)?,
     };
     let log = read_input(&args.log, MAX_LOG_FILE)?;
 
@@ -110,6 +160,11 @@ fn replay(args: ReplayArgs) -> CmdResult {
         base
     } else {
         base.with_banks(args.bank.clone())
+    };
+    let expected = if args.td_quote.is_some() {
+        td_quote_registers(&args, extends_rtmr3(&log, table.as_ref(), &cfg)?)?
+    } else {
+        expected_values(&args.expect, &args.expect_file)?
     };
     let result = if ccel_mode {
         ccel::replay(&log, table.as_ref(), &cfg, expected.as_ref())

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use mr_core::log::tcg::{self, ParseOptions};
+use mr_rtmr::sim::quote::{QuoteFormat, TestQuoteSigner};
+use mr_rtmr::sim::TdMeasurements;
 
 fn vectors() -> Option<PathBuf> {
     match std::env::var_os("MR_SHARED") {
@@ -239,15 +241,126 @@ fn hcrtm_log_prints_locality_4_and_the_stated_pcr0() {
     );
 }
 
+fn rtmr_bytes(hex_value: &str) -> [u8; 48] {
+    hex::decode(hex_value).unwrap().try_into().unwrap()
+}
+
+/// A quote from the simulated TD (test root) whose RTMRs are `rtmr`.
+fn simulated_quote(dir: &Path, rtmr: [[u8; 48]; 4], nonce: &[u8]) -> (PathBuf, PathBuf) {
+    let signer = TestQuoteSigner::new().unwrap();
+    let mut report_data = [0u8; 64];
+    report_data[..nonce.len()].copy_from_slice(nonce);
+    let m = TdMeasurements {
+        mrtd: [7; 48],
+        mrconfigid: [0; 48],
+        mrowner: [0; 48],
+        mrownerconfig: [0; 48],
+        rtmr,
+        report_data,
+    };
+    let q = dir.join("quote.bin");
+    std::fs::write(&q, signer.quote_as(&m, QuoteFormat::V4Td10).unwrap()).unwrap();
+    let root = dir.join("root.der");
+    std::fs::write(&root, signer.root_der()).unwrap();
+    (q, root)
+}
+
 #[test]
-fn td_quote_option_is_reported_as_not_supported_yet() {
+fn ccel_replays_against_the_rtmrs_of_a_verified_td_quote() {
     let Some(v) = vectors() else { return };
     let log = v.join("ccel/go-eventlog/cos-113-intel-tdx.bin");
-    let quote = v.join("tdx/dcap-qvl/tdx_quote");
-    let o = mr(&["tcg", "replay", path(&log), "--td-quote", path(&quote)]);
-    assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("not supported yet"), "{}", stderr(&o));
-    // Its companion options need it.
+    let table = v.join("ccel/go-eventlog/cos-113-intel-tdx.table.bin");
+    let values = COS_RTMRS.map(|e| rtmr_bytes(e.rsplit(':').next().unwrap()));
+    let dir = tempfile::tempdir().unwrap();
+    // RTMR 3 holds a runtime value the CCEL does not cover: it is not compared.
+    let (q, root) = simulated_quote(
+        dir.path(),
+        [values[0], values[1], values[2], [9; 48]],
+        b"fresh",
+    );
+    let nonce = hex::encode(b"fresh");
+    let args = [
+        "tcg",
+        "replay",
+        path(&log),
+        "--ccel-table",
+        path(&table),
+        "--td-quote",
+        path(&q),
+        "--root",
+        path(&root),
+        "--nonce",
+        &nonce,
+    ];
+    let o = mr(&args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("verified: 3 values (TD quote"),
+        "{}",
+        stdout(&o)
+    );
+
+    // A quote whose RTMR 1 differs from the log: rejected, naming rtmr1.
+    let (q, root) = simulated_quote(dir.path(), [values[0], [1; 48], values[2], [0; 48]], b"");
+    let o = mr(&[
+        "tcg",
+        "replay",
+        path(&log),
+        "--ccel",
+        "--td-quote",
+        path(&q),
+        "--root",
+        path(&root),
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("rtmr1"), "{}", stderr(&o));
+    // A quote that does not chain to the given root (here: Intel's, the default): rejected.
+    let o = mr(&[
+        "tcg",
+        "replay",
+        path(&log),
+        "--ccel",
+        "--td-quote",
+        path(&q),
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    // A wrong nonce: rejected.
+    let o = mr(&[
+        "tcg",
+        "replay",
+        path(&log),
+        "--ccel",
+        "--td-quote",
+        path(&q),
+        "--root",
+        path(&root),
+        "--nonce",
+        "01",
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    // Garbage instead of a quote: malformed.
+    let o = mr(&[
+        "tcg",
+        "replay",
+        path(&log),
+        "--ccel",
+        "--td-quote",
+        path(&table),
+        "--root",
+        path(&root),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    // Companion options need --td-quote, and --td-quote excludes --expect.
     let o = mr(&["tcg", "replay", path(&log), "--nonce", "00"]);
+    assert_eq!(code(&o), 2);
+    let o = mr(&[
+        "tcg",
+        "replay",
+        path(&log),
+        "--td-quote",
+        path(&q),
+        "--expect",
+        COS_RTMRS[0],
+    ]);
     assert_eq!(code(&o), 2);
 }
