@@ -310,12 +310,21 @@ fn rebase(e: Error, base: u64) -> Error {
 
 /// The uniform fill (0x00 or 0xFF) that ends `log`: its first offset and byte.
 fn trailing_fill(log: &[u8]) -> Option<(usize, u8)> {
+    const BLOCK: usize = 64;
     let last = *log.last()?;
     if last != 0x00 && last != 0xFF {
         return None;
     }
-    let run = log.iter().rev().take_while(|b| **b == last).count();
-    Some((log.len() - run, last))
+    // Whole blocks first (compared with memcmp: CCEL areas carry hundreds of KiB of fill).
+    let block = [last; BLOCK];
+    let mut start = log.len();
+    while start >= BLOCK && log.get(start - BLOCK..start) == Some(&block[..]) {
+        start -= BLOCK;
+    }
+    while start > 0 && log.get(start - 1) == Some(&last) {
+        start -= 1;
+    }
+    Some((start, last))
 }
 
 /// At the start of a record: is the rest of the input a uniform padding fill (or a padding
