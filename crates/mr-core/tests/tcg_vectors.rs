@@ -417,3 +417,29 @@ fn keylime_bogus_log_is_refused() {
     .unwrap_err();
     assert!(matches!(err, Error::Parse(_)), "{err}");
 }
+
+#[test]
+fn global_trust_authority_bios_log_replays_to_its_quoted_sha256_pcrs_0_to_7() {
+    let Some(dir) = vectors() else { return };
+    let log = read(
+        &dir,
+        "tpmquote/global-trust-authority/boot_binary_bios_measurements",
+    );
+    let evidence = json(
+        &dir,
+        "tpmquote/global-trust-authority/boot_test_evidence.json",
+    );
+    let pcrs = &evidence["evidence"]["pcrs"];
+    assert_eq!(pcrs["hash_alg"], "sha256");
+    let values: Vec<RegisterValue> = pcrs["pcr_values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| RegisterValue {
+            id: MrId::Pcr(u32::try_from(p["pcr_index"].as_u64().unwrap()).unwrap()),
+            value: Digest::from_hex(HashAlg::Sha256, p["pcr_value"].as_str().unwrap()).unwrap(),
+        })
+        .collect();
+    assert_eq!(values.len(), 8);
+    tcg::replay(&log, &TcgReplayConfig::pc_client(), Some(&asserted(values))).unwrap();
+}
