@@ -11,8 +11,9 @@ use mr_rtmr::quote::{self, Collateral, VerifyOptions};
 use crate::common::{expected_values, print_json, read_input, registers_json, CmdResult, Failure};
 use crate::tdx;
 
-/// Largest log file accepted (64 MiB: CCEL areas are 64-256 KiB, PC-Client logs tens of KiB).
-const MAX_LOG_FILE: u64 = 64 << 20;
+/// Largest log file accepted (16 MiB: CCEL areas are 64-256 KiB, PC-Client logs tens of KiB;
+/// the parsed records take a few times the log size in memory).
+const MAX_LOG_FILE: u64 = 16 << 20;
 /// Largest CCEL ACPI table file accepted (the table is 56 bytes).
 const MAX_TABLE_FILE: u64 = 4096;
 
