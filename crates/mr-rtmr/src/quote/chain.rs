@@ -6,8 +6,8 @@
 //! certificate in the chain is never trusted by itself: the walk ends only at a certificate the
 //! configured root's key signs.
 
-use p256::ecdsa::signature::Verifier;
-use p256::ecdsa::{Signature, VerifyingKey};
+use p256_v14::ecdsa::signature::Verifier;
+use p256_v14::ecdsa::{Signature, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 use x509_cert::der::{Decode, Encode};
 use x509_cert::ext::pkix::BasicConstraints;

@@ -32,8 +32,8 @@ use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mr_core::{Digest, HashAlg, MrId, Provenance, VerifiedRegisters};
-use p256::ecdsa::signature::Verifier;
-use p256::ecdsa::{Signature, VerifyingKey};
+use p256_v14::ecdsa::signature::Verifier;
+use p256_v14::ecdsa::{Signature, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 
 pub use chain::MAX_CHAIN_CERTS;
