@@ -1,0 +1,390 @@
+//! The whole TPM-rooted IMA verification on a real swtpm: an IMA list is replayed into PCR 10
+//! (SHA-1 and SHA-256 banks) entry by entry through `TpmPcr`, quoted with an RSA and an ECC AK,
+//! and `mr verify` / `mr quote verify tpm` accept it and name every kind of tampering.
+#![cfg(feature = "tpm-device")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use mr_core::log::ima::builder::ImaListBuilder;
+use mr_core::log::ima::DigestMode;
+use mr_core::{HashAlg, MeasurementRegister};
+use mr_tpm::device::{AkHierarchy, AkKind, Tpm};
+use mr_tpm::harness::Swtpm;
+use mr_tpm::{PcrBankSelection, PcrSelection};
+
+const BANKS: [HashAlg; 2] = [HashAlg::Sha1, HashAlg::Sha256];
+
+fn mr(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mr"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
+/// Measure files into an IMA list and, entry by entry, into PCR 10 of the TPM.
+fn measure(tpm: &Tpm, list: &mut ImaListBuilder, files: &[&str]) {
+    let pcrs: Vec<_> = BANKS.iter().map(|b| tpm.pcr(10, *b)).collect();
+    for path in files {
+        let e = if path.starts_with("violation:") {
+            list.violation(10, "ima-ng", HashAlg::Sha256, path)
+        } else {
+            list.ima_ng(10, &HashAlg::Sha256.hash(path.as_bytes()), path)
+        };
+        for pcr in &pcrs {
+            pcr.extend(&e.extend_value(pcr.alg(), DigestMode::PerBank))
+                .unwrap();
+        }
+    }
+}
+
+struct Quoted {
+    attest: String,
+    sig: String,
+    ak: String,
+    pcrs: String,
+}
+
+fn quote(tpm: &Tpm, dir: &Path, kind: AkKind, nonce: &[u8]) -> Quoted {
+    let selection = PcrSelection {
+        banks: BANKS
+            .iter()
+            .map(|b| PcrBankSelection::new(*b, &[0, 10]))
+            .collect(),
+    };
+    let ak = tpm.create_ak(kind).unwrap();
+    let q = tpm.quote(&ak, nonce, &selection).unwrap();
+    let mut lines = String::new();
+    for (index, alg) in selection.pcrs() {
+        lines.push_str(&format!(
+            "{index}:{alg}:{}\n",
+            tpm.read_pcr(index, alg).unwrap()
+        ));
+    }
+    let tag = format!("{kind:?}");
+    Quoted {
+        attest: write(dir, &format!("{tag}.attest"), &q.attest),
+        sig: write(dir, &format!("{tag}.sig"), &q.signature),
+        ak: write(dir, &format!("{tag}.pub"), &q.ak_public),
+        pcrs: write(dir, &format!("{tag}.pcrs"), lines.as_bytes()),
+    }
+}
+
+#[test]
+fn ima_list_replayed_into_swtpm_pcr10_verifies_under_rsa_and_ecc_quotes() {
+    let swtpm = Swtpm::start().expect("swtpm (scripts/install-deps.sh installs it)");
+    let tpm = Tpm::open(&swtpm.tcti()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut list = ImaListBuilder::binary();
+    let boot = list.boot_aggregate("ima-ng", &HashAlg::Sha256.hash(b"pcrs 0-9"));
+    for pcr in BANKS.map(|b| tpm.pcr(10, b)) {
+        pcr.extend(&boot.extend_value(pcr.alg(), DigestMode::PerBank))
+            .unwrap();
+    }
+    measure(
+        &tpm,
+        &mut list,
+        &[
+            "/usr/bin/bash",
+            "/usr/lib/libc.so.6",
+            "violation:/tmp/x",
+            "/etc/passwd",
+        ],
+    );
+    let nonce = b"verifier nonce 42";
+    let nonce_hex = hex::encode(nonce);
+    let quotes: Vec<(AkKind, Quoted)> = [AkKind::Rsa2048, AkKind::EccP256]
+        .into_iter()
+        .map(|k| (k, quote(&tpm, dir.path(), k, nonce)))
+        .collect();
+    let log = write(dir.path(), "ima.bin", list.as_bytes());
+
+    for (kind, q) in &quotes {
+        // Without --pcrs: the list's final values must be what the quote signed... but the quote
+        // also covers PCR 0, which the list does not extend.
+        let o = mr(&[
+            "verify",
+            "--ima",
+            &log,
+            "--tpm-attest",
+            &q.attest,
+            "--tpm-sig",
+            &q.sig,
+            "--ak",
+            &q.ak,
+            "--nonce",
+            &nonce_hex,
+        ]);
+        assert_eq!(code(&o), 2, "{kind:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--pcrs"), "{}", stderr(&o));
+
+        let o = mr(&[
+            "verify",
+            "--ima",
+            &log,
+            "--tpm-attest",
+            &q.attest,
+            "--tpm-sig",
+            &q.sig,
+            "--ak",
+            &q.ak,
+            "--nonce",
+            &nonce_hex,
+            "--pcrs",
+            &q.pcrs,
+            "--json",
+        ]);
+        assert_eq!(code(&o), 0, "{kind:?}: {}", stderr(&o));
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(j["verified"], true);
+        assert_eq!(j["ima"]["entries"], 5);
+        assert_eq!(j["ima"]["covered"], 5);
+        assert_eq!(j["ima"]["violations"], 1);
+        assert_eq!(j["registers"].as_array().unwrap().len(), 4);
+        assert!(j["provenance"]
+            .as_str()
+            .unwrap()
+            .starts_with("TPM quote by AK 000b"));
+
+        let o = mr(&[
+            "quote", "verify", "tpm", "--attest", &q.attest, "--sig", &q.sig, "--ak", &q.ak,
+            "--nonce", &nonce_hex, "--pcrs", &q.pcrs,
+        ]);
+        assert_eq!(code(&o), 0, "{kind:?}: {}", stderr(&o));
+
+        // Wrong nonce, flipped signature byte, flipped PCR value, another AK's key: exit 1.
+        let o = mr(&[
+            "verify",
+            "--ima",
+            &log,
+            "--tpm-attest",
+            &q.attest,
+            "--tpm-sig",
+            &q.sig,
+            "--ak",
+            &q.ak,
+            "--nonce",
+            "00ff",
+            "--pcrs",
+            &q.pcrs,
+        ]);
+        assert_eq!(code(&o), 1);
+        assert!(stderr(&o).contains("wrong nonce"), "{}", stderr(&o));
+
+        let mut sig = std::fs::read(&q.sig).unwrap();
+        let n = sig.len();
+        sig[n - 3] ^= 0x40;
+        let bad_sig = write(dir.path(), "flipped.sig", &sig);
+        let o = mr(&[
+            "verify",
+            "--ima",
+            &log,
+            "--tpm-attest",
+            &q.attest,
+            "--tpm-sig",
+            &bad_sig,
+            "--ak",
+            &q.ak,
+            "--nonce",
+            &nonce_hex,
+            "--pcrs",
+            &q.pcrs,
+        ]);
+        assert_eq!(code(&o), 1);
+        assert!(stderr(&o).contains("bad signature"), "{}", stderr(&o));
+
+        let text = std::fs::read_to_string(&q.pcrs).unwrap();
+        let last = text.trim_end().chars().last().unwrap();
+        let flipped = format!(
+            "{}{}\n",
+            &text.trim_end()[..text.trim_end().len() - 1],
+            if last == '0' { '1' } else { '0' }
+        );
+        let bad_pcrs = write(dir.path(), "flipped.pcrs", flipped.as_bytes());
+        let o = mr(&[
+            "verify",
+            "--ima",
+            &log,
+            "--tpm-attest",
+            &q.attest,
+            "--tpm-sig",
+            &q.sig,
+            "--ak",
+            &q.ak,
+            "--nonce",
+            &nonce_hex,
+            "--pcrs",
+            &bad_pcrs,
+            "--json",
+        ]);
+        assert_eq!(code(&o), 1);
+        assert!(stderr(&o).contains("PCR digest mismatch"), "{}", stderr(&o));
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(j["reason"], "pcr_digest_mismatch");
+
+        let other = &quotes.iter().find(|(k, _)| k != kind).unwrap().1;
+        let o = mr(&[
+            "verify",
+            "--ima",
+            &log,
+            "--tpm-attest",
+            &q.attest,
+            "--tpm-sig",
+            &q.sig,
+            "--ak",
+            &other.ak,
+            "--nonce",
+            &nonce_hex,
+            "--pcrs",
+            &q.pcrs,
+        ]);
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("does not fit the attestation key"),
+            "{}",
+            stderr(&o)
+        );
+
+        // A tampered list entry (a file name changed) no longer replays to the quoted PCR 10.
+        let mut tampered = list.as_bytes().to_vec();
+        let at = tampered.windows(9).position(|w| w == b"/usr/bin/").unwrap();
+        tampered[at + 5] = b'X';
+        let bad_log = write(dir.path(), "tampered.bin", &tampered);
+        let o = mr(&[
+            "verify",
+            "--ima",
+            &bad_log,
+            "--tpm-attest",
+            &q.attest,
+            "--tpm-sig",
+            &q.sig,
+            "--ak",
+            &q.ak,
+            "--nonce",
+            &nonce_hex,
+            "--pcrs",
+            &q.pcrs,
+        ]);
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+    }
+
+    // The same key in another hierarchy is another key: bad signature (same scheme).
+    let owner_ak = tpm
+        .create_ak_in(AkKind::EccP256, AkHierarchy::Owner)
+        .unwrap();
+    let owner_pub = write(dir.path(), "owner.pub", owner_ak.public_tpm2b());
+    let ecc = &quotes[1].1;
+    let o = mr(&[
+        "quote",
+        "verify",
+        "tpm",
+        "--attest",
+        &ecc.attest,
+        "--sig",
+        &ecc.sig,
+        "--ak",
+        &owner_pub,
+        "--nonce",
+        &nonce_hex,
+        "--pcrs",
+        &ecc.pcrs,
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("bad signature"), "{}", stderr(&o));
+
+    // The list runs ahead of the quote (an entry appended after quoting): still verified with the
+    // quoted values, one entry left over.
+    measure(&tpm, &mut list, &["/usr/bin/late"]);
+    let ahead = write(dir.path(), "ahead.bin", list.as_bytes());
+    let rsa = &quotes[0].1;
+    let o = mr(&[
+        "verify",
+        "--ima",
+        &ahead,
+        "--tpm-attest",
+        &rsa.attest,
+        "--tpm-sig",
+        &rsa.sig,
+        "--ak",
+        &rsa.ak,
+        "--nonce",
+        &nonce_hex,
+        "--pcrs",
+        &rsa.pcrs,
+        "--json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["ima"]["entries"], 6);
+    assert_eq!(j["ima"]["left_over"], 1);
+}
+
+#[test]
+fn verify_without_pcrs_uses_the_lists_final_values_when_the_quote_covers_only_pcr10() {
+    let swtpm = Swtpm::start().unwrap();
+    let tpm = Tpm::open(&swtpm.tcti()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut list = ImaListBuilder::binary();
+    measure(&tpm, &mut list, &["/sbin/init", "/usr/bin/ls"]);
+    let log = write(dir.path(), "ima.bin", list.as_bytes());
+    let ak = tpm.create_ak(AkKind::EccP256).unwrap();
+    let selection = PcrSelection {
+        banks: vec![PcrBankSelection::new(HashAlg::Sha256, &[10])],
+    };
+    let q = tpm.quote(&ak, b"n", &selection).unwrap();
+    let attest = write(dir.path(), "q.attest", &q.attest);
+    let sig = write(dir.path(), "q.sig", &q.signature);
+    let akf = write(dir.path(), "ak.pub", &q.ak_public);
+    let o = mr(&[
+        "verify",
+        "--ima",
+        &log,
+        "--tpm-attest",
+        &attest,
+        "--tpm-sig",
+        &sig,
+        "--ak",
+        &akf,
+        "--nonce",
+        "6e",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        out.contains("verified: the IMA list replays to the quoted PCR values"),
+        "{out}"
+    );
+    // A list one entry longer than what was quoted is rejected without --pcrs.
+    list.ima_ng(10, &HashAlg::Sha256.hash(b"x"), "/x");
+    let longer = write(dir.path(), "longer.bin", list.as_bytes());
+    let o = mr(&[
+        "verify",
+        "--ima",
+        &longer,
+        "--tpm-attest",
+        &attest,
+        "--tpm-sig",
+        &sig,
+        "--ak",
+        &akf,
+        "--nonce",
+        "6e",
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("PCR digest mismatch"), "{}", stderr(&o));
+}
