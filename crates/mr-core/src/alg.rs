@@ -329,6 +329,7 @@ impl AsRef<[u8]> for Digest {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

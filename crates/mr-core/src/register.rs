@@ -81,7 +81,8 @@ impl FromStr for MrId {
     fn from_str(s: &str) -> Result<Self, Error> {
         let bad = || Error::InvalidRegisterId(s.to_owned());
         let lower = s.to_ascii_lowercase();
-        let digits = |t: &str| !t.is_empty() && t.len() <= 10 && t.bytes().all(|b| b.is_ascii_digit());
+        let digits =
+            |t: &str| !t.is_empty() && t.len() <= 10 && t.bytes().all(|b| b.is_ascii_digit());
         if digits(&lower) {
             return lower.parse().map(MrId::Pcr).map_err(|_| bad());
         }
@@ -102,8 +103,11 @@ impl FromStr for MrId {
             _ => {}
         }
         let valid_name = s.len() <= 64
-            && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            && s.bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if valid_name {
             Ok(MrId::Virtual(s.to_owned()))
         } else {
@@ -202,7 +206,11 @@ impl MeasurementRegister for SoftRegister {
         if digest.alg() != v.alg() {
             return Err(Error::Register {
                 register: self.id.clone(),
-                reason: format!("cannot extend a {} register with a {} digest", v.alg(), digest.alg()),
+                reason: format!(
+                    "cannot extend a {} register with a {} digest",
+                    v.alg(),
+                    digest.alg()
+                ),
             });
         }
         *v = v.extended(digest.as_bytes());
@@ -263,7 +271,9 @@ impl VerifiedRegisters {
     }
 
     /// Values asserted by the caller.
-    pub fn asserted(values: impl IntoIterator<Item = RegisterValue>) -> Result<VerifiedRegisters, Error> {
+    pub fn asserted(
+        values: impl IntoIterator<Item = RegisterValue>,
+    ) -> Result<VerifiedRegisters, Error> {
         let mut v = VerifiedRegisters::new(Provenance::Asserted);
         for rv in values {
             v.insert(rv.id, rv.value)?;
@@ -320,6 +330,7 @@ impl VerifiedRegisters {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -330,7 +341,10 @@ mod tests {
         assert_eq!("rtmr3".parse::<MrId>().unwrap(), MrId::Rtmr(3));
         assert!("rtmr4".parse::<MrId>().is_err());
         assert_eq!("mrtd".parse::<MrId>().unwrap(), MrId::Mrtd);
-        assert_eq!("mr_ima".parse::<MrId>().unwrap(), MrId::Virtual("mr_ima".into()));
+        assert_eq!(
+            "mr_ima".parse::<MrId>().unwrap(),
+            MrId::Virtual("mr_ima".into())
+        );
         assert!("Bad Name".parse::<MrId>().is_err());
         assert!("".parse::<MrId>().is_err());
         assert!("99999999999".parse::<MrId>().is_err());
@@ -362,17 +376,29 @@ mod tests {
         let r = SoftRegister::new(MrId::Pcr(16), HashAlg::Sha256);
         let d = HashAlg::Sha256.hash(b"m");
         r.extend(&d).unwrap();
-        assert_eq!(r.read().unwrap(), Digest::zero(HashAlg::Sha256).extended(d.as_bytes()));
+        assert_eq!(
+            r.read().unwrap(),
+            Digest::zero(HashAlg::Sha256).extended(d.as_bytes())
+        );
         assert!(r.extend(&HashAlg::Sha1.hash(b"m")).is_err());
-        assert_eq!(SoftRegister::new(MrId::Pcr(17), HashAlg::Sha1).read().unwrap(), Digest::ones(HashAlg::Sha1));
+        assert_eq!(
+            SoftRegister::new(MrId::Pcr(17), HashAlg::Sha1)
+                .read()
+                .unwrap(),
+            Digest::ones(HashAlg::Sha1)
+        );
     }
 
     #[test]
     fn verified_registers_refuse_conflicts() {
         let mut v = VerifiedRegisters::new(Provenance::Asserted);
-        v.insert(MrId::Pcr(10), Digest::zero(HashAlg::Sha1)).unwrap();
-        v.insert(MrId::Pcr(10), Digest::zero(HashAlg::Sha1)).unwrap();
-        assert!(v.insert(MrId::Pcr(10), Digest::ones(HashAlg::Sha1)).is_err());
+        v.insert(MrId::Pcr(10), Digest::zero(HashAlg::Sha1))
+            .unwrap();
+        v.insert(MrId::Pcr(10), Digest::zero(HashAlg::Sha1))
+            .unwrap();
+        assert!(v
+            .insert(MrId::Pcr(10), Digest::ones(HashAlg::Sha1))
+            .is_err());
         assert_eq!(v.len(), 1);
     }
 }

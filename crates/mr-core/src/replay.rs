@@ -247,13 +247,18 @@ impl Replayer {
                 .regs
                 .iter()
                 .filter(|r| r.expected.is_some())
-                .filter(|r| r.events > 0 || self.opts.unextended == UnextendedPolicy::MustEqualStart)
+                .filter(|r| {
+                    r.events > 0 || self.opts.unextended == UnextendedPolicy::MustEqualStart
+                })
                 .collect();
             let contains = |r: &RegState, k: u64| r.runs.iter().any(|(a, b)| *a <= k && k < *b);
             let mut candidates: Vec<u64> = match self.opts.prefix {
                 PrefixPolicy::Exact => vec![n],
                 PrefixPolicy::ShortestMatching => {
-                    let mut c: Vec<u64> = relevant.iter().flat_map(|r| r.runs.iter().map(|(a, _)| *a)).collect();
+                    let mut c: Vec<u64> = relevant
+                        .iter()
+                        .flat_map(|r| r.runs.iter().map(|(a, _)| *a))
+                        .collect();
                     c.push(0);
                     c
                 }
@@ -312,6 +317,7 @@ fn mismatch(r: &RegState) -> Mismatch {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::register::Provenance;
@@ -323,10 +329,15 @@ mod tests {
     }
 
     fn fold(ds: &[Digest]) -> Digest {
-        ds.iter().fold(Digest::zero(A), |v, d| v.extended(d.as_bytes()))
+        ds.iter()
+            .fold(Digest::zero(A), |v, d| v.extended(d.as_bytes()))
     }
 
-    fn run(ds: &[Digest], expected: &VerifiedRegisters, opts: ReplayOptions) -> Result<ReplayOutcome, Error> {
+    fn run(
+        ds: &[Digest],
+        expected: &VerifiedRegisters,
+        opts: ReplayOptions,
+    ) -> Result<ReplayOutcome, Error> {
         let mut r = Replayer::verifying(expected, opts);
         for d in ds {
             r.extend(&MrId::Pcr(10), d);
@@ -368,7 +379,8 @@ mod tests {
     fn mismatch_names_register_and_values() {
         let ds = steps(4);
         let wrong = A.hash(b"nope");
-        let Error::Replay(e) = run(&ds, &expect(wrong), ReplayOptions::default()).unwrap_err() else {
+        let Error::Replay(e) = run(&ds, &expect(wrong), ReplayOptions::default()).unwrap_err()
+        else {
             panic!("expected a replay error");
         };
         assert_eq!(e.entries_replayed, 4);
