@@ -146,3 +146,32 @@ pub const BODY_TYPE_TD15: u16 = 3;
 pub const CERT_TYPE_PCK_CHAIN: u16 = 5;
 /// Certification data type: QE report certification data (nested).
 pub const CERT_TYPE_QE_REPORT: u16 = 6;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::offset_of;
+
+    #[test]
+    fn td_report_body_offsets_match_specs_8_3() {
+        assert_eq!(offset_of!(TdReportBody10, mr_seam), 16);
+        assert_eq!(offset_of!(TdReportBody10, td_attributes), 120);
+        assert_eq!(offset_of!(TdReportBody10, mr_td), 136);
+        assert_eq!(offset_of!(TdReportBody10, mr_config_id), 184);
+        assert_eq!(offset_of!(TdReportBody10, mr_owner_config), 280);
+        assert_eq!(offset_of!(TdReportBody10, rtmr), 328);
+        assert_eq!(offset_of!(TdReportBody10, report_data), 520);
+        assert_eq!(offset_of!(TdReportBody15, tee_tcb_svn2), 584);
+        assert_eq!(offset_of!(TdReportBody15, mr_servicetd), 600);
+    }
+
+    #[test]
+    fn enclave_report_offsets_match_specs_8_3() {
+        assert_eq!(offset_of!(EnclaveReportBody, attributes), 48);
+        assert_eq!(offset_of!(EnclaveReportBody, mr_enclave), 64);
+        assert_eq!(offset_of!(EnclaveReportBody, mr_signer), 128);
+        assert_eq!(offset_of!(EnclaveReportBody, isv_prod_id), 256);
+        assert_eq!(offset_of!(EnclaveReportBody, isv_family_id), 304);
+        assert_eq!(offset_of!(EnclaveReportBody, report_data), 320);
+    }
+}
