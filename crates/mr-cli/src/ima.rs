@@ -155,7 +155,15 @@ fn replay(args: ReplayArgs) -> CmdResult {
                     print_json(&v);
                 }
             }
-            Err(e.into())
+            match e {
+                Error::EntryDigest(m) if args.reject_violations && m.recorded.is_zero() => {
+                    Err(Failure::Rejected(format!(
+                        "entry {} (byte offset {}, register {}) is a violation (all-zero template digest) and --reject-violations is set",
+                        m.entry, m.offset, m.register
+                    )))
+                }
+                e => Err(e.into()),
+            }
         }
     }
 }

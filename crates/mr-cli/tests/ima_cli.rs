@@ -324,12 +324,12 @@ fn start_values_and_reject_violations() {
     );
     assert_eq!(code(&o), 0);
     assert_ne!(json(&o)["registers"][0]["value"], f.after5[1].to_hex());
-    assert_eq!(
-        code(&mr(
-            &["ima", "replay", p(&f.path), "--reject-violations"],
-            None
-        )),
-        1
+    let o = mr(&["ima", "replay", p(&f.path), "--reject-violations"], None);
+    assert_eq!(code(&o), 1);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("entry 2") && err.contains("violation"),
+        "{err}"
     );
 }
 
