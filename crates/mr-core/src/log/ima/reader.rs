@@ -221,7 +221,8 @@ impl<R: BufRead> ImaReader<R> {
         }
     }
 
-    /// The next entry, `Ok(None)` at the end of the list. An empty input is an error.
+    /// The next entry, `Ok(None)` at the end of the list. An empty input is an error; after an
+    /// error the reader is finished (further calls return `Ok(None)`).
     pub fn next_entry(&mut self) -> Result<Option<&ImaEntry>, Error> {
         if self.done {
             return Ok(None);
