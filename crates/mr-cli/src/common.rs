@@ -80,7 +80,10 @@ pub fn expected_values(
 ) -> Result<Option<VerifiedRegisters>, Failure> {
     let mut values: Vec<RegisterValue> = Vec::new();
     for e in expect {
-        values.push(e.parse().map_err(|e: Error| Failure::Malformed(e.to_string()))?);
+        values.push(
+            e.parse()
+                .map_err(|e: Error| Failure::Malformed(e.to_string()))?,
+        );
     }
     for f in files {
         let text = read_input(f, 1 << 20)?;
@@ -103,7 +106,9 @@ pub fn expected_values(
 }
 
 /// JSON list of register values: `[{"id": "pcr10", "alg": "sha256", "value": "<hex>"}]`.
-pub fn registers_json<'a>(values: impl IntoIterator<Item = &'a RegisterValue>) -> serde_json::Value {
+pub fn registers_json<'a>(
+    values: impl IntoIterator<Item = &'a RegisterValue>,
+) -> serde_json::Value {
     serde_json::Value::Array(
         values
             .into_iter()
@@ -121,4 +126,55 @@ pub fn registers_json<'a>(values: impl IntoIterator<Item = &'a RegisterValue>) -
 /// Print a JSON value on stdout.
 pub fn print_json(value: &serde_json::Value) {
     println!("{value:#}");
+}
+
+/// Decode a `--nonce` value: hex, optionally `0x`-prefixed.
+pub fn parse_nonce(text: &str) -> Result<Vec<u8>, Failure> {
+    let t = text.strip_prefix("0x").unwrap_or(text);
+    hex::decode(t).map_err(|e| Failure::Malformed(format!("--nonce: {e}")))
+}
+
+/// JSON of an entry whose recorded digest disagrees with its data.
+pub fn bad_entry_json(m: &mr_core::error::EntryDigestMismatch) -> serde_json::Value {
+    serde_json::json!({
+        "entry": m.entry,
+        "offset": m.offset,
+        "id": m.register.to_string(),
+        "alg": m.alg.name(),
+        "recorded": m.recorded.to_hex(),
+        "computed": m.computed.to_hex(),
+    })
+}
+
+/// JSON of a replay rejection (mismatching registers, the first inconsistent entry), for
+/// `--json` output of the replay commands; `None` for other errors.
+pub fn rejection_json(e: &Error) -> Option<serde_json::Value> {
+    match e {
+        Error::Replay(r) => {
+            let mismatches: Vec<serde_json::Value> = r
+                .mismatches
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "id": m.register.to_string(),
+                        "alg": m.alg.name(),
+                        "expected": m.expected.to_hex(),
+                        "computed": m.computed.to_hex(),
+                        "events": m.events,
+                    })
+                })
+                .collect();
+            Some(serde_json::json!({
+                "verified": false,
+                "entries": r.entries_replayed,
+                "mismatches": mismatches,
+                "bad_entry": r.first_bad_entry.as_ref().map(bad_entry_json),
+            }))
+        }
+        Error::EntryDigest(m) => Some(serde_json::json!({
+            "verified": false,
+            "bad_entry": bad_entry_json(m),
+        })),
+        _ => None,
+    }
 }

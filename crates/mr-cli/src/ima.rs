@@ -9,7 +9,9 @@ use mr_core::log::ima::{
 use mr_core::replay::{PrefixPolicy, ReplayOptions};
 use mr_core::{Error, HashAlg, RegisterValue, VerifiedRegisters};
 
-use crate::common::{expected_values, open_input, print_json, registers_json, CmdResult, Failure};
+use crate::common::{
+    expected_values, open_input, print_json, registers_json, rejection_json, CmdResult, Failure,
+};
 
 /// `mr ima` subcommands.
 #[derive(Subcommand)]
@@ -208,48 +210,6 @@ fn report_json(r: &ImaReplayReport, expected: Option<&VerifiedRegisters>) -> ser
         },
         "trailing_bytes": r.trailing_bytes,
     })
-}
-
-fn bad_entry_json(m: &mr_core::error::EntryDigestMismatch) -> serde_json::Value {
-    serde_json::json!({
-        "entry": m.entry,
-        "offset": m.offset,
-        "id": m.register.to_string(),
-        "alg": m.alg.name(),
-        "recorded": m.recorded.to_hex(),
-        "computed": m.computed.to_hex(),
-    })
-}
-
-fn rejection_json(e: &Error) -> Option<serde_json::Value> {
-    match e {
-        Error::Replay(r) => {
-            let mismatches: Vec<serde_json::Value> = r
-                .mismatches
-                .iter()
-                .map(|m| {
-                    serde_json::json!({
-                        "id": m.register.to_string(),
-                        "alg": m.alg.name(),
-                        "expected": m.expected.to_hex(),
-                        "computed": m.computed.to_hex(),
-                        "events": m.events,
-                    })
-                })
-                .collect();
-            Some(serde_json::json!({
-                "verified": false,
-                "entries": r.entries_replayed,
-                "mismatches": mismatches,
-                "bad_entry": r.first_bad_entry.as_ref().map(bad_entry_json),
-            }))
-        }
-        Error::EntryDigest(m) => Some(serde_json::json!({
-            "verified": false,
-            "bad_entry": bad_entry_json(m),
-        })),
-        _ => None,
-    }
 }
 
 fn print_human(r: &ImaReplayReport, expected: Option<&VerifiedRegisters>) {

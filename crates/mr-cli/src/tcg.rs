@@ -1,14 +1,15 @@
 //! `mr tcg ...`: TCG PC-Client event logs and the TDX CCEL.
 
 use std::path::PathBuf;
-use std::time::SystemTime;
 
 use clap::{Args, Subcommand};
 use mr_core::log::tcg::{self, ccel, LogEnd, LogFormat, TcgReplayConfig, TcgReplayReport};
-use mr_core::{Error, HashAlg, MrId, VerifiedRegisters};
-use mr_rtmr::quote::{self, Collateral, VerifyOptions};
+use mr_core::{HashAlg, MrId, VerifiedRegisters};
+use mr_rtmr::quote;
 
-use crate::common::{expected_values, print_json, read_input, registers_json, CmdResult, Failure};
+use crate::common::{
+    expected_values, print_json, read_input, registers_json, rejection_json, CmdResult, Failure,
+};
 use crate::tdx;
 
 /// Largest log file accepted (16 MiB: CCEL areas are 64-256 KiB, PC-Client logs tens of KiB;
@@ -92,27 +93,12 @@ fn td_quote_registers(
     let Some(quote_path) = &args.td_quote else {
         return Ok(None);
     };
-    let at = match &args.at {
-        Some(s) => tdx::parse_rfc3339(s)?,
-        // The CLI may read the clock; the library never does.
-        None => SystemTime::now(),
-    };
-    let mut options = VerifyOptions::new(at);
-    if let Some(n) = &args.nonce {
-        let n = n.strip_prefix("0x").unwrap_or(n);
-        let nonce = hex::decode(n).map_err(|e| Failure::Malformed(format!("--nonce: {e}")))?;
-        options = options.with_nonce(nonce);
-    }
-    if let Some(root) = &args.root {
-        options = options.with_root_der(tdx::decode_root_file(read_input(
-            root,
-            tdx::MAX_COLLATERAL_FILE,
-        )?)?);
-    }
-    if let Some(c) = &args.collateral {
-        let json = read_input(c, tdx::MAX_COLLATERAL_FILE)?;
-        options = options.with_collateral(Collateral::from_json(&json).map_err(tdx::failure)?);
-    }
+    let options = tdx::verify_options(
+        args.at.as_deref(),
+        args.nonce.as_deref(),
+        args.root.as_deref(),
+        args.collateral.as_deref(),
+    )?;
     let bytes = tdx::decode_quote_file(read_input(quote_path, tdx::MAX_QUOTE_FILE)?)?;
     let verified = quote::verify(&bytes, &options).map_err(tdx::failure)?;
     let all = verified.into_registers();
@@ -174,28 +160,14 @@ fn replay(args: ReplayArgs) -> CmdResult {
     };
     let report = match result {
         Ok(r) => r,
-        Err(Error::Replay(e)) if args.json => {
-            let mismatches: Vec<serde_json::Value> = e
-                .mismatches
-                .iter()
-                .map(|m| {
-                    serde_json::json!({
-                        "id": m.register.to_string(),
-                        "alg": m.alg.name(),
-                        "expected": m.expected.to_hex(),
-                        "computed": m.computed.to_hex(),
-                        "events": m.events,
-                    })
-                })
-                .collect();
-            print_json(&serde_json::json!({
-                "verified": false,
-                "events": e.entries_replayed,
-                "mismatches": mismatches,
-            }));
-            return Err(Error::Replay(e).into());
+        Err(e) => {
+            if args.json {
+                if let Some(v) = rejection_json(&e) {
+                    print_json(&v);
+                }
+            }
+            return Err(e.into());
         }
-        Err(e) => return Err(e.into()),
     };
     if args.json {
         print_json(&report_json(&report, expected.as_ref(), table.as_ref()));

@@ -7,7 +7,7 @@ use clap::Args;
 use mr_core::{ErrorClass, RegisterValue};
 use mr_rtmr::quote::{self, Collateral, VerifiedQuote, VerifyOptions};
 
-use crate::common::{print_json, read_input, registers_json, CmdResult, Failure};
+use crate::common::{parse_nonce, print_json, read_input, registers_json, CmdResult, Failure};
 
 /// Largest quote file accepted (hex text doubles a quote's size; real quotes are ~5-10 KiB).
 pub(crate) const MAX_QUOTE_FILE: u64 = 4 << 20;
@@ -251,26 +251,42 @@ fn json(v: &VerifiedQuote) -> serde_json::Value {
     })
 }
 
-/// Run `mr quote verify tdx`.
-pub fn run_quote_verify(args: QuoteVerifyArgs) -> CmdResult {
-    let at = match &args.at {
+/// Verification options from the command line's `--at` (RFC 3339; default: now — the CLI may
+/// read the clock, the library never does), `--nonce` (hex), `--root` (DER or PEM) and
+/// `--collateral` (dcap-qvl QuoteCollateralV3 JSON). Shared by `mr quote verify tdx` and
+/// `mr tcg replay --td-quote`.
+pub(crate) fn verify_options(
+    at: Option<&str>,
+    nonce: Option<&str>,
+    root: Option<&std::path::Path>,
+    collateral: Option<&std::path::Path>,
+) -> Result<VerifyOptions, Failure> {
+    let at = match at {
         Some(s) => parse_rfc3339(s)?,
-        // The CLI may read the clock; the library never does.
         None => SystemTime::now(),
     };
     let mut options = VerifyOptions::new(at);
-    if let Some(n) = &args.nonce {
-        let n = n.strip_prefix("0x").unwrap_or(n);
-        let nonce = hex::decode(n).map_err(|e| Failure::Malformed(format!("--nonce: {e}")))?;
-        options = options.with_nonce(nonce);
+    if let Some(n) = nonce {
+        options = options.with_nonce(parse_nonce(n)?);
     }
-    if let Some(root) = &args.root {
+    if let Some(root) = root {
         options = options.with_root_der(decode_root_file(read_input(root, MAX_COLLATERAL_FILE)?)?);
     }
-    if let Some(c) = &args.collateral {
+    if let Some(c) = collateral {
         let json = read_input(c, MAX_COLLATERAL_FILE)?;
         options = options.with_collateral(Collateral::from_json(&json).map_err(failure)?);
     }
+    Ok(options)
+}
+
+/// Run `mr quote verify tdx`.
+pub fn run_quote_verify(args: QuoteVerifyArgs) -> CmdResult {
+    let options = verify_options(
+        args.at.as_deref(),
+        args.nonce.as_deref(),
+        args.root.as_deref(),
+        args.collateral.as_deref(),
+    )?;
     let quote_bytes = decode_quote_file(read_input(&args.quote, MAX_QUOTE_FILE)?)?;
     let verified = quote::verify(&quote_bytes, &options).map_err(failure)?;
     if args.json {
