@@ -14,6 +14,7 @@
 //! - `mr_parse_ak`: parsing the AK's TPMT_PUBLIC into a verifying key (done once per AK).
 //!
 //! Run: `cargo bench --bench tpm_quote`. Report mr_verify_quote / raw_verify per key type.
+#![allow(clippy::expect_used, missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use p256_013::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
