@@ -8,8 +8,8 @@ use mr_tpm::{
     verify_quote, verify_quote_signature, AkPublic, Attest, Attested, ClockInfo, Error,
     MalformedKind, PcrBankSelection, PcrSelection, QuoteInfo, SigScheme, Signature, TpmPublic,
 };
-use p256::ecdsa::signature::hazmat::PrehashSigner;
-use p256::ecdsa::SigningKey;
+use p256_v13::ecdsa::signature::hazmat::PrehashSigner;
+use p256_v13::ecdsa::SigningKey;
 
 const RESTRICTED_SIGNING: u32 = 0x0005_0072;
 
@@ -80,7 +80,7 @@ fn attest(nonce: &[u8]) -> Attest {
 }
 
 fn sign(key: &SigningKey, bytes: &[u8], hash: HashAlg) -> Vec<u8> {
-    let sig: p256::ecdsa::Signature = key.sign_prehash(hash.hash(bytes).as_bytes()).unwrap();
+    let sig: p256_v13::ecdsa::Signature = key.sign_prehash(hash.hash(bytes).as_bytes()).unwrap();
     let (r, s) = sig.split_bytes();
     Signature::Ecdsa {
         hash,
@@ -298,7 +298,7 @@ fn a_scheme_that_does_not_fit_the_key_is_rejected() {
         Err(Error::KeySchemeMismatch { .. })
     ));
     // The same signature verifies with the bare public key (no fixed scheme).
-    let der = p256::pkcs8::EncodePublicKey::to_public_key_der(key.verifying_key()).unwrap();
+    let der = p256_v13::pkcs8::EncodePublicKey::to_public_key_der(key.verifying_key()).unwrap();
     let bare = AkPublic::detect(der.as_bytes()).unwrap();
     let q = verify_quote_signature(&a, &sig, &bare, Some(b"n")).unwrap();
     assert_eq!(q.hash(), HashAlg::Sha384);
@@ -354,9 +354,9 @@ fn key_formats_are_detected_and_agree() {
     let tpmt = ecc_tpmt_public(&key, RESTRICTED_SIGNING, 0x0018, 0x000B);
     let mut tpm2b = (tpmt.len() as u16).to_be_bytes().to_vec();
     tpm2b.extend_from_slice(&tpmt);
-    let der = p256::pkcs8::EncodePublicKey::to_public_key_der(key.verifying_key()).unwrap();
+    let der = p256_v13::pkcs8::EncodePublicKey::to_public_key_der(key.verifying_key()).unwrap();
     let pem =
-        p256::pkcs8::EncodePublicKey::to_public_key_pem(key.verifying_key(), Default::default())
+        p256_v13::pkcs8::EncodePublicKey::to_public_key_pem(key.verifying_key(), Default::default())
             .unwrap();
     let a = attest(b"n").marshal();
     let sig = sign(&key, &a, HashAlg::Sha256);
