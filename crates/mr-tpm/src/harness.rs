@@ -111,6 +111,15 @@ impl Swtpm {
             }
             // Probe the control port: the server port is left alone for the one real client.
             if TcpStream::connect_timeout(&ctrl, Duration::from_millis(200)).is_ok() {
+                // Someone else's swtpm could hold the port if ours failed to bind: make sure ours
+                // is still running.
+                std::thread::sleep(Duration::from_millis(10));
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    return Err(Error::Harness(format!(
+                        "swtpm exited early ({status}); port {} taken?",
+                        self.port
+                    )));
+                }
                 return Ok(());
             }
             if Instant::now() > deadline {
