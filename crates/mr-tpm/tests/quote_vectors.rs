@@ -175,6 +175,20 @@ fn gta_boot_evidence_verifies_pcrs_0_to_7() {
         verified.get(&MrId::Pcr(7), HashAlg::Sha256),
         Some(&pcrs[7].value)
     );
+    // The BIOS log shipped with the evidence replays to the quoted PCRs 0-7: the whole
+    // TPM-rooted boot verification (quote -> VerifiedRegisters -> log replay).
+    let log =
+        std::fs::read(shared("global-trust-authority/boot_binary_bios_measurements").unwrap())
+            .unwrap();
+    let cfg = mr_core::log::tcg::TcgReplayConfig::pc_client();
+    mr_core::log::tcg::replay(&log, &cfg, Some(&verified)).unwrap();
+    // A flipped quoted value no longer verifies, so nothing is replayed against it.
+    let mut flipped = pcrs.clone();
+    flipped[4].value = HashAlg::Sha256.hash(b"other");
+    assert!(matches!(
+        verify_quote(&attest, &sig, &ak, &nonce, &flipped),
+        Err(Error::PcrDigestMismatch { .. })
+    ));
 }
 
 #[test]
