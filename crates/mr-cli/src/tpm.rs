@@ -315,13 +315,15 @@ pub fn run_verify(args: VerifyArgs) -> CmdResult {
                     ima_values.insert(MrId::Pcr(*p), *v)?;
                 }
             }
-            let report = ima::replay(input, &ImaReplayConfig::default(), Some(&ima_values))?;
+            let report = ima::replay(input, &ImaReplayConfig::default(), Some(&ima_values))
+                .map_err(|e| ima_failure(args.json, e))?;
             (verified, report)
         }
         None => {
             // No quoted values given: the list's final values must be what the quote signed.
             let banks: Vec<HashAlg> = ima_selected.iter().map(|(_, a)| *a).collect();
-            let report = ima::replay(input, &ImaReplayConfig::default().with_banks(banks), None)?;
+            let report = ima::replay(input, &ImaReplayConfig::default().with_banks(banks), None)
+                .map_err(|e| ima_failure(args.json, e))?;
             let verified = q
                 .verify_pcrs(&report.outcome.registers)
                 .map_err(|e| match e {
@@ -343,6 +345,18 @@ pub fn run_verify(args: VerifyArgs) -> CmdResult {
     };
     print_verify(&args, &q, &verified, &report, &ima_selected);
     Ok(())
+}
+
+/// An IMA replay failure: with `--json`, a rejection is also printed as JSON.
+fn ima_failure(json: bool, e: mr_core::Error) -> Failure {
+    if json && e.class() == ErrorClass::Rejected {
+        print_json(&serde_json::json!({
+            "verified": false,
+            "reason": "ima_replay",
+            "message": e.to_string(),
+        }));
+    }
+    e.into()
 }
 
 fn print_verify(

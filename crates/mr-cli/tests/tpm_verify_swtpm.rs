@@ -279,8 +279,12 @@ fn ima_list_replayed_into_swtpm_pcr10_verifies_under_rsa_and_ecc_quotes() {
             &nonce_hex,
             "--pcrs",
             &q.pcrs,
+            "--json",
         ]);
         assert_eq!(code(&o), 1, "{}", stderr(&o));
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(j["reason"], "ima_replay");
+        assert!(stderr(&o).contains("entry 1"), "{}", stderr(&o));
     }
 
     // The same key in another hierarchy is another key: bad signature (same scheme).
