@@ -67,8 +67,16 @@ fn bench(c: &mut Criterion) {
         });
     }
     let (p1, p256) = floor(&inputs);
-    assert_eq!(summary.expected[0].value.as_bytes(), &p1[..], "floor computes the real PCR");
-    assert_eq!(summary.expected[1].value.as_bytes(), &p256[..], "floor computes the real PCR");
+    assert_eq!(
+        summary.expected[0].value.as_bytes(),
+        &p1[..],
+        "floor computes the real PCR"
+    );
+    assert_eq!(
+        summary.expected[1].value.as_bytes(),
+        &p256[..],
+        "floor computes the real PCR"
+    );
 
     let config = ImaReplayConfig::default().with_banks(banks);
     let mut g = c.benchmark_group("ima_replay");

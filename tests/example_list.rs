@@ -20,7 +20,10 @@ fn shipped_example_is_reproduced_by_the_generator() {
         1,
     )
     .unwrap();
-    assert!(shipped == made, "examples/ima is stale: re-run make_ima_list");
+    assert!(
+        shipped == made,
+        "examples/ima is stale: re-run make_ima_list"
+    );
     let text = std::fs::read_to_string(format!("{DIR}/expected-pcrs.txt")).unwrap();
     let values: Vec<RegisterValue> = text
         .lines()

@@ -21,4 +21,6 @@ pub mod replay;
 
 pub use alg::{Digest, HashAlg};
 pub use error::{Error, ErrorClass};
-pub use register::{MeasurementRegister, MrId, Provenance, RegisterValue, SoftRegister, VerifiedRegisters};
+pub use register::{
+    MeasurementRegister, MrId, Provenance, RegisterValue, SoftRegister, VerifiedRegisters,
+};

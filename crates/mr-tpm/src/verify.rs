@@ -100,11 +100,7 @@ impl SignedQuote {
     }
 }
 
-fn find_value(
-    values: &[RegisterValue],
-    index: u32,
-    alg: HashAlg,
-) -> Result<&Digest, Error> {
+fn find_value(values: &[RegisterValue], index: u32, alg: HashAlg) -> Result<&Digest, Error> {
     let id = MrId::Pcr(index);
     let mut found: Option<&Digest> = None;
     for v in values.iter().filter(|v| v.id == id && v.value.alg() == alg) {

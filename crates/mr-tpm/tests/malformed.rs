@@ -355,9 +355,11 @@ fn key_formats_are_detected_and_agree() {
     let mut tpm2b = (tpmt.len() as u16).to_be_bytes().to_vec();
     tpm2b.extend_from_slice(&tpmt);
     let der = p256_v13::pkcs8::EncodePublicKey::to_public_key_der(key.verifying_key()).unwrap();
-    let pem =
-        p256_v13::pkcs8::EncodePublicKey::to_public_key_pem(key.verifying_key(), Default::default())
-            .unwrap();
+    let pem = p256_v13::pkcs8::EncodePublicKey::to_public_key_pem(
+        key.verifying_key(),
+        Default::default(),
+    )
+    .unwrap();
     let a = attest(b"n").marshal();
     let sig = sign(&key, &a, HashAlg::Sha256);
     let from_tpmt = AkPublic::detect(&tpmt).unwrap();
