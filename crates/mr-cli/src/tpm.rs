@@ -10,7 +10,8 @@ use mr_tpm::public::MAX_KEY_FILE_SIZE;
 use mr_tpm::{verify_quote_signature, AkPublic, SignedQuote};
 
 use crate::common::{
-    expected_values, open_input, print_json, read_input, registers_json, CmdResult, Failure,
+    expected_values, open_input, parse_nonce, print_json, read_input, registers_json,
+    rejection_json, CmdResult, Failure,
 };
 
 /// Largest attestation or signature file read (the parsers bound the structures far below).
@@ -104,15 +105,6 @@ fn rejected_json(json: bool, e: &mr_tpm::Error) {
             "message": e.to_string(),
         }));
     }
-}
-
-fn parse_nonce(nonce: Option<&str>) -> Result<Option<Vec<u8>>, Failure> {
-    nonce
-        .map(|n| {
-            hex::decode(n.trim())
-                .map_err(|e| Failure::Malformed(format!("--nonce {n:?} is not hex: {e}")))
-        })
-        .transpose()
 }
 
 /// The PCR values of a `--pcrs` file.
@@ -223,7 +215,7 @@ fn to_values(v: &VerifiedRegisters) -> Vec<RegisterValue> {
 
 /// Run `mr quote verify tpm`.
 pub fn run_quote_verify(args: QuoteVerifyArgs) -> CmdResult {
-    let nonce = parse_nonce(args.nonce.as_deref())?;
+    let nonce = args.nonce.as_deref().map(parse_nonce).transpose()?;
     let pcrs = args.pcrs.as_deref().map(pcr_file).transpose()?;
     let q = signed_quote(
         &args.attest,
@@ -278,7 +270,7 @@ pub fn run_verify(args: VerifyArgs) -> CmdResult {
     let attest = required(&args.tpm_attest, "--tpm-attest")?;
     let sig = required(&args.tpm_sig, "--tpm-sig")?;
     let ak = required(&args.ak, "--ak")?;
-    let nonce = parse_nonce(args.nonce.as_deref())?;
+    let nonce = args.nonce.as_deref().map(parse_nonce).transpose()?;
     let pcrs = args.pcrs.as_deref().map(pcr_file).transpose()?;
     let ima_pcrs: Vec<u32> = if args.ima_pcr.is_empty() {
         vec![10]
@@ -347,14 +339,15 @@ pub fn run_verify(args: VerifyArgs) -> CmdResult {
     Ok(())
 }
 
-/// An IMA replay failure: with `--json`, a rejection is also printed as JSON.
+/// An IMA replay failure: with `--json`, a rejection is also printed as JSON (the replay's
+/// mismatches and first inconsistent entry, see [`rejection_json`]).
 fn ima_failure(json: bool, e: mr_core::Error) -> Failure {
-    if json && e.class() == ErrorClass::Rejected {
-        print_json(&serde_json::json!({
-            "verified": false,
-            "reason": "ima_replay",
-            "message": e.to_string(),
-        }));
+    if json {
+        if let Some(mut v) = rejection_json(&e) {
+            v["reason"] = serde_json::Value::String("ima_replay".into());
+            v["message"] = serde_json::Value::String(e.to_string());
+            print_json(&v);
+        }
     }
     e.into()
 }

@@ -284,6 +284,7 @@ fn ima_list_replayed_into_swtpm_pcr10_verifies_under_rsa_and_ecc_quotes() {
         assert_eq!(code(&o), 1, "{}", stderr(&o));
         let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(j["reason"], "ima_replay");
+        assert_eq!(j["bad_entry"]["entry"], 1);
         assert!(stderr(&o).contains("entry 1"), "{}", stderr(&o));
     }
 
