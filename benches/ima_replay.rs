@@ -12,6 +12,7 @@
 //! - `mr_replay_verifying`: the same against the expected PCR values (prefix matching on).
 //!
 //! Run: `cargo bench --bench ima_replay`. Report the ratio mr_replay / floor_hash_only.
+#![allow(clippy::expect_used, missing_docs)] // criterion_group! makes an undocumented fn
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sha1::Digest as _;

@@ -208,7 +208,7 @@ fn invalid_hex(text: &str) -> ParseErrorKind {
 }
 
 fn push_hex(text: &str, out: &mut Vec<u8>) -> Result<(), ParseErrorKind> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(ParseErrorKind::Invalid("odd number of hex digits".into()));
     }
     let at = out.len();

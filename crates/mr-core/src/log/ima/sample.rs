@@ -68,7 +68,7 @@ pub fn write_sample_list<W: Write>(
             let e = if i == 0 {
                 // What a fresh TPM's PCRs 0-9 (all zero) aggregate to in the SHA-256 bank.
                 b.boot_aggregate("ima-ng", &HashAlg::Sha256.hash(&[0u8; 32 * 10]))
-            } else if i % 500 == 0 {
+            } else if i.is_multiple_of(500) {
                 violations += 1;
                 b.violation(
                     10,
@@ -79,10 +79,10 @@ pub fn write_sample_list<W: Write>(
             } else {
                 let r = rng.next();
                 let file = HashAlg::Sha256.hash(&r.to_le_bytes());
-                if i % 100 == 0 {
+                if i.is_multiple_of(100) {
                     let cmdline = format!("root=/dev/vda1 ro console=ttyS0 kexec={r:x}");
                     b.ima_buf(10, HashAlg::Sha256, "kexec-cmdline", cmdline.as_bytes())
-                } else if i % 50 == 0 {
+                } else if i.is_multiple_of(50) {
                     // An IMA v2 signature header (type 3, version 2, sha256, key id, length)
                     // followed by pseudo-random "signature" bytes.
                     let mut sig = vec![0x03, 0x02, 0x04, 0x12, 0x34, 0x56, 0x78, 0x01, 0x00];

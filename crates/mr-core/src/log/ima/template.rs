@@ -468,7 +468,7 @@ pub(crate) fn decode_field(
         FieldId::Sig | FieldId::EvmSig | FieldId::Modsig => FieldValue::Signature(data),
         FieldId::Buf => FieldValue::Buffer(data),
         FieldId::XattrLengths => {
-            if data.len() % 4 != 0 {
+            if !data.len().is_multiple_of(4) {
                 return Err(ParseErrorKind::Invalid(
                     "xattrlengths field not a multiple of 4 bytes".into(),
                 ));
