@@ -2,34 +2,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
+use common::{arg as p, code, mr, mr_stdin};
+
+use std::path::PathBuf;
+use std::process::Output;
 
 use mr_core::log::ima::builder::ImaListBuilder;
 use mr_core::log::ima::DigestMode;
 use mr_core::{Digest, HashAlg};
-
-fn mr(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mr"));
-    cmd.args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(data) = stdin {
-        child.stdin.take().unwrap().write_all(data).unwrap();
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap()
-}
 
 fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout)
@@ -81,14 +62,10 @@ fn expect_arg(d: &Digest) -> String {
     format!("10:{}:{}", d.alg(), d)
 }
 
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
 #[test]
 fn without_expect_prints_values_per_pcr_and_bank_and_exits_0() {
     let f = fixture(DigestMode::PerBank);
-    let o = mr(&["ima", "replay", p(&f.path)], None);
+    let o = mr(&["ima", "replay", p(&f.path)]);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8(o.stdout).unwrap();
     assert!(
@@ -101,7 +78,7 @@ fn without_expect_prints_values_per_pcr_and_bank_and_exits_0() {
     );
     assert!(out.contains("entries: 5 (1 violations)"), "{out}");
 
-    let o = mr(&["ima", "replay", p(&f.path), "--json"], None);
+    let o = mr(&["ima", "replay", p(&f.path), "--json"]);
     assert_eq!(code(&o), 0);
     let j = json(&o);
     assert_eq!(j["entries"], 5);
@@ -119,10 +96,7 @@ fn without_expect_prints_values_per_pcr_and_bank_and_exits_0() {
 #[test]
 fn bank_option_selects_banks() {
     let f = fixture(DigestMode::PerBank);
-    let o = mr(
-        &["ima", "replay", p(&f.path), "--bank", "sha384", "--json"],
-        None,
-    );
+    let o = mr(&["ima", "replay", p(&f.path), "--bank", "sha384", "--json"]);
     assert_eq!(code(&o), 0);
     let j = json(&o);
     let regs = j["registers"].as_array().unwrap();
@@ -133,7 +107,7 @@ fn bank_option_selects_banks() {
 #[test]
 fn reads_stdin() {
     let f = fixture(DigestMode::PerBank);
-    let o = mr(
+    let o = mr_stdin(
         &[
             "ima",
             "replay",
@@ -142,7 +116,7 @@ fn reads_stdin() {
             "--expect",
             &expect_arg(&f.after5[1]),
         ],
-        Some(&f.bytes),
+        &f.bytes,
     );
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(json(&o)["covered"], 5);
@@ -161,7 +135,7 @@ fn expected_prefix_verifies_and_reports_left_over_but_exact_rejects() {
     let e2 = expect_arg(&f.after3[1]);
     let mut a: Vec<&str> = args.to_vec();
     a.extend(["--expect", &e2, "--json"]);
-    let o = mr(&a, None);
+    let o = mr(&a);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     let j = json(&o);
     assert_eq!(
@@ -169,12 +143,12 @@ fn expected_prefix_verifies_and_reports_left_over_but_exact_rejects() {
         (Some(3), Some(2))
     );
     assert_eq!(j["verified"], true);
-    let human = mr(&a[..a.len() - 1], None);
+    let human = mr(&a[..a.len() - 1]);
     assert!(String::from_utf8(human.stdout)
         .unwrap()
         .contains("3 entries covered, 2 left over"));
     a.push("--exact");
-    let o = mr(&a, None);
+    let o = mr(&a);
     assert_eq!(code(&o), 1);
     let j = json(&o);
     assert_eq!(j["verified"], false);
@@ -187,25 +161,19 @@ fn expect_file_and_mismatch_exit_1_with_structured_output() {
     let exp = f._dir.path().join("expected.txt");
     let wrong = HashAlg::Sha256.hash(b"wrong");
     std::fs::write(&exp, format!("# quote\n{}\n", expect_arg(&wrong))).unwrap();
-    let o = mr(
-        &[
-            "ima",
-            "replay",
-            p(&f.path),
-            "--expect-file",
-            p(&exp),
-            "--json",
-        ],
-        None,
-    );
+    let o = mr(&[
+        "ima",
+        "replay",
+        p(&f.path),
+        "--expect-file",
+        p(&exp),
+        "--json",
+    ]);
     assert_eq!(code(&o), 1);
     let j = json(&o);
     assert_eq!(j["mismatches"][0]["expected"], wrong.to_hex());
     assert_eq!(j["mismatches"][0]["computed"], f.after5[1].to_hex());
-    let o = mr(
-        &["ima", "replay", p(&f.path), "--expect-file", p(&exp)],
-        None,
-    );
+    let o = mr(&["ima", "replay", p(&f.path), "--expect-file", p(&exp)]);
     assert_eq!(code(&o), 1);
     assert!(String::from_utf8_lossy(&o.stderr).contains("pcr10 sha256"));
 }
@@ -216,11 +184,11 @@ fn tampered_entry_exits_1_naming_the_entry_with_or_without_expect() {
     let mut bad = f.bytes.clone();
     let pos = bad.windows(6).position(|w| w == b"/bin/a").unwrap();
     bad[pos + 5] = b'z';
-    let o = mr(&["ima", "replay", "-"], Some(&bad));
+    let o = mr_stdin(&["ima", "replay", "-"], &bad);
     assert_eq!(code(&o), 1);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("entry 1"), "{err}");
-    let o = mr(
+    let o = mr_stdin(
         &[
             "ima",
             "replay",
@@ -229,7 +197,7 @@ fn tampered_entry_exits_1_naming_the_entry_with_or_without_expect() {
             "--expect",
             &expect_arg(&f.after5[1]),
         ],
-        Some(&bad),
+        &bad,
     );
     assert_eq!(code(&o), 1);
     let j = json(&o);
@@ -241,7 +209,7 @@ fn tampered_entry_exits_1_naming_the_entry_with_or_without_expect() {
 fn malformed_input_exits_2_with_offset_and_entry() {
     let f = fixture(DigestMode::PerBank);
     let cut = &f.bytes[..f.bytes.len() - 3];
-    let o = mr(&["ima", "replay", "-"], Some(cut));
+    let o = mr_stdin(&["ima", "replay", "-"], cut);
     assert_eq!(code(&o), 2);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -249,58 +217,56 @@ fn malformed_input_exits_2_with_offset_and_entry() {
         "{err}"
     );
     // The same list with the incomplete entry tolerated.
-    let o = mr(
+    let o = mr_stdin(
         &["ima", "replay", "-", "--allow-trailing-bytes", "--json"],
-        Some(cut),
+        cut,
     );
     assert_eq!(code(&o), 0);
     assert_eq!(json(&o)["entries"], 4);
     // Empty input, bad --expect, unknown option.
-    assert_eq!(code(&mr(&["ima", "replay", "-"], Some(b""))), 2);
+    assert_eq!(code(&mr_stdin(&["ima", "replay", "-"], b"")), 2);
     assert_eq!(
-        code(&mr(
-            &["ima", "replay", p(&f.path), "--expect", "10:sha1:abcd"],
-            None
-        )),
+        code(&mr(&[
+            "ima",
+            "replay",
+            p(&f.path),
+            "--expect",
+            "10:sha1:abcd"
+        ])),
         2
     );
     assert_eq!(
-        code(&mr(
-            &["ima", "replay", p(&f.path), "--padded", "--auto"],
-            None
-        )),
+        code(&mr(&["ima", "replay", p(&f.path), "--padded", "--auto"])),
         2
     );
-    assert_eq!(code(&mr(&["ima", "replay", "/nonexistent/list"], None)), 2);
+    assert_eq!(code(&mr(&["ima", "replay", "/nonexistent/list"])), 2);
 }
 
 #[test]
 fn auto_and_padded_modes_verify_old_kernel_values() {
     let f = fixture(DigestMode::PaddedSha1);
     let e = expect_arg(&f.after5[1]);
+    assert_eq!(code(&mr(&["ima", "replay", p(&f.path), "--expect", &e])), 1);
     assert_eq!(
-        code(&mr(&["ima", "replay", p(&f.path), "--expect", &e], None)),
-        1
-    );
-    assert_eq!(
-        code(&mr(
-            &["ima", "replay", p(&f.path), "--expect", &e, "--padded"],
-            None
-        )),
-        0
-    );
-    let o = mr(
-        &[
+        code(&mr(&[
             "ima",
             "replay",
             p(&f.path),
             "--expect",
             &e,
-            "--auto",
-            "--json",
-        ],
-        None,
+            "--padded"
+        ])),
+        0
     );
+    let o = mr(&[
+        "ima",
+        "replay",
+        p(&f.path),
+        "--expect",
+        &e,
+        "--auto",
+        "--json",
+    ]);
     assert_eq!(code(&o), 0);
     assert_eq!(json(&o)["digest_mode"], "padded-sha1");
 }
@@ -309,22 +275,19 @@ fn auto_and_padded_modes_verify_old_kernel_values() {
 fn start_values_and_reject_violations() {
     let f = fixture(DigestMode::PerBank);
     let start = HashAlg::Sha256.hash(b"start");
-    let o = mr(
-        &[
-            "ima",
-            "replay",
-            p(&f.path),
-            "--bank",
-            "sha256",
-            "--start",
-            &expect_arg(&start),
-            "--json",
-        ],
-        None,
-    );
+    let o = mr(&[
+        "ima",
+        "replay",
+        p(&f.path),
+        "--bank",
+        "sha256",
+        "--start",
+        &expect_arg(&start),
+        "--json",
+    ]);
     assert_eq!(code(&o), 0);
     assert_ne!(json(&o)["registers"][0]["value"], f.after5[1].to_hex());
-    let o = mr(&["ima", "replay", p(&f.path), "--reject-violations"], None);
+    let o = mr(&["ima", "replay", p(&f.path), "--reject-violations"]);
     assert_eq!(code(&o), 1);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -351,20 +314,17 @@ fn ibmtss_vector_verifies_through_the_cli() {
         exp["whole_log_replays_to"]["sha256"].as_str().unwrap()
     );
     let log = v.join("sha1.log");
-    let o = mr(
-        &[
-            "ima",
-            "replay",
-            p(&log),
-            "--expect",
-            &s1,
-            "--expect",
-            &s256,
-            "--exact",
-            "--json",
-        ],
-        None,
-    );
+    let o = mr(&[
+        "ima",
+        "replay",
+        p(&log),
+        "--expect",
+        &s1,
+        "--expect",
+        &s256,
+        "--exact",
+        "--json",
+    ]);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(json(&o)["covered"], 362);
 }

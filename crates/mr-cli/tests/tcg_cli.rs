@@ -1,58 +1,14 @@
 //! `mr tcg replay` end to end: exit codes 0 (verified / computed), 1 (mismatch), 2 (malformed).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
+mod common;
+use common::{arg as path, code, mr, mr_stdin, stderr, stdout, vectors};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
 use mr_core::log::tcg::{self, ParseOptions};
 use mr_rtmr::sim::quote::{QuoteFormat, TestQuoteSigner};
 use mr_rtmr::sim::TdMeasurements;
-
-fn vectors() -> Option<PathBuf> {
-    match std::env::var_os("MR_SHARED") {
-        Some(p) => Some(PathBuf::from(p).join("vectors")),
-        None => {
-            eprintln!("MR_SHARED is not set: skipping this test");
-            None
-        }
-    }
-}
-
-fn mr(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mr"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn mr_stdin(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mr"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 const COS_RTMRS: [&str; 3] = [
     "rtmr0:sha384:3fa2f61f395b7f5feefb4ec2df61297f109ad8abcd6410c1b7df60f21f37b19297fc35e544039c7e1edece752afd17f6",

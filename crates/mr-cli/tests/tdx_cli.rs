@@ -1,9 +1,12 @@
 //! `mr quote verify tdx`: exit codes, inputs (binary, hex, stdin), JSON.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
+use common::{arg as s, code, mr, mr_stdin, stdout};
+
+fn vectors() -> Option<std::path::PathBuf> {
+    common::vectors().map(|v| v.join("tdx/dcap-qvl"))
+}
 
 use mr_rtmr::sim::quote::{QuoteFormat, TestQuoteSigner};
 use mr_rtmr::sim::TdMeasurements;
@@ -11,64 +14,21 @@ use mr_rtmr::sim::TdMeasurements;
 /// Inside tdx_quote_collateral.json's validity window (see EXPECTED.json).
 const VECTOR_AT: &str = "2025-07-19T10:00:34Z";
 
-fn mr(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mr"));
-    cmd.args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(input) = stdin {
-        // mr may exit before reading stdin (usage errors): a broken pipe is fine then.
-        let _ = child.stdin.take().unwrap().write_all(input);
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn vectors() -> Option<PathBuf> {
-    match std::env::var_os("MR_SHARED") {
-        Some(s) => Some(PathBuf::from(s).join("vectors/tdx/dcap-qvl")),
-        None => {
-            eprintln!("MR_SHARED is not set: skipping the shared TD quote vectors");
-            None
-        }
-    }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 #[test]
 fn real_quote_with_collateral_prints_up_to_date_and_exits_0() {
     let Some(d) = vectors() else { return };
     let q = d.join("tdx_quote");
     let c = d.join("tdx_quote_collateral.json");
-    let o = mr(
-        &[
-            "quote",
-            "verify",
-            "tdx",
-            s(&q),
-            "--collateral",
-            s(&c),
-            "--at",
-            VECTOR_AT,
-        ],
-        None,
-    );
+    let o = mr(&[
+        "quote",
+        "verify",
+        "tdx",
+        s(&q),
+        "--collateral",
+        s(&c),
+        "--at",
+        VECTOR_AT,
+    ]);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     let out = stdout(&o);
     assert!(out.contains("tcb_status: UpToDate"), "{out}");
@@ -78,20 +38,17 @@ fn real_quote_with_collateral_prints_up_to_date_and_exits_0() {
         "{out}"
     );
 
-    let o = mr(
-        &[
-            "quote",
-            "verify",
-            "tdx",
-            s(&q),
-            "--collateral",
-            s(&c),
-            "--at",
-            VECTOR_AT,
-            "--json",
-        ],
-        None,
-    );
+    let o = mr(&[
+        "quote",
+        "verify",
+        "tdx",
+        s(&q),
+        "--collateral",
+        s(&c),
+        "--at",
+        VECTOR_AT,
+        "--json",
+    ]);
     assert_eq!(code(&o), 0);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["tcb_status"]["status"], "UpToDate");
@@ -110,16 +67,10 @@ fn hex_text_and_stdin_are_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let hex_file = dir.path().join("quote.hex");
     std::fs::write(&hex_file, format!("0x{}\n", hex::encode(&raw))).unwrap();
-    let o = mr(
-        &["quote", "verify", "tdx", s(&hex_file), "--at", VECTOR_AT],
-        None,
-    );
+    let o = mr(&["quote", "verify", "tdx", s(&hex_file), "--at", VECTOR_AT]);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout(&o).contains("tcb_status: not evaluated"));
-    let o = mr(
-        &["quote", "verify", "tdx", "-", "--at", VECTOR_AT],
-        Some(&raw),
-    );
+    let o = mr_stdin(&["quote", "verify", "tdx", "-", "--at", VECTOR_AT], &raw);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -128,20 +79,17 @@ fn tampered_quote_exits_1_and_garbage_exits_2() {
     let Some(d) = vectors() else { return };
     let mut raw = std::fs::read(d.join("tdx_quote")).unwrap();
     raw[376] ^= 1; // RTMR0
-    let o = mr(
-        &["quote", "verify", "tdx", "-", "--at", VECTOR_AT],
-        Some(&raw),
-    );
+    let o = mr_stdin(&["quote", "verify", "tdx", "-", "--at", VECTOR_AT], &raw);
     assert_eq!(code(&o), 1);
     assert!(String::from_utf8_lossy(&o.stderr).contains("quote signature"));
-    let o = mr(
+    let o = mr_stdin(
         &["quote", "verify", "tdx", "-", "--at", VECTOR_AT],
-        Some(b"\x04\x00\x02\x00garbage"),
+        b"\x04\x00\x02\x00garbage",
     );
     assert_eq!(code(&o), 2);
-    let o = mr(
+    let o = mr_stdin(
         &["quote", "verify", "tdx", "-", "--at", "last tuesday"],
-        Some(&raw),
+        &raw,
     );
     assert_eq!(code(&o), 2);
 }
@@ -177,7 +125,7 @@ fn simulated_quote_verifies_with_its_root_and_nonce() {
         &nonce_hex,
         "--json",
     ];
-    let o = mr(&args, None);
+    let o = mr(&args);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["body_type"], 3);
@@ -196,36 +144,30 @@ fn simulated_quote_verifies_with_its_root_and_nonce() {
     assert!(v["tcb_status"].is_null());
 
     // Wrong nonce, or Intel's root (the default): rejected.
-    let o = mr(
-        &[
-            "quote",
-            "verify",
-            "tdx",
-            s(&q),
-            "--root",
-            s(&root),
-            "--nonce",
-            "00ff",
-        ],
-        None,
-    );
+    let o = mr(&[
+        "quote",
+        "verify",
+        "tdx",
+        s(&q),
+        "--root",
+        s(&root),
+        "--nonce",
+        "00ff",
+    ]);
     assert_eq!(code(&o), 1);
-    let o = mr(&["quote", "verify", "tdx", s(&q)], None);
+    let o = mr(&["quote", "verify", "tdx", s(&q)]);
     assert_eq!(code(&o), 1);
     // A nonce longer than REPORTDATA is a usage error.
     let long = "00".repeat(65);
-    let o = mr(
-        &[
-            "quote",
-            "verify",
-            "tdx",
-            s(&q),
-            "--root",
-            s(&root),
-            "--nonce",
-            &long,
-        ],
-        None,
-    );
+    let o = mr(&[
+        "quote",
+        "verify",
+        "tdx",
+        s(&q),
+        "--root",
+        s(&root),
+        "--nonce",
+        &long,
+    ]);
     assert_eq!(code(&o), 2);
 }

@@ -2,45 +2,18 @@
 //! PCR values, 1 with the reason when rejected, 2 for malformed input.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-use base64::Engine as _;
+mod common;
+use common::{code, mr, stderr, write};
 
 fn vector(rel: &str) -> Option<serde_json::Value> {
-    match std::env::var_os("MR_SHARED") {
-        Some(p) => {
-            let path = PathBuf::from(p).join("vectors/tpmquote").join(rel);
-            Some(serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap())
-        }
-        None => {
-            eprintln!("MR_SHARED is not set: skipping this test");
-            None
-        }
-    }
+    let path = common::vectors()?.join("tpmquote").join(rel);
+    Some(serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap())
 }
 
-fn mr(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mr"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use std::io::Write;
+use std::process::{Command, Stdio};
 
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p.to_str().unwrap().to_owned()
-}
+use base64::Engine as _;
 
 fn unhex(v: &serde_json::Value) -> Vec<u8> {
     hex::decode(v.as_str().unwrap()).unwrap()

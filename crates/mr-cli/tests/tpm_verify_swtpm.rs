@@ -4,8 +4,10 @@
 #![cfg(feature = "tpm-device")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::{code, mr, stderr, write};
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use mr_core::log::ima::builder::ImaListBuilder;
 use mr_core::log::ima::DigestMode;
@@ -15,27 +17,6 @@ use mr_tpm::harness::Swtpm;
 use mr_tpm::{PcrBankSelection, PcrSelection};
 
 const BANKS: [HashAlg; 2] = [HashAlg::Sha1, HashAlg::Sha256];
-
-fn mr(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mr"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p.to_str().unwrap().to_owned()
-}
 
 /// Measure files into an IMA list and, entry by entry, into PCR 10 of the TPM.
 fn measure(tpm: &Tpm, list: &mut ImaListBuilder, files: &[&str]) {
