@@ -240,9 +240,7 @@ impl Digest {
                 got: bytes.len(),
             });
         }
-        let mut d = Digest::zero(alg);
-        d.bytes[..bytes.len()].copy_from_slice(bytes);
-        Ok(d)
+        Digest::zero_padded(alg, bytes)
     }
 
     /// A digest of `alg` from `bytes`, zero-padded (or rejected if longer) to the algorithm's
