@@ -1,7 +1,7 @@
 #![no_main]
 //! TPM 2.0 structures: TPMS_ATTEST, TPMT_SIGNATURE, TPMT_PUBLIC / TPM2B_PUBLIC, every AK key
-//! format (`AkPublic::detect` and the explicit constructors), and quote-signature verification
-//! over three slices of the input.
+//! format (`AkPublic::detect` and the explicit constructors), certificates (DER or PEM), and
+//! quote-signature verification over three slices of the input.
 
 use libfuzzer_sys::fuzz_target;
 use mr_tpm::{tpms_attest_bytes, verify_quote_signature, AkPublic, Attest, Signature, TpmPublic};
@@ -19,6 +19,7 @@ fn parsers(data: &[u8]) {
         let _ = attest.marshal();
     }
     let _ = tpms_attest_bytes(data);
+    let _ = mr_tpm::cert::certificate_der(data);
     if let Ok(sig) = Signature::parse(data) {
         let _ = sig.scheme();
         let _ = sig.hash();
