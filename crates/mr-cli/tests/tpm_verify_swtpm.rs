@@ -8,6 +8,7 @@ mod common;
 use common::{code, mr, stderr, write};
 
 use std::path::Path;
+use std::process::Output;
 
 use mr_core::log::ima::builder::ImaListBuilder;
 use mr_core::log::ima::DigestMode;
@@ -17,6 +18,25 @@ use mr_tpm::harness::Swtpm;
 use mr_tpm::{PcrBankSelection, PcrSelection};
 
 const BANKS: [HashAlg; 2] = [HashAlg::Sha1, HashAlg::Sha256];
+
+/// `mr verify --ima LOG --tpm-attest ATTEST --tpm-sig SIG --ak AK --nonce NONCE EXTRA...`.
+fn mr_verify(log: &str, attest: &str, sig: &str, ak: &str, nonce: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "verify",
+        "--ima",
+        log,
+        "--tpm-attest",
+        attest,
+        "--tpm-sig",
+        sig,
+        "--ak",
+        ak,
+        "--nonce",
+        nonce,
+    ];
+    args.extend_from_slice(extra);
+    mr(&args)
+}
 
 /// Measure files into an IMA list and, entry by entry, into PCR 10 of the TPM.
 fn measure(tpm: &Tpm, list: &mut ImaListBuilder, files: &[&str]) {
@@ -98,38 +118,18 @@ fn ima_list_replayed_into_swtpm_pcr10_verifies_under_rsa_and_ecc_quotes() {
     for (kind, q) in &quotes {
         // Without --pcrs: the list's final values must be what the quote signed... but the quote
         // also covers PCR 0, which the list does not extend.
-        let o = mr(&[
-            "verify",
-            "--ima",
-            &log,
-            "--tpm-attest",
-            &q.attest,
-            "--tpm-sig",
-            &q.sig,
-            "--ak",
-            &q.ak,
-            "--nonce",
-            &nonce_hex,
-        ]);
+        let o = mr_verify(&log, &q.attest, &q.sig, &q.ak, &nonce_hex, &[]);
         assert_eq!(code(&o), 2, "{kind:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("--pcrs"), "{}", stderr(&o));
 
-        let o = mr(&[
-            "verify",
-            "--ima",
+        let o = mr_verify(
             &log,
-            "--tpm-attest",
             &q.attest,
-            "--tpm-sig",
             &q.sig,
-            "--ak",
             &q.ak,
-            "--nonce",
             &nonce_hex,
-            "--pcrs",
-            &q.pcrs,
-            "--json",
-        ]);
+            &["--pcrs", &q.pcrs, "--json"],
+        );
         assert_eq!(code(&o), 0, "{kind:?}: {}", stderr(&o));
         let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(j["verified"], true);
@@ -149,21 +149,7 @@ fn ima_list_replayed_into_swtpm_pcr10_verifies_under_rsa_and_ecc_quotes() {
         assert_eq!(code(&o), 0, "{kind:?}: {}", stderr(&o));
 
         // Wrong nonce, flipped signature byte, flipped PCR value, another AK's key: exit 1.
-        let o = mr(&[
-            "verify",
-            "--ima",
-            &log,
-            "--tpm-attest",
-            &q.attest,
-            "--tpm-sig",
-            &q.sig,
-            "--ak",
-            &q.ak,
-            "--nonce",
-            "00ff",
-            "--pcrs",
-            &q.pcrs,
-        ]);
+        let o = mr_verify(&log, &q.attest, &q.sig, &q.ak, "00ff", &["--pcrs", &q.pcrs]);
         assert_eq!(code(&o), 1);
         assert!(stderr(&o).contains("wrong nonce"), "{}", stderr(&o));
 
@@ -171,21 +157,14 @@ fn ima_list_replayed_into_swtpm_pcr10_verifies_under_rsa_and_ecc_quotes() {
         let n = sig.len();
         sig[n - 3] ^= 0x40;
         let bad_sig = write(dir.path(), "flipped.sig", &sig);
-        let o = mr(&[
-            "verify",
-            "--ima",
+        let o = mr_verify(
             &log,
-            "--tpm-attest",
             &q.attest,
-            "--tpm-sig",
             &bad_sig,
-            "--ak",
             &q.ak,
-            "--nonce",
             &nonce_hex,
-            "--pcrs",
-            &q.pcrs,
-        ]);
+            &["--pcrs", &q.pcrs],
+        );
         assert_eq!(code(&o), 1);
         assert!(stderr(&o).contains("bad signature"), "{}", stderr(&o));
 
@@ -197,43 +176,28 @@ fn ima_list_replayed_into_swtpm_pcr10_verifies_under_rsa_and_ecc_quotes() {
             if last == '0' { '1' } else { '0' }
         );
         let bad_pcrs = write(dir.path(), "flipped.pcrs", flipped.as_bytes());
-        let o = mr(&[
-            "verify",
-            "--ima",
+        let o = mr_verify(
             &log,
-            "--tpm-attest",
             &q.attest,
-            "--tpm-sig",
             &q.sig,
-            "--ak",
             &q.ak,
-            "--nonce",
             &nonce_hex,
-            "--pcrs",
-            &bad_pcrs,
-            "--json",
-        ]);
+            &["--pcrs", &bad_pcrs, "--json"],
+        );
         assert_eq!(code(&o), 1);
         assert!(stderr(&o).contains("PCR digest mismatch"), "{}", stderr(&o));
         let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(j["reason"], "pcr_digest_mismatch");
 
         let other = &quotes.iter().find(|(k, _)| k != kind).unwrap().1;
-        let o = mr(&[
-            "verify",
-            "--ima",
+        let o = mr_verify(
             &log,
-            "--tpm-attest",
             &q.attest,
-            "--tpm-sig",
             &q.sig,
-            "--ak",
             &other.ak,
-            "--nonce",
             &nonce_hex,
-            "--pcrs",
-            &q.pcrs,
-        ]);
+            &["--pcrs", &q.pcrs],
+        );
         assert_eq!(code(&o), 1, "{}", stderr(&o));
         assert!(
             stderr(&o).contains("does not fit the attestation key"),
@@ -246,22 +210,14 @@ fn ima_list_replayed_into_swtpm_pcr10_verifies_under_rsa_and_ecc_quotes() {
         let at = tampered.windows(9).position(|w| w == b"/usr/bin/").unwrap();
         tampered[at + 5] = b'X';
         let bad_log = write(dir.path(), "tampered.bin", &tampered);
-        let o = mr(&[
-            "verify",
-            "--ima",
+        let o = mr_verify(
             &bad_log,
-            "--tpm-attest",
             &q.attest,
-            "--tpm-sig",
             &q.sig,
-            "--ak",
             &q.ak,
-            "--nonce",
             &nonce_hex,
-            "--pcrs",
-            &q.pcrs,
-            "--json",
-        ]);
+            &["--pcrs", &q.pcrs, "--json"],
+        );
         assert_eq!(code(&o), 1, "{}", stderr(&o));
         let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(j["reason"], "ima_replay");
@@ -298,22 +254,14 @@ fn ima_list_replayed_into_swtpm_pcr10_verifies_under_rsa_and_ecc_quotes() {
     measure(&tpm, &mut list, &["/usr/bin/late"]);
     let ahead = write(dir.path(), "ahead.bin", list.as_bytes());
     let rsa = &quotes[0].1;
-    let o = mr(&[
-        "verify",
-        "--ima",
+    let o = mr_verify(
         &ahead,
-        "--tpm-attest",
         &rsa.attest,
-        "--tpm-sig",
         &rsa.sig,
-        "--ak",
         &rsa.ak,
-        "--nonce",
         &nonce_hex,
-        "--pcrs",
-        &rsa.pcrs,
-        "--json",
-    ]);
+        &["--pcrs", &rsa.pcrs, "--json"],
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(j["ima"]["entries"], 6);
@@ -336,19 +284,7 @@ fn verify_without_pcrs_uses_the_lists_final_values_when_the_quote_covers_only_pc
     let attest = write(dir.path(), "q.attest", &q.attest);
     let sig = write(dir.path(), "q.sig", &q.signature);
     let akf = write(dir.path(), "ak.pub", &q.ak_public);
-    let o = mr(&[
-        "verify",
-        "--ima",
-        &log,
-        "--tpm-attest",
-        &attest,
-        "--tpm-sig",
-        &sig,
-        "--ak",
-        &akf,
-        "--nonce",
-        "6e",
-    ]);
+    let o = mr_verify(&log, &attest, &sig, &akf, "6e", &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = String::from_utf8(o.stdout).unwrap();
     assert!(
@@ -358,19 +294,7 @@ fn verify_without_pcrs_uses_the_lists_final_values_when_the_quote_covers_only_pc
     // A list one entry longer than what was quoted is rejected without --pcrs.
     list.ima_ng(10, &HashAlg::Sha256.hash(b"x"), "/x");
     let longer = write(dir.path(), "longer.bin", list.as_bytes());
-    let o = mr(&[
-        "verify",
-        "--ima",
-        &longer,
-        "--tpm-attest",
-        &attest,
-        "--tpm-sig",
-        &sig,
-        "--ak",
-        &akf,
-        "--nonce",
-        "6e",
-    ]);
+    let o = mr_verify(&longer, &attest, &sig, &akf, "6e", &[]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("PCR digest mismatch"), "{}", stderr(&o));
 }
