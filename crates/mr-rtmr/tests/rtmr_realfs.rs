@@ -3,33 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use mr_core::{MeasurementRegister, MrId};
 use mr_rtmr::fs::{Errno, RealFs};
 use mr_rtmr::rtmr::{TdxRtmr, TdxSysfs, MEASUREMENTS_DIR};
 use mr_rtmr::Error;
-
-/// A temporary directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("mr-rtmr-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Lays out `root/sys/class/misc/tdx_guest/measurements/` with every register file.
 fn fake_sysfs(root: &Path) -> PathBuf {
@@ -56,9 +35,9 @@ fn sysfs(root: &Path) -> TdxSysfs {
 
 #[test]
 fn reads_every_register_from_a_sysfs_shaped_tree() {
-    let tmp = TempDir::new("read");
-    fake_sysfs(&tmp.0);
-    let s = sysfs(&tmp.0);
+    let tmp = tempfile::tempdir().unwrap();
+    fake_sysfs(tmp.path());
+    let s = sysfs(tmp.path());
     assert_eq!(s.read(&MrId::Mrtd).unwrap(), [0x10; 48]);
     assert_eq!(s.read(&MrId::MrConfigId).unwrap(), [0x20; 48]);
     assert_eq!(s.read(&MrId::MrOwner).unwrap(), [0x30; 48]);
@@ -73,12 +52,12 @@ fn reads_every_register_from_a_sysfs_shaped_tree() {
 
 #[test]
 fn extend_is_one_48_byte_write_at_offset_0() {
-    let tmp = TempDir::new("write");
-    let dir = fake_sysfs(&tmp.0);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fake_sysfs(tmp.path());
     // A file longer than 48 bytes shows where the write landed and that nothing was truncated.
     let file = dir.join("rtmr3:sha384");
     std::fs::write(&file, [0x55; 100]).unwrap();
-    let rtmr = TdxRtmr::new(Arc::new(RealFs::new(&tmp.0)), 3).unwrap();
+    let rtmr = TdxRtmr::new(Arc::new(RealFs::new(tmp.path())), 3).unwrap();
     let data: Vec<u8> = (0..48).collect();
     rtmr.extend_raw(&data).unwrap();
     let after = std::fs::read(&file).unwrap();
@@ -91,9 +70,9 @@ fn extend_is_one_48_byte_write_at_offset_0() {
 
 #[test]
 fn extend_through_the_trait_writes_the_digest_bytes() {
-    let tmp = TempDir::new("trait");
-    let dir = fake_sysfs(&tmp.0);
-    let rtmr = TdxRtmr::new(Arc::new(RealFs::new(&tmp.0)), 2).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fake_sysfs(tmp.path());
+    let rtmr = TdxRtmr::new(Arc::new(RealFs::new(tmp.path())), 2).unwrap();
     let d = mr_core::HashAlg::Sha384.hash(b"event");
     rtmr.extend(&d).unwrap();
     assert_eq!(
@@ -104,9 +83,9 @@ fn extend_through_the_trait_writes_the_digest_bytes() {
 
 #[test]
 fn values_that_are_not_48_bytes_are_typed_errors() {
-    let tmp = TempDir::new("len");
-    let dir = fake_sysfs(&tmp.0);
-    let s = sysfs(&tmp.0);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fake_sysfs(tmp.path());
+    let s = sysfs(tmp.path());
     for len in [0usize, 1, 47] {
         std::fs::write(dir.join("rtmr1:sha384"), vec![1; len]).unwrap();
         match s.rtmr(1).unwrap().read_raw() {
@@ -142,8 +121,8 @@ fn values_that_are_not_48_bytes_are_typed_errors() {
 
 #[test]
 fn missing_files_and_directories_are_typed_errors() {
-    let tmp = TempDir::new("missing");
-    let s = sysfs(&tmp.0);
+    let tmp = tempfile::tempdir().unwrap();
+    let s = sysfs(tmp.path());
     // No tree at all: ENOENT, explained.
     let err = s.read(&MrId::Rtmr(0)).unwrap_err();
     assert!(
@@ -171,10 +150,14 @@ fn missing_files_and_directories_are_typed_errors() {
         "{err:?}"
     );
     // The extend did not create the file.
-    assert!(!tmp.0.join(MEASUREMENTS_DIR).join("rtmr0:sha384").exists());
+    assert!(!tmp
+        .path()
+        .join(MEASUREMENTS_DIR)
+        .join("rtmr0:sha384")
+        .exists());
 
     // A directory where the register file should be.
-    let dir = fake_sysfs(&tmp.0);
+    let dir = fake_sysfs(tmp.path());
     std::fs::remove_file(dir.join("mrowner")).unwrap();
     std::fs::create_dir(dir.join("mrowner")).unwrap();
     let err = s.read(&MrId::MrOwner).unwrap_err();

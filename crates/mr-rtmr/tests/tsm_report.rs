@@ -14,30 +14,26 @@ use mr_rtmr::sim::{td_report, QuoteProvider, SimTd, TdMeasurements, INTRUDER_INB
 use mr_rtmr::tsm_report::{TsmReportClient, CONFIGFS_REPORT_DIR, INBLOB_SIZE};
 use mr_rtmr::Error;
 
-/// A temporary directory removed on drop.
-struct TempDir(PathBuf);
+/// A temporary directory laid out like configfs (`sys/kernel/config/tsm/report/`), removed on
+/// drop.
+struct TempDir(tempfile::TempDir);
 
 impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("mr-tsm-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(p.join(CONFIGFS_REPORT_DIR)).unwrap();
-        TempDir(p)
+    fn new() -> TempDir {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join(CONFIGFS_REPORT_DIR)).unwrap();
+        TempDir(t)
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
     }
 
     fn instances(&self) -> Vec<String> {
-        std::fs::read_dir(self.0.join(CONFIGFS_REPORT_DIR))
+        std::fs::read_dir(self.path().join(CONFIGFS_REPORT_DIR))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -112,8 +108,8 @@ fn nonce(byte: u8) -> [u8; INBLOB_SIZE] {
 
 #[test]
 fn configfs_tree_report_round_trip_removes_the_instance() {
-    let tmp = TempDir::new("ok");
-    let client = TsmReportClient::new(Arc::new(FakeConfigfs::new(&tmp.0, "tdx_guest", 1)));
+    let tmp = TempDir::new();
+    let client = TsmReportClient::new(Arc::new(FakeConfigfs::new(tmp.path(), "tdx_guest", 1)));
     let report = client.get_report(&nonce(0x42)).unwrap();
     assert_eq!(report.provider, "tdx_guest");
     assert_eq!(report.generation, 1);
@@ -130,8 +126,8 @@ fn configfs_tree_report_round_trip_removes_the_instance() {
 
 #[test]
 fn configfs_tree_provider_mismatch_is_refused_and_cleaned_up() {
-    let tmp = TempDir::new("provider");
-    let fs = Arc::new(FakeConfigfs::new(&tmp.0, "sev_guest", 1));
+    let tmp = TempDir::new();
+    let fs = Arc::new(FakeConfigfs::new(tmp.path(), "sev_guest", 1));
     let err = TsmReportClient::new(fs.clone())
         .get_report(&nonce(1))
         .unwrap_err();
@@ -158,8 +154,8 @@ fn configfs_tree_provider_mismatch_is_refused_and_cleaned_up() {
 
 #[test]
 fn configfs_tree_generation_race_is_detected_and_cleaned_up() {
-    let tmp = TempDir::new("race");
-    let client = TsmReportClient::new(Arc::new(FakeConfigfs::new(&tmp.0, "tdx_guest", 2)));
+    let tmp = TempDir::new();
+    let client = TsmReportClient::new(Arc::new(FakeConfigfs::new(tmp.path(), "tdx_guest", 2)));
     let err = client.get_report(&nonce(7)).unwrap_err();
     assert!(
         matches!(
@@ -181,9 +177,9 @@ fn configfs_tree_generation_race_is_detected_and_cleaned_up() {
 
 #[test]
 fn configfs_tree_missing_report_directory_is_a_clear_error() {
-    let tmp = TempDir::new("absent");
-    std::fs::remove_dir(tmp.0.join(CONFIGFS_REPORT_DIR)).unwrap();
-    let err = TsmReportClient::new(Arc::new(FakeConfigfs::new(&tmp.0, "tdx_guest", 1)))
+    let tmp = TempDir::new();
+    std::fs::remove_dir(tmp.path().join(CONFIGFS_REPORT_DIR)).unwrap();
+    let err = TsmReportClient::new(Arc::new(FakeConfigfs::new(tmp.path(), "tdx_guest", 1)))
         .get_report(&nonce(0))
         .unwrap_err();
     assert!(
@@ -358,7 +354,7 @@ fn twisted<F: Fn(&FakeConfigfs, &str) -> io::Result<()> + Send + Sync + 'static>
     after_mkdir: F,
 ) -> TsmReportClient {
     TsmReportClient::new(Arc::new(Twisted {
-        inner: FakeConfigfs::new(&tmp.0, "tdx_guest", 1),
+        inner: FakeConfigfs::new(tmp.path(), "tdx_guest", 1),
         after_mkdir,
         eexist_first: AtomicU32::new(eexist_first),
     }))
@@ -373,7 +369,7 @@ fn configfs_tree_bad_attribute_text_is_a_typed_error() {
         ("generation", b"\n", "decimal"),
     ];
     for (attr, content, needle) in cases {
-        let tmp = TempDir::new("badattr");
+        let tmp = TempDir::new();
         let client = twisted(&tmp, 0, move |fs, p| {
             std::fs::write(fs.root.join(p).join(attr), content)
         });
@@ -391,10 +387,10 @@ fn configfs_tree_bad_attribute_text_is_a_typed_error() {
 
 #[test]
 fn configfs_tree_oversized_attributes_are_bounded_typed_errors() {
-    let tmp = TempDir::new("big");
+    let tmp = TempDir::new();
     // An outblob past the kernel's 32 KiB maximum (set after the inblob write regenerates it).
     let client = TsmReportClient::new(Arc::new(BigOutblob(FakeConfigfs::new(
-        &tmp.0,
+        tmp.path(),
         "tdx_guest",
         1,
     ))));
@@ -405,7 +401,7 @@ fn configfs_tree_oversized_attributes_are_bounded_typed_errors() {
     );
     assert!(tmp.instances().is_empty());
 
-    let tmp = TempDir::new("bigprovider");
+    let tmp = TempDir::new();
     let client = twisted(&tmp, 0, |fs, p| {
         std::fs::write(fs.root.join(p).join("provider"), vec![b'a'; 1 << 20])
     });
@@ -438,7 +434,7 @@ impl Fs for BigOutblob {
 
 #[test]
 fn configfs_tree_name_collisions_are_retried_then_reported() {
-    let tmp = TempDir::new("collide");
+    let tmp = TempDir::new();
     let ok = twisted(&tmp, 3, |_, _| Ok(()));
     assert!(ok.get_report(&nonce(0)).is_ok());
     assert!(tmp.instances().is_empty());
