@@ -56,6 +56,10 @@ pub struct ImaReplayConfig {
     pub replay: ReplayOptions,
     /// Format, byte order, column overrides and trailing-bytes tolerance.
     pub reader: ImaReaderOptions,
+    /// The register every entry extends, whatever PCR it names: `None` (default) extends the
+    /// entry's own PCR; a virtual register (`mr_ima`) or an RTMR (IMA over RTMR, "direct mode")
+    /// takes all entries of the list, in order.
+    pub target: Option<MrId>,
 }
 
 impl ImaReplayConfig {
@@ -97,6 +101,12 @@ impl ImaReplayConfig {
     /// Force the template-digest column algorithm.
     pub fn with_column(mut self, column: HashAlg) -> Self {
         self.reader.column = Some(column);
+        self
+    }
+    /// Extend `target` with every entry instead of the PCR the entry names (see
+    /// [`ImaReplayConfig::target`]).
+    pub fn with_target(mut self, target: MrId) -> Self {
+        self.target = Some(target);
         self
     }
     /// Accept (and report) an incomplete final entry.
@@ -189,7 +199,14 @@ pub fn replay<R: BufRead>(
     let mut digests = [Digest::zero(HashAlg::Sha1); HashAlg::ALL.len()];
     let ones20 = [0xFFu8; 20];
     while let Some(e) = reader.next_entry()? {
-        let reg = MrId::Pcr(e.pcr());
+        let pcr_reg;
+        let reg: &MrId = match &config.target {
+            Some(t) => t,
+            None => {
+                pcr_reg = MrId::Pcr(e.pcr());
+                &pcr_reg
+            }
+        };
         let violation = e.is_violation();
         let column = e.header_digest().alg();
         let mut sha1 = None;
@@ -226,9 +243,9 @@ pub fn replay<R: BufRead>(
         if let Some(r) = per_bank.as_mut() {
             for (d, b) in digests.iter().zip(&banks) {
                 if violation {
-                    r.extend(&reg, &Digest::ones(*b));
+                    r.extend(reg, &Digest::ones(*b));
                 } else {
-                    r.extend(&reg, d);
+                    r.extend(reg, d);
                 }
             }
             r.end_entry();
@@ -241,7 +258,7 @@ pub fn replay<R: BufRead>(
             };
             for b in &banks {
                 let d = Digest::zero_padded(*b, src).unwrap_or_else(|_| Digest::zero(*b));
-                r.extend(&reg, &d);
+                r.extend(reg, &d);
             }
             r.end_entry();
         }
