@@ -5,8 +5,8 @@
 
 use mr_core::error::ParseErrorKind;
 use mr_core::log::tcg::{
-    self, boot_aggregate, ccel, EventType, LogEnd, LogFormat, ParseOptions, TcgReplayConfig,
-    Trailing, UnknownAlgorithms,
+    self, boot_aggregate, ccel, DataCheck, DataCheckPolicy, EventData, EventType, Hashed, LogEnd,
+    LogFormat, ParseOptions, TcgReplayConfig, Trailing, UnknownAlgorithms,
 };
 use mr_core::{Digest, Error, HashAlg, MrId, RegisterValue, VerifiedRegisters};
 use proptest::prelude::*;
@@ -71,13 +71,38 @@ fn startup_locality(l: u8) -> Vec<u8> {
     no_action(0, &d)
 }
 
+/// The `UEFI_VARIABLE_DATA` of `SecureBoot` = 1 (EFI global variable GUID).
+fn secure_boot_variable() -> Vec<u8> {
+    uefi_variable(
+        [
+            0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11, 0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03,
+            0x2b, 0x8c,
+        ],
+        "SecureBoot",
+        &[1],
+    )
+}
+
+/// A `UEFI_VARIABLE_DATA`: GUID, u64 name length (UTF-16 units), u64 data length, name, data.
+fn uefi_variable(guid: [u8; 16], name: &str, value: &[u8]) -> Vec<u8> {
+    let units: Vec<u16> = name.encode_utf16().collect();
+    let mut d = guid.to_vec();
+    d.extend_from_slice(&(units.len() as u64).to_le_bytes());
+    d.extend_from_slice(&(value.len() as u64).to_le_bytes());
+    for u in units {
+        d.extend_from_slice(&u.to_le_bytes());
+    }
+    d.extend_from_slice(value);
+    d
+}
+
 /// A small SHA-1 + SHA-256 log and the offsets where its records start (and its end).
 fn small_log() -> (Vec<u8>, Vec<usize>) {
     let records = [
         header(&[(SHA1, 20), (SHA256, 32)], 0),
         startup_locality(3),
         measured(0, 0x8000_0008, b"firmware blob"),
-        measured(7, 0x8000_0001, b"SecureBoot=1"),
+        measured(7, 0x8000_0001, &secure_boot_variable()),
         measured(7, 4, &[0, 0, 0, 0]),
         measured(4, 0x8000_0003, b"bootloader"),
     ];
@@ -121,7 +146,7 @@ fn small_log_values() -> VerifiedRegisters {
         });
         values.push(RegisterValue {
             id: MrId::Pcr(7),
-            value: fold(alg, z, &[b"SecureBoot=1", &[0, 0, 0, 0]]),
+            value: fold(alg, z, &[&secure_boot_variable(), &[0, 0, 0, 0]]),
         });
         values.push(RegisterValue {
             id: MrId::Pcr(4),
@@ -451,7 +476,7 @@ fn ccel_log(records: &[Vec<u8>]) -> Vec<u8> {
 fn measured384(index: u32, data: &[u8]) -> Vec<u8> {
     event2(
         index,
-        0x8000_0001,
+        0x8000_0008,
         &[(SHA384, HashAlg::Sha384.hash(data).as_bytes().to_vec())],
         data,
     )
@@ -611,4 +636,139 @@ proptest! {
         let allow = ParseOptions::default().with_trailing(Trailing::AllowPadding);
         let _ = tcg::parse(&log, &allow);
     }
+}
+
+#[test]
+fn tampered_checkable_data_is_rejected_even_when_the_pcrs_match() {
+    let (log, _) = small_log();
+    let expected = small_log_values();
+    let parsed = tcg::parse(&log, &ParseOptions::default()).unwrap();
+    let sep = parsed
+        .events
+        .iter()
+        .find(|e| e.event_type == EventType::EV_SEPARATOR)
+        .unwrap();
+    assert_eq!(sep.data_check(), DataCheck::Verified(Hashed::EventData));
+    assert_eq!(sep.decode(Some(2)).unwrap(), EventData::Separator(0));
+    // Same digests (the PCRs still match), different data: the data is not what was measured.
+    let mut bad = log.clone();
+    bad[sep.data_offset as usize] = 1;
+    let err = tcg::replay(&bad, &TcgReplayConfig::pc_client(), Some(&expected)).unwrap_err();
+    let Error::EntryDigest(m) = err else {
+        panic!("expected an entry digest mismatch, got {err}")
+    };
+    assert_eq!((m.entry, m.register.clone()), (sep.record, MrId::Pcr(7)));
+    assert_eq!(m.computed, m.alg.hash(&[1, 0, 0, 0]));
+    // Report-only: the values verify and the record is listed.
+    let cfg = TcgReplayConfig::pc_client().with_data_check(DataCheckPolicy::Report);
+    let report = tcg::replay(&bad, &cfg, Some(&expected)).unwrap();
+    assert_eq!(report.data_checks.failure_count, 1);
+    assert_eq!(report.data_checks.failures[0].0, sep.record);
+    assert!(matches!(
+        report.data_checks.failures[0].1,
+        DataCheck::Mismatch { .. }
+    ));
+    // Untampered: the variable and the separator are verified, the blob and the image are not
+    // checkable.
+    let report = tcg::replay(&log, &TcgReplayConfig::pc_client(), Some(&expected)).unwrap();
+    assert_eq!(report.data_checks.verified, 2);
+    assert_eq!(report.data_checks.not_checkable, 2);
+}
+
+#[test]
+fn variable_event_whose_lengths_disagree_with_its_size_is_malformed() {
+    let mut var = secure_boot_variable();
+    var.push(0); // one byte more than the structure announces
+    let mut log = header(&[(SHA1, 20), (SHA256, 32)], 0);
+    log.extend(measured(7, 0x8000_0001, &var));
+    let p = parse_error(tcg::replay(&log, &TcgReplayConfig::pc_client(), None));
+    assert_eq!(p.entry, Some(1));
+    assert_eq!(p.structure, "event data");
+    // A huge name length is bounded, not allocated.
+    let mut var = secure_boot_variable();
+    var[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+    let mut log = header(&[(SHA1, 20), (SHA256, 32)], 0);
+    log.extend(measured(7, 0x8000_0001, &var));
+    let parsed = tcg::parse(&log, &ParseOptions::default()).unwrap();
+    let e = &parsed.events[1];
+    assert!(matches!(e.data_check(), DataCheck::Malformed(_)));
+    assert!(matches!(
+        parse_error(e.decode(None)).kind,
+        ParseErrorKind::LengthTooLarge { .. }
+    ));
+}
+
+#[test]
+fn boot_variable_may_hash_its_value_or_the_whole_structure() {
+    let boot = uefi_variable([7; 16], "BootOrder", &[1, 0, 2, 0]);
+    let value = &boot[boot.len() - 4..];
+    for (digest_of, how) in [
+        (value, Hashed::VariableValue),
+        (&boot[..], Hashed::EventData),
+    ] {
+        let mut log = header(&[(SHA1, 20), (SHA256, 32)], 0);
+        log.extend(event2(
+            1,
+            0x8000_0002,
+            &[
+                (SHA1, HashAlg::Sha1.hash(digest_of).as_bytes().to_vec()),
+                (SHA256, HashAlg::Sha256.hash(digest_of).as_bytes().to_vec()),
+            ],
+            &boot,
+        ));
+        let parsed = tcg::parse(&log, &ParseOptions::default()).unwrap();
+        assert_eq!(parsed.events[1].data_check(), DataCheck::Verified(how));
+        let EventData::Variable(v) = parsed.events[1].decode(None).unwrap() else {
+            panic!("not a variable")
+        };
+        assert_eq!((v.name.as_str(), v.data), ("BootOrder", value));
+    }
+    // The name hashed alone is neither.
+    let mut log = header(&[(SHA1, 20), (SHA256, 32)], 0);
+    log.extend(measured(1, 0x8000_0002, &boot).to_vec());
+    let n = log.len();
+    log[n - 1] ^= 1; // data changed after hashing
+    let parsed = tcg::parse(&log, &ParseOptions::default()).unwrap();
+    assert!(matches!(
+        parsed.events[1].data_check(),
+        DataCheck::Mismatch { .. }
+    ));
+}
+
+#[test]
+fn image_load_and_tagged_events_decode_their_fixed_fields() {
+    let mut image = 0x1000u64.to_le_bytes().to_vec();
+    image.extend(0x2000u64.to_le_bytes());
+    image.extend(0u64.to_le_bytes());
+    image.extend(4u64.to_le_bytes());
+    image.extend([0x7f, 0xff, 0x04, 0x00]); // end-of-device-path node
+    let mut tagged = 0x8F3B_22ECu32.to_le_bytes().to_vec();
+    tagged.extend(12u32.to_le_bytes());
+    tagged.extend(b"Linux initrd");
+    let mut log = header(&[(SHA1, 20), (SHA256, 32)], 0);
+    log.extend(measured(4, 0x8000_0003, &image));
+    log.extend(measured(9, 6, &tagged));
+    let parsed = tcg::parse(&log, &ParseOptions::default()).unwrap();
+    let spec = parsed.spec_id.as_ref().map(|s| s.uintn_size);
+    let EventData::ImageLoad(i) = parsed.events[1].decode(spec).unwrap() else {
+        panic!("not an image load")
+    };
+    assert_eq!(
+        (i.location, i.length, i.device_path),
+        (0x1000, 0x2000, &[0x7f, 0xff, 0x04, 0x00][..])
+    );
+    assert_eq!(parsed.events[1].data_check(), DataCheck::NotCheckable);
+    assert_eq!(
+        parsed.events[2].decode(spec).unwrap(),
+        EventData::Tagged {
+            id: 0x8F3B_22EC,
+            data: b"Linux initrd"
+        }
+    );
+    // A device-path length beyond the data is refused.
+    image[24..32].copy_from_slice(&5u64.to_le_bytes());
+    let mut log = header(&[(SHA1, 20), (SHA256, 32)], 0);
+    log.extend(measured(4, 0x8000_0003, &image));
+    let parsed = tcg::parse(&log, &ParseOptions::default()).unwrap();
+    assert!(parsed.events[1].decode(spec).is_err());
 }

@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use mr_core::log::tcg::{
-    self, boot_aggregate, ccel, DigestCount, LogEnd, LogFormat, ParseOptions, TcgReplayConfig,
-    Trailing,
+    self, boot_aggregate, ccel, DataCheck, DataCheckPolicy, DigestCount, EventData, EventType,
+    Hashed, LogEnd, LogFormat, MissingExitBootServices, ParseOptions, TcgReplayConfig, Trailing,
 };
 use mr_core::{Digest, Error, HashAlg, MrId, RegisterValue, VerifiedRegisters};
 
@@ -234,6 +234,99 @@ fn go_attestation_ebs_missing_log_mismatches_only_pcr5_without_the_ebs_workaroun
         v.extended(HashAlg::Sha1.hash(s.as_bytes()).as_bytes())
     });
     assert_eq!(fixed, r.mismatches[0].expected);
+
+    // The explicit option appends exactly those two events and the log verifies.
+    let cfg = TcgReplayConfig::pc_client().with_missing_ebs(MissingExitBootServices::AppendToPcr5);
+    let report = tcg::replay(&log, &cfg, Some(&expected)).unwrap();
+    assert!(report.ebs_appended);
+    // A log whose PCR 5 matches as logged gets nothing appended, although it has no EBS
+    // events either (it was read before ExitBootServices).
+    let sb = read(&dir, "tcg2/go-attestation/sb_cert_eventlog");
+    let sb_expected = go_attestation_expected(&dir, "sb_cert_eventlog");
+    let sb_expected = asserted(
+        sb_expected
+            .iter()
+            .filter(|(id, _)| **id != MrId::Pcr(10))
+            .map(|(id, v)| RegisterValue {
+                id: id.clone(),
+                value: *v,
+            })
+            .collect(),
+    );
+    let report = tcg::replay(&sb, &cfg, Some(&sb_expected)).unwrap();
+    assert!(!report.ebs_appended);
+    // Without verified values the option appends unconditionally.
+    assert!(tcg::replay(&log, &cfg, None).unwrap().ebs_appended);
+}
+
+/// Every shared PC-Client log whose checkable records (separators, EFI actions, UEFI
+/// variables) are all consistent: the strict default verifies each one, and finds some.
+#[test]
+fn checkable_event_data_of_every_shared_log_matches_its_digests() {
+    let Some(dir) = vectors() else { return };
+    for file in [
+        "tcg2/go-attestation/sb_cert_eventlog",
+        "tcg2/go-attestation/option_rom_eventlog",
+        "tcg2/go-attestation/ebs_event_missing_eventlog",
+        "tcg2/go-attestation/crypto_agile_eventlog",
+        "tcg2/go-attestation/coreos_36_shielded_vm_no_secure_boot_eventlog",
+        "tcg2/keylime/binary_bios_measurements",
+        "tcg2/keylime/binary_bios_measurements-secureboot",
+        "tcg2/libcel/binary_bios_measurements.bin",
+        "tcg2/rust-keylime/uefi_log.bin",
+        "tcg2/tpm2-tss/binary_measurements_pc_client.bin",
+        "tcg2/tpm2-tss/binary_measurements_hcrtm.bin",
+        "tcg2/tpm2-tss/binary_measurements_nuc.bin",
+        "tcg2/tpm2-tools/event-arch-linux.bin",
+        "tcg2/tpm2-tools/event-moklisttrusted.bin",
+        "ima/ima-evm-utils/sample-binary_bios_measurements-pcrs-8-9",
+    ] {
+        let bytes = read(&dir, file);
+        let cfg = TcgReplayConfig::pc_client().with_data_check(DataCheckPolicy::Report);
+        let report = tcg::replay(&bytes, &cfg, None).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let c = &report.data_checks;
+        assert_eq!(c.failure_count, 0, "{file}: {:?}", c.failures);
+        assert!(c.verified >= 3, "{file}: {c:?}");
+        assert!(c.not_checkable >= 1, "{file}: {c:?}");
+        // Every common event decodes.
+        let log = tcg::parse(&bytes, &ParseOptions::default()).unwrap();
+        let uintn = log.spec_id.as_ref().map(|s| s.uintn_size);
+        for e in log.events.iter().filter(|e| !e.is_no_action()) {
+            e.decode(uintn)
+                .unwrap_or_else(|err| panic!("{file} record {}: {err}", e.record));
+        }
+    }
+}
+
+#[test]
+fn secure_boot_log_decodes_its_variables_and_old_shims_authority_quirk() {
+    let Some(dir) = vectors() else { return };
+    let bytes = read(&dir, "tcg2/go-attestation/sb_cert_eventlog");
+    let log = tcg::parse(&bytes, &ParseOptions::default()).unwrap();
+    let uintn = log.spec_id.as_ref().map(|s| s.uintn_size);
+    let names: Vec<String> = log
+        .events
+        .iter()
+        .filter(|e| e.event_type == EventType::EV_EFI_VARIABLE_DRIVER_CONFIG)
+        .map(|e| match e.decode(uintn).unwrap() {
+            EventData::Variable(v) => v.name,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(names, ["SecureBoot", "PK", "KEK", "db", "dbx"]);
+    // shim's authority events: one stray byte, digest over the rest (go-attestation #157).
+    let shim: Vec<_> = log
+        .events
+        .iter()
+        .filter(|e| e.event_type == EventType::EV_EFI_VARIABLE_AUTHORITY)
+        .filter(|e| e.data_check() == DataCheck::Verified(Hashed::AllButLastByte))
+        .collect();
+    assert_eq!(shim.len(), 2);
+    let EventData::Variable(v) = shim[0].decode(uintn).unwrap() else {
+        panic!()
+    };
+    assert_eq!(v.name, "Shim");
+    assert_eq!(v.guid_string(), "605dab50-e046-4300-abb6-3dd810dd8b23");
 }
 
 #[test]

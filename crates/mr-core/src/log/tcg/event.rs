@@ -147,6 +147,8 @@ pub struct Event<'a> {
     pub digests: Vec<Digest>,
     /// The event data.
     pub data: &'a [u8],
+    /// Absolute byte offset of the event data in the input.
+    pub data_offset: u64,
 }
 
 impl Event<'_> {
@@ -198,6 +200,7 @@ mod tests {
             event_type: EventType::EV_NO_ACTION,
             digests: Vec::new(),
             data: &data,
+            data_offset: 0,
         };
         assert_eq!(e.startup_locality(), Some(3));
         e.index = 1;

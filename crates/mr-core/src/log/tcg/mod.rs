@@ -21,15 +21,20 @@
 //! limit; malformed input is an [`Error::Parse`] with the byte offset and record number.
 
 pub mod ccel;
+mod data;
 mod event;
 mod reader;
 mod spec_id;
 
+pub use data::{
+    is_checkable, DataCheck, DataCheckPolicy, EventData, Hashed, ImageLoad, UefiVariable,
+    MAX_VARIABLE_NAME_UNITS,
+};
 pub use event::{Event, EventType, STARTUP_LOCALITY_SIGNATURE};
 pub use spec_id::{AlgorithmSize, SpecIdEvent, SPEC_ID_SIGNATURE};
 
 use crate::alg::{Digest, HashAlg};
-use crate::error::{Error, ParseError, ParseErrorKind};
+use crate::error::{EntryDigestMismatch, Error, ParseError, ParseErrorKind};
 use crate::register::{MrId, RegisterValue, VerifiedRegisters};
 use crate::replay::{PrefixPolicy, ReplayOptions, ReplayOutcome, Replayer};
 
@@ -415,6 +420,7 @@ fn read_legacy<'a>(
         .take(20)
         .map_err(|s| perr(format, S, at, Some(record), short(s)))?;
     let digest = Digest::new(HashAlg::Sha1, sha1)?;
+    let data_offset = r.offset() + 4;
     let data = read_event_data(r, max_event, format, record)?;
     Ok(Event {
         record,
@@ -423,6 +429,7 @@ fn read_legacy<'a>(
         event_type,
         digests: vec![digest],
         data,
+        data_offset,
     })
 }
 
@@ -495,6 +502,7 @@ fn read_agile<'a>(
             digests.push(Digest::new(alg, bytes)?);
         }
     }
+    let data_offset = r.offset() + 4;
     let data = read_event_data(r, max_event, format, record)?;
     Ok(Event {
         record,
@@ -503,6 +511,7 @@ fn read_agile<'a>(
         event_type,
         digests,
         data,
+        data_offset,
     })
 }
 
@@ -535,6 +544,47 @@ pub enum HcrtmStart {
     Ignore,
 }
 
+/// The firmware bug of a log without the two `Exit Boot Services` EV_EFI_ACTION events in
+/// PCR 5 (go-attestation `ebs_event_missing_eventlog`: the firmware extended PCR 5 with them but
+/// did not log them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MissingExitBootServices {
+    /// Replay the log as it is (PCR 5 then does not match the TPM).
+    #[default]
+    AsLogged,
+    /// When PCR 5 has no `"Exit Boot Services Invocation"` EV_EFI_ACTION, append one
+    /// record extending PCR 5 with `"Exit Boot Services Invocation"` and then one with
+    /// `"Exit Boot Services Returned with Success"` (digests = hash of the strings), as
+    /// go-attestation's workaround does: against verified values only if PCR 5 does not match
+    /// without them (a log read before ExitBootServices lacks them legitimately); without
+    /// verified values always. The report says whether they were appended.
+    AppendToPcr5,
+}
+
+/// EV_EFI_ACTION data of the first Exit Boot Services event.
+pub const EBS_INVOCATION: &[u8] = b"Exit Boot Services Invocation";
+/// EV_EFI_ACTION data of the second Exit Boot Services event (success).
+pub const EBS_RETURNED_SUCCESS: &[u8] = b"Exit Boot Services Returned with Success";
+
+/// Records kept in [`DataChecks::failures`] (later ones are only counted).
+pub const MAX_REPORTED_DATA_FAILURES: usize = 64;
+
+/// What the per-record data checks found ([`Event::data_check`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DataChecks {
+    /// Records whose data was checked against their digests and agreed.
+    pub verified: u64,
+    /// Extended records of types whose digest is not the hash of their data.
+    pub not_checkable: u64,
+    /// Records of checkable types that failed (the first [`MAX_REPORTED_DATA_FAILURES`]),
+    /// with their record number (only with [`DataCheckPolicy::Report`]: otherwise the first
+    /// one fails the replay).
+    pub failures: Vec<(u64, DataCheck)>,
+    /// All failures.
+    pub failure_count: u64,
+}
+
 /// Configuration of [`replay`]; `Default` is a strict PC-Client replay.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -549,6 +599,10 @@ pub struct TcgReplayConfig {
     pub replay: ReplayOptions,
     /// H-CRTM handling.
     pub hcrtm: HcrtmStart,
+    /// Records whose checkable data disagrees with their digest (default: reject).
+    pub data_check: DataCheckPolicy,
+    /// The missing Exit Boot Services events (default: replay as logged).
+    pub missing_ebs: MissingExitBootServices,
 }
 
 impl Default for TcgReplayConfig {
@@ -567,6 +621,8 @@ impl TcgReplayConfig {
             banks: Vec::new(),
             replay: ReplayOptions::default().with_prefix(PrefixPolicy::Exact),
             hcrtm: HcrtmStart::default(),
+            data_check: DataCheckPolicy::Reject,
+            missing_ebs: MissingExitBootServices::AsLogged,
         }
     }
 
@@ -578,6 +634,8 @@ impl TcgReplayConfig {
             banks: vec![HashAlg::Sha384],
             replay: ReplayOptions::default().with_prefix(PrefixPolicy::Exact),
             hcrtm: HcrtmStart::Ignore,
+            data_check: DataCheckPolicy::Reject,
+            missing_ebs: MissingExitBootServices::AsLogged,
         }
     }
 
@@ -604,6 +662,18 @@ impl TcgReplayConfig {
         self.hcrtm = hcrtm;
         self
     }
+
+    /// Set what a record whose checkable data disagrees with its digest does.
+    pub fn with_data_check(mut self, policy: DataCheckPolicy) -> Self {
+        self.data_check = policy;
+        self
+    }
+
+    /// Set the handling of missing Exit Boot Services events.
+    pub fn with_missing_ebs(mut self, ebs: MissingExitBootServices) -> Self {
+        self.missing_ebs = ebs;
+        self
+    }
 }
 
 /// The result of a [`replay`] that verified (or, without verified values, simply ran).
@@ -620,6 +690,11 @@ pub struct TcgReplayReport {
     pub startup_locality: Option<u8>,
     /// Where the records ended.
     pub end: LogEnd,
+    /// Per-record data checks.
+    pub data_checks: DataChecks,
+    /// True when the two Exit Boot Services records were appended
+    /// ([`MissingExitBootServices::AppendToPcr5`]); they count in `outcome.entries`.
+    pub ebs_appended: bool,
 }
 
 /// PCR 0's start value at `locality`: zeros with the last byte = locality.
@@ -745,10 +820,52 @@ fn replay_log(
         }
     }
 
+    let has_ebs = log.events.iter().any(|e| {
+        e.index == 5 && e.event_type == EventType::EV_EFI_ACTION && e.data == EBS_INVOCATION
+    });
+    let may_append = cfg.missing_ebs == MissingExitBootServices::AppendToPcr5
+        && cfg.registers == RegisterSpace::Pcr
+        && !has_ebs;
+    // With verified values the events are appended only when PCR 5 does not match without
+    // them (as go-attestation does): a log read before ExitBootServices lacks them legitimately.
+    let first_try_appends = may_append && expected.is_none();
+    let (outcome, checks, ebs_appended) =
+        match replay_events(log, cfg, expected, &opts, &banks, first_try_appends, format) {
+            Err(Error::Replay(r))
+                if may_append
+                    && !first_try_appends
+                    && r.mismatches.iter().any(|m| m.register == MrId::Pcr(5)) =>
+            {
+                replay_events(log, cfg, expected, &opts, &banks, true, format)?
+            }
+            other => other?,
+        };
+    Ok(TcgReplayReport {
+        outcome,
+        format: log.format,
+        banks,
+        startup_locality: locality,
+        end: log.end,
+        data_checks: checks,
+        ebs_appended,
+    })
+}
+
+/// One pass over the records (plus the two Exit Boot Services records when `append_ebs`).
+fn replay_events(
+    log: &TcgLog<'_>,
+    cfg: &TcgReplayConfig,
+    expected: Option<&VerifiedRegisters>,
+    opts: &ReplayOptions,
+    banks: &[HashAlg],
+    append_ebs: bool,
+    format: &'static str,
+) -> Result<(ReplayOutcome, DataChecks, bool), Error> {
     let mut replayer = match expected {
-        Some(v) => Replayer::verifying(v, opts),
-        None => Replayer::new(opts),
+        Some(v) => Replayer::verifying(v, opts.clone()),
+        None => Replayer::new(opts.clone()),
     };
+    let mut checks = DataChecks::default();
     for e in &log.events {
         if !e.is_no_action() {
             let id = register_of(e, cfg.registers, format)?;
@@ -757,17 +874,47 @@ fn replay_log(
                     replayer.extend(&id, d);
                 }
             }
+            match e.data_check() {
+                DataCheck::Verified(_) => checks.verified += 1,
+                DataCheck::NotCheckable => checks.not_checkable += 1,
+                failure => {
+                    if cfg.data_check == DataCheckPolicy::Reject {
+                        match failure {
+                            DataCheck::Mismatch {
+                                alg,
+                                recorded,
+                                computed,
+                            } => replayer.note_bad_entry(EntryDigestMismatch {
+                                entry: e.record,
+                                offset: e.offset,
+                                register: id.clone(),
+                                alg,
+                                recorded,
+                                computed,
+                            }),
+                            DataCheck::Malformed(p) => return Err(Error::Parse(p)),
+                            _ => {}
+                        }
+                    } else {
+                        checks.failure_count += 1;
+                        if checks.failures.len() < MAX_REPORTED_DATA_FAILURES {
+                            checks.failures.push((e.record, failure));
+                        }
+                    }
+                }
+            }
         }
         replayer.end_entry();
     }
-    let outcome = replayer.finish()?;
-    Ok(TcgReplayReport {
-        outcome,
-        format: log.format,
-        banks,
-        startup_locality: locality,
-        end: log.end,
-    })
+    if append_ebs {
+        for action in [EBS_INVOCATION, EBS_RETURNED_SUCCESS] {
+            for alg in banks {
+                replayer.extend(&MrId::Pcr(5), &alg.hash(action));
+            }
+            replayer.end_entry();
+        }
+    }
+    Ok((replayer.finish()?, checks, append_ebs))
 }
 
 fn names(banks: &[HashAlg]) -> String {
