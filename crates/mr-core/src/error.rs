@@ -75,6 +75,11 @@ pub enum Error {
     /// An I/O error while streaming a log.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// An IMA list history that is refused or a checkpoint that cannot be used: reboot since a
+    /// checkpoint, a differing prefix, a broken shard chain, unanchored start values, an entry
+    /// logged but never extended (see [`crate::log::ima::HistoryError`]).
+    #[error(transparent)]
+    History(Box<crate::log::ima::HistoryError>),
 }
 
 impl Error {
@@ -83,6 +88,7 @@ impl Error {
         match self {
             Error::EntryDigest(_) | Error::Replay(_) => ErrorClass::Rejected,
             Error::Register { .. } | Error::Io(_) => ErrorClass::Device,
+            Error::History(h) => h.class(),
             _ => ErrorClass::Malformed,
         }
     }
@@ -91,6 +97,12 @@ impl Error {
 impl From<ReplayError> for Error {
     fn from(e: ReplayError) -> Self {
         Error::Replay(Box::new(e))
+    }
+}
+
+impl From<crate::log::ima::HistoryError> for Error {
+    fn from(e: crate::log::ima::HistoryError) -> Self {
+        Error::History(Box::new(e))
     }
 }
 

@@ -17,11 +17,20 @@
 mod ascii;
 mod binary;
 pub mod builder;
+pub mod checkpoint;
+pub mod extend;
+pub mod kexec;
 mod reader;
 mod replay;
 pub mod sample;
+pub mod shards;
+pub mod snapshot;
 pub mod template;
 
+pub use checkpoint::{
+    resume, verify_from_boot, Anchor, Checkpoint, HistoryError, ResumeConfig, ResumeInput,
+    RootIdentity, Verification,
+};
 pub use reader::{ImaReader, ImaReaderOptions};
 pub use replay::{
     replay, BootAggregate, DigestMode, ImaReplayConfig, ImaReplayReport, ViolationPolicy,

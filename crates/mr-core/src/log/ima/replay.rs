@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::register::{MrId, VerifiedRegisters};
 use crate::replay::{ReplayOptions, ReplayOutcome, Replayer};
 
+use super::checkpoint::HistoryError;
 use super::reader::{ImaReader, ImaReaderOptions};
 use super::template::{Endian, FieldId};
 use super::{ImaEntry, ListFormat, ListKind};
@@ -60,6 +61,11 @@ pub struct ImaReplayConfig {
     /// entry's own PCR; a virtual register (`mr_ima`) or an RTMR (IMA over RTMR, "direct mode")
     /// takes all entries of the list, in order.
     pub target: Option<MrId>,
+    /// Accept, when verifying against values in PCRs, a list with an all-zero `boot_aggregate`
+    /// (the kernel found no TPM and extended nothing, so any value in the PCR was put there by
+    /// someone else). Default false: such a list is refused ([`HistoryError::NoTpm`]). Lists
+    /// replayed into a virtual register or an RTMR (`target`) are exempt: a TD has no TPM.
+    pub allow_no_tpm: bool,
 }
 
 impl ImaReplayConfig {
@@ -112,6 +118,11 @@ impl ImaReplayConfig {
     /// Accept (and report) an incomplete final entry.
     pub fn with_trailing_bytes_allowed(mut self, allow: bool) -> Self {
         self.reader.allow_trailing_bytes = allow;
+        self
+    }
+    /// Accept lists booted without a TPM (see [`ImaReplayConfig::allow_no_tpm`]).
+    pub fn with_no_tpm_allowed(mut self, allow: bool) -> Self {
+        self.allow_no_tpm = allow;
         self
     }
 }
@@ -196,6 +207,7 @@ pub fn replay<R: BufRead>(
     let mut violations = 0u64;
     let mut boot_aggregates = Vec::new();
     let mut boot_aggregate_count = 0u64;
+    let mut first_no_tpm: Option<u64> = None;
     let mut digests = [Digest::zero(HashAlg::Sha1); HashAlg::ALL.len()];
     let ones20 = [0xFFu8; 20];
     while let Some(e) = reader.next_entry()? {
@@ -264,6 +276,9 @@ pub fn replay<R: BufRead>(
         }
         if is_boot_aggregate(e) {
             boot_aggregate_count += 1;
+            if first_no_tpm.is_none() && e.boot_aggregate().is_some_and(|b| b.no_tpm) {
+                first_no_tpm = Some(e.index());
+            }
             if boot_aggregates.len() < MAX_REPORTED_BOOT_AGGREGATES {
                 if let Some(ba) = e.boot_aggregate() {
                     boot_aggregates.push(ba);
@@ -286,6 +301,12 @@ pub fn replay<R: BufRead>(
         (None, Some(b)) => (b.finish()?, DigestMode::PaddedSha1),
         (None, None) => (Replayer::new(config.replay.clone()).finish()?, mode),
     };
+    let pcr_target = matches!(config.target, None | Some(MrId::Pcr(_)));
+    if let (Some(entry), Some(_), false, true) =
+        (first_no_tpm, expected, config.allow_no_tpm, pcr_target)
+    {
+        return Err(HistoryError::NoTpm { entry }.into());
+    }
     Ok(ImaReplayReport {
         entries: outcome.entries,
         outcome,

@@ -1,0 +1,998 @@
+//! Checkpoints: the verifier's state after a verified prefix of an IMA list, and incremental
+//! verification from it (keylime's "incremental attestation", made explicit and checkable).
+//!
+//! A [`Checkpoint`] records, at the end of the prefix a root of trust vouched for:
+//! * `entries` and `offset`: entries and bytes of the list verified so far (counted from the
+//!   first entry of the boot, also when the list was trimmed since);
+//! * `prefix_digest`: a hash chain over the raw bytes of every verified entry,
+//!   `c(0) = 32 zero bytes`, `c(i+1) = SHA-256(c(i) || bytes of entry i)`; a chain (not one hash
+//!   of the whole prefix) so that a checkpoint made from a tail can be extended without the
+//!   prefix bytes, and a full list can be checked against it whatever runs produced it;
+//! * `registers`: the running value of every register and bank the list extends;
+//! * the boot identity: the first `boot_aggregate`, and the root's view of the boot
+//!   ([`RootIdentity`]: TPM AK with resetCount and restartCount, or a TD quote identity);
+//! * the list format and digest mode, which a resumed replay is held to.
+//!
+//! Resuming ([`resume`]) takes the list in one of two forms, which the caller states
+//! ([`ResumeInput`]); nothing is guessed:
+//! * [`ResumeInput::Full`]: the whole list; the first `entries` entries must hash to
+//!   `prefix_digest` (else [`HistoryError::PrefixDiffers`]), and only the entries after them
+//!   are replayed, from the checkpoint's register values;
+//! * [`ResumeInput::Tail`]: only the bytes after the checkpoint (what a trimmed or staged list
+//!   keeps, or what an agent sends); they are replayed from the checkpoint's values and must
+//!   reach the new quote (else [`HistoryError::TailDoesNotContinue`]).
+//!
+//! Reboots. A TPM quote's `resetCount` changes on every TPM Reset (TPM2_Startup(CLEAR) after a
+//! power cycle or reboot): PCRs were reset and the list restarted, so the checkpoint no longer
+//! applies ([`HistoryError::Rebooted`]). `restartCount` changes on TPM Restart (Startup(CLEAR)
+//! after Shutdown(STATE), e.g. resume from hibernation: PCRs reset) and on TPM Resume
+//! (Startup(STATE) after Shutdown(STATE), e.g. S3 suspend: PCRs preserved); TPM 2.0 Part 1
+//! ("TPM Reset, Restart and Resume"). The counters cannot tell the two apart, so a changed
+//! restartCount is refused by default ([`HistoryError::Restarted`]); with
+//! [`ResumeConfig::allow_tpm_resume`] it is accepted when, and only when, the replay from the
+//! checkpoint's values still reaches the new quote (PCRs were preserved). The counters are
+//! compared only between quotes by the same AK (they are obfuscated per key outside the
+//! endorsement and platform hierarchies), so another AK is [`HistoryError::DifferentRoot`].
+//!
+//! The byte-level functions take the list in memory (`&[u8]`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::alg::{Digest, HashAlg};
+use crate::error::{Error, ErrorClass};
+use crate::register::{MrId, Provenance, RegisterValue, VerifiedRegisters};
+use crate::replay::{PrefixPolicy, Replayer};
+
+use super::reader::{ImaReader, ImaReaderOptions};
+use super::replay::{replay, DigestMode, ImaReplayConfig, ImaReplayReport};
+use super::template::Endian;
+use super::{ListFormat, ListKind};
+
+/// The checkpoint format version this code writes and reads.
+pub const CHECKPOINT_VERSION: u32 = 1;
+
+/// Largest checkpoint file accepted (it holds a few register values; 1 MiB is generous).
+pub const MAX_CHECKPOINT_LEN: usize = 1 << 20;
+
+/// Most register values in a checkpoint (24 PCRs in 5 banks, with room to spare).
+pub const MAX_CHECKPOINT_REGISTERS: usize = 256;
+
+/// What a root of trust says about the boot it measured: compared between a checkpoint (or a
+/// shard's anchor) and a later quote to detect a reboot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RootIdentity {
+    /// A TPM quote: the AK (its Name, hex, as in [`Provenance::TpmQuote`]) and the quote's
+    /// TPMS_CLOCK_INFO counters.
+    Tpm {
+        /// The attestation key's Name (hex).
+        ak: String,
+        /// TPMS_CLOCK_INFO.resetCount.
+        reset_count: u32,
+        /// TPMS_CLOCK_INFO.restartCount.
+        restart_count: u32,
+    },
+    /// A TD quote: the trust anchor and a digest of the TD's boot-time measurements (e.g.
+    /// SHA-384 over MRTD || RTMR0 || RTMR1 || RTMR2), hex.
+    Td {
+        /// The trust anchor (as in [`Provenance::TdQuote`]).
+        root: String,
+        /// The boot identity digest (hex).
+        identity: String,
+    },
+    /// Values asserted by the caller: there is no boot identity to compare.
+    Asserted,
+}
+
+impl fmt::Display for RootIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RootIdentity::Tpm {
+                ak,
+                reset_count,
+                restart_count,
+            } => write!(
+                f,
+                "TPM AK {ak} (resetCount {reset_count}, restartCount {restart_count})"
+            ),
+            RootIdentity::Td { root, identity } => {
+                write!(f, "TD quote chained to {root} (boot identity {identity})")
+            }
+            RootIdentity::Asserted => f.write_str("values asserted by the caller"),
+        }
+    }
+}
+
+/// Verified register values with the boot identity of the root that vouched for them: what a
+/// checkpoint is made from and what a resumed verification is checked against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Anchor {
+    registers: VerifiedRegisters,
+    root: RootIdentity,
+}
+
+fn root_of(p: &Provenance) -> Option<&Provenance> {
+    match p {
+        Provenance::Derived { from } => root_of(from),
+        other => Some(other),
+    }
+}
+
+impl Anchor {
+    /// Values and identity; the identity must name the same root as the values' provenance
+    /// (a TPM identity with the AK of a [`Provenance::TpmQuote`], a TD identity with the root of
+    /// a [`Provenance::TdQuote`], [`RootIdentity::Asserted`] with asserted values).
+    pub fn new(registers: VerifiedRegisters, root: RootIdentity) -> Result<Anchor, Error> {
+        let fits = match (root_of(registers.provenance()), &root) {
+            (Some(Provenance::TpmQuote { ak_name }), RootIdentity::Tpm { ak, .. }) => ak_name == ak,
+            (Some(Provenance::TdQuote { root: r }), RootIdentity::Td { root, .. }) => r == root,
+            (Some(Provenance::Asserted), RootIdentity::Asserted) => true,
+            _ => false,
+        };
+        if !fits {
+            return Err(HistoryError::AnchorMismatch {
+                provenance: registers.provenance().to_string(),
+                root: root.to_string(),
+            }
+            .into());
+        }
+        Ok(Anchor { registers, root })
+    }
+
+    /// Values from a verified TPM quote ([`Provenance::TpmQuote`]) with the quote's resetCount
+    /// and restartCount.
+    pub fn tpm(
+        registers: VerifiedRegisters,
+        reset_count: u32,
+        restart_count: u32,
+    ) -> Result<Anchor, Error> {
+        let ak = match registers.provenance() {
+            Provenance::TpmQuote { ak_name } => ak_name.clone(),
+            p => {
+                return Err(HistoryError::AnchorMismatch {
+                    provenance: p.to_string(),
+                    root: "a TPM quote".into(),
+                }
+                .into())
+            }
+        };
+        Anchor::new(
+            registers,
+            RootIdentity::Tpm {
+                ak,
+                reset_count,
+                restart_count,
+            },
+        )
+    }
+
+    /// Values asserted by the caller (no boot identity).
+    pub fn asserted(registers: VerifiedRegisters) -> Result<Anchor, Error> {
+        Anchor::new(registers, RootIdentity::Asserted)
+    }
+
+    /// The verified values.
+    pub fn registers(&self) -> &VerifiedRegisters {
+        &self.registers
+    }
+
+    /// The root's boot identity.
+    pub fn root(&self) -> &RootIdentity {
+        &self.root
+    }
+}
+
+/// Why a list's history is refused (or a checkpoint cannot be used).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HistoryError {
+    /// The checkpoint file is not a checkpoint this version reads.
+    #[error("checkpoint: {0}")]
+    InvalidCheckpoint(String),
+    /// The identity given does not belong to the values' provenance.
+    #[error("anchor: values come from {provenance} but the boot identity is {root}")]
+    AnchorMismatch {
+        /// The provenance of the values.
+        provenance: String,
+        /// The identity given with them.
+        root: String,
+    },
+    /// The new evidence comes from another root than the checkpoint's.
+    #[error("the checkpoint was anchored to {checkpoint}, the new evidence to {now}: counters and values cannot be compared")]
+    DifferentRoot {
+        /// The checkpoint's root.
+        checkpoint: String,
+        /// The new evidence's root.
+        now: String,
+    },
+    /// The machine rebooted since the checkpoint (TPM resetCount, TD identity or first
+    /// boot_aggregate changed).
+    #[error("rebooted since the checkpoint: {what}")]
+    Rebooted {
+        /// What changed.
+        what: String,
+    },
+    /// The TPM's restartCount changed (restart or resume) and resumes were not allowed.
+    #[error("the TPM was restarted or resumed since the checkpoint (restartCount {checkpoint} -> {now}); not accepted without allow_tpm_resume")]
+    Restarted {
+        /// restartCount at the checkpoint.
+        checkpoint: u32,
+        /// restartCount now.
+        now: u32,
+    },
+    /// The list's first entries are not the verified prefix.
+    #[error("the list's first {entries} entries differ from the verified prefix of the checkpoint: {reason}")]
+    PrefixDiffers {
+        /// Entries in the checkpoint's prefix.
+        entries: u64,
+        /// How they differ.
+        reason: String,
+    },
+    /// The entries after the checkpoint do not replay from its values to the new evidence.
+    #[error(
+        "the entries after the checkpoint (from entry {from_entry}) do not continue it: {source}"
+    )]
+    TailDoesNotContinue {
+        /// Absolute number of the first entry after the checkpoint.
+        from_entry: u64,
+        /// The replay failure (entry numbers relative to the tail).
+        source: Box<Error>,
+    },
+    /// The new evidence has a bank the checkpoint has no value for.
+    #[error("the checkpoint has no {alg} value for {register}, which the evidence quotes")]
+    BankNotInCheckpoint {
+        /// The register.
+        register: MrId,
+        /// The bank.
+        alg: HashAlg,
+    },
+    /// A list booted without a TPM (all-zero boot_aggregate: no PCR was extended by the
+    /// kernel) offered as verified; refused unless explicitly allowed.
+    #[error("entry {entry}: all-zero boot_aggregate: the kernel found no TPM and extended no PCR (TPM bypass); refused unless no-TPM lists are explicitly allowed")]
+    NoTpm {
+        /// The boot_aggregate entry.
+        entry: u64,
+    },
+    /// One entry of the list was logged but its extend never reached the register.
+    #[error("entry {entry} was logged but never extended into {register}: without it the list replays to the verified values ({covered} entries covered)")]
+    NeverExtended {
+        /// The entry (absolute number).
+        entry: u64,
+        /// The register it should have extended.
+        register: MrId,
+        /// Entries covered by the verified values once it is left out.
+        covered: u64,
+    },
+    /// A replay start value that no root vouches for (e.g. a `snapshot_aggregate` or a shard's
+    /// begin values that are only claimed).
+    #[error(
+        "{what}: start values are only claimed, not vouched for by a quote or a trusted checkpoint"
+    )]
+    UnanchoredStart {
+        /// What claimed them.
+        what: String,
+    },
+    /// A claimed start value that differs from the vouched value.
+    #[error("{what}: claimed {register} {alg} {claimed} but the anchor vouches for {vouched}")]
+    StartMismatch {
+        /// What claimed it.
+        what: String,
+        /// The register.
+        register: MrId,
+        /// The bank.
+        alg: HashAlg,
+        /// Claimed value.
+        claimed: Digest,
+        /// Vouched value.
+        vouched: String,
+    },
+    /// A shard chain that does not hold together.
+    #[error("shard {shard}: {reason}")]
+    Shard {
+        /// The shard (0-based).
+        shard: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A shard whose replay from its begin values does not reach its end anchor.
+    #[error("shard {shard} ({list}): {source}")]
+    ShardReplay {
+        /// The shard (0-based).
+        shard: usize,
+        /// Its list.
+        list: String,
+        /// The failure.
+        source: Box<Error>,
+    },
+}
+
+impl HistoryError {
+    /// Malformed input (checkpoint file) or rejected evidence.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            HistoryError::InvalidCheckpoint(_) | HistoryError::AnchorMismatch { .. } => {
+                ErrorClass::Malformed
+            }
+            HistoryError::TailDoesNotContinue { source, .. }
+            | HistoryError::ShardReplay { source, .. } => match source.class() {
+                ErrorClass::Malformed => ErrorClass::Malformed,
+                _ => ErrorClass::Rejected,
+            },
+            _ => ErrorClass::Rejected,
+        }
+    }
+}
+
+/// The verifier's state after a verified prefix (see the module documentation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Entries verified (from the first entry of the boot).
+    pub entries: u64,
+    /// Bytes of the list they take (from the start of the boot's list).
+    pub offset: u64,
+    /// Hash chain over the raw bytes of the verified entries (SHA-256).
+    pub prefix_digest: Digest,
+    /// Running value of every register and bank, after the verified entries.
+    pub registers: Vec<RegisterValue>,
+    /// The first `boot_aggregate` of the list (the boot's firmware state).
+    pub boot_aggregate: Option<Digest>,
+    /// The root that vouched for the values, with its boot identity.
+    pub root: RootIdentity,
+    /// Human-readable provenance of the values (e.g. `TPM quote by AK 000b...`).
+    pub provenance: String,
+    /// Format of the list (a resumed list is read with it).
+    pub format: ListFormat,
+    /// The digest mode that verified (a resumed replay uses it).
+    pub digest_mode: DigestMode,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckpointJson {
+    version: u32,
+    entries: u64,
+    offset: u64,
+    prefix_digest: String,
+    registers: Vec<String>,
+    boot_aggregate: Option<String>,
+    root: RootIdentity,
+    provenance: String,
+    format: FormatJson,
+    digest_mode: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FormatJson {
+    kind: String,
+    endian: String,
+    column: String,
+}
+
+fn bad(msg: impl Into<String>) -> Error {
+    HistoryError::InvalidCheckpoint(msg.into()).into()
+}
+
+fn mode_name(m: DigestMode) -> &'static str {
+    match m {
+        DigestMode::PerBank => "per-bank",
+        DigestMode::PaddedSha1 => "padded-sha1",
+        DigestMode::Auto => "auto",
+    }
+}
+
+/// `ALG:HEX` of a digest.
+fn alg_hex(d: &Digest) -> String {
+    format!("{}:{}", d.alg(), d)
+}
+
+fn parse_alg_hex(s: &str) -> Result<Digest, Error> {
+    let (alg, hex) = s
+        .split_once(':')
+        .ok_or_else(|| bad(format!("digest {s:?} is not ALG:HEX")))?;
+    let alg: HashAlg = alg.parse().map_err(|e: Error| bad(e.to_string()))?;
+    Digest::from_hex(alg, hex).map_err(|e| bad(e.to_string()))
+}
+
+impl Checkpoint {
+    /// The checkpoint as JSON (with `"version": 1`).
+    pub fn to_json(&self) -> String {
+        let j = CheckpointJson {
+            version: CHECKPOINT_VERSION,
+            entries: self.entries,
+            offset: self.offset,
+            prefix_digest: self.prefix_digest.to_hex(),
+            registers: self.registers.iter().map(|r| r.to_string()).collect(),
+            boot_aggregate: self.boot_aggregate.as_ref().map(alg_hex),
+            root: self.root.clone(),
+            provenance: self.provenance.clone(),
+            format: FormatJson {
+                kind: match self.format.kind {
+                    ListKind::Binary => "binary".into(),
+                    ListKind::Ascii => "ascii".into(),
+                },
+                endian: self.format.endian.to_string(),
+                column: self.format.column.name().into(),
+            },
+            digest_mode: mode_name(self.digest_mode).into(),
+        };
+        // Serialising plain strings and numbers cannot fail.
+        serde_json::to_string_pretty(&j).unwrap_or_default()
+    }
+
+    /// Read a checkpoint written by [`Checkpoint::to_json`]: the version must be
+    /// [`CHECKPOINT_VERSION`], every field must parse, no register and bank may appear twice.
+    pub fn from_json(text: &[u8]) -> Result<Checkpoint, Error> {
+        if text.len() > MAX_CHECKPOINT_LEN {
+            return Err(bad(format!(
+                "{} bytes, larger than {MAX_CHECKPOINT_LEN}",
+                text.len()
+            )));
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        match v.get("version").and_then(serde_json::Value::as_u64) {
+            Some(n) if n == u64::from(CHECKPOINT_VERSION) => {}
+            Some(n) => {
+                return Err(bad(format!(
+                    "version {n}, this mr reads version {CHECKPOINT_VERSION}"
+                )))
+            }
+            None => return Err(bad("no version field")),
+        }
+        let j: CheckpointJson = serde_json::from_value(v).map_err(|e| bad(e.to_string()))?;
+        if j.registers.len() > MAX_CHECKPOINT_REGISTERS {
+            return Err(bad("too many register values"));
+        }
+        let prefix_digest =
+            Digest::from_hex(HashAlg::Sha256, &j.prefix_digest).map_err(|e| bad(e.to_string()))?;
+        let mut registers: Vec<RegisterValue> = Vec::with_capacity(j.registers.len());
+        for r in &j.registers {
+            let rv: RegisterValue = r.parse().map_err(|e: Error| bad(e.to_string()))?;
+            if registers
+                .iter()
+                .any(|o| o.id == rv.id && o.value.alg() == rv.value.alg())
+            {
+                return Err(bad(format!("{} {} given twice", rv.id, rv.value.alg())));
+            }
+            registers.push(rv);
+        }
+        let boot_aggregate = j.boot_aggregate.as_deref().map(parse_alg_hex).transpose()?;
+        let kind = match j.format.kind.as_str() {
+            "binary" => ListKind::Binary,
+            "ascii" => ListKind::Ascii,
+            k => return Err(bad(format!("unknown list kind {k:?}"))),
+        };
+        let endian = match j.format.endian.as_str() {
+            "little" => Endian::Little,
+            "big" => Endian::Big,
+            e => return Err(bad(format!("unknown byte order {e:?}"))),
+        };
+        let column = HashAlg::from_name(&j.format.column)
+            .ok_or_else(|| bad(format!("unknown column algorithm {:?}", j.format.column)))?;
+        let digest_mode = match j.digest_mode.as_str() {
+            "per-bank" => DigestMode::PerBank,
+            "padded-sha1" => DigestMode::PaddedSha1,
+            m => return Err(bad(format!("digest mode {m:?} (per-bank or padded-sha1)"))),
+        };
+        if j.entries > 0 && j.offset == 0 {
+            return Err(bad("entries verified but no bytes"));
+        }
+        Ok(Checkpoint {
+            entries: j.entries,
+            offset: j.offset,
+            prefix_digest,
+            registers,
+            boot_aggregate,
+            root: j.root,
+            provenance: j.provenance,
+            format: ListFormat {
+                kind,
+                endian,
+                column,
+            },
+            digest_mode,
+        })
+    }
+
+    /// The register values as start values of a replay.
+    pub fn start_values(&self) -> BTreeMap<(MrId, HashAlg), Digest> {
+        self.registers
+            .iter()
+            .map(|r| ((r.id.clone(), r.value.alg()), r.value))
+            .collect()
+    }
+
+    /// The value of `id` in bank `alg`.
+    pub fn value(&self, id: &MrId, alg: HashAlg) -> Option<Digest> {
+        self.registers
+            .iter()
+            .find(|r| r.id == *id && r.value.alg() == alg)
+            .map(|r| r.value)
+    }
+}
+
+/// The start of the prefix hash chain.
+pub fn prefix_chain_start() -> Digest {
+    Digest::zero(HashAlg::Sha256)
+}
+
+/// One step of the prefix hash chain: `SHA-256(chain || entry bytes)`.
+pub fn prefix_chain_step(chain: &Digest, entry_bytes: &[u8]) -> Digest {
+    HashAlg::Sha256.hash_parts(&[chain.as_bytes(), entry_bytes])
+}
+
+/// Walk the raw byte span of each of the first `limit` entries of an in-memory list (all of them
+/// with `u64::MAX`). Returns (entries walked, byte offset after the last one). `f` gets the
+/// entry index and its bytes.
+pub(crate) fn walk_entries(
+    list: &[u8],
+    opts: &ImaReaderOptions,
+    limit: u64,
+    mut f: impl FnMut(u64, &[u8]),
+) -> Result<(u64, u64), Error> {
+    if list.is_empty() || limit == 0 {
+        return Ok((0, 0));
+    }
+    let mut reader = ImaReader::new(list, opts.clone());
+    let mut prev: Option<u64> = None;
+    let mut n = 0u64;
+    while let Some(e) = reader.next_entry()? {
+        let start = e.offset();
+        if let Some(p) = prev {
+            f(n - 1, span(list, p, start)?);
+            if n == limit {
+                return Ok((n, start));
+            }
+        }
+        prev = Some(start);
+        n += 1;
+    }
+    let end = (list.len() as u64).saturating_sub(reader.trailing_bytes());
+    if let Some(p) = prev {
+        f(n - 1, span(list, p, end)?);
+    }
+    Ok((n, if prev.is_some() { end } else { 0 }))
+}
+
+fn span(list: &[u8], from: u64, to: u64) -> Result<&[u8], Error> {
+    usize::try_from(from)
+        .ok()
+        .zip(usize::try_from(to).ok())
+        .and_then(|(a, b)| list.get(a..b))
+        .ok_or_else(|| bad("entry offsets outside the list"))
+}
+
+/// Options of a verification that makes or resumes a checkpoint.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ResumeConfig {
+    /// The replay configuration (banks, digest mode, violations, reader options). Its start
+    /// values must be empty: they come from the checkpoint (or are the reset values).
+    pub replay: ImaReplayConfig,
+    /// Accept a changed TPM restartCount when the replay still reaches the quote (TPM Resume).
+    pub allow_tpm_resume: bool,
+    /// Search for an entry that was logged but never extended when the replay fails, with this
+    /// budget of extend operations (0: no search). See [`super::extend::find_never_extended`].
+    pub never_extended_budget: u64,
+}
+
+impl ResumeConfig {
+    /// With this replay configuration.
+    pub fn with_replay(mut self, replay: ImaReplayConfig) -> Self {
+        self.replay = replay;
+        self
+    }
+    /// Accept TPM resumes (see [`ResumeConfig::allow_tpm_resume`]).
+    pub fn with_tpm_resume_allowed(mut self, allow: bool) -> Self {
+        self.allow_tpm_resume = allow;
+        self
+    }
+    /// Search for a never-extended entry on failure within `budget` extends.
+    pub fn with_never_extended_search(mut self, budget: u64) -> Self {
+        self.never_extended_budget = budget;
+        self
+    }
+}
+
+/// How the list is passed to [`resume`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResumeInput<'a> {
+    /// The whole list since boot; its prefix is checked against the checkpoint.
+    Full(&'a [u8]),
+    /// Only the bytes after the checkpoint (a trimmed or staged list, or an agent's delta).
+    Tail(&'a [u8]),
+}
+
+/// A verification that produced a checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verification {
+    /// The replay of the part of the list that was replayed (the whole list from boot, or the
+    /// entries after the checkpoint); its entry numbers are relative to `first_entry`.
+    pub report: ImaReplayReport,
+    /// Absolute number of the first replayed entry (0 from boot, the checkpoint's entries when
+    /// resumed).
+    pub first_entry: u64,
+    /// The new checkpoint, at the end of the prefix the evidence covers.
+    pub checkpoint: Checkpoint,
+    /// True when a changed TPM restartCount was accepted (TPM Resume).
+    pub tpm_resumed: bool,
+}
+
+impl Verification {
+    /// Final values after the whole list (also the entries left over after the covered
+    /// prefix): the same as a full replay from boot gives.
+    pub fn final_registers(&self) -> &[RegisterValue] {
+        &self.report.outcome.registers
+    }
+}
+
+/// Verify a list from boot (register reset values) against `anchor`, and make the checkpoint
+/// at the end of the covered prefix.
+pub fn verify_from_boot(
+    list: &[u8],
+    config: &ResumeConfig,
+    anchor: &Anchor,
+) -> Result<Verification, Error> {
+    if !config.replay.replay.start.is_empty() {
+        return Err(bad(
+            "start values come from a checkpoint; use resume() or a plain replay",
+        ));
+    }
+    let base = Base {
+        entries: 0,
+        offset: 0,
+        chain: prefix_chain_start(),
+        boot_aggregate: None,
+    };
+    run(list, config, config.replay.clone(), anchor, base, false)
+}
+
+struct Base {
+    entries: u64,
+    offset: u64,
+    chain: Digest,
+    boot_aggregate: Option<Digest>,
+}
+
+/// Check that `anchor`'s root may continue `cp`; returns true for an accepted TPM resume.
+fn check_root(cp: &Checkpoint, anchor: &Anchor, allow_resume: bool) -> Result<bool, Error> {
+    match (&cp.root, anchor.root()) {
+        (
+            RootIdentity::Tpm {
+                ak: a0,
+                reset_count: r0,
+                restart_count: s0,
+            },
+            RootIdentity::Tpm {
+                ak: a1,
+                reset_count: r1,
+                restart_count: s1,
+            },
+        ) if a0 == a1 => {
+            if r0 != r1 {
+                return Err(HistoryError::Rebooted {
+                    what: format!("TPM resetCount {r0} -> {r1}"),
+                }
+                .into());
+            }
+            if s0 != s1 {
+                if !allow_resume {
+                    return Err(HistoryError::Restarted {
+                        checkpoint: *s0,
+                        now: *s1,
+                    }
+                    .into());
+                }
+                return Ok(true);
+            }
+            Ok(false)
+        }
+        (
+            RootIdentity::Td {
+                root: t0,
+                identity: i0,
+            },
+            RootIdentity::Td {
+                root: t1,
+                identity: i1,
+            },
+        ) if t0 == t1 => {
+            if i0 != i1 {
+                return Err(HistoryError::Rebooted {
+                    what: format!("TD boot identity {i0} -> {i1}"),
+                }
+                .into());
+            }
+            Ok(false)
+        }
+        (RootIdentity::Asserted, RootIdentity::Asserted) => Ok(false),
+        (a, b) => Err(HistoryError::DifferentRoot {
+            checkpoint: a.to_string(),
+            now: b.to_string(),
+        }
+        .into()),
+    }
+}
+
+/// Resume from `checkpoint`: check the root and (for a full list) the prefix, replay only the
+/// entries after the checkpoint from its values against `anchor`, and make the next checkpoint.
+pub fn resume(
+    input: ResumeInput<'_>,
+    checkpoint: &Checkpoint,
+    config: &ResumeConfig,
+    anchor: &Anchor,
+) -> Result<Verification, Error> {
+    if !config.replay.replay.start.is_empty() {
+        return Err(bad("start values come from the checkpoint"));
+    }
+    let tpm_resumed = check_root(checkpoint, anchor, config.allow_tpm_resume)?;
+    // Every quoted bank of a register the checkpoint holds must have a start value there.
+    for (id, value) in anchor.registers().iter() {
+        let alg = value.alg();
+        let known_register = checkpoint.registers.iter().any(|r| r.id == *id);
+        if known_register && checkpoint.value(id, alg).is_none() {
+            return Err(HistoryError::BankNotInCheckpoint {
+                register: id.clone(),
+                alg,
+            }
+            .into());
+        }
+    }
+    let mut replay_cfg = config.replay.clone();
+    replay_cfg.reader.kind = Some(checkpoint.format.kind);
+    replay_cfg.reader.endian = Some(checkpoint.format.endian);
+    replay_cfg.reader.column = Some(checkpoint.format.column);
+    replay_cfg.digest_mode = checkpoint.digest_mode;
+    let mut banks: Vec<HashAlg> = checkpoint.registers.iter().map(|r| r.value.alg()).collect();
+    banks.extend(replay_cfg.banks.iter().copied());
+    banks.sort();
+    banks.dedup();
+    replay_cfg.banks = banks;
+    replay_cfg.replay.start = checkpoint.start_values();
+
+    let tail = match input {
+        ResumeInput::Tail(t) => t,
+        ResumeInput::Full(list) => {
+            let mut chain = prefix_chain_start();
+            let mut first_ba: Option<Option<Digest>> = None;
+            let opts = replay_cfg.reader.clone();
+            let (n, end) = walk_entries(list, &opts, checkpoint.entries, |_, bytes| {
+                chain = prefix_chain_step(&chain, bytes);
+            })?;
+            if checkpoint.entries > 0 {
+                let mut r = ImaReader::new(list, opts.clone());
+                if let Some(e) = r.next_entry()? {
+                    first_ba = Some(e.boot_aggregate().map(|b| b.digest));
+                }
+            }
+            if let (Some(now), Some(then)) = (first_ba, checkpoint.boot_aggregate) {
+                if now != Some(then) {
+                    return Err(HistoryError::Rebooted {
+                        what: format!(
+                            "the list's first boot_aggregate is {} , the checkpoint's {}",
+                            now.map_or_else(|| "missing".to_string(), |d| alg_hex(&d)),
+                            alg_hex(&then)
+                        ),
+                    }
+                    .into());
+                }
+            }
+            if n < checkpoint.entries {
+                return Err(HistoryError::PrefixDiffers {
+                    entries: checkpoint.entries,
+                    reason: format!("the list has only {n} entries"),
+                }
+                .into());
+            }
+            if chain != checkpoint.prefix_digest {
+                return Err(HistoryError::PrefixDiffers {
+                    entries: checkpoint.entries,
+                    reason: "their bytes do not hash to the checkpoint's prefix digest".into(),
+                }
+                .into());
+            }
+            if end != checkpoint.offset {
+                return Err(HistoryError::PrefixDiffers {
+                    entries: checkpoint.entries,
+                    reason: format!(
+                        "they take {end} bytes, the checkpoint says {}",
+                        checkpoint.offset
+                    ),
+                }
+                .into());
+            }
+            span(list, end, list.len() as u64)?
+        }
+    };
+    let base = Base {
+        entries: checkpoint.entries,
+        offset: checkpoint.offset,
+        chain: checkpoint.prefix_digest,
+        boot_aggregate: checkpoint.boot_aggregate,
+    };
+    let mut v = run(tail, config, replay_cfg, anchor, base, true)?;
+    v.tpm_resumed = tpm_resumed;
+    Ok(v)
+}
+
+/// Replay `list` (from `base`) against `anchor` and make the checkpoint at the covered prefix.
+fn run(
+    list: &[u8],
+    config: &ResumeConfig,
+    replay_cfg: ImaReplayConfig,
+    anchor: &Anchor,
+    base: Base,
+    resumed: bool,
+) -> Result<Verification, Error> {
+    let expected = anchor.registers();
+    let report = if list.is_empty() {
+        empty_report(&replay_cfg, expected)?
+    } else {
+        match replay(list, &replay_cfg, Some(expected)) {
+            Ok(r) => r,
+            Err(e) => {
+                let e = diagnose(list, config, &replay_cfg, expected, base.entries, e);
+                return Err(if resumed {
+                    match e {
+                        Error::History(h) if matches!(*h, HistoryError::NeverExtended { .. }) => {
+                            Error::History(h)
+                        }
+                        e if e.class() == ErrorClass::Rejected => {
+                            HistoryError::TailDoesNotContinue {
+                                from_entry: base.entries,
+                                source: Box::new(e),
+                            }
+                            .into()
+                        }
+                        e => e,
+                    }
+                } else {
+                    e
+                });
+            }
+        }
+    };
+    let covered = report.outcome.covered.unwrap_or(report.entries);
+    let format = report.format;
+    let mut opts = replay_cfg.reader.clone();
+    opts.kind = Some(format.kind);
+    opts.endian = Some(format.endian);
+    opts.column = Some(format.column);
+    let mut chain = base.chain;
+    let (n, end) = walk_entries(list, &opts, covered, |_, bytes| {
+        chain = prefix_chain_step(&chain, bytes);
+    })?;
+    if n != covered {
+        return Err(bad("covered entries not found again in the list"));
+    }
+    let registers = registers_at(list, &replay_cfg, &report, covered, end)?;
+    let boot_aggregate = base.boot_aggregate.or_else(|| {
+        report
+            .boot_aggregates
+            .first()
+            .filter(|b| b.entry == 0 && covered > 0)
+            .map(|b| b.digest)
+    });
+    let checkpoint = Checkpoint {
+        entries: base.entries + covered,
+        offset: base.offset + end,
+        prefix_digest: chain,
+        registers,
+        boot_aggregate,
+        root: anchor.root().clone(),
+        provenance: expected.provenance().to_string(),
+        format,
+        digest_mode: report.digest_mode,
+    };
+    Ok(Verification {
+        report,
+        first_entry: base.entries,
+        checkpoint,
+        tpm_resumed: false,
+    })
+}
+
+/// The failure to return for a replay that did not verify: a never-extended entry when the
+/// bounded search finds one.
+fn diagnose(
+    list: &[u8],
+    config: &ResumeConfig,
+    replay_cfg: &ImaReplayConfig,
+    expected: &VerifiedRegisters,
+    first_entry: u64,
+    e: Error,
+) -> Error {
+    if config.never_extended_budget == 0 || !matches!(e, Error::Replay(_)) {
+        return e;
+    }
+    match super::extend::find_never_extended(
+        list,
+        replay_cfg,
+        expected,
+        config.never_extended_budget,
+    ) {
+        Ok(super::extend::SearchOutcome::Found(found)) => HistoryError::NeverExtended {
+            entry: first_entry + found.entry,
+            register: found.register,
+            covered: first_entry + found.covered,
+        }
+        .into(),
+        _ => e,
+    }
+}
+
+/// A report for an empty tail: nothing was extended, so the evidence must equal the start values.
+fn empty_report(
+    cfg: &ImaReplayConfig,
+    expected: &VerifiedRegisters,
+) -> Result<ImaReplayReport, Error> {
+    let outcome = Replayer::verifying(expected, cfg.replay.clone()).finish()?;
+    Ok(ImaReplayReport {
+        entries: 0,
+        outcome,
+        violations: 0,
+        boot_aggregates: Vec::new(),
+        boot_aggregate_count: 0,
+        digest_mode: cfg.digest_mode,
+        format: ListFormat {
+            kind: cfg.reader.kind.unwrap_or(ListKind::Binary),
+            endian: cfg.reader.endian.unwrap_or_default(),
+            column: cfg.reader.column.unwrap_or(HashAlg::Sha1),
+        },
+        trailing_bytes: 0,
+        banks: cfg.banks.clone(),
+    })
+}
+
+/// Register values after `covered` entries.
+fn registers_at(
+    list: &[u8],
+    cfg: &ImaReplayConfig,
+    report: &ImaReplayReport,
+    covered: u64,
+    end: u64,
+) -> Result<Vec<RegisterValue>, Error> {
+    let mut values: Vec<RegisterValue> = if covered == report.entries {
+        report.outcome.registers.clone()
+    } else if covered == 0 {
+        report
+            .outcome
+            .registers
+            .iter()
+            .map(|r| RegisterValue {
+                id: r.id.clone(),
+                value: cfg
+                    .replay
+                    .start
+                    .get(&(r.id.clone(), r.value.alg()))
+                    .copied()
+                    .unwrap_or_else(|| r.id.reset_value(r.value.alg())),
+            })
+            .collect()
+    } else {
+        let mut c = cfg.clone();
+        c.banks = report.banks.clone();
+        c.digest_mode = report.digest_mode;
+        c.replay.prefix = PrefixPolicy::Exact;
+        c.reader.kind = Some(report.format.kind);
+        c.reader.endian = Some(report.format.endian);
+        c.reader.column = Some(report.format.column);
+        let prefix = span(list, 0, end)?;
+        replay(prefix, &c, None)?.outcome.registers
+    };
+    // Start values of registers this part of the list did not touch are carried over.
+    for ((id, alg), v) in &cfg.replay.start {
+        if !values.iter().any(|r| r.id == *id && r.value.alg() == *alg) {
+            values.push(RegisterValue {
+                id: id.clone(),
+                value: *v,
+            });
+        }
+    }
+    values.sort_by(|a, b| (&a.id, a.value.alg()).cmp(&(&b.id, b.value.alg())));
+    Ok(values)
+}

@@ -1,0 +1,627 @@
+//! Checkpoints and incremental verification, trimmed lists, snapshot_aggregate, shards, no-TPM
+//! lists and never-extended entries, on generated lists with asserted or TPM-shaped anchors
+//! (the same flows under real swtpm quotes are in the root package's tests).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use mr_core::log::ima::builder::{BuiltEntry, ImaListBuilder};
+use mr_core::log::ima::checkpoint::{resume, verify_from_boot};
+use mr_core::log::ima::extend::{find_never_extended, SearchOutcome};
+use mr_core::log::ima::shards::{verify_shards, Begin, Shard};
+use mr_core::log::ima::snapshot::{verify_snapshot_list, SnapshotVouch};
+use mr_core::log::ima::{
+    self, Anchor, Checkpoint, DigestMode, HistoryError, ImaReplayConfig, ListKind, ResumeConfig,
+    ResumeInput,
+};
+use mr_core::{
+    Digest, Error, ErrorClass, HashAlg, MrId, Provenance, RegisterValue, VerifiedRegisters,
+};
+
+const BANKS: [HashAlg; 2] = [HashAlg::Sha1, HashAlg::Sha256];
+
+/// A list being written, with PCR 10 folded alongside in both banks.
+struct Gen {
+    b: ImaListBuilder,
+    pcr: Vec<Digest>,
+    n: u64,
+}
+
+impl Gen {
+    fn new(kind: ListKind) -> Gen {
+        let mut g = Gen {
+            b: ImaListBuilder::new(kind),
+            pcr: BANKS.iter().map(|a| Digest::zero(*a)).collect(),
+            n: 0,
+        };
+        let e =
+            g.b.boot_aggregate("ima-ng", &HashAlg::Sha256.hash(b"pcrs 0-9"));
+        g.fold(&e);
+        g
+    }
+    fn fold(&mut self, e: &BuiltEntry) {
+        for v in &mut self.pcr {
+            *v = v.extended(e.extend_value(v.alg(), DigestMode::PerBank).as_bytes());
+        }
+        self.n += 1;
+    }
+    fn files(&mut self, count: u64) {
+        for _ in 0..count {
+            let path = format!("/usr/bin/f{}", self.n);
+            let e = self
+                .b
+                .ima_ng(10, &HashAlg::Sha256.hash(path.as_bytes()), &path);
+            self.fold(&e);
+        }
+    }
+    fn values(&self) -> Vec<RegisterValue> {
+        self.pcr
+            .iter()
+            .map(|v| RegisterValue {
+                id: MrId::Pcr(10),
+                value: *v,
+            })
+            .collect()
+    }
+    fn asserted(&self) -> Anchor {
+        Anchor::asserted(VerifiedRegisters::asserted(self.values()).unwrap()).unwrap()
+    }
+    fn tpm(&self, ak: &str, reset: u32, restart: u32) -> Anchor {
+        let mut v = VerifiedRegisters::new(Provenance::TpmQuote { ak_name: ak.into() });
+        for rv in self.values() {
+            v.insert(rv.id, rv.value).unwrap();
+        }
+        Anchor::tpm(v, reset, restart).unwrap()
+    }
+    fn bytes(&self) -> Vec<u8> {
+        self.b.as_bytes().to_vec()
+    }
+}
+
+fn full_replay(list: &[u8], anchor: &Anchor) -> Vec<RegisterValue> {
+    ima::replay(list, &ImaReplayConfig::default(), Some(anchor.registers()))
+        .unwrap()
+        .outcome
+        .registers
+}
+
+fn history(e: Error) -> HistoryError {
+    match e {
+        Error::History(h) => *h,
+        e => panic!("expected a history error, got {e}"),
+    }
+}
+
+#[test]
+fn resuming_from_a_checkpoint_gives_the_values_of_a_full_replay_tail_and_full_list() {
+    for kind in [ListKind::Binary, ListKind::Ascii] {
+        let mut g = Gen::new(kind);
+        g.files(20);
+        let first = g.bytes();
+        let v1 = verify_from_boot(&first, &ResumeConfig::default(), &g.asserted()).unwrap();
+        let cp = v1.checkpoint.clone();
+        assert_eq!(cp.entries, 21);
+        assert_eq!(cp.offset, first.len() as u64);
+        assert_eq!(cp.boot_aggregate, Some(HashAlg::Sha256.hash(b"pcrs 0-9")));
+        // Through JSON, as the verifier stores it.
+        let cp = Checkpoint::from_json(cp.to_json().as_bytes()).unwrap();
+        assert_eq!(cp, v1.checkpoint);
+
+        g.files(15);
+        let list = g.bytes();
+        let anchor = g.asserted();
+        let tail = &list[cp.offset as usize..];
+        let t = resume(
+            ResumeInput::Tail(tail),
+            &cp,
+            &ResumeConfig::default(),
+            &anchor,
+        )
+        .unwrap();
+        let f = resume(
+            ResumeInput::Full(&list),
+            &cp,
+            &ResumeConfig::default(),
+            &anchor,
+        )
+        .unwrap();
+        let whole = full_replay(&list, &anchor);
+        assert_eq!(t.final_registers(), whole.as_slice());
+        assert_eq!(f.final_registers(), whole.as_slice());
+        assert_eq!(t.first_entry, 21);
+        assert_eq!(t.report.entries, 15);
+        assert_eq!(t.checkpoint.entries, 36);
+        assert_eq!(t.checkpoint, f.checkpoint);
+        // The tail-made checkpoint also checks the full list later.
+        g.files(3);
+        let list3 = g.bytes();
+        let again = resume(
+            ResumeInput::Full(&list3),
+            &t.checkpoint,
+            &ResumeConfig::default(),
+            &g.asserted(),
+        )
+        .unwrap();
+        assert_eq!(again.report.entries, 3);
+        assert_eq!(
+            again.final_registers(),
+            full_replay(&list3, &g.asserted()).as_slice()
+        );
+    }
+}
+
+#[test]
+fn a_quote_that_lags_the_list_places_the_checkpoint_at_the_covered_prefix() {
+    let mut g = Gen::new(ListKind::Binary);
+    g.files(10);
+    let anchor = g.asserted();
+    g.files(4); // appended, not yet quoted
+    let list = g.bytes();
+    let v = verify_from_boot(&list, &ResumeConfig::default(), &anchor).unwrap();
+    assert_eq!(v.report.outcome.left_over(), 4);
+    assert_eq!(v.checkpoint.entries, 11);
+    assert_eq!(
+        v.checkpoint.registers,
+        anchor
+            .registers()
+            .iter()
+            .map(|(id, d)| RegisterValue {
+                id: id.clone(),
+                value: *d
+            })
+            .collect::<Vec<_>>()
+    );
+    // The next round re-verifies the 4 left-over entries.
+    g.files(2);
+    let list = g.bytes();
+    let r = resume(
+        ResumeInput::Full(&list),
+        &v.checkpoint,
+        &ResumeConfig::default(),
+        &g.asserted(),
+    )
+    .unwrap();
+    assert_eq!(r.report.entries, 6);
+    assert_eq!(r.checkpoint.entries, 17);
+}
+
+#[test]
+fn an_edited_entry_in_the_verified_prefix_is_refused() {
+    let mut g = Gen::new(ListKind::Binary);
+    g.files(8);
+    let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.asserted())
+        .unwrap()
+        .checkpoint;
+    g.files(3);
+    let mut list = g.bytes();
+    let at = list.windows(11).position(|w| w == b"/usr/bin/f4").unwrap();
+    list[at + 9] = b'g';
+    let e = resume(
+        ResumeInput::Full(&list),
+        &cp,
+        &ResumeConfig::default(),
+        &g.asserted(),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        history(e),
+        HistoryError::PrefixDiffers { entries: 9, .. }
+    ));
+    // A list shorter than the checkpoint.
+    let short = &g.bytes()[..cp.offset as usize / 2];
+    let e = resume(
+        ResumeInput::Full(short),
+        &cp,
+        &ResumeConfig::default(),
+        &g.asserted(),
+    )
+    .unwrap_err();
+    assert!(e.class() != ErrorClass::Device);
+}
+
+#[test]
+fn a_tail_that_does_not_continue_the_checkpoint_is_refused() {
+    let mut g = Gen::new(ListKind::Binary);
+    g.files(8);
+    let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.asserted())
+        .unwrap()
+        .checkpoint;
+    g.files(5);
+    let anchor = g.asserted();
+    let list = g.bytes();
+    // The tail minus its first entry: does not reach the quote from the checkpoint's values.
+    let mut other = Gen::new(ListKind::Binary);
+    other.files(30);
+    let foreign = other.bytes();
+    let e = resume(
+        ResumeInput::Tail(&foreign[200..]),
+        &cp,
+        &ResumeConfig::default(),
+        &anchor,
+    );
+    assert!(e.is_err());
+    let skip_one = {
+        let tail = &list[cp.offset as usize..];
+        let mut r = ima::ImaReader::new(tail, ima::ImaReaderOptions::default());
+        r.next_entry().unwrap();
+        let second = r.next_entry().unwrap().unwrap().offset() as usize;
+        tail[second..].to_vec()
+    };
+    let e = resume(
+        ResumeInput::Tail(&skip_one),
+        &cp,
+        &ResumeConfig::default(),
+        &anchor,
+    )
+    .unwrap_err();
+    assert!(matches!(
+        history(e),
+        HistoryError::TailDoesNotContinue { from_entry: 9, .. }
+    ));
+}
+
+#[test]
+fn reboots_restarts_and_other_roots_are_refused() {
+    let mut g = Gen::new(ListKind::Binary);
+    g.files(5);
+    let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.tpm("000bak", 3, 0))
+        .unwrap()
+        .checkpoint;
+    g.files(2);
+    let list = g.bytes();
+    let cfg = ResumeConfig::default();
+    let ok = resume(ResumeInput::Full(&list), &cp, &cfg, &g.tpm("000bak", 3, 0)).unwrap();
+    assert!(!ok.tpm_resumed);
+    let e = resume(ResumeInput::Full(&list), &cp, &cfg, &g.tpm("000bak", 4, 0)).unwrap_err();
+    assert!(matches!(history(e), HistoryError::Rebooted { .. }));
+    let e = resume(ResumeInput::Full(&list), &cp, &cfg, &g.tpm("000bak", 3, 1)).unwrap_err();
+    assert!(matches!(
+        history(e),
+        HistoryError::Restarted {
+            checkpoint: 0,
+            now: 1
+        }
+    ));
+    let resumed = resume(
+        ResumeInput::Full(&list),
+        &cp,
+        &cfg.clone().with_tpm_resume_allowed(true),
+        &g.tpm("000bak", 3, 1),
+    )
+    .unwrap();
+    assert!(resumed.tpm_resumed);
+    let e = resume(
+        ResumeInput::Full(&list),
+        &cp,
+        &cfg,
+        &g.tpm("000bother", 3, 0),
+    )
+    .unwrap_err();
+    assert!(matches!(history(e), HistoryError::DifferentRoot { .. }));
+    let e = resume(ResumeInput::Full(&list), &cp, &cfg, &g.asserted()).unwrap_err();
+    assert!(matches!(history(e), HistoryError::DifferentRoot { .. }));
+    // A new boot: another first boot_aggregate.
+    let mut h = ImaListBuilder::binary();
+    h.boot_aggregate("ima-ng", &HashAlg::Sha256.hash(b"other firmware"));
+    let e = resume(
+        ResumeInput::Full(h.as_bytes()),
+        &cp,
+        &cfg,
+        &g.tpm("000bak", 3, 0),
+    )
+    .unwrap_err();
+    assert!(matches!(history(e), HistoryError::Rebooted { .. }));
+}
+
+#[test]
+fn checkpoint_files_are_checked() {
+    let mut g = Gen::new(ListKind::Binary);
+    g.files(2);
+    let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.asserted())
+        .unwrap()
+        .checkpoint;
+    let json = cp.to_json();
+    assert!(json.contains("\"version\": 1"));
+    for bad in [
+        json.replace("\"version\": 1", "\"version\": 2"),
+        json.replace("\"version\": 1,", ""),
+        json.replace("per-bank", "auto"),
+        json.replace("\"entries\"", "\"entries_x\""),
+        "[]".to_string(),
+    ] {
+        let e = Checkpoint::from_json(bad.as_bytes()).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::Malformed, "{bad}");
+    }
+}
+
+#[test]
+fn a_trimmed_list_verifies_from_the_checkpoint_at_the_trim_point() {
+    let mut g = Gen::new(ListKind::Ascii);
+    g.files(40);
+    let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.asserted())
+        .unwrap()
+        .checkpoint;
+    // The kernel trims the first 41 entries ("T:N" with N = 41); the list keeps only new ones.
+    let before = g.bytes().len();
+    g.files(7);
+    let kept = g.bytes()[before..].to_vec();
+    let v = resume(
+        ResumeInput::Tail(&kept),
+        &cp,
+        &ResumeConfig::default(),
+        &g.asserted(),
+    )
+    .unwrap();
+    assert_eq!(v.checkpoint.entries, 48);
+    assert_eq!(
+        v.final_registers(),
+        full_replay(&g.bytes(), &g.asserted()).as_slice()
+    );
+    // Without the checkpoint the kept entries cannot verify from reset values.
+    assert!(verify_from_boot(&kept, &ResumeConfig::default(), &g.asserted()).is_err());
+}
+
+fn snapshot_text(values: &[RegisterValue]) -> String {
+    let mut s = String::from("Snapshot_Attempt_Count=1;");
+    let items: Vec<String> = values
+        .iter()
+        .map(|v| format!("{}:PCR10:{}", v.value.alg(), v.value))
+        .collect();
+    s.push_str(&items.join(","));
+    s.push(';');
+    s
+}
+
+#[test]
+fn a_snapshot_aggregate_starts_a_replay_only_when_vouched_for() {
+    let mut g = Gen::new(ListKind::Binary);
+    g.files(12);
+    let at_snapshot = g.asserted();
+    let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &at_snapshot)
+        .unwrap()
+        .checkpoint;
+    let before = g.bytes().len();
+    let text = snapshot_text(&g.values());
+    let e =
+        g.b.ima_buf(10, HashAlg::Sha256, "snapshot_aggregate", text.as_bytes());
+    g.fold(&e);
+    g.files(5);
+    let staged = g.bytes()[before..].to_vec();
+    let end = g.asserted();
+    let cfg = ResumeConfig::default();
+    let e = verify_snapshot_list(&staged, None, &cfg, &end).unwrap_err();
+    assert!(matches!(history(e), HistoryError::UnanchoredStart { .. }));
+    let v =
+        verify_snapshot_list(&staged, Some(SnapshotVouch::Checkpoint(&cp)), &cfg, &end).unwrap();
+    assert_eq!(
+        v.final_registers(),
+        full_replay(&g.bytes(), &end).as_slice()
+    );
+    let v = verify_snapshot_list(
+        &staged,
+        Some(SnapshotVouch::Quote(&at_snapshot)),
+        &cfg,
+        &end,
+    )
+    .unwrap();
+    assert_eq!(v.report.entries, 6);
+
+    // A forged snapshot: values chosen so that a fabricated list reaches the quote.
+    let mut forged = ImaListBuilder::binary();
+    let fake_start: Vec<RegisterValue> = BANKS
+        .iter()
+        .map(|a| RegisterValue {
+            id: MrId::Pcr(10),
+            value: a.hash(b"whatever the attacker needs"),
+        })
+        .collect();
+    forged.ima_buf(
+        10,
+        HashAlg::Sha256,
+        "snapshot_aggregate",
+        snapshot_text(&fake_start).as_bytes(),
+    );
+    let e = verify_snapshot_list(
+        forged.as_bytes(),
+        Some(SnapshotVouch::Checkpoint(&cp)),
+        &cfg,
+        &end,
+    )
+    .unwrap_err();
+    assert!(matches!(history(e), HistoryError::StartMismatch { .. }));
+    let e = verify_snapshot_list(forged.as_bytes(), None, &cfg, &end).unwrap_err();
+    assert!(matches!(history(e), HistoryError::UnanchoredStart { .. }));
+}
+
+#[test]
+fn an_all_zero_boot_aggregate_is_refused_unless_allowed() {
+    let mut b = ImaListBuilder::binary();
+    let ba = b.boot_aggregate("ima-ng", &Digest::zero(HashAlg::Sha256));
+    let f = b.ima_ng(10, &HashAlg::Sha256.hash(b"x"), "/x");
+    let mut v = Digest::zero(HashAlg::Sha256);
+    for e in [&ba, &f] {
+        v = v.extended(
+            e.extend_value(HashAlg::Sha256, DigestMode::PerBank)
+                .as_bytes(),
+        );
+    }
+    let expected = VerifiedRegisters::asserted([RegisterValue {
+        id: MrId::Pcr(10),
+        value: v,
+    }])
+    .unwrap();
+    let e = ima::replay(b.as_bytes(), &ImaReplayConfig::default(), Some(&expected)).unwrap_err();
+    assert!(matches!(history(e), HistoryError::NoTpm { entry: 0 }));
+    let cfg = ImaReplayConfig::default().with_no_tpm_allowed(true);
+    assert!(ima::replay(b.as_bytes(), &cfg, Some(&expected)).is_ok());
+    // Without values there is no verdict to refuse.
+    assert!(ima::replay(b.as_bytes(), &ImaReplayConfig::default(), None).is_ok());
+    // A TD's list replayed into a virtual register: no TPM is expected.
+    let mr_ima = MrId::Virtual("mr_ima".into());
+    let td = VerifiedRegisters::asserted([RegisterValue {
+        id: mr_ima.clone(),
+        value: v,
+    }])
+    .unwrap();
+    let cfg = ImaReplayConfig::default().with_target(mr_ima);
+    assert!(ima::replay(b.as_bytes(), &cfg, Some(&td)).is_ok());
+}
+
+#[test]
+fn an_entry_logged_but_never_extended_is_named() {
+    let mut g = Gen::new(ListKind::Binary);
+    g.files(6);
+    // Entry 7 is logged, but its extend fails.
+    let saved = g.pcr.clone();
+    let e =
+        g.b.ima_ng(10, &HashAlg::Sha256.hash(b"lost"), "/usr/bin/lost");
+    g.fold(&e);
+    g.pcr = saved;
+    g.files(9);
+    let list = g.bytes();
+    let anchor = g.asserted();
+    let plain = ima::replay(
+        &list[..],
+        &ImaReplayConfig::default(),
+        Some(anchor.registers()),
+    )
+    .unwrap_err();
+    assert!(matches!(plain, Error::Replay(_)));
+    let found = find_never_extended(
+        &list,
+        &ImaReplayConfig::default(),
+        anchor.registers(),
+        1 << 20,
+    )
+    .unwrap();
+    let SearchOutcome::Found(f) = found else {
+        panic!("{found:?}")
+    };
+    assert_eq!(
+        (f.entry, f.register.clone(), f.covered),
+        (7, MrId::Pcr(10), 17)
+    );
+    let cfg = ResumeConfig::default().with_never_extended_search(1 << 20);
+    let e = verify_from_boot(&list, &cfg, &anchor).unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Rejected);
+    assert!(
+        e.to_string()
+            .contains("entry 7 was logged but never extended"),
+        "{e}"
+    );
+    // A tiny budget gives up (newest candidates first) and keeps the plain mismatch.
+    let out =
+        find_never_extended(&list, &ImaReplayConfig::default(), anchor.registers(), 10).unwrap();
+    assert!(matches!(out, SearchOutcome::BudgetExhausted { .. }));
+    // Two lost extends: no single entry explains it.
+    let mut g = Gen::new(ListKind::Binary);
+    g.files(3);
+    let saved = g.pcr.clone();
+    g.files(2);
+    g.pcr = saved;
+    g.files(3);
+    let out = find_never_extended(
+        &g.bytes(),
+        &ImaReplayConfig::default(),
+        g.asserted().registers(),
+        1 << 20,
+    )
+    .unwrap();
+    assert_eq!(out, SearchOutcome::NotFound);
+}
+
+fn shard_chain(cuts: usize, per: u64) -> (Vec<Vec<u8>>, Vec<Anchor>, Gen) {
+    let mut g = Gen::new(ListKind::Binary);
+    let mut lists = Vec::new();
+    let mut anchors = Vec::new();
+    let mut at = 0usize;
+    for _ in 0..cuts {
+        g.files(per);
+        let bytes = g.bytes();
+        lists.push(bytes[at..].to_vec());
+        at = bytes.len();
+        anchors.push(g.tpm("000bak", 7, 0));
+    }
+    (lists, anchors, g)
+}
+
+fn shards(lists: &[Vec<u8>], anchors: &[Anchor]) -> Vec<Shard> {
+    lists
+        .iter()
+        .zip(anchors)
+        .enumerate()
+        .map(|(k, (l, a))| Shard {
+            name: format!("shard{k}"),
+            list: l.clone(),
+            begin: if k == 0 {
+                Begin::Boot
+            } else {
+                Begin::Quote(anchors[k - 1].clone())
+            },
+            end: a.clone(),
+        })
+        .collect()
+}
+
+#[test]
+fn shards_chain_through_their_quotes_and_breaks_are_refused() {
+    let (lists, anchors, g) = shard_chain(5, 6);
+    let cfg = ResumeConfig::default();
+    let ok = verify_shards(&shards(&lists, &anchors), &cfg).unwrap();
+    assert_eq!(ok.entries(), 31);
+    assert_eq!(
+        ok.last_checkpoint().unwrap().registers,
+        full_replay(&g.bytes(), &anchors[4])
+    );
+    // Missing shard 2.
+    let mut s = shards(&lists, &anchors);
+    s.remove(2);
+    assert!(verify_shards(&s, &cfg).is_err());
+    // Swapped shards 2 and 3.
+    let mut s = shards(&lists, &anchors);
+    s.swap(2, 3);
+    assert!(verify_shards(&s, &cfg).is_err());
+    // A begin stated, not quoted (even with the right values).
+    let mut s = shards(&lists, &anchors);
+    s[3].begin = Begin::Claimed(
+        anchors[2]
+            .registers()
+            .iter()
+            .map(|(id, d)| RegisterValue {
+                id: id.clone(),
+                value: *d,
+            })
+            .collect(),
+    );
+    let e = verify_shards(&s, &cfg).unwrap_err();
+    assert!(matches!(history(e), HistoryError::UnanchoredStart { .. }));
+    // A begin quote from another boot.
+    let mut s = shards(&lists, &anchors);
+    let other_boot = {
+        let mut v = VerifiedRegisters::new(Provenance::TpmQuote {
+            ak_name: "000bak".into(),
+        });
+        for (id, d) in anchors[2].registers().iter() {
+            v.insert(id.clone(), *d).unwrap();
+        }
+        Anchor::tpm(v, 8, 0).unwrap()
+    };
+    s[3].begin = Begin::Quote(other_boot);
+    assert!(verify_shards(&s, &cfg).is_err());
+    // A shard edited after its quote.
+    let mut s = shards(&lists, &anchors);
+    let at = s[1]
+        .list
+        .windows(9)
+        .position(|w| w == b"/usr/bin/")
+        .unwrap();
+    s[1].list[at + 1] = b'v';
+    let e = verify_shards(&s, &cfg).unwrap_err();
+    assert!(matches!(
+        history(e),
+        HistoryError::ShardReplay { shard: 1, .. }
+    ));
+    // The first shard cannot begin at a quote.
+    let mut s = shards(&lists, &anchors);
+    s.remove(0);
+    s[0].begin = Begin::Quote(anchors[0].clone());
+    assert!(verify_shards(&s, &cfg).is_err());
+}
