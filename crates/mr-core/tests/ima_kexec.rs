@@ -1,0 +1,208 @@
+//! kexec: a list with two boots replays against registers that were not reset; the kexec
+//! critical-data records are decoded and a lost `kexec_execute` or a wrong count is reported.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use mr_core::log::ima::builder::{BuiltEntry, ImaListBuilder};
+use mr_core::log::ima::kexec::{self, parse_kexec_buffer, KexecEvent, KexecFinding};
+use mr_core::log::ima::{
+    self, resume, verify_from_boot, Anchor, DigestMode, ImaReaderOptions, ImaReplayConfig,
+    ResumeConfig, ResumeInput,
+};
+use mr_core::{Digest, HashAlg, MrId, RegisterValue, VerifiedRegisters};
+
+const BANKS: [HashAlg; 2] = [HashAlg::Sha1, HashAlg::Sha256];
+
+struct List {
+    b: ImaListBuilder,
+    pcr: Vec<Digest>,
+}
+
+impl List {
+    fn new() -> List {
+        List {
+            b: ImaListBuilder::binary(),
+            pcr: BANKS.iter().map(|a| Digest::zero(*a)).collect(),
+        }
+    }
+    fn fold(&mut self, e: &BuiltEntry) {
+        for v in &mut self.pcr {
+            *v = v.extended(e.extend_value(v.alg(), DigestMode::PerBank).as_bytes());
+        }
+    }
+    fn boot(&mut self, firmware: &[u8]) {
+        let e = self
+            .b
+            .boot_aggregate("ima-ng", &HashAlg::Sha256.hash(firmware));
+        self.fold(&e);
+    }
+    fn files(&mut self, tag: &str, n: usize) {
+        for i in 0..n {
+            let p = format!("/usr/lib/{tag}-{i}.so");
+            let e = self.b.ima_ng(10, &HashAlg::Sha256.hash(p.as_bytes()), &p);
+            self.fold(&e);
+        }
+    }
+    fn kexec(&mut self, event: &str, count: u64) {
+        let size = self.b.as_bytes().len();
+        let text = format!(
+            "kexec_segment_size=1048576;ima_binary_runtime_size={size};ima_runtime_measurements_count={count};"
+        );
+        let e = self.b.ima_buf(10, HashAlg::Sha256, event, text.as_bytes());
+        self.fold(&e);
+    }
+    fn anchor(&self) -> Anchor {
+        let values = self.pcr.iter().map(|v| RegisterValue {
+            id: MrId::Pcr(10),
+            value: *v,
+        });
+        Anchor::asserted(VerifiedRegisters::asserted(values).unwrap()).unwrap()
+    }
+}
+
+/// Boot 1 (entries 0..=5 with the kexec records), kexec, boot 2 (PCRs not reset).
+fn two_boots(with_execute: bool, execute_count: Option<u64>) -> List {
+    let mut l = List::new();
+    l.boot(b"firmware pcrs 0-9");
+    l.files("first", 3);
+    l.kexec("kexec_load", 4);
+    l.files("late", 1);
+    if with_execute {
+        let n = l.b.entries();
+        l.kexec("kexec_execute", execute_count.unwrap_or(n + 1));
+    }
+    // The new kernel restores the list without extending, then measures its own boot_aggregate
+    // over PCRs 0-9 as they are now.
+    l.boot(b"pcrs 0-9 after kexec");
+    l.files("second", 4);
+    l
+}
+
+#[test]
+fn a_two_boot_list_replays_against_registers_that_were_not_reset() {
+    let l = two_boots(true, None);
+    let anchor = l.anchor();
+    let r = ima::replay(
+        l.b.as_bytes(),
+        &ImaReplayConfig::default(),
+        Some(anchor.registers()),
+    )
+    .unwrap();
+    assert_eq!(r.boot_aggregate_count, 2);
+    assert_eq!(r.outcome.covered, Some(r.entries));
+    assert_eq!(r.boot_aggregates[1].entry, 7);
+    // Resetting the register at the second boot_aggregate would not verify.
+    let mut reset = List::new();
+    reset.boot(b"pcrs 0-9 after kexec");
+    reset.files("second", 4);
+    assert!(ima::replay(
+        l.b.as_bytes(),
+        &ImaReplayConfig::default(),
+        Some(reset.anchor().registers())
+    )
+    .is_err());
+
+    let k = kexec::analyse(l.b.as_bytes(), &ImaReaderOptions::default()).unwrap();
+    assert_eq!(k.boots, vec![0, 7]);
+    assert_eq!(k.records.len(), 2);
+    assert_eq!(k.records[0].event, KexecEvent::Load);
+    assert_eq!(k.records[0].segment_size, 1_048_576);
+    assert_eq!(k.records[1].event, KexecEvent::Execute);
+    assert_eq!(k.records[1].measurements_count, 7);
+    assert!(!k.possibly_lost_entries(), "{:?}", k.findings);
+}
+
+#[test]
+fn a_checkpoint_carries_across_a_kexec() {
+    let mut l = List::new();
+    l.boot(b"firmware pcrs 0-9");
+    l.files("first", 3);
+    let cp = verify_from_boot(l.b.as_bytes(), &ResumeConfig::default(), &l.anchor())
+        .unwrap()
+        .checkpoint;
+    l.kexec("kexec_load", 4);
+    let n = l.b.entries();
+    l.kexec("kexec_execute", n + 1);
+    l.boot(b"pcrs 0-9 after kexec");
+    l.files("second", 2);
+    let list = l.b.as_bytes().to_vec();
+    let v = resume(
+        ResumeInput::Full(&list),
+        &cp,
+        &ResumeConfig::default(),
+        &l.anchor(),
+    )
+    .unwrap();
+    assert_eq!(v.report.boot_aggregate_count, 1);
+    assert_eq!(v.checkpoint.boot_aggregate, cp.boot_aggregate);
+}
+
+#[test]
+fn a_dropped_kexec_execute_is_reported_as_possibly_lost_entries() {
+    let l = two_boots(false, None);
+    // The list itself still replays (nothing that was extended is missing) ...
+    let anchor = l.anchor();
+    ima::replay(
+        l.b.as_bytes(),
+        &ImaReplayConfig::default(),
+        Some(anchor.registers()),
+    )
+    .unwrap();
+    // ... but the carry-over lost its execute record.
+    let k = kexec::analyse(l.b.as_bytes(), &ImaReaderOptions::default()).unwrap();
+    assert!(k.possibly_lost_entries());
+    assert_eq!(
+        k.findings,
+        vec![KexecFinding::LoadWithoutExecute {
+            load_entry: 4,
+            next_boot_entry: 6
+        }]
+    );
+    assert!(k.findings[0]
+        .to_string()
+        .starts_with("possibly lost entries"));
+}
+
+#[test]
+fn an_execute_count_that_disagrees_with_the_entries_carried_over_is_reported() {
+    let l = two_boots(true, Some(40));
+    let k = kexec::analyse(l.b.as_bytes(), &ImaReaderOptions::default()).unwrap();
+    assert_eq!(
+        k.findings,
+        vec![KexecFinding::CountMismatch {
+            execute_entry: 6,
+            recorded: 40,
+            carried: 7
+        }]
+    );
+}
+
+#[test]
+fn kexec_buffers_are_parsed_strictly() {
+    assert_eq!(
+        parse_kexec_buffer(
+            b"kexec_segment_size=4096;ima_binary_runtime_size=100;ima_runtime_measurements_count=3;"
+        )
+        .unwrap(),
+        (4096, 100, 3)
+    );
+    for bad in [
+        &b"kexec_segment_size=4096;"[..],
+        b"kexec_segment_size=x;ima_binary_runtime_size=1;ima_runtime_measurements_count=1;",
+        b"bogus=1;",
+        b"\xff\xfe",
+        &[b'1'; 300][..],
+    ] {
+        assert!(parse_kexec_buffer(bad).is_err());
+    }
+    // A record with a malformed buffer is a parse error naming its entry.
+    let mut b = ImaListBuilder::binary();
+    b.boot_aggregate("ima-ng", &HashAlg::Sha256.hash(b"x"));
+    b.ima_buf(
+        10,
+        HashAlg::Sha256,
+        "kexec_load",
+        b"kexec_segment_size=oops",
+    );
+    let e = kexec::analyse(b.as_bytes(), &ImaReaderOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("entry 1"), "{e}");
+}
