@@ -82,6 +82,11 @@ pub struct ReplayArgs {
     /// Accept an incomplete final entry as trailing bytes (reported) instead of failing.
     #[arg(long)]
     pub allow_trailing_bytes: bool,
+    /// The PC-Client event log of the same boot (`binary_bios_measurements`): replayed, and the
+    /// boot_aggregate computed from its PCRs (0-7 for SHA-1, 0-9 otherwise) must equal the
+    /// list's first boot_aggregate entry (exit 1 with both values when it does not).
+    #[arg(long, value_name = "F")]
+    pub boot_log: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -144,6 +149,9 @@ fn replay(args: ReplayArgs) -> CmdResult {
     let input = open_input(&args.log)?;
     match ima::replay(input, &cfg, expected.as_ref()) {
         Ok(report) => {
+            if let Some(boot_log) = &args.boot_log {
+                check_boot_aggregate(boot_log, &report, args.json)?;
+            }
             if args.json {
                 print_json(&report_json(&report, expected.as_ref()));
             } else {
@@ -248,5 +256,56 @@ fn print_human(r: &ImaReplayReport, expected: Option<&VerifiedRegisters>) {
             r.outcome.left_over(),
             mode_name(r.digest_mode)
         );
+    }
+}
+
+/// `--boot-log`: the list's first boot_aggregate against the PC-Client log's PCRs.
+fn check_boot_aggregate(
+    boot_log: &std::path::Path,
+    report: &ImaReplayReport,
+    json: bool,
+) -> CmdResult {
+    let Some(first) = report.boot_aggregates.first() else {
+        return Err(Failure::Rejected(
+            "--boot-log: the list has no boot_aggregate entry".into(),
+        ));
+    };
+    let log = crate::common::read_input(boot_log, 16 << 20)?;
+    let cfg = mr_core::log::tcg::TcgReplayConfig::pc_client();
+    match mr_core::log::tcg::verify_boot_aggregate(&log, &cfg, &first.digest) {
+        Ok(d) => {
+            if !json {
+                println!(
+                    "boot_aggregate of entry {} matches the boot log: {}:{d}",
+                    first.entry,
+                    d.alg()
+                );
+            }
+            Ok(())
+        }
+        Err(Error::Replay(r)) if r.mismatches.len() == 1 => {
+            let m = &r.mismatches[0];
+            if json {
+                print_json(&serde_json::json!({
+                    "verified": false,
+                    "boot_aggregate": {
+                        "entry": first.entry,
+                        "alg": m.alg.name(),
+                        "recorded": m.expected.to_hex(),
+                        "computed": m.computed.to_hex(),
+                    },
+                }));
+            }
+            Err(Failure::Rejected(format!(
+                "boot_aggregate of entry {} is {}:{} but the boot log {} gives {}:{}",
+                first.entry,
+                m.alg,
+                m.expected,
+                boot_log.display(),
+                m.alg,
+                m.computed
+            )))
+        }
+        Err(e) => Err(e.into()),
     }
 }

@@ -320,3 +320,49 @@ fn ccel_replays_against_the_rtmrs_of_a_verified_td_quote() {
     ]);
     assert_eq!(code(&o), 2);
 }
+
+#[test]
+fn ima_boot_aggregate_is_checked_against_the_boot_log() {
+    let Some(v) = vectors() else { return };
+    let list = v.join("ima/ima-evm-utils/sample-ascii_runtime_measurements-pcrs-8-9");
+    let bios = v.join("ima/ima-evm-utils/sample-binary_bios_measurements-pcrs-8-9");
+    let o = mr(&["ima", "replay", path(&list), "--boot-log", path(&bios)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(
+            "matches the boot log: sha256:83d19723ef3b3c05bb8ae70d86b3886c158f2408f1b71ed265886a7b79eb700e"
+        ),
+        "{}",
+        stdout(&o)
+    );
+
+    // Another machine's log: exit 1, both values named.
+    let other = v.join("tcg2/go-attestation/sb_cert_eventlog");
+    let o = mr(&["ima", "replay", path(&list), "--boot-log", path(&other)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("83d19723ef3b3c05bb8ae70d86b3886c158f2408f1b71ed265886a7b79eb700e"),
+        "{err}"
+    );
+    assert!(err.contains("gives sha256:"), "{err}");
+    let o = mr(&[
+        "ima",
+        "replay",
+        path(&list),
+        "--boot-log",
+        path(&other),
+        "--json",
+    ]);
+    assert_eq!(code(&o), 1);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        j["boot_aggregate"]["recorded"],
+        "83d19723ef3b3c05bb8ae70d86b3886c158f2408f1b71ed265886a7b79eb700e"
+    );
+    assert_eq!(j["boot_aggregate"]["computed"].as_str().unwrap().len(), 64);
+
+    // A boot log that is not a log: exit 2.
+    let o = mr(&["ima", "replay", path(&list), "--boot-log", path(&list)]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+}

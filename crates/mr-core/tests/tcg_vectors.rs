@@ -546,3 +546,45 @@ fn global_trust_authority_bios_log_replays_to_its_quoted_sha256_pcrs_0_to_7() {
     assert_eq!(values.len(), 8);
     tcg::replay(&log, &TcgReplayConfig::pc_client(), Some(&asserted(values))).unwrap();
 }
+
+#[test]
+fn ima_evm_utils_boot_aggregate_is_verified_against_its_bios_log_and_refused_against_another() {
+    let Some(dir) = vectors() else { return };
+    let bios = read(
+        &dir,
+        "ima/ima-evm-utils/sample-binary_bios_measurements-pcrs-8-9",
+    );
+    let list = read(
+        &dir,
+        "ima/ima-evm-utils/sample-ascii_runtime_measurements-pcrs-8-9",
+    );
+    let ima = mr_core::log::ima::replay(&list[..], &Default::default(), None).unwrap();
+    let recorded = ima.boot_aggregates[0].digest;
+    assert_eq!(recorded.alg(), HashAlg::Sha256);
+    let computed =
+        tcg::verify_boot_aggregate(&bios, &TcgReplayConfig::pc_client(), &recorded).unwrap();
+    assert_eq!(computed, recorded);
+
+    let other = read(&dir, "tcg2/go-attestation/sb_cert_eventlog");
+    let err =
+        tcg::verify_boot_aggregate(&other, &TcgReplayConfig::pc_client(), &recorded).unwrap_err();
+    let Error::Replay(r) = err else {
+        panic!("expected a mismatch, got {err}")
+    };
+    assert_eq!(r.mismatches[0].register.to_string(), "boot_aggregate");
+    assert_eq!(r.mismatches[0].expected, recorded);
+    assert_ne!(r.mismatches[0].computed, recorded);
+    // The SHA-1 aggregate of the same log covers PCR 0-7 only.
+    let sha1 = tcg::replay(&bios, &TcgReplayConfig::pc_client(), None).unwrap();
+    let sha1_aggregate = boot_aggregate(&sha1.outcome.registers, HashAlg::Sha1);
+    tcg::verify_boot_aggregate(&bios, &TcgReplayConfig::pc_client(), &sha1_aggregate).unwrap();
+    // A zero aggregate (no TPM) never matches.
+    assert!(matches!(
+        tcg::verify_boot_aggregate(
+            &bios,
+            &TcgReplayConfig::pc_client(),
+            &Digest::zero(HashAlg::Sha256)
+        ),
+        Err(Error::Replay(_))
+    ));
+}

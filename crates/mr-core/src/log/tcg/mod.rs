@@ -976,3 +976,42 @@ pub fn boot_aggregate(values: &[RegisterValue], alg: HashAlg) -> Digest {
     }
     h.finalize()
 }
+
+/// Name of the pseudo-register a boot-aggregate mismatch is reported under.
+pub const BOOT_AGGREGATE_REGISTER: &str = "boot_aggregate";
+
+/// Check an IMA `boot_aggregate` against the PC-Client log of the same boot: replay `log` with
+/// `cfg` (no verified values: the aggregate is what ties the two together), compute the
+/// aggregate in the algorithm of `recorded` ([`boot_aggregate`]: PCR 0-7 for SHA-1, 0-9 for
+/// other banks) and compare.
+///
+/// Returns the computed aggregate when it equals `recorded`. A difference is
+/// [`Error::Replay`] with one mismatch on the virtual register `boot_aggregate` carrying both
+/// values (expected = the IMA entry's, computed = the log's). An all-zero `recorded` (the
+/// kernel found no TPM) never matches a log. A log without the bank of `recorded` is
+/// [`Error::Parse`].
+pub fn verify_boot_aggregate(
+    log: &[u8],
+    cfg: &TcgReplayConfig,
+    recorded: &Digest,
+) -> Result<Digest, Error> {
+    let alg = recorded.alg();
+    let cfg = cfg.clone().with_banks(vec![alg]);
+    let report = replay(log, &cfg, None)?;
+    let computed = boot_aggregate(&report.outcome.registers, alg);
+    if computed == *recorded {
+        return Ok(computed);
+    }
+    Err(crate::error::ReplayError {
+        mismatches: vec![crate::error::Mismatch {
+            register: MrId::Virtual(BOOT_AGGREGATE_REGISTER.into()),
+            alg,
+            expected: *recorded,
+            computed,
+            events: report.outcome.entries,
+        }],
+        entries_replayed: report.outcome.entries,
+        first_bad_entry: None,
+    }
+    .into())
+}
