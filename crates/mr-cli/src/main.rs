@@ -4,11 +4,15 @@
 
 #![forbid(unsafe_code)]
 
+mod agent;
 mod common;
+#[cfg(feature = "demo")]
+mod demo;
 mod ima;
 mod tcg;
 mod tdx;
 mod tpm;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -40,7 +44,25 @@ enum Command {
         command: QuoteCommand,
     },
     /// Verify an IMA list against a quote in one step (quote → verified registers → replay).
-    Verify(tpm::VerifyArgs),
+    Verify(verify::VerifyArgs),
+    /// Guest agents: extend virtual registers from kernel lists.
+    Agent {
+        #[command(subcommand)]
+        command: agent::AgentCommand,
+    },
+    /// The whole flow on a simulated TD and a real swtpm (build with the `demo` feature).
+    Demo(DemoArgs),
+}
+
+/// Arguments of `mr demo`.
+#[derive(clap::Args)]
+struct DemoArgs {
+    /// Print one JSON object with both verdicts and both tampered runs.
+    #[arg(long)]
+    json: bool,
+    /// Entries in the generated IMA list.
+    #[arg(long, default_value_t = 600)]
+    entries: u64,
 }
 
 #[derive(Subcommand)]
@@ -58,6 +80,19 @@ enum QuoteKind {
     Tpm(tpm::QuoteVerifyArgs),
     /// An Intel TDX (DCAP) quote, v4 or v5.
     Tdx(tdx::QuoteVerifyArgs),
+}
+
+#[cfg(feature = "demo")]
+fn run_demo(args: &DemoArgs) -> common::CmdResult {
+    demo::run(args.json, args.entries)
+}
+
+#[cfg(not(feature = "demo"))]
+fn run_demo(_args: &DemoArgs) -> common::CmdResult {
+    Err(common::Failure::Malformed(
+        "mr demo needs mr built with the `demo` feature (swtpm and tss-esapi): run scripts/demo.sh"
+            .into(),
+    ))
 }
 
 fn main() -> ExitCode {
@@ -81,7 +116,9 @@ fn main() -> ExitCode {
             QuoteKind::Tpm(args) => tpm::run_quote_verify(args),
             QuoteKind::Tdx(args) => tdx::run_quote_verify(args),
         },
-        Command::Verify(args) => tpm::run_verify(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Agent { command } => agent::run(command),
+        Command::Demo(args) => run_demo(&args),
     };
     common::exit(result)
 }

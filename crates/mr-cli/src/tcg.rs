@@ -10,7 +10,7 @@ use mr_rtmr::quote;
 use crate::common::{
     expected_values, print_json, read_input, registers_json, rejection_json, CmdResult, Failure,
 };
-use crate::tdx;
+use crate::{tdx, verify};
 
 /// Largest log file accepted (16 MiB: CCEL areas are 64-256 KiB, PC-Client logs tens of KiB;
 /// the parsed records take a few times the log size in memory).
@@ -64,6 +64,15 @@ pub struct ReplayArgs {
     /// File of expected values, one `ID:ALG:HEX` per line.
     #[arg(long, value_name = "F")]
     pub expect_file: Vec<PathBuf>,
+    /// Direct mode (Intel's "IMA over RTMR" kernels): after the CCEL, replay this IMA list
+    /// (binary or ASCII) into --ima-register with SHA-384 template digests, continuing from the
+    /// CCEL's end values; the values given (--expect, --td-quote) are checked once, at the end.
+    /// Implies --ccel.
+    #[arg(long, value_name = "LIST")]
+    pub ima: Option<PathBuf>,
+    /// The register IMA extends in direct mode (default rtmr2, as Intel's kernels do).
+    #[arg(long, value_name = "ID", requires = "ima")]
+    pub ima_register: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -131,7 +140,14 @@ fn extends_rtmr3(
 }
 
 fn replay(args: ReplayArgs) -> CmdResult {
-    let ccel_mode = args.ccel || args.ccel_table.is_some() || args.td_quote.is_some();
+    let ccel_mode =
+        args.ccel || args.ccel_table.is_some() || args.td_quote.is_some() || args.ima.is_some();
+    let ima_register = match &args.ima_register {
+        Some(s) => s
+            .parse::<MrId>()
+            .map_err(|e| Failure::Malformed(format!("--ima-register: {e}")))?,
+        None => MrId::Rtmr(2),
+    };
     let table = match &args.ccel_table {
         Some(path) => Some(ccel::CcelTable::parse(&read_input(path, MAX_TABLE_FILE)?)?),
         None => None,
@@ -149,10 +165,25 @@ fn replay(args: ReplayArgs) -> CmdResult {
         base.with_banks(args.bank.clone())
     };
     let expected = if args.td_quote.is_some() {
-        td_quote_registers(&args, extends_rtmr3(&log, table.as_ref(), &cfg)?)?
+        let ima_extends_rtmr3 = args.ima.is_some() && ima_register == MrId::Rtmr(3);
+        td_quote_registers(
+            &args,
+            ima_extends_rtmr3 || extends_rtmr3(&log, table.as_ref(), &cfg)?,
+        )?
     } else {
         expected_values(&args.expect, &args.expect_file)?
     };
+    if let Some(list) = &args.ima {
+        return direct_mode(
+            &args,
+            &log,
+            table.as_ref(),
+            &cfg,
+            list,
+            &ima_register,
+            expected,
+        );
+    }
     let result = if ccel_mode {
         ccel::replay(&log, table.as_ref(), &cfg, expected.as_ref())
     } else {
@@ -250,4 +281,63 @@ fn report_json(
             "log_area_start": t.log_area_start,
         })),
     })
+}
+
+/// `mr tcg replay --ccel LOG --ima LIST`: the CCEL, then the IMA list into the same registers
+/// (see [`verify::replay_ccel_then_ima`]).
+fn direct_mode(
+    args: &ReplayArgs,
+    log: &[u8],
+    table: Option<&ccel::CcelTable>,
+    cfg: &TcgReplayConfig,
+    list: &std::path::Path,
+    ima_register: &MrId,
+    expected: Option<VerifiedRegisters>,
+) -> CmdResult {
+    let input = crate::common::open_input(list)?;
+    let r =
+        match verify::replay_ccel_then_ima(log, table, cfg, input, ima_register, expected.as_ref())
+        {
+            Ok(r) => r,
+            Err(e) => {
+                if args.json {
+                    if let Some(v) = rejection_json(&e) {
+                        print_json(&v);
+                    }
+                }
+                return Err(e.into());
+            }
+        };
+    let covered = r.ima.outcome.covered.unwrap_or(r.ima.entries);
+    if args.json {
+        let mut j = report_json(&r.ccel, expected.as_ref(), table);
+        j["registers"] = registers_json(&r.registers);
+        j["ima"] = serde_json::json!({
+            "register": ima_register.to_string(),
+            "entries": r.ima.entries,
+            "covered": covered,
+            "left_over": r.ima.entries - covered.min(r.ima.entries),
+            "violations": r.ima.violations,
+        });
+        print_json(&j);
+    } else {
+        println!(
+            "ccel: {} events; ima: {} entries into {ima_register} ({} violations)",
+            r.ccel.outcome.entries, r.ima.entries, r.ima.violations
+        );
+        for v in &r.registers {
+            println!("{v}");
+        }
+        if let Some(e) = &expected {
+            println!(
+                "verified: {} values ({}) reached after all {} CCEL events and {covered} of {} \
+                 IMA entries",
+                e.len(),
+                e.provenance(),
+                r.ccel.outcome.entries,
+                r.ima.entries
+            );
+        }
+    }
+    Ok(())
 }

@@ -224,7 +224,7 @@ fn print_human(v: &VerifiedQuote) {
     }
 }
 
-fn json(v: &VerifiedQuote) -> serde_json::Value {
+pub(crate) fn json(v: &VerifiedQuote) -> serde_json::Value {
     let values: Vec<RegisterValue> = v
         .registers()
         .iter()

@@ -1,21 +1,18 @@
-//! `mr quote verify tpm` and `mr verify` (the TPM-rooted form: quote → verified registers →
-//! IMA replay).
+//! `mr quote verify tpm`, and the TPM quote helpers `mr verify` uses (see `verify.rs`).
 
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use mr_core::log::ima::{self, ImaReplayConfig, ImaReplayReport};
-use mr_core::{ErrorClass, HashAlg, MrId, RegisterValue, VerifiedRegisters};
+use mr_core::{ErrorClass, MrId, RegisterValue, VerifiedRegisters};
 use mr_tpm::public::MAX_KEY_FILE_SIZE;
 use mr_tpm::{verify_quote_signature, AkPublic, SignedQuote};
 
 use crate::common::{
-    expected_values, open_input, parse_nonce, print_json, read_input, registers_json,
-    rejection_json, CmdResult, Failure,
+    expected_values, parse_nonce, print_json, read_input, registers_json, CmdResult, Failure,
 };
 
 /// Largest attestation or signature file read (the parsers bound the structures far below).
-const MAX_QUOTE_FILE: u64 = 64 * 1024;
+pub(crate) const MAX_QUOTE_FILE: u64 = 64 * 1024;
 
 /// Arguments of `mr quote verify tpm`.
 #[derive(Args)]
@@ -42,38 +39,8 @@ pub struct QuoteVerifyArgs {
     pub json: bool,
 }
 
-/// Arguments of `mr verify` (TPM root).
-#[derive(Args)]
-pub struct VerifyArgs {
-    /// The IMA measurement list (binary or ASCII); `-` reads stdin.
-    #[arg(long, value_name = "LOG")]
-    pub ima: PathBuf,
-    /// TPMS_ATTEST of a quote over the IMA PCR.
-    #[arg(long, value_name = "F")]
-    pub tpm_attest: Option<PathBuf>,
-    /// TPMT_SIGNATURE of the quote.
-    #[arg(long, value_name = "F")]
-    pub tpm_sig: Option<PathBuf>,
-    /// The attestation key (TPM2B_PUBLIC, TPMT_PUBLIC, PEM, DER or X.509; detected).
-    #[arg(long, value_name = "F")]
-    pub ak: Option<PathBuf>,
-    /// The quoted PCR values (`ID:ALG:HEX` lines). Without it the list's final values must
-    /// match the quote (the list may not run ahead of the quote).
-    #[arg(long, value_name = "F")]
-    pub pcrs: Option<PathBuf>,
-    /// The nonce the quote must carry (hex).
-    #[arg(long, value_name = "HEX")]
-    pub nonce: Option<String>,
-    /// PCR the IMA list extends (repeatable; default 10).
-    #[arg(long, value_name = "N")]
-    pub ima_pcr: Vec<u32>,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
 /// Map a quote-verification error to an exit code, keeping its reason.
-fn failure(e: &mr_tpm::Error) -> Failure {
+pub(crate) fn failure(e: &mr_tpm::Error) -> Failure {
     match e.class() {
         ErrorClass::Rejected => Failure::Rejected(e.to_string()),
         ErrorClass::Malformed | ErrorClass::Device => Failure::Malformed(e.to_string()),
@@ -81,7 +48,7 @@ fn failure(e: &mr_tpm::Error) -> Failure {
 }
 
 /// A short machine-readable name of a rejection reason.
-fn reason_code(e: &mr_tpm::Error) -> &'static str {
+pub(crate) fn reason_code(e: &mr_tpm::Error) -> &'static str {
     use mr_tpm::Error as E;
     match e {
         E::BadSignature => "bad_signature",
@@ -108,7 +75,7 @@ fn rejected_json(json: bool, e: &mr_tpm::Error) {
 }
 
 /// The PCR values of a `--pcrs` file.
-fn pcr_file(path: &Path) -> Result<Vec<RegisterValue>, Failure> {
+pub(crate) fn pcr_file(path: &Path) -> Result<Vec<RegisterValue>, Failure> {
     let values = expected_values(&[], &[path.to_path_buf()])?;
     let mut out = Vec::new();
     for (id, value) in values.iter().flat_map(VerifiedRegisters::iter) {
@@ -145,7 +112,7 @@ fn signed_quote(
     })
 }
 
-fn selection_text(q: &SignedQuote) -> String {
+pub(crate) fn selection_text(q: &SignedQuote) -> String {
     q.quote_info()
         .pcr_select
         .banks
@@ -158,7 +125,10 @@ fn selection_text(q: &SignedQuote) -> String {
         .join(" ")
 }
 
-fn quote_json(q: &SignedQuote, registers: Option<&[RegisterValue]>) -> serde_json::Value {
+pub(crate) fn quote_json(
+    q: &SignedQuote,
+    registers: Option<&[RegisterValue]>,
+) -> serde_json::Value {
     let c = q.clock_info();
     serde_json::json!({
         "ak": q.ak_id(),
@@ -255,137 +225,4 @@ pub fn run_quote_verify(args: QuoteVerifyArgs) -> CmdResult {
         ),
     }
     Ok(())
-}
-
-fn required<'a>(value: &'a Option<PathBuf>, flag: &str) -> Result<&'a Path, Failure> {
-    value.as_deref().ok_or_else(|| {
-        Failure::Malformed(format!(
-            "mr verify needs --tpm-attest, --tpm-sig and --ak (missing {flag})"
-        ))
-    })
-}
-
-/// Run `mr verify` (TPM root).
-pub fn run_verify(args: VerifyArgs) -> CmdResult {
-    let attest = required(&args.tpm_attest, "--tpm-attest")?;
-    let sig = required(&args.tpm_sig, "--tpm-sig")?;
-    let ak = required(&args.ak, "--ak")?;
-    let nonce = args.nonce.as_deref().map(parse_nonce).transpose()?;
-    let pcrs = args.pcrs.as_deref().map(pcr_file).transpose()?;
-    let ima_pcrs: Vec<u32> = if args.ima_pcr.is_empty() {
-        vec![10]
-    } else {
-        args.ima_pcr.clone()
-    };
-    let q = signed_quote(attest, sig, ak, nonce.as_deref(), args.json)?;
-    let quote_fail = |e: mr_tpm::Error| {
-        rejected_json(args.json, &e);
-        failure(&e)
-    };
-    let ima_selected: Vec<(u32, HashAlg)> = q
-        .quote_info()
-        .pcr_select
-        .pcrs()
-        .filter(|(p, _)| ima_pcrs.contains(p))
-        .collect();
-    if ima_selected.is_empty() {
-        return Err(Failure::Rejected(format!(
-            "the quote selects {}, not the IMA PCR(s) {ima_pcrs:?}: it cannot vouch for the list",
-            selection_text(&q)
-        )));
-    }
-    let input = open_input(&args.ima)?;
-    let (verified, report) = match &pcrs {
-        Some(values) => {
-            // Quote first: the values are verified by the quote, then the list replays to the
-            // values of the IMA PCRs (a prefix of the list may suffice: IMA appends before it
-            // extends).
-            let verified = q.verify_pcrs(values).map_err(quote_fail)?;
-            let mut ima_values = VerifiedRegisters::new(verified.provenance().clone());
-            for (p, alg) in &ima_selected {
-                if let Some(v) = verified.get(&MrId::Pcr(*p), *alg) {
-                    ima_values.insert(MrId::Pcr(*p), *v)?;
-                }
-            }
-            let report = ima::replay(input, &ImaReplayConfig::default(), Some(&ima_values))
-                .map_err(|e| ima_failure(args.json, e))?;
-            (verified, report)
-        }
-        None => {
-            // No quoted values given: the list's final values must be what the quote signed.
-            let banks: Vec<HashAlg> = ima_selected.iter().map(|(_, a)| *a).collect();
-            let report = ima::replay(input, &ImaReplayConfig::default().with_banks(banks), None)
-                .map_err(|e| ima_failure(args.json, e))?;
-            let verified = q
-                .verify_pcrs(&report.outcome.registers)
-                .map_err(|e| match e {
-                    mr_tpm::Error::MissingPcrValue { index, alg } => Failure::Malformed(format!(
-                        "the quote selects pcr{index} {alg}, which the IMA list does not extend: \
-                     give the quoted values with --pcrs"
-                    )),
-                    mr_tpm::Error::PcrDigestMismatch { .. } => {
-                        rejected_json(args.json, &e);
-                        Failure::Rejected(format!(
-                        "{e} (the whole IMA list was replayed; if it ran ahead of the quote, give \
-                         the quoted values with --pcrs)"
-                    ))
-                    }
-                    other => quote_fail(other),
-                })?;
-            (verified, report)
-        }
-    };
-    print_verify(&args, &q, &verified, &report, &ima_selected);
-    Ok(())
-}
-
-/// An IMA replay failure: with `--json`, a rejection is also printed as JSON (the replay's
-/// mismatches and first inconsistent entry, see [`rejection_json`]).
-fn ima_failure(json: bool, e: mr_core::Error) -> Failure {
-    if json {
-        if let Some(mut v) = rejection_json(&e) {
-            v["reason"] = serde_json::Value::String("ima_replay".into());
-            v["message"] = serde_json::Value::String(e.to_string());
-            print_json(&v);
-        }
-    }
-    e.into()
-}
-
-fn print_verify(
-    args: &VerifyArgs,
-    q: &SignedQuote,
-    verified: &VerifiedRegisters,
-    report: &ImaReplayReport,
-    ima_selected: &[(u32, HashAlg)],
-) {
-    let values = to_values(verified);
-    let covered = report.outcome.covered.unwrap_or(report.entries);
-    if args.json {
-        let mut v = quote_json(q, Some(&values));
-        v["verified"] = serde_json::Value::Bool(true);
-        v["provenance"] = serde_json::Value::String(verified.provenance().to_string());
-        v["ima"] = serde_json::json!({
-            "entries": report.entries,
-            "covered": covered,
-            "left_over": report.entries - covered.min(report.entries),
-            "violations": report.violations,
-            "banks": report.banks.iter().map(|b| b.name()).collect::<Vec<_>>(),
-            "pcrs": ima_selected.iter().map(|(p, a)| format!("pcr{p}:{a}")).collect::<Vec<_>>(),
-        });
-        print_json(&v);
-        return;
-    }
-    print_quote_human(q);
-    println!("verified registers ({}):", verified.provenance());
-    for v in &values {
-        println!("{} {} {}", v.id, v.value.alg(), v.value);
-    }
-    println!(
-        "ima: {} entries, {covered} covered by the quote, {} left over, {} violations",
-        report.entries,
-        report.entries - covered.min(report.entries),
-        report.violations
-    );
-    println!("verified: the IMA list replays to the quoted PCR values");
 }

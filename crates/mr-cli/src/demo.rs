@@ -1,0 +1,391 @@
+//! `mr demo`: the whole flow on simulated devices, in seconds, with no arguments.
+//!
+//! 1. A generated IMA list (mr-core's sample generator) goes, as the kernel would extend it,
+//!    into PCR 10 of a real swtpm, and through the guest agent (`mr agent ima`'s code) into the
+//!    virtual register `mr_ima`, journalled over RTMR3 of a simulated TD.
+//! 2. A TPM quote (a fresh ECC AK, a random nonce) and a TD quote (configfs-tsm of the simulated
+//!    TD, signed under a test root, a random nonce) are taken.
+//! 3. Both are verified by `mr verify`'s code: the same IMA replay function runs against PCR 10
+//!    (TPM root) and against `mr_ima` derived from the journal (TD root).
+//! 4. One byte of a file path in one IMA entry is edited, and both roots reject the list, naming
+//!    the entry.
+
+use std::io::{BufReader, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use mr_core::log::ima::sample::write_sample_list;
+use mr_core::log::ima::{ImaReader, ImaReaderOptions, ListKind};
+use mr_core::{Digest, HashAlg, MeasurementRegister, MrId, RegisterValue};
+use mr_rtmr::quote::VerifyOptions;
+use mr_rtmr::rtmr::TdxRtmr;
+use mr_rtmr::sim::quote::TestQuoteSigner;
+use mr_rtmr::sim::SimTd;
+use mr_tpm::device::{AkKind, Tpm, TpmPcr};
+use mr_tpm::harness::Swtpm;
+use mr_tpm::{PcrBankSelection, PcrSelection};
+use mr_virtual::agent::ImaAgent;
+use mr_virtual::VirtualRegister;
+use rand_core::{OsRng, RngCore};
+
+use crate::agent::sync_once;
+use crate::common::{print_json, CmdResult, Failure};
+use crate::verify::{self, Rejection, TpmEvidence, Verdict, MR_IMA};
+
+/// Seed of the generated list (the list is the same on every run; the nonces are random).
+const LIST_SEED: u64 = 0x006d_722d_6465_6d6f;
+
+fn malformed(what: &str, e: impl std::fmt::Display) -> Failure {
+    Failure::Malformed(format!("demo: {what}: {e}"))
+}
+
+/// The evidence each root produced, kept to verify the untouched and the tampered list.
+struct Evidence {
+    tpm_attest: Vec<u8>,
+    tpm_sig: Vec<u8>,
+    tpm_ak: Vec<u8>,
+    tpm_nonce: Vec<u8>,
+    tpm_pcrs: Vec<RegisterValue>,
+    td_quote: Vec<u8>,
+    td_nonce: Vec<u8>,
+    td_root: Vec<u8>,
+    journal: std::path::PathBuf,
+    pcr_banks: Vec<HashAlg>,
+}
+
+fn random_nonce() -> Vec<u8> {
+    let mut n = vec![0u8; 32];
+    OsRng.fill_bytes(&mut n);
+    n
+}
+
+/// The PCR 10 banks to use: SHA-384 (mr_ima's bank, so that PCR 10 and mr_ima end equal) when
+/// the swtpm has it allocated, and SHA-256 (every TPM has it).
+fn pcr_banks(tpm: &Tpm) -> Vec<HashAlg> {
+    let mut banks = vec![HashAlg::Sha256];
+    if tpm.read_pcr(10, HashAlg::Sha384).is_ok() {
+        banks.push(HashAlg::Sha384);
+    }
+    banks
+}
+
+/// What IMA does in a kernel with a TPM: extend PCR 10, per bank, with each entry's template
+/// digest in that bank (a violation extends all-0xFF).
+fn extend_like_the_kernel(list: &Path, pcrs: &[TpmPcr]) -> Result<u64, Failure> {
+    let file = std::fs::File::open(list).map_err(|e| malformed("IMA list", e))?;
+    let mut reader = ImaReader::new(BufReader::new(file), ImaReaderOptions::default());
+    let mut n = 0u64;
+    while let Some(e) = reader.next_entry()? {
+        for pcr in pcrs {
+            let value = if e.is_violation() {
+                Digest::ones(pcr.alg())
+            } else {
+                e.template_digest(pcr.alg())
+            };
+            pcr.extend(&value)?;
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn gather(dir: &Path, list: &Path) -> Result<Evidence, Failure> {
+    // The TD: RTMR3 through the tsm-mr seam of a simulated TD; mr_ima journalled over it.
+    let signer = Arc::new(TestQuoteSigner::new().map_err(|e| malformed("test quote signer", e))?);
+    let td = SimTd::builder().quote_provider(signer.clone()).build();
+    let rtmr3 = TdxRtmr::new(td.fs(), 3).map_err(crate::tdx::failure)?;
+    let journal = dir.join("mr_ima.journal");
+    let register =
+        VirtualRegister::open(MR_IMA, rtmr3, &journal).map_err(|e| malformed("open mr_ima", e))?;
+    let mut agent = ImaAgent::new(register);
+    sync_once(&mut agent, list)?;
+    let td_nonce = random_nonce();
+    let report = td
+        .report_client()
+        .get_report_for_nonce(&td_nonce)
+        .map_err(crate::tdx::failure)?;
+
+    // The TPM: PCR 10 of a fresh swtpm, extended entry by entry as IMA does.
+    let swtpm = Swtpm::start().map_err(|e| {
+        malformed(
+            "swtpm (scripts/demo.sh installs it; or apt-get install swtpm)",
+            e,
+        )
+    })?;
+    let tpm = Tpm::open(&swtpm.tcti()).map_err(|e| malformed("swtpm", e))?;
+    let banks = pcr_banks(&tpm);
+    let pcrs: Vec<TpmPcr> = banks.iter().map(|b| tpm.pcr(10, *b)).collect();
+    extend_like_the_kernel(list, &pcrs)?;
+    let ak = tpm
+        .create_ak(AkKind::EccP256)
+        .map_err(|e| malformed("AK", e))?;
+    let tpm_nonce = random_nonce();
+    let selection = PcrSelection {
+        banks: banks
+            .iter()
+            .map(|b| PcrBankSelection::new(*b, &[10]))
+            .collect(),
+    };
+    let q = tpm
+        .quote(&ak, &tpm_nonce, &selection)
+        .map_err(|e| malformed("TPM quote", e))?;
+    let tpm_pcrs = pcrs
+        .iter()
+        .map(|p| {
+            Ok(RegisterValue {
+                id: MrId::Pcr(10),
+                value: p.read()?,
+            })
+        })
+        .collect::<Result<Vec<_>, mr_core::Error>>()?;
+    Ok(Evidence {
+        tpm_attest: q.attest,
+        tpm_sig: q.signature,
+        tpm_ak: q.ak_public,
+        tpm_nonce,
+        tpm_pcrs,
+        td_quote: report.outblob,
+        td_nonce,
+        td_root: signer.root_der().to_vec(),
+        journal,
+        pcr_banks: banks,
+    })
+}
+
+fn open(path: &Path) -> Result<BufReader<std::fs::File>, Rejection> {
+    std::fs::File::open(path)
+        .map(BufReader::new)
+        .map_err(|e| Rejection::from(malformed(&path.display().to_string(), e)))
+}
+
+fn verify_tpm(ev: &Evidence, list: &Path) -> Result<Verdict, Rejection> {
+    let evidence = TpmEvidence {
+        attest: &ev.tpm_attest,
+        sig: &ev.tpm_sig,
+        ak: &ev.tpm_ak,
+        pcrs: Some(ev.tpm_pcrs.clone()),
+        ima_pcrs: vec![10],
+    };
+    verify::verify_tpm(&evidence, Some(&ev.tpm_nonce), open(list)?)
+}
+
+fn verify_td(ev: &Evidence, list: &Path) -> Result<Verdict, Rejection> {
+    let options = VerifyOptions::new(SystemTime::now())
+        .with_root_der(ev.td_root.clone())
+        .with_nonce(ev.td_nonce.clone());
+    verify::verify_td(
+        &ev.td_quote,
+        &options,
+        &MrId::Rtmr(3),
+        open(&ev.journal)?,
+        open(list)?,
+    )
+}
+
+/// Edits one byte of a file path in an IMA entry past the middle of the list (`/file-` becomes
+/// `/File-`); returns the byte offset edited.
+fn tamper(list: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let needle = b"/file-";
+    let from = list.len() / 2;
+    let at = list
+        .get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)?
+        + from
+        + 1;
+    let mut out = list.to_vec();
+    *out.get_mut(at)? = b'F';
+    Some((out, at))
+}
+
+fn outcome_json(root: &str, r: &Result<Verdict, Rejection>) -> serde_json::Value {
+    match r {
+        Ok(v) => {
+            let covered = v.ima.outcome.covered.unwrap_or(v.ima.entries);
+            serde_json::json!({
+                "verified": true,
+                "root": root,
+                "ima_entries": v.ima.entries,
+                "covered": covered,
+                "left_over": v.ima.entries - covered.min(v.ima.entries),
+                "violations": v.ima.violations,
+                "against": v.ima_registers,
+                "provenance": v.provenance,
+                "registers": crate::common::registers_json(&v.registers),
+                "journal_records": v.journal.as_ref().map(|j| j.records),
+                "reason": serde_json::Value::Null,
+            })
+        }
+        Err(rej) => {
+            let mut j = serde_json::json!({
+                "verified": false,
+                "root": root,
+                "reason": rej.json["reason"],
+                "message": rej.message(),
+            });
+            if let Some(bad) = rej.json.get("bad_entry") {
+                j["bad_entry"] = bad.clone();
+            }
+            j
+        }
+    }
+}
+
+fn short(hex: &str) -> String {
+    hex.get(..16)
+        .map_or_else(|| hex.to_owned(), |h| format!("{h}…"))
+}
+
+fn cell(r: &Result<Verdict, Rejection>) -> String {
+    match r {
+        Ok(v) => format!(
+            "VERIFIED ({} entries, {} left over)",
+            v.ima.entries,
+            v.ima.outcome.left_over()
+        ),
+        Err(rej) => match rej.json.get("bad_entry").and_then(|b| b.get("entry")) {
+            Some(e) => format!("REJECTED (entry {e})"),
+            None => format!("REJECTED ({})", rej.json["reason"].as_str().unwrap_or("?")),
+        },
+    }
+}
+
+fn print_row(label: &str, tpm: &str, td: &str) {
+    println!("{label:<18} {tpm:<44} {td}");
+}
+
+fn ima_value(v: &Result<Verdict, Rejection>, alg: HashAlg) -> String {
+    v.as_ref()
+        .ok()
+        .and_then(|v| {
+            v.ima
+                .outcome
+                .registers
+                .iter()
+                .find(|r| r.value.alg() == alg)
+                .map(|r| format!("{} {}", r.id, short(&r.value.to_hex())))
+        })
+        .unwrap_or_default()
+}
+
+fn print_human(
+    entries: u64,
+    ev: &Evidence,
+    tpm: &Result<Verdict, Rejection>,
+    td: &Result<Verdict, Rejection>,
+    tampered_at: usize,
+    t_tpm: &Result<Verdict, Rejection>,
+    t_td: &Result<Verdict, Rejection>,
+) {
+    println!("mr demo: one IMA list of {entries} entries, verified under two roots of trust\n");
+    print_row("", "TPM root (swtpm)", "TD root (simulated TD)");
+    print_row(
+        "register",
+        &format!(
+            "PCR 10 ({})",
+            ev.pcr_banks
+                .iter()
+                .map(|b| b.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        "mr_ima (sha384), journal over RTMR3",
+    );
+    print_row(
+        "evidence",
+        "TPM quote, ECC P-256 AK, random nonce",
+        "TD quote (configfs-tsm), random nonce",
+    );
+    if let Ok(v) = td {
+        if let Some(j) = &v.journal {
+            print_row(
+                "journal",
+                "-",
+                &format!("{} records, {} covered by RTMR3", j.records, j.covered),
+            );
+        }
+    }
+    print_row(
+        "sha384 value",
+        &ima_value(tpm, HashAlg::Sha384),
+        &ima_value(td, HashAlg::Sha384),
+    );
+    print_row("verdict", &cell(tpm), &cell(td));
+    println!("\ntampered list: one byte of a file path edited (byte offset {tampered_at})\n");
+    print_row("verdict", &cell(t_tpm), &cell(t_td));
+    for (root, r) in [("tpm", t_tpm), ("td", t_td)] {
+        if let Err(rej) = r {
+            println!("  {root}: {}", rej.message());
+        }
+    }
+}
+
+/// Run `mr demo`.
+pub fn run(json: bool, entries: u64) -> CmdResult {
+    let dir = tempfile::tempdir().map_err(|e| malformed("temporary directory", e))?;
+    let list_path = dir.path().join("binary_runtime_measurements");
+    let mut list = Vec::new();
+    write_sample_list(
+        &mut list,
+        ListKind::Binary,
+        entries.max(2),
+        &[HashAlg::Sha256],
+        LIST_SEED,
+    )
+    .map_err(|e| malformed("IMA list", e))?;
+    std::fs::File::create(&list_path)
+        .and_then(|mut f| f.write_all(&list))
+        .map_err(|e| malformed("IMA list", e))?;
+
+    let ev = gather(dir.path(), &list_path)?;
+    let tpm = verify_tpm(&ev, &list_path);
+    let td = verify_td(&ev, &list_path);
+
+    let (bad, tampered_at) =
+        tamper(&list).ok_or_else(|| malformed("tamper", "no file path in the list"))?;
+    let bad_path = dir.path().join("binary_runtime_measurements.tampered");
+    std::fs::write(&bad_path, bad).map_err(|e| malformed("tampered list", e))?;
+    let t_tpm = verify_tpm(&ev, &bad_path);
+    let t_td = verify_td(&ev, &bad_path);
+
+    if json {
+        let mut tampered = serde_json::json!({
+            "tpm": outcome_json("tpm", &t_tpm),
+            "td": outcome_json("td", &t_td),
+        });
+        tampered["byte_offset"] = serde_json::json!(tampered_at);
+        print_json(&serde_json::json!({
+            "tpm": outcome_json("tpm", &tpm),
+            "td": outcome_json("td", &td),
+            "tampered": tampered,
+        }));
+    } else {
+        print_human(entries.max(2), &ev, &tpm, &td, tampered_at, &t_tpm, &t_td);
+    }
+    let all_good = tpm.is_ok() && td.is_ok() && t_tpm.is_err() && t_td.is_err();
+    if all_good {
+        if !json {
+            println!("\nok: both roots verify the list and both reject the tampered one");
+        }
+        Ok(())
+    } else {
+        let why = [
+            ("TPM root", &tpm, true),
+            ("TD root", &td, true),
+            ("TPM root, tampered list", &t_tpm, false),
+            ("TD root, tampered list", &t_td, false),
+        ]
+        .iter()
+        .filter(|(_, r, want_ok)| r.is_ok() != *want_ok)
+        .map(|(name, r, _)| match r {
+            Ok(_) => format!("{name}: accepted"),
+            Err(e) => format!("{name}: {}", e.message()),
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+        Err(Failure::Rejected(format!(
+            "demo did not go as it must: {why}"
+        )))
+    }
+}
