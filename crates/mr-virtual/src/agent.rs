@@ -173,40 +173,39 @@ impl<B: MeasurementRegister> ImaAgent<B> {
         mut input: BufReader<impl Read>,
         pos: ListPosition,
     ) -> Result<AgentProgress, Error> {
+        // Whatever happens, the next call re-checks from the start unless this one completes.
+        self.position = None;
         let alg = self.reg.alg();
+        let last = pos.entries - 1;
+        let changed = |reason: String| Error::ListChanged {
+            entry: last,
+            offset: pos.last_offset,
+            reason,
+        };
         let skipped = io::copy(&mut (&mut input).take(pos.last_offset), &mut io::sink())
             .map_err(Error::io("reading the IMA list"))?;
         if skipped < pos.last_offset {
-            return Err(Error::ListShorter {
-                entries: 0,
-                recorded: pos.entries,
-            });
+            return Err(changed(format!("the list now has only {skipped} bytes")));
         }
         let opts = Self::reader_options()
             .with_kind(pos.format.kind)
             .with_endian(pos.format.endian)
             .with_column(pos.format.column);
         let mut reader = ImaReader::new(input, opts);
-        let last = pos.entries - 1;
-        match reader.next_entry()? {
-            Some(e) => {
-                let digest = entry_digest(e, alg)?;
+        match reader.next_entry() {
+            Ok(Some(e)) => {
+                let digest = entry_digest(e, alg).map_err(|e| changed(e.to_string()))?;
                 if digest != pos.last_digest {
-                    return Err(Error::ListDiverges(Box::new(crate::error::ListDiverges {
-                        entry: last,
-                        line: 0,
-                        recorded: pos.last_digest,
-                        computed: digest,
-                    })));
+                    return Err(changed(format!(
+                        "its template digest is {digest}, the journal recorded {}",
+                        pos.last_digest
+                    )));
                 }
             }
-            None => {
-                return Err(Error::ListShorter {
-                    entries: last,
-                    recorded: pos.entries,
-                })
-            }
+            Ok(None) => return Err(changed("the list ends before it".into())),
+            Err(e) => return Err(changed(e.to_string())),
         }
+        self.position = Some(pos);
         let mut index = pos.entries;
         let mut new_entries = 0u64;
         while let Some(entry) = reader.next_entry()? {

@@ -91,6 +91,17 @@ pub enum Error {
     /// An IMA list entry that is not the one the journal recorded at its position.
     #[error(transparent)]
     ListDiverges(Box<ListDiverges>),
+    /// Within one process: the entry where the last sync stopped is no longer in the list (the
+    /// list was replaced). The next sync re-checks the whole list against the journal.
+    #[error("the IMA list changed under the agent: entry {entry} at byte offset {offset} is no longer the one processed ({reason})")]
+    ListChanged {
+        /// Entry number (0-based) of the last processed entry.
+        entry: u64,
+        /// Its byte offset in the list.
+        offset: u64,
+        /// What was found instead.
+        reason: String,
+    },
     /// An IMA list with fewer entries than the journal already records.
     #[error("the IMA list has {entries} entries but the journal already records {recorded}: the list does not continue the journal")]
     ListShorter {
@@ -185,11 +196,11 @@ pub struct Reconcile {
 /// An IMA list entry that is not the one the journal recorded at its position: the list does
 /// not continue the journal (e.g. a list of a new boot with an old journal).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("IMA list entry {entry} has template digest {computed}, but the journal recorded {recorded} for it{}: the list does not continue the journal", if *.line > 0 { format!(" (line {})", .line) } else { String::new() })]
+#[error("IMA list entry {entry} has template digest {computed}, but the journal recorded {recorded} for it (line {line}): the list does not continue the journal")]
 pub struct ListDiverges {
     /// Entry number (0-based).
     pub entry: u64,
-    /// Journal line of the recorded digest (0 when compared with the agent's memory).
+    /// Journal line of the recorded digest.
     pub line: u64,
     /// The digest recorded.
     pub recorded: Digest,
@@ -214,6 +225,7 @@ impl Error {
             | Error::NotCovered(_)
             | Error::Reconcile(_)
             | Error::ListDiverges(_)
+            | Error::ListChanged { .. }
             | Error::ListShorter { .. } => ErrorClass::Rejected,
             Error::ConcurrentWriter { .. } | Error::Io { .. } | Error::Lock { .. } => {
                 ErrorClass::Device
