@@ -23,6 +23,14 @@ macro_rules! event_types {
                     _ => None,
                 }
             }
+
+            /// The event type a PFP name names, in any case (`EV_SEPARATOR`, `ev_no_action`).
+            pub fn from_name(name: &str) -> Option<EventType> {
+                $(if name.eq_ignore_ascii_case(stringify!($name)) {
+                    return Some(EventType($value));
+                })*
+                None
+            }
         }
     };
 }
@@ -187,6 +195,15 @@ mod tests {
         assert_eq!(EventType(0x1234).to_string(), "0x00001234");
         assert_eq!(format!("{:?}", EventType(0x1234)), "EventType(0x00001234)");
         assert_eq!(EventType(0x1234).name(), None);
+        assert_eq!(
+            EventType::from_name("ev_no_action"),
+            Some(EventType::EV_NO_ACTION)
+        );
+        assert_eq!(
+            EventType::from_name("EV_EFI_ACTION"),
+            Some(EventType::EV_EFI_ACTION)
+        );
+        assert_eq!(EventType::from_name("ev_bogus"), None);
     }
 
     #[test]

@@ -698,7 +698,7 @@ pub struct TcgReplayReport {
 }
 
 /// PCR 0's start value at `locality`: zeros with the last byte = locality.
-fn locality_value(alg: HashAlg, locality: u8) -> Result<Digest, Error> {
+pub(crate) fn locality_value(alg: HashAlg, locality: u8) -> Result<Digest, Error> {
     let mut bytes = [0u8; crate::alg::MAX_DIGEST_SIZE];
     let size = alg.size();
     if let Some(last) = bytes.get_mut(size - 1) {

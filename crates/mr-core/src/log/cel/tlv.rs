@@ -1,0 +1,467 @@
+//! CEL-TLV: every field is `u8 type || u32 big-endian length || value`; a record is four TLVs —
+//! record number (type 0), index (1 PCR, 2 NV index, 108 CC MR index), digests (type 3: nested
+//! TLVs whose type is the TPM_ALG_ID truncated to a byte) and the content (type = content type,
+//! value = nested TLVs of that type).
+//!
+//! Integers are big-endian of any length up to their type's width (go-tpm-tools writes an
+//! 8-byte record number and a 1-byte index, libcel the fewest bytes). The writer follows
+//! go-tpm-tools for the record number and index (so go-tpm-tools can read it) and writes
+//! nested integers in the fewest bytes, except the 4-byte PC-Client event type.
+
+use crate::error::{Error, ParseErrorKind};
+
+use super::{
+    cel_err, check_template_name, push_digest, CelIndex, CelRecord, Content, Encoding, MgtItem,
+    StateTrans, SystemdEvent, CONTENT_CEL_MGT, CONTENT_IMA_TEMPLATE, CONTENT_IMA_TLV,
+    CONTENT_PCCLIENT_STD, CONTENT_SYSTEMD, INDEX_CCMR, INDEX_NV, INDEX_PCR, MAX_CEL_VALUE_LEN,
+    MGT_CEL_VERSION, MGT_FIRMWARE_END, MGT_STATE_TRANS, MGT_TIMESTAMP,
+};
+
+/// TLV type of the record number.
+pub const TYPE_RECNUM: u8 = 0;
+/// TLV type of the digest list.
+pub const TYPE_DIGESTS: u8 = 3;
+
+const ENC: Encoding = Encoding::Tlv;
+
+/// One TLV read from the input: type, absolute offset of the value, value.
+struct Tlv<'a> {
+    typ: u8,
+    at: u64,
+    value: &'a [u8],
+}
+
+/// A bounded cursor over TLVs; `base` is the absolute offset of `buf`.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    base: u64,
+    record: u64,
+}
+
+impl<'a> Cursor<'a> {
+    fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    fn err(&self, structure: &'static str, at: u64, kind: ParseErrorKind) -> Error {
+        cel_err(ENC, structure, at, self.record, kind)
+    }
+
+    fn next(&mut self, structure: &'static str) -> Result<Tlv<'a>, Error> {
+        let at = self.offset();
+        let rest = self.buf.get(self.pos..).unwrap_or(&[]);
+        let Some((&typ, after)) = rest.split_first() else {
+            return Err(self.err(
+                structure,
+                at,
+                ParseErrorKind::Truncated {
+                    needed: 5,
+                    available: 0,
+                },
+            ));
+        };
+        let Some((len, after)) = after.split_first_chunk::<4>() else {
+            return Err(self.err(
+                structure,
+                at,
+                ParseErrorKind::Truncated {
+                    needed: 5,
+                    available: rest.len() as u64,
+                },
+            ));
+        };
+        let len = u32::from_be_bytes(*len);
+        if len > MAX_CEL_VALUE_LEN {
+            return Err(self.err(
+                structure,
+                at + 1,
+                ParseErrorKind::LengthTooLarge {
+                    len: u64::from(len),
+                    max: u64::from(MAX_CEL_VALUE_LEN),
+                },
+            ));
+        }
+        let Some(value) = after.get(..len as usize) else {
+            return Err(self.err(
+                structure,
+                at + 5,
+                ParseErrorKind::Truncated {
+                    needed: u64::from(len),
+                    available: after.len() as u64,
+                },
+            ));
+        };
+        self.pos += 5 + len as usize;
+        Ok(Tlv {
+            typ,
+            at: at + 5,
+            value,
+        })
+    }
+
+    fn sub(&self, t: &Tlv<'a>) -> Cursor<'a> {
+        Cursor {
+            buf: t.value,
+            pos: 0,
+            base: t.at,
+            record: self.record,
+        }
+    }
+
+    /// The next TLV, which must have type `typ`.
+    fn expect(&mut self, typ: u8, structure: &'static str) -> Result<Tlv<'a>, Error> {
+        let t = self.next(structure)?;
+        if t.typ != typ {
+            return Err(self.err(
+                structure,
+                t.at - 5,
+                ParseErrorKind::Invalid(format!("TLV type {} where {typ} is required", t.typ)),
+            ));
+        }
+        Ok(t)
+    }
+
+    fn uint(&self, t: &Tlv<'_>, max_bytes: usize, structure: &'static str) -> Result<u64, Error> {
+        be_uint(t.value, max_bytes).map_err(|k| self.err(structure, t.at, k))
+    }
+
+    fn text(&self, t: &Tlv<'a>, structure: &'static str) -> Result<&'a str, Error> {
+        std::str::from_utf8(t.value)
+            .map_err(|_| self.err(structure, t.at, ParseErrorKind::InvalidUtf8))
+    }
+
+    fn done(&self, structure: &'static str) -> Result<(), Error> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        Err(self.err(
+            structure,
+            self.offset(),
+            ParseErrorKind::Invalid(format!(
+                "{} unexpected bytes at the end",
+                self.buf.len() - self.pos
+            )),
+        ))
+    }
+}
+
+/// A big-endian unsigned integer of 1..=`max_bytes` bytes.
+fn be_uint(bytes: &[u8], max_bytes: usize) -> Result<u64, ParseErrorKind> {
+    if bytes.is_empty() || bytes.len() > max_bytes {
+        return Err(ParseErrorKind::Invalid(format!(
+            "integer of {} bytes (must be 1..={max_bytes})",
+            bytes.len()
+        )));
+    }
+    Ok(bytes.iter().fold(0u64, |v, b| (v << 8) | u64::from(*b)))
+}
+
+/// True when `bytes` starts with a record-number TLV (1..=8 bytes) followed by an index TLV.
+pub(crate) fn looks_like_tlv(bytes: &[u8]) -> bool {
+    let mut c = Cursor {
+        buf: bytes,
+        pos: 0,
+        base: 0,
+        record: 0,
+    };
+    let Ok(recnum) = c.next("recnum") else {
+        return false;
+    };
+    if recnum.typ != TYPE_RECNUM || recnum.value.is_empty() || recnum.value.len() > 8 {
+        return false;
+    }
+    match c.next("index") {
+        Ok(t) => {
+            [INDEX_PCR, INDEX_NV, INDEX_CCMR].contains(&t.typ)
+                && !t.value.is_empty()
+                && t.value.len() <= 4
+        }
+        Err(_) => false,
+    }
+}
+
+/// Decode a whole CEL-TLV.
+pub fn decode(bytes: &[u8]) -> Result<Vec<CelRecord>, Error> {
+    let mut c = Cursor {
+        buf: bytes,
+        pos: 0,
+        base: 0,
+        record: 0,
+    };
+    if bytes.is_empty() {
+        return Err(c.err("log", 0, ParseErrorKind::Empty));
+    }
+    let mut records = Vec::new();
+    while !c.is_empty() {
+        records.push(read_record(&mut c)?);
+        c.record += 1;
+    }
+    Ok(records)
+}
+
+fn read_record(c: &mut Cursor<'_>) -> Result<CelRecord, Error> {
+    let t = c.expect(TYPE_RECNUM, "recnum")?;
+    let recnum = c.uint(&t, 8, "recnum")?;
+    let t = c.next("index")?;
+    let value = u32::try_from(c.uint(&t, 4, "index")?).unwrap_or(u32::MAX);
+    let index = match t.typ {
+        INDEX_PCR => CelIndex::Pcr(value),
+        INDEX_NV => CelIndex::NvIndex(value),
+        INDEX_CCMR => CelIndex::CcMr(value),
+        other => {
+            return Err(c.err(
+                "index",
+                t.at - 5,
+                ParseErrorKind::Invalid(format!(
+                    "index TLV type {other} (must be 1 pcr, 2 nv_index or 108 cc mr)"
+                )),
+            ))
+        }
+    };
+    let t = c.expect(TYPE_DIGESTS, "digests")?;
+    let mut d = c.sub(&t);
+    let mut digests = Vec::new();
+    while !d.is_empty() {
+        let dt = d.next("digest")?;
+        push_digest(&mut digests, u64::from(dt.typ), dt.value)
+            .map_err(|k| d.err("digest", dt.at - 5, k))?;
+    }
+    let t = c.next("content")?;
+    let content = read_content(c, &t)?;
+    Ok(CelRecord {
+        recnum,
+        index,
+        digests,
+        content,
+    })
+}
+
+fn read_content(c: &Cursor<'_>, t: &Tlv<'_>) -> Result<Content, Error> {
+    let mut n = c.sub(t);
+    Ok(match t.typ {
+        CONTENT_PCCLIENT_STD => {
+            const S: &str = "pcclient_std content";
+            let et = n.expect(0, S)?;
+            let event_type = n.uint(&et, 4, S)? as u32;
+            let data = n.expect(1, S)?;
+            n.done(S)?;
+            Content::PcClient {
+                event_type,
+                event_data: data.value.to_vec(),
+            }
+        }
+        CONTENT_IMA_TEMPLATE => {
+            const S: &str = "ima_template content";
+            let name = n.expect(0, S)?;
+            let template_name = n.text(&name, S)?;
+            check_template_name(template_name).map_err(|k| n.err(S, name.at, k))?;
+            let data = n.expect(1, S)?;
+            n.done(S)?;
+            Content::ImaTemplate {
+                template_name: template_name.to_owned(),
+                template_data: data.value.to_vec(),
+            }
+        }
+        CONTENT_CEL_MGT => {
+            const S: &str = "cel_mgt content";
+            let mut items = Vec::new();
+            while !n.is_empty() {
+                let it = n.next(S)?;
+                items.push(read_mgt_item(&n, &it)?);
+            }
+            if items.is_empty() {
+                return Err(n.err(S, t.at, ParseErrorKind::Invalid("no cel_mgt item".into())));
+            }
+            Content::Mgt(items)
+        }
+        CONTENT_SYSTEMD => {
+            const S: &str = "systemd content";
+            let et = n.expect(0, S)?;
+            let event_type = n.uint(&et, 1, S)?;
+            if event_type > 3 {
+                return Err(n.err(
+                    S,
+                    et.at,
+                    ParseErrorKind::Invalid(format!("systemd event type {event_type}")),
+                ));
+            }
+            let ts = n.expect(1, S)?;
+            let timestamp = n.uint(&ts, 8, S)?;
+            let bid = n.expect(2, S)?;
+            let boot_id: [u8; 16] = bid.value.try_into().map_err(|_| {
+                n.err(
+                    S,
+                    bid.at,
+                    ParseErrorKind::Invalid("boot id is not 16 bytes".into()),
+                )
+            })?;
+            let st = n.expect(3, S)?;
+            let string = n.text(&st, S)?.to_owned();
+            n.done(S)?;
+            Content::Systemd(SystemdEvent {
+                event_type: event_type as u8,
+                timestamp,
+                boot_id,
+                string,
+            })
+        }
+        CONTENT_IMA_TLV => Content::ImaTlv(t.value.to_vec()),
+        other => Content::Other {
+            content_type: other,
+            data: t.value.to_vec(),
+        },
+    })
+}
+
+fn read_mgt_item(n: &Cursor<'_>, it: &Tlv<'_>) -> Result<MgtItem, Error> {
+    const S: &str = "cel_mgt item";
+    Ok(match it.typ {
+        MGT_CEL_VERSION => {
+            let mut v = n.sub(it);
+            let major = v.expect(0, S)?;
+            let major = v.uint(&major, 2, S)? as u16;
+            let minor = v.expect(1, S)?;
+            let minor = v.uint(&minor, 2, S)? as u16;
+            v.done(S)?;
+            MgtItem::CelVersion { major, minor }
+        }
+        MGT_FIRMWARE_END => {
+            if !it.value.is_empty() {
+                return Err(n.err(
+                    S,
+                    it.at,
+                    ParseErrorKind::Invalid("firmware_end carries data".into()),
+                ));
+            }
+            MgtItem::FirmwareEnd
+        }
+        MGT_TIMESTAMP => MgtItem::Timestamp(n.uint(it, 8, S)?),
+        MGT_STATE_TRANS => {
+            let v = n.uint(it, 1, S)?;
+            MgtItem::StateTrans(StateTrans::from_value(v).ok_or_else(|| {
+                n.err(
+                    S,
+                    it.at,
+                    ParseErrorKind::Invalid(format!("state_trans {v}")),
+                )
+            })?)
+        }
+        other => {
+            return Err(n.err(
+                S,
+                it.at - 5,
+                ParseErrorKind::Invalid(format!("unknown cel_mgt item type {other}")),
+            ))
+        }
+    })
+}
+
+fn put(out: &mut Vec<u8>, typ: u8, value: &[u8]) -> Result<(), Error> {
+    let len = u32::try_from(value.len())
+        .ok()
+        .filter(|l| *l <= MAX_CEL_VALUE_LEN)
+        .ok_or_else(|| {
+            cel_err(
+                ENC,
+                "value",
+                out.len() as u64,
+                0,
+                ParseErrorKind::LengthTooLarge {
+                    len: value.len() as u64,
+                    max: u64::from(MAX_CEL_VALUE_LEN),
+                },
+            )
+        })?;
+    out.push(typ);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(value);
+    Ok(())
+}
+
+/// The fewest big-endian bytes of `v` (at least one).
+fn minimal(v: u64) -> Vec<u8> {
+    let b = v.to_be_bytes();
+    let skip = (v.leading_zeros() / 8).min(7) as usize;
+    b.get(skip..).unwrap_or(&b).to_vec()
+}
+
+/// The content TLV of `content` (type, length, value): what a COS event's digest covers.
+pub fn content_tlv(content: &Content) -> Result<Vec<u8>, Error> {
+    let mut value = Vec::new();
+    match content {
+        Content::PcClient {
+            event_type,
+            event_data,
+        } => {
+            put(&mut value, 0, &event_type.to_be_bytes())?;
+            put(&mut value, 1, event_data)?;
+        }
+        Content::ImaTemplate {
+            template_name,
+            template_data,
+        } => {
+            put(&mut value, 0, template_name.as_bytes())?;
+            put(&mut value, 1, template_data)?;
+        }
+        Content::Mgt(items) => {
+            for it in items {
+                match it {
+                    MgtItem::CelVersion { major, minor } => {
+                        let mut v = Vec::new();
+                        put(&mut v, 0, &minimal(u64::from(*major)))?;
+                        put(&mut v, 1, &minimal(u64::from(*minor)))?;
+                        put(&mut value, MGT_CEL_VERSION, &v)?;
+                    }
+                    MgtItem::FirmwareEnd => put(&mut value, MGT_FIRMWARE_END, &[])?,
+                    MgtItem::Timestamp(t) => put(&mut value, MGT_TIMESTAMP, &minimal(*t))?,
+                    MgtItem::StateTrans(s) => put(&mut value, MGT_STATE_TRANS, &[s.value()])?,
+                }
+            }
+        }
+        Content::Systemd(s) => {
+            put(&mut value, 0, &[s.event_type])?;
+            put(&mut value, 1, &minimal(s.timestamp))?;
+            put(&mut value, 2, &s.boot_id)?;
+            put(&mut value, 3, s.string.as_bytes())?;
+        }
+        Content::ImaTlv(data) | Content::Other { data, .. } => value.extend_from_slice(data),
+    }
+    let mut out = Vec::with_capacity(value.len() + 5);
+    put(&mut out, content.content_type(), &value)?;
+    Ok(out)
+}
+
+/// Append one record.
+pub fn encode_record(r: &CelRecord, out: &mut Vec<u8>) -> Result<(), Error> {
+    put(out, TYPE_RECNUM, &r.recnum.to_be_bytes())?;
+    let (typ, v) = match r.index {
+        CelIndex::Pcr(v) => (INDEX_PCR, v),
+        CelIndex::NvIndex(v) => (INDEX_NV, v),
+        CelIndex::CcMr(v) => (INDEX_CCMR, v),
+    };
+    match u8::try_from(v) {
+        Ok(b) => put(out, typ, &[b])?,
+        Err(_) => put(out, typ, &v.to_be_bytes())?,
+    }
+    let mut d = Vec::with_capacity(r.digests.len() * 53);
+    for digest in &r.digests {
+        put(&mut d, digest.alg().tcg_id() as u8, digest.as_bytes())?;
+    }
+    put(out, TYPE_DIGESTS, &d)?;
+    out.extend_from_slice(&content_tlv(&r.content)?);
+    Ok(())
+}
+
+/// Encode records as CEL-TLV.
+pub fn encode(records: &[CelRecord]) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    for r in records {
+        encode_record(r, &mut out)?;
+    }
+    Ok(out)
+}
