@@ -15,6 +15,7 @@
 
 use std::fmt;
 
+use mr_core::alg::MAX_DIGEST_SIZE;
 use mr_core::{Digest, HashAlg};
 
 /// Longest journal line accepted, in bytes (without the `\n`). A record is at most
@@ -139,12 +140,23 @@ impl RecordRef<'_> {
     }
 }
 
+/// Value of a lowercase hex digit, or `None`.
+#[inline]
+fn nibble(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
 fn parse_value(token: &str) -> Result<Digest, RecordError> {
     let (alg_name, hex) = token
         .split_once('/')
         .ok_or_else(|| RecordError::MissingAlgorithm(excerpt(token)))?;
-    let alg = HashAlg::from_name(alg_name)
-        .filter(|a| a.name() == alg_name)
+    let alg = HashAlg::ALL
+        .into_iter()
+        .find(|a| a.name() == alg_name)
         .ok_or_else(|| RecordError::UnknownAlgorithm(excerpt(alg_name)))?;
     if hex.len() != alg.size() * 2 {
         return Err(RecordError::DigestLength {
@@ -153,10 +165,15 @@ fn parse_value(token: &str) -> Result<Digest, RecordError> {
             got: hex.len(),
         });
     }
-    if !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return Err(RecordError::NotLowercaseHex);
+    let mut bytes = [0u8; MAX_DIGEST_SIZE];
+    for (out, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+        let (Some(hi), Some(lo)) = (nibble(pair[0]), nibble(pair[1])) else {
+            return Err(RecordError::NotLowercaseHex);
+        };
+        *out = hi << 4 | lo;
     }
-    Digest::from_hex(alg, hex).map_err(|_| RecordError::NotLowercaseHex)
+    Digest::new(alg, bytes.get(..alg.size()).unwrap_or(&[]))
+        .map_err(|_| RecordError::NotLowercaseHex)
 }
 
 /// Parse one line (without `\n`): `Ok(None)` for an empty line or a `#` comment.
@@ -167,8 +184,11 @@ pub(crate) fn parse_ref(line: &str) -> Result<Option<RecordRef<'_>>, RecordError
     if line.is_empty() || line.starts_with('#') {
         return Ok(None);
     }
-    if let Some(c) = line.chars().find(|c| c.is_control()) {
-        return Err(RecordError::ControlCharacter(c));
+    // Records are printable ASCII; only a line that is not needs the per-character check.
+    if !line.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        if let Some(c) = line.chars().find(|c| c.is_control()) {
+            return Err(RecordError::ControlCharacter(c));
+        }
     }
     let mut tokens = [""; 3];
     let mut n = 0usize;
