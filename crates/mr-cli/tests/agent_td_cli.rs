@@ -376,3 +376,65 @@ fn verify_needs_one_complete_root() {
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("--td-quote"), "{}", stderr(&o));
 }
+
+fn journal_records(journal: &Path) -> usize {
+    std::fs::read_to_string(journal)
+        .map(|t| t.lines().filter(|l| l.starts_with("mr_ima extend")).count())
+        .unwrap_or(0)
+}
+
+fn wait_for_records(journal: &Path, n: usize) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if journal_records(journal) >= n {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn agent_follow_picks_up_entries_appended_while_it_runs() {
+    let root = tempfile::tempdir().unwrap();
+    sim_td(root.path());
+    let journal = root.path().join("journal");
+    let list = root.path().join("list");
+    let first = sample(100, 21);
+    let all = sample(250, 21);
+    std::fs::write(&list, &first).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mr"))
+        .args([
+            "agent",
+            "ima",
+            "--backing",
+            "rtmr3",
+            "--journal",
+            journal.to_str().unwrap(),
+            "--ima-list",
+            list.to_str().unwrap(),
+            "--sysfs-root",
+            root.path().to_str().unwrap(),
+            "--simulated-td",
+            "--follow",
+            "--interval-ms",
+            "20",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let first_ok = wait_for_records(&journal, 100);
+    // The kernel's list grows (written beside it and renamed: the agent never sees half of it).
+    let tmp = root.path().join("list.new");
+    std::fs::write(&tmp, &all).unwrap();
+    std::fs::rename(&tmp, &list).unwrap();
+    let all_ok = wait_for_records(&journal, 250);
+    let still_running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(first_ok && all_ok && still_running);
+    assert_eq!(journal_records(&journal), 250);
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert_eq!(rtmr3(root.path()), replay_journal(&text));
+}
