@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod agent;
+mod cel;
 mod common;
 #[cfg(feature = "demo")]
 mod demo;
@@ -37,6 +38,11 @@ enum Command {
     Tcg {
         #[command(subcommand)]
         command: tcg::TcgCommand,
+    },
+    /// The TCG Canonical Event Log (TLV, JSON, CBOR): convert, replay.
+    Cel {
+        #[command(subcommand)]
+        command: cel::CelCommand,
     },
     /// Quotes: TPM and TDX.
     Quote {
@@ -110,6 +116,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Ima { command } => ima::run(command),
         Command::Tcg { command } => tcg::run(command),
+        Command::Cel { command } => cel::run(command),
         Command::Quote {
             command: QuoteCommand::Verify { kind },
         } => match kind {

@@ -1,0 +1,179 @@
+//! `mr cel convert` and `mr cel replay` end to end: exit codes 0 (replayed / verified),
+//! 1 (mismatch, tampered record), 2 (malformed input or usage).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::{arg, code, mr, mr_stdin, stderr, stdout, vectors, write};
+
+use mr_core::log::ima::{sample, ListKind};
+use mr_core::HashAlg;
+
+fn registers(o: &std::process::Output) -> Vec<String> {
+    let j: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)));
+    j["registers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{}:{}:{}",
+                r["id"].as_str().unwrap(),
+                r["alg"].as_str().unwrap(),
+                r["value"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn ima_list_converted_to_each_encoding_replays_to_the_ima_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut list = Vec::new();
+    sample::write_sample_list(&mut list, ListKind::Binary, 600, &[HashAlg::Sha1], 3).unwrap();
+    let list = write(dir.path(), "list.bin", &list);
+    let o = mr(&["ima", "replay", &list, "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let ima_values = registers(&o);
+    assert_eq!(ima_values.len(), 2);
+
+    let mut files = Vec::new();
+    for to in ["tlv", "json", "cbor"] {
+        let out = dir.path().join(format!("list.{to}"));
+        let o = mr(&["cel", "convert", &list, "--to", to, "-o", arg(&out)]);
+        assert_eq!(code(&o), 0, "{to}: {}", stderr(&o));
+        let o = mr(&["cel", "replay", arg(&out), "--json"]);
+        assert_eq!(code(&o), 0, "{to}: {}", stderr(&o));
+        assert_eq!(registers(&o), ima_values, "{to}");
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(j["encoding"], to);
+        assert_eq!(j["records"], 600);
+        assert_eq!(j["checks"]["violations"], 1);
+        assert_eq!(j["checks"]["verified"], 599);
+        files.push(out);
+    }
+    // Expected values verify (the IMA values, given back).
+    let mut args = vec!["cel", "replay", arg(&files[0])];
+    for v in &ima_values {
+        args.extend(["--expect", v]);
+    }
+    let o = mr(&args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("verified: 2 values"), "{}", stdout(&o));
+
+    // CEL -> CEL: converting the TLV to JSON gives the same bytes as converting the list to JSON.
+    let o = mr(&["cel", "convert", arg(&files[0]), "--to", "json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(o.stdout, std::fs::read(&files[1]).unwrap());
+    // ... and from stdin, CBOR -> TLV.
+    let cbor = std::fs::read(&files[2]).unwrap();
+    let o = mr_stdin(&["cel", "convert", "-", "--to", "tlv"], &cbor);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(o.stdout, std::fs::read(&files[0]).unwrap());
+}
+
+#[test]
+fn wrong_expected_value_or_tampered_record_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut list = Vec::new();
+    sample::write_sample_list(&mut list, ListKind::Binary, 50, &[HashAlg::Sha256], 5).unwrap();
+    let list = write(dir.path(), "list.bin", &list);
+    let o = mr(&["cel", "convert", &list, "--to", "json", "--bank", "sha256"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let json = stdout(&o);
+    let cel = write(dir.path(), "list.json", json.as_bytes());
+
+    let wrong = format!("10:sha256:{}", "ab".repeat(32));
+    let o = mr(&["cel", "replay", &cel, "--expect", &wrong, "--json"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["mismatches"][0]["id"], "pcr10");
+
+    // Change one hex digit of record 3's template data: rejected, naming the record.
+    let mut lines: Vec<String> = json.lines().map(str::to_owned).collect();
+    let line = &mut lines[4];
+    let at = line.find("\"template_data\":\"").unwrap() + 17 + 20;
+    let c = line.as_bytes()[at];
+    line.replace_range(at..at + 1, if c == b'0' { "1" } else { "0" });
+    let tampered = write(dir.path(), "tampered.json", lines.join("\n").as_bytes());
+    let o = mr(&["cel", "replay", &tampered]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("entry 3"), "{}", stderr(&o));
+}
+
+#[test]
+fn malformed_input_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = write(dir.path(), "junk", b"\x00\x00\x00\x00\x09junk");
+    let o = mr(&["cel", "replay", &junk]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let o = mr(&["cel", "replay", &junk, "--from", "tlv"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("malformed cel tlv log"),
+        "{}",
+        stderr(&o)
+    );
+    let o = mr(&["cel", "convert", &junk, "--to", "json"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let o = mr_stdin(
+        &["cel", "replay", "-", "--from", "json"],
+        b"{\"recnum\": 1}",
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let o = mr(&["cel", "convert", &junk, "--to", "yaml"]);
+    assert_eq!(code(&o), 2);
+}
+
+#[test]
+fn pc_client_log_and_cos_cel_convert_and_replay() {
+    let Some(v) = vectors() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let log = v.join("tcg2/go-attestation/sb_cert_eventlog");
+    let o = mr(&["tcg", "replay", arg(&log), "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let tcg_values = registers(&o);
+    let out = dir.path().join("sb.cbor");
+    let o = mr(&["cel", "convert", arg(&log), "--to", "cbor", "-o", arg(&out)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut args = vec!["cel", "replay", arg(&out), "--exact", "--json"];
+    for v in &tcg_values {
+        args.extend(["--expect", v]);
+    }
+    let o = mr(&args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(registers(&o), tcg_values);
+    // A bank the log lacks cannot be converted to.
+    let o = mr(&[
+        "cel",
+        "convert",
+        arg(&log),
+        "--to",
+        "tlv",
+        "--bank",
+        "sha512",
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+
+    // The COS CEL (TLV, base64 upstream): every record checks, RTMR 3 is printed.
+    let b64 = std::fs::read_to_string(v.join("cel/go-tpm-tools/cel.b64")).unwrap();
+    use base64::Engine;
+    let tlv = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .unwrap();
+    let cos = write(dir.path(), "cos.tlv", &tlv);
+    let o = mr(&["cel", "replay", &cos]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("18 records, banks sha384"), "{out}");
+    assert!(out.contains("content checks: 18 verified"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("rtmr3:sha384:")), "{out}");
+    let o = mr(&[
+        "cel",
+        "replay",
+        &cos,
+        "--expect",
+        &format!("rtmr3:sha384:{}", "ab".repeat(48)),
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+}
