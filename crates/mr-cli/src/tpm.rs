@@ -152,26 +152,36 @@ pub(crate) fn quote_json(
     })
 }
 
-fn print_quote_human(q: &SignedQuote) {
+/// The quote's details, one human-readable line each (signature, nonce, clock, selection).
+pub(crate) fn quote_lines(q: &SignedQuote) -> Vec<String> {
     let c = q.clock_info();
-    println!(
-        "quote: signature verified (hash {}) by AK {}",
-        q.hash(),
-        q.ak_id()
-    );
-    if q.nonce_checked() {
-        println!("nonce: {} (matches --nonce)", hex::encode(q.nonce()));
+    let nonce = if q.nonce_checked() {
+        format!("nonce: {} (matches --nonce)", hex::encode(q.nonce()))
     } else {
-        println!(
+        format!(
             "nonce: {} (NOT checked: no --nonce given; the quote may be a replay)",
             hex::encode(q.nonce())
-        );
+        )
+    };
+    vec![
+        format!(
+            "quote: signature verified (hash {}) by AK {}",
+            q.hash(),
+            q.ak_id()
+        ),
+        nonce,
+        format!(
+            "clock: {} ms, resetCount {}, restartCount {}, safe {}",
+            c.clock, c.reset_count, c.restart_count, c.safe
+        ),
+        format!("selection: {}", selection_text(q)),
+    ]
+}
+
+fn print_quote_human(q: &SignedQuote) {
+    for line in quote_lines(q) {
+        println!("{line}");
     }
-    println!(
-        "clock: {} ms, resetCount {}, restartCount {}, safe {}",
-        c.clock, c.reset_count, c.restart_count, c.safe
-    );
-    println!("selection: {}", selection_text(q));
 }
 
 fn to_values(v: &VerifiedRegisters) -> Vec<RegisterValue> {

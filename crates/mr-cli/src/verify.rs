@@ -120,6 +120,8 @@ pub struct Verdict {
     pub ima: ImaReplayReport,
     /// Details of the quote (root-specific JSON).
     pub quote: serde_json::Value,
+    /// Details of the quote, one human-readable line each.
+    pub quote_lines: Vec<String>,
     /// Under a TD root, the journal.
     pub journal: Option<JournalSummary>,
 }
@@ -298,6 +300,7 @@ pub fn verify_tpm<R: BufRead>(
         root: Root::Tpm,
         provenance: verified.provenance().to_string(),
         quote: tpm::quote_json(&q, Some(&registers)),
+        quote_lines: tpm::quote_lines(&q),
         registers,
         ima_registers: ima_selected
             .iter()
@@ -320,7 +323,9 @@ pub fn verify_td<J: BufRead, R: BufRead>(
 ) -> Result<Verdict, Rejection> {
     let verified_quote: VerifiedQuote = quote::verify(quote_bytes, options)
         .map_err(|e| Rejection::new(tdx::failure(e), "td_quote"))?;
-    let quote_json = tdx::json(&verified_quote);
+    let mut quote_json = tdx::json(&verified_quote);
+    quote_json["nonce_checked"] = serde_json::Value::Bool(options.nonce.is_some());
+    let quote_lines = td_quote_lines(&verified_quote, options.nonce.is_some());
     let all = verified_quote.into_registers();
     let backing_value = all
         .iter()
@@ -367,6 +372,7 @@ pub fn verify_td<J: BufRead, R: BufRead>(
         root: Root::Td,
         provenance: ima_values.provenance().to_string(),
         quote: quote_json,
+        quote_lines,
         registers,
         ima_registers: ima_values
             .iter()
@@ -450,7 +456,35 @@ pub fn print_ima(report: &ImaReplayReport, ima_registers: &[String]) {
     }
 }
 
+/// The TD quote's details, one human-readable line each.
+fn td_quote_lines(q: &VerifiedQuote, nonce_checked: bool) -> Vec<String> {
+    let mut lines = vec![format!(
+        "quote: TD quote v{} verified: {}",
+        q.version(),
+        q.registers().provenance()
+    )];
+    lines.push(if nonce_checked {
+        format!(
+            "report_data: {} (matches --nonce)",
+            hex::encode(q.report_data())
+        )
+    } else {
+        format!(
+            "report_data: {} (NOT checked: no --nonce given; the quote may be a replay)",
+            hex::encode(q.report_data())
+        )
+    });
+    lines.push(match q.tcb_status() {
+        Some(t) => format!("tcb_status: {}", t.status),
+        None => "tcb_status: not evaluated (no --collateral)".to_owned(),
+    });
+    lines
+}
+
 fn print_verdict(v: &Verdict) {
+    for line in &v.quote_lines {
+        println!("{line}");
+    }
     println!("root: {} ({})", v.root.name(), v.provenance);
     println!("verified registers:");
     for r in &v.registers {
