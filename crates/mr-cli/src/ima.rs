@@ -17,7 +17,12 @@ use crate::common::{
 #[derive(Subcommand)]
 pub enum ImaCommand {
     /// Replay a measurement list (binary or ASCII, detected) and print or check PCR values.
-    Replay(ReplayArgs),
+    Replay(Box<ReplayArgs>),
+    /// IMA list shards anchored by quotes.
+    Shards {
+        #[command(subcommand)]
+        command: crate::shards::ShardsCommand,
+    },
 }
 
 /// Format override.
@@ -90,12 +95,16 @@ pub struct ReplayArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Checkpoints, a TPM quote as the anchor, no-TPM lists, never-extended entries.
+    #[command(flatten)]
+    pub history: crate::shards::HistoryArgs,
 }
 
 /// Run an `mr ima` subcommand.
 pub fn run(command: ImaCommand) -> CmdResult {
     match command {
-        ImaCommand::Replay(args) => replay(args),
+        ImaCommand::Replay(args) => replay(*args),
+        ImaCommand::Shards { command } => crate::shards::run(command),
     }
 }
 
@@ -144,7 +153,10 @@ fn config(args: &ReplayArgs) -> Result<ImaReplayConfig, Failure> {
 }
 
 fn replay(args: ReplayArgs) -> CmdResult {
-    let cfg = config(&args)?;
+    let cfg = config(&args)?.with_no_tpm_allowed(args.history.allow_no_tpm);
+    if args.history.active() {
+        return crate::shards::replay(&args, cfg);
+    }
     let expected = expected_values(&args.expect, &args.expect_file)?;
     let input = open_input(&args.log)?;
     match ima::replay(input, &cfg, expected.as_ref()) {
@@ -160,6 +172,13 @@ fn replay(args: ReplayArgs) -> CmdResult {
             Ok(())
         }
         Err(e) => {
+            let e = crate::shards::diagnose(
+                &args.log,
+                &cfg,
+                expected.as_ref(),
+                args.history.never_extended_budget,
+                e,
+            );
             if args.json {
                 if let Some(v) = rejection_json(&e) {
                     print_json(&v);
@@ -186,7 +205,10 @@ fn mode_name(m: DigestMode) -> &'static str {
     }
 }
 
-fn report_json(r: &ImaReplayReport, expected: Option<&VerifiedRegisters>) -> serde_json::Value {
+pub(crate) fn report_json(
+    r: &ImaReplayReport,
+    expected: Option<&VerifiedRegisters>,
+) -> serde_json::Value {
     let boot: Vec<serde_json::Value> = r
         .boot_aggregates
         .iter()
@@ -220,7 +242,7 @@ fn report_json(r: &ImaReplayReport, expected: Option<&VerifiedRegisters>) -> ser
     })
 }
 
-fn print_human(r: &ImaReplayReport, expected: Option<&VerifiedRegisters>) {
+pub(crate) fn print_human(r: &ImaReplayReport, expected: Option<&VerifiedRegisters>) {
     println!("list: {}", r.format);
     print!("entries: {}", r.entries);
     if r.violations > 0 {
@@ -260,7 +282,7 @@ fn print_human(r: &ImaReplayReport, expected: Option<&VerifiedRegisters>) {
 }
 
 /// `--boot-log`: the list's first boot_aggregate against the PC-Client log's PCRs.
-fn check_boot_aggregate(
+pub(crate) fn check_boot_aggregate(
     boot_log: &std::path::Path,
     report: &ImaReplayReport,
     json: bool,

@@ -10,6 +10,7 @@ mod common;
 #[cfg(feature = "demo")]
 mod demo;
 mod ima;
+mod shards;
 mod tcg;
 mod tdx;
 mod tpm;

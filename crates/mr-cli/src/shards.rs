@@ -1,0 +1,423 @@
+//! The life of an IMA list on the command line: checkpoints for `mr ima replay`
+//! (`--save-checkpoint`, `--from-checkpoint [--tail]`, a TPM quote as the anchor) and
+//! `mr ima shards verify MANIFEST`.
+//!
+//! A checkpoint is written only after a successful verification, and records the root that
+//! vouched for it: with `--tpm-attest/--tpm-sig/--ak/--pcrs/--nonce` the quote's AK and
+//! resetCount/restartCount (a later resume after a reboot is refused); with `--expect` the
+//! values are asserted and no boot identity is recorded.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use mr_core::log::ima::checkpoint::MAX_CHECKPOINT_LEN;
+use mr_core::log::ima::extend::{
+    find_never_extended, SearchOutcome, DEFAULT_NEVER_EXTENDED_BUDGET,
+};
+use mr_core::log::ima::shards::{
+    verify_manifest, AnchorSpec, ShardManifest, ShardSource, MAX_MANIFEST_LEN,
+};
+use mr_core::log::ima::{
+    kexec, resume, verify_from_boot, Anchor, Checkpoint, HistoryError, ImaReaderOptions,
+    ImaReplayConfig, ResumeConfig, ResumeInput, Verification,
+};
+use mr_core::{Error, RegisterValue, VerifiedRegisters};
+use mr_tpm::public::MAX_KEY_FILE_SIZE;
+use mr_tpm::{verify_quote_signature, AkPublic};
+
+use crate::common::{
+    expected_values, parse_nonce, print_json, read_input, registers_json, rejection_json,
+    CmdResult, Failure,
+};
+
+/// Largest IMA list read into memory for checkpoints and shards (4 GiB).
+pub const MAX_LIST_FILE: u64 = 4 << 30;
+
+/// Checkpoint, quote-anchor and extend-failure options of `mr ima replay`.
+#[derive(Args, Default)]
+pub struct HistoryArgs {
+    /// After a successful verification, write the verifier's state (a versioned JSON checkpoint)
+    /// to F: entries and bytes verified, the prefix digest, register values, boot identity.
+    #[arg(long, value_name = "F")]
+    pub save_checkpoint: Option<PathBuf>,
+    /// Resume from the checkpoint F: only entries after it are replayed, from its values. The
+    /// list is the whole list (its prefix is checked against the checkpoint) unless --tail.
+    #[arg(long, value_name = "F", conflicts_with = "start")]
+    pub from_checkpoint: Option<PathBuf>,
+    /// With --from-checkpoint: LOG holds only the bytes after the checkpoint (a trimmed or
+    /// staged list, or an agent's delta).
+    #[arg(long, requires = "from_checkpoint")]
+    pub tail: bool,
+    /// Accept a list whose boot_aggregate is all zero (booted without a TPM: nothing was
+    /// extended by the kernel). Refused by default when verifying.
+    #[arg(long)]
+    pub allow_no_tpm: bool,
+    /// Accept a changed TPM restartCount since the checkpoint (TPM Resume) when the replay from
+    /// the checkpoint still reaches the quote. Refused by default (a TPM Restart resets PCRs).
+    #[arg(long, requires = "from_checkpoint")]
+    pub allow_tpm_resume: bool,
+    /// Anchor: TPMS_ATTEST of a TPM quote over the IMA PCR (instead of --expect).
+    #[arg(long, value_name = "F", requires_all = ["tpm_sig", "ak", "pcrs", "nonce"], conflicts_with_all = ["expect", "expect_file"])]
+    pub tpm_attest: Option<PathBuf>,
+    /// Anchor: TPMT_SIGNATURE of the quote.
+    #[arg(long, value_name = "F", requires = "tpm_attest")]
+    pub tpm_sig: Option<PathBuf>,
+    /// Anchor: the attestation key (TPM2B_PUBLIC, TPMT_PUBLIC, PEM, DER or X.509; detected).
+    #[arg(long, value_name = "F", requires = "tpm_attest")]
+    pub ak: Option<PathBuf>,
+    /// Anchor: the quoted PCR values (`ID:ALG:HEX` lines).
+    #[arg(long, value_name = "F", requires = "tpm_attest")]
+    pub pcrs: Option<PathBuf>,
+    /// Anchor: the nonce the quote must carry (hex).
+    #[arg(long, value_name = "HEX", requires = "tpm_attest")]
+    pub nonce: Option<String>,
+    /// When the list does not reach the expected values, look for the one entry that was logged
+    /// but never extended, within this many extend operations (0: do not look).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_NEVER_EXTENDED_BUDGET)]
+    pub never_extended_budget: u64,
+}
+
+impl HistoryArgs {
+    /// True when `mr ima replay` must take the checkpoint path (in memory, anchored).
+    pub fn active(&self) -> bool {
+        self.save_checkpoint.is_some()
+            || self.from_checkpoint.is_some()
+            || self.tpm_attest.is_some()
+    }
+}
+
+fn core_failure(e: Error) -> Failure {
+    e.into()
+}
+
+/// Verify a TPM quote's signature, nonce and PCR values into an anchor with its counters.
+fn tpm_anchor(
+    attest: &Path,
+    sig: &Path,
+    ak: &Path,
+    pcrs: &Path,
+    nonce: &[u8],
+) -> Result<Anchor, Failure> {
+    let attest = read_input(attest, crate::tpm::MAX_QUOTE_FILE)?;
+    let sig = read_input(sig, crate::tpm::MAX_QUOTE_FILE)?;
+    let ak_bytes = read_input(ak, MAX_KEY_FILE_SIZE as u64)?;
+    let key = AkPublic::detect(&ak_bytes)
+        .map_err(|e| Failure::Malformed(format!("{}: {e}", ak.display())))?;
+    let values = crate::tpm::pcr_file(pcrs)?;
+    let signed = verify_quote_signature(&attest, &sig, &key, Some(nonce))
+        .map_err(|e| crate::tpm::failure(&e))?;
+    let verified = signed
+        .verify_pcrs(&values)
+        .map_err(|e| crate::tpm::failure(&e))?;
+    let ci = signed.clock_info();
+    Anchor::tpm(verified, ci.reset_count, ci.restart_count).map_err(core_failure)
+}
+
+fn anchor(args: &crate::ima::ReplayArgs) -> Result<Anchor, Failure> {
+    let h = &args.history;
+    if let (Some(attest), Some(sig), Some(ak), Some(pcrs), Some(nonce)) =
+        (&h.tpm_attest, &h.tpm_sig, &h.ak, &h.pcrs, &h.nonce)
+    {
+        return tpm_anchor(attest, sig, ak, pcrs, &parse_nonce(nonce)?);
+    }
+    let expected: Option<VerifiedRegisters> = expected_values(&args.expect, &args.expect_file)?;
+    let Some(expected) = expected else {
+        return Err(Failure::Malformed(
+            "checkpoints need verified values: a TPM quote (--tpm-attest ...) or --expect".into(),
+        ));
+    };
+    Anchor::asserted(expected).map_err(core_failure)
+}
+
+fn write_checkpoint(path: &Path, cp: &Checkpoint) -> Result<(), Failure> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, cp.to_json())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| Failure::Malformed(format!("cannot write {}: {e}", path.display())))
+}
+
+fn checkpoint_json(cp: &Checkpoint) -> serde_json::Value {
+    serde_json::from_str(&cp.to_json()).unwrap_or(serde_json::Value::Null)
+}
+
+/// `mr ima replay` with checkpoints or a quote anchor.
+pub fn replay(args: &crate::ima::ReplayArgs, mut cfg: ImaReplayConfig) -> CmdResult {
+    let h = &args.history;
+    cfg.allow_no_tpm = h.allow_no_tpm;
+    let anchor = anchor(args)?;
+    let list = read_input(&args.log, MAX_LIST_FILE)?;
+    let rc = ResumeConfig::default()
+        .with_replay(cfg)
+        .with_tpm_resume_allowed(h.allow_tpm_resume)
+        .with_never_extended_search(h.never_extended_budget);
+    let result = match &h.from_checkpoint {
+        Some(f) => {
+            let cp = Checkpoint::from_json(&read_input(f, MAX_CHECKPOINT_LEN as u64)?)
+                .map_err(core_failure)?;
+            let input = if h.tail {
+                ResumeInput::Tail(&list)
+            } else {
+                ResumeInput::Full(&list)
+            };
+            resume(input, &cp, &rc, &anchor)
+        }
+        None => verify_from_boot(&list, &rc, &anchor),
+    };
+    let v = match result {
+        Ok(v) => v,
+        Err(e) => {
+            if args.json {
+                print_json(&rejection_json(&e).unwrap_or_else(
+                    || serde_json::json!({"verified": false, "reason": e.to_string()}),
+                ));
+            }
+            return Err(e.into());
+        }
+    };
+    if let Some(boot_log) = &args.boot_log {
+        if v.first_entry == 0 {
+            crate::ima::check_boot_aggregate(boot_log, &v.report, args.json)?;
+        } else {
+            return Err(Failure::Malformed(
+                "--boot-log checks the first boot_aggregate: use it when the checkpoint is made"
+                    .into(),
+            ));
+        }
+    }
+    // Several boots in one list (kexec): report possibly lost entries.
+    let kexec = kexec::analyse(&list[..], &reader_options(&v)).ok();
+    if let Some(f) = &h.save_checkpoint {
+        write_checkpoint(f, &v.checkpoint)?;
+    }
+    if args.json {
+        let mut j = crate::ima::report_json(&v.report, Some(anchor.registers()));
+        j["first_entry"] = v.first_entry.into();
+        j["checkpoint"] = checkpoint_json(&v.checkpoint);
+        j["tpm_resumed"] = v.tpm_resumed.into();
+        j["root"] = anchor.root().to_string().into();
+        j["kexec_findings"] = kexec
+            .as_ref()
+            .map(|k| {
+                k.findings
+                    .iter()
+                    .map(|f| f.to_string().into())
+                    .collect::<Vec<serde_json::Value>>()
+            })
+            .unwrap_or_default()
+            .into();
+        print_json(&j);
+    } else {
+        crate::ima::print_human(&v.report, Some(anchor.registers()));
+        println!("anchored to: {}", anchor.root());
+        if v.first_entry > 0 {
+            println!(
+                "resumed from the checkpoint at entry {} ({} new entries replayed{})",
+                v.first_entry,
+                v.report.entries,
+                if v.tpm_resumed { ", TPM resumed" } else { "" }
+            );
+        }
+        for f in kexec.iter().flat_map(|k| &k.findings) {
+            println!("warning: {f}");
+        }
+        if let Some(f) = &h.save_checkpoint {
+            println!(
+                "checkpoint saved: {} ({} entries, {} bytes verified)",
+                f.display(),
+                v.checkpoint.entries,
+                v.checkpoint.offset
+            );
+        }
+    }
+    Ok(())
+}
+
+fn reader_options(v: &Verification) -> ImaReaderOptions {
+    mr_core::log::ima::snapshot::reader_options_for(v.report.format)
+}
+
+/// A replay failure of the streaming `mr ima replay`, with the never-extended entry named when
+/// the bounded search finds it (LOG re-read from a file; stdin is not re-read).
+pub fn diagnose(
+    log: &Path,
+    cfg: &ImaReplayConfig,
+    expected: Option<&VerifiedRegisters>,
+    budget: u64,
+    e: Error,
+) -> Error {
+    let (Error::Replay(_), Some(expected), false) = (&e, expected, log == Path::new("-")) else {
+        return e;
+    };
+    if budget == 0 {
+        return e;
+    }
+    let Ok(list) = read_input(log, MAX_LIST_FILE) else {
+        return e;
+    };
+    match find_never_extended(&list, cfg, expected, budget) {
+        Ok(SearchOutcome::Found(f)) => HistoryError::NeverExtended {
+            entry: f.entry,
+            register: f.register,
+            covered: f.covered,
+        }
+        .into(),
+        _ => e,
+    }
+}
+
+/// `mr ima shards` subcommands.
+#[derive(Subcommand)]
+pub enum ShardsCommand {
+    /// Verify a JSON manifest of IMA list shards, each with begin and end anchors (quotes).
+    Verify(ShardsVerifyArgs),
+}
+
+/// Arguments of `mr ima shards verify`.
+#[derive(Args)]
+pub struct ShardsVerifyArgs {
+    /// The manifest (`{"version": 1, "shards": [{"list": F, "begin": A, "end": A}]}`; anchors
+    /// `{"kind": "boot"}`, `{"kind": "checkpoint", "file": F}`, `{"kind": "tpm_quote",
+    /// "attest": F, "sig": F, "ak": F, "nonce": HEX, "pcrs": F}`); paths relative to it.
+    pub manifest: PathBuf,
+    /// Accept a TPM restartCount change between shards when the replay still matches.
+    #[arg(long)]
+    pub allow_tpm_resume: bool,
+    /// Accept lists booted without a TPM (all-zero boot_aggregate).
+    #[arg(long)]
+    pub allow_no_tpm: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run an `mr ima shards` subcommand.
+pub fn run(command: ShardsCommand) -> CmdResult {
+    match command {
+        ShardsCommand::Verify(args) => verify(args),
+    }
+}
+
+/// Files relative to the manifest; TPM quotes verified with mr-tpm. The first CLI-level failure
+/// (unreadable file, bad quote) is kept to report it as such.
+struct FileSource {
+    base: PathBuf,
+    failure: Option<Failure>,
+}
+
+impl FileSource {
+    fn fail(&mut self, f: Failure) -> Error {
+        let msg = match &f {
+            Failure::Rejected(m) | Failure::Malformed(m) => m.clone(),
+        };
+        if self.failure.is_none() {
+            self.failure = Some(f);
+        }
+        Error::Io(std::io::Error::other(msg))
+    }
+}
+
+impl ShardSource for FileSource {
+    fn read(&mut self, path: &str) -> Result<Vec<u8>, Error> {
+        read_input(&self.base.join(path), MAX_LIST_FILE).map_err(|f| self.fail(f))
+    }
+
+    fn quote(&mut self, spec: &AnchorSpec) -> Result<Anchor, Error> {
+        match spec {
+            AnchorSpec::TpmQuote {
+                attest,
+                sig,
+                ak,
+                nonce,
+                pcrs,
+            } => {
+                let b = &self.base;
+                let r = parse_nonce(nonce).and_then(|n| {
+                    tpm_anchor(&b.join(attest), &b.join(sig), &b.join(ak), &b.join(pcrs), &n)
+                });
+                r.map_err(|f| {
+                    let f = match f {
+                        Failure::Rejected(m) => Failure::Rejected(format!("quote {attest}: {m}")),
+                        Failure::Malformed(m) => Failure::Malformed(format!("quote {attest}: {m}")),
+                    };
+                    self.fail(f)
+                })
+            }
+            AnchorSpec::TdQuote { quote, .. } => Err(self.fail(Failure::Malformed(format!(
+                "{quote}: TD quote anchors in shard manifests are not supported yet (use TPM quotes or a checkpoint)"
+            )))),
+            _ => Err(self.fail(Failure::Malformed("not a quote anchor".into()))),
+        }
+    }
+}
+
+fn verify(args: ShardsVerifyArgs) -> CmdResult {
+    let text = read_input(&args.manifest, MAX_MANIFEST_LEN as u64)?;
+    let manifest = ShardManifest::from_json(&text).map_err(core_failure)?;
+    let base = args
+        .manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let mut source = FileSource {
+        base,
+        failure: None,
+    };
+    let cfg = ResumeConfig::default()
+        .with_replay(ImaReplayConfig::default().with_no_tpm_allowed(args.allow_no_tpm))
+        .with_tpm_resume_allowed(args.allow_tpm_resume);
+    let report = match verify_manifest(&manifest, &mut source, &cfg) {
+        Ok(r) => r,
+        Err(e) => {
+            let failure = source.failure.take().unwrap_or_else(|| e.into());
+            if args.json {
+                let reason = match &failure {
+                    Failure::Rejected(m) | Failure::Malformed(m) => m.clone(),
+                };
+                print_json(&serde_json::json!({"verified": false, "reason": reason}));
+            }
+            return Err(failure);
+        }
+    };
+    let last = report.last_checkpoint();
+    let registers: Vec<RegisterValue> = last.map(|c| c.registers.clone()).unwrap_or_default();
+    if args.json {
+        let shards: Vec<serde_json::Value> = manifest
+            .shards
+            .iter()
+            .zip(&report.shards)
+            .map(|(s, v)| {
+                serde_json::json!({
+                    "list": s.list,
+                    "first_entry": v.first_entry,
+                    "entries": v.report.entries,
+                    "root": v.checkpoint.root.to_string(),
+                })
+            })
+            .collect();
+        print_json(&serde_json::json!({
+            "verified": true,
+            "shards": shards,
+            "entries": report.entries(),
+            "registers": registers_json(&registers),
+        }));
+    } else {
+        for (k, (s, v)) in manifest.shards.iter().zip(&report.shards).enumerate() {
+            println!(
+                "shard {k} ({}): entries {}..{} verified, end anchored to {}",
+                s.list,
+                v.first_entry,
+                v.first_entry + v.report.entries,
+                v.checkpoint.root
+            );
+        }
+        for rv in &registers {
+            println!("{} {} {}", rv.id, rv.value.alg(), rv.value);
+        }
+        println!(
+            "verified: {} shards, {} entries",
+            report.shards.len(),
+            report.entries()
+        );
+    }
+    Ok(())
+}
