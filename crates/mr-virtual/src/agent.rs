@@ -8,6 +8,9 @@
 //! list that does not continue the journal, e.g. a new boot with an old journal, is an error)
 //! before it extends the rest.
 //!
+//! New entries are extended in batches of up to [`MAX_BATCH`]: their records are appended with
+//! one `fsync`, then the backing register is extended with each.
+//!
 //! Within one process, repeated [`ImaAgent::sync`] calls skip the bytes already processed
 //! (after re-reading the last processed entry and checking its digest), so following a growing
 //! list costs one pass over the new entries.
@@ -19,7 +22,7 @@ use mr_core::{Digest, HashAlg, MeasurementRegister};
 
 use crate::error::Error;
 use crate::record::Record;
-use crate::VirtualRegister;
+use crate::{VirtualRegister, MAX_BATCH};
 
 /// What one [`ImaAgent::sync`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +107,45 @@ impl<B: MeasurementRegister> ImaAgent<B> {
         ImaReaderOptions::default().with_trailing_bytes_allowed(true)
     }
 
+    /// Extend the pending entries (one journal append and `fsync` for the batch), and move the
+    /// list position past them.
+    fn flush(&mut self, pending: &mut Pending) -> Result<(), Error> {
+        if pending.digests.is_empty() {
+            return Ok(());
+        }
+        let n = pending.digests.len() as u64;
+        self.reg
+            .extend_batch(Some(pending.first), &pending.digests)?;
+        if let (Some(format), Some(last_digest)) = (pending.format, pending.digests.last()) {
+            self.position = Some(ListPosition {
+                format,
+                last_offset: pending.last_offset,
+                last_digest: *last_digest,
+                entries: pending.first + n,
+            });
+        }
+        pending.first += n;
+        pending.digests.clear();
+        Ok(())
+    }
+
+    /// Queue `digest` of the entry at `offset`; flush a full batch.
+    fn push(
+        &mut self,
+        pending: &mut Pending,
+        format: Option<ListFormat>,
+        offset: u64,
+        digest: Digest,
+    ) -> Result<(), Error> {
+        pending.format = format;
+        pending.last_offset = offset;
+        pending.digests.push(digest);
+        if pending.digests.len() >= MAX_BATCH {
+            self.flush(pending)?;
+        }
+        Ok(())
+    }
+
     /// From the list's start: compare the first `done` entries with the journal, extend the rest.
     fn sync_full(
         &mut self,
@@ -115,7 +157,7 @@ impl<B: MeasurementRegister> ImaAgent<B> {
         let name = self.reg.name().to_owned();
         let mut reader = ImaReader::new(input, Self::reader_options());
         let mut index = 0u64;
-        let mut new_entries = 0u64;
+        let mut pending = Pending::new(done);
         loop {
             let entry = match reader.next_entry() {
                 Ok(Some(e)) => e,
@@ -126,9 +168,20 @@ impl<B: MeasurementRegister> ImaAgent<B> {
                 {
                     break
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    self.flush(&mut pending)?;
+                    return Err(e.into());
+                }
             };
-            let digest = entry_digest(entry, alg)?;
+            let digest = match entry_digest(entry, alg) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.flush(&mut pending)?;
+                    return Err(e);
+                }
+            };
+            let offset = entry.offset();
+            let format = reader.format();
             if index < done {
                 let (line, want) = next_extend_of(&mut recorded, &name)?;
                 if want != digest {
@@ -139,21 +192,20 @@ impl<B: MeasurementRegister> ImaAgent<B> {
                         computed: digest,
                     })));
                 }
+                if let Some(format) = format {
+                    self.position = Some(ListPosition {
+                        format,
+                        last_offset: offset,
+                        last_digest: digest,
+                        entries: index + 1,
+                    });
+                }
             } else {
-                self.reg.extend_expecting(index, &digest)?;
-                new_entries += 1;
+                self.push(&mut pending, format, offset, digest)?;
             }
-            let offset = entry.offset();
             index += 1;
-            if let Some(format) = reader.format() {
-                self.position = Some(ListPosition {
-                    format,
-                    last_offset: offset,
-                    last_digest: digest,
-                    entries: index,
-                });
-            }
         }
+        self.flush(&mut pending)?;
         if index < done {
             return Err(Error::ListShorter {
                 entries: index,
@@ -161,7 +213,7 @@ impl<B: MeasurementRegister> ImaAgent<B> {
             });
         }
         Ok(AgentProgress {
-            new_entries,
+            new_entries: index.saturating_sub(done),
             total_entries: index,
             trailing_bytes: reader.trailing_bytes(),
         })
@@ -173,7 +225,7 @@ impl<B: MeasurementRegister> ImaAgent<B> {
         mut input: BufReader<impl Read>,
         pos: ListPosition,
     ) -> Result<AgentProgress, Error> {
-        // Whatever happens, the next call re-checks from the start unless this one completes.
+        // Whatever happens, the next call re-checks from the start unless this one goes on.
         self.position = None;
         let alg = self.reg.alg();
         let last = pos.entries - 1;
@@ -206,25 +258,53 @@ impl<B: MeasurementRegister> ImaAgent<B> {
             Err(e) => return Err(changed(e.to_string())),
         }
         self.position = Some(pos);
-        let mut index = pos.entries;
-        let mut new_entries = 0u64;
-        while let Some(entry) = reader.next_entry()? {
-            let digest = entry_digest(entry, alg)?;
-            self.reg.extend_expecting(index, &digest)?;
-            new_entries += 1;
-            index += 1;
-            self.position = Some(ListPosition {
-                format: pos.format,
-                last_offset: pos.last_offset + entry.offset(),
-                last_digest: digest,
-                entries: index,
-            });
+        let mut pending = Pending::new(pos.entries);
+        loop {
+            let step = match reader.next_entry() {
+                Ok(Some(entry)) => {
+                    entry_digest(entry, alg).map(|d| Some((pos.last_offset + entry.offset(), d)))
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(e.into()),
+            };
+            match step {
+                Ok(Some((offset, digest))) => {
+                    self.push(&mut pending, Some(pos.format), offset, digest)?
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.flush(&mut pending)?;
+                    return Err(e);
+                }
+            }
         }
+        self.flush(&mut pending)?;
         Ok(AgentProgress {
-            new_entries,
-            total_entries: index,
+            new_entries: pending.first - pos.entries,
+            total_entries: pending.first,
             trailing_bytes: reader.trailing_bytes(),
         })
+    }
+}
+
+/// Entries read but not yet extended.
+struct Pending {
+    format: Option<ListFormat>,
+    digests: Vec<Digest>,
+    /// Index of the first pending entry (= the register's extend count before them).
+    first: u64,
+    /// Byte offset of the last pending entry.
+    last_offset: u64,
+}
+
+impl Pending {
+    fn new(first: u64) -> Pending {
+        Pending {
+            format: None,
+            digests: Vec::with_capacity(MAX_BATCH),
+            first,
+            last_offset: 0,
+        }
     }
 }
 

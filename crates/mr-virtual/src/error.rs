@@ -55,6 +55,14 @@ pub enum Error {
     /// The attester's backing register is not where its journal says it must be.
     #[error(transparent)]
     Reconcile(Box<Reconcile>),
+    /// The backing register is at its reset value but the journal has records it never saw.
+    #[error("backing register {register} is at its reset value, but the journal has {records} records it never saw: a journal of an earlier boot (or of a crash before its first extend); move it away to start a new journal")]
+    StaleJournal {
+        /// The backing register.
+        register: MrId,
+        /// Records in the journal.
+        records: u64,
+    },
     /// An invalid virtual register name.
     #[error(
         "invalid virtual register name {0:?} (1 to 64 characters of A-Z a-z 0-9 _ . -, not SYNC)"
@@ -224,6 +232,7 @@ impl Error {
             | Error::TrustedStartMismatch(_)
             | Error::NotCovered(_)
             | Error::Reconcile(_)
+            | Error::StaleJournal { .. }
             | Error::ListDiverges(_)
             | Error::ListChanged { .. }
             | Error::ListShorter { .. } => ErrorClass::Rejected,

@@ -138,14 +138,20 @@ pub struct JournalLock<'a> {
 impl JournalLock<'_> {
     /// Append `record` as one line and `fsync`; returns the bytes written (with the `\n`).
     pub fn append(&self, record: &Record) -> Result<u64, Error> {
-        self.append_line(&record.to_string())
+        self.append_lines(std::iter::once(record.to_string().as_str()))
     }
 
-    /// Append a line that is already a record's canonical text.
-    pub(crate) fn append_line(&self, line: &str) -> Result<u64, Error> {
-        let mut bytes = Vec::with_capacity(line.len() + 1);
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.push(b'\n');
+    /// Append lines (each a record's canonical text) with one write and one `fsync`; returns
+    /// the bytes written.
+    pub(crate) fn append_lines<'l>(
+        &self,
+        lines: impl Iterator<Item = &'l str>,
+    ) -> Result<u64, Error> {
+        let mut bytes = Vec::new();
+        for line in lines {
+            bytes.extend_from_slice(line.as_bytes());
+            bytes.push(b'\n');
+        }
         let ctx = || format!("appending to journal {}", self.journal.path.display());
         (&self.journal.file)
             .write_all(&bytes)

@@ -9,9 +9,10 @@
 //!   and its strict parser.
 //! * [`journal`]: the append-only journal file, its exclusive lock, and a record iterator.
 //! * [`VirtualRegister`]: the attester side. `extend` appends and `fsync`s the record, then
-//!   extends the backing register with `H(line)`, all under the journal lock; `open` (and every
-//!   later operation, since other processes may write too) reconciles the journal with the
-//!   backing register.
+//!   extends the backing register with `H(line)`, all under the journal lock
+//!   ([`VirtualRegister::extend_batch`] appends up to [`MAX_BATCH`] records with one `fsync`
+//!   before extending them); `open` (and every later operation, since other processes may write
+//!   too) reconciles the journal with the backing register.
 //! * [`verify`]: the verifier side. [`verify::derive`] replays a journal against a verified
 //!   backing register and yields [`VerifiedRegisters`](mr_core::VerifiedRegisters) for every
 //!   virtual register in it.
@@ -29,6 +30,7 @@ pub mod journal;
 pub mod record;
 pub mod verify;
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
@@ -46,8 +48,14 @@ use record::RecordRef;
 /// The name of the virtual register that the IMA agent extends.
 pub const MR_IMA: &str = "mr_ima";
 
+/// Most records appended (with one `fsync`) before their extends: so the journal is never more
+/// than this many records ahead of the backing register, and reconciliation looks no further
+/// back.
+pub const MAX_BATCH: usize = 256;
+
 /// What [`VirtualRegister::open`] found and did to bring journal and backing register together.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reconciliation {
     /// The backing register holds exactly what the journal replays to.
     Clean,
@@ -65,6 +73,25 @@ pub enum Reconciliation {
         /// Its bytes (without a `\n`, which it never had).
         bytes: u64,
     },
+    /// A crash in the middle of a batch: its last `records` records (from line `first_line`)
+    /// had been appended but not extended; they were extended now, and an incomplete last
+    /// line, if any, was cut off.
+    RedidLastExtends {
+        /// The line of the first record extended again.
+        first_line: u64,
+        /// Records extended again.
+        records: u64,
+        /// The incomplete last line that was cut off (line number, bytes), if any.
+        torn: Option<(u64, u64)>,
+    },
+}
+
+/// One of the last records: what the backing register held before it, and its line digest.
+#[derive(Clone, Copy, Debug)]
+struct Recent {
+    line: u64,
+    before: Digest,
+    digest: Digest,
 }
 
 /// What the attester knows of its journal up to `offset` (all complete lines before it).
@@ -78,10 +105,8 @@ struct State {
     records: u64,
     /// The backing value after every record.
     running: Digest,
-    /// The backing value before the last record.
-    previous: Digest,
-    /// The last record's line and digest.
-    last: Option<(u64, Digest)>,
+    /// The last [`MAX_BATCH`] records, oldest first.
+    recent: VecDeque<Recent>,
     /// This virtual register's value.
     value: Digest,
     /// Extend records of this virtual register.
@@ -95,8 +120,7 @@ impl State {
             lines: 0,
             records: 0,
             running: start,
-            previous: start,
-            last: None,
+            recent: VecDeque::with_capacity(MAX_BATCH),
             value: Digest::zero(start.alg()),
             extends: 0,
         }
@@ -126,10 +150,14 @@ impl<B: MeasurementRegister> VirtualRegister<B> {
     ///
     /// * backing value = replay(journal): [`Reconciliation::Clean`];
     /// * backing value = replay(journal without its last record): the last extend is redone
-    ///   ([`Reconciliation::RedidLastExtend`]);
-    /// * an incomplete last line (never extended) is cut off
-    ///   ([`Reconciliation::TruncatedTornLine`]);
-    /// * anything else is [`Error::Reconcile`] with both values.
+    ///   ([`Reconciliation::RedidLastExtend`]); without its last `j` records, `j` ≤
+    ///   [`MAX_BATCH`] (a crash inside [`VirtualRegister::extend_batch`]): those `j` extends are
+    ///   redone ([`Reconciliation::RedidLastExtends`]);
+    /// * an incomplete last line (never extended: appends are extended only once whole and
+    ///   `fsync`ed) is cut off ([`Reconciliation::TruncatedTornLine`]);
+    /// * the register at its reset value with a journal that has records: [`Error::StaleJournal`]
+    ///   (a journal of an earlier boot must not be replayed into this boot's register);
+    /// * anything else is [`Error::Reconcile`] with both values, and nothing is changed.
     ///
     /// The backing register starts from its reset value ([`MrId::reset_value`]); a journal
     /// whose first record is SYNC (a rotated journal) cannot be resumed by the attester.
@@ -200,12 +228,33 @@ impl<B: MeasurementRegister> VirtualRegister<B> {
     /// records of this register (compare-and-extend: two writers of one register, such as two
     /// IMA agents, cannot both extend the same position). Returns the new count.
     pub fn extend_expecting(&self, expected_count: u64, digest: &Digest) -> Result<u64, Error> {
-        self.extend_inner(Some(expected_count), digest)
+        self.extend_inner(Some(expected_count), std::slice::from_ref(digest))
     }
 
     /// Append and extend (see [`MeasurementRegister::extend`]); returns the new extend count.
     pub fn extend_logged(&self, digest: &Digest) -> Result<u64, Error> {
-        self.extend_inner(None, digest)
+        self.extend_inner(None, std::slice::from_ref(digest))
+    }
+
+    /// Extend with each of `digests` in order, under one lock: append all records with one
+    /// `fsync`, then extend the backing register with each. When `expected_count` is given,
+    /// the journal must hold exactly that many extend records of this register first. At most
+    /// [`MAX_BATCH`] digests. Returns the new extend count.
+    pub fn extend_batch(
+        &self,
+        expected_count: Option<u64>,
+        digests: &[Digest],
+    ) -> Result<u64, Error> {
+        if digests.len() > MAX_BATCH {
+            return Err(Error::Journal {
+                line: 0,
+                reason: format!(
+                    "a batch of {} extends is more than the limit of {MAX_BATCH}",
+                    digests.len()
+                ),
+            });
+        }
+        self.extend_inner(expected_count, digests)
     }
 
     /// Append a `SYNC <alg>/<value>` record with the backing register's current value and
@@ -218,36 +267,17 @@ impl<B: MeasurementRegister> VirtualRegister<B> {
         self.catch_up(&mut st, &lock)?;
         let value = st.running;
         let line = Record::Sync { value }.to_string();
-        self.append_and_extend(&mut st, &lock, &line, RecordRef::Sync { value })?;
+        self.append_and_extend(&mut st, &lock, &[(line, RecordRef::Sync { value })])?;
         Ok(value)
     }
 
-    /// Under the lock, after catching up: append `line` (the text of `record`), fold it into the
-    /// state, then extend the backing register.
-    fn append_and_extend(
-        &self,
-        st: &mut State,
-        lock: &JournalLock<'_>,
-        line: &str,
-        record: RecordRef<'_>,
-    ) -> Result<(), Error> {
-        let bytes = lock.append_line(line)?;
-        let line_digest = self.backing.alg().hash(line.as_bytes());
-        let number = st.lines + 1;
-        self.apply(st, number, bytes, record, line_digest)?;
-        // A failure here leaves the journal one record ahead: the next operation (in this
-        // process or after a restart) finds backing = replay(journal minus last) and redoes it.
-        self.backing.extend(&line_digest)?;
-        Ok(())
-    }
-
-    fn extend_inner(&self, expected_count: Option<u64>, digest: &Digest) -> Result<u64, Error> {
+    fn extend_inner(&self, expected_count: Option<u64>, digests: &[Digest]) -> Result<u64, Error> {
         let alg = self.backing.alg();
-        if digest.alg() != alg {
+        if let Some(d) = digests.iter().find(|d| d.alg() != alg) {
             return Err(Error::WrongAlgorithm {
                 register: self.id(),
                 expected: alg,
-                got: digest.alg(),
+                got: d.alg(),
             });
         }
         let mut st = self.lock_state();
@@ -262,18 +292,53 @@ impl<B: MeasurementRegister> VirtualRegister<B> {
                 });
             }
         }
-        let line = Record::Extend {
-            name: self.name.clone(),
-            digest: *digest,
-        }
-        .to_string();
-        let record = RecordRef::Extend {
-            name: &self.name,
-            digest: *digest,
-        };
-        self.append_and_extend(&mut st, &lock, &line, record)?;
+        let records: Vec<(String, RecordRef<'_>)> = digests
+            .iter()
+            .map(|digest| {
+                let line = Record::Extend {
+                    name: self.name.clone(),
+                    digest: *digest,
+                }
+                .to_string();
+                let record = RecordRef::Extend {
+                    name: &self.name,
+                    digest: *digest,
+                };
+                (line, record)
+            })
+            .collect();
+        self.append_and_extend(&mut st, &lock, &records)?;
         drop(lock);
         Ok(st.extends)
+    }
+
+    /// Under the lock, after catching up: append the lines (each the text of its record) with
+    /// one `fsync`, fold them into the state, then extend the backing register with each.
+    fn append_and_extend(
+        &self,
+        st: &mut State,
+        lock: &JournalLock<'_>,
+        records: &[(String, RecordRef<'_>)],
+    ) -> Result<(), Error> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let alg = self.backing.alg();
+        lock.append_lines(records.iter().map(|(line, _)| line.as_str()))?;
+        let mut digests = Vec::with_capacity(records.len());
+        for (line, record) in records {
+            let line_digest = alg.hash(line.as_bytes());
+            let number = st.lines + 1;
+            self.apply(st, number, line.len() as u64 + 1, *record, line_digest)?;
+            digests.push(line_digest);
+        }
+        // A failure here leaves the journal ahead by the records not yet extended: the next
+        // operation (in this process or after a restart) finds the backing register at a value
+        // of the journal minus those records and extends them.
+        for d in &digests {
+            self.backing.extend(d)?;
+        }
+        Ok(())
     }
 
     fn lock_state(&self) -> MutexGuard<'_, State> {
@@ -331,9 +396,15 @@ impl<B: MeasurementRegister> VirtualRegister<B> {
                 }
             }
         }
-        st.previous = st.running;
+        if st.recent.len() == MAX_BATCH {
+            st.recent.pop_front();
+        }
+        st.recent.push_back(Recent {
+            line,
+            before: st.running,
+            digest: line_digest,
+        });
         st.running = st.running.extended(line_digest.as_bytes());
-        st.last = Some((line, line_digest));
         st.records += 1;
         st.lines = line;
         st.offset += consumed;
@@ -387,40 +458,64 @@ impl<B: MeasurementRegister> VirtualRegister<B> {
         torn: Option<Torn>,
     ) -> Result<Reconciliation, Error> {
         let actual = self.backing.read()?;
-        let mismatch = |actual: Digest| {
+        let mismatch = |st: &State, actual: Digest| {
             Error::Reconcile(Box::new(crate::error::Reconcile {
                 register: self.backing.id(),
                 expected: st.running,
-                previous: st.last.map(|_| st.previous),
+                previous: st.recent.back().map(|r| r.before),
                 actual,
                 records: st.records,
             }))
         };
-        if actual == st.running {
-            return match torn {
-                None => Ok(Reconciliation::Clean),
-                Some(t) => {
-                    lock.truncate(st.offset)?;
-                    Ok(Reconciliation::TruncatedTornLine {
-                        line: t.line,
-                        bytes: t.bytes,
-                    })
-                }
-            };
-        }
-        match st.last {
-            // A torn line is appended only after the record before it was extended (a writer
-            // reconciles before it appends), so both at once are not a crash of this protocol.
-            Some((line, digest)) if actual == st.previous && torn.is_none() => {
-                self.backing.extend(&digest)?;
-                let now = self.backing.read()?;
-                if now != st.running {
-                    return Err(mismatch(now));
-                }
-                Ok(Reconciliation::RedidLastExtend { line })
+        // How many of the last records the register has not seen: 0 when it holds the
+        // journal's value, j when it holds the value before the last j records.
+        let behind = if actual == st.running {
+            0
+        } else {
+            match st.recent.iter().rev().position(|r| r.before == actual) {
+                Some(p) => p + 1,
+                None => return Err(mismatch(st, actual)),
             }
-            _ => Err(mismatch(actual)),
+        };
+        // The register at its reset value under a journal none of whose records it has seen:
+        // most likely a journal kept from an earlier boot (replaying it into this boot's
+        // register would be wrong); a crash before the journal's first extend looks the same,
+        // and starting a new journal is right then too.
+        if behind > 0 && behind as u64 == st.records {
+            return Err(Error::StaleJournal {
+                register: self.backing.id(),
+                records: st.records,
+            });
         }
+        // An incomplete last line was never extended (records are extended only after the
+        // whole append is written and fsynced): cut it off before anything else.
+        if torn.is_some() {
+            lock.truncate(st.offset)?;
+        }
+        let first = st.recent.len() - behind;
+        let redo: Vec<Recent> = st.recent.iter().skip(first).copied().collect();
+        for r in &redo {
+            self.backing.extend(&r.digest)?;
+        }
+        if !redo.is_empty() {
+            let now = self.backing.read()?;
+            if now != st.running {
+                return Err(mismatch(st, now));
+            }
+        }
+        Ok(match (redo.as_slice(), torn) {
+            ([], None) => Reconciliation::Clean,
+            ([], Some(t)) => Reconciliation::TruncatedTornLine {
+                line: t.line,
+                bytes: t.bytes,
+            },
+            ([r], None) => Reconciliation::RedidLastExtend { line: r.line },
+            ([r, ..], torn) => Reconciliation::RedidLastExtends {
+                first_line: r.line,
+                records: redo.len() as u64,
+                torn: torn.map(|t| (t.line, t.bytes)),
+            },
+        })
     }
 }
 

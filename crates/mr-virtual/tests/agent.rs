@@ -278,3 +278,31 @@ fn the_verifier_derives_mr_ima_and_the_list_replays_against_it() {
     tampered[at] ^= 0x01;
     assert!(ima::replay(&tampered[..], &config, Some(&d.registers)).is_err());
 }
+
+#[test]
+fn an_agent_crash_inside_a_batch_resumes_exactly() {
+    let list = sample(ListKind::Binary, 1000, 8);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let rtmr = SharedRtmr::new();
+    {
+        // The 300th extend fails: the batch holding it was appended but only partly extended.
+        let reg =
+            VirtualRegister::open(MR_IMA, FailingRegister::new(rtmr.clone(), 300), &path).unwrap();
+        let mut a = ImaAgent::new(reg);
+        assert!(a.sync(&list[..]).is_err());
+        assert!(a.register().extend_count() >= 300);
+    }
+    let mut a = agent(&rtmr, &path);
+    assert!(matches!(
+        a.register().reconciliation(),
+        mr_virtual::Reconciliation::RedidLastExtends { .. }
+            | mr_virtual::Reconciliation::RedidLastExtend { .. }
+    ));
+    let p = a.sync(&list[..]).unwrap();
+    assert_eq!(p.total_entries, 1000);
+    assert_eq!(a.register().read().unwrap(), replayed_mr_ima(&list));
+    let lines = journal_lines(&path);
+    assert_eq!(lines.len(), 1000);
+    assert_eq!(rtmr.read().unwrap().as_bytes(), fold_lines(&lines));
+}

@@ -135,6 +135,24 @@ fn a_failure_between_append_and_extend_at_every_step_reconciles() {
                 fold_lines(&all_lines[..k as usize - 1])
             );
         }
+        if k == 1 {
+            // A crash before the journal's first extend looks exactly like a journal of an
+            // earlier boot over a reset register: refused, and a new journal starts over.
+            let err = VirtualRegister::open(MR_IMA, rtmr.clone(), &path).unwrap_err();
+            assert!(
+                matches!(err, Error::StaleJournal { records: 1, .. }),
+                "{err}"
+            );
+            assert!(rtmr.read().unwrap().is_zero());
+            std::fs::remove_file(&path).unwrap();
+            let reg = VirtualRegister::open(MR_IMA, rtmr.clone(), &path).unwrap();
+            for m in &ms {
+                reg.extend(&digest(m)).unwrap();
+            }
+            assert_eq!(journal_lines(&path), all_lines);
+            assert_eq!(rtmr.read().unwrap().as_bytes(), fold_lines(&all_lines));
+            continue;
+        }
         let reg = VirtualRegister::open(MR_IMA, rtmr.clone(), &path).unwrap();
         assert_eq!(
             reg.reconciliation(),
@@ -206,7 +224,7 @@ fn a_torn_last_line_is_cut_off_on_open() {
 }
 
 #[test]
-fn a_torn_line_after_an_unextended_record_is_an_error() {
+fn a_torn_line_after_an_unextended_record_is_cut_off_and_the_record_redone() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal");
     let rtmr = SharedRtmr::new();
@@ -222,11 +240,22 @@ fn a_torn_line_after_an_unextended_record_is_an_error() {
         .unwrap()
         .write_all(b"mr_ima ext")
         .unwrap();
-    let before = std::fs::read(&path).unwrap();
-    let err = VirtualRegister::open(MR_IMA, rtmr.clone(), &path).unwrap_err();
-    assert!(matches!(err, Error::Reconcile(_)), "{err}");
-    // Nothing is changed behind the caller's back.
-    assert_eq!(std::fs::read(&path).unwrap(), before);
+    // As a crash in the middle of writing a batch leaves it: the complete records are redone
+    // and the torn line is cut off.
+    let reg = VirtualRegister::open(MR_IMA, rtmr.clone(), &path).unwrap();
+    assert_eq!(
+        reg.reconciliation(),
+        &Reconciliation::RedidLastExtends {
+            first_line: 2,
+            records: 1,
+            torn: Some((3, 10))
+        }
+    );
+    let lines: Vec<String> = (0..2)
+        .map(|i| extend_line("mr_ima", &measurement(i)))
+        .collect();
+    assert_eq!(journal_lines(&path), lines);
+    assert_eq!(rtmr.read().unwrap().as_bytes(), fold_lines(&lines));
 }
 
 #[test]
@@ -279,11 +308,17 @@ fn a_journal_of_another_boot_is_refused() {
             reg.extend(&digest(&measurement(i))).unwrap();
         }
     }
-    let err = VirtualRegister::open(MR_IMA, SharedRtmr::new(), &path).unwrap_err();
-    match err {
-        Error::Reconcile(r) => assert!(r.actual.is_zero()),
-        other => panic!("{other}"),
-    }
+    let before = std::fs::read(&path).unwrap();
+    let rtmr = SharedRtmr::new();
+    let err = VirtualRegister::open(MR_IMA, rtmr.clone(), &path).unwrap_err();
+    assert!(
+        matches!(err, Error::StaleJournal { records: 3, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("earlier boot"), "{err}");
+    // Nothing was replayed into the new boot's register, nothing changed in the journal.
+    assert!(rtmr.read().unwrap().is_zero());
+    assert_eq!(std::fs::read(&path).unwrap(), before);
 }
 
 #[test]
@@ -370,4 +405,78 @@ fn the_journal_lock_excludes_a_second_handle() {
         rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
     });
     assert_eq!(journal_lines(&path).len(), 1);
+}
+
+/// A failure at every extend inside a batch (the records were appended with one fsync): the
+/// reopened register extends exactly the records the register had not seen.
+#[test]
+fn a_failure_inside_a_batch_at_every_step_reconciles() {
+    const B: u64 = 6;
+    let ms: Vec<[u8; 48]> = (0..B + 2).map(measurement).collect();
+    let all_lines: Vec<String> = ms.iter().map(|m| extend_line("mr_ima", m)).collect();
+    for k in 1..=B {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        let rtmr = SharedRtmr::new();
+        {
+            // Extend 1 succeeds (a record the register has seen), then a batch of B whose
+            // k-th extend (extend k+1 overall) fails.
+            let reg =
+                VirtualRegister::open(MR_IMA, FailingRegister::new(rtmr.clone(), k + 1), &path)
+                    .unwrap();
+            reg.extend(&digest(&ms[0])).unwrap();
+            let batch: Vec<Digest> = ms[1..=B as usize].iter().map(digest).collect();
+            assert!(reg.extend_batch(Some(1), &batch).is_err());
+            assert_eq!(journal_lines(&path), all_lines[..=B as usize]);
+            assert_eq!(
+                rtmr.read().unwrap().as_bytes(),
+                fold_lines(&all_lines[..k as usize])
+            );
+        }
+        let reg = VirtualRegister::open(MR_IMA, rtmr.clone(), &path).unwrap();
+        let unseen = B - k + 1;
+        let want = if unseen == 1 {
+            Reconciliation::RedidLastExtend { line: B + 1 }
+        } else {
+            Reconciliation::RedidLastExtends {
+                first_line: k + 1,
+                records: unseen,
+                torn: None,
+            }
+        };
+        assert_eq!(reg.reconciliation(), &want, "k = {k}");
+        assert_eq!(
+            rtmr.read().unwrap().as_bytes(),
+            fold_lines(&all_lines[..=B as usize])
+        );
+        let rest: Vec<Digest> = ms[B as usize + 1..].iter().map(digest).collect();
+        assert_eq!(reg.extend_batch(Some(B + 1), &rest).unwrap(), B + 2);
+        assert_eq!(journal_lines(&path), all_lines);
+        assert_eq!(rtmr.read().unwrap().as_bytes(), fold_lines(&all_lines));
+        assert_eq!(reg.read().unwrap().as_bytes(), fold_digests(&ms));
+    }
+}
+
+#[test]
+fn batches_are_bounded_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let reg = VirtualRegister::open(MR_IMA, SharedRtmr::new(), &path).unwrap();
+    let too_many = vec![digest(&measurement(0)); mr_virtual::MAX_BATCH + 1];
+    assert!(reg.extend_batch(None, &too_many).is_err());
+    let two = [digest(&measurement(0)), HashAlg::Sha256.hash(b"x")];
+    assert!(matches!(
+        reg.extend_batch(None, &two),
+        Err(Error::WrongAlgorithm { .. })
+    ));
+    assert!(matches!(
+        reg.extend_batch(Some(5), &two[..1]),
+        Err(Error::ConcurrentWriter {
+            expected: 5,
+            found: 0,
+            ..
+        })
+    ));
+    assert!(journal_lines(&path).is_empty());
+    assert_eq!(reg.extend_batch(Some(0), &[]).unwrap(), 0);
 }
