@@ -1,0 +1,76 @@
+//! CEL encode / decode throughput in each encoding, against a baseline measured in the same run.
+//!
+//! Input: a 10 000-entry synthetic binary IMA list (mr's sample generator: ima-ng, ima-sig,
+//! ima-buf and violation entries) converted to CEL records with SHA-1 and SHA-256 digests.
+//!
+//! - `baseline_ima_binary_parse`: reading the same list with the IMA binary reader (framing and
+//!   field splitting, no hashing) — the cost of reading the same content in its native format.
+//! - `decode_{tlv,json,cbor}`: `cel::decode` of the encoded log into owned records.
+//! - `encode_{tlv,json,cbor}`: `cel::encode` of the records.
+//! - `replay_tlv_records` vs `baseline_ima_replay`: replaying the decoded records (content checks
+//!   included: SHA-1 and SHA-256 template digests) against replaying the IMA list.
+//!
+//! Run: `cargo bench --bench cel -- --warm-up-time 2 --measurement-time 5`. Report each figure
+//! as a ratio to `baseline_ima_binary_parse` (or to `baseline_ima_replay` for the replay).
+#![allow(clippy::expect_used, missing_docs)] // criterion_group! makes an undocumented fn
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+use mr::core::log::cel::{self, CelReplayConfig, Encoding};
+use mr::core::log::ima::sample::write_sample_list;
+use mr::core::log::ima::{replay, ImaReader, ImaReaderOptions, ImaReplayConfig, ListKind};
+use mr::core::HashAlg;
+
+const ENTRIES: u64 = 10_000;
+
+fn bench(c: &mut Criterion) {
+    let banks = [HashAlg::Sha1, HashAlg::Sha256];
+    let mut list = Vec::new();
+    write_sample_list(&mut list, ListKind::Binary, ENTRIES, &banks, 1)
+        .expect("writing to a Vec cannot fail");
+    let records =
+        cel::from_ima(&list[..], ImaReaderOptions::default(), &banks).expect("a valid list");
+
+    let mut g = c.benchmark_group("cel_10k");
+    g.throughput(Throughput::Elements(ENTRIES));
+    g.bench_function("baseline_ima_binary_parse", |b| {
+        b.iter(|| {
+            let mut r = ImaReader::new(black_box(&list[..]), ImaReaderOptions::default());
+            let mut n = 0u64;
+            while let Some(e) = r.next_entry().expect("a valid list") {
+                n += e.template_data().len() as u64;
+            }
+            n
+        })
+    });
+    for enc in [Encoding::Tlv, Encoding::Json, Encoding::Cbor] {
+        let bytes = cel::encode(&records, enc).expect("encodable");
+        eprintln!(
+            "cel_10k: {enc} log is {} bytes (IMA list {} bytes)",
+            bytes.len(),
+            list.len()
+        );
+        g.bench_function(format!("decode_{enc}"), |b| {
+            b.iter(|| cel::decode(black_box(&bytes), enc).map(|r| r.len()))
+        });
+        g.bench_function(format!("encode_{enc}"), |b| {
+            b.iter(|| cel::encode(black_box(&records), enc).map(|b| b.len()))
+        });
+    }
+    let cfg = ImaReplayConfig::default().with_banks(banks);
+    g.bench_function("baseline_ima_replay", |b| {
+        b.iter(|| replay(black_box(&list[..]), &cfg, None).map(|r| r.entries))
+    });
+    g.bench_function("replay_tlv_records", |b| {
+        b.iter(|| {
+            cel::replay_records(black_box(&records), &CelReplayConfig::default(), None)
+                .map(|r| r.outcome.entries)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(cel_bench, bench);
+criterion_main!(cel_bench);
