@@ -381,7 +381,7 @@ impl<B: MeasurementRegister> VirtualRegister<B> {
             }
             RecordRef::Extend { .. } => {}
             RecordRef::Sync { value } => {
-                if st.records == 0 {
+                if st.records == 0 && value != st.running {
                     return Err(Error::Journal {
                         line,
                         reason: "the journal starts with SYNC (its head was rotated away): the attester cannot resume it".into(),

@@ -167,7 +167,10 @@ fn parse_value(token: &str) -> Result<Digest, RecordError> {
     }
     let mut bytes = [0u8; MAX_DIGEST_SIZE];
     for (out, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
-        let (Some(hi), Some(lo)) = (nibble(pair[0]), nibble(pair[1])) else {
+        let [hi, lo] = pair else {
+            return Err(RecordError::NotLowercaseHex);
+        };
+        let (Some(hi), Some(lo)) = (nibble(*hi), nibble(*lo)) else {
             return Err(RecordError::NotLowercaseHex);
         };
         *out = hi << 4 | lo;

@@ -8,7 +8,8 @@
 //!    [`PrefixPolicy::Exact`] they are an error).
 //! 2. SYNC records are checked on the way: each must equal the value replayed up to it. A
 //!    journal whose *first* record is SYNC (its head rotated away) is replayed from that value
-//!    only when [`DeriveOptions::trusted_start`] vouches for it.
+//!    only when [`DeriveOptions::trusted_start`] vouches for it (or when it is the backing
+//!    register's reset value: then nothing was rotated away).
 //! 3. Each name's extend digests, of the covered records only, are folded into that virtual
 //!    register (`MrId::Virtual(name)`, bank = the digest's algorithm) and returned as
 //!    [`VerifiedRegisters`] with [`Provenance::Derived`].
@@ -51,8 +52,9 @@ pub struct TrustedStart {
 pub struct DeriveOptions {
     /// Shortest matching prefix (default) or the whole journal.
     pub prefix: PrefixPolicy,
-    /// Start values for a journal whose first record is SYNC (ignored for other journals,
-    /// which replay from the backing register's reset value).
+    /// Start values for a journal whose first record is SYNC: its value must be the trusted
+    /// start's backing value. Ignored for other journals, which replay from the backing
+    /// register's reset value.
     pub trusted_start: Option<TrustedStart>,
     /// The backing register's bank. Default: its only bank among the verified values; with
     /// several, the algorithm of the journal's first record.
@@ -206,12 +208,12 @@ pub fn derive(
         .filter(|(id, _)| *id == backing)
         .map(|(_, v)| (v.alg(), *v))
         .collect();
-    if banks.is_empty() {
+    let Some(&only_or_first) = banks.first() else {
         return Err(Error::BackingNotVerified {
             register: backing.clone(),
             alg: None,
         });
-    }
+    };
     let pick = |alg: HashAlg| -> Result<(HashAlg, Digest), Error> {
         banks
             .iter()
@@ -261,11 +263,17 @@ pub fn derive(
                 };
                 let (bank, expected) = match opts.bank {
                     Some(b) => pick(b)?,
-                    None if banks.len() == 1 => banks[0],
+                    None if banks.len() == 1 => only_or_first,
                     None => pick(first_alg)?,
                 };
                 let mut start = backing.reset_value(bank);
-                if let RecordRef::Sync { value } = record {
+                // A SYNC head at the reset value rotated nothing away (the register held its
+                // reset value, so no record preceded it): it replays from reset as it is.
+                let rotated = match record {
+                    RecordRef::Sync { value } => value != start,
+                    RecordRef::Extend { .. } => false,
+                };
+                if let (true, RecordRef::Sync { value }) = (rotated, record) {
                     let Some(ts) = &opts.trusted_start else {
                         return Err(Error::RotatedWithoutTrustedStart {
                             line: number,
@@ -343,7 +351,7 @@ pub fn derive(
         None => {
             let (bank, expected) = match opts.bank {
                 Some(b) => pick(b)?,
-                None => banks[0],
+                None => only_or_first,
             };
             start_replay(bank, expected, backing.reset_value(bank), &virtuals)
         }

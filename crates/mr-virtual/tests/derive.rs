@@ -455,3 +455,18 @@ fn derived_values_feed_the_ima_replay_target() {
         Provenance::Derived { from } if **from == td_root()
     ));
 }
+
+#[test]
+fn a_sync_head_at_the_reset_value_needs_no_trusted_start() {
+    let (journal, ms) = attest(3);
+    let head = format!("SYNC sha384/{}\n", "00".repeat(48));
+    let with_head = format!("{head}{journal}");
+    let lines = lines_of(&with_head);
+    let d = run(&with_head, &fold_lines(&lines)).unwrap();
+    assert_eq!(d.records, 4);
+    assert_eq!(d.start, None);
+    assert_eq!(
+        d.get("mr_ima", HashAlg::Sha384).unwrap().as_bytes(),
+        fold_digests(&ms)
+    );
+}
