@@ -772,3 +772,27 @@ fn image_load_and_tagged_events_decode_their_fixed_fields() {
     let parsed = tcg::parse(&log, &ParseOptions::default()).unwrap();
     assert!(parsed.events[1].decode(spec).is_err());
 }
+
+#[test]
+fn streaming_reader_yields_the_parsed_records_then_stops_at_the_first_error() {
+    let (log, bounds) = small_log();
+    let parsed = tcg::parse(&log, &ParseOptions::default()).unwrap();
+    let mut it = tcg::events(&log, &ParseOptions::default()).unwrap();
+    assert_eq!(it.format(), LogFormat::CryptoAgile);
+    assert_eq!(it.spec_id(), parsed.spec_id.as_ref());
+    let streamed: Vec<_> = it.by_ref().map(Result::unwrap).collect();
+    assert_eq!(streamed, parsed.events);
+    assert_eq!(it.end(), Some(LogEnd::EndOfInput));
+    // Cut inside record 3: records 0-2 stream, then one error, then nothing.
+    let cut = &log[..bounds[3] + 5];
+    let mut it = tcg::events(cut, &ParseOptions::default()).unwrap();
+    for _ in 0..3 {
+        assert!(it.next().unwrap().is_ok());
+    }
+    let Some(Err(Error::Parse(p))) = it.next() else {
+        panic!("expected a parse error")
+    };
+    assert_eq!(p.entry, Some(3));
+    assert!(it.next().is_none());
+    assert_eq!(it.end(), None);
+}

@@ -588,3 +588,67 @@ fn ima_evm_utils_boot_aggregate_is_verified_against_its_bios_log_and_refused_aga
         Err(Error::Replay(_))
     ));
 }
+
+/// Standard base64 (for the vectors stored as upstream keeps them).
+fn base64(text: &[u8]) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let sextets: Vec<u8> = text.iter().filter_map(|c| val(*c)).collect();
+    let mut out = Vec::new();
+    for chunk in sextets.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, s)| acc | (u32::from(*s) << (18 - 6 * i)));
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
+
+#[test]
+fn libcel_uefi_log_has_the_record_layout_its_test_states() {
+    let Some(dir) = vectors() else { return };
+    let bin = read(&dir, "tcg2/libcel/binary_bios_measurements.bin");
+    assert_eq!(
+        base64(&read(&dir, "tcg2/libcel/binary_bios_measurements.b64")),
+        bin
+    );
+    let log = tcg::parse(&bin, &ParseOptions::default()).unwrap();
+    // Header record: ends at offset 65, EV_NO_ACTION, 33 data bytes, zero SHA-1 digest.
+    let h = &log.events[0];
+    assert_eq!((h.event_type, h.data.len()), (EventType::EV_NO_ACTION, 33));
+    assert_eq!(log.events[1].offset, 65);
+    assert!(h.digests[0].is_zero());
+    // Then exactly 54 events; the last is the 3rd in PCR 5, an EV_EFI_ACTION of 40 bytes, SHA-256.
+    assert_eq!(log.events.len(), 1 + 54);
+    let last = log.events.last().unwrap();
+    assert_eq!(
+        (last.index, last.event_type, last.data.len()),
+        (5, EventType::EV_EFI_ACTION, 40)
+    );
+    assert_eq!(log.events.iter().filter(|e| e.index == 5).count(), 3);
+    assert_eq!(last.digests.len(), 1);
+    assert_eq!(last.digests[0].alg(), HashAlg::Sha256);
+    assert_eq!(last.data_check(), DataCheck::Verified(Hashed::EventData));
+}
+
+#[test]
+fn keylime_measured_boot_log_parses_replays_and_checks_in_sha256() {
+    let Some(dir) = vectors() else { return };
+    let bytes = base64(&read(&dir, "tcg2/keylime/mb_log.b64"));
+    let cfg = TcgReplayConfig::pc_client().with_banks(vec![HashAlg::Sha256]);
+    let report = tcg::replay(&bytes, &cfg, None).unwrap();
+    assert_eq!(report.format, LogFormat::CryptoAgile);
+    assert!(report.data_checks.verified > 0);
+    assert!(report
+        .outcome
+        .registers
+        .iter()
+        .all(|r| r.value.alg() == HashAlg::Sha256));
+}

@@ -240,12 +240,128 @@ pub(crate) fn parse_as<'a>(
     opts: &ParseOptions,
     format: &'static str,
 ) -> Result<TcgLog<'a>, Error> {
+    let mut it = events_as(log, opts, format)?;
+    let mut events: Vec<Event<'a>> = Vec::new();
+    for e in it.by_ref() {
+        events.push(e?);
+    }
+    Ok(TcgLog {
+        format: it.format(),
+        end: it.end().unwrap_or(LogEnd::EndOfInput),
+        spec_id: it.spec_id,
+        events,
+    })
+}
+
+/// A streaming reader of a PC-Client log's records (see [`events`]): yields each record as it
+/// is read, so memory does not grow with the log. After the last record (`None`), [`Events::end`]
+/// says where the records ended. The first error ends the iteration.
+#[derive(Debug)]
+pub struct Events<'a> {
+    r: Reader<'a>,
+    spec_id: Option<SpecIdEvent<'a>>,
+    first: Option<Event<'a>>,
+    opts: ParseOptions,
+    max_event: u32,
+    fill: Option<(usize, u8)>,
+    record: u64,
+    end: Option<LogEnd>,
+    failed: bool,
+    format: &'static str,
+}
+
+impl<'a> Events<'a> {
+    /// The Spec ID event (crypto-agile logs).
+    pub fn spec_id(&self) -> Option<&SpecIdEvent<'a>> {
+        self.spec_id.as_ref()
+    }
+
+    /// The record format.
+    pub fn format(&self) -> LogFormat {
+        if self.spec_id.is_some() {
+            LogFormat::CryptoAgile
+        } else {
+            LogFormat::Sha1
+        }
+    }
+
+    /// Where the records ended, once the iterator returned `None` without an error.
+    pub fn end(&self) -> Option<LogEnd> {
+        self.end
+    }
+
+    fn read_next(&mut self) -> Result<Option<Event<'a>>, Error> {
+        if let Some(first) = self.first.take() {
+            return Ok(Some(first));
+        }
+        if self.end.is_some() {
+            return Ok(None);
+        }
+        if self.r.is_empty() {
+            self.end = Some(LogEnd::EndOfInput);
+            return Ok(None);
+        }
+        if let Some(end) = padding_at(
+            &self.r,
+            self.fill,
+            self.opts.trailing,
+            self.format,
+            self.record,
+        )? {
+            self.end = Some(end);
+            return Ok(None);
+        }
+        let event = match &self.spec_id {
+            Some(spec) => read_agile(
+                &mut self.r,
+                spec,
+                self.opts.digest_count,
+                self.record,
+                self.max_event,
+                self.format,
+            )?,
+            None => read_legacy(&mut self.r, self.record, self.max_event, self.format)?,
+        };
+        self.record += 1;
+        Ok(Some(event))
+    }
+}
+
+impl<'a> Iterator for Events<'a> {
+    type Item = Result<Event<'a>, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        match self.read_next() {
+            Ok(Some(e)) => Some(Ok(e)),
+            Ok(None) => None,
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Stream the records of a PC-Client log (crypto-agile or legacy SHA-1): the first record (and
+/// the Spec ID event) is read here, the others as the iterator advances. [`parse`] collects
+/// the same records.
+pub fn events<'a>(log: &'a [u8], opts: &ParseOptions) -> Result<Events<'a>, Error> {
+    events_as(log, opts, "tcg")
+}
+
+fn events_as<'a>(
+    log: &'a [u8],
+    opts: &ParseOptions,
+    format: &'static str,
+) -> Result<Events<'a>, Error> {
     if log.is_empty() {
         return Err(perr(format, "log", 0, None, ParseErrorKind::Empty));
     }
     let max_event = opts.max_event_data.min(MAX_EVENT_DATA_SIZE);
     let mut r = Reader::new(log);
-    let mut events: Vec<Event<'a>> = Vec::new();
 
     // Record 0: always a legacy TCG_PCR_EVENT.
     let first = read_legacy(&mut r, 0, max_event, format)?;
@@ -272,33 +388,17 @@ pub(crate) fn parse_as<'a>(
     } else {
         None
     };
-    events.push(first);
-
-    let fill = trailing_fill(log);
-    let mut record: u64 = 1;
-    let end = loop {
-        if r.is_empty() {
-            break LogEnd::EndOfInput;
-        }
-        if let Some(end) = padding_at(&r, fill, opts.trailing, format, record)? {
-            break end;
-        }
-        let event = match &spec_id {
-            Some(spec) => read_agile(&mut r, spec, opts.digest_count, record, max_event, format)?,
-            None => read_legacy(&mut r, record, max_event, format)?,
-        };
-        events.push(event);
-        record += 1;
-    };
-    Ok(TcgLog {
-        format: if spec_id.is_some() {
-            LogFormat::CryptoAgile
-        } else {
-            LogFormat::Sha1
-        },
+    Ok(Events {
+        r,
         spec_id,
-        events,
-        end,
+        first: Some(first),
+        opts: opts.clone(),
+        max_event,
+        fill: trailing_fill(log),
+        record: 1,
+        end: None,
+        failed: false,
+        format,
     })
 }
 
