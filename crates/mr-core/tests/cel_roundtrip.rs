@@ -485,3 +485,36 @@ proptest! {
         let _ = cel::detect(&bytes);
     }
 }
+
+#[test]
+fn errors_name_the_record_and_its_byte_offset() {
+    let records = odd_records();
+    // TLV: a digest of the wrong size in record 2 (the Systemd record, SHA-384).
+    let mut tlv = Vec::new();
+    let mut starts = Vec::new();
+    for r in &records {
+        starts.push(tlv.len());
+        cel::tlv::encode_record(r, &mut tlv).unwrap();
+    }
+    // Record 2: recnum TLV (5 + 8), index TLV (5 + 1), digests TLV head (5), digest TLV type.
+    let digest_tlv = starts[2] + 13 + 6 + 5;
+    assert_eq!(tlv[digest_tlv], 0x0c);
+    tlv[digest_tlv] = 0x0b; // claims SHA-256 for 48 bytes
+    let Err(Error::Parse(p)) = cel::decode(&tlv, Encoding::Tlv) else {
+        panic!()
+    };
+    assert_eq!((p.entry, p.offset), (Some(2), digest_tlv as u64));
+    // CBOR (array): the record's own offset.
+    let mut cbor = vec![0x80 | records.len() as u8];
+    let mut starts = Vec::new();
+    for r in &records {
+        starts.push(cbor.len());
+        cel::cbor::encode_record(r, &mut cbor);
+    }
+    let pos = starts[2] + cbor[starts[2]..].iter().position(|b| *b == 0x0c).unwrap();
+    cbor[pos] = 0x0b;
+    let Err(Error::Parse(p)) = cel::decode(&cbor, Encoding::Cbor) else {
+        panic!()
+    };
+    assert_eq!((p.entry, p.offset), (Some(2), starts[2] as u64));
+}

@@ -14,7 +14,8 @@
 //!
 //! The reader accepts only definite lengths, bounds every length by the bytes left and by
 //! [`MAX_CEL_VALUE_LEN`], limits nesting to [`MAX_DEPTH`], and refuses unknown keys, floats,
-//! tags and duplicate keys. The writer uses the shortest integer heads (deterministic CBOR).
+//! tags and duplicate keys. Errors name the record (its position) and the byte offset of the
+//! record (or of the item that is malformed). The writer uses the shortest integer heads (deterministic CBOR).
 
 use crate::error::{Error, ParseErrorKind};
 
@@ -27,6 +28,9 @@ use super::{
 
 /// Deepest nesting of arrays and maps accepted (a record needs 4).
 pub const MAX_DEPTH: usize = 8;
+
+/// Array elements allocated ahead of reading them (arrays grow past this as they are read).
+const PREALLOCATE_MAX: u64 = 1024;
 
 /// Most entries in one map (a record map has 5; duplicate-key detection stays cheap).
 pub const MAX_MAP_ENTRIES: u64 = 16;
@@ -154,7 +158,8 @@ impl<'a> Reader<'a> {
                     }));
                 }
                 if major == 4 {
-                    let mut v = Vec::with_capacity(n as usize);
+                    // Grown as elements are read; the preallocation is capped.
+                    let mut v = Vec::with_capacity(n.min(PREALLOCATE_MAX) as usize);
                     for _ in 0..n {
                         v.push(self.item(depth + 1)?);
                     }
@@ -197,25 +202,37 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<CelRecord>, Error> {
     let mut records = Vec::new();
     while r.pos < bytes.len() {
         let at = r.pos as u64;
-        // An outer array of records, or one record of a sequence.
-        let top = r.item(0)?;
-        let items = match top {
-            Item::Array(items) => items,
-            map @ Item::Map(_) => vec![map],
-            _ => {
-                return Err(cel_err(
-                    ENC,
-                    "log",
-                    at,
-                    records.len() as u64,
-                    ParseErrorKind::Invalid("neither a record map nor an array of records".into()),
-                ))
+        let ib = *bytes.get(r.pos).unwrap_or(&0);
+        if ib >> 5 == 4 {
+            // An outer array of records: read its head, then each record at its own offset.
+            r.pos += 1;
+            let n = r.argument(ib & 0x1f)?;
+            let left = (bytes.len() - r.pos) as u64;
+            if n > left {
+                return Err(r.err(ParseErrorKind::LengthTooLarge { len: n, max: left }));
             }
-        };
-        for it in &items {
-            let n = records.len() as u64;
-            records.push(record(it).map_err(|k| cel_err(ENC, "record", at, n, k))?);
+            for _ in 0..n {
+                let rec_at = r.pos as u64;
+                let item = r.item(1)?;
+                let k = records.len() as u64;
+                records.push(record(&item).map_err(|e| cel_err(ENC, "record", rec_at, k, e))?);
+                r.record = records.len() as u64;
+            }
+            continue;
         }
+        // One record of a sequence.
+        let item = r.item(0)?;
+        let k = records.len() as u64;
+        if !matches!(item, Item::Map(_)) {
+            return Err(cel_err(
+                ENC,
+                "log",
+                at,
+                k,
+                ParseErrorKind::Invalid("neither a record map nor an array of records".into()),
+            ));
+        }
+        records.push(record(&item).map_err(|e| cel_err(ENC, "record", at, k, e))?);
         r.record = records.len() as u64;
     }
     Ok(records)

@@ -17,7 +17,9 @@
 //! Input is one record, an array of records, or a sequence of records (libcel's
 //! `systemd-seq.json`); like json-c (which libcel uses), trailing commas and `//` or `/* */`
 //! comments are accepted. A record without `recnum` is numbered by its position. Unknown keys
-//! are refused. The writer emits an array with one record per line.
+//! are refused. Errors name the record (its position) and the byte offset, in the input without
+//! its comments, of the JSON value that holds it (the array for records inside an array). The
+//! writer emits an array with one record per line.
 
 use serde_json::{json, Map, Value};
 
