@@ -421,7 +421,7 @@ fn agent_follow_picks_up_entries_appended_while_it_runs() {
             "20",
         ])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(root.path().join("stderr")).unwrap())
         .spawn()
         .unwrap();
     let first_ok = wait_for_records(&journal, 100);
@@ -433,7 +433,18 @@ fn agent_follow_picks_up_entries_appended_while_it_runs() {
     let still_running = child.try_wait().unwrap().is_none();
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(first_ok && all_ok && still_running);
+    let err = std::fs::read_to_string(root.path().join("stderr")).unwrap();
+    assert!(
+        first_ok && all_ok && still_running,
+        "{first_ok} {all_ok} {still_running}: {err}"
+    );
+    // Killed at any point (possibly between appending records and extending them): a restart
+    // reconciles journal and RTMR3, and nothing is left to do.
+    let o = agent(root.path(), &journal, &list);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["new_entries"], 0);
+    assert_eq!(j["total_entries"], 250);
     assert_eq!(journal_records(&journal), 250);
     let text = std::fs::read_to_string(&journal).unwrap();
     assert_eq!(rtmr3(root.path()), replay_journal(&text));
