@@ -8,12 +8,14 @@
 //! POST code blobs) the data is a description that no verifier can check.
 //!
 //! Checkable types and the bytes hashed (PFP "Event Types" and "Measuring UEFI variables";
-//! EDK2 `Tcg2Dxe MeasureVariable`; go-attestation `ParseSecurebootState`, which checks
-//! separators, EFI actions, driver-config and authority variables the same way):
+//! EDK2 `Tcg2Dxe MeasureVariable` and `MeasureGptTable`; go-attestation `ParseSecurebootState`,
+//! which checks separators, EFI actions, driver-config and authority variables the same way;
+//! canonical/tcglog-parser `determineMeasuredBytes`, which adds the GPT event):
 //!
 //! | type | digest of |
 //! |---|---|
 //! | `EV_SEPARATOR`, `EV_ACTION`, `EV_EFI_ACTION`, `EV_OMIT_BOOT_DEVICE_EVENTS` | the event data |
+//! | `EV_EFI_GPT_EVENT` | the event data (`UEFI_GPT_DATA`: the GPT header and the used entries) |
 //! | `EV_EFI_VARIABLE_DRIVER_CONFIG`, `EV_EFI_VARIABLE_BOOT2` | the whole `UEFI_VARIABLE_DATA` (which must be well formed) |
 //! | `EV_EFI_VARIABLE_AUTHORITY` | the whole `UEFI_VARIABLE_DATA` |
 //! | `EV_EFI_VARIABLE_BOOT` | its `VariableData` (PFP, EDK2) or, as many firmwares do, the whole `UEFI_VARIABLE_DATA` |
@@ -30,9 +32,10 @@
 //! Authenticode hash), `EV_IPL` (GRUB logs `grub_cmd: ...` but hashes the command alone;
 //! systemd-boot logs a UTF-16 description), `EV_EVENT_TAG` (the Linux EFI stub's initrd tag
 //! hashes the initrd), `EV_POST_CODE`, handoff tables, H-CRTM, SPDM and platform blobs. In every
-//! shared vector `EV_S_CRTM_VERSION` and `EV_EFI_GPT_EVENT` digests also equal the hash of
-//! their data, but no peer verifier checks them and the PFP text was not read for them, so they
-//! are left unchecked rather than risk rejecting a valid log.
+//! shared vector `EV_S_CRTM_VERSION` digests also equal the hash of their data (tcglog-parser
+//! expects that too), but no verifier rejects on it and the PFP text was not read for it, so it
+//! is left unchecked rather than risk rejecting a valid log; the same for
+//! `EV_PLATFORM_CONFIG_FLAGS`, `EV_TABLE_OF_DEVICES` and `EV_NONHOST_INFO`.
 
 use crate::alg::{Digest, HashAlg};
 use crate::error::{Error, ParseError, ParseErrorKind};
@@ -113,6 +116,7 @@ pub fn is_checkable(t: EventType) -> bool {
             | EventType::EV_ACTION
             | EventType::EV_EFI_ACTION
             | EventType::EV_OMIT_BOOT_DEVICE_EVENTS
+            | EventType::EV_EFI_GPT_EVENT
             | EventType::EV_EFI_VARIABLE_DRIVER_CONFIG
             | EventType::EV_EFI_VARIABLE_BOOT
             | EventType::EV_EFI_VARIABLE_BOOT2
