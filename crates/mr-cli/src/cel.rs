@@ -73,7 +73,8 @@ pub struct ConvertArgs {
     /// The output encoding.
     #[arg(long, value_enum)]
     pub to: EncodingArg,
-    /// The input format (default: detected: CEL JSON/CBOR/TLV, else a TCG log, else an IMA list).
+    /// The input format (default: detected: CEL JSON/CBOR/TLV, else a TCG log — a CCEL when
+    /// padded or SHA-384 only — else an IMA list).
     #[arg(long, value_enum)]
     pub from: Option<FromArg>,
     /// Banks of the CEL digests (repeatable). IMA lists: computed for each (default sha1 and
@@ -134,7 +135,8 @@ fn tcg_records(
     cel::from_tcg(&log, space, banks)
 }
 
-/// Detect the input format (see `--from`).
+/// Detect the input format (see `--from`): CEL by its first bytes, then a TCG log — a CCEL
+/// when it is padded or its only bank is SHA-384 (TDVF), else PC-Client — then an IMA list.
 fn detect(bytes: &[u8]) -> FromArg {
     match cel::detect(bytes) {
         Some(Encoding::Tlv) => return FromArg::Tlv,
@@ -142,15 +144,10 @@ fn detect(bytes: &[u8]) -> FromArg {
         Some(Encoding::Cbor) => return FromArg::Cbor,
         None => {}
     }
-    if tcg::parse(bytes, &ParseOptions::default()).is_ok() {
-        return FromArg::Tcg;
-    }
-    // A padded CCEL log area.
     let padded = ParseOptions::default().with_trailing(Trailing::AllowPadding);
     if let Ok(log) = tcg::parse(bytes, &padded) {
-        if matches!(log.end, LogEnd::Padding { .. }) {
-            return FromArg::Ccel;
-        }
+        let ccel = matches!(log.end, LogEnd::Padding { .. }) || log.banks() == [HashAlg::Sha384];
+        return if ccel { FromArg::Ccel } else { FromArg::Tcg };
     }
     FromArg::Ima
 }

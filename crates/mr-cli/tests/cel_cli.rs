@@ -177,3 +177,27 @@ fn pc_client_log_and_cos_cel_convert_and_replay() {
     ]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
 }
+
+#[test]
+fn ccel_converts_with_cc_mr_indexes_and_replays_to_its_rtmrs() {
+    let Some(v) = vectors() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    for file in [
+        "cos-113-intel-tdx.bin",
+        "cos-113-intel-tdx-dupe-separator-unpadded.bin",
+    ] {
+        let log = v.join("ccel/go-eventlog").join(file);
+        let o = mr(&["tcg", "replay", arg(&log), "--ccel", "--json"]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let rtmrs = registers(&o);
+        assert_eq!(rtmrs.len(), 3);
+        let out = dir.path().join(format!("{file}.json"));
+        let o = mr(&["cel", "convert", arg(&log), "--to", "json", "-o", arg(&out)]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(text.contains("\"mr_index\":1"), "{file}");
+        let o = mr(&["cel", "replay", arg(&out), "--json"]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert_eq!(registers(&o), rtmrs, "{file}");
+    }
+}
