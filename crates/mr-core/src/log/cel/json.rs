@@ -21,6 +21,10 @@
 //! its comments, of the JSON value that holds it (the array for records inside an array). The
 //! writer emits an array with one record per line.
 
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{
+    Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::{json, Map, Value};
 
 use crate::alg::HashAlg;
@@ -111,37 +115,112 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<CelRecord>, Error> {
     }
     let relaxed = relax(bytes);
     let mut records = Vec::new();
-    let mut stream = serde_json::Deserializer::from_slice(&relaxed).into_iter::<Value>();
+    // Top-level values are delimited without building them (IgnoredAny), then each is converted
+    // record by record as it is read (`RecordSink`): a `Value` tree of a whole array would take
+    // 32 bytes per element, 16 times the input for an array of one-digit numbers.
+    let mut stream = serde_json::Deserializer::from_slice(&relaxed).into_iter::<IgnoredAny>();
     loop {
-        let at = stream.byte_offset() as u64;
+        let at = stream.byte_offset();
         let Some(v) = stream.next() else { break };
-        let v = v.map_err(|e| {
+        let json_err = |e: serde_json::Error, n: usize| {
             cel_err(
                 ENC,
                 "json",
-                at,
-                records.len() as u64,
+                at as u64,
+                n as u64,
                 ParseErrorKind::Invalid(e.to_string()),
             )
-        })?;
-        match v {
-            Value::Array(items) => {
-                for item in &items {
-                    let n = records.len() as u64;
-                    records.push(
-                        record_from_value(item, n).map_err(|k| cel_err(ENC, "record", at, n, k))?,
-                    );
-                }
-            }
-            other => {
-                let n = records.len() as u64;
-                records.push(
-                    record_from_value(&other, n).map_err(|k| cel_err(ENC, "record", at, n, k))?,
-                );
-            }
+        };
+        v.map_err(|e| json_err(e, records.len()))?;
+        let value = relaxed.get(at..stream.byte_offset()).unwrap_or_default();
+        let mut de = serde_json::Deserializer::from_slice(value);
+        let sink = RecordSink { out: &mut records };
+        match sink.deserialize(&mut de) {
+            Ok(None) => {}
+            Ok(Some((n, kind))) => return Err(cel_err(ENC, "record", at as u64, n, kind)),
+            Err(e) => return Err(json_err(e, records.len())),
         }
     }
     Ok(records)
+}
+
+/// Converts one top-level JSON value (a record or an array of records) into records as it is
+/// read; the first record that does not convert stops it (the rest of the array is skipped
+/// without being built) and is returned with its position.
+struct RecordSink<'r> {
+    out: &'r mut Vec<CelRecord>,
+}
+
+impl RecordSink<'_> {
+    fn one<E>(self, v: Value) -> Result<Option<(u64, ParseErrorKind)>, E> {
+        let n = self.out.len() as u64;
+        match record_from_value(&v, n) {
+            Ok(r) => {
+                self.out.push(r);
+                Ok(None)
+            }
+            Err(k) => Ok(Some((n, k))),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for RecordSink<'_> {
+    type Value = Option<(u64, ParseErrorKind)>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordSink<'_> {
+    type Value = Option<(u64, ParseErrorKind)>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a CEL record or an array of records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while let Some(item) = seq.next_element::<Value>()? {
+            let n = self.out.len() as u64;
+            match record_from_value(&item, n) {
+                Ok(r) => self.out.push(r),
+                Err(k) => {
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    return Ok(Some((n, k)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let v = Value::deserialize(MapAccessDeserializer::new(map))?;
+        self.one(v)
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        self.one(Value::from(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        self.one(Value::from(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        self.one(Value::from(v))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        self.one(Value::from(v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        self.one(Value::from(v))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        self.one(Value::Null)
+    }
 }
 
 fn invalid(msg: impl Into<String>) -> ParseErrorKind {
