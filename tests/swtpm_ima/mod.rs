@@ -46,7 +46,7 @@ pub fn measure(tpm: &Tpm, m: &mut Measured, count: u64) {
     for _ in 0..count {
         let i = m.n;
         let path = format!("/usr/bin/tool-{i}");
-        let e = if i % 13 == 0 {
+        let e = if i.is_multiple_of(13) {
             m.list.violation(10, "ima-ng", HashAlg::Sha256, &path)
         } else {
             m.list
