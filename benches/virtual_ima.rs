@@ -8,8 +8,7 @@
 //!   Target: at most 1.3x the baseline.
 //! - `agent`: entries per second the guest agent puts into `mr_ima` over a simulated TD's RTMR3
 //!   (through the tsm-mr file seam; records appended and fsynced, in batches, before they are
-//!   extended), with
-//!   the same extends written straight into RTMR3 (no journal) as its baseline.
+//!   extended), with the same extends written straight into RTMR3 (no journal) as its baseline.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::sync::Arc;
