@@ -1,0 +1,86 @@
+//! Incremental verification against a full replay, measured in the same run.
+//!
+//! Input: a 100 000-entry synthetic binary list (mr's sample generator) verified in the SHA-1 and
+//! SHA-256 banks of PCR 10, and a checkpoint made after its first 99 000 entries.
+//!
+//! - `full_replay_verifying` (baseline): `ima::replay` of the whole list against the final values.
+//! - `verify_from_boot_with_checkpoint`: the same verification plus the checkpoint (prefix hash
+//!   chain over every entry's bytes): the cost of keeping state.
+//! - `resume_tail`: the 1 000 new entries only, from the checkpoint.
+//! - `resume_full_list`: the whole list given; the 99 000-entry prefix is checked against the
+//!   checkpoint's hash chain (parse + SHA-256, no template digests) and 1 000 entries replayed.
+//!
+//! Run: `cargo bench --bench ima_checkpoint`. Report each as a ratio to `full_replay_verifying`.
+#![allow(clippy::expect_used, missing_docs)] // criterion_group! makes an undocumented fn
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+use mr::core::log::ima::sample::write_sample_list;
+use mr::core::log::ima::{
+    replay, resume, verify_from_boot, Anchor, ImaReader, ImaReaderOptions, ImaReplayConfig,
+    ListKind, ResumeConfig, ResumeInput,
+};
+use mr::core::{HashAlg, VerifiedRegisters};
+
+const ENTRIES: u64 = 100_000;
+const CHECKPOINT_AT: u64 = 99_000;
+
+fn bench(c: &mut Criterion) {
+    let banks = [HashAlg::Sha1, HashAlg::Sha256];
+    let mut list = Vec::new();
+    let summary = write_sample_list(&mut list, ListKind::Binary, ENTRIES, &banks, 1)
+        .expect("writing to a Vec cannot fail");
+    let end = Anchor::asserted(VerifiedRegisters::asserted(summary.expected).expect("values"))
+        .expect("asserted");
+    let cut = {
+        let mut r = ImaReader::new(&list[..], ImaReaderOptions::default());
+        let mut at = 0u64;
+        while let Some(e) = r.next_entry().expect("valid list") {
+            if e.index() == CHECKPOINT_AT {
+                at = e.offset();
+                break;
+            }
+        }
+        usize::try_from(at).expect("fits")
+    };
+    let prefix = &list[..cut];
+    let prefix_values = replay(prefix, &ImaReplayConfig::default(), None)
+        .expect("replays")
+        .outcome
+        .registers;
+    let at_cut = Anchor::asserted(VerifiedRegisters::asserted(prefix_values).expect("values"))
+        .expect("asserted");
+    let cfg = ResumeConfig::default();
+    let cp = verify_from_boot(prefix, &cfg, &at_cut)
+        .expect("verifies")
+        .checkpoint;
+    assert_eq!(cp.entries, CHECKPOINT_AT);
+    let tail = &list[cut..];
+
+    let mut g = c.benchmark_group("ima_checkpoint");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(ENTRIES));
+    g.bench_function("full_replay_verifying", |b| {
+        b.iter(|| {
+            replay(
+                &list[..],
+                &ImaReplayConfig::default(),
+                Some(end.registers()),
+            )
+            .expect("verifies")
+        })
+    });
+    g.bench_function("verify_from_boot_with_checkpoint", |b| {
+        b.iter(|| verify_from_boot(&list, &cfg, &end).expect("verifies"))
+    });
+    g.bench_function("resume_tail", |b| {
+        b.iter(|| resume(ResumeInput::Tail(tail), &cp, &cfg, &end).expect("verifies"))
+    });
+    g.bench_function("resume_full_list", |b| {
+        b.iter(|| resume(ResumeInput::Full(&list), &cp, &cfg, &end).expect("verifies"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
