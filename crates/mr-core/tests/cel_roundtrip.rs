@@ -504,7 +504,7 @@ fn errors_name_the_record_and_its_byte_offset() {
         panic!()
     };
     assert_eq!((p.entry, p.offset), (Some(2), digest_tlv as u64));
-    // CBOR (array): the record's own offset.
+    // CBOR (array): the offset of the digest map in record 2.
     let mut cbor = vec![0x80 | records.len() as u8];
     let mut starts = Vec::new();
     for r in &records {
@@ -516,5 +516,68 @@ fn errors_name_the_record_and_its_byte_offset() {
     let Err(Error::Parse(p)) = cel::decode(&cbor, Encoding::Cbor) else {
         panic!()
     };
-    assert_eq!((p.entry, p.offset), (Some(2), starts[2] as u64));
+    // The map head (0xa2) and key 0 precede the algorithm id.
+    assert_eq!(&cbor[pos - 2..pos], &[0xa2, 0x00]);
+    assert_eq!((p.entry, p.offset), (Some(2), (pos - 2) as u64));
+}
+
+#[test]
+fn json_writer_agrees_with_the_json_value_of_every_record() {
+    let mut records = odd_records();
+    records.push(CelRecord {
+        recnum: 9,
+        index: CelIndex::Pcr(10),
+        digests: vec![HashAlg::Sha1.hash(b"q")],
+        content: Content::ImaTemplate {
+            template_name: "d-ng|n-ng \"quoted\" \\ é\u{1}".into(),
+            template_data: vec![0, 255],
+        },
+    });
+    records.push(CelRecord {
+        recnum: 10,
+        index: CelIndex::Pcr(0),
+        digests: vec![],
+        content: Content::PcClient {
+            event_type: 0x7777_7777,
+            event_data: b"x".to_vec(),
+        },
+    });
+    for r in &records {
+        let mut text = String::new();
+        cel::json::write_record(r, &mut text);
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed, cel::json::record_to_value(r), "{text}");
+        assert_eq!(cel::json::record_from_value(&parsed, 0).unwrap(), *r);
+    }
+}
+
+#[test]
+fn cbor_record_keys_may_come_in_any_order_but_only_once() {
+    // {10: {0: 3, 1: h'aa'}, 9: 5, 3: [], 1: 4, 0: 7}: content before its type.
+    let reordered = [
+        0xa5, 0x0a, 0xa2, 0x00, 0x03, 0x01, 0x41, 0xaa, 0x09, 0x05, 0x03, 0x80, 0x01, 0x04, 0x00,
+        0x07,
+    ];
+    let r = cel::decode(&reordered, Encoding::Cbor).unwrap();
+    assert_eq!(
+        r,
+        vec![CelRecord {
+            recnum: 7,
+            index: CelIndex::Pcr(4),
+            digests: vec![],
+            content: Content::PcClient {
+                event_type: 3,
+                event_data: vec![0xaa]
+            }
+        }]
+    );
+    // The same with recnum given twice, and with two indexes.
+    let mut dup = reordered.to_vec();
+    dup[0] = 0xa6;
+    dup.extend([0x00, 0x07]);
+    assert!(cel::decode(&dup, Encoding::Cbor).is_err());
+    let mut two = reordered.to_vec();
+    two[0] = 0xa6;
+    two.extend([0x02, 0x04]);
+    assert!(cel::decode(&two, Encoding::Cbor).is_err());
 }

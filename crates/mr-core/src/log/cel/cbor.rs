@@ -14,9 +14,10 @@
 //!
 //! The reader accepts only definite lengths, bounds every length by the bytes left and by
 //! [`MAX_CEL_VALUE_LEN`], limits nesting to [`MAX_DEPTH`], and refuses unknown keys, floats,
-//! tags and duplicate keys. Errors name the record (its position) and the byte offset of the
-//! record (or of the item that is malformed). The writer uses the shortest integer heads (deterministic CBOR).
+//! tags and duplicate keys. It decodes straight into records (no intermediate tree). Errors name
+//! the record (its position) and the byte offset of the item that is malformed. The writer uses the shortest integer heads (deterministic CBOR).
 
+use crate::alg::Digest;
 use crate::error::{Error, ParseErrorKind};
 
 use super::{
@@ -43,17 +44,30 @@ const KEY_DIGESTS: u64 = 3;
 const KEY_CONTENT_TYPE: u64 = 9;
 const KEY_CONTENT: u64 = 10;
 
-/// A decoded CBOR data item (the subset CEL uses).
-#[derive(Clone, Debug, PartialEq)]
-enum Item<'a> {
-    Uint(u64),
-    Bytes(&'a [u8]),
-    Text(&'a str),
-    Array(Vec<Item<'a>>),
-    Map(Vec<(Item<'a>, Item<'a>)>),
-    Null,
+/// CBOR major types used by CEL.
+const MAJOR_UINT: u8 = 0;
+const MAJOR_BYTES: u8 = 2;
+const MAJOR_TEXT: u8 = 3;
+const MAJOR_ARRAY: u8 = 4;
+const MAJOR_MAP: u8 = 5;
+const MAJOR_SIMPLE: u8 = 7;
+/// The simple value `null` (initial byte 0xf6).
+const NULL: u8 = 0xf6;
+
+fn major_name(m: u8) -> &'static str {
+    match m {
+        0 => "an unsigned integer",
+        1 => "a negative integer",
+        2 => "a byte string",
+        3 => "a text string",
+        4 => "an array",
+        5 => "a map",
+        6 => "a tag",
+        _ => "a simple value or float",
+    }
 }
 
+/// A bounded CBOR cursor that decodes straight into records (no intermediate tree).
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -61,131 +75,203 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn err(&self, kind: ParseErrorKind) -> Error {
-        cel_err(ENC, "cbor item", self.pos as u64, self.record, kind)
+    fn err_at(&self, at: usize, structure: &'static str, kind: ParseErrorKind) -> Error {
+        cel_err(ENC, structure, at as u64, self.record, kind)
+    }
+
+    fn left(&self) -> u64 {
+        self.buf.len().saturating_sub(self.pos) as u64
     }
 
     fn byte(&mut self) -> Result<u8, Error> {
         let b = *self.buf.get(self.pos).ok_or_else(|| {
-            self.err(ParseErrorKind::Truncated {
-                needed: 1,
-                available: 0,
-            })
+            self.err_at(
+                self.pos,
+                "cbor item",
+                ParseErrorKind::Truncated {
+                    needed: 1,
+                    available: 0,
+                },
+            )
         })?;
         self.pos += 1;
         Ok(b)
     }
 
     fn take(&mut self, n: u64) -> Result<&'a [u8], Error> {
-        let left = (self.buf.len() - self.pos.min(self.buf.len())) as u64;
+        let left = self.left();
         if n > left {
-            return Err(self.err(ParseErrorKind::Truncated {
-                needed: n,
-                available: left,
-            }));
+            return Err(self.err_at(
+                self.pos,
+                "cbor item",
+                ParseErrorKind::Truncated {
+                    needed: n,
+                    available: left,
+                },
+            ));
         }
         let s = self.buf.get(self.pos..self.pos + n as usize).unwrap_or(&[]);
         self.pos += n as usize;
         Ok(s)
     }
 
-    /// The argument of an initial byte with additional information `ai`.
-    fn argument(&mut self, ai: u8) -> Result<u64, Error> {
-        Ok(match ai {
-            0..=23 => u64::from(ai),
-            24 => u64::from(self.byte()?),
-            25 => u64::from(u16::from_be_bytes(
-                self.take(2)?.try_into().unwrap_or([0; 2]),
-            )),
-            26 => u64::from(u32::from_be_bytes(
-                self.take(4)?.try_into().unwrap_or([0; 4]),
-            )),
-            27 => u64::from_be_bytes(self.take(8)?.try_into().unwrap_or([0; 8])),
-            _ => {
-                return Err(self.err(ParseErrorKind::Invalid(format!(
-                    "CBOR additional information {ai} (indefinite lengths are not accepted)"
-                ))))
-            }
-        })
-    }
-
-    fn item(&mut self, depth: usize) -> Result<Item<'a>, Error> {
+    /// The major type and argument of the next item (definite lengths only).
+    fn head(&mut self) -> Result<(u8, u64), Error> {
         let at = self.pos;
         let ib = self.byte()?;
         let (major, ai) = (ib >> 5, ib & 0x1f);
-        let len_ok = |r: &Self, n: u64| -> Result<u64, Error> {
-            if n > u64::from(MAX_CEL_VALUE_LEN) {
-                return Err(r.err(ParseErrorKind::LengthTooLarge {
+        let arg = match ai {
+            0..=23 => u64::from(ai),
+            24 => u64::from(self.byte()?),
+            25 => self.take(2)?.iter().fold(0, |v, b| (v << 8) | u64::from(*b)),
+            26 => self.take(4)?.iter().fold(0, |v, b| (v << 8) | u64::from(*b)),
+            27 => self.take(8)?.iter().fold(0, |v, b| (v << 8) | u64::from(*b)),
+            _ => {
+                return Err(self.err_at(
+                    at,
+                    "cbor item",
+                    ParseErrorKind::Invalid(format!(
+                        "CBOR initial byte {ib:#04x} (indefinite lengths and reserved values are not accepted)"
+                    )),
+                ))
+            }
+        };
+        Ok((major, arg))
+    }
+
+    /// The next item's head, which must be of major type `want`.
+    fn expect(&mut self, want: u8, what: &'static str) -> Result<u64, Error> {
+        let at = self.pos;
+        let (major, arg) = self.head()?;
+        if major != want {
+            return Err(self.err_at(
+                at,
+                what,
+                ParseErrorKind::Invalid(format!(
+                    "{what} is {} where {} is required",
+                    major_name(major),
+                    major_name(want)
+                )),
+            ));
+        }
+        Ok(arg)
+    }
+
+    fn uint(&mut self, what: &'static str, max: u64) -> Result<u64, Error> {
+        let at = self.pos;
+        let v = self.expect(MAJOR_UINT, what)?;
+        if v > max {
+            return Err(self.err_at(
+                at,
+                what,
+                ParseErrorKind::Invalid(format!("{what} {v} is above {max}")),
+            ));
+        }
+        Ok(v)
+    }
+
+    fn string(&mut self, major: u8, what: &'static str) -> Result<&'a [u8], Error> {
+        let at = self.pos;
+        let n = self.expect(major, what)?;
+        if n > u64::from(MAX_CEL_VALUE_LEN) {
+            return Err(self.err_at(
+                at,
+                what,
+                ParseErrorKind::LengthTooLarge {
                     len: n,
                     max: u64::from(MAX_CEL_VALUE_LEN),
-                }));
-            }
-            Ok(n)
-        };
-        Ok(match major {
-            0 => Item::Uint(self.argument(ai)?),
-            2 => {
-                let n = self.argument(ai)?;
-                Item::Bytes(self.take(len_ok(self, n)?)?)
-            }
-            3 => {
-                let n = self.argument(ai)?;
-                let s = self.take(len_ok(self, n)?)?;
-                Item::Text(
-                    std::str::from_utf8(s).map_err(|_| self.err(ParseErrorKind::InvalidUtf8))?,
-                )
-            }
-            4 | 5 => {
-                if depth >= MAX_DEPTH {
-                    return Err(self.err(ParseErrorKind::Invalid(format!(
-                        "nesting deeper than {MAX_DEPTH}"
-                    ))));
+                },
+            ));
+        }
+        self.take(n)
+    }
+
+    fn bytes(&mut self, what: &'static str) -> Result<&'a [u8], Error> {
+        self.string(MAJOR_BYTES, what)
+    }
+
+    fn text(&mut self, what: &'static str) -> Result<&'a str, Error> {
+        let at = self.pos;
+        let b = self.string(MAJOR_TEXT, what)?;
+        std::str::from_utf8(b).map_err(|_| self.err_at(at, what, ParseErrorKind::InvalidUtf8))
+    }
+
+    /// A map head: its number of entries (at most [`MAX_MAP_ENTRIES`]).
+    fn map(&mut self, what: &'static str) -> Result<u64, Error> {
+        let at = self.pos;
+        let n = self.expect(MAJOR_MAP, what)?;
+        if n > MAX_MAP_ENTRIES {
+            return Err(self.err_at(
+                at,
+                what,
+                ParseErrorKind::LengthTooLarge {
+                    len: n,
+                    max: MAX_MAP_ENTRIES,
+                },
+            ));
+        }
+        Ok(n)
+    }
+
+    /// An array head: its number of elements (each takes a byte at least).
+    fn array(&mut self, what: &'static str) -> Result<u64, Error> {
+        let at = self.pos;
+        let n = self.expect(MAJOR_ARRAY, what)?;
+        if n > self.left() {
+            return Err(self.err_at(
+                at,
+                what,
+                ParseErrorKind::LengthTooLarge {
+                    len: n,
+                    max: self.left(),
+                },
+            ));
+        }
+        Ok(n)
+    }
+
+    /// Skip one well-formed item (used to find a record's content before its type is known).
+    fn skip(&mut self, depth: usize) -> Result<(), Error> {
+        let at = self.pos;
+        if depth >= MAX_DEPTH {
+            return Err(self.err_at(
+                at,
+                "cbor item",
+                ParseErrorKind::Invalid(format!("nesting deeper than {MAX_DEPTH}")),
+            ));
+        }
+        let (major, arg) = self.head()?;
+        match major {
+            MAJOR_UINT => Ok(()),
+            MAJOR_BYTES | MAJOR_TEXT => self.take(arg).map(|_| ()),
+            MAJOR_ARRAY | MAJOR_MAP => {
+                let per = if major == MAJOR_MAP { 2 } else { 1 };
+                if arg.saturating_mul(per) > self.left() {
+                    return Err(self.err_at(
+                        at,
+                        "cbor item",
+                        ParseErrorKind::LengthTooLarge {
+                            len: arg,
+                            max: self.left() / per,
+                        },
+                    ));
                 }
-                let n = self.argument(ai)?;
-                if major == 5 && n > MAX_MAP_ENTRIES {
-                    return Err(self.err(ParseErrorKind::LengthTooLarge {
-                        len: n,
-                        max: MAX_MAP_ENTRIES,
-                    }));
+                for _ in 0..arg * per {
+                    self.skip(depth + 1)?;
                 }
-                // Every element takes at least one byte: bound the count by what is left.
-                let left = (self.buf.len() - self.pos) as u64;
-                let per = if major == 5 { 2 } else { 1 };
-                if n.saturating_mul(per) > left {
-                    return Err(self.err(ParseErrorKind::LengthTooLarge {
-                        len: n,
-                        max: left / per,
-                    }));
-                }
-                if major == 4 {
-                    // Grown as elements are read; the preallocation is capped.
-                    let mut v = Vec::with_capacity(n.min(PREALLOCATE_MAX) as usize);
-                    for _ in 0..n {
-                        v.push(self.item(depth + 1)?);
-                    }
-                    Item::Array(v)
-                } else {
-                    let mut v: Vec<(Item<'a>, Item<'a>)> = Vec::with_capacity(n as usize);
-                    for _ in 0..n {
-                        let k = self.item(depth + 1)?;
-                        if v.iter().any(|(e, _)| *e == k) {
-                            return Err(self
-                                .err(ParseErrorKind::Invalid(format!("duplicate map key {k:?}"))));
-                        }
-                        let val = self.item(depth + 1)?;
-                        v.push((k, val));
-                    }
-                    Item::Map(v)
-                }
+                Ok(())
             }
-            7 if ai == 22 => Item::Null,
-            _ => {
-                self.pos = at;
-                return Err(self.err(ParseErrorKind::Invalid(format!(
-                    "CBOR initial byte {ib:#04x} (negative integers, tags, floats and simple values other than null are not used by CEL)"
-                ))));
-            }
-        })
+            MAJOR_SIMPLE if arg == 22 => Ok(()),
+            _ => Err(self.err_at(
+                at,
+                "cbor item",
+                ParseErrorKind::Invalid(format!("{} (not used by CEL)", major_name(major))),
+            )),
+        }
+    }
+
+    fn invalid(&self, at: usize, what: &'static str, msg: String) -> Error {
+        self.err_at(at, what, ParseErrorKind::Invalid(msg))
     }
 }
 
@@ -197,248 +283,295 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<CelRecord>, Error> {
         record: 0,
     };
     if bytes.is_empty() {
-        return Err(r.err(ParseErrorKind::Empty));
+        return Err(r.err_at(0, "log", ParseErrorKind::Empty));
     }
     let mut records = Vec::new();
     while r.pos < bytes.len() {
-        let at = r.pos as u64;
-        let ib = *bytes.get(r.pos).unwrap_or(&0);
-        if ib >> 5 == 4 {
-            // An outer array of records: read its head, then each record at its own offset.
-            r.pos += 1;
-            let n = r.argument(ib & 0x1f)?;
-            let left = (bytes.len() - r.pos) as u64;
-            if n > left {
-                return Err(r.err(ParseErrorKind::LengthTooLarge { len: n, max: left }));
-            }
+        let ib = bytes.get(r.pos).copied().unwrap_or(0);
+        if ib >> 5 == MAJOR_ARRAY {
+            // An outer array of records.
+            let n = r.array("log")?;
             for _ in 0..n {
-                let rec_at = r.pos as u64;
-                let item = r.item(1)?;
-                let k = records.len() as u64;
-                records.push(record(&item).map_err(|e| cel_err(ENC, "record", rec_at, k, e))?);
-                r.record = records.len() as u64;
+                records.push(record(&mut r)?);
+                r.record += 1;
             }
-            continue;
+        } else {
+            // One record of a sequence.
+            records.push(record(&mut r)?);
+            r.record += 1;
         }
-        // One record of a sequence.
-        let item = r.item(0)?;
-        let k = records.len() as u64;
-        if !matches!(item, Item::Map(_)) {
-            return Err(cel_err(
-                ENC,
-                "log",
-                at,
-                k,
-                ParseErrorKind::Invalid("neither a record map nor an array of records".into()),
-            ));
-        }
-        records.push(record(&item).map_err(|e| cel_err(ENC, "record", at, k, e))?);
-        r.record = records.len() as u64;
     }
     Ok(records)
 }
 
-fn invalid(msg: impl Into<String>) -> ParseErrorKind {
-    ParseErrorKind::Invalid(msg.into())
-}
-
-fn map<'i, 'a>(it: &'i Item<'a>, what: &str) -> Result<&'i [(Item<'a>, Item<'a>)], ParseErrorKind> {
-    match it {
-        Item::Map(m) => Ok(m),
-        _ => Err(invalid(format!("{what} is not a map"))),
+/// Set a once-only field.
+fn once<T>(slot: &mut Option<T>, v: T, r: &Reader<'_>, at: usize, key: u64) -> Result<(), Error> {
+    if slot.is_some() {
+        return Err(r.invalid(at, "record", format!("duplicate key {key}")));
     }
+    *slot = Some(v);
+    Ok(())
 }
 
-/// The map's entries by integer key; any other key is refused.
-fn keyed<'i, 'a>(
-    m: &'i [(Item<'a>, Item<'a>)],
-    allowed: &[u64],
-    what: &str,
-) -> Result<Vec<(u64, &'i Item<'a>)>, ParseErrorKind> {
-    m.iter()
-        .map(|(k, v)| match k {
-            Item::Uint(k) if allowed.contains(k) => Ok((*k, v)),
-            other => Err(invalid(format!("unknown key {other:?} in {what}"))),
-        })
-        .collect()
-}
-
-fn get<'i, 'a>(
-    entries: &[(u64, &'i Item<'a>)],
-    key: u64,
-    what: &str,
-) -> Result<&'i Item<'a>, ParseErrorKind> {
-    entries
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| *v)
-        .ok_or_else(|| invalid(format!("{what}: missing key {key}")))
-}
-
-fn uint(it: &Item<'_>, what: &str, max: u64) -> Result<u64, ParseErrorKind> {
-    match it {
-        Item::Uint(n) if *n <= max => Ok(*n),
-        _ => Err(invalid(format!("{what} is not an integer in 0..={max}"))),
-    }
-}
-
-fn bytes<'a>(it: &Item<'a>, what: &str) -> Result<&'a [u8], ParseErrorKind> {
-    match it {
-        Item::Bytes(b) => Ok(b),
-        _ => Err(invalid(format!("{what} is not a byte string"))),
-    }
-}
-
-fn text<'a>(it: &Item<'a>, what: &str) -> Result<&'a str, ParseErrorKind> {
-    match it {
-        Item::Text(t) => Ok(t),
-        _ => Err(invalid(format!("{what} is not a text string"))),
-    }
-}
-
-fn record(it: &Item<'_>) -> Result<CelRecord, ParseErrorKind> {
-    let e = keyed(
-        map(it, "record")?,
-        &[
-            KEY_RECNUM,
-            u64::from(INDEX_PCR),
-            u64::from(INDEX_NV),
-            u64::from(INDEX_CCMR),
-            KEY_DIGESTS,
-            KEY_CONTENT_TYPE,
-            KEY_CONTENT,
-        ],
-        "record",
-    )?;
-    let recnum = uint(get(&e, KEY_RECNUM, "record")?, "recnum", u64::MAX)?;
-    let idx: Vec<CelIndex> = e
-        .iter()
-        .filter_map(|(k, v)| {
-            let f: fn(u32) -> CelIndex = match u8::try_from(*k).ok()? {
-                INDEX_PCR => CelIndex::Pcr,
-                INDEX_NV => CelIndex::NvIndex,
-                INDEX_CCMR => CelIndex::CcMr,
-                _ => return None,
-            };
-            Some(uint(v, "index", u64::from(u32::MAX)).map(|n| f(n as u32)))
-        })
-        .collect::<Result<_, _>>()?;
-    let index = match idx.as_slice() {
-        [one] => *one,
-        [] => return Err(invalid("no index (key 1, 2 or 108)")),
-        _ => return Err(invalid("more than one index")),
-    };
-    let mut digests = Vec::new();
-    if let Ok(d) = get(&e, KEY_DIGESTS, "record") {
-        let Item::Array(list) = d else {
-            return Err(invalid("digests are not an array"));
-        };
-        for de in list {
-            let de = keyed(map(de, "digest")?, &[0, 1], "digest")?;
-            let alg = uint(get(&de, 0, "digest")?, "hashAlg", u64::from(u16::MAX))?;
-            push_digest(&mut digests, alg, bytes(get(&de, 1, "digest")?, "digest")?)?;
+fn record(r: &mut Reader<'_>) -> Result<CelRecord, Error> {
+    const S: &str = "record";
+    let start = r.pos;
+    let n = r.map(S)?;
+    let mut recnum = None;
+    let mut index = None;
+    let mut digests: Option<Vec<Digest>> = None;
+    let mut content_type = None;
+    let mut content_at = None;
+    for _ in 0..n {
+        let at = r.pos;
+        let key = r.uint("record key", u64::MAX)?;
+        match key {
+            KEY_RECNUM => {
+                let v = r.uint("recnum", u64::MAX)?;
+                once(&mut recnum, v, r, at, key)?;
+            }
+            k if k == u64::from(INDEX_PCR)
+                || k == u64::from(INDEX_NV)
+                || k == u64::from(INDEX_CCMR) =>
+            {
+                let v = r.uint("index", u64::from(u32::MAX))? as u32;
+                let i = match k {
+                    1 => CelIndex::Pcr(v),
+                    2 => CelIndex::NvIndex(v),
+                    _ => CelIndex::CcMr(v),
+                };
+                if index.is_some() {
+                    return Err(r.invalid(at, S, "more than one index".into()));
+                }
+                index = Some(i);
+            }
+            KEY_DIGESTS => {
+                let count = r.array("digests")?;
+                let mut list = Vec::with_capacity(count.min(HASH_ALGS) as usize);
+                for _ in 0..count {
+                    let d_at = r.pos;
+                    if r.map("digest")? != 2 {
+                        return Err(r.invalid(
+                            d_at,
+                            "digest",
+                            "a digest map must have 2 entries".into(),
+                        ));
+                    }
+                    let (mut alg, mut value) = (None, None);
+                    for _ in 0..2 {
+                        let k_at = r.pos;
+                        match r.uint("digest key", u64::MAX)? {
+                            0 => once(
+                                &mut alg,
+                                r.uint("hashAlg", u64::from(u16::MAX))?,
+                                r,
+                                k_at,
+                                0,
+                            )?,
+                            1 => once(&mut value, r.bytes("digest")?, r, k_at, 1)?,
+                            other => {
+                                return Err(r.invalid(
+                                    k_at,
+                                    "digest",
+                                    format!("unknown key {other} in a digest"),
+                                ))
+                            }
+                        }
+                    }
+                    let (Some(alg), Some(value)) = (alg, value) else {
+                        return Err(r.invalid(
+                            d_at,
+                            "digest",
+                            "digest map without key 0 or 1".into(),
+                        ));
+                    };
+                    push_digest(&mut list, alg, value).map_err(|k| r.err_at(d_at, "digest", k))?;
+                }
+                once(&mut digests, list, r, at, key)?;
+            }
+            KEY_CONTENT_TYPE => {
+                let v = r.uint("content_type", 255)? as u8;
+                once(&mut content_type, v, r, at, key)?;
+            }
+            KEY_CONTENT => {
+                once(&mut content_at, r.pos, r, at, key)?;
+                r.skip(1)?;
+            }
+            other => return Err(r.invalid(at, S, format!("unknown key {other} in a record"))),
         }
     }
-    let content_type = uint(get(&e, KEY_CONTENT_TYPE, "record")?, "content_type", 255)? as u8;
-    let content = content(content_type, get(&e, KEY_CONTENT, "record")?)?;
+    let missing = |what: &str| r.invalid(start, S, format!("record without {what}"));
+    let recnum = recnum.ok_or_else(|| missing("recnum (key 0)"))?;
+    let index = index.ok_or_else(|| missing("an index (key 1, 2 or 108)"))?;
+    let content_type = content_type.ok_or_else(|| missing("content_type (key 9)"))?;
+    let content_at = content_at.ok_or_else(|| missing("content (key 10)"))?;
+    let end = r.pos;
+    r.pos = content_at;
+    let content = content(r, content_type)?;
+    r.pos = end;
     Ok(CelRecord {
         recnum,
         index,
-        digests,
+        digests: digests.unwrap_or_default(),
         content,
     })
 }
 
-fn content(content_type: u8, c: &Item<'_>) -> Result<Content, ParseErrorKind> {
+/// Hash algorithms mr knows (a digest list has at most one of each).
+const HASH_ALGS: u64 = 5;
+
+/// Read a map of exactly the integer keys `keys` (any order) and call `f` for each entry.
+fn keyed_map<'a>(
+    r: &mut Reader<'a>,
+    keys: &[u64],
+    what: &'static str,
+    mut f: impl FnMut(&mut Reader<'a>, u64) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let at = r.pos;
+    let n = r.map(what)?;
+    if n != keys.len() as u64 {
+        return Err(r.invalid(
+            at,
+            what,
+            format!("{what} has {n} entries, {} required", keys.len()),
+        ));
+    }
+    let mut seen = 0u32;
+    for _ in 0..n {
+        let k_at = r.pos;
+        let k = r.uint("key", u64::MAX)?;
+        let Some(i) = keys.iter().position(|x| *x == k) else {
+            return Err(r.invalid(k_at, what, format!("unknown key {k} in {what}")));
+        };
+        if seen & (1 << i) != 0 {
+            return Err(r.invalid(k_at, what, format!("duplicate key {k} in {what}")));
+        }
+        seen |= 1 << i;
+        f(r, k)?;
+    }
+    Ok(())
+}
+
+fn content(r: &mut Reader<'_>, content_type: u8) -> Result<Content, Error> {
+    let at = r.pos;
     Ok(match content_type {
         CONTENT_PCCLIENT_STD => {
-            let e = keyed(
-                map(c, "pcclient_std content")?,
-                &[0, 1],
-                "pcclient_std content",
-            )?;
+            let (mut et, mut data) = (0u32, &[][..]);
+            keyed_map(r, &[0, 1], "pcclient_std content", |r, k| {
+                if k == 0 {
+                    et = r.uint("event_type", u64::from(u32::MAX))? as u32;
+                } else {
+                    data = r.bytes("event_data")?;
+                }
+                Ok(())
+            })?;
             Content::PcClient {
-                event_type: uint(
-                    get(&e, 0, "pcclient_std")?,
-                    "event_type",
-                    u64::from(u32::MAX),
-                )? as u32,
-                event_data: bytes(get(&e, 1, "pcclient_std")?, "event_data")?.to_vec(),
+                event_type: et,
+                event_data: data.to_vec(),
             }
         }
         CONTENT_IMA_TEMPLATE => {
-            let e = keyed(
-                map(c, "ima_template content")?,
-                &[0, 1],
-                "ima_template content",
-            )?;
-            let name = text(get(&e, 0, "ima_template")?, "template_name")?;
-            check_template_name(name)?;
+            let (mut name, mut data) = ("", &[][..]);
+            keyed_map(r, &[0, 1], "ima_template content", |r, k| {
+                if k == 0 {
+                    let n_at = r.pos;
+                    name = r.text("template_name")?;
+                    check_template_name(name).map_err(|e| r.err_at(n_at, "template_name", e))?;
+                } else {
+                    data = r.bytes("template_data")?;
+                }
+                Ok(())
+            })?;
             Content::ImaTemplate {
                 template_name: name.to_owned(),
-                template_data: bytes(get(&e, 1, "ima_template")?, "template_data")?.to_vec(),
+                template_data: data.to_vec(),
             }
         }
         CONTENT_CEL_MGT => {
-            let Item::Array(list) = c else {
-                return Err(invalid("cel_mgt content is not an array"));
-            };
-            if list.is_empty() {
-                return Err(invalid("no cel_mgt item"));
+            let n = r.array("cel_mgt content")?;
+            if n == 0 {
+                return Err(r.invalid(at, "cel_mgt content", "no cel_mgt item".into()));
             }
-            let mut items = Vec::with_capacity(list.len());
-            for it in list {
-                let e = keyed(
-                    map(it, "cel_mgt item")?,
-                    &[
-                        u64::from(MGT_CEL_VERSION),
-                        u64::from(MGT_FIRMWARE_END),
-                        u64::from(MGT_TIMESTAMP),
-                        u64::from(MGT_STATE_TRANS),
-                    ],
-                    "cel_mgt item",
-                )?;
-                let [(k, v)] = e.as_slice() else {
-                    return Err(invalid("a cel_mgt item map must have one entry"));
-                };
-                items.push(match u8::try_from(*k).unwrap_or(0) {
+            let mut items = Vec::with_capacity(n.min(PREALLOCATE_MAX) as usize);
+            for _ in 0..n {
+                let i_at = r.pos;
+                if r.map("cel_mgt item")? != 1 {
+                    return Err(r.invalid(
+                        i_at,
+                        "cel_mgt item",
+                        "a cel_mgt item map must have one entry".into(),
+                    ));
+                }
+                let k_at = r.pos;
+                let typ = r.uint("cel_mgt item type", 255)? as u8;
+                items.push(match typ {
                     MGT_CEL_VERSION => {
-                        let ve = keyed(map(v, "cel_version")?, &[0, 1], "cel_version")?;
-                        MgtItem::CelVersion {
-                            major: uint(get(&ve, 0, "cel_version")?, "major", u64::from(u16::MAX))?
-                                as u16,
-                            minor: uint(get(&ve, 1, "cel_version")?, "minor", u64::from(u16::MAX))?
-                                as u16,
-                        }
+                        let (mut major, mut minor) = (0u16, 0u16);
+                        keyed_map(r, &[0, 1], "cel_version", |r, k| {
+                            let v = r.uint("cel_version", u64::from(u16::MAX))? as u16;
+                            if k == 0 {
+                                major = v;
+                            } else {
+                                minor = v;
+                            }
+                            Ok(())
+                        })?;
+                        MgtItem::CelVersion { major, minor }
                     }
-                    MGT_FIRMWARE_END => match v {
-                        Item::Null => MgtItem::FirmwareEnd,
-                        _ => return Err(invalid("firmware_end carries data")),
-                    },
-                    MGT_TIMESTAMP => MgtItem::Timestamp(uint(v, "cel_timestamp", u64::MAX)?),
-                    _ => MgtItem::StateTrans(
-                        StateTrans::from_value(uint(v, "state_trans", 2)?)
-                            .ok_or_else(|| invalid("state_trans"))?,
+                    MGT_FIRMWARE_END => {
+                        let n_at = r.pos;
+                        if r.byte()? != NULL {
+                            return Err(r.invalid(
+                                n_at,
+                                "cel_mgt item",
+                                "firmware_end carries data".into(),
+                            ));
+                        }
+                        MgtItem::FirmwareEnd
+                    }
+                    MGT_TIMESTAMP => MgtItem::Timestamp(r.uint("cel_timestamp", u64::MAX)?),
+                    MGT_STATE_TRANS => MgtItem::StateTrans(
+                        StateTrans::from_value(r.uint("state_trans", 2)?)
+                            .ok_or_else(|| r.invalid(k_at, "state_trans", "state_trans".into()))?,
                     ),
+                    other => {
+                        return Err(r.invalid(
+                            k_at,
+                            "cel_mgt item",
+                            format!("unknown cel_mgt item type {other}"),
+                        ))
+                    }
                 });
             }
             Content::Mgt(items)
         }
         CONTENT_SYSTEMD => {
-            let e = keyed(map(c, "systemd content")?, &[0, 1, 2, 3], "systemd content")?;
-            Content::Systemd(SystemdEvent {
-                event_type: uint(get(&e, 0, "systemd")?, "event type", 3)? as u8,
-                timestamp: uint(get(&e, 1, "systemd")?, "timestamp", u64::MAX)?,
-                boot_id: bytes(get(&e, 2, "systemd")?, "boot id")?
-                    .try_into()
-                    .map_err(|_| invalid("boot id is not 16 bytes"))?,
-                string: text(get(&e, 3, "systemd")?, "string")?.to_owned(),
-            })
+            let mut ev = SystemdEvent {
+                event_type: 0,
+                timestamp: 0,
+                boot_id: [0; 16],
+                string: String::new(),
+            };
+            keyed_map(r, &[0, 1, 2, 3], "systemd content", |r, k| {
+                match k {
+                    0 => ev.event_type = r.uint("systemd event type", 3)? as u8,
+                    1 => ev.timestamp = r.uint("timestamp", u64::MAX)?,
+                    2 => {
+                        let b_at = r.pos;
+                        ev.boot_id = r.bytes("boot id")?.try_into().map_err(|_| {
+                            r.invalid(b_at, "boot id", "boot id is not 16 bytes".into())
+                        })?;
+                    }
+                    _ => ev.string = r.text("string")?.to_owned(),
+                }
+                Ok(())
+            })?;
+            Content::Systemd(ev)
         }
-        CONTENT_IMA_TLV => Content::ImaTlv(bytes(c, "ima_tlv content")?.to_vec()),
+        CONTENT_IMA_TLV => Content::ImaTlv(r.bytes("ima_tlv content")?.to_vec()),
         other => Content::Other {
             content_type: other,
-            data: bytes(c, "content")?.to_vec(),
+            data: r.bytes("content")?.to_vec(),
         },
     })
 }

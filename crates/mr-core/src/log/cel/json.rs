@@ -508,7 +508,13 @@ pub fn record_to_value(r: &CelRecord) -> Value {
         "content_type".into(),
         content_name(r.content.content_type()),
     );
-    let content = match &r.content {
+    m.insert("content".into(), content_value(&r.content));
+    Value::Object(m)
+}
+
+/// The `content` member of a record.
+fn content_value(c: &Content) -> Value {
+    match c {
         Content::PcClient {
             event_type,
             event_data,
@@ -534,19 +540,95 @@ pub fn record_to_value(r: &CelRecord) -> Value {
             "string": s.string,
         }),
         Content::ImaTlv(d) | Content::Other { data: d, .. } => json!(hex::encode(d)),
+    }
+}
+
+/// Append `s` as a JSON string.
+fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&Value::String(s.to_owned()).to_string());
+    }
+}
+
+/// Append `bytes` as a JSON string of lowercase hex.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2 + 2);
+    out.push('"');
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out.push('"');
+}
+
+/// Append one record as compact JSON (keys in the order recnum, index, digests,
+/// content_type, content). [`record_to_value`] gives the same record as a [`Value`].
+pub fn write_record(r: &CelRecord, out: &mut String) {
+    use std::fmt::Write as _;
+    let (k, v) = match r.index {
+        CelIndex::Pcr(v) => ("pcr", v),
+        CelIndex::NvIndex(v) => ("nv_index", v),
+        CelIndex::CcMr(v) => ("mr_index", v),
     };
-    m.insert("content".into(), content);
-    Value::Object(m)
+    let _ = write!(out, "{{\"recnum\":{},\"{k}\":{v},\"digests\":[", r.recnum);
+    for (i, d) in r.digests.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{{\"hashAlg\":\"{}\",\"digest\":", d.alg().name());
+        push_hex(out, d.as_bytes());
+        out.push('}');
+    }
+    out.push_str("],\"content_type\":");
+    out.push_str(&content_name(r.content.content_type()).to_string());
+    out.push_str(",\"content\":");
+    match &r.content {
+        Content::ImaTemplate {
+            template_name,
+            template_data,
+        } => {
+            out.push_str("{\"template_name\":");
+            push_json_str(out, template_name);
+            out.push_str(",\"template_data\":");
+            push_hex(out, template_data);
+            out.push('}');
+        }
+        Content::PcClient {
+            event_type,
+            event_data,
+        } => {
+            out.push_str("{\"event_type\":");
+            match EventType(*event_type).name() {
+                Some(n) => push_json_str(out, &n.to_ascii_lowercase()),
+                None => {
+                    let _ = write!(out, "{event_type}");
+                }
+            }
+            out.push_str(",\"event_data\":");
+            push_hex(out, event_data);
+            out.push('}');
+        }
+        Content::ImaTlv(d) | Content::Other { data: d, .. } => push_hex(out, d),
+        other => out.push_str(&content_value(other).to_string()),
+    }
+    out.push('}');
 }
 
 /// Encode records as a CEL-JSON array, one record per line.
 pub fn encode(records: &[CelRecord]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(records.len() * 256 + 4);
-    out.extend_from_slice(b"[");
+    let mut out = String::with_capacity(records.len() * 400 + 4);
+    out.push('[');
     for (i, r) in records.iter().enumerate() {
-        out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
-        out.extend_from_slice(record_to_value(r).to_string().as_bytes());
+        out.push_str(if i == 0 { "\n" } else { ",\n" });
+        write_record(r, &mut out);
     }
-    out.extend_from_slice(b"\n]\n");
-    out
+    out.push_str("\n]\n");
+    out.into_bytes()
 }

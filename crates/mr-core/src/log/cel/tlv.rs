@@ -361,25 +361,47 @@ fn read_mgt_item(n: &Cursor<'_>, it: &Tlv<'_>) -> Result<MgtItem, Error> {
     })
 }
 
+fn too_large(len: usize, at: usize) -> Error {
+    cel_err(
+        ENC,
+        "value",
+        at as u64,
+        0,
+        ParseErrorKind::LengthTooLarge {
+            len: len as u64,
+            max: u64::from(MAX_CEL_VALUE_LEN),
+        },
+    )
+}
+
 fn put(out: &mut Vec<u8>, typ: u8, value: &[u8]) -> Result<(), Error> {
     let len = u32::try_from(value.len())
         .ok()
         .filter(|l| *l <= MAX_CEL_VALUE_LEN)
-        .ok_or_else(|| {
-            cel_err(
-                ENC,
-                "value",
-                out.len() as u64,
-                0,
-                ParseErrorKind::LengthTooLarge {
-                    len: value.len() as u64,
-                    max: u64::from(MAX_CEL_VALUE_LEN),
-                },
-            )
-        })?;
+        .ok_or_else(|| too_large(value.len(), out.len()))?;
     out.push(typ);
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(value);
+    Ok(())
+}
+
+/// Start a TLV whose value is written next; [`close`] patches its length.
+fn open(out: &mut Vec<u8>, typ: u8) -> usize {
+    out.push(typ);
+    out.extend_from_slice(&[0xFF; 4]);
+    out.len()
+}
+
+/// Patch the length of the TLV opened at `start` (the value is what was written since).
+fn close(out: &mut [u8], start: usize) -> Result<(), Error> {
+    let len = out.len() - start;
+    let len32 = u32::try_from(len)
+        .ok()
+        .filter(|l| *l <= MAX_CEL_VALUE_LEN)
+        .ok_or_else(|| too_large(len, start))?;
+    if let Some(slot) = out.get_mut(start - 4..start) {
+        slot.copy_from_slice(&len32.to_be_bytes());
+    }
     Ok(())
 }
 
@@ -390,49 +412,54 @@ fn minimal(v: u64) -> Vec<u8> {
     b.get(skip..).unwrap_or(&b).to_vec()
 }
 
-/// The content TLV of `content` (type, length, value): what a COS event's digest covers.
-pub fn content_tlv(content: &Content) -> Result<Vec<u8>, Error> {
-    let mut value = Vec::new();
+/// Append the content TLV of `content` (type, length, value).
+fn write_content(content: &Content, out: &mut Vec<u8>) -> Result<(), Error> {
+    let start = open(out, content.content_type());
     match content {
         Content::PcClient {
             event_type,
             event_data,
         } => {
-            put(&mut value, 0, &event_type.to_be_bytes())?;
-            put(&mut value, 1, event_data)?;
+            put(out, 0, &event_type.to_be_bytes())?;
+            put(out, 1, event_data)?;
         }
         Content::ImaTemplate {
             template_name,
             template_data,
         } => {
-            put(&mut value, 0, template_name.as_bytes())?;
-            put(&mut value, 1, template_data)?;
+            put(out, 0, template_name.as_bytes())?;
+            put(out, 1, template_data)?;
         }
         Content::Mgt(items) => {
             for it in items {
                 match it {
                     MgtItem::CelVersion { major, minor } => {
-                        let mut v = Vec::new();
-                        put(&mut v, 0, &minimal(u64::from(*major)))?;
-                        put(&mut v, 1, &minimal(u64::from(*minor)))?;
-                        put(&mut value, MGT_CEL_VERSION, &v)?;
+                        let v = open(out, MGT_CEL_VERSION);
+                        put(out, 0, &minimal(u64::from(*major)))?;
+                        put(out, 1, &minimal(u64::from(*minor)))?;
+                        close(out, v)?;
                     }
-                    MgtItem::FirmwareEnd => put(&mut value, MGT_FIRMWARE_END, &[])?,
-                    MgtItem::Timestamp(t) => put(&mut value, MGT_TIMESTAMP, &minimal(*t))?,
-                    MgtItem::StateTrans(s) => put(&mut value, MGT_STATE_TRANS, &[s.value()])?,
+                    MgtItem::FirmwareEnd => put(out, MGT_FIRMWARE_END, &[])?,
+                    MgtItem::Timestamp(t) => put(out, MGT_TIMESTAMP, &minimal(*t))?,
+                    MgtItem::StateTrans(s) => put(out, MGT_STATE_TRANS, &[s.value()])?,
                 }
             }
         }
         Content::Systemd(s) => {
-            put(&mut value, 0, &[s.event_type])?;
-            put(&mut value, 1, &minimal(s.timestamp))?;
-            put(&mut value, 2, &s.boot_id)?;
-            put(&mut value, 3, s.string.as_bytes())?;
+            put(out, 0, &[s.event_type])?;
+            put(out, 1, &minimal(s.timestamp))?;
+            put(out, 2, &s.boot_id)?;
+            put(out, 3, s.string.as_bytes())?;
         }
-        Content::ImaTlv(data) | Content::Other { data, .. } => value.extend_from_slice(data),
+        Content::ImaTlv(data) | Content::Other { data, .. } => out.extend_from_slice(data),
     }
-    let mut out = Vec::with_capacity(value.len() + 5);
-    put(&mut out, content.content_type(), &value)?;
+    close(out, start)
+}
+
+/// The content TLV of `content` (type, length, value): what a COS event's digest covers.
+pub fn content_tlv(content: &Content) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    write_content(content, &mut out)?;
     Ok(out)
 }
 
@@ -448,18 +475,17 @@ pub fn encode_record(r: &CelRecord, out: &mut Vec<u8>) -> Result<(), Error> {
         Ok(b) => put(out, typ, &[b])?,
         Err(_) => put(out, typ, &v.to_be_bytes())?,
     }
-    let mut d = Vec::with_capacity(r.digests.len() * 53);
+    let d = open(out, TYPE_DIGESTS);
     for digest in &r.digests {
-        put(&mut d, digest.alg().tcg_id() as u8, digest.as_bytes())?;
+        put(out, digest.alg().tcg_id() as u8, digest.as_bytes())?;
     }
-    put(out, TYPE_DIGESTS, &d)?;
-    out.extend_from_slice(&content_tlv(&r.content)?);
-    Ok(())
+    close(out, d)?;
+    write_content(&r.content, out)
 }
 
 /// Encode records as CEL-TLV.
 pub fn encode(records: &[CelRecord]) -> Result<Vec<u8>, Error> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(records.len() * 256);
     for r in records {
         encode_record(r, &mut out)?;
     }
