@@ -103,7 +103,7 @@ pub enum DataCheckPolicy {
     /// even when the register values match.
     #[default]
     Reject,
-    /// Only report the records ([`super::TcgReplayReport::data_mismatches`]); for tools that
+    /// Only report the records ([`super::TcgReplayReport::data_checks`]); for tools that
     /// inspect logs, never for a verifier.
     Report,
 }
