@@ -164,10 +164,17 @@ fn replay(args: ReplayArgs) -> CmdResult {
             if let Some(boot_log) = &args.boot_log {
                 check_boot_aggregate(boot_log, &report, args.json)?;
             }
+            // Several boots (kexec): decode the kexec records, warn of possibly lost entries.
+            let kexec = crate::shards::kexec_findings(&args.log, &report);
             if args.json {
-                print_json(&report_json(&report, expected.as_ref()));
+                let mut j = report_json(&report, expected.as_ref());
+                j["kexec_findings"] = kexec.into();
+                print_json(&j);
             } else {
                 print_human(&report, expected.as_ref());
+                for f in &kexec {
+                    println!("warning: {f}");
+                }
             }
             Ok(())
         }

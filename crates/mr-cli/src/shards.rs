@@ -18,8 +18,8 @@ use mr_core::log::ima::shards::{
     verify_manifest, AnchorSpec, ShardManifest, ShardSource, MAX_MANIFEST_LEN,
 };
 use mr_core::log::ima::{
-    kexec, resume, verify_from_boot, Anchor, Checkpoint, HistoryError, ImaReaderOptions,
-    ImaReplayConfig, ResumeConfig, ResumeInput, Verification,
+    self as ima, kexec, resume, verify_from_boot, Anchor, Checkpoint, HistoryError,
+    ImaReaderOptions, ImaReplayConfig, ResumeConfig, ResumeInput, Verification,
 };
 use mr_core::{Error, RegisterValue, VerifiedRegisters};
 use mr_tpm::public::MAX_KEY_FILE_SIZE;
@@ -263,6 +263,21 @@ pub fn diagnose(
         .into(),
         _ => e,
     }
+}
+
+/// kexec findings (possibly lost entries) of a list with more than one boot_aggregate, read
+/// again from its file (stdin is not re-read; a list that fails to parse gives none: the replay
+/// already read it whole).
+pub fn kexec_findings(log: &Path, report: &ima::ImaReplayReport) -> Vec<String> {
+    if report.boot_aggregate_count < 2 || log == Path::new("-") {
+        return Vec::new();
+    }
+    let opts = mr_core::log::ima::snapshot::reader_options_for(report.format);
+    crate::common::open_input(log)
+        .ok()
+        .and_then(|input| kexec::analyse(input, &opts).ok())
+        .map(|k| k.findings.iter().map(ToString::to_string).collect())
+        .unwrap_or_default()
 }
 
 /// `mr ima shards` subcommands.

@@ -386,3 +386,33 @@ mod swtpm {
         assert_eq!(code(&o), 2, "{}", stderr(&o));
     }
 }
+
+#[test]
+fn a_kexec_load_without_execute_is_a_warning_of_possibly_lost_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = Gen::new();
+    g.files(2);
+    let e = g.b.ima_buf(
+        10,
+        HashAlg::Sha256,
+        "kexec_load",
+        b"kexec_segment_size=4096;ima_binary_runtime_size=300;ima_runtime_measurements_count=3;",
+    );
+    g.fold(&e);
+    let e =
+        g.b.boot_aggregate("ima-ng", &HashAlg::Sha256.hash(b"after kexec"));
+    g.fold(&e);
+    g.files(2);
+    let log = write(dir.path(), "l.bin", g.b.as_bytes());
+    let o = mr(&["ima", "replay", &log, "--expect", &g.expect()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("warning: possibly lost entries: kexec_load (entry 3)"),
+        "{}",
+        stdout(&o)
+    );
+    let o = mr(&["ima", "replay", &log, "--expect", &g.expect(), "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["boot_aggregate_count"], 2);
+    assert_eq!(j["kexec_findings"].as_array().unwrap().len(), 1);
+}
