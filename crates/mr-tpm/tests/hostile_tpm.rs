@@ -152,7 +152,7 @@ fn parsers(data: &[u8]) {
         within(stats, data.len(), "TPMT_PUBLIC");
         match r {
             Ok(p) => {
-                let again = TpmPublic::parse_tpmt(&p.tpmt_bytes()).unwrap();
+                let again = TpmPublic::parse_tpmt(p.tpmt_bytes()).unwrap();
                 assert_eq!(again.tpmt_bytes(), p.tpmt_bytes(), "TPMT_PUBLIC round trip");
                 assert_eq!(again.name(), p.name());
             }
