@@ -21,6 +21,35 @@
 //! What this crate trusts: on the attester side, its own journal file and backing register (a
 //! mismatch between them is an error, never papered over); on the verifier side nothing in the
 //! journal: only what replays to the verified backing value is used.
+//!
+//! ```
+//! use mr_core::{HashAlg, MeasurementRegister, MrId, Provenance, SoftRegister, VerifiedRegisters};
+//! use mr_virtual::{derive, DeriveOptions, VirtualRegister, MR_IMA};
+//!
+//! // Attester: mr_ima over RTMR3 (here a register in memory), logged in a journal.
+//! let dir = tempfile::tempdir()?;
+//! let journal = dir.path().join("mr_ima.journal");
+//! let mr_ima = VirtualRegister::open(
+//!     MR_IMA,
+//!     SoftRegister::new(MrId::Rtmr(3), HashAlg::Sha384),
+//!     &journal,
+//! )?;
+//! mr_ima.extend(&HashAlg::Sha384.hash(b"first measurement"))?;
+//! mr_ima.extend(&HashAlg::Sha384.hash(b"second measurement"))?;
+//!
+//! // Verifier: RTMR3 as a verified TD quote gives it, and the journal.
+//! let mut quoted = VerifiedRegisters::new(Provenance::TdQuote { root: "example".into() });
+//! quoted.insert(MrId::Rtmr(3), mr_ima.backing().read()?)?;
+//! let derived = derive(
+//!     std::fs::read(&journal)?.as_slice(),
+//!     &MrId::Rtmr(3),
+//!     &quoted,
+//!     &DeriveOptions::default(),
+//! )?;
+//! assert_eq!(derived.covered, 2);
+//! assert_eq!(derived.get(MR_IMA, HashAlg::Sha384), Some(mr_ima.read()?));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
 
