@@ -314,13 +314,13 @@ pub fn derive(
             RecordRef::Extend { name, digest } => virtuals.extend(number, name, &digest)?,
             RecordRef::Sync { value } => {
                 if value.alg() != r.bank {
-                    return Err(Error::Record {
+                    return Err(Error::Journal {
                         line: number,
-                        reason: RecordError::DigestLength {
-                            alg: r.bank,
-                            expected: r.bank.size() * 2,
-                            got: value.alg().size() * 2,
-                        },
+                        reason: format!(
+                            "SYNC value is {}, but the backing register {backing} is replayed in {}",
+                            value.alg(),
+                            r.bank
+                        ),
                     });
                 }
                 let replayed = r

@@ -470,3 +470,12 @@ fn a_sync_head_at_the_reset_value_needs_no_trusted_start() {
         fold_digests(&ms)
     );
 }
+
+#[test]
+fn a_sync_record_of_another_bank_is_refused_with_its_line() {
+    let (journal, _) = attest(2);
+    let bad = format!("{journal}SYNC sha256/{}\n", "00".repeat(32));
+    let err = run(&bad, &fold_lines(&lines_of(&journal))).unwrap_err();
+    assert!(matches!(err, Error::Journal { line: 3, .. }), "{err}");
+    assert!(err.to_string().contains("sha256"), "{err}");
+}
