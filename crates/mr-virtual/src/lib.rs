@@ -2,7 +2,7 @@
 //! logged as a record in a journal and extended, as the hash of that record line, into a real
 //! backing register (a TDX RTMR or a TPM PCR).
 //!
-//! Depends only on `mr-core`'s [`MeasurementRegister`](mr_core::register::MeasurementRegister)
+//! Depends only on `mr-core`'s [`MeasurementRegister`]
 //! trait, never on a backend crate.
 //!
 //! * [`record`]: the line format (`mr_ima extend sha384/<hex>`, `SYNC sha384/<hex>`, `#` comments)

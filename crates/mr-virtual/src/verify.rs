@@ -45,7 +45,7 @@ pub struct TrustedStart {
     pub records: u64,
 }
 
-/// Options of [`derive`]; `Default` accepts the shortest matching prefix, refuses rotated
+/// Options of [`derive()`]; `Default` accepts the shortest matching prefix, refuses rotated
 /// journals, and picks the backing bank from the verified values.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
@@ -92,7 +92,7 @@ pub struct DerivedRegister {
     pub extends: u64,
 }
 
-/// The result of [`derive`].
+/// The result of [`derive()`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Derived {
