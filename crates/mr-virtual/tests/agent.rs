@@ -306,3 +306,43 @@ fn an_agent_crash_inside_a_batch_resumes_exactly() {
     assert_eq!(lines.len(), 1000);
     assert_eq!(rtmr.read().unwrap().as_bytes(), fold_lines(&lines));
 }
+
+#[test]
+fn two_agents_on_one_journal_never_extend_an_entry_twice() {
+    let list = sample(ListKind::Binary, 600, 12);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let rtmr = SharedRtmr::new();
+    let mut a = agent(&rtmr, &path);
+    let mut b = agent(&rtmr, &path);
+    assert_eq!(
+        a.sync(&list[..offset_of(&list, 200)]).unwrap().new_entries,
+        200
+    );
+    // B sees A's 200 records, checks them against the list and adds the rest.
+    let p = b.sync(&list[..]).unwrap();
+    assert_eq!((p.new_entries, p.total_entries), (400, 600));
+    // A notices the journal moved on (its position is stale), re-checks, adds nothing.
+    let p = a.sync(&list[..]).unwrap();
+    assert_eq!((p.new_entries, p.total_entries), (0, 600));
+    let lines = journal_lines(&path);
+    assert_eq!(lines.len(), 600);
+    assert_eq!(rtmr.read().unwrap().as_bytes(), fold_lines(&lines));
+    assert_eq!(a.register().read().unwrap(), replayed_mr_ima(&list));
+    // A direct compare-and-extend at a stale position is refused.
+    let err = a
+        .register()
+        .extend_expecting(599, &Digest::zero(HashAlg::Sha384))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ConcurrentWriter {
+                expected: 599,
+                found: 600,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
