@@ -10,11 +10,18 @@
 //! - `resume_full_list`: the whole list given; the 99 000-entry prefix is checked against the
 //!   checkpoint's hash chain (parse + SHA-256, no template digests) and 1 000 entries replayed.
 //!
-//! Run: `cargo bench --bench ima_checkpoint`. Report each as a ratio to `full_replay_verifying`.
+//! Group `never_extended`: a 5 000-entry list whose entry 10 was logged but never extended;
+//! `search` finds it (newest candidates first: about 12.5 M SHA-1 extends, the worst case under
+//! the default budget of 2^24), `replay_baseline` is one verifying replay of the same list.
+//!
+//! Run: `cargo bench --bench ima_checkpoint`. Report each as a ratio to its group's baseline.
 #![allow(clippy::expect_used, missing_docs)] // criterion_group! makes an undocumented fn
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+use mr::core::log::ima::extend::{
+    find_never_extended, SearchOutcome, DEFAULT_NEVER_EXTENDED_BUDGET,
+};
 use mr::core::log::ima::sample::write_sample_list;
 use mr::core::log::ima::{
     replay, resume, verify_from_boot, Anchor, ImaReader, ImaReaderOptions, ImaReplayConfig,
@@ -78,6 +85,41 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("resume_full_list", |b| {
         b.iter(|| resume(ResumeInput::Full(&list), &cp, &cfg, &end).expect("verifies"))
+    });
+    g.finish();
+
+    // Never extended: entry 10 of a 5 000-entry list.
+    let mut small = Vec::new();
+    write_sample_list(&mut small, ListKind::Binary, 5_000, &banks, 2).expect("vec");
+    let offsets: Vec<usize> = {
+        let mut r = ImaReader::new(&small[..], ImaReaderOptions::default());
+        let mut v = Vec::new();
+        while let Some(e) = r.next_entry().expect("valid list") {
+            v.push(usize::try_from(e.offset()).expect("fits"));
+        }
+        v
+    };
+    let mut without = small[..offsets[10]].to_vec();
+    without.extend_from_slice(&small[offsets[11]..]);
+    let values = replay(&without[..], &ImaReplayConfig::default(), None)
+        .expect("replays")
+        .outcome
+        .registers;
+    let expected = VerifiedRegisters::asserted(values).expect("values");
+    let cfg = ImaReplayConfig::default();
+    assert!(replay(&small[..], &cfg, Some(&expected)).is_err());
+    let mut g = c.benchmark_group("never_extended");
+    g.sample_size(10);
+    g.bench_function("replay_baseline", |b| {
+        b.iter(|| replay(&small[..], &cfg, Some(&expected)).is_err())
+    });
+    g.bench_function("search", |b| {
+        b.iter(|| {
+            let out = find_never_extended(&small, &cfg, &expected, DEFAULT_NEVER_EXTENDED_BUDGET)
+                .expect("parses");
+            assert!(matches!(out, SearchOutcome::Found(ref f) if f.entry == 10));
+            out
+        })
     });
     g.finish();
 }
