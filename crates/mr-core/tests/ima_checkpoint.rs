@@ -625,3 +625,80 @@ fn shards_chain_through_their_quotes_and_breaks_are_refused() {
     s[0].begin = Begin::Quote(anchors[0].clone());
     assert!(verify_shards(&s, &cfg).is_err());
 }
+
+mod hostile {
+    use super::*;
+    use mr_core::log::ima::kexec::parse_kexec_buffer;
+    use mr_core::log::ima::shards::ShardManifest;
+    use mr_core::log::ima::snapshot::parse_snapshot_buffer;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    /// A 31-entry list, its checkpoint after 21 entries, and the final anchor.
+    fn fixture() -> &'static (Vec<u8>, Checkpoint, Anchor) {
+        static F: OnceLock<(Vec<u8>, Checkpoint, Anchor)> = OnceLock::new();
+        F.get_or_init(|| {
+            let mut g = Gen::new(ListKind::Binary);
+            g.files(20);
+            let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.asserted())
+                .unwrap()
+                .checkpoint;
+            g.files(10);
+            (g.bytes(), cp, g.asserted())
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Any one changed byte, in the verified prefix or in the new entries, is refused (the
+        /// lists here hold no violations, whose data IMA itself does not bind).
+        #[test]
+        fn any_changed_byte_of_the_list_is_refused(at in any::<prop::sample::Index>(), mask in 1u8..=255) {
+            let (list, cp, anchor) = fixture();
+            let mut bad = list.clone();
+            let i = at.index(bad.len());
+            bad[i] ^= mask;
+            let r = resume(ResumeInput::Full(&bad), cp, &ResumeConfig::default(), anchor);
+            prop_assert!(r.is_err(), "byte {} accepted", i);
+            if i >= cp.offset as usize {
+                let r = resume(ResumeInput::Tail(&bad[cp.offset as usize..]), cp, &ResumeConfig::default(), anchor);
+                prop_assert!(r.is_err(), "tail byte {} accepted", i);
+            }
+        }
+
+        /// Hostile checkpoint files, manifests and record buffers are typed errors, never panics.
+        #[test]
+        fn hostile_inputs_are_errors_not_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = Checkpoint::from_json(&bytes);
+            let _ = ShardManifest::from_json(&bytes);
+            let _ = parse_kexec_buffer(&bytes);
+            let _ = parse_snapshot_buffer(&bytes);
+        }
+
+        /// Mutated checkpoint JSON either fails to load or, when it loads, never verifies a list
+        /// it was not made for (the values, prefix digest, counts or boot identity changed).
+        #[test]
+        fn a_tampered_checkpoint_does_not_verify(at in any::<prop::sample::Index>(), c in prop::sample::select(b"0123456789abcdef".to_vec())) {
+            let (list, cp, anchor) = fixture();
+            let mut json = cp.to_json().into_bytes();
+            // Hex digits outside the provenance line (a description for people, not state).
+            let mut eligible = Vec::new();
+            let mut in_provenance = false;
+            for (i, b) in json.iter().enumerate() {
+                if *b == b'\n' {
+                    in_provenance = json[i + 1..].trim_ascii_start().starts_with(b"\"provenance\"");
+                } else if b.is_ascii_hexdigit() && !in_provenance {
+                    eligible.push(i);
+                }
+            }
+            let i = eligible[at.index(eligible.len())];
+            json[i] = if json[i] == c { if c == b'0' { b'1' } else { b'0' } } else { c };
+            if let Ok(tampered) = Checkpoint::from_json(&json) {
+                prop_assume!(tampered != *cp);
+                let r = resume(ResumeInput::Full(list), &tampered, &ResumeConfig::default(), anchor);
+                prop_assert!(r.is_err(), "tampered checkpoint accepted: {}", String::from_utf8_lossy(&json));
+            }
+        }
+    }
+}
