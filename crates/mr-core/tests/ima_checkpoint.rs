@@ -619,6 +619,14 @@ fn shards_chain_through_their_quotes_and_breaks_are_refused() {
         history(e),
         HistoryError::ShardReplay { shard: 1, .. }
     ));
+    // A chain that begins at a trusted checkpoint (the state after shard 1).
+    let cp = ok.shards[1].checkpoint.clone();
+    let mut s = shards(&lists, &anchors);
+    s.drain(..2);
+    s[0].begin = Begin::Checkpoint(cp);
+    let from_cp = verify_shards(&s, &cfg).unwrap();
+    assert_eq!(from_cp.entries(), 31);
+    assert_eq!(from_cp.shards[0].first_entry, 13);
     // The first shard cannot begin at a quote.
     let mut s = shards(&lists, &anchors);
     s.remove(0);
