@@ -1,0 +1,94 @@
+#![no_main]
+//! The virtual-register journal: the record parser on every line of the input, and
+//! `mr_virtual::verify::derive` against the backing value of a valid journal (extends, a comment,
+//! a SYNC record), with the input either editing that journal (first byte even; see edits.rs) or
+//! replacing it (first byte odd).
+//!
+//! Properties: no panic; a line that parses prints back as exactly that line; every derive
+//! rejection is Malformed or Rejected; whatever derive accepts gives the valid journal's mr_ima.
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use mr_core::{Digest, ErrorClass, HashAlg, MrId, Provenance, VerifiedRegisters};
+use mr_virtual::record::Record;
+use mr_virtual::verify::{derive, DeriveOptions};
+use mr_virtual::MR_IMA;
+
+#[path = "edits.rs"]
+mod edits;
+
+const RTMR3: MrId = MrId::Rtmr(3);
+
+struct Base {
+    journal: Vec<u8>,
+    verified: VerifiedRegisters,
+    mr_ima: Digest,
+}
+
+fn base() -> &'static Base {
+    static BASE: OnceLock<Base> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let mut backing = Digest::zero(HashAlg::Sha384);
+        let mut virt = Digest::zero(HashAlg::Sha384);
+        let mut text = String::new();
+        for i in 0u8..6 {
+            if i == 2 {
+                text.push_str("# comment\n\n");
+            }
+            if i == 4 {
+                let sync = Record::Sync { value: backing };
+                backing = backing.extended(sync.line_digest(HashAlg::Sha384).as_bytes());
+                text.push_str(&format!("{sync}\n"));
+            }
+            let d = HashAlg::Sha384.hash(&[i]);
+            let rec = Record::Extend {
+                name: MR_IMA.to_owned(),
+                digest: d,
+            };
+            virt = virt.extended(d.as_bytes());
+            backing = backing.extended(rec.line_digest(HashAlg::Sha384).as_bytes());
+            text.push_str(&format!("{rec}\n"));
+        }
+        let mut verified = VerifiedRegisters::new(Provenance::TdQuote {
+            root: "fuzz root".into(),
+        });
+        verified.insert(RTMR3, backing).expect("one value");
+        Base {
+            journal: text.into_bytes(),
+            verified,
+            mr_ima: virt,
+        }
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let b = base();
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let journal = if mode % 2 == 0 {
+        edits::apply(&b.journal, rest)
+    } else {
+        rest.to_vec()
+    };
+    for line in journal.split(|c| *c == b'\n') {
+        if let Ok(text) = std::str::from_utf8(line) {
+            if let Ok(Some(rec)) = Record::parse(text) {
+                assert_eq!(rec.to_string(), text, "a record with two spellings");
+            }
+        }
+    }
+    match derive(&journal[..], &RTMR3, &b.verified, &DeriveOptions::default()) {
+        Ok(d) => assert_eq!(
+            d.get(MR_IMA, HashAlg::Sha384),
+            Some(b.mr_ima),
+            "an edited journal derived another mr_ima"
+        ),
+        Err(e) => assert!(
+            matches!(e.class(), ErrorClass::Malformed | ErrorClass::Rejected),
+            "rejection of class {:?}: {e}",
+            e.class()
+        ),
+    }
+});
