@@ -710,3 +710,52 @@ mod hostile {
         }
     }
 }
+
+#[test]
+fn td_rooted_checkpoints_compare_the_td_boot_identity() {
+    use mr_core::log::ima::checkpoint::td_boot_identity;
+    let mr = |b: &[u8]| HashAlg::Sha384.hash(b);
+    let id = td_boot_identity(&mr(b"mrtd"), [&mr(b"r0"), &mr(b"r1"), &mr(b"r2")]);
+    let other = td_boot_identity(&mr(b"mrtd"), [&mr(b"r0"), &mr(b"other kernel"), &mr(b"r2")]);
+    assert_ne!(id, other);
+    let mr_ima = MrId::Virtual("mr_ima".into());
+    let mut b = ImaListBuilder::binary();
+    let mut v = Digest::zero(HashAlg::Sha384);
+    for e in [
+        b.boot_aggregate("ima-ng", &Digest::zero(HashAlg::Sha256)),
+        b.ima_ng(10, &HashAlg::Sha256.hash(b"a"), "/a"),
+    ] {
+        v = v.extended(
+            e.extend_value(HashAlg::Sha384, DigestMode::PerBank)
+                .as_bytes(),
+        );
+    }
+    let anchor = |identity: &str| {
+        let td = Provenance::TdQuote {
+            root: "Intel SGX Root CA".into(),
+        };
+        let mut regs = VerifiedRegisters::new(Provenance::Derived { from: Box::new(td) });
+        regs.insert(mr_ima.clone(), v).unwrap();
+        Anchor::td(regs, identity.to_owned()).unwrap()
+    };
+    let cfg =
+        ResumeConfig::default().with_replay(ImaReplayConfig::default().with_target(mr_ima.clone()));
+    let cp = verify_from_boot(b.as_bytes(), &cfg, &anchor(&id))
+        .unwrap()
+        .checkpoint;
+    assert!(matches!(
+        cp.root,
+        mr_core::log::ima::RootIdentity::Td { .. }
+    ));
+    let cp = Checkpoint::from_json(cp.to_json().as_bytes()).unwrap();
+    resume(ResumeInput::Full(b.as_bytes()), &cp, &cfg, &anchor(&id)).unwrap();
+    let e = resume(ResumeInput::Full(b.as_bytes()), &cp, &cfg, &anchor(&other)).unwrap_err();
+    assert!(matches!(history(e), HistoryError::Rebooted { .. }));
+    // Asserted values are not a TD quote.
+    let asserted = VerifiedRegisters::asserted([RegisterValue {
+        id: mr_ima,
+        value: v,
+    }])
+    .unwrap();
+    assert!(Anchor::td(asserted, id).is_err());
+}

@@ -169,6 +169,22 @@ impl Anchor {
         )
     }
 
+    /// Values from a verified TD quote ([`Provenance::TdQuote`], or values derived from one, such
+    /// as `mr_ima`) with the TD's boot identity (see [`td_boot_identity`]).
+    pub fn td(registers: VerifiedRegisters, identity: String) -> Result<Anchor, Error> {
+        let root = match root_of(registers.provenance()) {
+            Some(Provenance::TdQuote { root }) => root.clone(),
+            _ => {
+                return Err(HistoryError::AnchorMismatch {
+                    provenance: registers.provenance().to_string(),
+                    root: "a TD quote".into(),
+                }
+                .into())
+            }
+        };
+        Anchor::new(registers, RootIdentity::Td { root, identity })
+    }
+
     /// Values asserted by the caller (no boot identity).
     pub fn asserted(registers: VerifiedRegisters) -> Result<Anchor, Error> {
         Anchor::new(registers, RootIdentity::Asserted)
@@ -183,6 +199,18 @@ impl Anchor {
     pub fn root(&self) -> &RootIdentity {
         &self.root
     }
+}
+
+/// A TD's boot identity for [`RootIdentity::Td`]: SHA-384 over MRTD || RTMR0 || RTMR1 ||
+/// RTMR2 (the build-time measurement and the firmware, boot loader and kernel registers, which
+/// do not change after boot), hex. A TD reboot that measures the same software gives the same
+/// identity; the continuity of the runtime register (RTMR3 or `mr_ima`), which restarts from
+/// zero, is what refuses a resumed checkpoint then.
+pub fn td_boot_identity(mrtd: &Digest, rtmr: [&Digest; 3]) -> String {
+    let [r0, r1, r2] = rtmr;
+    HashAlg::Sha384
+        .hash_parts(&[mrtd.as_bytes(), r0.as_bytes(), r1.as_bytes(), r2.as_bytes()])
+        .to_hex()
 }
 
 /// Why a list's history is refused (or a checkpoint cannot be used).
