@@ -1,5 +1,7 @@
-//! TCG / CCEL replay speed against baselines measured in the same run: parsing alone, and the
-//! bare extend hashing (`H(old || digest)` for every digest the log extends).
+//! TCG / CCEL replay speed against baselines measured in the same run: parsing alone, the bare
+//! extend hashing (`H(old || digest)` for every digest the log extends), and that plus hashing
+//! the data of every checkable record once per bank (the floor of a replay that checks event
+//! data against digests, as `tcg::replay` does).
 //!
 //! Needs `MR_SHARED` (the shared vectors); without it the benchmark says so and measures nothing.
 // `criterion_group!` generates an undocumented public function.
@@ -27,6 +29,14 @@ fn bench_log(c: &mut Criterion, name: &str, log: &[u8], cfg: &TcgReplayConfig) {
         .flat_map(|e| e.digests.iter().copied())
         .filter(|d| cfg.banks.is_empty() || cfg.banks.contains(&d.alg()))
         .collect();
+    // The event data a replay hashes to check it against the digests (checkable types only).
+    let checked: Vec<(mr_core::HashAlg, &[u8])> = parsed
+        .events
+        .iter()
+        .filter(|e| !e.is_no_action() && tcg::is_checkable(e.event_type))
+        .flat_map(|e| e.digests.iter().map(move |d| (d.alg(), e.data)))
+        .filter(|(alg, _)| cfg.banks.is_empty() || cfg.banks.contains(alg))
+        .collect();
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(parsed.events.len() as u64));
     g.bench_function("replay", |b| {
@@ -40,6 +50,18 @@ fn bench_log(c: &mut Criterion, name: &str, log: &[u8], cfg: &TcgReplayConfig) {
             black_box(&digests).iter().fold(0u8, |acc, d| {
                 acc ^ Digest::zero(d.alg()).extended(d.as_bytes()).as_bytes()[0]
             })
+        })
+    });
+    g.bench_function("baseline_bare_extends_and_data_hashes", |b| {
+        b.iter(|| {
+            let extends = black_box(&digests).iter().fold(0u8, |acc, d| {
+                acc ^ Digest::zero(d.alg()).extended(d.as_bytes()).as_bytes()[0]
+            });
+            black_box(&checked)
+                .iter()
+                .fold(extends, |acc, (alg, data)| {
+                    acc ^ alg.hash(data).as_bytes()[0]
+                })
         })
     });
     g.finish();
