@@ -220,6 +220,9 @@ pub enum HistoryError {
     /// The checkpoint file is not a checkpoint this version reads.
     #[error("checkpoint: {0}")]
     InvalidCheckpoint(String),
+    /// The shard manifest is not one this version reads.
+    #[error("shard manifest: {0}")]
+    InvalidManifest(String),
     /// The identity given does not belong to the values' provenance.
     #[error("anchor: values come from {provenance} but the boot identity is {root}")]
     AnchorMismatch {
@@ -341,9 +344,9 @@ impl HistoryError {
     /// Malformed input (checkpoint file) or rejected evidence.
     pub fn class(&self) -> ErrorClass {
         match self {
-            HistoryError::InvalidCheckpoint(_) | HistoryError::AnchorMismatch { .. } => {
-                ErrorClass::Malformed
-            }
+            HistoryError::InvalidCheckpoint(_)
+            | HistoryError::InvalidManifest(_)
+            | HistoryError::AnchorMismatch { .. } => ErrorClass::Malformed,
             HistoryError::TailDoesNotContinue { source, .. }
             | HistoryError::ShardReplay { source, .. } => match source.class() {
                 ErrorClass::Malformed => ErrorClass::Malformed,

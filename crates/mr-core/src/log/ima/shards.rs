@@ -113,8 +113,7 @@ fn shard_err(shard: usize, reason: impl Into<String>) -> Error {
 impl ShardManifest {
     /// Parse a manifest (version checked, at most [`MAX_SHARDS`] shards).
     pub fn from_json(text: &[u8]) -> Result<ShardManifest, Error> {
-        let bad =
-            |m: String| Error::from(HistoryError::InvalidCheckpoint(format!("manifest: {m}")));
+        let bad = |m: String| Error::from(HistoryError::InvalidManifest(m));
         if text.len() > MAX_MANIFEST_LEN {
             return Err(bad(format!("larger than {MAX_MANIFEST_LEN} bytes")));
         }
