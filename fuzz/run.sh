@@ -40,7 +40,7 @@ for t in "${TARGETS[@]}"; do
   rc=$?
   set -e
   t1=$(date +%s)
-  execs=$(awk -F': *' '/stat::number_of_executed_units/{print $2}' "$log" | tail -1)
+  execs=$(awk '/stat::number_of_executed_units/{print $2}' "$log" | tail -1)
   after=$(ls "artifacts/$t" | grep -c -E '^(crash|oom|timeout|leak)-' || true)
   secs=$((t1 - t0)); [ "$secs" -gt 0 ] || secs=1
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "${execs:-?}" "$secs" "$(( ${execs:-0} / secs ))" \
