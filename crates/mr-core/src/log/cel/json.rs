@@ -17,14 +17,15 @@
 //! Input is one record, an array of records, or a sequence of records (libcel's
 //! `systemd-seq.json`); like json-c (which libcel uses), trailing commas and `//` or `/* */`
 //! comments are accepted. A record without `recnum` is numbered by its position. Unknown keys
-//! are refused. Errors name the record (its position) and the byte offset, in the input without
-//! its comments, of the JSON value that holds it (the array for records inside an array). The
-//! writer emits an array with one record per line.
+//! are refused, and so is `null` for a record number or an index. Records are read as borrowed raw JSON into typed
+//! fields (no `Value` tree). Errors name the record (its position) and its byte offset in the
+//! input without its comments. The writer emits an array with one record per line.
 
-use serde::de::value::MapAccessDeserializer;
-use serde::de::{
-    Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
-};
+use std::borrow::Cow;
+
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::Deserialize as DeriveDeserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use crate::alg::HashAlg;
@@ -55,7 +56,20 @@ fn relax(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     let mut in_string = false;
-    while let Some(&b) = input.get(i) {
+    while i < input.len() {
+        let rest = input.get(i..).unwrap_or_default();
+        // Copy the run of ordinary bytes up to the next byte that matters, in one go.
+        let special = |c: &u8| {
+            if in_string {
+                matches!(c, b'"' | b'\\')
+            } else {
+                matches!(c, b'"' | b'/' | b'}' | b']')
+            }
+        };
+        let run = rest.iter().position(special).unwrap_or(rest.len());
+        out.extend_from_slice(rest.get(..run).unwrap_or_default());
+        i += run;
+        let Some(&b) = input.get(i) else { break };
         if in_string {
             out.push(b);
             if b == b'\\' {
@@ -63,7 +77,7 @@ fn relax(input: &[u8]) -> Vec<u8> {
                     out.push(n);
                     i += 1;
                 }
-            } else if b == b'"' {
+            } else {
                 in_string = false;
             }
             i += 1;
@@ -115,9 +129,10 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<CelRecord>, Error> {
     }
     let relaxed = relax(bytes);
     let mut records = Vec::new();
-    // Top-level values are delimited without building them (IgnoredAny), then each is converted
-    // record by record as it is read (`RecordSink`): a `Value` tree of a whole array would take
-    // 32 bytes per element, 16 times the input for an array of one-digit numbers.
+    // Top-level values are delimited without building them (IgnoredAny); an array is then read
+    // element by element as borrowed raw JSON (`RecordSink`) and each record is deserialized
+    // into borrowed typed fields: no `Value` tree, no copy of the input beyond the
+    // comment-stripped one.
     let mut stream = serde_json::Deserializer::from_slice(&relaxed).into_iter::<IgnoredAny>();
     loop {
         let at = stream.byte_offset();
@@ -133,93 +148,69 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<CelRecord>, Error> {
         };
         v.map_err(|e| json_err(e, records.len()))?;
         let value = relaxed.get(at..stream.byte_offset()).unwrap_or_default();
-        let mut de = serde_json::Deserializer::from_slice(value);
-        let sink = RecordSink { out: &mut records };
-        match sink.deserialize(&mut de) {
-            Ok(None) => {}
-            Ok(Some((n, kind))) => return Err(cel_err(ENC, "record", at as u64, n, kind)),
-            Err(e) => return Err(json_err(e, records.len())),
+        let first = value.iter().find(|b| !b.is_ascii_whitespace());
+        if first == Some(&b'[') {
+            let mut de = serde_json::Deserializer::from_slice(value);
+            let sink = RecordSink {
+                out: &mut records,
+                base: value.as_ptr() as usize,
+            };
+            match sink.deserialize(&mut de) {
+                Ok(None) => {}
+                Ok(Some((n, offset, kind))) => {
+                    return Err(cel_err(ENC, "record", (at + offset) as u64, n, kind))
+                }
+                Err(e) => return Err(json_err(e, records.len())),
+            }
+        } else {
+            let n = records.len() as u64;
+            let text = std::str::from_utf8(value)
+                .map_err(|_| cel_err(ENC, "record", at as u64, n, ParseErrorKind::InvalidUtf8))?;
+            records.push(
+                record_from_str(text, n).map_err(|k| cel_err(ENC, "record", at as u64, n, k))?,
+            );
         }
     }
     Ok(records)
 }
 
-/// Converts one top-level JSON value (a record or an array of records) into records as it is
-/// read; the first record that does not convert stops it (the rest of the array is skipped
-/// without being built) and is returned with its position.
+/// Reads a top-level array element by element (each as borrowed raw JSON) and converts each
+/// into a record; the first that does not convert stops it (the rest of the array is skipped
+/// without being built) and is returned with its position and its offset in the array's text.
 struct RecordSink<'r> {
     out: &'r mut Vec<CelRecord>,
-}
-
-impl RecordSink<'_> {
-    fn one<E>(self, v: Value) -> Result<Option<(u64, ParseErrorKind)>, E> {
-        let n = self.out.len() as u64;
-        match record_from_value(&v, n) {
-            Ok(r) => {
-                self.out.push(r);
-                Ok(None)
-            }
-            Err(k) => Ok(Some((n, k))),
-        }
-    }
+    /// Address of the array's first byte (to locate elements).
+    base: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for RecordSink<'_> {
-    type Value = Option<(u64, ParseErrorKind)>;
+    type Value = Option<(u64, usize, ParseErrorKind)>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
+        d.deserialize_seq(self)
     }
 }
 
 impl<'de> Visitor<'de> for RecordSink<'_> {
-    type Value = Option<(u64, ParseErrorKind)>;
+    type Value = Option<(u64, usize, ParseErrorKind)>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a CEL record or an array of records")
+        f.write_str("an array of CEL records")
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while let Some(item) = seq.next_element::<Value>()? {
+        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
             let n = self.out.len() as u64;
-            match record_from_value(&item, n) {
+            match record_from_str(raw.get(), n) {
                 Ok(r) => self.out.push(r),
                 Err(k) => {
                     while seq.next_element::<IgnoredAny>()?.is_some() {}
-                    return Ok(Some((n, k)));
+                    let offset = (raw.get().as_ptr() as usize).saturating_sub(self.base);
+                    return Ok(Some((n, offset, k)));
                 }
             }
         }
         Ok(None)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        let v = Value::deserialize(MapAccessDeserializer::new(map))?;
-        self.one(v)
-    }
-
-    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        self.one(Value::from(v))
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        self.one(Value::from(v))
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        self.one(Value::from(v))
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        self.one(Value::from(v))
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        self.one(Value::from(v))
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        self.one(Value::Null)
     }
 }
 
@@ -227,242 +218,329 @@ fn invalid(msg: impl Into<String>) -> ParseErrorKind {
     ParseErrorKind::Invalid(msg.into())
 }
 
-fn uint(v: &Value, what: &str, max: u64) -> Result<u64, ParseErrorKind> {
-    match v.as_u64() {
-        Some(n) if n <= max => Ok(n),
-        _ => Err(invalid(format!(
-            "{what}: {v} is not an integer in 0..={max}"
-        ))),
+fn serde_err(e: serde_json::Error) -> ParseErrorKind {
+    invalid(e.to_string())
+}
+
+/// A JSON number or string (names and numbers are both allowed for types and algorithms).
+enum NumOrStr<'a> {
+    Num(u64),
+    Str(Cow<'a, str>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for NumOrStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = NumOrStr<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a non-negative integer or a name")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(NumOrStr::Num(v))
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(NumOrStr::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(NumOrStr::Str(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
-fn hex_bytes(v: &Value, what: &str) -> Result<Vec<u8>, ParseErrorKind> {
-    let s = v
-        .as_str()
-        .ok_or_else(|| invalid(format!("{what} is not a hex string")))?;
-    if s.len() / 2 > MAX_CEL_VALUE_LEN as usize {
+impl NumOrStr<'_> {
+    /// The number, bounded by `max`, or the value `by_name` gives the name.
+    fn resolve(
+        &self,
+        what: &str,
+        max: u64,
+        by_name: impl Fn(&str) -> Option<u64>,
+    ) -> Result<u64, ParseErrorKind> {
+        match self {
+            NumOrStr::Num(n) if *n <= max => Ok(*n),
+            NumOrStr::Num(n) => Err(invalid(format!("{what}: {n} is not in 0..={max}"))),
+            NumOrStr::Str(s) => by_name(s).ok_or_else(|| invalid(format!("unknown {what} {s:?}"))),
+        }
+    }
+}
+
+/// A present field must not be `null` (`Option` alone would take `null` for absent).
+fn some_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    u64::deserialize(d).map(Some)
+}
+
+#[derive(DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordJ<'a> {
+    #[serde(default, deserialize_with = "some_u64")]
+    recnum: Option<u64>,
+    #[serde(default, deserialize_with = "some_u64")]
+    pcr: Option<u64>,
+    #[serde(default, deserialize_with = "some_u64")]
+    nv_index: Option<u64>,
+    #[serde(default, deserialize_with = "some_u64")]
+    mr_index: Option<u64>,
+    #[serde(borrow, default)]
+    digests: Option<Vec<DigestJ<'a>>>,
+    #[serde(borrow)]
+    content_type: Option<NumOrStr<'a>>,
+    #[serde(borrow)]
+    content: Option<&'a RawValue>,
+}
+
+#[derive(DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+struct DigestJ<'a> {
+    #[serde(borrow, rename = "hashAlg")]
+    hash_alg: NumOrStr<'a>,
+    #[serde(borrow)]
+    digest: Cow<'a, str>,
+}
+
+#[derive(DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+struct PcClientJ<'a> {
+    #[serde(borrow)]
+    event_type: NumOrStr<'a>,
+    #[serde(borrow)]
+    event_data: Cow<'a, str>,
+}
+
+#[derive(DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+struct ImaTemplateJ<'a> {
+    #[serde(borrow)]
+    template_name: Cow<'a, str>,
+    #[serde(borrow)]
+    template_data: Cow<'a, str>,
+}
+
+#[derive(DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+struct SystemdJ<'a> {
+    #[serde(borrow, rename = "eventType")]
+    event_type: NumOrStr<'a>,
+    #[serde(borrow, rename = "bootId")]
+    boot_id: Cow<'a, str>,
+    timestamp: u64,
+    #[serde(borrow)]
+    string: Cow<'a, str>,
+}
+
+#[derive(DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+struct MgtJ<'a> {
+    #[serde(borrow, rename = "type")]
+    typ: NumOrStr<'a>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+}
+
+#[derive(DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+struct CelVersionJ {
+    major: u64,
+    minor: u64,
+}
+
+/// Value of a hex digit, 0xFF for any other byte.
+const HEX_VALUE: [u8; 256] = {
+    let mut t = [0xFFu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+fn hex_bytes(s: &str, what: &str) -> Result<Vec<u8>, ParseErrorKind> {
+    let b = s.as_bytes();
+    if b.len() / 2 > MAX_CEL_VALUE_LEN as usize {
         return Err(ParseErrorKind::LengthTooLarge {
-            len: (s.len() / 2) as u64,
+            len: (b.len() / 2) as u64,
             max: u64::from(MAX_CEL_VALUE_LEN),
         });
     }
-    hex::decode(s).map_err(|e| invalid(format!("{what}: {e}")))
-}
-
-fn field<'v>(m: &'v Map<String, Value>, key: &str) -> Result<&'v Value, ParseErrorKind> {
-    m.get(key)
-        .ok_or_else(|| invalid(format!("missing {key:?}")))
-}
-
-fn only_keys(m: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<(), ParseErrorKind> {
-    match m.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(invalid(format!("unknown key {k:?} in {what}"))),
-        None => Ok(()),
+    if !b.len().is_multiple_of(2) {
+        return Err(invalid(format!("{what}: odd number of hex digits")));
     }
+    let mut out = Vec::with_capacity(b.len() / 2);
+    for (k, pair) in b.chunks_exact(2).enumerate() {
+        let hi = HEX_VALUE[usize::from(pair[0])];
+        let lo = HEX_VALUE[usize::from(pair[1])];
+        if (hi | lo) > 0x0F {
+            return Err(invalid(format!(
+                "{what}: invalid hex digit at position {}",
+                2 * k + usize::from(hi <= 0x0F)
+            )));
+        }
+        out.push((hi << 4) | lo);
+    }
+    Ok(out)
 }
 
-/// One record from a JSON value; `position` numbers records without `recnum`.
-pub fn record_from_value(v: &Value, position: u64) -> Result<CelRecord, ParseErrorKind> {
-    let m = v
-        .as_object()
-        .ok_or_else(|| invalid("a record is not a JSON object"))?;
-    only_keys(
-        m,
-        &[
-            "recnum",
-            "pcr",
-            "nv_index",
-            "mr_index",
-            "digests",
-            "content_type",
-            "content",
-        ],
-        "record",
-    )?;
-    let recnum = match m.get("recnum") {
-        Some(r) => uint(r, "recnum", u64::MAX)?,
-        None => position,
-    };
-    let indexes: Vec<CelIndex> = [
-        ("pcr", CelIndex::Pcr as fn(u32) -> CelIndex),
-        ("nv_index", CelIndex::NvIndex),
-        ("mr_index", CelIndex::CcMr),
-    ]
-    .iter()
-    .filter_map(|(k, f)| m.get(*k).map(|v| (k, f, v)))
-    .map(|(k, f, v)| uint(v, k, u64::from(u32::MAX)).map(|n| f(n as u32)))
-    .collect::<Result<_, _>>()?;
-    let index = match indexes.as_slice() {
-        [one] => *one,
-        [] => return Err(invalid("missing \"pcr\", \"nv_index\" or \"mr_index\"")),
+fn from_raw<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Result<T, ParseErrorKind> {
+    serde_json::from_str(raw.get()).map_err(serde_err)
+}
+
+/// One record from its JSON text; `position` numbers records without `recnum`.
+pub fn record_from_str(text: &str, position: u64) -> Result<CelRecord, ParseErrorKind> {
+    let r: RecordJ<'_> = serde_json::from_str(text).map_err(serde_err)?;
+    let recnum = r.recnum.unwrap_or(position);
+    let max = u64::from(u32::MAX);
+    let index = match (r.pcr, r.nv_index, r.mr_index) {
+        (Some(v), None, None) if v <= max => CelIndex::Pcr(v as u32),
+        (None, Some(v), None) if v <= max => CelIndex::NvIndex(v as u32),
+        (None, None, Some(v)) if v <= max => CelIndex::CcMr(v as u32),
+        (None, None, None) => return Err(invalid("missing \"pcr\", \"nv_index\" or \"mr_index\"")),
+        (Some(_), None, None) | (None, Some(_), None) | (None, None, Some(_)) => {
+            return Err(invalid(format!("index above {max}")))
+        }
         _ => return Err(invalid("more than one index")),
     };
     let mut digests = Vec::new();
-    if let Some(d) = m.get("digests") {
-        let list = d
-            .as_array()
-            .ok_or_else(|| invalid("\"digests\" is not an array"))?;
-        for item in list {
-            let o = item
-                .as_object()
-                .ok_or_else(|| invalid("a digest is not an object"))?;
-            only_keys(o, &["hashAlg", "digest"], "digest")?;
-            let alg = field(o, "hashAlg")?;
-            let alg_id = match alg {
-                Value::String(s) => u64::from(
-                    HashAlg::from_name(s)
-                        .ok_or_else(|| ParseErrorKind::UnknownAlgorithm(s.clone()))?
-                        .tcg_id(),
-                ),
-                other => uint(other, "hashAlg", u64::from(u16::MAX))?,
-            };
-            let bytes = hex_bytes(field(o, "digest")?, "digest")?;
-            push_digest(&mut digests, alg_id, &bytes)?;
-        }
+    for d in r.digests.iter().flatten() {
+        let alg_id = match &d.hash_alg {
+            NumOrStr::Num(n) => *n,
+            NumOrStr::Str(s) => u64::from(
+                HashAlg::from_name(s)
+                    .ok_or_else(|| ParseErrorKind::UnknownAlgorithm(s.to_string()))?
+                    .tcg_id(),
+            ),
+        };
+        push_digest(&mut digests, alg_id, &hex_bytes(&d.digest, "digest")?)?;
     }
-    let ct = field(m, "content_type")?;
-    let content_type = match ct {
-        Value::String(s) => CONTENT_NAMES
-            .iter()
-            .find(|(n, _)| n == s)
-            .map(|(_, t)| *t)
-            .ok_or_else(|| invalid(format!("unknown content_type {s:?}")))?,
-        other => uint(other, "content_type", 255)? as u8,
-    };
-    let content = content_from_value(content_type, field(m, "content")?)?;
+    let content_type = r
+        .content_type
+        .ok_or_else(|| invalid("missing \"content_type\""))?
+        .resolve("content_type", 255, |s| {
+            CONTENT_NAMES
+                .iter()
+                .find(|(n, _)| *n == s)
+                .map(|(_, t)| u64::from(*t))
+        })? as u8;
+    let raw = r.content.ok_or_else(|| invalid("missing \"content\""))?;
     Ok(CelRecord {
         recnum,
         index,
         digests,
-        content,
+        content: content_from_raw(content_type, raw)?,
     })
 }
 
-fn content_from_value(content_type: u8, c: &Value) -> Result<Content, ParseErrorKind> {
-    let obj = || {
-        c.as_object()
-            .ok_or_else(|| invalid("\"content\" is not an object"))
-    };
+/// One record from a JSON value (as [`record_from_str`] of its text).
+pub fn record_from_value(v: &Value, position: u64) -> Result<CelRecord, ParseErrorKind> {
+    record_from_str(&v.to_string(), position)
+}
+
+fn content_from_raw(content_type: u8, raw: &RawValue) -> Result<Content, ParseErrorKind> {
     Ok(match content_type {
         CONTENT_PCCLIENT_STD => {
-            let m = obj()?;
-            only_keys(m, &["event_type", "event_data"], "pcclient_std content")?;
-            let event_type = match field(m, "event_type")? {
-                Value::String(s) => {
-                    EventType::from_name(s)
-                        .ok_or_else(|| invalid(format!("unknown event_type {s:?}")))?
-                        .0
-                }
-                other => uint(other, "event_type", u64::from(u32::MAX))? as u32,
-            };
+            let c: PcClientJ<'_> = from_raw(raw)?;
+            let event_type = c
+                .event_type
+                .resolve("event_type", u64::from(u32::MAX), |s| {
+                    EventType::from_name(s).map(|t| u64::from(t.0))
+                })? as u32;
             Content::PcClient {
                 event_type,
-                event_data: hex_bytes(field(m, "event_data")?, "event_data")?,
+                event_data: hex_bytes(&c.event_data, "event_data")?,
             }
         }
         CONTENT_IMA_TEMPLATE => {
-            let m = obj()?;
-            only_keys(
-                m,
-                &["template_name", "template_data"],
-                "ima_template content",
-            )?;
-            let name = field(m, "template_name")?
-                .as_str()
-                .ok_or_else(|| invalid("template_name is not a string"))?;
-            check_template_name(name)?;
+            let c: ImaTemplateJ<'_> = from_raw(raw)?;
+            check_template_name(&c.template_name)?;
             Content::ImaTemplate {
-                template_name: name.to_owned(),
-                template_data: hex_bytes(field(m, "template_data")?, "template_data")?,
+                template_name: c.template_name.into_owned(),
+                template_data: hex_bytes(&c.template_data, "template_data")?,
             }
         }
         CONTENT_CEL_MGT => {
-            let items = match c {
-                Value::Array(a) => a.iter().map(mgt_item).collect::<Result<Vec<_>, _>>()?,
-                Value::Object(_) => vec![mgt_item(c)?],
-                _ => return Err(invalid("cel content is neither an object nor an array")),
+            let items: Vec<MgtJ<'_>> = if raw.get().trim_start().starts_with('[') {
+                from_raw(raw)?
+            } else {
+                vec![from_raw(raw)?]
             };
             if items.is_empty() {
                 return Err(invalid("no cel_mgt item"));
             }
-            Content::Mgt(items)
+            Content::Mgt(items.iter().map(mgt_item).collect::<Result<_, _>>()?)
         }
         CONTENT_SYSTEMD => {
-            let m = obj()?;
-            only_keys(
-                m,
-                &["eventType", "bootId", "timestamp", "string"],
-                "systemd content",
-            )?;
-            let event_type = match field(m, "eventType")? {
-                Value::String(s) => SYSTEMD_EVENT_TYPES
+            let c: SystemdJ<'_> = from_raw(raw)?;
+            let event_type = c.event_type.resolve("systemd eventType", 3, |s| {
+                SYSTEMD_EVENT_TYPES
                     .iter()
-                    .position(|n| n == s)
-                    .ok_or_else(|| invalid(format!("unknown systemd eventType {s:?}")))?
-                    as u8,
-                other => uint(other, "eventType", 3)? as u8,
-            };
-            let boot_id: [u8; 16] = hex_bytes(field(m, "bootId")?, "bootId")?
+                    .position(|n| *n == s)
+                    .map(|p| p as u64)
+            })? as u8;
+            let boot_id: [u8; 16] = hex_bytes(&c.boot_id, "bootId")?
                 .try_into()
                 .map_err(|_| invalid("bootId is not 16 bytes"))?;
             Content::Systemd(SystemdEvent {
                 event_type,
-                timestamp: uint(field(m, "timestamp")?, "timestamp", u64::MAX)?,
+                timestamp: c.timestamp,
                 boot_id,
-                string: field(m, "string")?
-                    .as_str()
-                    .ok_or_else(|| invalid("string is not a string"))?
-                    .to_owned(),
+                string: c.string.into_owned(),
             })
         }
-        CONTENT_IMA_TLV => Content::ImaTlv(hex_bytes(c, "content")?),
+        CONTENT_IMA_TLV => Content::ImaTlv(hex_bytes(&from_raw::<Cow<'_, str>>(raw)?, "content")?),
         other => Content::Other {
             content_type: other,
-            data: hex_bytes(c, "content")?,
+            data: hex_bytes(&from_raw::<Cow<'_, str>>(raw)?, "content")?,
         },
     })
 }
 
-fn mgt_item(v: &Value) -> Result<MgtItem, ParseErrorKind> {
-    let m = v
-        .as_object()
-        .ok_or_else(|| invalid("a cel item is not an object"))?;
-    only_keys(m, &["type", "data"], "cel item")?;
-    let typ = match field(m, "type")? {
-        Value::String(s) => match s.as_str() {
+fn mgt_item(it: &MgtJ<'_>) -> Result<MgtItem, ParseErrorKind> {
+    let typ = it.typ.resolve("cel item type", 255, |s| {
+        Some(u64::from(match s {
             "cel_version" => MGT_CEL_VERSION,
             "firmware_end" => MGT_FIRMWARE_END,
             "cel_timestamp" => MGT_TIMESTAMP,
             "state_trans" => MGT_STATE_TRANS,
-            other => return Err(invalid(format!("unknown cel item type {other:?}"))),
-        },
-        other => uint(other, "type", 255)? as u8,
-    };
-    let data = || field(m, "data");
+            _ => return None,
+        }))
+    })? as u8;
+    let data = || it.data.ok_or_else(|| invalid("missing \"data\""));
     Ok(match typ {
         MGT_CEL_VERSION => {
-            let d = data()?
-                .as_object()
-                .ok_or_else(|| invalid("cel_version data is not an object"))?;
-            only_keys(d, &["major", "minor"], "cel_version")?;
+            let v: CelVersionJ = from_raw(data()?)?;
+            let max = u64::from(u16::MAX);
+            if v.major > max || v.minor > max {
+                return Err(invalid(format!("cel_version above {max}")));
+            }
             MgtItem::CelVersion {
-                major: uint(field(d, "major")?, "major", u64::from(u16::MAX))? as u16,
-                minor: uint(field(d, "minor")?, "minor", u64::from(u16::MAX))? as u16,
+                major: v.major as u16,
+                minor: v.minor as u16,
             }
         }
         MGT_FIRMWARE_END => {
-            if m.contains_key("data") {
+            if it.data.is_some() {
                 return Err(invalid("firmware_end carries data"));
             }
             MgtItem::FirmwareEnd
         }
-        MGT_TIMESTAMP => MgtItem::Timestamp(uint(data()?, "cel_timestamp", u64::MAX)?),
-        MGT_STATE_TRANS => MgtItem::StateTrans(match data()? {
-            Value::String(s) => StateTrans::from_name(s)
-                .ok_or_else(|| invalid(format!("unknown state_trans {s:?}")))?,
-            other => StateTrans::from_value(uint(other, "state_trans", 2)?)
-                .ok_or_else(|| invalid("state_trans"))?,
-        }),
+        MGT_TIMESTAMP => MgtItem::Timestamp(from_raw::<u64>(data()?)?),
+        MGT_STATE_TRANS => {
+            let v: NumOrStr<'_> = from_raw(data()?)?;
+            let n = v.resolve("state_trans", 2, |s| {
+                StateTrans::from_name(s).map(|t| u64::from(t.value()))
+            })?;
+            MgtItem::StateTrans(StateTrans::from_value(n).ok_or_else(|| invalid("state_trans"))?)
+        }
         other => return Err(invalid(format!("unknown cel item type {other}"))),
     })
 }
