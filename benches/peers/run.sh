@@ -42,14 +42,16 @@ fi
 
 median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 
-# timed CMD...: run under /usr/bin/time -v; prints "wall_s rss_kb rc"; output kept in $WORK/last.out
+# timed CMD...: run under /usr/bin/time -v; prints "wall_s rss_kb rc cpu_s" (cpu = user + system);
+# output kept in $WORK/last.out
 timed() {
   local t0 t1 rc
   t0=$(date +%s%N)
   set +e; /usr/bin/time -v -o "$WORK/last.time" "$@" >"$WORK/last.out" 2>&1; rc=$?; set -e
   t1=$(date +%s%N)
   echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.4f", (b-a)/1e9}') \
-$(awk -F': ' '/Maximum resident set size/{print $2}' "$WORK/last.time") $rc"
+$(awk -F': ' '/Maximum resident set size/{print $2}' "$WORK/last.time") $rc \
+$(awk -F': ' '/User time/{u=$2} /System time/{s=$2} END{printf "%.3f", u+s}' "$WORK/last.time")"
 }
 
 # expect_rc WANT LABEL CMD...: correctness control, outside the timed runs
@@ -64,36 +66,37 @@ expect_rc() {
   echo "ok: $label (exit $rc)" >&2
 }
 
-# bench LABEL CMD...: RUNS timed runs; sets MED_S, MED_RSS_MB, ALL_S; also KL_INNER for keylime
+# bench LABEL CMD...: RUNS timed runs; sets MED_S, MED_CPU, MED_RSS_MB, ALL_S; also KL_INNER for keylime
 bench() {
   local label=$1; shift
-  local walls=() rsss=() inner=() w m rc
+  local walls=() rsss=() cpus=() inner=() w m rc c
   for ((r = 0; r < RUNS; r++)); do
-    read -r w m rc < <(timed "$@")
+    read -r w m rc c < <(timed "$@")
     if [ "$rc" != 0 ]; then
       echo "FAILED (exit $rc): $label" >&2; tail -5 "$WORK/last.out" >&2; exit 1
     fi
-    walls+=("$w"); rsss+=("$m")
+    walls+=("$w"); rsss+=("$m"); cpus+=("$c")
     if [[ $label == keylime* ]]; then
       inner+=("$(python3 -c "import json,sys;print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])['runs'][0]['seconds'])" "$WORK/last.out")")
     fi
   done
   MED_S=$(printf "%s\n" "${walls[@]}" | median)
+  MED_CPU=$(printf "%s\n" "${cpus[@]}" | median)
   MED_RSS_MB=$(printf "%s\n" "${rsss[@]}" | median | awk '{printf "%.1f", $1/1024}')
   ALL_S="${walls[*]}"
   KL_INNER=""
   if [ ${#inner[@]} -gt 0 ]; then KL_INNER=$(printf "%s\n" "${inner[@]}" | median); fi
-  echo "  $label: median ${MED_S}s, RSS ${MED_RSS_MB} MB (runs: $ALL_S)${KL_INNER:+, replay call ${KL_INNER}s}" >&2
+  echo "  $label: median ${MED_S}s (cpu ${MED_CPU}s), RSS ${MED_RSS_MB} MB (runs: $ALL_S)${KL_INNER:+, replay call ${KL_INNER}s}" >&2
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.1f×", a/b; else print "–" }'; }
 
 OUT="$WORK/results.md"
 {
-  echo "| entries | tool | input, banks | median wall | peak RSS | vs mr (same input) |"
-  echo "|---:|---|---|---:|---:|---:|"
+  echo "| entries | tool | input, banks | median wall | median CPU (user+sys) | peak RSS | vs mr, wall | vs mr, CPU |"
+  echo "|---:|---|---|---:|---:|---:|---:|---:|"
 } >"$OUT"
-row() { echo "| $1 | $2 | $3 | $4 | $5 | $6 |" >>"$OUT"; }
+row() { echo "| $1 | $2 | $3 | $4 | $5 | $6 | $7 | $8 |" >>"$OUT"; }
 
 for n in $SIZES; do
   d="$WORK/log_$n"
@@ -118,37 +121,39 @@ for n in $SIZES; do
   expect_rc 1 "mr ascii, wrong sha256 value rejected" "$MR_BIN" ima replay "$d/ascii_runtime_measurements" --bank sha256 --expect "10:sha256:$BAD256"
 
   bench "mr binary sha1+sha256" "$MR_BIN" "${MR_BIN_ARGS[@]}"
-  MR_S=$MED_S
-  row "$n" "mr ima replay --expect" "binary, SHA-1 + SHA-256" "${MED_S} s" "${MED_RSS_MB} MB" "1×"
+  MR_S=$MED_S MR_C=$MED_CPU
+  row "$n" "mr ima replay --expect" "binary, SHA-1 + SHA-256" "${MED_S} s" "${MED_CPU} s" "${MED_RSS_MB} MB" "1×" "1×"
   if [ $HAVE_EVMCTL = 1 ]; then
     EV=(evmctl ima_measurement "${ev_flags[@]}" --pcrs "sha1,$d/pcrs_sha1.txt" --pcrs "sha256,$d/pcrs_sha256.txt" "$d/binary_runtime_measurements")
     expect_rc 0 "evmctl sha1+sha256" "${EV[@]}"
     expect_rc 1 "evmctl, wrong sha256 value rejected" evmctl ima_measurement "${ev_flags[@]}" --pcrs "sha1,$d/pcrs_sha1.txt" --pcrs "sha256,$d/bad_pcrs_sha256.txt" "$d/binary_runtime_measurements"
     bench "evmctl sha1+sha256" "${EV[@]}"
-    row "$n" "evmctl ima_measurement" "binary, SHA-1 + SHA-256" "${MED_S} s" "${MED_RSS_MB} MB" "$(ratio "$MED_S" "$MR_S")"
+    row "$n" "evmctl ima_measurement" "binary, SHA-1 + SHA-256" "${MED_S} s" "${MED_CPU} s" "${MED_RSS_MB} MB" "$(ratio "$MED_S" "$MR_S")" "$(ratio "$MED_CPU" "$MR_C")"
   else
-    row "$n" "evmctl ima_measurement" "binary, SHA-1 + SHA-256" "missing" "" ""
+    row "$n" "evmctl ima_measurement" "binary, SHA-1 + SHA-256" "missing" "" "" "" ""
   fi
 
   bench "mr ascii sha256" "$MR_BIN" "${MR_ASCII_ARGS[@]}"
-  MR_A=$MED_S
-  row "$n" "mr ima replay --expect" "ASCII, SHA-256" "${MED_S} s" "${MED_RSS_MB} MB" "1×"
+  MR_A=$MED_S MR_AC=$MED_CPU
+  row "$n" "mr ima replay --expect" "ASCII, SHA-256" "${MED_S} s" "${MED_CPU} s" "${MED_RSS_MB} MB" "1×" "1×"
   if [ $HAVE_KEYLIME = 1 ]; then
     KLC=("$KL_PY" "$KL" "$d/ascii_runtime_measurements" --pcrs-json "$d/pcrs.json" --bank sha256 --policy none)
     expect_rc 0 "keylime sha256" "${KLC[@]}"
     expect_rc 1 "keylime, wrong sha256 value rejected" "$KL_PY" "$KL" "$d/ascii_runtime_measurements" --pcr-hex "$BAD256" --bank sha256 --policy none
     bench "keylime sha256" "${KLC[@]}"
-    row "$n" "keylime process_measurement_list (call only)" "ASCII, SHA-256" "${KL_INNER} s" "" "$(ratio "$KL_INNER" "$MR_A")"
-    row "$n" "keylime, whole process" "ASCII, SHA-256" "${MED_S} s" "${MED_RSS_MB} MB" "$(ratio "$MED_S" "$MR_A")"
+    row "$n" "keylime process_measurement_list (call only)" "ASCII, SHA-256" "${KL_INNER} s" "" "" "$(ratio "$KL_INNER" "$MR_A")" "$(ratio "$KL_INNER" "$MR_AC")"
+    row "$n" "keylime, whole process" "ASCII, SHA-256" "${MED_S} s" "${MED_CPU} s" "${MED_RSS_MB} MB" "$(ratio "$MED_S" "$MR_A")" "$(ratio "$MED_CPU" "$MR_AC")"
   else
-    row "$n" "keylime process_measurement_list" "ASCII, SHA-256" "missing" "" ""
+    row "$n" "keylime process_measurement_list" "ASCII, SHA-256" "missing" "" "" "" ""
   fi
 done
 
 {
   echo
   echo "Medians of $RUNS runs (wall clock around \`/usr/bin/time -v\`, which gives the peak RSS);"
-  echo "ratios are peer / mr on the same input and banks, measured in this run."
+  echo "ratios are peer / mr on the same input and banks, measured in this run. CPU time (user + system)"
+  echo "is less disturbed by other load than wall time; keylime's replay call is timed inside Python"
+  echo "(wall), so its CPU ratio compares that call with mr's whole process."
   echo "Lists: \`gen_ima_log.py -n N ${GEN_ARGS:-}\` (ima-ng, SHA-256 file digests, PCR 10)."
   echo "Every tool accepted each list (exit 0) and rejected a wrong SHA-256 PCR 10 value before timing."
 } >>"$OUT"
