@@ -39,6 +39,10 @@ def emit(b):
         open(os.path.join(out, "seed-dec-" + hashlib.sha1(b).hexdigest()[:16]), "wb").write(b)
 for path in sys.argv[2:]:
     text = open(path, errors="replace").read()
+    try:  # a whole file of (wrapped) base64
+        emit(base64.b64decode("".join(text.split()), validate=True))
+    except (binascii.Error, ValueError):
+        pass
     for s in re.findall(r'"([^"]{16,})"', text) + re.findall(r'^([A-Za-z0-9+/=]{16,})$', text, re.M):
         s = s.strip()
         try:
