@@ -73,6 +73,14 @@ pub struct ReplayArgs {
     /// The register IMA extends in direct mode (default rtmr2, as Intel's kernels do).
     #[arg(long, value_name = "ID", requires = "ima")]
     pub ima_register: Option<String>,
+    /// Work around firmware that omits the two Exit Boot Services events of PCR 5: append them
+    /// (against verified values only when PCR 5 does not match without them). Off by default.
+    #[arg(long)]
+    pub missing_ebs_workaround: bool,
+    /// Only report records whose checkable data disagrees with their digest, instead of
+    /// rejecting the log (for inspecting logs; never for a verifier).
+    #[arg(long)]
+    pub report_data_mismatch: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -159,11 +167,17 @@ fn replay(args: ReplayArgs) -> CmdResult {
     } else {
         TcgReplayConfig::pc_client()
     };
-    let cfg = if args.bank.is_empty() {
+    let mut cfg = if args.bank.is_empty() {
         base
     } else {
         base.with_banks(args.bank.clone())
     };
+    if args.missing_ebs_workaround {
+        cfg.missing_ebs = tcg::MissingExitBootServices::AppendToPcr5;
+    }
+    if args.report_data_mismatch {
+        cfg.data_check = tcg::DataCheckPolicy::Report;
+    }
     let expected = if args.td_quote.is_some() {
         let ima_extends_rtmr3 = args.ima.is_some() && ima_register == MrId::Rtmr(3);
         td_quote_registers(

@@ -366,3 +366,36 @@ fn ima_boot_aggregate_is_checked_against_the_boot_log() {
     let o = mr(&["ima", "replay", path(&list), "--boot-log", path(&list)]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
 }
+
+/// go-attestation's log without the Exit Boot Services pair: rejected as logged (PCR 5), accepted
+/// only with the explicit `--missing-ebs-workaround`.
+#[test]
+fn missing_ebs_log_verifies_only_with_the_explicit_workaround() {
+    let Some(v) = vectors() else { return };
+    let log = v.join("tcg2/go-attestation/ebs_event_missing_eventlog");
+    let j: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(v.join("tcg2/go-attestation/EXPECTED_pcrs.json")).unwrap(),
+    )
+    .unwrap();
+    let pcrs = j["logs"]["ebs_event_missing_eventlog"]["pcrs"]["sha1"]
+        .as_object()
+        .unwrap();
+    let expects: Vec<String> = pcrs
+        .iter()
+        .map(|(k, v)| format!("{k}:sha1:{}", v.as_str().unwrap().to_lowercase()))
+        .collect();
+    let mut args = vec!["tcg", "replay", path(&log)];
+    for e in &expects {
+        args.extend(["--expect", e.as_str()]);
+    }
+    let o = mr(&args);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("pcr5") || stdout(&o).contains("pcr5"),
+        "{}",
+        stderr(&o)
+    );
+    args.push("--missing-ebs-workaround");
+    let o = mr(&args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
