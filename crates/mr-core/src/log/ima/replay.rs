@@ -244,12 +244,18 @@ pub fn replay<R: BufRead>(
             }
             let computed = col_digest.unwrap_or_else(|| e.template_digest(column));
             if computed.as_bytes() != e.header_digest().as_bytes() {
-                note_bad(&mut per_bank, &mut padded, e, computed);
+                note_bad(&mut per_bank, &mut padded, e, computed, reg);
             }
         } else {
             violations += 1;
             if config.violations == ViolationPolicy::Reject {
-                note_bad(&mut per_bank, &mut padded, e, e.template_digest(column));
+                note_bad(
+                    &mut per_bank,
+                    &mut padded,
+                    e,
+                    e.template_digest(column),
+                    reg,
+                );
             }
         }
         if let Some(r) = per_bank.as_mut() {
@@ -320,9 +326,19 @@ pub fn replay<R: BufRead>(
     })
 }
 
-fn note_bad(a: &mut Option<Replayer>, b: &mut Option<Replayer>, e: &ImaEntry, computed: Digest) {
+/// Record a bad entry; it is named with the register it actually extends in this replay (the
+/// target, such as `mr_ima`, when one is set; else its own PCR).
+fn note_bad(
+    a: &mut Option<Replayer>,
+    b: &mut Option<Replayer>,
+    e: &ImaEntry,
+    computed: Digest,
+    register: &MrId,
+) {
     for r in [a, b].into_iter().flatten() {
-        r.note_bad_entry(e.mismatch(computed));
+        let mut bad = e.mismatch(computed);
+        bad.register = register.clone();
+        r.note_bad_entry(bad);
     }
 }
 
