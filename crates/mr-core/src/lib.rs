@@ -15,6 +15,7 @@
 
 pub mod alg;
 pub mod error;
+pub mod hexdigits;
 pub mod log;
 pub mod register;
 pub mod replay;

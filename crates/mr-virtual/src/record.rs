@@ -16,6 +16,7 @@
 use std::fmt;
 
 use mr_core::alg::MAX_DIGEST_SIZE;
+use mr_core::hexdigits::{self, HexCase};
 use mr_core::{Digest, HashAlg};
 
 /// Longest journal line accepted, in bytes (without the `\n`). A record is at most
@@ -140,22 +141,6 @@ impl RecordRef<'_> {
     }
 }
 
-/// Value of each byte as a lowercase hex digit; 0xFF for every other byte.
-const HEX_VALUE: [u8; 256] = {
-    let mut t = [0xFFu8; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    t
-};
-
 fn parse_value(token: &str) -> Result<Digest, RecordError> {
     let (alg_name, hex) = token
         .split_once('/')
@@ -171,18 +156,9 @@ fn parse_value(token: &str) -> Result<Digest, RecordError> {
             got: hex.len(),
         });
     }
-    // Branch-free decode; any byte that is not a lowercase hex digit sets a high bit of `bad`.
     let mut bytes = [0u8; MAX_DIGEST_SIZE];
-    let mut bad = 0u8;
-    for (out, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
-        let [hi, lo] = pair else {
-            return Err(RecordError::NotLowercaseHex);
-        };
-        let (hi, lo) = (HEX_VALUE[usize::from(*hi)], HEX_VALUE[usize::from(*lo)]);
-        bad |= hi | lo;
-        *out = hi << 4 | (lo & 0x0F);
-    }
-    if bad & 0xF0 != 0 {
+    let out = bytes.get_mut(..alg.size()).unwrap_or(&mut []);
+    if !hexdigits::decode_into(hex.as_bytes(), out, HexCase::Lower) {
         return Err(RecordError::NotLowercaseHex);
     }
     Digest::new(alg, bytes.get(..alg.size()).unwrap_or(&[]))

@@ -30,6 +30,7 @@ use serde_json::{json, Map, Value};
 
 use crate::alg::HashAlg;
 use crate::error::{Error, ParseErrorKind};
+use crate::hexdigits::{self, HexCase};
 use crate::log::tcg::EventType;
 
 use super::{
@@ -348,23 +349,6 @@ struct CelVersionJ {
     minor: u64,
 }
 
-/// Value of a hex digit, 0xFF for any other byte.
-const HEX_VALUE: [u8; 256] = {
-    let mut t = [0xFFu8; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        t[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    t
-};
-
 fn hex_bytes(s: &str, what: &str) -> Result<Vec<u8>, ParseErrorKind> {
     let b = s.as_bytes();
     if b.len() / 2 > MAX_CEL_VALUE_LEN as usize {
@@ -376,17 +360,12 @@ fn hex_bytes(s: &str, what: &str) -> Result<Vec<u8>, ParseErrorKind> {
     if !b.len().is_multiple_of(2) {
         return Err(invalid(format!("{what}: odd number of hex digits")));
     }
-    let mut out = Vec::with_capacity(b.len() / 2);
-    for (k, pair) in b.chunks_exact(2).enumerate() {
-        let hi = HEX_VALUE[usize::from(pair[0])];
-        let lo = HEX_VALUE[usize::from(pair[1])];
-        if (hi | lo) > 0x0F {
-            return Err(invalid(format!(
-                "{what}: invalid hex digit at position {}",
-                2 * k + usize::from(hi <= 0x0F)
-            )));
-        }
-        out.push((hi << 4) | lo);
+    let mut out = vec![0u8; b.len() / 2];
+    if !hexdigits::decode_into(b, &mut out, HexCase::Any) {
+        let at = hexdigits::first_invalid(b, HexCase::Any).unwrap_or(0);
+        return Err(invalid(format!(
+            "{what}: invalid hex digit at position {at}"
+        )));
     }
     Ok(out)
 }

@@ -5,6 +5,7 @@ use std::io::BufRead;
 
 use crate::alg::{Digest, HashAlg, MAX_DIGEST_SIZE};
 use crate::error::{Error, ParseErrorKind};
+use crate::hexdigits::{self, HexCase};
 
 use super::binary::{set_template, split_fields};
 use super::reader::{column_alg, ImaReader};
@@ -170,34 +171,10 @@ impl<R: BufRead> ImaReader<R> {
     }
 }
 
-/// Hex digit values; 0xFF marks a non-hex byte.
-const HEX_VALUES: [u8; 256] = {
-    let mut t = [0xFFu8; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        t[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    t
-};
-
 /// Decode hex `text` into `out` (`out.len() * 2 == text.len()`); false on a non-hex digit.
 #[inline]
 fn decode_hex(text: &[u8], out: &mut [u8]) -> bool {
-    let mut bad = 0u8;
-    for (o, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-        let hi = HEX_VALUES[usize::from(pair[0])];
-        let lo = HEX_VALUES[usize::from(pair[1])];
-        bad |= hi | lo;
-        *o = (hi << 4) | (lo & 0x0F);
-    }
-    bad & 0xF0 == 0
+    hexdigits::decode_into(text, out, HexCase::Any)
 }
 
 fn invalid_hex(text: &str) -> ParseErrorKind {
