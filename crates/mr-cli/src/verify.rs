@@ -292,6 +292,14 @@ pub fn verify_tpm<R: BufRead>(
                     ),
                     other => tpm_rejection(&other),
                 })?;
+            // The replay had no values to check against, so it could not apply the no-TPM rule
+            // itself: an all-zero boot_aggregate means the kernel extended no PCR, and whatever
+            // the quote shows was put there by someone else.
+            if let Some(ba) = report.boot_aggregates.iter().find(|b| b.no_tpm) {
+                return Err(ima_rejection(
+                    mr_core::log::ima::HistoryError::NoTpm { entry: ba.entry }.into(),
+                ));
+            }
             (verified, report)
         }
     };

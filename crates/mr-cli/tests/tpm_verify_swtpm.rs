@@ -298,3 +298,46 @@ fn verify_without_pcrs_uses_the_lists_final_values_when_the_quote_covers_only_pc
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("PCR digest mismatch"), "{}", stderr(&o));
 }
+
+/// TPM bypass: the kernel found no TPM (all-zero boot_aggregate) and extended nothing, and
+/// someone else wrote the list's values into PCR 10. The quote matches the list, with or without
+/// `--pcrs`, and `mr verify` still refuses it, naming the boot_aggregate entry.
+#[test]
+fn no_tpm_boot_aggregate_is_refused_even_when_pcr10_matches_the_list() {
+    let swtpm = Swtpm::start().expect("swtpm (scripts/install-deps.sh installs it)");
+    let tpm = Tpm::open(&swtpm.tcti()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut list = ImaListBuilder::binary();
+    let boot = list.boot_aggregate("ima-ng", &mr_core::Digest::zero(HashAlg::Sha256));
+    for pcr in BANKS.map(|b| tpm.pcr(10, b)) {
+        pcr.extend(&boot.extend_value(pcr.alg(), DigestMode::PerBank))
+            .unwrap();
+    }
+    measure(&tpm, &mut list, &["/usr/bin/bash", "/etc/passwd"]);
+    let nonce = b"bypass";
+    let log = write(dir.path(), "ima.bin", list.as_bytes());
+    let nonce_hex = hex::encode(nonce);
+    // With --pcrs (quote over PCRs 0 and 10), and without (a quote over PCR 10 only, whose
+    // values the list's replay must then reproduce).
+    let q = quote(&tpm, dir.path(), AkKind::EccP256, nonce);
+    let ak = tpm.create_ak(AkKind::EccP256).unwrap();
+    let selection = PcrSelection {
+        banks: BANKS
+            .iter()
+            .map(|b| PcrBankSelection::new(*b, &[10]))
+            .collect(),
+    };
+    let only10 = tpm.quote(&ak, nonce, &selection).unwrap();
+    let attest10 = write(dir.path(), "pcr10.attest", &only10.attest);
+    let sig10 = write(dir.path(), "pcr10.sig", &only10.signature);
+    let ak10 = write(dir.path(), "pcr10.pub", &only10.ak_public);
+    for (attest, sig, ak, extra) in [
+        (&q.attest, &q.sig, &q.ak, vec!["--pcrs", q.pcrs.as_str()]),
+        (&attest10, &sig10, &ak10, vec![]),
+    ] {
+        let o = mr_verify(&log, attest, sig, ak, &nonce_hex, &extra);
+        assert_eq!(code(&o), 1, "{extra:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("boot_aggregate"), "{}", stderr(&o));
+        assert!(stderr(&o).contains("entry 0"), "{}", stderr(&o));
+    }
+}
