@@ -48,7 +48,11 @@ fn base() -> &'static Base {
             .with_nonce(NONCE.to_vec());
         let mut quotes = Vec::new();
         let mut registers = None;
-        for f in [QuoteFormat::V4Td10, QuoteFormat::V5Td10, QuoteFormat::V5Td15] {
+        for f in [
+            QuoteFormat::V4Td10,
+            QuoteFormat::V5Td10,
+            QuoteFormat::V5Td15,
+        ] {
             let q = signer.quote_as(&m, f).expect("quote");
             let v = quote::verify(&q, &opts).expect("the base quote verifies");
             registers = Some(v.into_registers());
