@@ -158,8 +158,22 @@ fn replay(args: ReplayArgs) -> CmdResult {
         return crate::shards::replay(&args, cfg);
     }
     let expected = expected_values(&args.expect, &args.expect_file)?;
-    let input = open_input(&args.log)?;
-    match ima::replay(input, &cfg, expected.as_ref()) {
+    // A file can be read twice: its banks are replayed on two threads (same result as one).
+    let result = if args.log == std::path::Path::new("-") {
+        ima::replay(open_input(&args.log)?, &cfg, expected.as_ref())
+    } else {
+        let path = args.log.clone();
+        if let Err(e) = std::fs::File::open(&path) {
+            return Err(Failure::Malformed(format!(
+                "cannot open {}: {e}",
+                path.display()
+            )));
+        }
+        let open =
+            || std::fs::File::open(&path).map(|f| std::io::BufReader::with_capacity(1 << 16, f));
+        ima::replay_split_banks(open, &cfg, expected.as_ref())
+    };
+    match result {
         Ok(report) => {
             if let Some(boot_log) = &args.boot_log {
                 check_boot_aggregate(boot_log, &report, args.json)?;

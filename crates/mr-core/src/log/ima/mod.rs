@@ -33,8 +33,8 @@ pub use checkpoint::{
 };
 pub use reader::{ImaReader, ImaReaderOptions};
 pub use replay::{
-    replay, BootAggregate, DigestMode, ImaReplayConfig, ImaReplayReport, ViolationPolicy,
-    MAX_REPORTED_BOOT_AGGREGATES,
+    replay, replay_split_banks, BootAggregate, DigestMode, ImaReplayConfig, ImaReplayReport,
+    ViolationPolicy, MAX_REPORTED_BOOT_AGGREGATES,
 };
 pub use template::{
     Endian, Field, FieldId, FieldValue, PrefixedDigest, TemplateFormat, XattrLengths,
