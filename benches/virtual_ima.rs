@@ -21,7 +21,7 @@ use mr::rtmr::rtmr::TdxRtmr;
 use mr::rtmr::sim::SimTd;
 use mr::virtual_registers::agent::ImaAgent;
 use mr::virtual_registers::record::Record;
-use mr::virtual_registers::verify::{derive, DeriveOptions};
+use mr::virtual_registers::verify::{derive, derive_and_use, DeriveOptions};
 use mr::virtual_registers::{VirtualRegister, MR_IMA};
 
 const ENTRIES: u64 = 100_000;
@@ -110,6 +110,33 @@ fn layered_vs_direct(c: &mut Criterion) {
                 .with_target(mr_ima.clone());
             let r = ima::replay(list.as_slice(), &cfg, Some(&values)).unwrap();
             assert_eq!(r.outcome.covered, Some(ENTRIES));
+        })
+    });
+    // The same result with the derivation and the IMA replay overlapped on two threads (the
+    // replay runs on the values the journal claims; kept only if derive verifies them).
+    g.bench_function("td_root_derive_and_replay_overlapped", |b| {
+        b.iter(|| {
+            let (derived, r) = derive_and_use(
+                journal.as_bytes(),
+                &MrId::Rtmr(3),
+                &quoted_rtmr3,
+                &DeriveOptions::default(),
+                |v: &VerifiedRegisters| {
+                    let mut values = VerifiedRegisters::new(v.provenance().clone());
+                    for (id, d) in v.iter() {
+                        if *id == mr_ima {
+                            values.insert(id.clone(), *d).unwrap();
+                        }
+                    }
+                    let cfg = ImaReplayConfig::default()
+                        .with_banks([HashAlg::Sha384])
+                        .with_target(mr_ima.clone());
+                    ima::replay(list.as_slice(), &cfg, Some(&values))
+                },
+            )
+            .unwrap();
+            assert_eq!(derived.covered, ENTRIES);
+            assert_eq!(r.unwrap().outcome.covered, Some(ENTRIES));
         })
     });
     g.finish();

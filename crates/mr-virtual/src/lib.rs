@@ -69,7 +69,7 @@ pub use agent::{AgentProgress, ImaAgent};
 pub use error::Error;
 pub use journal::{Journal, JournalLock};
 pub use record::{Record, RecordError};
-pub use verify::{derive, DeriveOptions, Derived, DerivedRegister, TrustedStart};
+pub use verify::{derive, derive_and_use, DeriveOptions, Derived, DerivedRegister, TrustedStart};
 
 use journal::LineReader;
 use record::RecordRef;

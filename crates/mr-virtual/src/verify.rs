@@ -419,6 +419,80 @@ pub fn derive(
     })
 }
 
+/// What the journal claims: every complete record's extend digests folded into its virtual
+/// register, from zero, with no check against the backing register (no line is hashed). `None`
+/// when the journal is rotated (SYNC head), malformed, or names too many registers: only
+/// [`derive`] can say what such a journal is worth.
+fn claimed_values(journal: &[u8], verified: &VerifiedRegisters) -> Option<VerifiedRegisters> {
+    let mut lines = LineReader::new(journal, 0);
+    let mut virtuals = Virtuals::default();
+    while let Ok(Some(line)) = lines.next_line() {
+        if !line.complete {
+            break;
+        }
+        match line.parse().ok()? {
+            Some(RecordRef::Extend { name, digest }) => {
+                virtuals.extend(line.number, name, &digest).ok()?;
+            }
+            Some(RecordRef::Sync { .. }) => return None,
+            None => {}
+        }
+    }
+    let mut claimed = VerifiedRegisters::new(Provenance::Derived {
+        from: Box::new(verified.provenance().clone()),
+    });
+    for (name, banks) in virtuals.map {
+        for (_, value, _) in banks {
+            claimed.insert(MrId::Virtual(name.clone()), value).ok()?;
+        }
+    }
+    Some(claimed)
+}
+
+/// [`derive`] the journal's virtual registers and run `use_values` on them (typically the IMA
+/// replay against `mr_ima`), overlapping the two on two threads.
+///
+/// While [`derive`] checks the journal against the verified backing register on a second
+/// thread, `use_values` runs on the values the journal *claims*: its extend digests folded
+/// without any check. The speculative result is kept only when the derived (verified) values
+/// are equal to the claimed ones; otherwise, for example when the journal runs ahead of the
+/// quote, `use_values` runs again on the derived values. Either way the result is exactly
+/// `use_values(&derive(..)?.registers)`, and an error of [`derive`] is returned as it is.
+pub fn derive_and_use<T, F>(
+    journal: &[u8],
+    backing: &MrId,
+    verified: &VerifiedRegisters,
+    opts: &DeriveOptions,
+    use_values: F,
+) -> Result<(Derived, T), Error>
+where
+    T: Send,
+    F: Fn(&VerifiedRegisters) -> T + Sync,
+{
+    let Some(claimed) = claimed_values(journal, verified) else {
+        let derived = derive(journal, backing, verified, opts)?;
+        let used = use_values(&derived.registers);
+        return Ok((derived, used));
+    };
+    let (derived, speculative) = std::thread::scope(|scope| {
+        let derived = scope.spawn(|| derive(journal, backing, verified, opts));
+        let speculative = use_values(&claimed);
+        (derived.join(), speculative)
+    });
+    let derived = match derived {
+        Ok(d) => d?,
+        // The derivation thread panicked (it never should): derive again on this thread, so the
+        // panic is not turned into an acceptance.
+        Err(_) => derive(journal, backing, verified, opts)?,
+    };
+    if derived.registers == claimed {
+        Ok((derived, speculative))
+    } else {
+        let used = use_values(&derived.registers);
+        Ok((derived, used))
+    }
+}
+
 fn not_covered(
     e: ReplayError,
     backing: &MrId,

@@ -479,3 +479,53 @@ fn a_sync_record_of_another_bank_is_refused_with_its_line() {
     assert!(matches!(err, Error::Journal { line: 3, .. }), "{err}");
     assert!(err.to_string().contains("sha256"), "{err}");
 }
+
+/// `derive_and_use` (the speculative two-thread form) always gives what `derive` then `use`
+/// gives: clean, ahead of the quote, tampered and rotated journals, and `use_values` runs on the
+/// claimed values only when they turn out to be the verified ones.
+#[test]
+fn derive_and_use_is_derive_then_use() {
+    use mr_virtual::verify::derive_and_use;
+    use std::sync::Mutex;
+
+    let (journal, _) = attest(9);
+    let lines = lines_of(&journal);
+    let mut dropped = lines.clone();
+    dropped.remove(4);
+    let mut ahead = lines.clone();
+    ahead.push(extend_line("mr_ima", &measurement(77)));
+    let cases = [
+        ("clean", text(&lines)),
+        ("ahead of the quote", text(&ahead)),
+        ("dropped record", text(&dropped)),
+        ("comments", format!("# head\n{}\n", text(&lines))),
+    ];
+    let rtmr3 = fold_lines(&lines);
+    for (what, j) in &cases {
+        let seen = Mutex::new(Vec::new());
+        let one = run(j, &rtmr3);
+        let two = derive_and_use(
+            j.as_bytes(),
+            &RTMR3,
+            &quoted(&rtmr3),
+            &DeriveOptions::default(),
+            |v: &VerifiedRegisters| {
+                let value = v.get(&mr_ima(), HashAlg::Sha384).copied();
+                seen.lock().unwrap().push(value);
+                value
+            },
+        );
+        match (one, two) {
+            (Ok(d1), Ok((d2, used))) => {
+                assert_eq!(d1, d2, "{what}");
+                // The result is the use of the verified values.
+                assert_eq!(used, d1.get("mr_ima", HashAlg::Sha384), "{what}");
+                let calls = seen.lock().unwrap().len();
+                let expected_calls = if d1.left_over == 0 { 1 } else { 2 };
+                assert_eq!(calls, expected_calls, "{what}");
+            }
+            (Err(e1), Err(e2)) => assert_eq!(e1.to_string(), e2.to_string(), "{what}"),
+            (a, b) => panic!("{what}: derive {a:?}, derive_and_use {:?}", b.map(|x| x.0)),
+        }
+    }
+}
