@@ -11,7 +11,8 @@ use mr_core::replay::{PrefixPolicy, ReplayOptions};
 use mr_core::{HashAlg, VerifiedRegisters};
 
 use crate::common::{
-    expected_values, print_json, read_input, registers_json, rejection_json, CmdResult, Failure,
+    expected_values, print_json, print_outcome, read_input, registers_json, rejection_json,
+    CmdResult, Failure,
 };
 
 /// Largest input accepted (1 GiB: an IMA list of a few million entries).
@@ -238,18 +239,7 @@ fn print_human(r: &CelReplayReport, enc: Encoding, expected: Option<&VerifiedReg
     if let Some(l) = r.startup_locality {
         println!("pcr0 start locality: {l}");
     }
-    for v in &r.outcome.registers {
-        println!("{v}");
-    }
-    if let Some(e) = expected {
-        println!(
-            "verified: {} values ({}) reached after {} of {} records",
-            e.len(),
-            e.provenance(),
-            r.outcome.covered.unwrap_or(r.outcome.entries),
-            r.outcome.entries
-        );
-    }
+    print_outcome(&r.outcome, expected, "records");
 }
 
 fn report_json(

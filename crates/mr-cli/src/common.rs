@@ -123,6 +123,27 @@ pub fn registers_json<'a>(
     )
 }
 
+/// Print a replay's final values (`ID:ALG:HEX` lines) and, when values were verified, the line
+/// saying how many of the `unit`s (`records`, `events`) reached them.
+pub fn print_outcome(
+    outcome: &mr_core::replay::ReplayOutcome,
+    expected: Option<&VerifiedRegisters>,
+    unit: &str,
+) {
+    for v in &outcome.registers {
+        println!("{v}");
+    }
+    if let Some(e) = expected {
+        println!(
+            "verified: {} values ({}) reached after {} of {} {unit}",
+            e.len(),
+            e.provenance(),
+            outcome.covered.unwrap_or(outcome.entries),
+            outcome.entries
+        );
+    }
+}
+
 /// Print a JSON value on stdout.
 pub fn print_json(value: &serde_json::Value) {
     println!("{value:#}");

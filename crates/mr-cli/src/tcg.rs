@@ -8,7 +8,8 @@ use mr_core::{HashAlg, MrId, VerifiedRegisters};
 use mr_rtmr::quote;
 
 use crate::common::{
-    expected_values, print_json, read_input, registers_json, rejection_json, CmdResult, Failure,
+    expected_values, print_json, print_outcome, read_input, registers_json, rejection_json,
+    CmdResult, Failure,
 };
 use crate::{tdx, verify};
 
@@ -253,18 +254,7 @@ fn print_human(
     if let Some(l) = report.startup_locality {
         println!("pcr0 start locality: {l}");
     }
-    for v in &report.outcome.registers {
-        println!("{v}");
-    }
-    if let Some(e) = expected {
-        println!(
-            "verified: {} values ({}) reached after {} of {} events",
-            e.len(),
-            e.provenance(),
-            report.outcome.covered.unwrap_or(report.outcome.entries),
-            report.outcome.entries
-        );
-    }
+    print_outcome(&report.outcome, expected, "events");
 }
 
 fn report_json(

@@ -182,19 +182,7 @@ pub fn replay<R: BufRead>(
     config: &ImaReplayConfig,
     expected: Option<&VerifiedRegisters>,
 ) -> Result<ImaReplayReport, Error> {
-    let mut banks: Vec<HashAlg> = if config.banks.is_empty() {
-        match expected {
-            Some(v) if !v.is_empty() => v.banks(),
-            _ => vec![HashAlg::Sha1, HashAlg::Sha256],
-        }
-    } else {
-        config.banks.clone()
-    };
-    if let Some(v) = expected {
-        banks.extend(v.banks());
-    }
-    banks.sort();
-    banks.dedup();
+    let banks = replayed_banks(config, expected);
 
     let mode = config.digest_mode;
     let make = || match expected {
@@ -348,19 +336,7 @@ where
     R: BufRead,
     F: Fn() -> std::io::Result<R> + Sync,
 {
-    let mut banks: Vec<HashAlg> = if config.banks.is_empty() {
-        match expected {
-            Some(v) if !v.is_empty() => v.banks(),
-            _ => vec![HashAlg::Sha1, HashAlg::Sha256],
-        }
-    } else {
-        config.banks.clone()
-    };
-    if let Some(v) = expected {
-        banks.extend(v.banks());
-    }
-    banks.sort();
-    banks.dedup();
+    let banks = replayed_banks(config, expected);
     let sequential = || replay(open()?, config, expected);
     if banks.len() < 2 || config.digest_mode != DigestMode::PerBank {
         return sequential();
@@ -408,6 +384,25 @@ where
         }
         _ => sequential(),
     }
+}
+
+/// The banks a replay extends: those configured (default: the banks of the verified values, else
+/// SHA-1 and SHA-256), always with the banks of the verified values, sorted.
+fn replayed_banks(config: &ImaReplayConfig, expected: Option<&VerifiedRegisters>) -> Vec<HashAlg> {
+    let mut banks: Vec<HashAlg> = if config.banks.is_empty() {
+        match expected {
+            Some(v) if !v.is_empty() => v.banks(),
+            _ => vec![HashAlg::Sha1, HashAlg::Sha256],
+        }
+    } else {
+        config.banks.clone()
+    };
+    if let Some(v) = expected {
+        banks.extend(v.banks());
+    }
+    banks.sort();
+    banks.dedup();
+    banks
 }
 
 /// Record a bad entry; it is named with the register it actually extends in this replay (the
