@@ -158,7 +158,7 @@ fn replay(args: ReplayArgs) -> CmdResult {
         return crate::shards::replay(&args, cfg);
     }
     let expected = expected_values(&args.expect, &args.expect_file)?;
-    // A file can be read twice: its banks are replayed on two threads (same result as one).
+    // A file can be read twice: it is replayed on two threads (same result as one).
     let result = if args.log == std::path::Path::new("-") {
         ima::replay(open_input(&args.log)?, &cfg, expected.as_ref())
     } else {
@@ -171,7 +171,7 @@ fn replay(args: ReplayArgs) -> CmdResult {
         }
         let open =
             || std::fs::File::open(&path).map(|f| std::io::BufReader::with_capacity(1 << 16, f));
-        ima::replay_split_banks(open, &cfg, expected.as_ref())
+        ima::replay_parallel(open, &cfg, expected.as_ref())
     };
     match result {
         Ok(report) => {

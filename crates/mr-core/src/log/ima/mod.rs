@@ -20,6 +20,7 @@ pub mod builder;
 pub mod checkpoint;
 pub mod extend;
 pub mod kexec;
+mod parallel;
 mod reader;
 mod replay;
 pub mod sample;
@@ -31,10 +32,11 @@ pub use checkpoint::{
     resume, verify_from_boot, Anchor, Checkpoint, HistoryError, ResumeConfig, ResumeInput,
     RootIdentity, Verification,
 };
+pub use parallel::{replay_parallel, replay_parallel_chunked, CHUNK_LEN};
 pub use reader::{ImaReader, ImaReaderOptions};
 pub use replay::{
-    replay, replay_split_banks, BootAggregate, DigestMode, ImaReplayConfig, ImaReplayReport,
-    ViolationPolicy, MAX_REPORTED_BOOT_AGGREGATES,
+    replay, BootAggregate, DigestMode, ImaReplayConfig, ImaReplayReport, ViolationPolicy,
+    MAX_REPORTED_BOOT_AGGREGATES,
 };
 pub use template::{
     Endian, Field, FieldId, FieldValue, PrefixedDigest, TemplateFormat, XattrLengths,

@@ -66,9 +66,6 @@ pub struct ImaReplayConfig {
     /// someone else). Default false: such a list is refused ([`HistoryError::NoTpm`]). Lists
     /// replayed into a virtual register or an RTMR (`target`) are exempt: a TD has no TPM.
     pub allow_no_tpm: bool,
-    /// Skip the header-digest check (only for the second half of [`replay_split_banks`], whose
-    /// result is used only when the first half, which checks every header, succeeded).
-    skip_header_check: bool,
 }
 
 impl ImaReplayConfig {
@@ -233,11 +230,9 @@ pub fn replay<R: BufRead>(
                     col_digest = Some(d);
                 }
             }
-            if !config.skip_header_check {
-                let computed = col_digest.unwrap_or_else(|| e.template_digest(column));
-                if computed.as_bytes() != e.header_digest().as_bytes() {
-                    note_bad(&mut per_bank, &mut padded, e, computed, reg);
-                }
+            let computed = col_digest.unwrap_or_else(|| e.template_digest(column));
+            if computed.as_bytes() != e.header_digest().as_bytes() {
+                note_bad(&mut per_bank, &mut padded, e, computed, reg);
             }
         } else {
             violations += 1;
@@ -319,76 +314,12 @@ pub fn replay<R: BufRead>(
     })
 }
 
-/// [`replay()`] with the banks split over two threads, for lists that can be read twice
-/// (`open` is called once per thread): the first thread replays the SHA-1 bank (or the first
-/// bank) and checks every entry's header digest, the second replays the other banks. The result
-/// is exactly [`replay()`]'s: the halves are merged only when both succeed and agree on the
-/// entries and the covered prefix; in every other case (an error, a disagreement, one bank,
-/// digest modes other than [`DigestMode::PerBank`]) the list is replayed once more on one
-/// thread, so errors are always those of [`replay()`]. On two cores this takes about the time
-/// of the slower bank instead of the sum of both.
-pub fn replay_split_banks<R, F>(
-    open: F,
-    config: &ImaReplayConfig,
-    expected: Option<&VerifiedRegisters>,
-) -> Result<ImaReplayReport, Error>
-where
-    R: BufRead,
-    F: Fn() -> std::io::Result<R> + Sync,
-{
-    let banks = replayed_banks(config, expected);
-    let sequential = || replay(open()?, config, expected);
-    if banks.len() < 2 || config.digest_mode != DigestMode::PerBank {
-        return sequential();
-    }
-    let first = if banks.contains(&HashAlg::Sha1) {
-        HashAlg::Sha1
-    } else {
-        banks[0]
-    };
-    let rest: Vec<HashAlg> = banks.iter().copied().filter(|b| *b != first).collect();
-    let only = |keep: &dyn Fn(HashAlg) -> bool| -> Option<VerifiedRegisters> {
-        expected.map(|v| {
-            let mut part = VerifiedRegisters::new(v.provenance().clone());
-            for (id, d) in v.iter().filter(|(_, d)| keep(d.alg())) {
-                // A subset of a consistent set cannot conflict.
-                let _ = part.insert(id.clone(), *d);
-            }
-            part
-        })
-    };
-    let expected_first = only(&|a| a == first);
-    let expected_rest = only(&|a| a != first);
-    let config_first = config.clone().with_banks([first]);
-    let mut config_rest = config.clone().with_banks(rest);
-    config_rest.skip_header_check = true;
-    let (a, b) = std::thread::scope(|scope| {
-        let rest = scope.spawn(|| replay(open()?, &config_rest, expected_rest.as_ref()));
-        let a = open()
-            .map_err(Error::from)
-            .and_then(|input| replay(input, &config_first, expected_first.as_ref()));
-        (a, rest.join())
-    });
-    match (a, b) {
-        (Ok(mut a), Ok(Ok(b)))
-            if a.entries == b.entries
-                && a.outcome.entries == b.outcome.entries
-                && a.outcome.covered == b.outcome.covered =>
-        {
-            a.outcome.registers.extend(b.outcome.registers);
-            a.outcome
-                .registers
-                .sort_by(|x, y| (&x.id, x.value.alg()).cmp(&(&y.id, y.value.alg())));
-            a.banks = banks;
-            Ok(a)
-        }
-        _ => sequential(),
-    }
-}
-
 /// The banks a replay extends: those configured (default: the banks of the verified values, else
 /// SHA-1 and SHA-256), always with the banks of the verified values, sorted.
-fn replayed_banks(config: &ImaReplayConfig, expected: Option<&VerifiedRegisters>) -> Vec<HashAlg> {
+pub(super) fn replayed_banks(
+    config: &ImaReplayConfig,
+    expected: Option<&VerifiedRegisters>,
+) -> Vec<HashAlg> {
     let mut banks: Vec<HashAlg> = if config.banks.is_empty() {
         match expected {
             Some(v) if !v.is_empty() => v.banks(),
@@ -422,7 +353,7 @@ fn note_bad(
 }
 
 /// Cheap test on the raw name field (no decoding) for the hot loop.
-fn is_boot_aggregate(e: &ImaEntry) -> bool {
+pub(super) fn is_boot_aggregate(e: &ImaEntry) -> bool {
     e.fields()
         .find(|f| matches!(f.id, FieldId::N | FieldId::NNg))
         .is_some_and(|f| f.data == b"boot_aggregate\0" || f.data == b"boot_aggregate")

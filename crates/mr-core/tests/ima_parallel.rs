@@ -1,0 +1,310 @@
+//! `replay_parallel` (chunks parsed and hashed on two threads, extends applied in order) gives
+//! exactly what `replay` gives on one: the same report for lists that verify, and the same error
+//! for every list that does not. Most checks run with small chunks (1 KiB, 4 KiB: dozens to
+//! hundreds of chunks per list) as well as the default size.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use mr_core::log::ima::builder::ImaListBuilder;
+use mr_core::log::ima::sample::write_sample_list;
+use mr_core::log::ima::{self, DigestMode, Endian, ImaReplayConfig, ListKind, ViolationPolicy};
+use mr_core::replay::{PrefixPolicy, ReplayOptions};
+use mr_core::{Digest, HashAlg, MrId, RegisterValue, VerifiedRegisters};
+
+const BANKS: [HashAlg; 3] = [HashAlg::Sha1, HashAlg::Sha256, HashAlg::Sha384];
+
+fn list(kind: ListKind, entries: u64, seed: u64) -> (Vec<u8>, Vec<RegisterValue>) {
+    let mut out = Vec::new();
+    let s = write_sample_list(&mut out, kind, entries, &BANKS, seed).unwrap();
+    (out, s.expected)
+}
+
+fn expected(values: &[RegisterValue], banks: &[HashAlg]) -> VerifiedRegisters {
+    VerifiedRegisters::asserted(
+        values
+            .iter()
+            .filter(|v| banks.contains(&v.value.alg()))
+            .cloned(),
+    )
+    .unwrap()
+}
+
+const CHUNKS: [usize; 3] = [1024, 4096, ima::CHUNK_LEN];
+
+/// Both replays of `bytes`, compared for every chunk size: equal reports, or equal errors.
+fn same(bytes: &[u8], cfg: &ImaReplayConfig, exp: Option<&VerifiedRegisters>, what: &str) -> bool {
+    let one = ima::replay(bytes, cfg, exp);
+    for chunk in CHUNKS {
+        let (two, parallel) =
+            ima::replay_parallel_chunked(|| Ok::<_, std::io::Error>(bytes), cfg, exp, chunk);
+        match (&one, &two) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a, b, "{what}, chunks of {chunk}");
+                // Regular lists that verify take the two-thread path (else this test would
+                // only compare the one-thread replay with itself).
+                // (A legacy `ima` entry has no data length, so the chunk cutter leaves such
+                // lists to one thread unless the whole list is one chunk.)
+                let regular = a.trailing_bytes == 0 && cfg.digest_mode == DigestMode::PerBank;
+                if !what.starts_with("legacy") {
+                    assert_eq!(
+                        parallel, regular,
+                        "{what}, chunks of {chunk}: parallel path"
+                    );
+                }
+            }
+            (Err(a), Err(b)) => {
+                assert_eq!(a.to_string(), b.to_string(), "{what}, chunks of {chunk}");
+                assert_eq!(
+                    format!("{a:?}"),
+                    format!("{b:?}"),
+                    "{what}, chunks of {chunk}"
+                );
+            }
+            _ => panic!("{what}, chunks of {chunk}: one thread {one:?}, two threads {two:?}"),
+        }
+        if one.is_err() {
+            assert!(
+                !parallel,
+                "{what}: an error must come from the one-thread replay"
+            );
+        }
+    }
+    one.is_ok()
+}
+
+#[test]
+fn verifying_lists_give_the_same_report_on_two_threads() {
+    for kind in [ListKind::Binary, ListKind::Ascii] {
+        let (bytes, values) = list(kind, 3000, 3);
+        let cfg = ImaReplayConfig::default();
+        for banks in [&BANKS[..2], &BANKS[..], &BANKS[1..], &BANKS[..1]] {
+            let exp = expected(&values, banks);
+            assert!(same(&bytes, &cfg, Some(&exp), "verifying"));
+            assert!(same(
+                &bytes,
+                &cfg.clone().with_banks(banks.to_vec()),
+                None,
+                "computing"
+            ));
+        }
+    }
+}
+
+#[test]
+fn a_list_ahead_of_its_values_reports_the_same_covered_prefix() {
+    let (head, values) = list(ListKind::Binary, 300, 5);
+    let (longer, _) = list(ListKind::Binary, 1310, 5);
+    assert!(longer.starts_with(&head));
+    let exp = expected(&values, &BANKS[..2]);
+    let report = ima::replay_parallel(
+        || Ok::<_, std::io::Error>(&longer[..]),
+        &ImaReplayConfig::default(),
+        Some(&exp),
+    )
+    .unwrap();
+    assert_eq!(report.outcome.covered, Some(300));
+    assert_eq!(report.entries, 1310);
+    assert!(same(
+        &longer,
+        &ImaReplayConfig::default(),
+        Some(&exp),
+        "ahead"
+    ));
+    let exact = ImaReplayConfig::default()
+        .with_replay(ReplayOptions::default().with_prefix(PrefixPolicy::Exact));
+    assert!(!same(&longer, &exact, Some(&exp), "exact"));
+}
+
+#[test]
+fn rejected_lists_give_the_same_error_on_two_threads() {
+    let (bytes, values) = list(ListKind::Binary, 600, 9);
+    let exp = expected(&values, &BANKS[..2]);
+    let cfg = ImaReplayConfig::default();
+    // Every byte of one entry in the middle flipped in turn (header digest, data, lengths), and
+    // bytes spread over the whole list (so in every chunk, at chunk edges too).
+    let start = bytes.len() / 2;
+    let spread = (0..bytes.len()).step_by(bytes.len() / 97);
+    let mut rejected = 0;
+    let mut tried = 0;
+    for i in (start..start + 120).chain(spread) {
+        let mut bad = bytes.clone();
+        bad[i] ^= 0x01;
+        tried += 1;
+        if !same(&bad, &cfg, Some(&exp), &format!("byte {i}")) {
+            rejected += 1;
+        }
+    }
+    // Only bytes inside violation entries (whose data no digest covers) can change unnoticed.
+    assert!(
+        rejected * 10 >= tried * 9,
+        "{rejected} of {tried} edits rejected"
+    );
+    // A wrong value in the second half's bank only, and in the first half's only.
+    for alg in [HashAlg::Sha256, HashAlg::Sha1] {
+        let mut wrong = exp.clone();
+        let mut v = VerifiedRegisters::new(wrong.provenance().clone());
+        for (id, d) in wrong.iter() {
+            let d = if d.alg() == alg {
+                Digest::ones(alg)
+            } else {
+                *d
+            };
+            v.insert(id.clone(), d).unwrap();
+        }
+        wrong = v;
+        assert!(!same(&bytes, &cfg, Some(&wrong), "wrong value"));
+    }
+    // Padded and auto modes take the one-thread path and still agree.
+    for mode in [DigestMode::PaddedSha1, DigestMode::Auto] {
+        same(
+            &bytes,
+            &cfg.clone().with_digest_mode(mode),
+            Some(&exp),
+            "mode",
+        );
+    }
+    // A target register (mr_ima) and a list that cannot be opened.
+    let target = cfg.clone().with_target(MrId::Virtual("mr_ima".into()));
+    same(&bytes, &target, None, "target");
+    let err = ima::replay_parallel(
+        || Err::<&[u8], _>(std::io::Error::other("gone")),
+        &cfg,
+        Some(&exp),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("gone"), "{err}");
+}
+
+#[test]
+fn ascii_lists_with_edits_anywhere_give_the_same_error() {
+    let (bytes, values) = list(ListKind::Ascii, 500, 11);
+    let exp = expected(&values, &BANKS[..2]);
+    let cfg = ImaReplayConfig::default();
+    assert!(same(&bytes, &cfg, Some(&exp), "clean"));
+    for i in (0..bytes.len()).step_by(bytes.len() / 61) {
+        for edit in [b'0', b' ', b'\n', 0xC3] {
+            let mut bad = bytes.clone();
+            if bad[i] == edit {
+                continue;
+            }
+            bad[i] = edit;
+            same(&bad, &cfg, Some(&exp), &format!("byte {i} to {edit:#x}"));
+        }
+    }
+}
+
+#[test]
+fn cut_lists_give_the_same_error_or_trailing_bytes() {
+    for kind in [ListKind::Binary, ListKind::Ascii] {
+        let (bytes, _) = list(kind, 300, 13);
+        let trailing = ImaReplayConfig::default().with_trailing_bytes_allowed(true);
+        for cut in (1..bytes.len())
+            .step_by(bytes.len() / 37)
+            .chain([bytes.len() - 1])
+        {
+            let cut_list = &bytes[..cut];
+            same(
+                cut_list,
+                &ImaReplayConfig::default(),
+                None,
+                &format!("cut at {cut}"),
+            );
+            same(
+                cut_list,
+                &trailing,
+                None,
+                &format!("cut at {cut}, trailing allowed"),
+            );
+        }
+        same(&[], &ImaReplayConfig::default(), None, "empty");
+    }
+}
+
+/// A list with kexec boots (more boot aggregates than a report keeps), violations, ima-buf and
+/// ima-sig entries, and entries in PCR 11.
+fn mixed_list(kind: ListKind, zero_aggregate: bool) -> Vec<u8> {
+    let mut b = ImaListBuilder::new(kind);
+    for boot in 0..(ima::MAX_REPORTED_BOOT_AGGREGATES as u32 + 10) {
+        let agg = if zero_aggregate && boot == 3 {
+            Digest::zero(HashAlg::Sha256)
+        } else {
+            HashAlg::Sha256.hash(&boot.to_le_bytes())
+        };
+        b.boot_aggregate("ima-ng", &agg);
+        for i in 0..40u32 {
+            let d = HashAlg::Sha256.hash(&(boot * 1000 + i).to_le_bytes());
+            match i % 8 {
+                0 => b.violation(10, "ima-ng", HashAlg::Sha256, &format!("/tmp/v{i}")),
+                1 => b.ima_buf(10, HashAlg::Sha256, "kexec-cmdline", b"console=ttyS0"),
+                2 => b.ima_sig(10, &d, &format!("/bin/s{i}"), &[0x03, 0x02, 0x01]),
+                3 => b.ima_ng(11, &d, &format!("/etc/p11/{i}")),
+                _ => b.ima_ng(10, &d, &format!("/usr/bin/f{boot}_{i}")),
+            };
+        }
+    }
+    b.finish()
+}
+
+#[test]
+fn kexec_boots_violations_and_several_pcrs_give_the_same_report() {
+    for kind in [ListKind::Binary, ListKind::Ascii] {
+        let bytes = mixed_list(kind, false);
+        let cfg = ImaReplayConfig::default();
+        let report = ima::replay(&bytes[..], &cfg, None).unwrap();
+        assert!(report.boot_aggregate_count > ima::MAX_REPORTED_BOOT_AGGREGATES as u64);
+        assert!(report.violations > 0);
+        assert!(same(&bytes, &cfg, None, "mixed"));
+        let values: Vec<RegisterValue> = report.outcome.registers.to_vec();
+        let exp = VerifiedRegisters::asserted(values).unwrap();
+        assert!(same(&bytes, &cfg, Some(&exp), "mixed, verifying"));
+        let reject = cfg.clone().with_violations(ViolationPolicy::Reject);
+        assert!(!same(&bytes, &reject, Some(&exp), "violations rejected"));
+        let target = cfg.clone().with_target(MrId::Virtual("mr_ima".into()));
+        assert!(same(&bytes, &target, None, "mixed, into mr_ima"));
+
+        // A boot without a TPM (all-zero aggregate) in the middle: refused against PCR values,
+        // accepted when allowed.
+        let no_tpm = mixed_list(kind, true);
+        let report = ima::replay(&no_tpm[..], &cfg, None).unwrap();
+        let exp = VerifiedRegisters::asserted(report.outcome.registers.iter().cloned()).unwrap();
+        assert!(!same(&no_tpm, &cfg, Some(&exp), "no TPM"));
+        let allow = cfg.clone().with_no_tpm_allowed(true);
+        assert!(same(&no_tpm, &allow, Some(&exp), "no TPM allowed"));
+    }
+}
+
+#[test]
+fn legacy_and_big_endian_lists_take_the_same_path_to_the_same_result() {
+    let mut legacy = ImaListBuilder::binary();
+    legacy.boot_aggregate("ima", &HashAlg::Sha1.hash(b"agg"));
+    for i in 0..200u32 {
+        legacy
+            .legacy_ima(10, &[i as u8; 20], &format!("/bin/l{i}"))
+            .unwrap();
+        legacy.ima_ng(10, &HashAlg::Sha256.hash(&i.to_le_bytes()), "/x");
+    }
+    let legacy = legacy.finish();
+    assert!(same(&legacy, &ImaReplayConfig::default(), None, "legacy"));
+
+    let mut big = ImaListBuilder::binary().with_endian(Endian::Big);
+    for i in 0..2000u32 {
+        big.ima_ng(
+            10,
+            &HashAlg::Sha256.hash(&i.to_le_bytes()),
+            &format!("/b/{i}"),
+        );
+    }
+    let big = big.finish();
+    assert!(same(&big, &ImaReplayConfig::default(), None, "big endian"));
+
+    let mut col = ImaListBuilder::binary().with_column(HashAlg::Sha256);
+    for i in 0..2000u32 {
+        col.ima_ng(
+            10,
+            &HashAlg::Sha256.hash(&i.to_le_bytes()),
+            &format!("/c/{i}"),
+        );
+    }
+    let col = col.finish();
+    let cfg = ImaReplayConfig::default().with_banks([HashAlg::Sha256, HashAlg::Sha384]);
+    assert!(same(&col, &cfg, None, "sha256 column"));
+}
