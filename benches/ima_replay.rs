@@ -10,6 +10,10 @@
 //! - `mr_replay`: `mr_core::log::ima::replay` on the list bytes: parsing, header-digest check,
 //!   per-bank template digests, extends through the replay engine.
 //! - `mr_replay_verifying`: the same against the expected PCR values (prefix matching on).
+//! - `ascii_parse`: `ImaReader` over the same sample list in ASCII form (SHA-1 column), parse
+//!   only: every line split, hex decoded, template data rebuilt and validated.
+//! - `ascii_replay_sha256`: `replay` of that ASCII list with `--bank sha256` (SHA-256 bank plus
+//!   the SHA-1 check of the template-digest column).
 //!
 //! Run: `cargo bench --bench ima_replay`. Report the ratio mr_replay / floor_hash_only.
 #![allow(clippy::expect_used, missing_docs)] // criterion_group! makes an undocumented fn
@@ -93,6 +97,30 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             replay(std::hint::black_box(&list[..]), &config, Some(&expected)).expect("verifies")
         })
+    });
+
+    let mut ascii = Vec::new();
+    let ascii_summary = write_sample_list(&mut ascii, ListKind::Ascii, ENTRIES, &banks, 1)
+        .expect("writing to a Vec cannot fail");
+    assert_eq!(ascii_summary, summary, "the same entries in both forms");
+    let sha256 = ImaReplayConfig::default().with_banks([HashAlg::Sha256]);
+    let report = replay(&ascii[..], &sha256, None).expect("the ascii list replays");
+    assert_eq!(report.entries, ENTRIES);
+    g.bench_function(BenchmarkId::new("ascii_parse", ENTRIES), |b| {
+        b.iter(|| {
+            let mut r = ImaReader::new(
+                std::hint::black_box(&ascii[..]),
+                ImaReaderOptions::default(),
+            );
+            let mut n = 0u64;
+            while let Some(e) = r.next_entry().expect("parses") {
+                n += u64::from(e.pcr());
+            }
+            n
+        })
+    });
+    g.bench_function(BenchmarkId::new("ascii_replay_sha256", ENTRIES), |b| {
+        b.iter(|| replay(std::hint::black_box(&ascii[..]), &sha256, None).expect("replays"))
     });
     g.finish();
 }
