@@ -812,8 +812,11 @@ mod tests {
             .lines()
             .map(|l| {
                 let mut cols: Vec<String> = l.split(' ').map(str::to_owned).collect();
+                let hex = |t: &str| t.bytes().all(|b| b.is_ascii_hexdigit());
                 for c in cols.iter_mut() {
-                    if c.bytes().all(|b| b.is_ascii_hexdigit() || b == b':') {
+                    if let Some((algo, digest)) = c.rsplit_once(':').filter(|(_, d)| hex(d)) {
+                        *c = format!("{algo}:{}", digest.to_uppercase());
+                    } else if hex(c) {
                         *c = c.to_uppercase();
                     }
                 }
