@@ -105,10 +105,41 @@ impl HashAlg {
         }
     }
 
-    /// Hash `data` in one call.
+    /// Hash `data` into `out` (the first `self.size()` bytes; the rest is left as it is).
+    #[inline]
+    fn hash_into(self, data: &[u8], out: &mut [u8; MAX_DIGEST_SIZE]) {
+        match self {
+            HashAlg::Sha1 => direct::sha1(data, out),
+            HashAlg::Sha256 => direct::sha256(data, out),
+            _ => *out = self.hash(data).bytes,
+        }
+    }
+
+    /// Hash `data` in one call (the one-shot `digest` of the concrete hasher, no part loop).
     #[inline]
     pub fn hash(self, data: &[u8]) -> Digest {
-        self.hash_parts(&[data])
+        #[inline(always)]
+        fn run<H: sha1::Digest>(alg: HashAlg, data: &[u8]) -> Digest {
+            let out = H::digest(data);
+            let mut d = Digest::zero(alg);
+            d.bytes[..out.len()].copy_from_slice(&out);
+            d
+        }
+        match self {
+            HashAlg::Sha1 => {
+                let mut d = Digest::zero(self);
+                direct::sha1(data, &mut d.bytes);
+                d
+            }
+            HashAlg::Sha256 => {
+                let mut d = Digest::zero(self);
+                direct::sha256(data, &mut d.bytes);
+                d
+            }
+            HashAlg::Sha384 => run::<sha2::Sha384>(self, data),
+            HashAlg::Sha512 => run::<sha2::Sha512>(self, data),
+            HashAlg::Sm3_256 => run::<sm3::Sm3>(self, data),
+        }
     }
 
     /// Hash the concatenation of `parts`.
@@ -128,6 +159,9 @@ impl HashAlg {
             d.bytes[..out.len()].copy_from_slice(&out);
             d
         }
+        if let [one] = parts {
+            return self.hash(one);
+        }
         match self {
             HashAlg::Sha1 => run::<sha1::Sha1>(self, parts),
             HashAlg::Sha256 => run::<sha2::Sha256>(self, parts),
@@ -135,6 +169,82 @@ impl HashAlg {
             HashAlg::Sha512 => run::<sha2::Sha512>(self, parts),
             HashAlg::Sm3_256 => run::<sm3::Sm3>(self, parts),
         }
+    }
+}
+
+/// SHA-1 and SHA-256 straight on RustCrypto's compression functions (`sha1::compress`,
+/// `sha2::compress256`, which use SHA-NI where the CPU has it).
+///
+/// The replay hot path hashes millions of short messages (template data of a few hundred bytes,
+/// extends of 40 or 64 bytes). The incremental hashers copy the tail through a block buffer and
+/// build the padding there; here whole blocks are compressed from the input and the final one or
+/// two blocks (tail, `0x80`, zeros, big-endian bit length: FIPS 180-4 §5.1.1) are laid out once on
+/// the stack. Results are checked against the incremental hashers in the tests below.
+mod direct {
+    use sha2::digest::generic_array::{typenum::U64, GenericArray};
+
+    type Block = GenericArray<u8, U64>;
+
+    /// FIPS 180-4 §5.3.1.
+    const SHA1_IV: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
+    /// FIPS 180-4 §5.3.3.
+    const SHA256_IV: [u32; 8] = [
+        0x6a09_e667,
+        0xbb67_ae85,
+        0x3c6e_f372,
+        0xa54f_f53a,
+        0x510e_527f,
+        0x9b05_688c,
+        0x1f83_d9ab,
+        0x5be0_cd19,
+    ];
+
+    /// Merkle-Damgard over 64-byte blocks with 64-bit big-endian length padding.
+    #[inline(always)]
+    fn md<const W: usize>(
+        mut state: [u32; W],
+        data: &[u8],
+        compress: impl Fn(&mut [u32; W], &[Block]),
+        out: &mut [u8],
+    ) {
+        let (blocks, rest) = data.as_chunks::<64>();
+        for b in blocks {
+            compress(&mut state, std::slice::from_ref(Block::from_slice(b)));
+        }
+        let mut tail = [Block::default(); 2];
+        let n = rest.len(); // < 64
+        let used = if n < 56 { 1 } else { 2 };
+        let bit_len = (data.len() as u64).wrapping_mul(8).to_be_bytes();
+        {
+            let (first, second) = tail.split_at_mut(1);
+            let first = &mut first[0];
+            first[..n].copy_from_slice(rest);
+            first[n] = 0x80;
+            let last = if used == 1 { first } else { &mut second[0] };
+            last[56..].copy_from_slice(&bit_len);
+        }
+        compress(&mut state, &tail[..used]);
+        for (o, w) in out.chunks_exact_mut(4).zip(state) {
+            o.copy_from_slice(&w.to_be_bytes());
+        }
+    }
+
+    /// SHA-1 of `data` into `out[..20]`.
+    #[inline]
+    pub(super) fn sha1(data: &[u8], out: &mut [u8]) {
+        md(SHA1_IV, data, sha1::compress, out);
+    }
+
+    /// SHA-256 of `data` into `out[..32]`.
+    #[inline]
+    pub(super) fn sha256(data: &[u8], out: &mut [u8]) {
+        md(SHA256_IV, data, sha2::compress256, out);
     }
 }
 
@@ -208,11 +318,36 @@ impl Hasher {
 
 /// A digest of a known algorithm, stored inline (no heap, `Copy`).
 ///
-/// The length always equals `alg().size()`; constructors check it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// The length always equals `alg().size()`; constructors check it. The bytes after the first
+/// `alg().size()` are always zero, so equality and hashing may look at all of them.
+#[derive(Clone, Copy, Eq)]
 pub struct Digest {
     alg: HashAlg,
     bytes: [u8; MAX_DIGEST_SIZE],
+}
+
+/// Equality without a `memcmp` call: the replay engine compares a running value after every
+/// extend (prefix matching), so this is on the hot path. Same relation as a derived `eq` (the
+/// algorithm and all 64 bytes), hence consistent with the derived `Hash`.
+impl PartialEq for Digest {
+    #[inline]
+    fn eq(&self, other: &Digest) -> bool {
+        self.alg == other.alg
+            && self
+                .bytes
+                .iter()
+                .zip(&other.bytes)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+/// Hashes what `eq` compares (the algorithm and all bytes), as a derived `Hash` would.
+impl std::hash::Hash for Digest {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::hash::Hash::hash(&self.alg, state);
+        std::hash::Hash::hash(&self.bytes, state);
+    }
 }
 
 impl Digest {
@@ -232,15 +367,16 @@ impl Digest {
     }
 
     /// A digest of `alg` from exactly `alg.size()` bytes.
+    #[inline(always)]
     pub fn new(alg: HashAlg, bytes: &[u8]) -> Result<Digest, Error> {
-        if bytes.len() != alg.size() {
-            return Err(Error::DigestLength {
-                alg,
-                expected: alg.size(),
-                got: bytes.len(),
-            });
+        let mut d = Digest::zero(alg);
+        match d.bytes.get_mut(..bytes.len()) {
+            Some(dst) if bytes.len() == alg.size() => {
+                dst.copy_from_slice(bytes);
+                Ok(d)
+            }
+            _ => Err(digest_length(alg, bytes.len())),
         }
-        Digest::zero_padded(alg, bytes)
     }
 
     /// A digest of `alg` from `bytes`, zero-padded (or rejected if longer) to the algorithm's
@@ -301,7 +437,37 @@ impl Digest {
     /// `data` is normally a digest of the same size; TPM and RTMR hardware hash whatever it is given.
     #[inline]
     pub fn extended(&self, data: &[u8]) -> Digest {
-        self.alg.hash_parts(&[self.as_bytes(), data])
+        let mut d = *self;
+        d.extend(data);
+        d
+    }
+
+    /// Extend in place: `self = H(self || data)` (see [`Digest::extended`]).
+    #[inline]
+    pub fn extend(&mut self, data: &[u8]) {
+        // `self || data` in one stack buffer and one one-shot hash, written straight back into
+        // `self`: full blocks go to the compression function without a hasher's block buffer.
+        let n = self.alg.size();
+        let mut buf = [0u8; 2 * MAX_DIGEST_SIZE];
+        match buf.get_mut(n..n + data.len()) {
+            Some(tail) => {
+                tail.copy_from_slice(data);
+                buf[..n].copy_from_slice(&self.bytes[..n]);
+                self.alg.hash_into(&buf[..n + data.len()], &mut self.bytes);
+            }
+            None => *self = self.alg.hash_parts(&[self.as_bytes(), data]),
+        }
+    }
+}
+
+/// The wrong-length error, out of line (cold) so that [`Digest::new`] stays small.
+#[cold]
+#[inline(never)]
+fn digest_length(alg: HashAlg, got: usize) -> Error {
+    Error::DigestLength {
+        alg,
+        expected: alg.size(),
+        got,
     }
 }
 
@@ -364,6 +530,56 @@ mod tests {
         let mut cat = vec![0u8; 32];
         cat.extend_from_slice(d.as_bytes());
         assert_eq!(z.extended(d.as_bytes()), HashAlg::Sha256.hash(&cat));
+    }
+
+    #[test]
+    fn direct_compression_equals_incremental_hashers_at_every_tail_length() {
+        // Every tail length around the one- and two-block padding boundaries (55/56/63/64 bytes)
+        // and several whole blocks, in one and in several updates.
+        let data: Vec<u8> = (0..400u32).map(|i| (i * 131 + 7) as u8).collect();
+        for len in 0..=data.len() {
+            let m = &data[..len];
+            for alg in [HashAlg::Sha1, HashAlg::Sha256] {
+                let mut h = alg.hasher();
+                h.update(&m[..len / 3]);
+                h.update(&m[len / 3..]);
+                let incremental = h.finalize();
+                assert_eq!(alg.hash(m), incremental, "{alg} of {len} bytes");
+                assert_eq!(alg.hash_parts(&[m]), incremental, "{alg} of {len} bytes");
+            }
+        }
+    }
+
+    #[test]
+    fn extend_equals_hash_of_concatenation_for_every_data_length() {
+        for alg in HashAlg::ALL {
+            let old = alg.hash(b"old");
+            for len in 0..=200usize {
+                let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+                let mut cat = old.as_bytes().to_vec();
+                cat.extend_from_slice(&data);
+                let mut h = alg.hasher();
+                h.update(&cat);
+                assert_eq!(old.extended(&data), h.finalize(), "{alg}, {len} bytes");
+            }
+        }
+    }
+
+    #[test]
+    fn equality_is_by_algorithm_and_bytes() {
+        let a = HashAlg::Sha256.hash(b"a");
+        let mut b = a;
+        assert_eq!(a, b);
+        b.bytes[31] ^= 1;
+        assert_ne!(a, b);
+        assert_ne!(
+            Digest::zero(HashAlg::Sha256),
+            Digest::zero(HashAlg::Sm3_256)
+        );
+        assert_eq!(
+            Digest::new(HashAlg::Sha1, &[7; 20]).unwrap(),
+            Digest::zero_padded(HashAlg::Sha1, &[7; 20]).unwrap()
+        );
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub const MAX_ASCII_LINE_LEN: usize = 2 * MAX_TEMPLATE_DATA_LEN as usize + 4096;
 /// Size of the legacy `ima` template's name buffer that is hashed (`IMA_EVENT_NAME_LEN_MAX + 1`).
 const LEGACY_NAME_HASH_LEN: usize = 256;
 const ZERO_PAD: [u8; LEGACY_NAME_HASH_LEN] = [0; LEGACY_NAME_HASH_LEN];
+/// Stack buffer for a legacy template digest: a digest of up to 64 bytes and the padded name.
+const LEGACY_HASH_BUF_LEN: usize = crate::alg::MAX_DIGEST_SIZE + LEGACY_NAME_HASH_LEN;
 
 /// Binary or ASCII.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -243,19 +245,38 @@ impl ImaEntry {
     /// The template digest of this entry for bank `alg`, as the kernel computes it (SPECS §1.6):
     /// `H(template data)`, or for the legacy `ima` template `H(d || name zero-padded to 256)`.
     /// For a violation this is still the digest of the data (the extend value is all-0xFF).
+    #[inline]
     pub fn template_digest(&self, alg: HashAlg) -> Digest {
         if self.legacy {
-            let mut h = alg.hasher();
-            h.update(&self.data);
-            let name_len = self.spans[1].len as usize;
-            h.update(
-                ZERO_PAD
-                    .get(..LEGACY_NAME_HASH_LEN.saturating_sub(name_len))
-                    .unwrap_or(&[]),
-            );
-            h.finalize()
+            self.legacy_template_digest(alg)
         } else {
+            // One-shot: whole blocks are compressed straight from the data.
             alg.hash(&self.data)
+        }
+    }
+
+    /// `H(d || name zero-padded to 256)` for the legacy `ima` template: data and padding are laid
+    /// out in one stack buffer and hashed in one call (the incremental hasher when they do not
+    /// fit, which a parsed entry never needs).
+    fn legacy_template_digest(&self, alg: HashAlg) -> Digest {
+        let name_len = self.spans[1].len as usize;
+        let pad = ZERO_PAD
+            .get(..LEGACY_NAME_HASH_LEN.saturating_sub(name_len))
+            .unwrap_or(&[]);
+        let len = self.data.len() + pad.len();
+        let mut buf = [0u8; LEGACY_HASH_BUF_LEN];
+        match buf.get_mut(..self.data.len()) {
+            Some(head) if len <= LEGACY_HASH_BUF_LEN => {
+                // The rest of `buf` is already the zero padding.
+                head.copy_from_slice(&self.data);
+                alg.hash(&buf[..len])
+            }
+            _ => {
+                let mut h = alg.hasher();
+                h.update(&self.data);
+                h.update(pad);
+                h.finalize()
+            }
         }
     }
 
