@@ -47,26 +47,15 @@ impl<R: BufRead> ImaReader<R> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Fast::Declined,
             Err(e) => return Fast::Io(e),
         };
-        let Some((end, ascii)) = find_line_end(avail) else {
+        let Some(used) = parse_line(avail, format, &mut self.entry, &mut self.templates) else {
             return Fast::Declined;
         };
-        if end > MAX_ASCII_LINE_LEN
-            || !parse_line(
-                &avail[..end],
-                ascii,
-                format,
-                &mut self.entry,
-                &mut self.templates,
-            )
-        {
-            return Fast::Declined;
-        }
         self.entry.index = self.next_index;
         self.entry.offset = start;
         #[cfg(test)]
         FAST_READS.with(|n| n.set(n.get() + 1));
-        self.src.consume(end + 1);
-        self.pos += end as u64 + 1;
+        self.src.consume(used);
+        self.pos += used as u64;
         Fast::Read
     }
 
@@ -262,23 +251,34 @@ fn zero_bytes(x: u64) -> u64 {
     x.wrapping_sub(ONES) & !x & HIGH
 }
 
-/// Position of the first `needle` in `hay`, with the OR of all bytes before it (its top bit
-/// says whether they are all ASCII). Eight bytes per word, four words per step.
+/// The byte position of the first hit in word `i` (value `w`, hit mask `z`) and the OR of the
+/// bytes before it (`bits`: the words before, then the bytes of `w` below the hit).
 #[inline(always)]
-fn scan(hay: &[u8], needle: u8) -> Option<(usize, u8)> {
-    let pattern = ONES * u64::from(needle);
+fn found(i: usize, w: u64, z: u64, bits: u64) -> (usize, u8) {
+    let j = (z.trailing_zeros() / 8) as usize;
+    let below = w & ((1u64 << (8 * j)) - 1);
+    let b = (bits | below).to_le_bytes().iter().fold(0u8, |a, x| a | x);
+    (i * 8 + j, b)
+}
+
+/// Position of the first byte of `hay` that is `a` or `b`, with the OR of all bytes before it
+/// (its top bit says whether they are all ASCII). Eight bytes per word, four words per step.
+#[inline(always)]
+fn scan(hay: &[u8], a: u8, b: u8) -> Option<(usize, u8)> {
+    let (pa, pb) = (ONES * u64::from(a), ONES * u64::from(b));
+    // The lowest flag of each mask is exact, so the lowest flag of the two is.
+    let hits = |w: u64| zero_bytes(w ^ pa) | zero_bytes(w ^ pb);
     let (words, tail) = hay.as_chunks::<8>();
     let (quads, rest) = words.as_chunks::<4>();
     let mut bits = 0u64;
-    let found = |i: usize, w: u64, z: u64, bits: u64| {
-        let j = (z.trailing_zeros() / 8) as usize;
-        let below = w & ((1u64 << (8 * j)) - 1);
-        let b = (bits | below).to_le_bytes().iter().fold(0u8, |a, x| a | x);
-        (i * 8 + j, b)
-    };
     for (q, quad) in quads.iter().enumerate() {
-        let w = quad.map(u64::from_le_bytes);
-        let z = w.map(|w| zero_bytes(w ^ pattern));
+        let w = [
+            u64::from_le_bytes(quad[0]),
+            u64::from_le_bytes(quad[1]),
+            u64::from_le_bytes(quad[2]),
+            u64::from_le_bytes(quad[3]),
+        ];
+        let z = [hits(w[0]), hits(w[1]), hits(w[2]), hits(w[3])];
         if z[0] | z[1] | z[2] | z[3] != 0 {
             for k in 0..4 {
                 if z[k] != 0 {
@@ -292,138 +292,151 @@ fn scan(hay: &[u8], needle: u8) -> Option<(usize, u8)> {
     let base = quads.len() * 4;
     for (k, word) in rest.iter().enumerate() {
         let w = u64::from_le_bytes(*word);
-        let z = zero_bytes(w ^ pattern);
+        let z = hits(w);
         if z != 0 {
             return Some(found(base + k, w, z, bits));
         }
         bits |= w;
     }
     let at = words.len() * 8;
-    let p = tail.iter().position(|b| *b == needle)?;
-    let b = bits.to_le_bytes().iter().fold(0u8, |a, x| a | x);
-    Some((at + p, tail[..p].iter().fold(b, |a, x| a | x)))
+    let p = tail.iter().position(|x| *x == a || *x == b)?;
+    let bits = bits.to_le_bytes().iter().fold(0u8, |acc, x| acc | x);
+    Some((at + p, tail[..p].iter().fold(bits, |acc, x| acc | x)))
 }
 
 /// Position of the first `needle` in `hay`.
-#[inline]
+#[cfg(test)]
 fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
-    scan(hay, needle).map(|(p, _)| p)
+    scan(hay, needle, needle).map(|(p, _)| p)
 }
 
-/// Position of the first `\n` in `hay`, and whether every byte before it is ASCII (one pass).
-#[inline]
-fn find_line_end(hay: &[u8]) -> Option<(usize, bool)> {
-    scan(hay, b'\n').map(|(p, bits)| (p, bits < 0x80))
-}
-
-/// Split `text` at its first space: the piece before it, and what follows (`None` when there
-/// is no space).
-#[inline]
-fn split_space(text: &[u8]) -> (&[u8], Option<&[u8]>) {
-    match find_byte(text, b' ') {
-        Some(p) => (&text[..p], text.get(p + 1..)),
-        None => (text, None),
-    }
-}
-
-/// The fast path's parse of one line (without its `\n`; `ascii` when every byte is ASCII) of a
-/// list of `format` into `e` (all but `index` and `offset`). False when the line is not one it accepts; then `e` holds
-/// unspecified contents and the general path must parse the line.
+/// The fast path's parse of the line at the start of `avail` (a list of `format`) into `e` (all
+/// but `index` and `offset`): the bytes the line takes with its `\n`, or `None` when it is not
+/// a line the fast path accepts (then `e` holds unspecified contents and the general path must
+/// read the line).
 ///
-/// Each step accepts only what the general path accepts with the same result: digits-only PCR
-/// indexes that fit a u32; a column of exactly the list's width of hex digits followed by a
-/// space; exactly as many space-separated field texts as the template has fields; per field,
-/// exactly the text the general path's rules decode, and stored bytes that pass the same
-/// validation (`validate_field`).
+/// One walk over the line, column by column; hex runs whose length is known (the template
+/// digest, a `d-ng` digest of a known algorithm) are decoded without a search for their end.
+/// Each step accepts only what the general path accepts with the same result: a PCR index of
+/// decimal digits that fits a u32; the list's width of hex digits then a space; exactly as
+/// many space-separated field texts as the template has fields, the last one ending the line
+/// (an optional `\r` before the `\n` stripped, as there); per field, exactly the text the
+/// general path's rules decode, and stored bytes that pass the same validation
+/// (`validate_field`); a line of at most `MAX_ASCII_LINE_LEN` bytes, valid UTF-8.
 #[inline]
 fn parse_line(
-    line: &[u8],
-    ascii: bool,
+    avail: &[u8],
     format: ListFormat,
     e: &mut super::ImaEntry,
     templates: &mut Vec<(String, super::template::TemplateFormat)>,
-) -> bool {
-    if !ascii && std::str::from_utf8(line).is_err() {
-        return false;
-    }
-    let text = line.strip_suffix(b"\r").unwrap_or(line);
-    let start = text.iter().take_while(|b| **b == b' ').count();
-    let text = &text[start..];
+) -> Option<usize> {
+    // OR of the bytes not already known to be ASCII (digits, hex digits, delimiters).
+    let mut high = 0u8;
+    let mut i = avail.iter().take_while(|b| **b == b' ').count();
 
     // PCR index: decimal digits, then a space.
+    let digits = i;
     let mut pcr: u32 = 0;
-    let mut i = 0;
     loop {
-        match text.get(i) {
-            Some(b' ') if i > 0 => break,
-            Some(b) if b.is_ascii_digit() => {
-                let Some(v) = pcr
-                    .checked_mul(10)
-                    .and_then(|v| v.checked_add(u32::from(b - b'0')))
-                else {
-                    return false;
-                };
-                pcr = v;
+        match *avail.get(i)? {
+            b' ' if i > digits => break,
+            b @ b'0'..=b'9' => {
+                pcr = pcr.checked_mul(10)?.checked_add(u32::from(b - b'0'))?;
                 i += 1;
             }
-            _ => return false,
+            _ => return None,
         }
     }
-    let text = &text[i + 1..];
+    i += 1;
 
     // Template digest: the list's width of hex digits, then a space.
-    let column = format.column;
-    let width = column.size();
-    let (Some(hex), Some(b' ')) = (text.get(..width * 2), text.get(width * 2)) else {
-        return false;
-    };
+    let width = format.column.size();
+    let hex = avail.get(i..i + width * 2)?;
+    if avail.get(i + width * 2) != Some(&b' ') {
+        return None;
+    }
     let mut buf = [0u8; MAX_DIGEST_SIZE];
     if !decode_hex(hex, &mut buf[..width]) {
-        return false;
+        return None;
     }
-    let Ok(column) = Digest::new(column, &buf[..width]) else {
-        return false;
-    };
-    let text = &text[width * 2 + 1..];
+    let column = Digest::new(format.column, &buf[..width]).ok()?;
+    i += width * 2 + 1;
 
-    // Template name, then the fields (legacy `ima` is left to the general path).
-    let (name, fields) = split_space(text);
-    if set_template(e, templates, name).is_err() || e.legacy {
-        return false;
+    // Template name, then a space (a line that ends after the name is left to the general
+    // path, as is the legacy `ima` template).
+    let (len, bits) = scan(&avail[i..], b' ', b'\n')?;
+    high |= bits;
+    if avail[i + len] != b' ' {
+        return None;
     }
+    set_template(e, templates, &avail[i..i + len]).ok()?;
+    if e.legacy {
+        return None;
+    }
+    i += len + 1;
+
     e.pcr = pcr;
     e.column = column;
     e.endian = format.endian;
     let endian = format.endian;
     let ids = e.format.fields();
-    let Some(last) = ids.len().checked_sub(1) else {
-        return false;
-    };
-    let mut rest = fields.unwrap_or(&[]);
+    let last = ids.len().checked_sub(1)?;
     e.data.clear();
+    let mut line_end = None;
     for (k, id) in ids.iter().enumerate() {
-        let (piece, next) = split_space(rest);
-        match next {
-            Some(next) if k < last => rest = next,
-            None if k == last => rest = &[],
-            // Fewer or more space-separated texts than fields.
-            _ => return false,
-        }
+        // The field's text is avail[i..end]; the byte at `delim` is ' ' or '\n'.
         let at = e.data.len() + 4;
         e.data.extend_from_slice(&[0; 4]);
-        if !push_field_fast(*id, piece, endian, &mut e.data) {
-            return false;
+        let prefixed = matches!(id, FieldId::DNg | FieldId::DNgV2 | FieldId::DModsig);
+        let known = if prefixed {
+            known_digest(avail, i, *id == FieldId::DNgV2)
+        } else {
+            None
+        };
+        let delim = if let Some((colon, size, bits)) = known {
+            // `algo:` then exactly the algorithm's hex digits, then ' ' or '\n': the digits
+            // hold no delimiter, so this is where the general path's split ends the text; and
+            // no ':', so `colon` is the last one, where it splits the text.
+            high |= bits;
+            let delim = colon + 1 + size * 2;
+            if !matches!(avail.get(delim), Some(b' ' | b'\n')) {
+                return None;
+            }
+            e.data.extend_from_slice(&avail[i..colon]);
+            e.data.extend_from_slice(b":\0");
+            if !push_hex_fast(&avail[colon + 1..delim], &mut e.data) {
+                return None;
+            }
+            delim
+        } else {
+            let (len, bits) = scan(&avail[i..], b' ', b'\n')?;
+            high |= bits;
+            let delim = i + len;
+            // Only the line's end sheds a '\r'.
+            let end = if avail[delim] == b'\n' && len > 0 && avail[delim - 1] == b'\r' {
+                delim - 1
+            } else {
+                delim
+            };
+            if !push_field_fast(*id, &avail[i..end], endian, &mut e.data) {
+                return None;
+            }
+            delim
+        };
+        // Exactly one text per field: a space after all but the last, the line's end after it.
+        match (avail[delim], k == last) {
+            (b' ', false) => i = delim + 1,
+            (b'\n', true) => line_end = Some(delim),
+            _ => return None,
         }
         let len = e.data.len() - at;
-        let Ok(len32) = u32::try_from(len) else {
-            return false;
-        };
+        let len32 = u32::try_from(len).ok()?;
         e.data[at - 4..at].copy_from_slice(&endian.u32_bytes(len32));
         // n / n-ng / xattrnames are valid UTF-8 text and a NUL, which always validates.
         if !matches!(id, FieldId::N | FieldId::NNg | FieldId::XattrNames)
             && validate_field(*id, &e.data[at..], endian).is_err()
         {
-            return false;
+            return None;
         }
         if let Some(span) = e.spans.get_mut(k) {
             *span = FieldSpan {
@@ -433,8 +446,49 @@ fn parse_line(
             };
         }
     }
+    let end = line_end?;
+    if end > MAX_ASCII_LINE_LEN || (high >= 0x80 && std::str::from_utf8(&avail[..end]).is_err()) {
+        return None;
+    }
     e.nspans = ids.len() as u8;
-    true
+    Some(end + 1)
+}
+
+/// For a digest field starting at `avail[i]` spelled `algo:` (`type:algo:` for d-ngv2) with
+/// one of the usual kernel algorithm names: the position of the colon before the digits, the
+/// digest size, and the OR of the prefix bytes. `None` when the prefix is anything else (or holds a
+/// delimiter): the field is then read by searching for its end.
+#[inline(always)]
+fn known_digest(avail: &[u8], i: usize, v2: bool) -> Option<(usize, usize, u8)> {
+    let mut colons = if v2 { 2 } else { 1 };
+    let mut algo = i;
+    let mut bits = 0u8;
+    let mut j = i;
+    loop {
+        let b = *avail.get(j)?;
+        match b {
+            b':' => {
+                colons -= 1;
+                if colons == 0 {
+                    break;
+                }
+                algo = j + 1;
+            }
+            b' ' | b'\n' => return None,
+            _ => bits |= b,
+        }
+        j += 1;
+    }
+    // Only where the digits end is guessed from the name; the bytes are validated as for any
+    // other spelling.
+    let size = match &avail[algo..j] {
+        b"sha256" | b"sm3" => 32,
+        b"sha1" => 20,
+        b"sha512" => 64,
+        b"sha384" => 48,
+        _ => return None,
+    };
+    Some((j, size, bits))
 }
 
 /// Append hex `text` decoded; false for an odd length or a non-hex digit.
@@ -467,11 +521,12 @@ fn push_field_fast(id: FieldId, text: &[u8], endian: Endian, out: &mut Vec<u8>) 
         FieldId::DNg | FieldId::DNgV2 | FieldId::DModsig => {
             // The general path splits at the last ':'. A colon followed only by hex digits
             // is the last one; try the first colon (the second for d-ngv2's `type:algo:`).
-            let Some(c) = find_byte(text, b':') else {
+            let colon = |t: &[u8]| t.iter().position(|b| *b == b':');
+            let Some(c) = colon(text) else {
                 return false;
             };
             let c = if id == FieldId::DNgV2 {
-                match text.get(c + 1..).and_then(|t| find_byte(t, b':')) {
+                match text.get(c + 1..).and_then(colon) {
                     Some(d) => c + 1 + d,
                     None => return false,
                 }
@@ -921,19 +976,18 @@ mod tests {
         }
 
         #[test]
-        fn line_scan_finds_the_first_byte_and_whether_the_bytes_before_are_ascii(
+        fn scan_finds_the_first_of_two_bytes_and_whether_the_bytes_before_are_ascii(
             hay in proptest::collection::vec(
                 proptest::sample::select(b"ab \n\x80\xff".to_vec()), 0..200),
         ) {
-            for needle in [b'\n', b' '] {
-                let want = hay.iter().position(|b| *b == needle);
-                prop_assert_eq!(find_byte(&hay, needle), want);
+            for (a, b) in [(b'\n', b'\n'), (b' ', b' '), (b' ', b'\n'), (b'\n', b'a')] {
+                let want = hay
+                    .iter()
+                    .position(|x| *x == a || *x == b)
+                    .map(|p| (p, hay[..p].iter().fold(0u8, |acc, x| acc | x)));
+                prop_assert_eq!(scan(&hay, a, b), want);
             }
-            let want = hay
-                .iter()
-                .position(|b| *b == b'\n')
-                .map(|p| (p, hay[..p].is_ascii()));
-            prop_assert_eq!(find_line_end(&hay), want);
+            prop_assert_eq!(find_byte(&hay, b' '), hay.iter().position(|x| *x == b' '));
         }
     }
 
