@@ -56,6 +56,50 @@ pub fn open_input(path: &Path) -> Result<Box<dyn std::io::BufRead>, Failure> {
     }
 }
 
+/// An IMA list to replay: a file, which can be read twice and so is replayed on two threads
+/// ([`mr_core::log::ima::replay_parallel`], with the one-thread replay's result), or stdin,
+/// replayed once on one thread.
+#[derive(Clone, Debug)]
+pub enum ImaInput {
+    /// A file (checked readable when made).
+    File(std::path::PathBuf),
+    /// Standard input (`-`).
+    Stdin,
+}
+
+impl ImaInput {
+    /// The list named on the command line (`-` is stdin); a file that cannot be opened is an
+    /// error now rather than at the replay.
+    pub fn open(path: &Path) -> Result<ImaInput, Failure> {
+        if path == Path::new("-") {
+            return Ok(ImaInput::Stdin);
+        }
+        std::fs::File::open(path)
+            .map_err(|e| Failure::Malformed(format!("cannot open {}: {e}", path.display())))?;
+        Ok(ImaInput::File(path.to_path_buf()))
+    }
+
+    /// Replay the list (see [`mr_core::log::ima::replay`]).
+    pub fn replay(
+        &self,
+        config: &mr_core::log::ima::ImaReplayConfig,
+        expected: Option<&VerifiedRegisters>,
+    ) -> Result<mr_core::log::ima::ImaReplayReport, Error> {
+        match self {
+            ImaInput::Stdin => mr_core::log::ima::replay(
+                std::io::BufReader::with_capacity(1 << 16, std::io::stdin()),
+                config,
+                expected,
+            ),
+            ImaInput::File(path) => mr_core::log::ima::replay_parallel(
+                || std::fs::File::open(path).map(|f| std::io::BufReader::with_capacity(1 << 16, f)),
+                config,
+                expected,
+            ),
+        }
+    }
+}
+
 /// Read all of `path` (`-` is stdin), refusing files larger than `max` bytes.
 pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>, Failure> {
     let mut buf = Vec::new();

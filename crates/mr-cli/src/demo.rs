@@ -30,7 +30,7 @@ use mr_virtual::VirtualRegister;
 use rand_core::{OsRng, RngCore};
 
 use crate::agent::sync_once;
-use crate::common::{print_json, CmdResult, Failure};
+use crate::common::{print_json, CmdResult, Failure, ImaInput};
 use crate::verify::{self, Rejection, TpmEvidence, Verdict, MR_IMA};
 
 /// Seed of the generated list (the list is the same on every run; the nonces are random).
@@ -167,7 +167,7 @@ fn verify_tpm(ev: &Evidence, list: &Path) -> Result<Verdict, Rejection> {
         pcrs: Some(ev.tpm_pcrs.clone()),
         ima_pcrs: vec![10],
     };
-    verify::verify_tpm(&evidence, Some(&ev.tpm_nonce), open(list)?)
+    verify::verify_tpm(&evidence, Some(&ev.tpm_nonce), &ImaInput::open(list)?)
 }
 
 fn verify_td(ev: &Evidence, list: &Path) -> Result<Verdict, Rejection> {
@@ -179,7 +179,7 @@ fn verify_td(ev: &Evidence, list: &Path) -> Result<Verdict, Rejection> {
         &options,
         &MrId::Rtmr(3),
         open(&ev.journal)?,
-        open(list)?,
+        &ImaInput::open(list)?,
     )
 }
 

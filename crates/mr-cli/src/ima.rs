@@ -4,13 +4,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use mr_core::log::ima::{
-    self, DigestMode, Endian, ImaReplayConfig, ImaReplayReport, ListKind, ViolationPolicy,
+    DigestMode, Endian, ImaReplayConfig, ImaReplayReport, ListKind, ViolationPolicy,
 };
 use mr_core::replay::{PrefixPolicy, ReplayOptions};
 use mr_core::{Error, HashAlg, RegisterValue, VerifiedRegisters};
 
 use crate::common::{
-    expected_values, open_input, print_json, registers_json, rejection_json, CmdResult, Failure,
+    expected_values, print_json, registers_json, rejection_json, CmdResult, Failure, ImaInput,
 };
 
 /// `mr ima` subcommands.
@@ -158,21 +158,7 @@ fn replay(args: ReplayArgs) -> CmdResult {
         return crate::shards::replay(&args, cfg);
     }
     let expected = expected_values(&args.expect, &args.expect_file)?;
-    // A file can be read twice: it is replayed on two threads (same result as one).
-    let result = if args.log == std::path::Path::new("-") {
-        ima::replay(open_input(&args.log)?, &cfg, expected.as_ref())
-    } else {
-        let path = args.log.clone();
-        if let Err(e) = std::fs::File::open(&path) {
-            return Err(Failure::Malformed(format!(
-                "cannot open {}: {e}",
-                path.display()
-            )));
-        }
-        let open =
-            || std::fs::File::open(&path).map(|f| std::io::BufReader::with_capacity(1 << 16, f));
-        ima::replay_parallel(open, &cfg, expected.as_ref())
-    };
+    let result = ImaInput::open(&args.log)?.replay(&cfg, expected.as_ref());
     match result {
         Ok(report) => {
             if let Some(boot_log) = &args.boot_log {

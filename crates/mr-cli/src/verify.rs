@@ -19,7 +19,7 @@ use mr_tpm::{verify_quote_signature, AkPublic, SignedQuote};
 
 use crate::common::{
     open_input, parse_nonce, print_json, read_input, registers_json, rejection_json, CmdResult,
-    Failure,
+    Failure, ImaInput,
 };
 use crate::{tdx, tpm};
 
@@ -176,8 +176,8 @@ impl From<Failure> for Rejection {
 /// values of the register it extends. `target` is `None` when the entries extend the PCR they
 /// name (TPM root), or the register that takes every entry (`mr_ima` under a TD root). The
 /// banks replayed are the banks of `ima_values`.
-pub fn verify_ima<R: BufRead>(
-    list: R,
+pub fn verify_ima(
+    list: &ImaInput,
     ima_values: &VerifiedRegisters,
     target: Option<&MrId>,
 ) -> Result<ImaReplayReport, Error> {
@@ -185,7 +185,7 @@ pub fn verify_ima<R: BufRead>(
     if let Some(t) = target {
         cfg = cfg.with_target(t.clone());
     }
-    ima::replay(list, &cfg, Some(ima_values))
+    list.replay(&cfg, Some(ima_values))
 }
 
 /// A rejected IMA replay: names the register, the entry and why; JSON with the mismatches and
@@ -230,10 +230,10 @@ fn tpm_rejection(e: &mr_tpm::Error) -> Rejection {
 
 /// Verify an IMA list under a TPM root: the quote's signature and nonce, its PCR values, then
 /// [`verify_ima`] against the verified values of the IMA PCR(s).
-pub fn verify_tpm<R: BufRead>(
+pub fn verify_tpm(
     evidence: &TpmEvidence<'_>,
     nonce: Option<&[u8]>,
-    list: R,
+    list: &ImaInput,
 ) -> Result<Verdict, Rejection> {
     let key =
         AkPublic::detect(evidence.ak).map_err(|e| Rejection::malformed(format!("AK: {e}")))?;
@@ -274,7 +274,8 @@ pub fn verify_tpm<R: BufRead>(
         None => {
             // No quoted values given: the list's final values must be what the quote signed.
             let banks: Vec<HashAlg> = ima_selected.iter().map(|(_, a)| *a).collect();
-            let report = ima::replay(list, &ImaReplayConfig::default().with_banks(banks), None)
+            let report = list
+                .replay(&ImaReplayConfig::default().with_banks(banks), None)
                 .map_err(ima_rejection)?;
             let verified = q
                 .verify_pcrs(&report.outcome.registers)
@@ -322,12 +323,12 @@ pub fn verify_tpm<R: BufRead>(
 /// Verify an IMA list under a TD root: the TD quote (signature chain, nonce) gives the backing
 /// register's value; the journal replays to it and yields `mr_ima`; then [`verify_ima`] against
 /// `mr_ima`.
-pub fn verify_td<J: BufRead, R: BufRead>(
+pub fn verify_td<J: BufRead>(
     quote_bytes: &[u8],
     options: &VerifyOptions,
     backing: &MrId,
     journal: J,
-    list: R,
+    list: &ImaInput,
 ) -> Result<Verdict, Rejection> {
     let verified_quote: VerifiedQuote = quote::verify(quote_bytes, options)
         .map_err(|e| Rejection::new(tdx::failure(e), "td_quote"))?;
@@ -541,8 +542,8 @@ fn verdict(args: &VerifyArgs) -> Result<Verdict, Rejection> {
         )?;
         let quote_bytes = tdx::decode_quote_file(read_input(quote_path, tdx::MAX_QUOTE_FILE)?)?;
         let journal = open_input(journal_path)?;
-        let list = open_input(&args.ima)?;
-        return verify_td(&quote_bytes, &options, &backing, journal, list);
+        let list = ImaInput::open(&args.ima)?;
+        return verify_td(&quote_bytes, &options, &backing, journal, &list);
     }
     let attest = read_input(
         required(&args.tpm_attest, "--tpm-attest")?,
@@ -562,8 +563,8 @@ fn verdict(args: &VerifyArgs) -> Result<Verdict, Rejection> {
             args.ima_pcr.clone()
         },
     };
-    let list = open_input(&args.ima)?;
-    verify_tpm(&evidence, nonce.as_deref(), list)
+    let list = ImaInput::open(&args.ima)?;
+    verify_tpm(&evidence, nonce.as_deref(), &list)
 }
 
 /// Run `mr verify`.
