@@ -18,8 +18,8 @@ impl<R: BufRead> ImaReader<R> {
     /// Read one ASCII line into `self.entry`; `Ok(false)` at the end of the list.
     ///
     /// Two paths with one meaning. The fast path takes a well-formed line of a list whose column
-    /// width is known (every line after the first) straight from the input buffer: one pass
-    /// per column, hex decoded into the entry's buffer, no copy of the line. Anything it does
+    /// width is known (every line after the first) straight from the input buffer: one walk
+    /// over the line, hex decoded into the entry's buffer, no copy of the line. Anything it does
     /// not accept (the first line, a line split across input buffers, an error of any kind, an
     /// unusual spelling such as `+10` or the legacy `ima` template) goes to the general path,
     /// which is the only one that reports errors. A line the fast path accepts is one the
@@ -47,6 +47,9 @@ impl<R: BufRead> ImaReader<R> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Fast::Declined,
             Err(e) => return Fast::Io(e),
         };
+        // A line longer than the limit is the general path's to refuse; bounding the view also
+        // bounds what the fast path builds before it would find that out.
+        let avail = &avail[..avail.len().min(MAX_ASCII_LINE_LEN + 1)];
         let Some(used) = parse_line(avail, format, &mut self.entry, &mut self.templates) else {
             return Fast::Declined;
         };
@@ -902,6 +905,35 @@ mod tests {
             let least = if fast_path { lines - 6 } else { 0 };
             assert!(fast >= least, "{fast} of {lines}: {variant}");
             assert_paths_agree(variant.as_bytes(), &opts(Endian::Little), &[]);
+        }
+    }
+
+    #[test]
+    fn fast_path_leaves_lines_at_and_over_the_length_limit_to_the_general_path() {
+        let mut b = ImaListBuilder::ascii();
+        b.boot_aggregate("ima-ng", &HashAlg::Sha256.hash(b"pcrs"));
+        b.ima_buf(10, HashAlg::Sha256, "small", b"x");
+        let head = String::from_utf8(b.finish()).unwrap();
+        let dng = format!("sha256:{}", "ab".repeat(32));
+        let prefix = format!("10 {} ima-buf {dng} big ", "cd".repeat(20));
+        for len in [
+            MAX_ASCII_LINE_LEN,
+            MAX_ASCII_LINE_LEN + 1,
+            MAX_ASCII_LINE_LEN + 2,
+        ] {
+            let digits = (len - prefix.len()) & !1;
+            let mut list = head.clone();
+            list.push_str(&prefix);
+            list.push_str(&"e".repeat(digits));
+            list.push_str(&"e".repeat(len - prefix.len() - digits));
+            list.push('\n');
+            list.push_str(head.lines().nth(1).unwrap());
+            list.push('\n');
+            assert_paths_agree(list.as_bytes(), &ImaReaderOptions::default(), &[8192]);
+            let (_, err, _) = read_all(list.as_bytes(), &ImaReaderOptions::default(), true);
+            if len > MAX_ASCII_LINE_LEN {
+                assert!(err.unwrap().contains("LengthTooLarge"));
+            }
         }
     }
 
