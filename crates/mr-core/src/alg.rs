@@ -235,6 +235,40 @@ mod direct {
         }
     }
 
+    /// The register extend of a SHA-256 value with a SHA-256 digest, in place: `value[..32] =
+    /// SHA-256(value[..32] || data)`. The message is exactly one block, so the padding block is
+    /// fixed (`0x80`, zeros, bit length 512) and both go to one call of the compression function.
+    #[inline]
+    pub(super) fn sha256_extend(value: &mut [u8; 64], data: &[u8; 32]) {
+        let mut blocks = [Block::default(); 2];
+        blocks[0][..32].copy_from_slice(&value[..32]);
+        blocks[0][32..].copy_from_slice(data);
+        blocks[1][0] = 0x80;
+        blocks[1][62] = 0x02; // 512 bits
+        let mut state = SHA256_IV;
+        sha2::compress256(&mut state, &blocks);
+        for (o, w) in value.chunks_exact_mut(4).zip(state) {
+            o.copy_from_slice(&w.to_be_bytes());
+        }
+    }
+
+    /// The register extend of a SHA-1 value with a SHA-1 digest, in place: the 40-byte message
+    /// and its padding (`0x80`, zeros, bit length 320) are one block.
+    #[inline]
+    pub(super) fn sha1_extend(value: &mut [u8; 64], data: &[u8; 20]) {
+        let mut block = Block::default();
+        block[..20].copy_from_slice(&value[..20]);
+        block[20..40].copy_from_slice(data);
+        block[40] = 0x80;
+        block[62] = 0x01; // 320 bits = 0x140
+        block[63] = 0x40;
+        let mut state = SHA1_IV;
+        sha1::compress(&mut state, std::slice::from_ref(&block));
+        for (o, w) in value.chunks_exact_mut(4).zip(state) {
+            o.copy_from_slice(&w.to_be_bytes());
+        }
+    }
+
     /// SHA-1 of `data` into `out[..20]`.
     #[inline]
     pub(super) fn sha1(data: &[u8], out: &mut [u8]) {
@@ -447,6 +481,19 @@ impl Digest {
     pub fn extend(&mut self, data: &[u8]) {
         // `self || data` in one stack buffer and one one-shot hash, written straight back into
         // `self`: full blocks go to the compression function without a hasher's block buffer.
+        match self.alg {
+            HashAlg::Sha256 => {
+                if let Some(d) = data.first_chunk::<32>().filter(|_| data.len() == 32) {
+                    return direct::sha256_extend(&mut self.bytes, d);
+                }
+            }
+            HashAlg::Sha1 => {
+                if let Some(d) = data.first_chunk::<20>().filter(|_| data.len() == 20) {
+                    return direct::sha1_extend(&mut self.bytes, d);
+                }
+            }
+            _ => {}
+        }
         let n = self.alg.size();
         let mut buf = [0u8; 2 * MAX_DIGEST_SIZE];
         match buf.get_mut(n..n + data.len()) {
