@@ -13,7 +13,7 @@
 //! report is [`replay()`]'s own.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 use std::sync::mpsc;
 
 use crate::alg::{Digest, HashAlg};
@@ -246,21 +246,10 @@ impl<R: BufRead> Chunker<R> {
         buf.clear();
         buf.extend_from_slice(&self.carry);
         self.carry.clear();
-        let want = buf.len() + self.chunk_len;
-        while buf.len() < want {
-            let at = buf.len();
-            buf.resize(want, 0);
-            match self.input.read(&mut buf[at..]) {
-                Ok(0) => {
-                    buf.truncate(at);
-                    return Ok(true);
-                }
-                Ok(n) => buf.truncate(at + n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(at),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(false)
+        let want = self.chunk_len as u64;
+        // `read_to_end` reads into spare capacity without zeroing it first.
+        let got = (&mut self.input).take(want).read_to_end(buf)?;
+        Ok((got as u64) < want)
     }
 
     /// The next chunk; `Ok(None)` at the end, `Err(None)` when the list is irregular (an entry
@@ -373,12 +362,23 @@ fn binary_boundary(buf: &[u8], format: ListFormat) -> Option<(usize, u64)> {
 /// End of the last whole ASCII line in `buf` and the number of lines before it.
 fn ascii_boundary(buf: &[u8]) -> (usize, u64) {
     match buf.iter().rposition(|b| *b == b'\n') {
-        Some(p) => {
-            let lines = buf[..=p].iter().filter(|b| **b == b'\n').count();
-            (p + 1, lines as u64)
-        }
+        Some(p) => (p + 1, count_newlines(&buf[..=p])),
         None => (0, 0),
     }
+}
+
+/// Number of `\n` in `bytes`, 64 bytes per step (a per-block `u8` count the compiler turns into
+/// vector compares; a plain `filter().count()` ran a byte at a time and cost 11 % of a replay).
+fn count_newlines(bytes: &[u8]) -> u64 {
+    let (blocks, rest) = bytes.as_chunks::<64>();
+    let mut n = 0u64;
+    for block in blocks {
+        let in_block = block
+            .iter()
+            .fold(0u8, |a, b| a.wrapping_add(u8::from(*b == b'\n')));
+        n += u64::from(in_block);
+    }
+    n + rest.iter().filter(|b| **b == b'\n').count() as u64
 }
 
 /// The two-thread replay; `Ok(None)` when the one-thread replay must decide.
@@ -543,4 +543,30 @@ fn try_parallel<R: BufRead>(
         trailing_bytes: 0,
         banks,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newline_count_matches_a_byte_by_byte_count() {
+        let mut bytes: Vec<u8> = (0..5000u32)
+            .map(|i| {
+                if i % 7 == 0 || i % 61 == 3 {
+                    b'\n'
+                } else {
+                    (i % 251) as u8
+                }
+            })
+            .collect();
+        bytes.extend_from_slice(&[b'\n'; 300]);
+        for len in (0..bytes.len()).step_by(13).chain([bytes.len()]) {
+            for start in [0, 1, 63, 64, 65] {
+                let part = bytes.get(start..len).unwrap_or(&[]);
+                let naive = part.iter().filter(|b| **b == b'\n').count() as u64;
+                assert_eq!(count_newlines(part), naive, "{start}..{len}");
+            }
+        }
+    }
 }
