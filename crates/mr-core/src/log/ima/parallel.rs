@@ -106,9 +106,12 @@ struct Chunk {
     offset: u64,
     /// Entries the chunk must hold (unknown for the last chunk).
     entries: Option<u64>,
+    /// The computed entries (buffers reused from chunk to chunk).
+    out: Computed,
 }
 
 /// The per-entry work of one chunk, ready to be applied in order.
+#[derive(Default)]
 struct Computed {
     entries: u64,
     pcrs: Vec<u32>,
@@ -128,21 +131,23 @@ struct Plan<'a> {
 }
 
 impl Plan<'_> {
-    /// Parse a chunk and compute every entry's digests; `None` when the chunk is anything but a
-    /// run of regular entries (the one-thread replay then decides).
-    fn compute(&self, chunk: &Chunk) -> Option<Computed> {
+    /// Parse a chunk and compute every entry's digests into `chunk.out`; false when the chunk
+    /// is anything but a run of regular entries (the one-thread replay then decides).
+    fn compute(&self, chunk: &mut Chunk) -> bool {
+        self.compute_into(chunk).is_some()
+    }
+
+    fn compute_into(&self, chunk: &mut Chunk) -> Option<()> {
         let mut r = ImaReader::new(&chunk.bytes[..], self.reader.clone());
         r.format = Some(self.format);
         r.pos = chunk.offset;
         r.next_index = chunk.first_index;
-        let estimate = chunk.entries.unwrap_or(0) as usize;
-        let mut out = Computed {
-            entries: 0,
-            pcrs: Vec::with_capacity(estimate),
-            digests: Vec::with_capacity(estimate * self.banks.len()),
-            violations: 0,
-            boot_aggregates: Vec::new(),
-        };
+        let out = &mut chunk.out;
+        out.entries = 0;
+        out.violations = 0;
+        out.pcrs.clear();
+        out.digests.clear();
+        out.boot_aggregates.clear();
         while let Some(e) = r.next_entry().ok()? {
             if e.is_violation() {
                 if self.violations == ViolationPolicy::Reject {
@@ -157,15 +162,14 @@ impl Plan<'_> {
                 for b in self.banks {
                     let d = e.template_digest(*b);
                     if *b == column {
-                        if d.as_bytes() != e.header_digest().as_bytes() {
+                        if d != *e.header_digest() {
                             return None;
                         }
                         checked = true;
                     }
                     out.digests.push(d);
                 }
-                if !checked && e.template_digest(column).as_bytes() != e.header_digest().as_bytes()
-                {
+                if !checked && e.template_digest(column) != *e.header_digest() {
                     return None;
                 }
             }
@@ -178,7 +182,7 @@ impl Plan<'_> {
         if r.trailing_bytes() != 0 || chunk.entries.is_some_and(|n| n != out.entries) {
             return None;
         }
-        Some(out)
+        Some(())
     }
 }
 
@@ -233,7 +237,8 @@ struct Chunker<R> {
     chunk_len: usize,
     format: Option<ListFormat>,
     carry: Vec<u8>,
-    spare: Vec<Vec<u8>>,
+    /// Chunks already applied, whose buffers are reused.
+    spare: Vec<Chunk>,
     seq: u64,
     index: u64,
     offset: u64,
@@ -258,7 +263,10 @@ impl<R: BufRead> Chunker<R> {
         if self.done {
             return Ok(None);
         }
-        let mut buf = self.spare.pop().unwrap_or_default();
+        let (mut buf, out) = match self.spare.pop() {
+            Some(c) => (c.bytes, c.out),
+            None => (Vec::new(), Computed::default()),
+        };
         let eof = self.fill(&mut buf).map_err(Some)?;
         if buf.is_empty() {
             self.done = true;
@@ -298,6 +306,7 @@ impl<R: BufRead> Chunker<R> {
             first_index: self.index,
             offset: self.offset,
             entries,
+            out,
         };
         self.seq += 1;
         self.index += entries.unwrap_or(0);
@@ -306,21 +315,12 @@ impl<R: BufRead> Chunker<R> {
     }
 }
 
-/// Keep a computed chunk for its turn and its buffer for reuse; false when the chunk was
-/// irregular.
-fn receive(
-    (seq, out, bytes): (u64, Option<Computed>, Vec<u8>),
-    pending: &mut BTreeMap<u64, Computed>,
-    spare: &mut Vec<Vec<u8>>,
-) -> bool {
-    spare.push(bytes);
-    match out {
-        Some(c) => {
-            pending.insert(seq, c);
-            true
-        }
-        None => false,
+/// Keep a computed chunk for its turn; false when the chunk was irregular.
+fn receive((chunk, ok): (Chunk, bool), pending: &mut BTreeMap<u64, Chunk>) -> bool {
+    if ok {
+        pending.insert(chunk.seq, chunk);
     }
+    ok
 }
 
 /// End of the last whole binary entry in `buf` and the number of entries before it; `None` for
@@ -435,30 +435,31 @@ fn try_parallel<R: BufRead>(
 
     let complete = std::thread::scope(|scope| -> io::Result<bool> {
         let (job_tx, job_rx) = mpsc::sync_channel::<Chunk>(QUEUE);
-        let (done_tx, done_rx) = mpsc::channel::<(u64, Option<Computed>, Vec<u8>)>();
+        let (done_tx, done_rx) = mpsc::channel::<(Chunk, bool)>();
         let plan = &plan;
         scope.spawn(move || {
-            for chunk in job_rx {
-                let out = plan.compute(&chunk);
-                if done_tx.send((chunk.seq, out, chunk.bytes)).is_err() {
+            for mut chunk in job_rx {
+                let ok = plan.compute(&mut chunk);
+                if done_tx.send((chunk, ok)).is_err() {
                     break;
                 }
             }
         });
-        let mut pending: BTreeMap<u64, Computed> = BTreeMap::new();
+        let mut pending: BTreeMap<u64, Chunk> = BTreeMap::new();
         let mut next_apply = 0u64;
         let mut outstanding = 0usize;
         let mut reading = true;
         let mut next = Some(first);
         loop {
             while let Some(c) = pending.remove(&next_apply) {
-                applier.apply(&c);
+                applier.apply(&c.out);
+                chunker.spare.push(c);
                 next_apply += 1;
             }
             match done_rx.try_recv() {
                 Ok(msg) => {
                     outstanding -= 1;
-                    if !receive(msg, &mut pending, &mut chunker.spare) {
+                    if !receive(msg, &mut pending) {
                         return Ok(false);
                     }
                     continue;
@@ -477,7 +478,7 @@ fn try_parallel<R: BufRead>(
                 match done_rx.recv() {
                     Ok(msg) => {
                         outstanding -= 1;
-                        if !receive(msg, &mut pending, &mut chunker.spare) {
+                        if !receive(msg, &mut pending) {
                             return Ok(false);
                         }
                     }
@@ -499,13 +500,9 @@ fn try_parallel<R: BufRead>(
             };
             match job_tx.try_send(chunk) {
                 Ok(()) => outstanding += 1,
-                Err(mpsc::TrySendError::Full(chunk)) => {
-                    let out = plan.compute(&chunk);
-                    if !receive(
-                        (chunk.seq, out, chunk.bytes),
-                        &mut pending,
-                        &mut chunker.spare,
-                    ) {
+                Err(mpsc::TrySendError::Full(mut chunk)) => {
+                    let ok = plan.compute(&mut chunk);
+                    if !receive((chunk, ok), &mut pending) {
                         return Ok(false);
                     }
                 }

@@ -231,7 +231,7 @@ pub fn replay<R: BufRead>(
                 }
             }
             let computed = col_digest.unwrap_or_else(|| e.template_digest(column));
-            if computed.as_bytes() != e.header_digest().as_bytes() {
+            if computed != *e.header_digest() {
                 note_bad(&mut per_bank, &mut padded, e, computed, reg);
             }
         } else {
