@@ -7,6 +7,9 @@
 //!   `binary_runtime_measurements`, the bank's size in `..._<alg>` lists).
 //! * [`replay()`] replays a list into every PCR it names, per bank, optionally against
 //!   [`VerifiedRegisters`](crate::register::VerifiedRegisters).
+//! * [`replay_parallel()`] gives the same result on two threads for lists that can be read twice
+//!   (files): chunks of whole entries are parsed and hashed on either thread, the extends applied
+//!   in order; anything irregular is decided by [`replay()`].
 //! * [`builder::ImaListBuilder`] writes valid lists (for tests, benchmarks and demos).
 //!
 //! Trailing bytes: some real lists (tpm2-tss test data) end with a few stray bytes after the last
