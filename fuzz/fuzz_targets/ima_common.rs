@@ -1,5 +1,6 @@
 // Shared body of the ima_binary and ima_ascii targets: read every entry with the list kind
-// forced, exercise every accessor of each entry, then replay the same bytes.
+// forced, exercise every accessor of each entry, then replay the same bytes on one thread and on
+// two (replay_parallel), which must agree.
 
 use mr_core::log::ima::{self, ImaReader, ImaReaderOptions, ImaReplayConfig, ListKind};
 use mr_core::HashAlg;
@@ -36,6 +37,26 @@ pub fn run(data: &[u8], kind: ListKind) {
         let _ = reader.entries();
         let _ = reader.trailing_bytes();
     }
-    let _ = ima::replay(data, &ImaReplayConfig::default(), None);
-    let _ = ima::replay(data, &ImaReplayConfig::default().with_kind(kind), None);
+    let one = ima::replay(data, &ImaReplayConfig::default(), None);
+    let forced = ImaReplayConfig::default().with_kind(kind);
+    let one_forced = ima::replay(data, &forced, None);
+
+    // Differential: the two-thread replay (small chunks, so inputs span several) must give
+    // exactly the one-thread result, report or error.
+    for (config, expected) in [
+        (&ImaReplayConfig::default(), &one),
+        (&forced, &one_forced),
+    ] {
+        let (two, _) = ima::replay_parallel_chunked(
+            || Ok::<_, std::io::Error>(data),
+            config,
+            None,
+            1024,
+        );
+        match (expected, &two) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "reports differ"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "errors differ"),
+            _ => panic!("one thread {expected:?}, two threads {two:?}"),
+        }
+    }
 }
