@@ -11,7 +11,7 @@ use mr_core::replay::{PrefixPolicy, ReplayOptions};
 use mr_core::{HashAlg, VerifiedRegisters};
 
 use crate::common::{
-    expected_values, print_json, print_outcome, read_input, registers_json, rejection_json,
+    expected_values, print_json, print_outcome, print_rejection_json, read_input, registers_json,
     CmdResult, Failure,
 };
 
@@ -206,17 +206,10 @@ fn replay(args: ReplayArgs) -> CmdResult {
         .with_banks(args.bank.clone())
         .with_replay(opts)
         .with_data_check(DataCheckPolicy::Reject);
-    let report = match cel::replay(&bytes, enc, &cfg, expected.as_ref()) {
-        Ok(r) => r,
-        Err(e) => {
-            if args.json {
-                if let Some(v) = rejection_json(&e) {
-                    print_json(&v);
-                }
-            }
-            return Err(e.into());
-        }
-    };
+    let report = cel::replay(&bytes, enc, &cfg, expected.as_ref()).map_err(|e| {
+        print_rejection_json(&e, args.json);
+        Failure::from(e)
+    })?;
     if args.json {
         print_json(&report_json(&report, enc, expected.as_ref()));
     } else {

@@ -211,6 +211,16 @@ pub fn bad_entry_json(m: &mr_core::error::EntryDigestMismatch) -> serde_json::Va
     })
 }
 
+/// With `--json` (`json`), print [`rejection_json`] of `e`, if it has one, before the command
+/// fails with `e`.
+pub fn print_rejection_json(e: &Error, json: bool) {
+    if json {
+        if let Some(v) = rejection_json(e) {
+            print_json(&v);
+        }
+    }
+}
+
 /// JSON of a replay rejection (mismatching registers, the first inconsistent entry), for
 /// `--json` output of the replay commands; `None` for other errors.
 pub fn rejection_json(e: &Error) -> Option<serde_json::Value> {

@@ -10,7 +10,7 @@ use mr_core::replay::{PrefixPolicy, ReplayOptions};
 use mr_core::{Error, HashAlg, RegisterValue, VerifiedRegisters};
 
 use crate::common::{
-    expected_values, print_json, registers_json, rejection_json, CmdResult, Failure, ImaInput,
+    expected_values, print_json, print_rejection_json, registers_json, CmdResult, Failure, ImaInput,
 };
 
 /// `mr ima` subcommands.
@@ -186,11 +186,7 @@ fn replay(args: ReplayArgs) -> CmdResult {
                 args.history.never_extended_budget,
                 e,
             );
-            if args.json {
-                if let Some(v) = rejection_json(&e) {
-                    print_json(&v);
-                }
-            }
+            print_rejection_json(&e, args.json);
             match e {
                 Error::EntryDigest(m) if args.reject_violations && m.recorded.is_zero() => {
                     Err(Failure::Rejected(format!(

@@ -8,7 +8,7 @@ use mr_core::{HashAlg, MrId, VerifiedRegisters};
 use mr_rtmr::quote;
 
 use crate::common::{
-    expected_values, print_json, print_outcome, read_input, registers_json, rejection_json,
+    expected_values, print_json, print_outcome, print_rejection_json, read_input, registers_json,
     CmdResult, Failure,
 };
 use crate::{tdx, verify};
@@ -204,17 +204,10 @@ fn replay(args: ReplayArgs) -> CmdResult {
     } else {
         tcg::replay(&log, &cfg, expected.as_ref())
     };
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => {
-            if args.json {
-                if let Some(v) = rejection_json(&e) {
-                    print_json(&v);
-                }
-            }
-            return Err(e.into());
-        }
-    };
+    let report = result.map_err(|e| {
+        print_rejection_json(&e, args.json);
+        Failure::from(e)
+    })?;
     if args.json {
         print_json(&report_json(&report, expected.as_ref(), table.as_ref()));
     } else {
@@ -299,19 +292,11 @@ fn direct_mode(
     expected: Option<VerifiedRegisters>,
 ) -> CmdResult {
     let input = crate::common::open_input(list)?;
-    let r =
-        match verify::replay_ccel_then_ima(log, table, cfg, input, ima_register, expected.as_ref())
-        {
-            Ok(r) => r,
-            Err(e) => {
-                if args.json {
-                    if let Some(v) = rejection_json(&e) {
-                        print_json(&v);
-                    }
-                }
-                return Err(e.into());
-            }
-        };
+    let r = verify::replay_ccel_then_ima(log, table, cfg, input, ima_register, expected.as_ref())
+        .map_err(|e| {
+        print_rejection_json(&e, args.json);
+        Failure::from(e)
+    })?;
     let covered = r.ima.outcome.covered.unwrap_or(r.ima.entries);
     if args.json {
         let mut j = report_json(&r.ccel, expected.as_ref(), table);

@@ -23,8 +23,8 @@ use crate::replay::Replayer;
 
 use super::reader::{ImaReader, ImaReaderOptions};
 use super::replay::{
-    is_boot_aggregate, replay, replayed_banks, BootAggregate, DigestMode, ImaReplayConfig,
-    ImaReplayReport, ViolationPolicy, MAX_REPORTED_BOOT_AGGREGATES,
+    bank_digests, is_boot_aggregate, replay, replayed_banks, BootAggregate, DigestMode,
+    ImaReplayConfig, ImaReplayReport, ViolationPolicy, MAX_REPORTED_BOOT_AGGREGATES,
 };
 use super::{ListFormat, ListKind, MAX_TEMPLATE_DATA_LEN, MAX_TEMPLATE_NAME_LEN};
 
@@ -157,19 +157,12 @@ impl Plan<'_> {
                 out.digests
                     .extend(self.banks.iter().map(|b| Digest::ones(*b)));
             } else {
-                let column = e.header_digest().alg();
-                let mut checked = false;
-                for b in self.banks {
-                    let d = e.template_digest(*b);
-                    if *b == column {
-                        if d != *e.header_digest() {
-                            return None;
-                        }
-                        checked = true;
-                    }
-                    out.digests.push(d);
-                }
-                if !checked && e.template_digest(column) != *e.header_digest() {
+                let at = out.digests.len();
+                out.digests
+                    .resize(at + self.banks.len(), Digest::zero(HashAlg::Sha1));
+                let computed = bank_digests(e, self.banks, &mut out.digests[at..])
+                    .unwrap_or_else(|| e.template_digest(e.header_digest().alg()));
+                if computed != *e.header_digest() {
                     return None;
                 }
             }

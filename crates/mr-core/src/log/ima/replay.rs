@@ -213,15 +213,11 @@ pub fn replay<R: BufRead>(
         let mut col_digest = None;
         if !violation {
             if per_bank.is_some() {
-                for (slot, b) in digests.iter_mut().zip(&banks) {
-                    *slot = e.template_digest(*b);
-                    if *b == HashAlg::Sha1 {
-                        sha1 = Some(*slot);
-                    }
-                    if *b == column {
-                        col_digest = Some(*slot);
-                    }
-                }
+                col_digest = bank_digests(e, &banks, &mut digests);
+                sha1 = banks
+                    .iter()
+                    .zip(&digests)
+                    .find_map(|(b, d)| (*b == HashAlg::Sha1).then_some(*d));
             }
             if padded.is_some() && sha1.is_none() {
                 let d = e.template_digest(HashAlg::Sha1);
@@ -334,6 +330,21 @@ pub(super) fn replayed_banks(
     banks.sort();
     banks.dedup();
     banks
+}
+
+/// The template digest of a (non-violation) entry in each of `banks`, written to `out` in bank
+/// order; also the one in the header column's algorithm when the column is one of the banks (so
+/// the header check does not hash the entry again).
+pub(super) fn bank_digests(e: &ImaEntry, banks: &[HashAlg], out: &mut [Digest]) -> Option<Digest> {
+    let column = e.header_digest().alg();
+    let mut col = None;
+    for (slot, b) in out.iter_mut().zip(banks) {
+        *slot = e.template_digest(*b);
+        if *b == column {
+            col = Some(*slot);
+        }
+    }
+    col
 }
 
 /// Record a bad entry; it is named with the register it actually extends in this replay (the
