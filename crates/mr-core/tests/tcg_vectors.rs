@@ -589,26 +589,17 @@ fn ima_evm_utils_boot_aggregate_is_verified_against_its_bios_log_and_refused_aga
     ));
 }
 
-/// Standard base64 (for the vectors stored as upstream keeps them).
+/// Standard base64 with line breaks (the vectors are stored as upstream keeps them).
 fn base64(text: &[u8]) -> Vec<u8> {
-    let val = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let sextets: Vec<u8> = text.iter().filter_map(|c| val(*c)).collect();
-    let mut out = Vec::new();
-    for chunk in sextets.chunks(4) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, s)| acc | (u32::from(*s) << (18 - 6 * i)));
-        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
-    }
-    out
+    use base64::Engine;
+    let text: Vec<u8> = text
+        .iter()
+        .copied()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("the vector is valid base64")
 }
 
 #[test]
