@@ -74,8 +74,7 @@ impl ImaInput {
         if path == Path::new("-") {
             return Ok(ImaInput::Stdin);
         }
-        std::fs::File::open(path)
-            .map_err(|e| Failure::Malformed(format!("cannot open {}: {e}", path.display())))?;
+        open_input(path)?;
         Ok(ImaInput::File(path.to_path_buf()))
     }
 

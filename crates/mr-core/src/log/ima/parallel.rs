@@ -23,8 +23,8 @@ use crate::replay::Replayer;
 
 use super::reader::{ImaReader, ImaReaderOptions};
 use super::replay::{
-    bank_digests, is_boot_aggregate, replay, replayed_banks, BootAggregate, DigestMode,
-    ImaReplayConfig, ImaReplayReport, ViolationPolicy, MAX_REPORTED_BOOT_AGGREGATES,
+    bank_digests, is_boot_aggregate, replay, replayed_banks, BootAggregate, BootAggregateTally,
+    DigestMode, ImaReplayConfig, ImaReplayReport, ViolationPolicy,
 };
 use super::{ListFormat, ListKind, MAX_TEMPLATE_DATA_LEN, MAX_TEMPLATE_NAME_LEN};
 
@@ -185,9 +185,7 @@ struct Applier<'a> {
     target: Option<&'a MrId>,
     banks: &'a [HashAlg],
     violations: u64,
-    boot_aggregates: Vec<BootAggregate>,
-    boot_aggregate_count: u64,
-    first_no_tpm: Option<u64>,
+    aggregates: BootAggregateTally,
 }
 
 impl Applier<'_> {
@@ -209,17 +207,7 @@ impl Applier<'_> {
         }
         self.violations += c.violations;
         for ba in &c.boot_aggregates {
-            self.boot_aggregate_count += 1;
-            if self.first_no_tpm.is_none() {
-                if let Some(b) = ba.filter(|b| b.no_tpm) {
-                    self.first_no_tpm = Some(b.entry);
-                }
-            }
-            if self.boot_aggregates.len() < MAX_REPORTED_BOOT_AGGREGATES {
-                if let Some(b) = ba {
-                    self.boot_aggregates.push(*b);
-                }
-            }
+            self.aggregates.note(*ba);
         }
     }
 }
@@ -421,9 +409,7 @@ fn try_parallel<R: BufRead>(
         target: config.target.as_ref(),
         banks: &banks,
         violations: 0,
-        boot_aggregates: Vec::new(),
-        boot_aggregate_count: 0,
-        first_no_tpm: None,
+        aggregates: BootAggregateTally::default(),
     };
 
     let complete = std::thread::scope(|scope| -> io::Result<bool> {
@@ -510,24 +496,21 @@ fn try_parallel<R: BufRead>(
     let Applier {
         replayer,
         violations,
-        boot_aggregates,
-        boot_aggregate_count,
-        first_no_tpm,
+        aggregates,
         ..
     } = applier;
     let Ok(outcome) = replayer.finish() else {
         return Ok(None);
     };
-    let pcr_target = matches!(config.target, None | Some(MrId::Pcr(_)));
-    if first_no_tpm.is_some() && expected.is_some() && !config.allow_no_tpm && pcr_target {
+    if aggregates.check_no_tpm(config, expected.is_some()).is_err() {
         return Ok(None);
     }
     Ok(Some(ImaReplayReport {
         entries: outcome.entries,
         outcome,
         violations,
-        boot_aggregates,
-        boot_aggregate_count,
+        boot_aggregates: aggregates.reported,
+        boot_aggregate_count: aggregates.count,
         digest_mode: DigestMode::PerBank,
         format,
         trailing_bytes: 0,

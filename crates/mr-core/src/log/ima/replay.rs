@@ -193,9 +193,7 @@ pub fn replay<R: BufRead>(
 
     let mut reader = ImaReader::new(input, config.reader.clone());
     let mut violations = 0u64;
-    let mut boot_aggregates = Vec::new();
-    let mut boot_aggregate_count = 0u64;
-    let mut first_no_tpm: Option<u64> = None;
+    let mut aggregates = BootAggregateTally::default();
     let mut digests = [Digest::zero(HashAlg::Sha1); HashAlg::ALL.len()];
     let ones20 = [0xFFu8; 20];
     while let Some(e) = reader.next_entry()? {
@@ -265,15 +263,7 @@ pub fn replay<R: BufRead>(
             r.end_entry();
         }
         if is_boot_aggregate(e) {
-            boot_aggregate_count += 1;
-            if first_no_tpm.is_none() && e.boot_aggregate().is_some_and(|b| b.no_tpm) {
-                first_no_tpm = Some(e.index());
-            }
-            if boot_aggregates.len() < MAX_REPORTED_BOOT_AGGREGATES {
-                if let Some(ba) = e.boot_aggregate() {
-                    boot_aggregates.push(ba);
-                }
-            }
+            aggregates.note(e.boot_aggregate());
         }
     }
     let format = reader.format().unwrap_or(ListFormat {
@@ -291,23 +281,60 @@ pub fn replay<R: BufRead>(
         (None, Some(b)) => (b.finish()?, DigestMode::PaddedSha1),
         (None, None) => (Replayer::new(config.replay.clone()).finish()?, mode),
     };
-    let pcr_target = matches!(config.target, None | Some(MrId::Pcr(_)));
-    if let (Some(entry), Some(_), false, true) =
-        (first_no_tpm, expected, config.allow_no_tpm, pcr_target)
-    {
-        return Err(HistoryError::NoTpm { entry }.into());
-    }
+    aggregates.check_no_tpm(config, expected.is_some())?;
     Ok(ImaReplayReport {
         entries: outcome.entries,
         outcome,
         violations,
-        boot_aggregates,
-        boot_aggregate_count,
+        boot_aggregates: aggregates.reported,
+        boot_aggregate_count: aggregates.count,
         digest_mode: used,
         format,
         trailing_bytes: reader.trailing_bytes(),
         banks,
     })
+}
+
+/// The `boot_aggregate` entries of a replay, in list order: the first
+/// [`MAX_REPORTED_BOOT_AGGREGATES`] for the report, how many, and the first one of a boot
+/// without a TPM.
+#[derive(Debug, Default)]
+pub(super) struct BootAggregateTally {
+    pub(super) reported: Vec<BootAggregate>,
+    pub(super) count: u64,
+    first_no_tpm: Option<u64>,
+}
+
+impl BootAggregateTally {
+    /// Count the next `boot_aggregate` entry (`aggregate`: its decoded value, `None` when its
+    /// digest does not decode).
+    pub(super) fn note(&mut self, aggregate: Option<BootAggregate>) {
+        self.count += 1;
+        if let Some(b) = aggregate {
+            if b.no_tpm && self.first_no_tpm.is_none() {
+                self.first_no_tpm = Some(b.entry);
+            }
+            if self.reported.len() < MAX_REPORTED_BOOT_AGGREGATES {
+                self.reported.push(b);
+            }
+        }
+    }
+
+    /// The no-TPM rule ([`ImaReplayConfig::allow_no_tpm`]): a boot without a TPM refuses a list
+    /// verified against values in PCRs.
+    pub(super) fn check_no_tpm(
+        &self,
+        config: &ImaReplayConfig,
+        verified: bool,
+    ) -> Result<(), Error> {
+        let pcr_target = matches!(config.target, None | Some(MrId::Pcr(_)));
+        match self.first_no_tpm {
+            Some(entry) if verified && !config.allow_no_tpm && pcr_target => {
+                Err(HistoryError::NoTpm { entry }.into())
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The banks a replay extends: those configured (default: the banks of the verified values, else
