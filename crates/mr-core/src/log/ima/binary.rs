@@ -6,12 +6,44 @@ use crate::alg::Digest;
 use crate::error::{Error, ParseErrorKind};
 
 use super::reader::ImaReader;
-use super::template::{validate_field, FieldId, TemplateFormat, MAX_TEMPLATE_FIELDS};
+use super::template::{validate_field, Endian, FieldId, TemplateFormat, MAX_TEMPLATE_FIELDS};
 use super::{
     FieldSpan, ListFormat, MAX_LEGACY_NAME_LEN, MAX_TEMPLATE_DATA_LEN, MAX_TEMPLATE_NAME_LEN,
 };
 
 const FORMAT: &str = "ima binary";
+
+/// Where the template name and the template data of a binary entry lie.
+pub(super) struct EntrySpan {
+    /// The template name.
+    pub(super) name: std::ops::Range<usize>,
+    /// The template data; the entry ends where it ends.
+    pub(super) data: std::ops::Range<usize>,
+}
+
+/// The [`EntrySpan`] of the binary entry at the start of `buf` (digest column `width` bytes wide,
+/// integers in `endian` order). `None` when `buf` does not hold the whole entry or a length is
+/// out of bounds (a name of 0 or over [`MAX_TEMPLATE_NAME_LEN`] bytes, data over
+/// [`MAX_TEMPLATE_DATA_LEN`]). A legacy `ima` entry has no data length, so its span is
+/// meaningless: callers check the name.
+#[inline]
+pub(super) fn entry_span(buf: &[u8], width: usize, endian: Endian) -> Option<EntrySpan> {
+    let u32_at = |at: usize| {
+        buf.get(at..at + 4)
+            .map(|b| endian.u32([b[0], b[1], b[2], b[3]]))
+    };
+    let name_len = u32_at(4 + width)?;
+    if name_len == 0 || name_len > MAX_TEMPLATE_NAME_LEN {
+        return None;
+    }
+    let name = 8 + width..8 + width + name_len as usize;
+    let data_len = u32_at(name.end)?;
+    if data_len > MAX_TEMPLATE_DATA_LEN {
+        return None;
+    }
+    let data = name.end + 4..name.end + 4 + data_len as usize;
+    (data.end <= buf.len()).then_some(EntrySpan { name, data })
+}
 
 /// Outcome of reading a fixed-size piece.
 enum Piece {
@@ -74,36 +106,22 @@ impl<R: BufRead> ImaReader<R> {
         let Ok(avail) = self.src.fill_buf() else {
             return false;
         };
-        let u32_at = |at: usize| {
-            avail
-                .get(at..at + 4)
-                .map(|b| endian.u32([b[0], b[1], b[2], b[3]]))
-        };
-        let (Some(pcr), Some(name_len)) = (u32_at(0), u32_at(4 + width)) else {
+        let Some(span) = entry_span(avail, width, endian) else {
             return false;
         };
-        if name_len == 0 || name_len > MAX_TEMPLATE_NAME_LEN {
-            return false;
-        }
-        let name_end = 8 + width + name_len as usize;
-        let Some(name) = avail.get(8 + width..name_end) else {
+        let (Some(pcr), Some(name), Some(data), Some(col)) = (
+            avail.get(..4).map(|b| endian.u32([b[0], b[1], b[2], b[3]])),
+            avail.get(span.name),
+            avail.get(span.data.clone()),
+            avail.get(4..4 + width),
+        ) else {
             return false;
         };
         let e = &mut self.entry;
         if set_template(e, &mut self.templates, name).is_err() || e.legacy {
             return false;
         }
-        let Some(data_len) = u32_at(name_end) else {
-            return false;
-        };
-        if data_len > MAX_TEMPLATE_DATA_LEN {
-            return false;
-        }
-        let data_start = name_end + 4;
-        let end = data_start + data_len as usize;
-        let (Some(data), Some(col)) = (avail.get(data_start..end), avail.get(4..4 + width)) else {
-            return false;
-        };
+        let end = span.data.end;
         let Ok(column) = Digest::new(format.column, col) else {
             return false;
         };

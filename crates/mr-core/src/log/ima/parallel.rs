@@ -21,12 +21,13 @@ use crate::error::Error;
 use crate::register::{MrId, VerifiedRegisters};
 use crate::replay::Replayer;
 
+use super::binary::entry_span;
 use super::reader::{ImaReader, ImaReaderOptions};
 use super::replay::{
     bank_digests, is_boot_aggregate, replay, replayed_banks, BootAggregate, BootAggregateTally,
     DigestMode, ImaReplayConfig, ImaReplayReport, ViolationPolicy,
 };
-use super::{ListFormat, ListKind, MAX_TEMPLATE_DATA_LEN, MAX_TEMPLATE_NAME_LEN};
+use super::{ListFormat, ListKind};
 
 /// Target size of one chunk of whole entries.
 pub const CHUNK_LEN: usize = 256 * 1024;
@@ -305,36 +306,19 @@ fn receive((chunk, ok): (Chunk, bool), pending: &mut BTreeMap<u64, Chunk>) -> bo
 }
 
 /// End of the last whole binary entry in `buf` and the number of entries before it; `None` for
-/// a legacy `ima` entry or a length no valid entry has.
+/// a legacy `ima` entry (its length is known only by parsing it).
 fn binary_boundary(buf: &[u8], format: ListFormat) -> Option<(usize, u64)> {
-    let width = format.column.size();
-    let u32_at = |at: usize| {
-        buf.get(at..at + 4)
-            .map(|b| format.endian.u32([b[0], b[1], b[2], b[3]]) as usize)
-    };
     let (mut at, mut n) = (0usize, 0u64);
-    while let Some(name_len) = u32_at(at + 4 + width) {
-        if name_len == 0 || name_len > MAX_TEMPLATE_NAME_LEN as usize {
-            return None;
-        }
-        let name_at = at + 8 + width;
-        let Some(name) = buf.get(name_at..name_at + name_len) else {
+    while let Some(rest) = buf.get(at..) {
+        // An entry cut off or with impossible lengths ends the chunk; it then starts the next
+        // one, whose reader (or the one-thread replay) deals with it.
+        let Some(span) = entry_span(rest, format.column.size(), format.endian) else {
             break;
         };
-        if name == b"ima" {
+        if rest.get(span.name) == Some(b"ima".as_slice()) {
             return None;
         }
-        let Some(data_len) = u32_at(name_at + name_len) else {
-            break;
-        };
-        if data_len > MAX_TEMPLATE_DATA_LEN as usize {
-            return None;
-        }
-        let end = name_at + name_len + 4 + data_len;
-        if end > buf.len() {
-            break;
-        }
-        at = end;
+        at += span.data.end;
         n += 1;
     }
     Some((at, n))
