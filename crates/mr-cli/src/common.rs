@@ -192,10 +192,17 @@ pub fn print_json(value: &serde_json::Value) {
     println!("{value:#}");
 }
 
-/// Decode a `--nonce` value: hex, optionally `0x`-prefixed.
+/// Decode a `--nonce` value: hex, optionally `0x`-prefixed, at least one byte.
 pub fn parse_nonce(text: &str) -> Result<Vec<u8>, Failure> {
     let t = text.strip_prefix("0x").unwrap_or(text);
-    hex::decode(t).map_err(|e| Failure::Malformed(format!("--nonce: {e}")))
+    let nonce = hex::decode(t).map_err(|e| Failure::Malformed(format!("--nonce: {e}")))?;
+    if nonce.is_empty() {
+        return Err(Failure::Malformed(
+            "--nonce is empty: an empty nonce proves no freshness; give the verifier's nonce"
+                .into(),
+        ));
+    }
+    Ok(nonce)
 }
 
 /// JSON of an entry whose recorded digest disagrees with its data.

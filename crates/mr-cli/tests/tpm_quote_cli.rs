@@ -115,6 +115,20 @@ fn without_pcrs_only_signature_and_nonce_are_checked() {
 }
 
 #[test]
+fn an_empty_nonce_is_a_usage_error_not_a_match() {
+    let Some(c) = cmc() else { return };
+    for empty in ["", "0x"] {
+        let o = mr(&[
+            "quote", "verify", "tpm", "--attest", &c.attest, "--sig", &c.sig, "--ak", &c.ak,
+            "--nonce", empty, "--pcrs", &c.pcrs,
+        ]);
+        assert_eq!(code(&o), 2, "{empty:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--nonce is empty"), "{}", stderr(&o));
+        assert!(o.stdout.is_empty(), "nothing is reported as verified");
+    }
+}
+
+#[test]
 fn cmc_negative_cases_exit_1_with_the_reason() {
     let Some(c) = cmc() else { return };
     let nonce = c.v["nonce_hex"].as_str().unwrap();

@@ -94,6 +94,10 @@ pub enum Error {
         /// The quote's extraData (hex).
         quoted: String,
     },
+    /// The caller asked for an empty nonce: an empty extraData proves no freshness, so it is a
+    /// usage error, never a match.
+    #[error("the expected nonce is empty: an empty nonce proves no freshness")]
+    EmptyNonce,
     /// The supplied PCR values do not hash to the quote's pcrDigest.
     #[error("PCR digest mismatch: the quote's pcrDigest is {quoted}, the supplied PCR values hash to {computed}")]
     PcrDigestMismatch {
@@ -136,7 +140,8 @@ impl Error {
             Error::Malformed { .. }
             | Error::UnsupportedAlgorithm { .. }
             | Error::InvalidKey(_)
-            | Error::ConflictingPcrValue { .. } => ErrorClass::Malformed,
+            | Error::ConflictingPcrValue { .. }
+            | Error::EmptyNonce => ErrorClass::Malformed,
             Error::WrongMagic(_)
             | Error::WrongType(_)
             | Error::KeySchemeMismatch { .. }

@@ -118,6 +118,8 @@ fn find_value(values: &[RegisterValue], index: u32, alg: HashAlg) -> Result<&Dig
 /// by `ak`, that it is a TPM-generated quote, and, when `expected_nonce` is given, that its
 /// extraData equals it.
 ///
+/// An empty `expected_nonce` is [`Error::EmptyNonce`] before anything else is looked at.
+///
 /// Order of checks: parse (malformed → [`Error::Malformed`] and friends), key/scheme fit, AK
 /// restriction (when the AK is a TPM public area), signature, magic, type, nonce.
 pub fn verify_quote_signature(
@@ -126,6 +128,9 @@ pub fn verify_quote_signature(
     ak: &AkPublic,
     expected_nonce: Option<&[u8]>,
 ) -> Result<SignedQuote, Error> {
+    if expected_nonce.is_some_and(<[u8]>::is_empty) {
+        return Err(Error::EmptyNonce);
+    }
     let attest_bytes = tpms_attest_bytes(attest);
     let parsed = Attest::parse(attest_bytes)?;
     let sig = Signature::parse(signature)?;

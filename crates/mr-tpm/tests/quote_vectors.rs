@@ -109,6 +109,12 @@ fn cmc_negative_cases_are_rejected_with_their_reason() {
     )
     .unwrap_err();
     assert!(matches!(err, Error::PcrDigestMismatch { .. }), "{err}");
+    // An empty expected nonce proves no freshness: a usage error, never "matches".
+    let err = verify_quote(&attest, &sig, &ak, &[], &pcrs).unwrap_err();
+    assert!(matches!(err, Error::EmptyNonce), "{err}");
+    assert_eq!(err.class(), mr_core::ErrorClass::Malformed);
+    let err = verify_quote_signature(&attest, &sig, &ak, Some(&[])).unwrap_err();
+    assert!(matches!(err, Error::EmptyNonce), "{err}");
 
     // The AK certificate chains to the test CA, not to the other CA.
     let ak_cert = certificate_der(v["ak_cert_pem"].as_str().unwrap().as_bytes()).unwrap();
