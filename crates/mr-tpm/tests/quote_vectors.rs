@@ -79,6 +79,64 @@ fn cmc_valid_quote_verifies_and_yields_pcr1_and_pcr4() {
     }
 }
 
+/// What a verified quote says about itself is what was signed and checked: the nonce it carries,
+/// whether it was compared, and the AK that signed it (the provenance of its PCR values).
+#[test]
+fn cmc_signed_quote_reports_its_nonce_and_signer() {
+    let Some(v) = json("cmc/verifier_tpm_test_vectors.json") else {
+        return;
+    };
+    let attest = unhex(&v["quote_tpms_attest_hex"]);
+    let sig = unhex(&v["signature_tpmt_signature_hex"]);
+    let ak = AkPublic::detect(v["ak_cert_pem"].as_str().unwrap().as_bytes()).unwrap();
+    let nonce = unhex(&v["nonce_hex"]);
+    assert!(nonce.len() > 1);
+    let checked = verify_quote_signature(&attest, &sig, &ak, Some(&nonce)).unwrap();
+    assert_eq!(checked.nonce(), nonce.as_slice());
+    assert!(checked.nonce_checked());
+    assert!(ak.id().starts_with("spki-sha256:"), "{}", ak.id());
+    assert_eq!(checked.ak_id(), ak.id());
+    let unchecked = verify_quote_signature(&attest, &sig, &ak, None).unwrap();
+    assert_eq!(unchecked.nonce(), nonce.as_slice());
+    assert!(!unchecked.nonce_checked());
+    let verified = checked
+        .verify_pcrs(&sha256_pcrs(&v["pcr_summary_sha256"]))
+        .unwrap();
+    assert_eq!(
+        verified.provenance(),
+        &Provenance::TpmQuote {
+            ak_name: ak.id().to_owned()
+        }
+    );
+}
+
+/// The same value given twice for one PCR is one value, not a conflict; two different values
+/// are a conflict whichever comes first.
+#[test]
+fn cmc_repeated_pcr_values_agree_or_conflict() {
+    let Some(v) = json("cmc/verifier_tpm_test_vectors.json") else {
+        return;
+    };
+    let attest = unhex(&v["quote_tpms_attest_hex"]);
+    let sig = unhex(&v["signature_tpmt_signature_hex"]);
+    let ak = AkPublic::detect(v["ak_cert_pem"].as_str().unwrap().as_bytes()).unwrap();
+    let nonce = unhex(&v["nonce_hex"]);
+    let pcrs = sha256_pcrs(&v["pcr_summary_sha256"]);
+    let mut twice = pcrs.clone();
+    twice.extend(pcrs.iter().cloned());
+    let verified = verify_quote(&attest, &sig, &ak, &nonce, &twice).unwrap();
+    assert_eq!(verified.len(), pcrs.len());
+    let mut other = pcrs[0].clone();
+    other.value = Digest::ones(HashAlg::Sha256);
+    for values in [
+        [vec![other.clone()], pcrs.clone()].concat(),
+        [pcrs.clone(), vec![other.clone()]].concat(),
+    ] {
+        let err = verify_quote(&attest, &sig, &ak, &nonce, &values).unwrap_err();
+        assert!(matches!(err, Error::ConflictingPcrValue { .. }), "{err}");
+    }
+}
+
 #[test]
 fn cmc_negative_cases_are_rejected_with_their_reason() {
     let Some(v) = json("cmc/verifier_tpm_test_vectors.json") else {
