@@ -529,3 +529,48 @@ fn derive_and_use_is_derive_then_use() {
         }
     }
 }
+
+#[test]
+fn a_journal_naming_too_many_virtual_registers_is_refused_at_the_line_past_the_limit() {
+    let max = mr_virtual::verify::MAX_VIRTUAL_REGISTERS;
+    let lines: Vec<String> = (0..=max as u64)
+        .map(|i| extend_line(&format!("r{i}"), &measurement(i)))
+        .collect();
+    // At the limit: derived.
+    let d = run(&text(&lines[..max]), &fold_lines(&lines[..max])).unwrap();
+    assert_eq!(d.virtuals.len(), max);
+    // One more: refused, naming the line.
+    let err = run(&text(&lines), &fold_lines(&lines)).unwrap_err();
+    assert!(
+        matches!(err, Error::TooManyRegisters { line, max: m } if line == max as u64 + 1 && m == max),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_trusted_start_keeps_every_bank_of_a_register() {
+    let (lines, at, ms) = attest_with_sync();
+    let rtmr3 = fold_lines(&lines);
+    let earlier = run(&text(&lines[..at + 1]), &fold_lines(&lines[..at])).unwrap();
+    let mut start = earlier.checkpoint();
+    // The same register in a second bank, which the rotated journal no longer extends.
+    let sha256 = HashAlg::Sha256.hash(b"mr_ima in another bank");
+    start.registers.push(mr_core::RegisterValue {
+        id: mr_ima(),
+        value: sha256,
+    });
+    let opts = DeriveOptions::default().with_trusted_start(start);
+    let d = derive(
+        text(&lines[at..]).as_bytes(),
+        &RTMR3,
+        &quoted(&rtmr3),
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(
+        d.get("mr_ima", HashAlg::Sha384).unwrap().as_bytes(),
+        fold_digests(&ms)
+    );
+    assert_eq!(d.get("mr_ima", HashAlg::Sha256), Some(sha256));
+    assert_eq!(d.virtuals.len(), 2);
+}
