@@ -9,7 +9,7 @@ use mr_core::log::ima::extend::{find_never_extended, SearchOutcome};
 use mr_core::log::ima::shards::{verify_shards, Begin, Shard};
 use mr_core::log::ima::snapshot::{verify_snapshot_list, SnapshotVouch};
 use mr_core::log::ima::{
-    self, Anchor, Checkpoint, DigestMode, HistoryError, ImaReplayConfig, ListKind, ResumeConfig,
+    self, Anchor, Checkpoint, CheckpointKey, DigestMode, HistoryError, ImaReplayConfig, ListKind, ResumeConfig,
     ResumeInput,
 };
 use mr_core::{
@@ -83,6 +83,11 @@ fn full_replay(list: &[u8], anchor: &Anchor) -> Vec<RegisterValue> {
         .registers
 }
 
+/// The verifier's checkpoint key in these tests.
+fn key() -> CheckpointKey {
+    CheckpointKey::from_bytes(&[7u8; 32]).unwrap()
+}
+
 fn history(e: Error) -> HistoryError {
     match e {
         Error::History(h) => *h,
@@ -98,17 +103,17 @@ fn resuming_from_a_checkpoint_gives_the_values_of_a_full_replay_tail_and_full_li
         let first = g.bytes();
         let v1 = verify_from_boot(&first, &ResumeConfig::default(), &g.asserted()).unwrap();
         let cp = v1.checkpoint.clone();
-        assert_eq!(cp.entries, 21);
-        assert_eq!(cp.offset, first.len() as u64);
-        assert_eq!(cp.boot_aggregate, Some(HashAlg::Sha256.hash(b"pcrs 0-9")));
+        assert_eq!(cp.entries(), 21);
+        assert_eq!(cp.offset(), first.len() as u64);
+        assert_eq!(cp.boot_aggregate(), Some(&HashAlg::Sha256.hash(b"pcrs 0-9")));
         // Through JSON, as the verifier stores it.
-        let cp = Checkpoint::from_json(cp.to_json().as_bytes()).unwrap();
+        let cp = Checkpoint::open(cp.seal(&key()).as_bytes(), &key()).unwrap();
         assert_eq!(cp, v1.checkpoint);
 
         g.files(15);
         let list = g.bytes();
         let anchor = g.asserted();
-        let tail = &list[cp.offset as usize..];
+        let tail = &list[cp.offset() as usize..];
         let t = resume(
             ResumeInput::Tail(tail),
             &cp,
@@ -128,7 +133,7 @@ fn resuming_from_a_checkpoint_gives_the_values_of_a_full_replay_tail_and_full_li
         assert_eq!(f.final_registers(), whole.as_slice());
         assert_eq!(t.first_entry, 21);
         assert_eq!(t.report.entries, 15);
-        assert_eq!(t.checkpoint.entries, 36);
+        assert_eq!(t.checkpoint.entries(), 36);
         assert_eq!(t.checkpoint, f.checkpoint);
         // The tail-made checkpoint also checks the full list later.
         g.files(3);
@@ -157,9 +162,9 @@ fn a_quote_that_lags_the_list_places_the_checkpoint_at_the_covered_prefix() {
     let list = g.bytes();
     let v = verify_from_boot(&list, &ResumeConfig::default(), &anchor).unwrap();
     assert_eq!(v.report.outcome.left_over(), 4);
-    assert_eq!(v.checkpoint.entries, 11);
+    assert_eq!(v.checkpoint.entries(), 11);
     assert_eq!(
-        v.checkpoint.registers,
+        v.checkpoint.registers(),
         anchor
             .registers()
             .iter()
@@ -180,7 +185,7 @@ fn a_quote_that_lags_the_list_places_the_checkpoint_at_the_covered_prefix() {
     )
     .unwrap();
     assert_eq!(r.report.entries, 6);
-    assert_eq!(r.checkpoint.entries, 17);
+    assert_eq!(r.checkpoint.entries(), 17);
 }
 
 #[test]
@@ -206,7 +211,7 @@ fn an_edited_entry_in_the_verified_prefix_is_refused() {
         HistoryError::PrefixDiffers { entries: 9, .. }
     ));
     // A list shorter than the checkpoint.
-    let short = &g.bytes()[..cp.offset as usize / 2];
+    let short = &g.bytes()[..cp.offset() as usize / 2];
     let e = resume(
         ResumeInput::Full(short),
         &cp,
@@ -239,7 +244,7 @@ fn a_tail_that_does_not_continue_the_checkpoint_is_refused() {
     );
     assert!(e.is_err());
     let skip_one = {
-        let tail = &list[cp.offset as usize..];
+        let tail = &list[cp.offset() as usize..];
         let mut r = ima::ImaReader::new(tail, ima::ImaReaderOptions::default());
         r.next_entry().unwrap();
         let second = r.next_entry().unwrap().unwrap().offset() as usize;
@@ -311,6 +316,24 @@ fn reboots_restarts_and_other_roots_are_refused() {
     assert!(matches!(history(e), HistoryError::Rebooted { .. }));
 }
 
+/// A checkpoint body sealed as the format says (HMAC-SHA-256 over the label and the body's
+/// exact bytes), computed here with the hmac crate: what only the key holder can make.
+fn seal_body(body: &str, key: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).unwrap();
+    mac.update(mr_core::log::ima::checkpoint::CHECKPOINT_MAC_LABEL);
+    mac.update(body.as_bytes());
+    let tag = hex::encode(mac.finalize().into_bytes());
+    format!("{{\"checkpoint\":{body},\"hmac_sha256\":\"{tag}\"}}")
+}
+
+/// The body of a sealed checkpoint file, byte for byte.
+fn body_of(sealed: &str) -> String {
+    let start = "{\"checkpoint\":".len();
+    let end = sealed.rfind(",\"hmac_sha256\"").unwrap();
+    sealed[start..end].to_string()
+}
+
 #[test]
 fn checkpoint_files_are_checked() {
     let mut g = Gen::new(ListKind::Binary);
@@ -318,17 +341,32 @@ fn checkpoint_files_are_checked() {
     let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.asserted())
         .unwrap()
         .checkpoint;
-    let json = cp.to_json();
-    assert!(json.contains("\"version\": 1"));
+    let sealed = cp.seal(&key());
+    let body = body_of(&sealed);
+    assert!(body.contains("\"version\":2"));
+    // The format is HMAC-SHA-256(key, label || body): a body sealed independently opens.
+    assert_eq!(
+        Checkpoint::open(seal_body(&body, &[7u8; 32]).as_bytes(), &key()).unwrap(),
+        cp
+    );
+    // Correctly sealed (by the key holder) but not a checkpoint this version reads: malformed.
     for bad in [
-        json.replace("\"version\": 1", "\"version\": 2"),
-        json.replace("\"version\": 1,", ""),
-        json.replace("per-bank", "auto"),
-        json.replace("\"entries\"", "\"entries_x\""),
+        body.replace("\"version\":2", "\"version\":1"),
+        body.replace("\"version\":2,", ""),
+        body.replace("per-bank", "auto"),
+        body.replace("\"entries\"", "\"entries_x\""),
         "[]".to_string(),
     ] {
-        let e = Checkpoint::from_json(bad.as_bytes()).unwrap_err();
+        let e = Checkpoint::open(seal_body(&bad, &[7u8; 32]).as_bytes(), &key()).unwrap_err();
         assert_eq!(e.class(), ErrorClass::Malformed, "{bad}");
+    }
+    // Not a sealed file at all.
+    for bad in [cp.to_json(), "{}".into(), sealed.replace("hmac_sha256", "mac")] {
+        let e = Checkpoint::open(bad.as_bytes(), &key()).unwrap_err();
+        assert!(
+            matches!(history(e), HistoryError::InvalidCheckpoint(_)),
+            "{bad}"
+        );
     }
 }
 
@@ -350,7 +388,7 @@ fn a_trimmed_list_verifies_from_the_checkpoint_at_the_trim_point() {
         &g.asserted(),
     )
     .unwrap();
-    assert_eq!(v.checkpoint.entries, 48);
+    assert_eq!(v.checkpoint.entries(), 48);
     assert_eq!(
         v.final_registers(),
         full_replay(&g.bytes(), &g.asserted()).as_slice()
@@ -568,7 +606,7 @@ fn shards_chain_through_their_quotes_and_breaks_are_refused() {
     let ok = verify_shards(&shards(&lists, &anchors), &cfg).unwrap();
     assert_eq!(ok.entries(), 31);
     assert_eq!(
-        ok.last_checkpoint().unwrap().registers,
+        ok.last_checkpoint().registers(),
         full_replay(&g.bytes(), &anchors[4])
     );
     // Missing shard 2.
@@ -620,7 +658,10 @@ fn shards_chain_through_their_quotes_and_breaks_are_refused() {
         HistoryError::ShardReplay { shard: 1, .. }
     ));
     // A chain that begins at a trusted checkpoint (the state after shard 1).
-    let cp = ok.shards[1].checkpoint.clone();
+    let cp = verify_shards(&shards(&lists[..2], &anchors[..2]), &cfg)
+        .unwrap()
+        .last_checkpoint()
+        .clone();
     let mut s = shards(&lists, &anchors);
     s.drain(..2);
     s[0].begin = Begin::Checkpoint(cp);
@@ -669,8 +710,8 @@ mod hostile {
             bad[i] ^= mask;
             let r = resume(ResumeInput::Full(&bad), cp, &ResumeConfig::default(), anchor);
             prop_assert!(r.is_err(), "byte {} accepted", i);
-            if i >= cp.offset as usize {
-                let r = resume(ResumeInput::Tail(&bad[cp.offset as usize..]), cp, &ResumeConfig::default(), anchor);
+            if i >= cp.offset() as usize {
+                let r = resume(ResumeInput::Tail(&bad[cp.offset() as usize..]), cp, &ResumeConfig::default(), anchor);
                 prop_assert!(r.is_err(), "tail byte {} accepted", i);
             }
         }
@@ -678,34 +719,25 @@ mod hostile {
         /// Hostile checkpoint files, manifests and record buffers are typed errors, never panics.
         #[test]
         fn hostile_inputs_are_errors_not_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-            let _ = Checkpoint::from_json(&bytes);
+            let _ = Checkpoint::open(&bytes, &key());
             let _ = ShardManifest::from_json(&bytes);
             let _ = parse_kexec_buffer(&bytes);
             let _ = parse_snapshot_buffer(&bytes);
         }
 
-        /// Mutated checkpoint JSON either fails to load or, when it loads, never verifies a list
-        /// it was not made for (the values, prefix digest, counts or boot identity changed).
+        /// Any changed byte of a sealed checkpoint file is refused (forged MAC, broken JSON) or,
+        /// when the file still opens (e.g. a hex digit of the MAC changed to upper case), gives
+        /// back exactly the checkpoint that was sealed.
         #[test]
-        fn a_tampered_checkpoint_does_not_verify(at in any::<prop::sample::Index>(), c in prop::sample::select(b"0123456789abcdef".to_vec())) {
-            let (list, cp, anchor) = fixture();
-            let mut json = cp.to_json().into_bytes();
-            // Hex digits outside the provenance line (a description for people, not state).
-            let mut eligible = Vec::new();
-            let mut in_provenance = false;
-            for (i, b) in json.iter().enumerate() {
-                if *b == b'\n' {
-                    in_provenance = json[i + 1..].trim_ascii_start().starts_with(b"\"provenance\"");
-                } else if b.is_ascii_hexdigit() && !in_provenance {
-                    eligible.push(i);
-                }
-            }
-            let i = eligible[at.index(eligible.len())];
-            json[i] = if json[i] == c { if c == b'0' { b'1' } else { b'0' } } else { c };
-            if let Ok(tampered) = Checkpoint::from_json(&json) {
-                prop_assume!(tampered != *cp);
-                let r = resume(ResumeInput::Full(list), &tampered, &ResumeConfig::default(), anchor);
-                prop_assert!(r.is_err(), "tampered checkpoint accepted: {}", String::from_utf8_lossy(&json));
+        fn a_tampered_checkpoint_does_not_open(at in any::<prop::sample::Index>(), mask in 1u8..=255) {
+            let (_, cp, _) = fixture();
+            let mut file = cp.seal(&key()).into_bytes();
+            file.pop(); // the final newline: whitespace either way
+            let i = at.index(file.len());
+            file[i] ^= mask;
+            match Checkpoint::open(&file, &key()) {
+                Ok(opened) => prop_assert_eq!(&opened, cp, "byte {} changed", i),
+                Err(e) => prop_assert!(matches!(history(e), HistoryError::CheckpointMac | HistoryError::InvalidCheckpoint(_))),
             }
         }
     }
@@ -744,10 +776,10 @@ fn td_rooted_checkpoints_compare_the_td_boot_identity() {
         .unwrap()
         .checkpoint;
     assert!(matches!(
-        cp.root,
+        cp.root(),
         mr_core::log::ima::RootIdentity::Td { .. }
     ));
-    let cp = Checkpoint::from_json(cp.to_json().as_bytes()).unwrap();
+    let cp = Checkpoint::open(cp.seal(&key()).as_bytes(), &key()).unwrap();
     resume(ResumeInput::Full(b.as_bytes()), &cp, &cfg, &anchor(&id)).unwrap();
     let e = resume(ResumeInput::Full(b.as_bytes()), &cp, &cfg, &anchor(&other)).unwrap_err();
     assert!(matches!(history(e), HistoryError::Rebooted { .. }));
