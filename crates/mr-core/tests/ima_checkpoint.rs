@@ -9,8 +9,8 @@ use mr_core::log::ima::extend::{find_never_extended, SearchOutcome};
 use mr_core::log::ima::shards::{verify_shards, Begin, Shard};
 use mr_core::log::ima::snapshot::{verify_snapshot_list, SnapshotVouch};
 use mr_core::log::ima::{
-    self, Anchor, Checkpoint, CheckpointKey, DigestMode, HistoryError, ImaReplayConfig, ListKind, ResumeConfig,
-    ResumeInput,
+    self, Anchor, Checkpoint, CheckpointKey, DigestMode, HistoryError, ImaReplayConfig, ListKind,
+    ResumeConfig, ResumeInput,
 };
 use mr_core::{
     Digest, Error, ErrorClass, HashAlg, MrId, Provenance, RegisterValue, VerifiedRegisters,
@@ -105,7 +105,10 @@ fn resuming_from_a_checkpoint_gives_the_values_of_a_full_replay_tail_and_full_li
         let cp = v1.checkpoint.clone();
         assert_eq!(cp.entries(), 21);
         assert_eq!(cp.offset(), first.len() as u64);
-        assert_eq!(cp.boot_aggregate(), Some(&HashAlg::Sha256.hash(b"pcrs 0-9")));
+        assert_eq!(
+            cp.boot_aggregate(),
+            Some(&HashAlg::Sha256.hash(b"pcrs 0-9"))
+        );
         // Through JSON, as the verifier stores it.
         let cp = Checkpoint::open(cp.seal(&key()).as_bytes(), &key()).unwrap();
         assert_eq!(cp, v1.checkpoint);
@@ -361,7 +364,11 @@ fn checkpoint_files_are_checked() {
         assert_eq!(e.class(), ErrorClass::Malformed, "{bad}");
     }
     // Not a sealed file at all.
-    for bad in [cp.to_json(), "{}".into(), sealed.replace("hmac_sha256", "mac")] {
+    for bad in [
+        cp.to_json(),
+        "{}".into(),
+        sealed.replace("hmac_sha256", "mac"),
+    ] {
         let e = Checkpoint::open(bad.as_bytes(), &key()).unwrap_err();
         assert!(
             matches!(history(e), HistoryError::InvalidCheckpoint(_)),
@@ -790,4 +797,282 @@ fn td_rooted_checkpoints_compare_the_td_boot_identity() {
     }])
     .unwrap();
     assert!(Anchor::td(asserted, id).is_err());
+}
+
+#[global_allocator]
+static ALLOC: mr_test_alloc::CountingAlloc = mr_test_alloc::CountingAlloc;
+
+/// Issue 14 item 6: a checkpoint holding the genuine quoted values and the genuine entry count,
+/// handed over with an empty list, verified "4242 entries" although no entry was seen. The
+/// attester can rebuild every byte of such a checkpoint, but not its MAC.
+#[test]
+fn a_forged_checkpoint_with_the_quoted_values_and_an_empty_list_is_refused() {
+    let mut g = Gen::new(ListKind::Binary);
+    g.files(4241);
+    let quote = g.tpm("000bak", 3, 0);
+    let genuine = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &quote)
+        .unwrap()
+        .checkpoint;
+    assert_eq!(genuine.entries(), 4242);
+    // What the MAC stands between: this state, if accepted, verifies an empty tail.
+    let skipped = resume(
+        ResumeInput::Tail(&[]),
+        &genuine,
+        &ResumeConfig::default(),
+        &quote,
+    )
+    .unwrap();
+    assert_eq!(skipped.checkpoint.entries(), 4242);
+
+    // The attester rebuilds the body byte for byte and seals it with a key of its own...
+    let body = body_of(&genuine.seal(&key()));
+    let forged = seal_body(&body, &[0x41; 32]);
+    let e = Checkpoint::open(forged.as_bytes(), &key()).unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Rejected);
+    assert!(matches!(history(e), HistoryError::CheckpointMac));
+    // ... or with no key: an all-zero MAC, an empty one, none, an unsealed checkpoint.
+    for forged in [
+        format!(
+            "{{\"checkpoint\":{body},\"hmac_sha256\":\"{}\"}}",
+            "00".repeat(32)
+        ),
+        format!("{{\"checkpoint\":{body},\"hmac_sha256\":\"\"}}"),
+        format!("{{\"checkpoint\":{body}}}"),
+        body.clone(),
+        genuine.to_json(),
+    ] {
+        assert!(
+            Checkpoint::open(forged.as_bytes(), &key()).is_err(),
+            "{forged}"
+        );
+    }
+    // A MAC of the body alone (no domain-separation label) is another context's MAC.
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&[7u8; 32]).unwrap();
+    mac.update(body.as_bytes());
+    let unlabelled = format!(
+        "{{\"checkpoint\":{body},\"hmac_sha256\":\"{}\"}}",
+        hex::encode(mac.finalize().into_bytes())
+    );
+    assert!(matches!(
+        history(Checkpoint::open(unlabelled.as_bytes(), &key()).unwrap_err()),
+        HistoryError::CheckpointMac
+    ));
+}
+
+/// Every field of a sealed checkpoint is covered by its MAC; another key opens nothing.
+#[test]
+fn an_altered_checkpoint_or_another_key_is_refused() {
+    let mut g = Gen::new(ListKind::Binary);
+    g.files(20);
+    let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.tpm("000bak", 3, 0))
+        .unwrap()
+        .checkpoint;
+    let sealed = cp.seal(&key());
+    assert_eq!(Checkpoint::open(sealed.as_bytes(), &key()).unwrap(), cp);
+    let value = cp.registers()[0].value.to_hex();
+    for (from, to) in [
+        ("\"entries\":21", "\"entries\":20"),
+        ("\"reset_count\":3", "\"reset_count\":4"),
+        ("\"restart_count\":0", "\"restart_count\":1"),
+        (value.as_str(), &"0".repeat(value.len())),
+        ("\"ak\":\"000bak\"", "\"ak\":\"000bal\""),
+        (
+            "\"digest_mode\":\"per-bank\"",
+            "\"digest_mode\":\"padded-sha1\"",
+        ),
+        ("\"kind\":\"binary\"", "\"kind\":\"ascii\""),
+    ] {
+        assert!(sealed.contains(from), "{from} not in {sealed}");
+        let altered = sealed.replacen(from, to, 1);
+        let e = Checkpoint::open(altered.as_bytes(), &key()).unwrap_err();
+        assert!(matches!(history(e), HistoryError::CheckpointMac), "{from}");
+    }
+    let other = CheckpointKey::from_bytes(&[8u8; 32]).unwrap();
+    let e = Checkpoint::open(sealed.as_bytes(), &other).unwrap_err();
+    assert!(matches!(history(e), HistoryError::CheckpointMac));
+    // Keys are exactly 32 bytes.
+    for len in [0, 16, 31, 33, 64] {
+        let e = CheckpointKey::from_bytes(&vec![1u8; len]).unwrap_err();
+        assert!(matches!(history(e), HistoryError::InvalidCheckpointKey(_)));
+    }
+    assert_eq!(format!("{:?}", key()), "CheckpointKey(..)");
+}
+
+/// Files for [`verify_manifest`]: lists served as streams of shared bytes, quotes from a
+/// table; counts what is opened.
+struct MemSource<'a> {
+    files: std::collections::BTreeMap<String, &'a [u8]>,
+    quotes: std::collections::BTreeMap<String, Anchor>,
+    lists_opened: usize,
+}
+
+impl mr_core::log::ima::shards::ShardSource for MemSource<'_> {
+    fn read(&mut self, path: &str) -> Result<Vec<u8>, Error> {
+        let f = self
+            .files
+            .get(path)
+            .ok_or_else(|| Error::Io(std::io::Error::other(path.to_string())))?;
+        Ok(f.to_vec())
+    }
+    fn open_list(&mut self, path: &str) -> Result<Box<dyn std::io::BufRead + '_>, Error> {
+        self.lists_opened += 1;
+        let f = self
+            .files
+            .get(path)
+            .ok_or_else(|| Error::Io(std::io::Error::other(path.to_string())))?;
+        Ok(Box::new(*f))
+    }
+    fn quote(&mut self, spec: &mr_core::log::ima::shards::AnchorSpec) -> Result<Anchor, Error> {
+        match spec {
+            mr_core::log::ima::shards::AnchorSpec::TpmQuote { attest, .. } => self
+                .quotes
+                .get(attest)
+                .cloned()
+                .ok_or_else(|| Error::Io(std::io::Error::other(attest.clone()))),
+            _ => Err(Error::Io(std::io::Error::other("not a quote"))),
+        }
+    }
+}
+
+fn quote_spec(name: &str) -> mr_core::log::ima::shards::AnchorSpec {
+    mr_core::log::ima::shards::AnchorSpec::TpmQuote {
+        attest: name.into(),
+        sig: String::new(),
+        ak: String::new(),
+        nonce: String::new(),
+        pcrs: String::new(),
+    }
+}
+
+fn manifest(
+    specs: Vec<(&str, mr_core::log::ima::shards::AnchorSpec, &str)>,
+) -> mr_core::log::ima::shards::ShardManifest {
+    use mr_core::log::ima::shards::{ShardManifest, ShardSpec};
+    ShardManifest {
+        version: 1,
+        shards: specs
+            .into_iter()
+            .map(|(list, begin, end)| ShardSpec {
+                list: list.into(),
+                begin,
+                end: quote_spec(end),
+            })
+            .collect(),
+    }
+}
+
+/// A manifest names its checkpoint by path, and the attester hands over both: the checkpoint
+/// must be sealed with the verifier's key, and no key is a usage error.
+#[test]
+fn a_manifest_checkpoint_must_be_sealed_with_the_verifiers_key() {
+    use mr_core::log::ima::shards::{verify_manifest, AnchorSpec};
+    let mut g = Gen::new(ListKind::Binary);
+    g.files(10);
+    let at = g.bytes().len();
+    let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.tpm("000bak", 3, 0))
+        .unwrap()
+        .checkpoint;
+    g.files(5);
+    let all = g.bytes();
+    let tail = all[at..].to_vec();
+    let genuine = cp.seal(&key());
+    let forged = seal_body(&body_of(&genuine), &[0x41; 32]);
+    let m = manifest(vec![(
+        "tail",
+        AnchorSpec::Checkpoint { file: "cp".into() },
+        "q",
+    )]);
+    let source = |cp: &'static str| MemSource {
+        files: [
+            ("tail".to_string(), tail.as_slice()),
+            ("cp".to_string(), cp.as_bytes()),
+        ]
+        .into_iter()
+        .collect(),
+        quotes: [("q".to_string(), g.tpm("000bak", 3, 0))]
+            .into_iter()
+            .collect(),
+        lists_opened: 0,
+    };
+    let genuine: &'static str = Box::leak(genuine.into_boxed_str());
+    let forged: &'static str = Box::leak(forged.into_boxed_str());
+    let cfg = ResumeConfig::default();
+    let ok = verify_manifest(&m, &mut source(genuine), &cfg, Some(&key())).unwrap();
+    assert_eq!(ok.entries(), 16);
+    let e = verify_manifest(&m, &mut source(forged), &cfg, Some(&key())).unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Rejected);
+    match history(e) {
+        HistoryError::ShardReplay {
+            shard: 0, source, ..
+        } => {
+            assert!(
+                matches!(*source, Error::History(ref h) if matches!(**h, HistoryError::CheckpointMac))
+            )
+        }
+        e => panic!("{e}"),
+    }
+    let mut s = source(genuine);
+    let e = verify_manifest(&m, &mut s, &cfg, None).unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Malformed);
+    assert!(matches!(history(e), HistoryError::NoCheckpointKey(_)));
+    assert_eq!(s.lists_opened, 0, "nothing is read without a key");
+}
+
+/// Issue 14 item 12: a small manifest naming one list many times read every list before
+/// verifying. Now shards are streamed one by one: the first bad shard stops the verification
+/// (no later list is opened) and peak memory depends neither on the lists' size nor on the
+/// number of shards.
+#[test]
+fn shards_are_streamed_one_by_one_in_memory_independent_of_lists_and_shards() {
+    use mr_core::log::ima::shards::{verify_manifest, AnchorSpec};
+    let mut peaks = Vec::new();
+    for files in [2_000u64, 8_000] {
+        let mut g = Gen::new(ListKind::Binary);
+        g.files(files);
+        let list = g.bytes();
+        for count in [2usize, 25] {
+            // The same list, begin and end quote 25 times: shard 0 verifies, shard 1 replays the
+            // list again from the end of shard 0 and cannot reach the same quote.
+            let mut specs = vec![("list", AnchorSpec::Boot, "q")];
+            specs.extend((1..count).map(|_| ("list", quote_spec("q"), "q")));
+            let m = manifest(specs);
+            let mut source = MemSource {
+                files: [("list".to_string(), list.as_slice())]
+                    .into_iter()
+                    .collect(),
+                quotes: [("q".to_string(), g.tpm("000bak", 3, 0))]
+                    .into_iter()
+                    .collect(),
+                lists_opened: 0,
+            };
+            let (r, stats) = mr_test_alloc::measure(|| {
+                verify_manifest(&m, &mut source, &ResumeConfig::default(), None)
+            });
+            let e = r.unwrap_err();
+            assert!(
+                matches!(history(e), HistoryError::ShardReplay { shard: 1, .. }),
+                "{files} entries, {count} shards"
+            );
+            assert_eq!(
+                source.lists_opened, 2,
+                "the first bad shard stops the verification"
+            );
+            println!(
+                "{count} shards of a {} byte list: peak live {} bytes, largest allocation {}",
+                list.len(),
+                stats.peak_live,
+                stats.largest
+            );
+            assert!(stats.peak_live < 64 << 10, "{stats:?}");
+            peaks.push(stats.peak_live);
+        }
+        // The lists are much larger than what the verification holds.
+        assert!(list.len() > 3 * (64 << 10), "{}", list.len());
+    }
+    let (lo, hi) = (peaks.iter().min().unwrap(), peaks.iter().max().unwrap());
+    assert!(
+        hi - lo < 32 << 10,
+        "peaks {peaks:?} grow with the lists or the shards"
+    );
 }

@@ -24,8 +24,7 @@ use crate::error::{Error, ParseError, ParseErrorKind};
 use crate::register::{MrId, RegisterValue};
 
 use super::checkpoint::{
-    resume, Anchor, Checkpoint, HistoryError, ResumeConfig, ResumeInput,
-    Verification,
+    resume, Anchor, Checkpoint, HistoryError, ResumeConfig, ResumeInput, Verification,
 };
 use super::reader::{ImaReader, ImaReaderOptions};
 use super::template::FieldId;
@@ -215,12 +214,8 @@ pub fn verify_snapshot_list(
                 DigestMode::PaddedSha1 => DigestMode::PaddedSha1,
                 _ => DigestMode::PerBank,
             };
-            let cp = Checkpoint::vouched_start(
-                snapshot.registers.clone(),
-                anchor,
-                format,
-                digest_mode,
-            );
+            let cp =
+                Checkpoint::vouched_start(snapshot.registers.clone(), anchor, format, digest_mode);
             resume(ResumeInput::Tail(list), &cp, config, end)
         }
     }
