@@ -61,7 +61,7 @@ fn bench(c: &mut Criterion) {
     let cp = verify_from_boot(prefix, &cfg, &at_cut)
         .expect("verifies")
         .checkpoint;
-    assert_eq!(cp.entries, CHECKPOINT_AT);
+    assert_eq!(cp.entries(), CHECKPOINT_AT);
     let tail = &list[cut..];
 
     let mut g = c.benchmark_group("ima_checkpoint");
