@@ -115,8 +115,10 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("search", |b| {
         b.iter(|| {
-            let out = find_never_extended(&small, &cfg, &expected, DEFAULT_NEVER_EXTENDED_BUDGET)
-                .expect("parses");
+            let out =
+                find_never_extended(&small[..], &cfg, &expected, DEFAULT_NEVER_EXTENDED_BUDGET)
+                    .expect("parses")
+                    .outcome;
             assert!(matches!(out, SearchOutcome::Found(ref f) if f.entry == 10));
             out
         })

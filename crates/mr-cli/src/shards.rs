@@ -331,7 +331,9 @@ fn reader_options(v: &Verification) -> ImaReaderOptions {
 }
 
 /// A replay failure of the streaming `mr ima replay`, with the never-extended entry named when
-/// the bounded search finds it (LOG re-read from a file; stdin is not re-read).
+/// the bounded search finds it. The search reads LOG again, once, as a stream (stdin is not
+/// re-read): it only names an entry in a verdict that is a rejection already, and its memory
+/// and work are bounded by `budget` (mr_core::log::ima::extend).
 pub fn diagnose(
     log: &Path,
     cfg: &ImaReplayConfig,
@@ -345,10 +347,10 @@ pub fn diagnose(
     if budget == 0 {
         return e;
     }
-    let Ok(list) = read_input(log, MAX_LIST_FILE) else {
+    let Ok(list) = crate::common::open_input(log) else {
         return e;
     };
-    match find_never_extended(&list, cfg, expected, budget) {
+    match find_never_extended(list, cfg, expected, budget).map(|s| s.outcome) {
         Ok(SearchOutcome::Found(f)) => HistoryError::NeverExtended {
             entry: f.entry,
             register: f.register,

@@ -531,12 +531,13 @@ fn an_entry_logged_but_never_extended_is_named() {
     .unwrap_err();
     assert!(matches!(plain, Error::Replay(_)));
     let found = find_never_extended(
-        &list,
+        &list[..],
         &ImaReplayConfig::default(),
         anchor.registers(),
         1 << 20,
     )
-    .unwrap();
+    .unwrap()
+    .outcome;
     let SearchOutcome::Found(f) = found else {
         panic!("{found:?}")
     };
@@ -553,8 +554,14 @@ fn an_entry_logged_but_never_extended_is_named() {
         "{e}"
     );
     // A tiny budget gives up (newest candidates first) and keeps the plain mismatch.
-    let out =
-        find_never_extended(&list, &ImaReplayConfig::default(), anchor.registers(), 10).unwrap();
+    let out = find_never_extended(
+        &list[..],
+        &ImaReplayConfig::default(),
+        anchor.registers(),
+        10,
+    )
+    .unwrap()
+    .outcome;
     assert!(matches!(out, SearchOutcome::BudgetExhausted { .. }));
     // Two lost extends: no single entry explains it.
     let mut g = Gen::new(ListKind::Binary);
@@ -564,12 +571,13 @@ fn an_entry_logged_but_never_extended_is_named() {
     g.pcr = saved;
     g.files(3);
     let out = find_never_extended(
-        &g.bytes(),
+        &g.bytes()[..],
         &ImaReplayConfig::default(),
         g.asserted().registers(),
         1 << 20,
     )
-    .unwrap();
+    .unwrap()
+    .outcome;
     assert_eq!(out, SearchOutcome::NotFound);
 }
 
@@ -1074,5 +1082,134 @@ fn shards_are_streamed_one_by_one_in_memory_independent_of_lists_and_shards() {
     assert!(
         hi - lo < 32 << 10,
         "peaks {peaks:?} grow with the lists or the shards"
+    );
+}
+
+/// A list of `m` identical entries after the boot_aggregate, and PCR 10 values that leave one
+/// of them out in `skip_one` and are unreachable in the other bank: every candidate reaches the
+/// first value, none the second (issue 14 item 10's pathological two-bank case).
+fn one_bank_never_matches(m: u64, skip_one: HashAlg) -> (Vec<u8>, VerifiedRegisters) {
+    let mut b = ImaListBuilder::binary();
+    let ba = b.boot_aggregate("ima-ng", &HashAlg::Sha256.hash(b"pcrs 0-9"));
+    let mut entries = vec![ba];
+    for _ in 0..m {
+        entries.push(b.ima_ng(10, &HashAlg::Sha256.hash(b"same"), "/usr/bin/same"));
+    }
+    let mut v = Digest::zero(skip_one);
+    for e in &entries[..entries.len() - 1] {
+        v = v.extended(e.extend_value(skip_one, DigestMode::PerBank).as_bytes());
+    }
+    let other = if skip_one == HashAlg::Sha1 {
+        HashAlg::Sha256
+    } else {
+        HashAlg::Sha1
+    };
+    let values = VerifiedRegisters::asserted([
+        RegisterValue {
+            id: MrId::Pcr(10),
+            value: v,
+        },
+        RegisterValue {
+            id: MrId::Pcr(10),
+            value: other.hash(b"never reached"),
+        },
+    ])
+    .unwrap();
+    (b.as_bytes().to_vec(), values)
+}
+
+/// Issue 14 item 10: with one bank that never matches, each candidate matching the other bank
+/// replayed the whole list again, outside the budget (quadratic: 28 s for a 12 MB list). Every
+/// hash now counts, the candidates are checked in all banks in memory, and the search stops at
+/// its budget.
+#[test]
+fn the_never_extended_search_stays_within_its_budget_when_one_bank_never_matches() {
+    let cfg = ImaReplayConfig::default();
+    for skip_one in [HashAlg::Sha1, HashAlg::Sha256] {
+        let (list, expected) = one_bank_never_matches(4_000, skip_one);
+        assert!(ima::replay(&list[..], &cfg, Some(&expected)).is_err());
+        for budget in [1u64 << 12, 1 << 16, 1 << 18] {
+            let s = find_never_extended(&list[..], &cfg, &expected, budget).unwrap();
+            assert!(
+                s.work <= budget,
+                "{skip_one}: work {} > budget {budget}",
+                s.work
+            );
+            assert!(
+                matches!(
+                    s.outcome,
+                    SearchOutcome::BudgetExhausted { .. } | SearchOutcome::NotFound
+                ),
+                "{skip_one}: {:?}",
+                s.outcome
+            );
+        }
+        // Through a verification: the plain mismatch, the search within the same bound.
+        let anchor = Anchor::asserted(expected).unwrap();
+        let e = verify_from_boot(
+            &list,
+            &ResumeConfig::default().with_never_extended_search(1 << 18),
+            &anchor,
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::Replay(_)), "{e}");
+    }
+    // A small budget stops in the pass itself, having spent no more than it.
+    let (list, expected) = one_bank_never_matches(1_000, HashAlg::Sha256);
+    let s = find_never_extended(&list[..], &cfg, &expected, 100).unwrap();
+    assert_eq!(
+        s.outcome,
+        SearchOutcome::BudgetExhausted {
+            candidates_tried: 0
+        }
+    );
+    assert!(s.work <= 100);
+}
+
+/// Issue 14 item 10: the search kept a value for every entry and re-read the list into a copy
+/// (1.2 GB for a 248 MB list). It now reads the list once and keeps a window bounded by the
+/// budget: peak memory is the same for a list four times larger.
+#[test]
+fn the_never_extended_search_memory_does_not_grow_with_the_list() {
+    use mr_core::log::ima::extend::DEFAULT_NEVER_EXTENDED_BUDGET;
+    let mut peaks = Vec::new();
+    for files in [12_000u64, 48_000] {
+        let mut g = Gen::new(ListKind::Binary);
+        g.files(files - 100);
+        // An extend lost 100 entries before the end.
+        let saved = g.pcr.clone();
+        g.files(1);
+        g.pcr = saved;
+        g.files(100);
+        let anchor = g.asserted();
+        let list = g.bytes();
+        let (s, stats) = mr_test_alloc::measure(|| {
+            find_never_extended(
+                &list[..],
+                &ImaReplayConfig::default(),
+                anchor.registers(),
+                DEFAULT_NEVER_EXTENDED_BUDGET,
+            )
+            .unwrap()
+        });
+        let SearchOutcome::Found(f) = &s.outcome else {
+            panic!("{:?}", s.outcome)
+        };
+        assert_eq!((f.entry, f.covered), (files - 99, files + 2));
+        assert!(s.work <= DEFAULT_NEVER_EXTENDED_BUDGET);
+        println!(
+            "never-extended search, {} byte list: peak live {} bytes, largest allocation {}, work {}",
+            list.len(),
+            stats.peak_live,
+            stats.largest,
+            s.work
+        );
+        // The window (about 5 800 entries of two banks at the default budget), not the list.
+        assert!(stats.peak_live < 4 << 20, "{stats:?}");
+        peaks.push(stats.peak_live);
+    }
+    assert!(
+        peaks[1] <= peaks[0] + (16 << 10),
+        "peak grows with the list: {peaks:?}"
     );
 }

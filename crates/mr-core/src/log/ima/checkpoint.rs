@@ -805,7 +805,7 @@ pub struct ResumeConfig {
     /// Accept a changed TPM restartCount when the replay still reaches the quote (TPM Resume).
     pub allow_tpm_resume: bool,
     /// Search for an entry that was logged but never extended when the replay fails, with this
-    /// budget of extend operations (0: no search). See [`super::extend::find_never_extended`].
+    /// budget of hash operations (0: no search). See [`super::extend::find_never_extended`].
     pub never_extended_budget: u64,
 }
 
@@ -1428,7 +1428,9 @@ fn diagnose(
         replay_cfg,
         expected,
         config.never_extended_budget,
-    ) {
+    )
+    .map(|s| s.outcome)
+    {
         Ok(super::extend::SearchOutcome::Found(found)) => HistoryError::NeverExtended {
             entry: first_entry + found.entry,
             register: found.register,
