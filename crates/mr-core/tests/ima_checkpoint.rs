@@ -683,6 +683,24 @@ fn shards_chain_through_their_quotes_and_breaks_are_refused() {
     let from_cp = verify_shards(&s, &cfg).unwrap();
     assert_eq!(from_cp.entries(), 31);
     assert_eq!(from_cp.shards[0].first_entry, 13);
+    // A shard whose list breaks off inside an entry: a parse error (malformed), named.
+    let mut s = shards(&lists, &anchors);
+    let cut = s[2].list.len() - 3;
+    s[2].list.truncate(cut);
+    let e = verify_shards(&s, &cfg).unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Malformed, "{e}");
+    assert!(
+        matches!(&e, Error::History(h) if matches!(**h, HistoryError::ShardReplay { shard: 2, ref source, .. } if matches!(**source, Error::Parse(_)))),
+        "{e:?}"
+    );
+    // A shard with entries after its end quote.
+    let mut s = shards(&lists, &anchors);
+    s[1].list.extend_from_slice(&lists[2]);
+    let e = verify_shards(&s, &cfg).unwrap_err();
+    assert!(
+        matches!(&e, Error::History(h) if matches!(**h, HistoryError::ShardReplay { shard: 1, ref source, .. } if matches!(**source, Error::History(ref n) if matches!(**n, HistoryError::NotAllCovered { .. })))),
+        "{e:?}"
+    );
     // The first shard cannot begin at a quote.
     let mut s = shards(&lists, &anchors);
     s.remove(0);
