@@ -816,6 +816,17 @@ fn td_rooted_checkpoints_compare_the_td_boot_identity() {
     resume(ResumeInput::Full(b.as_bytes()), &cp, &cfg, &anchor(&id)).unwrap();
     let e = resume(ResumeInput::Full(b.as_bytes()), &cp, &cfg, &anchor(&other)).unwrap_err();
     assert!(matches!(history(e), HistoryError::Rebooted { .. }));
+    // The same boot identity under another trust anchor is another root.
+    let other_root = {
+        let td = Provenance::TdQuote {
+            root: "Another Root CA".into(),
+        };
+        let mut regs = VerifiedRegisters::new(Provenance::Derived { from: Box::new(td) });
+        regs.insert(mr_ima.clone(), v).unwrap();
+        Anchor::td(regs, id.clone()).unwrap()
+    };
+    let e = resume(ResumeInput::Full(b.as_bytes()), &cp, &cfg, &other_root).unwrap_err();
+    assert!(matches!(history(e), HistoryError::DifferentRoot { .. }));
     // Asserted values are not a TD quote.
     let asserted = VerifiedRegisters::asserted([RegisterValue {
         id: mr_ima,
@@ -1230,4 +1241,176 @@ fn the_never_extended_search_memory_does_not_grow_with_the_list() {
         peaks[1] <= peaks[0] + (16 << 10),
         "peak grows with the list: {peaks:?}"
     );
+}
+
+/// A checkpoint file is read up to MAX_CHECKPOINT_LEN bytes, no more, whatever its MAC.
+#[test]
+fn a_checkpoint_file_larger_than_the_limit_is_refused() {
+    use mr_core::log::ima::checkpoint::MAX_CHECKPOINT_LEN;
+    let mut g = Gen::new(ListKind::Binary);
+    g.files(2);
+    let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.asserted())
+        .unwrap()
+        .checkpoint;
+    // Whitespace after the sealed object: still the same JSON.
+    let mut file = cp.seal(&key()).into_bytes();
+    file.resize(MAX_CHECKPOINT_LEN, b' ');
+    assert_eq!(Checkpoint::open(&file, &key()).unwrap(), cp);
+    file.push(b' ');
+    match history(Checkpoint::open(&file, &key()).unwrap_err()) {
+        HistoryError::InvalidCheckpoint(m) => assert!(m.contains("larger than"), "{m}"),
+        e => panic!("{e}"),
+    }
+}
+
+/// Two quotes with nothing measured between them: an empty shard verifies (its stream is
+/// empty; the begin values must equal the end quote).
+#[test]
+fn an_empty_shard_between_equal_quotes_verifies() {
+    let (lists, anchors, _) = shard_chain(3, 4);
+    let cfg = ResumeConfig::default();
+    let mut s = shards(&lists, &anchors);
+    s.insert(
+        2,
+        Shard {
+            name: "empty".into(),
+            list: Vec::new(),
+            begin: Begin::Quote(anchors[1].clone()),
+            end: anchors[1].clone(),
+        },
+    );
+    let ok = verify_shards(&s, &cfg).unwrap();
+    assert_eq!(ok.shards.len(), 4);
+    assert_eq!(ok.shards[2].entries, 0);
+    assert_eq!(ok.entries(), 13);
+    // An empty shard whose end quote moved on does not verify.
+    s[2].end = anchors[2].clone();
+    assert!(verify_shards(&s, &cfg).is_err());
+}
+
+/// A quote with a bank the checkpoint holds no value for (of a register it holds) cannot resume.
+#[test]
+fn a_quoted_bank_the_checkpoint_lacks_is_refused() {
+    let mut g = Gen::new(ListKind::Binary);
+    g.files(5);
+    let sha256_only = |g: &Gen| {
+        Anchor::asserted(
+            VerifiedRegisters::asserted(
+                g.values()
+                    .into_iter()
+                    .filter(|r| r.value.alg() == HashAlg::Sha256),
+            )
+            .unwrap(),
+        )
+        .unwrap()
+    };
+    let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &sha256_only(&g))
+        .unwrap()
+        .checkpoint;
+    assert!(cp.value(&MrId::Pcr(10), HashAlg::Sha1).is_none());
+    g.files(3);
+    let tail = g.bytes()[cp.offset() as usize..].to_vec();
+    let cfg = ResumeConfig::default();
+    resume(ResumeInput::Tail(&tail), &cp, &cfg, &sha256_only(&g)).unwrap();
+    let e = resume(ResumeInput::Tail(&tail), &cp, &cfg, &g.asserted()).unwrap_err();
+    assert!(matches!(
+        history(e),
+        HistoryError::BankNotInCheckpoint {
+            register: MrId::Pcr(10),
+            alg: HashAlg::Sha1
+        }
+    ));
+}
+
+/// A full list with fewer entries than the checkpoint (cut at an entry boundary) is named as
+/// such; a checkpoint before the first entry (the quote still held the start values) resumes
+/// an empty list.
+#[test]
+fn a_full_list_shorter_than_the_checkpoint_and_an_empty_prefix() {
+    let mut g = Gen::new(ListKind::Binary);
+    g.files(4);
+    let four = g.bytes().len();
+    g.files(6);
+    let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.asserted())
+        .unwrap()
+        .checkpoint;
+    let e = resume(
+        ResumeInput::Full(&g.bytes()[..four]),
+        &cp,
+        &ResumeConfig::default(),
+        &g.asserted(),
+    )
+    .unwrap_err();
+    match history(e) {
+        HistoryError::PrefixDiffers {
+            entries: 11,
+            reason,
+        } => {
+            assert!(reason.contains("only 5 entries"), "{reason}")
+        }
+        e => panic!("{e}"),
+    }
+
+    let start = Gen::new(ListKind::Binary);
+    let reset = Anchor::asserted(
+        VerifiedRegisters::asserted(BANKS.map(|alg| RegisterValue {
+            id: MrId::Pcr(10),
+            value: Digest::zero(alg),
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let cp0 = verify_from_boot(&start.bytes(), &ResumeConfig::default(), &reset)
+        .unwrap()
+        .checkpoint;
+    assert_eq!((cp0.entries(), cp0.offset()), (0, 0));
+    // Its first entry, a boot_aggregate, is not covered: not recorded.
+    assert_eq!(cp0.boot_aggregate(), None);
+    let v = resume(
+        ResumeInput::Full(&[]),
+        &cp0,
+        &ResumeConfig::default(),
+        &reset,
+    )
+    .unwrap();
+    assert_eq!(v.checkpoint.entries(), 0);
+}
+
+/// The checkpoint keeps the list's first boot_aggregate only when it is the first entry, in
+/// memory and streamed.
+#[test]
+fn a_checkpoint_records_the_boot_aggregate_of_the_first_entry_only() {
+    use mr_core::log::ima::checkpoint::verify_from_boot_stream;
+    let cfg = ResumeConfig::default();
+    let (lists, anchors, _) = shard_chain(2, 3);
+    let ok = verify_shards(&shards(&lists, &anchors), &cfg).unwrap();
+    let ba = HashAlg::Sha256.hash(b"pcrs 0-9");
+    assert_eq!(ok.last_checkpoint().boot_aggregate(), Some(&ba));
+    let bytes: usize = lists.iter().map(Vec::len).sum();
+    assert_eq!(ok.last_checkpoint().offset(), bytes as u64);
+    let mut b = ImaListBuilder::binary();
+    let mut v = BANKS.map(Digest::zero);
+    for e in [
+        b.ima_ng(10, &HashAlg::Sha256.hash(b"a"), "/a"),
+        b.boot_aggregate("ima-ng", &ba),
+    ] {
+        for d in &mut v {
+            *d = d.extended(e.extend_value(d.alg(), DigestMode::PerBank).as_bytes());
+        }
+    }
+    let anchor = Anchor::asserted(
+        VerifiedRegisters::asserted(v.map(|d| RegisterValue {
+            id: MrId::Pcr(10),
+            value: d,
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    for v in [
+        verify_from_boot(b.as_bytes(), &cfg, &anchor).unwrap(),
+        verify_from_boot_stream(b.as_bytes(), &cfg, &anchor).unwrap(),
+    ] {
+        assert_eq!(v.checkpoint.entries(), 2);
+        assert_eq!(v.checkpoint.boot_aggregate(), None);
+    }
 }

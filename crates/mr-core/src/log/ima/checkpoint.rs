@@ -1149,6 +1149,23 @@ fn run(
         return Err(bad("covered entries not found again in the list"));
     }
     let registers = registers_at(list, &replay_cfg, &report, covered, end)?;
+    Ok(verified(
+        base, report, covered, end, chain, registers, anchor,
+    ))
+}
+
+/// The verification and its checkpoint after `covered` entries of the replayed part, which
+/// take `end` bytes and leave the prefix chain at `chain` and the registers at `registers`.
+/// The first boot_aggregate is kept only when it is the boot's first entry and covered.
+fn verified(
+    base: Base,
+    report: ImaReplayReport,
+    covered: u64,
+    end: u64,
+    chain: Digest,
+    registers: Vec<RegisterValue>,
+    anchor: &Anchor,
+) -> Verification {
     let boot_aggregate = base.boot_aggregate.or_else(|| {
         report
             .boot_aggregates
@@ -1163,16 +1180,16 @@ fn run(
         registers,
         boot_aggregate,
         root: anchor.root().clone(),
-        provenance: expected.provenance().to_string(),
-        format,
+        provenance: anchor.registers().provenance().to_string(),
+        format: report.format,
         digest_mode: report.digest_mode,
     };
-    Ok(Verification {
+    Verification {
         report,
         first_entry: base.entries,
         checkpoint,
         tpm_resumed: false,
-    })
+    }
 }
 
 /// A replay failure as the caller sees it: after a checkpoint, a rejection says the entries
@@ -1203,12 +1220,11 @@ fn run_stream<R: BufRead>(
     resumed: bool,
 ) -> Result<Verification, Error> {
     let expected = anchor.registers();
+    // An empty stream is an empty tail (nothing measured between two quotes); the reader
+    // refuses empty input, so look before it does.
+    let mut input = input;
+    let empty = input.fill_buf().map_err(Error::Io)?.is_empty();
     let mut stream = EntryStream::new(input, replay_cfg.reader.clone(), base.chain);
-    let peek = stream.fill_buf().map(|b| b.is_empty());
-    let empty = match peek {
-        Ok(empty) => empty,
-        Err(e) => return Err(failure(stream.error_for(e), &base, resumed)),
-    };
     let report = if empty {
         empty_report(&replay_cfg, expected)?
     } else {
@@ -1229,30 +1245,10 @@ fn run_stream<R: BufRead>(
         ));
     }
     let registers = registers_at(&[], &replay_cfg, &report, covered, 0)?;
-    let boot_aggregate = base.boot_aggregate.or_else(|| {
-        report
-            .boot_aggregates
-            .first()
-            .filter(|b| b.entry == 0 && covered > 0)
-            .map(|b| b.digest)
-    });
-    let checkpoint = Checkpoint {
-        entries: base.entries + covered,
-        offset: base.offset + stream.entries_end,
-        prefix_digest: stream.chain,
-        registers,
-        boot_aggregate,
-        root: anchor.root().clone(),
-        provenance: expected.provenance().to_string(),
-        format: report.format,
-        digest_mode: report.digest_mode,
-    };
-    Ok(Verification {
-        report,
-        first_entry: base.entries,
-        checkpoint,
-        tpm_resumed: false,
-    })
+    let (end, chain) = (stream.entries_end, stream.chain);
+    Ok(verified(
+        base, report, covered, end, chain, registers, anchor,
+    ))
 }
 
 /// The bytes an [`ImaReader`] consumes, kept until [`EntryStream`] has cut them into entries.
@@ -1375,10 +1371,6 @@ impl<R: BufRead> EntryStream<R> {
     /// The reader's own error, if the replay failed because of it.
     fn take_error(&mut self) -> Option<Error> {
         self.error.take()
-    }
-
-    fn error_for(&mut self, e: io::Error) -> Error {
-        self.take_error().unwrap_or(Error::Io(e))
     }
 }
 
