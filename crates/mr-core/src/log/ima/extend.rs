@@ -21,9 +21,12 @@
 //! The budget counts every hash: each template digest and each extend of the pass, and each
 //! extend of the search. When it is spent the search stops ([`SearchOutcome::BudgetExhausted`]).
 //! With the default [`DEFAULT_NEVER_EXTENDED_BUDGET`] (2^24 ≈ 16.8 M hashes) the window is
-//! about 5 800 entries (m(m-1)/2 ≤ 2^24), and a list of two banks in two digest modes costs
-//! six hashes an entry in the pass: lists up to about 2.5 M entries are searched in full and
-//! for the newest ~5 800 entries of their register.
+//! about 5 800 entries (m(m-1)/2 ≤ 2^24). The pass costs, per entry of a verified register,
+//! one template digest per bank and one extend per bank and digest mode (six hashes for two
+//! banks in both modes), so lists of up to about 2.5 M such entries are read to the end within
+//! the default budget, and the candidates are the newest ~5 800 entries of the register.
+//! Memory: the window, about 340 bytes an entry for two banks (2 MB at the default budget),
+//! whatever the list's length.
 
 use std::collections::VecDeque;
 use std::io::BufRead;
