@@ -61,7 +61,7 @@ fn bench(c: &mut Criterion) {
     let cp = verify_from_boot(prefix, &cfg, &at_cut)
         .expect("verifies")
         .checkpoint;
-    assert_eq!(cp.entries, CHECKPOINT_AT);
+    assert_eq!(cp.entries(), CHECKPOINT_AT);
     let tail = &list[cut..];
 
     let mut g = c.benchmark_group("ima_checkpoint");
@@ -115,8 +115,10 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("search", |b| {
         b.iter(|| {
-            let out = find_never_extended(&small, &cfg, &expected, DEFAULT_NEVER_EXTENDED_BUDGET)
-                .expect("parses");
+            let out =
+                find_never_extended(&small[..], &cfg, &expected, DEFAULT_NEVER_EXTENDED_BUDGET)
+                    .expect("parses")
+                    .outcome;
             assert!(matches!(out, SearchOutcome::Found(ref f) if f.entry == 10));
             out
         })

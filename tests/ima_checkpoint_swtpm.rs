@@ -26,14 +26,15 @@ fn tail_verifies_from_a_checkpoint_and_a_tpm_reset_or_an_edited_prefix_is_refuse
     let first = anchor(&tpm, &ak, b"round 1");
     let cfg = ResumeConfig::default();
     let v1 = verify_from_boot(m.list.as_bytes(), &cfg, &first).unwrap();
-    assert_eq!(v1.checkpoint.entries, 26);
-    let cp_json = v1.checkpoint.to_json();
+    assert_eq!(v1.checkpoint.entries(), 26);
+    let key = ima::CheckpointKey::from_bytes(&[5u8; 32]).unwrap();
+    let cp_file = v1.checkpoint.seal(&key);
 
     measure(&tpm, &mut m, 17);
     let second = anchor(&tpm, &ak, b"round 2");
     let list = m.list.as_bytes().to_vec();
-    let cp = ima::Checkpoint::from_json(cp_json.as_bytes()).unwrap();
-    let tail = &list[cp.offset as usize..];
+    let cp = ima::Checkpoint::open(cp_file.as_bytes(), &key).unwrap();
+    let tail = &list[cp.offset() as usize..];
     let t = resume(ResumeInput::Tail(tail), &cp, &cfg, &second).unwrap();
     let f = resume(ResumeInput::Full(&list), &cp, &cfg, &second).unwrap();
     let whole = ima::replay(
@@ -45,7 +46,7 @@ fn tail_verifies_from_a_checkpoint_and_a_tpm_reset_or_an_edited_prefix_is_refuse
     assert_eq!(t.report.entries, 17);
     assert_eq!(t.final_registers(), whole.outcome.registers.as_slice());
     assert_eq!(f.final_registers(), whole.outcome.registers.as_slice());
-    assert_eq!(t.checkpoint.entries, 43);
+    assert_eq!(t.checkpoint.entries(), 43);
 
     // An entry of the verified prefix edited afterwards.
     let mut edited = list.clone();

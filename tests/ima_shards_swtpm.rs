@@ -28,6 +28,13 @@ impl ShardSource for Files {
             .cloned()
             .ok_or_else(|| Error::Io(std::io::Error::other(format!("no file {path}"))))
     }
+    fn open_list(&mut self, path: &str) -> Result<Box<dyn std::io::BufRead + '_>, Error> {
+        let f = self
+            .0
+            .get(path)
+            .ok_or_else(|| Error::Io(std::io::Error::other(format!("no file {path}"))))?;
+        Ok(Box::new(&f[..]))
+    }
     fn quote(&mut self, spec: &AnchorSpec) -> Result<Anchor, Error> {
         let AnchorSpec::TpmQuote {
             attest,
@@ -109,20 +116,18 @@ fn five_shards_with_quotes_at_every_cut_verify_and_broken_chains_are_rejected() 
     let m0 = manifest(&[0, 1, 2, 3, 4]);
     let parsed = ShardManifest::from_json(m0.to_json().as_bytes()).unwrap();
     assert_eq!(parsed, m0);
-    let report = verify_manifest(&parsed, &mut Files(files.clone()), &cfg).unwrap();
+    let report = verify_manifest(&parsed, &mut Files(files.clone()), &cfg, None).unwrap();
     assert_eq!(report.shards.len(), 5);
     assert_eq!(report.entries(), m.n);
     let full = ima::replay(&whole[..], &ImaReplayConfig::default(), None).unwrap();
-    assert_eq!(
-        report.last_checkpoint().unwrap().registers,
-        full.outcome.registers
-    );
+    assert_eq!(report.last_checkpoint().registers(), full.outcome.registers);
 
     // A missing shard: the chain has a gap between shard 1 and (old) shard 3.
     let h = history(verify_manifest(
         &manifest(&[0, 1, 3, 4]),
         &mut Files(files.clone()),
         &cfg,
+        None,
     ));
     assert!(matches!(h, HistoryError::Shard { shard: 2, .. }), "{h}");
     // Swapped shards.
@@ -130,12 +135,18 @@ fn five_shards_with_quotes_at_every_cut_verify_and_broken_chains_are_rejected() 
         &manifest(&[0, 2, 1, 3, 4]),
         &mut Files(files.clone()),
         &cfg,
+        None,
     ));
     assert!(matches!(h, HistoryError::Shard { shard: 1, .. }), "{h}");
     // A missing shard hidden by a manifest that claims shard 3 begins where shard 1 ended.
     let mut hidden = manifest(&[0, 1, 3, 4]);
     hidden.shards[2].begin = quote_spec(1);
-    let h = history(verify_manifest(&hidden, &mut Files(files.clone()), &cfg));
+    let h = history(verify_manifest(
+        &hidden,
+        &mut Files(files.clone()),
+        &cfg,
+        None,
+    ));
     assert!(
         matches!(h, HistoryError::ShardReplay { shard: 2, .. }),
         "{h}"
@@ -149,7 +160,12 @@ fn five_shards_with_quotes_at_every_cut_verify_and_broken_chains_are_rejected() 
         .map(str::to_owned)
         .collect();
     forged.shards[3].begin = AnchorSpec::Values { registers: values };
-    let h = history(verify_manifest(&forged, &mut Files(files.clone()), &cfg));
+    let h = history(verify_manifest(
+        &forged,
+        &mut Files(files.clone()),
+        &cfg,
+        None,
+    ));
     assert!(matches!(h, HistoryError::UnanchoredStart { .. }), "{h}");
     // A forged snapshot-style start for the whole chain: the last shard alone, begun at values.
     let mut alone = manifest(&[4]);
@@ -160,7 +176,12 @@ fn five_shards_with_quotes_at_every_cut_verify_and_broken_chains_are_rejected() 
             .map(str::to_owned)
             .collect(),
     };
-    let h = history(verify_manifest(&alone, &mut Files(files.clone()), &cfg));
+    let h = history(verify_manifest(
+        &alone,
+        &mut Files(files.clone()),
+        &cfg,
+        None,
+    ));
     assert!(matches!(h, HistoryError::UnanchoredStart { .. }), "{h}");
 
     // A shard edited after its quote.
@@ -168,7 +189,7 @@ fn five_shards_with_quotes_at_every_cut_verify_and_broken_chains_are_rejected() 
     let s = edited.get_mut("shard3.bin").unwrap();
     let at = s.windows(9).position(|w| w == b"/usr/bin/").unwrap();
     s[at + 1] = b'v';
-    let h = history(verify_manifest(&m0, &mut Files(edited), &cfg));
+    let h = history(verify_manifest(&m0, &mut Files(edited), &cfg, None));
     assert!(
         matches!(h, HistoryError::ShardReplay { shard: 3, .. }),
         "{h}"
@@ -200,7 +221,7 @@ fn five_shards_with_quotes_at_every_cut_verify_and_broken_chains_are_rejected() 
     let mut both = files.clone();
     both.insert("q2r.attest".into(), rebooted["q2.attest"].clone());
     both.insert("q2r.sig".into(), rebooted["q2.sig"].clone());
-    let h = history(verify_manifest(&m_reboot, &mut Files(both), &cfg));
+    let h = history(verify_manifest(&m_reboot, &mut Files(both), &cfg, None));
     assert!(matches!(h, HistoryError::Shard { shard: 3, .. }), "{h}");
     assert!(h.to_string().contains("another boot"), "{h}");
 }

@@ -6,11 +6,16 @@
 //! vouched for it: with `--tpm-attest/--tpm-sig/--ak/--pcrs/--nonce` the quote's AK and
 //! resetCount/restartCount (a later resume after a reboot is refused); with `--expect` the
 //! values are asserted and no boot identity is recorded.
+//!
+//! Checkpoints are sealed with the verifier's key (`--checkpoint-key FILE`, 32 bytes, created
+//! with mode 0600 by the first `--save-checkpoint`; refused when group or others can read it):
+//! mr-core opens a checkpoint only when its HMAC-SHA-256 verifies (docs/checkpoints.md).
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use mr_core::log::ima::checkpoint::MAX_CHECKPOINT_LEN;
+use mr_core::log::ima::checkpoint::{CHECKPOINT_KEY_LEN, MAX_CHECKPOINT_LEN};
 use mr_core::log::ima::extend::{
     find_never_extended, SearchOutcome, DEFAULT_NEVER_EXTENDED_BUDGET,
 };
@@ -18,7 +23,7 @@ use mr_core::log::ima::shards::{
     verify_manifest, AnchorSpec, ShardManifest, ShardSource, MAX_MANIFEST_LEN,
 };
 use mr_core::log::ima::{
-    self as ima, kexec, resume, verify_from_boot, Anchor, Checkpoint, HistoryError,
+    self as ima, kexec, resume, verify_from_boot, Anchor, Checkpoint, CheckpointKey, HistoryError,
     ImaReaderOptions, ImaReplayConfig, ResumeConfig, ResumeInput, Verification,
 };
 use mr_core::{Error, RegisterValue, VerifiedRegisters};
@@ -40,6 +45,11 @@ pub struct HistoryArgs {
     /// to F: entries and bytes verified, the prefix digest, register values, boot identity.
     #[arg(long, value_name = "F")]
     pub save_checkpoint: Option<PathBuf>,
+    /// The verifier's checkpoint key: checkpoints are sealed and opened with it (HMAC-SHA-256).
+    /// Created (32 random bytes, mode 0600) by the first --save-checkpoint; must not be
+    /// readable by group or others. Required by --save-checkpoint and --from-checkpoint.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint_key: Option<PathBuf>,
     /// Resume from the checkpoint F: only entries after it are replayed, from its values. The
     /// list is the whole list (its prefix is checked against the checkpoint) unless --tail.
     #[arg(long, value_name = "F", conflicts_with = "start")]
@@ -90,6 +100,69 @@ fn core_failure(e: Error) -> Failure {
     e.into()
 }
 
+/// The checkpoint key in `path`; with `create`, a new random key is written there (mode 0600)
+/// when the file does not exist. A key file that group or others may read, that is not a
+/// regular file, or that is not [`CHECKPOINT_KEY_LEN`] bytes long is refused.
+pub fn checkpoint_key(path: &Path, create: bool) -> Result<CheckpointKey, Failure> {
+    let shown = path.display();
+    if create && !path.exists() {
+        let mut key = [0u8; CHECKPOINT_KEY_LEN];
+        getrandom::getrandom(&mut key)
+            .map_err(|e| Failure::Malformed(format!("no randomness for a checkpoint key: {e}")))?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(path) {
+            Ok(mut f) => f
+                .write_all(&key)
+                .and_then(|()| f.sync_all())
+                .map_err(|e| Failure::Malformed(format!("cannot write {shown}: {e}")))?,
+            // Created meanwhile by another run: use that one.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Failure::Malformed(format!("cannot create {shown}: {e}"))),
+        }
+    }
+    let file = std::fs::File::open(path).map_err(|e| {
+        Failure::Malformed(format!(
+            "checkpoint key {shown}: {e} (a key is created by the first --save-checkpoint)"
+        ))
+    })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Failure::Malformed(format!("checkpoint key {shown}: {e}")))?;
+    if !meta.is_file() {
+        return Err(Failure::Malformed(format!(
+            "checkpoint key {shown} is not a regular file"
+        )));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Failure::Malformed(format!(
+                "checkpoint key {shown} has mode {mode:03o}: group or others may read it (chmod 600 {shown})"
+            )));
+        }
+    }
+    let mut bytes = Vec::with_capacity(CHECKPOINT_KEY_LEN + 1);
+    file.take(CHECKPOINT_KEY_LEN as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::Malformed(format!("cannot read {shown}: {e}")))?;
+    CheckpointKey::from_bytes(&bytes).map_err(|e| Failure::Malformed(format!("{shown}: {e}")))
+}
+
+/// The key `--checkpoint-key` names, or the usage error for `what` without one.
+fn required_key(path: Option<&Path>, what: &str, create: bool) -> Result<CheckpointKey, Failure> {
+    match path {
+        Some(p) => checkpoint_key(p, create),
+        None => Err(Failure::Malformed(format!(
+            "{what} needs the verifier's checkpoint key: pass --checkpoint-key FILE (created with mode 0600 by the first --save-checkpoint)"
+        ))),
+    }
+}
+
 /// Verify a TPM quote's signature, nonce and PCR values into an anchor with its counters.
 fn tpm_anchor(
     attest: &Path,
@@ -129,9 +202,9 @@ fn anchor(args: &crate::ima::ReplayArgs) -> Result<Anchor, Failure> {
     Anchor::asserted(expected).map_err(core_failure)
 }
 
-fn write_checkpoint(path: &Path, cp: &Checkpoint) -> Result<(), Failure> {
+fn write_checkpoint(path: &Path, cp: &Checkpoint, key: &CheckpointKey) -> Result<(), Failure> {
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, cp.to_json())
+    std::fs::write(&tmp, cp.seal(key))
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| Failure::Malformed(format!("cannot write {}: {e}", path.display())))
 }
@@ -144,25 +217,46 @@ fn checkpoint_json(cp: &Checkpoint) -> serde_json::Value {
 pub fn replay(args: &crate::ima::ReplayArgs, mut cfg: ImaReplayConfig) -> CmdResult {
     let h = &args.history;
     cfg.allow_no_tpm = h.allow_no_tpm;
+    // Usage first: no key, no checkpoint (exit 2 before anything is read).
+    let key = if h.save_checkpoint.is_some() || h.from_checkpoint.is_some() {
+        let what = if h.from_checkpoint.is_some() {
+            "--from-checkpoint"
+        } else {
+            "--save-checkpoint"
+        };
+        let create = h.save_checkpoint.is_some() && h.from_checkpoint.is_none();
+        Some(required_key(h.checkpoint_key.as_deref(), what, create)?)
+    } else {
+        None
+    };
     let anchor = anchor(args)?;
     let list = read_input(&args.log, MAX_LIST_FILE)?;
     let rc = ResumeConfig::default()
         .with_replay(cfg)
         .with_tpm_resume_allowed(h.allow_tpm_resume)
         .with_never_extended_search(h.never_extended_budget);
-    let result = match &h.from_checkpoint {
-        Some(f) => {
-            let cp = Checkpoint::from_json(&read_input(f, MAX_CHECKPOINT_LEN as u64)?)
-                .map_err(core_failure)?;
-            let input = if h.tail {
-                ResumeInput::Tail(&list)
-            } else {
-                ResumeInput::Full(&list)
-            };
-            resume(input, &cp, &rc, &anchor)
-        }
-        None => verify_from_boot(&list, &rc, &anchor),
-    };
+    let result =
+        match &h.from_checkpoint {
+            Some(f) => {
+                let key = key.as_ref().ok_or_else(|| {
+                    Failure::Malformed("--from-checkpoint needs --checkpoint-key".into())
+                })?;
+                let cp = Checkpoint::open(&read_input(f, MAX_CHECKPOINT_LEN as u64)?, key)
+                    .map_err(|e| match Failure::from(e) {
+                        Failure::Rejected(m) => Failure::Rejected(format!("{}: {m}", f.display())),
+                        Failure::Malformed(m) => {
+                            Failure::Malformed(format!("{}: {m}", f.display()))
+                        }
+                    })?;
+                let input = if h.tail {
+                    ResumeInput::Tail(&list)
+                } else {
+                    ResumeInput::Full(&list)
+                };
+                resume(input, &cp, &rc, &anchor)
+            }
+            None => verify_from_boot(&list, &rc, &anchor),
+        };
     let v = match result {
         Ok(v) => v,
         Err(e) => {
@@ -186,8 +280,8 @@ pub fn replay(args: &crate::ima::ReplayArgs, mut cfg: ImaReplayConfig) -> CmdRes
     }
     // Several boots in one list (kexec): report possibly lost entries.
     let kexec = kexec::analyse(&list[..], &reader_options(&v)).ok();
-    if let Some(f) = &h.save_checkpoint {
-        write_checkpoint(f, &v.checkpoint)?;
+    if let (Some(f), Some(key)) = (&h.save_checkpoint, &key) {
+        write_checkpoint(f, &v.checkpoint, key)?;
     }
     if args.json {
         let mut j = crate::ima::report_json(&v.report, Some(anchor.registers()));
@@ -224,8 +318,8 @@ pub fn replay(args: &crate::ima::ReplayArgs, mut cfg: ImaReplayConfig) -> CmdRes
             println!(
                 "checkpoint saved: {} ({} entries, {} bytes verified)",
                 f.display(),
-                v.checkpoint.entries,
-                v.checkpoint.offset
+                v.checkpoint.entries(),
+                v.checkpoint.offset()
             );
         }
     }
@@ -237,7 +331,9 @@ fn reader_options(v: &Verification) -> ImaReaderOptions {
 }
 
 /// A replay failure of the streaming `mr ima replay`, with the never-extended entry named when
-/// the bounded search finds it (LOG re-read from a file; stdin is not re-read).
+/// the bounded search finds it. The search reads LOG again, once, as a stream (stdin is not
+/// re-read): it only names an entry in a verdict that is a rejection already, and its memory
+/// and work are bounded by `budget` (mr_core::log::ima::extend).
 pub fn diagnose(
     log: &Path,
     cfg: &ImaReplayConfig,
@@ -251,10 +347,10 @@ pub fn diagnose(
     if budget == 0 {
         return e;
     }
-    let Ok(list) = read_input(log, MAX_LIST_FILE) else {
+    let Ok(list) = crate::common::open_input(log) else {
         return e;
     };
-    match find_never_extended(&list, cfg, expected, budget) {
+    match find_never_extended(list, cfg, expected, budget).map(|s| s.outcome) {
         Ok(SearchOutcome::Found(f)) => HistoryError::NeverExtended {
             entry: f.entry,
             register: f.register,
@@ -300,6 +396,10 @@ pub struct ShardsVerifyArgs {
     /// Accept lists booted without a TPM (all-zero boot_aggregate).
     #[arg(long)]
     pub allow_no_tpm: bool,
+    /// The verifier's checkpoint key (see `mr ima replay --checkpoint-key`): required when the
+    /// manifest begins at a checkpoint, which must be sealed with it.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint_key: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -333,7 +433,11 @@ impl FileSource {
 
 impl ShardSource for FileSource {
     fn read(&mut self, path: &str) -> Result<Vec<u8>, Error> {
-        read_input(&self.base.join(path), MAX_LIST_FILE).map_err(|f| self.fail(f))
+        read_input(&self.base.join(path), MAX_CHECKPOINT_LEN as u64).map_err(|f| self.fail(f))
+    }
+
+    fn open_list(&mut self, path: &str) -> Result<Box<dyn std::io::BufRead + '_>, Error> {
+        crate::common::open_input(&self.base.join(path)).map_err(|f| self.fail(f))
     }
 
     fn quote(&mut self, spec: &AnchorSpec) -> Result<Anchor, Error> {
@@ -368,6 +472,12 @@ impl ShardSource for FileSource {
 fn verify(args: ShardsVerifyArgs) -> CmdResult {
     let text = read_input(&args.manifest, MAX_MANIFEST_LEN as u64)?;
     let manifest = ShardManifest::from_json(&text).map_err(core_failure)?;
+    drop(text);
+    let key = args
+        .checkpoint_key
+        .as_deref()
+        .map(|p| checkpoint_key(p, false))
+        .transpose()?;
     let base = args
         .manifest
         .parent()
@@ -380,7 +490,7 @@ fn verify(args: ShardsVerifyArgs) -> CmdResult {
     let cfg = ResumeConfig::default()
         .with_replay(ImaReplayConfig::default().with_no_tpm_allowed(args.allow_no_tpm))
         .with_tpm_resume_allowed(args.allow_tpm_resume);
-    let report = match verify_manifest(&manifest, &mut source, &cfg) {
+    let report = match verify_manifest(&manifest, &mut source, &cfg, key.as_ref()) {
         Ok(r) => r,
         Err(e) => {
             let failure = source.failure.take().unwrap_or_else(|| e.into());
@@ -393,8 +503,7 @@ fn verify(args: ShardsVerifyArgs) -> CmdResult {
             return Err(failure);
         }
     };
-    let last = report.last_checkpoint();
-    let registers: Vec<RegisterValue> = last.map(|c| c.registers.clone()).unwrap_or_default();
+    let registers: Vec<RegisterValue> = report.last_checkpoint().registers().to_vec();
     if args.json {
         let shards: Vec<serde_json::Value> = manifest
             .shards
@@ -404,8 +513,8 @@ fn verify(args: ShardsVerifyArgs) -> CmdResult {
                 serde_json::json!({
                     "list": s.list,
                     "first_entry": v.first_entry,
-                    "entries": v.report.entries,
-                    "root": v.checkpoint.root.to_string(),
+                    "entries": v.entries,
+                    "root": v.root.to_string(),
                 })
             })
             .collect();
@@ -421,8 +530,8 @@ fn verify(args: ShardsVerifyArgs) -> CmdResult {
                 "shard {k} ({}): entries {}..{} verified, end anchored to {}",
                 s.list,
                 v.first_entry,
-                v.first_entry + v.report.entries,
-                v.checkpoint.root
+                v.first_entry + v.entries,
+                v.root
             );
         }
         for rv in &registers {

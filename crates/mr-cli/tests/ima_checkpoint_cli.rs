@@ -53,21 +53,25 @@ fn checkpoints_are_saved_after_success_and_resume_full_lists_and_tails() {
     g.files(10);
     let log1 = write(dir.path(), "l1.bin", g.b.as_bytes());
     let cp = dir.path().join("cp.json").display().to_string();
+    let key = dir.path().join("cp.key").display().to_string();
     let o = mr(&[
         "ima",
         "replay",
         &log1,
         "--expect",
         &g.expect(),
+        "--checkpoint-key",
+        &key,
         "--save-checkpoint",
         &cp,
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stdout(&o).contains("checkpoint saved"), "{}", stdout(&o));
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&cp).unwrap()).unwrap();
-    assert_eq!(saved["version"], 1);
-    assert_eq!(saved["entries"], 11);
-    let offset = saved["offset"].as_u64().unwrap() as usize;
+    assert_eq!(saved["checkpoint"]["version"], 2);
+    assert_eq!(saved["checkpoint"]["entries"], 11);
+    assert_eq!(saved["hmac_sha256"].as_str().unwrap().len(), 64);
+    let offset = saved["checkpoint"]["offset"].as_u64().unwrap() as usize;
 
     g.files(6);
     let full = write(dir.path(), "l2.bin", g.b.as_bytes());
@@ -79,6 +83,8 @@ fn checkpoints_are_saved_after_success_and_resume_full_lists_and_tails() {
         &tail,
         "--expect",
         &g.expect(),
+        "--checkpoint-key",
+        &key,
         "--from-checkpoint",
         &cp,
         "--tail",
@@ -98,6 +104,8 @@ fn checkpoints_are_saved_after_success_and_resume_full_lists_and_tails() {
         &full,
         "--expect",
         &g.expect(),
+        "--checkpoint-key",
+        &key,
         "--from-checkpoint",
         &cp,
     ]);
@@ -114,6 +122,8 @@ fn checkpoints_are_saved_after_success_and_resume_full_lists_and_tails() {
         &full,
         "--expect",
         &g.expect(),
+        "--checkpoint-key",
+        &key,
         "--from-checkpoint",
         &cp2,
     ]);
@@ -126,6 +136,8 @@ fn checkpoints_are_saved_after_success_and_resume_full_lists_and_tails() {
         &full,
         "--expect",
         &g.expect(),
+        "--checkpoint-key",
+        &key,
         "--from-checkpoint",
         &cp,
         "--tail",
@@ -146,6 +158,8 @@ fn checkpoints_are_saved_after_success_and_resume_full_lists_and_tails() {
         &edited,
         "--expect",
         &g.expect(),
+        "--checkpoint-key",
+        &key,
         "--from-checkpoint",
         &cp,
         "--save-checkpoint",
@@ -166,6 +180,8 @@ fn checkpoints_are_saved_after_success_and_resume_full_lists_and_tails() {
         &full,
         "--expect",
         &g.expect(),
+        "--checkpoint-key",
+        &key,
         "--from-checkpoint",
         &bad,
     ]);
@@ -175,6 +191,8 @@ fn checkpoints_are_saved_after_success_and_resume_full_lists_and_tails() {
         "ima",
         "replay",
         &full,
+        "--checkpoint-key",
+        &key,
         "--save-checkpoint",
         &cp3.display().to_string(),
     ]);
@@ -228,6 +246,143 @@ fn a_list_booted_without_a_tpm_is_refused_unless_allowed() {
     assert!(stderr(&o).contains("no TPM"), "{}", stderr(&o));
     let o = mr(&["ima", "replay", &log, "--expect", &expect, "--allow-no-tpm"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+/// Issue 14 item 6 through the CLI: checkpoints are sealed with the verifier's key file, a
+/// forged one (the genuine state sealed with another key, as an attester can make) is
+/// rejected with --from-checkpoint, --tail and in a shard manifest, and the key file is
+/// checked.
+#[test]
+fn a_forged_checkpoint_is_rejected_and_the_key_file_is_checked() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut g = Gen::new();
+    g.files(40);
+    let list = write(d, "list.bin", g.b.as_bytes());
+    let empty = write(d, "empty.bin", b"");
+    let expect = g.expect();
+    let key = d.join("verifier.key");
+    let key_s = key.display().to_string();
+    let cp = d.join("cp.json").display().to_string();
+    let save = |k: &str, out: &str| {
+        mr(&[
+            "ima",
+            "replay",
+            &list,
+            "--expect",
+            &expect,
+            "--checkpoint-key",
+            k,
+            "--save-checkpoint",
+            out,
+        ])
+    };
+    let resume = |k: &str, c: &str, log: &str, tail: bool| {
+        let mut a = vec![
+            "ima",
+            "replay",
+            log,
+            "--expect",
+            &expect,
+            "--checkpoint-key",
+            k,
+            "--from-checkpoint",
+            c,
+        ];
+        if tail {
+            a.push("--tail");
+        }
+        mr(&a)
+    };
+
+    // No key: a usage error that says what to pass.
+    for args in [
+        vec![
+            "ima",
+            "replay",
+            &list,
+            "--expect",
+            &expect,
+            "--save-checkpoint",
+            &cp,
+        ],
+        vec![
+            "ima",
+            "replay",
+            &list,
+            "--expect",
+            &expect,
+            "--from-checkpoint",
+            &cp,
+        ],
+    ] {
+        let o = mr(&args);
+        assert_eq!(code(&o), 2, "{}", stderr(&o));
+        assert!(stderr(&o).contains("--checkpoint-key"), "{}", stderr(&o));
+    }
+    // The first save creates the key: 32 bytes, mode 0600.
+    let o = save(&key_s, &cp);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let meta = std::fs::metadata(&key).unwrap();
+    assert_eq!(meta.len(), 32);
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let genuine = resume(&key_s, &cp, &empty, true);
+    assert_eq!(code(&genuine), 0, "{}", stderr(&genuine));
+    assert!(stdout(&genuine).contains("41 entries") || stdout(&genuine).contains("entry 41"));
+
+    // The attester's forgery: the same state (genuine quoted values, 41 entries), sealed with a
+    // key of its own, handed over with an empty list.
+    let attacker = d.join("attacker.key").display().to_string();
+    let forged = d.join("forged.json").display().to_string();
+    assert_eq!(code(&save(&attacker, &forged)), 0);
+    for (log, tail) in [(&empty, true), (&list, false)] {
+        let o = resume(&key_s, &forged, log, tail);
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+        assert!(stderr(&o).contains("HMAC"), "{}", stderr(&o));
+    }
+    // An altered field of a genuine checkpoint.
+    let text = std::fs::read_to_string(&cp).unwrap();
+    let altered = write(
+        d,
+        "altered.json",
+        text.replace("\"entries\":41", "\"entries\":40").as_bytes(),
+    );
+    assert_ne!(std::fs::read_to_string(&altered).unwrap(), text);
+    let o = resume(&key_s, &altered, &list, false);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    // A shard manifest naming the forged checkpoint (the end quote is never reached).
+    let manifest = serde_json::json!({"version": 1, "shards": [{
+        "list": "empty.bin",
+        "begin": {"kind": "checkpoint", "file": "forged.json"},
+        "end": {"kind": "tpm_quote", "attest": "a", "sig": "s", "ak": "k", "nonce": "00", "pcrs": "p"},
+    }]});
+    let m = write(d, "m.json", manifest.to_string().as_bytes());
+    let o = mr(&["ima", "shards", "verify", &m, "--checkpoint-key", &key_s]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("HMAC"), "{}", stderr(&o));
+    let o = mr(&["ima", "shards", "verify", &m]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--checkpoint-key"), "{}", stderr(&o));
+
+    // Key files: readable by group or others, wrong length, missing: usage errors.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let o = resume(&key_s, &cp, &empty, true);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("chmod 600"), "{}", stderr(&o));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let short = d.join("short.key");
+    std::fs::write(&short, [1u8; 16]).unwrap();
+    std::fs::set_permissions(&short, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = resume(&short.display().to_string(), &cp, &empty, true);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let o = resume(&d.join("none.key").display().to_string(), &cp, &empty, true);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    // Another verifier's key (valid file): the checkpoint does not open.
+    let o = resume(&attacker, &cp, &empty, true);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    // And the genuine one still does.
+    assert_eq!(code(&resume(&key_s, &cp, &empty, true)), 0);
 }
 
 #[cfg(feature = "tpm-device")]
@@ -313,16 +468,34 @@ mod swtpm {
         let prefix_len = std::fs::read(&cuts[0]).unwrap().len();
         let first = write(d, "first.bin", &g.b.as_bytes()[..prefix_len]);
         let cp = d.join("cp.json").display().to_string();
+        let key = d.join("cp.key").display().to_string();
         let o = run(
-            &["ima", "replay", &first, "--save-checkpoint", &cp],
+            &[
+                "ima",
+                "replay",
+                &first,
+                "--checkpoint-key",
+                &key,
+                "--save-checkpoint",
+                &cp,
+            ],
             &quotes[0],
         );
         assert_eq!(code(&o), 0, "{}", stderr(&o));
         let saved: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&cp).unwrap()).unwrap();
-        assert_eq!(saved["root"]["kind"], "tpm");
+        assert_eq!(saved["checkpoint"]["root"]["kind"], "tpm");
         let o = run(
-            &["ima", "replay", &whole, "--from-checkpoint", &cp, "--json"],
+            &[
+                "ima",
+                "replay",
+                &whole,
+                "--checkpoint-key",
+                &key,
+                "--from-checkpoint",
+                &cp,
+                "--json",
+            ],
             &quotes[2],
         );
         assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -333,7 +506,18 @@ mod swtpm {
         let mut wrong = quotes[2].clone();
         let n = wrong.len() - 1;
         wrong[n] = hex::encode("stale");
-        let o = run(&["ima", "replay", &whole, "--from-checkpoint", &cp], &wrong);
+        let o = run(
+            &[
+                "ima",
+                "replay",
+                &whole,
+                "--checkpoint-key",
+                &key,
+                "--from-checkpoint",
+                &cp,
+            ],
+            &wrong,
+        );
         assert_eq!(code(&o), 1, "{}", stderr(&o));
 
         // The shard manifest.
@@ -381,6 +565,17 @@ mod swtpm {
         let o = mr(&["ima", "shards", "verify", &m]);
         assert_eq!(code(&o), 1, "{}", stderr(&o));
         assert!(stderr(&o).contains("only claimed"), "{}", stderr(&o));
+        // A chain that begins at the (sealed) checkpoint after shard 0: needs the key.
+        let from_cp = serde_json::json!({"version": 1, "shards": [
+            shard(1, serde_json::json!({"kind": "checkpoint", "file": "cp.json"})),
+            shard(2, anchor(1)),
+        ]});
+        let m = write(d, "from_cp.json", from_cp.to_string().as_bytes());
+        let o = mr(&["ima", "shards", "verify", &m, "--checkpoint-key", &key]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let o = mr(&["ima", "shards", "verify", &m]);
+        assert_eq!(code(&o), 2, "{}", stderr(&o));
+        assert!(stderr(&o).contains("--checkpoint-key"), "{}", stderr(&o));
         let m = write(d, "junk.json", b"{\"version\": 1, \"shards\": 3}");
         let o = mr(&["ima", "shards", "verify", &m]);
         assert_eq!(code(&o), 2, "{}", stderr(&o));

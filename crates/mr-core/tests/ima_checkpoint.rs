@@ -9,8 +9,8 @@ use mr_core::log::ima::extend::{find_never_extended, SearchOutcome};
 use mr_core::log::ima::shards::{verify_shards, Begin, Shard};
 use mr_core::log::ima::snapshot::{verify_snapshot_list, SnapshotVouch};
 use mr_core::log::ima::{
-    self, Anchor, Checkpoint, DigestMode, HistoryError, ImaReplayConfig, ListKind, ResumeConfig,
-    ResumeInput,
+    self, Anchor, Checkpoint, CheckpointKey, DigestMode, HistoryError, ImaReplayConfig, ListKind,
+    ResumeConfig, ResumeInput,
 };
 use mr_core::{
     Digest, Error, ErrorClass, HashAlg, MrId, Provenance, RegisterValue, VerifiedRegisters,
@@ -83,6 +83,11 @@ fn full_replay(list: &[u8], anchor: &Anchor) -> Vec<RegisterValue> {
         .registers
 }
 
+/// The verifier's checkpoint key in these tests.
+fn key() -> CheckpointKey {
+    CheckpointKey::from_bytes(&[7u8; 32]).unwrap()
+}
+
 fn history(e: Error) -> HistoryError {
     match e {
         Error::History(h) => *h,
@@ -98,17 +103,20 @@ fn resuming_from_a_checkpoint_gives_the_values_of_a_full_replay_tail_and_full_li
         let first = g.bytes();
         let v1 = verify_from_boot(&first, &ResumeConfig::default(), &g.asserted()).unwrap();
         let cp = v1.checkpoint.clone();
-        assert_eq!(cp.entries, 21);
-        assert_eq!(cp.offset, first.len() as u64);
-        assert_eq!(cp.boot_aggregate, Some(HashAlg::Sha256.hash(b"pcrs 0-9")));
+        assert_eq!(cp.entries(), 21);
+        assert_eq!(cp.offset(), first.len() as u64);
+        assert_eq!(
+            cp.boot_aggregate(),
+            Some(&HashAlg::Sha256.hash(b"pcrs 0-9"))
+        );
         // Through JSON, as the verifier stores it.
-        let cp = Checkpoint::from_json(cp.to_json().as_bytes()).unwrap();
+        let cp = Checkpoint::open(cp.seal(&key()).as_bytes(), &key()).unwrap();
         assert_eq!(cp, v1.checkpoint);
 
         g.files(15);
         let list = g.bytes();
         let anchor = g.asserted();
-        let tail = &list[cp.offset as usize..];
+        let tail = &list[cp.offset() as usize..];
         let t = resume(
             ResumeInput::Tail(tail),
             &cp,
@@ -128,7 +136,7 @@ fn resuming_from_a_checkpoint_gives_the_values_of_a_full_replay_tail_and_full_li
         assert_eq!(f.final_registers(), whole.as_slice());
         assert_eq!(t.first_entry, 21);
         assert_eq!(t.report.entries, 15);
-        assert_eq!(t.checkpoint.entries, 36);
+        assert_eq!(t.checkpoint.entries(), 36);
         assert_eq!(t.checkpoint, f.checkpoint);
         // The tail-made checkpoint also checks the full list later.
         g.files(3);
@@ -157,9 +165,9 @@ fn a_quote_that_lags_the_list_places_the_checkpoint_at_the_covered_prefix() {
     let list = g.bytes();
     let v = verify_from_boot(&list, &ResumeConfig::default(), &anchor).unwrap();
     assert_eq!(v.report.outcome.left_over(), 4);
-    assert_eq!(v.checkpoint.entries, 11);
+    assert_eq!(v.checkpoint.entries(), 11);
     assert_eq!(
-        v.checkpoint.registers,
+        v.checkpoint.registers(),
         anchor
             .registers()
             .iter()
@@ -180,7 +188,7 @@ fn a_quote_that_lags_the_list_places_the_checkpoint_at_the_covered_prefix() {
     )
     .unwrap();
     assert_eq!(r.report.entries, 6);
-    assert_eq!(r.checkpoint.entries, 17);
+    assert_eq!(r.checkpoint.entries(), 17);
 }
 
 #[test]
@@ -206,7 +214,7 @@ fn an_edited_entry_in_the_verified_prefix_is_refused() {
         HistoryError::PrefixDiffers { entries: 9, .. }
     ));
     // A list shorter than the checkpoint.
-    let short = &g.bytes()[..cp.offset as usize / 2];
+    let short = &g.bytes()[..cp.offset() as usize / 2];
     let e = resume(
         ResumeInput::Full(short),
         &cp,
@@ -239,7 +247,7 @@ fn a_tail_that_does_not_continue_the_checkpoint_is_refused() {
     );
     assert!(e.is_err());
     let skip_one = {
-        let tail = &list[cp.offset as usize..];
+        let tail = &list[cp.offset() as usize..];
         let mut r = ima::ImaReader::new(tail, ima::ImaReaderOptions::default());
         r.next_entry().unwrap();
         let second = r.next_entry().unwrap().unwrap().offset() as usize;
@@ -311,6 +319,24 @@ fn reboots_restarts_and_other_roots_are_refused() {
     assert!(matches!(history(e), HistoryError::Rebooted { .. }));
 }
 
+/// A checkpoint body sealed as the format says (HMAC-SHA-256 over the label and the body's
+/// exact bytes), computed here with the hmac crate: what only the key holder can make.
+fn seal_body(body: &str, key: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).unwrap();
+    mac.update(mr_core::log::ima::checkpoint::CHECKPOINT_MAC_LABEL);
+    mac.update(body.as_bytes());
+    let tag = hex::encode(mac.finalize().into_bytes());
+    format!("{{\"checkpoint\":{body},\"hmac_sha256\":\"{tag}\"}}")
+}
+
+/// The body of a sealed checkpoint file, byte for byte.
+fn body_of(sealed: &str) -> String {
+    let start = "{\"checkpoint\":".len();
+    let end = sealed.rfind(",\"hmac_sha256\"").unwrap();
+    sealed[start..end].to_string()
+}
+
 #[test]
 fn checkpoint_files_are_checked() {
     let mut g = Gen::new(ListKind::Binary);
@@ -318,17 +344,36 @@ fn checkpoint_files_are_checked() {
     let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.asserted())
         .unwrap()
         .checkpoint;
-    let json = cp.to_json();
-    assert!(json.contains("\"version\": 1"));
+    let sealed = cp.seal(&key());
+    let body = body_of(&sealed);
+    assert!(body.contains("\"version\":2"));
+    // The format is HMAC-SHA-256(key, label || body): a body sealed independently opens.
+    assert_eq!(
+        Checkpoint::open(seal_body(&body, &[7u8; 32]).as_bytes(), &key()).unwrap(),
+        cp
+    );
+    // Correctly sealed (by the key holder) but not a checkpoint this version reads: malformed.
     for bad in [
-        json.replace("\"version\": 1", "\"version\": 2"),
-        json.replace("\"version\": 1,", ""),
-        json.replace("per-bank", "auto"),
-        json.replace("\"entries\"", "\"entries_x\""),
+        body.replace("\"version\":2", "\"version\":1"),
+        body.replace("\"version\":2,", ""),
+        body.replace("per-bank", "auto"),
+        body.replace("\"entries\"", "\"entries_x\""),
         "[]".to_string(),
     ] {
-        let e = Checkpoint::from_json(bad.as_bytes()).unwrap_err();
+        let e = Checkpoint::open(seal_body(&bad, &[7u8; 32]).as_bytes(), &key()).unwrap_err();
         assert_eq!(e.class(), ErrorClass::Malformed, "{bad}");
+    }
+    // Not a sealed file at all.
+    for bad in [
+        cp.to_json(),
+        "{}".into(),
+        sealed.replace("hmac_sha256", "mac"),
+    ] {
+        let e = Checkpoint::open(bad.as_bytes(), &key()).unwrap_err();
+        assert!(
+            matches!(history(e), HistoryError::InvalidCheckpoint(_)),
+            "{bad}"
+        );
     }
 }
 
@@ -350,7 +395,7 @@ fn a_trimmed_list_verifies_from_the_checkpoint_at_the_trim_point() {
         &g.asserted(),
     )
     .unwrap();
-    assert_eq!(v.checkpoint.entries, 48);
+    assert_eq!(v.checkpoint.entries(), 48);
     assert_eq!(
         v.final_registers(),
         full_replay(&g.bytes(), &g.asserted()).as_slice()
@@ -486,12 +531,13 @@ fn an_entry_logged_but_never_extended_is_named() {
     .unwrap_err();
     assert!(matches!(plain, Error::Replay(_)));
     let found = find_never_extended(
-        &list,
+        &list[..],
         &ImaReplayConfig::default(),
         anchor.registers(),
         1 << 20,
     )
-    .unwrap();
+    .unwrap()
+    .outcome;
     let SearchOutcome::Found(f) = found else {
         panic!("{found:?}")
     };
@@ -508,8 +554,14 @@ fn an_entry_logged_but_never_extended_is_named() {
         "{e}"
     );
     // A tiny budget gives up (newest candidates first) and keeps the plain mismatch.
-    let out =
-        find_never_extended(&list, &ImaReplayConfig::default(), anchor.registers(), 10).unwrap();
+    let out = find_never_extended(
+        &list[..],
+        &ImaReplayConfig::default(),
+        anchor.registers(),
+        10,
+    )
+    .unwrap()
+    .outcome;
     assert!(matches!(out, SearchOutcome::BudgetExhausted { .. }));
     // Two lost extends: no single entry explains it.
     let mut g = Gen::new(ListKind::Binary);
@@ -519,12 +571,13 @@ fn an_entry_logged_but_never_extended_is_named() {
     g.pcr = saved;
     g.files(3);
     let out = find_never_extended(
-        &g.bytes(),
+        &g.bytes()[..],
         &ImaReplayConfig::default(),
         g.asserted().registers(),
         1 << 20,
     )
-    .unwrap();
+    .unwrap()
+    .outcome;
     assert_eq!(out, SearchOutcome::NotFound);
 }
 
@@ -568,7 +621,7 @@ fn shards_chain_through_their_quotes_and_breaks_are_refused() {
     let ok = verify_shards(&shards(&lists, &anchors), &cfg).unwrap();
     assert_eq!(ok.entries(), 31);
     assert_eq!(
-        ok.last_checkpoint().unwrap().registers,
+        ok.last_checkpoint().registers(),
         full_replay(&g.bytes(), &anchors[4])
     );
     // Missing shard 2.
@@ -620,13 +673,34 @@ fn shards_chain_through_their_quotes_and_breaks_are_refused() {
         HistoryError::ShardReplay { shard: 1, .. }
     ));
     // A chain that begins at a trusted checkpoint (the state after shard 1).
-    let cp = ok.shards[1].checkpoint.clone();
+    let cp = verify_shards(&shards(&lists[..2], &anchors[..2]), &cfg)
+        .unwrap()
+        .last_checkpoint()
+        .clone();
     let mut s = shards(&lists, &anchors);
     s.drain(..2);
     s[0].begin = Begin::Checkpoint(cp);
     let from_cp = verify_shards(&s, &cfg).unwrap();
     assert_eq!(from_cp.entries(), 31);
     assert_eq!(from_cp.shards[0].first_entry, 13);
+    // A shard whose list breaks off inside an entry: a parse error (malformed), named.
+    let mut s = shards(&lists, &anchors);
+    let cut = s[2].list.len() - 3;
+    s[2].list.truncate(cut);
+    let e = verify_shards(&s, &cfg).unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Malformed, "{e}");
+    assert!(
+        matches!(&e, Error::History(h) if matches!(**h, HistoryError::ShardReplay { shard: 2, ref source, .. } if matches!(**source, Error::Parse(_)))),
+        "{e:?}"
+    );
+    // A shard with entries after its end quote.
+    let mut s = shards(&lists, &anchors);
+    s[1].list.extend_from_slice(&lists[2]);
+    let e = verify_shards(&s, &cfg).unwrap_err();
+    assert!(
+        matches!(&e, Error::History(h) if matches!(**h, HistoryError::ShardReplay { shard: 1, ref source, .. } if matches!(**source, Error::History(ref n) if matches!(**n, HistoryError::NotAllCovered { .. })))),
+        "{e:?}"
+    );
     // The first shard cannot begin at a quote.
     let mut s = shards(&lists, &anchors);
     s.remove(0);
@@ -669,8 +743,8 @@ mod hostile {
             bad[i] ^= mask;
             let r = resume(ResumeInput::Full(&bad), cp, &ResumeConfig::default(), anchor);
             prop_assert!(r.is_err(), "byte {} accepted", i);
-            if i >= cp.offset as usize {
-                let r = resume(ResumeInput::Tail(&bad[cp.offset as usize..]), cp, &ResumeConfig::default(), anchor);
+            if i >= cp.offset() as usize {
+                let r = resume(ResumeInput::Tail(&bad[cp.offset() as usize..]), cp, &ResumeConfig::default(), anchor);
                 prop_assert!(r.is_err(), "tail byte {} accepted", i);
             }
         }
@@ -678,34 +752,25 @@ mod hostile {
         /// Hostile checkpoint files, manifests and record buffers are typed errors, never panics.
         #[test]
         fn hostile_inputs_are_errors_not_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-            let _ = Checkpoint::from_json(&bytes);
+            let _ = Checkpoint::open(&bytes, &key());
             let _ = ShardManifest::from_json(&bytes);
             let _ = parse_kexec_buffer(&bytes);
             let _ = parse_snapshot_buffer(&bytes);
         }
 
-        /// Mutated checkpoint JSON either fails to load or, when it loads, never verifies a list
-        /// it was not made for (the values, prefix digest, counts or boot identity changed).
+        /// Any changed byte of a sealed checkpoint file is refused (forged MAC, broken JSON) or,
+        /// when the file still opens (e.g. a hex digit of the MAC changed to upper case), gives
+        /// back exactly the checkpoint that was sealed.
         #[test]
-        fn a_tampered_checkpoint_does_not_verify(at in any::<prop::sample::Index>(), c in prop::sample::select(b"0123456789abcdef".to_vec())) {
-            let (list, cp, anchor) = fixture();
-            let mut json = cp.to_json().into_bytes();
-            // Hex digits outside the provenance line (a description for people, not state).
-            let mut eligible = Vec::new();
-            let mut in_provenance = false;
-            for (i, b) in json.iter().enumerate() {
-                if *b == b'\n' {
-                    in_provenance = json[i + 1..].trim_ascii_start().starts_with(b"\"provenance\"");
-                } else if b.is_ascii_hexdigit() && !in_provenance {
-                    eligible.push(i);
-                }
-            }
-            let i = eligible[at.index(eligible.len())];
-            json[i] = if json[i] == c { if c == b'0' { b'1' } else { b'0' } } else { c };
-            if let Ok(tampered) = Checkpoint::from_json(&json) {
-                prop_assume!(tampered != *cp);
-                let r = resume(ResumeInput::Full(list), &tampered, &ResumeConfig::default(), anchor);
-                prop_assert!(r.is_err(), "tampered checkpoint accepted: {}", String::from_utf8_lossy(&json));
+        fn a_tampered_checkpoint_does_not_open(at in any::<prop::sample::Index>(), mask in 1u8..=255) {
+            let (_, cp, _) = fixture();
+            let mut file = cp.seal(&key()).into_bytes();
+            file.pop(); // the final newline: whitespace either way
+            let i = at.index(file.len());
+            file[i] ^= mask;
+            match Checkpoint::open(&file, &key()) {
+                Ok(opened) => prop_assert_eq!(&opened, cp, "byte {} changed", i),
+                Err(e) => prop_assert!(matches!(history(e), HistoryError::CheckpointMac | HistoryError::InvalidCheckpoint(_))),
             }
         }
     }
@@ -744,13 +809,24 @@ fn td_rooted_checkpoints_compare_the_td_boot_identity() {
         .unwrap()
         .checkpoint;
     assert!(matches!(
-        cp.root,
+        cp.root(),
         mr_core::log::ima::RootIdentity::Td { .. }
     ));
-    let cp = Checkpoint::from_json(cp.to_json().as_bytes()).unwrap();
+    let cp = Checkpoint::open(cp.seal(&key()).as_bytes(), &key()).unwrap();
     resume(ResumeInput::Full(b.as_bytes()), &cp, &cfg, &anchor(&id)).unwrap();
     let e = resume(ResumeInput::Full(b.as_bytes()), &cp, &cfg, &anchor(&other)).unwrap_err();
     assert!(matches!(history(e), HistoryError::Rebooted { .. }));
+    // The same boot identity under another trust anchor is another root.
+    let other_root = {
+        let td = Provenance::TdQuote {
+            root: "Another Root CA".into(),
+        };
+        let mut regs = VerifiedRegisters::new(Provenance::Derived { from: Box::new(td) });
+        regs.insert(mr_ima.clone(), v).unwrap();
+        Anchor::td(regs, id.clone()).unwrap()
+    };
+    let e = resume(ResumeInput::Full(b.as_bytes()), &cp, &cfg, &other_root).unwrap_err();
+    assert!(matches!(history(e), HistoryError::DifferentRoot { .. }));
     // Asserted values are not a TD quote.
     let asserted = VerifiedRegisters::asserted([RegisterValue {
         id: mr_ima,
@@ -758,4 +834,583 @@ fn td_rooted_checkpoints_compare_the_td_boot_identity() {
     }])
     .unwrap();
     assert!(Anchor::td(asserted, id).is_err());
+}
+
+#[global_allocator]
+static ALLOC: mr_test_alloc::CountingAlloc = mr_test_alloc::CountingAlloc;
+
+/// Issue 14 item 6: a checkpoint holding the genuine quoted values and the genuine entry count,
+/// handed over with an empty list, verified "4242 entries" although no entry was seen. The
+/// attester can rebuild every byte of such a checkpoint, but not its MAC.
+#[test]
+fn a_forged_checkpoint_with_the_quoted_values_and_an_empty_list_is_refused() {
+    let mut g = Gen::new(ListKind::Binary);
+    g.files(4241);
+    let quote = g.tpm("000bak", 3, 0);
+    let genuine = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &quote)
+        .unwrap()
+        .checkpoint;
+    assert_eq!(genuine.entries(), 4242);
+    // What the MAC stands between: this state, if accepted, verifies an empty tail.
+    let skipped = resume(
+        ResumeInput::Tail(&[]),
+        &genuine,
+        &ResumeConfig::default(),
+        &quote,
+    )
+    .unwrap();
+    assert_eq!(skipped.checkpoint.entries(), 4242);
+
+    // The attester rebuilds the body byte for byte and seals it with a key of its own...
+    let body = body_of(&genuine.seal(&key()));
+    let forged = seal_body(&body, &[0x41; 32]);
+    let e = Checkpoint::open(forged.as_bytes(), &key()).unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Rejected);
+    assert!(matches!(history(e), HistoryError::CheckpointMac));
+    // ... or with no key: an all-zero MAC, an empty one, none, an unsealed checkpoint.
+    for forged in [
+        format!(
+            "{{\"checkpoint\":{body},\"hmac_sha256\":\"{}\"}}",
+            "00".repeat(32)
+        ),
+        format!("{{\"checkpoint\":{body},\"hmac_sha256\":\"\"}}"),
+        format!("{{\"checkpoint\":{body}}}"),
+        body.clone(),
+        genuine.to_json(),
+    ] {
+        assert!(
+            Checkpoint::open(forged.as_bytes(), &key()).is_err(),
+            "{forged}"
+        );
+    }
+    // A MAC of the body alone (no domain-separation label) is another context's MAC.
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&[7u8; 32]).unwrap();
+    mac.update(body.as_bytes());
+    let unlabelled = format!(
+        "{{\"checkpoint\":{body},\"hmac_sha256\":\"{}\"}}",
+        hex::encode(mac.finalize().into_bytes())
+    );
+    assert!(matches!(
+        history(Checkpoint::open(unlabelled.as_bytes(), &key()).unwrap_err()),
+        HistoryError::CheckpointMac
+    ));
+}
+
+/// Every field of a sealed checkpoint is covered by its MAC; another key opens nothing.
+#[test]
+fn an_altered_checkpoint_or_another_key_is_refused() {
+    let mut g = Gen::new(ListKind::Binary);
+    g.files(20);
+    let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.tpm("000bak", 3, 0))
+        .unwrap()
+        .checkpoint;
+    let sealed = cp.seal(&key());
+    assert_eq!(Checkpoint::open(sealed.as_bytes(), &key()).unwrap(), cp);
+    let value = cp.registers()[0].value.to_hex();
+    for (from, to) in [
+        ("\"entries\":21", "\"entries\":20"),
+        ("\"reset_count\":3", "\"reset_count\":4"),
+        ("\"restart_count\":0", "\"restart_count\":1"),
+        (value.as_str(), &"0".repeat(value.len())),
+        ("\"ak\":\"000bak\"", "\"ak\":\"000bal\""),
+        (
+            "\"digest_mode\":\"per-bank\"",
+            "\"digest_mode\":\"padded-sha1\"",
+        ),
+        ("\"kind\":\"binary\"", "\"kind\":\"ascii\""),
+    ] {
+        assert!(sealed.contains(from), "{from} not in {sealed}");
+        let altered = sealed.replacen(from, to, 1);
+        let e = Checkpoint::open(altered.as_bytes(), &key()).unwrap_err();
+        assert!(matches!(history(e), HistoryError::CheckpointMac), "{from}");
+    }
+    let other = CheckpointKey::from_bytes(&[8u8; 32]).unwrap();
+    let e = Checkpoint::open(sealed.as_bytes(), &other).unwrap_err();
+    assert!(matches!(history(e), HistoryError::CheckpointMac));
+    // Keys are exactly 32 bytes.
+    for len in [0, 16, 31, 33, 64] {
+        let e = CheckpointKey::from_bytes(&vec![1u8; len]).unwrap_err();
+        assert!(matches!(history(e), HistoryError::InvalidCheckpointKey(_)));
+    }
+    assert_eq!(format!("{:?}", key()), "CheckpointKey(..)");
+}
+
+/// Files for [`verify_manifest`]: lists served as streams of shared bytes, quotes from a
+/// table; counts what is opened.
+struct MemSource<'a> {
+    files: std::collections::BTreeMap<String, &'a [u8]>,
+    quotes: std::collections::BTreeMap<String, Anchor>,
+    lists_opened: usize,
+}
+
+impl mr_core::log::ima::shards::ShardSource for MemSource<'_> {
+    fn read(&mut self, path: &str) -> Result<Vec<u8>, Error> {
+        let f = self
+            .files
+            .get(path)
+            .ok_or_else(|| Error::Io(std::io::Error::other(path.to_string())))?;
+        Ok(f.to_vec())
+    }
+    fn open_list(&mut self, path: &str) -> Result<Box<dyn std::io::BufRead + '_>, Error> {
+        self.lists_opened += 1;
+        let f = self
+            .files
+            .get(path)
+            .ok_or_else(|| Error::Io(std::io::Error::other(path.to_string())))?;
+        Ok(Box::new(*f))
+    }
+    fn quote(&mut self, spec: &mr_core::log::ima::shards::AnchorSpec) -> Result<Anchor, Error> {
+        match spec {
+            mr_core::log::ima::shards::AnchorSpec::TpmQuote { attest, .. } => self
+                .quotes
+                .get(attest)
+                .cloned()
+                .ok_or_else(|| Error::Io(std::io::Error::other(attest.clone()))),
+            _ => Err(Error::Io(std::io::Error::other("not a quote"))),
+        }
+    }
+}
+
+fn quote_spec(name: &str) -> mr_core::log::ima::shards::AnchorSpec {
+    mr_core::log::ima::shards::AnchorSpec::TpmQuote {
+        attest: name.into(),
+        sig: String::new(),
+        ak: String::new(),
+        nonce: String::new(),
+        pcrs: String::new(),
+    }
+}
+
+fn manifest(
+    specs: Vec<(&str, mr_core::log::ima::shards::AnchorSpec, &str)>,
+) -> mr_core::log::ima::shards::ShardManifest {
+    use mr_core::log::ima::shards::{ShardManifest, ShardSpec};
+    ShardManifest {
+        version: 1,
+        shards: specs
+            .into_iter()
+            .map(|(list, begin, end)| ShardSpec {
+                list: list.into(),
+                begin,
+                end: quote_spec(end),
+            })
+            .collect(),
+    }
+}
+
+/// A manifest names its checkpoint by path, and the attester hands over both: the checkpoint
+/// must be sealed with the verifier's key, and no key is a usage error.
+#[test]
+fn a_manifest_checkpoint_must_be_sealed_with_the_verifiers_key() {
+    use mr_core::log::ima::shards::{verify_manifest, AnchorSpec};
+    let mut g = Gen::new(ListKind::Binary);
+    g.files(10);
+    let at = g.bytes().len();
+    let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.tpm("000bak", 3, 0))
+        .unwrap()
+        .checkpoint;
+    g.files(5);
+    let all = g.bytes();
+    let tail = all[at..].to_vec();
+    let genuine = cp.seal(&key());
+    let forged = seal_body(&body_of(&genuine), &[0x41; 32]);
+    let m = manifest(vec![(
+        "tail",
+        AnchorSpec::Checkpoint { file: "cp".into() },
+        "q",
+    )]);
+    let source = |cp: &'static str| MemSource {
+        files: [
+            ("tail".to_string(), tail.as_slice()),
+            ("cp".to_string(), cp.as_bytes()),
+        ]
+        .into_iter()
+        .collect(),
+        quotes: [("q".to_string(), g.tpm("000bak", 3, 0))]
+            .into_iter()
+            .collect(),
+        lists_opened: 0,
+    };
+    let genuine: &'static str = Box::leak(genuine.into_boxed_str());
+    let forged: &'static str = Box::leak(forged.into_boxed_str());
+    let cfg = ResumeConfig::default();
+    let ok = verify_manifest(&m, &mut source(genuine), &cfg, Some(&key())).unwrap();
+    assert_eq!(ok.entries(), 16);
+    let e = verify_manifest(&m, &mut source(forged), &cfg, Some(&key())).unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Rejected);
+    match history(e) {
+        HistoryError::ShardReplay {
+            shard: 0, source, ..
+        } => {
+            assert!(
+                matches!(*source, Error::History(ref h) if matches!(**h, HistoryError::CheckpointMac))
+            )
+        }
+        e => panic!("{e}"),
+    }
+    let mut s = source(genuine);
+    let e = verify_manifest(&m, &mut s, &cfg, None).unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Malformed);
+    assert!(matches!(history(e), HistoryError::NoCheckpointKey(_)));
+    assert_eq!(s.lists_opened, 0, "nothing is read without a key");
+}
+
+/// Issue 14 item 12: a small manifest naming one list many times read every list before
+/// verifying. Now shards are streamed one by one: the first bad shard stops the verification
+/// (no later list is opened) and peak memory depends neither on the lists' size nor on the
+/// number of shards.
+#[test]
+fn shards_are_streamed_one_by_one_in_memory_independent_of_lists_and_shards() {
+    use mr_core::log::ima::shards::{verify_manifest, AnchorSpec};
+    let mut peaks = Vec::new();
+    for files in [2_000u64, 8_000] {
+        let mut g = Gen::new(ListKind::Binary);
+        g.files(files);
+        let list = g.bytes();
+        for count in [2usize, 25] {
+            // The same list, begin and end quote 25 times: shard 0 verifies, shard 1 replays the
+            // list again from the end of shard 0 and cannot reach the same quote.
+            let mut specs = vec![("list", AnchorSpec::Boot, "q")];
+            specs.extend((1..count).map(|_| ("list", quote_spec("q"), "q")));
+            let m = manifest(specs);
+            let mut source = MemSource {
+                files: [("list".to_string(), list.as_slice())]
+                    .into_iter()
+                    .collect(),
+                quotes: [("q".to_string(), g.tpm("000bak", 3, 0))]
+                    .into_iter()
+                    .collect(),
+                lists_opened: 0,
+            };
+            let (r, stats) = mr_test_alloc::measure(|| {
+                verify_manifest(&m, &mut source, &ResumeConfig::default(), None)
+            });
+            let e = r.unwrap_err();
+            assert!(
+                matches!(history(e), HistoryError::ShardReplay { shard: 1, .. }),
+                "{files} entries, {count} shards"
+            );
+            assert_eq!(
+                source.lists_opened, 2,
+                "the first bad shard stops the verification"
+            );
+            println!(
+                "{count} shards of a {} byte list: peak live {} bytes, largest allocation {}",
+                list.len(),
+                stats.peak_live,
+                stats.largest
+            );
+            assert!(stats.peak_live < 64 << 10, "{stats:?}");
+            peaks.push(stats.peak_live);
+        }
+        // The lists are much larger than what the verification holds.
+        assert!(list.len() > 3 * (64 << 10), "{}", list.len());
+    }
+    let (lo, hi) = (peaks.iter().min().unwrap(), peaks.iter().max().unwrap());
+    assert!(
+        hi - lo < 32 << 10,
+        "peaks {peaks:?} grow with the lists or the shards"
+    );
+}
+
+/// A list of `m` identical entries after the boot_aggregate, and PCR 10 values that leave one
+/// of them out in `skip_one` and are unreachable in the other bank: every candidate reaches the
+/// first value, none the second (issue 14 item 10's pathological two-bank case).
+fn one_bank_never_matches(m: u64, skip_one: HashAlg) -> (Vec<u8>, VerifiedRegisters) {
+    let mut b = ImaListBuilder::binary();
+    let ba = b.boot_aggregate("ima-ng", &HashAlg::Sha256.hash(b"pcrs 0-9"));
+    let mut entries = vec![ba];
+    for _ in 0..m {
+        entries.push(b.ima_ng(10, &HashAlg::Sha256.hash(b"same"), "/usr/bin/same"));
+    }
+    let mut v = Digest::zero(skip_one);
+    for e in &entries[..entries.len() - 1] {
+        v = v.extended(e.extend_value(skip_one, DigestMode::PerBank).as_bytes());
+    }
+    let other = if skip_one == HashAlg::Sha1 {
+        HashAlg::Sha256
+    } else {
+        HashAlg::Sha1
+    };
+    let values = VerifiedRegisters::asserted([
+        RegisterValue {
+            id: MrId::Pcr(10),
+            value: v,
+        },
+        RegisterValue {
+            id: MrId::Pcr(10),
+            value: other.hash(b"never reached"),
+        },
+    ])
+    .unwrap();
+    (b.as_bytes().to_vec(), values)
+}
+
+/// Issue 14 item 10: with one bank that never matches, each candidate matching the other bank
+/// replayed the whole list again, outside the budget (quadratic: 28 s for a 12 MB list). Every
+/// hash now counts, the candidates are checked in all banks in memory, and the search stops at
+/// its budget.
+#[test]
+fn the_never_extended_search_stays_within_its_budget_when_one_bank_never_matches() {
+    let cfg = ImaReplayConfig::default();
+    for skip_one in [HashAlg::Sha1, HashAlg::Sha256] {
+        let (list, expected) = one_bank_never_matches(4_000, skip_one);
+        assert!(ima::replay(&list[..], &cfg, Some(&expected)).is_err());
+        for budget in [1u64 << 12, 1 << 16, 1 << 18] {
+            let s = find_never_extended(&list[..], &cfg, &expected, budget).unwrap();
+            assert!(
+                s.work <= budget,
+                "{skip_one}: work {} > budget {budget}",
+                s.work
+            );
+            assert!(
+                matches!(
+                    s.outcome,
+                    SearchOutcome::BudgetExhausted { .. } | SearchOutcome::NotFound
+                ),
+                "{skip_one}: {:?}",
+                s.outcome
+            );
+        }
+        // Through a verification: the plain mismatch, the search within the same bound.
+        let anchor = Anchor::asserted(expected).unwrap();
+        let e = verify_from_boot(
+            &list,
+            &ResumeConfig::default().with_never_extended_search(1 << 18),
+            &anchor,
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::Replay(_)), "{e}");
+    }
+    // A small budget stops in the pass itself, having spent no more than it.
+    let (list, expected) = one_bank_never_matches(1_000, HashAlg::Sha256);
+    let s = find_never_extended(&list[..], &cfg, &expected, 100).unwrap();
+    assert_eq!(
+        s.outcome,
+        SearchOutcome::BudgetExhausted {
+            candidates_tried: 0
+        }
+    );
+    assert!(s.work <= 100);
+}
+
+/// Issue 14 item 10: the search kept a value for every entry and re-read the list into a copy
+/// (1.2 GB for a 248 MB list). It now reads the list once and keeps a window bounded by the
+/// budget: peak memory is the same for a list four times larger.
+#[test]
+fn the_never_extended_search_memory_does_not_grow_with_the_list() {
+    use mr_core::log::ima::extend::DEFAULT_NEVER_EXTENDED_BUDGET;
+    let mut peaks = Vec::new();
+    for files in [12_000u64, 48_000] {
+        let mut g = Gen::new(ListKind::Binary);
+        g.files(files - 100);
+        // An extend lost 100 entries before the end.
+        let saved = g.pcr.clone();
+        g.files(1);
+        g.pcr = saved;
+        g.files(100);
+        let anchor = g.asserted();
+        let list = g.bytes();
+        let (s, stats) = mr_test_alloc::measure(|| {
+            find_never_extended(
+                &list[..],
+                &ImaReplayConfig::default(),
+                anchor.registers(),
+                DEFAULT_NEVER_EXTENDED_BUDGET,
+            )
+            .unwrap()
+        });
+        let SearchOutcome::Found(f) = &s.outcome else {
+            panic!("{:?}", s.outcome)
+        };
+        assert_eq!((f.entry, f.covered), (files - 99, files + 2));
+        assert!(s.work <= DEFAULT_NEVER_EXTENDED_BUDGET);
+        println!(
+            "never-extended search, {} byte list: peak live {} bytes, largest allocation {}, work {}",
+            list.len(),
+            stats.peak_live,
+            stats.largest,
+            s.work
+        );
+        // The window (about 5 800 entries of two banks at the default budget), not the list.
+        assert!(stats.peak_live < 4 << 20, "{stats:?}");
+        peaks.push(stats.peak_live);
+    }
+    assert!(
+        peaks[1] <= peaks[0] + (16 << 10),
+        "peak grows with the list: {peaks:?}"
+    );
+}
+
+/// A checkpoint file is read up to MAX_CHECKPOINT_LEN bytes, no more, whatever its MAC.
+#[test]
+fn a_checkpoint_file_larger_than_the_limit_is_refused() {
+    use mr_core::log::ima::checkpoint::MAX_CHECKPOINT_LEN;
+    let mut g = Gen::new(ListKind::Binary);
+    g.files(2);
+    let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.asserted())
+        .unwrap()
+        .checkpoint;
+    // Whitespace after the sealed object: still the same JSON.
+    let mut file = cp.seal(&key()).into_bytes();
+    file.resize(MAX_CHECKPOINT_LEN, b' ');
+    assert_eq!(Checkpoint::open(&file, &key()).unwrap(), cp);
+    file.push(b' ');
+    match history(Checkpoint::open(&file, &key()).unwrap_err()) {
+        HistoryError::InvalidCheckpoint(m) => assert!(m.contains("larger than"), "{m}"),
+        e => panic!("{e}"),
+    }
+}
+
+/// Two quotes with nothing measured between them: an empty shard verifies (its stream is
+/// empty; the begin values must equal the end quote).
+#[test]
+fn an_empty_shard_between_equal_quotes_verifies() {
+    let (lists, anchors, _) = shard_chain(3, 4);
+    let cfg = ResumeConfig::default();
+    let mut s = shards(&lists, &anchors);
+    s.insert(
+        2,
+        Shard {
+            name: "empty".into(),
+            list: Vec::new(),
+            begin: Begin::Quote(anchors[1].clone()),
+            end: anchors[1].clone(),
+        },
+    );
+    let ok = verify_shards(&s, &cfg).unwrap();
+    assert_eq!(ok.shards.len(), 4);
+    assert_eq!(ok.shards[2].entries, 0);
+    assert_eq!(ok.entries(), 13);
+    // An empty shard whose end quote moved on does not verify.
+    s[2].end = anchors[2].clone();
+    assert!(verify_shards(&s, &cfg).is_err());
+}
+
+/// A quote with a bank the checkpoint holds no value for (of a register it holds) cannot resume.
+#[test]
+fn a_quoted_bank_the_checkpoint_lacks_is_refused() {
+    let mut g = Gen::new(ListKind::Binary);
+    g.files(5);
+    let sha256_only = |g: &Gen| {
+        Anchor::asserted(
+            VerifiedRegisters::asserted(
+                g.values()
+                    .into_iter()
+                    .filter(|r| r.value.alg() == HashAlg::Sha256),
+            )
+            .unwrap(),
+        )
+        .unwrap()
+    };
+    let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &sha256_only(&g))
+        .unwrap()
+        .checkpoint;
+    assert!(cp.value(&MrId::Pcr(10), HashAlg::Sha1).is_none());
+    g.files(3);
+    let tail = g.bytes()[cp.offset() as usize..].to_vec();
+    let cfg = ResumeConfig::default();
+    resume(ResumeInput::Tail(&tail), &cp, &cfg, &sha256_only(&g)).unwrap();
+    let e = resume(ResumeInput::Tail(&tail), &cp, &cfg, &g.asserted()).unwrap_err();
+    assert!(matches!(
+        history(e),
+        HistoryError::BankNotInCheckpoint {
+            register: MrId::Pcr(10),
+            alg: HashAlg::Sha1
+        }
+    ));
+}
+
+/// A full list with fewer entries than the checkpoint (cut at an entry boundary) is named as
+/// such; a checkpoint before the first entry (the quote still held the start values) resumes
+/// an empty list.
+#[test]
+fn a_full_list_shorter_than_the_checkpoint_and_an_empty_prefix() {
+    let mut g = Gen::new(ListKind::Binary);
+    g.files(4);
+    let four = g.bytes().len();
+    g.files(6);
+    let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.asserted())
+        .unwrap()
+        .checkpoint;
+    let e = resume(
+        ResumeInput::Full(&g.bytes()[..four]),
+        &cp,
+        &ResumeConfig::default(),
+        &g.asserted(),
+    )
+    .unwrap_err();
+    match history(e) {
+        HistoryError::PrefixDiffers {
+            entries: 11,
+            reason,
+        } => {
+            assert!(reason.contains("only 5 entries"), "{reason}")
+        }
+        e => panic!("{e}"),
+    }
+
+    let start = Gen::new(ListKind::Binary);
+    let reset = Anchor::asserted(
+        VerifiedRegisters::asserted(BANKS.map(|alg| RegisterValue {
+            id: MrId::Pcr(10),
+            value: Digest::zero(alg),
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let cp0 = verify_from_boot(&start.bytes(), &ResumeConfig::default(), &reset)
+        .unwrap()
+        .checkpoint;
+    assert_eq!((cp0.entries(), cp0.offset()), (0, 0));
+    // Its first entry, a boot_aggregate, is not covered: not recorded.
+    assert_eq!(cp0.boot_aggregate(), None);
+    let v = resume(
+        ResumeInput::Full(&[]),
+        &cp0,
+        &ResumeConfig::default(),
+        &reset,
+    )
+    .unwrap();
+    assert_eq!(v.checkpoint.entries(), 0);
+}
+
+/// The checkpoint keeps the list's first boot_aggregate only when it is the first entry, in
+/// memory and streamed.
+#[test]
+fn a_checkpoint_records_the_boot_aggregate_of_the_first_entry_only() {
+    use mr_core::log::ima::checkpoint::verify_from_boot_stream;
+    let cfg = ResumeConfig::default();
+    let (lists, anchors, _) = shard_chain(2, 3);
+    let ok = verify_shards(&shards(&lists, &anchors), &cfg).unwrap();
+    let ba = HashAlg::Sha256.hash(b"pcrs 0-9");
+    assert_eq!(ok.last_checkpoint().boot_aggregate(), Some(&ba));
+    let bytes: usize = lists.iter().map(Vec::len).sum();
+    assert_eq!(ok.last_checkpoint().offset(), bytes as u64);
+    let mut b = ImaListBuilder::binary();
+    let mut v = BANKS.map(Digest::zero);
+    for e in [
+        b.ima_ng(10, &HashAlg::Sha256.hash(b"a"), "/a"),
+        b.boot_aggregate("ima-ng", &ba),
+    ] {
+        for d in &mut v {
+            *d = d.extended(e.extend_value(d.alg(), DigestMode::PerBank).as_bytes());
+        }
+    }
+    let anchor = Anchor::asserted(
+        VerifiedRegisters::asserted(v.map(|d| RegisterValue {
+            id: MrId::Pcr(10),
+            value: d,
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    for v in [
+        verify_from_boot(b.as_bytes(), &cfg, &anchor).unwrap(),
+        verify_from_boot_stream(b.as_bytes(), &cfg, &anchor).unwrap(),
+    ] {
+        assert_eq!(v.checkpoint.entries(), 2);
+        assert_eq!(v.checkpoint.boot_aggregate(), None);
+    }
 }

@@ -133,7 +133,7 @@ fn a_checkpoint_carries_across_a_kexec() {
     )
     .unwrap();
     assert_eq!(v.report.boot_aggregate_count, 1);
-    assert_eq!(v.checkpoint.boot_aggregate, cp.boot_aggregate);
+    assert_eq!(v.checkpoint.boot_aggregate(), cp.boot_aggregate());
 }
 
 #[test]

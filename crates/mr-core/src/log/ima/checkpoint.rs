@@ -34,12 +34,26 @@
 //! compared only between quotes by the same AK (they are obfuscated per key outside the
 //! endorsement and platform hierarchies), so another AK is [`HistoryError::DifferentRoot`].
 //!
+//! Integrity. A checkpoint lets the verifier skip the entries before it, so it is state the
+//! verifier must authenticate itself: a checkpoint file is sealed ([`Checkpoint::seal`]) with
+//! HMAC-SHA-256 under a [`CheckpointKey`] only the verifier holds, and the only way to get a
+//! [`Checkpoint`] from bytes is [`Checkpoint::open`], which verifies the MAC (in constant time)
+//! before it reads a single field. A [`Checkpoint`] value can otherwise only come out of a
+//! verification ([`verify_from_boot`], [`resume`]): its fields are private, so no caller can
+//! build or alter one. See `docs/checkpoints.md` for what an attester can and cannot do with a
+//! checkpoint it hands over.
+//!
 //! The byte-level functions take the list in memory (`&[u8]`).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io::{self, BufRead, Read};
+use std::rc::Rc;
 
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::alg::{Digest, HashAlg};
 use crate::error::{Error, ErrorClass};
@@ -51,8 +65,63 @@ use super::replay::{replay, DigestMode, ImaReplayConfig, ImaReplayReport};
 use super::template::Endian;
 use super::{ListFormat, ListKind};
 
-/// The checkpoint format version this code writes and reads.
-pub const CHECKPOINT_VERSION: u32 = 1;
+/// The checkpoint format version this code writes and reads (2: sealed with HMAC-SHA-256).
+pub const CHECKPOINT_VERSION: u32 = 2;
+
+/// Domain-separation label: the MAC is HMAC-SHA-256(key, label || checkpoint bytes), so a MAC
+/// computed with the same key for anything else (another format, another version) never
+/// verifies a checkpoint. Fixed length, NUL-terminated: the split is unambiguous.
+pub const CHECKPOINT_MAC_LABEL: &[u8] = b"mr checkpoint v2 HMAC-SHA-256\0";
+
+/// Length of a [`CheckpointKey`] in bytes (the HMAC-SHA-256 block-size-independent key length
+/// recommended by RFC 2104: the hash output length).
+pub const CHECKPOINT_KEY_LEN: usize = 32;
+
+/// The verifier's secret key that seals and opens checkpoint files.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CheckpointKey([u8; CHECKPOINT_KEY_LEN]);
+
+impl CheckpointKey {
+    /// A key from exactly [`CHECKPOINT_KEY_LEN`] bytes (e.g. a key file's contents).
+    pub fn from_bytes(bytes: &[u8]) -> Result<CheckpointKey, Error> {
+        let key: [u8; CHECKPOINT_KEY_LEN] = bytes.try_into().map_err(|_| {
+            HistoryError::InvalidCheckpointKey(format!(
+                "{} bytes, a checkpoint key is {CHECKPOINT_KEY_LEN}",
+                bytes.len()
+            ))
+        })?;
+        Ok(CheckpointKey(key))
+    }
+
+    /// The key bytes (to write a newly generated key to its file).
+    pub fn as_bytes(&self) -> &[u8; CHECKPOINT_KEY_LEN] {
+        &self.0
+    }
+
+    fn mac(&self, body: &[u8]) -> Hmac<sha2::Sha256> {
+        // HMAC takes keys of any length: new_from_slice cannot fail.
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        mac.update(CHECKPOINT_MAC_LABEL);
+        mac.update(body);
+        mac
+    }
+}
+
+impl fmt::Debug for CheckpointKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CheckpointKey(..)")
+    }
+}
+
+/// A sealed checkpoint file: the checkpoint's JSON, and the MAC over its exact bytes.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SealedJson<'a> {
+    #[serde(borrow)]
+    checkpoint: &'a RawValue,
+    hmac_sha256: String,
+}
 
 /// Largest checkpoint file accepted (it holds a few register values; 1 MiB is generous).
 pub const MAX_CHECKPOINT_LEN: usize = 1 << 20;
@@ -220,6 +289,16 @@ pub enum HistoryError {
     /// The checkpoint file is not a checkpoint this version reads.
     #[error("checkpoint: {0}")]
     InvalidCheckpoint(String),
+    /// The checkpoint's MAC does not verify under the verifier's key: forged, altered, or
+    /// sealed with another key.
+    #[error("checkpoint: its HMAC-SHA-256 does not verify under the checkpoint key (forged, altered, or sealed with another key)")]
+    CheckpointMac,
+    /// A checkpoint key that cannot be used.
+    #[error("checkpoint key: {0}")]
+    InvalidCheckpointKey(String),
+    /// A checkpoint is needed but no key was given to open it.
+    #[error("{0} needs the verifier's checkpoint key (pass --checkpoint-key)")]
+    NoCheckpointKey(String),
     /// The shard manifest is not one this version reads.
     #[error("shard manifest: {0}")]
     InvalidManifest(String),
@@ -261,6 +340,14 @@ pub enum HistoryError {
         entries: u64,
         /// How they differ.
         reason: String,
+    },
+    /// A streamed list must end at its quote: entries after the covered ones.
+    #[error("the evidence covers {covered} of the {entries} entries: a streamed list (a shard) must end at its quote")]
+    NotAllCovered {
+        /// Entries covered by the evidence.
+        covered: u64,
+        /// Entries in the list.
+        entries: u64,
     },
     /// The entries after the checkpoint do not replay from its values to the new evidence.
     #[error(
@@ -345,6 +432,8 @@ impl HistoryError {
     pub fn class(&self) -> ErrorClass {
         match self {
             HistoryError::InvalidCheckpoint(_)
+            | HistoryError::InvalidCheckpointKey(_)
+            | HistoryError::NoCheckpointKey(_)
             | HistoryError::InvalidManifest(_)
             | HistoryError::AnchorMismatch { .. } => ErrorClass::Malformed,
             HistoryError::TailDoesNotContinue { source, .. }
@@ -357,27 +446,28 @@ impl HistoryError {
     }
 }
 
-/// The verifier's state after a verified prefix (see the module documentation).
+/// The verifier's state after a verified prefix (see the module documentation). Made only by a
+/// verification or by [`Checkpoint::open`] of a sealed file; read through its accessors.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Checkpoint {
     /// Entries verified (from the first entry of the boot).
-    pub entries: u64,
+    entries: u64,
     /// Bytes of the list they take (from the start of the boot's list).
-    pub offset: u64,
+    offset: u64,
     /// Hash chain over the raw bytes of the verified entries (SHA-256).
-    pub prefix_digest: Digest,
+    prefix_digest: Digest,
     /// Running value of every register and bank, after the verified entries.
-    pub registers: Vec<RegisterValue>,
+    registers: Vec<RegisterValue>,
     /// The first `boot_aggregate` of the list (the boot's firmware state).
-    pub boot_aggregate: Option<Digest>,
+    boot_aggregate: Option<Digest>,
     /// The root that vouched for the values, with its boot identity.
-    pub root: RootIdentity,
+    root: RootIdentity,
     /// Human-readable provenance of the values (e.g. `TPM quote by AK 000b...`).
-    pub provenance: String,
+    provenance: String,
     /// Format of the list (a resumed list is read with it).
-    pub format: ListFormat,
+    format: ListFormat,
     /// The digest mode that verified (a resumed replay uses it).
-    pub digest_mode: DigestMode,
+    digest_mode: DigestMode,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -429,9 +519,54 @@ fn parse_alg_hex(s: &str) -> Result<Digest, Error> {
 }
 
 impl Checkpoint {
-    /// The checkpoint as JSON (with `"version": 1`).
+    /// The checkpoint's fields as pretty JSON, for reports. Not a file to load: files are
+    /// [`Checkpoint::seal`]ed.
     pub fn to_json(&self) -> String {
-        let j = CheckpointJson {
+        // Serialising plain strings and numbers cannot fail.
+        serde_json::to_string_pretty(&self.json()).unwrap_or_default()
+    }
+
+    /// The checkpoint file: its canonical JSON (compact, fields in a fixed order), sealed with
+    /// HMAC-SHA-256 under `key` over [`CHECKPOINT_MAC_LABEL`] and exactly those bytes.
+    pub fn seal(&self, key: &CheckpointKey) -> String {
+        let body = serde_json::to_string(&self.json()).unwrap_or_default();
+        let mac = key.mac(body.as_bytes()).finalize().into_bytes();
+        // `body` is JSON we just wrote: RawValue accepts it.
+        let checkpoint = RawValue::from_string(body).unwrap_or_else(|_| unreachable!());
+        let sealed = SealedJson {
+            checkpoint: &checkpoint,
+            hmac_sha256: hex::encode(mac),
+        };
+        let mut text = serde_json::to_string(&sealed).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// Open a checkpoint file written by [`Checkpoint::seal`]: the MAC is checked (constant
+    /// time) over the exact bytes of the checkpoint before any of them is interpreted, then the
+    /// version must be [`CHECKPOINT_VERSION`], every field must parse, no register and bank may
+    /// appear twice. A forged, altered or foreign checkpoint is
+    /// [`HistoryError::CheckpointMac`].
+    pub fn open(file: &[u8], key: &CheckpointKey) -> Result<Checkpoint, Error> {
+        if file.len() > MAX_CHECKPOINT_LEN {
+            return Err(bad(format!(
+                "{} bytes, larger than {MAX_CHECKPOINT_LEN}",
+                file.len()
+            )));
+        }
+        let sealed: SealedJson<'_> = serde_json::from_slice(file)
+            .map_err(|e| bad(format!("not a sealed checkpoint file: {e}")))?;
+        let mac = hex::decode(&sealed.hmac_sha256)
+            .map_err(|e| bad(format!("hmac_sha256 is not hex: {e}")))?;
+        let body = sealed.checkpoint.get().as_bytes();
+        key.mac(body)
+            .verify_slice(&mac)
+            .map_err(|_| HistoryError::CheckpointMac)?;
+        Checkpoint::from_json(body)
+    }
+
+    fn json(&self) -> CheckpointJson {
+        CheckpointJson {
             version: CHECKPOINT_VERSION,
             entries: self.entries,
             offset: self.offset,
@@ -449,14 +584,11 @@ impl Checkpoint {
                 column: self.format.column.name().into(),
             },
             digest_mode: mode_name(self.digest_mode).into(),
-        };
-        // Serialising plain strings and numbers cannot fail.
-        serde_json::to_string_pretty(&j).unwrap_or_default()
+        }
     }
 
-    /// Read a checkpoint written by [`Checkpoint::to_json`]: the version must be
-    /// [`CHECKPOINT_VERSION`], every field must parse, no register and bank may appear twice.
-    pub fn from_json(text: &[u8]) -> Result<Checkpoint, Error> {
+    /// The checkpoint's fields from the JSON [`Checkpoint::seal`] wrote (MAC already checked).
+    fn from_json(text: &[u8]) -> Result<Checkpoint, Error> {
         if text.len() > MAX_CHECKPOINT_LEN {
             return Err(bad(format!(
                 "{} bytes, larger than {MAX_CHECKPOINT_LEN}",
@@ -527,6 +659,72 @@ impl Checkpoint {
             },
             digest_mode,
         })
+    }
+
+    /// A start at the beginning of a list whose start values `registers` a quote vouches for
+    /// (checked by the caller: a `snapshot_aggregate` equal to the quoted values).
+    pub(crate) fn vouched_start(
+        registers: Vec<RegisterValue>,
+        anchor: &Anchor,
+        format: ListFormat,
+        digest_mode: DigestMode,
+    ) -> Checkpoint {
+        Checkpoint {
+            entries: 0,
+            offset: 0,
+            prefix_digest: prefix_chain_start(),
+            registers,
+            boot_aggregate: None,
+            root: anchor.root().clone(),
+            provenance: anchor.registers().provenance().to_string(),
+            format,
+            digest_mode,
+        }
+    }
+
+    /// Entries verified (from the first entry of the boot).
+    pub fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    /// Bytes of the list they take (from the start of the boot's list).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Hash chain over the raw bytes of the verified entries (SHA-256).
+    pub fn prefix_digest(&self) -> &Digest {
+        &self.prefix_digest
+    }
+
+    /// Running value of every register and bank, after the verified entries.
+    pub fn registers(&self) -> &[RegisterValue] {
+        &self.registers
+    }
+
+    /// The first `boot_aggregate` of the list (the boot's firmware state).
+    pub fn boot_aggregate(&self) -> Option<&Digest> {
+        self.boot_aggregate.as_ref()
+    }
+
+    /// The root that vouched for the values, with its boot identity.
+    pub fn root(&self) -> &RootIdentity {
+        &self.root
+    }
+
+    /// Human-readable provenance of the values.
+    pub fn provenance(&self) -> &str {
+        &self.provenance
+    }
+
+    /// Format of the list (a resumed list is read with it).
+    pub fn format(&self) -> ListFormat {
+        self.format
+    }
+
+    /// The digest mode that verified (a resumed replay uses it).
+    pub fn digest_mode(&self) -> DigestMode {
+        self.digest_mode
     }
 
     /// The register values as start values of a replay.
@@ -607,7 +805,7 @@ pub struct ResumeConfig {
     /// Accept a changed TPM restartCount when the replay still reaches the quote (TPM Resume).
     pub allow_tpm_resume: bool,
     /// Search for an entry that was logged but never extended when the replay fails, with this
-    /// budget of extend operations (0: no search). See [`super::extend::find_never_extended`].
+    /// budget of hash operations (0: no search). See [`super::extend::find_never_extended`].
     pub never_extended_budget: u64,
 }
 
@@ -673,13 +871,14 @@ pub fn verify_from_boot(
             "start values come from a checkpoint; use resume() or a plain replay",
         ));
     }
-    let base = Base {
-        entries: 0,
-        offset: 0,
-        chain: prefix_chain_start(),
-        boot_aggregate: None,
-    };
-    run(list, config, config.replay.clone(), anchor, base, false)
+    run(
+        list,
+        config,
+        config.replay.clone(),
+        anchor,
+        boot_base(),
+        false,
+    )
 }
 
 struct Base {
@@ -757,6 +956,76 @@ pub fn resume(
     config: &ResumeConfig,
     anchor: &Anchor,
 ) -> Result<Verification, Error> {
+    let (tpm_resumed, replay_cfg) = resume_setup(checkpoint, config, anchor)?;
+
+    let tail = match input {
+        ResumeInput::Tail(t) => t,
+        ResumeInput::Full(list) => {
+            let end = check_prefix(list, checkpoint, &replay_cfg)?;
+            span(list, end, list.len() as u64)?
+        }
+    };
+    let mut v = run(tail, config, replay_cfg, anchor, base_of(checkpoint), true)?;
+    v.tpm_resumed = tpm_resumed;
+    Ok(v)
+}
+
+/// Resume from `checkpoint` with only the entries after it, read from a stream: read once,
+/// in memory independent of its length (one entry at a time). Every entry of the tail must be
+/// covered by `anchor` (the stream ends at the quote, as a shard does), else
+/// [`HistoryError::NotAllCovered`]. No never-extended search: the stream is not read again.
+pub fn resume_stream<R: BufRead>(
+    tail: R,
+    checkpoint: &Checkpoint,
+    config: &ResumeConfig,
+    anchor: &Anchor,
+) -> Result<Verification, Error> {
+    let (tpm_resumed, replay_cfg) = resume_setup(checkpoint, config, anchor)?;
+    let mut v = run_stream(tail, replay_cfg, anchor, base_of(checkpoint), true)?;
+    v.tpm_resumed = tpm_resumed;
+    Ok(v)
+}
+
+/// [`verify_from_boot`] of a list read from a stream, with the limits of [`resume_stream`].
+pub fn verify_from_boot_stream<R: BufRead>(
+    list: R,
+    config: &ResumeConfig,
+    anchor: &Anchor,
+) -> Result<Verification, Error> {
+    if !config.replay.replay.start.is_empty() {
+        return Err(bad(
+            "start values come from a checkpoint; use resume() or a plain replay",
+        ));
+    }
+    run_stream(list, config.replay.clone(), anchor, boot_base(), false)
+}
+
+fn boot_base() -> Base {
+    Base {
+        entries: 0,
+        offset: 0,
+        chain: prefix_chain_start(),
+        boot_aggregate: None,
+    }
+}
+
+fn base_of(checkpoint: &Checkpoint) -> Base {
+    Base {
+        entries: checkpoint.entries,
+        offset: checkpoint.offset,
+        chain: checkpoint.prefix_digest,
+        boot_aggregate: checkpoint.boot_aggregate,
+    }
+}
+
+/// The checks every resume makes before reading the list (the root may continue the
+/// checkpoint, every quoted bank has a start value), and the replay configuration held to the
+/// checkpoint's format, digest mode and values. Returns true for an accepted TPM resume.
+fn resume_setup(
+    checkpoint: &Checkpoint,
+    config: &ResumeConfig,
+    anchor: &Anchor,
+) -> Result<(bool, ImaReplayConfig), Error> {
     if !config.replay.replay.start.is_empty() {
         return Err(bad("start values come from the checkpoint"));
     }
@@ -784,70 +1053,65 @@ pub fn resume(
     banks.dedup();
     replay_cfg.banks = banks;
     replay_cfg.replay.start = checkpoint.start_values();
+    Ok((tpm_resumed, replay_cfg))
+}
 
-    let tail = match input {
-        ResumeInput::Tail(t) => t,
-        ResumeInput::Full(list) => {
-            let mut chain = prefix_chain_start();
-            let mut first_ba: Option<Option<Digest>> = None;
-            let opts = replay_cfg.reader.clone();
-            let (n, end) = walk_entries(list, &opts, checkpoint.entries, |_, bytes| {
-                chain = prefix_chain_step(&chain, bytes);
-            })?;
-            if checkpoint.entries > 0 {
-                let mut r = ImaReader::new(list, opts.clone());
-                if let Some(e) = r.next_entry()? {
-                    first_ba = Some(e.boot_aggregate().map(|b| b.digest));
-                }
-            }
-            if let (Some(now), Some(then)) = (first_ba, checkpoint.boot_aggregate) {
-                if now != Some(then) {
-                    return Err(HistoryError::Rebooted {
-                        what: format!(
-                            "the list's first boot_aggregate is {} , the checkpoint's {}",
-                            now.map_or_else(|| "missing".to_string(), |d| alg_hex(&d)),
-                            alg_hex(&then)
-                        ),
-                    }
-                    .into());
-                }
-            }
-            if n < checkpoint.entries {
-                return Err(HistoryError::PrefixDiffers {
-                    entries: checkpoint.entries,
-                    reason: format!("the list has only {n} entries"),
-                }
-                .into());
-            }
-            if chain != checkpoint.prefix_digest {
-                return Err(HistoryError::PrefixDiffers {
-                    entries: checkpoint.entries,
-                    reason: "their bytes do not hash to the checkpoint's prefix digest".into(),
-                }
-                .into());
-            }
-            if end != checkpoint.offset {
-                return Err(HistoryError::PrefixDiffers {
-                    entries: checkpoint.entries,
-                    reason: format!(
-                        "they take {end} bytes, the checkpoint says {}",
-                        checkpoint.offset
-                    ),
-                }
-                .into());
-            }
-            span(list, end, list.len() as u64)?
+/// Check that the first entries of `list` are the checkpoint's verified prefix; returns the
+/// byte offset after them.
+fn check_prefix(
+    list: &[u8],
+    checkpoint: &Checkpoint,
+    replay_cfg: &ImaReplayConfig,
+) -> Result<u64, Error> {
+    let mut chain = prefix_chain_start();
+    let mut first_ba: Option<Option<Digest>> = None;
+    let opts = replay_cfg.reader.clone();
+    let (n, end) = walk_entries(list, &opts, checkpoint.entries, |_, bytes| {
+        chain = prefix_chain_step(&chain, bytes);
+    })?;
+    if checkpoint.entries > 0 {
+        let mut r = ImaReader::new(list, opts.clone());
+        if let Some(e) = r.next_entry()? {
+            first_ba = Some(e.boot_aggregate().map(|b| b.digest));
         }
-    };
-    let base = Base {
-        entries: checkpoint.entries,
-        offset: checkpoint.offset,
-        chain: checkpoint.prefix_digest,
-        boot_aggregate: checkpoint.boot_aggregate,
-    };
-    let mut v = run(tail, config, replay_cfg, anchor, base, true)?;
-    v.tpm_resumed = tpm_resumed;
-    Ok(v)
+    }
+    if let (Some(now), Some(then)) = (first_ba, checkpoint.boot_aggregate) {
+        if now != Some(then) {
+            return Err(HistoryError::Rebooted {
+                what: format!(
+                    "the list's first boot_aggregate is {} , the checkpoint's {}",
+                    now.map_or_else(|| "missing".to_string(), |d| alg_hex(&d)),
+                    alg_hex(&then)
+                ),
+            }
+            .into());
+        }
+    }
+    if n < checkpoint.entries {
+        return Err(HistoryError::PrefixDiffers {
+            entries: checkpoint.entries,
+            reason: format!("the list has only {n} entries"),
+        }
+        .into());
+    }
+    if chain != checkpoint.prefix_digest {
+        return Err(HistoryError::PrefixDiffers {
+            entries: checkpoint.entries,
+            reason: "their bytes do not hash to the checkpoint's prefix digest".into(),
+        }
+        .into());
+    }
+    if end != checkpoint.offset {
+        return Err(HistoryError::PrefixDiffers {
+            entries: checkpoint.entries,
+            reason: format!(
+                "they take {end} bytes, the checkpoint says {}",
+                checkpoint.offset
+            ),
+        }
+        .into());
+    }
+    Ok(end)
 }
 
 /// Replay `list` (from `base`) against `anchor` and make the checkpoint at the covered prefix.
@@ -867,23 +1131,7 @@ fn run(
             Ok(r) => r,
             Err(e) => {
                 let e = diagnose(list, config, &replay_cfg, expected, base.entries, e);
-                return Err(if resumed {
-                    match e {
-                        Error::History(h) if matches!(*h, HistoryError::NeverExtended { .. }) => {
-                            Error::History(h)
-                        }
-                        e if e.class() == ErrorClass::Rejected => {
-                            HistoryError::TailDoesNotContinue {
-                                from_entry: base.entries,
-                                source: Box::new(e),
-                            }
-                            .into()
-                        }
-                        e => e,
-                    }
-                } else {
-                    e
-                });
+                return Err(failure(e, &base, resumed));
             }
         }
     };
@@ -901,6 +1149,23 @@ fn run(
         return Err(bad("covered entries not found again in the list"));
     }
     let registers = registers_at(list, &replay_cfg, &report, covered, end)?;
+    Ok(verified(
+        base, report, covered, end, chain, registers, anchor,
+    ))
+}
+
+/// The verification and its checkpoint after `covered` entries of the replayed part, which
+/// take `end` bytes and leave the prefix chain at `chain` and the registers at `registers`.
+/// The first boot_aggregate is kept only when it is the boot's first entry and covered.
+fn verified(
+    base: Base,
+    report: ImaReplayReport,
+    covered: u64,
+    end: u64,
+    chain: Digest,
+    registers: Vec<RegisterValue>,
+    anchor: &Anchor,
+) -> Verification {
     let boot_aggregate = base.boot_aggregate.or_else(|| {
         report
             .boot_aggregates
@@ -915,16 +1180,226 @@ fn run(
         registers,
         boot_aggregate,
         root: anchor.root().clone(),
-        provenance: expected.provenance().to_string(),
-        format,
+        provenance: anchor.registers().provenance().to_string(),
+        format: report.format,
         digest_mode: report.digest_mode,
     };
-    Ok(Verification {
+    Verification {
         report,
         first_entry: base.entries,
         checkpoint,
         tpm_resumed: false,
-    })
+    }
+}
+
+/// A replay failure as the caller sees it: after a checkpoint, a rejection says the entries
+/// after it do not continue it (a named never-extended entry stays as it is).
+fn failure(e: Error, base: &Base, resumed: bool) -> Error {
+    if !resumed {
+        return e;
+    }
+    match e {
+        Error::History(h) if matches!(*h, HistoryError::NeverExtended { .. }) => Error::History(h),
+        e if e.class() == ErrorClass::Rejected => HistoryError::TailDoesNotContinue {
+            from_entry: base.entries,
+            source: Box::new(e),
+        }
+        .into(),
+        e => e,
+    }
+}
+
+/// [`run`] over a stream read once: the replay reads the list through an [`EntryStream`],
+/// which hashes each entry into the prefix chain as it passes, so nothing is kept but the
+/// entry being read. Every entry must be covered (the checkpoint is at the end of the stream).
+fn run_stream<R: BufRead>(
+    input: R,
+    replay_cfg: ImaReplayConfig,
+    anchor: &Anchor,
+    base: Base,
+    resumed: bool,
+) -> Result<Verification, Error> {
+    let expected = anchor.registers();
+    // An empty stream is an empty tail (nothing measured between two quotes); the reader
+    // refuses empty input, so look before it does.
+    let mut input = input;
+    let empty = input.fill_buf().map_err(Error::Io)?.is_empty();
+    let mut stream = EntryStream::new(input, replay_cfg.reader.clone(), base.chain);
+    let report = if empty {
+        empty_report(&replay_cfg, expected)?
+    } else {
+        replay(&mut stream, &replay_cfg, Some(expected))
+            .map_err(|e| failure(stream.take_error().unwrap_or(e), &base, resumed))?
+    };
+    let covered = report.outcome.covered.unwrap_or(report.entries);
+    if covered != report.entries {
+        return Err(HistoryError::NotAllCovered {
+            covered,
+            entries: report.entries,
+        }
+        .into());
+    }
+    if stream.entries != report.entries {
+        return Err(bad(
+            "the entries hashed into the prefix chain are not the entries replayed",
+        ));
+    }
+    let registers = registers_at(&[], &replay_cfg, &report, covered, 0)?;
+    let (end, chain) = (stream.entries_end, stream.chain);
+    Ok(verified(
+        base, report, covered, end, chain, registers, anchor,
+    ))
+}
+
+/// The bytes an [`ImaReader`] consumes, kept until [`EntryStream`] has cut them into entries.
+struct Tee<R> {
+    inner: R,
+    taken: Rc<RefCell<Vec<u8>>>,
+}
+
+impl<R: BufRead> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.taken.borrow_mut().extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Tee<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        // The bytes fill_buf returned are still buffered: this does no I/O.
+        if let Ok(buf) = self.inner.fill_buf() {
+            let n = n.min(buf.len());
+            self.taken.borrow_mut().extend_from_slice(&buf[..n]);
+        }
+        self.inner.consume(n);
+    }
+}
+
+/// A list read once from `R`, handed on (to the replay) one whole entry at a time, each
+/// entry's bytes hashed into the prefix chain on the way. Its own [`ImaReader`] finds where
+/// each entry ends; memory is one entry and the reader's read-ahead, whatever the list's
+/// length.
+struct EntryStream<R> {
+    reader: ImaReader<Tee<R>>,
+    taken: Rc<RefCell<Vec<u8>>>,
+    /// Absolute offset of `taken[0]`.
+    taken_at: u64,
+    /// Start of the entry the reader returned last (its end is not known yet).
+    pending: Option<u64>,
+    /// Bytes ready for the replay.
+    out: Vec<u8>,
+    out_at: usize,
+    /// The prefix chain after the entries handed on.
+    chain: Digest,
+    /// Entries hashed into the chain.
+    entries: u64,
+    /// Offset after the last complete entry.
+    entries_end: u64,
+    done: bool,
+    error: Option<Error>,
+}
+
+impl<R: BufRead> EntryStream<R> {
+    fn new(input: R, opts: ImaReaderOptions, chain: Digest) -> EntryStream<R> {
+        let taken = Rc::new(RefCell::new(Vec::new()));
+        let tee = Tee {
+            inner: input,
+            taken: Rc::clone(&taken),
+        };
+        EntryStream {
+            reader: ImaReader::new(tee, opts),
+            taken,
+            taken_at: 0,
+            pending: None,
+            out: Vec::new(),
+            out_at: 0,
+            chain,
+            entries: 0,
+            entries_end: 0,
+            done: false,
+            error: None,
+        }
+    }
+
+    /// Move the consumed bytes before `to` to `out`, hashing [pending, to) as one entry.
+    fn cut(&mut self, to: u64) -> Result<(), Error> {
+        let mut taken = self.taken.borrow_mut();
+        let len = usize::try_from(to.saturating_sub(self.taken_at))
+            .ok()
+            .filter(|&l| l <= taken.len())
+            .ok_or_else(|| bad("entry offsets outside the bytes read"))?;
+        if let Some(start) = self.pending.take() {
+            let from = usize::try_from(start.saturating_sub(self.taken_at)).unwrap_or(len);
+            if let Some(bytes) = taken.get(from..len) {
+                self.chain = prefix_chain_step(&self.chain, bytes);
+                self.entries += 1;
+                self.entries_end = to;
+            }
+        }
+        self.out.drain(..self.out_at);
+        self.out_at = 0;
+        self.out.extend(taken.drain(..len));
+        self.taken_at = to;
+        Ok(())
+    }
+
+    /// Read the next entry and make the previous one (or, at the end, the rest) available.
+    fn advance(&mut self) -> Result<(), Error> {
+        match self.reader.next_entry()? {
+            Some(e) => {
+                let start = e.offset();
+                self.cut(start)?;
+                self.pending = Some(start);
+            }
+            None => {
+                self.done = true;
+                let end = self.taken_at + self.taken.borrow().len() as u64;
+                let entries_end = end.saturating_sub(self.reader.trailing_bytes());
+                self.cut(entries_end)?;
+                // Trailing bytes (when allowed) go to the replay too, unhashed.
+                self.cut(end)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The reader's own error, if the replay failed because of it.
+    fn take_error(&mut self) -> Option<Error> {
+        self.error.take()
+    }
+}
+
+impl<R: BufRead> Read for EntryStream<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for EntryStream<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.out_at >= self.out.len() && !self.done {
+            if let Err(e) = self.advance() {
+                let msg = e.to_string();
+                self.error = Some(e);
+                self.done = true;
+                return Err(io::Error::other(msg));
+            }
+        }
+        Ok(&self.out[self.out_at..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.out_at = (self.out_at + n).min(self.out.len());
+    }
 }
 
 /// The failure to return for a replay that did not verify: a never-extended entry when the
@@ -945,7 +1420,9 @@ fn diagnose(
         replay_cfg,
         expected,
         config.never_extended_budget,
-    ) {
+    )
+    .map(|s| s.outcome)
+    {
         Ok(super::extend::SearchOutcome::Found(found)) => HistoryError::NeverExtended {
             entry: first_entry + found.entry,
             register: found.register,

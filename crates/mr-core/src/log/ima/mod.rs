@@ -32,8 +32,8 @@ pub mod snapshot;
 pub mod template;
 
 pub use checkpoint::{
-    resume, verify_from_boot, Anchor, Checkpoint, HistoryError, ResumeConfig, ResumeInput,
-    RootIdentity, Verification,
+    resume, verify_from_boot, Anchor, Checkpoint, CheckpointKey, HistoryError, ResumeConfig,
+    ResumeInput, RootIdentity, Verification,
 };
 pub use parallel::{replay_parallel, replay_parallel_chunked, CHUNK_LEN};
 pub use reader::{ImaReader, ImaReaderOptions};

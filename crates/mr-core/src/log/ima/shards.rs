@@ -17,6 +17,15 @@
 //! file and its begin and end anchors ([`AnchorSpec`]); paths are relative to the manifest. The
 //! manifest is verified through a [`ShardSource`], which reads files and turns quote anchors
 //! into verified [`Anchor`]s (mr-core verifies no quotes itself: the TPM or TD crate does).
+//! A checkpoint a manifest names is opened with the verifier's [`CheckpointKey`]: the manifest
+//! and its files come from the attester, and an unsealed or forged checkpoint is refused.
+//!
+//! Memory. Shards are verified one after the other, each list read once as a stream
+//! ([`resume_stream`]): the first bad shard stops the verification before the next list is
+//! opened, and memory is one entry of one list plus a small summary per shard (the manifest
+//! itself is bounded by [`MAX_MANIFEST_LEN`] and [`MAX_SHARDS`]), whatever the lists' sizes.
+
+use std::io::BufRead;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,18 +33,18 @@ use crate::error::Error;
 use crate::register::RegisterValue;
 
 use super::checkpoint::{
-    resume, verify_from_boot, Anchor, Checkpoint, HistoryError, ResumeConfig, ResumeInput,
-    Verification,
+    resume_stream, verify_from_boot_stream, Anchor, Checkpoint, CheckpointKey, HistoryError,
+    ResumeConfig, RootIdentity, Verification, MAX_CHECKPOINT_LEN,
 };
 
 /// The manifest format version.
 pub const SHARD_MANIFEST_VERSION: u32 = 1;
 
 /// Most shards in one manifest.
-pub const MAX_SHARDS: usize = 65_536;
+pub const MAX_SHARDS: usize = 4096;
 
-/// Largest manifest accepted.
-pub const MAX_MANIFEST_LEN: usize = 16 << 20;
+/// Largest manifest accepted (a shard with two TPM quote anchors takes about 400 bytes).
+pub const MAX_MANIFEST_LEN: usize = 4 << 20;
 
 /// An anchor as a manifest names it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,7 +161,7 @@ pub enum Begin {
     Claimed(Vec<RegisterValue>),
 }
 
-/// A shard ready to verify.
+/// A shard ready to verify, its list in memory.
 #[derive(Clone, Debug)]
 pub struct Shard {
     /// A name for messages (the list file).
@@ -165,31 +174,62 @@ pub struct Shard {
     pub end: Anchor,
 }
 
+/// What is kept of a verified shard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardSummary {
+    /// Absolute number of its first entry.
+    pub first_entry: u64,
+    /// Its entries.
+    pub entries: u64,
+    /// The root its end quote is anchored to.
+    pub root: RootIdentity,
+}
+
 /// The result of a verified chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShardsReport {
-    /// Each shard's verification (entry numbers relative to its list; `first_entry` absolute).
-    pub shards: Vec<Verification>,
+    /// Each shard, in order.
+    pub shards: Vec<ShardSummary>,
+    /// The last shard's verification (its checkpoint continues the chain).
+    pub last: Verification,
 }
 
 impl ShardsReport {
     /// The state after the last shard (a checkpoint to continue from).
-    pub fn last_checkpoint(&self) -> Option<&Checkpoint> {
-        self.shards.last().map(|v| &v.checkpoint)
+    pub fn last_checkpoint(&self) -> &Checkpoint {
+        &self.last.checkpoint
     }
     /// Entries verified in all.
     pub fn entries(&self) -> u64 {
-        self.last_checkpoint().map_or(0, |c| c.entries)
+        self.last.checkpoint.entries()
     }
 }
 
-/// Verify a chain of shards (see the module documentation).
-pub fn verify_shards(shards: &[Shard], config: &ResumeConfig) -> Result<ShardsReport, Error> {
-    if shards.is_empty() {
-        return Err(shard_err(0, "no shards"));
+/// The chain verified so far: each shard is checked against the end of the one before.
+struct ShardChain<'c> {
+    config: &'c ResumeConfig,
+    shards: Vec<ShardSummary>,
+    last: Option<Verification>,
+}
+
+impl<'c> ShardChain<'c> {
+    fn new(config: &'c ResumeConfig) -> ShardChain<'c> {
+        ShardChain {
+            config,
+            shards: Vec::new(),
+            last: None,
+        }
     }
-    let mut done: Vec<Verification> = Vec::with_capacity(shards.len());
-    for (k, shard) in shards.iter().enumerate() {
+
+    /// Verify shard `k` (its list read once, as a stream) and append it to the chain.
+    fn verify_next<R: BufRead>(
+        &mut self,
+        k: usize,
+        name: &str,
+        begin: &Begin,
+        list: R,
+        end: &Anchor,
+    ) -> Result<(), Error> {
         let wrap = |e: Error| -> Error {
             match e {
                 Error::History(h)
@@ -202,22 +242,23 @@ pub fn verify_shards(shards: &[Shard], config: &ResumeConfig) -> Result<ShardsRe
                 }
                 e => HistoryError::ShardReplay {
                     shard: k,
-                    list: shard.name.clone(),
+                    list: name.to_string(),
                     source: Box::new(e),
                 }
                 .into(),
             }
         };
-        let v = match (&shard.begin, done.last()) {
+        let config = self.config;
+        let v = match (begin, &self.last) {
             (Begin::Claimed(_), _) => {
                 return Err(HistoryError::UnanchoredStart {
-                    what: format!("shard {k} ({})", shard.name),
+                    what: format!("shard {k} ({name})"),
                 }
                 .into())
             }
-            (Begin::Boot, None) => verify_from_boot(&shard.list, config, &shard.end).map_err(wrap)?,
+            (Begin::Boot, None) => verify_from_boot_stream(list, config, end).map_err(wrap)?,
             (Begin::Checkpoint(cp), None) => {
-                resume(ResumeInput::Tail(&shard.list), cp, config, &shard.end).map_err(wrap)?
+                resume_stream(list, cp, config, end).map_err(wrap)?
             }
             (Begin::Quote(_), None) => {
                 return Err(shard_err(
@@ -233,80 +274,139 @@ pub fn verify_shards(shards: &[Shard], config: &ResumeConfig) -> Result<ShardsRe
             }
             (Begin::Quote(begin), Some(prev)) => {
                 let prev_cp = &prev.checkpoint;
-                if begin.root() != &prev_cp.root {
-                    return Err(shard_err(
-                        k,
-                        format!(
-                            "its begin quote ({}) is not the end of shard {} ({}): another root or another boot",
-                            begin.root(),
-                            k - 1,
-                            prev_cp.root
-                        ),
-                    ));
-                }
-                let mut common = 0usize;
-                for (id, value) in begin.registers().iter() {
-                    if let Some(p) = prev_cp.value(id, value.alg()) {
-                        common += 1;
-                        if p != *value {
-                            return Err(shard_err(
-                                k,
-                                format!(
-                                    "its begin {id} {} {value} differs from the end of shard {} ({p}): shards missing, swapped or out of order",
-                                    value.alg(),
-                                    k - 1
-                                ),
-                            ));
-                        }
-                    }
-                }
-                if common == 0 {
-                    return Err(shard_err(
-                        k,
-                        format!(
-                            "its begin quote shares no register with the end of shard {}",
-                            k - 1
-                        ),
-                    ));
-                }
-                resume(ResumeInput::Tail(&shard.list), prev_cp, config, &shard.end)
-                    .map_err(wrap)?
+                check_continues(k, begin, prev_cp)?;
+                resume_stream(list, prev_cp, config, end).map_err(wrap)?
             }
         };
-        if v.report.outcome.left_over() > 0 {
-            return Err(shard_err(
-                k,
-                format!(
-                    "{} entries after its end quote (a shard must end at its quote)",
-                    v.report.outcome.left_over()
-                ),
-            ));
-        }
-        done.push(v);
+        self.shards.push(ShardSummary {
+            first_entry: v.first_entry,
+            entries: v.report.entries,
+            root: v.checkpoint.root().clone(),
+        });
+        self.last = Some(v);
+        Ok(())
     }
-    Ok(ShardsReport { shards: done })
+
+    fn finish(self) -> Result<ShardsReport, Error> {
+        let last = self.last.ok_or_else(|| shard_err(0, "no shards"))?;
+        Ok(ShardsReport {
+            shards: self.shards,
+            last,
+        })
+    }
+}
+
+/// A begin quote of shard `k` must be the end of shard `k - 1`: same root and boot, and the
+/// same value in every register and bank both hold (at least one).
+fn check_continues(k: usize, begin: &Anchor, prev_cp: &Checkpoint) -> Result<(), Error> {
+    if begin.root() != prev_cp.root() {
+        return Err(shard_err(
+            k,
+            format!(
+                "its begin quote ({}) is not the end of shard {} ({}): another root or another boot",
+                begin.root(),
+                k - 1,
+                prev_cp.root()
+            ),
+        ));
+    }
+    let mut common = 0usize;
+    for (id, value) in begin.registers().iter() {
+        if let Some(p) = prev_cp.value(id, value.alg()) {
+            common += 1;
+            if p != *value {
+                return Err(shard_err(
+                    k,
+                    format!(
+                        "its begin {id} {} {value} differs from the end of shard {} ({p}): shards missing, swapped or out of order",
+                        value.alg(),
+                        k - 1
+                    ),
+                ));
+            }
+        }
+    }
+    if common == 0 {
+        return Err(shard_err(
+            k,
+            format!(
+                "its begin quote shares no register with the end of shard {}",
+                k - 1
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Verify a chain of shards held in memory (see the module documentation).
+pub fn verify_shards(shards: &[Shard], config: &ResumeConfig) -> Result<ShardsReport, Error> {
+    let mut chain = ShardChain::new(config);
+    for (k, shard) in shards.iter().enumerate() {
+        chain.verify_next(k, &shard.name, &shard.begin, &shard.list[..], &shard.end)?;
+    }
+    chain.finish()
 }
 
 /// Reads a manifest's files and verifies its quotes.
 pub trait ShardSource {
-    /// The bytes of the file `path` (as written in the manifest).
+    /// The bytes of the small file `path` (a checkpoint; at most [`MAX_CHECKPOINT_LEN`] bytes
+    /// are needed).
     fn read(&mut self, path: &str) -> Result<Vec<u8>, Error>;
+    /// The list file `path`, opened once and read as a stream.
+    fn open_list(&mut self, path: &str) -> Result<Box<dyn BufRead + '_>, Error>;
     /// Verify a quote anchor ([`AnchorSpec::TpmQuote`] or [`AnchorSpec::TdQuote`]).
     fn quote(&mut self, spec: &AnchorSpec) -> Result<Anchor, Error>;
 }
 
-/// Resolve a manifest's anchors and lists through `source` and verify the chain.
+/// Resolve a manifest's anchors and lists through `source` and verify the chain, shard by
+/// shard: shard k's anchors are resolved and its list streamed only after shard k - 1 verified.
+/// A checkpoint anchor is opened with `key` (none given: [`HistoryError::NoCheckpointKey`],
+/// before anything is read).
 pub fn verify_manifest(
     manifest: &ShardManifest,
     source: &mut dyn ShardSource,
     config: &ResumeConfig,
+    key: Option<&CheckpointKey>,
 ) -> Result<ShardsReport, Error> {
-    let mut shards = Vec::with_capacity(manifest.shards.len());
+    if manifest.shards.len() > MAX_SHARDS {
+        return Err(HistoryError::InvalidManifest(format!(
+            "{} shards, at most {MAX_SHARDS}",
+            manifest.shards.len()
+        ))
+        .into());
+    }
+    let uses_checkpoint = |a: &AnchorSpec| matches!(a, AnchorSpec::Checkpoint { .. });
+    if key.is_none()
+        && manifest
+            .shards
+            .iter()
+            .any(|s| uses_checkpoint(&s.begin) || uses_checkpoint(&s.end))
+    {
+        return Err(
+            HistoryError::NoCheckpointKey("a shard manifest with a checkpoint".into()).into(),
+        );
+    }
+    let mut chain = ShardChain::new(config);
     for (k, s) in manifest.shards.iter().enumerate() {
         let begin = match &s.begin {
             AnchorSpec::Boot => Begin::Boot,
             AnchorSpec::Checkpoint { file } => {
-                Begin::Checkpoint(Checkpoint::from_json(&source.read(file)?)?)
+                let key = key.ok_or_else(|| {
+                    HistoryError::NoCheckpointKey(format!("shard {k}'s checkpoint {file}"))
+                })?;
+                let bytes = source.read(file)?;
+                if bytes.len() > MAX_CHECKPOINT_LEN {
+                    return Err(shard_err(
+                        k,
+                        format!("checkpoint {file} larger than {MAX_CHECKPOINT_LEN} bytes"),
+                    ));
+                }
+                let cp = Checkpoint::open(&bytes, key).map_err(|e| HistoryError::ShardReplay {
+                    shard: k,
+                    list: format!("checkpoint {file}"),
+                    source: Box::new(e),
+                })?;
+                Begin::Checkpoint(cp)
             }
             AnchorSpec::Values { registers } => {
                 let mut v = Vec::with_capacity(registers.len().min(256));
@@ -324,13 +424,8 @@ pub fn verify_manifest(
                 "its end must be a quote (boot, checkpoints and stated values cannot end a shard)",
             )),
         };
-        let list = source.read(&s.list)?;
-        shards.push(Shard {
-            name: s.list.clone(),
-            list,
-            begin,
-            end,
-        });
+        let list = source.open_list(&s.list)?;
+        chain.verify_next(k, &s.list, &begin, list, &end)?;
     }
-    verify_shards(&shards, config)
+    chain.finish()
 }

@@ -24,8 +24,7 @@ use crate::error::{Error, ParseError, ParseErrorKind};
 use crate::register::{MrId, RegisterValue};
 
 use super::checkpoint::{
-    prefix_chain_start, resume, Anchor, Checkpoint, HistoryError, ResumeConfig, ResumeInput,
-    Verification,
+    resume, Anchor, Checkpoint, HistoryError, ResumeConfig, ResumeInput, Verification,
 };
 use super::reader::{ImaReader, ImaReaderOptions};
 use super::template::FieldId;
@@ -211,20 +210,12 @@ pub fn verify_snapshot_list(
                 endian: super::Endian::Little,
                 column: HashAlg::Sha1,
             });
-            let cp = Checkpoint {
-                entries: 0,
-                offset: 0,
-                prefix_digest: prefix_chain_start(),
-                registers: snapshot.registers.clone(),
-                boot_aggregate: None,
-                root: anchor.root().clone(),
-                provenance: anchor.registers().provenance().to_string(),
-                format,
-                digest_mode: match config.replay.digest_mode {
-                    DigestMode::PaddedSha1 => DigestMode::PaddedSha1,
-                    _ => DigestMode::PerBank,
-                },
+            let digest_mode = match config.replay.digest_mode {
+                DigestMode::PaddedSha1 => DigestMode::PaddedSha1,
+                _ => DigestMode::PerBank,
             };
+            let cp =
+                Checkpoint::vouched_start(snapshot.registers.clone(), anchor, format, digest_mode);
             resume(ResumeInput::Tail(list), &cp, config, end)
         }
     }
