@@ -4,7 +4,10 @@
 //! The chain's order is not relied on (SPECS §8.3 notes it is not normative): the leaf is the one
 //! certificate that issues no other, and each issuer is looked up by name. A self-signed
 //! certificate in the chain is never trusted by itself: the walk ends only at a certificate the
-//! configured root's key signs.
+//! configured root's key signs. The root certificate the chain embeds (every certificate named
+//! like the trust anchor) must be byte-equal to the trust anchor, and the chain must embed it,
+//! as Intel's quoting enclave always does: an altered or substituted root is refused even though
+//! the walk does not need it.
 
 use p256_v14::ecdsa::signature::Verifier;
 use p256_v14::ecdsa::{Signature, VerifyingKey};
@@ -26,6 +29,7 @@ const PCK_LEAF_CN: &str = "SGX PCK Certificate";
 #[derive(Clone, Debug)]
 pub(crate) struct TrustAnchor {
     cert: Certificate,
+    der: Vec<u8>,
     key: VerifyingKey,
     description: String,
 }
@@ -44,6 +48,7 @@ impl TrustAnchor {
         );
         Ok(TrustAnchor {
             cert,
+            der: der.to_vec(),
             key,
             description,
         })
@@ -119,6 +124,35 @@ fn is_ca(cert: &Certificate) -> bool {
     )
 }
 
+/// The chain's root: every certificate named like the anchor must be byte-equal to it, and there
+/// must be one.
+fn check_embedded_root(certs: &[Certificate], anchor: &TrustAnchor) -> Result<(), QuoteError> {
+    let anchor_subject = &anchor.cert.tbs_certificate.subject;
+    let mut embedded = 0;
+    for cert in certs
+        .iter()
+        .filter(|c| &c.tbs_certificate.subject == anchor_subject)
+    {
+        let der = cert
+            .to_der()
+            .map_err(|e| QuoteError::CertChainEncoding(format!("{}: {e}", subject(cert))))?;
+        if der != anchor.der {
+            return Err(QuoteError::EmbeddedRootMismatch {
+                subject: subject(cert),
+                embedded: hex_lower(&Sha256::digest(&der)),
+                anchor: hex_lower(&Sha256::digest(&anchor.der)),
+            });
+        }
+        embedded += 1;
+    }
+    if embedded == 0 {
+        return Err(QuoteError::ChainUntrusted(format!(
+            "the chain does not include its root certificate {anchor_subject}"
+        )));
+    }
+    Ok(())
+}
+
 /// Decode the PEM chain of a quote (trailing NULs and whitespace allowed, as Intel's QE emits).
 pub(crate) fn decode_chain(pem: &[u8]) -> Result<Vec<Certificate>, QuoteError> {
     let end = pem
@@ -190,6 +224,7 @@ pub(crate) fn verify_pck_chain(
             && signed_by(cert, &anchor.key).is_ok()
         {
             check_time(&anchor.cert, at)?;
+            check_embedded_root(&certs, anchor)?;
             return Ok(leaf_key);
         }
         let issuer = certs.iter().enumerate().position(|(j, c)| {
