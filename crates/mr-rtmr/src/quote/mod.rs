@@ -220,6 +220,22 @@ fn intel_anchor() -> Result<&'static TrustAnchor, QuoteError> {
         .map_err(Clone::clone)
 }
 
+/// A root certificate file as DER: DER as it is, or, when the bytes contain a PEM block, the
+/// first PEM certificate decoded (text before it is ignored, as in a CA bundle with comments).
+/// The result is what [`VerifyOptions::with_root_der`] takes.
+pub fn root_der_from_der_or_pem(bytes: &[u8]) -> Result<Vec<u8>, crate::Error> {
+    let Some(start) = bytes.windows(11).position(|w| w == b"-----BEGIN ") else {
+        return Ok(bytes.to_vec());
+    };
+    let certs = x509_cert::Certificate::load_pem_chain(&bytes[start..])
+        .map_err(|e| QuoteError::RootCertificate(format!("PEM: {e}")))?;
+    let first = certs
+        .first()
+        .ok_or_else(|| QuoteError::RootCertificate("no PEM certificate".into()))?;
+    x509_cert::der::Encode::to_der(first)
+        .map_err(|e| QuoteError::RootCertificate(e.to_string()).into())
+}
+
 /// Expected REPORTDATA for a nonce: the nonce zero-padded on the right to 64 bytes.
 pub fn nonce_report_data(nonce: &[u8]) -> Result<[u8; 64], crate::Error> {
     if nonce.len() > 64 {
