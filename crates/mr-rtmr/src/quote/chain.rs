@@ -251,3 +251,99 @@ pub(crate) fn verify_pck_chain(
     }
     Err(untrusted("issuer loop in the certificate chain".into()))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+    use crate::sim::quote::{
+        pem_chain, test_certificate, TEST_NOT_AFTER_SECS, TEST_NOT_BEFORE_SECS,
+    };
+    use p256::ecdsa::SigningKey;
+    use rand_core::OsRng;
+    use x509_cert::builder::Profile;
+
+    fn ca(subject: &str, issuer: &str, key: &SigningKey, issuer_key: &SigningKey) -> Certificate {
+        test_certificate(
+            Profile::SubCA {
+                issuer: issuer.parse().unwrap(),
+                path_len_constraint: None,
+            },
+            7,
+            subject,
+            key,
+            issuer_key,
+            TEST_NOT_BEFORE_SECS,
+            TEST_NOT_AFTER_SECS,
+        )
+        .unwrap()
+    }
+
+    fn self_signed() -> Certificate {
+        let k = SigningKey::random(&mut OsRng);
+        test_certificate(
+            Profile::Root,
+            1,
+            "CN=one",
+            &k,
+            &k,
+            TEST_NOT_BEFORE_SECS,
+            TEST_NOT_AFTER_SECS,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn at_most_max_chain_certs_certificates_are_decoded() {
+        let c = self_signed();
+        let certs = vec![&c; MAX_CHAIN_CERTS];
+        assert_eq!(
+            decode_chain(&pem_chain(&certs).unwrap()).unwrap().len(),
+            MAX_CHAIN_CERTS
+        );
+        let certs = vec![&c; MAX_CHAIN_CERTS + 1];
+        match decode_chain(&pem_chain(&certs).unwrap()) {
+            Err(QuoteError::CertChainEncoding(m)) => assert!(m.contains("at most 8"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn trailing_nuls_and_whitespace_are_trimmed_but_nothing_else() {
+        let c = self_signed();
+        let mut pem = pem_chain(&[&c]).unwrap();
+        pem.extend_from_slice(b" \n\0\0");
+        assert_eq!(decode_chain(&pem).unwrap().len(), 1);
+        for junk in [&b"x"[..], b"\nx", b"\0x"] {
+            let mut bad = pem_chain(&[&c]).unwrap();
+            bad.pop();
+            bad.extend_from_slice(junk);
+            assert!(
+                matches!(decode_chain(&bad), Err(QuoteError::CertChainEncoding(_))),
+                "{junk:?}"
+            );
+        }
+        assert!(matches!(
+            decode_chain(b"\0\0 \n"),
+            Err(QuoteError::CertChainEncoding(_))
+        ));
+    }
+
+    #[test]
+    fn a_chain_where_every_certificate_issues_another_has_no_leaf() {
+        // A issued by B, B issued by A: a loop with no end.
+        let (ka, kb) = (
+            SigningKey::random(&mut OsRng),
+            SigningKey::random(&mut OsRng),
+        );
+        let a = ca("CN=A", "CN=B", &ka, &kb);
+        let b = ca("CN=B", "CN=A", &kb, &ka);
+        let anchor = TrustAnchor::from_der(&self_signed().to_der().unwrap()).unwrap();
+        let pem = pem_chain(&[&a, &b]).unwrap();
+        match verify_pck_chain(&pem, &anchor, TEST_NOT_BEFORE_SECS + 1) {
+            Err(QuoteError::ChainUntrusted(m)) => assert!(m.contains("no leaf certificate"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

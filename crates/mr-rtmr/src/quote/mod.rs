@@ -221,19 +221,25 @@ fn intel_anchor() -> Result<&'static TrustAnchor, QuoteError> {
 }
 
 /// A root certificate file as DER: DER as it is, or, when the bytes contain a PEM block, the
-/// first PEM certificate decoded (text before it is ignored, as in a CA bundle with comments).
-/// The result is what [`VerifyOptions::with_root_der`] takes.
+/// first PEM certificate decoded (text before and after it is ignored, as in a CA bundle). The
+/// result is what [`VerifyOptions::with_root_der`] takes.
 pub fn root_der_from_der_or_pem(bytes: &[u8]) -> Result<Vec<u8>, crate::Error> {
     let Some(start) = bytes.windows(11).position(|w| w == b"-----BEGIN ") else {
         return Ok(bytes.to_vec());
     };
-    let certs = x509_cert::Certificate::load_pem_chain(&bytes[start..])
-        .map_err(|e| QuoteError::RootCertificate(format!("PEM: {e}")))?;
-    let first = certs
-        .first()
-        .ok_or_else(|| QuoteError::RootCertificate("no PEM certificate".into()))?;
-    x509_cert::der::Encode::to_der(first)
-        .map_err(|e| QuoteError::RootCertificate(e.to_string()).into())
+    let bad = |why: String| crate::Error::from(QuoteError::RootCertificate(why));
+    let block = &bytes[start..];
+    let end = block
+        .windows(9)
+        .position(|w| w == b"-----END ")
+        .ok_or_else(|| bad("PEM block without an END line".into()))?;
+    let end = block[end..]
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(block.len(), |nl| end + nl + 1);
+    let cert = <x509_cert::Certificate as x509_cert::der::DecodePem>::from_pem(&block[..end])
+        .map_err(|e| bad(format!("PEM: {e}")))?;
+    x509_cert::der::Encode::to_der(&cert).map_err(|e| bad(e.to_string()))
 }
 
 /// Expected REPORTDATA for a nonce: the nonce zero-padded on the right to 64 bytes.

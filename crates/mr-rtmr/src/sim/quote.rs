@@ -63,6 +63,7 @@ pub enum QuoteFormat {
 }
 
 /// Signs TD quotes under a test PKI generated at run time (see the module documentation).
+#[derive(Clone)]
 pub struct TestQuoteSigner {
     root_der: Vec<u8>,
     chain_pem: Vec<u8>,
