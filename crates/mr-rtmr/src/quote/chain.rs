@@ -44,7 +44,7 @@ impl TrustAnchor {
         let description = format!(
             "{} (sha256 {})",
             cert.tbs_certificate.subject,
-            hex_lower(&fingerprint[..8])
+            super::hex(&fingerprint[..8])
         );
         Ok(TrustAnchor {
             cert,
@@ -58,10 +58,6 @@ impl TrustAnchor {
     pub(crate) fn description(&self) -> &str {
         &self.description
     }
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn cert_key(cert: &Certificate) -> Result<VerifyingKey, String> {
@@ -128,27 +124,26 @@ fn is_ca(cert: &Certificate) -> bool {
 /// must be one.
 fn check_embedded_root(certs: &[Certificate], anchor: &TrustAnchor) -> Result<(), QuoteError> {
     let anchor_subject = &anchor.cert.tbs_certificate.subject;
-    let mut embedded = 0;
-    for cert in certs
+    let mut embedded = certs
         .iter()
         .filter(|c| &c.tbs_certificate.subject == anchor_subject)
-    {
+        .peekable();
+    if embedded.peek().is_none() {
+        return Err(QuoteError::ChainUntrusted(format!(
+            "the chain does not include its root certificate {anchor_subject}"
+        )));
+    }
+    for cert in embedded {
         let der = cert
             .to_der()
             .map_err(|e| QuoteError::CertChainEncoding(format!("{}: {e}", subject(cert))))?;
         if der != anchor.der {
             return Err(QuoteError::EmbeddedRootMismatch {
                 subject: subject(cert),
-                embedded: hex_lower(&Sha256::digest(&der)),
-                anchor: hex_lower(&Sha256::digest(&anchor.der)),
+                embedded: super::hex(&Sha256::digest(&der)),
+                anchor: super::hex(&Sha256::digest(&anchor.der)),
             });
         }
-        embedded += 1;
-    }
-    if embedded == 0 {
-        return Err(QuoteError::ChainUntrusted(format!(
-            "the chain does not include its root certificate {anchor_subject}"
-        )));
     }
     Ok(())
 }

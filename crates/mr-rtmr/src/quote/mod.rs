@@ -233,10 +233,11 @@ pub fn root_der_from_der_or_pem(bytes: &[u8]) -> Result<Vec<u8>, crate::Error> {
         .windows(9)
         .position(|w| w == b"-----END ")
         .ok_or_else(|| bad("PEM block without an END line".into()))?;
+    // Up to the END line's own line break (excluded: PEM does not need it).
     let end = block[end..]
         .iter()
         .position(|b| *b == b'\n')
-        .map_or(block.len(), |nl| end + nl + 1);
+        .map_or(block.len(), |nl| end + nl);
     let cert = <x509_cert::Certificate as x509_cert::der::DecodePem>::from_pem(&block[..end])
         .map_err(|e| bad(format!("PEM: {e}")))?;
     x509_cert::der::Encode::to_der(&cert).map_err(|e| bad(e.to_string()))
