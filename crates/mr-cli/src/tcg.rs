@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use mr_core::log::tcg::{self, ccel, LogEnd, LogFormat, TcgReplayConfig, TcgReplayReport};
 use mr_core::{HashAlg, MrId, VerifiedRegisters};
-use mr_rtmr::quote;
+use mr_rtmr::quote::{self, TdAttributes};
 
 use crate::common::{
     expected_values, print_json, print_outcome, print_rejection_json, read_input, registers_json,
@@ -56,6 +56,9 @@ pub struct ReplayArgs {
     /// DCAP collateral for --td-quote.
     #[arg(long, value_name = "F", requires = "td_quote")]
     pub collateral: Option<PathBuf>,
+    /// Accept a debug TD for --td-quote (TD attributes DEBUG set). Refused by default.
+    #[arg(long, requires = "td_quote")]
+    pub allow_debug: bool,
     /// Replay only this bank (repeatable; default: every bank of the log).
     #[arg(long, value_name = "ALG")]
     pub bank: Vec<HashAlg>,
@@ -104,21 +107,22 @@ fn format_name(f: LogFormat) -> &'static str {
 /// The RTMRs of a verified TD quote that a CCEL replay is compared with: RTMR 0-2 always (the
 /// firmware's), RTMR 3 only when the log extends it (otherwise it holds runtime measurements the
 /// CCEL does not cover). MRTD and the static registers are not log-derived and are left out.
+/// Also returns the quote's TD attributes, for the verdict.
 fn td_quote_registers(
     args: &ReplayArgs,
+    quote_path: &std::path::Path,
     log_extends_rtmr3: bool,
-) -> Result<Option<VerifiedRegisters>, Failure> {
-    let Some(quote_path) = &args.td_quote else {
-        return Ok(None);
-    };
+) -> Result<(VerifiedRegisters, TdAttributes), Failure> {
     let options = tdx::verify_options(
         args.at.as_deref(),
         args.nonce.as_deref(),
         args.root.as_deref(),
         args.collateral.as_deref(),
+        args.allow_debug,
     )?;
     let bytes = tdx::decode_quote_file(read_input(quote_path, tdx::MAX_QUOTE_FILE)?)?;
     let verified = quote::verify(&bytes, &options).map_err(tdx::failure)?;
+    let td_attributes = verified.td_attributes();
     let all = verified.into_registers();
     let mut rtmrs = VerifiedRegisters::new(all.provenance().clone());
     for (id, value) in all.iter() {
@@ -131,7 +135,7 @@ fn td_quote_registers(
             rtmrs.insert(id.clone(), *value)?;
         }
     }
-    Ok(Some(rtmrs))
+    Ok((rtmrs, td_attributes))
 }
 
 /// True when the CCEL `log` has a record that extends RTMR 3 (CC MR index 4).
@@ -179,14 +183,16 @@ fn replay(args: ReplayArgs) -> CmdResult {
     if args.report_data_mismatch {
         cfg.data_check = tcg::DataCheckPolicy::Report;
     }
-    let expected = if args.td_quote.is_some() {
+    let (expected, td_attributes) = if let Some(quote_path) = &args.td_quote {
         let ima_extends_rtmr3 = args.ima.is_some() && ima_register == MrId::Rtmr(3);
-        td_quote_registers(
+        let (rtmrs, td_attributes) = td_quote_registers(
             &args,
+            quote_path,
             ima_extends_rtmr3 || extends_rtmr3(&log, table.as_ref(), &cfg)?,
-        )?
+        )?;
+        (Some(rtmrs), Some(td_attributes))
     } else {
-        expected_values(&args.expect, &args.expect_file)?
+        (expected_values(&args.expect, &args.expect_file)?, None)
     };
     if let Some(list) = &args.ima {
         return direct_mode(
@@ -196,7 +202,10 @@ fn replay(args: ReplayArgs) -> CmdResult {
             &cfg,
             list,
             &ima_register,
-            expected,
+            Expected {
+                values: expected,
+                td_attributes,
+            },
         );
     }
     let result = if ccel_mode {
@@ -209,8 +218,15 @@ fn replay(args: ReplayArgs) -> CmdResult {
         Failure::from(e)
     })?;
     if args.json {
-        print_json(&report_json(&report, expected.as_ref(), table.as_ref()));
+        let mut j = report_json(&report, expected.as_ref(), table.as_ref());
+        if let Some(a) = td_attributes {
+            tdx::add_td_attributes_json(&mut j, a);
+        }
+        print_json(&j);
     } else {
+        if let Some(a) = td_attributes {
+            println!("td quote {}", tdx::td_attributes_line(a));
+        }
         print_human(&report, expected.as_ref(), table.as_ref());
     }
     Ok(())
@@ -280,6 +296,13 @@ fn report_json(
     })
 }
 
+/// What a replay is checked against: `--expect` values, or a TD quote's verified RTMRs with the
+/// quote's TD attributes (shown in the verdict).
+struct Expected {
+    values: Option<VerifiedRegisters>,
+    td_attributes: Option<TdAttributes>,
+}
+
 /// `mr tcg replay --ccel LOG --ima LIST`: the CCEL, then the IMA list into the same registers
 /// (see [`verify::replay_ccel_then_ima`]).
 fn direct_mode(
@@ -289,8 +312,12 @@ fn direct_mode(
     cfg: &TcgReplayConfig,
     list: &std::path::Path,
     ima_register: &MrId,
-    expected: Option<VerifiedRegisters>,
+    expected: Expected,
 ) -> CmdResult {
+    let Expected {
+        values: expected,
+        td_attributes,
+    } = expected;
     let input = crate::common::open_input(list)?;
     let r = verify::replay_ccel_then_ima(log, table, cfg, input, ima_register, expected.as_ref())
         .map_err(|e| {
@@ -301,6 +328,9 @@ fn direct_mode(
     if args.json {
         let mut j = report_json(&r.ccel, expected.as_ref(), table);
         j["registers"] = registers_json(&r.registers);
+        if let Some(a) = td_attributes {
+            tdx::add_td_attributes_json(&mut j, a);
+        }
         j["ima"] = serde_json::json!({
             "register": ima_register.to_string(),
             "entries": r.ima.entries,
@@ -310,6 +340,9 @@ fn direct_mode(
         });
         print_json(&j);
     } else {
+        if let Some(a) = td_attributes {
+            println!("td quote {}", tdx::td_attributes_line(a));
+        }
         println!(
             "ccel: {} events; ima: {} entries into {ima_register} ({} violations)",
             r.ccel.outcome.entries, r.ima.entries, r.ima.violations

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use mr_core::{ErrorClass, RegisterValue};
-use mr_rtmr::quote::{self, Collateral, VerifiedQuote, VerifyOptions};
+use mr_rtmr::quote::{self, Collateral, TdAttributes, VerifiedQuote, VerifyOptions};
 
 use crate::common::{parse_nonce, print_json, read_input, registers_json, CmdResult, Failure};
 
@@ -32,6 +32,10 @@ pub struct QuoteVerifyArgs {
     /// Nonce, hex, at most 64 bytes: REPORTDATA must equal it zero-padded to 64 bytes.
     #[arg(long)]
     pub nonce: Option<String>,
+    /// Accept a debug TD (TD attributes DEBUG set: the host can read and change it). Refused
+    /// by default.
+    #[arg(long)]
+    pub allow_debug: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -66,126 +70,38 @@ pub(crate) fn decode_quote_file(data: Vec<u8>) -> Result<Vec<u8>, Failure> {
     Ok(data)
 }
 
-/// DER, or the first PEM certificate.
-pub(crate) fn decode_root_file(data: Vec<u8>) -> Result<Vec<u8>, Failure> {
-    let Some(start) = data.windows(11).position(|w| w == b"-----BEGIN ") else {
-        return Ok(data);
-    };
-    let text = std::str::from_utf8(&data[start..])
-        .map_err(|_| Failure::Malformed("root certificate PEM is not UTF-8".into()))?;
-    let mut b64 = String::new();
-    let mut inside = false;
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with("-----BEGIN ") {
-            inside = true;
-        } else if line.starts_with("-----END ") {
-            break;
-        } else if inside {
-            b64.push_str(line);
-        }
-    }
-    base64_decode(&b64).ok_or_else(|| Failure::Malformed("root certificate PEM: bad base64".into()))
-}
-
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() / 4 * 3);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Parse RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`) into a time.
-pub(crate) fn parse_rfc3339(s: &str) -> Result<SystemTime, Failure> {
-    let bad = || {
+/// Parse `--at`: an RFC 3339 time (`2025-07-19T10:00:00Z`, `…+02:00`, fractions allowed) at or
+/// after the Unix epoch.
+pub(crate) fn parse_at(s: &str) -> Result<SystemTime, Failure> {
+    let bad = |why: &dyn std::fmt::Display| {
         Failure::Malformed(format!(
-            "--at {s:?} is not an RFC 3339 time (e.g. 2025-07-19T10:00:00Z)"
+            "--at {s:?} is not an RFC 3339 time (e.g. 2025-07-19T10:00:00Z): {why}"
         ))
     };
-    let b = s.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return Err(bad());
-    }
-    let num = |r: std::ops::Range<usize>| -> Result<i64, Failure> {
-        let t = s.get(r).ok_or_else(bad)?;
-        if !t.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(bad());
-        }
-        t.parse::<i64>().map_err(|_| bad())
-    };
-    let (y, mo, d, h, mi, sec) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return Err(bad());
-    }
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        rest = &frac[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ if rest.len() == 6
-            && (rest.starts_with('+') || rest.starts_with('-'))
-            && &rest[3..4] == ":" =>
-        {
-            let oh = num(s.len() - 5..s.len() - 3)?;
-            let om = num(s.len() - 2..s.len())?;
-            let o = oh * 3600 + om * 60;
-            if rest.starts_with('-') {
-                -o
-            } else {
-                o
-            }
-        }
-        _ => return Err(bad()),
-    };
-    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset;
-    let secs = u64::try_from(secs).map_err(|_| bad())?;
+    let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|e| bad(&e))?;
+    let secs = u64::try_from(t.timestamp()).map_err(|_| bad(&"before 1970-01-01"))?;
     Ok(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// The TD attributes line of a verdict: hex, the names of the set bits, and a warning for a
+/// debug TD (only ever accepted with `--allow-debug`).
+pub(crate) fn td_attributes_line(a: TdAttributes) -> String {
+    if a.is_debug() {
+        format!(
+            "td_attributes: {a} -- DEBUG TD accepted by --allow-debug: the host can read and \
+             change its memory and registers"
+        )
+    } else {
+        format!("td_attributes: {a}")
+    }
+}
+
+/// Add the TD attributes to a JSON verdict: `td_attributes` (hex of the quote's bytes),
+/// `td_attributes_flags` (names of the set bits) and `debug_td`.
+pub(crate) fn add_td_attributes_json(j: &mut serde_json::Value, a: TdAttributes) {
+    j["td_attributes"] = serde_json::Value::String(hex::encode(a.bytes()));
+    j["td_attributes_flags"] = serde_json::json!(a.names());
+    j["debug_td"] = serde_json::Value::Bool(a.is_debug());
 }
 
 fn print_human(v: &VerifiedQuote) {
@@ -202,7 +118,7 @@ fn print_human(v: &VerifiedQuote) {
         println!("{id}:{}:{}", digest.alg().name(), digest.to_hex());
     }
     println!("report_data: {}", hex::encode(v.report_data()));
-    println!("td_attributes: {}", hex::encode(v.td_attributes()));
+    println!("{}", td_attributes_line(v.td_attributes()));
     println!("tee_tcb_svn: {}", hex::encode(v.tee_tcb_svn()));
     if let Some(svn2) = v.tee_tcb_svn2() {
         println!("tee_tcb_svn2: {}", hex::encode(svn2));
@@ -233,14 +149,13 @@ pub(crate) fn json(v: &VerifiedQuote) -> serde_json::Value {
             value: *digest,
         })
         .collect();
-    serde_json::json!({
+    let mut j = serde_json::json!({
         "verified": true,
         "provenance": v.registers().provenance().to_string(),
         "registers": registers_json(&values),
         "version": v.version(),
         "body_type": v.body_type(),
         "report_data": hex::encode(v.report_data()),
-        "td_attributes": hex::encode(v.td_attributes()),
         "tee_tcb_svn": hex::encode(v.tee_tcb_svn()),
         "tee_tcb_svn2": v.tee_tcb_svn2().map(hex::encode),
         "tcb_status": v.tcb_status().map(|t| serde_json::json!({
@@ -248,29 +163,34 @@ pub(crate) fn json(v: &VerifiedQuote) -> serde_json::Value {
             "advisory_ids": t.advisory_ids,
         })),
         "trailing_bytes": v.trailing_bytes(),
-    })
+    });
+    add_td_attributes_json(&mut j, v.td_attributes());
+    j
 }
 
 /// Verification options from the command line's `--at` (RFC 3339; default: now — the CLI may
-/// read the clock, the library never does), `--nonce` (hex), `--root` (DER or PEM) and
-/// `--collateral` (dcap-qvl QuoteCollateralV3 JSON). Shared by `mr quote verify tdx` and
-/// `mr tcg replay --td-quote`.
+/// read the clock, the library never does), `--nonce` (hex), `--root` (DER or PEM),
+/// `--collateral` (dcap-qvl QuoteCollateralV3 JSON) and `--allow-debug`. Shared by
+/// `mr quote verify tdx`, `mr verify --td-quote` and `mr tcg replay --td-quote`.
 pub(crate) fn verify_options(
     at: Option<&str>,
     nonce: Option<&str>,
     root: Option<&std::path::Path>,
     collateral: Option<&std::path::Path>,
+    allow_debug: bool,
 ) -> Result<VerifyOptions, Failure> {
     let at = match at {
-        Some(s) => parse_rfc3339(s)?,
+        Some(s) => parse_at(s)?,
         None => SystemTime::now(),
     };
-    let mut options = VerifyOptions::new(at);
+    let mut options = VerifyOptions::new(at).allow_debug_td(allow_debug);
     if let Some(n) = nonce {
         options = options.with_nonce(parse_nonce(n)?);
     }
     if let Some(root) = root {
-        options = options.with_root_der(decode_root_file(read_input(root, MAX_COLLATERAL_FILE)?)?);
+        let der = quote::root_der_from_der_or_pem(&read_input(root, MAX_COLLATERAL_FILE)?)
+            .map_err(failure)?;
+        options = options.with_root_der(der);
     }
     if let Some(c) = collateral {
         let json = read_input(c, MAX_COLLATERAL_FILE)?;
@@ -286,6 +206,7 @@ pub fn run_quote_verify(args: QuoteVerifyArgs) -> CmdResult {
         args.nonce.as_deref(),
         args.root.as_deref(),
         args.collateral.as_deref(),
+        args.allow_debug,
     )?;
     let quote_bytes = decode_quote_file(read_input(&args.quote, MAX_QUOTE_FILE)?)?;
     let verified = quote::verify(&quote_bytes, &options).map_err(failure)?;
@@ -302,7 +223,7 @@ mod tests {
     use super::*;
 
     fn secs(s: &str) -> u64 {
-        match parse_rfc3339(s) {
+        match parse_at(s) {
             Ok(t) => t
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())
@@ -323,6 +244,35 @@ mod tests {
     }
 
     #[test]
+    fn multi_byte_and_junk_times_are_errors_not_panics() {
+        // Issue 14 item 8: the hand parser sliced the string by byte offsets and panicked on a
+        // multi-byte character at a slice boundary.
+        for junk in [
+            "ü",
+            "üüüüüüüüüüüüüüüüüüüü",
+            "2025-07-19T10:00:3ü",
+            "2025-07-19T10:00:34ü",
+            "2025-07-19T10:00:34+0ü:00",
+            "2025-07-19T10:00:34+0ü00",
+            "2025-07-19T10:00:34+02:0ü",
+            "2025-07-19T10:00:34.ü",
+            "2025-07-19T10:00:34+99:00",
+            "1969-12-31T23:59:59Z",
+            "",
+            "\u{0}",
+        ] {
+            let message = match parse_at(junk) {
+                Err(Failure::Malformed(m)) => m,
+                other => format!("{other:?}"),
+            };
+            assert!(
+                message.contains("is not an RFC 3339 time"),
+                "{junk:?}: {message}"
+            );
+        }
+    }
+
+    #[test]
     fn hex_quote_text_is_detected_and_binary_is_kept() {
         assert_eq!(
             decode_quote_file(b"0x0400\n0200".to_vec()).ok(),
@@ -332,11 +282,5 @@ mod tests {
             decode_quote_file(vec![4, 0, 2, 0]).ok(),
             Some(vec![4, 0, 2, 0])
         );
-    }
-
-    #[test]
-    fn base64_decodes_pem_body() {
-        assert_eq!(base64_decode("aGVsbG8="), Some(b"hello".to_vec()));
-        assert_eq!(base64_decode("a$"), None);
     }
 }

@@ -65,6 +65,9 @@ pub struct VerifyArgs {
     /// TD root: verification time, RFC 3339 (default: now).
     #[arg(long, value_name = "RFC3339", requires = "td_quote")]
     pub at: Option<String>,
+    /// TD root: accept a debug TD (TD attributes DEBUG set). Refused by default.
+    #[arg(long, requires = "td_quote")]
+    pub allow_debug: bool,
     /// The nonce the quote must carry (hex; TD: REPORTDATA zero-padded to 64 bytes).
     #[arg(long, value_name = "HEX")]
     pub nonce: Option<String>,
@@ -483,6 +486,7 @@ fn td_quote_lines(q: &VerifiedQuote, nonce_checked: bool) -> Vec<String> {
             hex::encode(q.report_data())
         )
     });
+    lines.push(tdx::td_attributes_line(q.td_attributes()));
     lines.push(match q.tcb_status() {
         Some(t) => format!("tcb_status: {}", t.status),
         None => "tcb_status: not evaluated (no --collateral)".to_owned(),
@@ -539,6 +543,7 @@ fn verdict(args: &VerifyArgs) -> Result<Verdict, Rejection> {
             args.nonce.as_deref(),
             args.root.as_deref(),
             args.collateral.as_deref(),
+            args.allow_debug,
         )?;
         let quote_bytes = tdx::decode_quote_file(read_input(quote_path, tdx::MAX_QUOTE_FILE)?)?;
         let journal = open_input(journal_path)?;

@@ -299,12 +299,16 @@ fn verify_under_the_td_root_accepts_the_agents_evidence_and_rejects_tampering() 
         .as_str()
         .unwrap()
         .starts_with("derived from TD quote"));
+    // The verdict shows the TD attributes (issue 14 item 2).
+    assert_eq!(j["td_attributes"], "0000000000000000");
+    assert_eq!(j["debug_td"], false);
 
     // Human output says which root and what it covered.
     let o = verify_td(&t.list, &t.journal, &q, nonce, false);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("journal: 600 records"),
+        stdout(&o).contains("journal: 600 records")
+            && stdout(&o).contains("td_attributes: 0000000000000000 (none)"),
         "{}",
         stdout(&o)
     );

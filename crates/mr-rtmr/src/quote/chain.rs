@@ -4,7 +4,10 @@
 //! The chain's order is not relied on (SPECS §8.3 notes it is not normative): the leaf is the one
 //! certificate that issues no other, and each issuer is looked up by name. A self-signed
 //! certificate in the chain is never trusted by itself: the walk ends only at a certificate the
-//! configured root's key signs.
+//! configured root's key signs. The root certificate the chain embeds (every certificate named
+//! like the trust anchor) must be byte-equal to the trust anchor, and the chain must embed it,
+//! as Intel's quoting enclave always does: an altered or substituted root is refused even though
+//! the walk does not need it.
 
 use p256_v14::ecdsa::signature::Verifier;
 use p256_v14::ecdsa::{Signature, VerifyingKey};
@@ -26,6 +29,7 @@ const PCK_LEAF_CN: &str = "SGX PCK Certificate";
 #[derive(Clone, Debug)]
 pub(crate) struct TrustAnchor {
     cert: Certificate,
+    der: Vec<u8>,
     key: VerifyingKey,
     description: String,
 }
@@ -40,10 +44,11 @@ impl TrustAnchor {
         let description = format!(
             "{} (sha256 {})",
             cert.tbs_certificate.subject,
-            hex_lower(&fingerprint[..8])
+            super::hex(&fingerprint[..8])
         );
         Ok(TrustAnchor {
             cert,
+            der: der.to_vec(),
             key,
             description,
         })
@@ -53,10 +58,6 @@ impl TrustAnchor {
     pub(crate) fn description(&self) -> &str {
         &self.description
     }
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn cert_key(cert: &Certificate) -> Result<VerifyingKey, String> {
@@ -117,6 +118,34 @@ fn is_ca(cert: &Certificate) -> bool {
         cert.tbs_certificate.get::<BasicConstraints>(),
         Ok(Some((_, BasicConstraints { ca: true, .. })))
     )
+}
+
+/// The chain's root: every certificate named like the anchor must be byte-equal to it, and there
+/// must be one.
+fn check_embedded_root(certs: &[Certificate], anchor: &TrustAnchor) -> Result<(), QuoteError> {
+    let anchor_subject = &anchor.cert.tbs_certificate.subject;
+    let mut embedded = certs
+        .iter()
+        .filter(|c| &c.tbs_certificate.subject == anchor_subject)
+        .peekable();
+    if embedded.peek().is_none() {
+        return Err(QuoteError::ChainUntrusted(format!(
+            "the chain does not include its root certificate {anchor_subject}"
+        )));
+    }
+    for cert in embedded {
+        let der = cert
+            .to_der()
+            .map_err(|e| QuoteError::CertChainEncoding(format!("{}: {e}", subject(cert))))?;
+        if der != anchor.der {
+            return Err(QuoteError::EmbeddedRootMismatch {
+                subject: subject(cert),
+                embedded: super::hex(&Sha256::digest(&der)),
+                anchor: super::hex(&Sha256::digest(&anchor.der)),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Decode the PEM chain of a quote (trailing NULs and whitespace allowed, as Intel's QE emits).
@@ -190,6 +219,7 @@ pub(crate) fn verify_pck_chain(
             && signed_by(cert, &anchor.key).is_ok()
         {
             check_time(&anchor.cert, at)?;
+            check_embedded_root(&certs, anchor)?;
             return Ok(leaf_key);
         }
         let issuer = certs.iter().enumerate().position(|(j, c)| {
@@ -215,4 +245,100 @@ pub(crate) fn verify_pck_chain(
         current = issuer;
     }
     Err(untrusted("issuer loop in the certificate chain".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+    use crate::sim::quote::{
+        pem_chain, test_certificate, TEST_NOT_AFTER_SECS, TEST_NOT_BEFORE_SECS,
+    };
+    use p256::ecdsa::SigningKey;
+    use rand_core::OsRng;
+    use x509_cert::builder::Profile;
+
+    fn ca(subject: &str, issuer: &str, key: &SigningKey, issuer_key: &SigningKey) -> Certificate {
+        test_certificate(
+            Profile::SubCA {
+                issuer: issuer.parse().unwrap(),
+                path_len_constraint: None,
+            },
+            7,
+            subject,
+            key,
+            issuer_key,
+            TEST_NOT_BEFORE_SECS,
+            TEST_NOT_AFTER_SECS,
+        )
+        .unwrap()
+    }
+
+    fn self_signed() -> Certificate {
+        let k = SigningKey::random(&mut OsRng);
+        test_certificate(
+            Profile::Root,
+            1,
+            "CN=one",
+            &k,
+            &k,
+            TEST_NOT_BEFORE_SECS,
+            TEST_NOT_AFTER_SECS,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn at_most_max_chain_certs_certificates_are_decoded() {
+        let c = self_signed();
+        let certs = vec![&c; MAX_CHAIN_CERTS];
+        assert_eq!(
+            decode_chain(&pem_chain(&certs).unwrap()).unwrap().len(),
+            MAX_CHAIN_CERTS
+        );
+        let certs = vec![&c; MAX_CHAIN_CERTS + 1];
+        match decode_chain(&pem_chain(&certs).unwrap()) {
+            Err(QuoteError::CertChainEncoding(m)) => assert!(m.contains("at most 8"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn trailing_nuls_and_whitespace_are_trimmed_but_nothing_else() {
+        let c = self_signed();
+        let mut pem = pem_chain(&[&c]).unwrap();
+        pem.extend_from_slice(b" \n\0\0");
+        assert_eq!(decode_chain(&pem).unwrap().len(), 1);
+        for junk in [&b"x"[..], b"\nx", b"\0x"] {
+            let mut bad = pem_chain(&[&c]).unwrap();
+            bad.pop();
+            bad.extend_from_slice(junk);
+            assert!(
+                matches!(decode_chain(&bad), Err(QuoteError::CertChainEncoding(_))),
+                "{junk:?}"
+            );
+        }
+        assert!(matches!(
+            decode_chain(b"\0\0 \n"),
+            Err(QuoteError::CertChainEncoding(_))
+        ));
+    }
+
+    #[test]
+    fn a_chain_where_every_certificate_issues_another_has_no_leaf() {
+        // A issued by B, B issued by A: a loop with no end.
+        let (ka, kb) = (
+            SigningKey::random(&mut OsRng),
+            SigningKey::random(&mut OsRng),
+        );
+        let a = ca("CN=A", "CN=B", &ka, &kb);
+        let b = ca("CN=B", "CN=A", &kb, &ka);
+        let anchor = TrustAnchor::from_der(&self_signed().to_der().unwrap()).unwrap();
+        let pem = pem_chain(&[&a, &b]).unwrap();
+        match verify_pck_chain(&pem, &anchor, TEST_NOT_BEFORE_SECS + 1) {
+            Err(QuoteError::ChainUntrusted(m)) => assert!(m.contains("no leaf certificate"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -95,6 +95,30 @@ pub enum QuoteError {
         /// The nonce zero-padded to 64 bytes, hex.
         expected: String,
     },
+    /// The root certificate the PCK chain embeds is not the trust anchor.
+    #[error("the PCK chain's root certificate {subject:?} (sha256 {embedded}) is not the trust anchor (sha256 {anchor}); it must be byte-equal to it")]
+    EmbeddedRootMismatch {
+        /// Subject of the embedded root.
+        subject: String,
+        /// SHA-256 of the embedded root's DER, hex.
+        embedded: String,
+        /// SHA-256 of the trust anchor's DER, hex.
+        anchor: String,
+    },
+    /// The QE report is not from Intel's TDX quoting enclave.
+    #[error("the QE report is not from Intel's TDX quoting enclave: MRSIGNER {mr_signer}, ISVPRODID {isv_prod_id} (Intel's TD QE: MRSIGNER dc9e2a7c6f948f17474e34a7fc43ed030f7c1563f1babddf6340c82e0e54a8c5, ISVPRODID 2)")]
+    QeNotIntelTdQe {
+        /// MRSIGNER of the QE report, hex.
+        mr_signer: String,
+        /// ISVPRODID of the QE report.
+        isv_prod_id: u16,
+    },
+    /// The quoting enclave runs in debug mode.
+    #[error("the quoting enclave is in debug mode (SGX ATTRIBUTES.DEBUG set in the QE report): a debugger can read its attestation key")]
+    QeDebug,
+    /// A debug TD, not allowed by the options.
+    #[error("debug TD (td_attributes {0}): the host can read and change its memory and registers; refused unless debug TDs are allowed (--allow-debug)")]
+    DebugTd(String),
     /// The test signer of the simulated TD could not build a certificate or quote.
     #[error("test quote signer: {0}")]
     TestSigner(String),
@@ -131,6 +155,10 @@ impl QuoteError {
             | QuoteError::AttestationKey
             | QuoteError::QuoteSignature
             | QuoteError::NonceMismatch { .. }
+            | QuoteError::EmbeddedRootMismatch { .. }
+            | QuoteError::QeNotIntelTdQe { .. }
+            | QuoteError::QeDebug
+            | QuoteError::DebugTd(_)
             | QuoteError::Collateral(_) => ErrorClass::Rejected,
         }
     }

@@ -7,7 +7,8 @@
 //! 1. header: version 4 or 5, ECDSA P-256 attestation key, TEE type TDX, Intel QE vendor id;
 //! 2. the PCK certificate chain (PEM, certification data type 5 inside type 6) up to the
 //!    configured root — by default the Intel SGX Root CA — with every certificate valid at the
-//!    verification time the caller supplies (verification never reads the clock);
+//!    verification time the caller supplies (verification never reads the clock), and the root
+//!    certificate the chain embeds byte-equal to that trust anchor;
 //! 3. the QE report signature, by the PCK leaf key;
 //! 4. the QE report data: its first 32 bytes equal SHA-256(attestation key || QE auth data)
 //!    (Intel's QVL compares those 32 bytes; the rest is padding);
@@ -17,7 +18,11 @@
 //!    (TCB info, QE identity, CRLs, TCB level) through `dcap-qvl`, giving the TCB status.
 //!    dcap-qvl then also performs steps 2-5 (against the same root and time, adding the PCK and
 //!    root CRLs), so they are not repeated: a failure there is reported as
-//!    [`QuoteError::Collateral`] with dcap-qvl's reason.
+//!    [`QuoteError::Collateral`] with dcap-qvl's reason;
+//! 8. with or without collateral, the rules that need none: the QE report is from Intel's TDX
+//!    quoting enclave ([`INTEL_TD_QE_MRSIGNER`], [`INTEL_TD_QE_ISVPRODID`]) and that enclave
+//!    is not in debug mode; the TD is not a debug TD ([`TdAttributes::is_debug`]) unless the
+//!    caller allows it ([`VerifyOptions::allow_debug_td`]). See docs/tdx-quote.md.
 //!
 //! The result is [`VerifiedQuote`], whose [`VerifiedQuote::registers`] hold MRTD and RTMR0-3 as
 //! SHA-384 values with [`Provenance::TdQuote`].
@@ -27,6 +32,8 @@ mod error;
 mod intel_root;
 pub mod layout;
 mod parse;
+mod qe_identity;
+mod td_attributes;
 
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -40,6 +47,8 @@ pub use chain::MAX_CHAIN_CERTS;
 pub use error::QuoteError;
 pub use intel_root::INTEL_SGX_ROOT_CA_DER;
 pub use parse::{Quote, SignatureData, TdBody};
+pub use qe_identity::{INTEL_TD_QE_ISVPRODID, INTEL_TD_QE_MRSIGNER, SGX_ATTRIBUTES_DEBUG};
+pub use td_attributes::TdAttributes;
 
 use chain::TrustAnchor;
 
@@ -99,6 +108,9 @@ pub struct VerifyOptions {
     /// Collateral for the full TCB evaluation through dcap-qvl; `None` = signature chain only
     /// and no TCB status.
     pub collateral: Option<Collateral>,
+    /// Accept a debug TD (TD attributes DEBUG set), whose memory and registers the host can
+    /// read and write. Default `false`: a debug TD is refused ([`QuoteError::DebugTd`]).
+    pub allow_debug_td: bool,
 }
 
 impl VerifyOptions {
@@ -109,6 +121,7 @@ impl VerifyOptions {
             at,
             nonce: None,
             collateral: None,
+            allow_debug_td: false,
         }
     }
 
@@ -134,6 +147,12 @@ impl VerifyOptions {
         self.collateral = Some(collateral);
         self
     }
+
+    /// Accept (`true`) or refuse (`false`, the default) a debug TD.
+    pub fn allow_debug_td(mut self, allow: bool) -> VerifyOptions {
+        self.allow_debug_td = allow;
+        self
+    }
 }
 
 /// A TD quote that verified: its registers, REPORTDATA and (with collateral) TCB status.
@@ -144,7 +163,7 @@ pub struct VerifiedQuote {
     tcb_status: Option<TcbStatus>,
     version: u16,
     body_type: u16,
-    td_attributes: [u8; 8],
+    td_attributes: TdAttributes,
     tee_tcb_svn: [u8; 16],
     tee_tcb_svn2: Option<[u8; 16]>,
     trailing_bytes: usize,
@@ -175,9 +194,9 @@ impl VerifiedQuote {
     pub fn body_type(&self) -> u16 {
         self.body_type
     }
-    /// TD attributes (bit 0 = DEBUG).
-    pub fn td_attributes(&self) -> &[u8; 8] {
-        &self.td_attributes
+    /// TD attributes (bit 0 = DEBUG; set only if [`VerifyOptions::allow_debug_td`] was).
+    pub fn td_attributes(&self) -> TdAttributes {
+        self.td_attributes
     }
     /// TEE_TCB_SVN.
     pub fn tee_tcb_svn(&self) -> &[u8; 16] {
@@ -199,6 +218,29 @@ fn intel_anchor() -> Result<&'static TrustAnchor, QuoteError> {
         .get_or_init(|| TrustAnchor::from_der(INTEL_SGX_ROOT_CA_DER))
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// A root certificate file as DER: DER as it is, or, when the bytes contain a PEM block, the
+/// first PEM certificate decoded (text before and after it is ignored, as in a CA bundle). The
+/// result is what [`VerifyOptions::with_root_der`] takes.
+pub fn root_der_from_der_or_pem(bytes: &[u8]) -> Result<Vec<u8>, crate::Error> {
+    let Some(start) = bytes.windows(11).position(|w| w == b"-----BEGIN ") else {
+        return Ok(bytes.to_vec());
+    };
+    let bad = |why: String| crate::Error::from(QuoteError::RootCertificate(why));
+    let block = &bytes[start..];
+    let end = block
+        .windows(9)
+        .position(|w| w == b"-----END ")
+        .ok_or_else(|| bad("PEM block without an END line".into()))?;
+    // Up to the END line's own line break (excluded: PEM does not need it).
+    let end = block[end..]
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(block.len(), |nl| end + nl);
+    let cert = <x509_cert::Certificate as x509_cert::der::DecodePem>::from_pem(&block[..end])
+        .map_err(|e| bad(format!("PEM: {e}")))?;
+    x509_cert::der::Encode::to_der(&cert).map_err(|e| bad(e.to_string()))
 }
 
 /// Expected REPORTDATA for a nonce: the nonce zero-padded on the right to 64 bytes.
@@ -299,6 +341,7 @@ fn verify_inner(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedQuote, 
             // dcap-qvl wants the quote without trailing bytes.
             let body = bytes.get(..quote.quote_bytes_len()).unwrap_or(bytes);
             let report = dcap_qvl::verify::QuoteVerifier::new(root)
+                .allow_debug(options.allow_debug_td)
                 .with_config::<dcap_qvl::configs::RustCryptoConfig>()
                 .verify(body, c, at)
                 .map_err(|e| QuoteError::Collateral(format!("{e:#}")))?;
@@ -308,6 +351,12 @@ fn verify_inner(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedQuote, 
             })
         }
     };
+    // 8. The rules that need no collateral, on the now authenticated QE report and TD report.
+    qe_identity::check(quote.signature_data().qe_report)?;
+    let td_attributes = TdAttributes::from_bytes(*quote.td_attributes());
+    if td_attributes.is_debug() && !options.allow_debug_td {
+        return Err(QuoteError::DebugTd(td_attributes.to_string()));
+    }
     // 6. Nonce.
     if let Some(expected) = expected_rd {
         if quote.report_data() != &expected {
@@ -338,7 +387,7 @@ fn verify_inner(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedQuote, 
         tcb_status,
         version: quote.version(),
         body_type: quote.body_type(),
-        td_attributes: *quote.td_attributes(),
+        td_attributes,
         tee_tcb_svn: *quote.tee_tcb_svn(),
         tee_tcb_svn2: quote.tee_tcb_svn2().copied(),
         trailing_bytes: quote.trailing_bytes().len(),

@@ -4,8 +4,12 @@
 //! [`TestQuoteSigner::new`] makes fresh ECDSA P-256 keys and a three-certificate chain
 //! (`mr test SGX Root CA` → `mr test SGX PCK Platform CA` → `mr test SGX PCK Certificate`),
 //! valid from 2020-01-01 to 2049-12-31, then a QE report signed by the PCK key whose report data
-//! binds the attestation key. Its quotes pass [`crate::quote::verify`] with
-//! [`TestQuoteSigner::root_der`] as the root, and fail with any other root (Intel's included).
+//! binds the attestation key. The QE report carries the identity of Intel's TDX quoting enclave
+//! ([`crate::quote::INTEL_TD_QE_MRSIGNER`], [`crate::quote::INTEL_TD_QE_ISVPRODID`], not in
+//! debug mode) and the TD is not a debug TD, so its quotes pass [`crate::quote::verify`] with
+//! [`TestQuoteSigner::root_der`] as the root and default options, and fail with any other root
+//! (Intel's included). [`TestQuoteSigner::with_qe_report`], [`TestQuoteSigner::with_td_attributes`]
+//! and [`TestQuoteSigner::with_pck_chain_pem`] make the quotes a hostile attester would send.
 //! Nothing here reads the clock.
 
 use std::str::FromStr;
@@ -32,13 +36,13 @@ use crate::quote::layout::{
     BODY_TYPE_TD10, BODY_TYPE_TD15, CERT_TYPE_PCK_CHAIN, CERT_TYPE_QE_REPORT, INTEL_QE_VENDOR_ID,
     TEE_TYPE_TDX,
 };
-use crate::quote::QuoteError;
+use crate::quote::{QuoteError, INTEL_TD_QE_ISVPRODID, INTEL_TD_QE_MRSIGNER};
 use crate::Error;
 
-/// 2020-01-01T00:00:00Z.
-const NOT_BEFORE_SECS: u64 = 1_577_836_800;
-/// 2049-12-31T23:59:59Z (the last UTCTime).
-const NOT_AFTER_SECS: u64 = 2_524_607_999;
+/// Start of the test PKI's validity: 2020-01-01T00:00:00Z (unix seconds).
+pub const TEST_NOT_BEFORE_SECS: u64 = 1_577_836_800;
+/// End of the test PKI's validity: 2049-12-31T23:59:59Z (the last UTCTime; unix seconds).
+pub const TEST_NOT_AFTER_SECS: u64 = 2_524_607_999;
 
 /// Root CA subject of the test PKI.
 pub const TEST_ROOT_SUBJECT: &str = "CN=mr test SGX Root CA,O=mr simulated TD";
@@ -59,14 +63,17 @@ pub enum QuoteFormat {
 }
 
 /// Signs TD quotes under a test PKI generated at run time (see the module documentation).
+#[derive(Clone)]
 pub struct TestQuoteSigner {
     root_der: Vec<u8>,
     chain_pem: Vec<u8>,
+    pck_key: SigningKey,
     attestation_key: SigningKey,
     attestation_pub: [u8; 64],
     qe_report: EnclaveReportBody,
     qe_report_signature: [u8; 64],
     qe_auth_data: Vec<u8>,
+    td_attributes: [u8; 8],
     format: QuoteFormat,
 }
 
@@ -92,16 +99,44 @@ fn spki(key: &SigningKey) -> Result<SubjectPublicKeyInfoOwned, Error> {
         .map_err(|e| signer_err("public key", e))
 }
 
-fn validity() -> Result<Validity, Error> {
+fn validity(not_before: u64, not_after: u64) -> Result<Validity, Error> {
     let t = |secs| {
         UtcTime::from_unix_duration(Duration::from_secs(secs))
             .map(Time::UtcTime)
             .map_err(|e| signer_err("validity", e))
     };
     Ok(Validity {
-        not_before: t(NOT_BEFORE_SECS)?,
-        not_after: t(NOT_AFTER_SECS)?,
+        not_before: t(not_before)?,
+        not_after: t(not_after)?,
     })
+}
+
+/// A test certificate (ECDSA P-256 with SHA-256) for `subject`'s key, signed by `issuer_key`,
+/// valid from `not_before` to `not_after` (unix seconds, UTCTime range). With
+/// [`Profile::Root`] it is self-signed (pass the same key twice); [`Profile::SubCA`] makes a CA,
+/// [`Profile::Leaf`] a certificate that is not a CA. For tests that need a certificate the
+/// signer's fixed chain does not have (another validity, an issuer that is not a CA, …).
+pub fn test_certificate(
+    profile: Profile,
+    serial: u8,
+    subject: &str,
+    subject_key: &SigningKey,
+    issuer_key: &SigningKey,
+    not_before: u64,
+    not_after: u64,
+) -> Result<Certificate, Error> {
+    let serial = SerialNumber::new(&[serial]).map_err(|e| signer_err("serial", e))?;
+    CertificateBuilder::new(
+        profile,
+        serial,
+        validity(not_before, not_after)?,
+        name(subject)?,
+        spki(subject_key)?,
+        issuer_key,
+    )
+    .map_err(|e| signer_err(subject, e))?
+    .build::<DerSignature>()
+    .map_err(|e| signer_err(subject, e))
 }
 
 fn build(
@@ -111,18 +146,28 @@ fn build(
     subject_key: &SigningKey,
     issuer_key: &SigningKey,
 ) -> Result<Certificate, Error> {
-    let serial = SerialNumber::new(&[serial]).map_err(|e| signer_err("serial", e))?;
-    CertificateBuilder::new(
+    test_certificate(
         profile,
         serial,
-        validity()?,
-        name(subject)?,
-        spki(subject_key)?,
+        subject,
+        subject_key,
         issuer_key,
+        TEST_NOT_BEFORE_SECS,
+        TEST_NOT_AFTER_SECS,
     )
-    .map_err(|e| signer_err(subject, e))?
-    .build::<DerSignature>()
-    .map_err(|e| signer_err(subject, e))
+}
+
+/// PEM of `certs` in the given order, as a quote embeds them (LF line ends, one trailing NUL).
+pub fn pem_chain(certs: &[&Certificate]) -> Result<Vec<u8>, Error> {
+    let mut chain_pem = Vec::new();
+    for cert in certs {
+        let pem = cert
+            .to_pem(LineEnding::LF)
+            .map_err(|e| signer_err("PEM", e))?;
+        chain_pem.extend_from_slice(pem.as_bytes());
+    }
+    chain_pem.push(0);
+    Ok(chain_pem)
 }
 
 fn raw(sig: &Signature) -> [u8; 64] {
@@ -163,14 +208,7 @@ impl TestQuoteSigner {
         )?;
         let root_der = root.to_der().map_err(|e| signer_err("root", e))?;
         // Intel's order (leaf, intermediate, root) and Intel's trailing NUL.
-        let mut chain_pem = Vec::new();
-        for cert in [&pck, &platform, &root] {
-            let pem = cert
-                .to_pem(LineEnding::LF)
-                .map_err(|e| signer_err("PEM", e))?;
-            chain_pem.extend_from_slice(pem.as_bytes());
-        }
-        chain_pem.push(0);
+        let chain_pem = pem_chain(&[&pck, &platform, &root])?;
 
         let point = attestation_key.verifying_key().to_encoded_point(false);
         let mut attestation_pub = [0u8; 64];
@@ -185,10 +223,12 @@ impl TestQuoteSigner {
         qe_report.cpu_svn = [
             0x0b, 0x0b, 0x02, 0x02, 0xff, 0xff, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0,
         ];
+        // INIT | MODE64BIT | PROVISIONKEY, as Intel's TD QE (not DEBUG), and Intel's TD QE
+        // identity.
         qe_report.attributes[0] = 0x15;
         qe_report.mr_enclave = [0x5a; 32];
-        qe_report.mr_signer = [0xdc; 32];
-        qe_report.isv_prod_id = 2.into();
+        qe_report.mr_signer = INTEL_TD_QE_MRSIGNER;
+        qe_report.isv_prod_id = INTEL_TD_QE_ISVPRODID.into();
         qe_report.isv_svn = 4.into();
         let mut h = Sha256::new();
         h.update(attestation_pub);
@@ -199,13 +239,38 @@ impl TestQuoteSigner {
         Ok(TestQuoteSigner {
             root_der,
             chain_pem,
+            pck_key,
             attestation_key,
             attestation_pub,
             qe_report,
             qe_report_signature: raw(&qe_sig),
             qe_auth_data,
+            td_attributes: [0; 8],
             format: QuoteFormat::V4Td10,
         })
+    }
+
+    /// The same signer with its QE report changed by `edit` and signed again by the PCK key
+    /// (e.g. another enclave's MRSIGNER or ISVPRODID, or a QE in debug mode: what a platform
+    /// owner's own enclave could get signed).
+    pub fn with_qe_report(mut self, edit: impl FnOnce(&mut EnclaveReportBody)) -> TestQuoteSigner {
+        edit(&mut self.qe_report);
+        let qe_sig: Signature = self.pck_key.sign(self.qe_report.as_bytes());
+        self.qe_report_signature = raw(&qe_sig);
+        self
+    }
+
+    /// The same signer putting `attributes` into the TD report (default all zero; bit 0 of the
+    /// first byte = DEBUG).
+    pub fn with_td_attributes(mut self, attributes: [u8; 8]) -> TestQuoteSigner {
+        self.td_attributes = attributes;
+        self
+    }
+
+    /// The same signer embedding `pem` as the PCK certificate chain (see [`pem_chain`]).
+    pub fn with_pck_chain_pem(mut self, pem: Vec<u8>) -> TestQuoteSigner {
+        self.chain_pem = pem;
+        self
     }
 
     /// The same signer producing `format`.
@@ -235,6 +300,7 @@ impl TestQuoteSigner {
         let mut body = TdReportBody10::new_zeroed();
         body.tee_tcb_svn = [0x03, 0, 0x05, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         body.mr_seam = [0x5e; 48];
+        body.td_attributes = self.td_attributes;
         body.xfam = [0xe7, 0x02, 0x06, 0, 0, 0, 0, 0];
         body.mr_td = m.mrtd;
         body.mr_config_id = m.mrconfigid;
