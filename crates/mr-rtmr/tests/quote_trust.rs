@@ -485,7 +485,18 @@ fn a_nonce_of_64_bytes_fits_and_65_does_not() {
     let mut expected = [0u8; 64];
     expected[..3].copy_from_slice(b"abc");
     assert_eq!(quote::nonce_report_data(b"abc").unwrap(), expected);
-    assert_eq!(quote::nonce_report_data(b"").unwrap(), [0; 64]);
+    // An empty nonce proves no freshness: refused (a usage error), never "matches".
+    assert_eq!(
+        quote_error(quote::nonce_report_data(b"").unwrap_err()),
+        QuoteError::EmptyNonce
+    );
+    let mut zero = m();
+    zero.report_data = [0; 64];
+    let q = signer().quote_as(&zero, QuoteFormat::V4Td10).unwrap();
+    let err = quote::verify(&q, &opts(signer()).with_nonce(Vec::new())).unwrap_err();
+    let err = quote_error(err);
+    assert_eq!(err, QuoteError::EmptyNonce);
+    assert_eq!(err.class(), mr_core::ErrorClass::Malformed);
 }
 
 #[test]

@@ -55,6 +55,9 @@ pub enum QuoteError {
     /// Collateral that is not QuoteCollateralV3 JSON.
     #[error("collateral: {0}")]
     CollateralEncoding(String),
+    /// An empty nonce: it proves no freshness, so asking for one is a usage error, never a match.
+    #[error("the expected nonce is empty: an empty nonce proves no freshness")]
+    EmptyNonce,
     /// A nonce longer than REPORTDATA (64 bytes).
     #[error("nonce is {0} bytes; at most 64 fit REPORTDATA")]
     NonceTooLong(usize),
@@ -145,6 +148,7 @@ impl QuoteError {
             | QuoteError::RootCertificate(_)
             | QuoteError::CollateralEncoding(_)
             | QuoteError::NonceTooLong(_)
+            | QuoteError::EmptyNonce
             | QuoteError::TestSigner(_)
             | QuoteError::Internal(_) => ErrorClass::Malformed,
             QuoteError::UnknownQeVendor(_)

@@ -243,13 +243,20 @@ pub fn root_der_from_der_or_pem(bytes: &[u8]) -> Result<Vec<u8>, crate::Error> {
     x509_cert::der::Encode::to_der(&cert).map_err(|e| bad(e.to_string()))
 }
 
-/// Expected REPORTDATA for a nonce: the nonce zero-padded on the right to 64 bytes.
+/// Expected REPORTDATA for a nonce: the nonce zero-padded on the right to 64 bytes. An empty
+/// nonce ([`QuoteError::EmptyNonce`]) or one longer than 64 bytes is an error.
 pub fn nonce_report_data(nonce: &[u8]) -> Result<[u8; 64], crate::Error> {
-    if nonce.len() > 64 {
-        return Err(QuoteError::NonceTooLong(nonce.len()).into());
+    Ok(padded_nonce(nonce)?)
+}
+
+fn padded_nonce(nonce: &[u8]) -> Result<[u8; 64], QuoteError> {
+    if nonce.is_empty() {
+        return Err(QuoteError::EmptyNonce);
     }
     let mut rd = [0u8; 64];
-    rd[..nonce.len()].copy_from_slice(nonce);
+    rd.get_mut(..nonce.len())
+        .ok_or(QuoteError::NonceTooLong(nonce.len()))?
+        .copy_from_slice(nonce);
     Ok(rd)
 }
 
@@ -296,15 +303,7 @@ pub fn verify(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedQuote, cr
 }
 
 fn verify_inner(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedQuote, QuoteError> {
-    let expected_rd = match &options.nonce {
-        Some(n) if n.len() > 64 => return Err(QuoteError::NonceTooLong(n.len())),
-        Some(n) => {
-            let mut rd = [0u8; 64];
-            rd[..n.len()].copy_from_slice(n);
-            Some(rd)
-        }
-        None => None,
-    };
+    let expected_rd = options.nonce.as_deref().map(padded_nonce).transpose()?;
     let quote = parse::parse(bytes)?;
     let owned_anchor;
     let anchor = match &options.root_der {
