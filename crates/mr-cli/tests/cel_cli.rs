@@ -48,8 +48,21 @@ fn ima_list_converted_to_each_encoding_replays_to_the_ima_values() {
         let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(j["encoding"], to);
         assert_eq!(j["records"], 600);
+        // Without verified values no record is covered.
+        assert_eq!(j["checks"]["verified"], 0);
+        assert_eq!(j["checks"]["not_covered"], 600);
+        assert_eq!(j["checks"]["first_not_covered"], 0);
+        let mut args = vec!["cel", "replay", arg(&out), "--json", "--exact"];
+        for v in &ima_values {
+            args.extend(["--expect", v]);
+        }
+        let o = mr(&args);
+        assert_eq!(code(&o), 0, "{to}: {}", stderr(&o));
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(j["checks"]["violations"], 1);
         assert_eq!(j["checks"]["verified"], 599);
+        assert_eq!(j["checks"]["not_covered"], 0);
+        assert_eq!(j["checks"]["first_not_covered"], serde_json::Value::Null);
         files.push(out);
     }
     // Expected values verify (the IMA values, given back).
