@@ -190,9 +190,8 @@ fn replay_and_convert_memory_does_not_grow_with_the_input() {
         let mut peaks = Vec::new();
         for size in [2 << 20, 20 << 20] {
             let bytes = large_cel(enc, size);
-            let (r, replay) = measure(|| {
-                cel::replay(&bytes[..], enc, &CelReplayConfig::default(), None)
-            });
+            let (r, replay) =
+                measure(|| cel::replay(&bytes[..], enc, &CelReplayConfig::default(), None));
             let records = r.unwrap().outcome.entries;
             let (n, convert) = measure(|| {
                 let mut w = cel::CelWriter::new(std::io::sink(), Encoding::Tlv);
