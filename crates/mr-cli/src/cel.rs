@@ -213,8 +213,17 @@ impl Input {
 
 /// Convert, writing each record as it is read: CEL and IMA input stream (memory is one record);
 /// a TCG log or CCEL is parsed whole (at most [`MAX_INPUT`] bytes), then written record by
-/// record.
+/// record. When the input turns out bad, an output file (`-o`) is removed rather than left
+/// with the records before the fault (stdout has them: it cannot be taken back).
 fn convert(args: ConvertArgs) -> CmdResult {
+    let result = write_converted(&args);
+    if let (Err(_), Some(path)) = (&result, &args.output) {
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}
+
+fn write_converted(args: &ConvertArgs) -> CmdResult {
     let peeked = Peeked::open(&args.input)?;
     let (from, input) = match args.from {
         Some(f) => (f, Input::Stream(peeked)),

@@ -298,6 +298,15 @@ fn non_increasing_record_numbers_exit_2() {
     );
     let o = mr_stdin(&["cel", "convert", "-", "--to", "tlv"], text.as_bytes());
     assert_eq!(code(&o), 2, "{}", stderr(&o));
+    // The output file of a conversion that fails is not left behind, half written.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.cel");
+    let o = mr_stdin(
+        &["cel", "convert", "-", "--to", "tlv", "-o", arg(&out)],
+        text.as_bytes(),
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(!out.exists());
 }
 
 /// `mr cel replay` and `mr cel convert` stream: the maximum resident set size (GNU time) of a

@@ -10,12 +10,14 @@
 //! `{item type: data}` (`{1: {0: major, 1: minor}}`, `{2: null}`, `{80: timestamp}`,
 //! `{81: state}`) — mr's choice, mirroring the TLV nesting; `systemd` `{0: type, 1: timestamp,
 //! 2: boot id bstr, 3: string tstr}`; `ima_tlv` and other types: a bstr. The log is an array of
-//! records or a CBOR sequence of records.
+//! records or a CBOR sequence of records (and of such arrays); [`super::CelWriter`] writes a
+//! sequence, which needs no count up front.
 //!
 //! The reader accepts only definite lengths, bounds every length by the bytes left and by
 //! [`MAX_CEL_VALUE_LEN`], limits nesting to [`MAX_DEPTH`], and refuses unknown keys, floats,
-//! tags and duplicate keys. It decodes straight into records (no intermediate tree). Errors name
-//! the record (its position) and the byte offset of the item that is malformed. The writer uses the shortest integer heads (deterministic CBOR).
+//! tags and duplicate keys. It streams: one record item at a time is copied from the input (at
+//! most [`MAX_CEL_RECORD_LEN`] bytes) and decoded straight into a record (no intermediate tree).
+//! Errors name the record (its position) and the byte offset of the item that is malformed. The writer uses the shortest integer heads (deterministic CBOR).
 
 use std::io::BufRead;
 

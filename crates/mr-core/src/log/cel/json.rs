@@ -14,12 +14,17 @@
 //! string. `mr_index` (a CC measurement-register index) is mr's name for go-tpm-tools' TLV
 //! index type 108.
 //!
-//! Input is one record, an array of records, or a sequence of records (libcel's
-//! `systemd-seq.json`); like json-c (which libcel uses), trailing commas and `//` or `/* */`
-//! comments are accepted. A record without `recnum` is numbered by its position. Unknown keys
-//! are refused, and so is `null` for a record number or an index. Records are read as borrowed raw JSON into typed
-//! fields (no `Value` tree). Errors name the record (its position) and its byte offset in the
-//! input without its comments. The writer emits an array with one record per line.
+//! Input is one record, an array of records, or a sequence of records and arrays of records
+//! (libcel's `systemd-seq.json`); like json-c (which libcel uses), trailing commas and `//` or
+//! `/* */` comments are accepted. A record without `recnum` is numbered by its position.
+//! Unknown keys are refused, and so is `null` for a record number or an index.
+//!
+//! The reader streams: it scans the input once, copies one record object's text at a time
+//! (comments and blanks outside strings squeezed to one space, at most twice
+//! [`MAX_CEL_RECORD_LEN`]) and deserializes that text into borrowed typed fields (no `Value`
+//! tree, never the whole input). Errors name the record (its position) and the byte offset of
+//! its `{` in the input. The writer ([`super::CelWriter`]) emits an array with one record per
+//! line.
 
 use std::borrow::Cow;
 
