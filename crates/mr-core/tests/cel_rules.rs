@@ -440,3 +440,178 @@ fn the_number_of_registers_is_bounded() {
     )
     .is_ok());
 }
+
+fn pc(recnum: u64, pcr: u32, event_type: EventType, data: &[u8], digest: Digest) -> CelRecord {
+    CelRecord {
+        recnum,
+        index: CelIndex::Pcr(pcr),
+        digests: vec![digest],
+        content: Content::PcClient {
+            event_type: event_type.0,
+            event_data: data.to_vec(),
+        },
+    }
+}
+
+fn startup_locality_record(recnum: u64, pcr: u32, data: &[u8]) -> CelRecord {
+    pc(
+        recnum,
+        pcr,
+        EventType::EV_NO_ACTION,
+        data,
+        Digest::zero(HashAlg::Sha256),
+    )
+}
+
+/// PCR 0's value after one extension with `H(m)` from locality `l`.
+fn pcr0_after(l: u8, m: &[u8]) -> Digest {
+    let s = HashAlg::Sha256;
+    let mut start = [0u8; 32];
+    start[31] = l;
+    let mut v = Digest::new(s, &start).unwrap();
+    v.extend(s.hash(m).as_bytes());
+    v
+}
+
+fn pcr0(report: &CelReplayReport) -> Digest {
+    report
+        .outcome
+        .registers
+        .iter()
+        .find(|v| v.id == MrId::Pcr(0))
+        .unwrap()
+        .value
+}
+
+/// Which records set PCR 0's start locality: a StartupLocality EV_NO_ACTION record on PCR 0
+/// with a locality up to 4 (not on PCR 1, not with another signature, not locality 5), or —
+/// without one, with `HcrtmStart::FromEvent` — a first extending record that is an H-CRTM event
+/// on PCR 0; a caller's start value for PCR 0 wins over both.
+#[test]
+fn what_sets_the_start_locality_of_pcr0() {
+    use mr_core::log::tcg::HcrtmStart;
+    let s = HashAlg::Sha256;
+    let mut sl = b"StartupLocality\0".to_vec();
+    sl.push(3);
+    let mut other_sig = b"StartupLocalitx\0".to_vec();
+    other_sig.push(3);
+    let mut five = b"StartupLocality\0".to_vec();
+    five.push(5);
+    let crtm = |recnum| pc(recnum, 0, EventType::EV_S_CRTM_VERSION, b"v", s.hash(b"m"));
+    let hcrtm = |recnum, pcr| {
+        pc(
+            recnum,
+            pcr,
+            EventType::EV_EFI_HCRTM_EVENT,
+            b"h",
+            s.hash(b"m"),
+        )
+    };
+    let cfg = CelReplayConfig::default();
+    let run = |records: &[CelRecord], cfg: &CelReplayConfig| {
+        cel::replay_records(records, cfg, None).unwrap()
+    };
+    for (records, locality) in [
+        (vec![startup_locality_record(0, 0, &sl), crtm(1)], Some(3)),
+        (vec![startup_locality_record(0, 1, &sl), crtm(1)], None),
+        (
+            vec![startup_locality_record(0, 0, &other_sig), crtm(1)],
+            None,
+        ),
+        (vec![startup_locality_record(0, 0, &five), crtm(1)], None),
+        (vec![crtm(0)], None),
+        (vec![hcrtm(0, 0)], Some(4)),
+        (vec![hcrtm(0, 1), hcrtm(1, 0)], None),
+        (
+            vec![startup_locality_record(0, 0, &sl), hcrtm(1, 0)],
+            Some(3),
+        ),
+    ] {
+        let r = run(&records, &cfg);
+        assert_eq!(r.startup_locality, locality, "{records:?}");
+        if records
+            .iter()
+            .any(|r| r.index == CelIndex::Pcr(0) && r.digests[0] == s.hash(b"m"))
+        {
+            assert_eq!(
+                pcr0(&r),
+                pcr0_after(locality.unwrap_or(0), b"m"),
+                "{records:?}"
+            );
+        }
+    }
+    // HcrtmStart::Ignore: an H-CRTM event does not move the start.
+    let mut ignore = CelReplayConfig::default();
+    ignore.hcrtm = HcrtmStart::Ignore;
+    assert_eq!(run(&[hcrtm(0, 0)], &ignore).startup_locality, None);
+    assert_eq!(pcr0(&run(&[hcrtm(0, 0)], &ignore)), pcr0_after(0, b"m"));
+    // The caller's start value for PCR 0 wins.
+    let start = Digest::new(s, &[7; 32]).unwrap();
+    let given = CelReplayConfig::default()
+        .with_replay(ReplayOptions::default().with_start(MrId::Pcr(0), start));
+    let r = run(&[startup_locality_record(0, 0, &sl), crtm(1)], &given);
+    let mut v = start;
+    v.extend(s.hash(b"m").as_bytes());
+    assert_eq!(pcr0(&r), v);
+    // A log of EV_NO_ACTION records only: the StartupLocality still sets verified PCR 0's start.
+    let mut at3 = [0u8; 32];
+    at3[31] = 3;
+    let v3 = VerifiedRegisters::asserted([RegisterValue {
+        id: MrId::Pcr(0),
+        value: Digest::new(s, &at3).unwrap(),
+    }])
+    .unwrap();
+    let only = [startup_locality_record(0, 0, &sl)];
+    let r = cel::replay_records(&only, &cfg, Some(&v3)).unwrap();
+    assert_eq!((r.startup_locality, r.outcome.entries), (Some(3), 1));
+    assert_eq!(r.checks, Default::default());
+}
+
+/// With `DataCheckPolicy::Report`, disagreeing and malformed contents are counted, and the first
+/// 64 are listed; with `Reject` (the default), the first one fails the replay.
+#[test]
+fn reported_content_failures_are_counted_and_the_first_64_listed() {
+    use mr_core::log::tcg::DataCheckPolicy;
+    let s = HashAlg::Sha256;
+    let report = CelReplayConfig::default().with_data_check(DataCheckPolicy::Report);
+    // 70 EV_SEPARATOR records whose digest is not the hash of their data; 70 EV_EFI_VARIABLE_BOOT
+    // records whose data is not a UEFI_VARIABLE_DATA.
+    let mismatched: Vec<CelRecord> = (0..70)
+        .map(|i| pc(i, 7, EventType::EV_SEPARATOR, &[0; 4], s.hash(b"other")))
+        .collect();
+    let malformed: Vec<CelRecord> = (0..70)
+        .map(|i| {
+            pc(
+                i,
+                7,
+                EventType::EV_EFI_VARIABLE_BOOT,
+                &[1, 2, 3],
+                s.hash(b"x"),
+            )
+        })
+        .collect();
+    for records in [&mismatched, &malformed] {
+        let r = cel::replay_records(records, &report, None).unwrap();
+        assert_eq!(r.checks.failure_count, 70);
+        assert_eq!(r.checks.failures.len(), 64);
+        assert_eq!(r.checks.failures[63].0, 63);
+        assert!(cel::replay_records(records, &CelReplayConfig::default(), None).is_err());
+    }
+    // A violation is refused only with ViolationPolicy::Reject.
+    use mr_core::log::ima::ViolationPolicy;
+    let v = [CelRecord {
+        recnum: 0,
+        index: CelIndex::Pcr(10),
+        digests: vec![Digest::zero(s)],
+        content: Content::ImaTemplate {
+            template_name: "ima-ng".into(),
+            template_data: b"x".to_vec(),
+        },
+    }];
+    let ok = cel::replay_records(&v, &CelReplayConfig::default(), None).unwrap();
+    let mut ones = Digest::zero(s);
+    ones.extend(Digest::ones(s).as_bytes());
+    assert_eq!(ok.outcome.registers[0].value, ones);
+    let reject = CelReplayConfig::default().with_violations(ViolationPolicy::Reject);
+    assert!(cel::replay_records(&v, &reject, None).is_err());
+}

@@ -1,6 +1,7 @@
 //! CEL replay through the one [`Replayer`], with per-record content checks.
 
 use crate::alg::{Digest, HashAlg};
+use std::collections::BTreeSet;
 use std::io::BufRead;
 
 use crate::error::{EntryDigestMismatch, Error, NotCovered, ParseErrorKind};
@@ -219,12 +220,16 @@ enum Check {
 }
 
 fn check(r: &CelRecord, position: u64, id: &MrId) -> Check {
+    if r.digests.is_empty() {
+        // Nothing to check (and nothing covers the record).
+        return Check::NotCheckable;
+    }
     match &r.content {
         Content::ImaTemplate {
             template_name,
             template_data,
         } => {
-            if !r.digests.is_empty() && r.digests.iter().all(|d| d.is_zero()) {
+            if r.digests.iter().all(|d| d.is_zero()) {
                 return Check::Violation;
             }
             for d in &r.digests {
@@ -233,11 +238,7 @@ fn check(r: &CelRecord, position: u64, id: &MrId) -> Check {
                     return Check::Mismatch(*d, computed);
                 }
             }
-            if r.digests.is_empty() {
-                Check::NotCheckable
-            } else {
-                Check::Verified
-            }
+            Check::Verified
         }
         Content::PcClient {
             event_type,
@@ -267,7 +268,7 @@ fn check(r: &CelRecord, position: u64, id: &MrId) -> Check {
         Content::Other {
             content_type: CONTENT_COS,
             ..
-        } if !r.digests.is_empty() => {
+        } => {
             // COS launcher events: the digest is the hash of the whole content TLV (SPECS §7.2).
             let bytes = match tlv::content_tlv(&r.content) {
                 Ok(b) => b,
@@ -312,8 +313,8 @@ pub struct CelReplay<'a> {
     /// Created at the first record that extends anything (start values known then).
     replayer: Option<Replayer>,
     locality: Option<u8>,
-    /// Banks of the digests seen (when `cfg.banks` is empty).
-    seen_banks: Vec<HashAlg>,
+    /// Banks of the digests seen.
+    seen_banks: BTreeSet<HashAlg>,
     /// Registers extended so far (at most [`MAX_CEL_REGISTERS`]).
     registers: Vec<MrId>,
     checks: CelChecks,
@@ -328,7 +329,7 @@ impl<'a> CelReplay<'a> {
             expected,
             replayer: None,
             locality: None,
-            seen_banks: Vec::new(),
+            seen_banks: BTreeSet::new(),
             registers: Vec::new(),
             checks: CelChecks::default(),
             position: 0,
@@ -406,11 +407,7 @@ impl<'a> CelReplay<'a> {
             }
             self.registers.push(id.clone());
         }
-        for d in &r.digests {
-            if self.cfg.banks.is_empty() && !self.seen_banks.contains(&d.alg()) {
-                self.seen_banks.push(d.alg());
-            }
-        }
+        self.seen_banks.extend(r.digests.iter().map(|d| d.alg()));
         let covered = self.coverage(r, &id, position)?;
         let cfg = self.cfg;
         let check = check(r, position, &id);
@@ -536,9 +533,7 @@ impl<'a> CelReplay<'a> {
             None => self.start(None)?,
         };
         let mut banks = if self.cfg.banks.is_empty() {
-            let mut b = std::mem::take(&mut self.seen_banks);
-            b.sort();
-            b
+            std::mem::take(&mut self.seen_banks).into_iter().collect()
         } else {
             self.cfg.banks.clone()
         };
