@@ -417,7 +417,10 @@ pub struct CelWriter<W: Write> {
     out: W,
     encoding: Encoding,
     records: u64,
+    /// One encoded record (TLV, CBOR).
     buf: Vec<u8>,
+    /// One record's JSON text.
+    text: String,
 }
 
 impl<W: Write> CelWriter<W> {
@@ -428,6 +431,7 @@ impl<W: Write> CelWriter<W> {
             encoding,
             records: 0,
             buf: Vec::new(),
+            text: String::new(),
         }
     }
 
@@ -438,12 +442,16 @@ impl<W: Write> CelWriter<W> {
             Encoding::Tlv => tlv::encode_record(r, &mut self.buf)?,
             Encoding::Cbor => cbor::encode_record(r, &mut self.buf),
             Encoding::Json => {
-                let mut text = String::from(if self.records == 0 { "[\n" } else { ",\n" });
-                json::write_record(r, &mut text);
-                self.buf = text.into_bytes();
+                self.text.clear();
+                self.text
+                    .push_str(if self.records == 0 { "[\n" } else { ",\n" });
+                json::write_record(r, &mut self.text);
             }
         }
-        self.out.write_all(&self.buf)?;
+        self.out.write_all(match self.encoding {
+            Encoding::Json => self.text.as_bytes(),
+            _ => &self.buf,
+        })?;
         self.records += 1;
         Ok(())
     }

@@ -8,7 +8,7 @@
 //! go-tpm-tools for the record number and index (so go-tpm-tools can read it) and writes
 //! nested integers in the fewest bytes, except the 4-byte PC-Client event type.
 
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 
 use crate::error::{Error, ParseErrorKind};
 
@@ -194,7 +194,22 @@ pub(crate) fn read_up_to<R: BufRead>(
     n: u64,
     buf: &mut Vec<u8>,
 ) -> Result<u64, Error> {
-    Ok(input.by_ref().take(n).read_to_end(buf)? as u64)
+    let mut left = n;
+    while left > 0 {
+        let chunk = match input.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        let take = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        buf.extend_from_slice(chunk.get(..take).unwrap_or_default());
+        input.consume(take);
+        left -= take as u64;
+    }
+    Ok(n - left)
 }
 
 /// Read a CEL-TLV record by record: each record's four TLVs are read into one buffer (the record
