@@ -309,17 +309,41 @@ pub(crate) fn read<R: BufRead>(
             c.offset += c.buf.len() as u64;
         }
         for _ in 0..records {
-            c.buf.clear();
-            c.item(&mut input, 0)?;
-            let mut r = Reader {
-                buf: &c.buf,
-                pos: 0,
-                base: c.offset,
-                record: c.record,
+            // Fast path: the record decodes from the bytes the reader holds (all of them for a
+            // slice). Otherwise (the buffer ends inside it, or it is bad) it is copied item by
+            // item and decoded from the copy, which also gives the error of a bad record.
+            let fast = {
+                let avail = input.fill_buf()?;
+                let mut r = Reader {
+                    buf: avail,
+                    pos: 0,
+                    base: c.offset,
+                    record: c.record,
+                };
+                record(&mut r)
+                    .ok()
+                    .filter(|_| r.pos as u64 <= MAX_CEL_RECORD_LEN)
+                    .map(|rec| (rec, r.pos))
             };
-            let rec = record(&mut r)?;
+            let (rec, len) = match fast {
+                Some((rec, len)) => {
+                    input.consume(len);
+                    (rec, len)
+                }
+                None => {
+                    c.buf.clear();
+                    c.item(&mut input, 0)?;
+                    let mut r = Reader {
+                        buf: &c.buf,
+                        pos: 0,
+                        base: c.offset,
+                        record: c.record,
+                    };
+                    (record(&mut r)?, c.buf.len())
+                }
+            };
             visit(c.offset, rec)?;
-            c.offset += c.buf.len() as u64;
+            c.offset += len as u64;
             c.record += 1;
             if c.buf.capacity() > KEEP_BUFFER {
                 c.buf = Vec::new();

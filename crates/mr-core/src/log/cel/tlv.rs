@@ -229,6 +229,26 @@ pub(crate) fn read<R: BufRead>(
     let mut offset = 0u64;
     let mut record = 0u64;
     while !input.fill_buf()?.is_empty() {
+        // Fast path: the record decodes from the bytes the reader holds (all of them for a
+        // slice). Otherwise (the buffer ends inside it, or it is bad) its four TLVs are copied
+        // and decoded from the copy, which also gives the error of a bad record.
+        let fast = {
+            let avail = input.fill_buf()?;
+            let mut c = Cursor {
+                buf: avail,
+                pos: 0,
+                base: offset,
+                record,
+            };
+            read_record(&mut c).ok().map(|r| (r, c.pos))
+        };
+        if let Some((r, len)) = fast {
+            input.consume(len);
+            visit(offset, r)?;
+            offset += len as u64;
+            record += 1;
+            continue;
+        }
         buf.clear();
         for (structure, max) in FIELDS {
             let at = offset + buf.len() as u64;
