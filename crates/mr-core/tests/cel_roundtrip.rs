@@ -210,7 +210,12 @@ fn pc_client_logs_to_cel_replay_to_the_same_pcrs() {
                 "{file} {enc}"
             );
             assert_eq!(report.startup_locality, direct.startup_locality, "{file}");
+            // Verified against the PCRs: the checkable events are verified, none uncovered.
+            let pcrs = VerifiedRegisters::asserted(direct.outcome.registers.clone()).unwrap();
+            let report = cel::replay_records(&back, &CelReplayConfig::default(), Some(&pcrs))
+                .unwrap_or_else(|e| panic!("{file} {enc}: {e}"));
             assert!(report.checks.verified > 0, "{file}");
+            assert_eq!(report.checks.not_covered, 0, "{file}");
         }
     }
     // A CCEL: CC MR indexes, RTMRs.
