@@ -9,6 +9,8 @@
 //! - `encode_{tlv,json,cbor}`: `cel::encode` of the records.
 //! - `replay_tlv_records` vs `baseline_ima_replay`: replaying the decoded records (content checks
 //!   included: SHA-1 and SHA-256 template digests) against replaying the IMA list.
+//! - `replay_{tlv,json,cbor}_stream`: `cel::replay` of the encoded log, decoding each record as
+//!   it streams (what `mr cel replay` does), against `baseline_ima_replay`.
 //!
 //! Run: `cargo bench --bench cel -- --warm-up-time 2 --measurement-time 5`. Report each figure
 //! as a ratio to `baseline_ima_binary_parse` (or to `baseline_ima_replay` for the replay).
@@ -57,6 +59,17 @@ fn bench(c: &mut Criterion) {
         });
         g.bench_function(format!("encode_{enc}"), |b| {
             b.iter(|| cel::encode(black_box(&records), enc).map(|b| b.len()))
+        });
+        g.bench_function(format!("replay_{enc}_stream"), |b| {
+            b.iter(|| {
+                cel::replay(
+                    black_box(&bytes[..]),
+                    enc,
+                    &CelReplayConfig::default(),
+                    None,
+                )
+                .map(|r| r.outcome.entries)
+            })
         });
     }
     let cfg = ImaReplayConfig::default().with_banks(banks);

@@ -1,17 +1,17 @@
 //! `mr cel ...`: the TCG Canonical Event Log — convert to and between its encodings, replay.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
-use mr_core::log::cel::{self, CelRecord, CelReplayConfig, CelReplayReport, Encoding};
+use mr_core::log::cel::{self, CelRecord, CelReplayConfig, CelReplayReport, CelWriter, Encoding};
 use mr_core::log::ima::ImaReaderOptions;
 use mr_core::log::tcg::{self, DataCheckPolicy, LogEnd, ParseOptions, RegisterSpace, Trailing};
 use mr_core::replay::{PrefixPolicy, ReplayOptions};
 use mr_core::{HashAlg, VerifiedRegisters};
 
 use crate::common::{
-    expected_values, print_json, print_outcome, print_rejection_json, read_input, registers_json,
+    expected_values, open_input, print_json, print_outcome, print_rejection_json, registers_json,
     CmdResult, Failure,
 };
 
@@ -121,45 +121,144 @@ pub fn run(command: CelCommand) -> CmdResult {
     }
 }
 
-/// Parse a TCG log for conversion: strict PC-Client, or a CCEL area (padding allowed).
-fn tcg_records(
-    bytes: &[u8],
-    ccel: bool,
-    banks: &[HashAlg],
-) -> Result<Vec<CelRecord>, mr_core::Error> {
-    let (opts, space) = if ccel {
-        (ParseOptions::ccel(), RegisterSpace::CcMr)
-    } else {
-        (ParseOptions::default(), RegisterSpace::Pcr)
-    };
-    let log = tcg::parse(bytes, &opts)?;
-    cel::from_tcg(&log, space, banks)
+/// Bytes read ahead to detect a CEL encoding ([`cel::detect`] needs the first two TLV heads, or
+/// the first non-blank byte of JSON).
+const PEEK: u64 = 4096;
+
+/// The input named on the command line, its first bytes read for detection: `reader` gives the
+/// whole input (the bytes read ahead, then the rest), so the input is read once, front to back.
+struct Peeked {
+    head: Vec<u8>,
+    rest: Box<dyn BufRead>,
 }
 
-/// Detect the input format (see `--from`): CEL by its first bytes, then a TCG log — a CCEL
-/// when it is padded or its only bank is SHA-384 (TDVF), else PC-Client — then an IMA list.
-fn detect(bytes: &[u8]) -> FromArg {
-    match cel::detect(bytes) {
-        Some(Encoding::Tlv) => return FromArg::Tlv,
-        Some(Encoding::Json) => return FromArg::Json,
-        Some(Encoding::Cbor) => return FromArg::Cbor,
+impl Peeked {
+    fn open(path: &Path) -> Result<Peeked, Failure> {
+        let mut rest = open_input(path)?;
+        let mut head = Vec::new();
+        rest.by_ref()
+            .take(PEEK)
+            .read_to_end(&mut head)
+            .map_err(|e| Failure::Malformed(format!("cannot read {}: {e}", path.display())))?;
+        Ok(Peeked { head, rest })
+    }
+
+    /// The whole input, streamed.
+    fn reader(self) -> impl BufRead {
+        std::io::Cursor::new(self.head).chain(self.rest)
+    }
+
+    /// The whole input in memory (at most [`MAX_INPUT`] bytes), for the formats read whole.
+    fn into_bytes(self, path: &Path) -> Result<Vec<u8>, Failure> {
+        let mut bytes = self.head;
+        self.rest
+            .take(MAX_INPUT + 1 - bytes.len() as u64)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Failure::Malformed(format!("cannot read {}: {e}", path.display())))?;
+        if bytes.len() as u64 > MAX_INPUT {
+            return Err(Failure::Malformed(format!(
+                "{} is larger than {MAX_INPUT} bytes",
+                path.display()
+            )));
+        }
+        Ok(bytes)
+    }
+}
+
+/// Detect the input format (see `--from`) from its first bytes when it is a CEL; else read it
+/// whole and try a TCG log — a CCEL when it is padded or its only bank is SHA-384 (TDVF), else
+/// PC-Client — then an IMA list.
+fn detect(input: Peeked, path: &Path) -> Result<(FromArg, Input), Failure> {
+    match cel::detect(&input.head) {
+        Some(Encoding::Tlv) => return Ok((FromArg::Tlv, Input::Stream(input))),
+        Some(Encoding::Json) => return Ok((FromArg::Json, Input::Stream(input))),
+        Some(Encoding::Cbor) => return Ok((FromArg::Cbor, Input::Stream(input))),
         None => {}
     }
+    let bytes = input.into_bytes(path)?;
     let padded = ParseOptions::default().with_trailing(Trailing::AllowPadding);
-    if let Ok(log) = tcg::parse(bytes, &padded) {
-        let ccel = matches!(log.end, LogEnd::Padding { .. }) || log.banks() == [HashAlg::Sha384];
-        return if ccel { FromArg::Ccel } else { FromArg::Tcg };
-    }
-    FromArg::Ima
+    let from = match tcg::parse(&bytes, &padded) {
+        Ok(log)
+            if matches!(log.end, LogEnd::Padding { .. }) || log.banks() == [HashAlg::Sha384] =>
+        {
+            FromArg::Ccel
+        }
+        Ok(_) => FromArg::Tcg,
+        Err(_) => FromArg::Ima,
+    };
+    Ok((from, Input::Bytes(bytes)))
 }
 
+/// An input still to be read, or read whole (to detect its format).
+enum Input {
+    Stream(Peeked),
+    Bytes(Vec<u8>),
+}
+
+impl Input {
+    fn reader(self) -> Box<dyn BufRead> {
+        match self {
+            Input::Stream(p) => Box::new(p.reader()),
+            Input::Bytes(b) => Box::new(std::io::Cursor::new(b)),
+        }
+    }
+
+    fn into_bytes(self, path: &Path) -> Result<Vec<u8>, Failure> {
+        match self {
+            Input::Stream(p) => p.into_bytes(path),
+            Input::Bytes(b) => Ok(b),
+        }
+    }
+}
+
+/// Convert, writing each record as it is read: CEL and IMA input stream (memory is one record);
+/// a TCG log or CCEL is parsed whole (at most [`MAX_INPUT`] bytes), then written record by
+/// record. When the input turns out bad, an output file (`-o`) is removed rather than left
+/// with the records before the fault (stdout has them: it cannot be taken back).
 fn convert(args: ConvertArgs) -> CmdResult {
-    let bytes = read_input(&args.input, MAX_INPUT)?;
-    let from = args.from.unwrap_or_else(|| detect(&bytes));
-    let records = match from {
-        FromArg::Ima => cel::from_ima(&bytes[..], ImaReaderOptions::default(), &args.bank)?,
-        FromArg::Tcg => tcg_records(&bytes, false, &args.bank)?,
-        FromArg::Ccel => tcg_records(&bytes, true, &args.bank)?,
+    let result = write_converted(&args);
+    if let (Err(_), Some(path)) = (&result, &args.output) {
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}
+
+fn write_converted(args: &ConvertArgs) -> CmdResult {
+    let peeked = Peeked::open(&args.input)?;
+    let (from, input) = match args.from {
+        Some(f) => (f, Input::Stream(peeked)),
+        None => detect(peeked, &args.input)?,
+    };
+    let out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .map_err(|e| Failure::Malformed(format!("cannot write {}: {e}", path.display())))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut writer = CelWriter::new(out, args.to.into());
+    let mut write = |r: CelRecord| writer.write(&r);
+    match from {
+        FromArg::Ima => {
+            cel::visit_ima(
+                input.reader(),
+                ImaReaderOptions::default(),
+                &args.bank,
+                write,
+            )?;
+        }
+        FromArg::Tcg | FromArg::Ccel => {
+            let bytes = input.into_bytes(&args.input)?;
+            let (opts, space) = if from == FromArg::Ccel {
+                (ParseOptions::ccel(), RegisterSpace::CcMr)
+            } else {
+                (ParseOptions::default(), RegisterSpace::Pcr)
+            };
+            let log = tcg::parse(&bytes, &opts)?;
+            for r in cel::from_tcg(&log, space, &args.bank)? {
+                write(r)?;
+            }
+        }
         FromArg::Tlv | FromArg::Json | FromArg::Cbor => {
             if !args.bank.is_empty() {
                 return Err(Failure::Malformed(
@@ -171,33 +270,26 @@ fn convert(args: ConvertArgs) -> CmdResult {
                 FromArg::Json => Encoding::Json,
                 _ => Encoding::Cbor,
             };
-            cel::decode(&bytes, enc)?
+            cel::read_records(input.reader(), enc, write)?;
         }
-    };
-    let out = cel::encode(&records, args.to.into())?;
-    match &args.output {
-        Some(path) => std::fs::write(path, &out)
-            .map_err(|e| Failure::Malformed(format!("cannot write {}: {e}", path.display())))?,
-        None => std::io::stdout()
-            .lock()
-            .write_all(&out)
-            .map_err(|e| Failure::Malformed(format!("cannot write to stdout: {e}")))?,
     }
+    writer.finish()?;
     Ok(())
 }
 
+/// Replay, each record as it is read (memory is one record and the registers).
 fn replay(args: ReplayArgs) -> CmdResult {
-    let bytes = read_input(&args.input, MAX_INPUT)?;
+    let expected = expected_values(&args.expect, &args.expect_file)?;
+    let input = Peeked::open(&args.input)?;
     let enc = match args.from {
         Some(e) => e.into(),
-        None => cel::detect(&bytes).ok_or_else(|| {
+        None => cel::detect(&input.head).ok_or_else(|| {
             Failure::Malformed(format!(
                 "{} is not a CEL (TLV, JSON or CBOR); convert other logs with mr cel convert",
                 args.input.display()
             ))
         })?,
     };
-    let expected = expected_values(&args.expect, &args.expect_file)?;
     let mut opts = ReplayOptions::default();
     if args.exact {
         opts = opts.with_prefix(PrefixPolicy::Exact);
@@ -206,7 +298,7 @@ fn replay(args: ReplayArgs) -> CmdResult {
         .with_banks(args.bank.clone())
         .with_replay(opts)
         .with_data_check(DataCheckPolicy::Reject);
-    let report = cel::replay(&bytes, enc, &cfg, expected.as_ref()).map_err(|e| {
+    let report = cel::replay(input.reader(), enc, &cfg, expected.as_ref()).map_err(|e| {
         print_rejection_json(&e, args.json);
         Failure::from(e)
     })?;
@@ -229,6 +321,12 @@ fn print_human(r: &CelReplayReport, enc: Encoding, expected: Option<&VerifiedReg
         "content checks: {} verified, {} not checkable, {} violations",
         r.checks.verified, r.checks.not_checkable, r.checks.violations
     );
+    if let Some(first) = r.checks.first_not_covered {
+        println!(
+            "not covered by a verified value: {} records (first: recnum {first})",
+            r.checks.not_covered
+        );
+    }
     if let Some(l) = r.startup_locality {
         println!("pcr0 start locality: {l}");
     }
@@ -253,6 +351,8 @@ fn report_json(
             "verified": r.checks.verified,
             "not_checkable": r.checks.not_checkable,
             "violations": r.checks.violations,
+            "not_covered": r.checks.not_covered,
+            "first_not_covered": r.checks.first_not_covered,
         },
         "startup_locality": r.startup_locality,
     })

@@ -256,6 +256,15 @@ pub fn rejection_json(e: &Error) -> Option<serde_json::Value> {
             "verified": false,
             "bad_entry": bad_entry_json(m),
         })),
+        Error::NotCovered(n) => Some(serde_json::json!({
+            "verified": false,
+            "not_covered": {
+                "entry": n.entry,
+                "number": n.number,
+                "id": n.register.to_string(),
+                "reason": n.reason,
+            },
+        })),
         _ => None,
     }
 }

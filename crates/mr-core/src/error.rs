@@ -64,6 +64,9 @@ pub enum Error {
     /// A replay that does not reach the verified register values.
     #[error(transparent)]
     Replay(Box<ReplayError>),
+    /// An entry that no verified value covers where every entry must be covered.
+    #[error(transparent)]
+    NotCovered(Box<NotCovered>),
     /// Reading or extending a register failed.
     #[error("register {register}: {reason}")]
     Register {
@@ -86,7 +89,7 @@ impl Error {
     /// The class of this error (what a CLI exit code or a verifier verdict should be).
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::EntryDigest(_) | Error::Replay(_) => ErrorClass::Rejected,
+            Error::EntryDigest(_) | Error::Replay(_) | Error::NotCovered(_) => ErrorClass::Rejected,
             Error::Register { .. } | Error::Io(_) => ErrorClass::Device,
             Error::History(h) => h.class(),
             _ => ErrorClass::Malformed,
@@ -192,6 +195,21 @@ pub struct EntryDigestMismatch {
     pub recorded: Digest,
     /// The digest recomputed from the entry's data.
     pub computed: Digest,
+}
+
+/// An entry of a log that carries no digest a verified register value vouches for, refused
+/// where the whole log must be verified (e.g. `mr cel replay --exact`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("entry {entry} (record number {number}, register {register}) is not covered by a verified value: {reason}")]
+pub struct NotCovered {
+    /// Entry number (0-based position in the log).
+    pub entry: u64,
+    /// The number the log gives the entry (a CEL `recnum`).
+    pub number: u64,
+    /// Register the entry extends.
+    pub register: MrId,
+    /// Why no verified value covers it.
+    pub reason: String,
 }
 
 /// One register and bank whose replayed value differs from the verified value.

@@ -213,9 +213,13 @@ fn confidential_space_tlv_cel_parses_checks_and_replays_into_rtmr3() {
 
     // Every record's digest is the SHA-384 of its content TLV; all extend RTMR 3.
     let report = cel::replay_records(&records, &CelReplayConfig::default(), None).unwrap();
-    assert_eq!(report.checks.verified, 18);
     assert_eq!(report.outcome.registers.len(), 1);
     assert_eq!(report.outcome.registers[0].id, MrId::Rtmr(3));
+    // Without a verified RTMR 3 nothing is verified; with it, all 18 are.
+    assert_eq!((report.checks.verified, report.checks.not_covered), (0, 18));
+    let rtmr3 = mr_core::VerifiedRegisters::asserted(report.outcome.registers.clone()).unwrap();
+    let report = cel::replay_records(&records, &CelReplayConfig::default(), Some(&rtmr3)).unwrap();
+    assert_eq!((report.checks.verified, report.checks.not_covered), (18, 0));
     // One changed content byte is refused although nothing else changed.
     let mut bad = records.clone();
     if let Content::Other { data, .. } = &mut bad[5].content {

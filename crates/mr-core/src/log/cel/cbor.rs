@@ -10,21 +10,27 @@
 //! `{item type: data}` (`{1: {0: major, 1: minor}}`, `{2: null}`, `{80: timestamp}`,
 //! `{81: state}`) — mr's choice, mirroring the TLV nesting; `systemd` `{0: type, 1: timestamp,
 //! 2: boot id bstr, 3: string tstr}`; `ima_tlv` and other types: a bstr. The log is an array of
-//! records or a CBOR sequence of records.
+//! records or a CBOR sequence of records (and of such arrays); [`super::CelWriter`] writes a
+//! sequence, which needs no count up front.
 //!
 //! The reader accepts only definite lengths, bounds every length by the bytes left and by
 //! [`MAX_CEL_VALUE_LEN`], limits nesting to [`MAX_DEPTH`], and refuses unknown keys, floats,
-//! tags and duplicate keys. It decodes straight into records (no intermediate tree). Errors name
-//! the record (its position) and the byte offset of the item that is malformed. The writer uses the shortest integer heads (deterministic CBOR).
+//! tags and duplicate keys. It streams: one record item at a time is copied from the input (at
+//! most [`MAX_CEL_RECORD_LEN`] bytes) and decoded straight into a record (no intermediate tree).
+//! Errors name the record (its position) and the byte offset of the item that is malformed. The writer uses the shortest integer heads (deterministic CBOR).
+
+use std::io::BufRead;
 
 use crate::alg::Digest;
 use crate::error::{Error, ParseErrorKind};
 
+use super::tlv::{read_up_to, KEEP_BUFFER};
+
 use super::{
     cel_err, check_template_name, push_digest, CelIndex, CelRecord, Content, Encoding, MgtItem,
     StateTrans, SystemdEvent, CONTENT_CEL_MGT, CONTENT_IMA_TEMPLATE, CONTENT_IMA_TLV,
-    CONTENT_PCCLIENT_STD, CONTENT_SYSTEMD, INDEX_CCMR, INDEX_NV, INDEX_PCR, MAX_CEL_VALUE_LEN,
-    MGT_CEL_VERSION, MGT_FIRMWARE_END, MGT_STATE_TRANS, MGT_TIMESTAMP,
+    CONTENT_PCCLIENT_STD, CONTENT_SYSTEMD, INDEX_CCMR, INDEX_NV, INDEX_PCR, MAX_CEL_RECORD_LEN,
+    MAX_CEL_VALUE_LEN, MGT_CEL_VERSION, MGT_FIRMWARE_END, MGT_STATE_TRANS, MGT_TIMESTAMP,
 };
 
 /// Deepest nesting of arrays and maps accepted (a record needs 4).
@@ -50,6 +56,7 @@ const MAJOR_BYTES: u8 = 2;
 const MAJOR_TEXT: u8 = 3;
 const MAJOR_ARRAY: u8 = 4;
 const MAJOR_MAP: u8 = 5;
+const MAJOR_TAG: u8 = 6;
 const MAJOR_SIMPLE: u8 = 7;
 /// The simple value `null` (initial byte 0xf6).
 const NULL: u8 = 0xf6;
@@ -71,12 +78,14 @@ fn major_name(m: u8) -> &'static str {
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Offset of `buf` in the input.
+    base: u64,
     record: u64,
 }
 
 impl<'a> Reader<'a> {
     fn err_at(&self, at: usize, structure: &'static str, kind: ParseErrorKind) -> Error {
-        cel_err(ENC, structure, at as u64, self.record, kind)
+        cel_err(ENC, structure, self.base + at as u64, self.record, kind)
     }
 
     fn left(&self) -> u64 {
@@ -275,33 +284,190 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decode CEL-CBOR (an array of records or a sequence of records).
-pub fn decode(bytes: &[u8]) -> Result<Vec<CelRecord>, Error> {
-    let mut r = Reader {
-        buf: bytes,
-        pos: 0,
+/// Read CEL-CBOR (arrays of records and records, in sequence) record by record: each record
+/// item is copied into one buffer (well-formed, definite lengths, nesting at most
+/// [`MAX_DEPTH`], at most [`MAX_CEL_RECORD_LEN`] bytes) and decoded there; `visit` gets each
+/// record with its offset. An outer array's count is not checked against the input left (it
+/// is not known): a count beyond the records given ends in a truncation error.
+pub(crate) fn read<R: BufRead>(
+    mut input: R,
+    visit: &mut dyn FnMut(u64, CelRecord) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut c = Copier {
+        offset: 0,
         record: 0,
+        buf: Vec::new(),
     };
-    if bytes.is_empty() {
-        return Err(r.err_at(0, "log", ParseErrorKind::Empty));
-    }
-    let mut records = Vec::new();
-    while r.pos < bytes.len() {
-        let ib = bytes.get(r.pos).copied().unwrap_or(0);
+    let mut any = false;
+    while let Some(&ib) = input.fill_buf()?.first() {
+        any = true;
+        let mut records = 1;
         if ib >> 5 == MAJOR_ARRAY {
-            // An outer array of records.
-            let n = r.array("log")?;
-            for _ in 0..n {
-                records.push(record(&mut r)?);
-                r.record += 1;
+            // An outer array of records: its head, then its records.
+            c.buf.clear();
+            records = c.head(&mut input)?.1;
+            c.offset += c.buf.len() as u64;
+        }
+        for _ in 0..records {
+            // Fast path: the record decodes from the bytes the reader holds (all of them for a
+            // slice). Otherwise (the buffer ends inside it, or it is bad) it is copied item by
+            // item and decoded from the copy, which also gives the error of a bad record.
+            let fast = {
+                let avail = input.fill_buf()?;
+                let mut r = Reader {
+                    buf: avail,
+                    pos: 0,
+                    base: c.offset,
+                    record: c.record,
+                };
+                record(&mut r)
+                    .ok()
+                    .filter(|_| r.pos as u64 <= MAX_CEL_RECORD_LEN)
+                    .map(|rec| (rec, r.pos))
+            };
+            let (rec, len) = match fast {
+                Some((rec, len)) => {
+                    input.consume(len);
+                    (rec, len)
+                }
+                None => {
+                    c.buf.clear();
+                    c.item(&mut input, 0)?;
+                    let mut r = Reader {
+                        buf: &c.buf,
+                        pos: 0,
+                        base: c.offset,
+                        record: c.record,
+                    };
+                    (record(&mut r)?, c.buf.len())
+                }
+            };
+            visit(c.offset, rec)?;
+            c.offset += len as u64;
+            c.record += 1;
+            if c.buf.capacity() > KEEP_BUFFER {
+                c.buf = Vec::new();
             }
-        } else {
-            // One record of a sequence.
-            records.push(record(&mut r)?);
-            r.record += 1;
         }
     }
-    Ok(records)
+    if !any {
+        return Err(cel_err(ENC, "log", 0, 0, ParseErrorKind::Empty));
+    }
+    Ok(())
+}
+
+/// Copies one CBOR item at a time from the input into `buf`, checking only its framing (the
+/// record decoder checks the rest).
+struct Copier {
+    /// Offset in the input of `buf`'s first byte.
+    offset: u64,
+    record: u64,
+    buf: Vec<u8>,
+}
+
+impl Copier {
+    fn err(&self, at: usize, kind: ParseErrorKind) -> Error {
+        cel_err(ENC, "cbor item", self.offset + at as u64, self.record, kind)
+    }
+
+    /// Copy exactly `n` bytes.
+    fn copy<R: BufRead>(&mut self, input: &mut R, n: u64) -> Result<(), Error> {
+        let at = self.buf.len();
+        if at as u64 + n > MAX_CEL_RECORD_LEN {
+            return Err(self.err(
+                0,
+                ParseErrorKind::LengthTooLarge {
+                    len: at as u64 + n,
+                    max: MAX_CEL_RECORD_LEN,
+                },
+            ));
+        }
+        let got = read_up_to(input, n, &mut self.buf)?;
+        if got < n {
+            return Err(self.err(
+                at,
+                ParseErrorKind::Truncated {
+                    needed: n,
+                    available: got,
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    /// Copy an item's head; its major type and argument.
+    fn head<R: BufRead>(&mut self, input: &mut R) -> Result<(u8, u64), Error> {
+        let at = self.buf.len();
+        self.copy(input, 1)?;
+        let ib = self.buf.get(at).copied().unwrap_or(0);
+        let (major, ai) = (ib >> 5, ib & 0x1f);
+        let extra = match ai {
+            0..=23 => return Ok((major, u64::from(ai))),
+            24 => 1,
+            25 => 2,
+            26 => 4,
+            27 => 8,
+            _ => {
+                return Err(self.err(
+                    at,
+                    ParseErrorKind::Invalid(format!(
+                        "CBOR initial byte {ib:#04x} (indefinite lengths and reserved values are not accepted)"
+                    )),
+                ))
+            }
+        };
+        self.copy(input, extra)?;
+        let arg = self
+            .buf
+            .get(at + 1..)
+            .unwrap_or_default()
+            .iter()
+            .fold(0, |v, b| (v << 8) | u64::from(*b));
+        Ok((major, arg))
+    }
+
+    /// Copy one well-formed item.
+    fn item<R: BufRead>(&mut self, input: &mut R, depth: usize) -> Result<(), Error> {
+        let at = self.buf.len();
+        if depth >= MAX_DEPTH {
+            return Err(self.err(
+                at,
+                ParseErrorKind::Invalid(format!("nesting deeper than {MAX_DEPTH}")),
+            ));
+        }
+        let (major, arg) = self.head(input)?;
+        match major {
+            MAJOR_BYTES | MAJOR_TEXT => {
+                if arg > u64::from(MAX_CEL_VALUE_LEN) {
+                    return Err(self.err(
+                        at,
+                        ParseErrorKind::LengthTooLarge {
+                            len: arg,
+                            max: u64::from(MAX_CEL_VALUE_LEN),
+                        },
+                    ));
+                }
+                self.copy(input, arg)
+            }
+            MAJOR_ARRAY | MAJOR_MAP => {
+                let items = if major == MAJOR_MAP {
+                    arg.saturating_mul(2)
+                } else {
+                    arg
+                };
+                // Each item is a byte at least: the record bound stops a huge count.
+                for _ in 0..items {
+                    self.item(input, depth + 1)?;
+                }
+                Ok(())
+            }
+            MAJOR_TAG => Err(self.err(
+                at,
+                ParseErrorKind::Invalid(format!("{} (not used by CEL)", major_name(major))),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Set a once-only field.
@@ -686,14 +852,4 @@ pub fn encode_record(r: &CelRecord, out: &mut Vec<u8>) {
         }
         Content::ImaTlv(d) | Content::Other { data: d, .. } => put_bytes(out, d),
     }
-}
-
-/// Encode records as a CBOR array.
-pub fn encode(records: &[CelRecord]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(records.len() * 200 + 9);
-    head(&mut out, 4, records.len() as u64);
-    for r in records {
-        encode_record(r, &mut out);
-    }
-    out
 }

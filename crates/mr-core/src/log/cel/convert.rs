@@ -17,12 +17,29 @@ pub const DEFAULT_IMA_BANKS: [HashAlg; 2] = [HashAlg::Sha1, HashAlg::Sha256];
 /// template digest in that bank's hash, or all zeros for a violation (as in the list).
 ///
 /// Every entry's recorded template digest is checked against its data first: a tampered entry
-/// is [`Error::EntryDigest`], never laundered into a consistent CEL record.
+/// is [`Error::EntryDigest`], never laundered into a consistent CEL record. The whole list in
+/// memory; [`visit_ima`] streams it.
 pub fn from_ima<R: BufRead>(
     input: R,
     opts: ImaReaderOptions,
     banks: &[HashAlg],
 ) -> Result<Vec<CelRecord>, Error> {
+    let mut records = Vec::new();
+    visit_ima(input, opts, banks, |r| {
+        records.push(r);
+        Ok(())
+    })?;
+    Ok(records)
+}
+
+/// [`from_ima`] one entry at a time: `visit` gets each record as its entry is read (memory is
+/// one entry). Returns the number of records.
+pub fn visit_ima<R: BufRead>(
+    input: R,
+    opts: ImaReaderOptions,
+    banks: &[HashAlg],
+    mut visit: impl FnMut(CelRecord) -> Result<(), Error>,
+) -> Result<u64, Error> {
     let banks: Vec<HashAlg> = if banks.is_empty() {
         DEFAULT_IMA_BANKS.to_vec()
     } else {
@@ -31,7 +48,7 @@ pub fn from_ima<R: BufRead>(
         b
     };
     let mut reader = ImaReader::new(input, opts);
-    let mut records = Vec::new();
+    let mut records = 0;
     while let Some(e) = reader.next_entry()? {
         e.verify_header().map_err(Error::EntryDigest)?;
         let digests = banks
@@ -44,7 +61,7 @@ pub fn from_ima<R: BufRead>(
                 }
             })
             .collect();
-        records.push(CelRecord {
+        visit(CelRecord {
             recnum: e.index(),
             index: CelIndex::Pcr(e.pcr()),
             digests,
@@ -52,7 +69,8 @@ pub fn from_ima<R: BufRead>(
                 template_name: e.template_name().to_owned(),
                 template_data: e.template_data().to_vec(),
             },
-        });
+        })?;
+        records += 1;
     }
     Ok(records)
 }

@@ -14,16 +14,23 @@
 //! string. `mr_index` (a CC measurement-register index) is mr's name for go-tpm-tools' TLV
 //! index type 108.
 //!
-//! Input is one record, an array of records, or a sequence of records (libcel's
-//! `systemd-seq.json`); like json-c (which libcel uses), trailing commas and `//` or `/* */`
-//! comments are accepted. A record without `recnum` is numbered by its position. Unknown keys
-//! are refused, and so is `null` for a record number or an index. Records are read as borrowed raw JSON into typed
-//! fields (no `Value` tree). Errors name the record (its position) and its byte offset in the
-//! input without its comments. The writer emits an array with one record per line.
+//! Input is one record, an array of records, or a sequence of records and arrays of records
+//! (libcel's `systemd-seq.json`); like json-c (which libcel uses), trailing commas and `//` or
+//! `/* */` comments are accepted. A record without `recnum` is numbered by its position.
+//! Unknown keys are refused, and so is `null` for a record number or an index.
+//!
+//! The reader streams: it scans the input once, copies one record object's text at a time
+//! (comments and blanks outside strings squeezed to one space, at most twice
+//! [`MAX_CEL_RECORD_LEN`]) and deserializes that text into borrowed typed fields (no `Value`
+//! tree, never the whole input). Errors name the record (its position) and the byte offset of
+//! its `{` in the input. The writer ([`super::CelWriter`]) emits an array with one record per
+//! line.
 
 use std::borrow::Cow;
 
-use serde::de::{Deserialize, DeserializeSeed, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use std::io::BufRead;
+
+use serde::de::{Deserialize, Deserializer, Visitor};
 use serde::Deserialize as DeriveDeserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
@@ -33,11 +40,12 @@ use crate::error::{Error, ParseErrorKind};
 use crate::hexdigits::{self, HexCase};
 use crate::log::tcg::EventType;
 
+use super::tlv::KEEP_BUFFER;
 use super::{
     cel_err, check_template_name, push_digest, CelIndex, CelRecord, Content, Encoding, MgtItem,
     StateTrans, SystemdEvent, CONTENT_CEL_MGT, CONTENT_IMA_TEMPLATE, CONTENT_IMA_TLV,
-    CONTENT_PCCLIENT_STD, CONTENT_SYSTEMD, MAX_CEL_VALUE_LEN, MGT_CEL_VERSION, MGT_FIRMWARE_END,
-    MGT_STATE_TRANS, MGT_TIMESTAMP, SYSTEMD_EVENT_TYPES,
+    CONTENT_PCCLIENT_STD, CONTENT_SYSTEMD, MAX_CEL_RECORD_LEN, MAX_CEL_VALUE_LEN, MGT_CEL_VERSION,
+    MGT_FIRMWARE_END, MGT_STATE_TRANS, MGT_TIMESTAMP, SYSTEMD_EVENT_TYPES,
 };
 
 const ENC: Encoding = Encoding::Json;
@@ -51,167 +59,256 @@ const CONTENT_NAMES: [(&str, u8); 5] = [
     ("systemd", CONTENT_SYSTEMD),
 ];
 
-/// Remove `//` and `/* */` comments and commas that directly precede `}` or `]`, outside
-/// strings (json-c's relaxed syntax). Byte offsets of what remains shift by the bytes removed.
-fn relax(input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    let mut in_string = false;
-    while i < input.len() {
-        let rest = input.get(i..).unwrap_or_default();
-        // Copy the run of ordinary bytes up to the next byte that matters, in one go.
-        let special = |c: &u8| {
-            if in_string {
-                matches!(c, b'"' | b'\\')
-            } else {
-                matches!(c, b'"' | b'/' | b'}' | b']')
-            }
-        };
-        let run = rest.iter().position(special).unwrap_or(rest.len());
-        out.extend_from_slice(rest.get(..run).unwrap_or_default());
-        i += run;
-        let Some(&b) = input.get(i) else { break };
-        if in_string {
-            out.push(b);
-            if b == b'\\' {
-                if let Some(&n) = input.get(i + 1) {
-                    out.push(n);
-                    i += 1;
-                }
-            } else {
-                in_string = false;
-            }
-            i += 1;
+/// Largest record text held (comments removed, blanks squeezed): CEL-JSON spells bytes in hex.
+const MAX_RECORD_TEXT: u64 = 2 * MAX_CEL_RECORD_LEN;
+
+/// Read CEL-JSON (see the module documentation) record by record: each record object's text is
+/// copied into one buffer, with comments and blanks outside strings reduced to one space and
+/// commas before `}` or `]` dropped (json-c's relaxed syntax), and decoded there; `visit` gets
+/// each record with the byte offset of its `{` in the input.
+pub(crate) fn read<R: BufRead>(
+    input: R,
+    visit: &mut dyn FnMut(u64, CelRecord) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut s = Scanner {
+        input,
+        offset: 0,
+        text: Vec::new(),
+        record: 0,
+    };
+    let mut any = false;
+    loop {
+        s.skip_blank()?;
+        let Some(b) = s.peek()? else { break };
+        any = true;
+        if b != b'[' {
+            s.record(visit)?;
             continue;
         }
-        match (b, input.get(i + 1)) {
-            (b'"', _) => {
-                in_string = true;
-                out.push(b);
+        let open = s.offset;
+        s.bump();
+        loop {
+            s.skip_blank()?;
+            if s.peek()? == Some(b']') {
+                s.bump();
+                break;
             }
-            (b'/', Some(b'/')) => {
-                while input.get(i).is_some_and(|c| *c != b'\n') {
-                    i += 1;
+            s.record(visit)?;
+            s.skip_blank()?;
+            match s.peek()? {
+                Some(b',') => s.bump(),
+                Some(b']') => {
+                    s.bump();
+                    break;
                 }
-                continue;
+                None => {
+                    return Err(s.err(open, invalid("the input ends inside the array of records")))
+                }
+                Some(other) => {
+                    return Err(s.err(
+                        s.offset,
+                        invalid(format!(
+                            "{:?} after a record (expected \",\" or \"]\")",
+                            char::from(other)
+                        )),
+                    ))
+                }
             }
-            (b'/', Some(b'*')) => {
-                i += 2;
-                while i < input.len()
-                    && !(input.get(i) == Some(&b'*') && input.get(i + 1) == Some(&b'/'))
-                {
-                    i += 1;
-                }
-                i += 2;
-                continue;
-            }
-            (b'}' | b']', _) => {
-                // Drop a comma (and blanks after it) just before the closing bracket.
-                let mut j = out.len();
-                while j > 0 && out.get(j - 1).is_some_and(|c| c.is_ascii_whitespace()) {
-                    j -= 1;
-                }
-                if j > 0 && out.get(j - 1) == Some(&b',') {
-                    out.remove(j - 1);
-                }
-                out.push(b);
-            }
-            _ => out.push(b),
         }
-        i += 1;
     }
-    out
-}
-
-/// Decode CEL-JSON (see the module documentation).
-pub fn decode(bytes: &[u8]) -> Result<Vec<CelRecord>, Error> {
-    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+    if !any {
         return Err(cel_err(ENC, "log", 0, 0, ParseErrorKind::Empty));
     }
-    let relaxed = relax(bytes);
-    let mut records = Vec::new();
-    // Top-level values are delimited without building them (IgnoredAny); an array is then read
-    // element by element as borrowed raw JSON (`RecordSink`) and each record is deserialized
-    // into borrowed typed fields: no `Value` tree, no copy of the input beyond the
-    // comment-stripped one.
-    let mut stream = serde_json::Deserializer::from_slice(&relaxed).into_iter::<IgnoredAny>();
-    loop {
-        let at = stream.byte_offset();
-        let Some(v) = stream.next() else { break };
-        let json_err = |e: serde_json::Error, n: usize| {
-            cel_err(
-                ENC,
-                "json",
-                at as u64,
-                n as u64,
-                ParseErrorKind::Invalid(e.to_string()),
-            )
-        };
-        v.map_err(|e| json_err(e, records.len()))?;
-        let value = relaxed.get(at..stream.byte_offset()).unwrap_or_default();
-        let first = value.iter().find(|b| !b.is_ascii_whitespace());
-        if first == Some(&b'[') {
-            let mut de = serde_json::Deserializer::from_slice(value);
-            let sink = RecordSink {
-                out: &mut records,
-                base: value.as_ptr() as usize,
+    Ok(())
+}
+
+/// The streaming CEL-JSON reader's state.
+struct Scanner<R> {
+    input: R,
+    /// Offset in the input of the next byte.
+    offset: u64,
+    /// The text of the record being read.
+    text: Vec<u8>,
+    /// Position of the record being read.
+    record: u64,
+}
+
+impl<R: BufRead> Scanner<R> {
+    fn err(&self, at: u64, kind: ParseErrorKind) -> Error {
+        cel_err(ENC, "record", at, self.record, kind)
+    }
+
+    fn peek(&mut self) -> Result<Option<u8>, Error> {
+        loop {
+            match self.input.fill_buf() {
+                Ok(b) => return Ok(b.first().copied()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn bump(&mut self) {
+        self.input.consume(1);
+        self.offset += 1;
+    }
+
+    /// Skip blanks and comments between records.
+    fn skip_blank(&mut self) -> Result<(), Error> {
+        while let Some(b) = self.peek()? {
+            if b == b'/' {
+                self.bump();
+                self.comment()?;
+            } else if b.is_ascii_whitespace() {
+                self.bump();
+            } else {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a `/`: skip a `//` or `/* */` comment and return true, or return false (a lone
+    /// `/`, left to the JSON parser to refuse).
+    fn comment(&mut self) -> Result<bool, Error> {
+        match self.peek()? {
+            Some(b'/') => {
+                while let Some(b) = self.peek()? {
+                    if b == b'\n' {
+                        break;
+                    }
+                    self.bump();
+                }
+                Ok(true)
+            }
+            Some(b'*') => {
+                self.bump();
+                let mut star = false;
+                while let Some(b) = self.peek()? {
+                    self.bump();
+                    if star && b == b'/' {
+                        return Ok(true);
+                    }
+                    star = b == b'*';
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn push(&mut self, b: u8, start: u64) -> Result<(), Error> {
+        self.text.push(b);
+        self.check_len(start)
+    }
+
+    fn check_len(&self, start: u64) -> Result<(), Error> {
+        if self.text.len() as u64 > MAX_RECORD_TEXT {
+            return Err(self.err(
+                start,
+                ParseErrorKind::LengthTooLarge {
+                    len: self.text.len() as u64,
+                    max: MAX_RECORD_TEXT,
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    /// Read one record object and give it to `visit`.
+    fn record(
+        &mut self,
+        visit: &mut dyn FnMut(u64, CelRecord) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let start = self.offset;
+        if self.peek()? != Some(b'{') {
+            return Err(self.err(start, invalid("a record must be a JSON object")));
+        }
+        self.text.clear();
+        let mut depth = 0u64;
+        while depth > 0 || self.text.is_empty() {
+            let Some(b) = self.peek()? else {
+                return Err(self.err(start, invalid("the input ends inside a record")));
             };
-            match sink.deserialize(&mut de) {
-                Ok(None) => {}
-                Ok(Some((n, offset, kind))) => {
-                    return Err(cel_err(ENC, "record", (at + offset) as u64, n, kind))
+            self.bump();
+            match b {
+                b'"' => {
+                    self.push(b, start)?;
+                    self.string(start)?;
                 }
-                Err(e) => return Err(json_err(e, records.len())),
-            }
-        } else {
-            let n = records.len() as u64;
-            let text = std::str::from_utf8(value)
-                .map_err(|_| cel_err(ENC, "record", at as u64, n, ParseErrorKind::InvalidUtf8))?;
-            records.push(
-                record_from_str(text, n).map_err(|k| cel_err(ENC, "record", at as u64, n, k))?,
-            );
-        }
-    }
-    Ok(records)
-}
-
-/// Reads a top-level array element by element (each as borrowed raw JSON) and converts each
-/// into a record; the first that does not convert stops it (the rest of the array is skipped
-/// without being built) and is returned with its position and its offset in the array's text.
-struct RecordSink<'r> {
-    out: &'r mut Vec<CelRecord>,
-    /// Address of the array's first byte (to locate elements).
-    base: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for RecordSink<'_> {
-    type Value = Option<(u64, usize, ParseErrorKind)>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RecordSink<'_> {
-    type Value = Option<(u64, usize, ParseErrorKind)>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an array of CEL records")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
-            let n = self.out.len() as u64;
-            match record_from_str(raw.get(), n) {
-                Ok(r) => self.out.push(r),
-                Err(k) => {
-                    while seq.next_element::<IgnoredAny>()?.is_some() {}
-                    let offset = (raw.get().as_ptr() as usize).saturating_sub(self.base);
-                    return Ok(Some((n, offset, k)));
+                b'{' | b'[' => {
+                    depth += 1;
+                    self.push(b, start)?;
                 }
+                b'}' | b']' => {
+                    depth = depth.saturating_sub(1);
+                    if self.text.last() == Some(&b' ') {
+                        self.text.pop();
+                    }
+                    if self.text.last() == Some(&b',') {
+                        self.text.pop();
+                    }
+                    self.push(b, start)?;
+                }
+                b'/' => {
+                    if !self.comment()? {
+                        self.push(b, start)?;
+                    } else if self.text.last() != Some(&b' ') {
+                        self.push(b' ', start)?;
+                    }
+                }
+                b if b.is_ascii_whitespace() => {
+                    if self.text.last() != Some(&b' ') {
+                        self.push(b' ', start)?;
+                    }
+                }
+                b => self.push(b, start)?,
             }
         }
-        Ok(None)
+        let n = self.record;
+        let text = std::str::from_utf8(&self.text)
+            .map_err(|_| self.err(start, ParseErrorKind::InvalidUtf8))?;
+        let r = record_from_str(text, n).map_err(|k| self.err(start, k))?;
+        visit(start, r)?;
+        self.record += 1;
+        if self.text.capacity() > KEEP_BUFFER {
+            self.text = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// Copy the rest of a string (after its opening quote) up to its closing quote.
+    fn string(&mut self, start: u64) -> Result<(), Error> {
+        loop {
+            let buf = loop {
+                match self.input.fill_buf() {
+                    Ok(b) => break b,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            if buf.is_empty() {
+                return Err(self.err(start, invalid("the input ends inside a string")));
+            }
+            let stop = buf.iter().position(|b| *b == b'"' || *b == b'\\');
+            let n = stop.map_or(buf.len(), |i| i + 1);
+            let last = buf.get(n - 1).copied();
+            self.text
+                .extend_from_slice(buf.get(..n).unwrap_or_default());
+            self.input.consume(n);
+            self.offset += n as u64;
+            self.check_len(start)?;
+            match (stop, last) {
+                (Some(_), Some(b'"')) => return Ok(()),
+                (Some(_), _) => {
+                    // A backslash: copy the escaped byte as it is.
+                    let Some(e) = self.peek()? else { continue };
+                    self.bump();
+                    self.push(e, start)?;
+                }
+                _ => {}
+            }
+        }
     }
 }
 
@@ -676,16 +773,4 @@ pub fn write_record(r: &CelRecord, out: &mut String) {
         other => out.push_str(&content_value(other).to_string()),
     }
     out.push('}');
-}
-
-/// Encode records as a CEL-JSON array, one record per line.
-pub fn encode(records: &[CelRecord]) -> Vec<u8> {
-    let mut out = String::with_capacity(records.len() * 400 + 4);
-    out.push('[');
-    for (i, r) in records.iter().enumerate() {
-        out.push_str(if i == 0 { "\n" } else { ",\n" });
-        write_record(r, &mut out);
-    }
-    out.push_str("\n]\n");
-    out.into_bytes()
 }

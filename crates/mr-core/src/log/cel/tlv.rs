@@ -8,6 +8,8 @@
 //! go-tpm-tools for the record number and index (so go-tpm-tools can read it) and writes
 //! nested integers in the fewest bytes, except the 4-byte PC-Client event type.
 
+use std::io::BufRead;
+
 use crate::error::{Error, ParseErrorKind};
 
 use super::{
@@ -185,24 +187,131 @@ pub(crate) fn looks_like_tlv(bytes: &[u8]) -> bool {
     }
 }
 
-/// Decode a whole CEL-TLV.
-pub fn decode(bytes: &[u8]) -> Result<Vec<CelRecord>, Error> {
-    let mut c = Cursor {
-        buf: bytes,
-        pos: 0,
-        base: 0,
-        record: 0,
-    };
-    if bytes.is_empty() {
-        return Err(c.err("log", 0, ParseErrorKind::Empty));
+/// Append up to `n` bytes of `input` to `buf`; the number appended (below `n` only at the end of
+/// the input). Memory grows with the bytes read, never with `n`.
+pub(crate) fn read_up_to<R: BufRead>(
+    input: &mut R,
+    n: u64,
+    buf: &mut Vec<u8>,
+) -> Result<u64, Error> {
+    let mut left = n;
+    while left > 0 {
+        let chunk = match input.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        let take = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        buf.extend_from_slice(chunk.get(..take).unwrap_or_default());
+        input.consume(take);
+        left -= take as u64;
     }
-    let mut records = Vec::new();
-    while !c.is_empty() {
-        records.push(read_record(&mut c)?);
-        c.record += 1;
-    }
-    Ok(records)
+    Ok(n - left)
 }
+
+/// Read a CEL-TLV record by record: each record's four TLVs are read into one buffer (the record
+/// number at most 8 bytes, the index at most 4, the digests and the content at most
+/// [`MAX_CEL_VALUE_LEN`] each) and decoded there; `visit` gets each record with its offset.
+pub(crate) fn read<R: BufRead>(
+    mut input: R,
+    visit: &mut dyn FnMut(u64, CelRecord) -> Result<(), Error>,
+) -> Result<(), Error> {
+    const FIELDS: [(&str, u32); 4] = [
+        ("recnum", 8),
+        ("index", 4),
+        ("digests", MAX_CEL_VALUE_LEN),
+        ("content", MAX_CEL_VALUE_LEN),
+    ];
+    let mut buf = Vec::new();
+    let mut offset = 0u64;
+    let mut record = 0u64;
+    while !input.fill_buf()?.is_empty() {
+        // Fast path: the record decodes from the bytes the reader holds (all of them for a
+        // slice). Otherwise (the buffer ends inside it, or it is bad) its four TLVs are copied
+        // and decoded from the copy, which also gives the error of a bad record.
+        let fast = {
+            let avail = input.fill_buf()?;
+            let mut c = Cursor {
+                buf: avail,
+                pos: 0,
+                base: offset,
+                record,
+            };
+            read_record(&mut c).ok().map(|r| (r, c.pos))
+        };
+        if let Some((r, len)) = fast {
+            input.consume(len);
+            visit(offset, r)?;
+            offset += len as u64;
+            record += 1;
+            continue;
+        }
+        buf.clear();
+        for (structure, max) in FIELDS {
+            let at = offset + buf.len() as u64;
+            let err = |at: u64, kind| cel_err(ENC, structure, at, record, kind);
+            let got = read_up_to(&mut input, 5, &mut buf)?;
+            let len_bytes = buf.len().checked_sub(4).and_then(|h| buf.get(h..));
+            let Some(len) = len_bytes
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .filter(|_| got == 5)
+            else {
+                return Err(err(
+                    at,
+                    ParseErrorKind::Truncated {
+                        needed: 5,
+                        available: got,
+                    },
+                ));
+            };
+            let len = u32::from_be_bytes(len);
+            if len > max {
+                let kind = if max == MAX_CEL_VALUE_LEN {
+                    ParseErrorKind::LengthTooLarge {
+                        len: u64::from(len),
+                        max: u64::from(max),
+                    }
+                } else {
+                    ParseErrorKind::Invalid(format!("integer of {len} bytes (must be 1..={max})"))
+                };
+                return Err(err(at + 1, kind));
+            }
+            let got = read_up_to(&mut input, u64::from(len), &mut buf)?;
+            if got < u64::from(len) {
+                return Err(err(
+                    at + 5,
+                    ParseErrorKind::Truncated {
+                        needed: u64::from(len),
+                        available: got,
+                    },
+                ));
+            }
+        }
+        let mut c = Cursor {
+            buf: &buf,
+            pos: 0,
+            base: offset,
+            record,
+        };
+        let r = read_record(&mut c)?;
+        visit(offset, r)?;
+        offset += buf.len() as u64;
+        record += 1;
+        if buf.capacity() > KEEP_BUFFER {
+            buf = Vec::new();
+        }
+    }
+    if record == 0 {
+        return Err(cel_err(ENC, "log", 0, 0, ParseErrorKind::Empty));
+    }
+    Ok(())
+}
+
+/// Record buffer kept between records (a larger one, after a large record, is dropped).
+pub(crate) const KEEP_BUFFER: usize = 1 << 20;
 
 fn read_record(c: &mut Cursor<'_>) -> Result<CelRecord, Error> {
     let t = c.expect(TYPE_RECNUM, "recnum")?;
@@ -481,13 +590,4 @@ pub fn encode_record(r: &CelRecord, out: &mut Vec<u8>) -> Result<(), Error> {
     }
     close(out, d)?;
     write_content(&r.content, out)
-}
-
-/// Encode records as CEL-TLV.
-pub fn encode(records: &[CelRecord]) -> Result<Vec<u8>, Error> {
-    let mut out = Vec::with_capacity(records.len() * 256);
-    for r in records {
-        encode_record(r, &mut out)?;
-    }
-    Ok(out)
 }
