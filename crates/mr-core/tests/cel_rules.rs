@@ -216,15 +216,24 @@ fn record_numbers_must_increase() {
         for (numbers, bad) in [
             (
                 vec![0, 1, 1],
-                Some((2, "recnum 1 repeats the previous record's recnum 1")),
+                Some((
+                    2,
+                    "recnum 1 repeats the recnum 1 of the previous record of pcr 10",
+                )),
             ),
             (
                 vec![5, 9, 7],
-                Some((2, "recnum 7 is below the previous record's recnum 9")),
+                Some((
+                    2,
+                    "recnum 7 is below the recnum 9 of the previous record of pcr 10",
+                )),
             ),
             (
                 vec![0, 1, 0],
-                Some((2, "recnum 0 is below the previous record's recnum 1")),
+                Some((
+                    2,
+                    "recnum 0 is below the recnum 1 of the previous record of pcr 10",
+                )),
             ),
             (vec![3, 10, 1 << 40], None),
         ] {
@@ -253,6 +262,33 @@ fn record_numbers_must_increase() {
             // The streaming replay refuses it too, before finishing.
             let r = cel::replay(&bytes[..], enc, &CelReplayConfig::default(), None);
             assert_eq!(r.is_err(), bad.is_some(), "{enc} {numbers:?}");
+        }
+    }
+}
+
+/// libcel numbers the records of each register from 0, go-tpm-tools the whole log: both are
+/// increasing within every register and accepted; a repeat within one register is refused.
+#[test]
+fn record_numbers_increase_within_each_register() {
+    let s = [HashAlg::Sha256];
+    for enc in ENCODINGS {
+        // libcel: PCR 10 and PCR 11 interleaved, each numbered from 0.
+        let per_register: Vec<CelRecord> = [(0, 10), (0, 11), (1, 10), (1, 11), (2, 11)]
+            .iter()
+            .map(|(n, pcr)| ima_record(*n, *pcr, &s, &[*n as u8, *pcr as u8]))
+            .collect();
+        let bytes = encoded(&per_register, enc);
+        assert_eq!(cel::decode(&bytes, enc).unwrap(), per_register, "{enc}");
+        // The same with PCR 11's second record numbered like its first.
+        let mut repeated = per_register.clone();
+        repeated[3].recnum = 0;
+        let bytes = encoded(&repeated, enc);
+        match cel::decode(&bytes, enc) {
+            Err(Error::Parse(p)) => {
+                assert_eq!(p.entry, Some(3), "{enc}: {p}");
+                assert!(p.to_string().contains("of pcr 11"), "{enc}: {p}");
+            }
+            other => panic!("{enc}: {other:?}"),
         }
     }
 }

@@ -137,6 +137,16 @@ pub enum CelIndex {
     CcMr(u32),
 }
 
+impl std::fmt::Display for CelIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CelIndex::Pcr(n) => write!(f, "pcr {n}"),
+            CelIndex::NvIndex(n) => write!(f, "nv_index 0x{n:08x}"),
+            CelIndex::CcMr(n) => write!(f, "CC MR index {n}"),
+        }
+    }
+}
+
 /// TLV type / CBOR key of a PCR index.
 pub const INDEX_PCR: u8 = 1;
 /// TLV type / CBOR key of an NV index.
@@ -342,11 +352,11 @@ pub fn read_records<R: BufRead>(
 ) -> Result<u64, Error> {
     let mut order = RecnumOrder {
         encoding,
-        previous: None,
+        previous: Vec::new(),
         position: 0,
     };
     let mut each = |offset: u64, record: CelRecord| -> Result<(), Error> {
-        order.check(offset, record.recnum)?;
+        order.check(offset, record.index, record.recnum)?;
         visit(record)
     };
     match encoding {
@@ -357,33 +367,55 @@ pub fn read_records<R: BufRead>(
     Ok(order.position)
 }
 
-/// The record-number rule: each above the one before.
+/// The record-number rule: the records of one register are numbered in increasing order.
+///
+/// Producers number differently — go-tpm-tools numbers the whole log 0, 1, 2, …; libcel numbers
+/// the records of each PCR or NV index from 0 — and both give every register increasing
+/// numbers, which is what is checked: a repeated or decreasing number within one register is
+/// refused (a record duplicated or moved), gaps are allowed (a log converted from another keeps
+/// its source's numbers). A record number is written by the attester and no register covers it:
+/// this is a well-formedness rule, not evidence. At most [`MAX_CEL_REGISTERS`] registers are
+/// tracked, the bound the replay applies too.
 struct RecnumOrder {
     encoding: Encoding,
-    previous: Option<u64>,
+    /// Each register's last record number.
+    previous: Vec<(CelIndex, u64)>,
     /// Position of the next record.
     position: u64,
 }
 
 impl RecnumOrder {
-    fn check(&mut self, offset: u64, recnum: u64) -> Result<(), Error> {
-        if let Some(previous) = self.previous.filter(|p| recnum <= *p) {
-            let what = if recnum == previous {
-                "repeats"
-            } else {
-                "is below"
-            };
-            return Err(cel_err(
-                self.encoding,
+    fn check(&mut self, offset: u64, index: CelIndex, recnum: u64) -> Result<(), Error> {
+        let (encoding, position) = (self.encoding, self.position);
+        let fail = |why: String| {
+            Err(cel_err(
+                encoding,
                 "recnum",
                 offset,
-                self.position,
-                ParseErrorKind::Invalid(format!(
-                    "recnum {recnum} {what} the previous record's recnum {previous} (record numbers must increase)"
-                )),
-            ));
+                position,
+                ParseErrorKind::Invalid(why),
+            ))
+        };
+        let full = self.previous.len() >= MAX_CEL_REGISTERS;
+        match self.previous.iter_mut().find(|(i, _)| *i == index) {
+            Some((_, previous)) if recnum <= *previous => {
+                let what = if recnum == *previous {
+                    "repeats"
+                } else {
+                    "is below"
+                };
+                return fail(format!(
+                        "recnum {recnum} {what} the recnum {previous} of the previous record of {index} (the records of a register are numbered in increasing order)"
+                ));
+            }
+            Some((_, previous)) => *previous = recnum,
+            None if full => {
+                return fail(format!(
+                    "{index}: a CEL may extend at most {MAX_CEL_REGISTERS} registers"
+                ));
+            }
+            None => self.previous.push((index, recnum)),
         }
-        self.previous = Some(recnum);
         self.position += 1;
         Ok(())
     }
