@@ -306,7 +306,7 @@ fn non_increasing_record_numbers_exit_2() {
     let o = mr_stdin(&["cel", "replay", "-"], text.as_bytes());
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("recnum 4 repeats the previous record's recnum 4"),
+        stderr(&o).contains("recnum 4 repeats the recnum 4 of the previous record of pcr 1"),
         "{}",
         stderr(&o)
     );
