@@ -38,7 +38,7 @@ fn bench(c: &mut Criterion) {
         let config = ImaReplayConfig::default().with_banks(banks.to_vec());
         let one = replay(&list[..], &config, Some(&expected)).expect("verifies");
         let two = replay_parallel(
-            || Ok::<_, std::io::Error>(&list[..]),
+            &list[..],
             &config,
             Some(&expected),
         )
@@ -54,7 +54,7 @@ fn bench(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("replay_parallel", ENTRIES), |b| {
             b.iter(|| {
                 replay_parallel(
-                    || Ok::<_, std::io::Error>(std::hint::black_box(&list[..])),
+                    std::hint::black_box(&list[..]),
                     &config,
                     Some(&expected),
                 )
