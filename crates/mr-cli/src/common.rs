@@ -67,7 +67,9 @@ pub struct ImaInput {
 
 impl std::fmt::Debug for ImaInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ImaInput").field("path", &self.path).finish()
+        f.debug_struct("ImaInput")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -95,6 +97,13 @@ impl ImaInput {
         })?;
         mr_core::log::ima::replay_parallel(input, config, expected)
     }
+}
+
+/// Whether `path` can be read again after a replay read it: a regular file. Stdin (`-`),
+/// `/dev/stdin`, pipes, FIFOs and devices are read once: a second read would block or see other
+/// bytes.
+pub fn rereadable(path: &Path) -> bool {
+    path != Path::new("-") && std::fs::metadata(path).is_ok_and(|m| m.is_file())
 }
 
 /// Read all of `path` (`-` is stdin), refusing files larger than `max` bytes.

@@ -345,10 +345,7 @@ impl Replayer {
         Coverage {
             entries: covered,
             not_covered,
-            first_not_covered: self
-                .first_not_covered
-                .clone()
-                .filter(|f| f.entry < k),
+            first_not_covered: self.first_not_covered.clone().filter(|f| f.entry < k),
         }
     }
 
@@ -612,5 +609,121 @@ mod tests {
             computed: ds[0],
         });
         assert!(matches!(r.finish(), Err(Error::EntryDigest(_))));
+    }
+
+    /// Entries 0..n alternating between PCR 10 (even) and PCR 11 (odd), with entry `silent`
+    /// extending nothing; PCR 10 verified at its value after `k10` of its entries.
+    fn interleaved(n: usize, silent: usize, k10: usize, opts: ReplayOptions) -> Replayer {
+        let d = steps(n);
+        let pcr10: Vec<Digest> = d.iter().step_by(2).copied().collect();
+        let mut r = Replayer::verifying(&expect(fold(&pcr10[..k10])), opts);
+        for (i, step) in d.iter().enumerate() {
+            if i != silent {
+                let id = MrId::Pcr(if i % 2 == 0 { 10 } else { 11 });
+                r.extend(&id, step);
+            }
+            r.end_entry();
+        }
+        r
+    }
+
+    #[test]
+    fn coverage_counts_only_entries_of_verified_registers_in_the_prefix() {
+        // PCR 10 reaches its value at entry 4 (its 3rd entry): prefix 5 = entries 0..5, of which
+        // 0, 2, 4 are PCR 10's, 1 is PCR 11's, 3 extends nothing.
+        let r = interleaved(12, 3, 3, ReplayOptions::default());
+        assert!(r.covers(&MrId::Pcr(10)));
+        assert!(!r.covers(&MrId::Pcr(11)));
+        assert!(r.checks_coverage());
+        let out = r.finish().unwrap();
+        assert_eq!(out.covered, Some(5));
+        assert_eq!(out.covered_entries(), Some(3));
+        let c = out.coverage.unwrap();
+        assert_eq!((c.entries, c.not_covered), (3, 1));
+        assert_eq!(
+            c.first_not_covered,
+            Some(NotCovered {
+                entry: 1,
+                register: MrId::Pcr(11)
+            })
+        );
+        // The whole log under Exact: every entry counted.
+        let d = steps(4);
+        let mut r = Replayer::verifying(
+            &expect(fold(&[d[0], d[2]])),
+            ReplayOptions::default().with_prefix(PrefixPolicy::Exact),
+        );
+        for (i, step) in d.iter().enumerate() {
+            r.extend(&MrId::Pcr(if i % 2 == 0 { 10 } else { 11 }), step);
+            r.end_entry();
+        }
+        let c = r.finish().unwrap().coverage.unwrap();
+        assert_eq!((c.entries, c.not_covered), (2, 2));
+    }
+
+    #[test]
+    fn an_uncovered_entry_after_the_prefix_or_at_its_end_is_not_named() {
+        // PCR 10 verified after entry 0: prefix 1; the PCR 11 entry 1 is left over.
+        let r = interleaved(4, 99, 1, ReplayOptions::default());
+        let out = r.finish().unwrap();
+        assert_eq!(out.covered, Some(1));
+        let c = out.coverage.unwrap();
+        assert_eq!(
+            (c.entries, c.not_covered, c.first_not_covered),
+            (1, 0, None)
+        );
+        // PCR 10 at its reset value: the empty prefix.
+        let r = interleaved(4, 99, 0, ReplayOptions::default());
+        let out = r.finish().unwrap();
+        assert_eq!(out.covered, Some(0));
+        let c = out.coverage.unwrap();
+        assert_eq!(
+            (c.entries, c.not_covered, c.first_not_covered),
+            (0, 0, None)
+        );
+        assert_eq!(out.left_over(), 4);
+    }
+
+    #[test]
+    fn registers_checked_later_are_covered_and_the_whole_log_is_the_prefix() {
+        let d = steps(5);
+        let mut r = Replayer::new(ReplayOptions::default().with_checked_later([MrId::Pcr(11)]));
+        assert!(r.checks_coverage());
+        assert!(r.covers(&MrId::Pcr(11)));
+        assert!(!r.covers(&MrId::Pcr(10)));
+        for (i, step) in d.iter().enumerate() {
+            r.extend(&MrId::Pcr(if i < 2 { 10 } else { 11 }), step);
+            r.end_entry();
+        }
+        let out = r.finish().unwrap();
+        assert_eq!(out.covered, Some(5));
+        assert_eq!(out.left_over(), 0);
+        let c = out.coverage.unwrap();
+        assert_eq!((c.entries, c.not_covered), (3, 2));
+        assert_eq!(c.first_not_covered.map(|f| f.entry), Some(0));
+
+        // Without verified values or registers checked later: no coverage at all.
+        let mut r = Replayer::new(ReplayOptions::default());
+        assert!(!r.checks_coverage());
+        assert!(!r.covers(&MrId::Pcr(10)));
+        r.extend(&MrId::Pcr(10), &d[0]);
+        r.end_entry();
+        assert!(!r.covers(&MrId::Pcr(10)));
+        let out = r.finish().unwrap();
+        assert_eq!((out.covered, out.coverage), (None, None));
+    }
+
+    #[test]
+    fn a_register_verified_in_one_bank_covers_its_entries_in_every_bank() {
+        let d = steps(2);
+        let mut r = Replayer::verifying(&expect(fold(&d)), ReplayOptions::default());
+        for step in &d {
+            r.extend(&MrId::Pcr(10), &HashAlg::Sha1.hash(step.as_bytes()));
+            r.extend(&MrId::Pcr(10), step);
+            r.end_entry();
+        }
+        assert!(r.covers(&MrId::Pcr(10)));
+        let c = r.finish().unwrap().coverage.unwrap();
+        assert_eq!((c.entries, c.not_covered), (2, 0));
     }
 }

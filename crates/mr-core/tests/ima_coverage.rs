@@ -77,7 +77,10 @@ fn a_boot_aggregate_on_an_unquoted_pcr_is_not_the_lists_boot_aggregate() {
     // The decoy is neither reported nor counted, and its entry is not covered.
     assert_eq!(r.boot_aggregate_count, 1);
     assert_eq!(
-        r.boot_aggregates.iter().map(|b| b.entry).collect::<Vec<_>>(),
+        r.boot_aggregates
+            .iter()
+            .map(|b| b.entry)
+            .collect::<Vec<_>>(),
         [1]
     );
     let c = r.outcome.coverage.clone().unwrap();
@@ -99,8 +102,7 @@ fn a_boot_aggregate_on_an_unquoted_pcr_is_not_the_lists_boot_aggregate() {
     assert_eq!(r.boot_aggregate_count, 2);
 
     // Values checked after the replay (a quote over PCR 10 only): the same split.
-    let later =
-        cfg.with_replay(ReplayOptions::default().with_checked_later([MrId::Pcr(10)]));
+    let later = cfg.with_replay(ReplayOptions::default().with_checked_later([MrId::Pcr(10)]));
     let r = replay_both(&list, &later, None).unwrap();
     assert_eq!(r.first_boot_aggregate().map(|b| b.entry), Some(1));
     assert_eq!(r.boot_aggregate_count, 1);
@@ -123,7 +125,10 @@ fn the_boot_aggregate_is_the_first_entry_of_the_ima_register_and_must_be_covered
     let r = replay_both(&list, &ImaReplayConfig::default(), Some(&exp)).unwrap();
     assert_eq!(r.first_boot_aggregate(), None);
     let start = r.ima_register_start.unwrap();
-    assert_eq!((start.entry, start.boot_aggregate, start.covered), (1, None, true));
+    assert_eq!(
+        (start.entry, start.boot_aggregate, start.covered),
+        (1, None, true)
+    );
 
     // The PCR 10 boot_aggregate comes first but the verified value is PCR 10's reset value: the
     // matching prefix is empty and does not cover it.
@@ -161,16 +166,23 @@ fn entries_of_unverified_registers_in_the_prefix_are_not_covered() {
     assert_eq!(r.outcome.covered, Some(9));
     let c = r.outcome.coverage.clone().unwrap();
     assert_eq!((c.entries, c.not_covered), (5, 4));
-    assert_eq!(c.first_not_covered.map(|f| (f.entry, f.register)), Some((1, MrId::Pcr(11))));
+    assert_eq!(
+        c.first_not_covered.map(|f| (f.entry, f.register)),
+        Some((1, MrId::Pcr(11)))
+    );
     assert_eq!(r.outcome.left_over(), 11);
 
     // Both registers verified: everything in the prefix is covered.
     let mut both = exp.clone();
-    both.insert(MrId::Pcr(11), value_of(11, &entries[..8])).unwrap();
+    both.insert(MrId::Pcr(11), value_of(11, &entries[..8]))
+        .unwrap();
     let r = replay_both(&list, &ImaReplayConfig::default(), Some(&both)).unwrap();
     assert_eq!(r.outcome.covered, Some(9));
     let c = r.outcome.coverage.clone().unwrap();
-    assert_eq!((c.entries, c.not_covered, c.first_not_covered), (9, 0, None));
+    assert_eq!(
+        (c.entries, c.not_covered, c.first_not_covered),
+        (9, 0, None)
+    );
 }
 
 /// Issue 14 item 5: the all-zero boot_aggregate after 64 others is past the reported list, and
@@ -198,11 +210,16 @@ fn the_no_tpm_rule_sees_every_boot_aggregate_not_only_the_reported_ones() {
         matches!(&err, Error::History(h) if matches!(**h, HistoryError::NoTpm { entry } if entry == bypass)),
         "{err:?}"
     );
-    assert!(r.check_no_tpm(&cfg.clone().with_no_tpm_allowed(true)).is_ok());
+    assert!(r
+        .check_no_tpm(&cfg.clone().with_no_tpm_allowed(true))
+        .is_ok());
 
     // Verified against PCR 10: the replay itself refuses it.
     let exp = pcr10(value_of(10, &entries));
     let err = replay_both(&list, &cfg, Some(&exp)).unwrap_err();
-    assert!(err.to_string().contains(&format!("entry {bypass}")), "{err}");
+    assert!(
+        err.to_string().contains(&format!("entry {bypass}")),
+        "{err}"
+    );
     assert!(replay_both(&list, &cfg.clone().with_no_tpm_allowed(true), Some(&exp)).is_ok());
 }

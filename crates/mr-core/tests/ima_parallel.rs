@@ -38,7 +38,10 @@ impl Read for OnePass {
         if self.ended {
             return Ok(0);
         }
-        let end = self.fail_at.unwrap_or(self.bytes.len()).min(self.bytes.len());
+        let end = self
+            .fail_at
+            .unwrap_or(self.bytes.len())
+            .min(self.bytes.len());
         if self.at == end {
             self.ended = true;
             if self.fail_at.is_some() {
@@ -77,8 +80,7 @@ const CHUNKS: [usize; 3] = [1024, 4096, ima::CHUNK_LEN];
 fn same(bytes: &[u8], cfg: &ImaReplayConfig, exp: Option<&VerifiedRegisters>, what: &str) -> bool {
     let one = ima::replay(bytes, cfg, exp);
     for chunk in CHUNKS {
-        let (two, parallel) =
-            ima::replay_parallel_chunked(bytes, cfg, exp, chunk);
+        let (two, parallel) = ima::replay_parallel_chunked(bytes, cfg, exp, chunk);
         match (&one, &two) {
             (Ok(a), Ok(b)) => {
                 assert_eq!(a, b, "{what}, chunks of {chunk}");
@@ -132,12 +134,8 @@ fn a_list_ahead_of_its_values_reports_the_same_covered_prefix() {
     let (longer, _) = list(ListKind::Binary, 1310, 5);
     assert!(longer.starts_with(&head));
     let exp = expected(&values, &BANKS[..2]);
-    let report = ima::replay_parallel(
-        &longer[..],
-        &ImaReplayConfig::default(),
-        Some(&exp),
-    )
-    .unwrap();
+    let report =
+        ima::replay_parallel(&longer[..], &ImaReplayConfig::default(), Some(&exp)).unwrap();
     assert_eq!(report.outcome.covered, Some(300));
     assert_eq!(report.entries, 1310);
     assert!(same(
@@ -202,12 +200,8 @@ fn rejected_lists_give_the_same_error_on_two_threads() {
     // A target register (mr_ima) and a list that cannot be opened.
     let target = cfg.clone().with_target(MrId::Virtual("mr_ima".into()));
     same(&bytes, &target, None, "target");
-    let err = ima::replay_parallel(
-        BufReader::new(OnePass::new(&[], Some(0))),
-        &cfg,
-        Some(&exp),
-    )
-    .unwrap_err();
+    let err = ima::replay_parallel(BufReader::new(OnePass::new(&[], Some(0))), &cfg, Some(&exp))
+        .unwrap_err();
     assert!(err.to_string().contains("gone"), "{err}");
 }
 
@@ -419,7 +413,11 @@ fn legacy_entries_and_rejected_violations_after_the_first_chunk_continue_on_one_
         } else if i == 300 {
             b.violation(10, "ima-ng", HashAlg::Sha256, "/bin/violated");
         } else {
-            b.ima_ng(10, &HashAlg::Sha256.hash(&i.to_le_bytes()), &format!("/bin/f{i}"));
+            b.ima_ng(
+                10,
+                &HashAlg::Sha256.hash(&i.to_le_bytes()),
+                &format!("/bin/f{i}"),
+            );
         }
     }
     let bytes = b.finish();

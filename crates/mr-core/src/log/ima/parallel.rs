@@ -407,10 +407,7 @@ fn try_parallel<R: BufRead>(
             return (continue_alone(state, unapplied, chunker, None), false);
         }
         (Ok(None) | Err(Irregular), _) => {
-            return (
-                continue_alone(state, BTreeMap::new(), chunker, None),
-                false,
-            )
+            return (continue_alone(state, BTreeMap::new(), chunker, None), false)
         }
     };
     let mut reader = config.reader.clone();
@@ -536,10 +533,12 @@ fn continue_alone<R: BufRead>(
     chunker: Chunker<R>,
     format: Option<ListFormat>,
 ) -> Result<ImaReplayReport, Error> {
-    let (seq, index, offset) = unapplied.values().next().map_or(
-        (chunker.seq, chunker.index, chunker.offset),
-        |c| (c.seq, c.first_index, c.offset),
-    );
+    let (seq, index, offset) = unapplied
+        .values()
+        .next()
+        .map_or((chunker.seq, chunker.index, chunker.offset), |c| {
+            (c.seq, c.first_index, c.offset)
+        });
     let contiguous = unapplied.keys().copied().eq(seq..chunker.seq);
     if !contiguous {
         return Err(io::Error::other("two-thread IMA replay: a chunk of the list was lost").into());

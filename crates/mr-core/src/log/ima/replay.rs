@@ -428,7 +428,10 @@ impl<'a> ReplayState<'a> {
 
     /// The report, or the reason the list does not verify; `reader` is the one that read the
     /// list's last entries (format and trailing bytes).
-    pub(super) fn finish<R: BufRead>(self, reader: &ImaReader<R>) -> Result<ImaReplayReport, Error> {
+    pub(super) fn finish<R: BufRead>(
+        self,
+        reader: &ImaReader<R>,
+    ) -> Result<ImaReplayReport, Error> {
         let format = reader.format().unwrap_or(ListFormat {
             kind: ListKind::Binary,
             endian: Endian::Little,
