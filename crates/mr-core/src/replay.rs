@@ -676,7 +676,7 @@ mod tests {
         let r = interleaved(4, 99, 0, ReplayOptions::default());
         let out = r.finish().unwrap();
         assert_eq!(out.covered, Some(0));
-        let c = out.coverage.unwrap();
+        let c = out.coverage.clone().unwrap();
         assert_eq!(
             (c.entries, c.not_covered, c.first_not_covered),
             (0, 0, None)
