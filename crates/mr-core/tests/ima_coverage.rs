@@ -223,3 +223,92 @@ fn the_no_tpm_rule_sees_every_boot_aggregate_not_only_the_reported_ones() {
     );
     assert!(replay_both(&list, &cfg.clone().with_no_tpm_allowed(true), Some(&exp)).is_ok());
 }
+
+/// The engine under the IMA replay: its entry count, and a verified value that shares its first
+/// four bytes with a value the register passes through (the cheap pre-check must not be taken
+/// for the comparison).
+#[test]
+fn the_engine_counts_entries_and_compares_whole_values() {
+    use mr_core::replay::Replayer;
+    let steps: Vec<Digest> = (0..4u8).map(|i| ALG.hash(&[i])).collect();
+    let after2 = steps[..2]
+        .iter()
+        .fold(Digest::zero(ALG), |v, d| v.extended(d.as_bytes()));
+    let mut near = after2.as_bytes().to_vec();
+    *near.last_mut().unwrap() ^= 1;
+    let near = Digest::new(ALG, &near).unwrap();
+    for (expected, verifies) in [(after2, true), (near, false)] {
+        let mut r = Replayer::verifying(&pcr10(expected), ReplayOptions::default());
+        assert_eq!(r.entries(), 0);
+        for d in &steps {
+            r.extend(&MrId::Pcr(10), d);
+            r.end_entry();
+        }
+        assert_eq!(r.entries(), 4);
+        match r.finish() {
+            Ok(out) => {
+                assert!(verifies);
+                assert_eq!(out.covered, Some(2));
+            }
+            Err(e) => assert!(!verifies, "{e}"),
+        }
+    }
+}
+
+/// `Replayer::value`: the current value of one register in one bank, and nothing for a register
+/// or bank the replay does not have.
+#[test]
+fn the_engine_gives_the_value_of_the_register_and_bank_asked_for() {
+    use mr_core::replay::Replayer;
+    let mut r = Replayer::new(ReplayOptions::default());
+    let (a, b, c) = (ALG.hash(b"a"), ALG.hash(b"b"), HashAlg::Sha1.hash(b"c"));
+    r.extend(&MrId::Pcr(10), &c);
+    r.extend(&MrId::Pcr(10), &a);
+    r.extend(&MrId::Pcr(11), &b);
+    r.end_entry();
+    let ten = Digest::zero(ALG).extended(a.as_bytes());
+    let eleven = Digest::zero(ALG).extended(b.as_bytes());
+    let ten_sha1 = Digest::zero(HashAlg::Sha1).extended(c.as_bytes());
+    assert_eq!(r.value(&MrId::Pcr(10), ALG), Some(ten));
+    assert_eq!(r.value(&MrId::Pcr(11), ALG), Some(eleven));
+    assert_eq!(r.value(&MrId::Pcr(10), HashAlg::Sha1), Some(ten_sha1));
+    assert_eq!(r.value(&MrId::Pcr(11), HashAlg::Sha1), None);
+    assert_eq!(r.value(&MrId::Pcr(12), ALG), None);
+}
+
+/// A replay that does not verify names the registers that are wrong: under the shortest matching
+/// prefix, those that never reached their value; under `Exact`, those that do not hold it at the
+/// end.
+#[test]
+fn the_engine_names_only_the_registers_that_miss_their_value() {
+    use mr_core::replay::{PrefixPolicy, Replayer};
+    let d: Vec<Digest> = (0..3u8).map(|i| ALG.hash(&[i])).collect();
+    let once = |x: &Digest| Digest::zero(ALG).extended(x.as_bytes());
+    let named = |prefix: PrefixPolicy, ten: Digest, eleven: Digest| -> Vec<MrId> {
+        let mut v = pcr10(ten);
+        v.insert(MrId::Pcr(11), eleven).unwrap();
+        let mut r = Replayer::verifying(&v, ReplayOptions::default().with_prefix(prefix));
+        for (id, step) in [(10, &d[0]), (10, &d[1]), (11, &d[2])] {
+            r.extend(&MrId::Pcr(id), step);
+            r.end_entry();
+        }
+        match r.finish() {
+            Err(Error::Replay(e)) => e.mismatches.into_iter().map(|m| m.register).collect(),
+            other => panic!("{other:?}"),
+        }
+    };
+    // PCR 10 held its value after entry 0 only; PCR 11 never reaches a wrong value.
+    assert_eq!(
+        named(
+            PrefixPolicy::ShortestMatching,
+            once(&d[0]),
+            ALG.hash(b"never")
+        ),
+        [MrId::Pcr(11)]
+    );
+    // Exact: PCR 11 holds its value at the end, PCR 10 does not.
+    assert_eq!(
+        named(PrefixPolicy::Exact, once(&d[0]), once(&d[2])),
+        [MrId::Pcr(10)]
+    );
+}
