@@ -312,3 +312,17 @@ fn the_engine_names_only_the_registers_that_miss_their_value() {
         [MrId::Pcr(10)]
     );
 }
+
+/// `ImaReplayConfig::with_banks`: the banks asked for are the banks replayed.
+#[test]
+fn the_configured_banks_are_replayed() {
+    let (list, ..) = decoy_list();
+    let cfg = ImaReplayConfig::default().with_banks([HashAlg::Sha384]);
+    let r = replay_both(&list, &cfg, None).unwrap();
+    assert_eq!(r.banks, [HashAlg::Sha384]);
+    assert!(r
+        .outcome
+        .registers
+        .iter()
+        .all(|v| v.value.alg() == HashAlg::Sha384));
+}
