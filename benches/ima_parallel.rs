@@ -37,12 +37,7 @@ fn bench(c: &mut Criterion) {
             VerifiedRegisters::asserted(summary.expected.clone()).expect("consistent values");
         let config = ImaReplayConfig::default().with_banks(banks.to_vec());
         let one = replay(&list[..], &config, Some(&expected)).expect("verifies");
-        let two = replay_parallel(
-            || Ok::<_, std::io::Error>(&list[..]),
-            &config,
-            Some(&expected),
-        )
-        .expect("verifies");
+        let two = replay_parallel(&list[..], &config, Some(&expected)).expect("verifies");
         assert_eq!(one, two, "the same report on one and two threads");
 
         let mut g = c.benchmark_group(name);
@@ -52,13 +47,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| replay(std::hint::black_box(&list[..]), &config, Some(&expected)))
         });
         g.bench_function(BenchmarkId::new("replay_parallel", ENTRIES), |b| {
-            b.iter(|| {
-                replay_parallel(
-                    || Ok::<_, std::io::Error>(std::hint::black_box(&list[..])),
-                    &config,
-                    Some(&expected),
-                )
-            })
+            b.iter(|| replay_parallel(std::hint::black_box(&list[..]), &config, Some(&expected)))
         });
         g.finish();
     }

@@ -48,7 +48,7 @@ pub fn run(data: &[u8], kind: ListKind) {
         (&forced, &one_forced),
     ] {
         let (two, _) = ima::replay_parallel_chunked(
-            || Ok::<_, std::io::Error>(data),
+            data,
             config,
             None,
             1024,

@@ -56,47 +56,54 @@ pub fn open_input(path: &Path) -> Result<Box<dyn std::io::BufRead>, Failure> {
     }
 }
 
-/// An IMA list to replay: a file, which can be read twice and so is replayed on two threads
-/// ([`mr_core::log::ima::replay_parallel`], with the one-thread replay's result), or stdin,
-/// replayed once on one thread.
-#[derive(Clone, Debug)]
-pub enum ImaInput {
-    /// A file (checked readable when made).
-    File(std::path::PathBuf),
-    /// Standard input (`-`).
-    Stdin,
+/// An IMA list to replay: a file (or a pipe, FIFO, `/dev/stdin`…) or stdin (`-`), opened once
+/// when made and read once by [`mr_core::log::ima::replay_parallel`] (two threads, the
+/// one-thread replay's result). A second replay of the same input is refused: nothing may read a
+/// list twice (the second read of a pipe would see other bytes than the first).
+pub struct ImaInput {
+    path: std::path::PathBuf,
+    input: std::cell::RefCell<Option<Box<dyn std::io::BufRead>>>,
+}
+
+impl std::fmt::Debug for ImaInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImaInput")
+            .field("path", &self.path)
+            .finish()
+    }
 }
 
 impl ImaInput {
-    /// The list named on the command line (`-` is stdin); a file that cannot be opened is an
-    /// error now rather than at the replay.
+    /// Open the list named on the command line (`-` is stdin).
     pub fn open(path: &Path) -> Result<ImaInput, Failure> {
-        if path == Path::new("-") {
-            return Ok(ImaInput::Stdin);
-        }
-        open_input(path)?;
-        Ok(ImaInput::File(path.to_path_buf()))
+        Ok(ImaInput {
+            path: path.to_path_buf(),
+            input: std::cell::RefCell::new(Some(open_input(path)?)),
+        })
     }
 
-    /// Replay the list (see [`mr_core::log::ima::replay`]).
+    /// Replay the list (see [`mr_core::log::ima::replay`]); it is read here, once. A second call
+    /// is an error.
     pub fn replay(
         &self,
         config: &mr_core::log::ima::ImaReplayConfig,
         expected: Option<&VerifiedRegisters>,
     ) -> Result<mr_core::log::ima::ImaReplayReport, Error> {
-        match self {
-            ImaInput::Stdin => mr_core::log::ima::replay(
-                std::io::BufReader::with_capacity(1 << 16, std::io::stdin()),
-                config,
-                expected,
-            ),
-            ImaInput::File(path) => mr_core::log::ima::replay_parallel(
-                || std::fs::File::open(path).map(|f| std::io::BufReader::with_capacity(1 << 16, f)),
-                config,
-                expected,
-            ),
-        }
+        let input = self.input.borrow_mut().take().ok_or_else(|| {
+            Error::Io(std::io::Error::other(format!(
+                "{} was already read: a list is replayed once",
+                self.path.display()
+            )))
+        })?;
+        mr_core::log::ima::replay_parallel(input, config, expected)
     }
+}
+
+/// Whether `path` can be read again after a replay read it: a regular file. Stdin (`-`),
+/// `/dev/stdin`, pipes, FIFOs and devices are read once: a second read would block or see other
+/// bytes.
+pub fn rereadable(path: &Path) -> bool {
+    path != Path::new("-") && std::fs::metadata(path).is_ok_and(|m| m.is_file())
 }
 
 /// Read all of `path` (`-` is stdin), refusing files larger than `max` bytes.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use mr_core::log::ima::{
-    DigestMode, Endian, ImaReplayConfig, ImaReplayReport, ListKind, ViolationPolicy,
+    DigestMode, Endian, ImaReplayConfig, ImaReplayReport, ListKind, ViolationPolicy, IMA_PCR,
 };
 use mr_core::replay::{PrefixPolicy, ReplayOptions};
 use mr_core::{Error, HashAlg, RegisterValue, VerifiedRegisters};
@@ -229,11 +229,13 @@ pub(crate) fn report_json(
         "registers": registers_json(&r.outcome.registers),
         "entries": r.entries,
         "verified": expected.is_some().then_some(true),
-        "covered": r.outcome.covered,
+        "covered": r.outcome.covered_entries(),
+        "not_covered": not_covered_json(&r.outcome),
         "left_over": r.outcome.covered.map(|_| r.outcome.left_over()),
         "violations": r.violations,
         "boot_aggregates": boot,
         "boot_aggregate_count": r.boot_aggregate_count,
+        "first_no_tpm_boot": r.first_no_tpm_boot,
         "digest_mode": mode_name(r.digest_mode),
         "banks": r.banks.iter().map(|b| b.name()).collect::<Vec<_>>(),
         "format": {
@@ -275,25 +277,73 @@ pub(crate) fn print_human(r: &ImaReplayReport, expected: Option<&VerifiedRegiste
         println!("{} {} {}", rv.id, rv.value.alg(), rv.value);
     }
     if expected.is_some() {
-        let covered = r.outcome.covered.unwrap_or(r.entries);
         println!(
-            "verified: {covered} entries covered, {} left over (digest mode {})",
+            "verified: {} entries covered, {} left over (digest mode {})",
+            r.outcome.covered_entries().unwrap_or(0),
             r.outcome.left_over(),
             mode_name(r.digest_mode)
         );
+        if let Some(line) = not_covered_line(&r.outcome) {
+            println!("{line}");
+        }
     }
 }
 
-/// `--boot-log`: the list's first boot_aggregate against the PC-Client log's PCRs.
+/// JSON of the entries no verified value covers: `{"entries": N, "first": {"entry": E, "id":
+/// "pcr11"}}`, `null` without verified values.
+pub(crate) fn not_covered_json(o: &mr_core::replay::ReplayOutcome) -> serde_json::Value {
+    match &o.coverage {
+        None => serde_json::Value::Null,
+        Some(c) => serde_json::json!({
+            "entries": c.not_covered,
+            "first": c.first_not_covered.as_ref().map(|f| serde_json::json!({
+                "entry": f.entry,
+                "id": f.register.to_string(),
+            })),
+        }),
+    }
+}
+
+/// The warning line for entries no verified value covers, if there are any.
+pub(crate) fn not_covered_line(o: &mr_core::replay::ReplayOutcome) -> Option<String> {
+    let c = o.coverage.as_ref().filter(|c| c.not_covered > 0)?;
+    Some(format!(
+        "NOT covered: {} entries extend registers without a verified value{}",
+        c.not_covered,
+        c.first_not_covered
+            .as_ref()
+            .map(|f| format!(" (first: entry {}, {})", f.entry, f.register))
+            .unwrap_or_default()
+    ))
+}
+
+/// Why a report has no [`ImaReplayReport::first_boot_aggregate`].
+fn no_boot_aggregate_reason(report: &ImaReplayReport) -> String {
+    match &report.ima_register_start {
+        None => format!("the list has no entry of the IMA register (pcr{IMA_PCR})"),
+        Some(s) if s.boot_aggregate.is_none() => format!(
+            "entry {}, the first of the IMA register, is not a boot_aggregate",
+            s.entry
+        ),
+        Some(s) => format!(
+            "the boot_aggregate of entry {} is not covered by the verified values",
+            s.entry
+        ),
+    }
+}
+
+/// `--boot-log`: the list's boot_aggregate ([`ImaReplayReport::first_boot_aggregate`]: the first
+/// entry of the IMA register, covered by the verified values) against the PC-Client log's PCRs.
 pub(crate) fn check_boot_aggregate(
     boot_log: &std::path::Path,
     report: &ImaReplayReport,
     json: bool,
 ) -> CmdResult {
-    let Some(first) = report.boot_aggregates.first() else {
-        return Err(Failure::Rejected(
-            "--boot-log: the list has no boot_aggregate entry".into(),
-        ));
+    let Some(first) = report.first_boot_aggregate() else {
+        return Err(Failure::Rejected(format!(
+            "--boot-log: {}",
+            no_boot_aggregate_reason(report)
+        )));
     };
     let log = crate::common::read_input(boot_log, 16 << 20)?;
     let cfg = mr_core::log::tcg::TcgReplayConfig::pc_client();

@@ -32,7 +32,7 @@ use mr_tpm::{verify_quote_signature, AkPublic};
 
 use crate::common::{
     expected_values, parse_nonce, print_json, read_input, registers_json, rejection_json,
-    CmdResult, Failure,
+    rereadable, CmdResult, Failure,
 };
 
 /// Largest IMA list read into memory for checkpoints and shards (4 GiB).
@@ -341,7 +341,7 @@ pub fn diagnose(
     budget: u64,
     e: Error,
 ) -> Error {
-    let (Error::Replay(_), Some(expected), false) = (&e, expected, log == Path::new("-")) else {
+    let (Error::Replay(_), Some(expected), true) = (&e, expected, rereadable(log)) else {
         return e;
     };
     if budget == 0 {
@@ -365,7 +365,7 @@ pub fn diagnose(
 /// again from its file (stdin is not re-read; a list that fails to parse gives none: the replay
 /// already read it whole).
 pub fn kexec_findings(log: &Path, report: &ima::ImaReplayReport) -> Vec<String> {
-    if report.boot_aggregate_count < 2 || log == Path::new("-") {
+    if report.boot_aggregate_count < 2 || !rereadable(log) {
         return Vec::new();
     }
     let opts = mr_core::log::ima::snapshot::reader_options_for(report.format);

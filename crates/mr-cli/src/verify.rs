@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use mr_core::log::ima::{self, ImaReplayConfig, ImaReplayReport};
+use mr_core::replay::ReplayOptions;
 use mr_core::{Error, ErrorClass, HashAlg, MrId, RegisterValue, VerifiedRegisters};
 use mr_rtmr::quote::{self, VerifiedQuote, VerifyOptions};
 use mr_tpm::public::MAX_KEY_FILE_SIZE;
@@ -276,10 +277,14 @@ pub fn verify_tpm(
         }
         None => {
             // No quoted values given: the list's final values must be what the quote signed.
+            // The quote checks the selected PCRs after the replay: entries of other registers
+            // are not covered.
             let banks: Vec<HashAlg> = ima_selected.iter().map(|(_, a)| *a).collect();
-            let report = list
-                .replay(&ImaReplayConfig::default().with_banks(banks), None)
-                .map_err(ima_rejection)?;
+            let quoted = q.quote_info().pcr_select.pcrs().map(|(p, _)| MrId::Pcr(p));
+            let cfg = ImaReplayConfig::default()
+                .with_banks(banks)
+                .with_replay(ReplayOptions::default().with_checked_later(quoted));
+            let report = list.replay(&cfg, None).map_err(ima_rejection)?;
             let verified = q
                 .verify_pcrs(&report.outcome.registers)
                 .map_err(|e| match e {
@@ -299,11 +304,7 @@ pub fn verify_tpm(
             // The replay had no values to check against, so it could not apply the no-TPM rule
             // itself: an all-zero boot_aggregate means the kernel extended no PCR, and whatever
             // the quote shows was put there by someone else.
-            if let Some(ba) = report.boot_aggregates.iter().find(|b| b.no_tpm) {
-                return Err(ima_rejection(
-                    mr_core::log::ima::HistoryError::NoTpm { entry: ba.entry }.into(),
-                ));
-            }
+            report.check_no_tpm(&cfg).map_err(ima_rejection)?;
             (verified, report)
         }
     };
@@ -411,11 +412,11 @@ fn journal_rejection(e: mr_virtual::Error) -> Rejection {
 
 /// JSON of the IMA part of a verdict (the same under every root).
 pub fn ima_json(report: &ImaReplayReport, ima_registers: &[String]) -> serde_json::Value {
-    let covered = report.outcome.covered.unwrap_or(report.entries);
     serde_json::json!({
         "entries": report.entries,
-        "covered": covered,
-        "left_over": report.entries - covered.min(report.entries),
+        "covered": report.outcome.covered_entries().unwrap_or(0),
+        "not_covered": crate::ima::not_covered_json(&report.outcome),
+        "left_over": report.outcome.left_over(),
         "violations": report.violations,
         "boot_aggregates": report.boot_aggregates.iter().map(|b| serde_json::json!({
             "entry": b.entry,
@@ -450,14 +451,17 @@ pub fn verdict_json(v: &Verdict) -> serde_json::Value {
 
 /// The IMA part of a verdict, human-readable (the same under every root).
 pub fn print_ima(report: &ImaReplayReport, ima_registers: &[String]) {
-    let covered = report.outcome.covered.unwrap_or(report.entries);
     println!(
-        "ima: {} entries, {covered} covered by {}, {} left over, {} violations",
+        "ima: {} entries, {} covered by {}, {} left over, {} violations",
         report.entries,
+        report.outcome.covered_entries().unwrap_or(0),
         ima_registers.join(" "),
-        report.entries - covered.min(report.entries),
+        report.outcome.left_over(),
         report.violations
     );
+    if let Some(line) = crate::ima::not_covered_line(&report.outcome) {
+        println!("ima: {line}");
+    }
     for b in &report.boot_aggregates {
         println!(
             "ima: boot_aggregate at entry {}: {}:{}",

@@ -328,3 +328,158 @@ fn ibmtss_vector_verifies_through_the_cli() {
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(json(&o)["covered"], 362);
 }
+
+/// Issue 14 item 1: a `boot_aggregate` on PCR 11 (which no value covers) that matches a good
+/// firmware log, before the real PCR 10 `boot_aggregate`, is not "the list's boot_aggregate":
+/// `--boot-log` compares the PCR 10 one (and fails), and the PCR 11 entry is reported as not
+/// covered.
+#[test]
+fn a_boot_aggregate_on_another_pcr_does_not_bind_the_boot_log() {
+    let Some(v) = common::vectors() else { return };
+    let bios = v.join("ima/ima-evm-utils/sample-binary_bios_measurements-pcrs-8-9");
+    let good = Digest::from_hex(
+        HashAlg::Sha256,
+        "83d19723ef3b3c05bb8ae70d86b3886c158f2408f1b71ed265886a7b79eb700e",
+    )
+    .unwrap();
+    let mut b = ImaListBuilder::binary();
+    b.boot_aggregate_at(11, "ima-ng", &good);
+    let mut pcr10 = Digest::zero(HashAlg::Sha256);
+    let real = b.boot_aggregate_at(10, "ima-ng", &HashAlg::Sha256.hash(b"this boot"));
+    pcr10 = pcr10.extended(
+        real.extend_value(HashAlg::Sha256, DigestMode::PerBank)
+            .as_bytes(),
+    );
+    for i in 0..3u32 {
+        let e = b.ima_ng(10, &HashAlg::Sha256.hash(&i.to_le_bytes()), "/bin/x");
+        pcr10 = pcr10.extended(
+            e.extend_value(HashAlg::Sha256, DigestMode::PerBank)
+                .as_bytes(),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("decoy");
+    std::fs::write(&list, b.finish()).unwrap();
+    let expect = expect_arg(&pcr10);
+    let args = ["ima", "replay", p(&list), "--expect", &expect];
+
+    let o = mr(&[&args[..], &["--boot-log", p(&bios)]].concat());
+    assert_eq!(code(&o), 1, "{}", String::from_utf8_lossy(&o.stdout));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("boot_aggregate of entry 1 is sha256:"),
+        "{err}"
+    );
+
+    let o = mr(&[&args[..], &["--json"]].concat());
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let j = json(&o);
+    assert_eq!(j["covered"], 4);
+    assert_eq!(j["not_covered"]["entries"], 1);
+    assert_eq!(j["not_covered"]["first"]["entry"], 0);
+    assert_eq!(j["not_covered"]["first"]["id"], "pcr11");
+    assert_eq!(j["boot_aggregates"].as_array().unwrap().len(), 1);
+    assert_eq!(j["boot_aggregates"][0]["entry"], 1);
+    let o = mr(&args);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("NOT covered: 1 entries extend registers without a verified value (first: entry 0, pcr11)"),
+        "{out}"
+    );
+
+    // PCR 10 starts with a file: there is no boot_aggregate to bind the boot log.
+    let mut b = ImaListBuilder::binary();
+    b.boot_aggregate_at(11, "ima-ng", &good);
+    b.ima_ng(10, &HashAlg::Sha256.hash(b"a"), "/bin/a");
+    let list = dir.path().join("no-boot");
+    std::fs::write(&list, b.finish()).unwrap();
+    let o = mr(&["ima", "replay", p(&list), "--boot-log", p(&bios)]);
+    assert_eq!(code(&o), 1);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("entry 1, the first of the IMA register, is not a boot_aggregate"),
+        "{err}"
+    );
+}
+
+/// A list whose first `CHUNK_LEN` bytes end exactly at an entry boundary, with an entry tampered
+/// inside them, and the PCR 10 value of the entries after them only: a replay that verified the
+/// rest of the input without its first chunk would accept it.
+fn list_tampered_in_its_first_chunk() -> (Vec<u8>, Digest) {
+    let chunk = mr_core::log::ima::CHUNK_LEN;
+    let mut b = ImaListBuilder::binary();
+    let mut i = 0u32;
+    while b.as_bytes().len() + 4096 < chunk {
+        b.ima_ng(
+            10,
+            &HashAlg::Sha256.hash(&i.to_le_bytes()),
+            &format!("/usr/lib/f{i}"),
+        );
+        i += 1;
+    }
+    // One ima-buf entry fills the chunk exactly (its size grows with its buffer, byte for byte).
+    let mut probe = ImaListBuilder::binary();
+    probe.ima_buf(10, HashAlg::Sha256, "pad", b"");
+    let fill = chunk - b.as_bytes().len() - probe.as_bytes().len();
+    b.ima_buf(10, HashAlg::Sha256, "pad", &vec![b'p'; fill]);
+    assert_eq!(b.as_bytes().len(), chunk);
+    let mut tail = Digest::zero(HashAlg::Sha256);
+    for j in 0..2000u32 {
+        let e = b.ima_ng(
+            10,
+            &HashAlg::Sha256.hash(&j.to_be_bytes()),
+            &format!("/bin/t{j}"),
+        );
+        tail = tail.extended(
+            e.extend_value(HashAlg::Sha256, DigestMode::PerBank)
+                .as_bytes(),
+        );
+    }
+    let mut bytes = b.finish();
+    // Entry 3's file path: its template digest no longer matches.
+    let at = bytes.windows(11).position(|w| w == b"/usr/lib/f3").unwrap();
+    bytes[at + 9] = b'X';
+    (bytes, tail)
+}
+
+/// Issue 14 item 3: a list given as a pipe (`/dev/stdin`, a FIFO, stdin) is read once; its first
+/// chunk, tampered, is verified like the rest, and the list is rejected.
+#[test]
+fn a_piped_list_is_read_once_and_its_first_chunk_is_verified() {
+    let (bytes, tail) = list_tampered_in_its_first_chunk();
+    let expect = expect_arg(&tail);
+    for path in ["/dev/stdin", "-"] {
+        let o = mr_stdin(&["ima", "replay", path, "--expect", &expect], &bytes);
+        assert_eq!(
+            code(&o),
+            1,
+            "{path}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("entry 3"), "{path}: {err}");
+    }
+    // A FIFO, written by another thread.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("list.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let writer = {
+        let (fifo, bytes) = (fifo.clone(), bytes.clone());
+        std::thread::spawn(move || {
+            use std::io::Write;
+            // `mr` may stop reading early: ignore a broken pipe.
+            let _ = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&fifo)
+                .and_then(|mut f| f.write_all(&bytes));
+        })
+    };
+    let o = mr(&["ima", "replay", p(&fifo), "--expect", &expect]);
+    writer.join().unwrap();
+    assert_eq!(code(&o), 1, "FIFO: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("entry 3"));
+}

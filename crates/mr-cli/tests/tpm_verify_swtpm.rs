@@ -341,3 +341,104 @@ fn no_tpm_boot_aggregate_is_refused_even_when_pcr10_matches_the_list() {
         assert!(stderr(&o).contains("entry 0"), "{}", stderr(&o));
     }
 }
+
+/// Issue 14 item 1: a `boot_aggregate` on PCR 11 (not quoted) before the real PCR 10 one. The
+/// quote vouches for PCR 10 only: `mr verify` reports the PCR 10 boot_aggregate alone, counts
+/// only PCR 10's entries as covered and names the PCR 11 entry as not covered, with and without
+/// `--pcrs`.
+#[test]
+fn an_entry_of_an_unquoted_pcr_is_reported_as_not_covered() {
+    let swtpm = Swtpm::start().expect("swtpm (scripts/install-deps.sh installs it)");
+    let tpm = Tpm::open(&swtpm.tcti()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut list = ImaListBuilder::binary();
+    list.boot_aggregate_at(11, "ima-ng", &HashAlg::Sha256.hash(b"a good boot log"));
+    let boot = list.boot_aggregate_at(10, "ima-ng", &HashAlg::Sha256.hash(b"this boot"));
+    for pcr in BANKS.map(|b| tpm.pcr(10, b)) {
+        pcr.extend(&boot.extend_value(pcr.alg(), DigestMode::PerBank))
+            .unwrap();
+    }
+    measure(&tpm, &mut list, &["/usr/bin/bash", "/etc/passwd"]);
+    let log = write(dir.path(), "ima.bin", list.as_bytes());
+    let nonce = b"decoy";
+    let nonce_hex = hex::encode(nonce);
+    let q = quote(&tpm, dir.path(), AkKind::EccP256, nonce);
+    let ak = tpm.create_ak(AkKind::EccP256).unwrap();
+    let selection = PcrSelection {
+        banks: BANKS
+            .iter()
+            .map(|b| PcrBankSelection::new(*b, &[10]))
+            .collect(),
+    };
+    let only10 = tpm.quote(&ak, nonce, &selection).unwrap();
+    let attest10 = write(dir.path(), "pcr10.attest", &only10.attest);
+    let sig10 = write(dir.path(), "pcr10.sig", &only10.signature);
+    let ak10 = write(dir.path(), "pcr10.pub", &only10.ak_public);
+    for (attest, sig, ak, extra) in [
+        (&q.attest, &q.sig, &q.ak, vec!["--pcrs", q.pcrs.as_str()]),
+        (&attest10, &sig10, &ak10, vec![]),
+    ] {
+        let mut json = extra.clone();
+        json.push("--json");
+        let o = mr_verify(&log, attest, sig, ak, &nonce_hex, &json);
+        assert_eq!(code(&o), 0, "{extra:?}: {}", stderr(&o));
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(j["ima"]["entries"], 4);
+        assert_eq!(j["ima"]["covered"], 3, "{extra:?}");
+        assert_eq!(j["ima"]["not_covered"]["entries"], 1);
+        assert_eq!(j["ima"]["not_covered"]["first"]["entry"], 0);
+        assert_eq!(j["ima"]["not_covered"]["first"]["id"], "pcr11");
+        let boots = j["ima"]["boot_aggregates"].as_array().unwrap();
+        assert_eq!(boots.len(), 1, "{extra:?}");
+        assert_eq!(boots[0]["entry"], 1);
+        let o = mr_verify(&log, attest, sig, ak, &nonce_hex, &extra);
+        let out = String::from_utf8(o.stdout).unwrap();
+        assert!(out.contains("3 covered by"), "{out}");
+        assert!(
+            out.contains("NOT covered: 1 entries extend registers without a verified value (first: entry 0, pcr11)"),
+            "{out}"
+        );
+        assert!(!out.contains("boot_aggregate at entry 0"), "{out}");
+    }
+}
+
+/// Issue 14 item 5: an all-zero boot_aggregate after 64 others (past the boot aggregates a
+/// report lists) still refuses the list under `mr verify` without `--pcrs`.
+#[test]
+fn no_tpm_boot_aggregate_after_64_others_is_refused_without_pcrs() {
+    let swtpm = Swtpm::start().expect("swtpm (scripts/install-deps.sh installs it)");
+    let tpm = Tpm::open(&swtpm.tcti()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut list = ImaListBuilder::binary();
+    let pcrs: Vec<_> = BANKS.iter().map(|b| tpm.pcr(10, *b)).collect();
+    let n = mr_core::log::ima::MAX_REPORTED_BOOT_AGGREGATES as u32;
+    for i in 0..=n {
+        let aggregate = if i == n {
+            mr_core::Digest::zero(HashAlg::Sha256)
+        } else {
+            HashAlg::Sha256.hash(&i.to_le_bytes())
+        };
+        let e = list.boot_aggregate("ima-ng", &aggregate);
+        for pcr in &pcrs {
+            pcr.extend(&e.extend_value(pcr.alg(), DigestMode::PerBank))
+                .unwrap();
+        }
+    }
+    measure(&tpm, &mut list, &["/usr/bin/bash"]);
+    let log = write(dir.path(), "ima.bin", list.as_bytes());
+    let ak = tpm.create_ak(AkKind::EccP256).unwrap();
+    let selection = PcrSelection {
+        banks: BANKS
+            .iter()
+            .map(|b| PcrBankSelection::new(*b, &[10]))
+            .collect(),
+    };
+    let q = tpm.quote(&ak, b"n", &selection).unwrap();
+    let attest = write(dir.path(), "q.attest", &q.attest);
+    let sig = write(dir.path(), "q.sig", &q.signature);
+    let akf = write(dir.path(), "ak.pub", &q.ak_public);
+    let o = mr_verify(&log, &attest, &sig, &akf, "6e", &[]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("entry {n}")), "{}", stderr(&o));
+    assert!(stderr(&o).contains("boot_aggregate"), "{}", stderr(&o));
+}

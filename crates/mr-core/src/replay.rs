@@ -49,6 +49,10 @@ pub struct ReplayOptions {
     pub prefix: PrefixPolicy,
     /// Verified registers that the log never extends.
     pub unextended: UnextendedPolicy,
+    /// Registers whose final values the caller verifies after the replay (a TPM quote's PCR
+    /// digest over the replayed values): a replay without verified values counts entries of these
+    /// registers as covered and the others as not covered ([`ReplayOutcome::coverage`]).
+    pub checked_later: Vec<MrId>,
 }
 
 impl ReplayOptions {
@@ -69,6 +73,13 @@ impl ReplayOptions {
         self.unextended = unextended;
         self
     }
+
+    /// Set the registers whose final values the caller verifies after the replay (see
+    /// [`ReplayOptions::checked_later`]).
+    pub fn with_checked_later(mut self, ids: impl IntoIterator<Item = MrId>) -> Self {
+        self.checked_later = ids.into_iter().collect();
+        self
+    }
 }
 
 #[derive(Debug)]
@@ -78,6 +89,9 @@ struct RegState {
     expected: Option<Digest>,
     /// [`head`] of `expected` (0 without one).
     expected_head: u32,
+    /// Entries extending this register are covered: it has a verified value, or it is
+    /// [`ReplayOptions::checked_later`].
+    covers: bool,
     events: u64,
     /// Prefix length since which `value == expected`, while it does.
     match_since: Option<u64>,
@@ -93,8 +107,36 @@ pub struct ReplayOutcome {
     pub registers: Vec<RegisterValue>,
     /// Entries in the log.
     pub entries: u64,
-    /// Entries covered by the verified values (the matching prefix), when values were given.
+    /// Length of the matching prefix (the entries up to the point where every verified value is
+    /// reached), when values were given; the whole log with [`ReplayOptions::checked_later`].
+    /// Entries of the prefix that extend only registers without a verified value are in it but
+    /// not covered: see [`ReplayOutcome::coverage`].
     pub covered: Option<u64>,
+    /// Which entries of the matching prefix the verified values vouch for, when values were
+    /// given (or [`ReplayOptions::checked_later`]).
+    pub coverage: Option<Coverage>,
+}
+
+/// The entries of a matching prefix split by what vouches for them: only an entry that extends
+/// a register with a verified value is covered; the others are in the list but nothing checked
+/// them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Coverage {
+    /// Entries of the prefix that extend a register with a verified value.
+    pub entries: u64,
+    /// Entries of the prefix that extend registers none of which has a verified value.
+    pub not_covered: u64,
+    /// The first of the `not_covered` entries.
+    pub first_not_covered: Option<NotCovered>,
+}
+
+/// An entry that extends no register with a verified value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotCovered {
+    /// Entry number (0-based).
+    pub entry: u64,
+    /// The (unverified) register it extends.
+    pub register: MrId,
 }
 
 impl ReplayOutcome {
@@ -103,6 +145,21 @@ impl ReplayOutcome {
     pub fn left_over(&self) -> u64 {
         self.covered.map_or(0, |c| self.entries - c)
     }
+
+    /// Entries the verified values vouch for (of registers with a verified value, in the
+    /// matching prefix); `None` without verified values.
+    pub fn covered_entries(&self) -> Option<u64> {
+        self.coverage.as_ref().map(|c| c.entries)
+    }
+}
+
+/// Covered and not-covered entries before a prefix length, recorded when a verified value is
+/// reached (a possible matching prefix).
+#[derive(Clone, Copy, Debug)]
+struct CountsAt {
+    prefix: u64,
+    covered: u64,
+    not_covered: u64,
 }
 
 /// The replay engine (see the module documentation).
@@ -113,6 +170,17 @@ pub struct Replayer {
     verifying: bool,
     entries: u64,
     first_bad: Option<EntryDigestMismatch>,
+    /// The current entry extended a covered register.
+    entry_covered: bool,
+    /// The current entry extended this uncovered register (index into `regs`).
+    entry_uncovered: Option<usize>,
+    /// Ended entries that extended a covered register.
+    covered_entries: u64,
+    /// Ended entries that extended only uncovered registers.
+    not_covered: u64,
+    first_not_covered: Option<NotCovered>,
+    /// The counts at each prefix length where a verified value was reached, in order.
+    counts_at: Vec<CountsAt>,
 }
 
 impl Replayer {
@@ -124,6 +192,12 @@ impl Replayer {
             verifying: false,
             entries: 0,
             first_bad: None,
+            entry_covered: false,
+            entry_uncovered: None,
+            covered_entries: 0,
+            not_covered: 0,
+            first_not_covered: None,
+            counts_at: Vec::new(),
         }
     }
 
@@ -139,6 +213,7 @@ impl Replayer {
                 value: start,
                 expected: Some(*value),
                 expected_head: head(value),
+                covers: true,
                 events: 0,
                 match_since: matches.then_some(0),
                 runs: Vec::new(),
@@ -176,11 +251,13 @@ impl Replayer {
             Some(p) => p,
             None => {
                 let start = self.start_value(id, alg);
+                let covers = self.covers(id);
                 self.regs.push(RegState {
                     id: id.clone(),
                     value: start,
                     expected: None,
                     expected_head: 0,
+                    covers,
                     events: 0,
                     match_since: None,
                     runs: Vec::new(),
@@ -194,6 +271,11 @@ impl Replayer {
         };
         reg.value.extend(data);
         reg.events += 1;
+        if reg.covers {
+            self.entry_covered = true;
+        } else if self.entry_uncovered.is_none() {
+            self.entry_uncovered = Some(pos);
+        }
         if let Some(expected) = &reg.expected {
             // The old value held for prefix lengths up to `self.entries`.
             if let Some(since) = reg.match_since.take() {
@@ -202,6 +284,15 @@ impl Replayer {
             // Leading word first: it almost never matches, and it is read as it was written.
             if head(&reg.value) == reg.expected_head && reg.value == *expected {
                 reg.match_since = Some(after);
+                // A possible matching prefix: the current entry (covered, since this register
+                // has a verified value) is in it.
+                if self.counts_at.last().is_none_or(|c| c.prefix != after) {
+                    self.counts_at.push(CountsAt {
+                        prefix: after,
+                        covered: self.covered_entries + 1,
+                        not_covered: self.not_covered,
+                    });
+                }
             }
         }
     }
@@ -209,7 +300,53 @@ impl Replayer {
     /// Close the current entry (also for entries that extend nothing, such as EV_NO_ACTION).
     #[inline]
     pub fn end_entry(&mut self) {
+        if self.entry_covered {
+            self.covered_entries += 1;
+        } else if let Some(pos) = self.entry_uncovered {
+            self.not_covered += 1;
+            if self.first_not_covered.is_none() {
+                self.first_not_covered = self.regs.get(pos).map(|r| NotCovered {
+                    entry: self.entries,
+                    register: r.id.clone(),
+                });
+            }
+        }
+        self.entry_covered = false;
+        self.entry_uncovered = None;
         self.entries += 1;
+    }
+
+    /// Whether entries extending `id` are covered: it has a verified value or is
+    /// [`ReplayOptions::checked_later`]. Always false for a replay without either.
+    pub fn covers(&self, id: &MrId) -> bool {
+        self.regs.iter().any(|r| r.covers && r.id == *id) || self.opts.checked_later.contains(id)
+    }
+
+    /// Whether this replay tells covered entries from others (it has verified values, or
+    /// registers [`ReplayOptions::checked_later`]).
+    pub fn checks_coverage(&self) -> bool {
+        self.verifying || !self.opts.checked_later.is_empty()
+    }
+
+    /// The coverage of the prefix of length `k`: it is either the whole log or a length recorded
+    /// in `counts_at`.
+    fn coverage_at(&self, k: u64) -> Coverage {
+        let (covered, not_covered) = if k == self.entries {
+            (self.covered_entries, self.not_covered)
+        } else {
+            match self.counts_at.binary_search_by_key(&k, |c| c.prefix) {
+                Ok(i) => self
+                    .counts_at
+                    .get(i)
+                    .map_or((0, 0), |c| (c.covered, c.not_covered)),
+                Err(_) => (0, 0),
+            }
+        };
+        Coverage {
+            entries: covered,
+            not_covered,
+            first_not_covered: self.first_not_covered.clone().filter(|f| f.entry < k),
+        }
     }
 
     /// Record an entry whose recorded digest disagrees with its data; the first one is kept and
@@ -247,6 +384,9 @@ impl Replayer {
         registers.sort_by(|a, b| (&a.id, a.value.alg()).cmp(&(&b.id, b.value.alg())));
 
         let mut covered = None;
+        if !self.verifying && !self.opts.checked_later.is_empty() {
+            covered = Some(n);
+        }
         if self.verifying {
             let relevant: Vec<&RegState> = self
                 .regs
@@ -300,6 +440,7 @@ impl Replayer {
                 .into());
             }
         }
+        let coverage = covered.map(|k| self.coverage_at(k));
         if let Some(bad) = self.first_bad {
             return Err(bad.into());
         }
@@ -307,6 +448,7 @@ impl Replayer {
             registers,
             entries: n,
             covered,
+            coverage,
         })
     }
 }
@@ -467,5 +609,121 @@ mod tests {
             computed: ds[0],
         });
         assert!(matches!(r.finish(), Err(Error::EntryDigest(_))));
+    }
+
+    /// Entries 0..n alternating between PCR 10 (even) and PCR 11 (odd), with entry `silent`
+    /// extending nothing; PCR 10 verified at its value after `k10` of its entries.
+    fn interleaved(n: usize, silent: usize, k10: usize, opts: ReplayOptions) -> Replayer {
+        let d = steps(n);
+        let pcr10: Vec<Digest> = d.iter().step_by(2).copied().collect();
+        let mut r = Replayer::verifying(&expect(fold(&pcr10[..k10])), opts);
+        for (i, step) in d.iter().enumerate() {
+            if i != silent {
+                let id = MrId::Pcr(if i % 2 == 0 { 10 } else { 11 });
+                r.extend(&id, step);
+            }
+            r.end_entry();
+        }
+        r
+    }
+
+    #[test]
+    fn coverage_counts_only_entries_of_verified_registers_in_the_prefix() {
+        // PCR 10 reaches its value at entry 4 (its 3rd entry): prefix 5 = entries 0..5, of which
+        // 0, 2, 4 are PCR 10's, 1 is PCR 11's, 3 extends nothing.
+        let r = interleaved(12, 3, 3, ReplayOptions::default());
+        assert!(r.covers(&MrId::Pcr(10)));
+        assert!(!r.covers(&MrId::Pcr(11)));
+        assert!(r.checks_coverage());
+        let out = r.finish().unwrap();
+        assert_eq!(out.covered, Some(5));
+        assert_eq!(out.covered_entries(), Some(3));
+        let c = out.coverage.unwrap();
+        assert_eq!((c.entries, c.not_covered), (3, 1));
+        assert_eq!(
+            c.first_not_covered,
+            Some(NotCovered {
+                entry: 1,
+                register: MrId::Pcr(11)
+            })
+        );
+        // The whole log under Exact: every entry counted.
+        let d = steps(4);
+        let mut r = Replayer::verifying(
+            &expect(fold(&[d[0], d[2]])),
+            ReplayOptions::default().with_prefix(PrefixPolicy::Exact),
+        );
+        for (i, step) in d.iter().enumerate() {
+            r.extend(&MrId::Pcr(if i % 2 == 0 { 10 } else { 11 }), step);
+            r.end_entry();
+        }
+        let c = r.finish().unwrap().coverage.unwrap();
+        assert_eq!((c.entries, c.not_covered), (2, 2));
+    }
+
+    #[test]
+    fn an_uncovered_entry_after_the_prefix_or_at_its_end_is_not_named() {
+        // PCR 10 verified after entry 0: prefix 1; the PCR 11 entry 1 is left over.
+        let r = interleaved(4, 99, 1, ReplayOptions::default());
+        let out = r.finish().unwrap();
+        assert_eq!(out.covered, Some(1));
+        let c = out.coverage.unwrap();
+        assert_eq!(
+            (c.entries, c.not_covered, c.first_not_covered),
+            (1, 0, None)
+        );
+        // PCR 10 at its reset value: the empty prefix.
+        let r = interleaved(4, 99, 0, ReplayOptions::default());
+        let out = r.finish().unwrap();
+        assert_eq!(out.covered, Some(0));
+        let c = out.coverage.clone().unwrap();
+        assert_eq!(
+            (c.entries, c.not_covered, c.first_not_covered),
+            (0, 0, None)
+        );
+        assert_eq!(out.left_over(), 4);
+    }
+
+    #[test]
+    fn registers_checked_later_are_covered_and_the_whole_log_is_the_prefix() {
+        let d = steps(5);
+        let mut r = Replayer::new(ReplayOptions::default().with_checked_later([MrId::Pcr(11)]));
+        assert!(r.checks_coverage());
+        assert!(r.covers(&MrId::Pcr(11)));
+        assert!(!r.covers(&MrId::Pcr(10)));
+        for (i, step) in d.iter().enumerate() {
+            r.extend(&MrId::Pcr(if i < 2 { 10 } else { 11 }), step);
+            r.end_entry();
+        }
+        let out = r.finish().unwrap();
+        assert_eq!(out.covered, Some(5));
+        assert_eq!(out.left_over(), 0);
+        let c = out.coverage.unwrap();
+        assert_eq!((c.entries, c.not_covered), (3, 2));
+        assert_eq!(c.first_not_covered.map(|f| f.entry), Some(0));
+
+        // Without verified values or registers checked later: no coverage at all.
+        let mut r = Replayer::new(ReplayOptions::default());
+        assert!(!r.checks_coverage());
+        assert!(!r.covers(&MrId::Pcr(10)));
+        r.extend(&MrId::Pcr(10), &d[0]);
+        r.end_entry();
+        assert!(!r.covers(&MrId::Pcr(10)));
+        let out = r.finish().unwrap();
+        assert_eq!((out.covered, out.coverage), (None, None));
+    }
+
+    #[test]
+    fn a_register_verified_in_one_bank_covers_its_entries_in_every_bank() {
+        let d = steps(2);
+        let mut r = Replayer::verifying(&expect(fold(&d)), ReplayOptions::default());
+        for step in &d {
+            r.extend(&MrId::Pcr(10), &HashAlg::Sha1.hash(step.as_bytes()));
+            r.extend(&MrId::Pcr(10), step);
+            r.end_entry();
+        }
+        assert!(r.covers(&MrId::Pcr(10)));
+        let c = r.finish().unwrap().coverage.unwrap();
+        assert_eq!((c.entries, c.not_covered), (2, 0));
     }
 }

@@ -180,7 +180,7 @@ impl ImaListBuilder {
             fields.push(b"");
         }
         self.raw_entry(
-            10,
+            pcr,
             if template == "ima-sig" {
                 "ima-sig"
             } else {

@@ -1168,9 +1168,8 @@ fn verified(
 ) -> Verification {
     let boot_aggregate = base.boot_aggregate.or_else(|| {
         report
-            .boot_aggregates
-            .first()
-            .filter(|b| b.entry == 0 && covered > 0)
+            .first_boot_aggregate()
+            .filter(|b| b.entry == 0)
             .map(|b| b.digest)
     });
     let checkpoint = Checkpoint {
@@ -1445,6 +1444,8 @@ fn empty_report(
         violations: 0,
         boot_aggregates: Vec::new(),
         boot_aggregate_count: 0,
+        first_no_tpm_boot: None,
+        ima_register_start: None,
         digest_mode: cfg.digest_mode,
         format: ListFormat {
             kind: cfg.reader.kind.unwrap_or(ListKind::Binary),

@@ -38,8 +38,8 @@ pub use checkpoint::{
 pub use parallel::{replay_parallel, replay_parallel_chunked, CHUNK_LEN};
 pub use reader::{ImaReader, ImaReaderOptions};
 pub use replay::{
-    replay, BootAggregate, DigestMode, ImaReplayConfig, ImaReplayReport, ViolationPolicy,
-    MAX_REPORTED_BOOT_AGGREGATES,
+    replay, BootAggregate, DigestMode, ImaRegisterStart, ImaReplayConfig, ImaReplayReport,
+    ViolationPolicy, IMA_PCR, MAX_REPORTED_BOOT_AGGREGATES,
 };
 pub use template::{
     Endian, Field, FieldId, FieldValue, PrefixedDigest, TemplateFormat, XattrLengths,

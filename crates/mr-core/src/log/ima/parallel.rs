@@ -6,11 +6,13 @@
 //! whichever thread is free; the extends, which form one chain per register and bank, are then
 //! applied in list order on the calling thread through the same [`Replayer`] as [`replay()`].
 //!
-//! Only the success path runs in parallel. Anything out of the ordinary (a parse error, a header
-//! digest that disagrees, a violation under [`ViolationPolicy::Reject`], a legacy `ima`
-//! entry, bytes after the last whole entry, a replay that does not verify, another digest mode)
-//! makes the list be replayed once more by [`replay()`] on one thread, so every error and every
-//! report is [`replay()`]'s own.
+//! Only regular entries run in parallel. At anything out of the ordinary (a parse error, a
+//! header digest that disagrees, a violation under [`ViolationPolicy::Reject`], a legacy `ima`
+//! entry, bytes after the last whole entry) the replay continues on one thread, through the same
+//! replay state, from the first entry not yet applied: the bytes of the chunks already read,
+//! then the rest of the input. The input is read once (a pipe works, and nothing can change
+//! between two reads); every error and every report is [`replay()`]'s own, and memory stays
+//! bounded by the chunks in flight.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read};
@@ -18,14 +20,13 @@ use std::sync::mpsc;
 
 use crate::alg::{Digest, HashAlg};
 use crate::error::Error;
-use crate::register::{MrId, VerifiedRegisters};
-use crate::replay::Replayer;
+use crate::register::VerifiedRegisters;
 
 use super::binary::entry_span;
 use super::reader::{ImaReader, ImaReaderOptions};
 use super::replay::{
-    bank_digests, is_boot_aggregate, replay, replayed_banks, BootAggregate, BootAggregateTally,
-    DigestMode, ImaReplayConfig, ImaReplayReport, ViolationPolicy,
+    bank_digests, is_boot_aggregate, replay, BootAggregate, DigestMode, ImaReplayConfig,
+    ImaReplayReport, ReplayState, ViolationPolicy,
 };
 use super::{ListFormat, ListKind};
 
@@ -39,10 +40,10 @@ const QUEUE: usize = 2;
 /// falls behind).
 const MAX_PENDING: usize = 6;
 
-/// [`replay()`] on two threads for lists that can be read twice (`open` is called once, and once
-/// more when the list must be replayed on one thread; see the module documentation). The result,
-/// report or error, is always equal to [`replay()`]'s; on a machine with one core, or for
-/// [`DigestMode`]s other than [`DigestMode::PerBank`], this is [`replay()`].
+/// [`replay()`] on two threads: `input` is read once, chunk by chunk (see the module
+/// documentation). The result, report or error, is always equal to [`replay()`]'s; on a machine
+/// with one core, or for [`DigestMode`]s other than [`DigestMode::PerBank`], this is
+/// [`replay()`].
 ///
 /// ```
 /// use mr_core::log::ima::{self, builder::ImaListBuilder, ImaReplayConfig};
@@ -53,50 +54,33 @@ const MAX_PENDING: usize = 6;
 /// }
 /// let list = b.finish();
 /// let cfg = ImaReplayConfig::default();
-/// let two = ima::replay_parallel(|| Ok::<_, std::io::Error>(&list[..]), &cfg, None)?;
+/// let two = ima::replay_parallel(&list[..], &cfg, None)?;
 /// assert_eq!(two, ima::replay(&list[..], &cfg, None)?);
 /// # Ok::<(), mr_core::Error>(())
 /// ```
-pub fn replay_parallel<R, F>(
-    open: F,
+pub fn replay_parallel<R: BufRead>(
+    input: R,
     config: &ImaReplayConfig,
     expected: Option<&VerifiedRegisters>,
-) -> Result<ImaReplayReport, Error>
-where
-    R: BufRead,
-    F: Fn() -> io::Result<R>,
-{
-    replay_parallel_chunked(open, config, expected, CHUNK_LEN).0
+) -> Result<ImaReplayReport, Error> {
+    replay_parallel_chunked(input, config, expected, CHUNK_LEN).0
 }
 
 /// [`replay_parallel`] with chunks of about `chunk_len` bytes (at least 1 KiB), for tests that
-/// need many chunks from a short list; also says whether the two-thread path gave the result
-/// (false: [`replay()`] on one thread did).
+/// need many chunks from a short list; also says whether the two-thread path applied every
+/// entry (false: the one-thread replay did all or part of it).
 #[doc(hidden)]
-pub fn replay_parallel_chunked<R, F>(
-    open: F,
+pub fn replay_parallel_chunked<R: BufRead>(
+    input: R,
     config: &ImaReplayConfig,
     expected: Option<&VerifiedRegisters>,
     chunk_len: usize,
-) -> (Result<ImaReplayReport, Error>, bool)
-where
-    R: BufRead,
-    F: Fn() -> io::Result<R>,
-{
-    let sequential = || replay(open()?, config, expected);
+) -> (Result<ImaReplayReport, Error>, bool) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cores < 2 || config.digest_mode != DigestMode::PerBank {
-        return (sequential(), false);
+        return (replay(input, config, expected), false);
     }
-    let input = match open() {
-        Ok(i) => i,
-        Err(e) => return (Err(e.into()), false),
-    };
-    match try_parallel(input, config, expected, chunk_len.max(1024)) {
-        Ok(Some(report)) => (Ok(report), true),
-        // Irregular input, an I/O error or a replay that does not verify: one thread decides.
-        Ok(None) | Err(_) => (sequential(), false),
-    }
+    try_parallel(input, config, expected, chunk_len.max(1024))
 }
 
 /// A chunk of whole entries and where it sits in the list.
@@ -119,8 +103,9 @@ struct Computed {
     /// `entries × banks` digests, entry by entry, in bank order.
     digests: Vec<Digest>,
     violations: u64,
-    /// One item per `boot_aggregate` entry (`None` when its digest does not decode).
-    boot_aggregates: Vec<Option<BootAggregate>>,
+    /// One item per `boot_aggregate` entry: its place in the chunk and its value (`None` when
+    /// its digest does not decode).
+    boot_aggregates: Vec<(u64, Option<BootAggregate>)>,
 }
 
 /// What the chunks of one list share.
@@ -167,10 +152,11 @@ impl Plan<'_> {
                     return None;
                 }
             }
-            out.pcrs.push(e.pcr());
             if is_boot_aggregate(e) {
-                out.boot_aggregates.push(e.boot_aggregate());
+                out.boot_aggregates
+                    .push((out.pcrs.len() as u64, e.boot_aggregate()));
             }
+            out.pcrs.push(e.pcr());
             out.entries += 1;
         }
         if r.trailing_bytes() != 0 || chunk.entries.is_some_and(|n| n != out.entries) {
@@ -180,37 +166,19 @@ impl Plan<'_> {
     }
 }
 
-/// The in-order half: extends into the replayer and the report's counters.
-struct Applier<'a> {
-    replayer: Replayer,
-    target: Option<&'a MrId>,
-    banks: &'a [HashAlg],
-    violations: u64,
-    aggregates: BootAggregateTally,
-}
-
-impl Applier<'_> {
-    fn apply(&mut self, c: &Computed) {
-        let nb = self.banks.len();
-        for (i, pcr) in c.pcrs.iter().enumerate() {
-            let pcr_reg;
-            let reg = match self.target {
-                Some(t) => t,
-                None => {
-                    pcr_reg = MrId::Pcr(*pcr);
-                    &pcr_reg
-                }
-            };
-            for d in c.digests.get(i * nb..(i + 1) * nb).unwrap_or(&[]) {
-                self.replayer.extend(reg, d);
-            }
-            self.replayer.end_entry();
-        }
-        self.violations += c.violations;
-        for ba in &c.boot_aggregates {
-            self.aggregates.note(*ba);
-        }
+/// Apply a computed chunk to the replay state, in list order.
+fn apply(state: &mut ReplayState<'_>, chunk: &Chunk) {
+    let c = &chunk.out;
+    let nb = state.banks.len();
+    let mut aggregates = c.boot_aggregates.iter().peekable();
+    for (i, pcr) in c.pcrs.iter().enumerate() {
+        let digests = c.digests.get(i * nb..(i + 1) * nb).unwrap_or(&[]);
+        let boot_aggregate = aggregates
+            .next_if(|(at, _)| *at == i as u64)
+            .map(|(_, ba)| *ba);
+        state.apply(chunk.first_index + i as u64, *pcr, digests, boot_aggregate);
     }
+    state.add_violations(c.violations);
 }
 
 /// Reads a list as chunks of whole entries.
@@ -218,7 +186,12 @@ struct Chunker<R> {
     input: R,
     chunk_len: usize,
     format: Option<ListFormat>,
+    /// Bytes read but not in a chunk: the start of the next chunk, or, once the list turned out
+    /// irregular, every byte read since the last chunk.
     carry: Vec<u8>,
+    /// The read error that ended the input, kept for the one-thread replay to meet where the
+    /// input had it.
+    error: Option<io::Error>,
     /// Chunks already applied, whose buffers are reused.
     spare: Vec<Chunk>,
     seq: u64,
@@ -227,21 +200,41 @@ struct Chunker<R> {
     done: bool,
 }
 
+/// The list is irregular where the chunker stands (an entry larger than a chunk, a legacy
+/// entry, an impossible length, undetectable format) or the input failed: the bytes read since
+/// the last chunk are in [`Chunker::carry`].
+struct Irregular;
+
 impl<R: BufRead> Chunker<R> {
+    fn new(input: R, chunk_len: usize) -> Chunker<R> {
+        Chunker {
+            input,
+            chunk_len,
+            format: None,
+            carry: Vec::new(),
+            error: None,
+            spare: Vec::new(),
+            seq: 0,
+            index: 0,
+            offset: 0,
+            done: false,
+        }
+    }
+
     /// Up to `chunk_len` more bytes after the carried-over tail; true at the end of input.
     fn fill(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
         buf.clear();
         buf.extend_from_slice(&self.carry);
         self.carry.clear();
         let want = self.chunk_len as u64;
-        // `read_to_end` reads into spare capacity without zeroing it first.
+        // `read_to_end` reads into spare capacity without zeroing it first; on an error the
+        // bytes read before it are in `buf`.
         let got = (&mut self.input).take(want).read_to_end(buf)?;
         Ok((got as u64) < want)
     }
 
-    /// The next chunk; `Ok(None)` at the end, `Err(None)` when the list is irregular (an entry
-    /// larger than a chunk, a legacy entry, an impossible length, undetectable format).
-    fn next(&mut self, config: &ImaReplayConfig) -> Result<Option<Chunk>, Option<io::Error>> {
+    /// The next chunk; `Ok(None)` at the end.
+    fn next(&mut self, config: &ImaReplayConfig) -> Result<Option<Chunk>, Irregular> {
         if self.done {
             return Ok(None);
         }
@@ -249,7 +242,13 @@ impl<R: BufRead> Chunker<R> {
             Some(c) => (c.bytes, c.out),
             None => (Vec::new(), Computed::default()),
         };
-        let eof = self.fill(&mut buf).map_err(Some)?;
+        let eof = match self.fill(&mut buf) {
+            Ok(eof) => eof,
+            Err(e) => {
+                self.error = Some(e);
+                return Err(self.keep(buf));
+            }
+        };
         if buf.is_empty() {
             self.done = true;
             return Ok(None);
@@ -258,11 +257,13 @@ impl<R: BufRead> Chunker<R> {
             Some(f) => f,
             None => {
                 let mut r = ImaReader::new(&buf[..], config.reader.clone());
-                match r.next_entry() {
-                    Ok(Some(_)) => {}
-                    _ => return Err(None),
-                }
-                let f = r.format().ok_or(None)?;
+                let detected = match r.next_entry() {
+                    Ok(Some(_)) => r.format(),
+                    _ => None,
+                };
+                let Some(f) = detected else {
+                    return Err(self.keep(buf));
+                };
                 self.format = Some(f);
                 f
             }
@@ -271,14 +272,14 @@ impl<R: BufRead> Chunker<R> {
             self.done = true;
             (buf.len(), None)
         } else {
-            let (cut, n) = match format.kind {
-                ListKind::Binary => binary_boundary(&buf, format).ok_or(None)?,
-                ListKind::Ascii => ascii_boundary(&buf),
+            let boundary = match format.kind {
+                ListKind::Binary => binary_boundary(&buf, format),
+                ListKind::Ascii => Some(ascii_boundary(&buf)),
             };
-            if n == 0 {
-                return Err(None);
+            match boundary {
+                Some((cut, n)) if n > 0 => (cut, Some(n)),
+                _ => return Err(self.keep(buf)),
             }
-            (cut, Some(n))
         };
         self.carry.extend_from_slice(&buf[cut..]);
         buf.truncate(cut);
@@ -295,13 +296,46 @@ impl<R: BufRead> Chunker<R> {
         self.offset += cut as u64;
         Ok(Some(chunk))
     }
+
+    /// Keep `buf` (every byte read since the last chunk) for the one-thread replay.
+    fn keep(&mut self, buf: Vec<u8>) -> Irregular {
+        self.carry = buf;
+        self.done = true;
+        Irregular
+    }
 }
 
-/// Keep a computed chunk for its turn; false when the chunk was irregular.
-fn receive((chunk, ok): (Chunk, bool), pending: &mut BTreeMap<u64, Chunk>) -> bool {
-    if ok {
-        pending.insert(chunk.seq, chunk);
+/// The input after the bytes the chunker read: the read error it met, if any, then the rest.
+struct Rest<R> {
+    error: Option<io::Error>,
+    inner: R,
+}
+
+impl<R: BufRead> Read for Rest<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.inner.read(buf)
     }
+}
+
+impl<R: BufRead> BufRead for Rest<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, amt: usize) {
+        self.inner.consume(amt);
+    }
+}
+
+/// Keep a computed chunk for its turn (or, when it was irregular, for the one-thread replay);
+/// false when it was irregular.
+fn receive((chunk, ok): (Chunk, bool), pending: &mut BTreeMap<u64, Chunk>) -> bool {
+    pending.insert(chunk.seq, chunk);
     ok
 }
 
@@ -346,33 +380,35 @@ fn count_newlines(bytes: &[u8]) -> u64 {
     n + rest.iter().filter(|b| **b == b'\n').count() as u64
 }
 
-/// The two-thread replay; `Ok(None)` when the one-thread replay must decide.
+/// How the two-thread loop ended.
+enum Flow {
+    /// Every chunk was regular and applied.
+    Complete,
+    /// A chunk, or the input, was irregular: the chunks read but not applied, by sequence
+    /// number.
+    Irregular(BTreeMap<u64, Chunk>),
+}
+
+/// The two-thread replay (see the module documentation); true when it applied every entry.
 fn try_parallel<R: BufRead>(
     input: R,
     config: &ImaReplayConfig,
     expected: Option<&VerifiedRegisters>,
     chunk_len: usize,
-) -> io::Result<Option<ImaReplayReport>> {
-    let banks = replayed_banks(config, expected);
-    let mut chunker = Chunker {
-        input,
-        chunk_len,
-        format: None,
-        carry: Vec::new(),
-        spare: Vec::new(),
-        seq: 0,
-        index: 0,
-        offset: 0,
-        done: false,
-    };
+) -> (Result<ImaReplayReport, Error>, bool) {
+    let mut state = ReplayState::new(config, expected);
+    let mut chunker = Chunker::new(input, chunk_len);
     // The first chunk fixes the format (detection needs only its first entry).
-    let first = match chunker.next(config) {
-        Ok(Some(c)) => c,
-        Ok(None) | Err(None) => return Ok(None),
-        Err(Some(e)) => return Err(e),
-    };
-    let Some(format) = chunker.format else {
-        return Ok(None);
+    let (first, format) = match (chunker.next(config), chunker.format) {
+        (Ok(Some(c)), Some(format)) => (c, format),
+        (Ok(Some(c)), None) => {
+            let mut unapplied = BTreeMap::new();
+            unapplied.insert(c.seq, c);
+            return (continue_alone(state, unapplied, chunker, None), false);
+        }
+        (Ok(None) | Err(Irregular), _) => {
+            return (continue_alone(state, BTreeMap::new(), chunker, None), false)
+        }
     };
     let mut reader = config.reader.clone();
     reader.kind = Some(format.kind);
@@ -382,21 +418,11 @@ fn try_parallel<R: BufRead>(
     let plan = Plan {
         format,
         reader,
-        banks: &banks,
+        banks: &state.banks.clone(),
         violations: config.violations,
     };
-    let mut applier = Applier {
-        replayer: match expected {
-            Some(v) => Replayer::verifying(v, config.replay.clone()),
-            None => Replayer::new(config.replay.clone()),
-        },
-        target: config.target.as_ref(),
-        banks: &banks,
-        violations: 0,
-        aggregates: BootAggregateTally::default(),
-    };
 
-    let complete = std::thread::scope(|scope| -> io::Result<bool> {
+    let flow = std::thread::scope(|scope| -> Flow {
         let (job_tx, job_rx) = mpsc::sync_channel::<Chunk>(QUEUE);
         let (done_tx, done_rx) = mpsc::channel::<(Chunk, bool)>();
         let plan = &plan;
@@ -413,9 +439,9 @@ fn try_parallel<R: BufRead>(
         let mut outstanding = 0usize;
         let mut reading = true;
         let mut next = Some(first);
-        loop {
+        let regular = loop {
             while let Some(c) = pending.remove(&next_apply) {
-                applier.apply(&c.out);
+                apply(&mut state, &c);
                 chunker.spare.push(c);
                 next_apply += 1;
             }
@@ -423,29 +449,26 @@ fn try_parallel<R: BufRead>(
                 Ok(msg) => {
                     outstanding -= 1;
                     if !receive(msg, &mut pending) {
-                        return Ok(false);
+                        break false;
                     }
                     continue;
                 }
                 Err(mpsc::TryRecvError::Empty) => {}
-                Err(mpsc::TryRecvError::Disconnected) => return Ok(false),
+                Err(mpsc::TryRecvError::Disconnected) => break false,
             }
             if (!reading && next.is_none()) || pending.len() >= MAX_PENDING {
                 if outstanding == 0 {
-                    if pending.is_empty() {
-                        break;
-                    }
-                    // Nothing in flight and nothing applicable: a chunk went missing.
-                    return Ok(false);
+                    // Nothing in flight: done, or a chunk is missing (the one thread decides).
+                    break pending.is_empty();
                 }
                 match done_rx.recv() {
                     Ok(msg) => {
                         outstanding -= 1;
                         if !receive(msg, &mut pending) {
-                            return Ok(false);
+                            break false;
                         }
                     }
-                    Err(_) => return Ok(false),
+                    Err(_) => break false,
                 }
                 continue;
             }
@@ -457,8 +480,7 @@ fn try_parallel<R: BufRead>(
                         reading = false;
                         continue;
                     }
-                    Err(None) => return Ok(false),
-                    Err(Some(e)) => return Err(e),
+                    Err(Irregular) => break false,
                 },
             };
             match job_tx.try_send(chunk) {
@@ -466,40 +488,80 @@ fn try_parallel<R: BufRead>(
                 Err(mpsc::TrySendError::Full(mut chunk)) => {
                     let ok = plan.compute(&mut chunk);
                     if !receive((chunk, ok), &mut pending) {
-                        return Ok(false);
+                        break false;
                     }
                 }
-                Err(mpsc::TrySendError::Disconnected(_)) => return Ok(false),
+                Err(mpsc::TrySendError::Disconnected(chunk)) => {
+                    pending.insert(chunk.seq, chunk);
+                    break false;
+                }
             }
+        };
+        if regular {
+            return Flow::Complete;
         }
-        Ok(true)
-    })?;
-    if !complete {
-        return Ok(None);
+        // Take back every chunk read but not applied: the helper finishes the ones it has.
+        drop(job_tx);
+        while outstanding > 0 {
+            let Ok((chunk, _)) = done_rx.recv() else {
+                break;
+            };
+            outstanding -= 1;
+            pending.insert(chunk.seq, chunk);
+        }
+        if let Some(c) = next {
+            pending.insert(c.seq, c);
+        }
+        Flow::Irregular(pending)
+    });
+    match flow {
+        Flow::Complete => (state.finish_with(format, 0), true),
+        Flow::Irregular(unapplied) => (
+            continue_alone(state, unapplied, chunker, Some(format)),
+            false,
+        ),
     }
-    let Applier {
-        replayer,
-        violations,
-        aggregates,
-        ..
-    } = applier;
-    let Ok(outcome) = replayer.finish() else {
-        return Ok(None);
+}
+
+/// Continue the replay on this thread from the first entry not yet applied: over the bytes of
+/// the chunks read but not applied (`unapplied`, which must be the chunks from there on), the
+/// bytes the chunker holds, then the rest of the input, which is never read again from the
+/// start.
+fn continue_alone<R: BufRead>(
+    mut state: ReplayState<'_>,
+    unapplied: BTreeMap<u64, Chunk>,
+    chunker: Chunker<R>,
+    format: Option<ListFormat>,
+) -> Result<ImaReplayReport, Error> {
+    let (seq, index, offset) = unapplied
+        .values()
+        .next()
+        .map_or((chunker.seq, chunker.index, chunker.offset), |c| {
+            (c.seq, c.first_index, c.offset)
+        });
+    let contiguous = unapplied.keys().copied().eq(seq..chunker.seq);
+    if !contiguous {
+        return Err(io::Error::other("two-thread IMA replay: a chunk of the list was lost").into());
+    }
+    let held = unapplied.values().map(|c| c.bytes.len()).sum::<usize>() + chunker.carry.len();
+    let mut bytes = Vec::with_capacity(held);
+    for c in unapplied.values() {
+        bytes.extend_from_slice(&c.bytes);
+    }
+    bytes.extend_from_slice(&chunker.carry);
+    let rest = Rest {
+        error: chunker.error,
+        inner: chunker.input,
     };
-    if aggregates.check_no_tpm(config, expected.is_some()).is_err() {
-        return Ok(None);
+    let mut reader = ImaReader::new(io::Cursor::new(bytes).chain(rest), state.reader_options());
+    if index > 0 {
+        // Entries before `index` were applied: go on as the reader that read them would.
+        reader.format = format;
+        reader.pos = offset;
+        reader.next_index = index;
     }
-    Ok(Some(ImaReplayReport {
-        entries: outcome.entries,
-        outcome,
-        violations,
-        boot_aggregates: aggregates.reported,
-        boot_aggregate_count: aggregates.count,
-        digest_mode: DigestMode::PerBank,
-        format,
-        trailing_bytes: 0,
-        banks,
-    }))
+    state.run(&mut reader)?;
+    state.finish(&reader)
 }
 
 #[cfg(test)]

@@ -127,6 +127,10 @@ impl ImaReplayConfig {
     }
 }
 
+/// The PCR the kernel's IMA extends by default (`CONFIG_IMA_MEASURE_PCR_IDX`), which holds
+/// the list's `boot_aggregate` when no [`ImaReplayConfig::target`] is set.
+pub const IMA_PCR: u32 = 10;
+
 /// A `boot_aggregate` entry (the first of a boot; later ones follow kexec).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BootAggregate {
@@ -142,20 +146,42 @@ pub struct BootAggregate {
     pub no_tpm: bool,
 }
 
+/// The first entry of the IMA register (the [`ImaReplayConfig::target`], else PCR
+/// [`IMA_PCR`]): the kernel's `boot_aggregate`, which binds the list to a boot log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImaRegisterStart {
+    /// Entry number.
+    pub entry: u64,
+    /// Its aggregate, when the entry is a `boot_aggregate` whose digest decodes.
+    pub boot_aggregate: Option<BootAggregate>,
+    /// The verified values vouch for the entry: the IMA register has a verified value and the
+    /// entry is in the matching prefix. False when the replay had no verified values.
+    pub covered: bool,
+}
+
 /// The result of [`replay()`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ImaReplayReport {
-    /// Final register values and prefix coverage.
+    /// Final register values, prefix and coverage ([`ReplayOutcome::coverage`]: entries of
+    /// registers without a verified value are not covered).
     pub outcome: ReplayOutcome,
     /// Entries in the list.
     pub entries: u64,
     /// Violation entries (all-zero template digest).
     pub violations: u64,
-    /// The first [`MAX_REPORTED_BOOT_AGGREGATES`] boot aggregates.
+    /// The first [`MAX_REPORTED_BOOT_AGGREGATES`] boot aggregates of covered registers (of every
+    /// register when the replay had no verified values). Informational: decisions use
+    /// [`ImaReplayReport::first_boot_aggregate`] and [`ImaReplayReport::first_no_tpm_boot`].
     pub boot_aggregates: Vec<BootAggregate>,
-    /// All boot aggregates seen (more than one after kexec).
+    /// All boot aggregates of covered registers (of every register without verified values);
+    /// more than one after kexec.
     pub boot_aggregate_count: u64,
+    /// The first all-zero (no TPM) `boot_aggregate` entry of the whole list, whatever register
+    /// it names (counted over every entry, never from the capped `boot_aggregates`).
+    pub first_no_tpm_boot: Option<u64>,
+    /// The first entry of the IMA register, if the list extends it.
+    pub ima_register_start: Option<ImaRegisterStart>,
     /// The digest mode used ([`DigestMode::PerBank`] or [`DigestMode::PaddedSha1`]; with
     /// [`DigestMode::Auto`], the one that matched).
     pub digest_mode: DigestMode,
@@ -165,6 +191,34 @@ pub struct ImaReplayReport {
     pub trailing_bytes: u64,
     /// The banks replayed.
     pub banks: Vec<HashAlg>,
+}
+
+impl ImaReplayReport {
+    /// The `boot_aggregate` that binds the list to a boot log: the first entry of the IMA
+    /// register, when it is a `boot_aggregate` and (for a replay with verified values) the
+    /// verified prefix covers it. A `boot_aggregate` of another register, or one the verified
+    /// values do not vouch for, is never returned.
+    pub fn first_boot_aggregate(&self) -> Option<&BootAggregate> {
+        let start = self.ima_register_start.as_ref()?;
+        if self.outcome.coverage.is_some() && !start.covered {
+            return None;
+        }
+        start.boot_aggregate.as_ref()
+    }
+
+    /// The no-TPM rule ([`ImaReplayConfig::allow_no_tpm`]) for a list whose values are verified
+    /// (by the replay, or by the caller afterwards against a quote): an all-zero
+    /// `boot_aggregate` anywhere in the list refuses it ([`HistoryError::NoTpm`]). Lists replayed
+    /// into a virtual register or an RTMR (`target`) are exempt.
+    pub fn check_no_tpm(&self, config: &ImaReplayConfig) -> Result<(), Error> {
+        let pcr_target = matches!(config.target, None | Some(MrId::Pcr(_)));
+        match self.first_no_tpm_boot {
+            Some(entry) if !config.allow_no_tpm && pcr_target => {
+                Err(HistoryError::NoTpm { entry }.into())
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Replay an IMA list (binary or ASCII, auto-detected) into every PCR it names, per bank, and
@@ -179,42 +233,101 @@ pub fn replay<R: BufRead>(
     config: &ImaReplayConfig,
     expected: Option<&VerifiedRegisters>,
 ) -> Result<ImaReplayReport, Error> {
-    let banks = replayed_banks(config, expected);
-
-    let mode = config.digest_mode;
-    let make = || match expected {
-        Some(v) => Replayer::verifying(v, config.replay.clone()),
-        None => Replayer::new(config.replay.clone()),
-    };
-    let mut per_bank = (mode != DigestMode::PaddedSha1).then(make);
-    let mut padded = (mode != DigestMode::PerBank
-        && (expected.is_some() || mode == DigestMode::PaddedSha1))
-        .then(make);
-
+    let mut state = ReplayState::new(config, expected);
     let mut reader = ImaReader::new(input, config.reader.clone());
-    let mut violations = 0u64;
-    let mut aggregates = BootAggregateTally::default();
-    let mut digests = [Digest::zero(HashAlg::Sha1); HashAlg::ALL.len()];
-    let ones20 = [0xFFu8; 20];
-    while let Some(e) = reader.next_entry()? {
+    state.run(&mut reader)?;
+    state.finish(&reader)
+}
+
+/// The state of one replay, entry by entry: the replayer(s), counters and boot aggregates.
+/// [`replay()`] feeds it every entry; [`super::replay_parallel`] applies precomputed chunks to
+/// it and, when it meets anything irregular, continues it with [`ReplayState::run`] from the
+/// bytes it already read.
+pub(super) struct ReplayState<'a> {
+    config: &'a ImaReplayConfig,
+    verifying: bool,
+    pub(super) banks: Vec<HashAlg>,
+    per_bank: Option<Replayer>,
+    padded: Option<Replayer>,
+    violations: u64,
+    aggregates: BootAggregateTally,
+    digests: [Digest; HashAlg::ALL.len()],
+    ima_register: MrId,
+    ima_start: Option<ImaRegisterStart>,
+}
+
+impl<'a> ReplayState<'a> {
+    pub(super) fn new(
+        config: &'a ImaReplayConfig,
+        expected: Option<&VerifiedRegisters>,
+    ) -> ReplayState<'a> {
+        let banks = replayed_banks(config, expected);
+        let mode = config.digest_mode;
+        let make = || match expected {
+            Some(v) => Replayer::verifying(v, config.replay.clone()),
+            None => Replayer::new(config.replay.clone()),
+        };
+        let per_bank = (mode != DigestMode::PaddedSha1).then(make);
+        let padded = (mode != DigestMode::PerBank
+            && (expected.is_some() || mode == DigestMode::PaddedSha1))
+            .then(make);
+        ReplayState {
+            config,
+            verifying: expected.is_some(),
+            banks,
+            per_bank,
+            padded,
+            violations: 0,
+            aggregates: BootAggregateTally::default(),
+            digests: [Digest::zero(HashAlg::Sha1); HashAlg::ALL.len()],
+            ima_register: config.target.clone().unwrap_or(MrId::Pcr(IMA_PCR)),
+            ima_start: None,
+        }
+    }
+
+    /// The reader options of this replay.
+    pub(super) fn reader_options(&self) -> ImaReaderOptions {
+        self.config.reader.clone()
+    }
+
+    /// Replay the entries `reader` has left.
+    pub(super) fn run<R: BufRead>(&mut self, reader: &mut ImaReader<R>) -> Result<(), Error> {
+        while let Some(e) = reader.next_entry()? {
+            self.entry(e);
+        }
+        Ok(())
+    }
+
+    /// The register an entry naming `pcr` extends in this replay.
+    fn register(&self, pcr: u32) -> MrId {
+        match &self.config.target {
+            Some(t) => t.clone(),
+            None => MrId::Pcr(pcr),
+        }
+    }
+
+    fn entry(&mut self, e: &ImaEntry) {
         let pcr_reg;
-        let reg: &MrId = match &config.target {
+        let reg: &MrId = match &self.config.target {
             Some(t) => t,
             None => {
                 pcr_reg = MrId::Pcr(e.pcr());
                 &pcr_reg
             }
         };
+        let banks = &self.banks;
+        let digests = &mut self.digests;
+        let (per_bank, padded) = (&mut self.per_bank, &mut self.padded);
         let violation = e.is_violation();
         let column = e.header_digest().alg();
         let mut sha1 = None;
         let mut col_digest = None;
         if !violation {
             if per_bank.is_some() {
-                col_digest = bank_digests(e, &banks, &mut digests);
+                col_digest = bank_digests(e, banks, digests);
                 sha1 = banks
                     .iter()
-                    .zip(&digests)
+                    .zip(digests.iter())
                     .find_map(|(b, d)| (*b == HashAlg::Sha1).then_some(*d));
             }
             if padded.is_some() && sha1.is_none() {
@@ -226,22 +339,16 @@ pub fn replay<R: BufRead>(
             }
             let computed = col_digest.unwrap_or_else(|| e.template_digest(column));
             if computed != *e.header_digest() {
-                note_bad(&mut per_bank, &mut padded, e, computed, reg);
+                note_bad(per_bank, padded, e, computed, reg);
             }
         } else {
-            violations += 1;
-            if config.violations == ViolationPolicy::Reject {
-                note_bad(
-                    &mut per_bank,
-                    &mut padded,
-                    e,
-                    e.template_digest(column),
-                    reg,
-                );
+            self.violations += 1;
+            if self.config.violations == ViolationPolicy::Reject {
+                note_bad(per_bank, padded, e, e.template_digest(column), reg);
             }
         }
         if let Some(r) = per_bank.as_mut() {
-            for (d, b) in digests.iter().zip(&banks) {
+            for (d, b) in digests.iter().zip(banks) {
                 if violation {
                     r.extend(reg, &Digest::ones(*b));
                 } else {
@@ -251,88 +358,160 @@ pub fn replay<R: BufRead>(
             r.end_entry();
         }
         if let Some(r) = padded.as_mut() {
+            let ones20 = [0xFFu8; 20];
             let src: &[u8] = match (&sha1, violation) {
                 (_, true) => &ones20,
                 (Some(d), false) => d.as_bytes(),
                 (None, false) => &[],
             };
-            for b in &banks {
+            for b in banks {
                 let d = Digest::zero_padded(*b, src).unwrap_or_else(|_| Digest::zero(*b));
                 r.extend(reg, &d);
             }
             r.end_entry();
         }
-        if is_boot_aggregate(e) {
-            aggregates.note(e.boot_aggregate());
+        let boot_aggregate = is_boot_aggregate(e).then(|| e.boot_aggregate());
+        if boot_aggregate.is_some() || self.ima_start.is_none() {
+            self.note_entry(e.index(), e.pcr(), boot_aggregate);
         }
     }
-    let format = reader.format().unwrap_or(ListFormat {
-        kind: ListKind::Binary,
-        endian: Endian::Little,
-        column: HashAlg::Sha1,
-    });
-    let (outcome, used) = match (per_bank, padded) {
-        (Some(a), Some(b)) => match (a.finish(), b.finish()) {
-            (Ok(o), _) => (o, DigestMode::PerBank),
-            (Err(_), Ok(o)) => (o, DigestMode::PaddedSha1),
-            (Err(e), Err(_)) => return Err(e),
-        },
-        (Some(a), None) => (a.finish()?, DigestMode::PerBank),
-        (None, Some(b)) => (b.finish()?, DigestMode::PaddedSha1),
-        (None, None) => (Replayer::new(config.replay.clone()).finish()?, mode),
-    };
-    aggregates.check_no_tpm(config, expected.is_some())?;
-    Ok(ImaReplayReport {
-        entries: outcome.entries,
-        outcome,
-        violations,
-        boot_aggregates: aggregates.reported,
-        boot_aggregate_count: aggregates.count,
-        digest_mode: used,
-        format,
-        trailing_bytes: reader.trailing_bytes(),
-        banks,
-    })
+
+    /// Apply one precomputed, regular entry (per-bank digests, no bad digest) of the two-thread
+    /// replay: the same extends and bookkeeping as [`ReplayState::entry`] in
+    /// [`DigestMode::PerBank`]. `digests` are in bank order; `boot_aggregate` is `Some` for a
+    /// `boot_aggregate` entry (holding its decoded value).
+    pub(super) fn apply(
+        &mut self,
+        index: u64,
+        pcr: u32,
+        digests: &[Digest],
+        boot_aggregate: Option<Option<BootAggregate>>,
+    ) {
+        if let Some(r) = self.per_bank.as_mut() {
+            match &self.config.target {
+                Some(t) => digests.iter().for_each(|d| r.extend(t, d)),
+                None => {
+                    let reg = MrId::Pcr(pcr);
+                    digests.iter().for_each(|d| r.extend(&reg, d));
+                }
+            }
+            r.end_entry();
+        }
+        if boot_aggregate.is_some() || self.ima_start.is_none() {
+            self.note_entry(index, pcr, boot_aggregate);
+        }
+    }
+
+    /// Count a violation applied by [`ReplayState::apply`].
+    pub(super) fn add_violations(&mut self, n: u64) {
+        self.violations += n;
+    }
+
+    /// The boot aggregates and the IMA register's first entry, after the entry was replayed.
+    fn note_entry(&mut self, index: u64, pcr: u32, boot_aggregate: Option<Option<BootAggregate>>) {
+        let reg = self.register(pcr);
+        if let Some(aggregate) = boot_aggregate {
+            let counted = match self.per_bank.as_ref().or(self.padded.as_ref()) {
+                Some(r) if r.checks_coverage() => r.covers(&reg),
+                _ => true,
+            };
+            self.aggregates.note(counted, aggregate);
+        }
+        if self.ima_start.is_none() && reg == self.ima_register {
+            self.ima_start = Some(ImaRegisterStart {
+                entry: index,
+                boot_aggregate: boot_aggregate.flatten(),
+                covered: false,
+            });
+        }
+    }
+
+    /// The report, or the reason the list does not verify; `reader` is the one that read the
+    /// list's last entries (format and trailing bytes).
+    pub(super) fn finish<R: BufRead>(
+        self,
+        reader: &ImaReader<R>,
+    ) -> Result<ImaReplayReport, Error> {
+        let format = reader.format().unwrap_or(ListFormat {
+            kind: ListKind::Binary,
+            endian: Endian::Little,
+            column: HashAlg::Sha1,
+        });
+        self.finish_with(format, reader.trailing_bytes())
+    }
+
+    /// [`ReplayState::finish`] with the format and trailing bytes given.
+    pub(super) fn finish_with(
+        self,
+        format: ListFormat,
+        trailing_bytes: u64,
+    ) -> Result<ImaReplayReport, Error> {
+        let config = self.config;
+        let mode = config.digest_mode;
+        let ima_register = self.ima_register;
+        let covers_ima = match self.per_bank.as_ref().or(self.padded.as_ref()) {
+            Some(r) => r.covers(&ima_register),
+            None => false,
+        };
+        let (outcome, used) = match (self.per_bank, self.padded) {
+            (Some(a), Some(b)) => match (a.finish(), b.finish()) {
+                (Ok(o), _) => (o, DigestMode::PerBank),
+                (Err(_), Ok(o)) => (o, DigestMode::PaddedSha1),
+                (Err(e), Err(_)) => return Err(e),
+            },
+            (Some(a), None) => (a.finish()?, DigestMode::PerBank),
+            (None, Some(b)) => (b.finish()?, DigestMode::PaddedSha1),
+            (None, None) => (Replayer::new(config.replay.clone()).finish()?, mode),
+        };
+        let ima_register_start = self.ima_start.map(|mut s| {
+            s.covered = covers_ima && outcome.covered.is_some_and(|k| s.entry < k);
+            s
+        });
+        let report = ImaReplayReport {
+            entries: outcome.entries,
+            outcome,
+            violations: self.violations,
+            boot_aggregates: self.aggregates.reported,
+            boot_aggregate_count: self.aggregates.count,
+            first_no_tpm_boot: self.aggregates.first_no_tpm,
+            ima_register_start,
+            digest_mode: used,
+            format,
+            trailing_bytes,
+            banks: self.banks,
+        };
+        if self.verifying {
+            report.check_no_tpm(config)?;
+        }
+        Ok(report)
+    }
 }
 
 /// The `boot_aggregate` entries of a replay, in list order: the first
-/// [`MAX_REPORTED_BOOT_AGGREGATES`] for the report, how many, and the first one of a boot
-/// without a TPM.
+/// [`MAX_REPORTED_BOOT_AGGREGATES`] of covered registers for the report, how many, and the first
+/// one of a boot without a TPM (of any register).
 #[derive(Debug, Default)]
-pub(super) struct BootAggregateTally {
-    pub(super) reported: Vec<BootAggregate>,
-    pub(super) count: u64,
+struct BootAggregateTally {
+    reported: Vec<BootAggregate>,
+    count: u64,
     first_no_tpm: Option<u64>,
 }
 
 impl BootAggregateTally {
-    /// Count the next `boot_aggregate` entry (`aggregate`: its decoded value, `None` when its
-    /// digest does not decode).
-    pub(super) fn note(&mut self, aggregate: Option<BootAggregate>) {
+    /// Note the next `boot_aggregate` entry (`aggregate`: its decoded value, `None` when its
+    /// digest does not decode); `counted`: its register is covered (or nothing is verified).
+    fn note(&mut self, counted: bool, aggregate: Option<BootAggregate>) {
+        if let Some(b) = aggregate.filter(|b| b.no_tpm) {
+            self.first_no_tpm.get_or_insert(b.entry);
+        }
+        if !counted {
+            return;
+        }
         self.count += 1;
         if let Some(b) = aggregate {
-            if b.no_tpm && self.first_no_tpm.is_none() {
-                self.first_no_tpm = Some(b.entry);
-            }
             if self.reported.len() < MAX_REPORTED_BOOT_AGGREGATES {
                 self.reported.push(b);
             }
-        }
-    }
-
-    /// The no-TPM rule ([`ImaReplayConfig::allow_no_tpm`]): a boot without a TPM refuses a list
-    /// verified against values in PCRs.
-    pub(super) fn check_no_tpm(
-        &self,
-        config: &ImaReplayConfig,
-        verified: bool,
-    ) -> Result<(), Error> {
-        let pcr_target = matches!(config.target, None | Some(MrId::Pcr(_)));
-        match self.first_no_tpm {
-            Some(entry) if verified && !config.allow_no_tpm && pcr_target => {
-                Err(HistoryError::NoTpm { entry }.into())
-            }
-            _ => Ok(()),
         }
     }
 }

@@ -1,0 +1,328 @@
+//! Only entries of a verified register are covered, and only they are used for anything (issue
+//! 14 items 1 and 5): the boot_aggregate that binds a boot log is the first entry of the IMA
+//! register, covered by the verified prefix, never a `boot_aggregate` named on another PCR; entries
+//! of registers without a verified value are reported as not covered; the no-TPM rule is decided
+//! over every entry, not over the capped list of reported boot aggregates. Each property is checked
+//! on one thread (`replay`) and on two (`replay_parallel`, also in small chunks).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use mr_core::log::ima::builder::{BuiltEntry, ImaListBuilder};
+use mr_core::log::ima::{
+    self, DigestMode, HistoryError, ImaReplayConfig, ImaReplayReport, MAX_REPORTED_BOOT_AGGREGATES,
+};
+use mr_core::replay::{NotCovered, ReplayOptions};
+use mr_core::{Digest, Error, HashAlg, MrId, VerifiedRegisters};
+
+const ALG: HashAlg = HashAlg::Sha256;
+
+/// The value of `pcr` after `entries` (those of other registers are skipped).
+fn value_of(pcr: u32, entries: &[BuiltEntry]) -> Digest {
+    entries
+        .iter()
+        .filter(|e| e.register == MrId::Pcr(pcr))
+        .fold(Digest::zero(ALG), |v, e| {
+            v.extended(e.extend_value(ALG, DigestMode::PerBank).as_bytes())
+        })
+}
+
+fn pcr10(value: Digest) -> VerifiedRegisters {
+    VerifiedRegisters::asserted([mr_core::RegisterValue {
+        id: MrId::Pcr(10),
+        value,
+    }])
+    .unwrap()
+}
+
+/// `replay` and `replay_parallel` (default and 1 KiB chunks) of `list`, which must agree.
+fn replay_both(
+    list: &[u8],
+    cfg: &ImaReplayConfig,
+    expected: Option<&VerifiedRegisters>,
+) -> Result<ImaReplayReport, Error> {
+    let one = ima::replay(list, cfg, expected);
+    for two in [
+        ima::replay_parallel(list, cfg, expected),
+        ima::replay_parallel_chunked(list, cfg, expected, 1024).0,
+    ] {
+        assert_eq!(format!("{one:?}"), format!("{two:?}"));
+    }
+    one
+}
+
+/// A `boot_aggregate` on PCR 11 (not quoted) that matches a good boot log, then the real PCR 10
+/// `boot_aggregate` (another value) and files measured into PCR 10.
+fn decoy_list() -> (Vec<u8>, Vec<BuiltEntry>, Digest, Digest) {
+    let good = ALG.hash(b"the aggregate of a good boot log");
+    let real = ALG.hash(b"the aggregate of this boot");
+    let mut b = ImaListBuilder::binary();
+    let mut entries = vec![
+        b.boot_aggregate_at(11, "ima-ng", &good),
+        b.boot_aggregate_at(10, "ima-ng", &real),
+    ];
+    for i in 0..40u32 {
+        entries.push(b.ima_ng(10, &ALG.hash(&i.to_le_bytes()), &format!("/bin/f{i}")));
+    }
+    (b.finish(), entries, good, real)
+}
+
+#[test]
+fn a_boot_aggregate_on_an_unquoted_pcr_is_not_the_lists_boot_aggregate() {
+    let (list, entries, good, real) = decoy_list();
+    let exp = pcr10(value_of(10, &entries));
+    let cfg = ImaReplayConfig::default();
+    let r = replay_both(&list, &cfg, Some(&exp)).unwrap();
+    let first = r.first_boot_aggregate().expect("the PCR 10 boot_aggregate");
+    assert_eq!((first.entry, first.pcr, first.digest), (1, 10, real));
+    assert_ne!(first.digest, good);
+    // The decoy is neither reported nor counted, and its entry is not covered.
+    assert_eq!(r.boot_aggregate_count, 1);
+    assert_eq!(
+        r.boot_aggregates
+            .iter()
+            .map(|b| b.entry)
+            .collect::<Vec<_>>(),
+        [1]
+    );
+    let c = r.outcome.coverage.clone().unwrap();
+    assert_eq!((c.entries, c.not_covered), (41, 1));
+    assert_eq!(
+        c.first_not_covered,
+        Some(NotCovered {
+            entry: 0,
+            register: MrId::Pcr(11)
+        })
+    );
+    assert_eq!(r.outcome.covered_entries(), Some(41));
+    assert_eq!(r.outcome.covered, Some(42));
+
+    // Without verified values nothing is covered, but the boot_aggregate is still PCR 10's.
+    let r = replay_both(&list, &cfg, None).unwrap();
+    assert_eq!(r.first_boot_aggregate().map(|b| b.entry), Some(1));
+    assert_eq!(r.outcome.coverage, None);
+    assert_eq!(r.boot_aggregate_count, 2);
+
+    // Values checked after the replay (a quote over PCR 10 only): the same split.
+    let later = cfg.with_replay(ReplayOptions::default().with_checked_later([MrId::Pcr(10)]));
+    let r = replay_both(&list, &later, None).unwrap();
+    assert_eq!(r.first_boot_aggregate().map(|b| b.entry), Some(1));
+    assert_eq!(r.boot_aggregate_count, 1);
+    let c = r.outcome.coverage.clone().unwrap();
+    assert_eq!((c.entries, c.not_covered), (41, 1));
+    assert_eq!(c.first_not_covered.map(|f| f.entry), Some(0));
+}
+
+#[test]
+fn the_boot_aggregate_is_the_first_entry_of_the_ima_register_and_must_be_covered() {
+    // PCR 10 starts with a file, not a boot_aggregate; the only boot_aggregate is PCR 11's.
+    let mut b = ImaListBuilder::binary();
+    let entries = vec![
+        b.boot_aggregate_at(11, "ima-ng", &ALG.hash(b"good")),
+        b.ima_ng(10, &ALG.hash(b"a"), "/bin/a"),
+        b.boot_aggregate_at(10, "ima-ng", &ALG.hash(b"late")),
+    ];
+    let list = b.finish();
+    let exp = pcr10(value_of(10, &entries));
+    let r = replay_both(&list, &ImaReplayConfig::default(), Some(&exp)).unwrap();
+    assert_eq!(r.first_boot_aggregate(), None);
+    let start = r.ima_register_start.unwrap();
+    assert_eq!(
+        (start.entry, start.boot_aggregate, start.covered),
+        (1, None, true)
+    );
+
+    // The PCR 10 boot_aggregate comes first but the verified value is PCR 10's reset value: the
+    // matching prefix is empty and does not cover it.
+    let (list, _, _, real) = decoy_list();
+    let r = replay_both(
+        &list,
+        &ImaReplayConfig::default(),
+        Some(&pcr10(Digest::zero(ALG))),
+    )
+    .unwrap();
+    assert_eq!(r.outcome.covered, Some(0));
+    let start = r.ima_register_start.unwrap();
+    assert_eq!(start.boot_aggregate.map(|b| b.digest), Some(real));
+    assert!(!start.covered);
+    assert_eq!(r.first_boot_aggregate(), None);
+
+    // A target register (mr_ima) takes every entry: its first entry is the list's first.
+    let cfg = ImaReplayConfig::default().with_target(MrId::Virtual("mr_ima".into()));
+    let r = replay_both(&list, &cfg, None).unwrap();
+    assert_eq!(r.first_boot_aggregate().map(|b| b.entry), Some(0));
+}
+
+#[test]
+fn entries_of_unverified_registers_in_the_prefix_are_not_covered() {
+    // PCR 10 and PCR 11 interleaved; PCR 10 verified after its 5th entry (prefix of 10).
+    let mut b = ImaListBuilder::binary();
+    let mut entries = Vec::new();
+    for i in 0..20u32 {
+        let pcr = if i % 2 == 0 { 10 } else { 11 };
+        entries.push(b.ima_ng(pcr, &ALG.hash(&i.to_le_bytes()), &format!("/f{i}")));
+    }
+    let list = b.finish();
+    let exp = pcr10(value_of(10, &entries[..9]));
+    let r = replay_both(&list, &ImaReplayConfig::default(), Some(&exp)).unwrap();
+    assert_eq!(r.outcome.covered, Some(9));
+    let c = r.outcome.coverage.clone().unwrap();
+    assert_eq!((c.entries, c.not_covered), (5, 4));
+    assert_eq!(
+        c.first_not_covered.map(|f| (f.entry, f.register)),
+        Some((1, MrId::Pcr(11)))
+    );
+    assert_eq!(r.outcome.left_over(), 11);
+
+    // Both registers verified: everything in the prefix is covered.
+    let mut both = exp.clone();
+    both.insert(MrId::Pcr(11), value_of(11, &entries[..8]))
+        .unwrap();
+    let r = replay_both(&list, &ImaReplayConfig::default(), Some(&both)).unwrap();
+    assert_eq!(r.outcome.covered, Some(9));
+    let c = r.outcome.coverage.clone().unwrap();
+    assert_eq!(
+        (c.entries, c.not_covered, c.first_not_covered),
+        (9, 0, None)
+    );
+}
+
+/// Issue 14 item 5: the all-zero boot_aggregate after 64 others is past the reported list, and
+/// is still found.
+#[test]
+fn the_no_tpm_rule_sees_every_boot_aggregate_not_only_the_reported_ones() {
+    let mut b = ImaListBuilder::binary();
+    let mut entries = Vec::new();
+    for i in 0..MAX_REPORTED_BOOT_AGGREGATES as u32 {
+        entries.push(b.boot_aggregate("ima-ng", &ALG.hash(&i.to_le_bytes())));
+    }
+    let bypass = entries.len() as u64;
+    entries.push(b.boot_aggregate("ima-ng", &Digest::zero(ALG)));
+    entries.push(b.ima_ng(10, &ALG.hash(b"x"), "/x"));
+    let list = b.finish();
+    let cfg = ImaReplayConfig::default();
+
+    let r = replay_both(&list, &cfg, None).unwrap();
+    assert_eq!(r.boot_aggregates.len(), MAX_REPORTED_BOOT_AGGREGATES);
+    assert!(r.boot_aggregates.iter().all(|b| !b.no_tpm));
+    assert_eq!(r.boot_aggregate_count, bypass + 1);
+    assert_eq!(r.first_no_tpm_boot, Some(bypass));
+    let err = r.check_no_tpm(&cfg).unwrap_err();
+    assert!(
+        matches!(&err, Error::History(h) if matches!(**h, HistoryError::NoTpm { entry } if entry == bypass)),
+        "{err:?}"
+    );
+    assert!(r
+        .check_no_tpm(&cfg.clone().with_no_tpm_allowed(true))
+        .is_ok());
+
+    // Verified against PCR 10: the replay itself refuses it.
+    let exp = pcr10(value_of(10, &entries));
+    let err = replay_both(&list, &cfg, Some(&exp)).unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("entry {bypass}")),
+        "{err}"
+    );
+    assert!(replay_both(&list, &cfg.clone().with_no_tpm_allowed(true), Some(&exp)).is_ok());
+}
+
+/// The engine under the IMA replay: its entry count, and a verified value that shares its first
+/// four bytes with a value the register passes through (the cheap pre-check must not be taken
+/// for the comparison).
+#[test]
+fn the_engine_counts_entries_and_compares_whole_values() {
+    use mr_core::replay::Replayer;
+    let steps: Vec<Digest> = (0..4u8).map(|i| ALG.hash(&[i])).collect();
+    let after2 = steps[..2]
+        .iter()
+        .fold(Digest::zero(ALG), |v, d| v.extended(d.as_bytes()));
+    let mut near = after2.as_bytes().to_vec();
+    *near.last_mut().unwrap() ^= 1;
+    let near = Digest::new(ALG, &near).unwrap();
+    for (expected, verifies) in [(after2, true), (near, false)] {
+        let mut r = Replayer::verifying(&pcr10(expected), ReplayOptions::default());
+        assert_eq!(r.entries(), 0);
+        for d in &steps {
+            r.extend(&MrId::Pcr(10), d);
+            r.end_entry();
+        }
+        assert_eq!(r.entries(), 4);
+        match r.finish() {
+            Ok(out) => {
+                assert!(verifies);
+                assert_eq!(out.covered, Some(2));
+            }
+            Err(e) => assert!(!verifies, "{e}"),
+        }
+    }
+}
+
+/// `Replayer::value`: the current value of one register in one bank, and nothing for a register
+/// or bank the replay does not have.
+#[test]
+fn the_engine_gives_the_value_of_the_register_and_bank_asked_for() {
+    use mr_core::replay::Replayer;
+    let mut r = Replayer::new(ReplayOptions::default());
+    let (a, b, c) = (ALG.hash(b"a"), ALG.hash(b"b"), HashAlg::Sha1.hash(b"c"));
+    r.extend(&MrId::Pcr(10), &c);
+    r.extend(&MrId::Pcr(10), &a);
+    r.extend(&MrId::Pcr(11), &b);
+    r.end_entry();
+    let ten = Digest::zero(ALG).extended(a.as_bytes());
+    let eleven = Digest::zero(ALG).extended(b.as_bytes());
+    let ten_sha1 = Digest::zero(HashAlg::Sha1).extended(c.as_bytes());
+    assert_eq!(r.value(&MrId::Pcr(10), ALG), Some(ten));
+    assert_eq!(r.value(&MrId::Pcr(11), ALG), Some(eleven));
+    assert_eq!(r.value(&MrId::Pcr(10), HashAlg::Sha1), Some(ten_sha1));
+    assert_eq!(r.value(&MrId::Pcr(11), HashAlg::Sha1), None);
+    assert_eq!(r.value(&MrId::Pcr(12), ALG), None);
+}
+
+/// A replay that does not verify names the registers that are wrong: under the shortest matching
+/// prefix, those that never reached their value; under `Exact`, those that do not hold it at the
+/// end.
+#[test]
+fn the_engine_names_only_the_registers_that_miss_their_value() {
+    use mr_core::replay::{PrefixPolicy, Replayer};
+    let d: Vec<Digest> = (0..3u8).map(|i| ALG.hash(&[i])).collect();
+    let once = |x: &Digest| Digest::zero(ALG).extended(x.as_bytes());
+    let named = |prefix: PrefixPolicy, ten: Digest, eleven: Digest| -> Vec<MrId> {
+        let mut v = pcr10(ten);
+        v.insert(MrId::Pcr(11), eleven).unwrap();
+        let mut r = Replayer::verifying(&v, ReplayOptions::default().with_prefix(prefix));
+        for (id, step) in [(10, &d[0]), (10, &d[1]), (11, &d[2])] {
+            r.extend(&MrId::Pcr(id), step);
+            r.end_entry();
+        }
+        match r.finish() {
+            Err(Error::Replay(e)) => e.mismatches.into_iter().map(|m| m.register).collect(),
+            other => panic!("{other:?}"),
+        }
+    };
+    // PCR 10 held its value after entry 0 only; PCR 11 never reaches a wrong value.
+    assert_eq!(
+        named(
+            PrefixPolicy::ShortestMatching,
+            once(&d[0]),
+            ALG.hash(b"never")
+        ),
+        [MrId::Pcr(11)]
+    );
+    // Exact: PCR 11 holds its value at the end, PCR 10 does not.
+    assert_eq!(
+        named(PrefixPolicy::Exact, once(&d[0]), once(&d[2])),
+        [MrId::Pcr(10)]
+    );
+}
+
+/// `ImaReplayConfig::with_banks`: the banks asked for are the banks replayed.
+#[test]
+fn the_configured_banks_are_replayed() {
+    let (list, ..) = decoy_list();
+    let cfg = ImaReplayConfig::default().with_banks([HashAlg::Sha384]);
+    let r = replay_both(&list, &cfg, None).unwrap();
+    assert_eq!(r.banks, [HashAlg::Sha384]);
+    assert!(r
+        .outcome
+        .registers
+        .iter()
+        .all(|v| v.value.alg() == HashAlg::Sha384));
+}
