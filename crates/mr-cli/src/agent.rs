@@ -200,7 +200,7 @@ fn report(p: &AgentProgress, backing: &MrId, args: &ImaArgs) {
             "journal": args.journal.display().to_string(),
         }));
     } else {
-        println!(
+        outln!(
             "mr agent: {} new IMA entries, {} in all, extended into {MR_IMA} over {backing} \
              (journal {})",
             p.new_entries,

@@ -312,23 +312,25 @@ fn replay(args: ReplayArgs) -> CmdResult {
 
 fn print_human(r: &CelReplayReport, enc: Encoding, expected: Option<&VerifiedRegisters>) {
     let banks: Vec<&str> = r.banks.iter().map(|b| b.name()).collect();
-    println!(
+    outln!(
         "cel ({enc}), {} records, banks {}",
         r.outcome.entries,
         banks.join(", ")
     );
-    println!(
+    outln!(
         "content checks: {} verified, {} not checkable, {} violations",
-        r.checks.verified, r.checks.not_checkable, r.checks.violations
+        r.checks.verified,
+        r.checks.not_checkable,
+        r.checks.violations
     );
     if let Some(first) = r.checks.first_not_covered {
-        println!(
+        outln!(
             "not covered by a verified value: {} records (first: recnum {first})",
             r.checks.not_covered
         );
     }
     if let Some(l) = r.startup_locality {
-        println!("pcr0 start locality: {l}");
+        outln!("pcr0 start locality: {l}");
     }
     print_outcome(&r.outcome, expected, "records");
 }

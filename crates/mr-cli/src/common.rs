@@ -32,11 +32,11 @@ pub fn exit(result: CmdResult) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Rejected(msg)) => {
-            eprintln!("mr: rejected: {msg}");
+            errln!("mr: rejected: {msg}");
             ExitCode::from(1)
         }
         Err(Failure::Malformed(msg)) => {
-            eprintln!("mr: error: {msg}");
+            errln!("mr: error: {msg}");
             ExitCode::from(2)
         }
     }
@@ -181,10 +181,10 @@ pub fn print_outcome(
     unit: &str,
 ) {
     for v in &outcome.registers {
-        println!("{v}");
+        outln!("{v}");
     }
     if let Some(e) = expected {
-        println!(
+        outln!(
             "verified: {} values ({}) reached after {} of {} {unit}",
             e.len(),
             e.provenance(),
@@ -196,7 +196,7 @@ pub fn print_outcome(
 
 /// Print a JSON value on stdout.
 pub fn print_json(value: &serde_json::Value) {
-    println!("{value:#}");
+    outln!("{value:#}");
 }
 
 /// Decode a `--nonce` value: hex, optionally `0x`-prefixed, at least one byte.

@@ -252,7 +252,7 @@ fn cell(r: &Result<Verdict, Rejection>) -> String {
 }
 
 fn print_row(label: &str, tpm: &str, td: &str) {
-    println!("{label:<18} {tpm:<44} {td}");
+    outln!("{label:<18} {tpm:<44} {td}");
 }
 
 fn ima_value(v: &Result<Verdict, Rejection>, alg: HashAlg) -> String {
@@ -278,7 +278,7 @@ fn print_human(
     t_tpm: &Result<Verdict, Rejection>,
     t_td: &Result<Verdict, Rejection>,
 ) {
-    println!("mr demo: one IMA list of {entries} entries, verified under two roots of trust\n");
+    outln!("mr demo: one IMA list of {entries} entries, verified under two roots of trust\n");
     print_row("", "TPM root (swtpm)", "TD root (simulated TD)");
     print_row(
         "register",
@@ -312,11 +312,11 @@ fn print_human(
         &ima_value(td, HashAlg::Sha384),
     );
     print_row("verdict", &cell(tpm), &cell(td));
-    println!("\ntampered list: one byte of a file path edited (byte offset {tampered_at})\n");
+    outln!("\ntampered list: one byte of a file path edited (byte offset {tampered_at})\n");
     print_row("verdict", &cell(t_tpm), &cell(t_td));
     for (root, r) in [("tpm", t_tpm), ("td", t_td)] {
         if let Err(rej) = r {
-            println!("  {root}: {}", rej.message());
+            outln!("  {root}: {}", rej.message());
         }
     }
 }
@@ -366,7 +366,7 @@ pub fn run(json: bool, entries: u64) -> CmdResult {
     let all_good = tpm.is_ok() && td.is_ok() && t_tpm.is_err() && t_td.is_err();
     if all_good {
         if !json {
-            println!("\nok: both roots verify the list and both reject the tampered one");
+            outln!("\nok: both roots verify the list and both reject the tampered one");
         }
         Ok(())
     } else {

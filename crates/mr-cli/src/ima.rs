@@ -173,7 +173,7 @@ fn replay(args: ReplayArgs) -> CmdResult {
             } else {
                 print_human(&report, expected.as_ref());
                 for f in &kexec {
-                    println!("warning: {f}");
+                    outln!("warning: {f}");
                 }
             }
             Ok(())
@@ -248,17 +248,17 @@ pub(crate) fn report_json(
 }
 
 pub(crate) fn print_human(r: &ImaReplayReport, expected: Option<&VerifiedRegisters>) {
-    println!("list: {}", r.format);
-    print!("entries: {}", r.entries);
+    outln!("list: {}", r.format);
+    out!("entries: {}", r.entries);
     if r.violations > 0 {
-        print!(" ({} violations)", r.violations);
+        out!(" ({} violations)", r.violations);
     }
-    println!();
+    outln!();
     if r.trailing_bytes > 0 {
-        println!("trailing bytes ignored: {}", r.trailing_bytes);
+        outln!("trailing bytes ignored: {}", r.trailing_bytes);
     }
     for b in &r.boot_aggregates {
-        println!(
+        outln!(
             "boot_aggregate: entry {} {}:{}{}",
             b.entry,
             b.digest.alg(),
@@ -271,20 +271,20 @@ pub(crate) fn print_human(r: &ImaReplayReport, expected: Option<&VerifiedRegiste
         );
     }
     if r.boot_aggregate_count > r.boot_aggregates.len() as u64 {
-        println!("boot_aggregate entries: {} in all", r.boot_aggregate_count);
+        outln!("boot_aggregate entries: {} in all", r.boot_aggregate_count);
     }
     for rv in &r.outcome.registers {
-        println!("{} {} {}", rv.id, rv.value.alg(), rv.value);
+        outln!("{} {} {}", rv.id, rv.value.alg(), rv.value);
     }
     if expected.is_some() {
-        println!(
+        outln!(
             "verified: {} entries covered, {} left over (digest mode {})",
             r.outcome.covered_entries().unwrap_or(0),
             r.outcome.left_over(),
             mode_name(r.digest_mode)
         );
         if let Some(line) = not_covered_line(&r.outcome) {
-            println!("{line}");
+            outln!("{line}");
         }
     }
 }
@@ -350,7 +350,7 @@ pub(crate) fn check_boot_aggregate(
     match mr_core::log::tcg::verify_boot_aggregate(&log, &cfg, &first.digest) {
         Ok(d) => {
             if !json {
-                println!(
+                outln!(
                     "boot_aggregate of entry {} matches the boot log: {}:{d}",
                     first.entry,
                     d.alg()

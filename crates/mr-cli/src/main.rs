@@ -3,6 +3,35 @@
 //! Exit codes: 0 verified, 1 evidence rejected, 2 malformed input or usage error.
 
 #![forbid(unsafe_code)]
+// Output goes through `outln!`/`out!`/`errln!` below, never `println!` and friends, which panic
+// (exit 101) when the stream is closed.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+/// `println!` that cannot panic: a closed or failing standard output (`mr … | head`) loses the
+/// text but never changes the exit code, which is the verdict (0 verified, 1 rejected,
+/// 2 malformed). Defined before the modules so that every module can use it.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `print!` that cannot panic (see `outln!`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that cannot panic (see `outln!`).
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
 
 mod agent;
 mod cel;

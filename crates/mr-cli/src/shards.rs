@@ -302,9 +302,9 @@ pub fn replay(args: &crate::ima::ReplayArgs, mut cfg: ImaReplayConfig) -> CmdRes
         print_json(&j);
     } else {
         crate::ima::print_human(&v.report, Some(anchor.registers()));
-        println!("anchored to: {}", anchor.root());
+        outln!("anchored to: {}", anchor.root());
         if v.first_entry > 0 {
-            println!(
+            outln!(
                 "resumed from the checkpoint at entry {} ({} new entries replayed{})",
                 v.first_entry,
                 v.report.entries,
@@ -312,10 +312,10 @@ pub fn replay(args: &crate::ima::ReplayArgs, mut cfg: ImaReplayConfig) -> CmdRes
             );
         }
         for f in kexec.iter().flat_map(|k| &k.findings) {
-            println!("warning: {f}");
+            outln!("warning: {f}");
         }
         if let Some(f) = &h.save_checkpoint {
-            println!(
+            outln!(
                 "checkpoint saved: {} ({} entries, {} bytes verified)",
                 f.display(),
                 v.checkpoint.entries(),
@@ -526,7 +526,7 @@ fn verify(args: ShardsVerifyArgs) -> CmdResult {
         }));
     } else {
         for (k, (s, v)) in manifest.shards.iter().zip(&report.shards).enumerate() {
-            println!(
+            outln!(
                 "shard {k} ({}): entries {}..{} verified, end anchored to {}",
                 s.list,
                 v.first_entry,
@@ -535,9 +535,9 @@ fn verify(args: ShardsVerifyArgs) -> CmdResult {
             );
         }
         for rv in &registers {
-            println!("{} {} {}", rv.id, rv.value.alg(), rv.value);
+            outln!("{} {} {}", rv.id, rv.value.alg(), rv.value);
         }
-        println!(
+        outln!(
             "verified: {} shards, {} entries",
             report.shards.len(),
             report.entries()

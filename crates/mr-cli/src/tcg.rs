@@ -225,7 +225,7 @@ fn replay(args: ReplayArgs) -> CmdResult {
         print_json(&j);
     } else {
         if let Some(a) = td_attributes {
-            println!("td quote {}", tdx::td_attributes_line(a));
+            outln!("td quote {}", tdx::td_attributes_line(a));
         }
         print_human(&report, expected.as_ref(), table.as_ref());
     }
@@ -247,13 +247,16 @@ fn print_human(
     table: Option<&ccel::CcelTable>,
 ) {
     if let Some(t) = table {
-        println!(
+        outln!(
             "ccel table: cc type {}, subtype {}, log area {} bytes at {:#x}",
-            t.cc_type, t.cc_subtype, t.log_area_min_len, t.log_area_start
+            t.cc_type,
+            t.cc_subtype,
+            t.log_area_min_len,
+            t.log_area_start
         );
     }
     let banks: Vec<&str> = report.banks.iter().map(|b| b.name()).collect();
-    println!(
+    outln!(
         "{} log, banks {}, {} events, ended at {}",
         format_name(report.format),
         banks.join(", "),
@@ -261,7 +264,7 @@ fn print_human(
         end_text(&report.end)
     );
     if let Some(l) = report.startup_locality {
-        println!("pcr0 start locality: {l}");
+        outln!("pcr0 start locality: {l}");
     }
     print_outcome(&report.outcome, expected, "events");
 }
@@ -341,17 +344,19 @@ fn direct_mode(
         print_json(&j);
     } else {
         if let Some(a) = td_attributes {
-            println!("td quote {}", tdx::td_attributes_line(a));
+            outln!("td quote {}", tdx::td_attributes_line(a));
         }
-        println!(
+        outln!(
             "ccel: {} events; ima: {} entries into {ima_register} ({} violations)",
-            r.ccel.outcome.entries, r.ima.entries, r.ima.violations
+            r.ccel.outcome.entries,
+            r.ima.entries,
+            r.ima.violations
         );
         for v in &r.registers {
-            println!("{v}");
+            outln!("{v}");
         }
         if let Some(e) = &expected {
-            println!(
+            outln!(
                 "verified: {} values ({}) reached after all {} CCEL events and {covered} of {} \
                  IMA entries",
                 e.len(),

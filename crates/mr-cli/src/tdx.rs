@@ -109,31 +109,31 @@ fn print_human(v: &VerifiedQuote) {
         3 => "TD 1.5",
         _ => "TD 1.0",
     };
-    println!(
+    outln!(
         "TD quote v{} ({body} body) verified: {}",
         v.version(),
         v.registers().provenance()
     );
     for (id, digest) in v.registers().iter() {
-        println!("{id}:{}:{}", digest.alg().name(), digest.to_hex());
+        outln!("{id}:{}:{}", digest.alg().name(), digest.to_hex());
     }
-    println!("report_data: {}", hex::encode(v.report_data()));
-    println!("{}", td_attributes_line(v.td_attributes()));
-    println!("tee_tcb_svn: {}", hex::encode(v.tee_tcb_svn()));
+    outln!("report_data: {}", hex::encode(v.report_data()));
+    outln!("{}", td_attributes_line(v.td_attributes()));
+    outln!("tee_tcb_svn: {}", hex::encode(v.tee_tcb_svn()));
     if let Some(svn2) = v.tee_tcb_svn2() {
-        println!("tee_tcb_svn2: {}", hex::encode(svn2));
+        outln!("tee_tcb_svn2: {}", hex::encode(svn2));
     }
     match v.tcb_status() {
-        Some(t) if t.advisory_ids.is_empty() => println!("tcb_status: {}", t.status),
-        Some(t) => println!(
+        Some(t) if t.advisory_ids.is_empty() => outln!("tcb_status: {}", t.status),
+        Some(t) => outln!(
             "tcb_status: {} (advisories: {})",
             t.status,
             t.advisory_ids.join(", ")
         ),
-        None => println!("tcb_status: not evaluated (no collateral)"),
+        None => outln!("tcb_status: not evaluated (no collateral)"),
     }
     if v.trailing_bytes() > 0 {
-        println!(
+        outln!(
             "trailing bytes after the signature data (unsigned, ignored): {}",
             v.trailing_bytes()
         );

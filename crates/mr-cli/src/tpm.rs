@@ -180,7 +180,7 @@ pub(crate) fn quote_lines(q: &SignedQuote) -> Vec<String> {
 
 fn print_quote_human(q: &SignedQuote) {
     for line in quote_lines(q) {
-        println!("{line}");
+        outln!("{line}");
     }
 }
 
@@ -220,16 +220,16 @@ pub fn run_quote_verify(args: QuoteVerifyArgs) -> CmdResult {
     print_quote_human(&q);
     match &verified {
         Some(values) => {
-            println!(
+            outln!(
                 "pcrDigest: {} (matches --pcrs)",
                 hex::encode(&q.quote_info().pcr_digest)
             );
-            println!("verified registers:");
+            outln!("verified registers:");
             for v in values {
-                println!("{} {} {}", v.id, v.value.alg(), v.value);
+                outln!("{} {} {}", v.id, v.value.alg(), v.value);
             }
         }
-        None => println!(
+        None => outln!(
             "pcrDigest: {} (NOT checked: no --pcrs given; no register value is verified)",
             hex::encode(&q.quote_info().pcr_digest)
         ),

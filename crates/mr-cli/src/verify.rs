@@ -451,7 +451,7 @@ pub fn verdict_json(v: &Verdict) -> serde_json::Value {
 
 /// The IMA part of a verdict, human-readable (the same under every root).
 pub fn print_ima(report: &ImaReplayReport, ima_registers: &[String]) {
-    println!(
+    outln!(
         "ima: {} entries, {} covered by {}, {} left over, {} violations",
         report.entries,
         report.outcome.covered_entries().unwrap_or(0),
@@ -460,10 +460,10 @@ pub fn print_ima(report: &ImaReplayReport, ima_registers: &[String]) {
         report.violations
     );
     if let Some(line) = crate::ima::not_covered_line(&report.outcome) {
-        println!("ima: {line}");
+        outln!("ima: {line}");
     }
     for b in &report.boot_aggregates {
-        println!(
+        outln!(
             "ima: boot_aggregate at entry {}: {}:{}",
             b.entry,
             b.digest.alg(),
@@ -500,21 +500,24 @@ fn td_quote_lines(q: &VerifiedQuote, nonce_checked: bool) -> Vec<String> {
 
 fn print_verdict(v: &Verdict) {
     for line in &v.quote_lines {
-        println!("{line}");
+        outln!("{line}");
     }
-    println!("root: {} ({})", v.root.name(), v.provenance);
-    println!("verified registers:");
+    outln!("root: {} ({})", v.root.name(), v.provenance);
+    outln!("verified registers:");
     for r in &v.registers {
-        println!("{} {} {}", r.id, r.value.alg(), r.value);
+        outln!("{} {} {}", r.id, r.value.alg(), r.value);
     }
     if let Some(s) = &v.journal {
-        println!(
+        outln!(
             "journal: {} records, {} covered by {}, {} left over",
-            s.records, s.covered, s.backing, s.left_over
+            s.records,
+            s.covered,
+            s.backing,
+            s.left_over
         );
     }
     print_ima(&v.ima, &v.ima_registers);
-    println!(
+    outln!(
         "verified: the IMA list replays to the {} values",
         match v.root {
             Root::Tpm => "quoted PCR",
