@@ -67,6 +67,19 @@ pub enum Error {
     /// An entry that no verified value covers where every entry must be covered.
     #[error(transparent)]
     NotCovered(Box<NotCovered>),
+    /// A log that extends more distinct registers (register and bank pairs) than a replay holds:
+    /// a hostile log naming a new register in every entry must not make memory grow with it.
+    #[error("entry {entry} extends {register} {alg}, one register more than the {max} (register, bank) pairs a replay holds")]
+    TooManyRegisters {
+        /// Entry number (from 0) of the first extend past the limit.
+        entry: u64,
+        /// The register it names.
+        register: MrId,
+        /// The bank.
+        alg: HashAlg,
+        /// The limit ([`crate::replay::MAX_REPLAY_REGISTERS`]).
+        max: usize,
+    },
     /// Reading or extending a register failed.
     #[error("register {register}: {reason}")]
     Register {

@@ -162,6 +162,12 @@ struct CountsAt {
     not_covered: u64,
 }
 
+/// Most distinct (register, bank) pairs one replay holds: 24 PCRs in 5 banks, 64 CEL registers in
+/// 5 banks, with room to spare. A log that names more fails with [`Error::TooManyRegisters`],
+/// so that a hostile log naming a new register in every entry (an IMA entry's PCR is any
+/// 32-bit number) cannot make the replay's memory, and the time of each lookup, grow with it.
+pub const MAX_REPLAY_REGISTERS: usize = 512;
+
 /// The replay engine (see the module documentation).
 #[derive(Debug)]
 pub struct Replayer {
@@ -181,6 +187,8 @@ pub struct Replayer {
     first_not_covered: Option<NotCovered>,
     /// The counts at each prefix length where a verified value was reached, in order.
     counts_at: Vec<CountsAt>,
+    /// The first extend past [`MAX_REPLAY_REGISTERS`] (entry, register, bank): the replay fails.
+    too_many: Option<(u64, MrId, HashAlg)>,
 }
 
 impl Replayer {
@@ -198,6 +206,7 @@ impl Replayer {
             not_covered: 0,
             first_not_covered: None,
             counts_at: Vec::new(),
+            too_many: None,
         }
     }
 
@@ -249,6 +258,12 @@ impl Replayer {
             .position(|r| r.value.alg() == alg && r.id == *id)
         {
             Some(p) => p,
+            None if self.regs.len() >= MAX_REPLAY_REGISTERS => {
+                if self.too_many.is_none() {
+                    self.too_many = Some((self.entries, id.clone(), alg));
+                }
+                return;
+            }
             None => {
                 let start = self.start_value(id, alg);
                 let covers = self.covers(id);
@@ -367,6 +382,14 @@ impl Replayer {
 
     /// Finish: the outcome, or the structured reason the log does not verify.
     pub fn finish(mut self) -> Result<ReplayOutcome, Error> {
+        if let Some((entry, register, alg)) = self.too_many.take() {
+            return Err(Error::TooManyRegisters {
+                entry,
+                register,
+                alg,
+                max: MAX_REPLAY_REGISTERS,
+            });
+        }
         let n = self.entries;
         for reg in &mut self.regs {
             if let Some(since) = reg.match_since.take() {

@@ -373,3 +373,50 @@ fn the_counting_allocator_is_installed() {
     assert_eq!(v.len(), 100_000);
     assert!(stats.largest >= 100_000);
 }
+
+/// A list naming a new PCR in every entry (an IMA entry's PCR is any 32-bit number) fails at the
+/// first register past the replay's limit, on one and two threads, and the replay's memory stays
+/// the same whether the list has 2,000 or 20,000 such entries.
+#[test]
+fn a_list_naming_a_new_register_in_every_entry_is_refused_in_bounded_memory() {
+    let max = mr_core::replay::MAX_REPLAY_REGISTERS;
+    let banks = [HashAlg::Sha1, HashAlg::Sha256];
+    let list = |n: u32| {
+        let mut b = ImaListBuilder::binary();
+        for pcr in 0..n {
+            b.ima_ng(1000 + pcr, &HashAlg::Sha256.hash(&pcr.to_le_bytes()), "/f");
+        }
+        b.finish()
+    };
+    let config = ImaReplayConfig::default().with_banks(banks);
+    let mut peaks = Vec::new();
+    for n in [2_000u32, 20_000] {
+        let data = list(n);
+        let (r, stats) = measure(|| ima::replay(&data[..], &config, None));
+        match r {
+            Err(Error::TooManyRegisters {
+                entry,
+                register,
+                max: m,
+                ..
+            }) => {
+                // Two banks per register: the limit is reached halfway through the pairs.
+                assert_eq!(entry, (max / banks.len()) as u64, "{n}");
+                assert_eq!(register, MrId::Pcr(1000 + (max / banks.len()) as u32));
+                assert_eq!(m, max);
+            }
+            other => panic!("{n} registers: {other:?}"),
+        }
+        peaks.push(stats.peak_live);
+        let r = ima::replay_parallel(&data[..], &config, None);
+        assert!(matches!(r, Err(Error::TooManyRegisters { .. })), "{r:?}");
+    }
+    assert!(
+        peaks[1] <= peaks[0] + (16 << 10),
+        "peak live memory grew with the list: {peaks:?}"
+    );
+    // Within the limit, such a list replays.
+    let data = list((max / banks.len()) as u32);
+    let report = ima::replay(&data[..], &config, None).unwrap();
+    assert_eq!(report.outcome.registers.len(), max);
+}
