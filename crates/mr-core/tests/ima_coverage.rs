@@ -326,3 +326,48 @@ fn the_configured_banks_are_replayed() {
         .iter()
         .all(|v| v.value.alg() == HashAlg::Sha384));
 }
+
+/// Each builder of the replay configuration sets what it names, and the replay obeys it: a list
+/// read with another format, byte order or column than its own is refused, a violation under
+/// Reject fails, trailing bytes are accepted only when allowed.
+#[test]
+fn every_configuration_builder_sets_its_option_and_the_replay_obeys_it() {
+    use mr_core::log::ima::template::Endian;
+    use mr_core::log::ima::{ImaReaderOptions, ListKind, ViolationPolicy};
+    let mut b = ImaListBuilder::binary();
+    b.ima_ng(10, &HashAlg::Sha256.hash(b"a"), "/a");
+    b.violation(10, "ima-ng", HashAlg::Sha256, "/b");
+    b.ima_ng(10, &HashAlg::Sha256.hash(b"c"), "/c");
+    let list = b.finish();
+    let base = ImaReplayConfig::default();
+    assert!(ima::replay(&list[..], &base, None).is_ok());
+
+    let c = base.clone().with_kind(ListKind::Ascii);
+    assert_eq!(c.reader.kind, Some(ListKind::Ascii));
+    assert!(ima::replay(&list[..], &c, None).is_err());
+
+    let c = base.clone().with_endian(Endian::Big);
+    assert_eq!(c.reader.endian, Some(Endian::Big));
+    assert!(ima::replay(&list[..], &c, None).is_err());
+
+    let c = base.clone().with_column(HashAlg::Sha256);
+    assert_eq!(c.reader.column, Some(HashAlg::Sha256));
+    assert!(ima::replay(&list[..], &c, None).is_err());
+
+    let reader = ImaReaderOptions::default().with_kind(ListKind::Ascii);
+    let c = base.clone().with_reader(reader);
+    assert_eq!(c.reader.kind, Some(ListKind::Ascii));
+    assert!(ima::replay(&list[..], &c, None).is_err());
+
+    let c = base.clone().with_violations(ViolationPolicy::Reject);
+    assert_eq!(c.violations, ViolationPolicy::Reject);
+    assert!(ima::replay(&list[..], &c, None).is_err());
+
+    let cut = &list[..list.len() - 3];
+    assert!(ima::replay(cut, &base, None).is_err());
+    let c = base.clone().with_trailing_bytes_allowed(true);
+    assert!(c.reader.allow_trailing_bytes);
+    let r = ima::replay(cut, &c, None).unwrap();
+    assert_eq!(r.entries, 2);
+    assert!(r.trailing_bytes > 0);
+}
