@@ -283,7 +283,7 @@ pub(crate) fn print_human(r: &ImaReplayReport, expected: Option<&VerifiedRegiste
             r.outcome.left_over(),
             mode_name(r.digest_mode)
         );
-        if let Some(line) = not_covered_line(&r.outcome) {
+        if let Some(line) = not_covered_line(&r.outcome, "entries") {
             outln!("{line}");
         }
     }
@@ -304,15 +304,17 @@ pub(crate) fn not_covered_json(o: &mr_core::replay::ReplayOutcome) -> serde_json
     }
 }
 
-/// The warning line for entries no verified value covers, if there are any.
-pub(crate) fn not_covered_line(o: &mr_core::replay::ReplayOutcome) -> Option<String> {
+/// The warning line for the `unit`s (`entries`, `events`) no verified value covers, if there
+/// are any.
+pub(crate) fn not_covered_line(o: &mr_core::replay::ReplayOutcome, unit: &str) -> Option<String> {
     let c = o.coverage.as_ref().filter(|c| c.not_covered > 0)?;
+    let one = unit.strip_suffix('s').unwrap_or(unit);
     Some(format!(
-        "NOT covered: {} entries extend registers without a verified value{}",
+        "NOT covered: {} {unit} extend registers without a verified value{}",
         c.not_covered,
         c.first_not_covered
             .as_ref()
-            .map(|f| format!(" (first: entry {}, {})", f.entry, f.register))
+            .map(|f| format!(" (first: {one} {}, {})", f.entry, f.register))
             .unwrap_or_default()
     ))
 }

@@ -267,6 +267,9 @@ fn print_human(
         outln!("pcr0 start locality: {l}");
     }
     print_outcome(&report.outcome, expected, "events");
+    if let Some(line) = crate::ima::not_covered_line(&report.outcome, "events") {
+        outln!("{line}");
+    }
 }
 
 fn report_json(
@@ -290,6 +293,7 @@ fn report_json(
         "verified": expected.is_some(),
         "provenance": expected.map(|e| e.provenance().to_string()),
         "covered": report.outcome.covered,
+        "not_covered": crate::ima::not_covered_json(&report.outcome),
         "ccel_table": table.map(|t| serde_json::json!({
             "cc_type": t.cc_type.0,
             "cc_subtype": t.cc_subtype,

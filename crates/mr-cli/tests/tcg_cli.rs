@@ -56,6 +56,52 @@ fn ccel_with_table_verifies_against_the_stated_rtmrs() {
     assert!(out.contains("44 events"), "{out}");
 }
 
+/// Only events of registers with a verified value are covered: with RTMR0 alone expected, the
+/// events of RTMR1 and RTMR2 are reported as not covered, in text and JSON.
+#[test]
+fn events_of_registers_without_a_verified_value_are_not_covered() {
+    let Some(v) = vectors() else { return };
+    let log = v.join("ccel/go-eventlog/cos-113-intel-tdx.bin");
+    let all = mr(&[
+        "tcg",
+        "replay",
+        path(&log),
+        "--ccel",
+        "--expect",
+        COS_RTMRS[0],
+        "--expect",
+        COS_RTMRS[1],
+        "--expect",
+        COS_RTMRS[2],
+        "--json",
+    ]);
+    assert_eq!(code(&all), 0, "{}", stderr(&all));
+    let j: serde_json::Value = serde_json::from_slice(&all.stdout).unwrap();
+    assert_eq!(j["not_covered"]["entries"], 0, "{j}");
+    let one = [
+        "tcg",
+        "replay",
+        path(&log),
+        "--ccel",
+        "--expect",
+        COS_RTMRS[0],
+    ];
+    let o = mr(&one);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("NOT covered:")
+            && out.contains("events extend registers without a verified value (first: event"),
+        "{out}"
+    );
+    let o = mr(&[&one[..], &["--json"]].concat());
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let n = j["not_covered"]["entries"].as_u64().unwrap();
+    assert!(n > 0 && n < 44, "{j}");
+    let first = j["not_covered"]["first"]["id"].as_str().unwrap();
+    assert!(first == "rtmr1" || first == "rtmr2", "{j}");
+}
+
 #[test]
 fn wrong_expected_value_exits_1_with_the_mismatch() {
     let Some(v) = vectors() else { return };
