@@ -283,7 +283,7 @@ pub(crate) fn print_human(r: &ImaReplayReport, expected: Option<&VerifiedRegiste
             r.outcome.left_over(),
             mode_name(r.digest_mode)
         );
-        if let Some(line) = not_covered_line(&r.outcome, "entries") {
+        if let Some(line) = not_covered_line(&r.outcome, ("entry", "entries")) {
             outln!("{line}");
         }
     }
@@ -304,13 +304,15 @@ pub(crate) fn not_covered_json(o: &mr_core::replay::ReplayOutcome) -> serde_json
     }
 }
 
-/// The warning line for the `unit`s (`entries`, `events`) no verified value covers, if there
-/// are any.
-pub(crate) fn not_covered_line(o: &mr_core::replay::ReplayOutcome, unit: &str) -> Option<String> {
+/// The warning line for the entries (`one`, `many`: ("entry", "entries"), ("event", "events")) no
+/// verified value covers, if there are any.
+pub(crate) fn not_covered_line(
+    o: &mr_core::replay::ReplayOutcome,
+    (one, many): (&str, &str),
+) -> Option<String> {
     let c = o.coverage.as_ref().filter(|c| c.not_covered > 0)?;
-    let one = unit.strip_suffix('s').unwrap_or(unit);
     Some(format!(
-        "NOT covered: {} {unit} extend registers without a verified value{}",
+        "NOT covered: {} {many} extend registers without a verified value{}",
         c.not_covered,
         c.first_not_covered
             .as_ref()

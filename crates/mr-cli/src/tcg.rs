@@ -267,7 +267,7 @@ fn print_human(
         outln!("pcr0 start locality: {l}");
     }
     print_outcome(&report.outcome, expected, "events");
-    if let Some(line) = crate::ima::not_covered_line(&report.outcome, "events") {
+    if let Some(line) = crate::ima::not_covered_line(&report.outcome, ("event", "events")) {
         outln!("{line}");
     }
 }

@@ -459,7 +459,7 @@ pub fn print_ima(report: &ImaReplayReport, ima_registers: &[String]) {
         report.outcome.left_over(),
         report.violations
     );
-    if let Some(line) = crate::ima::not_covered_line(&report.outcome, "entries") {
+    if let Some(line) = crate::ima::not_covered_line(&report.outcome, ("entry", "entries")) {
         outln!("ima: {line}");
     }
     for b in &report.boot_aggregates {
