@@ -371,3 +371,34 @@ fn every_configuration_builder_sets_its_option_and_the_replay_obeys_it() {
     assert_eq!(r.entries, 2);
     assert!(r.trailing_bytes > 0);
 }
+
+/// A list whose template-digest column is SHA-256, replayed with SHA-1 digests zero-padded into
+/// the banks (older kernels): each entry's recorded digest is checked in its own column's
+/// algorithm, never against the SHA-1 digest the padded replay extends.
+#[test]
+fn a_sha256_column_list_replays_with_padded_sha1_digests() {
+    let mut b = ImaListBuilder::binary().with_column(HashAlg::Sha256);
+    for i in 0..4u8 {
+        b.ima_ng(10, &HashAlg::Sha256.hash(&[i]), "/f");
+    }
+    let list = b.finish();
+    for banks in [vec![HashAlg::Sha256], vec![HashAlg::Sha1, HashAlg::Sha256]] {
+        let config = ImaReplayConfig::default()
+            .with_column(HashAlg::Sha256)
+            .with_banks(banks.clone())
+            .with_digest_mode(DigestMode::PaddedSha1);
+        let r = ima::replay(&list[..], &config, None).unwrap();
+        assert_eq!(r.entries, 4, "{banks:?}");
+        assert_eq!(r.digest_mode, DigestMode::PaddedSha1);
+        // Verifying against those values, per-bank first then padded (Auto), chooses padded.
+        let mut v = VerifiedRegisters::new(mr_core::Provenance::Asserted);
+        for value in &r.outcome.registers {
+            v.insert(value.id.clone(), value.value).unwrap();
+        }
+        let auto = ImaReplayConfig::default()
+            .with_column(HashAlg::Sha256)
+            .with_digest_mode(DigestMode::Auto);
+        let r = ima::replay(&list[..], &auto, Some(&v)).unwrap();
+        assert_eq!(r.digest_mode, DigestMode::PaddedSha1, "{banks:?}");
+    }
+}
