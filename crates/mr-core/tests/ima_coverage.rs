@@ -402,3 +402,50 @@ fn a_sha256_column_list_replays_with_padded_sha1_digests() {
         assert_eq!(r.digest_mode, DigestMode::PaddedSha1, "{banks:?}");
     }
 }
+
+/// The IMA register's first entry just past the verified prefix is not covered: a quote taken
+/// before IMA's boot_aggregate was extended (PCR 10 at its reset value) vouches for nothing of it.
+#[test]
+fn the_ima_registers_first_entry_just_past_the_prefix_is_not_covered() {
+    let mut b = ImaListBuilder::binary();
+    let early = b.ima_ng(11, &HashAlg::Sha256.hash(b"early"), "/early");
+    b.boot_aggregate("ima-ng", &HashAlg::Sha256.hash(b"aggregate"));
+    b.ima_ng(10, &HashAlg::Sha256.hash(b"file"), "/file");
+    let list = b.finish();
+    let config = ImaReplayConfig::default().with_banks([HashAlg::Sha256]);
+    // PCR 11 after its one entry, PCR 10 still at reset: the prefix is entry 0 alone.
+    let pcr11 =
+        Digest::zero(HashAlg::Sha256).extended(early.template_digest(HashAlg::Sha256).as_bytes());
+    let mut v = VerifiedRegisters::new(mr_core::Provenance::Asserted);
+    v.insert(MrId::Pcr(10), Digest::zero(HashAlg::Sha256))
+        .unwrap();
+    v.insert(MrId::Pcr(11), pcr11).unwrap();
+    let r = ima::replay(&list[..], &config, Some(&v)).unwrap();
+    assert_eq!(r.outcome.covered, Some(1));
+    let start = r.ima_register_start.as_ref().unwrap();
+    assert_eq!(start.entry, 1);
+    assert!(!start.covered);
+    assert!(r.first_boot_aggregate().is_none());
+}
+
+/// The banks replayed: the verified values' banks by default (SHA-1 and SHA-256 when there are
+/// none, also for an empty set), always with the verified values' banks added.
+#[test]
+fn the_replayed_banks_follow_the_verified_values() {
+    let mut b = ImaListBuilder::binary();
+    let e = b.boot_aggregate("ima-ng", &HashAlg::Sha256.hash(b"aggregate"));
+    let list = b.finish();
+    let pcr10 =
+        Digest::zero(HashAlg::Sha384).extended(e.template_digest(HashAlg::Sha384).as_bytes());
+    let mut only384 = VerifiedRegisters::new(mr_core::Provenance::Asserted);
+    only384.insert(MrId::Pcr(10), pcr10).unwrap();
+    let empty = VerifiedRegisters::new(mr_core::Provenance::Asserted);
+    let config = ImaReplayConfig::default();
+    let banks = |v: Option<&VerifiedRegisters>| ima::replay(&list[..], &config, v).unwrap().banks;
+    assert_eq!(banks(None), [HashAlg::Sha1, HashAlg::Sha256]);
+    assert_eq!(banks(Some(&empty)), [HashAlg::Sha1, HashAlg::Sha256]);
+    assert_eq!(banks(Some(&only384)), [HashAlg::Sha384]);
+    let config = ImaReplayConfig::default().with_banks([HashAlg::Sha1]);
+    let r = ima::replay(&list[..], &config, Some(&only384)).unwrap();
+    assert_eq!(r.banks, [HashAlg::Sha1, HashAlg::Sha384]);
+}
