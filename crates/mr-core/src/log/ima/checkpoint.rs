@@ -1375,11 +1375,7 @@ impl<R: BufRead> EntryStream<R> {
 
 impl<R: BufRead> Read for EntryStream<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
+        super::reader::read_from_buffer(self, buf)
     }
 }
 

@@ -64,12 +64,21 @@ pub(crate) struct Source<R> {
 
 impl<R: BufRead> Read for Source<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
+        read_from_buffer(self, buf)
     }
+}
+
+/// `Read::read` for a type whose reading is defined by its `BufRead` side: copy from
+/// `fill_buf` and `consume` what was copied.
+pub(crate) fn read_from_buffer<B: BufRead + ?Sized>(
+    b: &mut B,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    let avail = b.fill_buf()?;
+    let n = avail.len().min(buf.len());
+    buf[..n].copy_from_slice(&avail[..n]);
+    b.consume(n);
+    Ok(n)
 }
 
 impl<R: BufRead> BufRead for Source<R> {
