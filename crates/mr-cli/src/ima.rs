@@ -274,7 +274,7 @@ pub(crate) fn print_human(r: &ImaReplayReport, expected: Option<&VerifiedRegiste
         outln!("boot_aggregate entries: {} in all", r.boot_aggregate_count);
     }
     for rv in &r.outcome.registers {
-        outln!("{} {} {}", rv.id, rv.value.alg(), rv.value);
+        outln!("{rv}");
     }
     if expected.is_some() {
         outln!(

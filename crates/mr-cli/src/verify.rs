@@ -505,7 +505,7 @@ fn print_verdict(v: &Verdict) {
     outln!("root: {} ({})", v.root.name(), v.provenance);
     outln!("verified registers:");
     for r in &v.registers {
-        outln!("{} {} {}", r.id, r.value.alg(), r.value);
+        outln!("{r}");
     }
     if let Some(s) = &v.journal {
         outln!(
