@@ -352,37 +352,42 @@ pub(crate) fn check_boot_aggregate(
     let log = crate::common::read_input(boot_log, 16 << 20)?;
     let cfg = mr_core::log::tcg::TcgReplayConfig::pc_client();
     match mr_core::log::tcg::verify_boot_aggregate(&log, &cfg, &first.digest) {
-        Ok(d) => {
+        Ok(m) => {
             if !json {
                 outln!(
-                    "boot_aggregate of entry {} matches the boot log: {}:{d}",
+                    "boot_aggregate of entry {} matches the boot log: {}:{} over {} ({})",
                     first.entry,
-                    d.alg()
+                    m.digest.alg(),
+                    m.digest,
+                    m.rule,
+                    m.rule.kernels(m.digest.alg())
                 );
             }
             Ok(())
         }
-        Err(Error::Replay(r)) if r.mismatches.len() == 1 => {
-            let m = &r.mismatches[0];
+        Err(Error::BootAggregate(m)) => {
+            let alg = m.recorded.alg();
             if json {
                 print_json(&serde_json::json!({
                     "verified": false,
                     "boot_aggregate": {
                         "entry": first.entry,
-                        "alg": m.alg.name(),
-                        "recorded": m.expected.to_hex(),
-                        "computed": m.computed.to_hex(),
+                        "alg": alg.name(),
+                        "recorded": m.recorded.to_hex(),
+                        "computed": m.candidates.first().map(|(_, d)| d.to_hex()),
+                        "candidates": m.candidates.iter().map(|(rule, d)| serde_json::json!({
+                            "rule": rule.name(),
+                            "value": d.to_hex(),
+                        })).collect::<Vec<_>>(),
                     },
                 }));
             }
             Err(Failure::Rejected(format!(
-                "boot_aggregate of entry {} is {}:{} but the boot log {} gives {}:{}",
+                "boot_aggregate of entry {} is {alg}:{} but the boot log {} gives {}",
                 first.entry,
-                m.alg,
-                m.expected,
+                m.recorded,
                 boot_log.display(),
-                m.alg,
-                m.computed
+                m.candidates_text()
             )))
         }
         Err(e) => Err(e.into()),
