@@ -5,6 +5,7 @@
 //! Anchors are GitHub's heading slugs: lowercase, punctuation other than `-` and `_` dropped,
 //! spaces turned into `-`, `-1`, `-2`, … appended to repeated headings; `<a id="…">` and
 //! `<a name="…">` count too.
+#![allow(clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
@@ -17,23 +18,21 @@ const TEXT_EXTENSIONS: [&str; 8] = ["rs", "md", "toml", "sh", "py", "yml", "yaml
 /// Directories that hold no source: build output, VCS data, fuzzing corpora and crashes.
 const SKIPPED_DIRS: [&str; 5] = ["target", ".git", "corpus", "artifacts", "node_modules"];
 
-/// Citations of files outside the repository. Built at run time so that this file does not
-/// match itself.
-fn forbidden_citations() -> Vec<String> {
-    let section = '\u{a7}';
-    let mut out: Vec<String> = ["SPECS", "DESIGN", "PEERS", "STYLE"]
-        .iter()
-        .map(|name| format!("{name}.md"))
-        .collect();
-    out.push(format!("SPECS {section}"));
-    out.push(format!("DESIGN {section}"));
-    out
-}
+/// Citations of files outside the repository (spelt in pieces so that a `grep` for them finds
+/// no false hit here; this file is not scanned either, as its tests name missing files).
+const FORBIDDEN_CITATIONS: [&str; 6] = [
+    concat!("SPECS ", "\u{a7}"),
+    concat!("DESIGN ", "\u{a7}"),
+    concat!("SPECS", ".md"),
+    concat!("DESIGN", ".md"),
+    concat!("PEERS", ".md"),
+    concat!("STYLE", ".md"),
+];
 
 /// Every text file under `dir` that may hold a citation (including `.ci/run`).
 fn text_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let entries = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
     for entry in entries {
         let entry = entry.unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
         let path = entry.path();
@@ -233,18 +232,21 @@ fn every_citation_can_be_followed() {
         "the walk found no docs/formats.md under {ROOT}"
     );
 
-    let forbidden = forbidden_citations();
     let mut anchor_cache: BTreeMap<PathBuf, Option<BTreeSet<String>>> = BTreeMap::new();
     let mut problems = Vec::new();
     let mut followed = 0usize;
-    for file in &files {
+    for file in files.iter().filter(|f| !f.ends_with(file!())) {
         let Ok(text) = std::fs::read_to_string(file) else {
             continue; // not UTF-8: not a text file
         };
-        let shown = file.strip_prefix(root).unwrap_or(file).display().to_string();
+        let shown = file
+            .strip_prefix(root)
+            .unwrap_or(file)
+            .display()
+            .to_string();
         for (n, line) in text.lines().enumerate() {
-            for f in &forbidden {
-                if line.contains(f.as_str()) {
+            for f in FORBIDDEN_CITATIONS {
+                if line.contains(f) {
                     problems.push(format!(
                         "{shown}:{}: cites `{f}`, which is not in the repository; cite docs/ or the public specification",
                         n + 1
@@ -308,8 +310,6 @@ fn the_scanner_finds_what_it_must_refuse() {
             ("docs/example.md".to_owned(), Some("here".to_owned())),
         ]
     );
-    let line = format!("// see {} {}", "SPECS", '\u{a7}');
-    assert!(forbidden_citations()
-        .iter()
-        .any(|f| line.contains(f.as_str())));
+    let line = concat!("// Layout: see SPECS", " \u{a7}6.");
+    assert!(FORBIDDEN_CITATIONS.iter().any(|f| line.contains(f)));
 }
