@@ -1,4 +1,4 @@
-//! `mr`: the command-line tool (DESIGN §6). Thin: parses arguments, calls the libraries, prints.
+//! `mr`: the command-line tool (docs/cli.md). Thin: parses arguments, calls the libraries, prints.
 //!
 //! Exit codes: 0 verified, 1 evidence rejected, 2 malformed input or usage error.
 

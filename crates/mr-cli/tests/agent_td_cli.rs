@@ -70,7 +70,7 @@ fn agent(root: &Path, journal: &Path, list: &Path) -> Output {
     ])
 }
 
-/// RTMR3 after extending SHA-384 of every record line of `journal` from zero (DESIGN §5).
+/// RTMR3 after extending SHA-384 of every record line of `journal` from zero (docs/formats.md#journal).
 fn replay_journal(journal: &str) -> [u8; 48] {
     let mut v = [0u8; 48];
     for line in journal.lines() {

@@ -1,7 +1,7 @@
 //! The measurement-register model: identifiers, the [`MeasurementRegister`] trait, an in-memory
 //! [`SoftRegister`], and [`VerifiedRegisters`], the values a root of trust vouches for.
 //!
-//! Index mappings (UEFI CC measurement, SPECS §10): CC MR index 0 = MRTD, CC MR index n = RTMR n-1
+//! Index mappings (UEFI CC measurement, docs/formats.md#ccel): CC MR index 0 = MRTD, CC MR index n = RTMR n-1
 //! for n in 1..=4.
 
 use std::collections::BTreeMap;

@@ -38,7 +38,7 @@ pub enum UnextendedPolicy {
     Ignore,
 }
 
-/// Replay options; `Default` is the strictest useful behaviour (DESIGN §4).
+/// Replay options; `Default` is the strictest useful behaviour (docs/architecture.md#replay-options).
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct ReplayOptions {

@@ -1,4 +1,4 @@
-//! TDX RTMRs over the tsm-mr sysfs ABI (Linux 6.16, SPECS §9.2).
+//! TDX RTMRs over the tsm-mr sysfs ABI (Linux 6.16, docs/formats.md#tsm-mr).
 //!
 //! The kernel's `tdx_guest` driver exports the TD's measurement registers as binary sysfs
 //! attributes in `/sys/class/misc/tdx_guest/measurements/`:

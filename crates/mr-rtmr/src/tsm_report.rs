@@ -1,4 +1,4 @@
-//! configfs-tsm report client (Linux 6.7 ABI, SPECS §9.1).
+//! configfs-tsm report client (Linux 6.7 ABI, docs/formats.md#configfs-tsm).
 //!
 //! A report request is a directory under `/sys/kernel/config/tsm/report/`: `mkdir` creates an
 //! instance whose attributes the kernel provides. For TDX they are

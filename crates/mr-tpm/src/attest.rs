@@ -1,4 +1,4 @@
-//! TPMS_ATTEST: what a TPM signs in TPM2_Quote (SPECS §12; TPM 2.0 Part 2, 10.12).
+//! TPMS_ATTEST: what a TPM signs in TPM2_Quote (TPM 2.0 Part 2, 10.12; docs/formats.md#tpm-quote).
 
 use mr_core::{HashAlg, MrId};
 

@@ -1,5 +1,5 @@
 //! Attestation-key public areas: TPMT_PUBLIC / TPM2B_PUBLIC (RSA, ECC), SubjectPublicKeyInfo
-//! (PEM or DER) and X.509 certificates, and the key's TPM Name (SPECS §12).
+//! (PEM or DER) and X.509 certificates, and the key's TPM Name (docs/formats.md#tpm-quote).
 
 use std::fmt;
 

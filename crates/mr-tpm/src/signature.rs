@@ -1,4 +1,4 @@
-//! TPMT_SIGNATURE (TPM 2.0 Part 2, 11.3.4; SPECS §12).
+//! TPMT_SIGNATURE (TPM 2.0 Part 2, 11.3.4; docs/formats.md#tpm-quote).
 
 use std::fmt;
 

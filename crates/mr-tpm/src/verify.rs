@@ -1,5 +1,5 @@
 //! Quote verification: signature with the AK, magic and type, nonce, and the PCR digest against
-//! supplied PCR values (SPECS §12).
+//! supplied PCR values (docs/formats.md#tpm-quote).
 //!
 //! Two steps, named by what they establish: [`verify_quote_signature`] yields a [`SignedQuote`]
 //! (the TPM signed this attestation, with this nonce); [`SignedQuote::verify_pcrs`] turns PCR

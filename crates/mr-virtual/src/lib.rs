@@ -1,4 +1,4 @@
-//! Virtual measurement registers (DESIGN §5): a register such as `mr_ima` whose every extend is
+//! Virtual measurement registers (docs/formats.md#journal): a register such as `mr_ima` whose every extend is
 //! logged as a record in a journal and extended, as the hash of that record line, into a real
 //! backing register (a TDX RTMR or a TPM PCR).
 //!

@@ -1,4 +1,4 @@
-//! The record format of a journal (DESIGN §5): one record per `\n`-terminated UTF-8 line.
+//! The record format of a journal (docs/formats.md#journal): one record per `\n`-terminated UTF-8 line.
 //!
 //! ```text
 //! mr_ima extend sha384/<hex digest>     the virtual register mr_ima was extended with <digest>

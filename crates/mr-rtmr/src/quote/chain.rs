@@ -1,7 +1,7 @@
 //! The PCK certificate chain: decode the PEM from the quote and chain the PCK leaf to the
 //! configured root at the verification time (ECDSA P-256 with SHA-256, as Intel's PKI uses).
 //!
-//! The chain's order is not relied on (SPECS §8.3 notes it is not normative): the leaf is the one
+//! The chain's order is not relied on (docs/formats.md#td-quote: not normative): the leaf is the one
 //! certificate that issues no other, and each issuer is looked up by name. A self-signed
 //! certificate in the chain is never trusted by itself: the walk ends only at a certificate the
 //! configured root's key signs. The root certificate the chain embeds (every certificate named

@@ -1,4 +1,4 @@
-//! Fixed wire layouts of a DCAP quote (SPECS §8.3), read in place with `zerocopy`.
+//! Fixed wire layouts of a DCAP quote (docs/formats.md#td-quote), read in place with `zerocopy`.
 //!
 //! Every struct here is `Unaligned` and made only of byte arrays and little-endian integers, so
 //! a `&[u8]` of the right length can be viewed as one without copying and without `unsafe`.

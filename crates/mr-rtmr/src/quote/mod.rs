@@ -1,4 +1,4 @@
-//! TD quotes (DCAP v4 and v5): parse and verify (SPECS §8.3).
+//! TD quotes (DCAP v4 and v5): parse and verify (docs/formats.md#td-quote).
 //!
 //! [`parse`] reads a quote in place (v4 with a TD 1.0 body; v5 with a TD 1.0 or TD 1.5 body,
 //! whose 6-byte body descriptor is part of the signed bytes) and tolerates trailing bytes after

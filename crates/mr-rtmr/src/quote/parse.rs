@@ -1,4 +1,4 @@
-//! Parsing of DCAP v4 / v5 TD quotes into a borrowed [`Quote`] (SPECS §8.3).
+//! Parsing of DCAP v4 / v5 TD quotes into a borrowed [`Quote`] (docs/formats.md#td-quote).
 //!
 //! One cursor ([`Reader`]) reads every field; each length is checked against the bytes left
 //! before anything is split off, and nothing is allocated from a length in the input.

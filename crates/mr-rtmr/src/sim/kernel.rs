@@ -1,5 +1,5 @@
 //! How the simulated TD's file system answers: the kernel's tsm-mr and configfs-tsm behaviour
-//! (SPECS §9), with the kernel's errnos.
+//! (docs/formats.md#tdx-guest-abi), with the kernel's errnos.
 
 use std::io;
 

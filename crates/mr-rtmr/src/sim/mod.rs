@@ -3,11 +3,11 @@
 //!
 //! [`SimTd`] is an in-memory [`Fs`] that answers like the Linux 6.16 kernel of a TD:
 //!
-//! - `sys/class/misc/tdx_guest/measurements/` (tsm-mr, SPECS §9.2): `rtmrN:sha384` reads 48 bytes;
+//! - `sys/class/misc/tdx_guest/measurements/` (tsm-mr, docs/formats.md#tsm-mr): `rtmrN:sha384` reads 48 bytes;
 //!   a write of exactly 48 bytes extends RTMR N with `SHA-384(RTMR || data)`, any other length
 //!   fails with `EINVAL`; `mrtd:sha384`, `mrconfigid`, `mrowner`, `mrownerconfig` are read-only
 //!   (`EACCES` on write);
-//! - `sys/kernel/config/tsm/report/` (configfs-tsm, SPECS §9.1): `mkdir <name>` creates an
+//! - `sys/kernel/config/tsm/report/` (configfs-tsm, docs/formats.md#configfs-tsm): `mkdir <name>` creates an
 //!   instance with `provider` (`tdx_guest` unless configured), `generation` (bumped by every
 //!   successful write), `inblob` (write-only, at most 64 bytes, `EFBIG` beyond) and `outblob`
 //!   (read-only; `EINVAL` unless the inblob is exactly 64 bytes; otherwise a quote over the

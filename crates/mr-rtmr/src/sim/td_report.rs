@@ -1,4 +1,4 @@
-//! TDREPORT_STRUCT (1024 bytes) at the offsets of SPECS §8.2, for the simulated TD.
+//! TDREPORT_STRUCT (1024 bytes) at the offsets of docs/formats.md#td-report, for the simulated TD.
 //!
 //! Kernel-confirmed offsets: REPORTDATA @128 (64 bytes), TEE_TCB_INFO @256, TDINFO @512 with
 //! ATTRIBUTES @512, XFAM @520, MRTD @528, MRCONFIGID @576, MROWNER @624, MROWNERCONFIG @672,
@@ -7,7 +7,7 @@
 //! A simulated report is not MAC'd (MAC, CPUSVN, TEE_TCB_INFO and the TEE hashes are zero;
 //! ATTRIBUTES and XFAM are zero): it carries the measurements in the real layout, nothing more.
 //! REPORTTYPE is type 0x81 (TDX), subtype 0, version 0; the REPORTMACSTRUCT inner layout is
-//! **unverified** (SPECS §8.2).
+//! **unverified** (docs/formats.md#td-report).
 
 use super::TdMeasurements;
 use crate::rtmr::TDX_MR_SIZE;

@@ -1,4 +1,4 @@
-//! CEL-CBOR: records as integer-keyed maps (SPECS §7.3, from a third-party implementation
+//! CEL-CBOR: records as integer-keyed maps (docs/formats.md#cel-cbor, from a third-party implementation
 //! citing "CEL v1.1 §5.2" — not checked against the TCG text):
 //!
 //! ```text

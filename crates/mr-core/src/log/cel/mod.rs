@@ -2,7 +2,7 @@
 //! written; conversion of IMA lists and PC-Client logs to CEL; and CEL replay through the one
 //! [`crate::replay::Replayer`] with per-record content checks.
 //!
-//! Sources (SPECS §7; the TCG CEL text itself was not read): google/go-tpm-tools
+//! Sources (docs/formats.md#cel; the TCG CEL text itself was not read): google/go-tpm-tools
 //! `cel/canonical_eventlog.go` and `cel/cos_tlv.go`, whooo/libcel `cel_types.h`, `tlv.c` and its
 //! JSON test data. A record is: a record number, an index (a PCR, an NV index, or — go-tpm-tools'
 //! non-standard type 108 — a CC measurement-register index, RTMR n = index n+1), the digests
@@ -29,13 +29,13 @@
 //! Record numbers (`recnum`): every reader refuses a record whose number is not above the
 //! previous record's (a duplicate or a decrease) as [`Error::Parse`] naming the position and
 //! both numbers. The numbers must increase; gaps are allowed and the first need not be 0. The
-//! TCG CEL text was not read (SPECS §7): the rule follows the issue that asks for it ("the CEL
-//! spec numbers records in order") and the producers SPECS §7.1 describes: go-tpm-tools numbers
+//! TCG CEL text was not read (docs/formats.md#cel-recnum): the rule follows the issue that asks for it ("the CEL
+//! spec numbers records in order") and the producers docs/formats.md#cel-tlv describes: go-tpm-tools numbers
 //! the records of a log 0, 1, 2, ... (its COS vector does), libcel's test records are single
 //! records with arbitrary numbers (9, 12, 20). Gaps are allowed because a converted log keeps
 //! its source's numbers (an IMA list read from a checkpoint starts past 0) and because a record
 //! number is not evidence: it is written by the attester and no register covers it, so
-//! requiring `+1` would stop no attack. libcel numbers records *per register* (SPECS §7.1): a
+//! requiring `+1` would stop no attack. libcel numbers records *per register* (docs/formats.md#cel-recnum): a
 //! libcel log of more than one register repeats numbers and is refused.
 //!
 //! [`replay()`] extends every record's digests (except `pcclient_std` EV_NO_ACTION records) into

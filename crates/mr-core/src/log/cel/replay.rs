@@ -117,7 +117,7 @@ pub struct CelReplayReport {
     pub startup_locality: Option<u8>,
 }
 
-/// The template digest of IMA template data in bank `alg` (SPECS §1.6): `H(data)`, or for the
+/// The template digest of IMA template data in bank `alg` (docs/formats.md#ima-template-digest): `H(data)`, or for the
 /// legacy `ima` template `H(20-byte digest || name zero-padded to 256 bytes)`.
 pub fn ima_template_digest(template_name: &str, data: &[u8], alg: HashAlg) -> Digest {
     if template_name == "ima" {
@@ -269,7 +269,7 @@ fn check(r: &CelRecord, position: u64, id: &MrId) -> Check {
             content_type: CONTENT_COS,
             ..
         } => {
-            // COS launcher events: the digest is the hash of the whole content TLV (SPECS §7.2).
+            // COS launcher events: the digest is the hash of the whole content TLV (docs/formats.md#cel-cos).
             let bytes = match tlv::content_tlv(&r.content) {
                 Ok(b) => b,
                 Err(e) => return Check::Malformed(e),

@@ -1,4 +1,4 @@
-//! ASCII list lines (SPECS §1.3): parsing into template data, and formatting fields as text.
+//! ASCII list lines (docs/formats.md#ima-ascii-list): parsing into template data, and formatting fields as text.
 
 use std::fmt::Write as _;
 use std::io::BufRead;

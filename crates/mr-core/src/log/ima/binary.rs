@@ -1,4 +1,4 @@
-//! Binary list records (SPECS §1.2).
+//! Binary list records (docs/formats.md#ima-binary-list).
 
 use std::io::BufRead;
 

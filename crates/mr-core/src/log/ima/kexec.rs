@@ -1,4 +1,4 @@
-//! kexec carry-over (SPECS §4): several boots in one list, and the `kexec_load` /
+//! kexec carry-over (docs/formats.md#ima-kexec): several boots in one list, and the `kexec_load` /
 //! `kexec_execute` critical-data records.
 //!
 //! kexec does not reset PCRs: the new kernel restores the old list without extending and

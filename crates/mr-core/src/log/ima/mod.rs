@@ -1,5 +1,5 @@
 //! Linux IMA measurement lists (binary and ASCII), their templates, per-bank template digests,
-//! a list builder, and replay through the one [`crate::replay::Replayer`]. See SPECS §1-4.
+//! a list builder, and replay through the one [`crate::replay::Replayer`]. See docs/formats.md#ima.
 //!
 //! * [`ImaReader`] streams entries from any [`std::io::BufRead`] into one reused [`ImaEntry`]
 //!   (memory does not grow with the list), auto-detecting binary vs ASCII, the byte order of
@@ -202,7 +202,7 @@ impl ImaEntry {
     }
 
     /// True when the recorded template digest is all zero: a ToMToU / open-writers violation
-    /// (SPECS §2). Replay extends all-0xFF for it.
+    /// (docs/formats.md#ima-violations). Replay extends all-0xFF for it.
     pub fn is_violation(&self) -> bool {
         self.column.is_zero()
     }
@@ -245,7 +245,7 @@ impl ImaEntry {
         })
     }
 
-    /// The template digest of this entry for bank `alg`, as the kernel computes it (SPECS §1.6):
+    /// The template digest of this entry for bank `alg`, as the kernel computes it (docs/formats.md#ima-template-digest):
     /// `H(template data)`, or for the legacy `ima` template `H(d || name zero-padded to 256)`.
     /// For a violation this is still the digest of the data (the extend value is all-0xFF).
     #[inline]
@@ -321,7 +321,7 @@ impl ImaEntry {
         line
     }
 
-    /// The boot aggregate, if this is a `boot_aggregate` entry (SPECS §3).
+    /// The boot aggregate, if this is a `boot_aggregate` entry (docs/formats.md#ima-boot-aggregate).
     pub fn boot_aggregate(&self) -> Option<BootAggregate> {
         if self.event_name() != Some("boot_aggregate") {
             return None;

@@ -1,4 +1,4 @@
-//! IMA replay: turns entries into extend steps for the one [`Replayer`] (SPECS §1.7, §2, §3).
+//! IMA replay: turns entries into extend steps for the one [`Replayer`] (docs/formats.md#ima).
 
 use std::io::BufRead;
 
@@ -16,7 +16,7 @@ use super::{ImaEntry, ListFormat, ListKind};
 /// kexec reboots must not make the report grow with it.
 pub const MAX_REPORTED_BOOT_AGGREGATES: usize = 64;
 
-/// Which digest extends a non-SHA-1 bank (SPECS §1.7).
+/// Which digest extends a non-SHA-1 bank (docs/formats.md#ima-banks).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum DigestMode {
     /// Each bank is extended with the template digest in that bank's hash (kernel 5.8+).
@@ -30,7 +30,7 @@ pub enum DigestMode {
     Auto,
 }
 
-/// What a violation (all-zero template digest) does (SPECS §2).
+/// What a violation (all-zero template digest) does (docs/formats.md#ima-violations).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum ViolationPolicy {
     /// Extend all-0xFF of the bank size, as the kernel does (20 × 0xFF zero-padded in

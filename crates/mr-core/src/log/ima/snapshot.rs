@@ -1,4 +1,4 @@
-//! Snapshot and trim proposals (SPECS §5): the RFC's `snapshot_aggregate` entry, and lists whose
+//! Snapshot and trim proposals (docs/formats.md#ima-snapshots): the RFC's `snapshot_aggregate` entry, and lists whose
 //! head was trimmed or staged away.
 //!
 //! None of these formats is merged in mainline; the grammar here follows the 2023 RFC

@@ -1,4 +1,4 @@
-//! IMA templates, template fields and their typed values (SPECS §1.4, §1.5).
+//! IMA templates, template fields and their typed values (docs/formats.md#ima-templates).
 
 use std::fmt;
 

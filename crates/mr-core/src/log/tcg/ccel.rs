@@ -1,7 +1,7 @@
 //! The CC Event Log (CCEL): the ACPI table that locates it, and replay of its log area into
 //! TDX RTMRs.
 //!
-//! ACPI 6.5 "CC Event Log ACPI Table" (SPECS §10), 56 bytes, little-endian:
+//! ACPI 6.5 "CC Event Log ACPI Table" (docs/formats.md#ccel), 56 bytes, little-endian:
 //! the 36-byte ACPI header (signature `"CCEL"` @0, length @4, revision @8, checksum @9, OEM ID @10,
 //! OEM table ID @16, OEM revision @24, creator ID @28, creator revision @32), CC type @36
 //! (1 SEV, 2 TDX), CC subtype @37, reserved u16 @38, LAML (log area minimum length) u64 @40,

@@ -1,7 +1,7 @@
 //! TCG PC-Client event types and parsed event records.
 //!
 //! Event types: TCG PC Client Platform Firmware Profile (PFP) specification, "Event Types"
-//! table (SPECS §6); the values are the ones in EDK2 `UefiTcgPlatform.h`.
+//! table (docs/formats.md#pc-client-log); the values are the ones in EDK2 `UefiTcgPlatform.h`.
 
 use std::fmt;
 

@@ -1,6 +1,6 @@
 //! TCG PC-Client event logs (crypto-agile and legacy SHA-1) and the TDX CCEL log area.
 //!
-//! Formats (SPECS §6, TCG PC Client Platform Firmware Profile):
+//! Formats (TCG PC Client Platform Firmware Profile; docs/formats.md#pc-client-log):
 //! - **crypto-agile** (TPM 2.0): the first record is a legacy `TCG_PCR_EVENT` (EV_NO_ACTION,
 //!   PCR 0, zero SHA-1 digest) carrying the [`SpecIdEvent`] with the algorithm / digest-size
 //!   table; every later record is a `TCG_PCR_EVENT2` whose digests are read with the sizes of that
@@ -13,7 +13,7 @@
 //! event (or an H-CRTM event, see [`HcrtmStart`]) sets PCR 0's start value; CCEL log areas are
 //! padded ([`Trailing`]).
 //!
-//! CCEL (SPECS §10): the same crypto-agile format, `pcrIndex` = CC measurement-register index
+//! CCEL (docs/formats.md#ccel): the same crypto-agile format, `pcrIndex` = CC measurement-register index
 //! (1..=4 ↦ RTMR 0..=3 via [`MrId::from_cc_mr_index`]), SHA-384; see [`ccel`].
 //!
 //! What the caller must ensure: that the [`VerifiedRegisters`] passed to [`replay`] come from a

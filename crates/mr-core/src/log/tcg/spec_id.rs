@@ -1,7 +1,7 @@
 //! The Spec ID event (`TCG_EfiSpecIDEvent`, "Spec ID Event03") that opens a crypto-agile log and
 //! gives the algorithm / digest-size table every later record is read with.
 //!
-//! Layout: TCG PC Client Platform Firmware Profile, "TCG_EfiSpecIdEvent" (SPECS §6); all
+//! Layout: TCG PC Client Platform Firmware Profile, "TCG_EfiSpecIdEvent" (docs/formats.md#pc-client-log); all
 //! integers little-endian.
 
 use crate::alg::{HashAlg, MAX_DIGEST_SIZE};
