@@ -112,9 +112,9 @@ impl Encoding {
 
     fn format(self) -> &'static str {
         match self {
-            Encoding::Tlv => "cel tlv",
-            Encoding::Json => "cel json",
-            Encoding::Cbor => "cel cbor",
+            Encoding::Tlv => "cel tlv log",
+            Encoding::Json => "cel json log",
+            Encoding::Cbor => "cel cbor log",
         }
     }
 }

@@ -12,7 +12,7 @@ use super::reader::{column_alg, ImaReader};
 use super::template::{validate_field, Endian, FieldId};
 use super::{FieldSpan, ListFormat, MAX_ASCII_LINE_LEN, MAX_LEGACY_NAME_LEN};
 
-const FORMAT: &str = "ima ascii";
+const FORMAT: &str = "ima ascii log";
 
 impl<R: BufRead> ImaReader<R> {
     /// Read one ASCII line into `self.entry`; `Ok(false)` at the end of the list.

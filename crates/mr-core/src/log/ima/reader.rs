@@ -334,7 +334,7 @@ impl<R: BufRead> ImaReader<R> {
                     });
                 }
                 let (endian, column) = detect_binary(prefix, self.opts.endian, self.opts.column)
-                    .map_err(|kind| self.error("ima binary", "first entry", 0, kind))?;
+                    .map_err(|kind| self.error("ima binary log", "first entry", 0, kind))?;
                 Ok(ListFormat {
                     kind,
                     endian,

@@ -7,8 +7,8 @@
 use crate::alg::{HashAlg, MAX_DIGEST_SIZE};
 use crate::error::{Error, ParseErrorKind};
 
-use super::reader::Reader;
-use super::{perr, short, UnknownAlgorithms, MAX_ALGORITHMS};
+use super::{perr, UnknownAlgorithms, MAX_ALGORITHMS};
+use crate::wire::Reader;
 
 /// Signature of the crypto-agile Spec ID event (16 bytes, NUL-terminated).
 pub const SPEC_ID_SIGNATURE: &[u8; 16] = b"Spec ID Event03\0";
@@ -58,25 +58,23 @@ impl SpecIdEvent<'_> {
     pub(crate) fn parse<'a>(
         r: &mut Reader<'a>,
         unknown: UnknownAlgorithms,
-        format: &'static str,
     ) -> Result<SpecIdEvent<'a>, Error> {
         const S: &str = "spec id event";
+        let format = r.format();
         let at = r.offset();
         let e = |offset, kind| perr(format, S, offset, Some(0), kind);
-        let signature: [u8; 16] = r.array().map_err(|s| e(at, short(s)))?;
+        let signature: [u8; 16] = r.array(S)?;
         if &signature != SPEC_ID_SIGNATURE {
             return Err(e(
                 at,
                 ParseErrorKind::Invalid("signature is not \"Spec ID Event03\"".into()),
             ));
         }
-        let at = r.offset();
-        let platform_class = r.u32().map_err(|s| e(at, short(s)))?;
-        let at = r.offset();
+        let platform_class = r.u32_le(S)?;
         let [spec_version_minor, spec_version_major, spec_errata, uintn_size] =
-            r.array::<4>().map_err(|s| e(at, short(s)))?;
+            r.array::<4>(S)?;
         let at = r.offset();
-        let count = r.u32().map_err(|s| e(at, short(s)))?;
+        let count = r.u32_le(S)?;
         if count == 0 {
             return Err(e(
                 at,
@@ -96,8 +94,8 @@ impl SpecIdEvent<'_> {
         let mut algorithms: Vec<AlgorithmSize> = Vec::with_capacity(count as usize);
         for _ in 0..count {
             let at = r.offset();
-            let alg_id = r.u16().map_err(|s| e(at, short(s)))?;
-            let digest_size = r.u16().map_err(|s| e(at + 2, short(s)))?;
+            let alg_id = r.u16_le(S)?;
+            let digest_size = r.u16_le(S)?;
             if algorithms.iter().any(|a| a.alg_id == alg_id) {
                 return Err(e(
                     at,
@@ -142,12 +140,8 @@ impl SpecIdEvent<'_> {
                 alg,
             });
         }
-        let at = r.offset();
-        let vendor_size = r.u8().map_err(|s| e(at, short(s)))?;
-        let at = r.offset();
-        let vendor_info = r
-            .take(usize::from(vendor_size))
-            .map_err(|s| e(at, short(s)))?;
+        let vendor_size = r.u8(S)?;
+        let vendor_info = r.take(usize::from(vendor_size), S)?;
         if !r.is_empty() {
             return Err(e(
                 r.offset(),
