@@ -49,6 +49,11 @@ impl<'a> Reader<'a> {
         self.entry = entry;
     }
 
+    /// The entry named in errors.
+    pub fn entry(&self) -> Option<u64> {
+        self.entry
+    }
+
     /// The format named in errors.
     pub fn format(&self) -> &'static str {
         self.format

@@ -110,7 +110,7 @@ impl Encoding {
         }
     }
 
-    fn format(self) -> &'static str {
+    pub(crate) fn format(self) -> &'static str {
         match self {
             Encoding::Tlv => "cel tlv log",
             Encoding::Json => "cel json log",
