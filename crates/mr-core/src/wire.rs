@@ -64,6 +64,11 @@ impl<'a> Reader<'a> {
         self.base.saturating_add(self.pos as u64)
     }
 
+    /// Absolute offset of `position` (a position relative to the start of this reader).
+    pub fn offset_of(&self, position: usize) -> u64 {
+        self.base.saturating_add(position as u64)
+    }
+
     /// Bytes read so far (offset relative to the start of this reader).
     pub fn position(&self) -> usize {
         self.pos
@@ -90,7 +95,12 @@ impl<'a> Reader<'a> {
     }
 
     /// A [`ParseError`] in `structure` at absolute offset `offset`.
-    pub fn error_at(&self, offset: u64, structure: &'static str, kind: ParseErrorKind) -> ParseError {
+    pub fn error_at(
+        &self,
+        offset: u64,
+        structure: &'static str,
+        kind: ParseErrorKind,
+    ) -> ParseError {
         ParseError {
             format: self.format,
             structure,
@@ -176,7 +186,10 @@ impl<'a> Reader<'a> {
     }
 
     /// The next `N` bytes as an array.
-    pub fn array<const N: usize>(&mut self, structure: &'static str) -> Result<[u8; N], ParseError> {
+    pub fn array<const N: usize>(
+        &mut self,
+        structure: &'static str,
+    ) -> Result<[u8; N], ParseError> {
         self.array_ref::<N>(structure).copied()
     }
 
@@ -258,7 +271,10 @@ mod tests {
         assert_eq!(s.u8("e"), Ok(9));
         assert_eq!(s.offset(), 9);
         assert!(r.is_empty());
-        assert_eq!(s.finish("d").unwrap_err().kind, ParseErrorKind::TrailingBytes(1));
+        assert_eq!(
+            s.finish("d").unwrap_err().kind,
+            ParseErrorKind::TrailingBytes(1)
+        );
     }
 
     #[test]

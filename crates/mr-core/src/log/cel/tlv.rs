@@ -70,7 +70,9 @@ impl<'a> Cursor<'a> {
             ));
         }
         let value_at = self.r.offset();
-        let value = self.r.bytes(u64::from(len), u64::from(MAX_CEL_VALUE_LEN), structure)?;
+        let value = self
+            .r
+            .bytes(u64::from(len), u64::from(MAX_CEL_VALUE_LEN), structure)?;
         Ok(Tlv {
             typ,
             at: value_at,

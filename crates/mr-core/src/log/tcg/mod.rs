@@ -292,12 +292,7 @@ impl<'a> Events<'a> {
             self.end = Some(LogEnd::EndOfInput);
             return Ok(None);
         }
-        if let Some(end) = padding_at(
-            &self.r,
-            self.fill,
-            self.opts.trailing,
-            self.record,
-        )? {
+        if let Some(end) = padding_at(&self.r, self.fill, self.opts.trailing, self.record)? {
             self.end = Some(end);
             return Ok(None);
         }

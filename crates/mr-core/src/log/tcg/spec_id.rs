@@ -71,8 +71,7 @@ impl SpecIdEvent<'_> {
             ));
         }
         let platform_class = r.u32_le(S)?;
-        let [spec_version_minor, spec_version_major, spec_errata, uintn_size] =
-            r.array::<4>(S)?;
+        let [spec_version_minor, spec_version_major, spec_errata, uintn_size] = r.array::<4>(S)?;
         let at = r.offset();
         let count = r.u32_le(S)?;
         if count == 0 {
