@@ -1,5 +1,7 @@
 //! TPMS_ATTEST: what a TPM signs in TPM2_Quote (SPECS §12; TPM 2.0 Part 2, 10.12).
 
+#![deny(clippy::indexing_slicing)]
+
 use mr_core::{HashAlg, MrId};
 
 use crate::error::Error;
@@ -125,7 +127,7 @@ impl PcrSelection {
         if count > MAX_PCR_BANKS {
             return Err(malformed(
                 "TPML_PCR_SELECTION count",
-                at as u64,
+                at,
                 ParseErrorKind::LengthTooLarge {
                     len: count as u64,
                     max: MAX_PCR_BANKS as u64,
@@ -140,7 +142,7 @@ impl PcrSelection {
             if size > MAX_PCR_SELECT_SIZE {
                 return Err(malformed(
                     "TPMS_PCR_SELECTION sizeofSelect",
-                    size_at as u64,
+                    size_at,
                     ParseErrorKind::LengthTooLarge {
                         len: size as u64,
                         max: MAX_PCR_SELECT_SIZE as u64,
@@ -217,7 +219,7 @@ impl Attest {
         if bytes.len() > MAX_ATTEST_SIZE {
             return Err(malformed(
                 "TPMS_ATTEST",
-                0 as u64,
+                0,
                 ParseErrorKind::LengthTooLarge {
                     len: bytes.len() as u64,
                     max: MAX_ATTEST_SIZE as u64,
@@ -241,7 +243,7 @@ impl Attest {
             _ => {
                 return Err(malformed(
                     "TPMS_CLOCK_INFO safe",
-                    safe_at as u64,
+                    safe_at,
                     ParseErrorKind::Invalid("TPMI_YES_NO is neither 0 nor 1".into()),
                 ))
             }

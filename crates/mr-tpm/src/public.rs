@@ -1,6 +1,8 @@
 //! Attestation-key public areas: TPMT_PUBLIC / TPM2B_PUBLIC (RSA, ECC), SubjectPublicKeyInfo
 //! (PEM or DER) and X.509 certificates, and the key's TPM Name (SPECS §12).
 
+#![deny(clippy::indexing_slicing)]
+
 use std::fmt;
 
 use der::{Decode, Encode};
@@ -113,7 +115,7 @@ impl TpmPublic {
         if bytes.len() > MAX_PUBLIC_SIZE {
             return Err(malformed(
                 "TPMT_PUBLIC",
-                0 as u64,
+                0,
                 ParseErrorKind::LengthTooLarge {
                     len: bytes.len() as u64,
                     max: MAX_PUBLIC_SIZE as u64,

@@ -1,5 +1,7 @@
 //! TPMT_SIGNATURE (TPM 2.0 Part 2, 11.3.4; SPECS §12).
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use std::fmt;
 
 use mr_core::HashAlg;

@@ -3,6 +3,8 @@
 //! One cursor ([`Reader`]) reads every field; each length is checked against the bytes left
 //! before anything is split off, and nothing is allocated from a length in the input.
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use mr_core::wire::{ParseError, ParseErrorKind, Reader};
 use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
 
@@ -95,6 +97,8 @@ pub struct Quote<'a> {
     signed: &'a [u8],
     signature: SignatureData<'a>,
     trailing: &'a [u8],
+    /// Bytes from the header through the signature data.
+    quote_len: usize,
 }
 
 impl<'a> Quote<'a> {
@@ -167,19 +171,7 @@ impl<'a> Quote<'a> {
     }
     /// Length of the quote without its trailing bytes (header through signature data).
     pub fn quote_bytes_len(&self) -> usize {
-        self.signed.len() + 4 + self.sig_data_len()
-    }
-    fn sig_data_len(&self) -> usize {
-        // quote_signature, attestation_key, outer type + size, QE report, its signature,
-        // auth data size + data, inner type + size + chain.
-        64 + 64
-            + 6
-            + 384
-            + 64
-            + 2
-            + self.signature.qe_auth_data.len()
-            + 6
-            + self.signature.pck_cert_chain.len()
+        self.quote_len
     }
 }
 
@@ -239,6 +231,7 @@ pub fn parse(bytes: &[u8]) -> Result<Quote<'_>, QuoteError> {
     let sig_data_len = r.u32_le("signature data length")?;
     let mut sig = sub(&mut r, u64::from(sig_data_len), "signature data")?;
     let trailing = r.rest();
+    let quote_len = r.position();
 
     let quote_signature = sig.array_ref::<64>("quote signature")?;
     let attestation_key = sig.array_ref::<64>("attestation key")?;
@@ -293,5 +286,6 @@ pub fn parse(bytes: &[u8]) -> Result<Quote<'_>, QuoteError> {
             pck_cert_chain,
         },
         trailing,
+        quote_len,
     })
 }

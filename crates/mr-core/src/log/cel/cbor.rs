@@ -19,6 +19,8 @@
 //! most [`MAX_CEL_RECORD_LEN`] bytes) and decoded straight into a record (no intermediate tree).
 //! Errors name the record (its position) and the byte offset of the item that is malformed. The writer uses the shortest integer heads (deterministic CBOR).
 
+#![deny(clippy::indexing_slicing)]
+
 use std::io::BufRead;
 
 use crate::alg::Digest;

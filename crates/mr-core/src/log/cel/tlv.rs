@@ -8,6 +8,8 @@
 //! go-tpm-tools for the record number and index (so go-tpm-tools can read it) and writes
 //! nested integers in the fewest bytes, except the 4-byte PC-Client event type.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::io::BufRead;
 
 use crate::error::{Error, ParseErrorKind};

@@ -14,6 +14,8 @@
 //!
 //! [`MrId::from_cc_mr_index`]: crate::register::MrId::from_cc_mr_index
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use std::fmt;
 
 use crate::error::{Error, ParseErrorKind};

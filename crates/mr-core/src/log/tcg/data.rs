@@ -37,6 +37,8 @@
 //! is left unchecked rather than risk rejecting a valid log; the same for
 //! `EV_PLATFORM_CONFIG_FLAGS`, `EV_TABLE_OF_DEVICES` and `EV_NONHOST_INFO`.
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use crate::alg::{Digest, HashAlg};
 use crate::error::{Error, ParseError, ParseErrorKind};
 
@@ -221,7 +223,7 @@ fn decode_variable<'a>(
     if name_units > MAX_VARIABLE_NAME_UNITS {
         return Err(bad(
             e,
-            data_offset + 16,
+            data_offset.saturating_add(16),
             ParseErrorKind::LengthTooLarge {
                 len: name_units,
                 max: MAX_VARIABLE_NAME_UNITS,
@@ -232,7 +234,7 @@ fn decode_variable<'a>(
     if data_len > remaining {
         return Err(bad(
             e,
-            data_offset + 24,
+            data_offset.saturating_add(24),
             ParseErrorKind::LengthTooLarge {
                 len: data_len,
                 max: remaining,

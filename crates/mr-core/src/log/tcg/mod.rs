@@ -20,6 +20,8 @@
 //! checked root of trust. Every length in the input is bounded by what remains and by a named
 //! limit; malformed input is an [`Error::Parse`] with the byte offset and record number.
 
+#![deny(clippy::indexing_slicing)]
+
 pub mod ccel;
 mod data;
 mod event;

@@ -4,6 +4,8 @@
 //! Layout: TCG PC Client Platform Firmware Profile, "TCG_EfiSpecIdEvent" (SPECS §6); all
 //! integers little-endian.
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use crate::alg::{HashAlg, MAX_DIGEST_SIZE};
 use crate::error::{Error, ParseErrorKind};
 
@@ -105,7 +107,7 @@ impl SpecIdEvent<'_> {
                 Some(alg) => {
                     if usize::from(digest_size) != alg.size() {
                         return Err(e(
-                            at + 2,
+                            at.saturating_add(2),
                             ParseErrorKind::Invalid(format!(
                                 "digest size {digest_size} for {alg}, which has {} bytes",
                                 alg.size()
@@ -123,7 +125,7 @@ impl SpecIdEvent<'_> {
                     }
                     if digest_size == 0 || usize::from(digest_size) > MAX_DIGEST_SIZE {
                         return Err(e(
-                            at + 2,
+                            at.saturating_add(2),
                             ParseErrorKind::LengthTooLarge {
                                 len: u64::from(digest_size),
                                 max: MAX_DIGEST_SIZE as u64,
