@@ -14,6 +14,8 @@
 
 #![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
+use std::io::{self, BufRead, Read};
+
 pub use crate::error::{ParseError, ParseErrorKind};
 
 /// A bounded cursor over `buf`, which starts at absolute offset `base` of the caller's input.
@@ -237,6 +239,87 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A `BufRead` over a streamed input whose first bytes can be looked at before it is read
+/// ([`Prefixed::peek`], to detect a format): the bytes looked at are kept and read again, so the
+/// input is read once, front to back, and nothing needs to be seekable. The IMA list reader and
+/// the CLI's format detection use it.
+#[derive(Debug)]
+pub struct Prefixed<R> {
+    prefix: Vec<u8>,
+    at: usize,
+    inner: R,
+}
+
+impl<R: BufRead> Prefixed<R> {
+    /// `inner`, nothing looked at yet.
+    pub fn new(inner: R) -> Prefixed<R> {
+        Prefixed {
+            prefix: Vec::new(),
+            at: 0,
+            inner,
+        }
+    }
+
+    /// Look at the next `n` bytes (fewer at the end of the input) without consuming them; they
+    /// are what [`Prefixed::buffered`] returns next. Memory grows with the bytes read, at most
+    /// `n`.
+    pub fn peek(&mut self, n: usize) -> io::Result<&[u8]> {
+        self.prefix.drain(..self.at.min(self.prefix.len()));
+        self.at = 0;
+        let want = n.saturating_sub(self.prefix.len()) as u64;
+        if want > 0 {
+            self.inner.by_ref().take(want).read_to_end(&mut self.prefix)?;
+        }
+        Ok(self.buffered())
+    }
+
+    /// The bytes looked at and not consumed yet.
+    pub fn buffered(&self) -> &[u8] {
+        self.prefix.get(self.at..).unwrap_or_default()
+    }
+}
+
+impl<R: BufRead> Read for Prefixed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        read_from_buffer(self, buf)
+    }
+}
+
+impl<R: BufRead> BufRead for Prefixed<R> {
+    #[inline]
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.at < self.prefix.len() {
+            Ok(self.prefix.get(self.at..).unwrap_or_default())
+        } else {
+            self.inner.fill_buf()
+        }
+    }
+
+    #[inline]
+    fn consume(&mut self, amt: usize) {
+        if self.at < self.prefix.len() {
+            self.at = self.at.saturating_add(amt).min(self.prefix.len());
+        } else {
+            self.inner.consume(amt);
+        }
+    }
+}
+
+/// `Read::read` for a type whose reading is defined by its `BufRead` side: copy from
+/// `fill_buf` and `consume` what was copied.
+pub(crate) fn read_from_buffer<B: BufRead + ?Sized>(
+    b: &mut B,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    let avail = b.fill_buf()?;
+    let n = avail.len().min(buf.len());
+    if let (Some(to), Some(from)) = (buf.get_mut(..n), avail.get(..n)) {
+        to.copy_from_slice(from);
+    }
+    b.consume(n);
+    Ok(n)
+}
+
 /// A big-endian unsigned integer of 1..=`max_bytes` bytes (at most 8): the variable-width
 /// integers of CEL-TLV.
 pub fn be_uint(bytes: &[u8], max_bytes: usize) -> Result<u64, ParseErrorKind> {
@@ -320,6 +403,22 @@ mod tests {
             }
         );
         assert_eq!(r.bytes(8, 8, "x").unwrap().len(), 8);
+    }
+
+    #[test]
+    fn prefixed_reads_the_bytes_looked_at_again_then_the_rest() {
+        let input: &[u8] = b"0123456789";
+        let mut p = Prefixed::new(input);
+        assert_eq!(p.peek(4).unwrap(), b"0123");
+        let mut two = [0u8; 2];
+        p.read_exact(&mut two).unwrap();
+        assert_eq!(&two, b"01");
+        assert_eq!(p.buffered(), b"23");
+        assert_eq!(p.peek(5).unwrap(), b"23456");
+        let mut rest = Vec::new();
+        p.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"23456789");
+        assert_eq!(p.peek(4).unwrap(), b"");
     }
 
     #[test]
