@@ -268,7 +268,10 @@ impl<R: BufRead> Prefixed<R> {
         self.at = 0;
         let want = n.saturating_sub(self.prefix.len()) as u64;
         if want > 0 {
-            self.inner.by_ref().take(want).read_to_end(&mut self.prefix)?;
+            self.inner
+                .by_ref()
+                .take(want)
+                .read_to_end(&mut self.prefix)?;
         }
         Ok(self.buffered())
     }
