@@ -8,6 +8,7 @@ use mr_core::log::cel::{self, CelRecord, CelReplayConfig, CelReplayReport, CelWr
 use mr_core::log::ima::ImaReaderOptions;
 use mr_core::log::tcg::{self, DataCheckPolicy, LogEnd, ParseOptions, RegisterSpace, Trailing};
 use mr_core::replay::{PrefixPolicy, ReplayOptions};
+use mr_core::wire::Prefixed;
 use mr_core::{HashAlg, VerifiedRegisters};
 
 use crate::common::{
@@ -123,36 +124,37 @@ pub fn run(command: CelCommand) -> CmdResult {
 
 /// Bytes read ahead to detect a CEL encoding ([`cel::detect`] needs the first two TLV heads, or
 /// the first non-blank byte of JSON).
-const PEEK: u64 = 4096;
+const PEEK: usize = 4096;
 
-/// The input named on the command line, its first bytes read for detection: `reader` gives the
-/// whole input (the bytes read ahead, then the rest), so the input is read once, front to back.
-struct Peeked {
-    head: Vec<u8>,
-    rest: Box<dyn BufRead>,
-}
+/// The input named on the command line, its first bytes read for detection
+/// ([`Prefixed::peek`]): reading it gives the whole input (the bytes read ahead, then the rest),
+/// so the input is read once, front to back.
+struct Peeked(Prefixed<Box<dyn BufRead>>);
 
 impl Peeked {
     fn open(path: &Path) -> Result<Peeked, Failure> {
-        let mut rest = open_input(path)?;
-        let mut head = Vec::new();
-        rest.by_ref()
-            .take(PEEK)
-            .read_to_end(&mut head)
+        let mut input = Prefixed::new(open_input(path)?);
+        input
+            .peek(PEEK)
             .map_err(|e| Failure::Malformed(format!("cannot read {}: {e}", path.display())))?;
-        Ok(Peeked { head, rest })
+        Ok(Peeked(input))
+    }
+
+    /// The bytes read ahead.
+    fn head(&self) -> &[u8] {
+        self.0.buffered()
     }
 
     /// The whole input, streamed.
     fn reader(self) -> impl BufRead {
-        std::io::Cursor::new(self.head).chain(self.rest)
+        self.0
     }
 
     /// The whole input in memory (at most [`MAX_INPUT`] bytes), for the formats read whole.
     fn into_bytes(self, path: &Path) -> Result<Vec<u8>, Failure> {
-        let mut bytes = self.head;
-        self.rest
-            .take(MAX_INPUT + 1 - bytes.len() as u64)
+        let mut bytes = Vec::new();
+        self.0
+            .take(MAX_INPUT + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| Failure::Malformed(format!("cannot read {}: {e}", path.display())))?;
         if bytes.len() as u64 > MAX_INPUT {
@@ -169,7 +171,7 @@ impl Peeked {
 /// whole and try a TCG log — a CCEL when it is padded or its only bank is SHA-384 (TDVF), else
 /// PC-Client — then an IMA list.
 fn detect(input: Peeked, path: &Path) -> Result<(FromArg, Input), Failure> {
-    match cel::detect(&input.head) {
+    match cel::detect(input.head()) {
         Some(Encoding::Tlv) => return Ok((FromArg::Tlv, Input::Stream(input))),
         Some(Encoding::Json) => return Ok((FromArg::Json, Input::Stream(input))),
         Some(Encoding::Cbor) => return Ok((FromArg::Cbor, Input::Stream(input))),
@@ -283,7 +285,7 @@ fn replay(args: ReplayArgs) -> CmdResult {
     let input = Peeked::open(&args.input)?;
     let enc = match args.from {
         Some(e) => e.into(),
-        None => cel::detect(&input.head).ok_or_else(|| {
+        None => cel::detect(input.head()).ok_or_else(|| {
             Failure::Malformed(format!(
                 "{} is not a CEL (TLV, JSON or CBOR); convert other logs with mr cel convert",
                 args.input.display()

@@ -135,10 +135,12 @@ impl From<EntryDigestMismatch> for Error {
 }
 
 /// Malformed input: which format and structure, at which absolute byte offset, in which entry.
+/// Every parser of mr reports it (binary ones through [`crate::wire::Reader`]); the crates'
+/// error enums wrap it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("malformed {format} log: {kind} in {structure} at byte offset {offset}{}", .entry.map(|e| format!(" (entry {e})")).unwrap_or_default())]
+#[error("malformed {format}: {kind} in {structure} at byte offset {offset}{}", .entry.map(|e| format!(" (entry {e})")).unwrap_or_default())]
 pub struct ParseError {
-    /// Log format, e.g. `"ima binary"`, `"tcg"`.
+    /// Input format, e.g. `"ima binary log"`, `"tcg log"`, `"td quote"`, `"tpm"`.
     pub format: &'static str,
     /// The structure being read, e.g. `"template data"`.
     pub structure: &'static str,
@@ -170,6 +172,8 @@ pub enum ParseErrorKind {
     },
     /// The input is empty.
     Empty,
+    /// Bytes left after the end of a structure that must use all of its bytes.
+    TrailingBytes(u64),
     /// Text that is not valid UTF-8 where text is required.
     InvalidUtf8,
     /// An algorithm that is not known or not allowed here.
@@ -190,6 +194,7 @@ impl fmt::Display for ParseErrorKind {
                 write!(f, "length {len} exceeds the limit of {max}")
             }
             ParseErrorKind::Empty => f.write_str("empty input"),
+            ParseErrorKind::TrailingBytes(n) => write!(f, "{n} unused bytes at the end"),
             ParseErrorKind::InvalidUtf8 => f.write_str("invalid utf-8"),
             ParseErrorKind::UnknownAlgorithm(a) => write!(f, "unknown algorithm {a:?}"),
             ParseErrorKind::UnknownTemplate(t) => write!(f, "unknown template or field {t:?}"),

@@ -19,6 +19,7 @@ pub mod hexdigits;
 pub mod log;
 pub mod register;
 pub mod replay;
+pub mod wire;
 
 pub use alg::{Digest, HashAlg};
 pub use error::{Error, ErrorClass};

@@ -140,7 +140,11 @@ fn libcel_bad_json_cases_are_each_refused_with_a_typed_error() {
             let Err(Error::Parse(p)) = cel::decode(&bytes, Encoding::Json) else {
                 panic!("{f}: {name}");
             };
-            assert_eq!((p.format, p.entry), ("cel json", Some(0)), "{f}: {name}");
+            assert_eq!(
+                (p.format, p.entry),
+                ("cel json log", Some(0)),
+                "{f}: {name}"
+            );
             assert_eq!(p.kind, err);
             refused += 1;
         }

@@ -327,7 +327,7 @@ proptest! {
             }
             Some(Error::Parse(p)) => {
                 let entry = p.entry.expect("an entry number") as usize;
-                prop_assert_eq!(p.format, "ima ascii");
+                prop_assert_eq!(p.format, "ima ascii log");
                 prop_assert_eq!(entry, entries.len());
                 let newline_inserted = matches!(e, Edit::Insert(_, b'\n') | Edit::Set(_, b'\n'));
                 prop_assert!(

@@ -496,7 +496,7 @@ fn ccel_indexes_map_to_rtmrs_and_mrtd_is_never_extended() {
     for bad in [0, 5] {
         let log = ccel_log(&[measured384(bad, b"a")]);
         let p = parse_error(ccel::replay(&log, None, &TcgReplayConfig::ccel(), None));
-        assert_eq!((p.format, p.entry), ("ccel", Some(1)), "index {bad}");
+        assert_eq!((p.format, p.entry), ("ccel log", Some(1)), "index {bad}");
     }
     // A CCEL without a SHA-384 bank cannot be replayed into RTMRs.
     let mut log = header(&[(SHA256, 32)], 1);

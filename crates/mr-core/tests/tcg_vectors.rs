@@ -95,7 +95,7 @@ fn ccel_padding_is_refused_by_the_strict_pc_client_parser() {
     let Error::Parse(p) = err else {
         panic!("expected a parse error, got {err}")
     };
-    assert_eq!(p.format, "tcg");
+    assert_eq!(p.format, "tcg log");
     assert!(p.entry.is_some());
     assert!(tcg::parse(
         &area,

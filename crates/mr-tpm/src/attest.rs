@@ -1,9 +1,12 @@
 //! TPMS_ATTEST: what a TPM signs in TPM2_Quote (TPM 2.0 Part 2, 10.12; docs/formats.md#tpm-quote).
 
+#![deny(clippy::indexing_slicing)]
+
 use mr_core::{HashAlg, MrId};
 
-use crate::error::{Error, MalformedKind};
-use crate::wire::{put_tpm2b, Reader};
+use crate::error::Error;
+use crate::wire::{malformed, put_tpm2b, reader, Tpm2b};
+use mr_core::wire::{ParseErrorKind, Reader};
 
 /// `TPM_GENERATED_VALUE`: the first four bytes of every structure a TPM signs for attestation.
 pub const TPM_GENERATED_VALUE: u32 = 0xFF54_4347;
@@ -119,32 +122,32 @@ impl PcrSelection {
 
     pub(crate) fn parse(r: &mut Reader<'_>) -> Result<PcrSelection, Error> {
         let at = r.offset();
-        let count = r.u32("TPML_PCR_SELECTION count")?;
+        let count = r.u32_be("TPML_PCR_SELECTION count")?;
         let count = usize::try_from(count).unwrap_or(usize::MAX);
         if count > MAX_PCR_BANKS {
-            return Err(Error::Malformed {
-                structure: "TPML_PCR_SELECTION count",
-                offset: at,
-                kind: MalformedKind::SizeTooLarge {
-                    size: count,
-                    max: MAX_PCR_BANKS,
+            return Err(malformed(
+                "TPML_PCR_SELECTION count",
+                at,
+                ParseErrorKind::LengthTooLarge {
+                    len: count as u64,
+                    max: MAX_PCR_BANKS as u64,
                 },
-            });
+            ));
         }
         let mut banks = Vec::with_capacity(count);
         for _ in 0..count {
-            let id = r.u16("TPMS_PCR_SELECTION hash")?;
+            let id = r.u16_be("TPMS_PCR_SELECTION hash")?;
             let size_at = r.offset();
             let size = usize::from(r.u8("TPMS_PCR_SELECTION sizeofSelect")?);
             if size > MAX_PCR_SELECT_SIZE {
-                return Err(Error::Malformed {
-                    structure: "TPMS_PCR_SELECTION sizeofSelect",
-                    offset: size_at,
-                    kind: MalformedKind::SizeTooLarge {
-                        size,
-                        max: MAX_PCR_SELECT_SIZE,
+                return Err(malformed(
+                    "TPMS_PCR_SELECTION sizeofSelect",
+                    size_at,
+                    ParseErrorKind::LengthTooLarge {
+                        len: size as u64,
+                        max: MAX_PCR_SELECT_SIZE as u64,
                     },
-                });
+                ));
             }
             let select = r.take(size, "TPMS_PCR_SELECTION pcrSelect")?.to_vec();
             let Some(alg) = HashAlg::from_tcg_id(id) else {
@@ -214,38 +217,38 @@ impl Attest {
     /// [`tpms_attest_bytes`] first.
     pub fn parse(bytes: &[u8]) -> Result<Attest, Error> {
         if bytes.len() > MAX_ATTEST_SIZE {
-            return Err(Error::Malformed {
-                structure: "TPMS_ATTEST",
-                offset: 0,
-                kind: MalformedKind::SizeTooLarge {
-                    size: bytes.len(),
-                    max: MAX_ATTEST_SIZE,
+            return Err(malformed(
+                "TPMS_ATTEST",
+                0,
+                ParseErrorKind::LengthTooLarge {
+                    len: bytes.len() as u64,
+                    max: MAX_ATTEST_SIZE as u64,
                 },
-            });
+            ));
         }
-        let mut r = Reader::new(bytes);
-        let magic = r.u32("TPMS_ATTEST magic")?;
-        let attest_type = r.u16("TPMS_ATTEST type")?;
+        let mut r = reader(bytes);
+        let magic = r.u32_be("TPMS_ATTEST magic")?;
+        let attest_type = r.u16_be("TPMS_ATTEST type")?;
         let qualified_signer = r
             .tpm2b("TPM2B_NAME qualifiedSigner", MAX_NAME_SIZE)?
             .to_vec();
         let extra_data = r.tpm2b("TPM2B_DATA extraData", MAX_DATA_SIZE)?.to_vec();
-        let clock = r.u64("TPMS_CLOCK_INFO clock")?;
-        let reset_count = r.u32("TPMS_CLOCK_INFO resetCount")?;
-        let restart_count = r.u32("TPMS_CLOCK_INFO restartCount")?;
+        let clock = r.u64_be("TPMS_CLOCK_INFO clock")?;
+        let reset_count = r.u32_be("TPMS_CLOCK_INFO resetCount")?;
+        let restart_count = r.u32_be("TPMS_CLOCK_INFO restartCount")?;
         let safe_at = r.offset();
         let safe = match r.u8("TPMS_CLOCK_INFO safe")? {
             0 => false,
             1 => true,
             _ => {
-                return Err(Error::Malformed {
-                    structure: "TPMS_CLOCK_INFO safe",
-                    offset: safe_at,
-                    kind: MalformedKind::Invalid("TPMI_YES_NO is neither 0 nor 1"),
-                })
+                return Err(malformed(
+                    "TPMS_CLOCK_INFO safe",
+                    safe_at,
+                    ParseErrorKind::Invalid("TPMI_YES_NO is neither 0 nor 1".into()),
+                ))
             }
         };
-        let firmware_version = r.u64("TPMS_ATTEST firmwareVersion")?;
+        let firmware_version = r.u64_be("TPMS_ATTEST firmwareVersion")?;
         let attested = if attest_type == TPM_ST_ATTEST_QUOTE {
             let pcr_select = PcrSelection::parse(&mut r)?;
             let pcr_digest = r.tpm2b("TPM2B_DIGEST pcrDigest", MAX_DIGEST_SIZE)?.to_vec();

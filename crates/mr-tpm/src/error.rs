@@ -1,60 +1,16 @@
 //! The one error type of mr-tpm.
 
+use mr_core::error::ParseError;
 use mr_core::{ErrorClass, HashAlg};
-
-/// What is wrong with a malformed TPM structure.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum MalformedKind {
-    /// The input ends inside the structure.
-    Truncated {
-        /// Bytes needed.
-        needed: usize,
-        /// Bytes left.
-        available: usize,
-    },
-    /// A size or count field beyond a named limit.
-    SizeTooLarge {
-        /// The size read.
-        size: usize,
-        /// The limit it breaks.
-        max: usize,
-    },
-    /// Bytes after the end of the structure.
-    TrailingBytes(usize),
-    /// A value that breaks the structure's rules.
-    Invalid(&'static str),
-}
-
-impl std::fmt::Display for MalformedKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            MalformedKind::Truncated { needed, available } => {
-                write!(f, "truncated: needs {needed} bytes, {available} left")
-            }
-            MalformedKind::SizeTooLarge { size, max } => {
-                write!(f, "size {size} exceeds the limit of {max}")
-            }
-            MalformedKind::TrailingBytes(n) => write!(f, "{n} trailing bytes"),
-            MalformedKind::Invalid(s) => f.write_str(s),
-        }
-    }
-}
 
 /// Errors of mr-tpm: malformed input, evidence that does not verify, device failures.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A TPM structure that cannot be parsed.
-    #[error("malformed {structure}: {kind} at byte offset {offset}")]
-    Malformed {
-        /// The structure being read (e.g. `"TPMS_ATTEST"`, `"TPM2B_DATA extraData"`).
-        structure: &'static str,
-        /// Byte offset in the input where it went wrong.
-        offset: usize,
-        /// What is wrong.
-        kind: MalformedKind,
-    },
+    /// A TPM structure that cannot be parsed: format `"tpm"`, the structure being read (e.g.
+    /// `"TPMS_ATTEST magic"`, `"TPM2B_DATA extraData"`), the byte offset and what is wrong.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
     /// An algorithm id that mr-tpm does not support in this place.
     #[error("unsupported {what} algorithm 0x{id:04x}")]
     UnsupportedAlgorithm {
@@ -137,7 +93,7 @@ impl Error {
     /// What this error means to a verifier (CLI exit code 2 for malformed, 1 for rejected).
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::Malformed { .. }
+            Error::Parse(_)
             | Error::UnsupportedAlgorithm { .. }
             | Error::InvalidKey(_)
             | Error::ConflictingPcrValue { .. }

@@ -34,7 +34,7 @@ pub mod harness;
 pub use attest::{
     tpms_attest_bytes, Attest, Attested, ClockInfo, PcrBankSelection, PcrSelection, QuoteInfo,
 };
-pub use error::{Error, MalformedKind};
+pub use error::Error;
 pub use public::{AkFormat, AkPublic, PublicParams, TpmPublic};
 pub use signature::{SigScheme, Signature};
 pub use verify::{verify_quote, verify_quote_signature, verify_signature, SignedQuote};

@@ -1,6 +1,8 @@
 //! Attestation-key public areas: TPMT_PUBLIC / TPM2B_PUBLIC (RSA, ECC), SubjectPublicKeyInfo
 //! (PEM or DER) and X.509 certificates, and the key's TPM Name (docs/formats.md#tpm-quote).
 
+#![deny(clippy::indexing_slicing)]
+
 use std::fmt;
 
 use der::{Decode, Encode};
@@ -8,9 +10,10 @@ use mr_core::HashAlg;
 use rsa::pkcs1::DecodeRsaPublicKey;
 
 use crate::attest::MAX_DIGEST_SIZE;
-use crate::error::{Error, MalformedKind};
+use crate::error::Error;
 use crate::signature::{SigScheme, MAX_ECC_SCALAR_SIZE, MAX_RSA_SIGNATURE_SIZE, TPM_ALG_NULL};
-use crate::wire::{put_tpm2b, Reader};
+use crate::wire::{malformed, put_tpm2b, reader, Tpm2b};
+use mr_core::wire::{ParseErrorKind, Reader};
 
 /// `TPM_ALG_RSA`.
 pub const TPM_ALG_RSA: u16 = 0x0001;
@@ -81,10 +84,10 @@ pub struct TpmPublic {
 }
 
 fn sym_def(r: &mut Reader<'_>) -> Result<u16, Error> {
-    let alg = r.u16("TPMT_SYM_DEF_OBJECT algorithm")?;
+    let alg = r.u16_be("TPMT_SYM_DEF_OBJECT algorithm")?;
     if alg != TPM_ALG_NULL {
-        r.u16("TPMT_SYM_DEF_OBJECT keyBits")?;
-        r.u16("TPMT_SYM_DEF_OBJECT mode")?;
+        r.u16_be("TPMT_SYM_DEF_OBJECT keyBits")?;
+        r.u16_be("TPMT_SYM_DEF_OBJECT mode")?;
     }
     Ok(alg)
 }
@@ -93,16 +96,16 @@ fn scheme(
     r: &mut Reader<'_>,
     structure: &'static str,
 ) -> Result<Option<(u16, Option<u16>)>, Error> {
-    let alg = r.u16(structure)?;
+    let alg = r.u16_be(structure)?;
     Ok(match alg {
         TPM_ALG_NULL => None,
         TPM_ALG_RSAES => Some((alg, None)),
         TPM_ALG_ECDAA => {
-            let hash = r.u16("TPMS_SCHEME_ECDAA hashAlg")?;
-            r.u16("TPMS_SCHEME_ECDAA count")?;
+            let hash = r.u16_be("TPMS_SCHEME_ECDAA hashAlg")?;
+            r.u16_be("TPMS_SCHEME_ECDAA count")?;
             Some((alg, Some(hash)))
         }
-        _ => Some((alg, Some(r.u16("TPMS_SCHEME_HASH hashAlg")?))),
+        _ => Some((alg, Some(r.u16_be("TPMS_SCHEME_HASH hashAlg")?))),
     })
 }
 
@@ -110,23 +113,23 @@ impl TpmPublic {
     /// Parse a TPMT_PUBLIC (exactly: trailing bytes are an error).
     pub fn parse_tpmt(bytes: &[u8]) -> Result<TpmPublic, Error> {
         if bytes.len() > MAX_PUBLIC_SIZE {
-            return Err(Error::Malformed {
-                structure: "TPMT_PUBLIC",
-                offset: 0,
-                kind: MalformedKind::SizeTooLarge {
-                    size: bytes.len(),
-                    max: MAX_PUBLIC_SIZE,
+            return Err(malformed(
+                "TPMT_PUBLIC",
+                0,
+                ParseErrorKind::LengthTooLarge {
+                    len: bytes.len() as u64,
+                    max: MAX_PUBLIC_SIZE as u64,
                 },
-            });
+            ));
         }
-        let mut r = Reader::new(bytes);
-        let key_type = r.u16("TPMT_PUBLIC type")?;
-        let name_id = r.u16("TPMT_PUBLIC nameAlg")?;
+        let mut r = reader(bytes);
+        let key_type = r.u16_be("TPMT_PUBLIC type")?;
+        let name_id = r.u16_be("TPMT_PUBLIC nameAlg")?;
         let name_alg = HashAlg::from_tcg_id(name_id).ok_or(Error::UnsupportedAlgorithm {
             what: "Name",
             id: name_id,
         })?;
-        let object_attributes = r.u32("TPMT_PUBLIC objectAttributes")?;
+        let object_attributes = r.u32_be("TPMT_PUBLIC objectAttributes")?;
         let auth_policy = r
             .tpm2b("TPM2B_DIGEST authPolicy", MAX_DIGEST_SIZE)?
             .to_vec();
@@ -134,8 +137,8 @@ impl TpmPublic {
             TPM_ALG_RSA => {
                 let symmetric = sym_def(&mut r)?;
                 let scheme = scheme(&mut r, "TPMT_RSA_SCHEME scheme")?;
-                let key_bits = r.u16("TPMS_RSA_PARMS keyBits")?;
-                let exponent = r.u32("TPMS_RSA_PARMS exponent")?;
+                let key_bits = r.u16_be("TPMS_RSA_PARMS keyBits")?;
+                let exponent = r.u32_be("TPMS_RSA_PARMS exponent")?;
                 let modulus = r
                     .tpm2b("TPM2B_PUBLIC_KEY_RSA unique", MAX_RSA_SIGNATURE_SIZE)?
                     .to_vec();
@@ -150,9 +153,9 @@ impl TpmPublic {
             TPM_ALG_ECC => {
                 let symmetric = sym_def(&mut r)?;
                 let scheme = scheme(&mut r, "TPMT_ECC_SCHEME scheme")?;
-                let curve = r.u16("TPMS_ECC_PARMS curveID")?;
-                if r.u16("TPMT_KDF_SCHEME scheme")? != TPM_ALG_NULL {
-                    r.u16("TPMT_KDF_SCHEME hashAlg")?;
+                let curve = r.u16_be("TPMS_ECC_PARMS curveID")?;
+                if r.u16_be("TPMT_KDF_SCHEME scheme")? != TPM_ALG_NULL {
+                    r.u16_be("TPMT_KDF_SCHEME hashAlg")?;
                 }
                 let x = r
                     .tpm2b("TPM2B_ECC_PARAMETER x", MAX_ECC_SCALAR_SIZE)?
@@ -187,19 +190,15 @@ impl TpmPublic {
 
     /// Parse a TPM2B_PUBLIC (`u16 size || TPMT_PUBLIC`, exactly).
     pub fn parse_tpm2b(bytes: &[u8]) -> Result<TpmPublic, Error> {
-        let mut r = Reader::new(bytes);
+        let mut r = reader(bytes);
         let inner = r.tpm2b("TPM2B_PUBLIC", MAX_PUBLIC_SIZE)?;
         r.finish("TPM2B_PUBLIC")?;
         TpmPublic::parse_tpmt(inner).map_err(|e| match e {
-            Error::Malformed {
-                structure,
-                offset,
-                kind,
-            } => Error::Malformed {
-                structure,
-                offset: offset + 2,
-                kind,
-            },
+            // The TPMT_PUBLIC starts after the 2-byte size.
+            Error::Parse(mut p) => {
+                p.offset = p.offset.saturating_add(2);
+                Error::Parse(p)
+            }
             other => other,
         })
     }

@@ -1,11 +1,14 @@
 //! TPMT_SIGNATURE (TPM 2.0 Part 2, 11.3.4; docs/formats.md#tpm-quote).
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use std::fmt;
 
 use mr_core::HashAlg;
 
 use crate::error::Error;
-use crate::wire::{put_tpm2b, Reader};
+use crate::wire::{put_tpm2b, reader, Tpm2b};
+use mr_core::wire::Reader;
 
 /// `TPM_ALG_RSASSA`.
 pub const TPM_ALG_RSASSA: u16 = 0x0014;
@@ -89,21 +92,21 @@ pub enum Signature {
 impl Signature {
     /// Parse a TPMT_SIGNATURE (exactly: trailing bytes are an error).
     pub fn parse(bytes: &[u8]) -> Result<Signature, Error> {
-        let mut r = Reader::new(bytes);
+        let mut r = reader(bytes);
         let sig = Signature::read(&mut r)?;
         r.finish("TPMT_SIGNATURE")?;
         Ok(sig)
     }
 
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Signature, Error> {
-        let alg = r.u16("TPMT_SIGNATURE sigAlg")?;
+        let alg = r.u16_be("TPMT_SIGNATURE sigAlg")?;
         let Some(scheme) = SigScheme::from_tcg_id(alg) else {
             return Err(Error::UnsupportedAlgorithm {
                 what: "signature scheme",
                 id: alg,
             });
         };
-        let hash_id = r.u16("TPMS_SIGNATURE hash")?;
+        let hash_id = r.u16_be("TPMS_SIGNATURE hash")?;
         let hash = match HashAlg::from_tcg_id(hash_id) {
             Some(h) if h != HashAlg::Sm3_256 => h,
             _ => {

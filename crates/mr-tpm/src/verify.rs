@@ -120,7 +120,7 @@ fn find_value(values: &[RegisterValue], index: u32, alg: HashAlg) -> Result<&Dig
 ///
 /// An empty `expected_nonce` is [`Error::EmptyNonce`] before anything else is looked at.
 ///
-/// Order of checks: parse (malformed → [`Error::Malformed`] and friends), key/scheme fit, AK
+/// Order of checks: parse (malformed → [`Error::Parse`] and friends), key/scheme fit, AK
 /// restriction (when the AK is a TPM public area), signature, magic, type, nonce.
 pub fn verify_quote_signature(
     attest: &[u8],

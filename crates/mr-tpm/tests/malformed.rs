@@ -2,11 +2,12 @@
 //! sizes, unknown algorithms, schemes that do not fit the key, and signed-but-wrong structures.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use mr_core::error::{ParseError, ParseErrorKind};
 use mr_core::{HashAlg, MrId, RegisterValue};
 use mr_tpm::attest::{TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE};
 use mr_tpm::{
     verify_quote, verify_quote_signature, AkPublic, Attest, Attested, ClockInfo, Error,
-    MalformedKind, PcrBankSelection, PcrSelection, QuoteInfo, SigScheme, Signature, TpmPublic,
+    PcrBankSelection, PcrSelection, QuoteInfo, SigScheme, Signature, TpmPublic,
 };
 use p256_v13::ecdsa::signature::hazmat::PrehashSigner;
 use p256_v13::ecdsa::SigningKey;
@@ -109,12 +110,12 @@ fn truncated_attest_is_malformed_at_every_length() {
     let a = attest(b"nonce").marshal();
     for len in 0..a.len() {
         match Attest::parse(&a[..len]) {
-            Err(Error::Malformed {
+            Err(Error::Parse(ParseError {
                 offset,
-                kind: MalformedKind::Truncated { .. },
+                kind: ParseErrorKind::Truncated { .. },
                 ..
-            }) => {
-                assert!(offset <= len, "offset {offset} beyond length {len}");
+            })) => {
+                assert!(offset <= len as u64, "offset {offset} beyond length {len}");
             }
             other => panic!("prefix of {len} bytes: {other:?}"),
         }
@@ -123,10 +124,10 @@ fn truncated_attest_is_malformed_at_every_length() {
     longer.push(0);
     assert!(matches!(
         Attest::parse(&longer),
-        Err(Error::Malformed {
-            kind: MalformedKind::TrailingBytes(1),
+        Err(Error::Parse(ParseError {
+            kind: ParseErrorKind::TrailingBytes(1),
             ..
-        })
+        }))
     ));
 }
 
@@ -136,17 +137,14 @@ fn truncated_signature_and_public_are_malformed_at_every_length() {
     let sig = sign(&key, b"x", HashAlg::Sha256);
     for len in 0..sig.len() {
         assert!(
-            matches!(Signature::parse(&sig[..len]), Err(Error::Malformed { .. })),
+            matches!(Signature::parse(&sig[..len]), Err(Error::Parse(_))),
             "signature prefix {len}"
         );
     }
     let tpmt = ecc_tpmt_public(&key, RESTRICTED_SIGNING, 0x0018, 0x000B);
     for len in 0..tpmt.len() {
         assert!(
-            matches!(
-                TpmPublic::parse_tpmt(&tpmt[..len]),
-                Err(Error::Malformed { .. })
-            ),
+            matches!(TpmPublic::parse_tpmt(&tpmt[..len]), Err(Error::Parse(_))),
             "public prefix {len}"
         );
         assert!(AkPublic::detect(&tpmt[..len]).is_err());
@@ -160,15 +158,17 @@ fn oversized_tpm2b_sizes_are_refused_before_reading() {
     a[6] = 0xff;
     a[7] = 0xff;
     match Attest::parse(&a) {
-        Err(Error::Malformed {
+        Err(Error::Parse(ParseError {
+            format: "tpm",
+            structure: "TPM2B_NAME qualifiedSigner",
             offset: 6,
             kind:
-                MalformedKind::SizeTooLarge {
-                    size: 0xffff,
+                ParseErrorKind::LengthTooLarge {
+                    len: 0xffff,
                     max: 66,
                 },
             ..
-        }) => {}
+        })) => {}
         other => panic!("{other:?}"),
     }
     // A size within the limit but beyond the data left is truncation.
@@ -178,23 +178,20 @@ fn oversized_tpm2b_sizes_are_refused_before_reading() {
     a[len - 33] = 40;
     assert!(matches!(
         Attest::parse(&a),
-        Err(Error::Malformed {
-            kind: MalformedKind::Truncated { .. },
+        Err(Error::Parse(ParseError {
+            kind: ParseErrorKind::Truncated { .. },
             ..
-        })
+        }))
     ));
     // An RSA signature larger than any RSA key.
     let mut sig = vec![0x00, 0x14, 0x00, 0x0b, 0x02, 0x01];
     sig.extend(std::iter::repeat_n(0u8, 513));
     assert!(matches!(
         Signature::parse(&sig),
-        Err(Error::Malformed {
-            kind: MalformedKind::SizeTooLarge {
-                size: 513,
-                max: 512
-            },
+        Err(Error::Parse(ParseError {
+            kind: ParseErrorKind::LengthTooLarge { len: 513, max: 512 },
             ..
-        })
+        }))
     ));
     // A TPM2B_PUBLIC whose size exceeds the input.
     let key = signing_key(4);
@@ -203,7 +200,7 @@ fn oversized_tpm2b_sizes_are_refused_before_reading() {
     tpm2b.extend_from_slice(&tpmt);
     assert!(matches!(
         TpmPublic::parse_tpm2b(&tpm2b),
-        Err(Error::Malformed { .. })
+        Err(Error::Parse(_))
     ));
     // Too many PCR banks.
     let mut a = attest(b"").marshal();
@@ -211,13 +208,10 @@ fn oversized_tpm2b_sizes_are_refused_before_reading() {
     a[sel_at..sel_at + 4].copy_from_slice(&1000u32.to_be_bytes());
     assert!(matches!(
         Attest::parse(&a),
-        Err(Error::Malformed {
-            kind: MalformedKind::SizeTooLarge {
-                size: 1000,
-                max: 16
-            },
+        Err(Error::Parse(ParseError {
+            kind: ParseErrorKind::LengthTooLarge { len: 1000, max: 16 },
             ..
-        })
+        }))
     ));
 }
 

@@ -3,7 +3,9 @@
 //! One cursor ([`Reader`]) reads every field; each length is checked against the bytes left
 //! before anything is split off, and nothing is allocated from a length in the input.
 
-use mr_core::error::{ParseError, ParseErrorKind};
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
+use mr_core::wire::{ParseError, ParseErrorKind, Reader};
 use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
 
 use super::error::QuoteError;
@@ -15,107 +17,35 @@ use super::layout::{
 
 const FORMAT: &str = "td quote";
 
-/// A cursor over a slice that knows its absolute offset in the quote, for error reports.
-struct Reader<'a> {
-    data: &'a [u8],
-    /// Absolute offset of `data[0]` in the quote.
-    base: usize,
+/// The next `size_of::<T>()` bytes of `r` viewed as a `T` (a fixed-layout quote structure).
+fn view<'a, T: FromBytes + KnownLayout + Immutable + Unaligned>(
+    r: &mut Reader<'a>,
+    structure: &'static str,
+) -> Result<&'a T, ParseError> {
+    let at = r.offset();
+    let bytes = r.take(core::mem::size_of::<T>(), structure)?;
+    T::ref_from_bytes(bytes).map_err(|_| {
+        r.error_at(
+            at,
+            structure,
+            ParseErrorKind::Invalid(format!("{structure} does not have its fixed layout")),
+        )
+    })
 }
 
-impl<'a> Reader<'a> {
-    fn new(data: &'a [u8], base: usize) -> Self {
-        Reader { data, base }
+/// A child reader over the next `len` bytes, `len` read from the quote: a length beyond the
+/// bytes left is [`ParseErrorKind::LengthTooLarge`] (the bytes left are its limit).
+fn sub<'a>(
+    r: &mut Reader<'a>,
+    len: u64,
+    structure: &'static str,
+) -> Result<Reader<'a>, ParseError> {
+    let left = r.remaining() as u64;
+    if len > left {
+        return Err(r.error(structure, ParseErrorKind::LengthTooLarge { len, max: left }));
     }
-
-    fn truncated(&self, structure: &'static str, needed: usize) -> ParseError {
-        ParseError {
-            format: FORMAT,
-            structure,
-            offset: self.base as u64,
-            entry: None,
-            kind: ParseErrorKind::Truncated {
-                needed: needed as u64,
-                available: self.data.len() as u64,
-            },
-        }
-    }
-
-    fn take(&mut self, n: usize, structure: &'static str) -> Result<&'a [u8], ParseError> {
-        match self.data.split_at_checked(n) {
-            Some((head, rest)) => {
-                self.data = rest;
-                self.base += n;
-                Ok(head)
-            }
-            None => Err(self.truncated(structure, n)),
-        }
-    }
-
-    fn array<const N: usize>(
-        &mut self,
-        structure: &'static str,
-    ) -> Result<&'a [u8; N], ParseError> {
-        match self.data.split_first_chunk::<N>() {
-            Some((head, rest)) => {
-                self.data = rest;
-                self.base += N;
-                Ok(head)
-            }
-            None => Err(self.truncated(structure, N)),
-        }
-    }
-
-    fn u16(&mut self, structure: &'static str) -> Result<u16, ParseError> {
-        self.array::<2>(structure).map(|b| u16::from_le_bytes(*b))
-    }
-
-    fn u32(&mut self, structure: &'static str) -> Result<u32, ParseError> {
-        self.array::<4>(structure).map(|b| u32::from_le_bytes(*b))
-    }
-
-    fn view<T: FromBytes + KnownLayout + Immutable + Unaligned>(
-        &mut self,
-        structure: &'static str,
-    ) -> Result<&'a T, ParseError> {
-        let bytes = self.take(core::mem::size_of::<T>(), structure)?;
-        T::ref_from_bytes(bytes).map_err(|_| self.truncated(structure, core::mem::size_of::<T>()))
-    }
-
-    /// A length-prefixed (u16 or u32 already read as `len`) child reader.
-    fn sub(&mut self, len: u64, structure: &'static str) -> Result<Reader<'a>, ParseError> {
-        let left = self.data.len() as u64;
-        if len > left {
-            return Err(ParseError {
-                format: FORMAT,
-                structure,
-                offset: self.base as u64,
-                entry: None,
-                kind: ParseErrorKind::LengthTooLarge { len, max: left },
-            });
-        }
-        let base = self.base;
-        // len <= left <= usize::MAX here.
-        let bytes = self.take(len as usize, structure)?;
-        Ok(Reader::new(bytes, base))
-    }
-
-    /// Require that nothing is left.
-    fn finish(self, structure: &'static str) -> Result<(), ParseError> {
-        if self.data.is_empty() {
-            Ok(())
-        } else {
-            Err(ParseError {
-                format: FORMAT,
-                structure,
-                offset: self.base as u64,
-                entry: None,
-                kind: ParseErrorKind::Invalid(format!(
-                    "{} unused bytes at the end of {structure}",
-                    self.data.len()
-                )),
-            })
-        }
-    }
+    // len <= left, which is a usize.
+    r.sub(usize::try_from(len).unwrap_or(usize::MAX), structure)
 }
 
 /// The TD report body of a quote.
@@ -167,6 +97,8 @@ pub struct Quote<'a> {
     signed: &'a [u8],
     signature: SignatureData<'a>,
     trailing: &'a [u8],
+    /// Bytes from the header through the signature data.
+    quote_len: usize,
 }
 
 impl<'a> Quote<'a> {
@@ -239,19 +171,7 @@ impl<'a> Quote<'a> {
     }
     /// Length of the quote without its trailing bytes (header through signature data).
     pub fn quote_bytes_len(&self) -> usize {
-        self.signed.len() + 4 + self.sig_data_len()
-    }
-    fn sig_data_len(&self) -> usize {
-        // quote_signature, attestation_key, outer type + size, QE report, its signature,
-        // auth data size + data, inner type + size + chain.
-        64 + 64
-            + 6
-            + 384
-            + 64
-            + 2
-            + self.signature.qe_auth_data.len()
-            + 6
-            + self.signature.pck_cert_chain.len()
+        self.quote_len
     }
 }
 
@@ -267,8 +187,8 @@ pub fn parse(bytes: &[u8]) -> Result<Quote<'_>, QuoteError> {
             kind: ParseErrorKind::Empty,
         }));
     }
-    let mut r = Reader::new(bytes, 0);
-    let header: &QuoteHeader = r.view("header")?;
+    let mut r = Reader::new(FORMAT, bytes);
+    let header: &QuoteHeader = view(&mut r, "header")?;
     let version = header.version.get();
     if version != 4 && version != 5 {
         return Err(QuoteError::UnsupportedVersion(version));
@@ -280,10 +200,13 @@ pub fn parse(bytes: &[u8]) -> Result<Quote<'_>, QuoteError> {
         return Err(QuoteError::NotTdx(header.tee_type.get()));
     }
     let (body_type, body) = if version == 4 {
-        (BODY_TYPE_TD10, TdBody::Td10(r.view("TD report body")?))
+        (
+            BODY_TYPE_TD10,
+            TdBody::Td10(view(&mut r, "TD report body")?),
+        )
     } else {
-        let body_type = r.u16("body descriptor")?;
-        let body_size = r.u32("body descriptor")?;
+        let body_type = r.u16_le("body descriptor")?;
+        let body_size = r.u32_le("body descriptor")?;
         let expected = match body_type {
             BODY_TYPE_TD10 => TD10_BODY_LEN,
             BODY_TYPE_TD15 => TD15_BODY_LEN,
@@ -297,22 +220,22 @@ pub fn parse(bytes: &[u8]) -> Result<Quote<'_>, QuoteError> {
             });
         }
         let body = if body_type == BODY_TYPE_TD10 {
-            TdBody::Td10(r.view("TD report body")?)
+            TdBody::Td10(view(&mut r, "TD report body")?)
         } else {
-            TdBody::Td15(r.view("TD 1.5 report body")?)
+            TdBody::Td15(view(&mut r, "TD 1.5 report body")?)
         };
         (body_type, body)
     };
-    let signed_len = r.base;
-    let signed = &bytes[..signed_len.min(bytes.len())];
+    let signed = bytes.get(..r.position()).unwrap_or(bytes);
 
-    let sig_data_len = r.u32("signature data length")?;
-    let mut sig = r.sub(u64::from(sig_data_len), "signature data")?;
-    let trailing = r.data;
+    let sig_data_len = r.u32_le("signature data length")?;
+    let mut sig = sub(&mut r, u64::from(sig_data_len), "signature data")?;
+    let trailing = r.rest();
+    let quote_len = r.position();
 
-    let quote_signature = sig.array::<64>("quote signature")?;
-    let attestation_key = sig.array::<64>("attestation key")?;
-    let outer_type = sig.u16("certification data type")?;
+    let quote_signature = sig.array_ref::<64>("quote signature")?;
+    let attestation_key = sig.array_ref::<64>("attestation key")?;
+    let outer_type = sig.u16_le("certification data type")?;
     if outer_type != CERT_TYPE_QE_REPORT {
         return Err(QuoteError::CertificationDataType {
             what: "signature data",
@@ -320,17 +243,23 @@ pub fn parse(bytes: &[u8]) -> Result<Quote<'_>, QuoteError> {
             got: outer_type,
         });
     }
-    let outer_size = sig.u32("certification data size")?;
-    let mut cert = sig.sub(u64::from(outer_size), "QE report certification data")?;
+    let outer_size = sig.u32_le("certification data size")?;
+    let mut cert = sub(
+        &mut sig,
+        u64::from(outer_size),
+        "QE report certification data",
+    )?;
     sig.finish("signature data")?;
 
-    let qe_report_bytes = cert.take(core::mem::size_of::<EnclaveReportBody>(), "QE report")?;
-    let qe_report = EnclaveReportBody::ref_from_bytes(qe_report_bytes)
-        .map_err(|_| cert.truncated("QE report", 384))?;
-    let qe_report_signature = cert.array::<64>("QE report signature")?;
-    let auth_len = cert.u16("QE auth data size")?;
-    let qe_auth_data = cert.sub(u64::from(auth_len), "QE auth data")?.data;
-    let inner_type = cert.u16("PCK certification data type")?;
+    let qe_report_bytes = cert.rest();
+    let qe_report: &EnclaveReportBody = view(&mut cert, "QE report")?;
+    let qe_report_bytes = qe_report_bytes
+        .get(..core::mem::size_of::<EnclaveReportBody>())
+        .unwrap_or(qe_report_bytes);
+    let qe_report_signature = cert.array_ref::<64>("QE report signature")?;
+    let auth_len = cert.u16_le("QE auth data size")?;
+    let qe_auth_data = sub(&mut cert, u64::from(auth_len), "QE auth data")?.rest();
+    let inner_type = cert.u16_le("PCK certification data type")?;
     if inner_type != CERT_TYPE_PCK_CHAIN {
         return Err(QuoteError::CertificationDataType {
             what: "QE report certification data",
@@ -338,10 +267,8 @@ pub fn parse(bytes: &[u8]) -> Result<Quote<'_>, QuoteError> {
             got: inner_type,
         });
     }
-    let inner_size = cert.u32("PCK certification data size")?;
-    let pck_cert_chain = cert
-        .sub(u64::from(inner_size), "PCK certificate chain")?
-        .data;
+    let inner_size = cert.u32_le("PCK certification data size")?;
+    let pck_cert_chain = sub(&mut cert, u64::from(inner_size), "PCK certificate chain")?.rest();
     cert.finish("QE report certification data")?;
 
     Ok(Quote {
@@ -359,5 +286,6 @@ pub fn parse(bytes: &[u8]) -> Result<Quote<'_>, QuoteError> {
             pck_cert_chain,
         },
         trailing,
+        quote_len,
     })
 }

@@ -19,12 +19,15 @@
 //! most [`MAX_CEL_RECORD_LEN`] bytes) and decoded straight into a record (no intermediate tree).
 //! Errors name the record (its position) and the byte offset of the item that is malformed. The writer uses the shortest integer heads (deterministic CBOR).
 
+#![deny(clippy::indexing_slicing)]
+
 use std::io::BufRead;
 
 use crate::alg::Digest;
 use crate::error::{Error, ParseErrorKind};
 
 use super::tlv::{read_up_to, KEEP_BUFFER};
+use crate::wire::Reader;
 
 use super::{
     cel_err, check_template_name, push_digest, CelIndex, CelRecord, Content, Encoding, MgtItem,
@@ -74,67 +77,54 @@ fn major_name(m: u8) -> &'static str {
     }
 }
 
-/// A bounded CBOR cursor that decodes straight into records (no intermediate tree).
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    /// Offset of `buf` in the input.
-    base: u64,
-    record: u64,
+/// A CBOR cursor on the bounded reader that decodes straight into records (no intermediate
+/// tree). Positions (`pos`, `at`) are relative to the start of the record item.
+#[derive(Clone)]
+struct Cbor<'a> {
+    w: Reader<'a>,
 }
 
-impl<'a> Reader<'a> {
+impl<'a> Cbor<'a> {
+    /// A cursor over `buf`, which starts at absolute offset `base`, inside record `record`.
+    fn new(buf: &'a [u8], base: u64, record: u64) -> Cbor<'a> {
+        let mut w = Reader::at(ENC.format(), buf, base);
+        w.set_entry(Some(record));
+        Cbor { w }
+    }
+
+    fn pos(&self) -> usize {
+        self.w.position()
+    }
+
     fn err_at(&self, at: usize, structure: &'static str, kind: ParseErrorKind) -> Error {
-        cel_err(ENC, structure, self.base + at as u64, self.record, kind)
+        self.w
+            .error_at(self.w.offset_of(at), structure, kind)
+            .into()
     }
 
     fn left(&self) -> u64 {
-        self.buf.len().saturating_sub(self.pos) as u64
+        self.w.remaining() as u64
     }
 
     fn byte(&mut self) -> Result<u8, Error> {
-        let b = *self.buf.get(self.pos).ok_or_else(|| {
-            self.err_at(
-                self.pos,
-                "cbor item",
-                ParseErrorKind::Truncated {
-                    needed: 1,
-                    available: 0,
-                },
-            )
-        })?;
-        self.pos += 1;
-        Ok(b)
+        Ok(self.w.u8("cbor item")?)
     }
 
     fn take(&mut self, n: u64) -> Result<&'a [u8], Error> {
-        let left = self.left();
-        if n > left {
-            return Err(self.err_at(
-                self.pos,
-                "cbor item",
-                ParseErrorKind::Truncated {
-                    needed: n,
-                    available: left,
-                },
-            ));
-        }
-        let s = self.buf.get(self.pos..self.pos + n as usize).unwrap_or(&[]);
-        self.pos += n as usize;
-        Ok(s)
+        Ok(self.w.bytes(n, u64::MAX, "cbor item")?)
     }
 
     /// The major type and argument of the next item (definite lengths only).
     fn head(&mut self) -> Result<(u8, u64), Error> {
-        let at = self.pos;
+        let at = self.pos();
         let ib = self.byte()?;
         let (major, ai) = (ib >> 5, ib & 0x1f);
         let arg = match ai {
             0..=23 => u64::from(ai),
             24 => u64::from(self.byte()?),
-            25 => self.take(2)?.iter().fold(0, |v, b| (v << 8) | u64::from(*b)),
-            26 => self.take(4)?.iter().fold(0, |v, b| (v << 8) | u64::from(*b)),
-            27 => self.take(8)?.iter().fold(0, |v, b| (v << 8) | u64::from(*b)),
+            25 => u64::from(self.w.u16_be("cbor item")?),
+            26 => u64::from(self.w.u32_be("cbor item")?),
+            27 => self.w.u64_be("cbor item")?,
             _ => {
                 return Err(self.err_at(
                     at,
@@ -150,7 +140,7 @@ impl<'a> Reader<'a> {
 
     /// The next item's head, which must be of major type `want`.
     fn expect(&mut self, want: u8, what: &'static str) -> Result<u64, Error> {
-        let at = self.pos;
+        let at = self.pos();
         let (major, arg) = self.head()?;
         if major != want {
             return Err(self.err_at(
@@ -167,7 +157,7 @@ impl<'a> Reader<'a> {
     }
 
     fn uint(&mut self, what: &'static str, max: u64) -> Result<u64, Error> {
-        let at = self.pos;
+        let at = self.pos();
         let v = self.expect(MAJOR_UINT, what)?;
         if v > max {
             return Err(self.err_at(
@@ -180,7 +170,7 @@ impl<'a> Reader<'a> {
     }
 
     fn string(&mut self, major: u8, what: &'static str) -> Result<&'a [u8], Error> {
-        let at = self.pos;
+        let at = self.pos();
         let n = self.expect(major, what)?;
         if n > u64::from(MAX_CEL_VALUE_LEN) {
             return Err(self.err_at(
@@ -200,14 +190,14 @@ impl<'a> Reader<'a> {
     }
 
     fn text(&mut self, what: &'static str) -> Result<&'a str, Error> {
-        let at = self.pos;
+        let at = self.pos();
         let b = self.string(MAJOR_TEXT, what)?;
         std::str::from_utf8(b).map_err(|_| self.err_at(at, what, ParseErrorKind::InvalidUtf8))
     }
 
     /// A map head: its number of entries (at most [`MAX_MAP_ENTRIES`]).
     fn map(&mut self, what: &'static str) -> Result<u64, Error> {
-        let at = self.pos;
+        let at = self.pos();
         let n = self.expect(MAJOR_MAP, what)?;
         if n > MAX_MAP_ENTRIES {
             return Err(self.err_at(
@@ -224,7 +214,7 @@ impl<'a> Reader<'a> {
 
     /// An array head: its number of elements (each takes a byte at least).
     fn array(&mut self, what: &'static str) -> Result<u64, Error> {
-        let at = self.pos;
+        let at = self.pos();
         let n = self.expect(MAJOR_ARRAY, what)?;
         if n > self.left() {
             return Err(self.err_at(
@@ -241,7 +231,7 @@ impl<'a> Reader<'a> {
 
     /// Skip one well-formed item (used to find a record's content before its type is known).
     fn skip(&mut self, depth: usize) -> Result<(), Error> {
-        let at = self.pos;
+        let at = self.pos();
         if depth >= MAX_DEPTH {
             return Err(self.err_at(
                 at,
@@ -314,16 +304,11 @@ pub(crate) fn read<R: BufRead>(
             // item and decoded from the copy, which also gives the error of a bad record.
             let fast = {
                 let avail = input.fill_buf()?;
-                let mut r = Reader {
-                    buf: avail,
-                    pos: 0,
-                    base: c.offset,
-                    record: c.record,
-                };
+                let mut r = Cbor::new(avail, c.offset, c.record);
                 record(&mut r)
                     .ok()
-                    .filter(|_| r.pos as u64 <= MAX_CEL_RECORD_LEN)
-                    .map(|rec| (rec, r.pos))
+                    .filter(|_| r.pos() as u64 <= MAX_CEL_RECORD_LEN)
+                    .map(|rec| (rec, r.pos()))
             };
             let (rec, len) = match fast {
                 Some((rec, len)) => {
@@ -333,12 +318,7 @@ pub(crate) fn read<R: BufRead>(
                 None => {
                     c.buf.clear();
                     c.item(&mut input, 0)?;
-                    let mut r = Reader {
-                        buf: &c.buf,
-                        pos: 0,
-                        base: c.offset,
-                        record: c.record,
-                    };
+                    let mut r = Cbor::new(&c.buf, c.offset, c.record);
                     (record(&mut r)?, c.buf.len())
                 }
             };
@@ -471,7 +451,7 @@ impl Copier {
 }
 
 /// Set a once-only field.
-fn once<T>(slot: &mut Option<T>, v: T, r: &Reader<'_>, at: usize, key: u64) -> Result<(), Error> {
+fn once<T>(slot: &mut Option<T>, v: T, r: &Cbor<'_>, at: usize, key: u64) -> Result<(), Error> {
     if slot.is_some() {
         return Err(r.invalid(at, "record", format!("duplicate key {key}")));
     }
@@ -479,9 +459,9 @@ fn once<T>(slot: &mut Option<T>, v: T, r: &Reader<'_>, at: usize, key: u64) -> R
     Ok(())
 }
 
-fn record(r: &mut Reader<'_>) -> Result<CelRecord, Error> {
+fn record(r: &mut Cbor<'_>) -> Result<CelRecord, Error> {
     const S: &str = "record";
-    let start = r.pos;
+    let start = r.pos();
     let n = r.map(S)?;
     let mut recnum = None;
     let mut index = None;
@@ -489,7 +469,7 @@ fn record(r: &mut Reader<'_>) -> Result<CelRecord, Error> {
     let mut content_type = None;
     let mut content_at = None;
     for _ in 0..n {
-        let at = r.pos;
+        let at = r.pos();
         let key = r.uint("record key", u64::MAX)?;
         match key {
             KEY_RECNUM => {
@@ -515,7 +495,7 @@ fn record(r: &mut Reader<'_>) -> Result<CelRecord, Error> {
                 let count = r.array("digests")?;
                 let mut list = Vec::with_capacity(count.min(HASH_ALGS) as usize);
                 for _ in 0..count {
-                    let d_at = r.pos;
+                    let d_at = r.pos();
                     if r.map("digest")? != 2 {
                         return Err(r.invalid(
                             d_at,
@@ -525,7 +505,7 @@ fn record(r: &mut Reader<'_>) -> Result<CelRecord, Error> {
                     }
                     let (mut alg, mut value) = (None, None);
                     for _ in 0..2 {
-                        let k_at = r.pos;
+                        let k_at = r.pos();
                         match r.uint("digest key", u64::MAX)? {
                             0 => once(
                                 &mut alg,
@@ -560,7 +540,7 @@ fn record(r: &mut Reader<'_>) -> Result<CelRecord, Error> {
                 once(&mut content_type, v, r, at, key)?;
             }
             KEY_CONTENT => {
-                once(&mut content_at, r.pos, r, at, key)?;
+                once(&mut content_at, r.clone(), r, at, key)?;
                 r.skip(1)?;
             }
             other => return Err(r.invalid(at, S, format!("unknown key {other} in a record"))),
@@ -570,11 +550,8 @@ fn record(r: &mut Reader<'_>) -> Result<CelRecord, Error> {
     let recnum = recnum.ok_or_else(|| missing("recnum (key 0)"))?;
     let index = index.ok_or_else(|| missing("an index (key 1, 2 or 108)"))?;
     let content_type = content_type.ok_or_else(|| missing("content_type (key 9)"))?;
-    let content_at = content_at.ok_or_else(|| missing("content (key 10)"))?;
-    let end = r.pos;
-    r.pos = content_at;
-    let content = content(r, content_type)?;
-    r.pos = end;
+    let mut content_reader = content_at.ok_or_else(|| missing("content (key 10)"))?;
+    let content = content(&mut content_reader, content_type)?;
     Ok(CelRecord {
         recnum,
         index,
@@ -588,12 +565,12 @@ const HASH_ALGS: u64 = 5;
 
 /// Read a map of exactly the integer keys `keys` (any order) and call `f` for each entry.
 fn keyed_map<'a>(
-    r: &mut Reader<'a>,
+    r: &mut Cbor<'a>,
     keys: &[u64],
     what: &'static str,
-    mut f: impl FnMut(&mut Reader<'a>, u64) -> Result<(), Error>,
+    mut f: impl FnMut(&mut Cbor<'a>, u64) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let at = r.pos;
+    let at = r.pos();
     let n = r.map(what)?;
     if n != keys.len() as u64 {
         return Err(r.invalid(
@@ -604,7 +581,7 @@ fn keyed_map<'a>(
     }
     let mut seen = 0u32;
     for _ in 0..n {
-        let k_at = r.pos;
+        let k_at = r.pos();
         let k = r.uint("key", u64::MAX)?;
         let Some(i) = keys.iter().position(|x| *x == k) else {
             return Err(r.invalid(k_at, what, format!("unknown key {k} in {what}")));
@@ -618,8 +595,8 @@ fn keyed_map<'a>(
     Ok(())
 }
 
-fn content(r: &mut Reader<'_>, content_type: u8) -> Result<Content, Error> {
-    let at = r.pos;
+fn content(r: &mut Cbor<'_>, content_type: u8) -> Result<Content, Error> {
+    let at = r.pos();
     Ok(match content_type {
         CONTENT_PCCLIENT_STD => {
             let (mut et, mut data) = (0u32, &[][..]);
@@ -640,7 +617,7 @@ fn content(r: &mut Reader<'_>, content_type: u8) -> Result<Content, Error> {
             let (mut name, mut data) = ("", &[][..]);
             keyed_map(r, &[0, 1], "ima_template content", |r, k| {
                 if k == 0 {
-                    let n_at = r.pos;
+                    let n_at = r.pos();
                     name = r.text("template_name")?;
                     check_template_name(name).map_err(|e| r.err_at(n_at, "template_name", e))?;
                 } else {
@@ -660,7 +637,7 @@ fn content(r: &mut Reader<'_>, content_type: u8) -> Result<Content, Error> {
             }
             let mut items = Vec::with_capacity(n.min(PREALLOCATE_MAX) as usize);
             for _ in 0..n {
-                let i_at = r.pos;
+                let i_at = r.pos();
                 if r.map("cel_mgt item")? != 1 {
                     return Err(r.invalid(
                         i_at,
@@ -668,7 +645,7 @@ fn content(r: &mut Reader<'_>, content_type: u8) -> Result<Content, Error> {
                         "a cel_mgt item map must have one entry".into(),
                     ));
                 }
-                let k_at = r.pos;
+                let k_at = r.pos();
                 let typ = r.uint("cel_mgt item type", 255)? as u8;
                 items.push(match typ {
                     MGT_CEL_VERSION => {
@@ -685,7 +662,7 @@ fn content(r: &mut Reader<'_>, content_type: u8) -> Result<Content, Error> {
                         MgtItem::CelVersion { major, minor }
                     }
                     MGT_FIRMWARE_END => {
-                        let n_at = r.pos;
+                        let n_at = r.pos();
                         if r.byte()? != NULL {
                             return Err(r.invalid(
                                 n_at,
@@ -723,7 +700,7 @@ fn content(r: &mut Reader<'_>, content_type: u8) -> Result<Content, Error> {
                     0 => ev.event_type = r.uint("systemd event type", 3)? as u8,
                     1 => ev.timestamp = r.uint("timestamp", u64::MAX)?,
                     2 => {
-                        let b_at = r.pos;
+                        let b_at = r.pos();
                         ev.boot_id = r.bytes("boot id")?.try_into().map_err(|_| {
                             r.invalid(b_at, "boot id", "boot id is not 16 bytes".into())
                         })?;

@@ -89,7 +89,7 @@ pub fn from_tcg(
     let log_banks = log.banks();
     if let Some(missing) = banks.iter().find(|b| !log_banks.contains(b)) {
         return Err(perr(
-            "tcg",
+            "tcg log",
             "spec id event",
             0,
             Some(0),

@@ -110,11 +110,11 @@ impl Encoding {
         }
     }
 
-    fn format(self) -> &'static str {
+    pub(crate) fn format(self) -> &'static str {
         match self {
-            Encoding::Tlv => "cel tlv",
-            Encoding::Json => "cel json",
-            Encoding::Cbor => "cel cbor",
+            Encoding::Tlv => "cel tlv log",
+            Encoding::Json => "cel json log",
+            Encoding::Cbor => "cel cbor log",
         }
     }
 }

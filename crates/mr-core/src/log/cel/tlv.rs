@@ -8,9 +8,12 @@
 //! go-tpm-tools for the record number and index (so go-tpm-tools can read it) and writes
 //! nested integers in the fewest bytes, except the 4-byte PC-Client event type.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::io::BufRead;
 
 use crate::error::{Error, ParseErrorKind};
+use crate::wire::{be_uint, Reader};
 
 use super::{
     cel_err, check_template_name, push_digest, CelIndex, CelRecord, Content, Encoding, MgtItem,
@@ -33,95 +36,66 @@ struct Tlv<'a> {
     value: &'a [u8],
 }
 
-/// A bounded cursor over TLVs; `base` is the absolute offset of `buf`.
+/// A TLV cursor on the bounded reader (absolute offsets, the record named in errors).
 struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    base: u64,
-    record: u64,
+    r: Reader<'a>,
 }
 
 impl<'a> Cursor<'a> {
-    fn offset(&self) -> u64 {
-        self.base + self.pos as u64
+    /// A cursor over `buf`, which starts at absolute offset `base`, inside record `record`.
+    fn new(buf: &'a [u8], base: u64, record: u64) -> Cursor<'a> {
+        let mut r = Reader::at(ENC.format(), buf, base);
+        r.set_entry(Some(record));
+        Cursor { r }
     }
 
     fn is_empty(&self) -> bool {
-        self.pos >= self.buf.len()
+        self.r.is_empty()
     }
 
     fn err(&self, structure: &'static str, at: u64, kind: ParseErrorKind) -> Error {
-        cel_err(ENC, structure, at, self.record, kind)
+        self.r.error_at(at, structure, kind).into()
     }
 
     fn next(&mut self, structure: &'static str) -> Result<Tlv<'a>, Error> {
-        let at = self.offset();
-        let rest = self.buf.get(self.pos..).unwrap_or(&[]);
-        let Some((&typ, after)) = rest.split_first() else {
-            return Err(self.err(
-                structure,
-                at,
-                ParseErrorKind::Truncated {
-                    needed: 5,
-                    available: 0,
-                },
-            ));
-        };
-        let Some((len, after)) = after.split_first_chunk::<4>() else {
-            return Err(self.err(
-                structure,
-                at,
-                ParseErrorKind::Truncated {
-                    needed: 5,
-                    available: rest.len() as u64,
-                },
-            ));
-        };
-        let len = u32::from_be_bytes(*len);
+        let at = self.r.offset();
+        let [typ, len @ ..] = self.r.array::<5>(structure)?;
+        let len = u32::from_be_bytes(len);
         if len > MAX_CEL_VALUE_LEN {
             return Err(self.err(
                 structure,
-                at + 1,
+                at.saturating_add(1),
                 ParseErrorKind::LengthTooLarge {
                     len: u64::from(len),
                     max: u64::from(MAX_CEL_VALUE_LEN),
                 },
             ));
         }
-        let Some(value) = after.get(..len as usize) else {
-            return Err(self.err(
-                structure,
-                at + 5,
-                ParseErrorKind::Truncated {
-                    needed: u64::from(len),
-                    available: after.len() as u64,
-                },
-            ));
-        };
-        self.pos += 5 + len as usize;
+        let value_at = self.r.offset();
+        let value = self
+            .r
+            .bytes(u64::from(len), u64::from(MAX_CEL_VALUE_LEN), structure)?;
         Ok(Tlv {
             typ,
-            at: at + 5,
+            at: value_at,
             value,
         })
     }
 
     fn sub(&self, t: &Tlv<'a>) -> Cursor<'a> {
-        Cursor {
-            buf: t.value,
-            pos: 0,
-            base: t.at,
-            record: self.record,
-        }
+        let mut r = Reader::at(self.r.format(), t.value, t.at);
+        r.set_entry(self.r.entry());
+        Cursor { r }
     }
 
     /// The next TLV, which must have type `typ`.
     fn expect(&mut self, typ: u8, structure: &'static str) -> Result<Tlv<'a>, Error> {
+        let at = self.r.offset();
         let t = self.next(structure)?;
         if t.typ != typ {
             return Err(self.err(
                 structure,
-                t.at - 5,
+                at,
                 ParseErrorKind::Invalid(format!("TLV type {} where {typ} is required", t.typ)),
             ));
         }
@@ -138,39 +112,13 @@ impl<'a> Cursor<'a> {
     }
 
     fn done(&self, structure: &'static str) -> Result<(), Error> {
-        if self.is_empty() {
-            return Ok(());
-        }
-        Err(self.err(
-            structure,
-            self.offset(),
-            ParseErrorKind::Invalid(format!(
-                "{} unexpected bytes at the end",
-                self.buf.len() - self.pos
-            )),
-        ))
+        Ok(self.r.finish(structure)?)
     }
-}
-
-/// A big-endian unsigned integer of 1..=`max_bytes` bytes.
-fn be_uint(bytes: &[u8], max_bytes: usize) -> Result<u64, ParseErrorKind> {
-    if bytes.is_empty() || bytes.len() > max_bytes {
-        return Err(ParseErrorKind::Invalid(format!(
-            "integer of {} bytes (must be 1..={max_bytes})",
-            bytes.len()
-        )));
-    }
-    Ok(bytes.iter().fold(0u64, |v, b| (v << 8) | u64::from(*b)))
 }
 
 /// True when `bytes` starts with a record-number TLV (1..=8 bytes) followed by an index TLV.
 pub(crate) fn looks_like_tlv(bytes: &[u8]) -> bool {
-    let mut c = Cursor {
-        buf: bytes,
-        pos: 0,
-        base: 0,
-        record: 0,
-    };
+    let mut c = Cursor::new(bytes, 0, 0);
     let Ok(recnum) = c.next("recnum") else {
         return false;
     };
@@ -234,13 +182,8 @@ pub(crate) fn read<R: BufRead>(
         // and decoded from the copy, which also gives the error of a bad record.
         let fast = {
             let avail = input.fill_buf()?;
-            let mut c = Cursor {
-                buf: avail,
-                pos: 0,
-                base: offset,
-                record,
-            };
-            read_record(&mut c).ok().map(|r| (r, c.pos))
+            let mut c = Cursor::new(avail, offset, record);
+            read_record(&mut c).ok().map(|r| (r, c.r.position()))
         };
         if let Some((r, len)) = fast {
             input.consume(len);
@@ -290,12 +233,7 @@ pub(crate) fn read<R: BufRead>(
                 ));
             }
         }
-        let mut c = Cursor {
-            buf: &buf,
-            pos: 0,
-            base: offset,
-            record,
-        };
+        let mut c = Cursor::new(&buf, offset, record);
         let r = read_record(&mut c)?;
         visit(offset, r)?;
         offset += buf.len() as u64;

@@ -12,7 +12,7 @@ use super::reader::{column_alg, ImaReader};
 use super::template::{validate_field, Endian, FieldId};
 use super::{FieldSpan, ListFormat, MAX_ASCII_LINE_LEN, MAX_LEGACY_NAME_LEN};
 
-const FORMAT: &str = "ima ascii";
+const FORMAT: &str = "ima ascii log";
 
 impl<R: BufRead> ImaReader<R> {
     /// Read one ASCII line into `self.entry`; `Ok(false)` at the end of the list.
@@ -242,69 +242,13 @@ fn fast_path_enabled() -> bool {
     FAST_PATH.with(|f| f.get())
 }
 
-/// 0x01 in every byte.
-const ONES: u64 = 0x0101_0101_0101_0101;
-/// 0x80 in every byte.
-const HIGH: u64 = 0x8080_8080_8080_8080;
-
-/// 0x80 in (at least) the lowest zero byte of `x`, and nowhere below it (borrows only reach
-/// bytes above a zero byte), so `trailing_zeros / 8` is the index of the first zero byte.
-#[inline(always)]
-fn zero_bytes(x: u64) -> u64 {
-    x.wrapping_sub(ONES) & !x & HIGH
-}
-
-/// The byte position of the first hit in word `i` (value `w`, hit mask `z`) and the OR of the
-/// bytes before it (`bits`: the words before, then the bytes of `w` below the hit).
-#[inline(always)]
-fn found(i: usize, w: u64, z: u64, bits: u64) -> (usize, u8) {
-    let j = (z.trailing_zeros() / 8) as usize;
-    let below = w & ((1u64 << (8 * j)) - 1);
-    let b = (bits | below).to_le_bytes().iter().fold(0u8, |a, x| a | x);
-    (i * 8 + j, b)
-}
-
-/// Position of the first byte of `hay` that is `a` or `b`, with the OR of all bytes before it
-/// (its top bit says whether they are all ASCII). Eight bytes per word, four words per step.
+/// Position of the first byte of `hay` that is `a` or `b` (memchr's `memchr2`), with 0x80 when
+/// a byte before it is not ASCII and 0 when all are (the callers OR it into the line's flag).
 #[inline(always)]
 fn scan(hay: &[u8], a: u8, b: u8) -> Option<(usize, u8)> {
-    let (pa, pb) = (ONES * u64::from(a), ONES * u64::from(b));
-    // The lowest flag of each mask is exact, so the lowest flag of the two is.
-    let hits = |w: u64| zero_bytes(w ^ pa) | zero_bytes(w ^ pb);
-    let (words, tail) = hay.as_chunks::<8>();
-    let (quads, rest) = words.as_chunks::<4>();
-    let mut bits = 0u64;
-    for (q, quad) in quads.iter().enumerate() {
-        let w = [
-            u64::from_le_bytes(quad[0]),
-            u64::from_le_bytes(quad[1]),
-            u64::from_le_bytes(quad[2]),
-            u64::from_le_bytes(quad[3]),
-        ];
-        let z = [hits(w[0]), hits(w[1]), hits(w[2]), hits(w[3])];
-        if z[0] | z[1] | z[2] | z[3] != 0 {
-            for k in 0..4 {
-                if z[k] != 0 {
-                    return Some(found(q * 4 + k, w[k], z[k], bits));
-                }
-                bits |= w[k];
-            }
-        }
-        bits |= w[0] | w[1] | w[2] | w[3];
-    }
-    let base = quads.len() * 4;
-    for (k, word) in rest.iter().enumerate() {
-        let w = u64::from_le_bytes(*word);
-        let z = hits(w);
-        if z != 0 {
-            return Some(found(base + k, w, z, bits));
-        }
-        bits |= w;
-    }
-    let at = words.len() * 8;
-    let p = tail.iter().position(|x| *x == a || *x == b)?;
-    let bits = bits.to_le_bytes().iter().fold(0u8, |acc, x| acc | x);
-    Some((at + p, tail[..p].iter().fold(bits, |acc, x| acc | x)))
+    let p = memchr::memchr2(a, b, hay)?;
+    let ascii = hay.get(..p).is_some_and(<[u8]>::is_ascii);
+    Some((p, if ascii { 0 } else { 0x80 }))
 }
 
 /// Position of the first `needle` in `hay`.
@@ -1016,7 +960,7 @@ mod tests {
                 let want = hay
                     .iter()
                     .position(|x| *x == a || *x == b)
-                    .map(|p| (p, hay[..p].iter().fold(0u8, |acc, x| acc | x)));
+                    .map(|p| (p, hay[..p].iter().fold(0u8, |acc, x| acc | x) & 0x80));
                 prop_assert_eq!(scan(&hay, a, b), want);
             }
             prop_assert_eq!(find_byte(&hay, b' '), hay.iter().position(|x| *x == b' '));

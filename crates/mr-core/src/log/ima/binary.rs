@@ -11,7 +11,7 @@ use super::{
     FieldSpan, ListFormat, MAX_LEGACY_NAME_LEN, MAX_TEMPLATE_DATA_LEN, MAX_TEMPLATE_NAME_LEN,
 };
 
-const FORMAT: &str = "ima binary";
+const FORMAT: &str = "ima binary log";
 
 /// Where the template name and the template data of a binary entry lie.
 pub(super) struct EntrySpan {

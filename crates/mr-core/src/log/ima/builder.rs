@@ -271,7 +271,7 @@ impl ImaListBuilder {
     ) -> Result<BuiltEntry, Error> {
         let parse_err = |kind: ParseErrorKind| {
             Error::Parse(crate::error::ParseError {
-                format: "ima builder",
+                format: "ima builder log",
                 structure: "template",
                 offset: 0,
                 entry: None,
@@ -383,7 +383,7 @@ fn name_field(path: &str) -> Vec<u8> {
 
 fn too_long(len: u64, max: u64) -> Error {
     Error::Parse(crate::error::ParseError {
-        format: "ima builder",
+        format: "ima builder log",
         structure: "entry",
         offset: 0,
         entry: None,

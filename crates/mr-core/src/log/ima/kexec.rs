@@ -122,7 +122,7 @@ pub fn kexec_record(e: &ImaEntry) -> Result<Option<KexecRecord>, Error> {
     let (segment_size, binary_runtime_size, measurements_count) = parse_kexec_buffer(buf.data)
         .map_err(|kind| {
             Error::Parse(ParseError {
-                format: "ima kexec record",
+                format: "ima kexec record log",
                 structure: "buf",
                 offset: e.offset(),
                 entry: Some(e.index()),

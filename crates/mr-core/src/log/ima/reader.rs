@@ -1,6 +1,6 @@
 //! The streaming reader: format detection and the entry loop.
 
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead};
 
 use crate::alg::HashAlg;
 use crate::error::{Error, ParseError, ParseErrorKind};
@@ -55,52 +55,10 @@ impl ImaReaderOptions {
     }
 }
 
-/// A `BufRead` over a read-ahead prefix followed by the rest of the input.
-pub(crate) struct Source<R> {
-    prefix: Vec<u8>,
-    at: usize,
-    inner: R,
-}
+pub(crate) use crate::wire::read_from_buffer;
+use crate::wire::Prefixed;
 
-impl<R: BufRead> Read for Source<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        read_from_buffer(self, buf)
-    }
-}
-
-/// `Read::read` for a type whose reading is defined by its `BufRead` side: copy from
-/// `fill_buf` and `consume` what was copied.
-pub(crate) fn read_from_buffer<B: BufRead + ?Sized>(
-    b: &mut B,
-    buf: &mut [u8],
-) -> io::Result<usize> {
-    let avail = b.fill_buf()?;
-    let n = avail.len().min(buf.len());
-    buf[..n].copy_from_slice(&avail[..n]);
-    b.consume(n);
-    Ok(n)
-}
-
-impl<R: BufRead> BufRead for Source<R> {
-    #[inline]
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.at < self.prefix.len() {
-            Ok(&self.prefix[self.at..])
-        } else {
-            self.inner.fill_buf()
-        }
-    }
-    #[inline]
-    fn consume(&mut self, amt: usize) {
-        if self.at < self.prefix.len() {
-            self.at = (self.at + amt).min(self.prefix.len());
-        } else {
-            self.inner.consume(amt);
-        }
-    }
-}
-
-impl<R: BufRead> Source<R> {
+impl<R: BufRead> Prefixed<R> {
     /// Fill `buf` as far as the input allows; returns the bytes read (< len only at EOF).
     #[inline]
     pub(crate) fn read_full(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -197,7 +155,7 @@ impl<R: BufRead> Source<R> {
 /// # Ok::<(), mr_core::Error>(())
 /// ```
 pub struct ImaReader<R> {
-    pub(crate) src: Source<R>,
+    pub(crate) src: Prefixed<R>,
     pub(crate) opts: ImaReaderOptions,
     pub(crate) format: Option<ListFormat>,
     pub(crate) entry: ImaEntry,
@@ -213,11 +171,7 @@ impl<R: BufRead> ImaReader<R> {
     /// A reader over `input`.
     pub fn new(input: R, opts: ImaReaderOptions) -> ImaReader<R> {
         ImaReader {
-            src: Source {
-                prefix: Vec::new(),
-                at: 0,
-                inner: input,
-            },
+            src: Prefixed::new(input),
             opts,
             format: None,
             entry: ImaEntry::empty(),
@@ -297,18 +251,10 @@ impl<R: BufRead> ImaReader<R> {
     }
 
     fn detect(&mut self) -> Result<ListFormat, Error> {
-        let mut prefix = Vec::with_capacity(DETECT_LEN);
-        let n = self
-            .src
-            .inner
-            .by_ref()
-            .take(DETECT_LEN as u64)
-            .read_to_end(&mut prefix)?;
-        self.src.prefix = prefix;
-        self.src.at = 0;
-        let prefix = &self.src.prefix[..n];
+        self.src.peek(DETECT_LEN)?;
+        let prefix = self.src.buffered();
         if prefix.is_empty() {
-            return Err(self.error("ima", "list", 0, ParseErrorKind::Empty));
+            return Err(self.error("ima log", "list", 0, ParseErrorKind::Empty));
         }
         let kind = self.opts.kind.unwrap_or(if looks_like_ascii(prefix) {
             ListKind::Ascii
@@ -334,7 +280,7 @@ impl<R: BufRead> ImaReader<R> {
                     });
                 }
                 let (endian, column) = detect_binary(prefix, self.opts.endian, self.opts.column)
-                    .map_err(|kind| self.error("ima binary", "first entry", 0, kind))?;
+                    .map_err(|kind| self.error("ima binary log", "first entry", 0, kind))?;
                 Ok(ListFormat {
                     kind,
                     endian,

@@ -115,7 +115,7 @@ pub fn snapshot_aggregate(e: &ImaEntry) -> Result<Option<SnapshotAggregate>, Err
     }
     let err = |kind| {
         Error::Parse(ParseError {
-            format: "ima snapshot_aggregate",
+            format: "ima snapshot_aggregate log",
             structure: "buf",
             offset: e.offset(),
             entry: Some(e.index()),

@@ -14,13 +14,15 @@
 //!
 //! [`MrId::from_cc_mr_index`]: crate::register::MrId::from_cc_mr_index
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use std::fmt;
 
 use crate::error::{Error, ParseErrorKind};
 use crate::register::VerifiedRegisters;
 
-use super::reader::Reader;
-use super::{perr, replay_as, short, TcgReplayConfig, TcgReplayReport};
+use super::{perr, replay_as, TcgReplayConfig, TcgReplayReport};
+use crate::wire::Reader;
 
 /// Size of the CCEL ACPI table.
 pub const CCEL_TABLE_SIZE: usize = 56;
@@ -31,7 +33,7 @@ pub const CCEL_SIGNATURE: &[u8; 4] = b"CCEL";
 /// Largest log area accepted (LAML), 64 MiB: firmware reserves 64-256 KiB in practice.
 pub const MAX_CCEL_LOG_AREA: u64 = 64 << 20;
 
-const FORMAT: &str = "ccel";
+const FORMAT: &str = "ccel log";
 
 /// A confidential-computing technology (`CC type` field).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,11 +110,9 @@ impl CcelTable {
         if bytes.is_empty() {
             return Err(e(0, ParseErrorKind::Empty));
         }
-        let mut r = Reader::new(bytes);
+        let mut r = Reader::new(FORMAT, bytes);
         fn field<'a>(r: &mut Reader<'a>, n: usize) -> Result<&'a [u8], Error> {
-            let at = r.offset();
-            r.take(n)
-                .map_err(|s| perr(FORMAT, "ccel acpi table", at, None, short(s)))
+            Ok(r.take(n, "ccel acpi table")?)
         }
         let sig = field(&mut r, 4)?;
         if sig != CCEL_SIGNATURE {
@@ -166,7 +166,7 @@ impl CcelTable {
         }
         let cc_subtype = field(&mut r, 1)?.first().copied().unwrap_or_default();
         let _reserved = field(&mut r, 2)?;
-        let log_area_min_len = r.u64().map_err(|s| e(40, short(s)))?;
+        let log_area_min_len = r.u64_le("ccel acpi table")?;
         if log_area_min_len == 0 || log_area_min_len > MAX_CCEL_LOG_AREA {
             return Err(e(
                 40,
@@ -176,7 +176,7 @@ impl CcelTable {
                 },
             ));
         }
-        let log_area_start = r.u64().map_err(|s| e(48, short(s)))?;
+        let log_area_start = r.u64_le("ccel acpi table")?;
         Ok(CcelTable {
             length,
             revision,

@@ -37,12 +37,14 @@
 //! is left unchecked rather than risk rejecting a valid log; the same for
 //! `EV_PLATFORM_CONFIG_FLAGS`, `EV_TABLE_OF_DEVICES` and `EV_NONHOST_INFO`.
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use crate::alg::{Digest, HashAlg};
 use crate::error::{Error, ParseError, ParseErrorKind};
 
 use super::event::{Event, EventType};
 use super::perr;
-use super::reader::Reader;
+use crate::wire::Reader;
 
 /// Largest UEFI variable name accepted, in UTF-16 code units (names are a few dozen).
 pub const MAX_VARIABLE_NAME_UNITS: u64 = 1024;
@@ -195,7 +197,16 @@ pub enum EventData<'a> {
 }
 
 fn bad(e: &Event<'_>, at: u64, kind: ParseErrorKind) -> Error {
-    perr("tcg", "event data", at, Some(e.record), kind)
+    perr(FORMAT, "event data", at, Some(e.record), kind)
+}
+
+const FORMAT: &str = "tcg log";
+
+/// A reader over the event data of `e` (absolute offsets, the record named in errors).
+fn data_reader<'a>(e: &Event<'a>) -> Reader<'a> {
+    let mut r = Reader::at(FORMAT, e.data, e.data_offset);
+    r.set_entry(Some(e.record));
+    r
 }
 
 /// Decode a `UEFI_VARIABLE_DATA`, allowing `max_trailing` bytes after it.
@@ -204,16 +215,15 @@ fn decode_variable<'a>(
     data_offset: u64,
     max_trailing: usize,
 ) -> Result<UefiVariable<'a>, Error> {
-    let mut r = Reader::new(e.data);
-    let short =
-        |r: &Reader<'_>, s: super::reader::Short| bad(e, data_offset + r.offset(), super::short(s));
-    let guid: [u8; 16] = r.array().map_err(|s| short(&r, s))?;
-    let name_units = r.u64().map_err(|s| short(&r, s))?;
-    let data_len = r.u64().map_err(|s| short(&r, s))?;
+    const S: &str = "event data";
+    let mut r = data_reader(e);
+    let guid: [u8; 16] = r.array(S)?;
+    let name_units = r.u64_le(S)?;
+    let data_len = r.u64_le(S)?;
     if name_units > MAX_VARIABLE_NAME_UNITS {
         return Err(bad(
             e,
-            data_offset + 16,
+            data_offset.saturating_add(16),
             ParseErrorKind::LengthTooLarge {
                 len: name_units,
                 max: MAX_VARIABLE_NAME_UNITS,
@@ -224,26 +234,27 @@ fn decode_variable<'a>(
     if data_len > remaining {
         return Err(bad(
             e,
-            data_offset + 24,
+            data_offset.saturating_add(24),
             ParseErrorKind::LengthTooLarge {
                 len: data_len,
                 max: remaining,
             },
         ));
     }
-    let name_bytes = r.take(name_units as usize * 2).map_err(|s| short(&r, s))?;
-    let value = r.take(data_len as usize).map_err(|s| short(&r, s))?;
+    // name_units <= MAX_VARIABLE_NAME_UNITS, so the product cannot overflow.
+    let name_bytes = r.bytes(name_units.saturating_mul(2), u64::MAX, S)?;
+    let value = r.bytes(data_len, remaining, S)?;
     let trailing = r.remaining();
     if trailing > max_trailing {
         return Err(bad(
             e,
-            data_offset + r.offset(),
+            r.offset(),
             ParseErrorKind::Invalid(format!("{trailing} bytes after UEFI_VARIABLE_DATA")),
         ));
     }
     let units = name_bytes
         .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]));
+        .map(|c| c.first_chunk().map_or(0, |b| u16::from_le_bytes(*b)));
     let name: String = char::decode_utf16(units)
         .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
         .collect();
@@ -296,15 +307,15 @@ impl<'a> Event<'a> {
             }
             EventType::EV_IPL => EventData::Ipl(self.data),
             EventType::EV_EVENT_TAG => {
-                let mut r = Reader::new(self.data);
-                let s = |s| bad(self, at, super::short(s));
-                let id = r.u32().map_err(s)?;
-                let len = r.u32().map_err(s)?;
-                let data = r.take(len as usize).map_err(s)?;
+                const S: &str = "event data";
+                let mut r = data_reader(self);
+                let id = r.u32_le(S)?;
+                let len = r.u32_le(S)?;
+                let data = r.bytes(u64::from(len), u64::from(u32::MAX), S)?;
                 if !r.is_empty() {
                     return Err(bad(
                         self,
-                        at + r.offset(),
+                        r.offset(),
                         ParseErrorKind::Invalid(format!(
                             "{} bytes after the tagged event data",
                             r.remaining()
@@ -317,36 +328,36 @@ impl<'a> Event<'a> {
             | EventType::EV_EFI_BOOT_SERVICES_DRIVER
             | EventType::EV_EFI_RUNTIME_SERVICES_DRIVER => {
                 let n = uintn_bytes(uintn_size);
-                let mut r = Reader::new(self.data);
-                let s = |s| bad(self, at, super::short(s));
+                const S: &str = "event data";
+                let mut r = data_reader(self);
                 let uintn = |r: &mut Reader<'a>| -> Result<u64, Error> {
-                    if n == 4 {
-                        r.u32().map(u64::from).map_err(s)
+                    Ok(if n == 4 {
+                        u64::from(r.u32_le(S)?)
                     } else {
-                        r.u64().map_err(s)
-                    }
+                        r.u64_le(S)?
+                    })
                 };
-                let location = r.u64().map_err(s)?;
+                let location = r.u64_le(S)?;
                 let length = uintn(&mut r)?;
                 let link_time_address = uintn(&mut r)?;
                 let dp_len = uintn(&mut r)?;
                 if dp_len > r.remaining() as u64 {
                     return Err(bad(
                         self,
-                        at + r.offset(),
+                        r.offset(),
                         ParseErrorKind::LengthTooLarge {
                             len: dp_len,
                             max: r.remaining() as u64,
                         },
                     ));
                 }
-                let device_path = r.take(dp_len as usize).map_err(s)?;
+                let device_path = r.bytes(dp_len, u64::MAX, S)?;
                 EventData::ImageLoad(ImageLoad {
                     location,
                     length,
                     link_time_address,
                     device_path,
-                    trailing: r.take(r.remaining()).map_err(s)?,
+                    trailing: r.rest(),
                 })
             }
             _ => EventData::Raw(self.data),
@@ -406,7 +417,7 @@ fn parse_error(e: Error) -> ParseError {
     match e {
         Error::Parse(p) => p,
         other => ParseError {
-            format: "tcg",
+            format: "tcg log",
             structure: "event data",
             offset: 0,
             entry: None,

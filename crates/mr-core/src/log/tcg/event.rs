@@ -3,6 +3,8 @@
 //! Event types: TCG PC Client Platform Firmware Profile (PFP) specification, "Event Types"
 //! table (docs/formats.md#pc-client-log); the values are the ones in EDK2 `UefiTcgPlatform.h`.
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use std::fmt;
 
 use crate::alg::{Digest, HashAlg};
@@ -184,7 +186,12 @@ impl Event<'_> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 mod tests {
     use super::*;
 

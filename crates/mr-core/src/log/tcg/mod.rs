@@ -20,10 +20,11 @@
 //! checked root of trust. Every length in the input is bounded by what remains and by a named
 //! limit; malformed input is an [`Error::Parse`] with the byte offset and record number.
 
+#![deny(clippy::indexing_slicing)]
+
 pub mod ccel;
 mod data;
 mod event;
-mod reader;
 mod spec_id;
 
 pub use data::{
@@ -40,7 +41,7 @@ use crate::error::{EntryDigestMismatch, Error, ParseError, ParseErrorKind};
 use crate::register::{MrId, RegisterValue, VerifiedRegisters};
 use crate::replay::{PrefixPolicy, ReplayOptions, ReplayOutcome, Replayer};
 
-use reader::{Reader, Short};
+use crate::wire::Reader;
 
 /// Largest `eventSize` accepted (16 MiB). Real events are at most tens of KiB (db/dbx variables,
 /// GPT); the size must also fit in what is left of the input.
@@ -224,19 +225,12 @@ pub(crate) fn perr(
     })
 }
 
-pub(crate) fn short(s: Short) -> ParseErrorKind {
-    ParseErrorKind::Truncated {
-        needed: s.needed,
-        available: s.available,
-    }
-}
-
 /// Parse a PC-Client log (crypto-agile or legacy SHA-1).
 pub fn parse<'a>(log: &'a [u8], opts: &ParseOptions) -> Result<TcgLog<'a>, Error> {
-    parse_as(log, opts, "tcg")
+    parse_as(log, opts, "tcg log")
 }
 
-/// Parse, naming `format` in errors ("tcg" or "ccel").
+/// Parse, naming `format` in errors ("tcg log" or "ccel log").
 pub(crate) fn parse_as<'a>(
     log: &'a [u8],
     opts: &ParseOptions,
@@ -269,7 +263,6 @@ pub struct Events<'a> {
     record: u64,
     end: Option<LogEnd>,
     failed: bool,
-    format: &'static str,
 }
 
 impl<'a> Events<'a> {
@@ -303,13 +296,7 @@ impl<'a> Events<'a> {
             self.end = Some(LogEnd::EndOfInput);
             return Ok(None);
         }
-        if let Some(end) = padding_at(
-            &self.r,
-            self.fill,
-            self.opts.trailing,
-            self.format,
-            self.record,
-        )? {
+        if let Some(end) = padding_at(&self.r, self.fill, self.opts.trailing, self.record)? {
             self.end = Some(end);
             return Ok(None);
         }
@@ -320,9 +307,8 @@ impl<'a> Events<'a> {
                 self.opts.digest_count,
                 self.record,
                 self.max_event,
-                self.format,
             )?,
-            None => read_legacy(&mut self.r, self.record, self.max_event, self.format)?,
+            None => read_legacy(&mut self.r, self.record, self.max_event)?,
         };
         self.record += 1;
         Ok(Some(event))
@@ -351,7 +337,7 @@ impl<'a> Iterator for Events<'a> {
 /// the Spec ID event) is read here, the others as the iterator advances. [`parse`] collects
 /// the same records.
 pub fn events<'a>(log: &'a [u8], opts: &ParseOptions) -> Result<Events<'a>, Error> {
-    events_as(log, opts, "tcg")
+    events_as(log, opts, "tcg log")
 }
 
 fn events_as<'a>(
@@ -363,10 +349,10 @@ fn events_as<'a>(
         return Err(perr(format, "log", 0, None, ParseErrorKind::Empty));
     }
     let max_event = opts.max_event_data.min(MAX_EVENT_DATA_SIZE);
-    let mut r = Reader::new(log);
+    let mut r = Reader::new(format, log);
 
     // Record 0: always a legacy TCG_PCR_EVENT.
-    let first = read_legacy(&mut r, 0, max_event, format)?;
+    let first = read_legacy(&mut r, 0, max_event)?;
     // PC-Client logs put the header on PCR 0, TDVF's CCEL on CC MR index 1: the index is not
     // part of the test (the record is never extended).
     let crypto_agile =
@@ -383,10 +369,9 @@ fn events_as<'a>(
             ));
         }
         let data_offset = first.offset + LEGACY_HEADER_SIZE as u64;
-        let mut sr = Reader::new(first.data);
-        let spec = SpecIdEvent::parse(&mut sr, opts.unknown_algorithms, format)
-            .map_err(|e| rebase(e, data_offset))?;
-        Some(spec)
+        let mut sr = Reader::at(format, first.data, data_offset);
+        sr.set_entry(Some(0));
+        Some(SpecIdEvent::parse(&mut sr, opts.unknown_algorithms)?)
     } else {
         None
     };
@@ -400,19 +385,7 @@ fn events_as<'a>(
         record: 1,
         end: None,
         failed: false,
-        format,
     })
-}
-
-/// Shift the offset of a parse error raised by a reader over a sub-slice starting at `base`.
-fn rebase(e: Error, base: u64) -> Error {
-    match e {
-        Error::Parse(mut p) => {
-            p.offset += base;
-            Error::Parse(p)
-        }
-        other => other,
-    }
 }
 
 /// The uniform fill (0x00 or 0xFF) that ends `log`: its first offset and byte.
@@ -440,7 +413,6 @@ fn padding_at(
     r: &Reader<'_>,
     fill: Option<(usize, u8)>,
     trailing: Trailing,
-    format: &'static str,
     record: u64,
 ) -> Result<Option<LogEnd>, Error> {
     let at = r.offset();
@@ -454,15 +426,18 @@ fn padding_at(
             len,
             fill,
         })),
-        (Some(fill), Trailing::Reject) => Err(perr(
-            format,
-            "log end",
-            at,
-            Some(record),
-            ParseErrorKind::Invalid(format!(
-                "{len} bytes of {fill:#04x} padding after the last record (allowed only with trailing padding enabled)"
-            )),
-        )),
+        (Some(fill), Trailing::Reject) => {
+            let mut r = r.clone();
+            r.set_entry(Some(record));
+            Err(r
+                .error(
+                    "log end",
+                    ParseErrorKind::Invalid(format!(
+                        "{len} bytes of {fill:#04x} padding after the last record (allowed only with trailing padding enabled)"
+                    )),
+                )
+                .into())
+        }
         // Not followed by a uniform fill, a pcrIndex of 0xFFFFFFFF is a record: Windows logs
         // EV_NO_ACTION events with PCR -1 (go-attestation `option_rom_eventlog`).
         (None, _) => Ok(None),
@@ -470,60 +445,36 @@ fn padding_at(
 }
 
 /// Read an `eventSize` + event data, bounded by `max` and by what remains.
-fn read_event_data<'a>(
-    r: &mut Reader<'a>,
-    max: u32,
-    format: &'static str,
-    record: u64,
-) -> Result<&'a [u8], Error> {
-    const S: &str = "event data";
+fn read_event_data<'a>(r: &mut Reader<'a>, max: u32) -> Result<&'a [u8], Error> {
     let at = r.offset();
-    let size = r
-        .u32()
-        .map_err(|s| perr(format, "event size", at, Some(record), short(s)))?;
+    let size = r.u32_le("event size")?;
     if size > max {
-        return Err(perr(
-            format,
-            "event size",
-            at,
-            Some(record),
-            ParseErrorKind::LengthTooLarge {
-                len: u64::from(size),
-                max: u64::from(max),
-            },
-        ));
+        return Err(r
+            .error_at(
+                at,
+                "event size",
+                ParseErrorKind::LengthTooLarge {
+                    len: u64::from(size),
+                    max: u64::from(max),
+                },
+            )
+            .into());
     }
-    let at = r.offset();
-    r.take(size as usize)
-        .map_err(|s| perr(format, S, at, Some(record), short(s)))
+    Ok(r.bytes(u64::from(size), u64::from(max), "event data")?)
 }
 
 /// A legacy `TCG_PCR_EVENT` (TCG 1.2; also the first record of a crypto-agile log).
-fn read_legacy<'a>(
-    r: &mut Reader<'a>,
-    record: u64,
-    max_event: u32,
-    format: &'static str,
-) -> Result<Event<'a>, Error> {
+fn read_legacy<'a>(r: &mut Reader<'a>, record: u64, max_event: u32) -> Result<Event<'a>, Error> {
     const S: &str = "event header";
+    r.set_entry(Some(record));
     let offset = r.offset();
-    let mut h = r
-        .sub(LEGACY_HEADER_SIZE - 4)
-        .map_err(|s| perr(format, S, offset, Some(record), short(s)))?;
-    let index = h
-        .u32()
-        .map_err(|s| perr(format, S, offset, Some(record), short(s)))?;
-    let event_type = EventType(
-        h.u32()
-            .map_err(|s| perr(format, S, offset, Some(record), short(s)))?,
-    );
-    let at = h.offset();
-    let sha1 = h
-        .take(20)
-        .map_err(|s| perr(format, S, at, Some(record), short(s)))?;
+    let mut h = r.sub(LEGACY_HEADER_SIZE - 4, S)?;
+    let index = h.u32_le(S)?;
+    let event_type = EventType(h.u32_le(S)?);
+    let sha1 = h.take(20, S)?;
     let digest = Digest::new(HashAlg::Sha1, sha1)?;
-    let data_offset = r.offset() + 4;
-    let data = read_event_data(r, max_event, format, record)?;
+    let data_offset = r.offset().saturating_add(4);
+    let data = read_event_data(r, max_event)?;
     Ok(Event {
         record,
         offset,
@@ -542,70 +493,65 @@ fn read_agile<'a>(
     digest_count: DigestCount,
     record: u64,
     max_event: u32,
-    format: &'static str,
 ) -> Result<Event<'a>, Error> {
     const S: &str = "event header";
-    let e = |offset, kind| perr(format, S, offset, Some(record), kind);
+    r.set_entry(Some(record));
     let offset = r.offset();
-    let index = r.u32().map_err(|s| e(offset, short(s)))?;
-    let event_type = EventType(r.u32().map_err(|s| e(offset + 4, short(s)))?);
+    let index = r.u32_le(S)?;
+    let event_type = EventType(r.u32_le(S)?);
     let at = r.offset();
-    let count = r.u32().map_err(|s| e(at, short(s)))?;
+    let count = r.u32_le(S)?;
     let n = spec.algorithms.len();
     let count_ok = match digest_count {
         DigestCount::MatchSpecId => count as usize == n,
         DigestCount::SubsetOfSpecId => count >= 1 && count as usize <= n,
     };
     if !count_ok {
-        return Err(perr(
-            format,
-            "digest count",
-            at,
-            Some(record),
-            ParseErrorKind::Invalid(format!(
-                "digestCount {count} does not match the Spec ID event's {} algorithms",
-                spec.algorithms.len()
-            )),
-        ));
+        return Err(r
+            .error_at(
+                at,
+                "digest count",
+                ParseErrorKind::Invalid(format!(
+                    "digestCount {count} does not match the Spec ID event's {} algorithms",
+                    spec.algorithms.len()
+                )),
+            )
+            .into());
     }
     // Bounded by MAX_ALGORITHMS through the Spec ID table.
     let mut digests: Vec<Digest> = Vec::with_capacity(spec.algorithms.len());
     let mut seen: Vec<u16> = Vec::with_capacity(spec.algorithms.len());
     for _ in 0..count {
         let at = r.offset();
-        let alg_id = r
-            .u16()
-            .map_err(|s| perr(format, "digest", at, Some(record), short(s)))?;
+        let alg_id = r.u16_le("digest")?;
         let Some(entry) = spec.entry(alg_id) else {
-            return Err(perr(
-                format,
-                "digest",
-                at,
-                Some(record),
-                ParseErrorKind::UnknownAlgorithm(format!(
-                    "{alg_id:#06x} (not in the Spec ID event)"
-                )),
-            ));
+            return Err(r
+                .error_at(
+                    at,
+                    "digest",
+                    ParseErrorKind::UnknownAlgorithm(format!(
+                        "{alg_id:#06x} (not in the Spec ID event)"
+                    )),
+                )
+                .into());
         };
         if seen.contains(&alg_id) {
-            return Err(perr(
-                format,
-                "digest",
-                at,
-                Some(record),
-                ParseErrorKind::Invalid(format!("two digests for algorithm {alg_id:#06x}")),
-            ));
+            return Err(r
+                .error_at(
+                    at,
+                    "digest",
+                    ParseErrorKind::Invalid(format!("two digests for algorithm {alg_id:#06x}")),
+                )
+                .into());
         }
         seen.push(alg_id);
-        let bytes = r
-            .take(usize::from(entry.digest_size))
-            .map_err(|s| perr(format, "digest", at + 2, Some(record), short(s)))?;
+        let bytes = r.take(usize::from(entry.digest_size), "digest")?;
         if let Some(alg) = entry.alg {
             digests.push(Digest::new(alg, bytes)?);
         }
     }
-    let data_offset = r.offset() + 4;
-    let data = read_event_data(r, max_event, format, record)?;
+    let data_offset = r.offset().saturating_add(4);
+    let data = read_event_data(r, max_event)?;
     Ok(Event {
         record,
         offset,
@@ -860,7 +806,7 @@ pub fn replay(
     cfg: &TcgReplayConfig,
     expected: Option<&VerifiedRegisters>,
 ) -> Result<TcgReplayReport, Error> {
-    replay_as(log, cfg, expected, "tcg")
+    replay_as(log, cfg, expected, "tcg log")
 }
 
 pub(crate) fn replay_as(
@@ -879,7 +825,7 @@ pub fn replay_parsed(
     cfg: &TcgReplayConfig,
     expected: Option<&VerifiedRegisters>,
 ) -> Result<TcgReplayReport, Error> {
-    replay_log(log, cfg, expected, "tcg")
+    replay_log(log, cfg, expected, "tcg log")
 }
 
 fn replay_log(

@@ -4,11 +4,13 @@
 //! Layout: TCG PC Client Platform Firmware Profile, "TCG_EfiSpecIdEvent" (docs/formats.md#pc-client-log); all
 //! integers little-endian.
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use crate::alg::{HashAlg, MAX_DIGEST_SIZE};
 use crate::error::{Error, ParseErrorKind};
 
-use super::reader::Reader;
-use super::{perr, short, UnknownAlgorithms, MAX_ALGORITHMS};
+use super::{perr, UnknownAlgorithms, MAX_ALGORITHMS};
+use crate::wire::Reader;
 
 /// Signature of the crypto-agile Spec ID event (16 bytes, NUL-terminated).
 pub const SPEC_ID_SIGNATURE: &[u8; 16] = b"Spec ID Event03\0";
@@ -58,25 +60,22 @@ impl SpecIdEvent<'_> {
     pub(crate) fn parse<'a>(
         r: &mut Reader<'a>,
         unknown: UnknownAlgorithms,
-        format: &'static str,
     ) -> Result<SpecIdEvent<'a>, Error> {
         const S: &str = "spec id event";
+        let format = r.format();
         let at = r.offset();
         let e = |offset, kind| perr(format, S, offset, Some(0), kind);
-        let signature: [u8; 16] = r.array().map_err(|s| e(at, short(s)))?;
+        let signature: [u8; 16] = r.array(S)?;
         if &signature != SPEC_ID_SIGNATURE {
             return Err(e(
                 at,
                 ParseErrorKind::Invalid("signature is not \"Spec ID Event03\"".into()),
             ));
         }
+        let platform_class = r.u32_le(S)?;
+        let [spec_version_minor, spec_version_major, spec_errata, uintn_size] = r.array::<4>(S)?;
         let at = r.offset();
-        let platform_class = r.u32().map_err(|s| e(at, short(s)))?;
-        let at = r.offset();
-        let [spec_version_minor, spec_version_major, spec_errata, uintn_size] =
-            r.array::<4>().map_err(|s| e(at, short(s)))?;
-        let at = r.offset();
-        let count = r.u32().map_err(|s| e(at, short(s)))?;
+        let count = r.u32_le(S)?;
         if count == 0 {
             return Err(e(
                 at,
@@ -96,8 +95,8 @@ impl SpecIdEvent<'_> {
         let mut algorithms: Vec<AlgorithmSize> = Vec::with_capacity(count as usize);
         for _ in 0..count {
             let at = r.offset();
-            let alg_id = r.u16().map_err(|s| e(at, short(s)))?;
-            let digest_size = r.u16().map_err(|s| e(at + 2, short(s)))?;
+            let alg_id = r.u16_le(S)?;
+            let digest_size = r.u16_le(S)?;
             if algorithms.iter().any(|a| a.alg_id == alg_id) {
                 return Err(e(
                     at,
@@ -108,7 +107,7 @@ impl SpecIdEvent<'_> {
                 Some(alg) => {
                     if usize::from(digest_size) != alg.size() {
                         return Err(e(
-                            at + 2,
+                            at.saturating_add(2),
                             ParseErrorKind::Invalid(format!(
                                 "digest size {digest_size} for {alg}, which has {} bytes",
                                 alg.size()
@@ -126,7 +125,7 @@ impl SpecIdEvent<'_> {
                     }
                     if digest_size == 0 || usize::from(digest_size) > MAX_DIGEST_SIZE {
                         return Err(e(
-                            at + 2,
+                            at.saturating_add(2),
                             ParseErrorKind::LengthTooLarge {
                                 len: u64::from(digest_size),
                                 max: MAX_DIGEST_SIZE as u64,
@@ -142,12 +141,8 @@ impl SpecIdEvent<'_> {
                 alg,
             });
         }
-        let at = r.offset();
-        let vendor_size = r.u8().map_err(|s| e(at, short(s)))?;
-        let at = r.offset();
-        let vendor_info = r
-            .take(usize::from(vendor_size))
-            .map_err(|s| e(at, short(s)))?;
+        let vendor_size = r.u8(S)?;
+        let vendor_info = r.take(usize::from(vendor_size), S)?;
         if !r.is_empty() {
             return Err(e(
                 r.offset(),
