@@ -76,7 +76,9 @@ pub fn verify_examples(
         .with_root_der(read("examples/evidence/td/root-ca.der")?)
         .with_nonce(hex_file("examples/evidence/td/nonce.hex")?);
     let td_quote = TdQuoteEvidence::new(read("examples/evidence/td/quote.bin")?, options)
-        .with_journal(Journal::from_bytes(read("examples/evidence/td/mr_ima.journal")?));
+        .with_journal(Journal::from_bytes(read(
+            "examples/evidence/td/mr_ima.journal",
+        )?));
     let td = verify(Evidence::td(td_quote).with_ima(ImaList::from_bytes(list)))?;
     Ok((tpm, td))
 }

@@ -75,9 +75,7 @@ fn tpm_evidence(list: &Path, out: &Path) -> Result<(), String> {
         };
         pcr.extend(&digest).map_err(|e| err("extend")(&e))?;
     }
-    let ak = tpm
-        .create_ak(AkKind::EccP256)
-        .map_err(|e| err("AK")(&e))?;
+    let ak = tpm.create_ak(AkKind::EccP256).map_err(|e| err("AK")(&e))?;
     let selection = PcrSelection {
         banks: vec![PcrBankSelection::new(HashAlg::Sha256, &[10])],
     };
@@ -88,7 +86,10 @@ fn tpm_evidence(list: &Path, out: &Path) -> Result<(), String> {
     write(&out.join("quote.attest"), &q.attest)?;
     write(&out.join("quote.sig"), &q.signature)?;
     write(&out.join("ak.pub"), &q.ak_public)?;
-    write(&out.join("nonce.hex"), format!("{}\n", hex::encode(TPM_NONCE)).as_bytes())?;
+    write(
+        &out.join("nonce.hex"),
+        format!("{}\n", hex::encode(TPM_NONCE)).as_bytes(),
+    )?;
     write(
         &out.join("pcrs.txt"),
         format!("pcr10:sha256:{}\n", value.to_hex()).as_bytes(),
@@ -115,6 +116,9 @@ fn td_evidence(list: &Path, out: &Path) -> Result<(), String> {
         .map_err(|e| err("TD report")(&e))?;
     write(&out.join("quote.bin"), &report.outblob)?;
     write(&out.join("root-ca.der"), signer.root_der())?;
-    write(&out.join("nonce.hex"), format!("{}\n", hex::encode(TD_NONCE)).as_bytes())?;
+    write(
+        &out.join("nonce.hex"),
+        format!("{}\n", hex::encode(TD_NONCE)).as_bytes(),
+    )?;
     write(&out.join("at.txt"), format!("{TD_AT_UNIX}\n").as_bytes())
 }
