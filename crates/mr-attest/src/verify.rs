@@ -217,14 +217,7 @@ fn verify_tpm(
             let v = q
                 .verify_pcrs(values)
                 .map_err(|e| tpm_stop(r, "pcr_digest", Step::Registers, e))?;
-            r.rules.push(RuleOutcome::new(
-                "pcr_digest",
-                RuleStatus::Pass,
-                format!(
-                    "the quoted values hash to pcrDigest {}",
-                    hex::encode(&q.quote_info().pcr_digest)
-                ),
-            ));
+            r.rules.push(pcr_digest_pass(&q, "the quoted values"));
             r.registers = verified_registers(&v);
             r.provenance = Some(v.provenance().to_string());
             Some(v)
@@ -298,14 +291,8 @@ fn verify_tpm(
                     }
                     other => tpm_stop(r, "pcr_digest", Step::Ima, other),
                 })?;
-            r.rules.push(RuleOutcome::new(
-                "pcr_digest",
-                RuleStatus::Pass,
-                format!(
-                    "the IMA list's final values hash to pcrDigest {}",
-                    hex::encode(&q.quote_info().pcr_digest)
-                ),
-            ));
+            r.rules
+                .push(pcr_digest_pass(&q, "the IMA list's final values"));
             r.registers = verified_registers(&v);
             r.provenance = Some(v.provenance().to_string());
             // The replay had no values to check against, so it could not apply the no-TPM rule
@@ -378,6 +365,18 @@ fn verify_tpm(
         }
     }
     Ok(())
+}
+
+/// The `pcr_digest` rule passed: `values` hash to the quote's pcrDigest.
+fn pcr_digest_pass(q: &SignedQuote, values: &str) -> RuleOutcome {
+    RuleOutcome::new(
+        "pcr_digest",
+        RuleStatus::Pass,
+        format!(
+            "{values} hash to pcrDigest {}",
+            hex::encode(&q.quote_info().pcr_digest)
+        ),
+    )
 }
 
 /// The PCR selection of a quote: `sha256:0,1,10 sha1:10`.
