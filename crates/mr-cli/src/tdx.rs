@@ -143,10 +143,16 @@ pub(crate) fn json(v: &VerifiedQuote) -> serde_json::Value {
             value: *digest,
         })
         .collect();
-    let mut j = mr_attest::report::td_quote_json(v);
-    j["verified"] = serde_json::Value::Bool(true);
-    j["provenance"] = serde_json::Value::String(v.registers().provenance().to_string());
-    j["registers"] = registers_json(&values);
+    let mut j = serde_json::json!({
+        "verified": true,
+        "provenance": v.registers().provenance().to_string(),
+        "registers": registers_json(&values),
+    });
+    if let serde_json::Value::Object(details) = mr_attest::report::td_quote_json(v) {
+        for (key, value) in details {
+            j[key] = value;
+        }
+    }
     j
 }
 
