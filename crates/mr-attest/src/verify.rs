@@ -21,7 +21,7 @@
 use mr_core::log::ima::{self, ImaReplayConfig, ImaReplayReport, IMA_PCR};
 use mr_core::log::tcg::{self, ccel, TcgReplayConfig};
 use mr_core::replay::ReplayOptions;
-use mr_core::{Digest, ErrorClass, HashAlg, MrId, RegisterValue, VerifiedRegisters};
+use mr_core::{ErrorClass, HashAlg, MrId, RegisterValue, VerifiedRegisters};
 use mr_rtmr::quote::{self, QuoteError, VerifiedQuote};
 use mr_tpm::{verify_quote_signature, AkPublic, SignedQuote};
 
@@ -322,24 +322,23 @@ fn verify_tpm(
         let outcome = check_boot_aggregate(log, &ima.replay)
             .map_err(|e| core_stop(Step::BootAggregate, "boot_aggregate", e))?;
         match outcome {
-            BootAggregateCheck::Matches { entry, digest } => r.rules.push(RuleOutcome::new(
+            BootAggregateCheck::Matches { entry, found } => r.rules.push(RuleOutcome::new(
                 "boot_aggregate",
                 RuleStatus::Pass,
                 format!(
-                    "boot_aggregate of entry {entry} matches the boot log: {}:{digest}",
-                    digest.alg()
+                    "boot_aggregate of entry {entry} matches the boot log: {}:{} over {} ({})",
+                    found.digest.alg(),
+                    found.digest,
+                    found.rule,
+                    found.rule.kernels(found.digest.alg())
                 ),
             )),
-            BootAggregateCheck::Differs {
-                entry,
-                recorded,
-                computed,
-            } => {
+            BootAggregateCheck::Differs { entry, mismatch } => {
                 let message = format!(
-                    "boot_aggregate of entry {entry} is {}:{recorded} but the boot log gives \
-                     {}:{computed}",
-                    recorded.alg(),
-                    computed.alg()
+                    "boot_aggregate of entry {entry} is {}:{} but the boot log gives {}",
+                    mismatch.recorded.alg(),
+                    mismatch.recorded,
+                    mismatch.candidates_text()
                 );
                 let mut stop = reject_rule(
                     r,
@@ -396,21 +395,19 @@ pub fn selection_text(q: &SignedQuote) -> String {
 /// What binds an IMA list to a PC-Client boot log: see [`check_boot_aggregate`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BootAggregateCheck {
-    /// The list's first `boot_aggregate` equals the one computed from the boot log.
+    /// The list's first `boot_aggregate` equals one computed from the boot log.
     Matches {
         /// The entry (0-based) of the `boot_aggregate`.
         entry: u64,
-        /// The aggregate.
-        digest: Digest,
+        /// The aggregate and the rule (PCRs 0-7 or 0-9) it matched.
+        found: tcg::BootAggregateMatch,
     },
-    /// The list's first `boot_aggregate` differs from the boot log's.
+    /// The list's first `boot_aggregate` differs from every value the boot log gives.
     Differs {
         /// The entry (0-based) of the `boot_aggregate`.
         entry: u64,
-        /// The list's value.
-        recorded: Digest,
-        /// The boot log's value.
-        computed: Digest,
+        /// The list's value and the boot log's candidates.
+        mismatch: Box<tcg::BootAggregateMismatch>,
     },
     /// The list has no `boot_aggregate` that could bind it (see the reason).
     Unbound {
@@ -422,8 +419,9 @@ pub enum BootAggregateCheck {
 
 /// Check the list's first `boot_aggregate` ([`ImaReplayReport::first_boot_aggregate`]: the first
 /// entry of the IMA register, covered by the verified values) against the PC-Client `boot_log`
-/// (replayed with [`TcgReplayConfig::pc_client`]: PCR 0-7 for SHA-1, 0-9 otherwise). An error
-/// is a boot log that cannot be replayed.
+/// ([`tcg::verify_boot_aggregate`] with [`TcgReplayConfig::pc_client`]: PCRs 0-7 for SHA-1;
+/// 0-9, or 0-7 as Linux 5.7 computed it, for other banks). An error is a boot log that cannot be
+/// replayed.
 pub fn check_boot_aggregate(
     boot_log: &[u8],
     report: &ImaReplayReport,
@@ -443,18 +441,14 @@ pub fn check_boot_aggregate(
         return Ok(BootAggregateCheck::Unbound { reason });
     };
     match tcg::verify_boot_aggregate(boot_log, &TcgReplayConfig::pc_client(), &first.digest) {
-        Ok(digest) => Ok(BootAggregateCheck::Matches {
+        Ok(found) => Ok(BootAggregateCheck::Matches {
             entry: first.entry,
-            digest,
+            found,
         }),
-        Err(mr_core::Error::Replay(r)) if r.mismatches.len() == 1 => {
-            let m = &r.mismatches[0];
-            Ok(BootAggregateCheck::Differs {
-                entry: first.entry,
-                recorded: m.expected,
-                computed: m.computed,
-            })
-        }
+        Err(mr_core::Error::BootAggregate(mismatch)) => Ok(BootAggregateCheck::Differs {
+            entry: first.entry,
+            mismatch,
+        }),
         Err(e) => Err(e),
     }
 }

@@ -275,7 +275,7 @@ pub(crate) fn print_human(r: &ImaReplayReport, expected: Option<&VerifiedRegiste
         outln!("boot_aggregate entries: {} in all", r.boot_aggregate_count);
     }
     for rv in &r.outcome.registers {
-        outln!("{} {} {}", rv.id, rv.value.alg(), rv.value);
+        outln!("{rv}");
     }
     if expected.is_some() {
         outln!(
@@ -316,36 +316,40 @@ pub(crate) fn check_boot_aggregate(
 ) -> CmdResult {
     let log = crate::common::read_input(boot_log, 16 << 20)?;
     match mr_attest::check_boot_aggregate(&log, report)? {
-        BootAggregateCheck::Matches { entry, digest } => {
+        BootAggregateCheck::Matches { entry, found } => {
             if !json {
                 outln!(
-                    "boot_aggregate of entry {entry} matches the boot log: {}:{digest}",
-                    digest.alg()
+                    "boot_aggregate of entry {entry} matches the boot log: {}:{} over {} ({})",
+                    found.digest.alg(),
+                    found.digest,
+                    found.rule,
+                    found.rule.kernels(found.digest.alg())
                 );
             }
             Ok(())
         }
-        BootAggregateCheck::Differs {
-            entry,
-            recorded,
-            computed,
-        } => {
+        BootAggregateCheck::Differs { entry, mismatch: m } => {
+            let alg = m.recorded.alg();
             if json {
                 print_json(&serde_json::json!({
                     "verified": false,
                     "boot_aggregate": {
                         "entry": entry,
-                        "alg": recorded.alg().name(),
-                        "recorded": recorded.to_hex(),
-                        "computed": computed.to_hex(),
+                        "alg": alg.name(),
+                        "recorded": m.recorded.to_hex(),
+                        "computed": m.candidates.first().map(|(_, d)| d.to_hex()),
+                        "candidates": m.candidates.iter().map(|(rule, d)| serde_json::json!({
+                            "rule": rule.name(),
+                            "value": d.to_hex(),
+                        })).collect::<Vec<_>>(),
                     },
                 }));
             }
             Err(Failure::Rejected(format!(
-                "boot_aggregate of entry {entry} is {}:{recorded} but the boot log {} gives {}:{computed}",
-                recorded.alg(),
+                "boot_aggregate of entry {entry} is {alg}:{} but the boot log {} gives {}",
+                m.recorded,
                 boot_log.display(),
-                computed.alg(),
+                m.candidates_text()
             )))
         }
         BootAggregateCheck::Unbound { reason } => {

@@ -535,7 +535,7 @@ fn verify(args: ShardsVerifyArgs) -> CmdResult {
             );
         }
         for rv in &registers {
-            outln!("{} {} {}", rv.id, rv.value.alg(), rv.value);
+            outln!("{rv}");
         }
         outln!(
             "verified: {} shards, {} entries",

@@ -181,7 +181,7 @@ pub fn run_quote_verify(args: QuoteVerifyArgs) -> CmdResult {
             );
             outln!("verified registers:");
             for v in values {
-                outln!("{} {} {}", v.id, v.value.alg(), v.value);
+                outln!("{v}");
             }
         }
         None => outln!(

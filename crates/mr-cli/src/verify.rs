@@ -210,7 +210,7 @@ fn print_verdict(v: &AttestationResult) {
     );
     outln!("verified registers:");
     for r in &v.registers {
-        outln!("{} {} {}", r.id, r.value.alg(), r.value);
+        outln!("{}", r.register_value());
     }
     if let Some(s) = &v.journal {
         outln!(

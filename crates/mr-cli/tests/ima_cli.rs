@@ -69,11 +69,11 @@ fn without_expect_prints_values_per_pcr_and_bank_and_exits_0() {
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8(o.stdout).unwrap();
     assert!(
-        out.contains(&format!("pcr10 sha1 {}", f.after5[0])),
+        out.contains(&format!("pcr10:sha1:{}", f.after5[0])),
         "{out}"
     );
     assert!(
-        out.contains(&format!("pcr10 sha256 {}", f.after5[1])),
+        out.contains(&format!("pcr10:sha256:{}", f.after5[1])),
         "{out}"
     );
     assert!(out.contains("entries: 5 (1 violations)"), "{out}");

@@ -413,6 +413,61 @@ fn ima_boot_aggregate_is_checked_against_the_boot_log() {
     assert_eq!(code(&o), 2, "{}", stderr(&o));
 }
 
+/// A Linux 5.7 list: its SHA-256 boot_aggregate covers PCR 0-7 of the boot log only. Accepted,
+/// with the rule named; an aggregate matching neither rule is refused with both candidates.
+#[test]
+fn a_linux_5_7_boot_aggregate_verifies_against_its_boot_log() {
+    use mr_core::log::ima::builder::ImaListBuilder;
+    use mr_core::{Digest, HashAlg};
+    let Some(v) = vectors() else { return };
+    let bios = v.join("ima/ima-evm-utils/sample-binary_bios_measurements-pcrs-8-9");
+    let dir = tempfile::tempdir().unwrap();
+    // SHA-256 over the log's SHA-256 PCR 0-7, computed independently (see
+    // crates/mr-core/tests/tcg_vectors.rs SAMPLE_BIOS_SHA256_PCRS_0_7).
+    let pcrs_0_7 = "c9f295303f97f2087d638777d5626eb2418afbfd244c58f7a215af5e4d7f41d3";
+    let list_with = |aggregate: &Digest, name: &str| {
+        let mut b = ImaListBuilder::ascii();
+        b.boot_aggregate("ima-ng", aggregate);
+        b.ima_ng(10, &HashAlg::Sha256.hash(b"a"), "/bin/a");
+        let path = dir.path().join(name);
+        std::fs::write(&path, b.finish()).unwrap();
+        path
+    };
+    let old = list_with(&Digest::from_hex(HashAlg::Sha256, pcrs_0_7).unwrap(), "5.7");
+    let o = mr(&["ima", "replay", path(&old), "--boot-log", path(&bios)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "matches the boot log: sha256:{pcrs_0_7} over pcr0-7 (Linux 5.7)"
+        )),
+        "{}",
+        stdout(&o)
+    );
+
+    let neither = list_with(&HashAlg::Sha256.hash(b"neither"), "neither");
+    let o = mr(&[
+        "ima",
+        "replay",
+        path(&neither),
+        "--boot-log",
+        path(&bios),
+        "--json",
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains(pcrs_0_7), "{err}");
+    assert!(
+        err.contains("83d19723ef3b3c05bb8ae70d86b3886c158f2408f1b71ed265886a7b79eb700e"),
+        "{err}"
+    );
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let candidates = j["boot_aggregate"]["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 2);
+    assert_eq!(candidates[0]["rule"], "pcr0-9");
+    assert_eq!(candidates[1]["rule"], "pcr0-7");
+    assert_eq!(candidates[1]["value"], pcrs_0_7);
+}
+
 /// go-attestation's log without the Exit Boot Services pair: rejected as logged (PCR 5), accepted
 /// only with the explicit `--missing-ebs-workaround`.
 #[test]

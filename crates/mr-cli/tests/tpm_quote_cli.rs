@@ -89,10 +89,38 @@ fn cmc_quote_verifies_and_prints_the_quoted_pcrs() {
     let out = String::from_utf8(o.stdout).unwrap();
     assert!(
         out.contains(
-            "pcr4 sha256 d3f67dbed9bce9d391a3567edad08971339e4dbabadd5b7eaf082860296e5e72"
+            "pcr4:sha256:d3f67dbed9bce9d391a3567edad08971339e4dbabadd5b7eaf082860296e5e72"
         ),
         "{out}"
     );
+}
+
+/// The register lines `mr quote verify tpm` prints are `ID:ALG:HEX`, the form `--pcrs` and
+/// `--expect-file` read: one command's output is the next one's input.
+#[test]
+fn printed_registers_are_the_next_commands_input() {
+    let Some(c) = cmc() else { return };
+    let nonce = c.v["nonce_hex"].as_str().unwrap();
+    let args = |pcrs: &str| {
+        mr(&[
+            "quote", "verify", "tpm", "--attest", &c.attest, "--sig", &c.sig, "--ak", &c.ak,
+            "--nonce", nonce, "--pcrs", pcrs,
+        ])
+    };
+    let o = args(&c.pcrs);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.parse::<mr_core::RegisterValue>().is_ok())
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    let dir = tempfile::tempdir().unwrap();
+    let printed = dir.path().join("printed-pcrs.txt");
+    std::fs::write(&printed, lines.join("\n")).unwrap();
+    let o = args(printed.to_str().unwrap());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), out);
 }
 
 #[test]
@@ -241,7 +269,7 @@ fn gta_evidence_with_a_foreign_ak_certificate_exits_1_and_the_boot_evidence_0() 
             assert_eq!(
                 String::from_utf8(o.stdout)
                     .unwrap()
-                    .matches(" sha256 ")
+                    .matches(":sha256:")
                     .count(),
                 8
             );

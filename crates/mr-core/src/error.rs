@@ -96,13 +96,19 @@ pub enum Error {
     /// logged but never extended (see [`crate::log::ima::HistoryError`]).
     #[error(transparent)]
     History(Box<crate::log::ima::HistoryError>),
+    /// An IMA `boot_aggregate` that the boot log does not reproduce under any accepted rule.
+    #[error(transparent)]
+    BootAggregate(Box<crate::log::tcg::BootAggregateMismatch>),
 }
 
 impl Error {
     /// The class of this error (what a CLI exit code or a verifier verdict should be).
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::EntryDigest(_) | Error::Replay(_) | Error::NotCovered(_) => ErrorClass::Rejected,
+            Error::EntryDigest(_)
+            | Error::Replay(_)
+            | Error::NotCovered(_)
+            | Error::BootAggregate(_) => ErrorClass::Rejected,
             Error::Register { .. } | Error::Io(_) => ErrorClass::Device,
             Error::History(h) => h.class(),
             _ => ErrorClass::Malformed,

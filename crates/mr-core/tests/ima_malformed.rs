@@ -161,6 +161,55 @@ fn unknown_templates_and_fields_are_typed_errors() {
     assert!(matches!(p.kind, ParseErrorKind::Invalid(_)));
 }
 
+/// An empty template name is no template: it is refused wherever it stands. Found by the
+/// ima_ascii fuzz target: the reader skipped the template lookup when the name equalled the
+/// previous entry's, and a fresh reader's "previous" name is empty, so an empty name at the first
+/// entry (or the first entry of a two-thread chunk) was parsed as ima-ng.
+#[test]
+fn an_empty_template_name_is_refused_at_the_first_entry_and_later() {
+    let d = "0000000000000000000000000000000000000000";
+    let ima_ng = format!("sha256:{} /bin/x", "00".repeat(32));
+    // ASCII: two spaces where the name would be.
+    let first = format!("10 {d}  {ima_ng}\n");
+    let p = parse_error(read_all(first.as_bytes(), ImaReaderOptions::default()).unwrap_err());
+    assert_eq!(p.kind, ParseErrorKind::UnknownTemplate(String::new()));
+    assert_eq!(p.entry, Some(0));
+    let later = format!("10 {d} ima-ng {ima_ng}\n10 {d}  {ima_ng}\n");
+    let p = parse_error(read_all(later.as_bytes(), ImaReaderOptions::default()).unwrap_err());
+    assert_eq!(p.kind, ParseErrorKind::UnknownTemplate(String::new()));
+    assert_eq!(p.entry, Some(1));
+
+    // Binary: a zero-length name before valid ima-ng data.
+    let good = small_list(ListKind::Binary, Endian::Little);
+    let mut data = Vec::new();
+    let d_ng = [b"sha256:\0".as_slice(), &[0; 32]].concat();
+    for field in [d_ng.as_slice(), b"/bin/x\0"] {
+        data.extend_from_slice(&(field.len() as u32).to_le_bytes());
+        data.extend_from_slice(field);
+    }
+    let mut empty = entry_header(10, b"");
+    empty.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    empty.extend_from_slice(&data);
+    for (list, entry) in [(empty.clone(), 0), ([good.as_slice(), &empty].concat(), 5)] {
+        let p = parse_error(read_all(&list, ImaReaderOptions::default()).unwrap_err());
+        if entry == 0 {
+            // At the first entry, format detection finds no known template.
+            assert!(matches!(p.kind, ParseErrorKind::Invalid(_)), "{p}");
+        } else {
+            assert_eq!(
+                p.kind,
+                ParseErrorKind::Invalid("empty template name".into())
+            );
+            assert_eq!(p.entry, Some(entry));
+        }
+        // The replay on one and on two threads refuses it alike.
+        let one = ima::replay(list.as_slice(), &ImaReplayConfig::default(), None).unwrap_err();
+        let (two, _) =
+            ima::replay_parallel_chunked(list.as_slice(), &ImaReplayConfig::default(), None, 64);
+        assert_eq!(one.to_string(), two.unwrap_err().to_string());
+    }
+}
+
 #[test]
 fn non_utf8_names_are_errors() {
     // ima-ng with a non-UTF-8 path.

@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 
 use mr_core::log::tcg::{
-    self, boot_aggregate, ccel, DataCheck, DataCheckPolicy, DigestCount, EventData, EventType,
-    Hashed, LogEnd, LogFormat, MissingExitBootServices, ParseOptions, TcgReplayConfig, Trailing,
+    self, boot_aggregate, ccel, BootAggregateRule, DataCheck, DataCheckPolicy, DigestCount,
+    EventData, EventType, Hashed, LogEnd, LogFormat, MissingExitBootServices, ParseOptions,
+    TcgReplayConfig, Trailing,
 };
 use mr_core::{Digest, Error, HashAlg, MrId, RegisterValue, VerifiedRegisters};
 
@@ -561,23 +562,26 @@ fn ima_evm_utils_boot_aggregate_is_verified_against_its_bios_log_and_refused_aga
     let ima = mr_core::log::ima::replay(&list[..], &Default::default(), None).unwrap();
     let recorded = ima.boot_aggregates[0].digest;
     assert_eq!(recorded.alg(), HashAlg::Sha256);
-    let computed =
+    let matched =
         tcg::verify_boot_aggregate(&bios, &TcgReplayConfig::pc_client(), &recorded).unwrap();
-    assert_eq!(computed, recorded);
+    assert_eq!(matched.digest, recorded);
+    assert_eq!(matched.rule, BootAggregateRule::Pcrs0To9);
 
     let other = read(&dir, "tcg2/go-attestation/sb_cert_eventlog");
     let err =
         tcg::verify_boot_aggregate(&other, &TcgReplayConfig::pc_client(), &recorded).unwrap_err();
-    let Error::Replay(r) = err else {
+    let Error::BootAggregate(m) = err else {
         panic!("expected a mismatch, got {err}")
     };
-    assert_eq!(r.mismatches[0].register.to_string(), "boot_aggregate");
-    assert_eq!(r.mismatches[0].expected, recorded);
-    assert_ne!(r.mismatches[0].computed, recorded);
+    assert_eq!(m.recorded, recorded);
+    assert_eq!(m.candidates.len(), 2);
+    assert!(m.candidates.iter().all(|(_, d)| *d != recorded));
     // The SHA-1 aggregate of the same log covers PCR 0-7 only.
     let sha1 = tcg::replay(&bios, &TcgReplayConfig::pc_client(), None).unwrap();
     let sha1_aggregate = boot_aggregate(&sha1.outcome.registers, HashAlg::Sha1);
-    tcg::verify_boot_aggregate(&bios, &TcgReplayConfig::pc_client(), &sha1_aggregate).unwrap();
+    let matched =
+        tcg::verify_boot_aggregate(&bios, &TcgReplayConfig::pc_client(), &sha1_aggregate).unwrap();
+    assert_eq!(matched.rule, BootAggregateRule::Pcrs0To7);
     // A zero aggregate (no TPM) never matches.
     assert!(matches!(
         tcg::verify_boot_aggregate(
@@ -585,8 +589,50 @@ fn ima_evm_utils_boot_aggregate_is_verified_against_its_bios_log_and_refused_aga
             &TcgReplayConfig::pc_client(),
             &Digest::zero(HashAlg::Sha256)
         ),
-        Err(Error::Replay(_))
+        Err(Error::BootAggregate(_))
     ));
+}
+
+/// SHA-256 over the SHA-256 PCRs 0-7 of the ima-evm-utils sample BIOS log, computed
+/// independently of mr: a 40-line Python replay of the crypto-agile log (skipping EV_NO_ACTION,
+/// folding each event's digest per bank), which also reproduces the 0-9 value 83d19723… that the
+/// ima-evm-utils test expects.
+const SAMPLE_BIOS_SHA256_PCRS_0_7: &str =
+    "c9f295303f97f2087d638777d5626eb2418afbfd244c58f7a215af5e4d7f41d3";
+
+/// Linux 5.7 computed the SHA-256 boot_aggregate over PCR 0-7: accepted, with the rule named;
+/// one that matches neither rule is refused with both candidate values.
+#[test]
+fn linux_5_7_boot_aggregate_over_pcrs_0_to_7_is_accepted_and_named() {
+    let Some(dir) = vectors() else { return };
+    let bios = read(
+        &dir,
+        "ima/ima-evm-utils/sample-binary_bios_measurements-pcrs-8-9",
+    );
+    let cfg = TcgReplayConfig::pc_client();
+    let old = Digest::from_hex(HashAlg::Sha256, SAMPLE_BIOS_SHA256_PCRS_0_7).unwrap();
+    let matched = tcg::verify_boot_aggregate(&bios, &cfg, &old).unwrap();
+    assert_eq!(matched.rule, BootAggregateRule::Pcrs0To7);
+    assert_eq!(matched.rule.kernels(HashAlg::Sha256), "Linux 5.7");
+
+    let neither = HashAlg::Sha256.hash(b"neither rule");
+    let Err(Error::BootAggregate(m)) = tcg::verify_boot_aggregate(&bios, &cfg, &neither) else {
+        panic!("an aggregate matching neither rule must be refused")
+    };
+    let message = m.to_string();
+    assert!(message.contains(SAMPLE_BIOS_SHA256_PCRS_0_7), "{message}");
+    assert!(
+        message.contains("83d19723ef3b3c05bb8ae70d86b3886c158f2408f1b71ed265886a7b79eb700e"),
+        "{message}"
+    );
+    assert!(message.contains(&neither.to_hex()), "{message}");
+    // SHA-1 has one rule: PCR 0-7 of every kernel; a SHA-1 aggregate over 0-9 is refused.
+    let sha1 = tcg::replay(&bios, &cfg, None).unwrap().outcome.registers;
+    let over_0_9 = tcg::boot_aggregate_by(&sha1, HashAlg::Sha1, BootAggregateRule::Pcrs0To9);
+    let Err(Error::BootAggregate(m)) = tcg::verify_boot_aggregate(&bios, &cfg, &over_0_9) else {
+        panic!("a SHA-1 aggregate over PCR 0-9 must be refused")
+    };
+    assert_eq!(m.candidates.len(), 1);
 }
 
 /// Standard base64 with line breaks (the vectors are stored as upstream keeps them).

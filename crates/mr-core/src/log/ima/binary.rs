@@ -159,7 +159,15 @@ impl<R: BufRead> ImaReader<R> {
         let at = self.pos;
         self.piece(&mut b4, "template name length", start)?;
         let name_len = endian.u32(b4);
-        if name_len == 0 || name_len > MAX_TEMPLATE_NAME_LEN {
+        if name_len == 0 {
+            return Err(self.error(
+                FORMAT,
+                "template name length",
+                at,
+                ParseErrorKind::Invalid("empty template name".into()),
+            ));
+        }
+        if name_len > MAX_TEMPLATE_NAME_LEN {
             return Err(self.error(
                 FORMAT,
                 "template name length",
@@ -269,7 +277,9 @@ pub(crate) fn set_template(
     cache: &mut Vec<(String, TemplateFormat)>,
     name: &[u8],
 ) -> Result<(), ParseErrorKind> {
-    if entry.name.as_bytes() == name {
+    // A fresh entry's name is empty: an empty name must not match it and skip the lookup
+    // (an empty name is no template and is refused below).
+    if !name.is_empty() && entry.name.as_bytes() == name {
         return Ok(());
     }
     let format = match cache.iter().find(|(n, _)| n.as_bytes() == name) {

@@ -33,6 +33,8 @@ pub use data::{
 pub use event::{Event, EventType, STARTUP_LOCALITY_SIGNATURE};
 pub use spec_id::{AlgorithmSize, SpecIdEvent, SPEC_ID_SIGNATURE};
 
+use std::fmt;
+
 use crate::alg::{Digest, HashAlg};
 use crate::error::{EntryDigestMismatch, Error, ParseError, ParseErrorKind};
 use crate::register::{MrId, RegisterValue, VerifiedRegisters};
@@ -1059,13 +1061,87 @@ fn register_of(e: &Event<'_>, space: RegisterSpace, format: &'static str) -> Res
     }
 }
 
-/// The IMA `boot_aggregate` over PCR values in bank `alg` (Linux `ima_calc_boot_aggregate`):
-/// `H(PCR0 || .. || PCR7)`, and for banks other than SHA-1 also PCR 8 and 9. PCRs missing from
-/// `values` count as zero (their reset value).
+/// Which PCRs an IMA `boot_aggregate` hashes (Linux `ima_calc_boot_aggregate`).
+///
+/// The SHA-1 aggregate has always covered PCR 0-7. For the other banks, kernels from 5.8 add
+/// PCR 8 and 9 (where GRUB measures the kernel command line and files); Linux 5.7, the first
+/// kernel with non-SHA-1 aggregates, hashed PCR 0-7 only, and lists from it exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BootAggregateRule {
+    /// `H(PCR0 || .. || PCR7)`: every SHA-1 aggregate, and non-SHA-1 aggregates of Linux 5.7.
+    Pcrs0To7,
+    /// `H(PCR0 || .. || PCR9)`: non-SHA-1 aggregates of Linux 5.8 and later.
+    Pcrs0To9,
+}
+
+impl BootAggregateRule {
+    /// The rule of current kernels for bank `alg`: PCR 0-7 for SHA-1, PCR 0-9 otherwise.
+    pub fn current(alg: HashAlg) -> BootAggregateRule {
+        if alg == HashAlg::Sha1 {
+            BootAggregateRule::Pcrs0To7
+        } else {
+            BootAggregateRule::Pcrs0To9
+        }
+    }
+
+    /// The rules a verifier accepts for bank `alg`: for SHA-1 the one rule; for other banks the
+    /// current one first, then Linux 5.7's.
+    pub fn accepted(alg: HashAlg) -> &'static [BootAggregateRule] {
+        if alg == HashAlg::Sha1 {
+            &[BootAggregateRule::Pcrs0To7]
+        } else {
+            &[BootAggregateRule::Pcrs0To9, BootAggregateRule::Pcrs0To7]
+        }
+    }
+
+    /// The last PCR hashed.
+    pub fn last_pcr(self) -> u32 {
+        match self {
+            BootAggregateRule::Pcrs0To7 => 7,
+            BootAggregateRule::Pcrs0To9 => 9,
+        }
+    }
+
+    /// A short name for reports: `pcr0-7` or `pcr0-9`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BootAggregateRule::Pcrs0To7 => "pcr0-7",
+            BootAggregateRule::Pcrs0To9 => "pcr0-9",
+        }
+    }
+
+    /// Which kernels compute an aggregate of bank `alg` this way, for messages.
+    pub fn kernels(self, alg: HashAlg) -> &'static str {
+        match (self, alg) {
+            (BootAggregateRule::Pcrs0To7, HashAlg::Sha1) => "every kernel",
+            (BootAggregateRule::Pcrs0To7, _) => "Linux 5.7",
+            (BootAggregateRule::Pcrs0To9, _) => "Linux 5.8 and later",
+        }
+    }
+}
+
+impl fmt::Display for BootAggregateRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The IMA `boot_aggregate` of current kernels over PCR values in bank `alg`
+/// ([`BootAggregateRule::current`]): `H(PCR0 || .. || PCR7)`, and for banks other than SHA-1
+/// also PCR 8 and 9. PCRs missing from `values` count as zero (their reset value).
 pub fn boot_aggregate(values: &[RegisterValue], alg: HashAlg) -> Digest {
-    let last = if alg == HashAlg::Sha1 { 7 } else { 9 };
+    boot_aggregate_by(values, alg, BootAggregateRule::current(alg))
+}
+
+/// The IMA `boot_aggregate` over PCR values in bank `alg` under `rule`. PCRs missing from
+/// `values` count as zero (their reset value).
+pub fn boot_aggregate_by(
+    values: &[RegisterValue],
+    alg: HashAlg,
+    rule: BootAggregateRule,
+) -> Digest {
     let mut h = alg.hasher();
-    for n in 0..=last {
+    for n in 0..=rule.last_pcr() {
         let id = MrId::Pcr(n);
         let v = values
             .iter()
@@ -1077,41 +1153,84 @@ pub fn boot_aggregate(values: &[RegisterValue], alg: HashAlg) -> Digest {
     h.finalize()
 }
 
-/// Name of the pseudo-register a boot-aggregate mismatch is reported under.
-pub const BOOT_AGGREGATE_REGISTER: &str = "boot_aggregate";
+/// A `boot_aggregate` that the boot log reproduces, and the rule that reproduced it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BootAggregateMatch {
+    /// The aggregate (equal to the IMA entry's).
+    pub digest: Digest,
+    /// Which PCRs it covers.
+    pub rule: BootAggregateRule,
+}
+
+/// A `boot_aggregate` that no accepted rule reproduces from the boot log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BootAggregateMismatch {
+    /// The IMA entry's aggregate.
+    pub recorded: Digest,
+    /// What the boot log gives under each accepted rule, in the order tried.
+    pub candidates: Vec<(BootAggregateRule, Digest)>,
+    /// Events of the boot log replayed.
+    pub events: u64,
+}
+
+impl BootAggregateMismatch {
+    /// What the boot log gives, e.g. `sha256:A over pcr0-9 (Linux 5.8 and later) or sha256:B
+    /// over pcr0-7 (Linux 5.7)`.
+    pub fn candidates_text(&self) -> String {
+        let alg = self.recorded.alg();
+        let each: Vec<String> = self
+            .candidates
+            .iter()
+            .map(|(rule, d)| format!("{alg}:{d} over {rule} ({})", rule.kernels(alg)))
+            .collect();
+        each.join(" or ")
+    }
+}
+
+impl fmt::Display for BootAggregateMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "boot_aggregate is {}:{} but the boot log gives {}",
+            self.recorded.alg(),
+            self.recorded,
+            self.candidates_text()
+        )
+    }
+}
+
+impl std::error::Error for BootAggregateMismatch {}
 
 /// Check an IMA `boot_aggregate` against the PC-Client log of the same boot: replay `log` with
 /// `cfg` (no verified values: the aggregate is what ties the two together), compute the
-/// aggregate in the algorithm of `recorded` ([`boot_aggregate`]: PCR 0-7 for SHA-1, 0-9 for
-/// other banks) and compare.
+/// aggregate in the algorithm of `recorded` under each [`BootAggregateRule::accepted`] rule and
+/// compare.
 ///
-/// Returns the computed aggregate when it equals `recorded`. A difference is
-/// [`Error::Replay`] with one mismatch on the virtual register `boot_aggregate` carrying both
-/// values (expected = the IMA entry's, computed = the log's). An all-zero `recorded` (the
-/// kernel found no TPM) never matches a log. A log without the bank of `recorded` is
-/// [`Error::Parse`].
+/// Returns the aggregate and the rule that reproduced it. When none does:
+/// [`Error::BootAggregate`] with every candidate value. An all-zero `recorded` (the kernel found
+/// no TPM) never matches a log. A log without the bank of `recorded` is [`Error::Parse`].
 pub fn verify_boot_aggregate(
     log: &[u8],
     cfg: &TcgReplayConfig,
     recorded: &Digest,
-) -> Result<Digest, Error> {
+) -> Result<BootAggregateMatch, Error> {
     let alg = recorded.alg();
     let cfg = cfg.clone().with_banks(vec![alg]);
     let report = replay(log, &cfg, None)?;
-    let computed = boot_aggregate(&report.outcome.registers, alg);
-    if computed == *recorded {
-        return Ok(computed);
+    let mut candidates = Vec::new();
+    for rule in BootAggregateRule::accepted(alg) {
+        let computed = boot_aggregate_by(&report.outcome.registers, alg, *rule);
+        if computed == *recorded {
+            return Ok(BootAggregateMatch {
+                digest: computed,
+                rule: *rule,
+            });
+        }
+        candidates.push((*rule, computed));
     }
-    Err(crate::error::ReplayError {
-        mismatches: vec![crate::error::Mismatch {
-            register: MrId::Virtual(BOOT_AGGREGATE_REGISTER.into()),
-            alg,
-            expected: *recorded,
-            computed,
-            events: report.outcome.entries,
-        }],
-        entries_replayed: report.outcome.entries,
-        first_bad_entry: None,
-    }
-    .into())
+    Err(Error::BootAggregate(Box::new(BootAggregateMismatch {
+        recorded: *recorded,
+        candidates,
+        events: report.outcome.entries,
+    })))
 }
