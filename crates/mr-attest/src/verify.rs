@@ -321,25 +321,14 @@ fn verify_tpm(
     if let (Some(log), Some(ima)) = (&ev.boot_log, &r.ima) {
         let outcome = check_boot_aggregate(log, &ima.replay)
             .map_err(|e| core_stop(Step::BootAggregate, "boot_aggregate", e))?;
+        let message = outcome.message("the boot log");
         match outcome {
-            BootAggregateCheck::Matches { entry, found } => r.rules.push(RuleOutcome::new(
+            BootAggregateCheck::Matches { .. } => r.rules.push(RuleOutcome::new(
                 "boot_aggregate",
                 RuleStatus::Pass,
-                format!(
-                    "boot_aggregate of entry {entry} matches the boot log: {}:{} over {} ({})",
-                    found.digest.alg(),
-                    found.digest,
-                    found.rule,
-                    found.rule.kernels(found.digest.alg())
-                ),
+                message,
             )),
-            BootAggregateCheck::Differs { entry, mismatch } => {
-                let message = format!(
-                    "boot_aggregate of entry {entry} is {}:{} but the boot log gives {}",
-                    mismatch.recorded.alg(),
-                    mismatch.recorded,
-                    mismatch.candidates_text()
-                );
+            BootAggregateCheck::Differs { entry, .. } => {
                 let mut stop = reject_rule(
                     r,
                     "boot_aggregate",
@@ -352,13 +341,13 @@ fn verify_tpm(
                 }
                 return Err(stop);
             }
-            BootAggregateCheck::Unbound { reason } => {
+            BootAggregateCheck::Unbound { .. } => {
                 return Err(reject_rule(
                     r,
                     "boot_aggregate",
                     Step::BootAggregate,
                     "boot_aggregate",
-                    format!("the boot log cannot be bound to the list: {reason}"),
+                    message,
                 ));
             }
         }
@@ -415,6 +404,32 @@ pub enum BootAggregateCheck {
         /// verified values do not cover it.
         reason: String,
     },
+}
+
+impl BootAggregateCheck {
+    /// One line saying what was found, naming the boot log `log` (e.g. `the boot log
+    /// /path/to/binary_bios_measurements`): the matching aggregate and its rule, the recorded
+    /// value with every candidate, or why nothing binds the list.
+    pub fn message(&self, log: &str) -> String {
+        match self {
+            BootAggregateCheck::Matches { entry, found } => format!(
+                "boot_aggregate of entry {entry} matches {log}: {}:{} over {} ({})",
+                found.digest.alg(),
+                found.digest,
+                found.rule,
+                found.rule.kernels(found.digest.alg())
+            ),
+            BootAggregateCheck::Differs { entry, mismatch } => format!(
+                "boot_aggregate of entry {entry} is {}:{} but {log} gives {}",
+                mismatch.recorded.alg(),
+                mismatch.recorded,
+                mismatch.candidates_text()
+            ),
+            BootAggregateCheck::Unbound { reason } => {
+                format!("{log} cannot be bound to the list: {reason}")
+            }
+        }
+    }
 }
 
 /// Check the list's first `boot_aggregate` ([`ImaReplayReport::first_boot_aggregate`]: the first

@@ -315,27 +315,21 @@ pub(crate) fn check_boot_aggregate(
     json: bool,
 ) -> CmdResult {
     let log = crate::common::read_input(boot_log, 16 << 20)?;
-    match mr_attest::check_boot_aggregate(&log, report)? {
-        BootAggregateCheck::Matches { entry, found } => {
+    let check = mr_attest::check_boot_aggregate(&log, report)?;
+    match &check {
+        BootAggregateCheck::Matches { .. } => {
             if !json {
-                outln!(
-                    "boot_aggregate of entry {entry} matches the boot log: {}:{} over {} ({})",
-                    found.digest.alg(),
-                    found.digest,
-                    found.rule,
-                    found.rule.kernels(found.digest.alg())
-                );
+                outln!("{}", check.message("the boot log"));
             }
             Ok(())
         }
         BootAggregateCheck::Differs { entry, mismatch: m } => {
-            let alg = m.recorded.alg();
             if json {
                 print_json(&serde_json::json!({
                     "verified": false,
                     "boot_aggregate": {
                         "entry": entry,
-                        "alg": alg.name(),
+                        "alg": m.recorded.alg().name(),
                         "recorded": m.recorded.to_hex(),
                         "computed": m.candidates.first().map(|(_, d)| d.to_hex()),
                         "candidates": m.candidates.iter().map(|(rule, d)| serde_json::json!({
@@ -345,12 +339,9 @@ pub(crate) fn check_boot_aggregate(
                     },
                 }));
             }
-            Err(Failure::Rejected(format!(
-                "boot_aggregate of entry {entry} is {alg}:{} but the boot log {} gives {}",
-                m.recorded,
-                boot_log.display(),
-                m.candidates_text()
-            )))
+            Err(Failure::Rejected(
+                check.message(&format!("the boot log {}", boot_log.display())),
+            ))
         }
         BootAggregateCheck::Unbound { reason } => {
             Err(Failure::Rejected(format!("--boot-log: {reason}")))
