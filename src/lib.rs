@@ -4,8 +4,12 @@
 //! - [`core`] (`mr-core`): hash algorithms, the measurement-register model, log formats and replay;
 //! - [`tpm`] (`mr-tpm`, feature `tpm`): TPM PCRs and TPM quote verification;
 //! - [`rtmr`] (`mr-rtmr`, feature `rtmr`): TDX RTMRs, TD quote verification, CCEL, simulated TD;
-//! - [`virtual_registers`] (`mr-virtual`, feature `virtual`): virtual registers over a backing register.
+//! - [`virtual_registers`] (`mr-virtual`, feature `virtual`): virtual registers over a backing register;
+//! - [`attest`] (`mr-attest`, feature `attest`): evidence per root of trust, one verifier, the
+//!   attestation result (JSON, EAR).
 
+#[cfg(feature = "attest")]
+pub use mr_attest as attest;
 pub use mr_core as core;
 #[cfg(feature = "rtmr")]
 pub use mr_rtmr as rtmr;

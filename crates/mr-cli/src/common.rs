@@ -155,23 +155,8 @@ pub fn expected_values(
     Ok(Some(VerifiedRegisters::asserted(values)?))
 }
 
-/// JSON list of register values: `[{"id": "pcr10", "alg": "sha256", "value": "<hex>"}]`.
-pub fn registers_json<'a>(
-    values: impl IntoIterator<Item = &'a RegisterValue>,
-) -> serde_json::Value {
-    serde_json::Value::Array(
-        values
-            .into_iter()
-            .map(|v| {
-                serde_json::json!({
-                    "id": v.id.to_string(),
-                    "alg": v.value.alg().name(),
-                    "value": v.value.to_hex(),
-                })
-            })
-            .collect(),
-    )
-}
+pub use mr_attest::error::rejection_details as rejection_json;
+pub use mr_attest::report::{not_covered_json, registers_json};
 
 /// Print a replay's final values (`ID:ALG:HEX` lines) and, when values were verified, the line
 /// saying how many of the `unit`s (`records`, `events`) reached them.
@@ -212,18 +197,6 @@ pub fn parse_nonce(text: &str) -> Result<Vec<u8>, Failure> {
     Ok(nonce)
 }
 
-/// JSON of an entry whose recorded digest disagrees with its data.
-pub fn bad_entry_json(m: &mr_core::error::EntryDigestMismatch) -> serde_json::Value {
-    serde_json::json!({
-        "entry": m.entry,
-        "offset": m.offset,
-        "id": m.register.to_string(),
-        "alg": m.alg.name(),
-        "recorded": m.recorded.to_hex(),
-        "computed": m.computed.to_hex(),
-    })
-}
-
 /// With `--json` (`json`), print [`rejection_json`] of `e`, if it has one, before the command
 /// fails with `e`.
 pub fn print_rejection_json(e: &Error, json: bool) {
@@ -231,47 +204,5 @@ pub fn print_rejection_json(e: &Error, json: bool) {
         if let Some(v) = rejection_json(e) {
             print_json(&v);
         }
-    }
-}
-
-/// JSON of a replay rejection (mismatching registers, the first inconsistent entry), for
-/// `--json` output of the replay commands; `None` for other errors.
-pub fn rejection_json(e: &Error) -> Option<serde_json::Value> {
-    match e {
-        Error::Replay(r) => {
-            let mismatches: Vec<serde_json::Value> = r
-                .mismatches
-                .iter()
-                .map(|m| {
-                    serde_json::json!({
-                        "id": m.register.to_string(),
-                        "alg": m.alg.name(),
-                        "expected": m.expected.to_hex(),
-                        "computed": m.computed.to_hex(),
-                        "events": m.events,
-                    })
-                })
-                .collect();
-            Some(serde_json::json!({
-                "verified": false,
-                "entries": r.entries_replayed,
-                "mismatches": mismatches,
-                "bad_entry": r.first_bad_entry.as_ref().map(bad_entry_json),
-            }))
-        }
-        Error::EntryDigest(m) => Some(serde_json::json!({
-            "verified": false,
-            "bad_entry": bad_entry_json(m),
-        })),
-        Error::NotCovered(n) => Some(serde_json::json!({
-            "verified": false,
-            "not_covered": {
-                "entry": n.entry,
-                "number": n.number,
-                "id": n.register.to_string(),
-                "reason": n.reason,
-            },
-        })),
-        _ => None,
     }
 }

@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use mr_attest::{AttestationResult, Evidence, ImaList, Journal, TdQuoteEvidence, TpmQuoteEvidence};
 use mr_core::log::ima::sample::write_sample_list;
 use mr_core::log::ima::{ImaReader, ImaReaderOptions, ListKind};
 use mr_core::{Digest, HashAlg, MeasurementRegister, MrId, RegisterValue};
@@ -30,8 +31,8 @@ use mr_virtual::VirtualRegister;
 use rand_core::{OsRng, RngCore};
 
 use crate::agent::sync_once;
-use crate::common::{print_json, CmdResult, Failure, ImaInput};
-use crate::verify::{self, Rejection, TpmEvidence, Verdict, MR_IMA};
+use crate::common::{print_json, CmdResult, Failure};
+use crate::verify::{self, MR_IMA};
 
 /// Seed of the generated list (the list is the same on every run; the nonces are random).
 const LIST_SEED: u64 = 0x006d_722d_6465_6d6f;
@@ -41,7 +42,7 @@ fn malformed(what: &str, e: impl std::fmt::Display) -> Failure {
 }
 
 /// The evidence each root produced, kept to verify the untouched and the tampered list.
-struct Evidence {
+struct Gathered {
     tpm_attest: Vec<u8>,
     tpm_sig: Vec<u8>,
     tpm_ak: Vec<u8>,
@@ -90,7 +91,7 @@ fn extend_like_the_kernel(list: &Path, pcrs: &[TpmPcr]) -> Result<u64, Failure> 
     Ok(n)
 }
 
-fn gather(dir: &Path, list: &Path) -> Result<Evidence, Failure> {
+fn gather(dir: &Path, list: &Path) -> Result<Gathered, Failure> {
     // The TD: RTMR3 through the tsm-mr seam of a simulated TD; mr_ima journalled over it.
     let signer = Arc::new(TestQuoteSigner::new().map_err(|e| malformed("test quote signer", e))?);
     let td = SimTd::builder().quote_provider(signer.clone()).build();
@@ -139,7 +140,7 @@ fn gather(dir: &Path, list: &Path) -> Result<Evidence, Failure> {
             })
         })
         .collect::<Result<Vec<_>, mr_core::Error>>()?;
-    Ok(Evidence {
+    Ok(Gathered {
         tpm_attest: q.attest,
         tpm_sig: q.signature,
         tpm_ak: q.ak_public,
@@ -153,34 +154,28 @@ fn gather(dir: &Path, list: &Path) -> Result<Evidence, Failure> {
     })
 }
 
-fn open(path: &Path) -> Result<BufReader<std::fs::File>, Rejection> {
+fn open(path: &Path) -> Result<BufReader<std::fs::File>, Failure> {
     std::fs::File::open(path)
         .map(BufReader::new)
-        .map_err(|e| Rejection::from(malformed(&path.display().to_string(), e)))
+        .map_err(|e| malformed(&path.display().to_string(), e))
 }
 
-fn verify_tpm(ev: &Evidence, list: &Path) -> Result<Verdict, Rejection> {
-    let evidence = TpmEvidence {
-        attest: &ev.tpm_attest,
-        sig: &ev.tpm_sig,
-        ak: &ev.tpm_ak,
-        pcrs: Some(ev.tpm_pcrs.clone()),
-        ima_pcrs: vec![10],
-    };
-    verify::verify_tpm(&evidence, Some(&ev.tpm_nonce), &ImaInput::open(list)?)
+fn verify_tpm(ev: &Gathered, list: &Path) -> Result<AttestationResult, Failure> {
+    let quote = TpmQuoteEvidence::new(ev.tpm_attest.clone(), ev.tpm_sig.clone(), ev.tpm_ak.clone())
+        .with_nonce(ev.tpm_nonce.clone())
+        .with_pcrs(ev.tpm_pcrs.clone());
+    let evidence = Evidence::tpm(quote).with_ima(ImaList::from_reader(open(list)?));
+    mr_attest::verify(evidence).map_err(verify::malformed)
 }
 
-fn verify_td(ev: &Evidence, list: &Path) -> Result<Verdict, Rejection> {
+fn verify_td(ev: &Gathered, list: &Path) -> Result<AttestationResult, Failure> {
     let options = VerifyOptions::new(SystemTime::now())
         .with_root_der(ev.td_root.clone())
         .with_nonce(ev.td_nonce.clone());
-    verify::verify_td(
-        &ev.td_quote,
-        &options,
-        &MrId::Rtmr(3),
-        open(&ev.journal)?,
-        &ImaInput::open(list)?,
-    )
+    let quote = TdQuoteEvidence::new(ev.td_quote.clone(), options)
+        .with_journal(Journal::from_reader(open(&ev.journal)?).with_backing(MrId::Rtmr(3)));
+    let evidence = Evidence::td(quote).with_ima(ImaList::from_reader(open(list)?));
+    mr_attest::verify(evidence).map_err(verify::malformed)
 }
 
 /// Edits one byte of a file path in an IMA entry past the middle of the list (`/file-` becomes
@@ -199,32 +194,33 @@ fn tamper(list: &[u8]) -> Option<(Vec<u8>, usize)> {
     Some((out, at))
 }
 
-fn outcome_json(root: &str, r: &Result<Verdict, Rejection>) -> serde_json::Value {
-    match r {
-        Ok(v) => {
-            let covered = v.ima.outcome.covered.unwrap_or(v.ima.entries);
+fn outcome_json(v: &AttestationResult) -> serde_json::Value {
+    match (&v.ima, &v.failure) {
+        (Some(ima), None) if v.verified => {
+            let covered = ima.replay.outcome.covered.unwrap_or(ima.replay.entries);
             serde_json::json!({
                 "verified": true,
-                "root": root,
-                "ima_entries": v.ima.entries,
+                "root": v.root.name(),
+                "ima_entries": ima.replay.entries,
                 "covered": covered,
-                "left_over": v.ima.entries - covered.min(v.ima.entries),
-                "violations": v.ima.violations,
-                "against": v.ima_registers,
+                "left_over": ima.replay.entries - covered.min(ima.replay.entries),
+                "violations": ima.replay.violations,
+                "against": ima.against,
                 "provenance": v.provenance,
-                "registers": crate::common::registers_json(&v.registers),
+                "registers": crate::common::registers_json(&v.register_values()),
                 "journal_records": v.journal.as_ref().map(|j| j.records),
                 "reason": serde_json::Value::Null,
             })
         }
-        Err(rej) => {
+        _ => {
+            let rejection = verify::rejection_json(v);
             let mut j = serde_json::json!({
                 "verified": false,
-                "root": root,
-                "reason": rej.json["reason"],
-                "message": rej.message(),
+                "root": v.root.name(),
+                "reason": rejection["reason"],
+                "message": rejection["message"],
             });
-            if let Some(bad) = rej.json.get("bad_entry") {
+            if let Some(bad) = rejection.get("bad_entry") {
                 j["bad_entry"] = bad.clone();
             }
             j
@@ -232,22 +228,34 @@ fn outcome_json(root: &str, r: &Result<Verdict, Rejection>) -> serde_json::Value
     }
 }
 
+fn message(v: &AttestationResult) -> &str {
+    v.failure
+        .as_ref()
+        .map_or("accepted", |f| f.message.as_str())
+}
+
 fn short(hex: &str) -> String {
     hex.get(..16)
         .map_or_else(|| hex.to_owned(), |h| format!("{h}…"))
 }
 
-fn cell(r: &Result<Verdict, Rejection>) -> String {
-    match r {
-        Ok(v) => format!(
+fn cell(v: &AttestationResult) -> String {
+    match (&v.ima, &v.failure) {
+        (Some(ima), None) if v.verified => format!(
             "VERIFIED ({} entries, {} left over)",
-            v.ima.entries,
-            v.ima.outcome.left_over()
+            ima.replay.entries,
+            ima.replay.outcome.left_over()
         ),
-        Err(rej) => match rej.json.get("bad_entry").and_then(|b| b.get("entry")) {
+        (_, Some(f)) => match f
+            .details
+            .as_ref()
+            .and_then(|d| d.get("bad_entry"))
+            .and_then(|b| b.get("entry"))
+        {
             Some(e) => format!("REJECTED (entry {e})"),
-            None => format!("REJECTED ({})", rej.json["reason"].as_str().unwrap_or("?")),
+            None => format!("REJECTED ({})", f.reason),
         },
+        _ => "REJECTED (no IMA replay)".to_owned(),
     }
 }
 
@@ -255,11 +263,12 @@ fn print_row(label: &str, tpm: &str, td: &str) {
     outln!("{label:<18} {tpm:<44} {td}");
 }
 
-fn ima_value(v: &Result<Verdict, Rejection>, alg: HashAlg) -> String {
-    v.as_ref()
-        .ok()
-        .and_then(|v| {
-            v.ima
+fn ima_value(v: &AttestationResult, alg: HashAlg) -> String {
+    v.ima
+        .as_ref()
+        .filter(|_| v.verified)
+        .and_then(|ima| {
+            ima.replay
                 .outcome
                 .registers
                 .iter()
@@ -271,12 +280,12 @@ fn ima_value(v: &Result<Verdict, Rejection>, alg: HashAlg) -> String {
 
 fn print_human(
     entries: u64,
-    ev: &Evidence,
-    tpm: &Result<Verdict, Rejection>,
-    td: &Result<Verdict, Rejection>,
+    ev: &Gathered,
+    tpm: &AttestationResult,
+    td: &AttestationResult,
     tampered_at: usize,
-    t_tpm: &Result<Verdict, Rejection>,
-    t_td: &Result<Verdict, Rejection>,
+    t_tpm: &AttestationResult,
+    t_td: &AttestationResult,
 ) {
     outln!("mr demo: one IMA list of {entries} entries, verified under two roots of trust\n");
     print_row("", "TPM root (swtpm)", "TD root (simulated TD)");
@@ -297,8 +306,8 @@ fn print_human(
         "TPM quote, ECC P-256 AK, random nonce",
         "TD quote (configfs-tsm), random nonce",
     );
-    if let Ok(v) = td {
-        if let Some(j) = &v.journal {
+    if td.verified {
+        if let Some(j) = &td.journal {
             print_row(
                 "journal",
                 "-",
@@ -315,8 +324,8 @@ fn print_human(
     outln!("\ntampered list: one byte of a file path edited (byte offset {tampered_at})\n");
     print_row("verdict", &cell(t_tpm), &cell(t_td));
     for (root, r) in [("tpm", t_tpm), ("td", t_td)] {
-        if let Err(rej) = r {
-            outln!("  {root}: {}", rej.message());
+        if !r.verified {
+            outln!("  {root}: {}", message(r));
         }
     }
 }
@@ -339,31 +348,31 @@ pub fn run(json: bool, entries: u64) -> CmdResult {
         .map_err(|e| malformed("IMA list", e))?;
 
     let ev = gather(dir.path(), &list_path)?;
-    let tpm = verify_tpm(&ev, &list_path);
-    let td = verify_td(&ev, &list_path);
+    let tpm = verify_tpm(&ev, &list_path)?;
+    let td = verify_td(&ev, &list_path)?;
 
     let (bad, tampered_at) =
         tamper(&list).ok_or_else(|| malformed("tamper", "no file path in the list"))?;
     let bad_path = dir.path().join("binary_runtime_measurements.tampered");
     std::fs::write(&bad_path, bad).map_err(|e| malformed("tampered list", e))?;
-    let t_tpm = verify_tpm(&ev, &bad_path);
-    let t_td = verify_td(&ev, &bad_path);
+    let t_tpm = verify_tpm(&ev, &bad_path)?;
+    let t_td = verify_td(&ev, &bad_path)?;
 
     if json {
         let mut tampered = serde_json::json!({
-            "tpm": outcome_json("tpm", &t_tpm),
-            "td": outcome_json("td", &t_td),
+            "tpm": outcome_json(&t_tpm),
+            "td": outcome_json(&t_td),
         });
         tampered["byte_offset"] = serde_json::json!(tampered_at);
         print_json(&serde_json::json!({
-            "tpm": outcome_json("tpm", &tpm),
-            "td": outcome_json("td", &td),
+            "tpm": outcome_json(&tpm),
+            "td": outcome_json(&td),
             "tampered": tampered,
         }));
     } else {
         print_human(entries.max(2), &ev, &tpm, &td, tampered_at, &t_tpm, &t_td);
     }
-    let all_good = tpm.is_ok() && td.is_ok() && t_tpm.is_err() && t_td.is_err();
+    let all_good = tpm.verified && td.verified && !t_tpm.verified && !t_td.verified;
     if all_good {
         if !json {
             outln!("\nok: both roots verify the list and both reject the tampered one");
@@ -377,11 +386,8 @@ pub fn run(json: bool, entries: u64) -> CmdResult {
             ("TD root, tampered list", &t_td, false),
         ]
         .iter()
-        .filter(|(_, r, want_ok)| r.is_ok() != *want_ok)
-        .map(|(name, r, _)| match r {
-            Ok(_) => format!("{name}: accepted"),
-            Err(e) => format!("{name}: {}", e.message()),
-        })
+        .filter(|(_, r, want_ok)| r.verified != *want_ok)
+        .map(|(name, r, _)| format!("{name}: {}", message(r)))
         .collect::<Vec<_>>()
         .join("; ");
         Err(Failure::Rejected(format!(

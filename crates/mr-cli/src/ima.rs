@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
+use mr_attest::BootAggregateCheck;
 use mr_core::log::ima::{
-    DigestMode, Endian, ImaReplayConfig, ImaReplayReport, ListKind, ViolationPolicy, IMA_PCR,
+    DigestMode, Endian, ImaReplayConfig, ImaReplayReport, ListKind, ViolationPolicy,
 };
 use mr_core::replay::{PrefixPolicy, ReplayOptions};
 use mr_core::{Error, HashAlg, RegisterValue, VerifiedRegisters};
@@ -230,7 +231,7 @@ pub(crate) fn report_json(
         "entries": r.entries,
         "verified": expected.is_some().then_some(true),
         "covered": r.outcome.covered_entries(),
-        "not_covered": not_covered_json(&r.outcome),
+        "not_covered": crate::common::not_covered_json(&r.outcome),
         "left_over": r.outcome.covered.map(|_| r.outcome.left_over()),
         "violations": r.violations,
         "boot_aggregates": boot,
@@ -289,21 +290,6 @@ pub(crate) fn print_human(r: &ImaReplayReport, expected: Option<&VerifiedRegiste
     }
 }
 
-/// JSON of the entries no verified value covers: `{"entries": N, "first": {"entry": E, "id":
-/// "pcr11"}}`, `null` without verified values.
-pub(crate) fn not_covered_json(o: &mr_core::replay::ReplayOutcome) -> serde_json::Value {
-    match &o.coverage {
-        None => serde_json::Value::Null,
-        Some(c) => serde_json::json!({
-            "entries": c.not_covered,
-            "first": c.first_not_covered.as_ref().map(|f| serde_json::json!({
-                "entry": f.entry,
-                "id": f.register.to_string(),
-            })),
-        }),
-    }
-}
-
 /// The warning line for the entries (`one`, `many`: ("entry", "entries"), ("event", "events")) no
 /// verified value covers, if there are any.
 pub(crate) fn not_covered_line(
@@ -321,58 +307,29 @@ pub(crate) fn not_covered_line(
     ))
 }
 
-/// Why a report has no [`ImaReplayReport::first_boot_aggregate`].
-fn no_boot_aggregate_reason(report: &ImaReplayReport) -> String {
-    match &report.ima_register_start {
-        None => format!("the list has no entry of the IMA register (pcr{IMA_PCR})"),
-        Some(s) if s.boot_aggregate.is_none() => format!(
-            "entry {}, the first of the IMA register, is not a boot_aggregate",
-            s.entry
-        ),
-        Some(s) => format!(
-            "the boot_aggregate of entry {} is not covered by the verified values",
-            s.entry
-        ),
-    }
-}
-
-/// `--boot-log`: the list's boot_aggregate ([`ImaReplayReport::first_boot_aggregate`]: the first
-/// entry of the IMA register, covered by the verified values) against the PC-Client log's PCRs.
+/// `--boot-log`: the list's boot_aggregate against the PC-Client log's PCRs
+/// ([`mr_attest::check_boot_aggregate`]).
 pub(crate) fn check_boot_aggregate(
     boot_log: &std::path::Path,
     report: &ImaReplayReport,
     json: bool,
 ) -> CmdResult {
-    let Some(first) = report.first_boot_aggregate() else {
-        return Err(Failure::Rejected(format!(
-            "--boot-log: {}",
-            no_boot_aggregate_reason(report)
-        )));
-    };
     let log = crate::common::read_input(boot_log, 16 << 20)?;
-    let cfg = mr_core::log::tcg::TcgReplayConfig::pc_client();
-    match mr_core::log::tcg::verify_boot_aggregate(&log, &cfg, &first.digest) {
-        Ok(m) => {
+    let check = mr_attest::check_boot_aggregate(&log, report)?;
+    match &check {
+        BootAggregateCheck::Matches { .. } => {
             if !json {
-                outln!(
-                    "boot_aggregate of entry {} matches the boot log: {}:{} over {} ({})",
-                    first.entry,
-                    m.digest.alg(),
-                    m.digest,
-                    m.rule,
-                    m.rule.kernels(m.digest.alg())
-                );
+                outln!("{}", check.message("the boot log"));
             }
             Ok(())
         }
-        Err(Error::BootAggregate(m)) => {
-            let alg = m.recorded.alg();
+        BootAggregateCheck::Differs { entry, mismatch: m } => {
             if json {
                 print_json(&serde_json::json!({
                     "verified": false,
                     "boot_aggregate": {
-                        "entry": first.entry,
-                        "alg": alg.name(),
+                        "entry": entry,
+                        "alg": m.recorded.alg().name(),
                         "recorded": m.recorded.to_hex(),
                         "computed": m.candidates.first().map(|(_, d)| d.to_hex()),
                         "candidates": m.candidates.iter().map(|(rule, d)| serde_json::json!({
@@ -382,14 +339,12 @@ pub(crate) fn check_boot_aggregate(
                     },
                 }));
             }
-            Err(Failure::Rejected(format!(
-                "boot_aggregate of entry {} is {alg}:{} but the boot log {} gives {}",
-                first.entry,
-                m.recorded,
-                boot_log.display(),
-                m.candidates_text()
-            )))
+            Err(Failure::Rejected(
+                check.message(&format!("the boot log {}", boot_log.display())),
+            ))
         }
-        Err(e) => Err(e.into()),
+        BootAggregateCheck::Unbound { reason } => {
+            Err(Failure::Rejected(format!("--boot-log: {reason}")))
+        }
     }
 }

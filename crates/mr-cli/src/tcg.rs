@@ -3,15 +3,18 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use mr_core::log::tcg::{self, ccel, LogEnd, LogFormat, TcgReplayConfig, TcgReplayReport};
-use mr_core::{HashAlg, MrId, VerifiedRegisters};
-use mr_rtmr::quote::{self, TdAttributes};
+use mr_attest::report::{add_td_attributes_json, log_format_name};
+use mr_attest::{Ccel, Evidence, ImaList, QuoteReport, TdQuoteEvidence};
+use mr_core::log::ima::ImaReplayReport;
+use mr_core::log::tcg::{self, ccel, LogEnd, TcgReplayConfig, TcgReplayReport};
+use mr_core::{HashAlg, MrId, RegisterValue, VerifiedRegisters};
+use mr_rtmr::quote::TdAttributes;
 
 use crate::common::{
     expected_values, print_json, print_outcome, print_rejection_json, read_input, registers_json,
     CmdResult, Failure,
 };
-use crate::{tdx, verify};
+use crate::tdx;
 
 /// Largest log file accepted (16 MiB: CCEL areas are 64-256 KiB, PC-Client logs tens of KiB;
 /// the parsed records take a few times the log size in memory).
@@ -97,61 +100,6 @@ pub fn run(command: TcgCommand) -> CmdResult {
     }
 }
 
-fn format_name(f: LogFormat) -> &'static str {
-    match f {
-        LogFormat::CryptoAgile => "crypto-agile",
-        LogFormat::Sha1 => "sha1",
-    }
-}
-
-/// The RTMRs of a verified TD quote that a CCEL replay is compared with: RTMR 0-2 always (the
-/// firmware's), RTMR 3 only when the log extends it (otherwise it holds runtime measurements the
-/// CCEL does not cover). MRTD and the static registers are not log-derived and are left out.
-/// Also returns the quote's TD attributes, for the verdict.
-fn td_quote_registers(
-    args: &ReplayArgs,
-    quote_path: &std::path::Path,
-    log_extends_rtmr3: bool,
-) -> Result<(VerifiedRegisters, TdAttributes), Failure> {
-    let options = tdx::verify_options(
-        args.at.as_deref(),
-        args.nonce.as_deref(),
-        args.root.as_deref(),
-        args.collateral.as_deref(),
-        args.allow_debug,
-    )?;
-    let bytes = tdx::decode_quote_file(read_input(quote_path, tdx::MAX_QUOTE_FILE)?)?;
-    let verified = quote::verify(&bytes, &options).map_err(tdx::failure)?;
-    let td_attributes = verified.td_attributes();
-    let all = verified.into_registers();
-    let mut rtmrs = VerifiedRegisters::new(all.provenance().clone());
-    for (id, value) in all.iter() {
-        let wanted = match id {
-            MrId::Rtmr(0..=2) => true,
-            MrId::Rtmr(3) => log_extends_rtmr3,
-            _ => false,
-        };
-        if wanted {
-            rtmrs.insert(id.clone(), *value)?;
-        }
-    }
-    Ok((rtmrs, td_attributes))
-}
-
-/// True when the CCEL `log` has a record that extends RTMR 3 (CC MR index 4).
-fn extends_rtmr3(
-    log: &[u8],
-    table: Option<&ccel::CcelTable>,
-    cfg: &TcgReplayConfig,
-) -> Result<bool, Failure> {
-    let area = table.map_or(log, |t| t.log_area(log));
-    let parsed = tcg::parse(area, &cfg.parse)?;
-    Ok(parsed
-        .events
-        .iter()
-        .any(|e| e.index == 4 && !e.is_no_action()))
-}
-
 fn replay(args: ReplayArgs) -> CmdResult {
     let ccel_mode =
         args.ccel || args.ccel_table.is_some() || args.td_quote.is_some() || args.ima.is_some();
@@ -183,31 +131,19 @@ fn replay(args: ReplayArgs) -> CmdResult {
     if args.report_data_mismatch {
         cfg.data_check = tcg::DataCheckPolicy::Report;
     }
-    let (expected, td_attributes) = if let Some(quote_path) = &args.td_quote {
-        let ima_extends_rtmr3 = args.ima.is_some() && ima_register == MrId::Rtmr(3);
-        let (rtmrs, td_attributes) = td_quote_registers(
-            &args,
-            quote_path,
-            ima_extends_rtmr3 || extends_rtmr3(&log, table.as_ref(), &cfg)?,
-        )?;
-        (Some(rtmrs), Some(td_attributes))
-    } else {
-        (expected_values(&args.expect, &args.expect_file)?, None)
-    };
-    if let Some(list) = &args.ima {
-        return direct_mode(
-            &args,
-            &log,
-            table.as_ref(),
-            &cfg,
-            list,
-            &ima_register,
-            Expected {
-                values: expected,
-                td_attributes,
-            },
-        );
+    if args.td_quote.is_some() || args.ima.is_some() {
+        let ccel = Ccel {
+            log,
+            table,
+            config: cfg,
+            ima_register,
+        };
+        return match &args.td_quote {
+            Some(quote_path) => replay_with_td_quote(&args, quote_path, ccel),
+            None => direct_mode(&args, &ccel),
+        };
     }
+    let expected = expected_values(&args.expect, &args.expect_file)?;
     let result = if ccel_mode {
         ccel::replay(&log, table.as_ref(), &cfg, expected.as_ref())
     } else {
@@ -217,17 +153,108 @@ fn replay(args: ReplayArgs) -> CmdResult {
         print_rejection_json(&e, args.json);
         Failure::from(e)
     })?;
+    print_replay(&args, &report, expected.as_ref(), table.as_ref(), None);
+    Ok(())
+}
+
+/// `mr tcg replay LOG --ima LIST` against asserted values (`--expect`) or none: direct mode
+/// ([`mr_attest::replay_ccel_then_ima`]).
+fn direct_mode(args: &ReplayArgs, ccel: &Ccel) -> CmdResult {
+    let expected = expected_values(&args.expect, &args.expect_file)?;
+    let Some(list) = &args.ima else {
+        return Err(Failure::Malformed("direct mode needs --ima".into()));
+    };
+    let input = ImaList::from_reader(crate::common::open_input(list)?);
+    let r = mr_attest::replay_ccel_then_ima(ccel, input, expected.as_ref()).map_err(|e| {
+        print_rejection_json(&e, args.json);
+        Failure::from(e)
+    })?;
+    print_direct(
+        args,
+        Direct {
+            ccel: &r.ccel,
+            ima: &r.ima,
+            registers: &r.registers,
+            register: &ccel.ima_register,
+        },
+        expected.as_ref(),
+        ccel.table.as_ref(),
+        None,
+    );
+    Ok(())
+}
+
+/// A replay's output, with the TD attributes of the quote whose RTMRs it was checked against.
+fn print_replay(
+    args: &ReplayArgs,
+    report: &TcgReplayReport,
+    expected: Option<&VerifiedRegisters>,
+    table: Option<&ccel::CcelTable>,
+    td_attributes: Option<TdAttributes>,
+) {
     if args.json {
-        let mut j = report_json(&report, expected.as_ref(), table.as_ref());
+        let mut j = report_json(report, expected, table);
         if let Some(a) = td_attributes {
-            tdx::add_td_attributes_json(&mut j, a);
+            add_td_attributes_json(&mut j, a);
         }
         print_json(&j);
     } else {
         if let Some(a) = td_attributes {
             outln!("td quote {}", tdx::td_attributes_line(a));
         }
-        print_human(&report, expected.as_ref(), table.as_ref());
+        print_human(report, expected, table);
+    }
+}
+
+/// `mr tcg replay --td-quote Q LOG [--ima LIST]`: [`mr_attest::verify`] with the CCEL (and in
+/// direct mode the IMA list), printed as the replay against asserted values is.
+fn replay_with_td_quote(args: &ReplayArgs, quote_path: &std::path::Path, ccel: Ccel) -> CmdResult {
+    let options = tdx::verify_options(
+        args.at.as_deref(),
+        args.nonce.as_deref(),
+        args.root.as_deref(),
+        args.collateral.as_deref(),
+        args.allow_debug,
+    )?;
+    let bytes = tdx::decode_quote_file(read_input(quote_path, tdx::MAX_QUOTE_FILE)?)?;
+    let table = ccel.table.clone();
+    let mut evidence = Evidence::td(TdQuoteEvidence::new(bytes, options).with_ccel(ccel));
+    if let Some(list) = &args.ima {
+        evidence = evidence.with_ima(ImaList::from_reader(crate::common::open_input(list)?));
+    }
+    let result = mr_attest::verify(evidence).map_err(crate::verify::malformed)?;
+    if let Some(f) = &result.failure {
+        if let (true, Some(details)) = (args.json, &f.details) {
+            print_json(details);
+        }
+        return Err(Failure::Rejected(f.message.clone()));
+    }
+    let (Some(QuoteReport::Td(q)), Some(boot)) = (&result.quote, &result.boot_log) else {
+        return Err(Failure::Malformed(
+            "the TD quote verified but the CCEL was not replayed".into(),
+        ));
+    };
+    let td_attributes = Some(q.td_attributes());
+    match (&result.direct, &result.ima) {
+        (Some(d), Some(ima)) => print_direct(
+            args,
+            Direct {
+                ccel: &boot.replay,
+                ima: &ima.replay,
+                registers: &d.registers,
+                register: &d.register,
+            },
+            Some(&boot.against),
+            table.as_ref(),
+            td_attributes,
+        ),
+        _ => print_replay(
+            args,
+            &boot.replay,
+            Some(&boot.against),
+            table.as_ref(),
+            td_attributes,
+        ),
     }
     Ok(())
 }
@@ -258,7 +285,7 @@ fn print_human(
     let banks: Vec<&str> = report.banks.iter().map(|b| b.name()).collect();
     outln!(
         "{} log, banks {}, {} events, ended at {}",
-        format_name(report.format),
+        log_format_name(report.format),
         banks.join(", "),
         report.outcome.entries,
         end_text(&report.end)
@@ -284,7 +311,7 @@ fn report_json(
         }
     };
     serde_json::json!({
-        "format": format_name(report.format),
+        "format": log_format_name(report.format),
         "banks": report.banks.iter().map(|b| b.name()).collect::<Vec<_>>(),
         "events": report.outcome.entries,
         "end": end,
@@ -293,7 +320,7 @@ fn report_json(
         "verified": expected.is_some(),
         "provenance": expected.map(|e| e.provenance().to_string()),
         "covered": report.outcome.covered,
-        "not_covered": crate::ima::not_covered_json(&report.outcome),
+        "not_covered": crate::common::not_covered_json(&report.outcome),
         "ccel_table": table.map(|t| serde_json::json!({
             "cc_type": t.cc_type.0,
             "cc_subtype": t.cc_subtype,
@@ -303,40 +330,30 @@ fn report_json(
     })
 }
 
-/// What a replay is checked against: `--expect` values, or a TD quote's verified RTMRs with the
-/// quote's TD attributes (shown in the verdict).
-struct Expected {
-    values: Option<VerifiedRegisters>,
-    td_attributes: Option<TdAttributes>,
+/// Direct mode's replays: the CCEL, then the IMA list into `register`, and the final values.
+struct Direct<'a> {
+    ccel: &'a TcgReplayReport,
+    ima: &'a ImaReplayReport,
+    registers: &'a [RegisterValue],
+    register: &'a MrId,
 }
 
 /// `mr tcg replay --ccel LOG --ima LIST`: the CCEL, then the IMA list into the same registers
-/// (see [`verify::replay_ccel_then_ima`]).
-fn direct_mode(
+/// (see [`mr_attest::replay_ccel_then_ima`]).
+fn print_direct(
     args: &ReplayArgs,
-    log: &[u8],
+    r: Direct<'_>,
+    expected: Option<&VerifiedRegisters>,
     table: Option<&ccel::CcelTable>,
-    cfg: &TcgReplayConfig,
-    list: &std::path::Path,
-    ima_register: &MrId,
-    expected: Expected,
-) -> CmdResult {
-    let Expected {
-        values: expected,
-        td_attributes,
-    } = expected;
-    let input = crate::common::open_input(list)?;
-    let r = verify::replay_ccel_then_ima(log, table, cfg, input, ima_register, expected.as_ref())
-        .map_err(|e| {
-        print_rejection_json(&e, args.json);
-        Failure::from(e)
-    })?;
+    td_attributes: Option<TdAttributes>,
+) {
+    let ima_register = r.register;
     let covered = r.ima.outcome.covered.unwrap_or(r.ima.entries);
     if args.json {
-        let mut j = report_json(&r.ccel, expected.as_ref(), table);
-        j["registers"] = registers_json(&r.registers);
+        let mut j = report_json(r.ccel, expected, table);
+        j["registers"] = registers_json(r.registers);
         if let Some(a) = td_attributes {
-            tdx::add_td_attributes_json(&mut j, a);
+            add_td_attributes_json(&mut j, a);
         }
         j["ima"] = serde_json::json!({
             "register": ima_register.to_string(),
@@ -356,10 +373,10 @@ fn direct_mode(
             r.ima.entries,
             r.ima.violations
         );
-        for v in &r.registers {
+        for v in r.registers {
             outln!("{v}");
         }
-        if let Some(e) = &expected {
+        if let Some(e) = expected {
             outln!(
                 "verified: {} values ({}) reached after all {} CCEL events and {covered} of {} \
                  IMA entries",
@@ -370,5 +387,4 @@ fn direct_mode(
             );
         }
     }
-    Ok(())
 }

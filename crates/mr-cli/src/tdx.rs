@@ -96,14 +96,6 @@ pub(crate) fn td_attributes_line(a: TdAttributes) -> String {
     }
 }
 
-/// Add the TD attributes to a JSON verdict: `td_attributes` (hex of the quote's bytes),
-/// `td_attributes_flags` (names of the set bits) and `debug_td`.
-pub(crate) fn add_td_attributes_json(j: &mut serde_json::Value, a: TdAttributes) {
-    j["td_attributes"] = serde_json::Value::String(hex::encode(a.bytes()));
-    j["td_attributes_flags"] = serde_json::json!(a.names());
-    j["debug_td"] = serde_json::Value::Bool(a.is_debug());
-}
-
 fn print_human(v: &VerifiedQuote) {
     let body = match v.body_type() {
         3 => "TD 1.5",
@@ -140,6 +132,8 @@ fn print_human(v: &VerifiedQuote) {
     }
 }
 
+/// JSON of a verified quote ([`mr_attest::report::td_quote_json`]) with `verified`,
+/// `provenance` and the quote's `registers`.
 pub(crate) fn json(v: &VerifiedQuote) -> serde_json::Value {
     let values: Vec<RegisterValue> = v
         .registers()
@@ -153,18 +147,12 @@ pub(crate) fn json(v: &VerifiedQuote) -> serde_json::Value {
         "verified": true,
         "provenance": v.registers().provenance().to_string(),
         "registers": registers_json(&values),
-        "version": v.version(),
-        "body_type": v.body_type(),
-        "report_data": hex::encode(v.report_data()),
-        "tee_tcb_svn": hex::encode(v.tee_tcb_svn()),
-        "tee_tcb_svn2": v.tee_tcb_svn2().map(hex::encode),
-        "tcb_status": v.tcb_status().map(|t| serde_json::json!({
-            "status": t.status,
-            "advisory_ids": t.advisory_ids,
-        })),
-        "trailing_bytes": v.trailing_bytes(),
     });
-    add_td_attributes_json(&mut j, v.td_attributes());
+    if let serde_json::Value::Object(details) = mr_attest::report::td_quote_json(v) {
+        for (key, value) in details {
+            j[key] = value;
+        }
+    }
     j
 }
 

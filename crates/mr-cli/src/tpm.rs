@@ -1,4 +1,4 @@
-//! `mr quote verify tpm`, and the TPM quote helpers `mr verify` uses (see `verify.rs`).
+//! `mr quote verify tpm`, and the TPM quote printing `mr verify` uses (see `verify.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -47,28 +47,11 @@ pub(crate) fn failure(e: &mr_tpm::Error) -> Failure {
     }
 }
 
-/// A short machine-readable name of a rejection reason.
-pub(crate) fn reason_code(e: &mr_tpm::Error) -> &'static str {
-    use mr_tpm::Error as E;
-    match e {
-        E::BadSignature => "bad_signature",
-        E::WrongNonce { .. } => "wrong_nonce",
-        E::PcrDigestMismatch { .. } => "pcr_digest_mismatch",
-        E::WrongMagic(_) => "wrong_magic",
-        E::WrongType(_) => "wrong_type",
-        E::KeySchemeMismatch { .. } => "key_scheme_mismatch",
-        E::NotRestrictedSigningKey(_) => "not_restricted_signing_key",
-        E::MissingPcrValue { .. } => "missing_pcr_value",
-        E::CertificateChain(_) => "certificate_chain",
-        _ => "malformed",
-    }
-}
-
 fn rejected_json(json: bool, e: &mr_tpm::Error) {
     if json && e.class() == ErrorClass::Rejected {
         print_json(&serde_json::json!({
             "verified": false,
-            "reason": reason_code(e),
+            "reason": mr_attest::verify::tpm_reason(e),
             "message": e.to_string(),
         }));
     }
@@ -112,44 +95,16 @@ fn signed_quote(
     })
 }
 
-pub(crate) fn selection_text(q: &SignedQuote) -> String {
-    q.quote_info()
-        .pcr_select
-        .banks
-        .iter()
-        .map(|b| {
-            let pcrs: Vec<String> = b.pcrs().map(|p| p.to_string()).collect();
-            format!("{}:{}", b.alg, pcrs.join(","))
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
+/// JSON of a verified quote ([`mr_attest::report::tpm_quote_json`]) with `pcrs_checked` and the
+/// verified `registers` (`null` without `--pcrs`).
 pub(crate) fn quote_json(
     q: &SignedQuote,
     registers: Option<&[RegisterValue]>,
 ) -> serde_json::Value {
-    let c = q.clock_info();
-    serde_json::json!({
-        "ak": q.ak_id(),
-        "hash": q.hash().name(),
-        "nonce": hex::encode(q.nonce()),
-        "nonce_checked": q.nonce_checked(),
-        "clock": {
-            "clock": c.clock,
-            "reset_count": c.reset_count,
-            "restart_count": c.restart_count,
-            "safe": c.safe,
-        },
-        "firmware_version": format!("{:016x}", q.attest().firmware_version),
-        "selection": q.quote_info().pcr_select.banks.iter().map(|b| serde_json::json!({
-            "alg": b.alg.name(),
-            "pcrs": b.pcrs().collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "pcr_digest": hex::encode(&q.quote_info().pcr_digest),
-        "pcrs_checked": registers.is_some(),
-        "registers": registers.map(registers_json),
-    })
+    let mut j = mr_attest::report::tpm_quote_json(q);
+    j["pcrs_checked"] = serde_json::Value::Bool(registers.is_some());
+    j["registers"] = registers.map_or(serde_json::Value::Null, registers_json);
+    j
 }
 
 /// The quote's details, one human-readable line each (signature, nonce, clock, selection).
@@ -174,7 +129,7 @@ pub(crate) fn quote_lines(q: &SignedQuote) -> Vec<String> {
             "clock: {} ms, resetCount {}, restartCount {}, safe {}",
             c.clock, c.reset_count, c.restart_count, c.safe
         ),
-        format!("selection: {}", selection_text(q)),
+        format!("selection: {}", mr_attest::verify::selection_text(q)),
     ]
 }
 

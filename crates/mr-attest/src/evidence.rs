@@ -1,0 +1,285 @@
+//! Evidence per root of trust: what a verifier receives from an attester, as bytes or readers.
+//!
+//! - [`TpmQuoteEvidence`]: a TPM 2.0 quote (TPMS_ATTEST, TPMT_SIGNATURE), the attestation key,
+//!   optionally the quoted PCR values and the PC-Client boot log.
+//! - [`TdQuoteEvidence`]: an Intel TDX quote with its verification options (trust anchor, time,
+//!   nonce, collateral, debug policy), and a journal of the virtual register `mr_ima` and/or the
+//!   CCEL (the firmware's event log of RTMR 0-3).
+//! - [`ImaList`]: the IMA measurement list that goes with either, read once.
+//!
+//! [`Evidence`] puts a root and its IMA list together for [`crate::verify`].
+
+use std::io::BufRead;
+
+use mr_core::log::tcg::ccel::CcelTable;
+use mr_core::log::tcg::TcgReplayConfig;
+use mr_core::{MrId, RegisterValue};
+use mr_rtmr::quote::VerifyOptions;
+
+/// The PCR IMA extends by default (the kernel's `CONFIG_IMA_MEASURE_PCR_IDX`).
+pub const DEFAULT_IMA_PCR: u32 = mr_core::log::ima::IMA_PCR;
+
+/// An IMA measurement list (binary or ASCII, detected), read once by the verifier: a list
+/// cannot be read twice (the second read of a pipe would see other bytes than the first), so
+/// [`crate::verify`] takes it by value.
+pub struct ImaList {
+    input: Box<dyn BufRead>,
+}
+
+impl std::fmt::Debug for ImaList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImaList").finish_non_exhaustive()
+    }
+}
+
+impl ImaList {
+    /// A list read from `input` (a file, a pipe, securityfs), streamed: never held in memory.
+    pub fn from_reader(input: impl BufRead + 'static) -> ImaList {
+        ImaList {
+            input: Box::new(input),
+        }
+    }
+
+    /// A list already in memory.
+    pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> ImaList {
+        ImaList::from_reader(std::io::Cursor::new(bytes.into()))
+    }
+
+    /// The reader, for the one replay of the list.
+    pub(crate) fn into_reader(self) -> Box<dyn BufRead> {
+        self.input
+    }
+}
+
+/// A TPM 2.0 quote and what goes with it.
+#[derive(Clone, Debug)]
+pub struct TpmQuoteEvidence {
+    /// TPMS_ATTEST (or TPM2B_ATTEST) as the TPM returned it.
+    pub attest: Vec<u8>,
+    /// TPMT_SIGNATURE.
+    pub signature: Vec<u8>,
+    /// The attestation key, in any format [`mr_tpm::AkPublic::detect`] takes (TPM2B_PUBLIC,
+    /// TPMT_PUBLIC, PEM or DER public key, X.509 certificate).
+    pub ak: Vec<u8>,
+    /// The nonce the quote must carry (`extraData`); `None` leaves it unchecked (the quote may
+    /// be a replay: the result's `nonce` rule says so).
+    pub nonce: Option<Vec<u8>>,
+    /// The quoted PCR values, checked against the quote's PCR digest. Without them the IMA
+    /// list's final values must be what the quote signed (the list may not run ahead of it).
+    pub pcrs: Option<Vec<RegisterValue>>,
+    /// The PCRs the IMA list extends (default `[10]`).
+    pub ima_pcrs: Vec<u32>,
+    /// The PC-Client event log of the same boot (`binary_bios_measurements`): replayed against
+    /// the quoted PCRs below 16 other than the IMA PCRs, and bound to the IMA list by the
+    /// list's first `boot_aggregate`.
+    pub boot_log: Option<Vec<u8>>,
+}
+
+impl TpmQuoteEvidence {
+    /// A quote, its signature and the AK; no nonce, no PCR values, IMA PCR 10, no boot log.
+    pub fn new(
+        attest: impl Into<Vec<u8>>,
+        signature: impl Into<Vec<u8>>,
+        ak: impl Into<Vec<u8>>,
+    ) -> TpmQuoteEvidence {
+        TpmQuoteEvidence {
+            attest: attest.into(),
+            signature: signature.into(),
+            ak: ak.into(),
+            nonce: None,
+            pcrs: None,
+            ima_pcrs: vec![DEFAULT_IMA_PCR],
+            boot_log: None,
+        }
+    }
+
+    /// Require the quote to carry `nonce`.
+    pub fn with_nonce(mut self, nonce: impl Into<Vec<u8>>) -> TpmQuoteEvidence {
+        self.nonce = Some(nonce.into());
+        self
+    }
+
+    /// The quoted PCR values.
+    pub fn with_pcrs(mut self, pcrs: Vec<RegisterValue>) -> TpmQuoteEvidence {
+        self.pcrs = Some(pcrs);
+        self
+    }
+
+    /// The PCRs the IMA list extends (an empty list keeps the default, PCR 10).
+    pub fn with_ima_pcrs(mut self, pcrs: Vec<u32>) -> TpmQuoteEvidence {
+        if !pcrs.is_empty() {
+            self.ima_pcrs = pcrs;
+        }
+        self
+    }
+
+    /// The PC-Client boot log of the same boot.
+    pub fn with_boot_log(mut self, log: impl Into<Vec<u8>>) -> TpmQuoteEvidence {
+        self.boot_log = Some(log.into());
+        self
+    }
+}
+
+/// The journal of virtual registers (written by `mr agent ima`) over a backing register of the
+/// TD quote: the verifier replays it to the quoted value of `backing` and derives `mr_ima`.
+pub struct Journal {
+    /// The journal's text, streamed.
+    pub input: Box<dyn BufRead>,
+    /// The register backing the journal (usually RTMR 3).
+    pub backing: MrId,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("backing", &self.backing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Journal {
+    /// A journal over RTMR 3 read from `input`.
+    pub fn from_reader(input: impl BufRead + 'static) -> Journal {
+        Journal {
+            input: Box::new(input),
+            backing: MrId::Rtmr(3),
+        }
+    }
+
+    /// A journal over RTMR 3 already in memory.
+    pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> Journal {
+        Journal::from_reader(std::io::Cursor::new(bytes.into()))
+    }
+
+    /// The register backing the journal.
+    pub fn with_backing(mut self, backing: MrId) -> Journal {
+        self.backing = backing;
+        self
+    }
+}
+
+/// The TDX CCEL: the firmware's event log of RTMR 0-3 (`/sys/firmware/acpi/tables/data/CCEL`),
+/// optionally with its ACPI table, which bounds the log area.
+#[derive(Clone, Debug)]
+pub struct Ccel {
+    /// The CCEL log area.
+    pub log: Vec<u8>,
+    /// The parsed CCEL ACPI table, if given.
+    pub table: Option<CcelTable>,
+    /// How to replay it (default [`TcgReplayConfig::ccel`]).
+    pub config: TcgReplayConfig,
+    /// "Direct mode" (Intel's "IMA over RTMR" kernels): the register the IMA list extends with
+    /// SHA-384 template digests, continuing from the CCEL's end values, when the evidence has
+    /// an IMA list and no journal (default RTMR 2).
+    pub ima_register: MrId,
+}
+
+impl Ccel {
+    /// A CCEL log area, without its ACPI table, replayed with [`TcgReplayConfig::ccel`].
+    pub fn new(log: impl Into<Vec<u8>>) -> Ccel {
+        Ccel {
+            log: log.into(),
+            table: None,
+            config: TcgReplayConfig::ccel(),
+            ima_register: MrId::Rtmr(2),
+        }
+    }
+
+    /// The CCEL ACPI table (its LAML bounds the log area).
+    pub fn with_table(mut self, table: CcelTable) -> Ccel {
+        self.table = Some(table);
+        self
+    }
+
+    /// Replay options (banks, Exit Boot Services workaround, data check).
+    pub fn with_config(mut self, config: TcgReplayConfig) -> Ccel {
+        self.config = config;
+        self
+    }
+
+    /// The register the IMA list extends in direct mode.
+    pub fn with_ima_register(mut self, register: MrId) -> Ccel {
+        self.ima_register = register;
+        self
+    }
+}
+
+/// An Intel TDX quote and what goes with it.
+#[derive(Debug)]
+pub struct TdQuoteEvidence {
+    /// The quote (v4 or v5), binary.
+    pub quote: Vec<u8>,
+    /// Trust anchor (default: the Intel SGX Root CA), verification time, nonce (REPORTDATA),
+    /// collateral and whether a debug TD is accepted.
+    pub options: VerifyOptions,
+    /// The journal of `mr_ima` over a quoted RTMR, if the IMA list went through `mr agent ima`.
+    pub journal: Option<Journal>,
+    /// The CCEL, if the firmware's RTMRs are to be checked (or for direct mode).
+    pub ccel: Option<Ccel>,
+}
+
+impl TdQuoteEvidence {
+    /// A quote verified with `options`; no journal, no CCEL.
+    pub fn new(quote: impl Into<Vec<u8>>, options: VerifyOptions) -> TdQuoteEvidence {
+        TdQuoteEvidence {
+            quote: quote.into(),
+            options,
+            journal: None,
+            ccel: None,
+        }
+    }
+
+    /// The journal of `mr_ima`.
+    pub fn with_journal(mut self, journal: Journal) -> TdQuoteEvidence {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// The CCEL.
+    pub fn with_ccel(mut self, ccel: Ccel) -> TdQuoteEvidence {
+        self.ccel = Some(ccel);
+        self
+    }
+}
+
+/// The root of trust that vouches for the registers.
+#[derive(Debug)]
+pub enum RootEvidence {
+    /// A TPM quote.
+    Tpm(TpmQuoteEvidence),
+    /// A TD quote.
+    Td(Box<TdQuoteEvidence>),
+}
+
+/// Everything [`crate::verify`] checks: a root of trust and the IMA list that goes with it.
+#[derive(Debug)]
+pub struct Evidence {
+    /// The root of trust and its logs.
+    pub root: RootEvidence,
+    /// The IMA measurement list, if any.
+    pub ima: Option<ImaList>,
+}
+
+impl Evidence {
+    /// Evidence under a TPM root.
+    pub fn tpm(quote: TpmQuoteEvidence) -> Evidence {
+        Evidence {
+            root: RootEvidence::Tpm(quote),
+            ima: None,
+        }
+    }
+
+    /// Evidence under a TD root.
+    pub fn td(quote: TdQuoteEvidence) -> Evidence {
+        Evidence {
+            root: RootEvidence::Td(Box::new(quote)),
+            ima: None,
+        }
+    }
+
+    /// The IMA list that goes with the root.
+    pub fn with_ima(mut self, list: ImaList) -> Evidence {
+        self.ima = Some(list);
+        self
+    }
+}
