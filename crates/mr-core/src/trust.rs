@@ -216,3 +216,68 @@ impl<T> Deref for Checked<T> {
         &self.report
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::alg::{Digest, HashAlg};
+    use crate::log::ima::{self, builder::ImaListBuilder, ImaReplayConfig};
+    use crate::register::MrId;
+
+    #[test]
+    fn the_outcome_type_follows_the_reference_and_carries_the_provenance() {
+        let mut b = ImaListBuilder::binary();
+        let e = b.ima_ng(10, &HashAlg::Sha256.hash(b"f"), "/bin/f");
+        let list = b.finish();
+        let value =
+            Digest::zero(HashAlg::Sha256).extended(e.template_digest(HashAlg::Sha256).as_bytes());
+        let mut values = ExpectedRegisters::new();
+        values.insert(MrId::Pcr(10), value).unwrap();
+        let root = Provenance::TpmQuote {
+            ak_name: "000bak".into(),
+        };
+        let verified = VerifiedRegisters::from_verified_root(root.clone(), values.clone());
+        let cfg = ImaReplayConfig::default();
+
+        let v: Verified<_> = ima::replay(&list[..], &cfg, &verified).unwrap();
+        assert_eq!(v.provenance(), &root);
+        let c: Checked<_> = ima::replay(&list[..], &cfg, &values).unwrap();
+        // Without values the default banks are SHA-1 and SHA-256: ask for the verified bank.
+        let sha256 = ImaReplayConfig::default().with_banks([HashAlg::Sha256]);
+        let plain = ima::replay(&list[..], &sha256, &ComputeOnly).unwrap();
+        // The same replay underneath: only the wrapper differs.
+        assert_eq!(v.report(), c.report());
+        assert_eq!(v.report().outcome.registers, plain.outcome.registers);
+        assert_eq!(VerifiedRegisters::report_of(&v).entries, 1);
+        assert_eq!(ExpectedRegisters::into_report(c).entries, 1);
+        assert_eq!(VerifiedRegisters::provenance(&verified), &root);
+        assert_eq!(Reference::provenance(&values), None);
+        assert_eq!(Reference::provenance(&ComputeOnly), None);
+    }
+
+    #[test]
+    fn a_selection_of_verified_values_keeps_their_provenance() {
+        let mut values = ExpectedRegisters::new();
+        values
+            .insert(MrId::Rtmr(2), HashAlg::Sha384.hash(b"2"))
+            .unwrap();
+        values
+            .insert(MrId::Rtmr(3), HashAlg::Sha384.hash(b"3"))
+            .unwrap();
+        let td = Provenance::TdQuote { root: "r".into() };
+        let derived = Provenance::Derived {
+            from: Box::new(td.clone()),
+        };
+        let all = VerifiedRegisters::from_verified_root(derived.clone(), values);
+        let three = all.select(|id, _| *id == MrId::Rtmr(3));
+        assert_eq!(three.len(), 1);
+        assert_eq!(three.provenance(), &derived);
+        assert_eq!(three.provenance().root(), &td);
+        assert!(three.get(&MrId::Rtmr(2), HashAlg::Sha384).is_none());
+        assert_eq!(
+            three.get(&MrId::Rtmr(3), HashAlg::Sha384),
+            all.get(&MrId::Rtmr(3), HashAlg::Sha384)
+        );
+    }
+}
