@@ -10,7 +10,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use mr_core::{Digest, ErrorClass, HashAlg, MrId, Provenance, VerifiedRegisters};
+use mr_core::{
+    Digest, ErrorClass, ExpectedRegisters, HashAlg, MrId, Provenance, VerifiedRegisters,
+};
 use mr_virtual::record::Record;
 use mr_virtual::verify::{derive, DeriveOptions};
 use mr_virtual::MR_IMA;
@@ -50,10 +52,15 @@ fn base() -> &'static Base {
             backing = backing.extended(rec.line_digest(HashAlg::Sha384).as_bytes());
             text.push_str(&format!("{rec}\n"));
         }
-        let mut verified = VerifiedRegisters::new(Provenance::TdQuote {
-            root: "fuzz root".into(),
-        });
-        verified.insert(RTMR3, backing).expect("one value");
+        let mut rtmr3 = ExpectedRegisters::new();
+        rtmr3.insert(RTMR3, backing).expect("one value");
+        // As the TD quote verifier gives RTMR3 (the target fuzzes the journal, not the quote).
+        let verified = VerifiedRegisters::from_verified_root(
+            Provenance::TdQuote {
+                root: "fuzz root".into(),
+            },
+            rtmr3,
+        );
         Base {
             journal: text.into_bytes(),
             verified,

@@ -21,7 +21,9 @@
 use mr_core::log::ima::{self, ImaReplayConfig, ImaReplayReport, IMA_PCR};
 use mr_core::log::tcg::{self, ccel, TcgReplayConfig};
 use mr_core::replay::ReplayOptions;
-use mr_core::{ErrorClass, HashAlg, MrId, RegisterValue, VerifiedRegisters};
+use mr_core::{
+    ComputeOnly, ErrorClass, HashAlg, MrId, Reference, RegisterValue, Verified, VerifiedRegisters,
+};
 use mr_rtmr::quote::{self, QuoteError, VerifiedQuote};
 use mr_tpm::{verify_quote_signature, AkPublic, SignedQuote};
 
@@ -82,12 +84,12 @@ fn reject_rule(
 
 /// The one place the verifier replays an IMA list: read once, on two threads when the machine
 /// has them ([`ima::replay_parallel`], which returns the one-thread replay's result).
-fn replay_ima(
+fn replay_ima<R: Reference>(
     list: ImaList,
     cfg: &ImaReplayConfig,
-    expected: Option<&VerifiedRegisters>,
+    reference: &R,
 ) -> Result<ImaReplayReport, mr_core::Error> {
-    ima::replay_parallel(list.into_reader(), cfg, expected)
+    ima::replay_parallel(list.into_reader(), cfg, reference).map(R::into_report)
 }
 
 fn nonce_rule(checked: bool, value: &[u8], what: &str) -> RuleOutcome {
@@ -149,18 +151,7 @@ fn subset(
     verified: &VerifiedRegisters,
     wanted: impl Fn(&MrId) -> bool,
 ) -> Result<VerifiedRegisters, Stop> {
-    let mut out = VerifiedRegisters::new(verified.provenance().clone());
-    for (id, v) in verified.iter() {
-        if wanted(id) {
-            out.insert(id.clone(), *v).map_err(|e| {
-                Stop::Malformed(Error::Log {
-                    step: Step::Registers,
-                    source: e,
-                })
-            })?;
-        }
-    }
-    Ok(out)
+    Ok(verified.select(|id, _| wanted(id)))
 }
 
 fn verify_tpm(
@@ -232,9 +223,12 @@ fn verify_tpm(
             |id| matches!(id, MrId::Pcr(p) if *p < 16 && !ev.ima_pcrs.contains(p)),
         )?;
         let cfg = TcgReplayConfig::pc_client();
-        let expected = (!boot_pcrs.is_empty()).then_some(&boot_pcrs);
-        let replay = tcg::replay(log, &cfg, expected)
-            .map_err(|e| core_stop(Step::BootLog, "boot_log", e))?;
+        let replay = if boot_pcrs.is_empty() {
+            tcg::replay(log, &cfg, &ComputeOnly)
+        } else {
+            tcg::replay(log, &cfg, &boot_pcrs).map(Verified::into_report)
+        }
+        .map_err(|e| core_stop(Step::BootLog, "boot_log", e))?;
         r.boot_log = Some(BootLogReport {
             replay,
             against: boot_pcrs,
@@ -259,7 +253,7 @@ fn verify_tpm(
                 |id| matches!(id, MrId::Pcr(p) if ima_selected.iter().any(|(s, _)| s == p)),
             )?;
             let cfg = ImaReplayConfig::default().with_banks(ima_values.banks());
-            replay_ima(list, &cfg, Some(&ima_values))
+            replay_ima(list, &cfg, &ima_values)
                 .map_err(|e| core_stop(Step::Ima, "ima_replay", e))?
         }
         None => {
@@ -271,8 +265,8 @@ fn verify_tpm(
             let cfg = ImaReplayConfig::default()
                 .with_banks(banks)
                 .with_replay(ReplayOptions::default().with_checked_later(quoted));
-            let report =
-                replay_ima(list, &cfg, None).map_err(|e| core_stop(Step::Ima, "ima_replay", e))?;
+            let report = replay_ima(list, &cfg, &ComputeOnly)
+                .map_err(|e| core_stop(Step::Ima, "ima_replay", e))?;
             let v = q
                 .verify_pcrs(&report.outcome.registers)
                 .map_err(|e| match e {
@@ -637,9 +631,12 @@ fn verify_td(
 
     // 4. Boot log (CCEL). In direct mode the values are compared once, after the IMA list.
     if let (Some(c), Some(rtmrs)) = (&ccel, &rtmrs) {
-        let expected = (!direct).then_some(rtmrs);
-        let replay = ccel::replay(&c.log, c.table.as_ref(), &c.config, expected)
-            .map_err(|e| core_stop(Step::BootLog, "boot_log", e))?;
+        let replay = if direct {
+            ccel::replay(&c.log, c.table.as_ref(), &c.config, &ComputeOnly)
+        } else {
+            ccel::replay(&c.log, c.table.as_ref(), &c.config, rtmrs).map(Verified::into_report)
+        }
+        .map_err(|e| core_stop(Step::BootLog, "boot_log", e))?;
         r.boot_log = Some(BootLogReport {
             replay,
             against: rtmrs.clone(),
@@ -663,7 +660,7 @@ fn verify_td(
             let cfg = ImaReplayConfig::default()
                 .with_banks(values.banks())
                 .with_target(target);
-            let report = replay_ima(list, &cfg, Some(&values))
+            let report = replay_ima(list, &cfg, &values)
                 .map_err(|e| core_stop(Step::Ima, "ima_replay", e))?;
             r.ima = Some(ImaReport {
                 replay: report,
@@ -678,7 +675,7 @@ fn verify_td(
                 Some(b) => b.replay.clone(),
                 None => return Err(Error::Usage("direct mode without a CCEL replay".into()).into()),
             };
-            let d = continue_with_ima(&ccel_report, list, &c.ima_register, Some(&rtmrs))
+            let d = continue_with_ima(&ccel_report, list, &c.ima_register, &rtmrs)
                 .map_err(|e| core_stop(Step::Ima, "ima_replay", e))?;
             r.ima = Some(ImaReport {
                 replay: d.ima,
@@ -764,20 +761,20 @@ pub struct DirectReplay {
 ///
 /// [`verify`] runs this with the RTMRs of a verified TD quote; this function also takes values a
 /// caller asserts.
-pub fn replay_ccel_then_ima(
+pub fn replay_ccel_then_ima<R: Reference>(
     c: &Ccel,
     list: ImaList,
-    expected: Option<&VerifiedRegisters>,
+    reference: &R,
 ) -> Result<DirectReplay, mr_core::Error> {
-    let report = ccel::replay(&c.log, c.table.as_ref(), &c.config, None)?;
-    continue_with_ima(&report, list, &c.ima_register, expected)
+    let report = ccel::replay(&c.log, c.table.as_ref(), &c.config, &ComputeOnly)?;
+    continue_with_ima(&report, list, &c.ima_register, reference)
 }
 
-fn continue_with_ima(
+fn continue_with_ima<R: Reference>(
     ccel_report: &tcg::TcgReplayReport,
     list: ImaList,
     ima_register: &MrId,
-    expected: Option<&VerifiedRegisters>,
+    reference: &R,
 ) -> Result<DirectReplay, mr_core::Error> {
     let mut start = ReplayOptions::default();
     for rv in &ccel_report.outcome.registers {
@@ -787,7 +784,7 @@ fn continue_with_ima(
         .with_banks([HashAlg::Sha384])
         .with_target(ima_register.clone())
         .with_replay(start);
-    let ima = replay_ima(list, &cfg, expected)?;
+    let ima = replay_ima(list, &cfg, reference)?;
     let mut registers = ccel_report.outcome.registers.clone();
     for rv in &ima.outcome.registers {
         match registers

@@ -16,7 +16,7 @@ use mr_attest::{
 use mr_core::log::ima::{self, ImaReplayConfig};
 use mr_core::log::tcg::ccel::{self, CcelTable};
 use mr_core::log::tcg::{BootAggregateRule, TcgReplayConfig};
-use mr_core::{HashAlg, MrId, VerifiedRegisters};
+use mr_core::{HashAlg, MrId};
 use mr_rtmr::quote::VerifyOptions;
 use mr_rtmr::sim::quote::{QuoteFormat, TestQuoteSigner};
 use mr_rtmr::sim::TdMeasurements;
@@ -74,7 +74,13 @@ fn options(signer: &TestQuoteSigner) -> VerifyOptions {
 fn the_ccel_replays_against_rtmr0_to_2_of_the_quote() {
     let Some(v) = vectors() else { return };
     let c = cos_ccel(&v);
-    let replayed = ccel::replay(&c.log, c.table.as_ref(), &TcgReplayConfig::ccel(), None).unwrap();
+    let replayed = ccel::replay(
+        &c.log,
+        c.table.as_ref(),
+        &TcgReplayConfig::ccel(),
+        &mr_core::ComputeOnly,
+    )
+    .unwrap();
     let mut rtmr = rtmrs_of(&replayed.outcome.registers);
     // RTMR 3 holds runtime measurements the CCEL does not cover: it is not compared.
     rtmr[3] = [9; 48];
@@ -116,8 +122,12 @@ fn direct_mode_continues_rtmr2_with_the_ima_list_after_the_ccel() {
     )
     .unwrap();
     // What the TD's RTMRs hold when its kernel extends RTMR 2 with the list after the firmware.
-    let computed =
-        mr_attest::replay_ccel_then_ima(&c, ImaList::from_bytes(list.clone()), None).unwrap();
+    let computed = mr_attest::replay_ccel_then_ima(
+        &c,
+        ImaList::from_bytes(list.clone()),
+        &mr_core::ComputeOnly,
+    )
+    .unwrap();
     assert_eq!(computed.ima.entries, 600);
     let signer = TestQuoteSigner::new().unwrap();
     let q = quote(&signer, rtmrs_of(&computed.registers));
@@ -157,7 +167,7 @@ fn the_boot_aggregate_of_the_same_boot_matches_and_another_differs() {
     let bios = std::fs::read(dir.join("sample-binary_bios_measurements-pcrs-8-9")).unwrap();
     let list = std::fs::read(dir.join("sample-ascii_runtime_measurements-pcrs-8-9")).unwrap();
     let cfg = ImaReplayConfig::default().with_banks([HashAlg::Sha256]);
-    let report = ima::replay(&list[..], &cfg, None).unwrap();
+    let report = ima::replay(&list[..], &cfg, &mr_core::ComputeOnly).unwrap();
     match check_boot_aggregate(&bios, &report).unwrap() {
         BootAggregateCheck::Matches { entry, found } => {
             assert_eq!(entry, 0);
@@ -176,7 +186,7 @@ fn the_boot_aggregate_of_the_same_boot_matches_and_another_differs() {
             .join("../../examples/ima/binary_runtime_measurements"),
     )
     .unwrap();
-    let report = ima::replay(&example[..], &cfg, None).unwrap();
+    let report = ima::replay(&example[..], &cfg, &mr_core::ComputeOnly).unwrap();
     match check_boot_aggregate(&bios, &report).unwrap() {
         BootAggregateCheck::Differs { entry, mismatch } => {
             assert_eq!(entry, 0);
@@ -204,13 +214,15 @@ fn a_boot_aggregate_the_verified_values_do_not_cover_binds_nothing() {
     )
     .unwrap();
     // Values of another register only: the PCR 10 entries are not covered.
-    let asserted = VerifiedRegisters::asserted(vec![mr_core::RegisterValue {
+    let asserted = mr_core::ExpectedRegisters::from_values(vec![mr_core::RegisterValue {
         id: MrId::Pcr(11),
         value: mr_core::Digest::zero(HashAlg::Sha256),
     }])
     .unwrap();
     let cfg = ImaReplayConfig::default().with_banks([HashAlg::Sha256]);
-    let report = ima::replay(&example[..], &cfg, Some(&asserted)).unwrap();
+    let report = ima::replay(&example[..], &cfg, &asserted)
+        .unwrap()
+        .into_report();
     match check_boot_aggregate(b"unused", &report).unwrap() {
         BootAggregateCheck::Unbound { reason } => {
             assert!(reason.contains("not covered"), "{reason}")

@@ -7,12 +7,12 @@ use mr_attest::report::{add_td_attributes_json, log_format_name};
 use mr_attest::{Ccel, Evidence, ImaList, QuoteReport, TdQuoteEvidence};
 use mr_core::log::ima::ImaReplayReport;
 use mr_core::log::tcg::{self, ccel, LogEnd, TcgReplayConfig, TcgReplayReport};
-use mr_core::{HashAlg, MrId, RegisterValue, VerifiedRegisters};
+use mr_core::{ExpectedRegisters, HashAlg, MrId, RegisterValue};
 use mr_rtmr::quote::TdAttributes;
 
 use crate::common::{
-    expected_values, print_json, print_outcome, print_rejection_json, read_input, registers_json,
-    CmdResult, Failure,
+    expected_values, plain, print_json, print_outcome, print_rejection_json, read_input,
+    registers_json, with_reference, Against, CmdResult, Failure,
 };
 use crate::tdx;
 
@@ -143,29 +143,32 @@ fn replay(args: ReplayArgs) -> CmdResult {
             None => direct_mode(&args, &ccel),
         };
     }
-    let expected = expected_values(&args.expect, &args.expect_file)?;
-    let result = if ccel_mode {
-        ccel::replay(&log, table.as_ref(), &cfg, expected.as_ref())
+    let against = Against::expected(expected_values(&args.expect, &args.expect_file)?);
+    let result = with_reference!(&against, |r| if ccel_mode {
+        ccel::replay(&log, table.as_ref(), &cfg, r).map(|o| plain(r, o))
     } else {
-        tcg::replay(&log, &cfg, expected.as_ref())
-    };
+        tcg::replay(&log, &cfg, r).map(|o| plain(r, o))
+    });
     let report = result.map_err(|e| {
         print_rejection_json(&e, args.json);
         Failure::from(e)
     })?;
-    print_replay(&args, &report, expected.as_ref(), table.as_ref(), None);
+    print_replay(&args, &report, against_pair(&against), table.as_ref(), None);
     Ok(())
 }
 
 /// `mr tcg replay LOG --ima LIST` against asserted values (`--expect`) or none: direct mode
 /// ([`mr_attest::replay_ccel_then_ima`]).
 fn direct_mode(args: &ReplayArgs, ccel: &Ccel) -> CmdResult {
-    let expected = expected_values(&args.expect, &args.expect_file)?;
+    let against = Against::expected(expected_values(&args.expect, &args.expect_file)?);
     let Some(list) = &args.ima else {
         return Err(Failure::Malformed("direct mode needs --ima".into()));
     };
     let input = ImaList::from_reader(crate::common::open_input(list)?);
-    let r = mr_attest::replay_ccel_then_ima(ccel, input, expected.as_ref()).map_err(|e| {
+    let r = with_reference!(&against, |r| mr_attest::replay_ccel_then_ima(
+        ccel, input, r
+    ))
+    .map_err(|e| {
         print_rejection_json(&e, args.json);
         Failure::from(e)
     })?;
@@ -177,18 +180,23 @@ fn direct_mode(args: &ReplayArgs, ccel: &Ccel) -> CmdResult {
             registers: &r.registers,
             register: &ccel.ima_register,
         },
-        expected.as_ref(),
+        against_pair(&against),
         ccel.table.as_ref(),
         None,
     );
     Ok(())
 }
 
+/// The values a replay was compared with and who vouches for them, if any.
+fn against_pair(against: &Against) -> Option<(&ExpectedRegisters, String)> {
+    against.values().zip(against.provenance())
+}
+
 /// A replay's output, with the TD attributes of the quote whose RTMRs it was checked against.
 fn print_replay(
     args: &ReplayArgs,
     report: &TcgReplayReport,
-    expected: Option<&VerifiedRegisters>,
+    expected: Option<(&ExpectedRegisters, String)>,
     table: Option<&ccel::CcelTable>,
     td_attributes: Option<TdAttributes>,
 ) {
@@ -244,14 +252,14 @@ fn replay_with_td_quote(args: &ReplayArgs, quote_path: &std::path::Path, ccel: C
                 registers: &d.registers,
                 register: &d.register,
             },
-            Some(&boot.against),
+            Some((boot.against.values(), boot.against.provenance().to_string())),
             table.as_ref(),
             td_attributes,
         ),
         _ => print_replay(
             args,
             &boot.replay,
-            Some(&boot.against),
+            Some((boot.against.values(), boot.against.provenance().to_string())),
             table.as_ref(),
             td_attributes,
         ),
@@ -270,7 +278,7 @@ fn end_text(end: &LogEnd) -> String {
 
 fn print_human(
     report: &TcgReplayReport,
-    expected: Option<&VerifiedRegisters>,
+    expected: Option<(&ExpectedRegisters, String)>,
     table: Option<&ccel::CcelTable>,
 ) {
     if let Some(t) = table {
@@ -301,7 +309,7 @@ fn print_human(
 
 fn report_json(
     report: &TcgReplayReport,
-    expected: Option<&VerifiedRegisters>,
+    expected: Option<(&ExpectedRegisters, String)>,
     table: Option<&ccel::CcelTable>,
 ) -> serde_json::Value {
     let end = match report.end {
@@ -318,7 +326,7 @@ fn report_json(
         "startup_locality": report.startup_locality,
         "registers": registers_json(&report.outcome.registers),
         "verified": expected.is_some(),
-        "provenance": expected.map(|e| e.provenance().to_string()),
+        "provenance": expected.map(|(_, p)| p),
         "covered": report.outcome.covered,
         "not_covered": crate::common::not_covered_json(&report.outcome),
         "ccel_table": table.map(|t| serde_json::json!({
@@ -343,7 +351,7 @@ struct Direct<'a> {
 fn print_direct(
     args: &ReplayArgs,
     r: Direct<'_>,
-    expected: Option<&VerifiedRegisters>,
+    expected: Option<(&ExpectedRegisters, String)>,
     table: Option<&ccel::CcelTable>,
     td_attributes: Option<TdAttributes>,
 ) {
@@ -376,12 +384,12 @@ fn print_direct(
         for v in r.registers {
             outln!("{v}");
         }
-        if let Some(e) = expected {
+        if let Some((e, provenance)) = expected {
             outln!(
                 "verified: {} values ({}) reached after all {} CCEL events and {covered} of {} \
                  IMA entries",
                 e.len(),
-                e.provenance(),
+                provenance,
                 r.ccel.outcome.entries,
                 r.ima.entries
             );

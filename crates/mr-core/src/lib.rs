@@ -19,10 +19,25 @@ pub mod hexdigits;
 pub mod log;
 pub mod register;
 pub mod replay;
+pub mod trust;
 pub mod wire;
 
+// The types a verifier needs, at the top; the rest stays in the modules.
+
+// Registers, values and where they come from.
 pub use alg::{Digest, HashAlg};
-pub use error::{Error, ErrorClass};
 pub use register::{
-    MeasurementRegister, MrId, Provenance, RegisterValue, SoftRegister, VerifiedRegisters,
+    ExpectedRegisters, MeasurementRegister, MrId, Provenance, RegisterValue, SoftRegister,
+    VerifiedRegisters,
 };
+// What a replay was compared with decides the type of its result.
+pub use trust::{Checked, ComputeOnly, Reference, Verified};
+// Errors.
+pub use error::{Error, ErrorClass};
+// Replays of each log format: configuration and report.
+pub use log::cel::{CelReplayConfig, CelReplayReport};
+pub use log::ima::{
+    Anchor, Checkpoint, CheckpointKey, ImaReplayConfig, ImaReplayReport, ResumeConfig, Verification,
+};
+pub use log::tcg::{TcgReplayConfig, TcgReplayReport};
+pub use replay::{PrefixPolicy, ReplayOptions, ReplayOutcome};

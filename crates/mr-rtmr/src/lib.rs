@@ -27,3 +27,4 @@ pub mod sim;
 pub mod tsm_report;
 
 pub use error::Error;
+pub use quote::{Collateral, TcbStatus, TdAttributes, VerifiedQuote, VerifyOptions};

@@ -11,6 +11,7 @@
 //! that line (one spelling per record), and prints of records parse back to the same record.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use mr_core::ExpectedRegisters;
 use mr_core::{Digest, ErrorClass, HashAlg, MrId, Provenance, VerifiedRegisters};
 use mr_test_alloc::{apply_edits, measure, AllocStats, Edit};
 use mr_virtual::record::Record;
@@ -63,10 +64,14 @@ fn base() -> Base {
         backing = backing.extended(rec.line_digest(HashAlg::Sha384).as_bytes());
         text.push_str(&format!("{rec}\n"));
     }
-    let mut verified = VerifiedRegisters::new(Provenance::TdQuote {
-        root: "test root".into(),
-    });
-    verified.insert(RTMR3, backing).unwrap();
+    let mut rtmr3 = ExpectedRegisters::new();
+    rtmr3.insert(RTMR3, backing).unwrap();
+    let verified = VerifiedRegisters::from_verified_root(
+        Provenance::TdQuote {
+            root: "test root".into(),
+        },
+        rtmr3,
+    );
     let derived = derive(
         text.as_bytes(),
         &RTMR3,

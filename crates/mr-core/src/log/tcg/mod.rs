@@ -38,8 +38,9 @@ use std::fmt;
 
 use crate::alg::{Digest, HashAlg};
 use crate::error::{EntryDigestMismatch, Error, ParseError, ParseErrorKind};
-use crate::register::{MrId, RegisterValue, VerifiedRegisters};
+use crate::register::{ExpectedRegisters, MrId, RegisterValue};
 use crate::replay::{PrefixPolicy, ReplayOptions, ReplayOutcome, Replayer};
+use crate::trust::{ComputeOnly, Reference};
 
 use crate::wire::Reader;
 
@@ -799,20 +800,20 @@ fn start_locality(
     Ok(found)
 }
 
-/// Parse `log` and replay it through [`Replayer`]: against `expected` when given (a mismatch
-/// is [`Error::Replay`]), else just computing the final values.
-pub fn replay(
+/// Parse `log` and replay it through [`Replayer`] against the values of `reference` (a
+/// mismatch is [`Error::Replay`]; see [`crate::trust`] for the result's type).
+pub fn replay<R: Reference>(
     log: &[u8],
     cfg: &TcgReplayConfig,
-    expected: Option<&VerifiedRegisters>,
-) -> Result<TcgReplayReport, Error> {
-    replay_as(log, cfg, expected, "tcg log")
+    reference: &R,
+) -> Result<R::Outcome<TcgReplayReport>, Error> {
+    replay_as(log, cfg, reference.expected(), "tcg log").map(|r| reference.outcome(r))
 }
 
 pub(crate) fn replay_as(
     log: &[u8],
     cfg: &TcgReplayConfig,
-    expected: Option<&VerifiedRegisters>,
+    expected: Option<&ExpectedRegisters>,
     format: &'static str,
 ) -> Result<TcgReplayReport, Error> {
     let parsed = parse_as(log, &cfg.parse, format)?;
@@ -820,18 +821,18 @@ pub(crate) fn replay_as(
 }
 
 /// Replay an already parsed log (see [`replay`]).
-pub fn replay_parsed(
+pub fn replay_parsed<R: Reference>(
     log: &TcgLog<'_>,
     cfg: &TcgReplayConfig,
-    expected: Option<&VerifiedRegisters>,
-) -> Result<TcgReplayReport, Error> {
-    replay_log(log, cfg, expected, "tcg log")
+    reference: &R,
+) -> Result<R::Outcome<TcgReplayReport>, Error> {
+    replay_log(log, cfg, reference.expected(), "tcg log").map(|r| reference.outcome(r))
 }
 
 fn replay_log(
     log: &TcgLog<'_>,
     cfg: &TcgReplayConfig,
-    expected: Option<&VerifiedRegisters>,
+    expected: Option<&ExpectedRegisters>,
     format: &'static str,
 ) -> Result<TcgReplayReport, Error> {
     let log_banks = log.banks();
@@ -903,7 +904,7 @@ fn replay_log(
 fn replay_events(
     log: &TcgLog<'_>,
     cfg: &TcgReplayConfig,
-    expected: Option<&VerifiedRegisters>,
+    expected: Option<&ExpectedRegisters>,
     opts: &ReplayOptions,
     banks: &[HashAlg],
     append_ebs: bool,
@@ -1162,7 +1163,7 @@ pub fn verify_boot_aggregate(
 ) -> Result<BootAggregateMatch, Error> {
     let alg = recorded.alg();
     let cfg = cfg.clone().with_banks(vec![alg]);
-    let report = replay(log, &cfg, None)?;
+    let report = replay(log, &cfg, &ComputeOnly)?;
     let mut candidates = Vec::new();
     for rule in BootAggregateRule::accepted(alg) {
         let computed = boot_aggregate_by(&report.outcome.registers, alg, *rule);
