@@ -16,13 +16,12 @@ use mr_core::{ErrorClass, VerifiedRegisters};
 use mr_rtmr::quote::{self, Collateral, QuoteError, VerifyOptions};
 use mr_rtmr::sim::quote::{QuoteFormat, TestQuoteSigner};
 use mr_rtmr::sim::TdMeasurements;
-use mr_test_alloc::{apply_edits, measure, AllocStats, Edit};
+use mr_test_alloc::{apply_edits, measure, Edit};
 use proptest::prelude::*;
 
 #[global_allocator]
 static ALLOC: mr_test_alloc::CountingAlloc = mr_test_alloc::CountingAlloc;
 
-const FLOOR: usize = 64 << 10;
 /// TD quotes (parse, certificate chain in PEM, verification): a small multiple of the input.
 const QUOTE_K: usize = 4;
 /// 2025-06-01T00:00:00Z, inside the test PKI's validity.
@@ -73,14 +72,6 @@ fn base() -> &'static Base {
     })
 }
 
-fn within(stats: AllocStats, len: usize, what: &str) {
-    let cap = FLOOR.max(QUOTE_K * len);
-    assert!(
-        stats.largest <= cap,
-        "{what}: allocation of {} bytes for {len} bytes of input (cap {cap})",
-        stats.largest
-    );
-}
 
 fn typed(e: &mr_rtmr::Error, what: &str) {
     match e {
@@ -96,12 +87,12 @@ fn typed(e: &mr_rtmr::Error, what: &str) {
 fn check(input: &[u8]) {
     let b = base();
     let (r, stats) = measure(|| quote::parse(input).map(|q| q.rtmrs().len()));
-    within(stats, input.len(), "parse");
+    stats.assert_within(QUOTE_K, input.len(), "parse");
     if let Err(e) = r {
         typed(&e, "parse");
     }
     let (r, stats) = measure(|| quote::verify(input, &b.opts));
-    within(stats, input.len(), "verify");
+    stats.assert_within(QUOTE_K, input.len(), "verify");
     match r {
         Ok(v) => {
             assert_eq!(
@@ -147,7 +138,7 @@ proptest! {
     #[test]
     fn collateral_json_is_parsed_or_refused_with_bounded_allocations(text in "[\\[\\]{}\":,0-9a-zA-Z_ ]{0,400}") {
         let (r, stats) = measure(|| Collateral::from_json(text.as_bytes()).map(|_| ()));
-        within(stats, text.len(), "collateral");
+        stats.assert_within(QUOTE_K, text.len(), "collateral");
         if let Err(e) = r {
             typed(&e, "collateral");
         }
@@ -167,7 +158,7 @@ fn the_valid_quotes_verify_and_a_length_claim_past_the_end_is_malformed() {
         };
         bad[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         let (r, stats) = measure(|| quote::verify(&bad, &b.opts));
-        within(stats, bad.len(), "length claim");
+        stats.assert_within(QUOTE_K, bad.len(), "length claim");
         match r {
             Err(e) => typed(&e, "length claim"),
             Ok(_) => panic!("a quote claiming 4 GiB of signature data verified"),

@@ -11,7 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mr_core::{ErrorClass, HashAlg, MrId, RegisterValue};
-use mr_test_alloc::{apply_edits, measure, AllocStats, Edit};
+use mr_test_alloc::{apply_edits, measure, Edit};
 use mr_tpm::attest::TPM_GENERATED_VALUE;
 use mr_tpm::{
     tpms_attest_bytes, verify_quote, AkPublic, Attest, Attested, ClockInfo, PcrBankSelection,
@@ -23,20 +23,11 @@ use proptest::prelude::*;
 #[global_allocator]
 static ALLOC: mr_test_alloc::CountingAlloc = mr_test_alloc::CountingAlloc;
 
-const FLOOR: usize = 64 << 10;
 /// TPM structures, keys and certificates (DER, PEM): a small multiple of the input.
 const TPM_K: usize = 4;
 const NONCE: [u8; 32] = [0x5a; 32];
 const PCRS: [u32; 9] = [0, 1, 2, 3, 4, 5, 6, 7, 10];
 
-fn within(stats: AllocStats, len: usize, what: &str) {
-    let cap = FLOOR.max(TPM_K * len);
-    assert!(
-        stats.largest <= cap,
-        "{what}: allocation of {} bytes for {len} bytes of input (cap {cap})",
-        stats.largest
-    );
-}
 
 fn typed(e: &mr_tpm::Error, what: &str) {
     assert!(
@@ -123,7 +114,7 @@ fn base() -> Base {
 /// Every parser on `data`; whatever parses and can be written again round-trips.
 fn parsers(data: &[u8]) {
     let (r, stats) = measure(|| Attest::parse(tpms_attest_bytes(data)));
-    within(stats, data.len(), "TPMS_ATTEST");
+    stats.assert_within(TPM_K, data.len(), "TPMS_ATTEST");
     match r {
         Ok(a) => {
             let bytes = a.marshal();
@@ -132,7 +123,7 @@ fn parsers(data: &[u8]) {
         Err(e) => typed(&e, "TPMS_ATTEST"),
     }
     let (r, stats) = measure(|| Signature::parse(data));
-    within(stats, data.len(), "TPMT_SIGNATURE");
+    stats.assert_within(TPM_K, data.len(), "TPMT_SIGNATURE");
     match r {
         Ok(s) => assert_eq!(
             Signature::parse(&s.marshal()).unwrap(),
@@ -149,7 +140,7 @@ fn parsers(data: &[u8]) {
                 TpmPublic::parse_tpmt(data)
             }
         });
-        within(stats, data.len(), "TPMT_PUBLIC");
+        stats.assert_within(TPM_K, data.len(), "TPMT_PUBLIC");
         match r {
             Ok(p) => {
                 let again = TpmPublic::parse_tpmt(p.tpmt_bytes()).unwrap();
@@ -167,14 +158,14 @@ fn parsers(data: &[u8]) {
             AkPublic::from_spki_der(data),
         ]
     });
-    within(stats, data.len(), "AK formats");
+    stats.assert_within(TPM_K, data.len(), "AK formats");
     for r in r {
         if let Err(e) = r {
             typed(&e, "AK");
         }
     }
     let (r, stats) = measure(|| mr_tpm::cert::certificate_der(data));
-    within(stats, data.len(), "certificate");
+    stats.assert_within(TPM_K, data.len(), "certificate");
     if let Err(e) = r {
         typed(&e, "certificate");
     }
@@ -183,7 +174,7 @@ fn parsers(data: &[u8]) {
 fn verify_checked(b: &Base, attest: &[u8], sig: &[u8], ak: &AkPublic) {
     let len = attest.len() + sig.len();
     let (r, stats) = measure(|| verify_quote(attest, sig, ak, &NONCE, &b.pcrs));
-    within(stats, len, "verify_quote");
+    stats.assert_within(TPM_K, len, "verify_quote");
     match r {
         Ok(v) => {
             assert_eq!(

@@ -6,7 +6,7 @@
 use mr_core::HashAlg;
 use mr_tpm::attest::TPM_GENERATED_VALUE;
 use mr_tpm::{
-    verify_quote_signature, verify_signature, AkPublic, Attest, Attested, ClockInfo, Error,
+    verify_quote_signature, AkPublic, Attest, Attested, ClockInfo, Error,
     PcrBankSelection, PcrSelection, QuoteInfo, SigScheme, Signature,
 };
 use rsa::pkcs8::EncodePublicKey as _;
@@ -93,7 +93,7 @@ fn rsapss_verifies_with_digest_length_and_maximum_salt() {
             hash: HashAlg::Sha256,
             sig: sig.clone(),
         };
-        verify_signature(&ak, &a, &tpmt).unwrap();
+        verify_quote_signature(&a, &tpmt.marshal(), &ak, Some(b"nonce")).unwrap();
         // The same bytes as RSASSA do not verify.
         let wrong = Signature::Rsa {
             scheme: SigScheme::RsaSsa,
@@ -101,7 +101,7 @@ fn rsapss_verifies_with_digest_length_and_maximum_salt() {
             sig,
         };
         assert!(matches!(
-            verify_signature(&ak, &a, &wrong),
+            verify_quote_signature(&a, &wrong.marshal(), &ak, Some(b"nonce")),
             Err(Error::BadSignature)
         ));
     }

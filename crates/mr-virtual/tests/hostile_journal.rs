@@ -12,7 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mr_core::{Digest, ErrorClass, HashAlg, MrId, Provenance, VerifiedRegisters};
-use mr_test_alloc::{apply_edits, measure, AllocStats, Edit};
+use mr_test_alloc::{apply_edits, measure, Edit};
 use mr_virtual::record::Record;
 use mr_virtual::verify::{derive, DeriveOptions};
 use mr_virtual::MR_IMA;
@@ -21,19 +21,10 @@ use proptest::prelude::*;
 #[global_allocator]
 static ALLOC: mr_test_alloc::CountingAlloc = mr_test_alloc::CountingAlloc;
 
-const FLOOR: usize = 64 << 10;
 /// Journals (line buffer, records, derived registers): a small multiple of the input.
 const JOURNAL_K: usize = 4;
 const RTMR3: MrId = MrId::Rtmr(3);
 
-fn within(stats: AllocStats, len: usize, what: &str) {
-    let cap = FLOOR.max(JOURNAL_K * len);
-    assert!(
-        stats.largest <= cap,
-        "{what}: allocation of {} bytes for {len} bytes of input (cap {cap})",
-        stats.largest
-    );
-}
 
 struct Base {
     journal: Vec<u8>,
@@ -84,7 +75,7 @@ fn base() -> Base {
 
 fn check(b: &Base, journal: &[u8]) {
     let (r, stats) = measure(|| derive(journal, &RTMR3, &b.verified, &DeriveOptions::default()));
-    within(stats, journal.len(), "derive");
+    stats.assert_within(JOURNAL_K, journal.len(), "derive");
     match r {
         Ok(d) => assert_eq!(
             d.get(MR_IMA, HashAlg::Sha384),
@@ -125,7 +116,7 @@ proptest! {
         line in "(mr_ima|SYNC|[A-Za-z0-9_.-]{0,6})( ?)(extend|sha384/|[a-z]{0,6})( ?)(sha(1|256|384|512)/)?[0-9a-fA-F]{0,100}"
     ) {
         let (r, stats) = measure(|| Record::parse(&line));
-        within(stats, line.len(), "record");
+        stats.assert_within(JOURNAL_K, line.len(), "record");
         if let Ok(Some(rec)) = r {
             prop_assert_eq!(rec.to_string(), line.clone(), "a record with two spellings");
             prop_assert_eq!(Record::parse(&rec.to_string()).unwrap(), Some(rec));
