@@ -4,34 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mr_core::HashAlg;
-use mr_tpm::attest::TPM_GENERATED_VALUE;
-use mr_tpm::{
-    verify_quote_signature, AkPublic, Attest, Attested, ClockInfo, Error,
-    PcrBankSelection, PcrSelection, QuoteInfo, SigScheme, Signature,
-};
+use mr_testkit::tpm::{pcr_values, quote_attest};
+use mr_tpm::{verify_quote_signature, AkPublic, Attest, Error, SigScheme, Signature};
 use rsa::pkcs8::EncodePublicKey as _;
 use rsa::traits::PublicKeyParts;
 
 fn attest() -> Vec<u8> {
-    Attest {
-        magic: TPM_GENERATED_VALUE,
-        qualified_signer: vec![0, 0x0b, 9],
-        extra_data: b"nonce".to_vec(),
-        clock_info: ClockInfo {
-            clock: 5,
-            reset_count: 1,
-            restart_count: 0,
-            safe: true,
-        },
-        firmware_version: 1,
-        attested: Attested::Quote(QuoteInfo {
-            pcr_select: PcrSelection {
-                banks: vec![PcrBankSelection::new(HashAlg::Sha256, &[10])],
-            },
-            pcr_digest: vec![0; 32],
-        }),
-    }
-    .marshal()
+    quote_attest(b"nonce", &pcr_values(&[10])).marshal()
 }
 
 fn rsa_key() -> rsa::RsaPrivateKey {
