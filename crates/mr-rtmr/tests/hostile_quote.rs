@@ -12,10 +12,9 @@
 
 use std::sync::OnceLock;
 
-use mr_core::{ErrorClass, VerifiedRegisters};
-use mr_rtmr::quote::{self, Collateral, QuoteError, VerifyOptions};
-use mr_rtmr::sim::quote::{QuoteFormat, TestQuoteSigner};
-use mr_rtmr::sim::TdMeasurements;
+use mr_core::ErrorClass;
+use mr_rtmr::quote::{self, Collateral, QuoteError};
+use mr_testkit::td::SignedTdQuotes;
 use mr_test_alloc::{apply_edits, measure, Edit};
 use proptest::prelude::*;
 
@@ -28,50 +27,11 @@ const QUOTE_K: usize = 4;
 const AT: u64 = 1_748_736_000;
 const NONCE: &[u8] = b"hostile quote nonce";
 
-struct Base {
-    opts: VerifyOptions,
-    quotes: Vec<Vec<u8>>,
-    registers: VerifiedRegisters,
-    report_data: [u8; 64],
+/// Valid quotes of one TD in every format (built once per process).
+fn base() -> &'static SignedTdQuotes {
+    static BASE: OnceLock<SignedTdQuotes> = OnceLock::new();
+    BASE.get_or_init(|| SignedTdQuotes::new(NONCE, AT))
 }
-
-fn base() -> &'static Base {
-    static BASE: OnceLock<Base> = OnceLock::new();
-    BASE.get_or_init(|| {
-        let signer = TestQuoteSigner::new().unwrap();
-        let mut report_data = [0u8; 64];
-        report_data[..NONCE.len()].copy_from_slice(NONCE);
-        let m = TdMeasurements {
-            mrtd: [0x11; 48],
-            mrconfigid: [0x22; 48],
-            mrowner: [0x33; 48],
-            mrownerconfig: [0x44; 48],
-            rtmr: [[0x55; 48], [0x66; 48], [0x77; 48], [0x88; 48]],
-            report_data,
-        };
-        let opts = VerifyOptions::at_unix(AT)
-            .with_root_der(signer.root_der().to_vec())
-            .with_nonce(NONCE.to_vec());
-        let mut quotes = Vec::new();
-        let mut registers = None;
-        for f in [
-            QuoteFormat::V4Td10,
-            QuoteFormat::V5Td10,
-            QuoteFormat::V5Td15,
-        ] {
-            let q = signer.quote_as(&m, f).unwrap();
-            registers = Some(quote::verify(&q, &opts).unwrap().into_registers());
-            quotes.push(q);
-        }
-        Base {
-            opts,
-            quotes,
-            registers: registers.unwrap(),
-            report_data,
-        }
-    })
-}
-
 
 fn typed(e: &mr_rtmr::Error, what: &str) {
     match e {

@@ -13,6 +13,7 @@
 
 use mr_core::{Digest, ErrorClass, HashAlg, MrId, Provenance, VerifiedRegisters};
 use mr_test_alloc::{apply_edits, measure, Edit};
+use mr_testkit::journal::SampleJournal;
 use mr_virtual::record::Record;
 use mr_virtual::verify::{derive, DeriveOptions};
 use mr_virtual::MR_IMA;
@@ -33,33 +34,17 @@ struct Base {
 }
 
 fn base() -> Base {
-    let mut backing = Digest::zero(HashAlg::Sha384);
-    let mut virt = Digest::zero(HashAlg::Sha384);
-    let mut text = String::new();
-    for i in 0u8..8 {
-        if i == 3 {
-            text.push_str("# rotated here once\n\n");
-        }
-        if i == 5 {
-            let sync = Record::Sync { value: backing };
-            backing = backing.extended(sync.line_digest(HashAlg::Sha384).as_bytes());
-            text.push_str(&format!("{sync}\n"));
-        }
-        let d = HashAlg::Sha384.hash(&[i]);
-        let rec = Record::Extend {
-            name: MR_IMA.to_owned(),
-            digest: d,
-        };
-        virt = virt.extended(d.as_bytes());
-        backing = backing.extended(rec.line_digest(HashAlg::Sha384).as_bytes());
-        text.push_str(&format!("{rec}\n"));
-    }
+    let SampleJournal {
+        text,
+        backing,
+        mr_ima: virt,
+    } = SampleJournal::new(8, 3, 5);
     let mut verified = VerifiedRegisters::new(Provenance::TdQuote {
         root: "test root".into(),
     });
     verified.insert(RTMR3, backing).unwrap();
     let derived = derive(
-        text.as_bytes(),
+        &text[..],
         &RTMR3,
         &verified,
         &DeriveOptions::default(),
@@ -67,7 +52,7 @@ fn base() -> Base {
     .expect("the base journal derives");
     assert_eq!(derived.get(MR_IMA, HashAlg::Sha384), Some(virt));
     Base {
-        journal: text.into_bytes(),
+        journal: text,
         verified,
         mr_ima: virt,
     }
