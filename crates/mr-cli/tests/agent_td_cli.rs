@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-use common::{code, mr, stderr, stdout, write};
+use common::{arg, code, mr, stderr, stdout, write};
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -16,8 +16,8 @@ use mr_core::log::ima::sample::write_sample_list;
 use mr_core::log::ima::{ImaReader, ImaReaderOptions, ListKind};
 use mr_core::{Digest, HashAlg};
 use mr_rtmr::rtmr::MEASUREMENTS_DIR;
-use mr_rtmr::sim::quote::{QuoteFormat, TestQuoteSigner};
-use mr_rtmr::sim::TdMeasurements;
+use mr_rtmr::sim::quote::QuoteFormat;
+use mr_testkit::td::{fresh_signer, measurements, write_quote};
 use sha2::{Digest as _, Sha384};
 
 const AT: &str = "2026-01-01T00:00:00Z";
@@ -214,24 +214,12 @@ struct Quote {
 }
 
 fn td_quote(dir: &Path, name: &str, rtmr3: [u8; 48], nonce: &[u8]) -> Quote {
-    let signer = TestQuoteSigner::new().unwrap();
-    let mut report_data = [0u8; 64];
-    report_data[..nonce.len()].copy_from_slice(nonce);
-    let m = TdMeasurements {
-        mrtd: [7; 48],
-        mrconfigid: [0; 48],
-        mrowner: [0; 48],
-        mrownerconfig: [0; 48],
-        rtmr: [[0; 48], [0; 48], [0; 48], rtmr3],
-        report_data,
-    };
+    // A signer of its own per call: another TD's quote must not verify under this root.
+    let m = measurements([7; 48], [[0; 48], [0; 48], [0; 48], rtmr3], nonce);
+    let (quote, root) = write_quote(dir, name, &fresh_signer(), &m, QuoteFormat::V5Td15);
     Quote {
-        quote: write(
-            dir,
-            &format!("{name}.quote"),
-            &signer.quote_as(&m, QuoteFormat::V5Td15).unwrap(),
-        ),
-        root: write(dir, &format!("{name}.root.der"), signer.root_der()),
+        quote: arg(&quote).to_owned(),
+        root: arg(&root).to_owned(),
     }
 }
 

@@ -22,7 +22,6 @@ static ALLOC: mr_test_alloc::CountingAlloc = mr_test_alloc::CountingAlloc;
 const CEL_K: usize = 4;
 const ENCODINGS: [Encoding; 3] = [Encoding::Tlv, Encoding::Json, Encoding::Cbor];
 
-
 fn check(data: &[u8]) {
     let _ = cel::detect(data);
     for enc in ENCODINGS {

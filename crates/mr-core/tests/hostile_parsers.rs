@@ -28,7 +28,6 @@ const TCG_K: usize = 8;
 /// `ID:ALG:HEX` register values.
 const VALUE_K: usize = 2;
 
-
 fn no_device(e: &Error, what: &str) {
     assert!(
         matches!(e.class(), ErrorClass::Malformed | ErrorClass::Rejected),

@@ -14,8 +14,8 @@ use std::sync::OnceLock;
 
 use mr_core::ErrorClass;
 use mr_rtmr::quote::{self, Collateral, QuoteError};
-use mr_testkit::td::SignedTdQuotes;
 use mr_test_alloc::{apply_edits, measure, Edit};
+use mr_testkit::td::SignedTdQuotes;
 use proptest::prelude::*;
 
 #[global_allocator]

@@ -29,8 +29,8 @@ pub fn signer() -> Arc<TestQuoteSigner> {
         .clone()
 }
 
-/// A second, independent test signer (another root: for quotes that must not verify).
-pub fn other_signer() -> TestQuoteSigner {
+/// A new test signer with a PKI of its own (another root than [`signer`]'s and any other).
+pub fn fresh_signer() -> TestQuoteSigner {
     TestQuoteSigner::new().expect("the test PKI builds")
 }
 
@@ -105,7 +105,7 @@ pub struct SignedTdQuotes {
 impl SignedTdQuotes {
     /// The quotes of a TD whose REPORTDATA carries `nonce`, to be verified at unix time `at`.
     pub fn new(nonce: &[u8], at: u64) -> SignedTdQuotes {
-        let signer = other_signer();
+        let signer = fresh_signer();
         let m = distinct_measurements(nonce);
         let opts = VerifyOptions::at_unix(at)
             .with_root_der(signer.root_der().to_vec())

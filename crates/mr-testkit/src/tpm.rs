@@ -9,8 +9,8 @@
 use mr_core::{HashAlg, MrId, RegisterValue};
 use mr_tpm::attest::TPM_GENERATED_VALUE;
 use mr_tpm::{
-    verify_quote, AkPublic, Attest, Attested, ClockInfo, PcrBankSelection, PcrSelection,
-    QuoteInfo, SigScheme, Signature,
+    verify_quote, AkPublic, Attest, Attested, ClockInfo, PcrBankSelection, PcrSelection, QuoteInfo,
+    SigScheme, Signature,
 };
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use rsa::traits::PublicKeyParts;

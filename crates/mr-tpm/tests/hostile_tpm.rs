@@ -22,7 +22,6 @@ static ALLOC: mr_test_alloc::CountingAlloc = mr_test_alloc::CountingAlloc;
 /// TPM structures, keys and certificates (DER, PEM): a small multiple of the input.
 const TPM_K: usize = 4;
 
-
 fn typed(e: &mr_tpm::Error, what: &str) {
     assert!(
         matches!(e.class(), ErrorClass::Malformed | ErrorClass::Rejected),

@@ -26,7 +26,6 @@ static ALLOC: mr_test_alloc::CountingAlloc = mr_test_alloc::CountingAlloc;
 const JOURNAL_K: usize = 4;
 const RTMR3: MrId = MrId::Rtmr(3);
 
-
 struct Base {
     journal: Vec<u8>,
     verified: VerifiedRegisters,
@@ -43,13 +42,8 @@ fn base() -> Base {
         root: "test root".into(),
     });
     verified.insert(RTMR3, backing).unwrap();
-    let derived = derive(
-        &text[..],
-        &RTMR3,
-        &verified,
-        &DeriveOptions::default(),
-    )
-    .expect("the base journal derives");
+    let derived = derive(&text[..], &RTMR3, &verified, &DeriveOptions::default())
+        .expect("the base journal derives");
     assert_eq!(derived.get(MR_IMA, HashAlg::Sha384), Some(virt));
     Base {
         journal: text,
