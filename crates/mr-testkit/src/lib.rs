@@ -18,7 +18,7 @@
 //!
 //! Helpers panic on failure (`expect`): a fixture that cannot be built is a broken test set-up.
 #![forbid(unsafe_code)]
-#![allow(clippy::expect_used)]
+#![allow(clippy::expect_used, clippy::panic)]
 
 pub mod journal;
 pub mod td;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use mr_core::VerifiedRegisters;
-use mr_rtmr::quote::{self, VerifyOptions};
+use mr_rtmr::quote::{self, QuoteError, VerifyOptions};
 use mr_rtmr::sim::quote::{QuoteFormat, TestQuoteSigner};
 use mr_rtmr::sim::TdMeasurements;
 
@@ -21,12 +21,19 @@ pub const FORMATS: [QuoteFormat; 3] = [
     QuoteFormat::V5Td15,
 ];
 
-/// The test signer shared by every test of this process (the PKI is made once).
-pub fn signer() -> Arc<TestQuoteSigner> {
+/// The test signer shared by every test of this process (the PKI is made once); clone the
+/// `Arc` to make it a simulated TD's quote provider.
+pub fn signer() -> &'static Arc<TestQuoteSigner> {
     static SIGNER: OnceLock<Arc<TestQuoteSigner>> = OnceLock::new();
-    SIGNER
-        .get_or_init(|| Arc::new(TestQuoteSigner::new().expect("the test PKI builds")))
-        .clone()
+    SIGNER.get_or_init(|| Arc::new(TestQuoteSigner::new().expect("the test PKI builds")))
+}
+
+/// The quote error inside `e`; panics (fails the test) on any other error.
+pub fn quote_error(e: mr_rtmr::Error) -> QuoteError {
+    match e {
+        mr_rtmr::Error::Quote(q) => q,
+        other => panic!("not a quote error: {other}"),
+    }
 }
 
 /// A new test signer with a PKI of its own (another root than [`signer`]'s and any other).
