@@ -19,7 +19,7 @@ use mr::core::log::ima::{self, ImaReader, ImaReaderOptions, ImaReplayConfig, Lis
 use mr::core::{Digest, HashAlg, MeasurementRegister, MrId, VerifiedRegisters};
 use mr::rtmr::rtmr::TdxRtmr;
 use mr::rtmr::sim::SimTd;
-use mr::virtual_registers::agent::ImaAgent;
+use mr::virtual_registers::agent::{entry_digest, ImaAgent};
 use mr::virtual_registers::record::Record;
 use mr::virtual_registers::verify::{derive, derive_and_use, DeriveOptions};
 use mr::virtual_registers::{VirtualRegister, MR_IMA};
@@ -31,11 +31,7 @@ fn sha384_digests(list: &[u8]) -> Vec<Digest> {
     let mut r = ImaReader::new(list, ImaReaderOptions::default());
     let mut out = Vec::new();
     while let Some(e) = r.next_entry().unwrap() {
-        out.push(if e.is_violation() {
-            Digest::ones(HashAlg::Sha384)
-        } else {
-            e.template_digest(HashAlg::Sha384)
-        });
+        out.push(entry_digest(e, HashAlg::Sha384).unwrap());
     }
     out
 }

@@ -18,6 +18,7 @@ use mr_core::{Digest, HashAlg};
 use mr_rtmr::rtmr::MEASUREMENTS_DIR;
 use mr_rtmr::sim::quote::QuoteFormat;
 use mr_testkit::td::{fresh_signer, measurements, write_quote};
+use mr_virtual::agent::entry_digest;
 use sha2::{Digest as _, Sha384};
 
 const AT: &str = "2026-01-01T00:00:00Z";
@@ -90,11 +91,7 @@ fn ima_digests(list: &[u8]) -> Vec<Digest> {
     let mut r = ImaReader::new(list, ImaReaderOptions::default());
     let mut out = Vec::new();
     while let Some(e) = r.next_entry().unwrap() {
-        out.push(if e.is_violation() {
-            Digest::ones(HashAlg::Sha384)
-        } else {
-            e.template_digest(HashAlg::Sha384)
-        });
+        out.push(entry_digest(e, HashAlg::Sha384).unwrap());
     }
     out
 }
