@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use mr_core::log::ima::sample::write_sample_list;
-use mr_core::log::ima::{ImaReader, ImaReaderOptions, ListKind};
-use mr_core::{Digest, HashAlg};
+use mr_core::log::ima::ListKind;
+use mr_core::HashAlg;
 use mr_rtmr::rtmr::MEASUREMENTS_DIR;
 use mr_rtmr::sim::quote::QuoteFormat;
+use mr_testkit::journal::mr_ima_digests;
 use mr_testkit::td::{fresh_signer, measurements, write_quote};
-use mr_virtual::agent::entry_digest;
 use sha2::{Digest as _, Sha384};
 
 const AT: &str = "2026-01-01T00:00:00Z";
@@ -84,16 +84,6 @@ fn replay_journal(journal: &str) -> [u8; 48] {
         v = h.finalize().into();
     }
     v
-}
-
-/// The SHA-384 template digest of every entry (all-0xFF for a violation): what mr_ima takes.
-fn ima_digests(list: &[u8]) -> Vec<Digest> {
-    let mut r = ImaReader::new(list, ImaReaderOptions::default());
-    let mut out = Vec::new();
-    while let Some(e) = r.next_entry().unwrap() {
-        out.push(entry_digest(e, HashAlg::Sha384).unwrap());
-    }
-    out
 }
 
 struct Td {
@@ -162,7 +152,7 @@ fn agent_resumes_after_the_list_grew_without_skipping_or_repeating() {
         .collect();
     assert_eq!(records.len(), 700);
     // Record i carries entry i's SHA-384 template digest: none skipped, none repeated.
-    for (i, (line, d)) in records.iter().zip(ima_digests(&all)).enumerate() {
+    for (i, (line, d)) in records.iter().zip(mr_ima_digests(&all)).enumerate() {
         assert_eq!(
             *line,
             format!("mr_ima extend sha384/{}", d.to_hex()),

@@ -5,18 +5,12 @@ use mr_core::{ErrorClass, HashAlg, MrId, Provenance};
 use mr_rtmr::quote::{self, QuoteError, VerifyOptions, INTEL_SGX_ROOT_CA_DER};
 use mr_rtmr::sim::quote::{QuoteFormat, TestQuoteSigner};
 use mr_rtmr::sim::{QuoteProvider, TdMeasurements};
-use mr_testkit::td::{quote_error, signer, AT, FORMATS};
+use mr_testkit::td::{distinct_measurements, quote_error, signer, AT, FORMATS};
 
 fn measurements(nonce: &[u8]) -> TdMeasurements {
-    let mut report_data = [0u8; 64];
-    report_data[..nonce.len()].copy_from_slice(nonce);
     TdMeasurements {
-        mrtd: [0x11; 48],
-        mrconfigid: [0x22; 48],
-        mrowner: [0x33; 48],
-        mrownerconfig: [0x44; 48],
         rtmr: [[0xa0; 48], [0xa1; 48], [0xa2; 48], [0xa3; 48]],
-        report_data,
+        ..distinct_measurements(nonce)
     }
 }
 

@@ -1,7 +1,10 @@
 //! A valid `mr_ima` journal over a SHA-384 backing register (RTMR3 in the tests), written record
-//! by record as the agent writes it, with the values a verifier derives from it.
+//! by record as the agent writes it, with the values a verifier derives from it; and the digests
+//! the agent takes from an IMA list.
 
+use mr_core::log::ima::{ImaReader, ImaReaderOptions};
 use mr_core::{Digest, HashAlg};
+use mr_virtual::agent::entry_digest;
 use mr_virtual::record::Record;
 use mr_virtual::MR_IMA;
 
@@ -49,4 +52,15 @@ impl SampleJournal {
             mr_ima,
         }
     }
+}
+
+/// What the IMA agent extends `mr_ima` with for each entry of the IMA list `list`: the entry's
+/// SHA-384 template digest (all-0xFF for a violation), checked against the recorded digest.
+pub fn mr_ima_digests(list: &[u8]) -> Vec<Digest> {
+    let mut reader = ImaReader::new(list, ImaReaderOptions::default());
+    let mut out = Vec::new();
+    while let Some(entry) = reader.next_entry().expect("a valid IMA list") {
+        out.push(entry_digest(entry, HashAlg::Sha384).expect("a consistent IMA entry"));
+    }
+    out
 }
