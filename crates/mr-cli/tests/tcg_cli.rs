@@ -250,7 +250,7 @@ fn rtmr_bytes(hex_value: &str) -> [u8; 48] {
 /// A quote from the simulated TD (test root) whose RTMRs are `rtmr`.
 fn simulated_quote(dir: &Path, rtmr: [[u8; 48]; 4], nonce: &[u8]) -> (PathBuf, PathBuf) {
     let m = measurements([7; 48], rtmr, nonce);
-    write_quote(dir, "sim", &signer(), &m, QuoteFormat::V4Td10)
+    write_quote(dir, "sim", signer(), &m, QuoteFormat::V4Td10)
 }
 
 #[test]

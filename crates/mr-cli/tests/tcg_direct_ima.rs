@@ -213,7 +213,7 @@ fn direct_mode_against_a_verified_td_quote() {
         ],
         nonce,
     );
-    let (q, root) = write_quote(dir.path(), "sim", &signer(), &m, QuoteFormat::V4Td10);
+    let (q, root) = write_quote(dir.path(), "sim", signer(), &m, QuoteFormat::V4Td10);
     let (q, root) = (path(&q).to_owned(), path(&root).to_owned());
     let quote_args = |n: &[u8]| {
         vec![

@@ -100,7 +100,7 @@ fn simulated_quote_verifies_with_its_root_and_nonce() {
     let nonce = [0xabu8; 32];
     let m = measurements([1; 48], [[2; 48], [3; 48], [4; 48], [5; 48]], &nonce);
     let dir = tempfile::tempdir().unwrap();
-    let (q, root) = write_quote(dir.path(), "quote", &signer(), &m, QuoteFormat::V5Td15);
+    let (q, root) = write_quote(dir.path(), "quote", signer(), &m, QuoteFormat::V5Td15);
     let nonce_hex = hex::encode(nonce);
     let args = [
         "quote",
