@@ -110,6 +110,18 @@ pub struct SignedTdQuotes {
 }
 
 impl SignedTdQuotes {
+    /// Fails the test unless `verified` carries exactly these quotes' registers and REPORTDATA
+    /// (what any quote that verifies under [`SignedTdQuotes::opts`] must carry).
+    #[track_caller]
+    pub fn assert_is_this_td(&self, verified: &quote::VerifiedQuote) {
+        assert_eq!(
+            verified.registers().iter().collect::<Vec<_>>(),
+            self.registers.iter().collect::<Vec<_>>(),
+            "a TD quote with other registers verified"
+        );
+        assert_eq!(verified.report_data(), &self.report_data);
+    }
+
     /// The quotes of a TD whose REPORTDATA carries `nonce`, to be verified at unix time `at`.
     pub fn new(nonce: &[u8], at: u64) -> SignedTdQuotes {
         let signer = fresh_signer();

@@ -6,11 +6,11 @@
 //! the one fixed quote (P-256 key from a fixed scalar, deterministic RFC 6979 signature) that the
 //! hostile-input tests, the `tpm_verify` fuzz target and the `tpm_quote` benchmark share.
 
-use mr_core::{HashAlg, MrId, RegisterValue};
+use mr_core::{HashAlg, MrId, RegisterValue, VerifiedRegisters};
 use mr_tpm::attest::TPM_GENERATED_VALUE;
 use mr_tpm::{
-    verify_quote, AkPublic, Attest, Attested, ClockInfo, PcrBankSelection, PcrSelection, QuoteInfo,
-    SigScheme, Signature,
+    tpms_attest_bytes, verify_quote, AkPublic, Attest, Attested, ClockInfo, PcrBankSelection,
+    PcrSelection, QuoteInfo, SigScheme, Signature,
 };
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use rsa::traits::PublicKeyParts;
@@ -174,6 +174,25 @@ pub struct SoftwareQuote {
 }
 
 impl SoftwareQuote {
+    /// Fails the test unless `attest`, which verified to `verified`, is this quote's TPMS_ATTEST
+    /// (bare or as a TPM2B) and `verified` holds its PCR values: no other quote may verify
+    /// under this AK and nonce.
+    #[track_caller]
+    pub fn assert_is_this_quote(&self, attest: &[u8], verified: &VerifiedRegisters) {
+        assert_eq!(
+            tpms_attest_bytes(attest),
+            &self.attest[..],
+            "a TPMS_ATTEST other than the signed one verified"
+        );
+        for v in &self.pcrs {
+            assert_eq!(
+                verified.get(&v.id, v.value.alg()),
+                Some(&v.value),
+                "verified PCR value differs from the quoted one"
+            );
+        }
+    }
+
     /// The fixed quote (see the type's documentation).
     pub fn new() -> SoftwareQuote {
         let pcrs = pcr_values(&QUOTE_PCRS);
