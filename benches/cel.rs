@@ -16,6 +16,7 @@
 //! as a ratio to `baseline_ima_binary_parse` (or to `baseline_ima_replay` for the replay).
 #![allow(clippy::expect_used, missing_docs)] // criterion_group! makes an undocumented fn
 
+use mr::core::ComputeOnly;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -66,7 +67,7 @@ fn bench(c: &mut Criterion) {
                     black_box(&bytes[..]),
                     enc,
                     &CelReplayConfig::default(),
-                    None,
+                    &ComputeOnly,
                 )
                 .map(|r| r.outcome.entries)
             })
@@ -74,12 +75,16 @@ fn bench(c: &mut Criterion) {
     }
     let cfg = ImaReplayConfig::default().with_banks(banks);
     g.bench_function("baseline_ima_replay", |b| {
-        b.iter(|| replay(black_box(&list[..]), &cfg, None).map(|r| r.entries))
+        b.iter(|| replay(black_box(&list[..]), &cfg, &ComputeOnly).map(|r| r.entries))
     });
     g.bench_function("replay_tlv_records", |b| {
         b.iter(|| {
-            cel::replay_records(black_box(&records), &CelReplayConfig::default(), None)
-                .map(|r| r.outcome.entries)
+            cel::replay_records(
+                black_box(&records),
+                &CelReplayConfig::default(),
+                &ComputeOnly,
+            )
+            .map(|r| r.outcome.entries)
         })
     });
     g.finish();

@@ -18,6 +18,7 @@
 #![allow(clippy::expect_used, missing_docs)] // criterion_group! makes an undocumented fn
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use mr::core::{ComputeOnly, ExpectedRegisters};
 
 use mr::core::log::ima::extend::{
     find_never_extended, SearchOutcome, DEFAULT_NEVER_EXTENDED_BUDGET,
@@ -27,7 +28,7 @@ use mr::core::log::ima::{
     replay, resume, verify_from_boot, Anchor, ImaReader, ImaReaderOptions, ImaReplayConfig,
     ListKind, ResumeConfig, ResumeInput,
 };
-use mr::core::{HashAlg, VerifiedRegisters};
+use mr::core::HashAlg;
 
 const ENTRIES: u64 = 100_000;
 const CHECKPOINT_AT: u64 = 99_000;
@@ -37,8 +38,7 @@ fn bench(c: &mut Criterion) {
     let mut list = Vec::new();
     let summary = write_sample_list(&mut list, ListKind::Binary, ENTRIES, &banks, 1)
         .expect("writing to a Vec cannot fail");
-    let end = Anchor::asserted(VerifiedRegisters::asserted(summary.expected).expect("values"))
-        .expect("asserted");
+    let end = Anchor::asserted(ExpectedRegisters::from_values(summary.expected).expect("values"));
     let cut = {
         let mut r = ImaReader::new(&list[..], ImaReaderOptions::default());
         let mut at = 0u64;
@@ -51,15 +51,15 @@ fn bench(c: &mut Criterion) {
         usize::try_from(at).expect("fits")
     };
     let prefix = &list[..cut];
-    let prefix_values = replay(prefix, &ImaReplayConfig::default(), None)
+    let prefix_values = replay(prefix, &ImaReplayConfig::default(), &ComputeOnly)
         .expect("replays")
         .outcome
         .registers;
-    let at_cut = Anchor::asserted(VerifiedRegisters::asserted(prefix_values).expect("values"))
-        .expect("asserted");
+    let at_cut = Anchor::asserted(ExpectedRegisters::from_values(prefix_values).expect("values"));
     let cfg = ResumeConfig::default();
     let cp = verify_from_boot(prefix, &cfg, &at_cut)
         .expect("verifies")
+        .into_report()
         .checkpoint;
     assert_eq!(cp.entries(), CHECKPOINT_AT);
     let tail = &list[cut..];
@@ -69,12 +69,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(ENTRIES));
     g.bench_function("full_replay_verifying", |b| {
         b.iter(|| {
-            replay(
-                &list[..],
-                &ImaReplayConfig::default(),
-                Some(end.registers()),
-            )
-            .expect("verifies")
+            replay(&list[..], &ImaReplayConfig::default(), end.registers()).expect("verifies")
         })
     });
     g.bench_function("verify_from_boot_with_checkpoint", |b| {
@@ -101,17 +96,17 @@ fn bench(c: &mut Criterion) {
     };
     let mut without = small[..offsets[10]].to_vec();
     without.extend_from_slice(&small[offsets[11]..]);
-    let values = replay(&without[..], &ImaReplayConfig::default(), None)
+    let values = replay(&without[..], &ImaReplayConfig::default(), &ComputeOnly)
         .expect("replays")
         .outcome
         .registers;
-    let expected = VerifiedRegisters::asserted(values).expect("values");
+    let expected = ExpectedRegisters::from_values(values).expect("values");
     let cfg = ImaReplayConfig::default();
-    assert!(replay(&small[..], &cfg, Some(&expected)).is_err());
+    assert!(replay(&small[..], &cfg, &expected).is_err());
     let mut g = c.benchmark_group("never_extended");
     g.sample_size(10);
     g.bench_function("replay_baseline", |b| {
-        b.iter(|| replay(&small[..], &cfg, Some(&expected)).is_err())
+        b.iter(|| replay(&small[..], &cfg, &expected).is_err())
     });
     g.bench_function("search", |b| {
         b.iter(|| {

@@ -13,10 +13,11 @@
 #![allow(clippy::expect_used, missing_docs)] // criterion_group! makes an undocumented fn
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use mr::core::ExpectedRegisters;
 
 use mr::core::log::ima::sample::write_sample_list;
 use mr::core::log::ima::{replay, replay_parallel, ImaReplayConfig, ListKind};
-use mr::core::{HashAlg, VerifiedRegisters};
+use mr::core::HashAlg;
 
 const ENTRIES: u64 = 100_000;
 
@@ -34,20 +35,20 @@ fn bench(c: &mut Criterion) {
         let summary = write_sample_list(&mut list, kind, ENTRIES, banks, 1)
             .expect("writing to a Vec cannot fail");
         let expected =
-            VerifiedRegisters::asserted(summary.expected.clone()).expect("consistent values");
+            ExpectedRegisters::from_values(summary.expected.clone()).expect("consistent values");
         let config = ImaReplayConfig::default().with_banks(banks.to_vec());
-        let one = replay(&list[..], &config, Some(&expected)).expect("verifies");
-        let two = replay_parallel(&list[..], &config, Some(&expected)).expect("verifies");
+        let one = replay(&list[..], &config, &expected).expect("verifies");
+        let two = replay_parallel(&list[..], &config, &expected).expect("verifies");
         assert_eq!(one, two, "the same report on one and two threads");
 
         let mut g = c.benchmark_group(name);
         g.throughput(Throughput::Elements(ENTRIES));
         g.sample_size(20);
         g.bench_function(BenchmarkId::new("replay", ENTRIES), |b| {
-            b.iter(|| replay(std::hint::black_box(&list[..]), &config, Some(&expected)))
+            b.iter(|| replay(std::hint::black_box(&list[..]), &config, &expected))
         });
         g.bench_function(BenchmarkId::new("replay_parallel", ENTRIES), |b| {
-            b.iter(|| replay_parallel(std::hint::black_box(&list[..]), &config, Some(&expected)))
+            b.iter(|| replay_parallel(std::hint::black_box(&list[..]), &config, &expected))
         });
         g.finish();
     }

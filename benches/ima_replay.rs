@@ -19,11 +19,12 @@
 #![allow(clippy::expect_used, missing_docs)] // criterion_group! makes an undocumented fn
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use mr::core::{ComputeOnly, ExpectedRegisters};
 use sha1::Digest as _;
 
 use mr::core::log::ima::sample::write_sample_list;
 use mr::core::log::ima::{replay, ImaReader, ImaReaderOptions, ImaReplayConfig, ListKind};
-use mr::core::{HashAlg, VerifiedRegisters};
+use mr::core::HashAlg;
 
 const ENTRIES: u64 = 100_000;
 
@@ -61,7 +62,8 @@ fn bench(c: &mut Criterion) {
     let mut list = Vec::new();
     let summary = write_sample_list(&mut list, ListKind::Binary, ENTRIES, &banks, 1)
         .expect("writing to a Vec cannot fail");
-    let expected = VerifiedRegisters::asserted(summary.expected.clone()).expect("distinct values");
+    let expected =
+        ExpectedRegisters::from_values(summary.expected.clone()).expect("distinct values");
 
     let mut inputs = Vec::with_capacity(ENTRIES as usize);
     let mut reader = ImaReader::new(&list[..], ImaReaderOptions::default());
@@ -91,12 +93,10 @@ fn bench(c: &mut Criterion) {
         b.iter(|| floor(std::hint::black_box(&inputs)))
     });
     g.bench_function(BenchmarkId::new("mr_replay", ENTRIES), |b| {
-        b.iter(|| replay(std::hint::black_box(&list[..]), &config, None).expect("replays"))
+        b.iter(|| replay(std::hint::black_box(&list[..]), &config, &ComputeOnly).expect("replays"))
     });
     g.bench_function(BenchmarkId::new("mr_replay_verifying", ENTRIES), |b| {
-        b.iter(|| {
-            replay(std::hint::black_box(&list[..]), &config, Some(&expected)).expect("verifies")
-        })
+        b.iter(|| replay(std::hint::black_box(&list[..]), &config, &expected).expect("verifies"))
     });
 
     let mut ascii = Vec::new();
@@ -104,7 +104,7 @@ fn bench(c: &mut Criterion) {
         .expect("writing to a Vec cannot fail");
     assert_eq!(ascii_summary, summary, "the same entries in both forms");
     let sha256 = ImaReplayConfig::default().with_banks([HashAlg::Sha256]);
-    let report = replay(&ascii[..], &sha256, None).expect("the ascii list replays");
+    let report = replay(&ascii[..], &sha256, &ComputeOnly).expect("the ascii list replays");
     assert_eq!(report.entries, ENTRIES);
     g.bench_function(BenchmarkId::new("ascii_parse", ENTRIES), |b| {
         b.iter(|| {
@@ -120,7 +120,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function(BenchmarkId::new("ascii_replay_sha256", ENTRIES), |b| {
-        b.iter(|| replay(std::hint::black_box(&ascii[..]), &sha256, None).expect("replays"))
+        b.iter(|| replay(std::hint::black_box(&ascii[..]), &sha256, &ComputeOnly).expect("replays"))
     });
     g.finish();
 }

@@ -7,6 +7,7 @@
 // `criterion_group!` generates an undocumented public function.
 #![allow(clippy::panic, missing_docs)]
 
+use mr_core::ComputeOnly;
 use std::hint::black_box;
 use std::path::PathBuf;
 
@@ -40,7 +41,7 @@ fn bench_log(c: &mut Criterion, name: &str, log: &[u8], cfg: &TcgReplayConfig) {
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(parsed.events.len() as u64));
     g.bench_function("replay", |b| {
-        b.iter(|| tcg::replay(black_box(log), cfg, None).map(|r| r.outcome.entries))
+        b.iter(|| tcg::replay(black_box(log), cfg, &ComputeOnly).map(|r| r.outcome.entries))
     });
     g.bench_function("baseline_parse_only", |b| {
         b.iter(|| tcg::parse(black_box(log), &cfg.parse).map(|l| l.events.len()))

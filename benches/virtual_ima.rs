@@ -11,12 +11,13 @@
 //!   extended), with the same extends written straight into RTMR3 (no journal) as its baseline.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use mr::core::ExpectedRegisters;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use mr::core::log::ima::sample::write_sample_list;
 use mr::core::log::ima::{self, ImaReplayConfig, ListKind};
-use mr::core::{Digest, HashAlg, MeasurementRegister, MrId, VerifiedRegisters};
+use mr::core::{Digest, HashAlg, MeasurementRegister, MrId, Provenance, VerifiedRegisters};
 use mr::rtmr::rtmr::TdxRtmr;
 use mr::rtmr::sim::SimTd;
 use mr::virtual_registers::agent::ImaAgent;
@@ -48,10 +49,17 @@ fn layered_vs_direct(c: &mut Criterion) {
         journal.push_str(&line);
         journal.push('\n');
     }
-    let mut pcr10 = VerifiedRegisters::asserted([]).unwrap();
+    let mut pcr10 = ExpectedRegisters::new();
     pcr10.insert(MrId::Pcr(10), ima_value).unwrap();
-    let mut quoted_rtmr3 = VerifiedRegisters::asserted([]).unwrap();
-    quoted_rtmr3.insert(MrId::Rtmr(3), rtmr3).unwrap();
+    // As the TD quote verifier gives RTMR3 (the benchmark measures what follows it).
+    let mut rtmr3_value = ExpectedRegisters::new();
+    rtmr3_value.insert(MrId::Rtmr(3), rtmr3).unwrap();
+    let quoted_rtmr3 = VerifiedRegisters::from_verified_root(
+        Provenance::TdQuote {
+            root: "benchmark".into(),
+        },
+        rtmr3_value,
+    );
     let mr_ima = MrId::Virtual(MR_IMA.to_owned());
 
     let mut g = c.benchmark_group("virtual_ima_100k");
@@ -60,7 +68,7 @@ fn layered_vs_direct(c: &mut Criterion) {
     g.bench_function("direct_tpm_pcr10_sha384", |b| {
         b.iter(|| {
             let cfg = ImaReplayConfig::default().with_banks([HashAlg::Sha384]);
-            let r = ima::replay(list.as_slice(), &cfg, Some(&pcr10)).unwrap();
+            let r = ima::replay(list.as_slice(), &cfg, &pcr10).unwrap();
             assert_eq!(r.outcome.covered, Some(ENTRIES));
         })
     });
@@ -87,16 +95,11 @@ fn layered_vs_direct(c: &mut Criterion) {
                 &DeriveOptions::default(),
             )
             .unwrap();
-            let mut values = VerifiedRegisters::new(derived.registers.provenance().clone());
-            for (id, v) in derived.registers.iter() {
-                if *id == mr_ima {
-                    values.insert(id.clone(), *v).unwrap();
-                }
-            }
+            let values = derived.registers.select(|id, _| *id == mr_ima);
             let cfg = ImaReplayConfig::default()
                 .with_banks([HashAlg::Sha384])
                 .with_target(mr_ima.clone());
-            let r = ima::replay(list.as_slice(), &cfg, Some(&values)).unwrap();
+            let r = ima::replay(list.as_slice(), &cfg, &values).unwrap();
             assert_eq!(r.outcome.covered, Some(ENTRIES));
         })
     });
@@ -110,16 +113,11 @@ fn layered_vs_direct(c: &mut Criterion) {
                 &quoted_rtmr3,
                 &DeriveOptions::default(),
                 |v: &VerifiedRegisters| {
-                    let mut values = VerifiedRegisters::new(v.provenance().clone());
-                    for (id, d) in v.iter() {
-                        if *id == mr_ima {
-                            values.insert(id.clone(), *d).unwrap();
-                        }
-                    }
+                    let values = v.select(|id, _| *id == mr_ima);
                     let cfg = ImaReplayConfig::default()
                         .with_banks([HashAlg::Sha384])
                         .with_target(mr_ima.clone());
-                    ima::replay(list.as_slice(), &cfg, Some(&values))
+                    ima::replay(list.as_slice(), &cfg, &values)
                 },
             )
             .unwrap();

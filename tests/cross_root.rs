@@ -67,7 +67,7 @@ fn ima_verify(
     if let Some(t) = target {
         cfg = cfg.with_target(t);
     }
-    ima::replay(list, &cfg, Some(values))
+    ima::replay(list, &cfg, values).map(|v| v.into_report())
 }
 
 /// A TPM quote over PCR `index` in `banks`, verified; returns the verified registers.
@@ -148,12 +148,7 @@ fn layered_verify(
 ) -> Result<ImaReplayReport, String> {
     let derived =
         derive(journal, backing, verified, &DeriveOptions::default()).map_err(|e| e.to_string())?;
-    let mut values = VerifiedRegisters::new(derived.registers.provenance().clone());
-    for (id, v) in derived.registers.iter() {
-        if *id == mr_ima() {
-            values.insert(id.clone(), *v).unwrap();
-        }
-    }
+    let values = derived.registers.select(|id, _| *id == mr_ima());
     assert!(!values.is_empty(), "no mr_ima in the journal");
     ima_verify(list, &values, Some(mr_ima())).map_err(|e| e.to_string())
 }

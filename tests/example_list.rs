@@ -4,7 +4,7 @@
 
 use mr::core::log::ima::sample::write_sample_list;
 use mr::core::log::ima::{replay, ImaReplayConfig, ListKind};
-use mr::core::{HashAlg, RegisterValue, VerifiedRegisters};
+use mr::core::{ExpectedRegisters, HashAlg, RegisterValue};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/ima");
 
@@ -41,8 +41,8 @@ fn shipped_example_replays_to_its_expected_values() {
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .map(|l| l.parse::<RegisterValue>().unwrap());
-    let expected = VerifiedRegisters::asserted(values).unwrap();
-    let report = replay(&list[..], &ImaReplayConfig::default(), Some(&expected)).unwrap();
+    let expected = ExpectedRegisters::from_values(values).unwrap();
+    let report = replay(&list[..], &ImaReplayConfig::default(), &expected).unwrap();
     assert_eq!(report.entries, 600);
     assert_eq!(report.outcome.covered, Some(600));
     assert_eq!(report.violations, 1);

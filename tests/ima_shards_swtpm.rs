@@ -7,6 +7,7 @@
 
 mod swtpm_ima;
 
+use mr::core::ComputeOnly;
 use std::collections::HashMap;
 
 use mr::core::log::ima::shards::{
@@ -22,6 +23,8 @@ use swtpm_ima::{measure, power_cycle, quote, verify, Measured};
 struct Files(HashMap<String, Vec<u8>>);
 
 impl ShardSource for Files {
+    type Values = mr::core::VerifiedRegisters;
+
     fn read(&mut self, path: &str) -> Result<Vec<u8>, Error> {
         self.0
             .get(path)
@@ -119,7 +122,7 @@ fn five_shards_with_quotes_at_every_cut_verify_and_broken_chains_are_rejected() 
     let report = verify_manifest(&parsed, &mut Files(files.clone()), &cfg, None).unwrap();
     assert_eq!(report.shards.len(), 5);
     assert_eq!(report.entries(), m.n);
-    let full = ima::replay(&whole[..], &ImaReplayConfig::default(), None).unwrap();
+    let full = ima::replay(&whole[..], &ImaReplayConfig::default(), &ComputeOnly).unwrap();
     assert_eq!(report.last_checkpoint().registers(), full.outcome.registers);
 
     // A missing shard: the chain has a gap between shard 1 and (old) shard 3.

@@ -10,11 +10,12 @@
 //!   reported as left over, not verified); duplicating the last entry looks exactly like that.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use mr::core::ExpectedRegisters;
 use proptest::prelude::*;
 
 use mr::core::log::ima::sample::write_sample_list;
 use mr::core::log::ima::{replay, ImaReader, ImaReaderOptions, ImaReplayConfig, ListKind};
-use mr::core::{Error, HashAlg, VerifiedRegisters};
+use mr::core::{Error, HashAlg};
 
 const ENTRIES: u64 = 1200;
 
@@ -31,7 +32,7 @@ struct Span {
 struct Fixture {
     list: Vec<u8>,
     spans: Vec<Span>,
-    expected: VerifiedRegisters,
+    expected: ExpectedRegisters,
 }
 
 fn fixture() -> &'static Fixture {
@@ -71,13 +72,13 @@ fn fixture() -> &'static Fixture {
         Fixture {
             list,
             spans,
-            expected: VerifiedRegisters::asserted(s.expected).unwrap(),
+            expected: ExpectedRegisters::from_values(s.expected).unwrap(),
         }
     })
 }
 
 fn verify(list: &[u8]) -> Result<(), Error> {
-    replay(list, &ImaReplayConfig::default(), Some(&fixture().expected)).map(|_| ())
+    replay(list, &ImaReplayConfig::default(), &fixture().expected).map(|_| ())
 }
 
 fn entry(f: &Fixture, i: usize) -> &[u8] {
@@ -186,7 +187,7 @@ proptest! {
             // Either the list is rejected, or what the quote covers is exactly the original
             // list and the rest is reported as left over (duplicating the last entry is
             // indistinguishable from a measurement appended after the quote).
-            match replay(&list[..], &ImaReplayConfig::default(), Some(&f.expected)) {
+            match replay(&list[..], &ImaReplayConfig::default(), &f.expected) {
                 Err(_) => {}
                 Ok(r) => prop_assert!(
                     r.outcome.covered == Some(ENTRIES) && list.starts_with(&f.list),
@@ -246,7 +247,7 @@ fn appended_entries_are_left_over_not_verified() {
     let f = fixture();
     let mut list = f.list.clone();
     list.extend_from_slice(entry(f, 5));
-    let r = replay(&list[..], &ImaReplayConfig::default(), Some(&f.expected)).unwrap();
+    let r = replay(&list[..], &ImaReplayConfig::default(), &f.expected).unwrap();
     assert_eq!(r.outcome.covered, Some(ENTRIES));
     assert_eq!(r.outcome.left_over(), 1);
 }

@@ -4,6 +4,7 @@
 //! streaming reader in 3-byte chunks gives the records (or the error) of the whole-input one,
 //! and the streaming replay gives the replay of the decoded records.
 
+use mr_core::ComputeOnly;
 use std::io::BufReader;
 
 use libfuzzer_sys::fuzz_target;
@@ -18,13 +19,17 @@ fuzz_target!(|data: &[u8]| {
             chunked.push(r);
             Ok(())
         });
-        assert_eq!(streamed.is_ok(), decoded.is_ok(), "{enc}: chunked reading differs");
+        assert_eq!(
+            streamed.is_ok(),
+            decoded.is_ok(),
+            "{enc}: chunked reading differs"
+        );
         let Ok(records) = decoded else {
             continue;
         };
         assert_eq!(chunked, records, "{enc}: chunked reading differs");
-        let replayed = cel::replay_records(&records, &CelReplayConfig::default(), None);
-        let streamed = cel::replay(data, enc, &CelReplayConfig::default(), None);
+        let replayed = cel::replay_records(&records, &CelReplayConfig::default(), &ComputeOnly);
+        let streamed = cel::replay(data, enc, &CelReplayConfig::default(), &ComputeOnly);
         assert_eq!(
             streamed.as_ref().ok(),
             replayed.as_ref().ok(),

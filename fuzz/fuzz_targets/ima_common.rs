@@ -7,6 +7,7 @@
 // input the fuzzer finds.
 
 use mr_core::log::ima::{self, ImaReader, ImaReaderOptions, ImaReplayConfig, ListKind};
+use mr_core::ComputeOnly;
 use mr_core::HashAlg;
 
 pub fn run(data: &[u8], kind: ListKind) {
@@ -41,25 +42,17 @@ pub fn run(data: &[u8], kind: ListKind) {
         let _ = reader.entries();
         let _ = reader.trailing_bytes();
     }
-    let one = ima::replay(data, &ImaReplayConfig::default(), None);
+    let one = ima::replay(data, &ImaReplayConfig::default(), &ComputeOnly);
     let forced = ImaReplayConfig::default().with_kind(kind);
-    let one_forced = ima::replay(data, &forced, None);
+    let one_forced = ima::replay(data, &forced, &ComputeOnly);
 
     if data.len() % 8 != 0 {
         return;
     }
     // Differential: the two-thread replay (small chunks, so inputs span several) must give
     // exactly the one-thread result, report or error.
-    for (config, expected) in [
-        (&ImaReplayConfig::default(), &one),
-        (&forced, &one_forced),
-    ] {
-        let (two, _) = ima::replay_parallel_chunked(
-            data,
-            config,
-            None,
-            1024,
-        );
+    for (config, expected) in [(&ImaReplayConfig::default(), &one), (&forced, &one_forced)] {
+        let (two, _) = ima::replay_parallel_chunked(data, config, &ComputeOnly, 1024);
         match (expected, &two) {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "reports differ"),
             (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "errors differ"),

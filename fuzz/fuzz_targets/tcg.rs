@@ -6,6 +6,7 @@ use libfuzzer_sys::fuzz_target;
 use mr_core::log::tcg::{
     self, ccel, DigestCount, ParseOptions, TcgReplayConfig, Trailing, UnknownAlgorithms,
 };
+use mr_core::ComputeOnly;
 use mr_core::HashAlg;
 
 fuzz_target!(|data: &[u8]| {
@@ -30,30 +31,30 @@ fuzz_target!(|data: &[u8]| {
             let _ = tcg::replay_parsed(
                 &log,
                 &TcgReplayConfig::pc_client().with_parse(opts.clone()),
-                None,
+                &ComputeOnly,
             );
         }
     }
-    let _ = tcg::replay(data, &TcgReplayConfig::default(), None);
+    let _ = tcg::replay(data, &TcgReplayConfig::default(), &ComputeOnly);
     let _ = tcg::replay(
         data,
         &TcgReplayConfig::pc_client().with_parse(relaxed),
-        None,
+        &ComputeOnly,
     );
-    let _ = ccel::replay(data, None, &TcgReplayConfig::ccel(), None);
+    let _ = ccel::replay(data, None, &TcgReplayConfig::ccel(), &ComputeOnly);
 
     // CCEL: the first bytes are the ACPI table, the rest the log area it points into.
     if let Ok(table) = ccel::CcelTable::parse(data) {
         let _ = table.cc_type.name();
         let _ = table.log_area(data);
-        let _ = ccel::replay(data, Some(&table), &TcgReplayConfig::ccel(), None);
+        let _ = ccel::replay(data, Some(&table), &TcgReplayConfig::ccel(), &ComputeOnly);
     }
     if data.len() >= 2 {
         let split = usize::from(data[0]).min(data.len() - 1) + 1;
         let (table_bytes, area) = data.split_at(split);
         if let Ok(table) = ccel::CcelTable::parse(table_bytes) {
             let _ = table.log_area(area);
-            let _ = ccel::replay(area, Some(&table), &TcgReplayConfig::ccel(), None);
+            let _ = ccel::replay(area, Some(&table), &TcgReplayConfig::ccel(), &ComputeOnly);
         }
     }
 });

@@ -10,7 +10,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use mr_core::{Digest, ErrorClass, HashAlg, MrId, Provenance, VerifiedRegisters};
+use mr_core::{ErrorClass, ExpectedRegisters, MrId, Provenance, VerifiedRegisters};
 use mr_testkit::journal::SampleJournal;
 use mr_virtual::record::Record;
 use mr_virtual::verify::{derive, DeriveOptions};
@@ -35,10 +35,14 @@ fn base() -> &'static Base {
             backing,
             mr_ima: virt,
         } = SampleJournal::new(6, 2, 4);
-        let mut verified = VerifiedRegisters::new(Provenance::TdQuote {
-            root: "fuzz root".into(),
-        });
-        verified.insert(RTMR3, backing).expect("one value");
+        let mut rtmr3 = ExpectedRegisters::new();
+        rtmr3.insert(RTMR3, backing).expect("one value");
+        let verified = VerifiedRegisters::from_verified_root(
+            Provenance::TdQuote {
+                root: "fuzz root".into(),
+            },
+            rtmr3,
+        );
         Base {
             journal: text,
             verified,

@@ -8,11 +8,11 @@ use mr_core::log::cel::{self, CelRecord, CelReplayConfig, CelReplayReport, CelWr
 use mr_core::log::ima::ImaReaderOptions;
 use mr_core::log::tcg::{self, DataCheckPolicy, LogEnd, ParseOptions, RegisterSpace, Trailing};
 use mr_core::replay::{PrefixPolicy, ReplayOptions};
-use mr_core::{HashAlg, VerifiedRegisters};
+use mr_core::{ComputeOnly, HashAlg, Reference};
 
 use crate::common::{
-    expected_values, open_input, print_json, print_outcome, print_rejection_json, registers_json,
-    CmdResult, Failure,
+    expected_values, open_input, print_json, print_outcome, print_rejection_json, provenance_text,
+    registers_json, CmdResult, Failure,
 };
 
 /// Largest input accepted (1 GiB: an IMA list of a few million entries).
@@ -279,7 +279,13 @@ fn write_converted(args: &ConvertArgs) -> CmdResult {
 
 /// Replay, each record as it is read (memory is one record and the registers).
 fn replay(args: ReplayArgs) -> CmdResult {
-    let expected = expected_values(&args.expect, &args.expect_file)?;
+    match expected_values(&args.expect, &args.expect_file)? {
+        Some(expected) => replay_against(args, &expected),
+        None => replay_against(args, &ComputeOnly),
+    }
+}
+
+fn replay_against<R: Reference>(args: ReplayArgs, expected: &R) -> CmdResult {
     let input = Peeked::open(&args.input)?;
     let enc = match args.from {
         Some(e) => e.into(),
@@ -298,19 +304,21 @@ fn replay(args: ReplayArgs) -> CmdResult {
         .with_banks(args.bank.clone())
         .with_replay(opts)
         .with_data_check(DataCheckPolicy::Reject);
-    let report = cel::replay(input.reader(), enc, &cfg, expected.as_ref()).map_err(|e| {
-        print_rejection_json(&e, args.json);
-        Failure::from(e)
-    })?;
+    let report = cel::replay(input.reader(), enc, &cfg, expected)
+        .map(R::into_report)
+        .map_err(|e| {
+            print_rejection_json(&e, args.json);
+            Failure::from(e)
+        })?;
     if args.json {
-        print_json(&report_json(&report, enc, expected.as_ref()));
+        print_json(&report_json(&report, enc, expected));
     } else {
-        print_human(&report, enc, expected.as_ref());
+        print_human(&report, enc, expected);
     }
     Ok(())
 }
 
-fn print_human(r: &CelReplayReport, enc: Encoding, expected: Option<&VerifiedRegisters>) {
+fn print_human(r: &CelReplayReport, enc: Encoding, expected: &impl Reference) {
     let banks: Vec<&str> = r.banks.iter().map(|b| b.name()).collect();
     outln!(
         "cel ({enc}), {} records, banks {}",
@@ -332,21 +340,21 @@ fn print_human(r: &CelReplayReport, enc: Encoding, expected: Option<&VerifiedReg
     if let Some(l) = r.startup_locality {
         outln!("pcr0 start locality: {l}");
     }
-    print_outcome(&r.outcome, expected, "records");
+    print_outcome(
+        &r.outcome,
+        expected.expected().map(|e| (e, provenance_text(expected))),
+        "records",
+    );
 }
 
-fn report_json(
-    r: &CelReplayReport,
-    enc: Encoding,
-    expected: Option<&VerifiedRegisters>,
-) -> serde_json::Value {
+fn report_json(r: &CelReplayReport, enc: Encoding, expected: &impl Reference) -> serde_json::Value {
     serde_json::json!({
         "encoding": enc.name(),
         "records": r.outcome.entries,
         "banks": r.banks.iter().map(|b| b.name()).collect::<Vec<_>>(),
         "registers": registers_json(&r.outcome.registers),
-        "verified": expected.is_some(),
-        "provenance": expected.map(|e| e.provenance().to_string()),
+        "verified": expected.expected().is_some(),
+        "provenance": expected.expected().map(|_| provenance_text(expected)),
         "covered": r.outcome.covered,
         "left_over": r.outcome.covered.map(|_| r.outcome.left_over()),
         "checks": {

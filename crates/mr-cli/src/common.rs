@@ -4,7 +4,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
-use mr_core::{Error, ErrorClass, RegisterValue, VerifiedRegisters};
+use mr_core::{Error, ErrorClass, ExpectedRegisters, Reference, RegisterValue, VerifiedRegisters};
 
 /// How a command ended, mapped to an exit code by [`exit`].
 #[derive(Debug)]
@@ -84,11 +84,11 @@ impl ImaInput {
 
     /// Replay the list (see [`mr_core::log::ima::replay`]); it is read here, once. A second call
     /// is an error.
-    pub fn replay(
+    pub fn replay<R: Reference>(
         &self,
         config: &mr_core::log::ima::ImaReplayConfig,
-        expected: Option<&VerifiedRegisters>,
-    ) -> Result<mr_core::log::ima::ImaReplayReport, Error> {
+        expected: &R,
+    ) -> Result<R::Outcome<mr_core::log::ima::ImaReplayReport>, Error> {
         let input = self.input.borrow_mut().take().ok_or_else(|| {
             Error::Io(std::io::Error::other(format!(
                 "{} was already read: a list is replayed once",
@@ -127,7 +127,7 @@ pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>, Failure> {
 pub fn expected_values(
     expect: &[String],
     files: &[std::path::PathBuf],
-) -> Result<Option<VerifiedRegisters>, Failure> {
+) -> Result<Option<ExpectedRegisters>, Failure> {
     let mut values: Vec<RegisterValue> = Vec::new();
     for e in expect {
         values.push(
@@ -152,7 +152,82 @@ pub fn expected_values(
     if values.is_empty() {
         return Ok(None);
     }
-    Ok(Some(VerifiedRegisters::asserted(values)?))
+    Ok(Some(ExpectedRegisters::from_values(values)?))
+}
+
+/// What a command's replay is compared with: nothing (values are computed), values the caller
+/// asserts (`--expect`), or values a verified quote vouches for. The library's replays return a
+/// different type for each ([`mr_core::trust`]); the command prints all three the same way, with
+/// the provenance in words.
+pub enum Against {
+    /// No values: compute only.
+    Nothing,
+    /// `--expect` / `--expect-file` values.
+    Expected(ExpectedRegisters),
+    /// Values from a verified quote.
+    Verified(VerifiedRegisters),
+}
+
+impl Against {
+    /// The `--expect` values, or nothing.
+    pub fn expected(values: Option<ExpectedRegisters>) -> Against {
+        values.map_or(Against::Nothing, Against::Expected)
+    }
+
+    /// The values compared with, if any.
+    pub fn values(&self) -> Option<&ExpectedRegisters> {
+        match self {
+            Against::Nothing => None,
+            Against::Expected(e) => Some(e),
+            Against::Verified(v) => Some(v.values()),
+        }
+    }
+
+    /// Who vouches for the values, in words (`None` without values).
+    pub fn provenance(&self) -> Option<String> {
+        match self {
+            Against::Nothing => None,
+            Against::Expected(e) => Some(provenance_text(e)),
+            Against::Verified(v) => Some(provenance_text(v)),
+        }
+    }
+}
+
+/// Run `$body` with `$r` bound to the library reference `$against` holds (`&ComputeOnly`,
+/// `&ExpectedRegisters` or `&VerifiedRegisters`); `$body` must turn the typed outcome into one
+/// type for all three (e.g. with [`plain`]).
+macro_rules! with_reference {
+    ($against:expr, |$r:ident| $body:expr) => {
+        match $against {
+            $crate::common::Against::Nothing => {
+                let $r = &mr_core::ComputeOnly;
+                $body
+            }
+            $crate::common::Against::Expected(e) => {
+                let $r = e;
+                $body
+            }
+            $crate::common::Against::Verified(v) => {
+                let $r = v;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_reference;
+
+/// The report of a replay against `reference`, without its trust wrapper (the command prints
+/// the provenance itself).
+pub fn plain<R: Reference, T>(_reference: &R, outcome: R::Outcome<T>) -> T {
+    R::into_report(outcome)
+}
+
+/// Who vouches for the values a replay was compared with, in words: the root of trust of
+/// verified values, "asserted by the caller" for `--expect` values.
+pub fn provenance_text(reference: &impl Reference) -> String {
+    reference
+        .provenance()
+        .map_or_else(|| "asserted by the caller".to_string(), |p| p.to_string())
 }
 
 /// JSON list of register values: `[{"id": "pcr10", "alg": "sha256", "value": "<hex>"}]`.
@@ -177,17 +252,17 @@ pub fn registers_json<'a>(
 /// saying how many of the `unit`s (`records`, `events`) reached them.
 pub fn print_outcome(
     outcome: &mr_core::replay::ReplayOutcome,
-    expected: Option<&VerifiedRegisters>,
+    expected: Option<(&ExpectedRegisters, String)>,
     unit: &str,
 ) {
     for v in &outcome.registers {
         outln!("{v}");
     }
-    if let Some(e) = expected {
+    if let Some((e, provenance)) = expected {
         outln!(
             "verified: {} values ({}) reached after {} of {} {unit}",
             e.len(),
-            e.provenance(),
+            provenance,
             outcome.covered.unwrap_or(outcome.entries),
             outcome.entries
         );

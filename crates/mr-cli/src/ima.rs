@@ -7,7 +7,7 @@ use mr_core::log::ima::{
     DigestMode, Endian, ImaReplayConfig, ImaReplayReport, ListKind, ViolationPolicy, IMA_PCR,
 };
 use mr_core::replay::{PrefixPolicy, ReplayOptions};
-use mr_core::{Error, HashAlg, RegisterValue, VerifiedRegisters};
+use mr_core::{ComputeOnly, Error, ExpectedRegisters, HashAlg, Reference, RegisterValue};
 
 use crate::common::{
     expected_values, print_json, print_rejection_json, registers_json, CmdResult, Failure, ImaInput,
@@ -157,8 +157,21 @@ fn replay(args: ReplayArgs) -> CmdResult {
     if args.history.active() {
         return crate::shards::replay(&args, cfg);
     }
-    let expected = expected_values(&args.expect, &args.expect_file)?;
-    let result = ImaInput::open(&args.log)?.replay(&cfg, expected.as_ref());
+    match expected_values(&args.expect, &args.expect_file)? {
+        Some(expected) => replay_against(&args, &cfg, &expected),
+        None => replay_against(&args, &cfg, &ComputeOnly),
+    }
+}
+
+fn replay_against<R: Reference>(
+    args: &ReplayArgs,
+    cfg: &ImaReplayConfig,
+    reference: &R,
+) -> CmdResult {
+    let expected = reference.expected();
+    let result = ImaInput::open(&args.log)?
+        .replay(cfg, reference)
+        .map(R::into_report);
     match result {
         Ok(report) => {
             if let Some(boot_log) = &args.boot_log {
@@ -167,11 +180,11 @@ fn replay(args: ReplayArgs) -> CmdResult {
             // Several boots (kexec): decode the kexec records, warn of possibly lost entries.
             let kexec = crate::shards::kexec_findings(&args.log, &report);
             if args.json {
-                let mut j = report_json(&report, expected.as_ref());
+                let mut j = report_json(&report, expected);
                 j["kexec_findings"] = kexec.into();
                 print_json(&j);
             } else {
-                print_human(&report, expected.as_ref());
+                print_human(&report, expected);
                 for f in &kexec {
                     outln!("warning: {f}");
                 }
@@ -181,8 +194,8 @@ fn replay(args: ReplayArgs) -> CmdResult {
         Err(e) => {
             let e = crate::shards::diagnose(
                 &args.log,
-                &cfg,
-                expected.as_ref(),
+                cfg,
+                expected,
                 args.history.never_extended_budget,
                 e,
             );
@@ -210,7 +223,7 @@ fn mode_name(m: DigestMode) -> &'static str {
 
 pub(crate) fn report_json(
     r: &ImaReplayReport,
-    expected: Option<&VerifiedRegisters>,
+    expected: Option<&ExpectedRegisters>,
 ) -> serde_json::Value {
     let boot: Vec<serde_json::Value> = r
         .boot_aggregates
@@ -247,7 +260,7 @@ pub(crate) fn report_json(
     })
 }
 
-pub(crate) fn print_human(r: &ImaReplayReport, expected: Option<&VerifiedRegisters>) {
+pub(crate) fn print_human(r: &ImaReplayReport, expected: Option<&ExpectedRegisters>) {
     outln!("list: {}", r.format);
     out!("entries: {}", r.entries);
     if r.violations > 0 {

@@ -26,7 +26,7 @@ use mr_core::log::ima::{
     self as ima, kexec, resume, verify_from_boot, Anchor, Checkpoint, CheckpointKey, HistoryError,
     ImaReaderOptions, ImaReplayConfig, ResumeConfig, ResumeInput, Verification,
 };
-use mr_core::{Error, RegisterValue, VerifiedRegisters};
+use mr_core::{Error, ExpectedRegisters, Reference, RegisterValue, VerifiedRegisters};
 use mr_tpm::public::MAX_KEY_FILE_SIZE;
 use mr_tpm::{verify_quote_signature, AkPublic};
 
@@ -186,20 +186,25 @@ fn tpm_anchor(
     Anchor::tpm(verified, ci.reset_count, ci.restart_count).map_err(core_failure)
 }
 
-fn anchor(args: &crate::ima::ReplayArgs) -> Result<Anchor, Failure> {
+/// The anchor of `mr ima replay` with history options: a verified TPM quote or asserted values.
+enum ReplayAnchor {
+    Quote(Anchor),
+    Asserted(Anchor<ExpectedRegisters>),
+}
+
+fn anchor(args: &crate::ima::ReplayArgs) -> Result<ReplayAnchor, Failure> {
     let h = &args.history;
     if let (Some(attest), Some(sig), Some(ak), Some(pcrs), Some(nonce)) =
         (&h.tpm_attest, &h.tpm_sig, &h.ak, &h.pcrs, &h.nonce)
     {
-        return tpm_anchor(attest, sig, ak, pcrs, &parse_nonce(nonce)?);
+        return tpm_anchor(attest, sig, ak, pcrs, &parse_nonce(nonce)?).map(ReplayAnchor::Quote);
     }
-    let expected: Option<VerifiedRegisters> = expected_values(&args.expect, &args.expect_file)?;
-    let Some(expected) = expected else {
+    let Some(expected) = expected_values(&args.expect, &args.expect_file)? else {
         return Err(Failure::Malformed(
             "checkpoints need verified values: a TPM quote (--tpm-attest ...) or --expect".into(),
         ));
     };
-    Anchor::asserted(expected).map_err(core_failure)
+    Ok(ReplayAnchor::Asserted(Anchor::asserted(expected)))
 }
 
 fn write_checkpoint(path: &Path, cp: &Checkpoint, key: &CheckpointKey) -> Result<(), Failure> {
@@ -229,7 +234,19 @@ pub fn replay(args: &crate::ima::ReplayArgs, mut cfg: ImaReplayConfig) -> CmdRes
     } else {
         None
     };
-    let anchor = anchor(args)?;
+    match anchor(args)? {
+        ReplayAnchor::Quote(a) => replay_anchored(args, cfg, key.as_ref(), &a),
+        ReplayAnchor::Asserted(a) => replay_anchored(args, cfg, key.as_ref(), &a),
+    }
+}
+
+fn replay_anchored<R: Reference>(
+    args: &crate::ima::ReplayArgs,
+    cfg: ImaReplayConfig,
+    key: Option<&CheckpointKey>,
+    anchor: &Anchor<R>,
+) -> CmdResult {
+    let h = &args.history;
     let list = read_input(&args.log, MAX_LIST_FILE)?;
     let rc = ResumeConfig::default()
         .with_replay(cfg)
@@ -238,7 +255,7 @@ pub fn replay(args: &crate::ima::ReplayArgs, mut cfg: ImaReplayConfig) -> CmdRes
     let result =
         match &h.from_checkpoint {
             Some(f) => {
-                let key = key.as_ref().ok_or_else(|| {
+                let key = key.ok_or_else(|| {
                     Failure::Malformed("--from-checkpoint needs --checkpoint-key".into())
                 })?;
                 let cp = Checkpoint::open(&read_input(f, MAX_CHECKPOINT_LEN as u64)?, key)
@@ -253,11 +270,11 @@ pub fn replay(args: &crate::ima::ReplayArgs, mut cfg: ImaReplayConfig) -> CmdRes
                 } else {
                     ResumeInput::Full(&list)
                 };
-                resume(input, &cp, &rc, &anchor)
+                resume(input, &cp, &rc, anchor)
             }
-            None => verify_from_boot(&list, &rc, &anchor),
+            None => verify_from_boot(&list, &rc, anchor),
         };
-    let v = match result {
+    let v = match result.map(R::into_report) {
         Ok(v) => v,
         Err(e) => {
             if args.json {
@@ -280,11 +297,11 @@ pub fn replay(args: &crate::ima::ReplayArgs, mut cfg: ImaReplayConfig) -> CmdRes
     }
     // Several boots in one list (kexec): report possibly lost entries.
     let kexec = kexec::analyse(&list[..], &reader_options(&v)).ok();
-    if let (Some(f), Some(key)) = (&h.save_checkpoint, &key) {
+    if let (Some(f), Some(key)) = (&h.save_checkpoint, key) {
         write_checkpoint(f, &v.checkpoint, key)?;
     }
     if args.json {
-        let mut j = crate::ima::report_json(&v.report, Some(anchor.registers()));
+        let mut j = crate::ima::report_json(&v.report, Some(anchor.values()));
         j["first_entry"] = v.first_entry.into();
         j["checkpoint"] = checkpoint_json(&v.checkpoint);
         j["tpm_resumed"] = v.tpm_resumed.into();
@@ -301,7 +318,7 @@ pub fn replay(args: &crate::ima::ReplayArgs, mut cfg: ImaReplayConfig) -> CmdRes
             .into();
         print_json(&j);
     } else {
-        crate::ima::print_human(&v.report, Some(anchor.registers()));
+        crate::ima::print_human(&v.report, Some(anchor.values()));
         outln!("anchored to: {}", anchor.root());
         if v.first_entry > 0 {
             outln!(
@@ -337,7 +354,7 @@ fn reader_options(v: &Verification) -> ImaReaderOptions {
 pub fn diagnose(
     log: &Path,
     cfg: &ImaReplayConfig,
-    expected: Option<&VerifiedRegisters>,
+    expected: Option<&ExpectedRegisters>,
     budget: u64,
     e: Error,
 ) -> Error {
@@ -432,6 +449,8 @@ impl FileSource {
 }
 
 impl ShardSource for FileSource {
+    type Values = VerifiedRegisters;
+
     fn read(&mut self, path: &str) -> Result<Vec<u8>, Error> {
         read_input(&self.base.join(path), MAX_CHECKPOINT_LEN as u64).map_err(|f| self.fail(f))
     }
@@ -491,7 +510,7 @@ fn verify(args: ShardsVerifyArgs) -> CmdResult {
         .with_replay(ImaReplayConfig::default().with_no_tpm_allowed(args.allow_no_tpm))
         .with_tpm_resume_allowed(args.allow_tpm_resume);
     let report = match verify_manifest(&manifest, &mut source, &cfg, key.as_ref()) {
-        Ok(r) => r,
+        Ok(r) => r.into_report(),
         Err(e) => {
             let failure = source.failure.take().unwrap_or_else(|| e.into());
             if args.json {

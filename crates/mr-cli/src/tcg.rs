@@ -8,8 +8,8 @@ use mr_core::{HashAlg, MrId, VerifiedRegisters};
 use mr_rtmr::quote::{self, TdAttributes};
 
 use crate::common::{
-    expected_values, print_json, print_outcome, print_rejection_json, read_input, registers_json,
-    CmdResult, Failure,
+    expected_values, plain, print_json, print_outcome, print_rejection_json, read_input,
+    registers_json, with_reference, Against, CmdResult, Failure,
 };
 use crate::{tdx, verify};
 
@@ -124,17 +124,11 @@ fn td_quote_registers(
     let verified = quote::verify(&bytes, &options).map_err(tdx::failure)?;
     let td_attributes = verified.td_attributes();
     let all = verified.into_registers();
-    let mut rtmrs = VerifiedRegisters::new(all.provenance().clone());
-    for (id, value) in all.iter() {
-        let wanted = match id {
-            MrId::Rtmr(0..=2) => true,
-            MrId::Rtmr(3) => log_extends_rtmr3,
-            _ => false,
-        };
-        if wanted {
-            rtmrs.insert(id.clone(), *value)?;
-        }
-    }
+    let rtmrs = all.select(|id, _| match id {
+        MrId::Rtmr(0..=2) => true,
+        MrId::Rtmr(3) => log_extends_rtmr3,
+        _ => false,
+    });
     Ok((rtmrs, td_attributes))
 }
 
@@ -190,9 +184,12 @@ fn replay(args: ReplayArgs) -> CmdResult {
             quote_path,
             ima_extends_rtmr3 || extends_rtmr3(&log, table.as_ref(), &cfg)?,
         )?;
-        (Some(rtmrs), Some(td_attributes))
+        (Against::Verified(rtmrs), Some(td_attributes))
     } else {
-        (expected_values(&args.expect, &args.expect_file)?, None)
+        (
+            Against::expected(expected_values(&args.expect, &args.expect_file)?),
+            None,
+        )
     };
     if let Some(list) = &args.ima {
         return direct_mode(
@@ -208,17 +205,17 @@ fn replay(args: ReplayArgs) -> CmdResult {
             },
         );
     }
-    let result = if ccel_mode {
-        ccel::replay(&log, table.as_ref(), &cfg, expected.as_ref())
+    let result = with_reference!(&expected, |r| if ccel_mode {
+        ccel::replay(&log, table.as_ref(), &cfg, r).map(|o| plain(r, o))
     } else {
-        tcg::replay(&log, &cfg, expected.as_ref())
-    };
+        tcg::replay(&log, &cfg, r).map(|o| plain(r, o))
+    });
     let report = result.map_err(|e| {
         print_rejection_json(&e, args.json);
         Failure::from(e)
     })?;
     if args.json {
-        let mut j = report_json(&report, expected.as_ref(), table.as_ref());
+        let mut j = report_json(&report, &expected, table.as_ref());
         if let Some(a) = td_attributes {
             tdx::add_td_attributes_json(&mut j, a);
         }
@@ -227,7 +224,7 @@ fn replay(args: ReplayArgs) -> CmdResult {
         if let Some(a) = td_attributes {
             outln!("td quote {}", tdx::td_attributes_line(a));
         }
-        print_human(&report, expected.as_ref(), table.as_ref());
+        print_human(&report, &expected, table.as_ref());
     }
     Ok(())
 }
@@ -241,11 +238,7 @@ fn end_text(end: &LogEnd) -> String {
     }
 }
 
-fn print_human(
-    report: &TcgReplayReport,
-    expected: Option<&VerifiedRegisters>,
-    table: Option<&ccel::CcelTable>,
-) {
+fn print_human(report: &TcgReplayReport, expected: &Against, table: Option<&ccel::CcelTable>) {
     if let Some(t) = table {
         outln!(
             "ccel table: cc type {}, subtype {}, log area {} bytes at {:#x}",
@@ -266,7 +259,11 @@ fn print_human(
     if let Some(l) = report.startup_locality {
         outln!("pcr0 start locality: {l}");
     }
-    print_outcome(&report.outcome, expected, "events");
+    print_outcome(
+        &report.outcome,
+        expected.values().zip(expected.provenance()),
+        "events",
+    );
     if let Some(line) = crate::ima::not_covered_line(&report.outcome, ("event", "events")) {
         outln!("{line}");
     }
@@ -274,7 +271,7 @@ fn print_human(
 
 fn report_json(
     report: &TcgReplayReport,
-    expected: Option<&VerifiedRegisters>,
+    expected: &Against,
     table: Option<&ccel::CcelTable>,
 ) -> serde_json::Value {
     let end = match report.end {
@@ -290,8 +287,8 @@ fn report_json(
         "end": end,
         "startup_locality": report.startup_locality,
         "registers": registers_json(&report.outcome.registers),
-        "verified": expected.is_some(),
-        "provenance": expected.map(|e| e.provenance().to_string()),
+        "verified": expected.values().is_some(),
+        "provenance": expected.provenance(),
         "covered": report.outcome.covered,
         "not_covered": crate::ima::not_covered_json(&report.outcome),
         "ccel_table": table.map(|t| serde_json::json!({
@@ -306,7 +303,7 @@ fn report_json(
 /// What a replay is checked against: `--expect` values, or a TD quote's verified RTMRs with the
 /// quote's TD attributes (shown in the verdict).
 struct Expected {
-    values: Option<VerifiedRegisters>,
+    values: Against,
     td_attributes: Option<TdAttributes>,
 }
 
@@ -326,14 +323,15 @@ fn direct_mode(
         td_attributes,
     } = expected;
     let input = crate::common::open_input(list)?;
-    let r = verify::replay_ccel_then_ima(log, table, cfg, input, ima_register, expected.as_ref())
-        .map_err(|e| {
-        print_rejection_json(&e, args.json);
-        Failure::from(e)
-    })?;
+    let r = verify::replay_ccel_then_ima(log, table, cfg, input, ima_register, &expected).map_err(
+        |e| {
+            print_rejection_json(&e, args.json);
+            Failure::from(e)
+        },
+    )?;
     let covered = r.ima.outcome.covered.unwrap_or(r.ima.entries);
     if args.json {
-        let mut j = report_json(&r.ccel, expected.as_ref(), table);
+        let mut j = report_json(&r.ccel, &expected, table);
         j["registers"] = registers_json(&r.registers);
         if let Some(a) = td_attributes {
             tdx::add_td_attributes_json(&mut j, a);
@@ -359,12 +357,12 @@ fn direct_mode(
         for v in &r.registers {
             outln!("{v}");
         }
-        if let Some(e) = &expected {
+        if let (Some(e), Some(provenance)) = (expected.values(), expected.provenance()) {
             outln!(
                 "verified: {} values ({}) reached after all {} CCEL events and {covered} of {} \
                  IMA entries",
                 e.len(),
-                e.provenance(),
+                provenance,
                 r.ccel.outcome.entries,
                 r.ima.entries
             );

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use mr_core::{ErrorClass, MrId, RegisterValue, VerifiedRegisters};
+use mr_core::{ErrorClass, ExpectedRegisters, MrId, RegisterValue, VerifiedRegisters};
 use mr_tpm::public::MAX_KEY_FILE_SIZE;
 use mr_tpm::{verify_quote_signature, AkPublic, SignedQuote};
 
@@ -78,7 +78,7 @@ fn rejected_json(json: bool, e: &mr_tpm::Error) {
 pub(crate) fn pcr_file(path: &Path) -> Result<Vec<RegisterValue>, Failure> {
     let values = expected_values(&[], &[path.to_path_buf()])?;
     let mut out = Vec::new();
-    for (id, value) in values.iter().flat_map(VerifiedRegisters::iter) {
+    for (id, value) in values.iter().flat_map(ExpectedRegisters::iter) {
         if !matches!(id, MrId::Pcr(_)) {
             return Err(Failure::Malformed(format!(
                 "{}: {id} is not a PCR",

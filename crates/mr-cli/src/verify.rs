@@ -13,14 +13,14 @@ use std::path::PathBuf;
 use clap::Args;
 use mr_core::log::ima::{self, ImaReplayConfig, ImaReplayReport};
 use mr_core::replay::ReplayOptions;
-use mr_core::{Error, ErrorClass, HashAlg, MrId, RegisterValue, VerifiedRegisters};
+use mr_core::{Error, ErrorClass, HashAlg, MrId, RegisterValue, Verified, VerifiedRegisters};
 use mr_rtmr::quote::{self, VerifiedQuote, VerifyOptions};
 use mr_tpm::public::MAX_KEY_FILE_SIZE;
 use mr_tpm::{verify_quote_signature, AkPublic, SignedQuote};
 
 use crate::common::{
-    open_input, parse_nonce, print_json, read_input, registers_json, rejection_json, CmdResult,
-    Failure, ImaInput,
+    open_input, parse_nonce, plain, print_json, read_input, registers_json, rejection_json,
+    with_reference, Against, CmdResult, Failure, ImaInput,
 };
 use crate::{tdx, tpm};
 
@@ -189,7 +189,7 @@ pub fn verify_ima(
     if let Some(t) = target {
         cfg = cfg.with_target(t.clone());
     }
-    list.replay(&cfg, Some(ima_values))
+    list.replay(&cfg, ima_values).map(Verified::into_report)
 }
 
 /// A rejected IMA replay: names the register, the entry and why; JSON with the mismatches and
@@ -264,14 +264,11 @@ pub fn verify_tpm(
             // Quote first: the values are verified by the quote; then the list replays to the
             // values of the IMA PCRs (a prefix may suffice: IMA appends before it extends).
             let verified = q.verify_pcrs(values).map_err(|e| tpm_rejection(&e))?;
-            let mut ima_values = VerifiedRegisters::new(verified.provenance().clone());
-            for (p, alg) in &ima_selected {
-                if let Some(v) = verified.get(&MrId::Pcr(*p), *alg) {
-                    ima_values
-                        .insert(MrId::Pcr(*p), *v)
-                        .map_err(|e| Rejection::from(Failure::from(e)))?;
-                }
-            }
+            let ima_values = verified.select(|id, v| {
+                ima_selected
+                    .iter()
+                    .any(|(p, alg)| *id == MrId::Pcr(*p) && v.alg() == *alg)
+            });
             let report = verify_ima(list, &ima_values, None).map_err(ima_rejection)?;
             (verified, report)
         }
@@ -284,7 +281,9 @@ pub fn verify_tpm(
             let cfg = ImaReplayConfig::default()
                 .with_banks(banks)
                 .with_replay(ReplayOptions::default().with_checked_later(quoted));
-            let report = list.replay(&cfg, None).map_err(ima_rejection)?;
+            let report = list
+                .replay(&cfg, &mr_core::ComputeOnly)
+                .map_err(ima_rejection)?;
             let verified = q
                 .verify_pcrs(&report.outcome.registers)
                 .map_err(|e| match e {
@@ -350,10 +349,7 @@ pub fn verify_td<J: BufRead>(
                 "backing_not_quoted",
             )
         })?;
-    let mut backing_values = VerifiedRegisters::new(all.provenance().clone());
-    backing_values
-        .insert(backing.clone(), backing_value)
-        .map_err(|e| Rejection::from(Failure::from(e)))?;
+    let backing_values = all.select(|id, v| id == backing && *v == backing_value);
     let derived = mr_virtual::verify::derive(
         journal,
         backing,
@@ -362,14 +358,7 @@ pub fn verify_td<J: BufRead>(
     )
     .map_err(journal_rejection)?;
     let target = MrId::Virtual(MR_IMA.to_owned());
-    let mut ima_values = VerifiedRegisters::new(derived.registers.provenance().clone());
-    for (id, v) in derived.registers.iter() {
-        if *id == target {
-            ima_values
-                .insert(id.clone(), *v)
-                .map_err(|e| Rejection::from(Failure::from(e)))?;
-        }
-    }
+    let ima_values = derived.registers.select(|id, _| *id == target);
     if ima_values.is_empty() {
         return Err(Rejection::new(
             Failure::Rejected(format!(
@@ -623,9 +612,9 @@ pub fn replay_ccel_then_ima<R: BufRead>(
     cfg: &mr_core::log::tcg::TcgReplayConfig,
     list: R,
     ima_register: &MrId,
-    expected: Option<&VerifiedRegisters>,
+    expected: &Against,
 ) -> Result<DirectReplay, Error> {
-    let ccel = mr_core::log::tcg::ccel::replay(ccel_log, table, cfg, None)?;
+    let ccel = mr_core::log::tcg::ccel::replay(ccel_log, table, cfg, &mr_core::ComputeOnly)?;
     let mut start = mr_core::replay::ReplayOptions::default();
     for rv in &ccel.outcome.registers {
         start = start.with_start(rv.id.clone(), rv.value);
@@ -634,7 +623,7 @@ pub fn replay_ccel_then_ima<R: BufRead>(
         .with_banks([HashAlg::Sha384])
         .with_target(ima_register.clone())
         .with_replay(start);
-    let ima = ima::replay(list, &ima_cfg, expected)?;
+    let ima = with_reference!(expected, |r| plain(r, ima::replay(list, &ima_cfg, r)?));
     let mut registers = ccel.outcome.registers.clone();
     for rv in &ima.outcome.registers {
         match registers

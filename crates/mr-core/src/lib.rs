@@ -19,9 +19,12 @@ pub mod hexdigits;
 pub mod log;
 pub mod register;
 pub mod replay;
+pub mod trust;
 
 pub use alg::{Digest, HashAlg};
 pub use error::{Error, ErrorClass};
 pub use register::{
-    MeasurementRegister, MrId, Provenance, RegisterValue, SoftRegister, VerifiedRegisters,
+    ExpectedRegisters, MeasurementRegister, MrId, Provenance, RegisterValue, SoftRegister,
+    VerifiedRegisters,
 };
+pub use trust::{Checked, ComputeOnly, Reference, Verified};

@@ -1,5 +1,6 @@
 //! The measurement-register model: identifiers, the [`MeasurementRegister`] trait, an in-memory
-//! [`SoftRegister`], and [`VerifiedRegisters`], the values a root of trust vouches for.
+//! [`SoftRegister`], [`VerifiedRegisters`], the values a root of trust vouches for, and
+//! [`ExpectedRegisters`], values a caller expects.
 //!
 //! Index mappings (UEFI CC measurement, SPECS §10): CC MR index 0 = MRTD, CC MR index n = RTMR n-1
 //! for n in 1..=4.
@@ -218,7 +219,9 @@ impl MeasurementRegister for SoftRegister {
     }
 }
 
-/// Where a set of verified register values comes from.
+/// Where a set of verified register values comes from: always a root of trust (a quote whose
+/// signature chain verified) or a derivation from values one vouched for. Values a caller
+/// asserts are [`ExpectedRegisters`] and have no provenance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Provenance {
@@ -237,8 +240,16 @@ pub enum Provenance {
         /// What the backing values came from.
         from: Box<Provenance>,
     },
-    /// Asserted by the caller (e.g. `--expect` on the command line); mr checked nothing.
-    Asserted,
+}
+
+impl Provenance {
+    /// The root of trust behind these values (the provenance a derivation started from).
+    pub fn root(&self) -> &Provenance {
+        match self {
+            Provenance::Derived { from } => from.root(),
+            other => other,
+        }
+    }
 }
 
 impl fmt::Display for Provenance {
@@ -247,34 +258,35 @@ impl fmt::Display for Provenance {
             Provenance::TpmQuote { ak_name } => write!(f, "TPM quote by AK {ak_name}"),
             Provenance::TdQuote { root } => write!(f, "TD quote chained to {root}"),
             Provenance::Derived { from } => write!(f, "derived from {from}"),
-            Provenance::Asserted => f.write_str("asserted by the caller"),
         }
     }
 }
 
-/// Register values whose provenance a root of trust vouches for (or the caller asserts). Every
-/// log replay consumes this type and never cares where the values came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VerifiedRegisters {
-    provenance: Provenance,
+/// Register values a caller expects, with no claim about where they come from: values typed on
+/// the command line (`--expect`), read from a policy, or claimed by a journal. A replay against
+/// them says only "the log is consistent with these values" ([`crate::trust::Checked`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExpectedRegisters {
     values: BTreeMap<(MrId, HashAlg), Digest>,
 }
 
-impl VerifiedRegisters {
-    /// An empty set with the given provenance. Verifiers (quote checks) build these; callers
-    /// who just want to compare against known values use [`Provenance::Asserted`].
-    pub fn new(provenance: Provenance) -> VerifiedRegisters {
-        VerifiedRegisters {
-            provenance,
-            values: BTreeMap::new(),
-        }
+/// An empty set, for references that have no values.
+pub(crate) static NO_VALUES: ExpectedRegisters = ExpectedRegisters {
+    values: BTreeMap::new(),
+};
+
+impl ExpectedRegisters {
+    /// An empty set.
+    pub fn new() -> ExpectedRegisters {
+        ExpectedRegisters::default()
     }
 
-    /// Values asserted by the caller.
-    pub fn asserted(
+    /// A set of the given values; giving the same register and bank twice with different values
+    /// is an error.
+    pub fn from_values(
         values: impl IntoIterator<Item = RegisterValue>,
-    ) -> Result<VerifiedRegisters, Error> {
-        let mut v = VerifiedRegisters::new(Provenance::Asserted);
+    ) -> Result<ExpectedRegisters, Error> {
+        let mut v = ExpectedRegisters::new();
         for rv in values {
             v.insert(rv.id, rv.value)?;
         }
@@ -300,14 +312,19 @@ impl VerifiedRegisters {
         self.values.get(&(id.clone(), alg))
     }
 
-    /// Where these values come from.
-    pub fn provenance(&self) -> &Provenance {
-        &self.provenance
-    }
-
     /// All values, ordered by register then bank.
     pub fn iter(&self) -> impl Iterator<Item = (&MrId, &Digest)> {
         self.values.iter().map(|((id, _), d)| (id, d))
+    }
+
+    /// All values as `ID:ALG:HEX` values, ordered by register then bank.
+    pub fn to_values(&self) -> Vec<RegisterValue> {
+        self.iter()
+            .map(|(id, value)| RegisterValue {
+                id: id.clone(),
+                value: *value,
+            })
+            .collect()
     }
 
     /// Number of register/bank values.
@@ -326,6 +343,87 @@ impl VerifiedRegisters {
         b.sort();
         b.dedup();
         b
+    }
+}
+
+/// Register values a root of trust vouches for, with their [`Provenance`]. Only a root verifier
+/// makes them: `mr-tpm` (a TPM quote), `mr-rtmr` (a TD quote) and `mr-virtual` (a journal
+/// replayed against verified values). A replay against them returns a
+/// [`crate::trust::Verified`] report; values a caller asserts are [`ExpectedRegisters`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedRegisters {
+    provenance: Provenance,
+    values: ExpectedRegisters,
+}
+
+impl VerifiedRegisters {
+    /// For root verifiers only (`mr-tpm`, `mr-rtmr`, `mr-virtual`): `values` are what the root
+    /// of trust `provenance` vouches for, *after* the root's evidence verified. Anything else
+    /// calling this defeats the point of the type; a caller with values of its own uses
+    /// [`ExpectedRegisters`].
+    #[doc(hidden)]
+    pub fn from_verified_root(
+        provenance: Provenance,
+        values: ExpectedRegisters,
+    ) -> VerifiedRegisters {
+        VerifiedRegisters { provenance, values }
+    }
+
+    /// The same root's values for the registers `keep` selects (a subset of verified values is
+    /// still verified).
+    pub fn select(&self, mut keep: impl FnMut(&MrId, &Digest) -> bool) -> VerifiedRegisters {
+        VerifiedRegisters {
+            provenance: self.provenance.clone(),
+            values: ExpectedRegisters {
+                values: self
+                    .values
+                    .values
+                    .iter()
+                    .filter(|((id, _), d)| keep(id, d))
+                    .map(|(k, d)| (k.clone(), *d))
+                    .collect(),
+            },
+        }
+    }
+
+    /// The value of `id` in bank `alg`.
+    pub fn get(&self, id: &MrId, alg: HashAlg) -> Option<&Digest> {
+        self.values.get(id, alg)
+    }
+
+    /// Where these values come from.
+    pub fn provenance(&self) -> &Provenance {
+        &self.provenance
+    }
+
+    /// The values without their provenance, as a replay compares against them.
+    pub fn values(&self) -> &ExpectedRegisters {
+        &self.values
+    }
+
+    /// All values, ordered by register then bank.
+    pub fn iter(&self) -> impl Iterator<Item = (&MrId, &Digest)> {
+        self.values.iter()
+    }
+
+    /// All values as `ID:ALG:HEX` values, ordered by register then bank.
+    pub fn to_values(&self) -> Vec<RegisterValue> {
+        self.values.to_values()
+    }
+
+    /// Number of register/bank values.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// True when there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The banks present, in order.
+    pub fn banks(&self) -> Vec<HashAlg> {
+        self.values.banks()
     }
 }
 
@@ -390,8 +488,8 @@ mod tests {
     }
 
     #[test]
-    fn verified_registers_refuse_conflicts() {
-        let mut v = VerifiedRegisters::new(Provenance::Asserted);
+    fn expected_registers_refuse_conflicts() {
+        let mut v = ExpectedRegisters::new();
         v.insert(MrId::Pcr(10), Digest::zero(HashAlg::Sha1))
             .unwrap();
         v.insert(MrId::Pcr(10), Digest::zero(HashAlg::Sha1))

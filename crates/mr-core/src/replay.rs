@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use crate::alg::{Digest, HashAlg};
 use crate::error::{EntryDigestMismatch, Error, Mismatch, ReplayError};
-use crate::register::{MrId, RegisterValue, VerifiedRegisters};
+use crate::register::{ExpectedRegisters, MrId, RegisterValue};
 
 /// How much of the log the verified values must cover.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -211,7 +211,7 @@ impl Replayer {
     }
 
     /// A replay checked against `verified`.
-    pub fn verifying(verified: &VerifiedRegisters, opts: ReplayOptions) -> Replayer {
+    pub fn verifying(verified: &ExpectedRegisters, opts: ReplayOptions) -> Replayer {
         let mut r = Replayer::new(opts);
         r.verifying = true;
         for (id, value) in verified.iter() {
@@ -499,7 +499,7 @@ fn mismatch(r: &RegState) -> Mismatch {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::register::Provenance;
+    use crate::register::ExpectedRegisters;
 
     const A: HashAlg = HashAlg::Sha256;
 
@@ -514,7 +514,7 @@ mod tests {
 
     fn run(
         ds: &[Digest],
-        expected: &VerifiedRegisters,
+        expected: &ExpectedRegisters,
         opts: ReplayOptions,
     ) -> Result<ReplayOutcome, Error> {
         let mut r = Replayer::verifying(expected, opts);
@@ -525,8 +525,8 @@ mod tests {
         r.finish()
     }
 
-    fn expect(v: Digest) -> VerifiedRegisters {
-        let mut e = VerifiedRegisters::new(Provenance::Asserted);
+    fn expect(v: Digest) -> ExpectedRegisters {
+        let mut e = ExpectedRegisters::new();
         e.insert(MrId::Pcr(10), v).unwrap();
         e
     }
@@ -599,7 +599,7 @@ mod tests {
         let d = steps(3);
         let mut r = Replayer::verifying(
             &{
-                let mut e = VerifiedRegisters::new(Provenance::Asserted);
+                let mut e = ExpectedRegisters::new();
                 e.insert(MrId::Pcr(10), fold(&d[..1])).unwrap();
                 e.insert(MrId::Pcr(11), fold(&d[1..2])).unwrap();
                 e

@@ -3,6 +3,7 @@
 //! parse → encode → parse is the identity; bad input is a typed error, never a panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use mr_core::ComputeOnly;
 use std::path::PathBuf;
 
 use mr_core::log::cel::{
@@ -13,7 +14,7 @@ use mr_core::log::ima::{
     self, builder::ImaListBuilder, sample, ImaReaderOptions, ImaReplayConfig, ListKind,
 };
 use mr_core::log::tcg::{self, DataCheckPolicy, ParseOptions, RegisterSpace, TcgReplayConfig};
-use mr_core::{Digest, Error, HashAlg, MrId, RegisterValue, VerifiedRegisters};
+use mr_core::{Digest, Error, ExpectedRegisters, HashAlg, MrId, RegisterValue};
 use proptest::prelude::*;
 
 const ENCODINGS: [Encoding; 3] = [Encoding::Tlv, Encoding::Json, Encoding::Cbor];
@@ -44,11 +45,14 @@ fn sample_list(entries: u64) -> Vec<u8> {
 
 fn ima_registers(list: &[u8], banks: &[HashAlg]) -> Vec<RegisterValue> {
     let cfg = ImaReplayConfig::default().with_banks(banks.to_vec());
-    ima::replay(list, &cfg, None).unwrap().outcome.registers
+    ima::replay(list, &cfg, &ComputeOnly)
+        .unwrap()
+        .outcome
+        .registers
 }
 
 fn cel_registers(records: &[CelRecord]) -> Vec<RegisterValue> {
-    cel::replay_records(records, &CelReplayConfig::default(), None)
+    cel::replay_records(records, &CelReplayConfig::default(), &ComputeOnly)
         .unwrap()
         .outcome
         .registers
@@ -67,15 +71,14 @@ fn ima_list_to_cel_in_each_encoding_replays_to_the_ima_registers() {
         assert_eq!(cel::detect(&bytes), Some(enc));
         let back = cel::decode(&bytes, enc).unwrap();
         assert_eq!(back, records, "{enc}");
-        let report = cel::replay_records(&back, &CelReplayConfig::default(), None).unwrap();
+        let report = cel::replay_records(&back, &CelReplayConfig::default(), &ComputeOnly).unwrap();
         assert_eq!(report.outcome.registers, expected, "{enc}");
         // Without verified values nothing is verified: every record is not covered.
         assert_eq!(report.checks.verified, 0, "{enc}");
         assert_eq!(report.checks.not_covered, 1200, "{enc}");
         assert_eq!(report.checks.first_not_covered, Some(0), "{enc}");
-        let verified = VerifiedRegisters::asserted(expected.clone()).unwrap();
-        let report =
-            cel::replay_records(&back, &CelReplayConfig::default(), Some(&verified)).unwrap();
+        let verified = ExpectedRegisters::from_values(expected.clone()).unwrap();
+        let report = cel::replay_records(&back, &CelReplayConfig::default(), &verified).unwrap();
         assert_eq!(report.checks.violations, 2, "{enc}");
         assert_eq!(report.checks.verified, 1198, "{enc}");
         assert_eq!(report.checks.not_covered, 0, "{enc}");
@@ -197,13 +200,13 @@ fn pc_client_logs_to_cel_replay_to_the_same_pcrs() {
         "ima/ima-evm-utils/sample-binary_bios_measurements-pcrs-8-9",
     ] {
         let bytes = std::fs::read(dir.join(file)).unwrap();
-        let direct = tcg::replay(&bytes, &TcgReplayConfig::pc_client(), None).unwrap();
+        let direct = tcg::replay(&bytes, &TcgReplayConfig::pc_client(), &ComputeOnly).unwrap();
         let log = tcg::parse(&bytes, &ParseOptions::default()).unwrap();
         let records = cel::from_tcg(&log, RegisterSpace::Pcr, &[]).unwrap();
         assert_eq!(records.len(), log.events.len());
         for enc in ENCODINGS {
             let back = cel::decode(&cel::encode(&records, enc).unwrap(), enc).unwrap();
-            let report = cel::replay_records(&back, &CelReplayConfig::default(), None)
+            let report = cel::replay_records(&back, &CelReplayConfig::default(), &ComputeOnly)
                 .unwrap_or_else(|e| panic!("{file} {enc}: {e}"));
             assert_eq!(
                 report.outcome.registers, direct.outcome.registers,
@@ -211,8 +214,8 @@ fn pc_client_logs_to_cel_replay_to_the_same_pcrs() {
             );
             assert_eq!(report.startup_locality, direct.startup_locality, "{file}");
             // Verified against the PCRs: the checkable events are verified, none uncovered.
-            let pcrs = VerifiedRegisters::asserted(direct.outcome.registers.clone()).unwrap();
-            let report = cel::replay_records(&back, &CelReplayConfig::default(), Some(&pcrs))
+            let pcrs = ExpectedRegisters::from_values(direct.outcome.registers.clone()).unwrap();
+            let report = cel::replay_records(&back, &CelReplayConfig::default(), &pcrs)
                 .unwrap_or_else(|e| panic!("{file} {enc}: {e}"));
             assert!(report.checks.verified > 0, "{file}");
             assert_eq!(report.checks.not_covered, 0, "{file}");
@@ -220,7 +223,7 @@ fn pc_client_logs_to_cel_replay_to_the_same_pcrs() {
     }
     // A CCEL: CC MR indexes, RTMRs.
     let bytes = std::fs::read(dir.join("ccel/go-eventlog/cos-113-intel-tdx.bin")).unwrap();
-    let direct = tcg::ccel::replay(&bytes, None, &TcgReplayConfig::ccel(), None).unwrap();
+    let direct = tcg::ccel::replay(&bytes, None, &TcgReplayConfig::ccel(), &ComputeOnly).unwrap();
     let log = tcg::parse(&bytes, &ParseOptions::ccel()).unwrap();
     let records = cel::from_tcg(&log, RegisterSpace::CcMr, &[HashAlg::Sha384]).unwrap();
     assert!(records.iter().all(|r| matches!(r.index, CelIndex::CcMr(_))));
@@ -249,14 +252,15 @@ fn tampered_ima_list_is_not_converted_and_tampered_cel_is_rejected() {
     }
     for enc in ENCODINGS {
         let back = cel::decode(&cel::encode(&bad, enc).unwrap(), enc).unwrap();
-        let err = cel::replay_records(&back, &CelReplayConfig::default(), None).unwrap_err();
+        let err =
+            cel::replay_records(&back, &CelReplayConfig::default(), &ComputeOnly).unwrap_err();
         let Error::EntryDigest(m) = err else {
             panic!("{enc}: {err}")
         };
         assert_eq!((m.entry, m.register.clone()), (7, MrId::Pcr(10)));
         // Report-only lists it and still computes values.
         let cfg = CelReplayConfig::default().with_data_check(DataCheckPolicy::Report);
-        let report = cel::replay_records(&back, &cfg, None).unwrap();
+        let report = cel::replay_records(&back, &cfg, &ComputeOnly).unwrap();
         assert_eq!(report.checks.failure_count, 1);
     }
     // A legacy `ima` template entry round-trips and checks too.
@@ -391,7 +395,7 @@ fn invalid_registers_are_refused_by_the_replay() {
             },
         };
         assert!(matches!(
-            cel::replay_records(&[r], &CelReplayConfig::default(), None),
+            cel::replay_records(&[r], &CelReplayConfig::default(), &ComputeOnly),
             Err(Error::Parse(_))
         ));
     }
@@ -494,7 +498,7 @@ proptest! {
             bytes[at] = b;
         }
         if let Ok(records) = cel::decode(&bytes, enc) {
-            let _ = cel::replay_records(&records, &CelReplayConfig::default(), None);
+            let _ = cel::replay_records(&records, &CelReplayConfig::default(), &ComputeOnly);
         }
     }
 

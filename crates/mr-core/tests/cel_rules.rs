@@ -8,6 +8,7 @@
 //!   the input arrives in, and the replay stops at the first bad record.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use mr_core::ComputeOnly;
 use std::io::BufReader;
 
 use mr_core::error::ParseErrorKind;
@@ -17,7 +18,7 @@ use mr_core::log::cel::{
 use mr_core::log::ima::{sample, ImaReaderOptions, ListKind};
 use mr_core::log::tcg::EventType;
 use mr_core::replay::{PrefixPolicy, ReplayOptions};
-use mr_core::{Digest, Error, HashAlg, MrId, RegisterValue, VerifiedRegisters};
+use mr_core::{Digest, Error, ExpectedRegisters, HashAlg, MrId, RegisterValue};
 
 const ENCODINGS: [Encoding; 3] = [Encoding::Tlv, Encoding::Json, Encoding::Cbor];
 
@@ -34,9 +35,9 @@ fn ima_record(recnum: u64, pcr: u32, banks: &[HashAlg], data: &[u8]) -> CelRecor
 }
 
 /// The values `records` replay to, as verified values (only those of `banks`).
-fn verified(records: &[CelRecord], banks: &[HashAlg]) -> VerifiedRegisters {
-    let r = cel::replay_records(records, &CelReplayConfig::default(), None).unwrap();
-    VerifiedRegisters::asserted(
+fn verified(records: &[CelRecord], banks: &[HashAlg]) -> ExpectedRegisters {
+    let r = cel::replay_records(records, &CelReplayConfig::default(), &ComputeOnly).unwrap();
+    ExpectedRegisters::from_values(
         r.outcome
             .registers
             .into_iter()
@@ -53,9 +54,9 @@ fn exact() -> CelReplayConfig {
 fn replay(
     records: &[CelRecord],
     cfg: &CelReplayConfig,
-    v: &VerifiedRegisters,
+    v: &ExpectedRegisters,
 ) -> Result<CelReplayReport, Error> {
-    cel::replay_records(records, cfg, Some(v))
+    cel::replay_records(records, cfg, v).map(|c| c.into_report())
 }
 
 /// An `ima_template` record without digests among good SHA-256 records: refused by an exact
@@ -134,7 +135,7 @@ fn without_verified_values_no_record_is_verified() {
     let s = [HashAlg::Sha256];
     let records = vec![ima_record(3, 10, &s, b"a"), ima_record(4, 10, &s, b"b")];
     for cfg in [CelReplayConfig::default(), exact()] {
-        let report = cel::replay_records(&records, &cfg, None).unwrap();
+        let report = cel::replay_records(&records, &cfg, &ComputeOnly).unwrap();
         assert_eq!(report.checks.verified, 0);
         assert_eq!(report.checks.not_covered, 2);
         assert_eq!(report.checks.first_not_covered, Some(3));
@@ -260,7 +261,7 @@ fn record_numbers_must_increase() {
                 (r, bad) => panic!("{enc} {numbers:?}: {r:?}, expected {bad:?}"),
             }
             // The streaming replay refuses it too, before finishing.
-            let r = cel::replay(&bytes[..], enc, &CelReplayConfig::default(), None);
+            let r = cel::replay(&bytes[..], enc, &CelReplayConfig::default(), &ComputeOnly);
             assert_eq!(r.is_err(), bad.is_some(), "{enc} {numbers:?}");
         }
     }
@@ -356,14 +357,14 @@ fn records_are_the_same_whatever_the_chunks_of_the_input() {
 #[test]
 fn the_streaming_replay_is_the_replay_of_the_records() {
     let records = sample_records(200);
-    let whole = cel::replay_records(&records, &CelReplayConfig::default(), None).unwrap();
+    let whole = cel::replay_records(&records, &CelReplayConfig::default(), &ComputeOnly).unwrap();
     for enc in ENCODINGS {
         let bytes = encoded(&records, enc);
         let streamed = cel::replay(
             BufReader::with_capacity(3, &bytes[..]),
             enc,
             &CelReplayConfig::default(),
-            None,
+            &ComputeOnly,
         )
         .unwrap();
         assert_eq!(streamed, whole, "{enc}");
@@ -436,7 +437,7 @@ fn a_late_startup_locality_record_is_refused() {
     let early = cel::replay_records(
         &[no_action(0), measure(1)],
         &CelReplayConfig::default(),
-        None,
+        &ComputeOnly,
     )
     .unwrap();
     assert_eq!(early.startup_locality, Some(3));
@@ -448,7 +449,7 @@ fn a_late_startup_locality_record_is_refused() {
     let late = cel::replay_records(
         &[measure(0), no_action(1)],
         &CelReplayConfig::default(),
-        None,
+        &ComputeOnly,
     );
     assert!(matches!(late, Err(Error::Parse(p)) if p.entry == Some(1)));
 }
@@ -464,7 +465,7 @@ fn the_number_of_registers_is_bounded() {
             content: Content::ImaTlv(vec![]),
         })
         .collect();
-    let r = cel::replay_records(&records, &CelReplayConfig::default(), None);
+    let r = cel::replay_records(&records, &CelReplayConfig::default(), &ComputeOnly);
     assert!(
         matches!(&r, Err(Error::Parse(p)) if p.entry == Some(cel::MAX_CEL_REGISTERS as u64)),
         "{r:?}"
@@ -472,7 +473,7 @@ fn the_number_of_registers_is_bounded() {
     assert!(cel::replay_records(
         &records[..cel::MAX_CEL_REGISTERS],
         &CelReplayConfig::default(),
-        None
+        &ComputeOnly
     )
     .is_ok());
 }
@@ -545,7 +546,7 @@ fn what_sets_the_start_locality_of_pcr0() {
     };
     let cfg = CelReplayConfig::default();
     let run = |records: &[CelRecord], cfg: &CelReplayConfig| {
-        cel::replay_records(records, cfg, None).unwrap()
+        cel::replay_records(records, cfg, &ComputeOnly).unwrap()
     };
     for (records, locality) in [
         (vec![startup_locality_record(0, 0, &sl), crtm(1)], Some(3)),
@@ -592,13 +593,13 @@ fn what_sets_the_start_locality_of_pcr0() {
     // A log of EV_NO_ACTION records only: the StartupLocality still sets verified PCR 0's start.
     let mut at3 = [0u8; 32];
     at3[31] = 3;
-    let v3 = VerifiedRegisters::asserted([RegisterValue {
+    let v3 = ExpectedRegisters::from_values([RegisterValue {
         id: MrId::Pcr(0),
         value: Digest::new(s, &at3).unwrap(),
     }])
     .unwrap();
     let only = [startup_locality_record(0, 0, &sl)];
-    let r = cel::replay_records(&only, &cfg, Some(&v3)).unwrap();
+    let r = cel::replay_records(&only, &cfg, &v3).unwrap();
     assert_eq!((r.startup_locality, r.outcome.entries), (Some(3), 1));
     assert_eq!(r.checks, Default::default());
 }
@@ -627,11 +628,11 @@ fn reported_content_failures_are_counted_and_the_first_64_listed() {
         })
         .collect();
     for records in [&mismatched, &malformed] {
-        let r = cel::replay_records(records, &report, None).unwrap();
+        let r = cel::replay_records(records, &report, &ComputeOnly).unwrap();
         assert_eq!(r.checks.failure_count, 70);
         assert_eq!(r.checks.failures.len(), 64);
         assert_eq!(r.checks.failures[63].0, 63);
-        assert!(cel::replay_records(records, &CelReplayConfig::default(), None).is_err());
+        assert!(cel::replay_records(records, &CelReplayConfig::default(), &ComputeOnly).is_err());
     }
     // A violation is refused only with ViolationPolicy::Reject.
     use mr_core::log::ima::ViolationPolicy;
@@ -644,10 +645,10 @@ fn reported_content_failures_are_counted_and_the_first_64_listed() {
             template_data: b"x".to_vec(),
         },
     }];
-    let ok = cel::replay_records(&v, &CelReplayConfig::default(), None).unwrap();
+    let ok = cel::replay_records(&v, &CelReplayConfig::default(), &ComputeOnly).unwrap();
     let mut ones = Digest::zero(s);
     ones.extend(Digest::ones(s).as_bytes());
     assert_eq!(ok.outcome.registers[0].value, ones);
     let reject = CelReplayConfig::default().with_violations(ViolationPolicy::Reject);
-    assert!(cel::replay_records(&v, &reject, None).is_err());
+    assert!(cel::replay_records(&v, &reject, &ComputeOnly).is_err());
 }

@@ -3,6 +3,7 @@
 //! CEL-TLV from go-tpm-tools (parses, every digest checks against its content, replays).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use mr_core::ComputeOnly;
 use std::path::{Path, PathBuf};
 
 use mr_core::log::cel::{
@@ -212,20 +213,20 @@ fn confidential_space_tlv_cel_parses_checks_and_replays_into_rtmr3() {
     assert_eq!(cel::encode(&records, Encoding::Tlv).unwrap(), bytes);
 
     // Every record's digest is the SHA-384 of its content TLV; all extend RTMR 3.
-    let report = cel::replay_records(&records, &CelReplayConfig::default(), None).unwrap();
+    let report = cel::replay_records(&records, &CelReplayConfig::default(), &ComputeOnly).unwrap();
     assert_eq!(report.outcome.registers.len(), 1);
     assert_eq!(report.outcome.registers[0].id, MrId::Rtmr(3));
     // Without a verified RTMR 3 nothing is verified; with it, all 18 are.
     assert_eq!((report.checks.verified, report.checks.not_covered), (0, 18));
-    let rtmr3 = mr_core::VerifiedRegisters::asserted(report.outcome.registers.clone()).unwrap();
-    let report = cel::replay_records(&records, &CelReplayConfig::default(), Some(&rtmr3)).unwrap();
+    let rtmr3 = mr_core::ExpectedRegisters::from_values(report.outcome.registers.clone()).unwrap();
+    let report = cel::replay_records(&records, &CelReplayConfig::default(), &rtmr3).unwrap();
     assert_eq!((report.checks.verified, report.checks.not_covered), (18, 0));
     // One changed content byte is refused although nothing else changed.
     let mut bad = records.clone();
     if let Content::Other { data, .. } = &mut bad[5].content {
         data[6] ^= 1;
     }
-    let err = cel::replay_records(&bad, &CelReplayConfig::default(), None).unwrap_err();
+    let err = cel::replay_records(&bad, &CelReplayConfig::default(), &ComputeOnly).unwrap_err();
     let Error::EntryDigest(m) = err else {
         panic!("{err}")
     };

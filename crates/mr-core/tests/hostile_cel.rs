@@ -10,6 +10,7 @@
 
 use mr_core::log::cel::{self, CelReplayConfig, Encoding};
 use mr_core::log::ima::{sample, ImaReaderOptions, ListKind};
+use mr_core::ComputeOnly;
 use mr_core::{Error, ErrorClass, HashAlg};
 use mr_test_alloc::{apply_edits, measure, Edit};
 use proptest::prelude::*;
@@ -29,8 +30,9 @@ fn check(data: &[u8]) {
         stats.assert_within(CEL_K, data.len(), enc.name());
         match r {
             Ok(records) => {
-                let (r, stats) =
-                    measure(|| cel::replay_records(&records, &CelReplayConfig::default(), None));
+                let (r, stats) = measure(|| {
+                    cel::replay_records(&records, &CelReplayConfig::default(), &ComputeOnly)
+                });
                 stats.assert_within(CEL_K, data.len(), "cel replay");
                 if let Err(e) = r {
                     assert!(
@@ -181,7 +183,7 @@ fn replay_and_convert_memory_does_not_grow_with_the_input() {
         for size in [2 << 20, 20 << 20] {
             let bytes = large_cel(enc, size);
             let (r, replay) =
-                measure(|| cel::replay(&bytes[..], enc, &CelReplayConfig::default(), None));
+                measure(|| cel::replay(&bytes[..], enc, &CelReplayConfig::default(), &ComputeOnly));
             let records = r.unwrap().outcome.entries;
             let (n, convert) = measure(|| {
                 let mut w = cel::CelWriter::new(std::io::sink(), Encoding::Tlv);

@@ -14,6 +14,7 @@
 use mr_core::log::ima::builder::ImaListBuilder;
 use mr_core::log::ima::{self, ImaReader, ImaReaderOptions, ImaReplayConfig, ListKind};
 use mr_core::log::tcg::{self, ccel, ParseOptions, TcgReplayConfig};
+use mr_core::ComputeOnly;
 use mr_core::{Error, ErrorClass, HashAlg, MrId, RegisterValue};
 use mr_test_alloc::{apply_edits, measure, Edit};
 use proptest::prelude::*;
@@ -74,7 +75,7 @@ fn ima_all(data: &[u8], kind: Option<ListKind>) {
     if let Some(k) = kind {
         config = config.with_kind(k);
     }
-    let (r, stats) = measure(|| ima::replay(data, &config, None));
+    let (r, stats) = measure(|| ima::replay(data, &config, &ComputeOnly));
     stats.assert_within(IMA_K, data.len(), "ima replay");
     if let Err(e) = r {
         no_device(&e, "ima replay");
@@ -89,12 +90,12 @@ fn tcg_all(data: &[u8]) {
             assert!(matches!(e, Error::Parse(_)), "tcg parse: untyped {e:?}");
         }
     }
-    let (r, stats) = measure(|| tcg::replay(data, &TcgReplayConfig::default(), None));
+    let (r, stats) = measure(|| tcg::replay(data, &TcgReplayConfig::default(), &ComputeOnly));
     stats.assert_within(TCG_K, data.len(), "tcg replay");
     if let Err(e) = r {
         no_device(&e, "tcg replay");
     }
-    let (r, stats) = measure(|| ccel::replay(data, None, &TcgReplayConfig::ccel(), None));
+    let (r, stats) = measure(|| ccel::replay(data, None, &TcgReplayConfig::ccel(), &ComputeOnly));
     stats.assert_within(TCG_K, data.len(), "ccel replay");
     if let Err(e) = r {
         no_device(&e, "ccel replay");
@@ -107,7 +108,7 @@ fn tcg_all(data: &[u8]) {
     match r {
         Ok(t) => {
             let (r, stats) =
-                measure(|| ccel::replay(area, Some(&t), &TcgReplayConfig::ccel(), None));
+                measure(|| ccel::replay(area, Some(&t), &TcgReplayConfig::ccel(), &ComputeOnly));
             stats.assert_within(TCG_K, data.len(), "ccel replay with table");
             if let Err(e) = r {
                 no_device(&e, "ccel replay with table");
@@ -254,7 +255,8 @@ fn ima_length_fields_claiming_more_than_the_input_do_not_allocate_it() {
     for claim in [ima::MAX_TEMPLATE_DATA_LEN, u32::MAX, 0x00ff_ffff] {
         let mut bad = list.clone();
         bad[at..at + 4].copy_from_slice(&claim.to_le_bytes());
-        let (r, stats) = measure(|| ima::replay(&bad[..], &ImaReplayConfig::default(), None));
+        let (r, stats) =
+            measure(|| ima::replay(&bad[..], &ImaReplayConfig::default(), &ComputeOnly));
         assert!(matches!(r, Err(Error::Parse(_))), "{claim}: {r:?}");
         stats.assert_within(IMA_K, bad.len(), "ima length claim");
     }
@@ -272,7 +274,8 @@ fn ima_large_edited_lists_stay_within_k_times_their_length() {
         7,
     )
     .unwrap();
-    let (_, stats) = measure(|| ima::replay(&list[..], &ImaReplayConfig::default(), None).unwrap());
+    let (_, stats) =
+        measure(|| ima::replay(&list[..], &ImaReplayConfig::default(), &ComputeOnly).unwrap());
     eprintln!(
         "ima binary: {} bytes, largest allocation {} bytes, peak live {} bytes",
         list.len(),
@@ -381,7 +384,7 @@ fn a_list_naming_a_new_register_in_every_entry_is_refused_in_bounded_memory() {
     let mut peaks = Vec::new();
     for n in [2_000u32, 20_000] {
         let data = list(n);
-        let (r, stats) = measure(|| ima::replay(&data[..], &config, None));
+        let (r, stats) = measure(|| ima::replay(&data[..], &config, &ComputeOnly));
         match r {
             Err(Error::TooManyRegisters {
                 entry,
@@ -397,7 +400,7 @@ fn a_list_naming_a_new_register_in_every_entry_is_refused_in_bounded_memory() {
             other => panic!("{n} registers: {other:?}"),
         }
         peaks.push(stats.peak_live);
-        let r = ima::replay_parallel(&data[..], &config, None);
+        let r = ima::replay_parallel(&data[..], &config, &ComputeOnly);
         assert!(matches!(r, Err(Error::TooManyRegisters { .. })), "{r:?}");
     }
     assert!(
@@ -406,6 +409,6 @@ fn a_list_naming_a_new_register_in_every_entry_is_refused_in_bounded_memory() {
     );
     // Within the limit, such a list replays.
     let data = list((max / banks.len()) as u32);
-    let report = ima::replay(&data[..], &config, None).unwrap();
+    let report = ima::replay(&data[..], &config, &ComputeOnly).unwrap();
     assert_eq!(report.outcome.registers.len(), max);
 }

@@ -12,8 +12,10 @@ use mr_core::log::ima::{
     self, Anchor, Checkpoint, CheckpointKey, DigestMode, HistoryError, ImaReplayConfig, ListKind,
     ResumeConfig, ResumeInput,
 };
+use mr_core::{ComputeOnly, Reference};
 use mr_core::{
-    Digest, Error, ErrorClass, HashAlg, MrId, Provenance, RegisterValue, VerifiedRegisters,
+    Digest, Error, ErrorClass, ExpectedRegisters, HashAlg, MrId, Provenance, RegisterValue,
+    VerifiedRegisters,
 };
 
 const BANKS: [HashAlg; 2] = [HashAlg::Sha1, HashAlg::Sha256];
@@ -61,14 +63,15 @@ impl Gen {
             })
             .collect()
     }
-    fn asserted(&self) -> Anchor {
-        Anchor::asserted(VerifiedRegisters::asserted(self.values()).unwrap()).unwrap()
+    fn asserted(&self) -> Anchor<ExpectedRegisters> {
+        Anchor::asserted(ExpectedRegisters::from_values(self.values()).unwrap())
     }
     fn tpm(&self, ak: &str, reset: u32, restart: u32) -> Anchor {
-        let mut v = VerifiedRegisters::new(Provenance::TpmQuote { ak_name: ak.into() });
-        for rv in self.values() {
-            v.insert(rv.id, rv.value).unwrap();
-        }
+        // As a TPM quote verifier would make them, once the quote verified.
+        let v = VerifiedRegisters::from_verified_root(
+            Provenance::TpmQuote { ak_name: ak.into() },
+            ExpectedRegisters::from_values(self.values()).unwrap(),
+        );
         Anchor::tpm(v, reset, restart).unwrap()
     }
     fn bytes(&self) -> Vec<u8> {
@@ -76,9 +79,8 @@ impl Gen {
     }
 }
 
-fn full_replay(list: &[u8], anchor: &Anchor) -> Vec<RegisterValue> {
-    ima::replay(list, &ImaReplayConfig::default(), Some(anchor.registers()))
-        .unwrap()
+fn full_replay<R: Reference>(list: &[u8], anchor: &Anchor<R>) -> Vec<RegisterValue> {
+    R::into_report(ima::replay(list, &ImaReplayConfig::default(), anchor.registers()).unwrap())
         .outcome
         .registers
 }
@@ -197,6 +199,7 @@ fn an_edited_entry_in_the_verified_prefix_is_refused() {
     g.files(8);
     let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.asserted())
         .unwrap()
+        .into_report()
         .checkpoint;
     g.files(3);
     let mut list = g.bytes();
@@ -231,6 +234,7 @@ fn a_tail_that_does_not_continue_the_checkpoint_is_refused() {
     g.files(8);
     let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.asserted())
         .unwrap()
+        .into_report()
         .checkpoint;
     g.files(5);
     let anchor = g.asserted();
@@ -272,6 +276,7 @@ fn reboots_restarts_and_other_roots_are_refused() {
     g.files(5);
     let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.tpm("000bak", 3, 0))
         .unwrap()
+        .into_report()
         .checkpoint;
     g.files(2);
     let list = g.bytes();
@@ -343,6 +348,7 @@ fn checkpoint_files_are_checked() {
     g.files(2);
     let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.asserted())
         .unwrap()
+        .into_report()
         .checkpoint;
     let sealed = cp.seal(&key());
     let body = body_of(&sealed);
@@ -383,6 +389,7 @@ fn a_trimmed_list_verifies_from_the_checkpoint_at_the_trim_point() {
     g.files(40);
     let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.asserted())
         .unwrap()
+        .into_report()
         .checkpoint;
     // The kernel trims the first 41 entries ("T:N" with N = 41); the list keeps only new ones.
     let before = g.bytes().len();
@@ -422,6 +429,7 @@ fn a_snapshot_aggregate_starts_a_replay_only_when_vouched_for() {
     let at_snapshot = g.asserted();
     let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &at_snapshot)
         .unwrap()
+        .into_report()
         .checkpoint;
     let before = g.bytes().len();
     let text = snapshot_text(&g.values());
@@ -488,26 +496,26 @@ fn an_all_zero_boot_aggregate_is_refused_unless_allowed() {
                 .as_bytes(),
         );
     }
-    let expected = VerifiedRegisters::asserted([RegisterValue {
+    let expected = ExpectedRegisters::from_values([RegisterValue {
         id: MrId::Pcr(10),
         value: v,
     }])
     .unwrap();
-    let e = ima::replay(b.as_bytes(), &ImaReplayConfig::default(), Some(&expected)).unwrap_err();
+    let e = ima::replay(b.as_bytes(), &ImaReplayConfig::default(), &expected).unwrap_err();
     assert!(matches!(history(e), HistoryError::NoTpm { entry: 0 }));
     let cfg = ImaReplayConfig::default().with_no_tpm_allowed(true);
-    assert!(ima::replay(b.as_bytes(), &cfg, Some(&expected)).is_ok());
+    assert!(ima::replay(b.as_bytes(), &cfg, &expected).is_ok());
     // Without values there is no verdict to refuse.
-    assert!(ima::replay(b.as_bytes(), &ImaReplayConfig::default(), None).is_ok());
+    assert!(ima::replay(b.as_bytes(), &ImaReplayConfig::default(), &ComputeOnly).is_ok());
     // A TD's list replayed into a virtual register: no TPM is expected.
     let mr_ima = MrId::Virtual("mr_ima".into());
-    let td = VerifiedRegisters::asserted([RegisterValue {
+    let td = ExpectedRegisters::from_values([RegisterValue {
         id: mr_ima.clone(),
         value: v,
     }])
     .unwrap();
     let cfg = ImaReplayConfig::default().with_target(mr_ima);
-    assert!(ima::replay(b.as_bytes(), &cfg, Some(&td)).is_ok());
+    assert!(ima::replay(b.as_bytes(), &cfg, &td).is_ok());
 }
 
 #[test]
@@ -523,12 +531,8 @@ fn an_entry_logged_but_never_extended_is_named() {
     g.files(9);
     let list = g.bytes();
     let anchor = g.asserted();
-    let plain = ima::replay(
-        &list[..],
-        &ImaReplayConfig::default(),
-        Some(anchor.registers()),
-    )
-    .unwrap_err();
+    let plain =
+        ima::replay(&list[..], &ImaReplayConfig::default(), anchor.registers()).unwrap_err();
     assert!(matches!(plain, Error::Replay(_)));
     let found = find_never_extended(
         &list[..],
@@ -649,12 +653,12 @@ fn shards_chain_through_their_quotes_and_breaks_are_refused() {
     // A begin quote from another boot.
     let mut s = shards(&lists, &anchors);
     let other_boot = {
-        let mut v = VerifiedRegisters::new(Provenance::TpmQuote {
-            ak_name: "000bak".into(),
-        });
-        for (id, d) in anchors[2].registers().iter() {
-            v.insert(id.clone(), *d).unwrap();
-        }
+        let v = VerifiedRegisters::from_verified_root(
+            Provenance::TpmQuote {
+                ak_name: "000bak".into(),
+            },
+            anchors[2].values().clone(),
+        );
         Anchor::tpm(v, 8, 0).unwrap()
     };
     s[3].begin = Begin::Quote(other_boot);
@@ -717,13 +721,14 @@ mod hostile {
     use std::sync::OnceLock;
 
     /// A 31-entry list, its checkpoint after 21 entries, and the final anchor.
-    fn fixture() -> &'static (Vec<u8>, Checkpoint, Anchor) {
-        static F: OnceLock<(Vec<u8>, Checkpoint, Anchor)> = OnceLock::new();
+    fn fixture() -> &'static (Vec<u8>, Checkpoint, Anchor<ExpectedRegisters>) {
+        static F: OnceLock<(Vec<u8>, Checkpoint, Anchor<ExpectedRegisters>)> = OnceLock::new();
         F.get_or_init(|| {
             let mut g = Gen::new(ListKind::Binary);
             g.files(20);
             let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.asserted())
                 .unwrap()
+                .into_report()
                 .checkpoint;
             g.files(10);
             (g.bytes(), cp, g.asserted())
@@ -799,14 +804,19 @@ fn td_rooted_checkpoints_compare_the_td_boot_identity() {
         let td = Provenance::TdQuote {
             root: "Intel SGX Root CA".into(),
         };
-        let mut regs = VerifiedRegisters::new(Provenance::Derived { from: Box::new(td) });
-        regs.insert(mr_ima.clone(), v).unwrap();
+        let mut values = ExpectedRegisters::new();
+        values.insert(mr_ima.clone(), v).unwrap();
+        let regs = VerifiedRegisters::from_verified_root(
+            Provenance::Derived { from: Box::new(td) },
+            values,
+        );
         Anchor::td(regs, identity.to_owned()).unwrap()
     };
     let cfg =
         ResumeConfig::default().with_replay(ImaReplayConfig::default().with_target(mr_ima.clone()));
     let cp = verify_from_boot(b.as_bytes(), &cfg, &anchor(&id))
         .unwrap()
+        .into_report()
         .checkpoint;
     assert!(matches!(
         cp.root(),
@@ -821,19 +831,30 @@ fn td_rooted_checkpoints_compare_the_td_boot_identity() {
         let td = Provenance::TdQuote {
             root: "Another Root CA".into(),
         };
-        let mut regs = VerifiedRegisters::new(Provenance::Derived { from: Box::new(td) });
-        regs.insert(mr_ima.clone(), v).unwrap();
+        let mut values = ExpectedRegisters::new();
+        values.insert(mr_ima.clone(), v).unwrap();
+        let regs = VerifiedRegisters::from_verified_root(
+            Provenance::Derived { from: Box::new(td) },
+            values,
+        );
         Anchor::td(regs, id.clone()).unwrap()
     };
     let e = resume(ResumeInput::Full(b.as_bytes()), &cp, &cfg, &other_root).unwrap_err();
     assert!(matches!(history(e), HistoryError::DifferentRoot { .. }));
-    // Asserted values are not a TD quote.
-    let asserted = VerifiedRegisters::asserted([RegisterValue {
-        id: mr_ima,
-        value: v,
-    }])
-    .unwrap();
-    assert!(Anchor::td(asserted, id).is_err());
+    // Asserted values are not a TD quote: `Anchor::td` takes `VerifiedRegisters` only (see the
+    // compile_fail example in `mr_core::trust`); values with another root's provenance are
+    // refused.
+    let tpm = VerifiedRegisters::from_verified_root(
+        Provenance::TpmQuote {
+            ak_name: "000bak".into(),
+        },
+        ExpectedRegisters::from_values([RegisterValue {
+            id: mr_ima,
+            value: v,
+        }])
+        .unwrap(),
+    );
+    assert!(Anchor::td(tpm, id).is_err());
 }
 
 #[global_allocator]
@@ -849,6 +870,7 @@ fn a_forged_checkpoint_with_the_quoted_values_and_an_empty_list_is_refused() {
     let quote = g.tpm("000bak", 3, 0);
     let genuine = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &quote)
         .unwrap()
+        .into_report()
         .checkpoint;
     assert_eq!(genuine.entries(), 4242);
     // What the MAC stands between: this state, if accepted, verifies an empty tail.
@@ -904,6 +926,7 @@ fn an_altered_checkpoint_or_another_key_is_refused() {
     g.files(20);
     let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.tpm("000bak", 3, 0))
         .unwrap()
+        .into_report()
         .checkpoint;
     let sealed = cp.seal(&key());
     assert_eq!(Checkpoint::open(sealed.as_bytes(), &key()).unwrap(), cp);
@@ -945,6 +968,7 @@ struct MemSource<'a> {
 }
 
 impl mr_core::log::ima::shards::ShardSource for MemSource<'_> {
+    type Values = VerifiedRegisters;
     fn read(&mut self, path: &str) -> Result<Vec<u8>, Error> {
         let f = self
             .files
@@ -1009,6 +1033,7 @@ fn a_manifest_checkpoint_must_be_sealed_with_the_verifiers_key() {
     let at = g.bytes().len();
     let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.tpm("000bak", 3, 0))
         .unwrap()
+        .into_report()
         .checkpoint;
     g.files(5);
     let all = g.bytes();
@@ -1117,7 +1142,7 @@ fn shards_are_streamed_one_by_one_in_memory_independent_of_lists_and_shards() {
 /// A list of `m` identical entries after the boot_aggregate, and PCR 10 values that leave one
 /// of them out in `skip_one` and are unreachable in the other bank: every candidate reaches the
 /// first value, none the second (issue 14 item 10's pathological two-bank case).
-fn one_bank_never_matches(m: u64, skip_one: HashAlg) -> (Vec<u8>, VerifiedRegisters) {
+fn one_bank_never_matches(m: u64, skip_one: HashAlg) -> (Vec<u8>, ExpectedRegisters) {
     let mut b = ImaListBuilder::binary();
     let ba = b.boot_aggregate("ima-ng", &HashAlg::Sha256.hash(b"pcrs 0-9"));
     let mut entries = vec![ba];
@@ -1133,7 +1158,7 @@ fn one_bank_never_matches(m: u64, skip_one: HashAlg) -> (Vec<u8>, VerifiedRegist
     } else {
         HashAlg::Sha1
     };
-    let values = VerifiedRegisters::asserted([
+    let values = ExpectedRegisters::from_values([
         RegisterValue {
             id: MrId::Pcr(10),
             value: v,
@@ -1156,7 +1181,7 @@ fn the_never_extended_search_stays_within_its_budget_when_one_bank_never_matches
     let cfg = ImaReplayConfig::default();
     for skip_one in [HashAlg::Sha1, HashAlg::Sha256] {
         let (list, expected) = one_bank_never_matches(4_000, skip_one);
-        assert!(ima::replay(&list[..], &cfg, Some(&expected)).is_err());
+        assert!(ima::replay(&list[..], &cfg, &expected).is_err());
         for budget in [1u64 << 12, 1 << 16, 1 << 18] {
             let s = find_never_extended(&list[..], &cfg, &expected, budget).unwrap();
             assert!(
@@ -1174,7 +1199,7 @@ fn the_never_extended_search_stays_within_its_budget_when_one_bank_never_matches
             );
         }
         // Through a verification: the plain mismatch, the search within the same bound.
-        let anchor = Anchor::asserted(expected).unwrap();
+        let anchor = Anchor::asserted(expected);
         let e = verify_from_boot(
             &list,
             &ResumeConfig::default().with_never_extended_search(1 << 18),
@@ -1251,6 +1276,7 @@ fn a_checkpoint_file_larger_than_the_limit_is_refused() {
     g.files(2);
     let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.asserted())
         .unwrap()
+        .into_report()
         .checkpoint;
     // Whitespace after the sealed object: still the same JSON.
     let mut file = cp.seal(&key()).into_bytes();
@@ -1295,17 +1321,17 @@ fn a_quoted_bank_the_checkpoint_lacks_is_refused() {
     g.files(5);
     let sha256_only = |g: &Gen| {
         Anchor::asserted(
-            VerifiedRegisters::asserted(
+            ExpectedRegisters::from_values(
                 g.values()
                     .into_iter()
                     .filter(|r| r.value.alg() == HashAlg::Sha256),
             )
             .unwrap(),
         )
-        .unwrap()
     };
     let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &sha256_only(&g))
         .unwrap()
+        .into_report()
         .checkpoint;
     assert!(cp.value(&MrId::Pcr(10), HashAlg::Sha1).is_none());
     g.files(3);
@@ -1333,6 +1359,7 @@ fn a_full_list_shorter_than_the_checkpoint_and_an_empty_prefix() {
     g.files(6);
     let cp = verify_from_boot(&g.bytes(), &ResumeConfig::default(), &g.asserted())
         .unwrap()
+        .into_report()
         .checkpoint;
     let e = resume(
         ResumeInput::Full(&g.bytes()[..four]),
@@ -1353,15 +1380,15 @@ fn a_full_list_shorter_than_the_checkpoint_and_an_empty_prefix() {
 
     let start = Gen::new(ListKind::Binary);
     let reset = Anchor::asserted(
-        VerifiedRegisters::asserted(BANKS.map(|alg| RegisterValue {
+        ExpectedRegisters::from_values(BANKS.map(|alg| RegisterValue {
             id: MrId::Pcr(10),
             value: Digest::zero(alg),
         }))
         .unwrap(),
-    )
-    .unwrap();
+    );
     let cp0 = verify_from_boot(&start.bytes(), &ResumeConfig::default(), &reset)
         .unwrap()
+        .into_report()
         .checkpoint;
     assert_eq!((cp0.entries(), cp0.offset()), (0, 0));
     // Its first entry, a boot_aggregate, is not covered: not recorded.
@@ -1399,13 +1426,12 @@ fn a_checkpoint_records_the_boot_aggregate_of_the_first_entry_only() {
         }
     }
     let anchor = Anchor::asserted(
-        VerifiedRegisters::asserted(v.map(|d| RegisterValue {
+        ExpectedRegisters::from_values(v.map(|d| RegisterValue {
             id: MrId::Pcr(10),
             value: d,
         }))
         .unwrap(),
-    )
-    .unwrap();
+    );
     for v in [
         verify_from_boot(b.as_bytes(), &cfg, &anchor).unwrap(),
         verify_from_boot_stream(b.as_bytes(), &cfg, &anchor).unwrap(),

@@ -11,7 +11,8 @@ use mr_core::log::ima::{
     self, DigestMode, HistoryError, ImaReplayConfig, ImaReplayReport, MAX_REPORTED_BOOT_AGGREGATES,
 };
 use mr_core::replay::{NotCovered, ReplayOptions};
-use mr_core::{Digest, Error, HashAlg, MrId, VerifiedRegisters};
+use mr_core::{ComputeOnly, Reference};
+use mr_core::{Digest, Error, ExpectedRegisters, HashAlg, MrId};
 
 const ALG: HashAlg = HashAlg::Sha256;
 
@@ -25,8 +26,8 @@ fn value_of(pcr: u32, entries: &[BuiltEntry]) -> Digest {
         })
 }
 
-fn pcr10(value: Digest) -> VerifiedRegisters {
-    VerifiedRegisters::asserted([mr_core::RegisterValue {
+fn pcr10(value: Digest) -> ExpectedRegisters {
+    ExpectedRegisters::from_values([mr_core::RegisterValue {
         id: MrId::Pcr(10),
         value,
     }])
@@ -34,11 +35,14 @@ fn pcr10(value: Digest) -> VerifiedRegisters {
 }
 
 /// `replay` and `replay_parallel` (default and 1 KiB chunks) of `list`, which must agree.
-fn replay_both(
+fn replay_both<R: Reference>(
     list: &[u8],
     cfg: &ImaReplayConfig,
-    expected: Option<&VerifiedRegisters>,
-) -> Result<ImaReplayReport, Error> {
+    expected: &R,
+) -> Result<R::Outcome<ImaReplayReport>, Error>
+where
+    R::Outcome<ImaReplayReport>: std::fmt::Debug,
+{
     let one = ima::replay(list, cfg, expected);
     for two in [
         ima::replay_parallel(list, cfg, expected),
@@ -70,7 +74,7 @@ fn a_boot_aggregate_on_an_unquoted_pcr_is_not_the_lists_boot_aggregate() {
     let (list, entries, good, real) = decoy_list();
     let exp = pcr10(value_of(10, &entries));
     let cfg = ImaReplayConfig::default();
-    let r = replay_both(&list, &cfg, Some(&exp)).unwrap();
+    let r = replay_both(&list, &cfg, &exp).unwrap();
     let first = r.first_boot_aggregate().expect("the PCR 10 boot_aggregate");
     assert_eq!((first.entry, first.pcr, first.digest), (1, 10, real));
     assert_ne!(first.digest, good);
@@ -96,14 +100,14 @@ fn a_boot_aggregate_on_an_unquoted_pcr_is_not_the_lists_boot_aggregate() {
     assert_eq!(r.outcome.covered, Some(42));
 
     // Without verified values nothing is covered, but the boot_aggregate is still PCR 10's.
-    let r = replay_both(&list, &cfg, None).unwrap();
+    let r = replay_both(&list, &cfg, &ComputeOnly).unwrap();
     assert_eq!(r.first_boot_aggregate().map(|b| b.entry), Some(1));
     assert_eq!(r.outcome.coverage, None);
     assert_eq!(r.boot_aggregate_count, 2);
 
     // Values checked after the replay (a quote over PCR 10 only): the same split.
     let later = cfg.with_replay(ReplayOptions::default().with_checked_later([MrId::Pcr(10)]));
-    let r = replay_both(&list, &later, None).unwrap();
+    let r = replay_both(&list, &later, &ComputeOnly).unwrap();
     assert_eq!(r.first_boot_aggregate().map(|b| b.entry), Some(1));
     assert_eq!(r.boot_aggregate_count, 1);
     let c = r.outcome.coverage.clone().unwrap();
@@ -122,7 +126,7 @@ fn the_boot_aggregate_is_the_first_entry_of_the_ima_register_and_must_be_covered
     ];
     let list = b.finish();
     let exp = pcr10(value_of(10, &entries));
-    let r = replay_both(&list, &ImaReplayConfig::default(), Some(&exp)).unwrap();
+    let r = replay_both(&list, &ImaReplayConfig::default(), &exp).unwrap();
     assert_eq!(r.first_boot_aggregate(), None);
     let start = r.ima_register_start.unwrap();
     assert_eq!(
@@ -136,7 +140,7 @@ fn the_boot_aggregate_is_the_first_entry_of_the_ima_register_and_must_be_covered
     let r = replay_both(
         &list,
         &ImaReplayConfig::default(),
-        Some(&pcr10(Digest::zero(ALG))),
+        &pcr10(Digest::zero(ALG)),
     )
     .unwrap();
     assert_eq!(r.outcome.covered, Some(0));
@@ -147,7 +151,7 @@ fn the_boot_aggregate_is_the_first_entry_of_the_ima_register_and_must_be_covered
 
     // A target register (mr_ima) takes every entry: its first entry is the list's first.
     let cfg = ImaReplayConfig::default().with_target(MrId::Virtual("mr_ima".into()));
-    let r = replay_both(&list, &cfg, None).unwrap();
+    let r = replay_both(&list, &cfg, &ComputeOnly).unwrap();
     assert_eq!(r.first_boot_aggregate().map(|b| b.entry), Some(0));
 }
 
@@ -162,7 +166,7 @@ fn entries_of_unverified_registers_in_the_prefix_are_not_covered() {
     }
     let list = b.finish();
     let exp = pcr10(value_of(10, &entries[..9]));
-    let r = replay_both(&list, &ImaReplayConfig::default(), Some(&exp)).unwrap();
+    let r = replay_both(&list, &ImaReplayConfig::default(), &exp).unwrap();
     assert_eq!(r.outcome.covered, Some(9));
     let c = r.outcome.coverage.clone().unwrap();
     assert_eq!((c.entries, c.not_covered), (5, 4));
@@ -176,7 +180,7 @@ fn entries_of_unverified_registers_in_the_prefix_are_not_covered() {
     let mut both = exp.clone();
     both.insert(MrId::Pcr(11), value_of(11, &entries[..8]))
         .unwrap();
-    let r = replay_both(&list, &ImaReplayConfig::default(), Some(&both)).unwrap();
+    let r = replay_both(&list, &ImaReplayConfig::default(), &both).unwrap();
     assert_eq!(r.outcome.covered, Some(9));
     let c = r.outcome.coverage.clone().unwrap();
     assert_eq!(
@@ -200,7 +204,7 @@ fn the_no_tpm_rule_sees_every_boot_aggregate_not_only_the_reported_ones() {
     let list = b.finish();
     let cfg = ImaReplayConfig::default();
 
-    let r = replay_both(&list, &cfg, None).unwrap();
+    let r = replay_both(&list, &cfg, &ComputeOnly).unwrap();
     assert_eq!(r.boot_aggregates.len(), MAX_REPORTED_BOOT_AGGREGATES);
     assert!(r.boot_aggregates.iter().all(|b| !b.no_tpm));
     assert_eq!(r.boot_aggregate_count, bypass + 1);
@@ -216,12 +220,12 @@ fn the_no_tpm_rule_sees_every_boot_aggregate_not_only_the_reported_ones() {
 
     // Verified against PCR 10: the replay itself refuses it.
     let exp = pcr10(value_of(10, &entries));
-    let err = replay_both(&list, &cfg, Some(&exp)).unwrap_err();
+    let err = replay_both(&list, &cfg, &exp).unwrap_err();
     assert!(
         err.to_string().contains(&format!("entry {bypass}")),
         "{err}"
     );
-    assert!(replay_both(&list, &cfg.clone().with_no_tpm_allowed(true), Some(&exp)).is_ok());
+    assert!(replay_both(&list, &cfg.clone().with_no_tpm_allowed(true), &exp).is_ok());
 }
 
 /// The engine under the IMA replay: its entry count, and a verified value that shares its first
@@ -318,7 +322,7 @@ fn the_engine_names_only_the_registers_that_miss_their_value() {
 fn the_configured_banks_are_replayed() {
     let (list, ..) = decoy_list();
     let cfg = ImaReplayConfig::default().with_banks([HashAlg::Sha384]);
-    let r = replay_both(&list, &cfg, None).unwrap();
+    let r = replay_both(&list, &cfg, &ComputeOnly).unwrap();
     assert_eq!(r.banks, [HashAlg::Sha384]);
     assert!(r
         .outcome
@@ -340,34 +344,34 @@ fn every_configuration_builder_sets_its_option_and_the_replay_obeys_it() {
     b.ima_ng(10, &HashAlg::Sha256.hash(b"c"), "/c");
     let list = b.finish();
     let base = ImaReplayConfig::default();
-    assert!(ima::replay(&list[..], &base, None).is_ok());
+    assert!(ima::replay(&list[..], &base, &ComputeOnly).is_ok());
 
     let c = base.clone().with_kind(ListKind::Ascii);
     assert_eq!(c.reader.kind, Some(ListKind::Ascii));
-    assert!(ima::replay(&list[..], &c, None).is_err());
+    assert!(ima::replay(&list[..], &c, &ComputeOnly).is_err());
 
     let c = base.clone().with_endian(Endian::Big);
     assert_eq!(c.reader.endian, Some(Endian::Big));
-    assert!(ima::replay(&list[..], &c, None).is_err());
+    assert!(ima::replay(&list[..], &c, &ComputeOnly).is_err());
 
     let c = base.clone().with_column(HashAlg::Sha256);
     assert_eq!(c.reader.column, Some(HashAlg::Sha256));
-    assert!(ima::replay(&list[..], &c, None).is_err());
+    assert!(ima::replay(&list[..], &c, &ComputeOnly).is_err());
 
     let reader = ImaReaderOptions::default().with_kind(ListKind::Ascii);
     let c = base.clone().with_reader(reader);
     assert_eq!(c.reader.kind, Some(ListKind::Ascii));
-    assert!(ima::replay(&list[..], &c, None).is_err());
+    assert!(ima::replay(&list[..], &c, &ComputeOnly).is_err());
 
     let c = base.clone().with_violations(ViolationPolicy::Reject);
     assert_eq!(c.violations, ViolationPolicy::Reject);
-    assert!(ima::replay(&list[..], &c, None).is_err());
+    assert!(ima::replay(&list[..], &c, &ComputeOnly).is_err());
 
     let cut = &list[..list.len() - 3];
-    assert!(ima::replay(cut, &base, None).is_err());
+    assert!(ima::replay(cut, &base, &ComputeOnly).is_err());
     let c = base.clone().with_trailing_bytes_allowed(true);
     assert!(c.reader.allow_trailing_bytes);
-    let r = ima::replay(cut, &c, None).unwrap();
+    let r = ima::replay(cut, &c, &ComputeOnly).unwrap();
     assert_eq!(r.entries, 2);
     assert!(r.trailing_bytes > 0);
 }
@@ -387,18 +391,18 @@ fn a_sha256_column_list_replays_with_padded_sha1_digests() {
             .with_column(HashAlg::Sha256)
             .with_banks(banks.clone())
             .with_digest_mode(DigestMode::PaddedSha1);
-        let r = ima::replay(&list[..], &config, None).unwrap();
+        let r = ima::replay(&list[..], &config, &ComputeOnly).unwrap();
         assert_eq!(r.entries, 4, "{banks:?}");
         assert_eq!(r.digest_mode, DigestMode::PaddedSha1);
         // Verifying against those values, per-bank first then padded (Auto), chooses padded.
-        let mut v = VerifiedRegisters::new(mr_core::Provenance::Asserted);
+        let mut v = ExpectedRegisters::new();
         for value in &r.outcome.registers {
             v.insert(value.id.clone(), value.value).unwrap();
         }
         let auto = ImaReplayConfig::default()
             .with_column(HashAlg::Sha256)
             .with_digest_mode(DigestMode::Auto);
-        let r = ima::replay(&list[..], &auto, Some(&v)).unwrap();
+        let r = ima::replay(&list[..], &auto, &v).unwrap();
         assert_eq!(r.digest_mode, DigestMode::PaddedSha1, "{banks:?}");
     }
 }
@@ -416,11 +420,11 @@ fn the_ima_registers_first_entry_just_past_the_prefix_is_not_covered() {
     // PCR 11 after its one entry, PCR 10 still at reset: the prefix is entry 0 alone.
     let pcr11 =
         Digest::zero(HashAlg::Sha256).extended(early.template_digest(HashAlg::Sha256).as_bytes());
-    let mut v = VerifiedRegisters::new(mr_core::Provenance::Asserted);
+    let mut v = ExpectedRegisters::new();
     v.insert(MrId::Pcr(10), Digest::zero(HashAlg::Sha256))
         .unwrap();
     v.insert(MrId::Pcr(11), pcr11).unwrap();
-    let r = ima::replay(&list[..], &config, Some(&v)).unwrap();
+    let r = ima::replay(&list[..], &config, &v).unwrap();
     assert_eq!(r.outcome.covered, Some(1));
     let start = r.ima_register_start.as_ref().unwrap();
     assert_eq!(start.entry, 1);
@@ -437,15 +441,18 @@ fn the_replayed_banks_follow_the_verified_values() {
     let list = b.finish();
     let pcr10 =
         Digest::zero(HashAlg::Sha384).extended(e.template_digest(HashAlg::Sha384).as_bytes());
-    let mut only384 = VerifiedRegisters::new(mr_core::Provenance::Asserted);
+    let mut only384 = ExpectedRegisters::new();
     only384.insert(MrId::Pcr(10), pcr10).unwrap();
-    let empty = VerifiedRegisters::new(mr_core::Provenance::Asserted);
+    let empty = ExpectedRegisters::new();
     let config = ImaReplayConfig::default();
-    let banks = |v: Option<&VerifiedRegisters>| ima::replay(&list[..], &config, v).unwrap().banks;
-    assert_eq!(banks(None), [HashAlg::Sha1, HashAlg::Sha256]);
-    assert_eq!(banks(Some(&empty)), [HashAlg::Sha1, HashAlg::Sha256]);
-    assert_eq!(banks(Some(&only384)), [HashAlg::Sha384]);
+    let banks = |v: &ExpectedRegisters| ima::replay(&list[..], &config, v).unwrap().banks.clone();
+    assert_eq!(
+        ima::replay(&list[..], &config, &ComputeOnly).unwrap().banks,
+        [HashAlg::Sha1, HashAlg::Sha256]
+    );
+    assert_eq!(banks(&empty), [HashAlg::Sha1, HashAlg::Sha256]);
+    assert_eq!(banks(&only384), [HashAlg::Sha384]);
     let config = ImaReplayConfig::default().with_banks([HashAlg::Sha1]);
-    let r = ima::replay(&list[..], &config, Some(&only384)).unwrap();
+    let r = ima::replay(&list[..], &config, &only384).unwrap();
     assert_eq!(r.banks, [HashAlg::Sha1, HashAlg::Sha384]);
 }

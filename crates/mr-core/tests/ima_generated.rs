@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use mr_core::ComputeOnly;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -13,7 +14,7 @@ use mr_core::log::ima::{
     ListKind,
 };
 use mr_core::replay::{PrefixPolicy, ReplayOptions};
-use mr_core::{Digest, HashAlg, MrId, Provenance, VerifiedRegisters};
+use mr_core::{Digest, ExpectedRegisters, HashAlg, MrId};
 
 fn generator() -> Option<PathBuf> {
     match std::env::var_os("MR_SHARED") {
@@ -43,9 +44,9 @@ fn generate(name: &str, args: &[&str]) -> Option<(PathBuf, serde_json::Value)> {
     Some((dir, meta))
 }
 
-fn expected(meta: &serde_json::Value) -> VerifiedRegisters {
+fn expected(meta: &serde_json::Value) -> ExpectedRegisters {
     let pcr = meta["pcr"].as_u64().unwrap() as u32;
-    let mut v = VerifiedRegisters::new(Provenance::Asserted);
+    let mut v = ExpectedRegisters::new();
     for (bank, hex) in meta["pcr_values"].as_object().unwrap() {
         let alg: HashAlg = bank.parse().unwrap();
         v.insert(
@@ -65,10 +66,12 @@ fn exact() -> ImaReplayConfig {
 fn replay_file(
     path: &Path,
     config: &ImaReplayConfig,
-    exp: &VerifiedRegisters,
+    exp: &ExpectedRegisters,
 ) -> ima::ImaReplayReport {
     let bytes = std::fs::read(path).unwrap();
-    ima::replay(&bytes[..], config, Some(exp)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    ima::replay(&bytes[..], config, exp)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .into_report()
 }
 
 const ALL_BANKS: &str = "sha1,sha256,sha384,sha512";
@@ -337,20 +340,18 @@ fn auto_mode_finds_the_padded_sha1_rule_of_old_kernels() {
         }
     }
     let list = b.finish();
-    let mut exp = VerifiedRegisters::new(Provenance::Asserted);
+    let mut exp = ExpectedRegisters::new();
     for p in pcr {
         exp.insert(MrId::Pcr(10), p).unwrap();
     }
-    assert!(ima::replay(&list[..], &ImaReplayConfig::default(), Some(&exp)).is_err());
+    assert!(ima::replay(&list[..], &ImaReplayConfig::default(), &exp).is_err());
     let padded = ImaReplayConfig::default().with_digest_mode(DigestMode::PaddedSha1);
     assert_eq!(
-        ima::replay(&list[..], &padded, Some(&exp))
-            .unwrap()
-            .digest_mode,
+        ima::replay(&list[..], &padded, &exp).unwrap().digest_mode,
         DigestMode::PaddedSha1
     );
     let auto = ImaReplayConfig::default().with_digest_mode(DigestMode::Auto);
-    let r = ima::replay(&list[..], &auto, Some(&exp)).unwrap();
+    let r = ima::replay(&list[..], &auto, &exp).unwrap();
     assert_eq!(
         (r.digest_mode, r.outcome.covered),
         (DigestMode::PaddedSha1, Some(4))
@@ -374,16 +375,16 @@ fn prefix_start_values_and_legacy_entries_through_the_builder() {
     );
     b.ima_ng(10, &HashAlg::Sha256.hash(b"y"), "/y"); // appended after the quote
     let list = b.finish();
-    let mut exp = VerifiedRegisters::new(Provenance::Asserted);
+    let mut exp = ExpectedRegisters::new();
     exp.insert(MrId::Pcr(10), v).unwrap();
     let opts = ReplayOptions::default().with_start(MrId::Pcr(10), start);
     let config = ImaReplayConfig::default().with_replay(opts.clone());
-    let r = ima::replay(&list[..], &config, Some(&exp)).unwrap();
+    let r = ima::replay(&list[..], &config, &exp).unwrap();
     assert_eq!((r.outcome.covered, r.outcome.left_over()), (Some(2), 1));
     assert_eq!(r.format.column, HashAlg::Sha256);
     let exact = ImaReplayConfig::default().with_replay(opts.with_prefix(PrefixPolicy::Exact));
-    assert!(ima::replay(&list[..], &exact, Some(&exp)).is_err());
-    assert!(ima::replay(&list[..], &ImaReplayConfig::default(), Some(&exp)).is_err());
+    assert!(ima::replay(&list[..], &exact, &exp).is_err());
+    assert!(ima::replay(&list[..], &ImaReplayConfig::default(), &exp).is_err());
     let text = String::from_utf8(list).unwrap();
     assert!(text.starts_with("10 "));
     assert!(text.contains(" ima 0707070707070707070707070707070707070707 /etc/with_space\n"));
@@ -396,6 +397,6 @@ fn ascii_pcr_below_ten_has_a_leading_space_and_empty_fields_leave_spaces() {
     let text = String::from_utf8(b.finish()).unwrap();
     assert!(text.starts_with(" 9 "), "{text:?}");
     assert!(text.ends_with(" /x \n"), "{text:?}");
-    let r = ima::replay(text.as_bytes(), &ImaReplayConfig::default(), None).unwrap();
+    let r = ima::replay(text.as_bytes(), &ImaReplayConfig::default(), &ComputeOnly).unwrap();
     assert_eq!(r.outcome.registers[0].id, MrId::Pcr(9));
 }

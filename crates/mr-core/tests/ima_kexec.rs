@@ -8,7 +8,7 @@ use mr_core::log::ima::{
     self, resume, verify_from_boot, Anchor, DigestMode, ImaReaderOptions, ImaReplayConfig,
     ResumeConfig, ResumeInput,
 };
-use mr_core::{Digest, HashAlg, MrId, RegisterValue, VerifiedRegisters};
+use mr_core::{Digest, ExpectedRegisters, HashAlg, MrId, RegisterValue};
 
 const BANKS: [HashAlg; 2] = [HashAlg::Sha1, HashAlg::Sha256];
 
@@ -50,12 +50,12 @@ impl List {
         let e = self.b.ima_buf(10, HashAlg::Sha256, event, text.as_bytes());
         self.fold(&e);
     }
-    fn anchor(&self) -> Anchor {
+    fn anchor(&self) -> Anchor<ExpectedRegisters> {
         let values = self.pcr.iter().map(|v| RegisterValue {
             id: MrId::Pcr(10),
             value: *v,
         });
-        Anchor::asserted(VerifiedRegisters::asserted(values).unwrap()).unwrap()
+        Anchor::asserted(ExpectedRegisters::from_values(values).unwrap())
     }
 }
 
@@ -84,7 +84,7 @@ fn a_two_boot_list_replays_against_registers_that_were_not_reset() {
     let r = ima::replay(
         l.b.as_bytes(),
         &ImaReplayConfig::default(),
-        Some(anchor.registers()),
+        anchor.registers(),
     )
     .unwrap();
     assert_eq!(r.boot_aggregate_count, 2);
@@ -97,7 +97,7 @@ fn a_two_boot_list_replays_against_registers_that_were_not_reset() {
     assert!(ima::replay(
         l.b.as_bytes(),
         &ImaReplayConfig::default(),
-        Some(reset.anchor().registers())
+        reset.anchor().registers()
     )
     .is_err());
 
@@ -118,6 +118,7 @@ fn a_checkpoint_carries_across_a_kexec() {
     l.files("first", 3);
     let cp = verify_from_boot(l.b.as_bytes(), &ResumeConfig::default(), &l.anchor())
         .unwrap()
+        .into_report()
         .checkpoint;
     l.kexec("kexec_load", 4);
     let n = l.b.entries();
@@ -144,7 +145,7 @@ fn a_dropped_kexec_execute_is_reported_as_possibly_lost_entries() {
     ima::replay(
         l.b.as_bytes(),
         &ImaReplayConfig::default(),
-        Some(anchor.registers()),
+        anchor.registers(),
     )
     .unwrap();
     // ... but the carry-over lost its execute record.

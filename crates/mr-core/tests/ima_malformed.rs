@@ -8,6 +8,7 @@ use mr_core::log::ima::builder::ImaListBuilder;
 use mr_core::log::ima::{
     self, Endian, ImaReader, ImaReaderOptions, ImaReplayConfig, ListKind, MAX_TEMPLATE_DATA_LEN,
 };
+use mr_core::ComputeOnly;
 use mr_core::{Error, HashAlg, MrId};
 
 fn small_list(kind: ListKind, endian: Endian) -> Vec<u8> {
@@ -60,13 +61,14 @@ fn truncation_at_every_byte_is_an_error_with_offset_never_a_panic() {
                     assert!(p.offset <= cut as u64, "cut {cut}: offset {}", p.offset);
                     assert!(p.entry.is_some());
                     // Replay reports the same error.
-                    let e = ima::replay(part, &ImaReplayConfig::default(), None).unwrap_err();
+                    let e =
+                        ima::replay(part, &ImaReplayConfig::default(), &ComputeOnly).unwrap_err();
                     assert!(matches!(e, Error::Parse(_)), "cut {cut}");
                 }
                 ListKind::Ascii => {
                     // A cut at a line end is a shorter valid list; elsewhere an error or a
                     // shorter last line whose digest no longer matches its data.
-                    let _ = ima::replay(part, &ImaReplayConfig::default(), None);
+                    let _ = ima::replay(part, &ImaReplayConfig::default(), &ComputeOnly);
                 }
             }
         }
@@ -78,7 +80,7 @@ fn empty_input_is_an_error() {
     let p = parse_error(read_all(b"", ImaReaderOptions::default()).unwrap_err());
     assert_eq!(p.kind, ParseErrorKind::Empty);
     assert_eq!(p.offset, 0);
-    assert!(ima::replay(&b""[..], &ImaReplayConfig::default(), None).is_err());
+    assert!(ima::replay(&b""[..], &ImaReplayConfig::default(), &ComputeOnly).is_err());
 }
 
 fn entry_header(pcr: u32, name: &[u8]) -> Vec<u8> {
@@ -225,13 +227,13 @@ fn b_entry_err(b: &mut ImaListBuilder) -> bool {
 #[test]
 fn tampered_entry_is_rejected_naming_the_entry_even_when_values_match() {
     let list = small_list(ListKind::Binary, Endian::Little);
-    let clean = ima::replay(&list[..], &ImaReplayConfig::default(), None).unwrap();
+    let clean = ima::replay(&list[..], &ImaReplayConfig::default(), &ComputeOnly).unwrap();
     // Flip one byte of the second entry's path: its header digest no longer matches.
     let pos = list.windows(10).position(|w| w == b"/usr/bin/a").unwrap();
     let mut bad = list.clone();
     bad[pos + 5] = b'X';
     // Expected values computed from the tampered data itself still reject.
-    let mut exp = mr_core::VerifiedRegisters::new(mr_core::Provenance::Asserted);
+    let mut exp = mr_core::ExpectedRegisters::new();
     let unchecked = {
         let mut r = ImaReader::new(&bad[..], ImaReaderOptions::default());
         let mut v = mr_core::Digest::zero(HashAlg::Sha256);
@@ -252,7 +254,7 @@ fn tampered_entry_is_rejected_naming_the_entry_even_when_values_match() {
         mr_core::replay::ReplayOptions::default()
             .with_unextended(mr_core::replay::UnextendedPolicy::Ignore),
     );
-    match ima::replay(&bad[..], &config, Some(&exp)) {
+    match ima::replay(&bad[..], &config, &exp) {
         Err(Error::EntryDigest(m)) => {
             assert_eq!(m.entry, 1);
             assert_eq!(m.register, MrId::Pcr(10));
@@ -261,7 +263,7 @@ fn tampered_entry_is_rejected_naming_the_entry_even_when_values_match() {
         other => panic!("tampered list not rejected: {other:?}"),
     }
     assert!(matches!(
-        ima::replay(&bad[..], &ImaReplayConfig::default(), None),
+        ima::replay(&bad[..], &ImaReplayConfig::default(), &ComputeOnly),
         Err(Error::EntryDigest(_))
     ));
     assert_eq!(clean.entries, 5);
@@ -270,7 +272,7 @@ fn tampered_entry_is_rejected_naming_the_entry_even_when_values_match() {
 #[test]
 fn per_register_replay_keeps_pcrs_apart_and_reports_boot_aggregate() {
     let list = small_list(ListKind::Binary, Endian::Big);
-    let r = ima::replay(&list[..], &ImaReplayConfig::default(), None).unwrap();
+    let r = ima::replay(&list[..], &ImaReplayConfig::default(), &ComputeOnly).unwrap();
     assert_eq!(r.format.endian, Endian::Big);
     let ids: Vec<(MrId, HashAlg)> = r
         .outcome
@@ -299,7 +301,7 @@ fn all_zero_boot_aggregate_is_reported_as_no_tpm() {
     b.ima_ng(10, &HashAlg::Sha256.hash(b"k"), "/k");
     // After kexec: a second boot_aggregate.
     b.boot_aggregate("ima", &HashAlg::Sha1.hash(b"pcrs"));
-    let r = ima::replay(&b.finish()[..], &ImaReplayConfig::default(), None).unwrap();
+    let r = ima::replay(&b.finish()[..], &ImaReplayConfig::default(), &ComputeOnly).unwrap();
     assert_eq!(r.boot_aggregate_count, 2);
     assert!(r.boot_aggregates[0].no_tpm);
     assert_eq!(r.boot_aggregates[1].digest.alg(), HashAlg::Sha1);
@@ -316,7 +318,7 @@ fn binary_lists_whose_first_bytes_look_like_text_are_still_binary() {
     ] {
         let mut b = ImaListBuilder::binary().with_endian(endian);
         b.ima_ng(pcr, &HashAlg::Sha256.hash(b"t"), "/t");
-        let r = ima::replay(&b.finish()[..], &ImaReplayConfig::default(), None).unwrap();
+        let r = ima::replay(&b.finish()[..], &ImaReplayConfig::default(), &ComputeOnly).unwrap();
         assert_eq!(
             (r.format.kind, r.format.endian),
             (ListKind::Binary, endian),

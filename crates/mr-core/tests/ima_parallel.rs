@@ -8,9 +8,10 @@ use mr_core::log::ima::builder::ImaListBuilder;
 use mr_core::log::ima::sample::write_sample_list;
 use mr_core::log::ima::{self, DigestMode, Endian, ImaReplayConfig, ListKind, ViolationPolicy};
 use mr_core::replay::{PrefixPolicy, ReplayOptions};
+use mr_core::{ComputeOnly, Reference};
 use std::io::{BufReader, Read};
 
-use mr_core::{Digest, HashAlg, MrId, RegisterValue, VerifiedRegisters};
+use mr_core::{Digest, ExpectedRegisters, HashAlg, MrId, RegisterValue};
 
 /// An input that can be read once, as a pipe: `bytes` in reads of at most 1000 bytes, then an
 /// I/O error at byte `fail_at` (if given) or the end; after that, every read returns 0. It
@@ -64,8 +65,8 @@ fn list(kind: ListKind, entries: u64, seed: u64) -> (Vec<u8>, Vec<RegisterValue>
     (out, s.expected)
 }
 
-fn expected(values: &[RegisterValue], banks: &[HashAlg]) -> VerifiedRegisters {
-    VerifiedRegisters::asserted(
+fn expected(values: &[RegisterValue], banks: &[HashAlg]) -> ExpectedRegisters {
+    ExpectedRegisters::from_values(
         values
             .iter()
             .filter(|v| banks.contains(&v.value.alg()))
@@ -77,10 +78,11 @@ fn expected(values: &[RegisterValue], banks: &[HashAlg]) -> VerifiedRegisters {
 const CHUNKS: [usize; 3] = [1024, 4096, ima::CHUNK_LEN];
 
 /// Both replays of `bytes`, compared for every chunk size: equal reports, or equal errors.
-fn same(bytes: &[u8], cfg: &ImaReplayConfig, exp: Option<&VerifiedRegisters>, what: &str) -> bool {
-    let one = ima::replay(bytes, cfg, exp);
+fn same<R: Reference>(bytes: &[u8], cfg: &ImaReplayConfig, exp: &R, what: &str) -> bool {
+    let one = ima::replay(bytes, cfg, exp).map(R::into_report);
     for chunk in CHUNKS {
         let (two, parallel) = ima::replay_parallel_chunked(bytes, cfg, exp, chunk);
+        let two = two.map(R::into_report);
         match (&one, &two) {
             (Ok(a), Ok(b)) => {
                 assert_eq!(a, b, "{what}, chunks of {chunk}");
@@ -117,11 +119,11 @@ fn verifying_lists_give_the_same_report_on_two_threads() {
         let cfg = ImaReplayConfig::default();
         for banks in [&BANKS[..2], &BANKS[..], &BANKS[1..], &BANKS[..1]] {
             let exp = expected(&values, banks);
-            assert!(same(&bytes, &cfg, Some(&exp), "verifying"));
+            assert!(same(&bytes, &cfg, &exp, "verifying"));
             assert!(same(
                 &bytes,
                 &cfg.clone().with_banks(banks.to_vec()),
-                None,
+                &ComputeOnly,
                 "computing"
             ));
         }
@@ -134,19 +136,13 @@ fn a_list_ahead_of_its_values_reports_the_same_covered_prefix() {
     let (longer, _) = list(ListKind::Binary, 1310, 5);
     assert!(longer.starts_with(&head));
     let exp = expected(&values, &BANKS[..2]);
-    let report =
-        ima::replay_parallel(&longer[..], &ImaReplayConfig::default(), Some(&exp)).unwrap();
+    let report = ima::replay_parallel(&longer[..], &ImaReplayConfig::default(), &exp).unwrap();
     assert_eq!(report.outcome.covered, Some(300));
     assert_eq!(report.entries, 1310);
-    assert!(same(
-        &longer,
-        &ImaReplayConfig::default(),
-        Some(&exp),
-        "ahead"
-    ));
+    assert!(same(&longer, &ImaReplayConfig::default(), &exp, "ahead"));
     let exact = ImaReplayConfig::default()
         .with_replay(ReplayOptions::default().with_prefix(PrefixPolicy::Exact));
-    assert!(!same(&longer, &exact, Some(&exp), "exact"));
+    assert!(!same(&longer, &exact, &exp, "exact"));
 }
 
 #[test]
@@ -164,7 +160,7 @@ fn rejected_lists_give_the_same_error_on_two_threads() {
         let mut bad = bytes.clone();
         bad[i] ^= 0x01;
         tried += 1;
-        if !same(&bad, &cfg, Some(&exp), &format!("byte {i}")) {
+        if !same(&bad, &cfg, &exp, &format!("byte {i}")) {
             rejected += 1;
         }
     }
@@ -176,7 +172,7 @@ fn rejected_lists_give_the_same_error_on_two_threads() {
     // A wrong value in the second half's bank only, and in the first half's only.
     for alg in [HashAlg::Sha256, HashAlg::Sha1] {
         let mut wrong = exp.clone();
-        let mut v = VerifiedRegisters::new(wrong.provenance().clone());
+        let mut v = ExpectedRegisters::new();
         for (id, d) in wrong.iter() {
             let d = if d.alg() == alg {
                 Digest::ones(alg)
@@ -186,22 +182,17 @@ fn rejected_lists_give_the_same_error_on_two_threads() {
             v.insert(id.clone(), d).unwrap();
         }
         wrong = v;
-        assert!(!same(&bytes, &cfg, Some(&wrong), "wrong value"));
+        assert!(!same(&bytes, &cfg, &wrong, "wrong value"));
     }
     // Padded and auto modes take the one-thread path and still agree.
     for mode in [DigestMode::PaddedSha1, DigestMode::Auto] {
-        same(
-            &bytes,
-            &cfg.clone().with_digest_mode(mode),
-            Some(&exp),
-            "mode",
-        );
+        same(&bytes, &cfg.clone().with_digest_mode(mode), &exp, "mode");
     }
     // A target register (mr_ima) and a list that cannot be opened.
     let target = cfg.clone().with_target(MrId::Virtual("mr_ima".into()));
-    same(&bytes, &target, None, "target");
-    let err = ima::replay_parallel(BufReader::new(OnePass::new(&[], Some(0))), &cfg, Some(&exp))
-        .unwrap_err();
+    same(&bytes, &target, &ComputeOnly, "target");
+    let err =
+        ima::replay_parallel(BufReader::new(OnePass::new(&[], Some(0))), &cfg, &exp).unwrap_err();
     assert!(err.to_string().contains("gone"), "{err}");
 }
 
@@ -210,7 +201,7 @@ fn ascii_lists_with_edits_anywhere_give_the_same_error() {
     let (bytes, values) = list(ListKind::Ascii, 500, 11);
     let exp = expected(&values, &BANKS[..2]);
     let cfg = ImaReplayConfig::default();
-    assert!(same(&bytes, &cfg, Some(&exp), "clean"));
+    assert!(same(&bytes, &cfg, &exp, "clean"));
     for i in (0..bytes.len()).step_by(bytes.len() / 61) {
         for edit in [b'0', b' ', b'\n', 0xC3] {
             let mut bad = bytes.clone();
@@ -218,7 +209,7 @@ fn ascii_lists_with_edits_anywhere_give_the_same_error() {
                 continue;
             }
             bad[i] = edit;
-            same(&bad, &cfg, Some(&exp), &format!("byte {i} to {edit:#x}"));
+            same(&bad, &cfg, &exp, &format!("byte {i} to {edit:#x}"));
         }
     }
 }
@@ -236,17 +227,17 @@ fn cut_lists_give_the_same_error_or_trailing_bytes() {
             same(
                 cut_list,
                 &ImaReplayConfig::default(),
-                None,
+                &ComputeOnly,
                 &format!("cut at {cut}"),
             );
             same(
                 cut_list,
                 &trailing,
-                None,
+                &ComputeOnly,
                 &format!("cut at {cut}, trailing allowed"),
             );
         }
-        same(&[], &ImaReplayConfig::default(), None, "empty");
+        same(&[], &ImaReplayConfig::default(), &ComputeOnly, "empty");
     }
 }
 
@@ -280,26 +271,26 @@ fn kexec_boots_violations_and_several_pcrs_give_the_same_report() {
     for kind in [ListKind::Binary, ListKind::Ascii] {
         let bytes = mixed_list(kind, false);
         let cfg = ImaReplayConfig::default();
-        let report = ima::replay(&bytes[..], &cfg, None).unwrap();
+        let report = ima::replay(&bytes[..], &cfg, &ComputeOnly).unwrap();
         assert!(report.boot_aggregate_count > ima::MAX_REPORTED_BOOT_AGGREGATES as u64);
         assert!(report.violations > 0);
-        assert!(same(&bytes, &cfg, None, "mixed"));
+        assert!(same(&bytes, &cfg, &ComputeOnly, "mixed"));
         let values: Vec<RegisterValue> = report.outcome.registers.to_vec();
-        let exp = VerifiedRegisters::asserted(values).unwrap();
-        assert!(same(&bytes, &cfg, Some(&exp), "mixed, verifying"));
+        let exp = ExpectedRegisters::from_values(values).unwrap();
+        assert!(same(&bytes, &cfg, &exp, "mixed, verifying"));
         let reject = cfg.clone().with_violations(ViolationPolicy::Reject);
-        assert!(!same(&bytes, &reject, Some(&exp), "violations rejected"));
+        assert!(!same(&bytes, &reject, &exp, "violations rejected"));
         let target = cfg.clone().with_target(MrId::Virtual("mr_ima".into()));
-        assert!(same(&bytes, &target, None, "mixed, into mr_ima"));
+        assert!(same(&bytes, &target, &ComputeOnly, "mixed, into mr_ima"));
 
         // A boot without a TPM (all-zero aggregate) in the middle: refused against PCR values,
         // accepted when allowed.
         let no_tpm = mixed_list(kind, true);
-        let report = ima::replay(&no_tpm[..], &cfg, None).unwrap();
-        let exp = VerifiedRegisters::asserted(report.outcome.registers.iter().cloned()).unwrap();
-        assert!(!same(&no_tpm, &cfg, Some(&exp), "no TPM"));
+        let report = ima::replay(&no_tpm[..], &cfg, &ComputeOnly).unwrap();
+        let exp = ExpectedRegisters::from_values(report.outcome.registers.iter().cloned()).unwrap();
+        assert!(!same(&no_tpm, &cfg, &exp, "no TPM"));
         let allow = cfg.clone().with_no_tpm_allowed(true);
-        assert!(same(&no_tpm, &allow, Some(&exp), "no TPM allowed"));
+        assert!(same(&no_tpm, &allow, &exp, "no TPM allowed"));
     }
 }
 
@@ -314,7 +305,12 @@ fn legacy_and_big_endian_lists_take_the_same_path_to_the_same_result() {
         legacy.ima_ng(10, &HashAlg::Sha256.hash(&i.to_le_bytes()), "/x");
     }
     let legacy = legacy.finish();
-    assert!(same(&legacy, &ImaReplayConfig::default(), None, "legacy"));
+    assert!(same(
+        &legacy,
+        &ImaReplayConfig::default(),
+        &ComputeOnly,
+        "legacy"
+    ));
 
     let mut big = ImaListBuilder::binary().with_endian(Endian::Big);
     for i in 0..2000u32 {
@@ -325,7 +321,12 @@ fn legacy_and_big_endian_lists_take_the_same_path_to_the_same_result() {
         );
     }
     let big = big.finish();
-    assert!(same(&big, &ImaReplayConfig::default(), None, "big endian"));
+    assert!(same(
+        &big,
+        &ImaReplayConfig::default(),
+        &ComputeOnly,
+        "big endian"
+    ));
 
     let mut col = ImaListBuilder::binary().with_column(HashAlg::Sha256);
     for i in 0..2000u32 {
@@ -337,22 +338,24 @@ fn legacy_and_big_endian_lists_take_the_same_path_to_the_same_result() {
     }
     let col = col.finish();
     let cfg = ImaReplayConfig::default().with_banks([HashAlg::Sha256, HashAlg::Sha384]);
-    assert!(same(&col, &cfg, None, "sha256 column"));
+    assert!(same(&col, &cfg, &ComputeOnly, "sha256 column"));
 }
 
 /// The one-thread replay of `bytes` as `replay()` reads it from a `OnePass` input, against the
 /// two-thread replay reading its own `OnePass` input (each input read once).
-fn same_once(
+fn same_once<R: Reference>(
     bytes: &[u8],
     fail_at: Option<usize>,
     cfg: &ImaReplayConfig,
-    exp: Option<&VerifiedRegisters>,
+    exp: &R,
     what: &str,
 ) -> Result<ima::ImaReplayReport, mr_core::Error> {
-    let one = ima::replay(BufReader::new(OnePass::new(bytes, fail_at)), cfg, exp);
+    let one =
+        ima::replay(BufReader::new(OnePass::new(bytes, fail_at)), cfg, exp).map(R::into_report);
     for chunk in CHUNKS {
         let input = BufReader::new(OnePass::new(bytes, fail_at));
         let (two, _) = ima::replay_parallel_chunked(input, cfg, exp, chunk);
+        let two = two.map(R::into_report);
         match (&one, &two) {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "{what}, chunks of {chunk}"),
             (Err(a), Err(b)) => assert_eq!(
@@ -375,30 +378,30 @@ fn an_input_read_once_gives_the_one_thread_result_whatever_is_irregular() {
     let exp = expected(&values, &BANKS[..2]);
     let cfg = ImaReplayConfig::default();
     assert!(bytes.len() > 4 * 1024 * 4, "several chunks of 4 KiB");
-    same_once(&bytes, None, &cfg, Some(&exp), "clean").unwrap();
+    same_once(&bytes, None, &cfg, &exp, "clean").unwrap();
 
     // A bad template digest in the third chunk (and in the first, and late in the list).
     for at in [bytes.len() / 100, 2 * 4096 + 100, bytes.len() * 3 / 4] {
         let mut bad = bytes.clone();
         bad[at] ^= 0x01;
-        let err = same_once(&bad, None, &cfg, Some(&exp), &format!("byte {at} flipped"));
+        let err = same_once(&bad, None, &cfg, &exp, &format!("byte {at} flipped"));
         assert!(err.is_err(), "byte {at} flipped: {err:?}");
     }
     // Trailing bytes, with and without the option.
     let mut trailing = bytes.clone();
     trailing.extend_from_slice(&[1, 2, 3]);
-    assert!(same_once(&trailing, None, &cfg, Some(&exp), "trailing").is_err());
+    assert!(same_once(&trailing, None, &cfg, &exp, "trailing").is_err());
     let allowed = cfg.clone().with_trailing_bytes_allowed(true);
-    let r = same_once(&trailing, None, &allowed, Some(&exp), "trailing allowed").unwrap();
+    let r = same_once(&trailing, None, &allowed, &exp, "trailing allowed").unwrap();
     assert_eq!(r.trailing_bytes, 3);
     // An I/O error after several chunks, and before the first byte.
     for fail_at in [0, 10, 3 * 4096 + 17, bytes.len() - 1] {
-        let err = same_once(&bytes, Some(fail_at), &cfg, Some(&exp), "I/O error").unwrap_err();
+        let err = same_once(&bytes, Some(fail_at), &cfg, &exp, "I/O error").unwrap_err();
         assert!(err.to_string().contains("gone"), "{fail_at}: {err}");
     }
     // The list replayed against the values of its tail only: not a prefix, rejected.
     let tail = &bytes[bytes.len() / 2..];
-    assert!(same_once(tail, None, &cfg, Some(&exp), "tail").is_err());
+    assert!(same_once(tail, None, &cfg, &exp, "tail").is_err());
 }
 
 /// A legacy `ima` entry after the first chunk (the chunk cutter cannot size it) and a violation
@@ -421,11 +424,18 @@ fn legacy_entries_and_rejected_violations_after_the_first_chunk_continue_on_one_
         }
     }
     let bytes = b.finish();
-    let one = ima::replay(&bytes[..], &ImaReplayConfig::default(), None).unwrap();
-    let r = same_once(&bytes, None, &ImaReplayConfig::default(), None, "legacy").unwrap();
+    let one = ima::replay(&bytes[..], &ImaReplayConfig::default(), &ComputeOnly).unwrap();
+    let r = same_once(
+        &bytes,
+        None,
+        &ImaReplayConfig::default(),
+        &ComputeOnly,
+        "legacy",
+    )
+    .unwrap();
     assert_eq!(r, one);
     assert_eq!(r.violations, 1);
     let reject = ImaReplayConfig::default().with_violations(ViolationPolicy::Reject);
-    let err = same_once(&bytes, None, &reject, None, "violation rejected").unwrap_err();
+    let err = same_once(&bytes, None, &reject, &ComputeOnly, "violation rejected").unwrap_err();
     assert!(err.to_string().contains("entry 300"), "{err}");
 }

@@ -3,12 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use mr_core::ComputeOnly;
 use std::path::PathBuf;
 
 use mr_core::log::ima::{
     self, DigestMode, FieldId, FieldValue, ImaReader, ImaReaderOptions, ImaReplayConfig, ListKind,
 };
-use mr_core::{Digest, Error, HashAlg, MrId, Provenance, VerifiedRegisters};
+use mr_core::{Digest, Error, ExpectedRegisters, HashAlg, MrId};
 
 fn vectors() -> Option<PathBuf> {
     match std::env::var_os("MR_SHARED") {
@@ -51,7 +52,7 @@ fn entries(bytes: &[u8], opts: ImaReaderOptions) -> Result<Vec<EntrySummary>, Er
 fn ibmtss_sha1_log_replays_to_known_pcr10_in_sha1_and_sha256_banks() {
     let Some(v) = vectors() else { return };
     let exp = json(&v.join("ibmtss/EXPECTED.json"));
-    let mut expected = VerifiedRegisters::new(Provenance::Asserted);
+    let mut expected = ExpectedRegisters::new();
     for alg in [HashAlg::Sha1, HashAlg::Sha256] {
         let hex = exp["whole_log_replays_to"][alg.name()].as_str().unwrap();
         expected
@@ -62,7 +63,7 @@ fn ibmtss_sha1_log_replays_to_known_pcr10_in_sha1_and_sha256_banks() {
     let config = ImaReplayConfig::default().with_replay(
         mr_core::replay::ReplayOptions::default().with_prefix(mr_core::replay::PrefixPolicy::Exact),
     );
-    let report = ima::replay(&bytes[..], &config, Some(&expected)).unwrap();
+    let report = ima::replay(&bytes[..], &config, &expected).unwrap();
     assert_eq!(report.entries, 362);
     assert_eq!(report.outcome.covered, Some(362));
     assert_eq!(report.digest_mode, DigestMode::PerBank);
@@ -70,19 +71,19 @@ fn ibmtss_sha1_log_replays_to_known_pcr10_in_sha1_and_sha256_banks() {
     assert_eq!(report.format.column, HashAlg::Sha1);
     assert_eq!(report.boot_aggregate_count, 1);
     // Without expected values the same values come out.
-    let plain = ima::replay(&bytes[..], &ImaReplayConfig::default(), None).unwrap();
+    let plain = ima::replay(&bytes[..], &ImaReplayConfig::default(), &ComputeOnly).unwrap();
     for rv in &plain.outcome.registers {
         assert_eq!(Some(&rv.value), expected.get(&rv.id, rv.value.alg()));
     }
     // The padded-SHA-1 rule does not reach the SHA-256 value; auto finds the per-bank rule.
     let padded = ImaReplayConfig::default().with_digest_mode(DigestMode::PaddedSha1);
     assert!(matches!(
-        ima::replay(&bytes[..], &padded, Some(&expected)),
+        ima::replay(&bytes[..], &padded, &expected),
         Err(Error::Replay(_))
     ));
     let auto = ImaReplayConfig::default().with_digest_mode(DigestMode::Auto);
     assert_eq!(
-        ima::replay(&bytes[..], &auto, Some(&expected))
+        ima::replay(&bytes[..], &auto, &expected)
             .unwrap()
             .digest_mode,
         DigestMode::PerBank
@@ -131,7 +132,7 @@ fn tpm2_tss_invalidated_lists_hold_violations_that_replay_with_ones() {
     ] {
         let bytes = read(&v.join("tpm2-tss").join(file));
         let config = ImaReplayConfig::default().with_trailing_bytes_allowed(true);
-        let report = ima::replay(&bytes[..], &config, None).unwrap();
+        let report = ima::replay(&bytes[..], &config, &ComputeOnly).unwrap();
         assert_eq!(
             (report.entries, report.violations),
             (n, violations),
@@ -162,7 +163,7 @@ fn tpm2_tss_invalidated_lists_hold_violations_that_replay_with_ones() {
         let reject = config.clone().with_violations(ima::ViolationPolicy::Reject);
         assert!(
             matches!(
-                ima::replay(&bytes[..], &reject, None),
+                ima::replay(&bytes[..], &reject, &ComputeOnly),
                 Err(Error::EntryDigest(_))
             ),
             "{file}"
@@ -176,7 +177,7 @@ fn tpm2_tss_invalidated_lists_hold_violations_that_replay_with_ones() {
 fn tpm2_tss_ima_ng_invalidated_list_is_truncated_inside_its_only_entry() {
     let Some(v) = vectors() else { return };
     let bytes = read(&v.join("tpm2-tss/sml-ima-ng-sha1-invalidated.bin"));
-    match ima::replay(&bytes[..], &ImaReplayConfig::default(), None) {
+    match ima::replay(&bytes[..], &ImaReplayConfig::default(), &ComputeOnly) {
         Err(Error::Parse(p)) => {
             assert_eq!(p.entry, Some(0));
             assert_eq!(p.offset, 0x26, "template data starts at byte 0x26");
@@ -191,7 +192,7 @@ fn tpm2_tss_ima_ng_invalidated_list_is_truncated_inside_its_only_entry() {
         other => panic!("not a truncation: {other:?}"),
     }
     let tolerant = ImaReplayConfig::default().with_trailing_bytes_allowed(true);
-    let report = ima::replay(&bytes[..], &tolerant, None).unwrap();
+    let report = ima::replay(&bytes[..], &tolerant, &ComputeOnly).unwrap();
     assert_eq!((report.entries, report.trailing_bytes), (0, 86));
 }
 
@@ -274,7 +275,7 @@ fn ibmtss_imatest_log_parses_every_template_and_field() {
         assert!(seen.contains(f), "field {f} never seen");
     }
     // The whole list replays (every header digest verifies).
-    ima::replay(&bytes[..], &ImaReplayConfig::default(), None).unwrap();
+    ima::replay(&bytes[..], &ImaReplayConfig::default(), &ComputeOnly).unwrap();
 }
 
 /// Every template and field of imatest.log survives binary → ASCII text → template data: the
@@ -356,13 +357,13 @@ fn global_trust_authority_binary_and_ascii_sha256_lists_agree() {
     let a = ima::replay(
         &read(&v.join("global-trust-authority/ima.bin"))[..],
         &ImaReplayConfig::default(),
-        None,
+        &ComputeOnly,
     )
     .unwrap();
     let b = ima::replay(
         &read(&v.join("global-trust-authority/ima.log"))[..],
         &ImaReplayConfig::default(),
-        None,
+        &ComputeOnly,
     )
     .unwrap();
     assert_eq!(a.outcome.registers, b.outcome.registers);
@@ -375,11 +376,11 @@ fn keylime_ascii_lists_parse_and_bad_signatures_is_rejected() {
     let Some(v) = vectors() else { return };
     for f in ["MEASUREMENTS", "SIGNATURES", "KEYRINGS"] {
         let bytes = read(&v.join(format!("keylime/test_ima_verification.{f}.ascii")));
-        let report = ima::replay(&bytes[..], &ImaReplayConfig::default(), None).unwrap();
+        let report = ima::replay(&bytes[..], &ImaReplayConfig::default(), &ComputeOnly).unwrap();
         assert!(report.entries >= 1, "{f}");
     }
     let m = read(&v.join("keylime/test_ima_verification.MEASUREMENTS.ascii"));
-    let report = ima::replay(&m[..], &ImaReplayConfig::default(), None).unwrap();
+    let report = ima::replay(&m[..], &ImaReplayConfig::default(), &ComputeOnly).unwrap();
     assert_eq!(report.entries, 3);
     assert_eq!(report.boot_aggregates.len(), 1);
     assert_eq!(report.boot_aggregates[0].digest.alg(), HashAlg::Sha256);
@@ -390,7 +391,7 @@ fn keylime_ascii_lists_parse_and_bad_signatures_is_rejected() {
     assert!(got.iter().all(|(_, t, h, c, _)| t == "ima-buf" && h == c));
     // BAD_SIGNATURES: the template hash no longer matches its data → rejected, naming the entry.
     let bad = read(&v.join("keylime/test_ima_verification.BAD_SIGNATURES.ascii"));
-    match ima::replay(&bad[..], &ImaReplayConfig::default(), None) {
+    match ima::replay(&bad[..], &ImaReplayConfig::default(), &ComputeOnly) {
         Err(Error::EntryDigest(m)) => {
             assert_eq!(m.entry, 0);
             assert_eq!(m.register, MrId::Pcr(10));
@@ -403,7 +404,7 @@ fn keylime_ascii_lists_parse_and_bad_signatures_is_rejected() {
 fn ima_evm_utils_boot_aggregate_over_pcrs_0_to_9_is_reported_with_its_algorithm() {
     let Some(v) = vectors() else { return };
     let bytes = read(&v.join("ima-evm-utils/sample-ascii_runtime_measurements-pcrs-8-9"));
-    let report = ima::replay(&bytes[..], &ImaReplayConfig::default(), None).unwrap();
+    let report = ima::replay(&bytes[..], &ImaReplayConfig::default(), &ComputeOnly).unwrap();
     assert_eq!(report.boot_aggregate_count, 1);
     let ba = report.boot_aggregates[0];
     assert_eq!(ba.digest.alg(), HashAlg::Sha256);

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
-use mr_core::register::{MrId, Provenance, VerifiedRegisters};
+use mr_core::register::{ExpectedRegisters, MrId};
 use mr_core::replay::{PrefixPolicy, ReplayOptions, Replayer, UnextendedPolicy};
 use mr_core::{Digest, Error, HashAlg};
 
@@ -117,7 +117,7 @@ proptest! {
         let after = values_after_each_prefix(&log, &keys);
         let n = log.len();
 
-        let mut expected = VerifiedRegisters::new(Provenance::Asserted);
+        let mut expected = ExpectedRegisters::new();
         for (i, (id, alg)) in verified.iter().enumerate() {
             let value = match &choice {
                 Choice::OnePrefix(k) => after[*k][&(id.clone(), *alg)],

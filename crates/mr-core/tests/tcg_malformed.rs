@@ -8,7 +8,8 @@ use mr_core::log::tcg::{
     self, boot_aggregate, ccel, DataCheck, DataCheckPolicy, EventData, EventType, Hashed, LogEnd,
     LogFormat, ParseOptions, TcgReplayConfig, Trailing, UnknownAlgorithms,
 };
-use mr_core::{Digest, Error, HashAlg, MrId, RegisterValue, VerifiedRegisters};
+use mr_core::ComputeOnly;
+use mr_core::{Digest, Error, ExpectedRegisters, HashAlg, MrId, RegisterValue};
 use proptest::prelude::*;
 
 const SHA1: u16 = 0x0004;
@@ -136,7 +137,7 @@ fn locality_start(alg: HashAlg, l: u8) -> Digest {
 }
 
 /// Every bank of every register the small log extends, at the values it must reach.
-fn small_log_values() -> VerifiedRegisters {
+fn small_log_values() -> ExpectedRegisters {
     let mut values = Vec::new();
     for alg in [HashAlg::Sha1, HashAlg::Sha256] {
         let z = Digest::zero(alg);
@@ -153,7 +154,7 @@ fn small_log_values() -> VerifiedRegisters {
             value: fold(alg, z, &[b"bootloader"]),
         });
     }
-    VerifiedRegisters::asserted(values).unwrap()
+    ExpectedRegisters::from_values(values).unwrap()
 }
 
 #[test]
@@ -167,12 +168,7 @@ fn small_log_replays_with_startup_locality_3_and_skips_no_action() {
         EventType::EV_EFI_VARIABLE_DRIVER_CONFIG
     );
     assert_eq!(parsed.startup_locality(), Some(3));
-    let report = tcg::replay(
-        &log,
-        &TcgReplayConfig::pc_client(),
-        Some(&small_log_values()),
-    )
-    .unwrap();
+    let report = tcg::replay(&log, &TcgReplayConfig::pc_client(), &small_log_values()).unwrap();
     assert_eq!(report.startup_locality, Some(3));
     assert_eq!(report.outcome.entries, 6);
     assert_eq!(report.outcome.registers.len(), 6);
@@ -222,8 +218,7 @@ fn every_flipped_digest_byte_of_a_measured_record_fails_the_replay() {
             for i in 0..d.as_bytes().len() {
                 let mut bad = log.clone();
                 bad[at + 2 + i] ^= 0x01;
-                let err =
-                    tcg::replay(&bad, &TcgReplayConfig::pc_client(), Some(&expected)).unwrap_err();
+                let err = tcg::replay(&bad, &TcgReplayConfig::pc_client(), &expected).unwrap_err();
                 let Error::Replay(r) = err else {
                     panic!("expected a replay mismatch, got {err}")
                 };
@@ -364,7 +359,7 @@ fn empty_input_is_a_typed_error() {
         ParseErrorKind::Empty
     );
     assert!(matches!(
-        tcg::replay(&[], &TcgReplayConfig::pc_client(), None),
+        tcg::replay(&[], &TcgReplayConfig::pc_client(), &ComputeOnly),
         Err(Error::Parse(_))
     ));
     assert!(matches!(ccel::CcelTable::parse(&[]), Err(Error::Parse(_))));
@@ -407,7 +402,7 @@ fn startup_locality_and_hcrtm_set_pcr0_start_value() {
     log.extend(startup_locality(5));
     log.extend(measured(0, 1, b"x"));
     assert!(matches!(
-        tcg::replay(&log, &TcgReplayConfig::pc_client(), None),
+        tcg::replay(&log, &TcgReplayConfig::pc_client(), &ComputeOnly),
         Err(Error::Parse(_))
     ));
     // Two different localities.
@@ -415,14 +410,14 @@ fn startup_locality_and_hcrtm_set_pcr0_start_value() {
     log.extend(startup_locality(0));
     log.extend(startup_locality(3));
     assert!(matches!(
-        tcg::replay(&log, &TcgReplayConfig::pc_client(), None),
+        tcg::replay(&log, &TcgReplayConfig::pc_client(), &ComputeOnly),
         Err(Error::Parse(_))
     ));
     // H-CRTM as the first PCR 0 measurement: locality 4.
     let mut log = header(&[(SHA1, 20), (SHA256, 32)], 0);
     log.extend(measured(0, 0x8000_0010, b"HCRTM"));
     log.extend(measured(0, 1, b"x"));
-    let report = tcg::replay(&log, &TcgReplayConfig::pc_client(), None).unwrap();
+    let report = tcg::replay(&log, &TcgReplayConfig::pc_client(), &ComputeOnly).unwrap();
     assert_eq!(report.startup_locality, Some(4));
     let pcr0 = report
         .outcome
@@ -439,7 +434,7 @@ fn startup_locality_and_hcrtm_set_pcr0_start_value() {
     log.extend(measured(0, 1, b"x"));
     log.extend(measured(0, 0x8000_0010, b"HCRTM"));
     assert_eq!(
-        tcg::replay(&log, &TcgReplayConfig::pc_client(), None)
+        tcg::replay(&log, &TcgReplayConfig::pc_client(), &ComputeOnly)
             .unwrap()
             .startup_locality,
         None
@@ -450,14 +445,18 @@ fn startup_locality_and_hcrtm_set_pcr0_start_value() {
 fn pc_client_pcr_index_above_23_is_refused() {
     let mut log = header(&[(SHA1, 20), (SHA256, 32)], 0);
     log.extend(measured(24, 1, b"x"));
-    let p = parse_error(tcg::replay(&log, &TcgReplayConfig::pc_client(), None));
+    let p = parse_error(tcg::replay(
+        &log,
+        &TcgReplayConfig::pc_client(),
+        &ComputeOnly,
+    ));
     assert_eq!(p.entry, Some(1));
     // An EV_NO_ACTION record on PCR -1 (Windows) is fine: it is never extended.
     let mut log = header(&[(SHA1, 20), (SHA256, 32)], 0);
     log.extend(no_action(0xFFFF_FFFF, b"windows"));
     log.extend(measured(1, 1, b"x"));
     assert_eq!(
-        tcg::replay(&log, &TcgReplayConfig::pc_client(), None)
+        tcg::replay(&log, &TcgReplayConfig::pc_client(), &ComputeOnly)
             .unwrap()
             .outcome
             .entries,
@@ -486,7 +485,7 @@ fn measured384(index: u32, data: &[u8]) -> Vec<u8> {
 fn ccel_indexes_map_to_rtmrs_and_mrtd_is_never_extended() {
     let mut log = ccel_log(&[measured384(1, b"a"), measured384(4, b"d")]);
     log.extend(std::iter::repeat_n(0xFFu8, 1000));
-    let report = ccel::replay(&log, None, &TcgReplayConfig::ccel(), None).unwrap();
+    let report = ccel::replay(&log, None, &TcgReplayConfig::ccel(), &ComputeOnly).unwrap();
     let ids: Vec<&MrId> = report.outcome.registers.iter().map(|r| &r.id).collect();
     assert_eq!(ids, vec![&MrId::Rtmr(0), &MrId::Rtmr(3)]);
     assert_eq!(
@@ -495,13 +494,18 @@ fn ccel_indexes_map_to_rtmrs_and_mrtd_is_never_extended() {
     );
     for bad in [0, 5] {
         let log = ccel_log(&[measured384(bad, b"a")]);
-        let p = parse_error(ccel::replay(&log, None, &TcgReplayConfig::ccel(), None));
+        let p = parse_error(ccel::replay(
+            &log,
+            None,
+            &TcgReplayConfig::ccel(),
+            &ComputeOnly,
+        ));
         assert_eq!((p.format, p.entry), ("ccel", Some(1)), "index {bad}");
     }
     // A CCEL without a SHA-384 bank cannot be replayed into RTMRs.
     let mut log = header(&[(SHA256, 32)], 1);
     log.extend(event2(1, 1, &[(SHA256, vec![0; 32])], b""));
-    assert!(ccel::replay(&log, None, &TcgReplayConfig::ccel(), None).is_err());
+    assert!(ccel::replay(&log, None, &TcgReplayConfig::ccel(), &ComputeOnly).is_err());
 }
 
 fn table(cc_type: u8, laml: u64) -> Vec<u8> {
@@ -559,11 +563,11 @@ fn ccel_table_is_validated_and_bounds_the_log() {
     let mut area = log.clone();
     area.extend(measured384(2, b"beyond laml"));
     let t = ccel::CcelTable::parse(&table(2, cut as u64)).unwrap();
-    let report = ccel::replay(&area, Some(&t), &TcgReplayConfig::ccel(), None).unwrap();
+    let report = ccel::replay(&area, Some(&t), &TcgReplayConfig::ccel(), &ComputeOnly).unwrap();
     assert_eq!(report.outcome.entries, 2);
     // An SEV table is not a TDX log.
     let sev = ccel::CcelTable::parse(&table(1, 4096)).unwrap();
-    assert!(ccel::replay(&log, Some(&sev), &TcgReplayConfig::ccel(), None).is_err());
+    assert!(ccel::replay(&log, Some(&sev), &TcgReplayConfig::ccel(), &ComputeOnly).is_err());
 }
 
 #[test]
@@ -576,14 +580,14 @@ fn legacy_sha1_log_replays_only_the_sha1_bank() {
         log.extend_from_slice(&(data.len() as u32).to_le_bytes());
         log.extend_from_slice(data);
     }
-    let report = tcg::replay(&log, &TcgReplayConfig::pc_client(), None).unwrap();
+    let report = tcg::replay(&log, &TcgReplayConfig::pc_client(), &ComputeOnly).unwrap();
     assert_eq!(report.format, LogFormat::Sha1);
     assert_eq!(report.banks, vec![HashAlg::Sha1]);
     assert_eq!(report.outcome.registers.len(), 2);
     // Asking for a bank the log does not have is an error, not an empty replay.
     let cfg = TcgReplayConfig::pc_client().with_banks(vec![HashAlg::Sha256]);
     assert!(matches!(
-        tcg::replay(&log, &cfg, None),
+        tcg::replay(&log, &cfg, &ComputeOnly),
         Err(Error::Parse(_))
     ));
     // eventSize past the end.
@@ -620,8 +624,8 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = tcg::parse(&bytes, &ParseOptions::default());
-        let _ = tcg::replay(&bytes, &TcgReplayConfig::pc_client(), None);
-        let _ = ccel::replay(&bytes, None, &TcgReplayConfig::ccel(), None);
+        let _ = tcg::replay(&bytes, &TcgReplayConfig::pc_client(), &ComputeOnly);
+        let _ = ccel::replay(&bytes, None, &TcgReplayConfig::ccel(), &ComputeOnly);
         let _ = ccel::CcelTable::parse(&bytes);
     }
 
@@ -632,7 +636,7 @@ proptest! {
             let at = i.index(log.len());
             log[at] = b;
         }
-        let _ = tcg::replay(&log, &TcgReplayConfig::pc_client(), Some(&small_log_values()));
+        let _ = tcg::replay(&log, &TcgReplayConfig::pc_client(), &small_log_values());
         let allow = ParseOptions::default().with_trailing(Trailing::AllowPadding);
         let _ = tcg::parse(&log, &allow);
     }
@@ -653,7 +657,7 @@ fn tampered_checkable_data_is_rejected_even_when_the_pcrs_match() {
     // Same digests (the PCRs still match), different data: the data is not what was measured.
     let mut bad = log.clone();
     bad[sep.data_offset as usize] = 1;
-    let err = tcg::replay(&bad, &TcgReplayConfig::pc_client(), Some(&expected)).unwrap_err();
+    let err = tcg::replay(&bad, &TcgReplayConfig::pc_client(), &expected).unwrap_err();
     let Error::EntryDigest(m) = err else {
         panic!("expected an entry digest mismatch, got {err}")
     };
@@ -661,7 +665,7 @@ fn tampered_checkable_data_is_rejected_even_when_the_pcrs_match() {
     assert_eq!(m.computed, m.alg.hash(&[1, 0, 0, 0]));
     // Report-only: the values verify and the record is listed.
     let cfg = TcgReplayConfig::pc_client().with_data_check(DataCheckPolicy::Report);
-    let report = tcg::replay(&bad, &cfg, Some(&expected)).unwrap();
+    let report = tcg::replay(&bad, &cfg, &expected).unwrap();
     assert_eq!(report.data_checks.failure_count, 1);
     assert_eq!(report.data_checks.failures[0].0, sep.record);
     assert!(matches!(
@@ -670,7 +674,7 @@ fn tampered_checkable_data_is_rejected_even_when_the_pcrs_match() {
     ));
     // Untampered: the variable and the separator are verified, the blob and the image are not
     // checkable.
-    let report = tcg::replay(&log, &TcgReplayConfig::pc_client(), Some(&expected)).unwrap();
+    let report = tcg::replay(&log, &TcgReplayConfig::pc_client(), &expected).unwrap();
     assert_eq!(report.data_checks.verified, 2);
     assert_eq!(report.data_checks.not_checkable, 2);
 }
@@ -681,7 +685,11 @@ fn variable_event_whose_lengths_disagree_with_its_size_is_malformed() {
     var.push(0); // one byte more than the structure announces
     let mut log = header(&[(SHA1, 20), (SHA256, 32)], 0);
     log.extend(measured(7, 0x8000_0001, &var));
-    let p = parse_error(tcg::replay(&log, &TcgReplayConfig::pc_client(), None));
+    let p = parse_error(tcg::replay(
+        &log,
+        &TcgReplayConfig::pc_client(),
+        &ComputeOnly,
+    ));
     assert_eq!(p.entry, Some(1));
     assert_eq!(p.structure, "event data");
     // A huge name length is bounded, not allocated.

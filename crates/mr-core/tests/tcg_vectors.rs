@@ -2,13 +2,14 @@
 //! PROVENANCE.md there) replay to the register values their sources state.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use mr_core::ComputeOnly;
 use std::path::PathBuf;
 
 use mr_core::log::tcg::{
     self, boot_aggregate, ccel, DataCheck, DataCheckPolicy, DigestCount, EventData, EventType,
     Hashed, LogEnd, LogFormat, MissingExitBootServices, ParseOptions, TcgReplayConfig, Trailing,
 };
-use mr_core::{Digest, Error, HashAlg, MrId, RegisterValue, VerifiedRegisters};
+use mr_core::{Digest, Error, ExpectedRegisters, HashAlg, MrId, RegisterValue};
 
 fn vectors() -> Option<PathBuf> {
     match std::env::var_os("MR_SHARED") {
@@ -28,12 +29,12 @@ fn json(dir: &std::path::Path, rel: &str) -> serde_json::Value {
     serde_json::from_slice(&read(dir, rel)).unwrap()
 }
 
-fn asserted(values: Vec<RegisterValue>) -> VerifiedRegisters {
-    VerifiedRegisters::asserted(values).unwrap()
+fn asserted(values: Vec<RegisterValue>) -> ExpectedRegisters {
+    ExpectedRegisters::from_values(values).unwrap()
 }
 
 /// RTMR n values of one case of `ccel/go-eventlog/EXPECTED_rtmrs.json`.
-fn expected_rtmrs(dir: &std::path::Path, case: &str) -> VerifiedRegisters {
+fn expected_rtmrs(dir: &std::path::Path, case: &str) -> ExpectedRegisters {
     let j = json(dir, "ccel/go-eventlog/EXPECTED_rtmrs.json");
     let rtmrs = j["cases"][case]["rtmr"].as_object().unwrap();
     asserted(
@@ -56,13 +57,7 @@ fn cos_113_ccel_with_its_table_replays_to_the_stated_rtmrs() {
     assert_eq!(table.cc_type, ccel::CcType::TDX);
     let expected = expected_rtmrs(&dir, "cos-113-intel-tdx.bin");
     assert_eq!(expected.len(), 3);
-    let report = ccel::replay(
-        &area,
-        Some(&table),
-        &TcgReplayConfig::ccel(),
-        Some(&expected),
-    )
-    .unwrap();
+    let report = ccel::replay(&area, Some(&table), &TcgReplayConfig::ccel(), &expected).unwrap();
     assert_eq!(report.format, LogFormat::CryptoAgile);
     assert_eq!(report.banks, vec![HashAlg::Sha384]);
     assert!(
@@ -118,7 +113,7 @@ fn dupe_separator_ccels_replay_padded_and_unpadded() {
     ] {
         let area = read(&dir, &format!("ccel/go-eventlog/{file}"));
         let expected = expected_rtmrs(&dir, case);
-        ccel::replay(&area, None, &TcgReplayConfig::ccel(), Some(&expected))
+        ccel::replay(&area, None, &TcgReplayConfig::ccel(), &expected)
             .unwrap_or_else(|e| panic!("{file}: {e}"));
     }
     // The unpadded log also replays with the strict (no padding) parser.
@@ -128,10 +123,10 @@ fn dupe_separator_ccels_replay_padded_and_unpadded() {
     );
     let cfg = TcgReplayConfig::ccel().with_parse(ParseOptions::default());
     let expected = expected_rtmrs(&dir, "cos-113-intel-tdx-dupe-separator-unpadded.bin");
-    ccel::replay(&area, None, &cfg, Some(&expected)).unwrap();
+    ccel::replay(&area, None, &cfg, &expected).unwrap();
     // The dupe-separator log is not the cos-113 log: its RTMRs differ.
     let other = expected_rtmrs(&dir, "cos-113-intel-tdx.bin");
-    let err = ccel::replay(&area, None, &TcgReplayConfig::ccel(), Some(&other)).unwrap_err();
+    let err = ccel::replay(&area, None, &TcgReplayConfig::ccel(), &other).unwrap_err();
     assert!(matches!(err, Error::Replay(_)), "{err}");
 }
 
@@ -149,7 +144,7 @@ fn other_ccel_logs_parse() {
     let Some(dir) = vectors() else { return };
     for file in ["CCEL_unpadded.data.bin", "event_log.bin"] {
         let area = read(&dir, &format!("ccel/go-eventlog/{file}"));
-        let report = ccel::replay(&area, None, &TcgReplayConfig::ccel(), None)
+        let report = ccel::replay(&area, None, &TcgReplayConfig::ccel(), &ComputeOnly)
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         assert!(report.outcome.entries > 10, "{file}");
     }
@@ -166,7 +161,7 @@ fn pcr_values(bank: &serde_json::Value, alg: HashAlg) -> Vec<RegisterValue> {
         .collect()
 }
 
-fn go_attestation_expected(dir: &std::path::Path, log: &str) -> VerifiedRegisters {
+fn go_attestation_expected(dir: &std::path::Path, log: &str) -> ExpectedRegisters {
     let j = json(dir, "tcg2/go-attestation/EXPECTED_pcrs.json");
     let mut values = Vec::new();
     for (alg, bank) in j["logs"][log]["pcrs"].as_object().unwrap() {
@@ -191,7 +186,7 @@ fn go_attestation_secure_boot_log_replays_to_its_stated_pcrs_in_both_banks() {
             .collect(),
     );
     assert_eq!(expected.len(), 46);
-    let report = tcg::replay(&log, &TcgReplayConfig::pc_client(), Some(&expected)).unwrap();
+    let report = tcg::replay(&log, &TcgReplayConfig::pc_client(), &expected).unwrap();
     assert_eq!(report.format, LogFormat::CryptoAgile);
     assert_eq!(
         report.banks,
@@ -204,7 +199,7 @@ fn go_attestation_option_rom_sha1_log_replays_to_pcrs_0_to_7() {
     let Some(dir) = vectors() else { return };
     let log = read(&dir, "tcg2/go-attestation/option_rom_eventlog");
     let expected = go_attestation_expected(&dir, "option_rom_eventlog");
-    let report = tcg::replay(&log, &TcgReplayConfig::pc_client(), Some(&expected)).unwrap();
+    let report = tcg::replay(&log, &TcgReplayConfig::pc_client(), &expected).unwrap();
     assert_eq!(report.format, LogFormat::Sha1);
 }
 
@@ -218,7 +213,7 @@ fn go_attestation_ebs_missing_log_mismatches_only_pcr5_without_the_ebs_workaroun
         &j["logs"]["ebs_event_missing_eventlog"]["pcrs"]["sha1"],
         HashAlg::Sha1,
     ));
-    let err = tcg::replay(&log, &TcgReplayConfig::pc_client(), Some(&expected)).unwrap_err();
+    let err = tcg::replay(&log, &TcgReplayConfig::pc_client(), &expected).unwrap_err();
     let Error::Replay(r) = err else {
         panic!("expected a replay mismatch, got {err}")
     };
@@ -237,7 +232,7 @@ fn go_attestation_ebs_missing_log_mismatches_only_pcr5_without_the_ebs_workaroun
 
     // The explicit option appends exactly those two events and the log verifies.
     let cfg = TcgReplayConfig::pc_client().with_missing_ebs(MissingExitBootServices::AppendToPcr5);
-    let report = tcg::replay(&log, &cfg, Some(&expected)).unwrap();
+    let report = tcg::replay(&log, &cfg, &expected).unwrap();
     assert!(report.ebs_appended);
     // A log whose PCR 5 matches as logged gets nothing appended, although it has no EBS
     // events either (it was read before ExitBootServices).
@@ -253,10 +248,10 @@ fn go_attestation_ebs_missing_log_mismatches_only_pcr5_without_the_ebs_workaroun
             })
             .collect(),
     );
-    let report = tcg::replay(&sb, &cfg, Some(&sb_expected)).unwrap();
+    let report = tcg::replay(&sb, &cfg, &sb_expected).unwrap();
     assert!(!report.ebs_appended);
     // Without verified values the option appends unconditionally.
-    assert!(tcg::replay(&log, &cfg, None).unwrap().ebs_appended);
+    assert!(tcg::replay(&log, &cfg, &ComputeOnly).unwrap().ebs_appended);
 }
 
 /// Every shared PC-Client log whose checkable records (separators, EFI actions, UEFI
@@ -283,7 +278,8 @@ fn checkable_event_data_of_every_shared_log_matches_its_digests() {
     ] {
         let bytes = read(&dir, file);
         let cfg = TcgReplayConfig::pc_client().with_data_check(DataCheckPolicy::Report);
-        let report = tcg::replay(&bytes, &cfg, None).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let report =
+            tcg::replay(&bytes, &cfg, &ComputeOnly).unwrap_or_else(|e| panic!("{file}: {e}"));
         let c = &report.data_checks;
         assert_eq!(c.failure_count, 0, "{file}: {:?}", c.failures);
         assert!(c.verified >= 3, "{file}: {c:?}");
@@ -341,13 +337,13 @@ fn tpm2_tss_hcrtm_log_reaches_the_stated_sha1_pcr0_from_locality_4() {
         id: MrId::Pcr(0),
         value: Digest::from_hex(HashAlg::Sha1, pcr0).unwrap(),
     }]);
-    let report = tcg::replay(&log, &TcgReplayConfig::pc_client(), Some(&expected)).unwrap();
+    let report = tcg::replay(&log, &TcgReplayConfig::pc_client(), &expected).unwrap();
     assert_eq!(report.startup_locality, Some(4));
     assert!(report.banks.contains(&HashAlg::Sm3_256));
     // Without the H-CRTM rule PCR 0 would start at zero and not match.
     let cfg = TcgReplayConfig::pc_client().with_hcrtm(tcg::HcrtmStart::Ignore);
     assert!(matches!(
-        tcg::replay(&log, &cfg, Some(&expected)),
+        tcg::replay(&log, &cfg, &expected),
         Err(Error::Replay(_))
     ));
 }
@@ -410,7 +406,7 @@ fn tpm2_tools_fixtures_replay_to_the_pcrs_of_their_yaml() {
         let expected = asserted(values);
         // Two small hand-made fixtures carry 2 digests under a 4-algorithm Spec ID header: the
         // strict parser refuses them, the named relaxation replays them.
-        let strict = tcg::replay(&log, &TcgReplayConfig::pc_client(), Some(&expected));
+        let strict = tcg::replay(&log, &TcgReplayConfig::pc_client(), &expected);
         if ["event-uefiaction.bin", "event-uefivar.bin"].contains(&name.as_str()) {
             let Err(Error::Parse(p)) = strict else {
                 panic!("{name}: the strict parser must refuse a short digest list");
@@ -418,7 +414,7 @@ fn tpm2_tools_fixtures_replay_to_the_pcrs_of_their_yaml() {
             assert_eq!(p.entry, Some(1), "{name}");
             let cfg = TcgReplayConfig::pc_client()
                 .with_parse(ParseOptions::default().with_digest_count(DigestCount::SubsetOfSpecId));
-            tcg::replay(&log, &cfg, Some(&expected)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            tcg::replay(&log, &cfg, &expected).unwrap_or_else(|e| panic!("{name}: {e}"));
         } else {
             strict.unwrap_or_else(|e| panic!("{name}: {e}"));
         }
@@ -447,9 +443,9 @@ fn ima_evm_utils_bios_log_matches_the_tpm_pcrs_and_the_boot_aggregate() {
         .collect();
     assert_eq!(values.len(), 11);
     let cfg = TcgReplayConfig::pc_client().with_banks(vec![HashAlg::Sha1]);
-    tcg::replay(&log, &cfg, Some(&asserted(values))).unwrap();
+    tcg::replay(&log, &cfg, &asserted(values)).unwrap();
 
-    let report = tcg::replay(&log, &TcgReplayConfig::pc_client(), None).unwrap();
+    let report = tcg::replay(&log, &TcgReplayConfig::pc_client(), &ComputeOnly).unwrap();
     let ascii = String::from_utf8(read(
         &dir,
         "ima/ima-evm-utils/sample-ascii_runtime_measurements-pcrs-8-9",
@@ -503,8 +499,12 @@ fn other_crypto_agile_logs_parse_and_replay() {
         "tcg2/tpm2-tss/binary_measurements_pc_client.bin",
         "tpmquote/global-trust-authority/boot_binary_bios_measurements",
     ] {
-        let report = tcg::replay(&read(&dir, file), &TcgReplayConfig::pc_client(), None)
-            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let report = tcg::replay(
+            &read(&dir, file),
+            &TcgReplayConfig::pc_client(),
+            &ComputeOnly,
+        )
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(report.format, LogFormat::CryptoAgile, "{file}");
         assert!(report.outcome.entries > 2, "{file}");
     }
@@ -544,7 +544,7 @@ fn global_trust_authority_bios_log_replays_to_its_quoted_sha256_pcrs_0_to_7() {
         })
         .collect();
     assert_eq!(values.len(), 8);
-    tcg::replay(&log, &TcgReplayConfig::pc_client(), Some(&asserted(values))).unwrap();
+    tcg::replay(&log, &TcgReplayConfig::pc_client(), &asserted(values)).unwrap();
 }
 
 #[test]
@@ -558,7 +558,7 @@ fn ima_evm_utils_boot_aggregate_is_verified_against_its_bios_log_and_refused_aga
         &dir,
         "ima/ima-evm-utils/sample-ascii_runtime_measurements-pcrs-8-9",
     );
-    let ima = mr_core::log::ima::replay(&list[..], &Default::default(), None).unwrap();
+    let ima = mr_core::log::ima::replay(&list[..], &Default::default(), &ComputeOnly).unwrap();
     let recorded = ima.boot_aggregates[0].digest;
     assert_eq!(recorded.alg(), HashAlg::Sha256);
     let computed =
@@ -575,7 +575,7 @@ fn ima_evm_utils_boot_aggregate_is_verified_against_its_bios_log_and_refused_aga
     assert_eq!(r.mismatches[0].expected, recorded);
     assert_ne!(r.mismatches[0].computed, recorded);
     // The SHA-1 aggregate of the same log covers PCR 0-7 only.
-    let sha1 = tcg::replay(&bios, &TcgReplayConfig::pc_client(), None).unwrap();
+    let sha1 = tcg::replay(&bios, &TcgReplayConfig::pc_client(), &ComputeOnly).unwrap();
     let sha1_aggregate = boot_aggregate(&sha1.outcome.registers, HashAlg::Sha1);
     tcg::verify_boot_aggregate(&bios, &TcgReplayConfig::pc_client(), &sha1_aggregate).unwrap();
     // A zero aggregate (no TPM) never matches.
@@ -634,7 +634,7 @@ fn keylime_measured_boot_log_parses_replays_and_checks_in_sha256() {
     let Some(dir) = vectors() else { return };
     let bytes = base64(&read(&dir, "tcg2/keylime/mb_log.b64"));
     let cfg = TcgReplayConfig::pc_client().with_banks(vec![HashAlg::Sha256]);
-    let report = tcg::replay(&bytes, &cfg, None).unwrap();
+    let report = tcg::replay(&bytes, &cfg, &ComputeOnly).unwrap();
     assert_eq!(report.format, LogFormat::CryptoAgile);
     assert!(report.data_checks.verified > 0);
     assert!(report

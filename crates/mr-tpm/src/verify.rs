@@ -5,7 +5,9 @@
 //! (the TPM signed this attestation, with this nonce); [`SignedQuote::verify_pcrs`] turns PCR
 //! values that hash to the quote's pcrDigest into [`VerifiedRegisters`]. [`verify_quote`] does both.
 
-use mr_core::{Digest, HashAlg, MrId, Provenance, RegisterValue, VerifiedRegisters};
+use mr_core::{
+    Digest, ExpectedRegisters, HashAlg, MrId, Provenance, RegisterValue, VerifiedRegisters,
+};
 use rsa::{Pkcs1v15Sign, Pss};
 use sha1::Sha1;
 use sha2::{Sha256, Sha384, Sha512};
@@ -87,16 +89,21 @@ impl SignedQuote {
                 computed: computed.to_hex(),
             });
         }
-        let mut verified = VerifiedRegisters::new(Provenance::TpmQuote {
-            ak_name: self.ak_id.clone(),
-        });
+        let mut selected = ExpectedRegisters::new();
         for (index, alg) in self.quote.pcr_select.pcrs() {
             let value = *find_value(values, index, alg)?;
-            verified
+            selected
                 .insert(MrId::Pcr(index), value)
                 .map_err(|_| Error::ConflictingPcrValue { index, alg })?;
         }
-        Ok(verified)
+        // The quote's signature and nonce verified (a `VerifiedQuote` exists only then) and the
+        // values hash to its pcrDigest: this is the root verifier.
+        Ok(VerifiedRegisters::from_verified_root(
+            Provenance::TpmQuote {
+                ak_name: self.ak_id.clone(),
+            },
+            selected,
+        ))
     }
 }
 

@@ -245,7 +245,7 @@ fn gta_boot_evidence_verifies_pcrs_0_to_7() {
         std::fs::read(shared("global-trust-authority/boot_binary_bios_measurements").unwrap())
             .unwrap();
     let cfg = mr_core::log::tcg::TcgReplayConfig::pc_client();
-    mr_core::log::tcg::replay(&log, &cfg, Some(&verified)).unwrap();
+    mr_core::log::tcg::replay(&log, &cfg, &verified).unwrap();
     // A flipped quoted value no longer verifies, so nothing is replayed against it.
     let mut flipped = pcrs.clone();
     flipped[4].value = HashAlg::Sha256.hash(b"other");

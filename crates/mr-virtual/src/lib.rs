@@ -23,7 +23,10 @@
 //! journal: only what replays to the verified backing value is used.
 //!
 //! ```
-//! use mr_core::{HashAlg, MeasurementRegister, MrId, Provenance, SoftRegister, VerifiedRegisters};
+//! use mr_core::{
+//!     ExpectedRegisters, HashAlg, MeasurementRegister, MrId, Provenance, SoftRegister,
+//!     VerifiedRegisters,
+//! };
 //! use mr_virtual::{derive, DeriveOptions, VirtualRegister, MR_IMA};
 //!
 //! // Attester: mr_ima over RTMR3 (here a register in memory), logged in a journal.
@@ -38,8 +41,11 @@
 //! mr_ima.extend(&HashAlg::Sha384.hash(b"second measurement"))?;
 //!
 //! // Verifier: RTMR3 as a verified TD quote gives it, and the journal.
-//! let mut quoted = VerifiedRegisters::new(Provenance::TdQuote { root: "example".into() });
-//! quoted.insert(MrId::Rtmr(3), mr_ima.backing().read()?)?;
+//! // (Here made by hand; a verifier gets them from `mr_rtmr`'s TD quote verification.)
+//! let mut rtmr3 = ExpectedRegisters::new();
+//! rtmr3.insert(MrId::Rtmr(3), mr_ima.backing().read()?)?;
+//! let quoted =
+//!     VerifiedRegisters::from_verified_root(Provenance::TdQuote { root: "example".into() }, rtmr3);
 //! let derived = derive(
 //!     std::fs::read(&journal)?.as_slice(),
 //!     &MrId::Rtmr(3),

@@ -23,7 +23,9 @@ use std::io::BufRead;
 
 use mr_core::error::ReplayError;
 use mr_core::replay::{PrefixPolicy, ReplayOptions, Replayer};
-use mr_core::{Digest, HashAlg, MrId, Provenance, RegisterValue, VerifiedRegisters};
+use mr_core::{
+    Digest, ExpectedRegisters, HashAlg, MrId, Provenance, RegisterValue, VerifiedRegisters,
+};
 
 use crate::error::Error;
 use crate::journal::LineReader;
@@ -225,7 +227,7 @@ pub fn derive(
             })
     };
     let start_replay = |bank: HashAlg, expected: Digest, start: Digest, virtuals: &Virtuals| {
-        let mut only = VerifiedRegisters::new(verified.provenance().clone());
+        let mut only = ExpectedRegisters::new();
         // A fresh set with one value cannot conflict.
         let _ = only.insert(backing.clone(), expected);
         let ropts = ReplayOptions::default()
@@ -391,18 +393,24 @@ pub fn derive(
         }
     };
 
-    let mut registers = VerifiedRegisters::new(Provenance::Derived {
-        from: Box::new(verified.provenance().clone()),
-    });
+    let mut values = ExpectedRegisters::new();
     let mut virtual_list = Vec::with_capacity(at_covered.count);
     for (name, mut banks) in at_covered.map {
         banks.sort_by_key(|(a, _, _)| *a);
         for (_, value, extends) in banks {
             let id = MrId::Virtual(name.clone());
-            registers.insert(id.clone(), value)?;
+            values.insert(id.clone(), value)?;
             virtual_list.push(DerivedRegister { id, value, extends });
         }
     }
+    // The journal's covered prefix replayed to the verified backing value: this is the root
+    // verifier of the virtual registers.
+    let registers = VerifiedRegisters::from_verified_root(
+        Provenance::Derived {
+            from: Box::new(verified.provenance().clone()),
+        },
+        values,
+    );
     Ok(Derived {
         registers,
         records,
@@ -423,7 +431,7 @@ pub fn derive(
 /// register, from zero, with no check against the backing register (no line is hashed). `None`
 /// when the journal is rotated (SYNC head), malformed, or names too many registers: only
 /// [`derive`] can say what such a journal is worth.
-fn claimed_values(journal: &[u8], verified: &VerifiedRegisters) -> Option<VerifiedRegisters> {
+fn claimed_values(journal: &[u8]) -> Option<ExpectedRegisters> {
     let mut lines = LineReader::new(journal, 0);
     let mut virtuals = Virtuals::default();
     while let Ok(Some(line)) = lines.next_line() {
@@ -438,9 +446,7 @@ fn claimed_values(journal: &[u8], verified: &VerifiedRegisters) -> Option<Verifi
             None => {}
         }
     }
-    let mut claimed = VerifiedRegisters::new(Provenance::Derived {
-        from: Box::new(verified.provenance().clone()),
-    });
+    let mut claimed = ExpectedRegisters::new();
     for (name, banks) in virtuals.map {
         for (_, value, _) in banks {
             claimed.insert(MrId::Virtual(name.clone()), value).ok()?;
@@ -469,14 +475,23 @@ where
     T: Send,
     F: Fn(&VerifiedRegisters) -> T + Sync,
 {
-    let Some(claimed) = claimed_values(journal, verified) else {
+    let Some(claimed) = claimed_values(journal) else {
         let derived = derive(journal, backing, verified, opts)?;
         let used = use_values(&derived.registers);
         return Ok((derived, used));
     };
+    // The speculative run sees the claimed values as the derivation would label them; its
+    // result is kept only when the derivation yields exactly these values (below), so nothing
+    // built on an unchecked claim leaves this function.
+    let speculative_values = VerifiedRegisters::from_verified_root(
+        Provenance::Derived {
+            from: Box::new(verified.provenance().clone()),
+        },
+        claimed,
+    );
     let (derived, speculative) = std::thread::scope(|scope| {
         let derived = scope.spawn(|| derive(journal, backing, verified, opts));
-        let speculative = use_values(&claimed);
+        let speculative = use_values(&speculative_values);
         (derived.join(), speculative)
     });
     let derived = match derived {
@@ -485,7 +500,7 @@ where
         // panic is not turned into an acceptance.
         Err(_) => derive(journal, backing, verified, opts)?,
     };
-    if derived.registers == claimed {
+    if derived.registers == speculative_values {
         Ok((derived, speculative))
     } else {
         let used = use_values(&derived.registers);

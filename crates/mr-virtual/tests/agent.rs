@@ -5,6 +5,8 @@
 
 mod common;
 
+use mr_core::ComputeOnly;
+use mr_core::ExpectedRegisters;
 use std::path::Path;
 
 use common::*;
@@ -27,7 +29,7 @@ fn replayed_mr_ima(list: &[u8]) -> Digest {
     let config = ImaReplayConfig::default()
         .with_banks([HashAlg::Sha384])
         .with_target(MrId::Virtual("mr_ima".into()));
-    let report = ima::replay(list, &config, None).unwrap();
+    let report = ima::replay(list, &config, &ComputeOnly).unwrap();
     report
         .outcome
         .registers
@@ -252,10 +254,14 @@ fn the_verifier_derives_mr_ima_and_the_list_replays_against_it() {
     let mut a = agent(&rtmr, &path);
     a.sync(&list[..offset_of(&list, 480)]).unwrap();
     // The quote is taken here; the agent goes on.
-    let mut quoted = VerifiedRegisters::new(Provenance::TdQuote {
-        root: "test".into(),
-    });
-    quoted.insert(MrId::Rtmr(3), rtmr.read().unwrap()).unwrap();
+    let mut rtmr3 = ExpectedRegisters::new();
+    rtmr3.insert(MrId::Rtmr(3), rtmr.read().unwrap()).unwrap();
+    let quoted = VerifiedRegisters::from_verified_root(
+        Provenance::TdQuote {
+            root: "test".into(),
+        },
+        rtmr3,
+    );
     a.sync(&list[..]).unwrap();
 
     let journal = std::fs::read(&path).unwrap();
@@ -268,7 +274,7 @@ fn the_verifier_derives_mr_ima_and_the_list_replays_against_it() {
     .unwrap();
     assert_eq!((d.records, d.covered, d.left_over), (500, 480, 20));
     let config = ImaReplayConfig::default().with_target(MrId::Virtual("mr_ima".into()));
-    let report = ima::replay(&list[..], &config, Some(&d.registers)).unwrap();
+    let report = ima::replay(&list[..], &config, &d.registers).unwrap();
     assert_eq!(report.outcome.covered, Some(480));
     assert_eq!(report.entries, 500);
 
@@ -276,7 +282,7 @@ fn the_verifier_derives_mr_ima_and_the_list_replays_against_it() {
     let mut tampered = list.clone();
     let at = offset_of(&list, 101) - 1;
     tampered[at] ^= 0x01;
-    assert!(ima::replay(&tampered[..], &config, Some(&d.registers)).is_err());
+    assert!(ima::replay(&tampered[..], &config, &d.registers).is_err());
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 mod common;
 
+use mr_core::ExpectedRegisters;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -110,8 +111,16 @@ fn two_processes_extending_one_register_leave_a_journal_that_replays() {
     .unwrap();
     assert_eq!(reg.reconciliation(), &Reconciliation::Clean);
     assert_eq!(reg.read().unwrap().as_bytes(), fold_digests(&records));
-    let mut v = VerifiedRegisters::new(Provenance::Asserted);
-    v.insert(MrId::Rtmr(3), backing.read().unwrap()).unwrap();
+    let mut rtmr3 = ExpectedRegisters::new();
+    rtmr3
+        .insert(MrId::Rtmr(3), backing.read().unwrap())
+        .unwrap();
+    let v = VerifiedRegisters::from_verified_root(
+        Provenance::TdQuote {
+            root: "test".into(),
+        },
+        rtmr3,
+    );
     let d = derive(
         std::fs::read(&path).unwrap().as_slice(),
         &MrId::Rtmr(3),

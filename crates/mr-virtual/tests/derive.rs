@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use mr_core::replay::PrefixPolicy;
+use mr_core::ExpectedRegisters;
 use mr_core::{
     Digest, ErrorClass, HashAlg, MeasurementRegister, MrId, Provenance, VerifiedRegisters,
 };
@@ -22,13 +23,13 @@ fn td_root() -> Provenance {
 
 /// What a verified TD quote gives: RTMR0-3 (RTMR3 = `rtmr3`).
 fn quoted(rtmr3: &[u8]) -> VerifiedRegisters {
-    let mut v = VerifiedRegisters::new(td_root());
+    let mut v = ExpectedRegisters::new();
     for i in 0..3u8 {
         v.insert(MrId::Rtmr(i), HashAlg::Sha384.hash(&[i])).unwrap();
     }
     v.insert(RTMR3, Digest::new(HashAlg::Sha384, rtmr3).unwrap())
         .unwrap();
-    v
+    VerifiedRegisters::from_verified_root(td_root(), v)
 }
 
 /// A journal of `n` mr_ima extends written by a real VirtualRegister; returns its text and the
@@ -290,8 +291,11 @@ fn a_journal_from_another_td_is_rejected() {
 #[test]
 fn the_backing_register_must_be_verified() {
     let (journal, _) = attest(1);
-    let mut v = VerifiedRegisters::new(td_root());
-    v.insert(MrId::Rtmr(2), HashAlg::Sha384.hash(b"x")).unwrap();
+    let mut rtmr2 = ExpectedRegisters::new();
+    rtmr2
+        .insert(MrId::Rtmr(2), HashAlg::Sha384.hash(b"x"))
+        .unwrap();
+    let v = VerifiedRegisters::from_verified_root(td_root(), rtmr2);
     let err = derive(journal.as_bytes(), &RTMR3, &v, &DeriveOptions::default()).unwrap_err();
     assert!(matches!(err, Error::BackingNotVerified { .. }), "{err}");
 }
@@ -307,13 +311,19 @@ fn a_pcr_backing_register_picks_its_bank_from_the_journal() {
     for d in &ds {
         reg.extend(d).unwrap();
     }
-    let mut v = VerifiedRegisters::new(Provenance::TpmQuote {
-        ak_name: "000b".into(),
-    });
-    v.insert(MrId::Pcr(16), Digest::zero(HashAlg::Sha1))
+    let mut pcr16 = ExpectedRegisters::new();
+    pcr16
+        .insert(MrId::Pcr(16), Digest::zero(HashAlg::Sha1))
         .unwrap();
-    v.insert(MrId::Pcr(16), reg.backing().read().unwrap())
+    pcr16
+        .insert(MrId::Pcr(16), reg.backing().read().unwrap())
         .unwrap();
+    let v = VerifiedRegisters::from_verified_root(
+        Provenance::TpmQuote {
+            ak_name: "000b".into(),
+        },
+        pcr16,
+    );
     let journal = std::fs::read_to_string(&path).unwrap();
     let d = derive(
         journal.as_bytes(),
@@ -338,9 +348,11 @@ fn a_pcr_backing_register_picks_its_bank_from_the_journal() {
     .unwrap();
     assert_eq!((d.covered, d.left_over), (0, 3));
     assert!(d.registers.is_empty());
-    let mut v1 = VerifiedRegisters::new(v.provenance().clone());
-    v1.insert(MrId::Pcr(16), HashAlg::Sha1.hash(b"other"))
+    let mut other = ExpectedRegisters::new();
+    other
+        .insert(MrId::Pcr(16), HashAlg::Sha1.hash(b"other"))
         .unwrap();
+    let v1 = VerifiedRegisters::from_verified_root(v.provenance().clone(), other);
     let err = derive(
         journal.as_bytes(),
         &MrId::Pcr(16),

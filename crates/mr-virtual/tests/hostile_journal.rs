@@ -11,6 +11,7 @@
 //! that line (one spelling per record), and prints of records parse back to the same record.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use mr_core::ExpectedRegisters;
 use mr_core::{Digest, ErrorClass, HashAlg, MrId, Provenance, VerifiedRegisters};
 use mr_test_alloc::{apply_edits, measure, Edit};
 use mr_testkit::journal::SampleJournal;
@@ -38,10 +39,14 @@ fn base() -> Base {
         backing,
         mr_ima: virt,
     } = SampleJournal::new(8, 3, 5);
-    let mut verified = VerifiedRegisters::new(Provenance::TdQuote {
-        root: "test root".into(),
-    });
-    verified.insert(RTMR3, backing).unwrap();
+    let mut rtmr3 = ExpectedRegisters::new();
+    rtmr3.insert(RTMR3, backing).unwrap();
+    let verified = VerifiedRegisters::from_verified_root(
+        Provenance::TdQuote {
+            root: "test root".into(),
+        },
+        rtmr3,
+    );
     let derived = derive(&text[..], &RTMR3, &verified, &DeriveOptions::default())
         .expect("the base journal derives");
     assert_eq!(derived.get(MR_IMA, HashAlg::Sha384), Some(virt));

@@ -2,6 +2,7 @@
 //! panic on any input (parser and derive).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use mr_core::ExpectedRegisters;
 use mr_core::{Digest, HashAlg, MrId, Provenance, VerifiedRegisters};
 use mr_virtual::verify::{derive, DeriveOptions};
 use mr_virtual::Record;
@@ -62,8 +63,9 @@ proptest! {
 
     #[test]
     fn derive_never_panics(journal in prop::collection::vec(any::<u8>(), 0..600)) {
-        let mut v = VerifiedRegisters::new(Provenance::Asserted);
-        v.insert(MrId::Rtmr(3), HashAlg::Sha384.hash(b"x")).unwrap();
+        let mut rtmr3 = ExpectedRegisters::new();
+        rtmr3.insert(MrId::Rtmr(3), HashAlg::Sha384.hash(b"x")).unwrap();
+        let v = VerifiedRegisters::from_verified_root(Provenance::TdQuote { root: "test".into() }, rtmr3);
         let _ = derive(&journal[..], &MrId::Rtmr(3), &v, &DeriveOptions::default());
     }
 
@@ -79,8 +81,9 @@ proptest! {
                 text.insert_str(i, &s);
             }
         }
-        let mut v = VerifiedRegisters::new(Provenance::Asserted);
-        v.insert(MrId::Rtmr(3), HashAlg::Sha384.hash(b"x")).unwrap();
+        let mut rtmr3 = ExpectedRegisters::new();
+        rtmr3.insert(MrId::Rtmr(3), HashAlg::Sha384.hash(b"x")).unwrap();
+        let v = VerifiedRegisters::from_verified_root(Provenance::TdQuote { root: "test".into() }, rtmr3);
         let _ = derive(text.as_bytes(), &MrId::Rtmr(3), &v, &DeriveOptions::default());
     }
 }

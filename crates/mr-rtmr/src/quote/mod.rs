@@ -38,7 +38,7 @@ mod td_attributes;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mr_core::{Digest, HashAlg, MrId, Provenance, VerifiedRegisters};
+use mr_core::{Digest, ExpectedRegisters, HashAlg, MrId, Provenance, VerifiedRegisters};
 use p256_v14::ecdsa::signature::Verifier;
 use p256_v14::ecdsa::{Signature, VerifyingKey};
 use sha2::{Digest as _, Sha256};
@@ -366,20 +366,25 @@ fn verify_inner(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedQuote, 
         }
     }
 
-    let mut registers = VerifiedRegisters::new(Provenance::TdQuote {
-        root: anchor.description().to_string(),
-    });
+    let mut values = ExpectedRegisters::new();
     let sha384 = |b: &[u8; 48]| {
         Digest::new(HashAlg::Sha384, b).map_err(|e| QuoteError::Internal(e.to_string()))
     };
-    registers
+    values
         .insert(MrId::Mrtd, sha384(quote.mr_td())?)
         .map_err(|e| QuoteError::Internal(e.to_string()))?;
     for (i, r) in quote.rtmrs().iter().enumerate() {
-        registers
+        values
             .insert(MrId::Rtmr(i as u8), sha384(r)?)
             .map_err(|e| QuoteError::Internal(e.to_string()))?;
     }
+    // The signature chain, the QE report and REPORTDATA verified: this is the root verifier.
+    let registers = VerifiedRegisters::from_verified_root(
+        Provenance::TdQuote {
+            root: anchor.description().to_string(),
+        },
+        values,
+    );
     Ok(VerifiedQuote {
         registers,
         report_data: *quote.report_data(),

@@ -9,8 +9,9 @@ use crate::log::ima::ViolationPolicy;
 use crate::log::tcg::{
     locality_value, perr, DataCheck, DataCheckPolicy, Event, EventType, HcrtmStart, MAX_PCR_INDEX,
 };
-use crate::register::{MrId, VerifiedRegisters};
+use crate::register::{ExpectedRegisters, MrId};
 use crate::replay::{PrefixPolicy, ReplayOptions, ReplayOutcome, Replayer};
+use crate::trust::{ComputeOnly, Reference};
 
 use super::{read_records, tlv, CelIndex, CelRecord, Content, Encoding, CONTENT_COS};
 
@@ -134,24 +135,24 @@ pub fn ima_template_digest(template_name: &str, data: &[u8], alg: HashAlg) -> Di
 
 /// Read the CEL `input` in `encoding` and replay each record as it is read (see
 /// [`CelReplay`]): memory is one record and the registers, whatever the input size.
-pub fn replay<R: BufRead>(
-    input: R,
+pub fn replay<I: BufRead, R: Reference>(
+    input: I,
     encoding: Encoding,
     cfg: &CelReplayConfig,
-    expected: Option<&VerifiedRegisters>,
-) -> Result<CelReplayReport, Error> {
-    let mut replay = CelReplay::new(cfg, expected);
+    reference: &R,
+) -> Result<R::Outcome<CelReplayReport>, Error> {
+    let mut replay = CelReplay::new(cfg, reference);
     read_records(input, encoding, |r| replay.record(&r))?;
     replay.finish()
 }
 
 /// Replay records held in memory (see [`CelReplay`]).
-pub fn replay_records(
+pub fn replay_records<R: Reference>(
     records: &[CelRecord],
     cfg: &CelReplayConfig,
-    expected: Option<&VerifiedRegisters>,
-) -> Result<CelReplayReport, Error> {
-    let mut replay = CelReplay::new(cfg, expected);
+    reference: &R,
+) -> Result<R::Outcome<CelReplayReport>, Error> {
+    let mut replay = CelReplay::new(cfg, reference);
     for r in records {
         replay.record(r)?;
     }
@@ -307,9 +308,10 @@ pub const MAX_CEL_REGISTERS: usize = 64;
 /// starts PCR 0 at locality 4. The start values are fixed at the first extending record (the
 /// records stream by), so a StartupLocality record after it is refused as malformed. After an
 /// error the replay is over: `record` must not be called again.
-pub struct CelReplay<'a> {
+pub struct CelReplay<'a, R = ComputeOnly> {
     cfg: &'a CelReplayConfig,
-    expected: Option<&'a VerifiedRegisters>,
+    reference: &'a R,
+    expected: Option<&'a ExpectedRegisters>,
     /// Created at the first record that extends anything (start values known then).
     replayer: Option<Replayer>,
     locality: Option<u8>,
@@ -321,12 +323,13 @@ pub struct CelReplay<'a> {
     position: u64,
 }
 
-impl<'a> CelReplay<'a> {
-    /// A replay with `cfg`, checked against `expected` when given.
-    pub fn new(cfg: &'a CelReplayConfig, expected: Option<&'a VerifiedRegisters>) -> Self {
+impl<'a, R: Reference> CelReplay<'a, R> {
+    /// A replay with `cfg`, checked against the values of `reference` (see [`crate::trust`]).
+    pub fn new(cfg: &'a CelReplayConfig, reference: &'a R) -> Self {
         CelReplay {
             cfg,
-            expected,
+            reference,
+            expected: reference.expected(),
             replayer: None,
             locality: None,
             seen_banks: BTreeSet::new(),
@@ -527,7 +530,7 @@ impl<'a> CelReplay<'a> {
     }
 
     /// The report, or why the records do not reach the verified values.
-    pub fn finish(mut self) -> Result<CelReplayReport, Error> {
+    pub fn finish(mut self) -> Result<R::Outcome<CelReplayReport>, Error> {
         let replayer = match self.replayer.take() {
             Some(rp) => rp,
             None => self.start(None)?,
@@ -538,11 +541,11 @@ impl<'a> CelReplay<'a> {
             self.cfg.banks.clone()
         };
         banks.dedup();
-        Ok(CelReplayReport {
+        Ok(self.reference.outcome(CelReplayReport {
             outcome: replayer.finish()?,
             banks,
             checks: self.checks,
             startup_locality: self.locality,
-        })
+        }))
     }
 }

@@ -57,11 +57,14 @@ use serde_json::value::RawValue;
 
 use crate::alg::{Digest, HashAlg};
 use crate::error::{Error, ErrorClass};
-use crate::register::{MrId, Provenance, RegisterValue, VerifiedRegisters};
+use crate::register::{
+    ExpectedRegisters, MrId, Provenance, RegisterValue, VerifiedRegisters, NO_VALUES,
+};
 use crate::replay::{PrefixPolicy, Replayer};
+use crate::trust::Reference;
 
 use super::reader::{ImaReader, ImaReaderOptions};
-use super::replay::{replay, DigestMode, ImaReplayConfig, ImaReplayReport};
+use super::replay::{replay_values, DigestMode, ImaReplayConfig, ImaReplayReport};
 use super::template::Endian;
 use super::{ListFormat, ListKind};
 
@@ -175,30 +178,25 @@ impl fmt::Display for RootIdentity {
     }
 }
 
-/// Verified register values with the boot identity of the root that vouched for them: what a
-/// checkpoint is made from and what a resumed verification is checked against.
+/// Register values with the boot identity of the root that vouched for them: what a checkpoint
+/// is made from and what a resumed verification is checked against. `R` is
+/// [`VerifiedRegisters`] (a quote's values: [`Anchor::tpm`], [`Anchor::td`]) or
+/// [`ExpectedRegisters`] (values the caller asserts: [`Anchor::asserted`]); a verification
+/// against it returns `R`'s outcome ([`crate::trust`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Anchor {
-    registers: VerifiedRegisters,
+pub struct Anchor<R = VerifiedRegisters> {
+    registers: R,
     root: RootIdentity,
 }
 
-fn root_of(p: &Provenance) -> Option<&Provenance> {
-    match p {
-        Provenance::Derived { from } => root_of(from),
-        other => Some(other),
-    }
-}
-
-impl Anchor {
-    /// Values and identity; the identity must name the same root as the values' provenance
-    /// (a TPM identity with the AK of a [`Provenance::TpmQuote`], a TD identity with the root of
-    /// a [`Provenance::TdQuote`], [`RootIdentity::Asserted`] with asserted values).
+impl Anchor<VerifiedRegisters> {
+    /// Verified values and identity; the identity must name the same root as the values'
+    /// provenance (a TPM identity with the AK of a [`Provenance::TpmQuote`], a TD identity with
+    /// the root of a [`Provenance::TdQuote`]).
     pub fn new(registers: VerifiedRegisters, root: RootIdentity) -> Result<Anchor, Error> {
-        let fits = match (root_of(registers.provenance()), &root) {
-            (Some(Provenance::TpmQuote { ak_name }), RootIdentity::Tpm { ak, .. }) => ak_name == ak,
-            (Some(Provenance::TdQuote { root: r }), RootIdentity::Td { root, .. }) => r == root,
-            (Some(Provenance::Asserted), RootIdentity::Asserted) => true,
+        let fits = match (registers.provenance().root(), &root) {
+            (Provenance::TpmQuote { ak_name }, RootIdentity::Tpm { ak, .. }) => ak_name == ak,
+            (Provenance::TdQuote { root: r }, RootIdentity::Td { root, .. }) => r == root,
             _ => false,
         };
         if !fits {
@@ -241,8 +239,8 @@ impl Anchor {
     /// Values from a verified TD quote ([`Provenance::TdQuote`], or values derived from one, such
     /// as `mr_ima`) with the TD's boot identity (see [`td_boot_identity`]).
     pub fn td(registers: VerifiedRegisters, identity: String) -> Result<Anchor, Error> {
-        let root = match root_of(registers.provenance()) {
-            Some(Provenance::TdQuote { root }) => root.clone(),
+        let root = match registers.provenance().root() {
+            Provenance::TdQuote { root } => root.clone(),
             _ => {
                 return Err(HistoryError::AnchorMismatch {
                     provenance: registers.provenance().to_string(),
@@ -253,15 +251,35 @@ impl Anchor {
         };
         Anchor::new(registers, RootIdentity::Td { root, identity })
     }
+}
 
-    /// Values asserted by the caller (no boot identity).
-    pub fn asserted(registers: VerifiedRegisters) -> Result<Anchor, Error> {
-        Anchor::new(registers, RootIdentity::Asserted)
+impl Anchor<ExpectedRegisters> {
+    /// Values asserted by the caller (no boot identity: [`RootIdentity::Asserted`]).
+    pub fn asserted(registers: ExpectedRegisters) -> Anchor<ExpectedRegisters> {
+        Anchor {
+            registers,
+            root: RootIdentity::Asserted,
+        }
+    }
+}
+
+impl<R: Reference> Anchor<R> {
+    /// The values, with their provenance when verified.
+    pub fn registers(&self) -> &R {
+        &self.registers
     }
 
-    /// The verified values.
-    pub fn registers(&self) -> &VerifiedRegisters {
-        &self.registers
+    /// The values a replay compares with.
+    pub fn values(&self) -> &ExpectedRegisters {
+        // Only verified or expected values make an anchor: both have values.
+        self.registers.expected().unwrap_or(&NO_VALUES)
+    }
+
+    /// Where the values come from, in words (recorded in checkpoints).
+    fn provenance_text(&self) -> String {
+        self.registers
+            .provenance()
+            .map_or_else(|| "asserted by the caller".to_string(), |p| p.to_string())
     }
 
     /// The root's boot identity.
@@ -665,7 +683,7 @@ impl Checkpoint {
     /// (checked by the caller: a `snapshot_aggregate` equal to the quoted values).
     pub(crate) fn vouched_start(
         registers: Vec<RegisterValue>,
-        anchor: &Anchor,
+        anchor: &Anchor<impl Reference>,
         format: ListFormat,
         digest_mode: DigestMode,
     ) -> Checkpoint {
@@ -676,7 +694,7 @@ impl Checkpoint {
             registers,
             boot_aggregate: None,
             root: anchor.root().clone(),
-            provenance: anchor.registers().provenance().to_string(),
+            provenance: anchor.provenance_text(),
             format,
             digest_mode,
         }
@@ -861,10 +879,19 @@ impl Verification {
 
 /// Verify a list from boot (register reset values) against `anchor`, and make the checkpoint
 /// at the end of the covered prefix.
-pub fn verify_from_boot(
+pub fn verify_from_boot<R: Reference>(
     list: &[u8],
     config: &ResumeConfig,
-    anchor: &Anchor,
+    anchor: &Anchor<R>,
+) -> Result<R::Outcome<Verification>, Error> {
+    verify_from_boot_plain(list, config, anchor).map(|v| anchor.registers().outcome(v))
+}
+
+/// [`verify_from_boot`] without the trust wrapper, for the crate's composites (shards, snapshots).
+pub(crate) fn verify_from_boot_plain(
+    list: &[u8],
+    config: &ResumeConfig,
+    anchor: &Anchor<impl Reference>,
 ) -> Result<Verification, Error> {
     if !config.replay.replay.start.is_empty() {
         return Err(bad(
@@ -889,7 +916,11 @@ struct Base {
 }
 
 /// Check that `anchor`'s root may continue `cp`; returns true for an accepted TPM resume.
-fn check_root(cp: &Checkpoint, anchor: &Anchor, allow_resume: bool) -> Result<bool, Error> {
+fn check_root(
+    cp: &Checkpoint,
+    anchor: &Anchor<impl Reference>,
+    allow_resume: bool,
+) -> Result<bool, Error> {
     match (&cp.root, anchor.root()) {
         (
             RootIdentity::Tpm {
@@ -950,11 +981,21 @@ fn check_root(cp: &Checkpoint, anchor: &Anchor, allow_resume: bool) -> Result<bo
 
 /// Resume from `checkpoint`: check the root and (for a full list) the prefix, replay only the
 /// entries after the checkpoint from its values against `anchor`, and make the next checkpoint.
-pub fn resume(
+pub fn resume<R: Reference>(
     input: ResumeInput<'_>,
     checkpoint: &Checkpoint,
     config: &ResumeConfig,
-    anchor: &Anchor,
+    anchor: &Anchor<R>,
+) -> Result<R::Outcome<Verification>, Error> {
+    resume_plain(input, checkpoint, config, anchor).map(|v| anchor.registers().outcome(v))
+}
+
+/// [`resume`] without the trust wrapper, for the crate's composites (shards, snapshots).
+pub(crate) fn resume_plain(
+    input: ResumeInput<'_>,
+    checkpoint: &Checkpoint,
+    config: &ResumeConfig,
+    anchor: &Anchor<impl Reference>,
 ) -> Result<Verification, Error> {
     let (tpm_resumed, replay_cfg) = resume_setup(checkpoint, config, anchor)?;
 
@@ -974,11 +1015,21 @@ pub fn resume(
 /// in memory independent of its length (one entry at a time). Every entry of the tail must be
 /// covered by `anchor` (the stream ends at the quote, as a shard does), else
 /// [`HistoryError::NotAllCovered`]. No never-extended search: the stream is not read again.
-pub fn resume_stream<R: BufRead>(
+pub fn resume_stream<I: BufRead, R: Reference>(
+    tail: I,
+    checkpoint: &Checkpoint,
+    config: &ResumeConfig,
+    anchor: &Anchor<R>,
+) -> Result<R::Outcome<Verification>, Error> {
+    resume_stream_plain(tail, checkpoint, config, anchor).map(|v| anchor.registers().outcome(v))
+}
+
+/// [`resume_stream`] without the trust wrapper, for the crate's composites (shards, snapshots).
+pub(crate) fn resume_stream_plain<R: BufRead>(
     tail: R,
     checkpoint: &Checkpoint,
     config: &ResumeConfig,
-    anchor: &Anchor,
+    anchor: &Anchor<impl Reference>,
 ) -> Result<Verification, Error> {
     let (tpm_resumed, replay_cfg) = resume_setup(checkpoint, config, anchor)?;
     let mut v = run_stream(tail, replay_cfg, anchor, base_of(checkpoint), true)?;
@@ -987,10 +1038,19 @@ pub fn resume_stream<R: BufRead>(
 }
 
 /// [`verify_from_boot`] of a list read from a stream, with the limits of [`resume_stream`].
-pub fn verify_from_boot_stream<R: BufRead>(
+pub fn verify_from_boot_stream<I: BufRead, R: Reference>(
+    list: I,
+    config: &ResumeConfig,
+    anchor: &Anchor<R>,
+) -> Result<R::Outcome<Verification>, Error> {
+    verify_from_boot_stream_plain(list, config, anchor).map(|v| anchor.registers().outcome(v))
+}
+
+/// [`verify_from_boot_stream`] without the trust wrapper, for the crate's composites (shards, snapshots).
+pub(crate) fn verify_from_boot_stream_plain<R: BufRead>(
     list: R,
     config: &ResumeConfig,
-    anchor: &Anchor,
+    anchor: &Anchor<impl Reference>,
 ) -> Result<Verification, Error> {
     if !config.replay.replay.start.is_empty() {
         return Err(bad(
@@ -1024,14 +1084,14 @@ fn base_of(checkpoint: &Checkpoint) -> Base {
 fn resume_setup(
     checkpoint: &Checkpoint,
     config: &ResumeConfig,
-    anchor: &Anchor,
+    anchor: &Anchor<impl Reference>,
 ) -> Result<(bool, ImaReplayConfig), Error> {
     if !config.replay.replay.start.is_empty() {
         return Err(bad("start values come from the checkpoint"));
     }
     let tpm_resumed = check_root(checkpoint, anchor, config.allow_tpm_resume)?;
     // Every quoted bank of a register the checkpoint holds must have a start value there.
-    for (id, value) in anchor.registers().iter() {
+    for (id, value) in anchor.values().iter() {
         let alg = value.alg();
         let known_register = checkpoint.registers.iter().any(|r| r.id == *id);
         if known_register && checkpoint.value(id, alg).is_none() {
@@ -1119,15 +1179,15 @@ fn run(
     list: &[u8],
     config: &ResumeConfig,
     replay_cfg: ImaReplayConfig,
-    anchor: &Anchor,
+    anchor: &Anchor<impl Reference>,
     base: Base,
     resumed: bool,
 ) -> Result<Verification, Error> {
-    let expected = anchor.registers();
+    let expected = anchor.values();
     let report = if list.is_empty() {
         empty_report(&replay_cfg, expected)?
     } else {
-        match replay(list, &replay_cfg, Some(expected)) {
+        match replay_values(list, &replay_cfg, Some(expected)) {
             Ok(r) => r,
             Err(e) => {
                 let e = diagnose(list, config, &replay_cfg, expected, base.entries, e);
@@ -1164,7 +1224,7 @@ fn verified(
     end: u64,
     chain: Digest,
     registers: Vec<RegisterValue>,
-    anchor: &Anchor,
+    anchor: &Anchor<impl Reference>,
 ) -> Verification {
     let boot_aggregate = base.boot_aggregate.or_else(|| {
         report
@@ -1179,7 +1239,7 @@ fn verified(
         registers,
         boot_aggregate,
         root: anchor.root().clone(),
-        provenance: anchor.registers().provenance().to_string(),
+        provenance: anchor.provenance_text(),
         format: report.format,
         digest_mode: report.digest_mode,
     };
@@ -1214,11 +1274,11 @@ fn failure(e: Error, base: &Base, resumed: bool) -> Error {
 fn run_stream<R: BufRead>(
     input: R,
     replay_cfg: ImaReplayConfig,
-    anchor: &Anchor,
+    anchor: &Anchor<impl Reference>,
     base: Base,
     resumed: bool,
 ) -> Result<Verification, Error> {
-    let expected = anchor.registers();
+    let expected = anchor.values();
     // An empty stream is an empty tail (nothing measured between two quotes); the reader
     // refuses empty input, so look before it does.
     let mut input = input;
@@ -1227,7 +1287,7 @@ fn run_stream<R: BufRead>(
     let report = if empty {
         empty_report(&replay_cfg, expected)?
     } else {
-        replay(&mut stream, &replay_cfg, Some(expected))
+        replay_values(&mut stream, &replay_cfg, Some(expected))
             .map_err(|e| failure(stream.take_error().unwrap_or(e), &base, resumed))?
     };
     let covered = report.outcome.covered.unwrap_or(report.entries);
@@ -1403,7 +1463,7 @@ fn diagnose(
     list: &[u8],
     config: &ResumeConfig,
     replay_cfg: &ImaReplayConfig,
-    expected: &VerifiedRegisters,
+    expected: &ExpectedRegisters,
     first_entry: u64,
     e: Error,
 ) -> Error {
@@ -1431,7 +1491,7 @@ fn diagnose(
 /// A report for an empty tail: nothing was extended, so the evidence must equal the start values.
 fn empty_report(
     cfg: &ImaReplayConfig,
-    expected: &VerifiedRegisters,
+    expected: &ExpectedRegisters,
 ) -> Result<ImaReplayReport, Error> {
     let outcome = Replayer::verifying(expected, cfg.replay.clone()).finish()?;
     Ok(ImaReplayReport {
@@ -1487,7 +1547,7 @@ fn registers_at(
         c.reader.endian = Some(report.format.endian);
         c.reader.column = Some(report.format.column);
         let prefix = span(list, 0, end)?;
-        replay(prefix, &c, None)?.outcome.registers
+        replay_values(prefix, &c, None)?.outcome.registers
     };
     // Start values of registers this part of the list did not touch are carried over.
     for ((id, alg), v) in &cfg.replay.start {

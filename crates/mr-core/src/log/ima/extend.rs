@@ -33,7 +33,7 @@ use std::io::BufRead;
 
 use crate::alg::{Digest, HashAlg};
 use crate::error::Error;
-use crate::register::{MrId, VerifiedRegisters};
+use crate::register::{ExpectedRegisters, MrId};
 
 use super::reader::ImaReader;
 use super::replay::{DigestMode, ImaReplayConfig};
@@ -157,7 +157,7 @@ impl Budget {
 pub fn find_never_extended<R: BufRead>(
     list: R,
     config: &ImaReplayConfig,
-    expected: &VerifiedRegisters,
+    expected: &ExpectedRegisters,
     budget: u64,
 ) -> Result<NeverExtendedSearch, Error> {
     let modes: &[DigestMode] = match config.digest_mode {

@@ -1,17 +1,17 @@
-//! IMA replay on two threads, chunk by chunk, with exactly the result of [`replay()`].
+//! IMA replay on two threads, chunk by chunk, with exactly the result of [`replay()`](super::replay()).
 //!
 //! A list is cut into chunks of whole entries (about [`CHUNK_LEN`] bytes each, streamed, so
 //! memory does not grow with the list). The expensive, independent part of each entry (parsing,
 //! the template digest in every bank, the header-digest check) is computed for whole chunks on
 //! whichever thread is free; the extends, which form one chain per register and bank, are then
-//! applied in list order on the calling thread through the same [`Replayer`] as [`replay()`].
+//! applied in list order on the calling thread through the same [`Replayer`] as [`replay()`](super::replay()).
 //!
 //! Only regular entries run in parallel. At anything out of the ordinary (a parse error, a
 //! header digest that disagrees, a violation under [`ViolationPolicy::Reject`], a legacy `ima`
 //! entry, bytes after the last whole entry) the replay continues on one thread, through the same
 //! replay state, from the first entry not yet applied: the bytes of the chunks already read,
 //! then the rest of the input. The input is read once (a pipe works, and nothing can change
-//! between two reads); every error and every report is [`replay()`]'s own, and memory stays
+//! between two reads); every error and every report is [`replay()`](super::replay())'s own, and memory stays
 //! bounded by the chunks in flight.
 
 use std::collections::BTreeMap;
@@ -20,12 +20,13 @@ use std::sync::mpsc;
 
 use crate::alg::{Digest, HashAlg};
 use crate::error::Error;
-use crate::register::VerifiedRegisters;
+use crate::register::ExpectedRegisters;
+use crate::trust::Reference;
 
 use super::binary::entry_span;
 use super::reader::{ImaReader, ImaReaderOptions};
 use super::replay::{
-    bank_digests, is_boot_aggregate, replay, BootAggregate, DigestMode, ImaReplayConfig,
+    bank_digests, is_boot_aggregate, replay_values, BootAggregate, DigestMode, ImaReplayConfig,
     ImaReplayReport, ReplayState, ViolationPolicy,
 };
 use super::{ListFormat, ListKind};
@@ -40,45 +41,56 @@ const QUEUE: usize = 2;
 /// falls behind).
 const MAX_PENDING: usize = 6;
 
-/// [`replay()`] on two threads: `input` is read once, chunk by chunk (see the module
-/// documentation). The result, report or error, is always equal to [`replay()`]'s; on a machine
+/// [`replay()`](super::replay()) on two threads: `input` is read once, chunk by chunk (see the module
+/// documentation). The result, report or error, is always equal to [`replay()`](super::replay())'s; on a machine
 /// with one core, or for [`DigestMode`]s other than [`DigestMode::PerBank`], this is
-/// [`replay()`].
+/// [`replay()`](super::replay()).
 ///
 /// ```
 /// use mr_core::log::ima::{self, builder::ImaListBuilder, ImaReplayConfig};
-/// use mr_core::HashAlg;
+/// use mr_core::{ComputeOnly, HashAlg};
 /// let mut b = ImaListBuilder::binary();
 /// for i in 0..1000 {
 ///     b.ima_ng(10, &HashAlg::Sha256.hash(&[i as u8]), &format!("/bin/f{i}"));
 /// }
 /// let list = b.finish();
 /// let cfg = ImaReplayConfig::default();
-/// let two = ima::replay_parallel(&list[..], &cfg, None)?;
-/// assert_eq!(two, ima::replay(&list[..], &cfg, None)?);
+/// let two = ima::replay_parallel(&list[..], &cfg, &ComputeOnly)?;
+/// assert_eq!(two, ima::replay(&list[..], &cfg, &ComputeOnly)?);
 /// # Ok::<(), mr_core::Error>(())
 /// ```
-pub fn replay_parallel<R: BufRead>(
-    input: R,
+pub fn replay_parallel<I: BufRead, R: Reference>(
+    input: I,
     config: &ImaReplayConfig,
-    expected: Option<&VerifiedRegisters>,
-) -> Result<ImaReplayReport, Error> {
-    replay_parallel_chunked(input, config, expected, CHUNK_LEN).0
+    reference: &R,
+) -> Result<R::Outcome<ImaReplayReport>, Error> {
+    replay_parallel_chunked(input, config, reference, CHUNK_LEN).0
 }
 
 /// [`replay_parallel`] with chunks of about `chunk_len` bytes (at least 1 KiB), for tests that
 /// need many chunks from a short list; also says whether the two-thread path applied every
 /// entry (false: the one-thread replay did all or part of it).
 #[doc(hidden)]
-pub fn replay_parallel_chunked<R: BufRead>(
+pub fn replay_parallel_chunked<I: BufRead, R: Reference>(
+    input: I,
+    config: &ImaReplayConfig,
+    reference: &R,
+    chunk_len: usize,
+) -> (Result<R::Outcome<ImaReplayReport>, Error>, bool) {
+    let (result, parallel) = replay_parallel_values(input, config, reference.expected(), chunk_len);
+    (result.map(|r| reference.outcome(r)), parallel)
+}
+
+/// [`replay_parallel_chunked`] against plain values (`None`: compute only).
+pub(crate) fn replay_parallel_values<R: BufRead>(
     input: R,
     config: &ImaReplayConfig,
-    expected: Option<&VerifiedRegisters>,
+    expected: Option<&ExpectedRegisters>,
     chunk_len: usize,
 ) -> (Result<ImaReplayReport, Error>, bool) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cores < 2 || config.digest_mode != DigestMode::PerBank {
-        return (replay(input, config, expected), false);
+        return (replay_values(input, config, expected), false);
     }
     try_parallel(input, config, expected, chunk_len.max(1024))
 }
@@ -393,7 +405,7 @@ enum Flow {
 fn try_parallel<R: BufRead>(
     input: R,
     config: &ImaReplayConfig,
-    expected: Option<&VerifiedRegisters>,
+    expected: Option<&ExpectedRegisters>,
     chunk_len: usize,
 ) -> (Result<ImaReplayReport, Error>, bool) {
     let mut state = ReplayState::new(config, expected);

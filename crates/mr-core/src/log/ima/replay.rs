@@ -4,8 +4,9 @@ use std::io::BufRead;
 
 use crate::alg::{Digest, HashAlg};
 use crate::error::Error;
-use crate::register::{MrId, VerifiedRegisters};
+use crate::register::{ExpectedRegisters, MrId};
 use crate::replay::{ReplayOptions, ReplayOutcome, Replayer};
+use crate::trust::Reference;
 
 use super::checkpoint::HistoryError;
 use super::reader::{ImaReader, ImaReaderOptions};
@@ -222,16 +223,27 @@ impl ImaReplayReport {
 }
 
 /// Replay an IMA list (binary or ASCII, auto-detected) into every PCR it names, per bank, and
-/// compare with `expected` when given.
+/// compare with the values of `reference` (see [`crate::trust`]: verified values give a
+/// [`crate::trust::Verified`] report, expected values a [`crate::trust::Checked`] one,
+/// [`crate::trust::ComputeOnly`] the bare report).
 ///
 /// Every entry's recorded template digest is checked against its data; an entry that disagrees
 /// fails the replay ([`Error::EntryDigest`], or inside [`Error::Replay`] when values also
 /// mismatch) even when the values match. Malformed input is [`Error::Parse`] with byte offset
 /// and entry number.
-pub fn replay<R: BufRead>(
+pub fn replay<I: BufRead, R: Reference>(
+    input: I,
+    config: &ImaReplayConfig,
+    reference: &R,
+) -> Result<R::Outcome<ImaReplayReport>, Error> {
+    replay_values(input, config, reference.expected()).map(|r| reference.outcome(r))
+}
+
+/// [`replay()`] against plain values (`None`: compute only), for the crate's own composites.
+pub(crate) fn replay_values<R: BufRead>(
     input: R,
     config: &ImaReplayConfig,
-    expected: Option<&VerifiedRegisters>,
+    expected: Option<&ExpectedRegisters>,
 ) -> Result<ImaReplayReport, Error> {
     let mut state = ReplayState::new(config, expected);
     let mut reader = ImaReader::new(input, config.reader.clone());
@@ -259,7 +271,7 @@ pub(super) struct ReplayState<'a> {
 impl<'a> ReplayState<'a> {
     pub(super) fn new(
         config: &'a ImaReplayConfig,
-        expected: Option<&VerifiedRegisters>,
+        expected: Option<&ExpectedRegisters>,
     ) -> ReplayState<'a> {
         let banks = replayed_banks(config, expected);
         let mode = config.digest_mode;
@@ -520,7 +532,7 @@ impl BootAggregateTally {
 /// SHA-1 and SHA-256), always with the banks of the verified values, sorted.
 pub(super) fn replayed_banks(
     config: &ImaReplayConfig,
-    expected: Option<&VerifiedRegisters>,
+    expected: Option<&ExpectedRegisters>,
 ) -> Vec<HashAlg> {
     let mut banks: Vec<HashAlg> = if config.banks.is_empty() {
         match expected {

@@ -119,7 +119,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::log::ima::{replay, ImaReplayConfig};
-    use crate::register::VerifiedRegisters;
+    use crate::register::ExpectedRegisters;
 
     #[test]
     fn sample_lists_replay_to_their_summary() {
@@ -129,8 +129,8 @@ mod tests {
             let s = write_sample_list(&mut list, kind, 5000, &banks, 7).unwrap();
             assert_eq!(s.entries, 5000);
             assert_eq!(s.violations, 9);
-            let expected = VerifiedRegisters::asserted(s.expected.clone()).unwrap();
-            let r = replay(&list[..], &ImaReplayConfig::default(), Some(&expected)).unwrap();
+            let expected = ExpectedRegisters::from_values(s.expected.clone()).unwrap();
+            let r = replay(&list[..], &ImaReplayConfig::default(), &expected).unwrap();
             assert_eq!(r.entries, 5000);
             assert_eq!(r.outcome.covered, Some(5000));
             assert_eq!(r.violations, 9);

@@ -30,11 +30,12 @@ use std::io::BufRead;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::register::RegisterValue;
+use crate::register::{RegisterValue, VerifiedRegisters};
+use crate::trust::Reference;
 
 use super::checkpoint::{
-    resume_stream, verify_from_boot_stream, Anchor, Checkpoint, CheckpointKey, HistoryError,
-    ResumeConfig, RootIdentity, Verification, MAX_CHECKPOINT_LEN,
+    resume_stream_plain, verify_from_boot_stream_plain, Anchor, Checkpoint, CheckpointKey,
+    HistoryError, ResumeConfig, RootIdentity, Verification, MAX_CHECKPOINT_LEN,
 };
 
 /// The manifest format version.
@@ -148,30 +149,30 @@ impl ShardManifest {
     }
 }
 
-/// Where a shard begins, resolved.
+/// Where a shard begins, resolved (`R`: the kind of values its quotes give, see [`Anchor`]).
 #[derive(Clone, Debug)]
-pub enum Begin {
+pub enum Begin<R = VerifiedRegisters> {
     /// Reset values at boot.
     Boot,
     /// A trusted checkpoint.
     Checkpoint(Checkpoint),
     /// A verified quote.
-    Quote(Anchor),
+    Quote(Anchor<R>),
     /// Values nobody vouches for (refused).
     Claimed(Vec<RegisterValue>),
 }
 
 /// A shard ready to verify, its list in memory.
 #[derive(Clone, Debug)]
-pub struct Shard {
+pub struct Shard<R = VerifiedRegisters> {
     /// A name for messages (the list file).
     pub name: String,
     /// The list bytes.
     pub list: Vec<u8>,
     /// Its begin.
-    pub begin: Begin,
+    pub begin: Begin<R>,
     /// Its end quote.
-    pub end: Anchor,
+    pub end: Anchor<R>,
 }
 
 /// What is kept of a verified shard.
@@ -222,13 +223,13 @@ impl<'c> ShardChain<'c> {
     }
 
     /// Verify shard `k` (its list read once, as a stream) and append it to the chain.
-    fn verify_next<R: BufRead>(
+    fn verify_next<I: BufRead, R: Reference>(
         &mut self,
         k: usize,
         name: &str,
-        begin: &Begin,
-        list: R,
-        end: &Anchor,
+        begin: &Begin<R>,
+        list: I,
+        end: &Anchor<R>,
     ) -> Result<(), Error> {
         let wrap = |e: Error| -> Error {
             match e {
@@ -256,9 +257,9 @@ impl<'c> ShardChain<'c> {
                 }
                 .into())
             }
-            (Begin::Boot, None) => verify_from_boot_stream(list, config, end).map_err(wrap)?,
+            (Begin::Boot, None) => verify_from_boot_stream_plain(list, config, end).map_err(wrap)?,
             (Begin::Checkpoint(cp), None) => {
-                resume_stream(list, cp, config, end).map_err(wrap)?
+                resume_stream_plain(list, cp, config, end).map_err(wrap)?
             }
             (Begin::Quote(_), None) => {
                 return Err(shard_err(
@@ -275,7 +276,7 @@ impl<'c> ShardChain<'c> {
             (Begin::Quote(begin), Some(prev)) => {
                 let prev_cp = &prev.checkpoint;
                 check_continues(k, begin, prev_cp)?;
-                resume_stream(list, prev_cp, config, end).map_err(wrap)?
+                resume_stream_plain(list, prev_cp, config, end).map_err(wrap)?
             }
         };
         self.shards.push(ShardSummary {
@@ -287,18 +288,28 @@ impl<'c> ShardChain<'c> {
         Ok(())
     }
 
-    fn finish(self) -> Result<ShardsReport, Error> {
-        let last = self.last.ok_or_else(|| shard_err(0, "no shards"))?;
-        Ok(ShardsReport {
+    /// The report, vouched for by the last shard's end quote (`end`).
+    fn finish<R: Reference>(
+        self,
+        end: Option<&Anchor<R>>,
+    ) -> Result<R::Outcome<ShardsReport>, Error> {
+        let (Some(last), Some(end)) = (self.last, end) else {
+            return Err(shard_err(0, "no shards"));
+        };
+        Ok(end.registers().outcome(ShardsReport {
             shards: self.shards,
             last,
-        })
+        }))
     }
 }
 
 /// A begin quote of shard `k` must be the end of shard `k - 1`: same root and boot, and the
 /// same value in every register and bank both hold (at least one).
-fn check_continues(k: usize, begin: &Anchor, prev_cp: &Checkpoint) -> Result<(), Error> {
+fn check_continues<R: Reference>(
+    k: usize,
+    begin: &Anchor<R>,
+    prev_cp: &Checkpoint,
+) -> Result<(), Error> {
     if begin.root() != prev_cp.root() {
         return Err(shard_err(
             k,
@@ -311,7 +322,7 @@ fn check_continues(k: usize, begin: &Anchor, prev_cp: &Checkpoint) -> Result<(),
         ));
     }
     let mut common = 0usize;
-    for (id, value) in begin.registers().iter() {
+    for (id, value) in begin.values().iter() {
         if let Some(p) = prev_cp.value(id, value.alg()) {
             common += 1;
             if p != *value {
@@ -339,35 +350,41 @@ fn check_continues(k: usize, begin: &Anchor, prev_cp: &Checkpoint) -> Result<(),
 }
 
 /// Verify a chain of shards held in memory (see the module documentation).
-pub fn verify_shards(shards: &[Shard], config: &ResumeConfig) -> Result<ShardsReport, Error> {
+pub fn verify_shards<R: Reference>(
+    shards: &[Shard<R>],
+    config: &ResumeConfig,
+) -> Result<R::Outcome<ShardsReport>, Error> {
     let mut chain = ShardChain::new(config);
     for (k, shard) in shards.iter().enumerate() {
         chain.verify_next(k, &shard.name, &shard.begin, &shard.list[..], &shard.end)?;
     }
-    chain.finish()
+    chain.finish(shards.last().map(|s| &s.end))
 }
 
 /// Reads a manifest's files and verifies its quotes.
 pub trait ShardSource {
+    /// The kind of values its quotes give: [`VerifiedRegisters`] from a quote verifier,
+    /// [`crate::ExpectedRegisters`] for values the caller asserts.
+    type Values: Reference;
     /// The bytes of the small file `path` (a checkpoint; at most [`MAX_CHECKPOINT_LEN`] bytes
     /// are needed).
     fn read(&mut self, path: &str) -> Result<Vec<u8>, Error>;
     /// The list file `path`, opened once and read as a stream.
     fn open_list(&mut self, path: &str) -> Result<Box<dyn BufRead + '_>, Error>;
     /// Verify a quote anchor ([`AnchorSpec::TpmQuote`] or [`AnchorSpec::TdQuote`]).
-    fn quote(&mut self, spec: &AnchorSpec) -> Result<Anchor, Error>;
+    fn quote(&mut self, spec: &AnchorSpec) -> Result<Anchor<Self::Values>, Error>;
 }
 
 /// Resolve a manifest's anchors and lists through `source` and verify the chain, shard by
 /// shard: shard k's anchors are resolved and its list streamed only after shard k - 1 verified.
 /// A checkpoint anchor is opened with `key` (none given: [`HistoryError::NoCheckpointKey`],
 /// before anything is read).
-pub fn verify_manifest(
+pub fn verify_manifest<R: Reference>(
     manifest: &ShardManifest,
-    source: &mut dyn ShardSource,
+    source: &mut dyn ShardSource<Values = R>,
     config: &ResumeConfig,
     key: Option<&CheckpointKey>,
-) -> Result<ShardsReport, Error> {
+) -> Result<R::Outcome<ShardsReport>, Error> {
     if manifest.shards.len() > MAX_SHARDS {
         return Err(HistoryError::InvalidManifest(format!(
             "{} shards, at most {MAX_SHARDS}",
@@ -387,6 +404,7 @@ pub fn verify_manifest(
         );
     }
     let mut chain = ShardChain::new(config);
+    let mut last_end = None;
     for (k, s) in manifest.shards.iter().enumerate() {
         let begin = match &s.begin {
             AnchorSpec::Boot => Begin::Boot,
@@ -426,6 +444,7 @@ pub fn verify_manifest(
         };
         let list = source.open_list(&s.list)?;
         chain.verify_next(k, &s.list, &begin, list, &end)?;
+        last_end = Some(end);
     }
-    chain.finish()
+    chain.finish(last_end.as_ref())
 }

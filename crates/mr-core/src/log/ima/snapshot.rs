@@ -21,7 +21,8 @@
 
 use crate::alg::{Digest, HashAlg};
 use crate::error::{Error, ParseError, ParseErrorKind};
-use crate::register::{MrId, RegisterValue};
+use crate::register::{MrId, RegisterValue, VerifiedRegisters};
+use crate::trust::Reference;
 
 use super::checkpoint::{
     resume, Anchor, Checkpoint, HistoryError, ResumeConfig, ResumeInput, Verification,
@@ -135,23 +136,23 @@ pub fn snapshot_aggregate(e: &ImaEntry) -> Result<Option<SnapshotAggregate>, Err
 
 /// What vouches for a `snapshot_aggregate`'s values.
 #[derive(Clone, Copy, Debug)]
-pub enum SnapshotVouch<'a> {
+pub enum SnapshotVouch<'a, R = VerifiedRegisters> {
     /// A trusted checkpoint taken at the snapshot point.
     Checkpoint(&'a Checkpoint),
     /// A quote taken at the snapshot point (verified values with their boot identity).
-    Quote(&'a Anchor),
+    Quote(&'a Anchor<R>),
 }
 
 /// Verify a list that starts with a `snapshot_aggregate` entry against `end`, starting from the
 /// snapshot's values only if `vouch` vouches for every one of them (see the module
 /// documentation). `format` and `digest_mode` fix how the list is read when the vouch is a
 /// quote (a checkpoint carries its own).
-pub fn verify_snapshot_list(
+pub fn verify_snapshot_list<R: Reference>(
     list: &[u8],
-    vouch: Option<SnapshotVouch<'_>>,
+    vouch: Option<SnapshotVouch<'_, R>>,
     config: &ResumeConfig,
-    end: &Anchor,
-) -> Result<Verification, Error> {
+    end: &Anchor<R>,
+) -> Result<R::Outcome<Verification>, Error> {
     let mut reader = ImaReader::new(list, config.replay.reader.clone());
     let first = reader.next_entry()?.ok_or_else(|| {
         Error::from(HistoryError::UnanchoredStart {
@@ -174,7 +175,7 @@ pub fn verify_snapshot_list(
     let vouched = |id: &MrId, alg: HashAlg| -> Option<Digest> {
         match vouch {
             SnapshotVouch::Checkpoint(cp) => cp.value(id, alg),
-            SnapshotVouch::Quote(a) => a.registers().get(id, alg).copied(),
+            SnapshotVouch::Quote(a) => a.values().get(id, alg).copied(),
         }
     };
     for rv in &snapshot.registers {

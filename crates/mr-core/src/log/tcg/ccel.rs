@@ -17,7 +17,7 @@
 use std::fmt;
 
 use crate::error::{Error, ParseErrorKind};
-use crate::register::VerifiedRegisters;
+use crate::trust::Reference;
 
 use super::reader::Reader;
 use super::{perr, replay_as, short, TcgReplayConfig, TcgReplayReport};
@@ -200,16 +200,17 @@ impl CcelTable {
     }
 }
 
-/// Replay a CCEL log area into RTMRs (SHA-384), against `expected` when given.
+/// Replay a CCEL log area into RTMRs (SHA-384), against the values of `reference` (see
+/// [`crate::trust`]).
 ///
 /// With `table`, the table must describe a TDX log, and the log is bounded by its LAML. `cfg`
 /// is normally [`TcgReplayConfig::ccel`] (padding allowed, CC MR indexes).
-pub fn replay(
+pub fn replay<R: Reference>(
     log_area: &[u8],
     table: Option<&CcelTable>,
     cfg: &TcgReplayConfig,
-    expected: Option<&VerifiedRegisters>,
-) -> Result<TcgReplayReport, Error> {
+    reference: &R,
+) -> Result<R::Outcome<TcgReplayReport>, Error> {
     let log = match table {
         Some(t) => {
             if t.cc_type != CcType::TDX {
@@ -225,5 +226,5 @@ pub fn replay(
         }
         None => log_area,
     };
-    replay_as(log, cfg, expected, FORMAT)
+    replay_as(log, cfg, reference.expected(), FORMAT).map(|r| reference.outcome(r))
 }

@@ -35,8 +35,9 @@ pub use spec_id::{AlgorithmSize, SpecIdEvent, SPEC_ID_SIGNATURE};
 
 use crate::alg::{Digest, HashAlg};
 use crate::error::{EntryDigestMismatch, Error, ParseError, ParseErrorKind};
-use crate::register::{MrId, RegisterValue, VerifiedRegisters};
+use crate::register::{ExpectedRegisters, MrId, RegisterValue};
 use crate::replay::{PrefixPolicy, ReplayOptions, ReplayOutcome, Replayer};
+use crate::trust::{ComputeOnly, Reference};
 
 use reader::{Reader, Short};
 
@@ -851,20 +852,20 @@ fn start_locality(
     Ok(found)
 }
 
-/// Parse `log` and replay it through [`Replayer`]: against `expected` when given (a mismatch
-/// is [`Error::Replay`]), else just computing the final values.
-pub fn replay(
+/// Parse `log` and replay it through [`Replayer`] against the values of `reference` (a
+/// mismatch is [`Error::Replay`]; see [`crate::trust`] for the result's type).
+pub fn replay<R: Reference>(
     log: &[u8],
     cfg: &TcgReplayConfig,
-    expected: Option<&VerifiedRegisters>,
-) -> Result<TcgReplayReport, Error> {
-    replay_as(log, cfg, expected, "tcg")
+    reference: &R,
+) -> Result<R::Outcome<TcgReplayReport>, Error> {
+    replay_as(log, cfg, reference.expected(), "tcg").map(|r| reference.outcome(r))
 }
 
 pub(crate) fn replay_as(
     log: &[u8],
     cfg: &TcgReplayConfig,
-    expected: Option<&VerifiedRegisters>,
+    expected: Option<&ExpectedRegisters>,
     format: &'static str,
 ) -> Result<TcgReplayReport, Error> {
     let parsed = parse_as(log, &cfg.parse, format)?;
@@ -872,18 +873,18 @@ pub(crate) fn replay_as(
 }
 
 /// Replay an already parsed log (see [`replay`]).
-pub fn replay_parsed(
+pub fn replay_parsed<R: Reference>(
     log: &TcgLog<'_>,
     cfg: &TcgReplayConfig,
-    expected: Option<&VerifiedRegisters>,
-) -> Result<TcgReplayReport, Error> {
-    replay_log(log, cfg, expected, "tcg")
+    reference: &R,
+) -> Result<R::Outcome<TcgReplayReport>, Error> {
+    replay_log(log, cfg, reference.expected(), "tcg").map(|r| reference.outcome(r))
 }
 
 fn replay_log(
     log: &TcgLog<'_>,
     cfg: &TcgReplayConfig,
-    expected: Option<&VerifiedRegisters>,
+    expected: Option<&ExpectedRegisters>,
     format: &'static str,
 ) -> Result<TcgReplayReport, Error> {
     let log_banks = log.banks();
@@ -955,7 +956,7 @@ fn replay_log(
 fn replay_events(
     log: &TcgLog<'_>,
     cfg: &TcgReplayConfig,
-    expected: Option<&VerifiedRegisters>,
+    expected: Option<&ExpectedRegisters>,
     opts: &ReplayOptions,
     banks: &[HashAlg],
     append_ebs: bool,
@@ -1097,7 +1098,7 @@ pub fn verify_boot_aggregate(
 ) -> Result<Digest, Error> {
     let alg = recorded.alg();
     let cfg = cfg.clone().with_banks(vec![alg]);
-    let report = replay(log, &cfg, None)?;
+    let report = replay(log, &cfg, &ComputeOnly)?;
     let computed = boot_aggregate(&report.outcome.registers, alg);
     if computed == *recorded {
         return Ok(computed);
