@@ -10,7 +10,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use mr_core::{ErrorClass, ExpectedRegisters, MrId, Provenance, VerifiedRegisters};
+use mr_core::{
+    Digest, ErrorClass, ExpectedRegisters, HashAlg, MrId, Provenance, VerifiedRegisters,
+};
 use mr_testkit::journal::SampleJournal;
 use mr_virtual::record::Record;
 use mr_virtual::verify::{derive, DeriveOptions};
