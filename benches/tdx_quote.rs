@@ -11,15 +11,13 @@ use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use mr_rtmr::quote::{self, Collateral, VerifyOptions};
-use mr_rtmr::sim::quote::{QuoteFormat, TestQuoteSigner};
-use mr_rtmr::sim::TdMeasurements;
+use mr_rtmr::sim::quote::QuoteFormat;
+use mr_testkit::td;
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, SigningKey};
 
 /// Inside tdx_quote_collateral.json's validity window (EXPECTED.json).
 const VECTOR_NOW: u64 = 1_752_919_234;
-/// Inside the test PKI's validity.
-const SIM_NOW: u64 = 1_767_225_600;
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("tdx_quote");
@@ -33,17 +31,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| vk.verify(black_box(&msg), black_box(&sig)).unwrap())
     });
 
-    let signer = TestQuoteSigner::new().unwrap();
-    let m = TdMeasurements {
-        mrtd: [1; 48],
-        mrconfigid: [0; 48],
-        mrowner: [0; 48],
-        mrownerconfig: [0; 48],
-        rtmr: [[2; 48]; 4],
-        report_data: [3; 64],
-    };
-    let sim = signer.quote_as(&m, QuoteFormat::V4Td10).unwrap();
-    let sim_opts = VerifyOptions::at_unix(SIM_NOW).with_root_der(signer.root_der());
+    let m = td::measurements([1; 48], [[2; 48]; 4], &[3; 64]);
+    let sim = td::signer().quote_as(&m, QuoteFormat::V4Td10).unwrap();
+    let sim_opts = VerifyOptions::at_unix(td::AT).with_root_der(td::signer().root_der());
     g.bench_function("verify_sim_quote_no_collateral", |b| {
         b.iter(|| quote::verify(black_box(&sim), &sim_opts).unwrap())
     });

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use mr::core::log::ima::sample::write_sample_list;
-use mr::core::log::ima::{self, ImaReader, ImaReaderOptions, ImaReplayConfig, ListKind};
+use mr::core::log::ima::{self, ImaReplayConfig, ListKind};
 use mr::core::{Digest, HashAlg, MeasurementRegister, MrId, Provenance, VerifiedRegisters};
 use mr::rtmr::rtmr::TdxRtmr;
 use mr::rtmr::sim::SimTd;
@@ -24,29 +24,17 @@ use mr::virtual_registers::agent::ImaAgent;
 use mr::virtual_registers::record::Record;
 use mr::virtual_registers::verify::{derive, derive_and_use, DeriveOptions};
 use mr::virtual_registers::{VirtualRegister, MR_IMA};
+use mr_testkit::journal::mr_ima_digests;
 
 const ENTRIES: u64 = 100_000;
 const AGENT_ENTRIES: u64 = 1_000;
-
-fn sha384_digests(list: &[u8]) -> Vec<Digest> {
-    let mut r = ImaReader::new(list, ImaReaderOptions::default());
-    let mut out = Vec::new();
-    while let Some(e) = r.next_entry().unwrap() {
-        out.push(if e.is_violation() {
-            Digest::ones(HashAlg::Sha384)
-        } else {
-            e.template_digest(HashAlg::Sha384)
-        });
-    }
-    out
-}
 
 fn layered_vs_direct(c: &mut Criterion) {
     let mut list = Vec::new();
     write_sample_list(&mut list, ListKind::Binary, ENTRIES, &[HashAlg::Sha1], 1).unwrap();
 
     // PCR 10's SHA-384 bank and mr_ima: the same fold of SHA-384 template digests from zero.
-    let digests = sha384_digests(&list);
+    let digests = mr_ima_digests(&list);
     let mut ima_value = Digest::zero(HashAlg::Sha384);
     let mut journal = String::new();
     let mut rtmr3 = Digest::zero(HashAlg::Sha384);
@@ -150,7 +138,7 @@ fn agent_throughput(c: &mut Criterion) {
         2,
     )
     .unwrap();
-    let digests = sha384_digests(&list);
+    let digests = mr_ima_digests(&list);
     let list = Arc::new(list);
 
     let mut g = c.benchmark_group("agent_1k_entries_into_simulated_rtmr3");

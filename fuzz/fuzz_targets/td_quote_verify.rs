@@ -10,10 +10,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use mr_core::{ErrorClass, VerifiedRegisters};
-use mr_rtmr::quote::{self, QuoteError, VerifyOptions};
-use mr_rtmr::sim::quote::{QuoteFormat, TestQuoteSigner};
-use mr_rtmr::sim::TdMeasurements;
+use mr_core::ErrorClass;
+use mr_rtmr::quote::{self, QuoteError};
+use mr_testkit::td::SignedTdQuotes;
 
 #[path = "edits.rs"]
 mod edits;
@@ -22,49 +21,10 @@ mod edits;
 const AT: u64 = 1_748_736_000;
 const NONCE: &[u8] = b"td quote fuzz nonce";
 
-struct Base {
-    opts: VerifyOptions,
-    quotes: Vec<Vec<u8>>,
-    registers: VerifiedRegisters,
-    report_data: [u8; 64],
-}
-
-fn base() -> &'static Base {
-    static BASE: OnceLock<Base> = OnceLock::new();
-    BASE.get_or_init(|| {
-        let signer = TestQuoteSigner::new().expect("test signer");
-        let mut report_data = [0u8; 64];
-        report_data[..NONCE.len()].copy_from_slice(NONCE);
-        let m = TdMeasurements {
-            mrtd: [0x11; 48],
-            mrconfigid: [0x22; 48],
-            mrowner: [0x33; 48],
-            mrownerconfig: [0x44; 48],
-            rtmr: [[0x55; 48], [0x66; 48], [0x77; 48], [0x88; 48]],
-            report_data,
-        };
-        let opts = VerifyOptions::at_unix(AT)
-            .with_root_der(signer.root_der().to_vec())
-            .with_nonce(NONCE.to_vec());
-        let mut quotes = Vec::new();
-        let mut registers = None;
-        for f in [
-            QuoteFormat::V4Td10,
-            QuoteFormat::V5Td10,
-            QuoteFormat::V5Td15,
-        ] {
-            let q = signer.quote_as(&m, f).expect("quote");
-            let v = quote::verify(&q, &opts).expect("the base quote verifies");
-            registers = Some(v.into_registers());
-            quotes.push(q);
-        }
-        Base {
-            opts,
-            quotes,
-            registers: registers.expect("three formats"),
-            report_data,
-        }
-    })
+/// Valid quotes of one TD in every format (built once per process).
+fn base() -> &'static SignedTdQuotes {
+    static BASE: OnceLock<SignedTdQuotes> = OnceLock::new();
+    BASE.get_or_init(|| SignedTdQuotes::new(NONCE, AT))
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -77,14 +37,7 @@ fuzz_target!(|data: &[u8]| {
         edits::apply(q, rest)
     };
     match quote::verify(&input, &b.opts) {
-        Ok(v) => {
-            assert_eq!(
-                v.registers().iter().collect::<Vec<_>>(),
-                b.registers.iter().collect::<Vec<_>>(),
-                "a TD quote with other registers verified"
-            );
-            assert_eq!(v.report_data(), &b.report_data);
-        }
+        Ok(v) => b.assert_is_this_td(&v),
         Err(mr_rtmr::Error::Quote(QuoteError::Internal(m))) => panic!("internal error: {m}"),
         Err(mr_rtmr::Error::Quote(e)) => assert!(
             matches!(e.class(), ErrorClass::Malformed | ErrorClass::Rejected),

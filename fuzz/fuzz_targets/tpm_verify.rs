@@ -12,118 +12,22 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use mr_core::{ErrorClass, HashAlg, MrId, RegisterValue};
-use mr_tpm::attest::TPM_GENERATED_VALUE;
-use mr_tpm::{
-    tpms_attest_bytes, verify_quote, AkPublic, Attest, Attested, ClockInfo, PcrBankSelection,
-    PcrSelection, QuoteInfo, Signature,
-};
-use p256::ecdsa::signature::hazmat::PrehashSigner;
+use mr_testkit::tpm::{SoftwareQuote, QUOTE_NONCE as NONCE};
+use mr_tpm::{verify_quote, AkPublic};
 
 #[path = "edits.rs"]
 mod edits;
 
-const NONCE: [u8; 32] = [0x5a; 32];
-const PCRS: [u32; 9] = [0, 1, 2, 3, 4, 5, 6, 7, 10];
-
-struct Base {
-    attest: Vec<u8>,
-    sig: Vec<u8>,
-    ak_tpmt: Vec<u8>,
-    ak: AkPublic,
-    pcrs: Vec<RegisterValue>,
-}
-
-fn pcr_values() -> Vec<RegisterValue> {
-    PCRS.iter()
-        .map(|i| RegisterValue {
-            id: MrId::Pcr(*i),
-            value: HashAlg::Sha256.hash(&i.to_be_bytes()),
-        })
-        .collect()
-}
-
-fn base() -> &'static Base {
-    static BASE: OnceLock<Base> = OnceLock::new();
-    BASE.get_or_init(|| {
-        let pcrs = pcr_values();
-        let mut concat = Vec::new();
-        for v in &pcrs {
-            concat.extend_from_slice(v.value.as_bytes());
-        }
-        let attest = Attest {
-            magic: TPM_GENERATED_VALUE,
-            qualified_signer: HashAlg::Sha256.hash(b"signer").as_bytes().to_vec(),
-            extra_data: NONCE.to_vec(),
-            clock_info: ClockInfo {
-                clock: 1_000_000,
-                reset_count: 3,
-                restart_count: 0,
-                safe: true,
-            },
-            firmware_version: 0x2023_0001_0000_0000,
-            attested: Attested::Quote(QuoteInfo {
-                pcr_select: PcrSelection {
-                    banks: vec![PcrBankSelection::new(HashAlg::Sha256, &PCRS)],
-                },
-                pcr_digest: HashAlg::Sha256.hash(&concat).as_bytes().to_vec(),
-            }),
-        }
-        .marshal();
-        // A fixed key: deterministic (RFC 6979) signatures, so the base is the same every run.
-        let key = p256::ecdsa::SigningKey::from_slice(&[7; 32]).expect("fixed scalar");
-        let digest = HashAlg::Sha256.hash(&attest);
-        let sig: p256::ecdsa::Signature = key.sign_prehash(digest.as_bytes()).expect("sign");
-        let (r, s) = sig.split_bytes();
-        let sig = Signature::Ecdsa {
-            hash: HashAlg::Sha256,
-            r: r.to_vec(),
-            s: s.to_vec(),
-        }
-        .marshal();
-        // TPMT_PUBLIC: ECC, nameAlg SHA-256, fixedTPM|fixedParent|sensitiveDataOrigin|
-        // userWithAuth|restricted|sign, no policy, ECDSA/SHA-256, NIST P-256, no KDF.
-        let point = key.verifying_key().to_encoded_point(false);
-        let mut ak_tpmt = Vec::new();
-        for v in [0x0023u16, 0x000B] {
-            ak_tpmt.extend_from_slice(&v.to_be_bytes());
-        }
-        ak_tpmt.extend_from_slice(&0x0005_0072u32.to_be_bytes());
-        for v in [0u16, 0x0010, 0x0018, 0x000B, 0x0003, 0x0010] {
-            ak_tpmt.extend_from_slice(&v.to_be_bytes());
-        }
-        for c in [point.x().expect("x"), point.y().expect("y")] {
-            ak_tpmt.extend_from_slice(&32u16.to_be_bytes());
-            ak_tpmt.extend_from_slice(c);
-        }
-        let ak = AkPublic::from_tpmt_public(&ak_tpmt).expect("the fixed AK parses");
-        verify_quote(&attest, &sig, &ak, &NONCE, &pcrs).expect("the base quote verifies");
-        Base {
-            attest,
-            sig,
-            ak_tpmt,
-            ak,
-            pcrs,
-        }
-    })
+/// The fixed software-signed quote (built once per process).
+fn base() -> &'static SoftwareQuote {
+    static BASE: OnceLock<SoftwareQuote> = OnceLock::new();
+    BASE.get_or_init(SoftwareQuote::new)
 }
 
 fn check(attest: &[u8], sig: &[u8], ak: &AkPublic, pcrs: &[RegisterValue]) {
     let b = base();
     match verify_quote(attest, sig, ak, &NONCE, pcrs) {
-        Ok(verified) => {
-            assert_eq!(
-                tpms_attest_bytes(attest),
-                &b.attest[..],
-                "a TPMS_ATTEST other than the signed one verified"
-            );
-            for v in &b.pcrs {
-                assert_eq!(
-                    verified.get(&v.id, v.value.alg()),
-                    Some(&v.value),
-                    "verified PCR value differs from the quoted one"
-                );
-            }
-        }
+        Ok(verified) => b.assert_is_this_quote(attest, &verified),
         Err(e) => assert!(
             matches!(e.class(), ErrorClass::Malformed | ErrorClass::Rejected),
             "rejection of class {:?}: {e}",
@@ -135,18 +39,18 @@ fn check(attest: &[u8], sig: &[u8], ak: &AkPublic, pcrs: &[RegisterValue]) {
 fuzz_target!(|data: &[u8]| {
     let b = base();
     let Some((&mode, rest)) = data.split_first() else {
-        check(&b.attest, &b.sig, &b.ak, &b.pcrs);
+        check(&b.attest, &b.signature, &b.ak, &b.pcrs);
         return;
     };
     match mode % 7 {
-        0 => check(rest, &b.sig, &b.ak, &b.pcrs),
+        0 => check(rest, &b.signature, &b.ak, &b.pcrs),
         1 => check(&b.attest, rest, &b.ak, &b.pcrs),
-        2 => check(&edits::apply(&b.attest, rest), &b.sig, &b.ak, &b.pcrs),
-        3 => check(&b.attest, &edits::apply(&b.sig, rest), &b.ak, &b.pcrs),
+        2 => check(&edits::apply(&b.attest, rest), &b.signature, &b.ak, &b.pcrs),
+        3 => check(&b.attest, &edits::apply(&b.signature, rest), &b.ak, &b.pcrs),
         4 => {
             let key = edits::apply(&b.ak_tpmt, rest);
             if let Ok(ak) = AkPublic::from_tpmt_public(&key) {
-                match verify_quote(&b.attest, &b.sig, &ak, &NONCE, &b.pcrs) {
+                match verify_quote(&b.attest, &b.signature, &ak, &NONCE, &b.pcrs) {
                     Ok(_) => assert!(
                         ak.tpm_public().is_some_and(|p| p.is_restricted_signing()),
                         "a quote verified with an AK that is not a restricted signing key"
@@ -163,7 +67,7 @@ fuzz_target!(|data: &[u8]| {
             let half = rest.len() / 2 / 4 * 4;
             check(
                 &edits::apply(&b.attest, &rest[..half]),
-                &edits::apply(&b.sig, &rest[half..]),
+                &edits::apply(&b.signature, &rest[half..]),
                 &b.ak,
                 &b.pcrs,
             );
@@ -178,7 +82,7 @@ fuzz_target!(|data: &[u8]| {
                     value,
                 });
             }
-            match verify_quote(&b.attest, &b.sig, &b.ak, &NONCE, &pcrs) {
+            match verify_quote(&b.attest, &b.signature, &b.ak, &NONCE, &pcrs) {
                 Ok(verified) => {
                     for v in &b.pcrs {
                         assert_eq!(verified.get(&v.id, v.value.alg()), Some(&v.value));

@@ -13,6 +13,7 @@ use libfuzzer_sys::fuzz_target;
 use mr_core::{
     Digest, ErrorClass, ExpectedRegisters, HashAlg, MrId, Provenance, VerifiedRegisters,
 };
+use mr_testkit::journal::SampleJournal;
 use mr_virtual::record::Record;
 use mr_virtual::verify::{derive, DeriveOptions};
 use mr_virtual::MR_IMA;
@@ -31,30 +32,13 @@ struct Base {
 fn base() -> &'static Base {
     static BASE: OnceLock<Base> = OnceLock::new();
     BASE.get_or_init(|| {
-        let mut backing = Digest::zero(HashAlg::Sha384);
-        let mut virt = Digest::zero(HashAlg::Sha384);
-        let mut text = String::new();
-        for i in 0u8..6 {
-            if i == 2 {
-                text.push_str("# comment\n\n");
-            }
-            if i == 4 {
-                let sync = Record::Sync { value: backing };
-                backing = backing.extended(sync.line_digest(HashAlg::Sha384).as_bytes());
-                text.push_str(&format!("{sync}\n"));
-            }
-            let d = HashAlg::Sha384.hash(&[i]);
-            let rec = Record::Extend {
-                name: MR_IMA.to_owned(),
-                digest: d,
-            };
-            virt = virt.extended(d.as_bytes());
-            backing = backing.extended(rec.line_digest(HashAlg::Sha384).as_bytes());
-            text.push_str(&format!("{rec}\n"));
-        }
+        let SampleJournal {
+            text,
+            backing,
+            mr_ima: virt,
+        } = SampleJournal::new(6, 2, 4);
         let mut rtmr3 = ExpectedRegisters::new();
         rtmr3.insert(RTMR3, backing).expect("one value");
-        // As the TD quote verifier gives RTMR3 (the target fuzzes the journal, not the quote).
         let verified = VerifiedRegisters::from_verified_root(
             Provenance::TdQuote {
                 root: "fuzz root".into(),
@@ -62,7 +46,7 @@ fn base() -> &'static Base {
             rtmr3,
         );
         Base {
-            journal: text.into_bytes(),
+            journal: text,
             verified,
             mr_ima: virt,
         }

@@ -7,17 +7,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-use common::{code, mr, stderr, stdout, write};
+use common::{arg, code, mr, stderr, stdout, write};
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use mr_core::log::ima::sample::write_sample_list;
-use mr_core::log::ima::{ImaReader, ImaReaderOptions, ListKind};
-use mr_core::{Digest, HashAlg};
+use mr_core::log::ima::ListKind;
+use mr_core::HashAlg;
 use mr_rtmr::rtmr::MEASUREMENTS_DIR;
-use mr_rtmr::sim::quote::{QuoteFormat, TestQuoteSigner};
-use mr_rtmr::sim::TdMeasurements;
+use mr_rtmr::sim::quote::QuoteFormat;
+use mr_testkit::journal::mr_ima_digests;
+use mr_testkit::td::{fresh_signer, measurements, write_quote};
 use sha2::{Digest as _, Sha384};
 
 const AT: &str = "2026-01-01T00:00:00Z";
@@ -83,20 +84,6 @@ fn replay_journal(journal: &str) -> [u8; 48] {
         v = h.finalize().into();
     }
     v
-}
-
-/// The SHA-384 template digest of every entry (all-0xFF for a violation): what mr_ima takes.
-fn ima_digests(list: &[u8]) -> Vec<Digest> {
-    let mut r = ImaReader::new(list, ImaReaderOptions::default());
-    let mut out = Vec::new();
-    while let Some(e) = r.next_entry().unwrap() {
-        out.push(if e.is_violation() {
-            Digest::ones(HashAlg::Sha384)
-        } else {
-            e.template_digest(HashAlg::Sha384)
-        });
-    }
-    out
 }
 
 struct Td {
@@ -165,7 +152,7 @@ fn agent_resumes_after_the_list_grew_without_skipping_or_repeating() {
         .collect();
     assert_eq!(records.len(), 700);
     // Record i carries entry i's SHA-384 template digest: none skipped, none repeated.
-    for (i, (line, d)) in records.iter().zip(ima_digests(&all)).enumerate() {
+    for (i, (line, d)) in records.iter().zip(mr_ima_digests(&all)).enumerate() {
         assert_eq!(
             *line,
             format!("mr_ima extend sha384/{}", d.to_hex()),
@@ -214,24 +201,12 @@ struct Quote {
 }
 
 fn td_quote(dir: &Path, name: &str, rtmr3: [u8; 48], nonce: &[u8]) -> Quote {
-    let signer = TestQuoteSigner::new().unwrap();
-    let mut report_data = [0u8; 64];
-    report_data[..nonce.len()].copy_from_slice(nonce);
-    let m = TdMeasurements {
-        mrtd: [7; 48],
-        mrconfigid: [0; 48],
-        mrowner: [0; 48],
-        mrownerconfig: [0; 48],
-        rtmr: [[0; 48], [0; 48], [0; 48], rtmr3],
-        report_data,
-    };
+    // A signer of its own per call: another TD's quote must not verify under this root.
+    let m = measurements([7; 48], [[0; 48], [0; 48], [0; 48], rtmr3], nonce);
+    let (quote, root) = write_quote(dir, name, &fresh_signer(), &m, QuoteFormat::V5Td15);
     Quote {
-        quote: write(
-            dir,
-            &format!("{name}.quote"),
-            &signer.quote_as(&m, QuoteFormat::V5Td15).unwrap(),
-        ),
-        root: write(dir, &format!("{name}.root.der"), signer.root_der()),
+        quote: arg(&quote).to_owned(),
+        root: arg(&root).to_owned(),
     }
 }
 

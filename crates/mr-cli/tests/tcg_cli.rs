@@ -7,8 +7,8 @@ use common::{arg as path, code, mr, mr_stdin, stderr, stdout, vectors};
 use std::path::{Path, PathBuf};
 
 use mr_core::log::tcg::{self, ParseOptions};
-use mr_rtmr::sim::quote::{QuoteFormat, TestQuoteSigner};
-use mr_rtmr::sim::TdMeasurements;
+use mr_rtmr::sim::quote::QuoteFormat;
+use mr_testkit::td::{measurements, signer, write_quote};
 
 const COS_RTMRS: [&str; 3] = [
     "rtmr0:sha384:3fa2f61f395b7f5feefb4ec2df61297f109ad8abcd6410c1b7df60f21f37b19297fc35e544039c7e1edece752afd17f6",
@@ -249,22 +249,8 @@ fn rtmr_bytes(hex_value: &str) -> [u8; 48] {
 
 /// A quote from the simulated TD (test root) whose RTMRs are `rtmr`.
 fn simulated_quote(dir: &Path, rtmr: [[u8; 48]; 4], nonce: &[u8]) -> (PathBuf, PathBuf) {
-    let signer = TestQuoteSigner::new().unwrap();
-    let mut report_data = [0u8; 64];
-    report_data[..nonce.len()].copy_from_slice(nonce);
-    let m = TdMeasurements {
-        mrtd: [7; 48],
-        mrconfigid: [0; 48],
-        mrowner: [0; 48],
-        mrownerconfig: [0; 48],
-        rtmr,
-        report_data,
-    };
-    let q = dir.join("quote.bin");
-    std::fs::write(&q, signer.quote_as(&m, QuoteFormat::V4Td10).unwrap()).unwrap();
-    let root = dir.join("root.der");
-    std::fs::write(&root, signer.root_der()).unwrap();
-    (q, root)
+    let m = measurements([7; 48], rtmr, nonce);
+    write_quote(dir, "sim", signer(), &m, QuoteFormat::V4Td10)
 }
 
 #[test]

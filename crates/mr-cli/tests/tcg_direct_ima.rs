@@ -7,8 +7,8 @@
 mod common;
 use common::{arg as path, code, mr, stderr, stdout, vectors, write};
 
-use mr_rtmr::sim::quote::{QuoteFormat, TestQuoteSigner};
-use mr_rtmr::sim::TdMeasurements;
+use mr_rtmr::sim::quote::QuoteFormat;
+use mr_testkit::td::{measurements, signer, write_quote};
 use sha2::{Digest as _, Sha256, Sha384};
 
 /// RTMR0..2 after the COS 113 CCEL (go-eventlog's stated values).
@@ -202,29 +202,19 @@ fn direct_mode_against_a_verified_td_quote() {
     let dir = tempfile::tempdir().unwrap();
     let (text, after) = direct_list(rtmr(COS_RTMRS[2]));
     let list = write(dir.path(), "list", text.as_bytes());
-    let signer = TestQuoteSigner::new().unwrap();
     let nonce = b"direct mode nonce";
-    let mut report_data = [0u8; 64];
-    report_data[..nonce.len()].copy_from_slice(nonce);
-    let m = TdMeasurements {
-        mrtd: [7; 48],
-        mrconfigid: [0; 48],
-        mrowner: [0; 48],
-        mrownerconfig: [0; 48],
-        rtmr: [
+    let m = measurements(
+        [7; 48],
+        [
             rtmr(COS_RTMRS[0]),
             rtmr(COS_RTMRS[1]),
             *after.last().unwrap(),
             [9; 48],
         ],
-        report_data,
-    };
-    let q = write(
-        dir.path(),
-        "quote.bin",
-        &signer.quote_as(&m, QuoteFormat::V4Td10).unwrap(),
+        nonce,
     );
-    let root = write(dir.path(), "root.der", signer.root_der());
+    let (q, root) = write_quote(dir.path(), "sim", signer(), &m, QuoteFormat::V4Td10);
+    let (q, root) = (path(&q).to_owned(), path(&root).to_owned());
     let quote_args = |n: &[u8]| {
         vec![
             "--td-quote".to_owned(),

@@ -10,6 +10,7 @@ fn vectors() -> Option<std::path::PathBuf> {
 
 use mr_rtmr::sim::quote::{QuoteFormat, TestQuoteSigner};
 use mr_rtmr::sim::TdMeasurements;
+use mr_testkit::td::{measurements, signer, write_quote};
 
 /// Inside tdx_quote_collateral.json's validity window (see EXPECTED.json).
 const VECTOR_AT: &str = "2025-07-19T10:00:34Z";
@@ -96,23 +97,10 @@ fn tampered_quote_exits_1_and_garbage_exits_2() {
 
 #[test]
 fn simulated_quote_verifies_with_its_root_and_nonce() {
-    let signer = TestQuoteSigner::new().unwrap();
     let nonce = [0xabu8; 32];
-    let mut report_data = [0u8; 64];
-    report_data[..32].copy_from_slice(&nonce);
-    let m = TdMeasurements {
-        mrtd: [1; 48],
-        mrconfigid: [0; 48],
-        mrowner: [0; 48],
-        mrownerconfig: [0; 48],
-        rtmr: [[2; 48], [3; 48], [4; 48], [5; 48]],
-        report_data,
-    };
+    let m = measurements([1; 48], [[2; 48], [3; 48], [4; 48], [5; 48]], &nonce);
     let dir = tempfile::tempdir().unwrap();
-    let q = dir.path().join("quote.bin");
-    std::fs::write(&q, signer.quote_as(&m, QuoteFormat::V5Td15).unwrap()).unwrap();
-    let root = dir.path().join("root.der");
-    std::fs::write(&root, signer.root_der()).unwrap();
+    let (q, root) = write_quote(dir.path(), "quote", signer(), &m, QuoteFormat::V5Td15);
     let nonce_hex = hex::encode(nonce);
     let args = [
         "quote",
@@ -174,31 +162,18 @@ fn simulated_quote_verifies_with_its_root_and_nonce() {
 
 /// Measurements of a simulated TD with the given RTMRs.
 fn sim_measurements(rtmr: [[u8; 48]; 4]) -> TdMeasurements {
-    TdMeasurements {
-        mrtd: [1; 48],
-        mrconfigid: [0; 48],
-        mrowner: [0; 48],
-        mrownerconfig: [0; 48],
-        rtmr,
-        report_data: [0; 64],
-    }
+    measurements([1; 48], rtmr, b"")
 }
 
-/// Writes the signer's quote of `m` and its root into `dir`; returns (quote, root) paths.
+/// Writes the signer's quote of `m` and its root into `dir`; returns (quote, root) arguments.
 fn write_sim_quote(
     dir: &std::path::Path,
     name: &str,
     signer: &TestQuoteSigner,
     m: &TdMeasurements,
 ) -> (String, String) {
-    let q = dir.join(format!("{name}.quote"));
-    std::fs::write(&q, signer.quote_as(m, QuoteFormat::V4Td10).unwrap()).unwrap();
-    let root = dir.join(format!("{name}.root.der"));
-    std::fs::write(&root, signer.root_der()).unwrap();
-    (
-        q.to_str().unwrap().to_owned(),
-        root.to_str().unwrap().to_owned(),
-    )
+    let (q, root) = write_quote(dir, name, signer, m, QuoteFormat::V4Td10);
+    (s(&q).to_owned(), s(&root).to_owned())
 }
 
 const DEBUG_TD: [u8; 8] = [1, 0, 0, 0x10, 0, 0, 0, 0];

@@ -12,38 +12,28 @@ use mr_core::log::cel::{self, CelReplayConfig, Encoding};
 use mr_core::log::ima::{sample, ImaReaderOptions, ListKind};
 use mr_core::ComputeOnly;
 use mr_core::{Error, ErrorClass, HashAlg};
-use mr_test_alloc::{apply_edits, measure, AllocStats, Edit};
+use mr_test_alloc::{apply_edits, measure, Edit};
 use proptest::prelude::*;
 
 #[global_allocator]
 static ALLOC: mr_test_alloc::CountingAlloc = mr_test_alloc::CountingAlloc;
 
-const FLOOR: usize = 64 << 10;
 /// CEL in any encoding: the decoded records (JSON: one record's `Value` at a time, plus the
 /// comment-stripped copy of the input) are a small multiple of the input.
 const CEL_K: usize = 4;
 const ENCODINGS: [Encoding; 3] = [Encoding::Tlv, Encoding::Json, Encoding::Cbor];
 
-fn within(stats: AllocStats, len: usize, what: &str) {
-    let cap = FLOOR.max(CEL_K * len);
-    assert!(
-        stats.largest <= cap,
-        "{what}: allocation of {} bytes for {len} bytes of input (cap {cap})",
-        stats.largest
-    );
-}
-
 fn check(data: &[u8]) {
     let _ = cel::detect(data);
     for enc in ENCODINGS {
         let (r, stats) = measure(|| cel::decode(data, enc));
-        within(stats, data.len(), enc.name());
+        stats.assert_within(CEL_K, data.len(), enc.name());
         match r {
             Ok(records) => {
                 let (r, stats) = measure(|| {
                     cel::replay_records(&records, &CelReplayConfig::default(), &ComputeOnly)
                 });
-                within(stats, data.len(), "cel replay");
+                stats.assert_within(CEL_K, data.len(), "cel replay");
                 if let Err(e) = r {
                     assert!(
                         matches!(e.class(), ErrorClass::Malformed | ErrorClass::Rejected),
@@ -135,7 +125,7 @@ fn large_cels_stay_within_k_times_their_length() {
             stats.largest as f64 / bytes.len() as f64,
             stats.peak_live
         );
-        within(stats, bytes.len(), "large cel");
+        stats.assert_within(CEL_K, bytes.len(), "large cel");
     }
 }
 
@@ -152,7 +142,7 @@ fn a_json_array_of_tiny_values_stays_within_k_times_its_length() {
         stats.largest,
         stats.largest as f64 / text.len() as f64
     );
-    within(stats, text.len(), "json tiny values");
+    stats.assert_within(CEL_K, text.len(), "json tiny values");
 }
 
 /// A CEL of at least `bytes` bytes in `enc`: a sample IMA list's records repeated, numbered on.

@@ -16,29 +16,18 @@ use mr_core::log::ima::{self, ImaReader, ImaReaderOptions, ImaReplayConfig, List
 use mr_core::log::tcg::{self, ccel, ParseOptions, TcgReplayConfig};
 use mr_core::ComputeOnly;
 use mr_core::{Error, ErrorClass, HashAlg, MrId, RegisterValue};
-use mr_test_alloc::{apply_edits, measure, AllocStats, Edit};
+use mr_test_alloc::{apply_edits, measure, Edit};
 use proptest::prelude::*;
 
 #[global_allocator]
 static ALLOC: mr_test_alloc::CountingAlloc = mr_test_alloc::CountingAlloc;
 
-/// Allocations up to this size are always allowed (buffers of fixed size, small inputs).
-const FLOOR: usize = 64 << 10;
 /// IMA lists (binary and ASCII, reader and replay): the entry buffer grows only as data arrives.
 const IMA_K: usize = 2;
 /// TCG / PC-Client logs and CCEL (parse keeps one record per event, replay one per register).
 const TCG_K: usize = 8;
 /// `ID:ALG:HEX` register values.
 const VALUE_K: usize = 2;
-
-fn within(stats: AllocStats, k: usize, len: usize, what: &str) {
-    let cap = FLOOR.max(k * len);
-    assert!(
-        stats.largest <= cap,
-        "{what}: allocation of {} bytes for {len} bytes of input (cap {cap})",
-        stats.largest
-    );
-}
 
 fn no_device(e: &Error, what: &str) {
     assert!(
@@ -80,14 +69,14 @@ fn ima_all(data: &[u8], kind: Option<ListKind>) {
                 }
             }
         });
-        within(stats, IMA_K, data.len(), "ima reader");
+        stats.assert_within(IMA_K, data.len(), "ima reader");
     }
     let mut config = ImaReplayConfig::default();
     if let Some(k) = kind {
         config = config.with_kind(k);
     }
     let (r, stats) = measure(|| ima::replay(data, &config, &ComputeOnly));
-    within(stats, IMA_K, data.len(), "ima replay");
+    stats.assert_within(IMA_K, data.len(), "ima replay");
     if let Err(e) = r {
         no_device(&e, "ima replay");
     }
@@ -96,18 +85,18 @@ fn ima_all(data: &[u8], kind: Option<ListKind>) {
 fn tcg_all(data: &[u8]) {
     for opts in [ParseOptions::default(), ParseOptions::ccel()] {
         let (r, stats) = measure(|| tcg::parse(data, &opts).map(|l| l.events.len()));
-        within(stats, TCG_K, data.len(), "tcg parse");
+        stats.assert_within(TCG_K, data.len(), "tcg parse");
         if let Err(e) = r {
             assert!(matches!(e, Error::Parse(_)), "tcg parse: untyped {e:?}");
         }
     }
     let (r, stats) = measure(|| tcg::replay(data, &TcgReplayConfig::default(), &ComputeOnly));
-    within(stats, TCG_K, data.len(), "tcg replay");
+    stats.assert_within(TCG_K, data.len(), "tcg replay");
     if let Err(e) = r {
         no_device(&e, "tcg replay");
     }
     let (r, stats) = measure(|| ccel::replay(data, None, &TcgReplayConfig::ccel(), &ComputeOnly));
-    within(stats, TCG_K, data.len(), "ccel replay");
+    stats.assert_within(TCG_K, data.len(), "ccel replay");
     if let Err(e) = r {
         no_device(&e, "ccel replay");
     }
@@ -115,12 +104,12 @@ fn tcg_all(data: &[u8]) {
     let split = data.first().map_or(0, |b| usize::from(*b).min(data.len()));
     let (table, area) = data.split_at(split);
     let (r, stats) = measure(|| ccel::CcelTable::parse(table));
-    within(stats, TCG_K, data.len(), "ccel table");
+    stats.assert_within(TCG_K, data.len(), "ccel table");
     match r {
         Ok(t) => {
             let (r, stats) =
                 measure(|| ccel::replay(area, Some(&t), &TcgReplayConfig::ccel(), &ComputeOnly));
-            within(stats, TCG_K, data.len(), "ccel replay with table");
+            stats.assert_within(TCG_K, data.len(), "ccel replay with table");
             if let Err(e) = r {
                 no_device(&e, "ccel replay with table");
             }
@@ -202,7 +191,7 @@ proptest! {
     #[test]
     fn register_values_parse_or_fail_typed_and_print_back(text in "[a-z_0-9]{0,8}:[a-z0-9_]{0,7}:[0-9a-fA-F]{0,130}") {
         let (r, stats) = measure(|| text.parse::<RegisterValue>());
-        within(stats, VALUE_K, text.len(), "register value");
+        stats.assert_within(VALUE_K, text.len(), "register value");
         match r {
             Ok(v) => prop_assert_eq!(v.to_string().parse::<RegisterValue>().unwrap(), v),
             Err(e) => prop_assert!(matches!(e.class(), ErrorClass::Malformed), "{e:?}"),
@@ -269,7 +258,7 @@ fn ima_length_fields_claiming_more_than_the_input_do_not_allocate_it() {
         let (r, stats) =
             measure(|| ima::replay(&bad[..], &ImaReplayConfig::default(), &ComputeOnly));
         assert!(matches!(r, Err(Error::Parse(_))), "{claim}: {r:?}");
-        within(stats, IMA_K, bad.len(), "ima length claim");
+        stats.assert_within(IMA_K, bad.len(), "ima length claim");
     }
 }
 
@@ -293,7 +282,7 @@ fn ima_large_edited_lists_stay_within_k_times_their_length() {
         stats.largest,
         stats.peak_live
     );
-    within(stats, IMA_K, list.len(), "large ima list");
+    stats.assert_within(IMA_K, list.len(), "large ima list");
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases: 16,
         failure_persistence: None,

@@ -95,6 +95,7 @@ pub enum Error {
         after: u64,
     },
     /// A simulated TD was asked for a quote but has no quote provider.
+    #[cfg(feature = "sim")]
     #[error(
         "the simulated TD has no quote provider: build it with SimTdBuilder::quote_provider \
          (e.g. sim::quote::TestQuoteSigner) to read outblob"

@@ -6,7 +6,7 @@
 //! - the real kernel files ([`RealFs`] rooted at `/`, see [`RealFs::system`] behind the `device`
 //!   feature),
 //! - a temporary directory laid out like sysfs / configfs ([`RealFs`] rooted there), and
-//! - the simulated TD ([`SimTd`](crate::sim::SimTd)), an in-memory [`Fs`] that reacts like the
+//! - the simulated TD (`sim::SimTd`, feature `sim`), an in-memory [`Fs`] that reacts like the
 //!   kernel.
 //!
 //! Paths given to an [`Fs`] are relative to its root, `/`-separated, without a leading `/` and
@@ -132,7 +132,7 @@ impl Fs for RealFs {
 }
 
 /// The kernel errnos the tsm-mr and configfs-tsm ABIs document (Linux numbering), so that
-/// callers can say what a refusal means. [`SimTd`](crate::sim::SimTd) returns the same ones.
+/// callers can say what a refusal means. The simulated TD (`sim::SimTd`) returns the same ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Errno {

@@ -6,12 +6,13 @@
 //! - [`fs`]: the small file-system seam both go through, so that tests and the simulated TD
 //!   drive the same code as a real TD;
 //! - [`quote`]: TD quotes v4/v5: parse, verify (signature, QE report, PCK chain, collateral);
-//! - [`sim`]: a simulated TD (RTMRs, reports, quotes signed under a test root).
+//! - `sim` (feature `sim`, not default): a simulated TD (RTMRs, reports, quotes signed under a
+//!   test root), for test suites and demos.
 //!
 //! Feature `device`: constructors bound to this machine's paths (`RealFs::system`,
 //! `TdxSysfs::system`, `TdxRtmr::system`, `TsmReportClient::system`, all rooted at `/`). Without
 //! it everything else builds and runs: the same code takes any [`fs::Fs`] (e.g.
-//! `RealFs::new(root)` or [`sim::SimTd::fs`]). No unsafe code and no ioctls: only sysfs and
+//! `RealFs::new(root)` or, with feature `sim`, `sim::SimTd::fs`). No unsafe code and no ioctls: only sysfs and
 //! configfs files.
 //!
 //! What this crate trusts: the configured root CA (default: Intel SGX Root CA) and the
@@ -23,6 +24,7 @@ pub mod error;
 pub mod fs;
 pub mod quote;
 pub mod rtmr;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod tsm_report;
 

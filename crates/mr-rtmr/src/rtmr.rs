@@ -17,7 +17,7 @@
 //! [`TdxStaticRegister`] (MRTD, MRCONFIGID, MROWNER, MROWNERCONFIG) implement
 //! [`MeasurementRegister`] over it. The same code runs on a real TD ([`TdxSysfs::system`], feature
 //! `device`), on a temporary directory laid out like sysfs, and on the simulated TD
-//! ([`SimTd::fs`](crate::sim::SimTd::fs)).
+//! (`sim::SimTd::fs`, feature `sim`).
 
 use std::sync::Arc;
 

@@ -1,38 +1,15 @@
 //! Malformed TD quotes: typed errors, never a panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::OnceLock;
-
 use mr_core::error::ParseErrorKind;
 use mr_core::ErrorClass;
 use mr_rtmr::quote::{self, QuoteError, VerifyOptions};
 use mr_rtmr::sim::quote::{QuoteFormat, TestQuoteSigner};
 use mr_rtmr::sim::TdMeasurements;
-use mr_rtmr::Error;
-
-const AT: u64 = 1_767_225_600;
-
-fn signer() -> &'static TestQuoteSigner {
-    static S: OnceLock<TestQuoteSigner> = OnceLock::new();
-    S.get_or_init(|| TestQuoteSigner::new().unwrap())
-}
+use mr_testkit::td::{measurements, quote_error, signer, AT};
 
 fn m() -> TdMeasurements {
-    TdMeasurements {
-        mrtd: [1; 48],
-        mrconfigid: [0; 48],
-        mrowner: [0; 48],
-        mrownerconfig: [0; 48],
-        rtmr: [[2; 48], [3; 48], [4; 48], [5; 48]],
-        report_data: [6; 64],
-    }
-}
-
-fn quote_error(e: Error) -> QuoteError {
-    match e {
-        Error::Quote(q) => q,
-        other => panic!("not a quote error: {other}"),
-    }
+    measurements([1; 48], [[2; 48], [3; 48], [4; 48], [5; 48]], &[6; 64])
 }
 
 fn opts() -> VerifyOptions {

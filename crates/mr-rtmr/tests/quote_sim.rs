@@ -1,47 +1,18 @@
 //! Quotes from the simulated TD's test signer go through the real verification code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::OnceLock;
-
 use mr_core::{ErrorClass, HashAlg, MrId, Provenance};
 use mr_rtmr::quote::{self, QuoteError, VerifyOptions, INTEL_SGX_ROOT_CA_DER};
 use mr_rtmr::sim::quote::{QuoteFormat, TestQuoteSigner};
 use mr_rtmr::sim::{QuoteProvider, TdMeasurements};
-use mr_rtmr::Error;
-
-/// 2026-01-01T00:00:00Z, inside the test PKI's validity (2020-2049).
-const AT: u64 = 1_767_225_600;
-
-fn signer() -> &'static TestQuoteSigner {
-    static S: OnceLock<TestQuoteSigner> = OnceLock::new();
-    S.get_or_init(|| TestQuoteSigner::new().unwrap())
-}
+use mr_testkit::td::{distinct_measurements, quote_error, signer, AT, FORMATS};
 
 fn measurements(nonce: &[u8]) -> TdMeasurements {
-    let mut report_data = [0u8; 64];
-    report_data[..nonce.len()].copy_from_slice(nonce);
     TdMeasurements {
-        mrtd: [0x11; 48],
-        mrconfigid: [0x22; 48],
-        mrowner: [0x33; 48],
-        mrownerconfig: [0x44; 48],
         rtmr: [[0xa0; 48], [0xa1; 48], [0xa2; 48], [0xa3; 48]],
-        report_data,
+        ..distinct_measurements(nonce)
     }
 }
-
-fn quote_error(e: Error) -> QuoteError {
-    match e {
-        Error::Quote(q) => q,
-        other => panic!("not a quote error: {other}"),
-    }
-}
-
-const FORMATS: [QuoteFormat; 3] = [
-    QuoteFormat::V4Td10,
-    QuoteFormat::V5Td10,
-    QuoteFormat::V5Td15,
-];
 
 #[test]
 fn test_signer_quotes_verify_against_the_test_root_with_the_right_nonce() {

@@ -3,8 +3,6 @@
 //! other tests let live: see the names).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::OnceLock;
-
 use mr_core::{ErrorClass, Provenance};
 use mr_rtmr::quote::{
     self, QuoteError, TcbStatus, TdAttributes, VerifyOptions, INTEL_SGX_ROOT_CA_DER,
@@ -15,7 +13,7 @@ use mr_rtmr::sim::quote::{
     TEST_NOT_BEFORE_SECS,
 };
 use mr_rtmr::sim::TdMeasurements;
-use mr_rtmr::Error;
+use mr_testkit::td::{measurements, quote_error, signer, AT};
 use p256::ecdsa::SigningKey;
 use rand_core::OsRng;
 use sha2::{Digest as _, Sha256};
@@ -23,35 +21,18 @@ use x509_cert::builder::Profile;
 use x509_cert::der::{DecodePem, Encode};
 use x509_cert::Certificate;
 
-/// 2026-01-01T00:00:00Z, inside the test PKI's validity.
-const AT: u64 = 1_767_225_600;
 const DEBUG_TD: [u8; 8] = [1, 0, 0, 0x10, 0, 0, 0, 0];
 
-fn signer() -> &'static TestQuoteSigner {
-    static S: OnceLock<TestQuoteSigner> = OnceLock::new();
-    S.get_or_init(|| TestQuoteSigner::new().unwrap())
-}
-
 fn m() -> TdMeasurements {
-    TdMeasurements {
-        mrtd: [0x11; 48],
-        mrconfigid: [0; 48],
-        mrowner: [0; 48],
-        mrownerconfig: [0; 48],
-        rtmr: [[0xa0; 48], [0xa1; 48], [0xa2; 48], [0xa3; 48]],
-        report_data: [0; 64],
-    }
+    measurements(
+        [0x11; 48],
+        [[0xa0; 48], [0xa1; 48], [0xa2; 48], [0xa3; 48]],
+        b"",
+    )
 }
 
 fn opts(s: &TestQuoteSigner) -> VerifyOptions {
     VerifyOptions::at_unix(AT).with_root_der(s.root_der())
-}
-
-fn quote_error(e: Error) -> QuoteError {
-    match e {
-        Error::Quote(q) => q,
-        other => panic!("not a quote error: {other}"),
-    }
 }
 
 fn refused(q: &[u8], o: &VerifyOptions) -> QuoteError {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use mr_core::{ErrorClass, HashAlg, MrId, Provenance};
 use mr_rtmr::quote::{self, Collateral, QuoteError, VerifyOptions};
-use mr_rtmr::Error;
+use mr_testkit::td::quote_error;
 
 /// now = min(nextUpdate) - 1 of tdx_quote_collateral.json (EXPECTED.json).
 const TDX_QUOTE_NOW: u64 = 1_752_919_234;
@@ -31,13 +31,6 @@ fn read_hex(name: &str) -> Option<Vec<u8>> {
     let text = String::from_utf8(read(name)?).unwrap();
     let text = text.trim();
     Some(hex::decode(text.strip_prefix("0x").unwrap_or(text)).unwrap())
-}
-
-fn quote_error(e: Error) -> QuoteError {
-    match e {
-        Error::Quote(q) => q,
-        other => panic!("not a quote error: {other}"),
-    }
 }
 
 #[test]

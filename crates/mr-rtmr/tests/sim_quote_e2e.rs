@@ -2,29 +2,19 @@
 //! nonce through the configfs-tsm client, verify it with `quote::verify` against the test root.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::{Arc, OnceLock};
-
 use mr_core::{HashAlg, MeasurementRegister, MrId};
 use mr_rtmr::quote::{self, QuoteError, VerifyOptions};
 use mr_rtmr::rtmr::TdxRtmr;
 use mr_rtmr::sim::quote::TestQuoteSigner;
 use mr_rtmr::sim::SimTd;
 use mr_rtmr::Error;
-
-/// 2026-01-01T00:00:00Z, inside the test PKI's validity.
-const AT: u64 = 1_767_225_600;
-
-fn signer() -> Arc<TestQuoteSigner> {
-    static S: OnceLock<Arc<TestQuoteSigner>> = OnceLock::new();
-    S.get_or_init(|| Arc::new(TestQuoteSigner::new().unwrap()))
-        .clone()
-}
+use mr_testkit::td::{quote_error, signer, AT};
 
 fn sim() -> SimTd {
     SimTd::builder()
         .mrtd([0x3d; 48])
         .rtmrs([[0x10; 48], [0x11; 48], [0; 48], [0; 48]])
-        .quote_provider(signer())
+        .quote_provider(signer().clone())
         .build()
 }
 
@@ -39,13 +29,6 @@ fn measure(td: &SimTd) {
     rtmr3
         .extend(&HashAlg::Sha384.hash(b"mr_ima extend sha384/00"))
         .unwrap();
-}
-
-fn quote_error(e: Error) -> QuoteError {
-    match e {
-        Error::Quote(q) => q,
-        other => panic!("not a quote error: {other}"),
-    }
 }
 
 #[test]

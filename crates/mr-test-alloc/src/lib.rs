@@ -7,7 +7,7 @@
 //! static ALLOC: mr_test_alloc::CountingAlloc = mr_test_alloc::CountingAlloc;
 //!
 //! let (result, stats) = mr_test_alloc::measure(|| parse(&input));
-//! assert!(stats.largest <= 64 << 10 || stats.largest <= 4 * input.len());
+//! stats.assert_within(4, input.len(), "parse"); // at most max(64 KiB, 4 × input)
 //! ```
 //!
 //! Counters are per thread (the test harness runs tests on several threads at once), kept in
@@ -96,6 +96,25 @@ pub struct AllocStats {
     pub peak_live: usize,
     /// Number of allocations (including reallocations).
     pub count: u64,
+}
+
+/// The least every allocation cap allows: 64 KiB (buffers, tables and error messages of a
+/// parser's fixed size, whatever the input length).
+pub const CAP_FLOOR: usize = 64 << 10;
+
+impl AllocStats {
+    /// The allocation cap on hostile input: asserts that no single allocation was larger than
+    /// `max(CAP_FLOOR, k × input_len)` (`k` is the parser's allowed multiple of its input).
+    /// `what` names the call in the failure message.
+    #[track_caller]
+    pub fn assert_within(&self, k: usize, input_len: usize, what: &str) {
+        let cap = CAP_FLOOR.max(k.saturating_mul(input_len));
+        assert!(
+            self.largest <= cap,
+            "{what}: allocation of {} bytes for {input_len} bytes of input (cap {cap})",
+            self.largest
+        );
+    }
 }
 
 /// Run `f` with counting on for this thread; return its result and what it allocated.

@@ -37,4 +37,4 @@ pub use attest::{
 pub use error::Error;
 pub use public::{AkFormat, AkPublic, PublicParams, TpmPublic};
 pub use signature::{SigScheme, Signature};
-pub use verify::{verify_quote, verify_quote_signature, verify_signature, SignedQuote};
+pub use verify::{verify_quote, verify_quote_signature, SignedQuote};

@@ -184,9 +184,8 @@ pub fn verify_quote(
     verify_quote_signature(attest, signature, ak, Some(nonce))?.verify_pcrs(pcrs)
 }
 
-/// Verify a raw signature over `message` with `ak` (what quote verification does after parsing;
-/// exposed for benchmarks and for other TPM-signed structures).
-pub fn verify_signature(ak: &AkPublic, message: &[u8], sig: &Signature) -> Result<(), Error> {
+/// Verify a raw signature over `message` with `ak` (what quote verification does after parsing).
+fn verify_signature(ak: &AkPublic, message: &[u8], sig: &Signature) -> Result<(), Error> {
     ak.check_scheme(sig.scheme(), sig.hash())?;
     let digest = sig.hash().hash(message);
     let digest = digest.as_bytes();

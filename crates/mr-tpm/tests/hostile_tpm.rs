@@ -10,33 +10,17 @@
 //! marshal to the same bytes, and parse again to the same value.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use mr_core::{ErrorClass, HashAlg, MrId, RegisterValue};
-use mr_test_alloc::{apply_edits, measure, AllocStats, Edit};
-use mr_tpm::attest::TPM_GENERATED_VALUE;
-use mr_tpm::{
-    tpms_attest_bytes, verify_quote, AkPublic, Attest, Attested, ClockInfo, PcrBankSelection,
-    PcrSelection, QuoteInfo, Signature, TpmPublic,
-};
-use p256_v13::ecdsa::signature::hazmat::PrehashSigner;
+use mr_core::ErrorClass;
+use mr_test_alloc::{apply_edits, measure, Edit};
+use mr_testkit::tpm::{SoftwareQuote, QUOTE_NONCE as NONCE};
+use mr_tpm::{tpms_attest_bytes, verify_quote, AkPublic, Attest, Signature, TpmPublic};
 use proptest::prelude::*;
 
 #[global_allocator]
 static ALLOC: mr_test_alloc::CountingAlloc = mr_test_alloc::CountingAlloc;
 
-const FLOOR: usize = 64 << 10;
 /// TPM structures, keys and certificates (DER, PEM): a small multiple of the input.
 const TPM_K: usize = 4;
-const NONCE: [u8; 32] = [0x5a; 32];
-const PCRS: [u32; 9] = [0, 1, 2, 3, 4, 5, 6, 7, 10];
-
-fn within(stats: AllocStats, len: usize, what: &str) {
-    let cap = FLOOR.max(TPM_K * len);
-    assert!(
-        stats.largest <= cap,
-        "{what}: allocation of {} bytes for {len} bytes of input (cap {cap})",
-        stats.largest
-    );
-}
 
 fn typed(e: &mr_tpm::Error, what: &str) {
     assert!(
@@ -46,84 +30,15 @@ fn typed(e: &mr_tpm::Error, what: &str) {
     );
 }
 
-struct Base {
-    attest: Vec<u8>,
-    sig: Vec<u8>,
-    ak_tpmt: Vec<u8>,
-    ak: AkPublic,
-    pcrs: Vec<RegisterValue>,
-}
-
-fn base() -> Base {
-    let pcrs: Vec<RegisterValue> = PCRS
-        .iter()
-        .map(|i| RegisterValue {
-            id: MrId::Pcr(*i),
-            value: HashAlg::Sha256.hash(&i.to_be_bytes()),
-        })
-        .collect();
-    let concat: Vec<u8> = pcrs
-        .iter()
-        .flat_map(|v| v.value.as_bytes().to_vec())
-        .collect();
-    let attest = Attest {
-        magic: TPM_GENERATED_VALUE,
-        qualified_signer: HashAlg::Sha256.hash(b"signer").as_bytes().to_vec(),
-        extra_data: NONCE.to_vec(),
-        clock_info: ClockInfo {
-            clock: 1_000_000,
-            reset_count: 3,
-            restart_count: 0,
-            safe: true,
-        },
-        firmware_version: 0x2023_0001_0000_0000,
-        attested: Attested::Quote(QuoteInfo {
-            pcr_select: PcrSelection {
-                banks: vec![PcrBankSelection::new(HashAlg::Sha256, &PCRS)],
-            },
-            pcr_digest: HashAlg::Sha256.hash(&concat).as_bytes().to_vec(),
-        }),
-    }
-    .marshal();
-    let key = p256_v13::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap();
-    let sig: p256_v13::ecdsa::Signature = key
-        .sign_prehash(HashAlg::Sha256.hash(&attest).as_bytes())
-        .unwrap();
-    let (r, s) = sig.split_bytes();
-    let sig = Signature::Ecdsa {
-        hash: HashAlg::Sha256,
-        r: r.to_vec(),
-        s: s.to_vec(),
-    }
-    .marshal();
-    let point = key.verifying_key().to_encoded_point(false);
-    let mut ak_tpmt = Vec::new();
-    for v in [0x0023u16, 0x000B] {
-        ak_tpmt.extend_from_slice(&v.to_be_bytes());
-    }
-    ak_tpmt.extend_from_slice(&0x0005_0072u32.to_be_bytes());
-    for v in [0u16, 0x0010, 0x0018, 0x000B, 0x0003, 0x0010] {
-        ak_tpmt.extend_from_slice(&v.to_be_bytes());
-    }
-    for c in [point.x().unwrap(), point.y().unwrap()] {
-        ak_tpmt.extend_from_slice(&32u16.to_be_bytes());
-        ak_tpmt.extend_from_slice(c);
-    }
-    let ak = AkPublic::from_tpmt_public(&ak_tpmt).unwrap();
-    verify_quote(&attest, &sig, &ak, &NONCE, &pcrs).expect("the base quote verifies");
-    Base {
-        attest,
-        sig,
-        ak_tpmt,
-        ak,
-        pcrs,
-    }
+/// The fixed software-signed quote every edit starts from.
+fn base() -> SoftwareQuote {
+    SoftwareQuote::new()
 }
 
 /// Every parser on `data`; whatever parses and can be written again round-trips.
 fn parsers(data: &[u8]) {
     let (r, stats) = measure(|| Attest::parse(tpms_attest_bytes(data)));
-    within(stats, data.len(), "TPMS_ATTEST");
+    stats.assert_within(TPM_K, data.len(), "TPMS_ATTEST");
     match r {
         Ok(a) => {
             let bytes = a.marshal();
@@ -132,7 +47,7 @@ fn parsers(data: &[u8]) {
         Err(e) => typed(&e, "TPMS_ATTEST"),
     }
     let (r, stats) = measure(|| Signature::parse(data));
-    within(stats, data.len(), "TPMT_SIGNATURE");
+    stats.assert_within(TPM_K, data.len(), "TPMT_SIGNATURE");
     match r {
         Ok(s) => assert_eq!(
             Signature::parse(&s.marshal()).unwrap(),
@@ -149,7 +64,7 @@ fn parsers(data: &[u8]) {
                 TpmPublic::parse_tpmt(data)
             }
         });
-        within(stats, data.len(), "TPMT_PUBLIC");
+        stats.assert_within(TPM_K, data.len(), "TPMT_PUBLIC");
         match r {
             Ok(p) => {
                 let again = TpmPublic::parse_tpmt(p.tpmt_bytes()).unwrap();
@@ -167,34 +82,25 @@ fn parsers(data: &[u8]) {
             AkPublic::from_spki_der(data),
         ]
     });
-    within(stats, data.len(), "AK formats");
+    stats.assert_within(TPM_K, data.len(), "AK formats");
     for r in r {
         if let Err(e) = r {
             typed(&e, "AK");
         }
     }
     let (r, stats) = measure(|| mr_tpm::cert::certificate_der(data));
-    within(stats, data.len(), "certificate");
+    stats.assert_within(TPM_K, data.len(), "certificate");
     if let Err(e) = r {
         typed(&e, "certificate");
     }
 }
 
-fn verify_checked(b: &Base, attest: &[u8], sig: &[u8], ak: &AkPublic) {
+fn verify_checked(b: &SoftwareQuote, attest: &[u8], sig: &[u8], ak: &AkPublic) {
     let len = attest.len() + sig.len();
     let (r, stats) = measure(|| verify_quote(attest, sig, ak, &NONCE, &b.pcrs));
-    within(stats, len, "verify_quote");
+    stats.assert_within(TPM_K, len, "verify_quote");
     match r {
-        Ok(v) => {
-            assert_eq!(
-                tpms_attest_bytes(attest),
-                &b.attest[..],
-                "an edited quote verified"
-            );
-            for p in &b.pcrs {
-                assert_eq!(v.get(&p.id, p.value.alg()), Some(&p.value));
-            }
-        }
+        Ok(v) => b.assert_is_this_quote(attest, &v),
         Err(e) => typed(&e, "verify_quote"),
     }
 }
@@ -218,7 +124,7 @@ proptest! {
         which in 0u8..3, e in edits()
     ) {
         let b = base();
-        let src = [&b.attest, &b.sig, &b.ak_tpmt][usize::from(which)];
+        let src = [&b.attest, &b.signature, &b.ak_tpmt][usize::from(which)];
         parsers(&apply_edits(src, &e));
     }
 
@@ -228,13 +134,13 @@ proptest! {
     ) {
         let b = base();
         match which {
-            0 => verify_checked(&b, &apply_edits(&b.attest, &e), &b.sig, &b.ak),
-            1 => verify_checked(&b, &b.attest, &apply_edits(&b.sig, &e), &b.ak),
+            0 => verify_checked(&b, &apply_edits(&b.attest, &e), &b.signature, &b.ak),
+            1 => verify_checked(&b, &b.attest, &apply_edits(&b.signature, &e), &b.ak),
             2 => {
                 let edited = apply_edits(&b.ak_tpmt, &e);
                 match AkPublic::from_tpmt_public(&edited) {
                     Ok(ak) => {
-                        if verify_quote(&b.attest, &b.sig, &ak, &NONCE, &b.pcrs).is_ok() {
+                        if verify_quote(&b.attest, &b.signature, &ak, &NONCE, &b.pcrs).is_ok() {
                             // Only a change outside the key and its restrictions can keep it valid.
                             prop_assert!(ak.tpm_public().unwrap().is_restricted_signing());
                         }
@@ -244,7 +150,7 @@ proptest! {
             }
             _ => {
                 let half = e.len() / 2;
-                verify_checked(&b, &apply_edits(&b.attest, &e[..half]), &apply_edits(&b.sig, &e[half..]), &b.ak)
+                verify_checked(&b, &apply_edits(&b.attest, &e[..half]), &apply_edits(&b.signature, &e[half..]), &b.ak)
             }
         }
     }

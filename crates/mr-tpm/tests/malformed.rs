@@ -4,41 +4,20 @@
 
 use mr_core::error::{ParseError, ParseErrorKind};
 use mr_core::{HashAlg, MrId, RegisterValue};
-use mr_tpm::attest::{TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE};
-use mr_tpm::{
-    verify_quote, verify_quote_signature, AkPublic, Attest, Attested, ClockInfo, Error,
-    PcrBankSelection, PcrSelection, QuoteInfo, SigScheme, Signature, TpmPublic,
+use mr_testkit::tpm::{
+    ecc_key, ecc_tpmt_public, ecdsa_signature, quote_attest, EcdsaKey, RESTRICTED_SIGNING,
 };
-use p256_v13::ecdsa::signature::hazmat::PrehashSigner;
-use p256_v13::ecdsa::SigningKey;
+use mr_tpm::attest::TPM_ST_ATTEST_QUOTE;
+use mr_tpm::{
+    verify_quote, verify_quote_signature, AkPublic, Attest, Attested, Error, SigScheme, Signature,
+    TpmPublic,
+};
 
-const RESTRICTED_SIGNING: u32 = 0x0005_0072;
-
-fn signing_key(seed: u8) -> SigningKey {
-    SigningKey::from_slice(&[seed; 32]).unwrap()
+fn signing_key(seed: u8) -> EcdsaKey {
+    ecc_key(seed)
 }
 
-/// TPMT_PUBLIC of a P-256 ECDSA/SHA-256 key with `attributes`.
-fn ecc_tpmt_public(key: &SigningKey, attributes: u32, scheme: u16, hash: u16) -> Vec<u8> {
-    let point = key.verifying_key().to_encoded_point(false);
-    let mut out = Vec::new();
-    out.extend_from_slice(&0x0023u16.to_be_bytes()); // ECC
-    out.extend_from_slice(&0x000Bu16.to_be_bytes()); // nameAlg SHA-256
-    out.extend_from_slice(&attributes.to_be_bytes());
-    out.extend_from_slice(&0u16.to_be_bytes()); // authPolicy
-    out.extend_from_slice(&0x0010u16.to_be_bytes()); // symmetric NULL
-    out.extend_from_slice(&scheme.to_be_bytes());
-    out.extend_from_slice(&hash.to_be_bytes());
-    out.extend_from_slice(&0x0003u16.to_be_bytes()); // NIST P-256
-    out.extend_from_slice(&0x0010u16.to_be_bytes()); // kdf NULL
-    for c in [point.x().unwrap(), point.y().unwrap()] {
-        out.extend_from_slice(&32u16.to_be_bytes());
-        out.extend_from_slice(c);
-    }
-    out
-}
-
-fn ak(key: &SigningKey) -> AkPublic {
+fn ak(key: &EcdsaKey) -> AkPublic {
     AkPublic::from_tpmt_public(&ecc_tpmt_public(key, RESTRICTED_SIGNING, 0x0018, 0x000B)).unwrap()
 }
 
@@ -56,39 +35,11 @@ fn pcr_values() -> Vec<RegisterValue> {
 }
 
 fn attest(nonce: &[u8]) -> Attest {
-    let mut pcr_digest_input = Vec::new();
-    for v in pcr_values() {
-        pcr_digest_input.extend_from_slice(v.value.as_bytes());
-    }
-    Attest {
-        magic: TPM_GENERATED_VALUE,
-        qualified_signer: vec![0x00, 0x0b, 1, 2, 3],
-        extra_data: nonce.to_vec(),
-        clock_info: ClockInfo {
-            clock: 1234,
-            reset_count: 1,
-            restart_count: 0,
-            safe: true,
-        },
-        firmware_version: 0x2021_0001,
-        attested: Attested::Quote(QuoteInfo {
-            pcr_select: PcrSelection {
-                banks: vec![PcrBankSelection::new(HashAlg::Sha256, &[10, 16])],
-            },
-            pcr_digest: HashAlg::Sha256.hash(&pcr_digest_input).as_bytes().to_vec(),
-        }),
-    }
+    quote_attest(nonce, &pcr_values())
 }
 
-fn sign(key: &SigningKey, bytes: &[u8], hash: HashAlg) -> Vec<u8> {
-    let sig: p256_v13::ecdsa::Signature = key.sign_prehash(hash.hash(bytes).as_bytes()).unwrap();
-    let (r, s) = sig.split_bytes();
-    Signature::Ecdsa {
-        hash,
-        r: r.to_vec(),
-        s: s.to_vec(),
-    }
-    .marshal()
+fn sign(key: &EcdsaKey, bytes: &[u8], hash: HashAlg) -> Vec<u8> {
+    ecdsa_signature(key, bytes, hash)
 }
 
 #[test]

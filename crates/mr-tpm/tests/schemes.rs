@@ -4,34 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mr_core::HashAlg;
-use mr_tpm::attest::TPM_GENERATED_VALUE;
-use mr_tpm::{
-    verify_quote_signature, verify_signature, AkPublic, Attest, Attested, ClockInfo, Error,
-    PcrBankSelection, PcrSelection, QuoteInfo, SigScheme, Signature,
-};
+use mr_testkit::tpm::{pcr_values, quote_attest};
+use mr_tpm::{verify_quote_signature, AkPublic, Attest, Error, SigScheme, Signature};
 use rsa::pkcs8::EncodePublicKey as _;
 use rsa::traits::PublicKeyParts;
 
 fn attest() -> Vec<u8> {
-    Attest {
-        magic: TPM_GENERATED_VALUE,
-        qualified_signer: vec![0, 0x0b, 9],
-        extra_data: b"nonce".to_vec(),
-        clock_info: ClockInfo {
-            clock: 5,
-            reset_count: 1,
-            restart_count: 0,
-            safe: true,
-        },
-        firmware_version: 1,
-        attested: Attested::Quote(QuoteInfo {
-            pcr_select: PcrSelection {
-                banks: vec![PcrBankSelection::new(HashAlg::Sha256, &[10])],
-            },
-            pcr_digest: vec![0; 32],
-        }),
-    }
-    .marshal()
+    quote_attest(b"nonce", &pcr_values(&[10])).marshal()
 }
 
 fn rsa_key() -> rsa::RsaPrivateKey {
@@ -93,7 +72,7 @@ fn rsapss_verifies_with_digest_length_and_maximum_salt() {
             hash: HashAlg::Sha256,
             sig: sig.clone(),
         };
-        verify_signature(&ak, &a, &tpmt).unwrap();
+        verify_quote_signature(&a, &tpmt.marshal(), &ak, Some(b"nonce")).unwrap();
         // The same bytes as RSASSA do not verify.
         let wrong = Signature::Rsa {
             scheme: SigScheme::RsaSsa,
@@ -101,7 +80,7 @@ fn rsapss_verifies_with_digest_length_and_maximum_salt() {
             sig,
         };
         assert!(matches!(
-            verify_signature(&ak, &a, &wrong),
+            verify_quote_signature(&a, &wrong.marshal(), &ak, Some(b"nonce")),
             Err(Error::BadSignature)
         ));
     }

@@ -13,7 +13,8 @@
 
 use mr_core::ExpectedRegisters;
 use mr_core::{Digest, ErrorClass, HashAlg, MrId, Provenance, VerifiedRegisters};
-use mr_test_alloc::{apply_edits, measure, AllocStats, Edit};
+use mr_test_alloc::{apply_edits, measure, Edit};
+use mr_testkit::journal::SampleJournal;
 use mr_virtual::record::Record;
 use mr_virtual::verify::{derive, DeriveOptions};
 use mr_virtual::MR_IMA;
@@ -22,19 +23,9 @@ use proptest::prelude::*;
 #[global_allocator]
 static ALLOC: mr_test_alloc::CountingAlloc = mr_test_alloc::CountingAlloc;
 
-const FLOOR: usize = 64 << 10;
 /// Journals (line buffer, records, derived registers): a small multiple of the input.
 const JOURNAL_K: usize = 4;
 const RTMR3: MrId = MrId::Rtmr(3);
-
-fn within(stats: AllocStats, len: usize, what: &str) {
-    let cap = FLOOR.max(JOURNAL_K * len);
-    assert!(
-        stats.largest <= cap,
-        "{what}: allocation of {} bytes for {len} bytes of input (cap {cap})",
-        stats.largest
-    );
-}
 
 struct Base {
     journal: Vec<u8>,
@@ -43,27 +34,11 @@ struct Base {
 }
 
 fn base() -> Base {
-    let mut backing = Digest::zero(HashAlg::Sha384);
-    let mut virt = Digest::zero(HashAlg::Sha384);
-    let mut text = String::new();
-    for i in 0u8..8 {
-        if i == 3 {
-            text.push_str("# rotated here once\n\n");
-        }
-        if i == 5 {
-            let sync = Record::Sync { value: backing };
-            backing = backing.extended(sync.line_digest(HashAlg::Sha384).as_bytes());
-            text.push_str(&format!("{sync}\n"));
-        }
-        let d = HashAlg::Sha384.hash(&[i]);
-        let rec = Record::Extend {
-            name: MR_IMA.to_owned(),
-            digest: d,
-        };
-        virt = virt.extended(d.as_bytes());
-        backing = backing.extended(rec.line_digest(HashAlg::Sha384).as_bytes());
-        text.push_str(&format!("{rec}\n"));
-    }
+    let SampleJournal {
+        text,
+        backing,
+        mr_ima: virt,
+    } = SampleJournal::new(8, 3, 5);
     let mut rtmr3 = ExpectedRegisters::new();
     rtmr3.insert(RTMR3, backing).unwrap();
     let verified = VerifiedRegisters::from_verified_root(
@@ -72,16 +47,11 @@ fn base() -> Base {
         },
         rtmr3,
     );
-    let derived = derive(
-        text.as_bytes(),
-        &RTMR3,
-        &verified,
-        &DeriveOptions::default(),
-    )
-    .expect("the base journal derives");
+    let derived = derive(&text[..], &RTMR3, &verified, &DeriveOptions::default())
+        .expect("the base journal derives");
     assert_eq!(derived.get(MR_IMA, HashAlg::Sha384), Some(virt));
     Base {
-        journal: text.into_bytes(),
+        journal: text,
         verified,
         mr_ima: virt,
     }
@@ -89,7 +59,7 @@ fn base() -> Base {
 
 fn check(b: &Base, journal: &[u8]) {
     let (r, stats) = measure(|| derive(journal, &RTMR3, &b.verified, &DeriveOptions::default()));
-    within(stats, journal.len(), "derive");
+    stats.assert_within(JOURNAL_K, journal.len(), "derive");
     match r {
         Ok(d) => assert_eq!(
             d.get(MR_IMA, HashAlg::Sha384),
@@ -130,7 +100,7 @@ proptest! {
         line in "(mr_ima|SYNC|[A-Za-z0-9_.-]{0,6})( ?)(extend|sha384/|[a-z]{0,6})( ?)(sha(1|256|384|512)/)?[0-9a-fA-F]{0,100}"
     ) {
         let (r, stats) = measure(|| Record::parse(&line));
-        within(stats, line.len(), "record");
+        stats.assert_within(JOURNAL_K, line.len(), "record");
         if let Ok(Some(rec)) = r {
             prop_assert_eq!(rec.to_string(), line.clone(), "a record with two spellings");
             prop_assert_eq!(Record::parse(&rec.to_string()).unwrap(), Some(rec));

@@ -123,6 +123,7 @@ pub enum QuoteError {
     #[error("debug TD (td_attributes {0}): the host can read and change its memory and registers; refused unless debug TDs are allowed (--allow-debug)")]
     DebugTd(String),
     /// The test signer of the simulated TD could not build a certificate or quote.
+    #[cfg(feature = "sim")]
     #[error("test quote signer: {0}")]
     TestSigner(String),
     /// A step that cannot fail on any input failed (a bug in mr): reported, never a panic.
@@ -149,8 +150,9 @@ impl QuoteError {
             | QuoteError::CollateralEncoding(_)
             | QuoteError::NonceTooLong(_)
             | QuoteError::EmptyNonce
-            | QuoteError::TestSigner(_)
             | QuoteError::Internal(_) => ErrorClass::Malformed,
+            #[cfg(feature = "sim")]
+            QuoteError::TestSigner(_) => ErrorClass::Malformed,
             QuoteError::UnknownQeVendor(_)
             | QuoteError::ChainUntrusted(_)
             | QuoteError::CertificateNotValidAt { .. }

@@ -10,7 +10,8 @@
 //! * [`replay_parallel()`] gives the same result on two threads for lists that can be read twice
 //!   (files): chunks of whole entries are parsed and hashed on either thread, the extends applied
 //!   in order; anything irregular is decided by [`replay()`].
-//! * [`builder::ImaListBuilder`] writes valid lists (for tests, benchmarks and demos).
+//! * `builder::ImaListBuilder` writes valid lists and `sample` synthetic ones (test support,
+//!   only with the non-default feature `testing`; tests use them through `mr-testkit`).
 //!
 //! Trailing bytes: some real lists (tpm2-tss test data) end with a few stray bytes after the last
 //! full entry. By default that is a truncation error (a list cut short must not verify silently);
@@ -19,6 +20,7 @@
 
 mod ascii;
 mod binary;
+#[cfg(feature = "testing")]
 pub mod builder;
 pub mod checkpoint;
 pub mod extend;
@@ -26,6 +28,7 @@ pub mod kexec;
 mod parallel;
 mod reader;
 mod replay;
+#[cfg(feature = "testing")]
 pub mod sample;
 pub mod shards;
 pub mod snapshot;

@@ -1,0 +1,25 @@
+//! Test support for mr, shared by the test suites, benchmarks and fuzz targets of the workspace
+//! (a dev-dependency only; `publish = false`). One builder per fixture:
+//!
+//! - [`tpm`]: TPM quotes signed in software (a fixed P-256 or a fresh RSA attestation key given
+//!   as a TPMT_PUBLIC, a TPMS_ATTEST over chosen PCR values), and [`tpm::SoftwareQuote`], the
+//!   fixed signed quote the hostile-input tests, the fuzz target and the benchmark start from;
+//! - [`td`]: simulated TD quotes (`mr_rtmr::sim`, enabled here): one test signer per process,
+//!   measurements, quote and root files, [`td::SignedTdQuotes`] in every format;
+//! - [`journal`]: a valid `mr_ima` journal over RTMR3 with its backing and virtual values.
+//!
+//! A dev-dependency on this crate also turns on the test-support features of the production
+//! crates for the test build: `mr-core/testing` (`mr_core::log::ima::builder`, the IMA list
+//! builder, and `mr_core::log::ima::sample`, synthetic lists; they stay in mr-core because its
+//! own unit tests use them) and `mr-rtmr/sim` (the simulated TD and its test quote signer).
+//!
+//! The allocation cap of the hostile-input tests is `mr_test_alloc::AllocStats::assert_within`
+//! (that crate holds the counting allocator and the one unsafe impl of the test suite).
+//!
+//! Helpers panic on failure (`expect`): a fixture that cannot be built is a broken test set-up.
+#![forbid(unsafe_code)]
+#![allow(clippy::expect_used, clippy::panic)]
+
+pub mod journal;
+pub mod td;
+pub mod tpm;
