@@ -1,0 +1,1 @@
+//! Writing a runtime policy (placeholder, filled below).
