@@ -111,11 +111,7 @@ pub fn run_appraise(args: AppraiseArgs) -> CmdResult {
                 result.failed - result.failures.len() as u64
             );
         }
-        outln!(
-            "{} entries, {} not allowed",
-            result.entries,
-            result.failed
-        );
+        outln!("{} entries, {} not allowed", result.entries, result.failed);
     }
     if result.is_allowed() {
         Ok(())
@@ -158,9 +154,8 @@ fn create(args: CreateArgs) -> CmdResult {
     }
     let text = format!("{:#}\n", builder.to_json());
     match &args.output {
-        Some(path) => std::fs::write(path, text).map_err(|e| {
-            Failure::Malformed(format!("cannot write {}: {e}", path.display()))
-        }),
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| Failure::Malformed(format!("cannot write {}: {e}", path.display()))),
         None => {
             use std::io::Write;
             std::io::stdout()

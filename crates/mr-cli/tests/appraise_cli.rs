@@ -22,14 +22,29 @@ fn list(paths: &[(&str, &[u8])]) -> Vec<u8> {
 #[test]
 fn a_policy_created_from_a_list_allows_it_and_rejects_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let good = write(dir.path(), "good", &list(&[("/bin/a", b"a"), ("/bin/b", b"b")]));
+    let good = write(
+        dir.path(),
+        "good",
+        &list(&[("/bin/a", b"a"), ("/bin/b", b"b")]),
+    );
     let policy = dir.path().join("policy.json");
-    let o = mr(&["policy", "create", "--ima-list", &good, "-o", policy.to_str().unwrap()]);
+    let o = mr(&[
+        "policy",
+        "create",
+        "--ima-list",
+        &good,
+        "-o",
+        policy.to_str().unwrap(),
+    ]);
     assert_eq!(code(&o), 0, "{o:?}");
     let p = policy.to_str().unwrap();
     let o = mr(&["ima", "appraise", &good, "--runtime-policy", p]);
     assert_eq!(code(&o), 0, "{o:?}");
-    assert!(stdout(&o).contains("3 entries, 0 not allowed"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("3 entries, 0 not allowed"),
+        "{}",
+        stdout(&o)
+    );
 
     let bad = write(
         dir.path(),
@@ -39,8 +54,14 @@ fn a_policy_created_from_a_list_allows_it_and_rejects_changes() {
     let o = mr(&["ima", "appraise", &bad, "--runtime-policy", p]);
     assert_eq!(code(&o), 1, "{o:?}");
     let out = stdout(&o);
-    assert!(out.contains("entry 3: /bin/b (ima-ng): digest mismatch"), "{out}");
-    assert!(out.contains("entry 4: /bin/c (ima-ng): not in policy"), "{out}");
+    assert!(
+        out.contains("entry 3: /bin/b (ima-ng): digest mismatch"),
+        "{out}"
+    );
+    assert!(
+        out.contains("entry 4: /bin/c (ima-ng): not in policy"),
+        "{out}"
+    );
 
     let o = mr(&["ima", "appraise", &bad, "--runtime-policy", p, "--json"]);
     assert_eq!(code(&o), 1);
@@ -60,7 +81,16 @@ fn a_policy_created_from_a_list_allows_it_and_rejects_changes() {
         "deny",
         format!("{}\n", HashAlg::Sha256.hash(b"a").to_hex()).as_bytes(),
     );
-    let o = mr(&["ima", "appraise", &good, "--runtime-policy", p, "--deny-list", &deny, "--json"]);
+    let o = mr(&[
+        "ima",
+        "appraise",
+        &good,
+        "--runtime-policy",
+        p,
+        "--deny-list",
+        &deny,
+        "--json",
+    ]);
     assert_eq!(code(&o), 1, "{o:?}");
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["failures"][0]["entry"], 2);
@@ -83,7 +113,17 @@ fn malformed_inputs_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let good = write(dir.path(), "good", &list(&[("/bin/a", b"a")]));
     let policy = dir.path().join("policy.json");
-    assert_eq!(code(&mr(&["policy", "create", "--ima-list", &good, "-o", policy.to_str().unwrap()])), 0);
+    assert_eq!(
+        code(&mr(&[
+            "policy",
+            "create",
+            "--ima-list",
+            &good,
+            "-o",
+            policy.to_str().unwrap()
+        ])),
+        0
+    );
     let p = policy.to_str().unwrap();
     let text = std::fs::read_to_string(&policy).unwrap();
     let bad_policies = [
@@ -97,15 +137,42 @@ fn malformed_inputs_exit_2() {
         let bp = write(dir.path(), &format!("bad{i}.json"), bad.as_bytes());
         let o = mr(&["ima", "appraise", &good, "--runtime-policy", &bp]);
         assert_eq!(code(&o), 2, "policy {i}: {o:?}");
-        assert!(stdout(&o).is_empty(), "a bad policy printed a verdict: {}", stdout(&o));
+        assert!(
+            stdout(&o).is_empty(),
+            "a bad policy printed a verdict: {}",
+            stdout(&o)
+        );
     }
     let mut truncated = list(&[("/bin/a", b"a")]);
     truncated.truncate(truncated.len() - 3);
     let t = write(dir.path(), "truncated", &truncated);
-    assert_eq!(code(&mr(&["ima", "appraise", &t, "--runtime-policy", p])), 2);
+    assert_eq!(
+        code(&mr(&["ima", "appraise", &t, "--runtime-policy", p])),
+        2
+    );
     let deny = write(dir.path(), "deny", b"not-hex\n");
-    assert_eq!(code(&mr(&["ima", "appraise", &good, "--runtime-policy", p, "--deny-list", &deny])), 2);
-    assert_eq!(code(&mr(&["ima", "appraise", &good, "--runtime-policy", "/nonexistent"])), 2);
+    assert_eq!(
+        code(&mr(&[
+            "ima",
+            "appraise",
+            &good,
+            "--runtime-policy",
+            p,
+            "--deny-list",
+            &deny
+        ])),
+        2
+    );
+    assert_eq!(
+        code(&mr(&[
+            "ima",
+            "appraise",
+            &good,
+            "--runtime-policy",
+            "/nonexistent"
+        ])),
+        2
+    );
     assert_eq!(code(&mr(&["policy", "create"])), 2);
 }
 
@@ -120,8 +187,14 @@ fn a_policy_created_from_a_tree_hashes_files_as_ima_logs_them() {
     std::os::unix::fs::symlink("tool", root.join("usr/bin/link")).unwrap();
     let out = dir.path().join("policy.json");
     let o = mr(&[
-        "policy", "create", "--rootfs", root.to_str().unwrap(), "--exclude", "/var/log",
-        "-o", out.to_str().unwrap(),
+        "policy",
+        "create",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--exclude",
+        "/var/log",
+        "-o",
+        out.to_str().unwrap(),
     ]);
     assert_eq!(code(&o), 0, "{o:?}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
@@ -136,11 +209,28 @@ fn a_policy_created_from_a_tree_hashes_files_as_ima_logs_them() {
     let l = write(
         dir.path(),
         "list",
-        &list(&[("/usr/bin/tool", b"tool"), ("/var/log/messages", b"anything")]),
+        &list(&[
+            ("/usr/bin/tool", b"tool"),
+            ("/var/log/messages", b"anything"),
+        ]),
     );
-    let o = mr(&["ima", "appraise", &l, "--runtime-policy", out.to_str().unwrap()]);
+    let o = mr(&[
+        "ima",
+        "appraise",
+        &l,
+        "--runtime-policy",
+        out.to_str().unwrap(),
+    ]);
     // The boot_aggregate is not part of a tree.
     assert_eq!(code(&o), 1);
-    assert!(stdout(&o).contains("entry 1: boot_aggregate (ima-ng): not in policy"), "{}", stdout(&o));
-    assert!(stdout(&o).contains("3 entries, 1 not allowed"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("entry 1: boot_aggregate (ima-ng): not in policy"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("3 entries, 1 not allowed"),
+        "{}",
+        stdout(&o)
+    );
 }

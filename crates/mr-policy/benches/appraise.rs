@@ -27,8 +27,11 @@ fn bench(c: &mut Criterion) {
     let ascii = list(ImaListBuilder::ascii());
     let binary = list(ImaListBuilder::binary());
     let mut pb = PolicyBuilder::new();
-    pb.add_list(&mut ImaReader::new(&binary[..], ImaReaderOptions::default()))
-        .unwrap();
+    pb.add_list(&mut ImaReader::new(
+        &binary[..],
+        ImaReaderOptions::default(),
+    ))
+    .unwrap();
     let json = pb.to_json().to_string();
     let policy = RuntimePolicy::from_json(json.as_bytes()).unwrap();
     let mut g = c.benchmark_group("appraise_100k");

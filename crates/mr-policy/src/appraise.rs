@@ -231,12 +231,12 @@ impl<'p> Appraiser<'p> {
         if self.policy.is_excluded(path) {
             return Ok(());
         }
-        let extra: &[Vec<u8>] = if path == BOOT_AGGREGATE && std::ptr::eq(table, &self.policy.digests)
-        {
-            &self.options.boot_aggregates
-        } else {
-            &[]
-        };
+        let extra: &[Vec<u8>] =
+            if path == BOOT_AGGREGATE && std::ptr::eq(table, &self.policy.digests) {
+                &self.options.boot_aggregates
+            } else {
+                &[]
+            };
         let listed = table.get(path);
         if listed.is_none() && extra.is_empty() {
             return Err(FailureReason::NotInPolicy);
@@ -291,7 +291,8 @@ impl<'p> Appraiser<'p> {
             Some(FieldValue::Buffer(b)) => b,
             _ => &[],
         };
-        let key = ImaKey::from_buffer(buf).map_err(|e: KeyError| FailureReason::InvalidKey(e.to_string()))?;
+        let key = ImaKey::from_buffer(buf)
+            .map_err(|e: KeyError| FailureReason::InvalidKey(e.to_string()))?;
         let Some((key, keyid)) = key else {
             return self.allow_listed(&self.policy.ima_buf, name, digest);
         };
@@ -303,7 +304,12 @@ impl<'p> Appraiser<'p> {
         self.learn(name, key, keyid)
     }
 
-    fn learn(&mut self, keyring: &str, key: ImaKey, keyid: Option<u32>) -> Result<(), FailureReason> {
+    fn learn(
+        &mut self,
+        keyring: &str,
+        key: ImaKey,
+        keyid: Option<u32>,
+    ) -> Result<(), FailureReason> {
         let keyid = keyid.filter(|id| *id != 0).unwrap_or_else(|| key.keyid());
         let pos = match self.learned.iter().position(|(n, _)| n == keyring) {
             Some(p) => p,

@@ -111,7 +111,11 @@ impl PolicyBuilder {
             children.sort();
             for path in children {
                 let logged = logged_path(root, &path);
-                if self.exclude_regex.as_ref().is_some_and(|r| r.is_match(&logged)) {
+                if self
+                    .exclude_regex
+                    .as_ref()
+                    .is_some_and(|r| r.is_match(&logged))
+                {
                     summary.excluded += 1;
                     continue;
                 }

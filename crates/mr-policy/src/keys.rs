@@ -45,8 +45,7 @@ const OID_P256: der::asn1::ObjectIdentifier =
     der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 const OID_P384: der::asn1::ObjectIdentifier =
     der::asn1::ObjectIdentifier::new_unwrap("1.3.132.0.34");
-const OID_SKID: der::asn1::ObjectIdentifier =
-    der::asn1::ObjectIdentifier::new_unwrap("2.5.29.14");
+const OID_SKID: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("2.5.29.14");
 
 /// Linux `enum hash_algo` values that mr verifies signatures with.
 const HASH_ALGO_SHA1: u8 = 2;
@@ -85,8 +84,8 @@ impl ImaKey {
 
     /// From a DER SubjectPublicKeyInfo.
     pub fn from_spki_der(der: &[u8]) -> Result<ImaKey, KeyError> {
-        let spki =
-            SubjectPublicKeyInfoRef::from_der(der).map_err(|e| KeyError::Encoding(e.to_string()))?;
+        let spki = SubjectPublicKeyInfoRef::from_der(der)
+            .map_err(|e| KeyError::Encoding(e.to_string()))?;
         ImaKey::from_spki(&spki)
     }
 
@@ -271,7 +270,11 @@ pub(crate) fn check_signature<'k>(
             file_id.extend_from_slice(digest);
             match hash_with(hash_algo, &file_id) {
                 Some(d) => d,
-                None => return SigCheck::Bad(format!("unsupported signature hash algorithm {hash_algo}")),
+                None => {
+                    return SigCheck::Bad(format!(
+                        "unsupported signature hash algorithm {hash_algo}"
+                    ))
+                }
             }
         }
         _ => {

@@ -26,8 +26,8 @@ mod keys;
 mod policy;
 
 pub use appraise::{
-    appraise_list, AppraiseOptions, Appraiser, EntryFailure, FailureReason, ListAppraisal,
-    Verdict, MAX_REPORTED_FAILURES,
+    appraise_list, AppraiseOptions, Appraiser, EntryFailure, FailureReason, ListAppraisal, Verdict,
+    MAX_REPORTED_FAILURES,
 };
 pub use deny::{DenyList, MAX_DENY_LIST_LEN};
 pub use error::PolicyError;

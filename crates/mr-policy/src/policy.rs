@@ -107,12 +107,20 @@ impl RuntimePolicy {
         };
         for key in ["ignored_keyrings", "log_hash_alg", "dm_policy"] {
             if !ima.contains_key(key) {
-                return Err(schema("/ima", &format!("required property {key:?} is missing")));
+                return Err(schema(
+                    "/ima",
+                    &format!("required property {key:?} is missing"),
+                ));
             }
         }
-        let ignored_keyrings = strings(ima.get("ignored_keyrings").cloned(), "/ima/ignored_keyrings")?;
+        let ignored_keyrings = strings(
+            ima.get("ignored_keyrings").cloned(),
+            "/ima/ignored_keyrings",
+        )?;
         let log_hash_alg = match ima.get("log_hash_alg") {
-            Some(Value::String(s)) if ["sha1", "sha256", "sha384", "sha512"].contains(&s.as_str()) => {
+            Some(Value::String(s))
+                if ["sha1", "sha256", "sha384", "sha512"].contains(&s.as_str()) =>
+            {
                 s.clone()
             }
             _ => {
@@ -160,8 +168,11 @@ impl RuntimePolicy {
             });
         }
         let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_POLICY_LEN + 1), &mut bytes)
-            .map_err(io)?;
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, MAX_POLICY_LEN + 1),
+            &mut bytes,
+        )
+        .map_err(io)?;
         RuntimePolicy::from_json(&bytes)
     }
 
@@ -194,7 +205,9 @@ impl RuntimePolicy {
     /// True when `path` matches an exclude pattern (anchored at the start only, as Python's
     /// `re.match`).
     pub fn is_excluded(&self, path: &str) -> bool {
-        self.exclude_regex.as_ref().is_some_and(|r| r.is_match(path))
+        self.exclude_regex
+            .as_ref()
+            .is_some_and(|r| r.is_match(path))
     }
 }
 
@@ -211,7 +224,11 @@ fn check_len(len: usize) -> Result<(), PolicyError> {
 
 fn schema(path: &str, message: &str) -> PolicyError {
     PolicyError::Schema {
-        path: if path.is_empty() { "/".into() } else { path.into() },
+        path: if path.is_empty() {
+            "/".into()
+        } else {
+            path.into()
+        },
         message: message.into(),
     }
 }
@@ -293,7 +310,10 @@ fn digests_object(
         let mut digests = Vec::with_capacity(items.len().min(*budget));
         for (i, item) in items.iter().enumerate() {
             *budget = budget.checked_sub(1).ok_or_else(|| {
-                schema(path, &format!("more than {MAX_DIGESTS} digests in the policy"))
+                schema(
+                    path,
+                    &format!("more than {MAX_DIGESTS} digests in the policy"),
+                )
             })?;
             let hex_text = match item {
                 Value::String(s) if is_policy_hex(s) => s,
@@ -371,8 +391,8 @@ fn verification_keys(text: &str) -> Result<Vec<(u32, ImaKey)>, PolicyError> {
         return Ok(Vec::new());
     }
     let path = "/verification-keys";
-    let mut value: Value = serde_json::from_str(text)
-        .map_err(|e| schema(path, &format!("not JSON: {e}")))?;
+    let mut value: Value =
+        serde_json::from_str(text).map_err(|e| schema(path, &format!("not JSON: {e}")))?;
     if let Value::String(inner) = &value {
         value = serde_json::from_str(inner).map_err(|e| schema(path, &format!("not JSON: {e}")))?;
     }
@@ -383,7 +403,10 @@ fn verification_keys(text: &str) -> Result<Vec<(u32, ImaKey)>, PolicyError> {
     let keyids = match obj.get("keyids") {
         Some(Value::Array(ids)) => ids
             .iter()
-            .map(|v| v.as_i64().ok_or_else(|| schema(path, "keyids: not an integer")))
+            .map(|v| {
+                v.as_i64()
+                    .ok_or_else(|| schema(path, "keyids: not an integer"))
+            })
             .collect::<Result<Vec<i64>, _>>()?,
         _ => return Err(schema(path, "keyids: missing or not an array")),
     };
@@ -417,7 +440,10 @@ fn keyring_meta(obj: &Map<String, Value>) -> Result<(), PolicyError> {
         None => Ok(()),
         Some(Value::Object(m)) => match m.get("version").and_then(Value::as_u64) {
             Some(v) if v >= 1 => Ok(()),
-            _ => Err(schema("/verification-keys/meta/version", "not an integer >= 1")),
+            _ => Err(schema(
+                "/verification-keys/meta/version",
+                "not an integer >= 1",
+            )),
         },
         Some(_) => Err(schema("/verification-keys/meta", "not an object")),
     }

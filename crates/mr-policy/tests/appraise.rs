@@ -6,7 +6,9 @@ mod common;
 
 use common::{cases, ima_signature, keyid, keys, sha256, CaseBuilder, Signer};
 use mr_core::log::ima::{ImaReader, ImaReaderOptions};
-use mr_policy::{appraise_list, AppraiseOptions, DenyList, FailureReason, ListAppraisal, RuntimePolicy};
+use mr_policy::{
+    appraise_list, AppraiseOptions, DenyList, FailureReason, ListAppraisal, RuntimePolicy,
+};
 
 fn run(list: &[u8], policy: &serde_json::Value, options: AppraiseOptions) -> ListAppraisal {
     let policy = RuntimePolicy::from_json(policy.to_string().as_bytes()).unwrap();
@@ -23,8 +25,18 @@ fn generated_cases_fail_exactly_the_expected_entries() {
     for case in cases() {
         let result = run(&case.list, &case.policy, AppraiseOptions::default());
         assert_eq!(failing(&result), case.expected, "case {}", case.name);
-        assert_eq!(result.failed, case.expected.len() as u64, "case {}", case.name);
-        assert_eq!(result.is_allowed(), case.expected.is_empty(), "case {}", case.name);
+        assert_eq!(
+            result.failed,
+            case.expected.len() as u64,
+            "case {}",
+            case.name
+        );
+        assert_eq!(
+            result.is_allowed(),
+            case.expected.is_empty(),
+            "case {}",
+            case.name
+        );
     }
 }
 
@@ -38,7 +50,10 @@ fn binary_and_ascii_lists_get_the_same_verdicts() {
     c.allow("/a", d.as_bytes());
     c.file("/b", b"b", true);
     let case = c.finish("binary");
-    assert_eq!(failing(&run(&case.list, &case.policy, AppraiseOptions::default())), vec![3]);
+    assert_eq!(
+        failing(&run(&case.list, &case.policy, AppraiseOptions::default())),
+        vec![3]
+    );
 }
 
 #[test]
@@ -49,7 +64,12 @@ fn reasons_name_what_failed() {
     c.file("/missing", b"m", true);
     c.allow("/changed", sha256(b"old").as_bytes());
     c.file("/changed", b"new", true);
-    let sig = ima_signature(Signer::Rsa, sha256(b"s").as_bytes(), 2, keyid(&k.rsa_spki) ^ 7);
+    let sig = ima_signature(
+        Signer::Rsa,
+        sha256(b"s").as_bytes(),
+        2,
+        keyid(&k.rsa_spki) ^ 7,
+    );
     c.signed("/signed", b"s", &sig, true);
     c.violation("/v");
     let case = c.finish("reasons");
@@ -89,7 +109,12 @@ fn deny_list_overrides_allow_list_signatures_and_excludes() {
     c.excludes = vec!["/excluded".into()];
     let d = c.file("/usr/bin/listed", b"evil", true);
     c.allow("/usr/bin/listed", d.as_bytes());
-    let sig = ima_signature(Signer::Rsa, sha256(b"evil").as_bytes(), 2, keyid(&k.rsa_spki));
+    let sig = ima_signature(
+        Signer::Rsa,
+        sha256(b"evil").as_bytes(),
+        2,
+        keyid(&k.rsa_spki),
+    );
     c.signed("/usr/bin/signed", b"evil", &sig, true);
     c.file("/excluded/x", b"evil", true);
     let d = c.file("/usr/bin/fine", b"good", false);
@@ -118,7 +143,11 @@ fn deny_list_overrides_allow_list_signatures_and_excludes() {
 
 #[test]
 fn malformed_deny_lists_are_refused_naming_the_line() {
-    for (text, line) in [("zz\n", 1), ("\n# c\nabcd\n", 3), (&"a".repeat(130) as &str, 1)] {
+    for (text, line) in [
+        ("zz\n", 1),
+        ("\n# c\nabcd\n", 3),
+        (&"a".repeat(130) as &str, 1),
+    ] {
         match DenyList::parse(text) {
             Err(mr_policy::PolicyError::DenyList { line: l, .. }) => assert_eq!(l, line, "{text}"),
             other => panic!("{text:?}: {other:?}"),
@@ -132,7 +161,10 @@ fn boot_aggregates_from_the_verifier_are_accepted() {
     c.digests.clear();
     c.expected.push(1);
     let case = c.finish("boot-aggregate");
-    assert_eq!(failing(&run(&case.list, &case.policy, AppraiseOptions::default())), vec![1]);
+    assert_eq!(
+        failing(&run(&case.list, &case.policy, AppraiseOptions::default())),
+        vec![1]
+    );
     let r = run(
         &case.list,
         &case.policy,

@@ -17,8 +17,14 @@ fn base() -> serde_json::Value {
 
 #[test]
 fn deeply_nested_json_is_an_error() {
-    for doc in ["[".repeat(100_000), format!("{{\"meta\": {}}}", "[".repeat(5000))] {
-        assert!(matches!(RuntimePolicy::from_json(doc.as_bytes()), Err(PolicyError::Json(_))));
+    for doc in [
+        "[".repeat(100_000),
+        format!("{{\"meta\": {}}}", "[".repeat(5000)),
+    ] {
+        assert!(matches!(
+            RuntimePolicy::from_json(doc.as_bytes()),
+            Err(PolicyError::Json(_))
+        ));
     }
 }
 
@@ -49,8 +55,13 @@ fn oversized_patterns_are_refused() {
     let mut p = base();
     p["excludes"] = json!(["ok", r"\w{1000}{1000}"]);
     match RuntimePolicy::from_json(p.to_string().as_bytes()) {
-        Err(PolicyError::Exclude { index: 1, message, .. }) => {
-            assert!(message.contains("size limit") || message.contains("exceed"), "{message}")
+        Err(PolicyError::Exclude {
+            index: 1, message, ..
+        }) => {
+            assert!(
+                message.contains("size limit") || message.contains("exceed"),
+                "{message}"
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -62,7 +73,10 @@ fn python_only_regex_syntax_is_refused_not_misread() {
         let mut p = base();
         p["excludes"] = json!([pattern]);
         assert!(
-            matches!(RuntimePolicy::from_json(p.to_string().as_bytes()), Err(PolicyError::Exclude { .. })),
+            matches!(
+                RuntimePolicy::from_json(p.to_string().as_bytes()),
+                Err(PolicyError::Exclude { .. })
+            ),
             "{pattern}"
         );
     }
@@ -98,10 +112,15 @@ fn hostile_envelopes_and_keys_are_errors() {
         json!({"payload": "!!!not base64"}),
         json!({"payload": "bm90IGpzb24="}),
     ] {
-        assert!(RuntimePolicy::from_json(doc.to_string().as_bytes()).is_err(), "{doc}");
+        assert!(
+            RuntimePolicy::from_json(doc.to_string().as_bytes()).is_err(),
+            "{doc}"
+        );
     }
     let mut p = base();
-    p["verification-keys"] = json!({"keyids": [], "pubkeys": ["AAAA"]}).to_string().into();
+    p["verification-keys"] = json!({"keyids": [], "pubkeys": ["AAAA"]})
+        .to_string()
+        .into();
     assert!(matches!(
         RuntimePolicy::from_json(p.to_string().as_bytes()),
         Err(PolicyError::VerificationKey { index: 0, .. })

@@ -16,7 +16,9 @@ use mr_policy::{appraise_list, AppraiseOptions, RuntimePolicy};
 fn keylime_python() -> Option<PathBuf> {
     let venv = std::env::var_os("MR_KEYLIME_VENV")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/mr/keylime-venv")))?;
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/mr/keylime-venv"))
+        })?;
     let python = venv.join("bin/python");
     python.exists().then_some(python)
 }
@@ -85,7 +87,11 @@ fn keylime_fails_the_same_entries_as_mr() {
             case.name
         );
         if case.keylime_differs {
-            assert_ne!(k_failing, mr, "case {}: documented difference vanished", case.name);
+            assert_ne!(
+                k_failing, mr,
+                "case {}: documented difference vanished",
+                case.name
+            );
         } else {
             assert_eq!(k_failing, mr, "case {}: keylime {k}", case.name);
             compared += 1;
@@ -133,18 +139,28 @@ fn policy_validation_agrees_with_keylime_schema() {
         p.as_object_mut().unwrap().remove("release");
     }));
     refused_by_both.push(edit(&|p| p["digests"]["/x"] = serde_json::json!([])));
-    refused_by_both.push(edit(&|p| p["digests"]["/x"] = serde_json::json!(["ABCDEF0123456789ABCDEF0123456789ABCDEF01"])));
+    refused_by_both.push(edit(&|p| {
+        p["digests"]["/x"] = serde_json::json!(["ABCDEF0123456789ABCDEF0123456789ABCDEF01"])
+    }));
     refused_by_both.push(edit(&|p| p["digests"]["/x"] = serde_json::json!(["abc"])));
     refused_by_both.push(edit(&|p| p["ima"]["log_hash_alg"] = "md5".into()));
     refused_by_both.push(edit(&|p| p["ima"]["dm_policy"] = serde_json::json!({})));
     refused_by_both.push(edit(&|p| p["meta"]["generator"] = 7.into()));
     refused_by_both.push(edit(&|p| p["excludes"] = serde_json::json!([1])));
-    refused_by_both.push(edit(&|p| p["verification-keys"] = "{\"keyids\": []}".into()));
+    refused_by_both.push(edit(&|p| {
+        p["verification-keys"] = "{\"keyids\": []}".into()
+    }));
     for p in &refused_by_both {
         let text = p.to_string();
-        assert!(RuntimePolicy::from_json(text.as_bytes()).is_err(), "mr accepted {text}");
+        assert!(
+            RuntimePolicy::from_json(text.as_bytes()).is_err(),
+            "mr accepted {text}"
+        );
         let k = keylime(&python, &list, text.as_bytes());
-        assert!(k.get("policy_error").is_some(), "keylime accepted {text}: {k}");
+        assert!(
+            k.get("policy_error").is_some(),
+            "keylime accepted {text}: {k}"
+        );
     }
     // keylime validates excludes only in its upload path, reading the key `exclude` (not
     // `excludes`), so a pattern that does not compile passes validate_runtime_policy and is

@@ -290,16 +290,36 @@ pub fn cases() -> Vec<Case> {
     c.excludes = vec!["/excluded/".into()];
     let sig = |s, content: &[u8], id| ima_signature(s, sha256(content).as_bytes(), 2, id);
     c.signed("/s/rsa-good", b"r", &sig(Signer::Rsa, b"r", rsa_id), false);
-    c.signed("/s/p256-good", b"p", &sig(Signer::P256, b"p", p256_id), false);
+    c.signed(
+        "/s/p256-good",
+        b"p",
+        &sig(Signer::P256, b"p", p256_id),
+        false,
+    );
     let mut bad = sig(Signer::Rsa, b"q", rsa_id);
     let last = bad.len() - 1;
     bad[last] ^= 1;
     c.signed("/s/rsa-bad", b"q", &bad, true);
     let d = c.signed("/s/rsa-bad-listed", b"q", &bad, false);
     c.allow("/s/rsa-bad-listed", d.as_bytes());
-    c.signed("/s/wrong-file", b"other", &sig(Signer::P256, b"p", p256_id), true);
-    c.signed("/s/unknown-key", b"u", &sig(Signer::Rsa, b"u", rsa_id ^ 1), true);
-    c.signed("/s/rsa-key-p256-sig", b"m", &sig(Signer::P256, b"m", rsa_id), true);
+    c.signed(
+        "/s/wrong-file",
+        b"other",
+        &sig(Signer::P256, b"p", p256_id),
+        true,
+    );
+    c.signed(
+        "/s/unknown-key",
+        b"u",
+        &sig(Signer::Rsa, b"u", rsa_id ^ 1),
+        true,
+    );
+    c.signed(
+        "/s/rsa-key-p256-sig",
+        b"m",
+        &sig(Signer::P256, b"m", rsa_id),
+        true,
+    );
     let d = c.signed("/s/unsigned-listed", b"n", b"", false);
     c.allow("/s/unsigned-listed", d.as_bytes());
     c.signed("/s/unsigned", b"o", b"", true);
@@ -315,7 +335,8 @@ pub fn cases() -> Vec<Case> {
     let p_sig = ima_signature(Signer::P256, sha256(b"p").as_bytes(), 2, p256_id);
     c.signed("/s/before-key", b"r", &rsa_sig, true);
     let d = c.buf(".ima", &k.rsa_spki, false);
-    c.keyrings.insert(".ima".into(), vec![hex::encode(d.as_bytes())]);
+    c.keyrings
+        .insert(".ima".into(), vec![hex::encode(d.as_bytes())]);
     c.signed("/s/after-key", b"r", &rsa_sig, false);
     c.buf(".evm", &k.p256_spki, true); // keyring not in the policy: not learned
     c.signed("/s/p256-not-learned", b"p", &p_sig, true);
