@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use base64::Engine;
 use regex::{Regex, RegexBuilder};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::error::PolicyError;
@@ -59,50 +60,48 @@ impl RuntimePolicy {
     /// error; nothing is silently dropped.
     pub fn from_json(bytes: &[u8]) -> Result<RuntimePolicy, PolicyError> {
         check_len(bytes.len())?;
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| PolicyError::Json(e.to_string()))?;
-        let value = match dsse_payload(&value)? {
+        check_object(bytes)?;
+        // One pass that only looks for an envelope's `payload` (everything else is skipped).
+        let probe: EnvelopeProbe = serde_json::from_slice(bytes).map_err(json_error)?;
+        match dsse_payload(probe.payload.as_ref())? {
             Some(payload) => {
                 check_len(payload.len())?;
-                serde_json::from_slice(&payload)
-                    .map_err(|e| PolicyError::Json(format!("DSSE payload: {e}")))?
+                check_object(&payload)?;
+                let raw: RawPolicy = serde_json::from_slice(&payload).map_err(json_error)?;
+                RuntimePolicy::from_raw(raw)
             }
-            None => value,
-        };
-        RuntimePolicy::from_value(value)
+            None => {
+                let raw: RawPolicy = serde_json::from_slice(bytes).map_err(json_error)?;
+                RuntimePolicy::from_raw(raw)
+            }
+        }
     }
 
     /// Validate an already parsed policy document.
     pub fn from_value(value: Value) -> Result<RuntimePolicy, PolicyError> {
-        let Value::Object(mut top) = value else {
+        if !value.is_object() {
             return Err(schema("", "not an object"));
-        };
-        for key in [
-            "meta",
-            "release",
-            "digests",
-            "excludes",
-            "keyrings",
-            "ima",
-            "ima-buf",
-            "verification-keys",
-        ] {
-            if !top.contains_key(key) {
-                return Err(schema("", &format!("required property {key:?} is missing")));
-            }
         }
-        let (version, generator) = meta(top.get("meta"))?;
+        let raw: RawPolicy = serde_json::from_value(value).map_err(json_error)?;
+        RuntimePolicy::from_raw(raw)
+    }
+
+    fn from_raw(raw: RawPolicy) -> Result<RuntimePolicy, PolicyError> {
+        let (version, generator) = meta(Some(&raw.meta))?;
         if version != SUPPORTED_VERSION {
             return Err(PolicyError::Version(version));
         }
-        let release = non_negative(top.get("release"), "/release")?;
-        let mut budget = MAX_DIGESTS;
-        let digests = digests_object(top.remove("digests"), "/digests", &mut budget)?;
-        let keyrings = digests_object(top.remove("keyrings"), "/keyrings", &mut budget)?;
-        let ima_buf = digests_object(top.remove("ima-buf"), "/ima-buf", &mut budget)?;
-        let excludes = strings(top.remove("excludes"), "/excludes")?;
+        let release = non_negative(Some(&raw.release), "/release")?;
+        let total = raw.digests.count + raw.keyrings.count + raw.ima_buf.count;
+        if total > MAX_DIGESTS {
+            return Err(schema(
+                "/",
+                &format!("more than {MAX_DIGESTS} digests in the policy"),
+            ));
+        }
+        let excludes = strings(Some(raw.excludes), "/excludes")?;
         let exclude_regex = compile_excludes(&excludes)?;
-        let Some(Value::Object(ima)) = top.remove("ima") else {
+        let Value::Object(ima) = raw.ima else {
             return Err(schema("/ima", "not an object"));
         };
         for key in ["ignored_keyrings", "log_hash_alg", "dm_policy"] {
@@ -133,14 +132,14 @@ impl RuntimePolicy {
         if !matches!(ima.get("dm_policy"), Some(Value::Null)) {
             return Err(schema("/ima/dm_policy", "must be null"));
         }
-        let verification_keys = match top.get("verification-keys") {
-            Some(Value::String(s)) => verification_keys(s)?,
+        let verification_keys = match &raw.verification_keys {
+            Value::String(s) => verification_keys(s)?,
             _ => return Err(schema("/verification-keys", "not a string")),
         };
         Ok(RuntimePolicy {
-            digests,
-            keyrings,
-            ima_buf,
+            digests: raw.digests.map,
+            keyrings: raw.keyrings.map,
+            ima_buf: raw.ima_buf.map,
             excludes,
             exclude_regex,
             ignored_keyrings,
@@ -222,6 +221,14 @@ fn check_len(len: usize) -> Result<(), PolicyError> {
     Ok(())
 }
 
+/// The document must be a JSON object (serde would also read a struct from an array).
+fn check_object(bytes: &[u8]) -> Result<(), PolicyError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(()),
+        _ => Err(schema("", "not an object")),
+    }
+}
+
 fn schema(path: &str, message: &str) -> PolicyError {
     PolicyError::Schema {
         path: if path.is_empty() {
@@ -234,8 +241,8 @@ fn schema(path: &str, message: &str) -> PolicyError {
 }
 
 /// The payload of a DSSE envelope (keylime: a document with a truthy `payload` is an envelope).
-fn dsse_payload(value: &Value) -> Result<Option<Vec<u8>>, PolicyError> {
-    let Some(payload) = value.get("payload") else {
+fn dsse_payload(payload: Option<&Value>) -> Result<Option<Vec<u8>>, PolicyError> {
+    let Some(payload) = payload else {
         return Ok(None);
     };
     let text = match payload {
@@ -287,52 +294,6 @@ fn strings(value: Option<Value>, path: &str) -> Result<Vec<String>, PolicyError>
             _ => Err(schema(&format!("{path}/{i}"), "not a string")),
         })
         .collect()
-}
-
-/// A keylime `digests-object`: `{name: [hex, ...]}` with at least one digest per name, each
-/// matching `^[0-9a-f]{40,128}$`.
-fn digests_object(
-    value: Option<Value>,
-    path: &str,
-    budget: &mut usize,
-) -> Result<HashMap<Box<str>, DigestList>, PolicyError> {
-    let Some(Value::Object(map)) = value else {
-        return Err(schema(path, "not an object"));
-    };
-    let mut out = HashMap::with_capacity(map.len());
-    for (name, list) in map {
-        let Value::Array(items) = list else {
-            return Err(schema(&format!("{path}/{name}"), "not an array"));
-        };
-        if items.is_empty() {
-            return Err(schema(&format!("{path}/{name}"), "empty digest list"));
-        }
-        let mut digests = Vec::with_capacity(items.len().min(*budget));
-        for (i, item) in items.iter().enumerate() {
-            *budget = budget.checked_sub(1).ok_or_else(|| {
-                schema(
-                    path,
-                    &format!("more than {MAX_DIGESTS} digests in the policy"),
-                )
-            })?;
-            let hex_text = match item {
-                Value::String(s) if is_policy_hex(s) => s,
-                _ => {
-                    return Err(schema(
-                        &format!("{path}/{name}/{i}"),
-                        "not 40 to 128 lowercase hex digits",
-                    ))
-                }
-            };
-            // An odd number of digits is valid for the schema but can never equal a digest's hex;
-            // it is kept out of the set (keylime keeps it and never matches it).
-            if let Ok(bytes) = hex::decode(hex_text) {
-                digests.push(bytes.into_boxed_slice());
-            }
-        }
-        out.insert(name.into_boxed_str(), digests);
-    }
-    Ok(out)
 }
 
 fn is_policy_hex(s: &str) -> bool {
@@ -446,5 +407,137 @@ fn keyring_meta(obj: &Map<String, Value>) -> Result<(), PolicyError> {
             )),
         },
         Some(_) => Err(schema("/verification-keys/meta", "not an object")),
+    }
+}
+
+/// A serde error: syntax and nesting are [`PolicyError::Json`], a document of the wrong shape
+/// (missing property, wrong type, bad digest) is [`PolicyError::Schema`].
+fn json_error(e: serde_json::Error) -> PolicyError {
+    match e.classify() {
+        serde_json::error::Category::Data => schema("/", &e.to_string()),
+        _ => PolicyError::Json(e.to_string()),
+    }
+}
+
+/// Only the `payload` of a possible DSSE envelope; every other value is skipped unparsed.
+#[derive(serde::Deserialize)]
+struct EnvelopeProbe {
+    payload: Option<Value>,
+}
+
+/// The document with keylime's required properties (others are ignored, as the schema allows).
+#[derive(serde::Deserialize)]
+struct RawPolicy {
+    meta: Value,
+    release: Value,
+    digests: DigestsObject,
+    excludes: Value,
+    keyrings: DigestsObject,
+    ima: Value,
+    #[serde(rename = "ima-buf")]
+    ima_buf: DigestsObject,
+    #[serde(rename = "verification-keys")]
+    verification_keys: Value,
+}
+
+/// A keylime `digests-object`, `{name: [hex, ...]}` with at least one digest per name, each
+/// matching `^[0-9a-f]{40,128}$`, decoded while it is read (no intermediate JSON tree).
+struct DigestsObject {
+    map: HashMap<Box<str>, DigestList>,
+    count: usize,
+}
+
+impl<'de> Deserialize<'de> for DigestsObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = DigestsObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of digest lists")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DigestsObject, A::Error> {
+                let mut out = DigestsObject {
+                    map: HashMap::new(),
+                    count: 0,
+                };
+                while let Some(name) = map.next_key::<String>()? {
+                    let list = map.next_value::<DigestListDe>()?;
+                    out.count += list.count;
+                    if list.count > MAX_DIGESTS || out.count > MAX_DIGESTS {
+                        return Err(de::Error::custom(format!(
+                            "more than {MAX_DIGESTS} digests"
+                        )));
+                    }
+                    out.map.insert(name.into_boxed_str(), list.digests);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+struct DigestListDe {
+    digests: DigestList,
+    count: usize,
+}
+
+impl<'de> Deserialize<'de> for DigestListDe {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = DigestListDe;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a non-empty array of 40 to 128 lowercase hex digits")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DigestListDe, A::Error> {
+                let mut out = DigestListDe {
+                    digests: Vec::new(),
+                    count: 0,
+                };
+                while let Some(d) = seq.next_element::<HexDigest>()? {
+                    out.count += 1;
+                    if out.count > MAX_DIGESTS {
+                        return Err(de::Error::custom(format!(
+                            "more than {MAX_DIGESTS} digests"
+                        )));
+                    }
+                    // An odd number of digits is valid for the schema but can never equal a
+                    // digest's hex; it is kept out of the set (keylime keeps it, never matching).
+                    if let Some(bytes) = d.0 {
+                        out.digests.push(bytes);
+                    }
+                }
+                if out.count == 0 {
+                    return Err(de::Error::custom("empty digest list"));
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+struct HexDigest(Option<Box<[u8]>>);
+
+impl<'de> Deserialize<'de> for HexDigest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = HexDigest;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("40 to 128 lowercase hex digits")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<HexDigest, E> {
+                if !is_policy_hex(s) {
+                    return Err(E::custom(format!(
+                        "digest {:?} is not 40 to 128 lowercase hex digits",
+                        s.chars().take(140).collect::<String>()
+                    )));
+                }
+                Ok(HexDigest(hex::decode(s).ok().map(Vec::into_boxed_slice)))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
