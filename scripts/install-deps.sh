@@ -16,3 +16,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# keylime 7.14.3 in a virtual environment: the reference for mr-policy's differential tests
+# (crates/mr-policy/tests/keylime_differential.rs finds it here, or in $MR_KEYLIME_VENV).
+KEYLIME_VENV="${MR_KEYLIME_VENV:-$HOME/.cache/mr/keylime-venv}"
+if [ "$("$KEYLIME_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("keylime"))' 2>/dev/null)" != "7.14.3" ]; then
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv
+  fi
+  echo "install-deps: installing keylime 7.14.3 into $KEYLIME_VENV" >&2
+  mkdir -p "$(dirname "$KEYLIME_VENV")"
+  python3 -m venv "$KEYLIME_VENV"
+  "$KEYLIME_VENV/bin/pip" install -q keylime==7.14.3 jsonschema pyyaml cryptography lark packaging
+fi

@@ -19,6 +19,8 @@ use crate::common::{
 pub enum ImaCommand {
     /// Replay a measurement list (binary or ASCII, detected) and print or check PCR values.
     Replay(Box<ReplayArgs>),
+    /// Appraise every entry against a keylime runtime policy (exit 0 all allowed, 1 some not).
+    Appraise(Box<crate::appraise::AppraiseArgs>),
     /// IMA list shards anchored by quotes.
     Shards {
         #[command(subcommand)]
@@ -106,6 +108,7 @@ pub fn run(command: ImaCommand) -> CmdResult {
     match command {
         ImaCommand::Replay(args) => replay(*args),
         ImaCommand::Shards { command } => crate::shards::run(command),
+        ImaCommand::Appraise(args) => crate::appraise::run_appraise(*args),
     }
 }
 

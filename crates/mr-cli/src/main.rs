@@ -34,6 +34,7 @@ macro_rules! errln {
 }
 
 mod agent;
+mod appraise;
 mod cel;
 mod common;
 #[cfg(feature = "demo")]
@@ -78,6 +79,11 @@ enum Command {
     Quote {
         #[command(subcommand)]
         command: QuoteCommand,
+    },
+    /// IMA runtime policies (keylime format): create.
+    Policy {
+        #[command(subcommand)]
+        command: appraise::PolicyCommand,
     },
     /// Verify an IMA list against a quote in one step (quote → verified registers → replay).
     Verify(verify::VerifyArgs),
@@ -153,6 +159,7 @@ fn main() -> ExitCode {
             QuoteKind::Tpm(args) => tpm::run_quote_verify(args),
             QuoteKind::Tdx(args) => tdx::run_quote_verify(args),
         },
+        Command::Policy { command } => appraise::run_policy(command),
         Command::Verify(args) => verify::run(args),
         Command::Agent { command } => agent::run(command),
         Command::Demo(args) => run_demo(&args),

@@ -1,0 +1,381 @@
+//! Evaluation of IMA entries against a runtime policy, with keylime's semantics
+//! (`keylime/ima/ima.py`: `_validate_ima_ng`, `_validate_ima_sig`, `_validate_ima_buf`,
+//! `ast.Entry.invalid`) and mr's deny list on top. See `docs/appraisal.md`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::BufRead;
+
+use mr_core::log::ima::{FieldId, FieldValue, ImaEntry, ImaReader, IMA_PCR};
+
+use crate::deny::DenyList;
+use crate::error::PolicyError;
+use crate::keys::{check_signature, ImaKey, KeyError, SigCheck};
+use crate::policy::{DigestList, RuntimePolicy};
+
+/// Most failing entries [`appraise_list`] keeps (all are counted); keeps memory constant on a
+/// list where every entry fails.
+pub const MAX_REPORTED_FAILURES: usize = 10_000;
+
+/// Most keys learned from `ima-buf` entries; an entry that would add more is rejected.
+const MAX_LEARNED_KEYS: usize = 4096;
+
+/// Path whose digests are extended with [`AppraiseOptions::boot_aggregates`].
+const BOOT_AGGREGATE: &str = "boot_aggregate";
+
+/// Options beside the policy.
+#[derive(Clone, Debug, Default)]
+pub struct AppraiseOptions {
+    /// Digests rejected whatever the policy or a signature says.
+    pub deny_list: Option<DenyList>,
+    /// Further accepted `boot_aggregate` digests (what keylime's verifier adds from the measured
+    /// boot state; mr's verifier passes the values computed from the quoted PCRs).
+    pub boot_aggregates: Vec<Vec<u8>>,
+}
+
+/// Why an entry is not allowed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailureReason {
+    /// The path (or buffer name) has no entry in the policy.
+    NotInPolicy,
+    /// The path is in the policy, with other digests.
+    DigestMismatch {
+        /// The logged digest (hex).
+        got: String,
+    },
+    /// The entry carries a signature that does not verify, and the policy does not allow its
+    /// digest either.
+    BadSignature {
+        /// Why the signature failed.
+        signature: String,
+        /// Why the policy does not allow the digest.
+        policy: Box<FailureReason>,
+    },
+    /// The file digest is in the deny list.
+    Denied {
+        /// The digest (hex).
+        digest: String,
+    },
+    /// A ToMToU / open-writers violation (the file's content was not measured reliably).
+    Violation,
+    /// The recorded template digest does not match the entry's data.
+    TemplateDigest,
+    /// The entry extends a PCR other than 10.
+    WrongPcr(u32),
+    /// A template keylime's policy cannot appraise (only `ima`, `ima-ng`, `ima-sig`, `ima-buf`).
+    UnsupportedTemplate,
+    /// An `ima-buf` keyring entry whose buffer is a key mr cannot use.
+    InvalidKey(String),
+    /// More keys were learned from `ima-buf` entries than the limit.
+    TooManyKeys,
+}
+
+impl FailureReason {
+    /// A short stable code: `not-in-policy`, `digest-mismatch`, `bad-signature`, `denied`,
+    /// `violation`, `template-digest`, `wrong-pcr`, `unsupported-template`, `invalid-key`,
+    /// `too-many-keys`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FailureReason::NotInPolicy => "not-in-policy",
+            FailureReason::DigestMismatch { .. } => "digest-mismatch",
+            FailureReason::BadSignature { .. } => "bad-signature",
+            FailureReason::Denied { .. } => "denied",
+            FailureReason::Violation => "violation",
+            FailureReason::TemplateDigest => "template-digest",
+            FailureReason::WrongPcr(_) => "wrong-pcr",
+            FailureReason::UnsupportedTemplate => "unsupported-template",
+            FailureReason::InvalidKey(_) => "invalid-key",
+            FailureReason::TooManyKeys => "too-many-keys",
+        }
+    }
+}
+
+impl fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailureReason::NotInPolicy => f.write_str("not in policy"),
+            FailureReason::DigestMismatch { got } => {
+                write!(f, "digest mismatch ({got} is not an allowed digest)")
+            }
+            FailureReason::BadSignature { signature, policy } => {
+                write!(f, "bad signature ({signature}) and {policy}")
+            }
+            FailureReason::Denied { digest } => write!(f, "denied ({digest} is in the deny list)"),
+            FailureReason::Violation => f.write_str("violation (ToMToU or open writers)"),
+            FailureReason::TemplateDigest => {
+                f.write_str("template digest does not match the entry's data")
+            }
+            FailureReason::WrongPcr(p) => write!(f, "extends PCR {p}, not {IMA_PCR}"),
+            FailureReason::UnsupportedTemplate => {
+                f.write_str("template not appraisable (ima, ima-ng, ima-sig, ima-buf are)")
+            }
+            FailureReason::InvalidKey(e) => write!(f, "unusable key: {e}"),
+            FailureReason::TooManyKeys => {
+                write!(f, "more than {MAX_LEARNED_KEYS} keys learned from the list")
+            }
+        }
+    }
+}
+
+/// The verdict on one entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The entry is acceptable.
+    Allowed,
+    /// The entry is not acceptable.
+    Rejected(FailureReason),
+}
+
+/// One entry that is not allowed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryFailure {
+    /// 1-based entry number in the list.
+    pub number: u64,
+    /// The path or buffer name (empty when the template has none).
+    pub path: String,
+    /// The template name.
+    pub template: String,
+    /// Why.
+    pub reason: FailureReason,
+}
+
+/// The appraisal of a whole list.
+#[derive(Clone, Debug, Default)]
+pub struct ListAppraisal {
+    /// Entries read.
+    pub entries: u64,
+    /// Entries not allowed (all of them, reported or not).
+    pub failed: u64,
+    /// The first [`MAX_REPORTED_FAILURES`] entries not allowed, in list order.
+    pub failures: Vec<EntryFailure>,
+}
+
+impl ListAppraisal {
+    /// True when every entry is allowed.
+    pub fn is_allowed(&self) -> bool {
+        self.failed == 0
+    }
+}
+
+/// Appraises entries one at a time. The only state carried from entry to entry is the keys
+/// learned from `ima-buf` keyring entries (as keylime's verifier learns them), so entries must
+/// be given in list order.
+#[derive(Debug)]
+pub struct Appraiser<'p> {
+    policy: &'p RuntimePolicy,
+    options: AppraiseOptions,
+    /// Keyrings learned from the list, in the order first seen (searched after the policy's
+    /// `verification-keys`).
+    learned: Vec<(String, HashMap<u32, ImaKey>)>,
+    learned_count: usize,
+}
+
+impl<'p> Appraiser<'p> {
+    /// An appraiser for `policy`.
+    pub fn new(policy: &'p RuntimePolicy, options: AppraiseOptions) -> Appraiser<'p> {
+        Appraiser {
+            policy,
+            options,
+            learned: Vec::new(),
+            learned_count: 0,
+        }
+    }
+
+    /// The verdict on `entry` (the next entry of the list).
+    pub fn appraise(&mut self, entry: &ImaEntry) -> Verdict {
+        match self.check(entry) {
+            Ok(()) => Verdict::Allowed,
+            Err(reason) => Verdict::Rejected(reason),
+        }
+    }
+
+    fn check(&mut self, entry: &ImaEntry) -> Result<(), FailureReason> {
+        if entry.is_violation() {
+            return Err(FailureReason::Violation);
+        }
+        if entry.pcr() != IMA_PCR {
+            return Err(FailureReason::WrongPcr(entry.pcr()));
+        }
+        if entry.verify_header().is_err() {
+            return Err(FailureReason::TemplateDigest);
+        }
+        let template = entry.template_name();
+        if !matches!(template, "ima" | "ima-ng" | "ima-sig" | "ima-buf") {
+            return Err(FailureReason::UnsupportedTemplate);
+        }
+        let (Some(path), Some((algo, digest))) = (entry.event_name(), logged_digest(entry)) else {
+            return Err(FailureReason::UnsupportedTemplate);
+        };
+        if let Some(deny) = &self.options.deny_list {
+            if deny.contains(digest) {
+                return Err(FailureReason::Denied {
+                    digest: hex::encode(digest),
+                });
+            }
+        }
+        match template {
+            "ima-sig" => self.check_ima_sig(entry, path, algo, digest),
+            "ima-buf" => self.check_ima_buf(entry, path, digest),
+            _ => self.allow_listed(&self.policy.digests, path, digest),
+        }
+    }
+
+    /// keylime `_validate_ima_ng`: excluded, or the digest is one of the path's.
+    fn allow_listed(
+        &self,
+        table: &HashMap<Box<str>, DigestList>,
+        path: &str,
+        digest: &[u8],
+    ) -> Result<(), FailureReason> {
+        if self.policy.is_excluded(path) {
+            return Ok(());
+        }
+        let extra: &[Vec<u8>] =
+            if path == BOOT_AGGREGATE && std::ptr::eq(table, &self.policy.digests) {
+                &self.options.boot_aggregates
+            } else {
+                &[]
+            };
+        let listed = table.get(path);
+        if listed.is_none() && extra.is_empty() {
+            return Err(FailureReason::NotInPolicy);
+        }
+        let found = listed.is_some_and(|l| l.iter().any(|d| **d == *digest))
+            || extra.iter().any(|d| d.as_slice() == digest);
+        if found {
+            Ok(())
+        } else {
+            Err(FailureReason::DigestMismatch {
+                got: hex::encode(digest),
+            })
+        }
+    }
+
+    /// keylime `_validate_ima_sig`: excluded, or a signature that verifies with a known key, or
+    /// else the allow-list.
+    fn check_ima_sig(
+        &self,
+        entry: &ImaEntry,
+        path: &str,
+        algo: &str,
+        digest: &[u8],
+    ) -> Result<(), FailureReason> {
+        let sig = match entry.field(FieldId::Sig).map(|f| f.value()) {
+            Some(FieldValue::Signature(s)) if !s.is_empty() => s,
+            _ => return self.allow_listed(&self.policy.digests, path, digest),
+        };
+        if self.policy.is_excluded(path) {
+            return Ok(());
+        }
+        match check_signature(sig, algo, digest, |id| self.find_key(id)) {
+            SigCheck::Good => Ok(()),
+            SigCheck::Bad(why) => self
+                .allow_listed(&self.policy.digests, path, digest)
+                .map_err(|policy| FailureReason::BadSignature {
+                    signature: why,
+                    policy: Box::new(policy),
+                }),
+        }
+    }
+
+    /// keylime `_validate_ima_buf`: a key of a keyring (ignored keyrings pass; others must be in
+    /// `keyrings`, and the key is then learned), or a buffer in `ima-buf`.
+    fn check_ima_buf(
+        &mut self,
+        entry: &ImaEntry,
+        name: &str,
+        digest: &[u8],
+    ) -> Result<(), FailureReason> {
+        let buf = match entry.field(FieldId::Buf).map(|f| f.value()) {
+            Some(FieldValue::Buffer(b)) => b,
+            _ => &[],
+        };
+        let key = ImaKey::from_buffer(buf)
+            .map_err(|e: KeyError| FailureReason::InvalidKey(e.to_string()))?;
+        let Some((key, keyid)) = key else {
+            return self.allow_listed(&self.policy.ima_buf, name, digest);
+        };
+        let ignored = &self.policy.ignored_keyrings;
+        if ignored.iter().any(|k| k == "*" || k == name) {
+            return Ok(());
+        }
+        self.allow_listed(&self.policy.keyrings, name, digest)?;
+        self.learn(name, key, keyid)
+    }
+
+    fn learn(
+        &mut self,
+        keyring: &str,
+        key: ImaKey,
+        keyid: Option<u32>,
+    ) -> Result<(), FailureReason> {
+        let keyid = keyid.filter(|id| *id != 0).unwrap_or_else(|| key.keyid());
+        let pos = match self.learned.iter().position(|(n, _)| n == keyring) {
+            Some(p) => p,
+            None => {
+                self.learned.push((keyring.to_owned(), HashMap::new()));
+                self.learned.len() - 1
+            }
+        };
+        let ring = &mut self.learned[pos].1;
+        if !ring.contains_key(&keyid) {
+            if self.learned_count >= MAX_LEARNED_KEYS {
+                return Err(FailureReason::TooManyKeys);
+            }
+            self.learned_count += 1;
+        }
+        ring.insert(keyid, key);
+        Ok(())
+    }
+
+    /// The policy's `verification-keys` first, then the learned keyrings in the order first seen.
+    fn find_key(&self, keyid: u32) -> Option<&ImaKey> {
+        self.policy
+            .verification_keys
+            .iter()
+            .rev()
+            .find(|(id, _)| *id == keyid)
+            .map(|(_, k)| k)
+            .or_else(|| self.learned.iter().find_map(|(_, ring)| ring.get(&keyid)))
+    }
+}
+
+/// The logged file (or buffer) digest with its algorithm name: `d-ng`/`d-ngv2` as logged, `d`
+/// as `sha1` (20 bytes) or `md5` (16).
+fn logged_digest(entry: &ImaEntry) -> Option<(&str, &[u8])> {
+    entry.fields().find_map(|f| match f.value() {
+        FieldValue::RawDigest(d) => Some((if d.len() == 16 { "md5" } else { "sha1" }, d)),
+        FieldValue::Digest(p) if matches!(f.id, FieldId::DNg | FieldId::DNgV2) => {
+            Some((p.algo, p.digest))
+        }
+        _ => None,
+    })
+}
+
+/// Appraise every entry of a list read by `reader` (memory: the policy, the learned keys and at
+/// most [`MAX_REPORTED_FAILURES`] reported failures). A list that cannot be read is an error,
+/// never a partial appraisal.
+pub fn appraise_list<R: BufRead>(
+    reader: &mut ImaReader<R>,
+    policy: &RuntimePolicy,
+    options: AppraiseOptions,
+) -> Result<ListAppraisal, PolicyError> {
+    let mut appraiser = Appraiser::new(policy, options);
+    let mut out = ListAppraisal::default();
+    while let Some(entry) = reader.next_entry()? {
+        out.entries += 1;
+        if let Verdict::Rejected(reason) = appraiser.appraise(entry) {
+            out.failed += 1;
+            if out.failures.len() < MAX_REPORTED_FAILURES {
+                out.failures.push(EntryFailure {
+                    number: entry.index() + 1,
+                    path: entry.event_name().unwrap_or_default().to_owned(),
+                    template: entry.template_name().to_owned(),
+                    reason,
+                });
+            }
+        }
+    }
+    Ok(out)
+}

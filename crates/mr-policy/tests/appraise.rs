@@ -1,0 +1,202 @@
+//! mr's verdicts on the generated cases (the entries that must fail, by construction), the deny
+//! list, and the reasons reported.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{cases, ima_signature, keyid, keys, sha256, CaseBuilder, Signer};
+use mr_core::log::ima::{ImaReader, ImaReaderOptions};
+use mr_policy::{
+    appraise_list, AppraiseOptions, DenyList, FailureReason, ListAppraisal, RuntimePolicy,
+};
+
+fn run(list: &[u8], policy: &serde_json::Value, options: AppraiseOptions) -> ListAppraisal {
+    let policy = RuntimePolicy::from_json(policy.to_string().as_bytes()).unwrap();
+    let mut reader = ImaReader::new(list, ImaReaderOptions::default());
+    appraise_list(&mut reader, &policy, options).unwrap()
+}
+
+fn failing(a: &ListAppraisal) -> Vec<u64> {
+    a.failures.iter().map(|f| f.number).collect()
+}
+
+#[test]
+fn generated_cases_fail_exactly_the_expected_entries() {
+    for case in cases() {
+        let result = run(&case.list, &case.policy, AppraiseOptions::default());
+        assert_eq!(failing(&result), case.expected, "case {}", case.name);
+        assert_eq!(
+            result.failed,
+            case.expected.len() as u64,
+            "case {}",
+            case.name
+        );
+        assert_eq!(
+            result.is_allowed(),
+            case.expected.is_empty(),
+            "case {}",
+            case.name
+        );
+    }
+}
+
+#[test]
+fn binary_and_ascii_lists_get_the_same_verdicts() {
+    // The same entries written as a binary list.
+    let mut c = CaseBuilder::new();
+    c.list = mr_core::log::ima::builder::ImaListBuilder::binary();
+    c.list.boot_aggregate("ima-ng", &sha256(b"pcrs 0-9"));
+    let d = c.file("/a", b"a", false);
+    c.allow("/a", d.as_bytes());
+    c.file("/b", b"b", true);
+    let case = c.finish("binary");
+    assert_eq!(
+        failing(&run(&case.list, &case.policy, AppraiseOptions::default())),
+        vec![3]
+    );
+}
+
+#[test]
+fn reasons_name_what_failed() {
+    let k = keys();
+    let mut c = CaseBuilder::new();
+    c.verification_keys = vec![k.rsa_spki.clone()];
+    c.file("/missing", b"m", true);
+    c.allow("/changed", sha256(b"old").as_bytes());
+    c.file("/changed", b"new", true);
+    let sig = ima_signature(
+        Signer::Rsa,
+        sha256(b"s").as_bytes(),
+        2,
+        keyid(&k.rsa_spki) ^ 7,
+    );
+    c.signed("/signed", b"s", &sig, true);
+    c.violation("/v");
+    let case = c.finish("reasons");
+    let r = run(&case.list, &case.policy, AppraiseOptions::default());
+    let reasons: Vec<(&str, &str, &str)> = r
+        .failures
+        .iter()
+        .map(|f| (f.path.as_str(), f.template.as_str(), f.reason.code()))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            ("/missing", "ima-ng", "not-in-policy"),
+            ("/changed", "ima-ng", "digest-mismatch"),
+            ("/signed", "ima-sig", "bad-signature"),
+            ("/v", "ima-ng", "violation"),
+        ]
+    );
+    let FailureReason::BadSignature { signature, policy } = &r.failures[2].reason else {
+        panic!("not a bad signature");
+    };
+    assert!(signature.contains("no key with id"), "{signature}");
+    assert_eq!(**policy, FailureReason::NotInPolicy);
+    assert_eq!(
+        r.failures[1].reason,
+        FailureReason::DigestMismatch {
+            got: hex::encode(sha256(b"new").as_bytes())
+        }
+    );
+}
+
+#[test]
+fn deny_list_overrides_allow_list_signatures_and_excludes() {
+    let k = keys();
+    let mut c = CaseBuilder::new();
+    c.verification_keys = vec![k.rsa_spki.clone()];
+    c.excludes = vec!["/excluded".into()];
+    let d = c.file("/usr/bin/listed", b"evil", true);
+    c.allow("/usr/bin/listed", d.as_bytes());
+    let sig = ima_signature(
+        Signer::Rsa,
+        sha256(b"evil").as_bytes(),
+        2,
+        keyid(&k.rsa_spki),
+    );
+    c.signed("/usr/bin/signed", b"evil", &sig, true);
+    c.file("/excluded/x", b"evil", true);
+    let d = c.file("/usr/bin/fine", b"good", false);
+    c.allow("/usr/bin/fine", d.as_bytes());
+    let case = c.finish("deny");
+    // Without the deny list only the unlisted entries would fail.
+    assert!(run(&case.list, &case.policy, AppraiseOptions::default()).is_allowed());
+    let deny = DenyList::parse(&format!(
+        "# known bad\n\nsha256:{}\n{}\n",
+        hex::encode(sha256(b"evil").as_bytes()),
+        hex::encode(sha256(b"unrelated").as_bytes()).to_uppercase()
+    ))
+    .unwrap();
+    assert_eq!(deny.len(), 2);
+    let r = run(
+        &case.list,
+        &case.policy,
+        AppraiseOptions {
+            deny_list: Some(deny),
+            ..AppraiseOptions::default()
+        },
+    );
+    assert_eq!(failing(&r), case.expected);
+    assert!(r.failures.iter().all(|f| f.reason.code() == "denied"));
+}
+
+#[test]
+fn malformed_deny_lists_are_refused_naming_the_line() {
+    for (text, line) in [
+        ("zz\n", 1),
+        ("\n# c\nabcd\n", 3),
+        (&"a".repeat(130) as &str, 1),
+    ] {
+        match DenyList::parse(text) {
+            Err(mr_policy::PolicyError::DenyList { line: l, .. }) => assert_eq!(l, line, "{text}"),
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn boot_aggregates_from_the_verifier_are_accepted() {
+    let mut c = CaseBuilder::new();
+    c.digests.clear();
+    c.expected.push(1);
+    let case = c.finish("boot-aggregate");
+    assert_eq!(
+        failing(&run(&case.list, &case.policy, AppraiseOptions::default())),
+        vec![1]
+    );
+    let r = run(
+        &case.list,
+        &case.policy,
+        AppraiseOptions {
+            boot_aggregates: vec![sha256(b"pcrs 0-9").as_bytes().to_vec()],
+            ..AppraiseOptions::default()
+        },
+    );
+    assert!(r.is_allowed());
+    let r = run(
+        &case.list,
+        &case.policy,
+        AppraiseOptions {
+            boot_aggregates: vec![sha256(b"other").as_bytes().to_vec()],
+            ..AppraiseOptions::default()
+        },
+    );
+    assert_eq!(r.failures[0].reason.code(), "digest-mismatch");
+}
+
+#[test]
+fn a_tampered_template_digest_is_rejected() {
+    let mut c = CaseBuilder::new();
+    let d = c.file("/a", b"a", false);
+    c.allow("/a", d.as_bytes());
+    let case = c.finish("tampered");
+    let text = String::from_utf8(case.list).unwrap();
+    // Change the path in the second line without fixing its template digest.
+    let tampered = text.replacen(" /a", " /b", 1);
+    let mut policy = case.policy.clone();
+    policy["digests"]["/b"] = policy["digests"]["/a"].clone();
+    let r = run(tampered.as_bytes(), &policy, AppraiseOptions::default());
+    assert_eq!(failing(&r), vec![2]);
+    assert_eq!(r.failures[0].reason, FailureReason::TemplateDigest);
+}
