@@ -135,19 +135,19 @@ fn the_boot_aggregate_is_the_first_entry_of_the_ima_register_and_must_be_covered
     );
 
     // The PCR 10 boot_aggregate comes first but the verified value is PCR 10's reset value: the
-    // matching prefix is empty and does not cover it.
-    let (list, _, _, real) = decoy_list();
-    let r = replay_both(
+    // matching prefix would be empty and cover nothing, so the replay is refused (the register
+    // was never extended; see an_ima_register_at_its_reset_value_with_entries_in_the_list_is_refused).
+    let (list, _, _, _) = decoy_list();
+    let err = replay_both(
         &list,
         &ImaReplayConfig::default(),
         &pcr10(Digest::zero(ALG)),
     )
-    .unwrap();
-    assert_eq!(r.outcome.covered, Some(0));
-    let start = r.ima_register_start.unwrap();
-    assert_eq!(start.boot_aggregate.map(|b| b.digest), Some(real));
-    assert!(!start.covered);
-    assert_eq!(r.first_boot_aggregate(), None);
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::History(h) if matches!(**h, HistoryError::ImaRegisterNeverExtended { entry: 1, .. })),
+        "{err}"
+    );
 
     // A target register (mr_ima) takes every entry: its first entry is the list's first.
     let cfg = ImaReplayConfig::default().with_target(MrId::Virtual("mr_ima".into()));
@@ -424,12 +424,29 @@ fn the_ima_registers_first_entry_just_past_the_prefix_is_not_covered() {
     v.insert(MrId::Pcr(10), Digest::zero(HashAlg::Sha256))
         .unwrap();
     v.insert(MrId::Pcr(11), pcr11).unwrap();
+    // PCR 10's first entry is not covered and PCR 10 still holds its reset value: refused, never
+    // a verdict with the IMA register's entries all left over.
+    let err = ima::replay(&list[..], &config, &v).unwrap_err();
+    assert!(
+        matches!(&err, Error::History(h) if matches!(**h, HistoryError::ImaRegisterNeverExtended { entry: 1, .. })),
+        "{err}"
+    );
+    // With PCR 10 after its boot_aggregate, the first entry is covered and binds.
+    let pcr10_after = Digest::zero(HashAlg::Sha256).extended(
+        ImaListBuilder::binary()
+            .boot_aggregate("ima-ng", &HashAlg::Sha256.hash(b"aggregate"))
+            .template_digest(HashAlg::Sha256)
+            .as_bytes(),
+    );
+    let mut v = ExpectedRegisters::new();
+    v.insert(MrId::Pcr(10), pcr10_after).unwrap();
+    v.insert(MrId::Pcr(11), pcr11).unwrap();
     let r = ima::replay(&list[..], &config, &v).unwrap();
-    assert_eq!(r.outcome.covered, Some(1));
+    assert_eq!(r.outcome.covered, Some(2));
     let start = r.ima_register_start.as_ref().unwrap();
     assert_eq!(start.entry, 1);
-    assert!(!start.covered);
-    assert!(r.first_boot_aggregate().is_none());
+    assert!(start.covered);
+    assert!(r.first_boot_aggregate().is_some());
 }
 
 /// The banks replayed: the verified values' banks by default (SHA-1 and SHA-256 when there are
@@ -455,4 +472,41 @@ fn the_replayed_banks_follow_the_verified_values() {
     let config = ImaReplayConfig::default().with_banks([HashAlg::Sha1]);
     let r = ima::replay(&list[..], &config, &only384).unwrap();
     assert_eq!(r.banks, [HashAlg::Sha1, HashAlg::Sha384]);
+}
+
+/// A verified IMA register that still holds its reset value while the list extends it: the
+/// kernel's extends never reached it. An empty prefix "matches" the reset value, so without this
+/// rule the list verified with 0 entries covered and every entry left over (found by trying
+/// `--expect 10:sha256:<zeros>` on the shipped example list). Refused under verified and asserted
+/// values, on one thread and on two; a start value given for the register (a checkpoint) keeps
+/// the prefix rule.
+#[test]
+fn an_ima_register_at_its_reset_value_with_entries_in_the_list_is_refused() {
+    let (list, entries, _, _) = decoy_list();
+    let cfg = ImaReplayConfig::default().with_banks([ALG]);
+    let err = replay_both(&list, &cfg, &pcr10(Digest::zero(ALG))).unwrap_err();
+    match err {
+        Error::History(h) => assert!(
+            matches!(
+                *h,
+                HistoryError::ImaRegisterNeverExtended { ref register, entry: 1 } if *register == MrId::Pcr(10)
+            ),
+            "{h}"
+        ),
+        other => panic!("{other}"),
+    }
+    // The list's real value still verifies, every entry covered.
+    let all = replay_both(&list, &cfg, &pcr10(value_of(10, &entries))).unwrap();
+    assert_eq!(all.report().outcome.left_over(), 0);
+    // From a checkpoint's start value equal to the verified value, nothing new was extended
+    // yet: the prefix rule applies (an in-flight tail is left over, not refused).
+    let start = value_of(10, &entries[..2]);
+    let resumed = cfg
+        .clone()
+        .with_replay(ReplayOptions::default().with_start(MrId::Pcr(10), start));
+    let r = replay_both(&list, &resumed, &pcr10(start.extended(b"x")));
+    assert!(
+        r.is_err(),
+        "a value the list does not reach is still refused"
+    );
 }

@@ -392,6 +392,16 @@ pub enum HistoryError {
         /// The boot_aggregate entry.
         entry: u64,
     },
+    /// The IMA register's verified value is the value it started from although the list
+    /// extends it: the kernel's first extend (its boot_aggregate, made when IMA initialises,
+    /// before any quote can be taken) never reached the register, so no entry is vouched for.
+    #[error("{register} holds the value it started from although the list extends it from entry {entry}: the kernel's extends never reached it and no entry of the list is covered")]
+    ImaRegisterNeverExtended {
+        /// The IMA register.
+        register: MrId,
+        /// Its first entry in the list.
+        entry: u64,
+    },
     /// One entry of the list was logged but its extend never reached the register.
     #[error("entry {entry} was logged but never extended into {register}: without it the list replays to the verified values ({covered} entries covered)")]
     NeverExtended {

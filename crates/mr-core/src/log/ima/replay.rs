@@ -494,6 +494,23 @@ impl<'a> ReplayState<'a> {
         };
         if self.verifying {
             report.check_no_tpm(config)?;
+            // A list replayed from the IMA register's reset value whose first entry of that
+            // register is not covered: the register was never extended (an empty prefix would
+            // "match" its reset value and leave every entry over).
+            let from_reset = !config
+                .replay
+                .start
+                .keys()
+                .any(|(id, _)| *id == ima_register);
+            if let Some(s) = report.ima_register_start {
+                if covers_ima && from_reset && !s.covered {
+                    return Err(HistoryError::ImaRegisterNeverExtended {
+                        register: ima_register,
+                        entry: s.entry,
+                    }
+                    .into());
+                }
+            }
         }
         Ok(report)
     }
