@@ -1349,8 +1349,8 @@ fn a_quoted_bank_the_checkpoint_lacks_is_refused() {
 }
 
 /// A full list with fewer entries than the checkpoint (cut at an entry boundary) is named as
-/// such; a checkpoint before the first entry (the quote still held the start values) resumes
-/// an empty list.
+/// such; a checkpoint before the first entry (the quote still held the reset values while the
+/// list extends the register) is refused.
 #[test]
 fn a_full_list_shorter_than_the_checkpoint_and_an_empty_prefix() {
     let mut g = Gen::new(ListKind::Binary);
@@ -1386,21 +1386,14 @@ fn a_full_list_shorter_than_the_checkpoint_and_an_empty_prefix() {
         }))
         .unwrap(),
     );
-    let cp0 = verify_from_boot(&start.bytes(), &ResumeConfig::default(), &reset)
-        .unwrap()
-        .into_report()
-        .checkpoint;
-    assert_eq!((cp0.entries(), cp0.offset()), (0, 0));
-    // Its first entry, a boot_aggregate, is not covered: not recorded.
-    assert_eq!(cp0.boot_aggregate(), None);
-    let v = resume(
-        ResumeInput::Full(&[]),
-        &cp0,
-        &ResumeConfig::default(),
-        &reset,
-    )
-    .unwrap();
-    assert_eq!(v.checkpoint.entries(), 0);
+    // The quote still held PCR 10's reset value while the list already extends it: no
+    // checkpoint is made of an empty prefix, the register was never extended (the replay's
+    // ImaRegisterNeverExtended rule; a list that verifies with nothing covered is refused).
+    let e = verify_from_boot(&start.bytes(), &ResumeConfig::default(), &reset).unwrap_err();
+    match history(e) {
+        HistoryError::ImaRegisterNeverExtended { entry: 0, .. } => {}
+        e => panic!("{e}"),
+    }
 }
 
 /// The checkpoint keeps the list's first boot_aggregate only when it is the first entry, in
