@@ -6,5 +6,5 @@
 # rejected under both. Extra arguments go to `mr demo` (e.g. --json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+MR_SKIP_KEYLIME=1 scripts/install-deps.sh
 exec cargo run --release -p mr-cli --features demo -- demo "$@"
