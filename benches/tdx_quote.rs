@@ -2,7 +2,7 @@
 //! full DCAP collateral (adds dcap-qvl's TCB evaluation), against a baseline measured in the
 //! same run: one raw ECDSA P-256 verification of a message the size of a quote's signed bytes.
 //!
-//! Run: `MR_SHARED=/work/shared cargo bench --bench tdx_quote`. Without `MR_SHARED`, only the
+//! Run: `MR_SHARED=../shared cargo bench --bench tdx_quote`. Without `MR_SHARED`, only the
 //! simulated-TD quote and the baseline are measured.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
