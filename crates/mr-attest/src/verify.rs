@@ -146,14 +146,6 @@ fn tpm_stop(r: &mut AttestationResult, rule: &'static str, step: Step, e: mr_tpm
     }
 }
 
-/// The PCR values of `verified` whose registers are in `wanted`.
-fn subset(
-    verified: &VerifiedRegisters,
-    wanted: impl Fn(&MrId) -> bool,
-) -> Result<VerifiedRegisters, Stop> {
-    Ok(verified.select(|id, _| wanted(id)))
-}
-
 fn verify_tpm(
     r: &mut AttestationResult,
     ev: TpmQuoteEvidence,
@@ -218,10 +210,8 @@ fn verify_tpm(
 
     // 4. Boot log: against the quoted PCRs it can extend (below 16, not the IMA PCRs).
     if let (Some(log), Some(v)) = (&ev.boot_log, &verified) {
-        let boot_pcrs = subset(
-            v,
-            |id| matches!(id, MrId::Pcr(p) if *p < 16 && !ev.ima_pcrs.contains(p)),
-        )?;
+        let boot_pcrs =
+            v.select(|id, _| matches!(id, MrId::Pcr(p) if *p < 16 && !ev.ima_pcrs.contains(p)));
         let cfg = TcgReplayConfig::pc_client();
         let replay = if boot_pcrs.is_empty() {
             tcg::replay(log, &cfg, &ComputeOnly)
@@ -248,10 +238,9 @@ fn verify_tpm(
         Some(v) => {
             // The list replays to the quoted values of the IMA PCRs (a prefix may suffice: IMA
             // appends before it extends).
-            let ima_values = subset(
-                v,
-                |id| matches!(id, MrId::Pcr(p) if ima_selected.iter().any(|(s, _)| s == p)),
-            )?;
+            let ima_values = v.select(
+                |id, _| matches!(id, MrId::Pcr(p) if ima_selected.iter().any(|(s, _)| s == p)),
+            );
             let cfg = ImaReplayConfig::default().with_banks(ima_values.banks());
             replay_ima(list, &cfg, &ima_values)
                 .map_err(|e| core_stop(Step::Ima, "ima_replay", e))?
@@ -563,8 +552,8 @@ fn ccel_extends_rtmr3(c: &Ccel) -> Result<bool, mr_core::Error> {
 /// firmware's), RTMR 3 only when `with_rtmr3` (the log, or the IMA list in direct mode, extends
 /// it; otherwise it holds runtime measurements the CCEL does not cover). MRTD and the static
 /// registers are not log-derived and are left out.
-fn ccel_rtmrs(all: &VerifiedRegisters, with_rtmr3: bool) -> Result<VerifiedRegisters, Stop> {
-    subset(all, |id| match id {
+fn ccel_rtmrs(all: &VerifiedRegisters, with_rtmr3: bool) -> VerifiedRegisters {
+    all.select(|id, _| match id {
         MrId::Rtmr(0..=2) => true,
         MrId::Rtmr(3) => with_rtmr3,
         _ => false,
@@ -602,13 +591,13 @@ fn verify_td(
         Some(c) => {
             let with_rtmr3 = (direct && c.ima_register == MrId::Rtmr(3))
                 || ccel_extends_rtmr3(c).map_err(|e| core_stop(Step::Registers, "boot_log", e))?;
-            Some(ccel_rtmrs(&all, with_rtmr3)?)
+            Some(ccel_rtmrs(&all, with_rtmr3))
         }
         None => None,
     };
     let backing = match &journal {
         Some(j) => {
-            let b = subset(&all, |id| *id == j.backing)?;
+            let b = all.select(|id, _| *id == j.backing);
             if b.is_empty() {
                 return Err(Stop::Rejected(Box::new(Failure::new(
                     Step::Registers,
@@ -726,7 +715,7 @@ fn derive_mr_ima(
         left_over: derived.left_over,
     });
     let target = MrId::Virtual(MR_IMA.to_owned());
-    let values = subset(&derived.registers, |id| *id == target)?;
+    let values = derived.registers.select(|id, _| *id == target);
     if values.is_empty() {
         return Err(Stop::Rejected(Box::new(Failure::new(
             Step::Journal,
