@@ -12,8 +12,8 @@ use mr_core::wire::Prefixed;
 use mr_core::{ComputeOnly, HashAlg, Reference};
 
 use crate::common::{
-    expected_values, open_input, print_json, print_outcome, print_rejection_json, provenance_text,
-    registers_json, CmdResult, Failure,
+    compared_with, expected_values, open_input, print_json, print_outcome, print_rejection_json,
+    provenance_text, registers_json, CmdResult, Failure,
 };
 
 /// Largest input accepted (1 GiB: an IMA list of a few million entries).
@@ -342,11 +342,7 @@ fn print_human(r: &CelReplayReport, enc: Encoding, expected: &impl Reference) {
     if let Some(l) = r.startup_locality {
         outln!("pcr0 start locality: {l}");
     }
-    print_outcome(
-        &r.outcome,
-        expected.expected().map(|e| (e, provenance_text(expected))),
-        "records",
-    );
+    print_outcome(&r.outcome, compared_with(expected), "records");
 }
 
 fn report_json(r: &CelReplayReport, enc: Encoding, expected: &impl Reference) -> serde_json::Value {

@@ -155,9 +155,9 @@ pub fn expected_values(
     Ok(Some(ExpectedRegisters::from_values(values)?))
 }
 
-/// What a command's replay is compared with: nothing (values are computed), values the caller
-/// asserts (`--expect`), or values a verified quote vouches for. The library's replays return a
-/// different type for each ([`mr_core::trust`]); the command prints all three the same way, with
+/// What a command's replay is compared with: nothing (values are computed) or values the caller
+/// asserts (`--expect`). Verified values come through mr-attest. The library's replays return a
+/// different type for each ([`mr_core::trust`]); the command prints both the same way, with
 /// the provenance in words.
 pub enum Against {
     /// No values: compute only.
@@ -172,21 +172,21 @@ impl Against {
         values.map_or(Against::Nothing, Against::Expected)
     }
 
-    /// The values compared with, if any.
-    pub fn values(&self) -> Option<&ExpectedRegisters> {
+    /// The values compared with and who vouches for them, in words (`None` without values).
+    pub fn compared_with(&self) -> Option<(&ExpectedRegisters, String)> {
         match self {
             Against::Nothing => None,
-            Against::Expected(e) => Some(e),
+            Against::Expected(e) => compared_with(e),
         }
     }
+}
 
-    /// Who vouches for the values, in words (`None` without values).
-    pub fn provenance(&self) -> Option<String> {
-        match self {
-            Against::Nothing => None,
-            Against::Expected(e) => Some(provenance_text(e)),
-        }
-    }
+/// The values `reference` compares with and who vouches for them, in words (`None` for
+/// [`mr_core::ComputeOnly`]): what [`print_outcome`] prints.
+pub fn compared_with<R: Reference>(reference: &R) -> Option<(&ExpectedRegisters, String)> {
+    reference
+        .expected()
+        .map(|e| (e, provenance_text(reference)))
 }
 
 /// Run `$body` with `$r` bound to the library reference `$against` holds (`&ComputeOnly`,

@@ -11,8 +11,8 @@ use mr_core::{ExpectedRegisters, HashAlg, MrId, RegisterValue};
 use mr_rtmr::quote::TdAttributes;
 
 use crate::common::{
-    expected_values, plain, print_json, print_outcome, print_rejection_json, read_input,
-    registers_json, with_reference, Against, CmdResult, Failure,
+    compared_with, expected_values, plain, print_json, print_outcome, print_rejection_json,
+    read_input, registers_json, with_reference, Against, CmdResult, Failure,
 };
 use crate::tdx;
 
@@ -153,7 +153,13 @@ fn replay(args: ReplayArgs) -> CmdResult {
         print_rejection_json(&e, args.json);
         Failure::from(e)
     })?;
-    print_replay(&args, &report, against_pair(&against), table.as_ref(), None);
+    print_replay(
+        &args,
+        &report,
+        against.compared_with(),
+        table.as_ref(),
+        None,
+    );
     Ok(())
 }
 
@@ -180,16 +186,11 @@ fn direct_mode(args: &ReplayArgs, ccel: &Ccel) -> CmdResult {
             registers: &r.registers,
             register: &ccel.ima_register,
         },
-        against_pair(&against),
+        against.compared_with(),
         ccel.table.as_ref(),
         None,
     );
     Ok(())
-}
-
-/// The values a replay was compared with and who vouches for them, if any.
-fn against_pair(against: &Against) -> Option<(&ExpectedRegisters, String)> {
-    against.values().zip(against.provenance())
 }
 
 /// A replay's output, with the TD attributes of the quote whose RTMRs it was checked against.
@@ -252,14 +253,14 @@ fn replay_with_td_quote(args: &ReplayArgs, quote_path: &std::path::Path, ccel: C
                 registers: &d.registers,
                 register: &d.register,
             },
-            Some((boot.against.values(), boot.against.provenance().to_string())),
+            compared_with(&boot.against),
             table.as_ref(),
             td_attributes,
         ),
         _ => print_replay(
             args,
             &boot.replay,
-            Some((boot.against.values(), boot.against.provenance().to_string())),
+            compared_with(&boot.against),
             table.as_ref(),
             td_attributes,
         ),
