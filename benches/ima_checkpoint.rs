@@ -26,7 +26,7 @@ use mr::core::log::ima::extend::{
 use mr::core::log::ima::sample::write_sample_list;
 use mr::core::log::ima::{
     replay, resume, verify_from_boot, Anchor, ImaReader, ImaReaderOptions, ImaReplayConfig,
-    ListKind, ResumeConfig, ResumeInput,
+    ListKind, ImaOptions, ResumeInput,
 };
 use mr::core::HashAlg;
 
@@ -56,7 +56,7 @@ fn bench(c: &mut Criterion) {
         .outcome
         .registers;
     let at_cut = Anchor::asserted(ExpectedRegisters::from_values(prefix_values).expect("values"));
-    let cfg = ResumeConfig::default();
+    let cfg = ImaOptions::default();
     let cp = verify_from_boot(prefix, &cfg, &at_cut)
         .expect("verifies")
         .into_report()

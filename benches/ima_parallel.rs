@@ -1,4 +1,5 @@
-//! The two-thread IMA replay (`replay_parallel`) against the one-thread `replay`, same run, same
+//! The two-thread IMA replay (`ima::verify` with `threads` 2, id `replay_parallel`) against the
+//! one-thread replay (`threads` 1, id `replay`), same run, same
 //! list, in process (no I/O: the list is in memory).
 //!
 //! Input: a 100 000-entry synthetic list (mr's sample generator: ima-ng, ima-sig, ima-buf and
@@ -16,7 +17,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use mr::core::ExpectedRegisters;
 
 use mr::core::log::ima::sample::write_sample_list;
-use mr::core::log::ima::{replay, replay_parallel, ImaReplayConfig, ListKind};
+use mr::core::log::ima::{self, ImaInput, ImaOptions, ImaReplayConfig, ListKind};
 use mr::core::HashAlg;
 
 const ENTRIES: u64 = 100_000;
@@ -37,18 +38,29 @@ fn bench(c: &mut Criterion) {
         let expected =
             ExpectedRegisters::from_values(summary.expected.clone()).expect("consistent values");
         let config = ImaReplayConfig::default().with_banks(banks.to_vec());
-        let one = replay(&list[..], &config, &expected).expect("verifies");
-        let two = replay_parallel(&list[..], &config, &expected).expect("verifies");
+        let one_thread = ImaOptions::default()
+            .with_replay(config.clone())
+            .with_threads(1);
+        let two_threads = ImaOptions::default().with_replay(config).with_threads(2);
+        let verify = |opts: &ImaOptions| {
+            ima::verify(
+                ImaInput::from_bytes(std::hint::black_box(&list[..])),
+                &expected,
+                opts,
+            )
+        };
+        let one = verify(&one_thread).expect("verifies");
+        let two = verify(&two_threads).expect("verifies");
         assert_eq!(one, two, "the same report on one and two threads");
 
         let mut g = c.benchmark_group(name);
         g.throughput(Throughput::Elements(ENTRIES));
         g.sample_size(20);
         g.bench_function(BenchmarkId::new("replay", ENTRIES), |b| {
-            b.iter(|| replay(std::hint::black_box(&list[..]), &config, &expected))
+            b.iter(|| verify(&one_thread))
         });
         g.bench_function(BenchmarkId::new("replay_parallel", ENTRIES), |b| {
-            b.iter(|| replay_parallel(std::hint::black_box(&list[..]), &config, &expected))
+            b.iter(|| verify(&two_threads))
         });
         g.finish();
     }

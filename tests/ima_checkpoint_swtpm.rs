@@ -9,7 +9,7 @@
 mod swtpm_ima;
 
 use mr::core::log::ima::{
-    self, resume, verify_from_boot, HistoryError, ImaReplayConfig, ResumeConfig, ResumeInput,
+    self, resume, verify_from_boot, HistoryError, ImaReplayConfig, ImaOptions, ResumeInput,
 };
 use mr::core::Error;
 use mr::tpm::device::{AkKind, Tpm};
@@ -24,7 +24,7 @@ fn tail_verifies_from_a_checkpoint_and_a_tpm_reset_or_an_edited_prefix_is_refuse
     measure(&tpm, &mut m, 25);
     let ak = tpm.create_ak(AkKind::Rsa2048).unwrap();
     let first = anchor(&tpm, &ak, b"round 1");
-    let cfg = ResumeConfig::default();
+    let cfg = ImaOptions::default();
     let v1 = verify_from_boot(m.list.as_bytes(), &cfg, &first).unwrap();
     assert_eq!(v1.checkpoint.entries(), 26);
     let key = ima::CheckpointKey::from_bytes(&[5u8; 32]).unwrap();

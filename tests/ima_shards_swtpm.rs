@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use mr::core::log::ima::shards::{
     verify_manifest, AnchorSpec, ShardManifest, ShardSource, ShardSpec,
 };
-use mr::core::log::ima::{self, Anchor, HistoryError, ImaReplayConfig, ResumeConfig};
+use mr::core::log::ima::{self, Anchor, HistoryError, ImaReplayConfig, ImaOptions};
 use mr::core::Error;
 use mr::tpm::device::{AkKind, Tpm};
 use mr::tpm::harness::Swtpm;
@@ -114,7 +114,7 @@ fn five_shards_with_quotes_at_every_cut_verify_and_broken_chains_are_rejected() 
         files.insert(format!("q{k}.pcrs"), q.pcrs.into_bytes());
     }
     let whole = m.list.as_bytes().to_vec();
-    let cfg = ResumeConfig::default();
+    let cfg = ImaOptions::default();
 
     let m0 = manifest(&[0, 1, 2, 3, 4]);
     let parsed = ShardManifest::from_json(m0.to_json().as_bytes()).unwrap();

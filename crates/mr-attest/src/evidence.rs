@@ -13,7 +13,7 @@ use std::io::BufRead;
 
 use mr_core::log::tcg::ccel::CcelTable;
 use mr_core::log::tcg::TcgReplayConfig;
-use mr_core::{MrId, RegisterValue};
+use mr_core::{ImaInput, MrId, RegisterValue};
 use mr_rtmr::quote::VerifyOptions;
 
 /// The PCR IMA extends by default (the kernel's `CONFIG_IMA_MEASURE_PCR_IDX`).
@@ -21,33 +21,45 @@ pub const DEFAULT_IMA_PCR: u32 = mr_core::log::ima::IMA_PCR;
 
 /// An IMA measurement list (binary or ASCII, detected), read once by the verifier: a list
 /// cannot be read twice (the second read of a pipe would see other bytes than the first), so
-/// [`crate::verify`] takes it by value.
+/// [`crate::verify`] takes it by value. It is the library's [`mr_core::ImaInput`].
 pub struct ImaList {
-    input: Box<dyn BufRead>,
+    input: ImaInput<'static>,
 }
 
 impl std::fmt::Debug for ImaList {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ImaList").finish_non_exhaustive()
+        f.debug_struct("ImaList")
+            .field("input", &self.input)
+            .finish()
     }
 }
 
 impl ImaList {
-    /// A list read from `input` (a file, a pipe, securityfs), streamed: never held in memory.
+    /// A list read from `input` (a pipe, stdin, securityfs), streamed: never held in memory.
     pub fn from_reader(input: impl BufRead + 'static) -> ImaList {
         ImaList {
-            input: Box::new(input),
+            input: ImaInput::from_reader(input),
         }
     }
 
     /// A list already in memory.
     pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> ImaList {
-        ImaList::from_reader(std::io::Cursor::new(bytes.into()))
+        ImaList {
+            input: ImaInput::from_vec(bytes.into()),
+        }
     }
 
-    /// The reader, for the one replay of the list.
-    pub(crate) fn into_reader(self) -> Box<dyn BufRead> {
+    /// The input, for the one verification of the list.
+    pub(crate) fn into_input(self) -> ImaInput<'static> {
         self.input
+    }
+}
+
+impl From<ImaInput<'static>> for ImaList {
+    /// A list opened by the library ([`ImaInput::open`]: a file, whose size lets the replay
+    /// choose its threads).
+    fn from(input: ImaInput<'static>) -> ImaList {
+        ImaList { input }
     }
 }
 

@@ -18,7 +18,7 @@
 //! Evidence that does not verify stops at the first step that rejects it: the result has
 //! `verified: false` and a [`Failure`]; input that cannot be checked is an [`Error`].
 
-use mr_core::log::ima::{self, ImaReplayConfig, ImaReplayReport, IMA_PCR};
+use mr_core::log::ima::{self, ImaOptions, ImaReplayConfig, ImaReplayReport, IMA_PCR};
 use mr_core::log::tcg::{self, ccel, TcgReplayConfig};
 use mr_core::replay::ReplayOptions;
 use mr_core::{
@@ -82,14 +82,15 @@ fn reject_rule(
     Stop::Rejected(Box::new(Failure::new(step, reason, message)))
 }
 
-/// The one place the verifier replays an IMA list: read once, on two threads when the machine
-/// has them ([`ima::replay_parallel`], which returns the one-thread replay's result).
+/// The one place the verifier replays an IMA list: [`ima::verify`], which reads it once (on
+/// two threads when that pays) and computes the kexec findings from the covered entries.
 fn replay_ima<R: Reference>(
     list: ImaList,
     cfg: &ImaReplayConfig,
     reference: &R,
 ) -> Result<ImaReplayReport, mr_core::Error> {
-    ima::replay_parallel(list.into_reader(), cfg, reference).map(R::into_report)
+    let options = ImaOptions::default().with_replay(cfg.clone());
+    ima::verify(list.into_input(), reference, &options).map(R::into_report)
 }
 
 fn nonce_rule(checked: bool, value: &[u8], what: &str) -> RuleOutcome {

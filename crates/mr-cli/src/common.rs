@@ -56,54 +56,16 @@ pub fn open_input(path: &Path) -> Result<Box<dyn std::io::BufRead>, Failure> {
     }
 }
 
-/// An IMA list to replay: a file (or a pipe, FIFO, `/dev/stdin`…) or stdin (`-`), opened once
-/// when made and read once by [`mr_core::log::ima::replay_parallel`] (two threads, the
-/// one-thread replay's result). A second replay of the same input is refused: nothing may read a
-/// list twice (the second read of a pipe would see other bytes than the first).
-pub struct ImaInput {
-    path: std::path::PathBuf,
-    input: std::cell::RefCell<Option<Box<dyn std::io::BufRead>>>,
-}
-
-impl std::fmt::Debug for ImaInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ImaInput")
-            .field("path", &self.path)
-            .finish()
+/// The IMA list named on the command line (`-` is stdin), opened once; the library reads it
+/// once ([`mr_core::log::ima::verify`]).
+pub fn ima_input(path: &Path) -> Result<mr_core::ImaInput<'static>, Failure> {
+    if path == Path::new("-") {
+        return Ok(mr_core::ImaInput::from_reader(std::io::BufReader::with_capacity(
+            1 << 16,
+            std::io::stdin(),
+        )));
     }
-}
-
-impl ImaInput {
-    /// Open the list named on the command line (`-` is stdin).
-    pub fn open(path: &Path) -> Result<ImaInput, Failure> {
-        Ok(ImaInput {
-            path: path.to_path_buf(),
-            input: std::cell::RefCell::new(Some(open_input(path)?)),
-        })
-    }
-
-    /// Replay the list (see [`mr_core::log::ima::replay`]); it is read here, once. A second call
-    /// is an error.
-    pub fn replay<R: Reference>(
-        &self,
-        config: &mr_core::log::ima::ImaReplayConfig,
-        expected: &R,
-    ) -> Result<R::Outcome<mr_core::log::ima::ImaReplayReport>, Error> {
-        let input = self.input.borrow_mut().take().ok_or_else(|| {
-            Error::Io(std::io::Error::other(format!(
-                "{} was already read: a list is replayed once",
-                self.path.display()
-            )))
-        })?;
-        mr_core::log::ima::replay_parallel(input, config, expected)
-    }
-}
-
-/// Whether `path` can be read again after a replay read it: a regular file. Stdin (`-`),
-/// `/dev/stdin`, pipes, FIFOs and devices are read once: a second read would block or see other
-/// bytes.
-pub fn rereadable(path: &Path) -> bool {
-    path != Path::new("-") && std::fs::metadata(path).is_ok_and(|m| m.is_file())
+    mr_core::ImaInput::open(path).map_err(|e| Failure::Malformed(e.to_string()))
 }
 
 /// Read all of `path` (`-` is stdin), refusing files larger than `max` bytes.

@@ -5,13 +5,14 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 use mr_attest::BootAggregateCheck;
 use mr_core::log::ima::{
-    DigestMode, Endian, ImaReplayConfig, ImaReplayReport, ListKind, ViolationPolicy,
+    DigestMode, Endian, ImaOptions, ImaReplayConfig, ImaReplayReport, ListKind, ViolationPolicy,
 };
 use mr_core::replay::{PrefixPolicy, ReplayOptions};
 use mr_core::{ComputeOnly, Error, ExpectedRegisters, HashAlg, Reference, RegisterValue};
 
 use crate::common::{
-    expected_values, print_json, print_rejection_json, registers_json, CmdResult, Failure, ImaInput,
+    expected_values, ima_input, print_json, print_rejection_json, registers_json, CmdResult,
+    Failure,
 };
 
 /// `mr ima` subcommands.
@@ -173,16 +174,18 @@ fn replay_against<R: Reference>(
     reference: &R,
 ) -> CmdResult {
     let expected = reference.expected();
-    let result = ImaInput::open(&args.log)?
-        .replay(cfg, reference)
+    let options = ImaOptions::default()
+        .with_replay(cfg.clone())
+        .with_never_extended_search(args.history.never_extended_budget);
+    let result = mr_core::log::ima::verify(ima_input(&args.log)?, reference, &options)
         .map(R::into_report);
     match result {
         Ok(report) => {
             if let Some(boot_log) = &args.boot_log {
                 check_boot_aggregate(boot_log, &report, args.json)?;
             }
-            // Several boots (kexec): decode the kexec records, warn of possibly lost entries.
-            let kexec = crate::shards::kexec_findings(&args.log, &report);
+            // Several boots (kexec): possibly lost entries, found by the replay.
+            let kexec = kexec_findings(&report);
             if args.json {
                 let mut j = report_json(&report, expected);
                 j["kexec_findings"] = kexec.into();
@@ -196,13 +199,6 @@ fn replay_against<R: Reference>(
             Ok(())
         }
         Err(e) => {
-            let e = crate::shards::diagnose(
-                &args.log,
-                cfg,
-                expected,
-                args.history.never_extended_budget,
-                e,
-            );
             print_rejection_json(&e, args.json);
             match e {
                 Error::EntryDigest(m) if args.reject_violations && m.recorded.is_zero() => {
@@ -215,6 +211,16 @@ fn replay_against<R: Reference>(
             }
         }
     }
+}
+
+/// The kexec findings of a replay (possibly lost entries), as text.
+pub(crate) fn kexec_findings(report: &ImaReplayReport) -> Vec<String> {
+    report
+        .kexec
+        .findings
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 fn mode_name(m: DigestMode) -> &'static str {

@@ -16,15 +16,13 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use mr_core::log::ima::checkpoint::{CHECKPOINT_KEY_LEN, MAX_CHECKPOINT_LEN};
-use mr_core::log::ima::extend::{
-    find_never_extended, SearchOutcome, DEFAULT_NEVER_EXTENDED_BUDGET,
-};
+use mr_core::log::ima::extend::DEFAULT_NEVER_EXTENDED_BUDGET;
 use mr_core::log::ima::shards::{
     verify_manifest, AnchorSpec, ShardManifest, ShardSource, MAX_MANIFEST_LEN,
 };
 use mr_core::log::ima::{
-    self as ima, kexec, resume, verify_from_boot, Anchor, Checkpoint, CheckpointKey, HistoryError,
-    ImaReaderOptions, ImaReplayConfig, ResumeConfig, ResumeInput, Verification,
+    resume, verify_from_boot, Anchor, Checkpoint, CheckpointKey, ImaOptions, ImaReplayConfig,
+    ResumeInput,
 };
 use mr_core::{Error, ExpectedRegisters, Reference, RegisterValue, VerifiedRegisters};
 use mr_tpm::public::MAX_KEY_FILE_SIZE;
@@ -32,7 +30,7 @@ use mr_tpm::{verify_quote_signature, AkPublic};
 
 use crate::common::{
     expected_values, parse_nonce, print_json, read_input, registers_json, rejection_json,
-    rereadable, CmdResult, Failure,
+    CmdResult, Failure,
 };
 
 /// Largest IMA list read into memory for checkpoints and shards (4 GiB).
@@ -248,7 +246,7 @@ fn replay_anchored<R: Reference>(
 ) -> CmdResult {
     let h = &args.history;
     let list = read_input(&args.log, MAX_LIST_FILE)?;
-    let rc = ResumeConfig::default()
+    let rc = ImaOptions::default()
         .with_replay(cfg)
         .with_tpm_resume_allowed(h.allow_tpm_resume)
         .with_never_extended_search(h.never_extended_budget);
@@ -295,8 +293,8 @@ fn replay_anchored<R: Reference>(
             ));
         }
     }
-    // Several boots in one list (kexec): report possibly lost entries.
-    let kexec = kexec::analyse(&list[..], &reader_options(&v)).ok();
+    // Several boots in one list (kexec): possibly lost entries, found by the replay.
+    let kexec = crate::ima::kexec_findings(&v.report);
     if let (Some(f), Some(key)) = (&h.save_checkpoint, key) {
         write_checkpoint(f, &v.checkpoint, key)?;
     }
@@ -306,16 +304,7 @@ fn replay_anchored<R: Reference>(
         j["checkpoint"] = checkpoint_json(&v.checkpoint);
         j["tpm_resumed"] = v.tpm_resumed.into();
         j["root"] = anchor.root().to_string().into();
-        j["kexec_findings"] = kexec
-            .as_ref()
-            .map(|k| {
-                k.findings
-                    .iter()
-                    .map(|f| f.to_string().into())
-                    .collect::<Vec<serde_json::Value>>()
-            })
-            .unwrap_or_default()
-            .into();
+        j["kexec_findings"] = kexec.into();
         print_json(&j);
     } else {
         crate::ima::print_human(&v.report, Some(anchor.values()));
@@ -328,7 +317,7 @@ fn replay_anchored<R: Reference>(
                 if v.tpm_resumed { ", TPM resumed" } else { "" }
             );
         }
-        for f in kexec.iter().flat_map(|k| &k.findings) {
+        for f in &kexec {
             outln!("warning: {f}");
         }
         if let Some(f) = &h.save_checkpoint {
@@ -341,56 +330,6 @@ fn replay_anchored<R: Reference>(
         }
     }
     Ok(())
-}
-
-fn reader_options(v: &Verification) -> ImaReaderOptions {
-    mr_core::log::ima::snapshot::reader_options_for(v.report.format)
-}
-
-/// A replay failure of the streaming `mr ima replay`, with the never-extended entry named when
-/// the bounded search finds it. The search reads LOG again, once, as a stream (stdin is not
-/// re-read): it only names an entry in a verdict that is a rejection already, and its memory
-/// and work are bounded by `budget` (mr_core::log::ima::extend).
-pub fn diagnose(
-    log: &Path,
-    cfg: &ImaReplayConfig,
-    expected: Option<&ExpectedRegisters>,
-    budget: u64,
-    e: Error,
-) -> Error {
-    let (Error::Replay(_), Some(expected), true) = (&e, expected, rereadable(log)) else {
-        return e;
-    };
-    if budget == 0 {
-        return e;
-    }
-    let Ok(list) = crate::common::open_input(log) else {
-        return e;
-    };
-    match find_never_extended(list, cfg, expected, budget).map(|s| s.outcome) {
-        Ok(SearchOutcome::Found(f)) => HistoryError::NeverExtended {
-            entry: f.entry,
-            register: f.register,
-            covered: f.covered,
-        }
-        .into(),
-        _ => e,
-    }
-}
-
-/// kexec findings (possibly lost entries) of a list with more than one boot_aggregate, read
-/// again from its file (stdin is not re-read; a list that fails to parse gives none: the replay
-/// already read it whole).
-pub fn kexec_findings(log: &Path, report: &ima::ImaReplayReport) -> Vec<String> {
-    if report.boot_aggregate_count < 2 || !rereadable(log) {
-        return Vec::new();
-    }
-    let opts = mr_core::log::ima::snapshot::reader_options_for(report.format);
-    crate::common::open_input(log)
-        .ok()
-        .and_then(|input| kexec::analyse(input, &opts).ok())
-        .map(|k| k.findings.iter().map(ToString::to_string).collect())
-        .unwrap_or_default()
 }
 
 /// `mr ima shards` subcommands.
@@ -506,7 +445,7 @@ fn verify(args: ShardsVerifyArgs) -> CmdResult {
         base,
         failure: None,
     };
-    let cfg = ResumeConfig::default()
+    let cfg = ImaOptions::default()
         .with_replay(ImaReplayConfig::default().with_no_tpm_allowed(args.allow_no_tpm))
         .with_tpm_resume_allowed(args.allow_tpm_resume);
     let report = match verify_manifest(&manifest, &mut source, &cfg, key.as_ref()) {

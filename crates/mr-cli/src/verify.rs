@@ -17,7 +17,7 @@ use mr_rtmr::quote::VerifiedQuote;
 use mr_tpm::public::MAX_KEY_FILE_SIZE;
 
 use crate::common::{
-    open_input, parse_nonce, print_json, read_input, registers_json, CmdResult, Failure,
+    ima_input, open_input, parse_nonce, print_json, read_input, registers_json, CmdResult, Failure,
 };
 use crate::{tdx, tpm};
 
@@ -262,7 +262,7 @@ fn evidence(args: &VerifyArgs) -> Result<Evidence, Failure> {
         )?;
         let quote_bytes = tdx::decode_quote_file(read_input(quote_path, tdx::MAX_QUOTE_FILE)?)?;
         let journal = Journal::from_reader(open_input(journal_path)?).with_backing(backing);
-        let list = ImaList::from_reader(open_input(&args.ima)?);
+        let list = ImaList::from(ima_input(&args.ima)?);
         return Ok(
             Evidence::td(TdQuoteEvidence::new(quote_bytes, options).with_journal(journal))
                 .with_ima(list),
@@ -281,7 +281,7 @@ fn evidence(args: &VerifyArgs) -> Result<Evidence, Failure> {
     if let Some(p) = args.pcrs.as_deref() {
         quote = quote.with_pcrs(tpm::pcr_file(p)?);
     }
-    let list = ImaList::from_reader(open_input(&args.ima)?);
+    let list = ImaList::from(ima_input(&args.ima)?);
     Ok(Evidence::tpm(quote).with_ima(list))
 }
 

@@ -37,7 +37,8 @@ pub use error::{Error, ErrorClass};
 // Replays of each log format: configuration and report.
 pub use log::cel::{CelReplayConfig, CelReplayReport};
 pub use log::ima::{
-    Anchor, Checkpoint, CheckpointKey, ImaReplayConfig, ImaReplayReport, ResumeConfig, Verification,
+    Anchor, Checkpoint, CheckpointKey, ImaInput, ImaOptions, ImaReplayConfig, ImaReplayReport,
+    Verification,
 };
 pub use log::tcg::{TcgReplayConfig, TcgReplayReport};
 pub use replay::{PrefixPolicy, ReplayOptions, ReplayOutcome};

@@ -400,7 +400,13 @@ fn a_list_naming_a_new_register_in_every_entry_is_refused_in_bounded_memory() {
             other => panic!("{n} registers: {other:?}"),
         }
         peaks.push(stats.peak_live);
-        let r = ima::replay_parallel(&data[..], &config, &ComputeOnly);
+        let r = ima::verify(
+            ima::ImaInput::from_bytes(&data),
+            &ComputeOnly,
+            &ima::ImaOptions::default()
+                .with_replay(config.clone())
+                .with_threads(2),
+        );
         assert!(matches!(r, Err(Error::TooManyRegisters { .. })), "{r:?}");
     }
     assert!(

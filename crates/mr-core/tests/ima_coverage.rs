@@ -8,7 +8,7 @@
 
 use mr_core::log::ima::builder::{BuiltEntry, ImaListBuilder};
 use mr_core::log::ima::{
-    self, DigestMode, HistoryError, ImaReplayConfig, ImaReplayReport, MAX_REPORTED_BOOT_AGGREGATES,
+    self, DigestMode, HistoryError, ImaInput, ImaOptions, ImaReplayConfig, ImaReplayReport, MAX_REPORTED_BOOT_AGGREGATES,
 };
 use mr_core::replay::{NotCovered, ReplayOptions};
 use mr_core::{ComputeOnly, Reference};
@@ -34,7 +34,7 @@ fn pcr10(value: Digest) -> ExpectedRegisters {
     .unwrap()
 }
 
-/// `replay` and `replay_parallel` (default and 1 KiB chunks) of `list`, which must agree.
+/// `replay` and `verify` on two threads (default and 1 KiB chunks) of `list`, which must agree.
 fn replay_both<R: Reference>(
     list: &[u8],
     cfg: &ImaReplayConfig,
@@ -45,7 +45,11 @@ where
 {
     let one = ima::replay(list, cfg, expected);
     for two in [
-        ima::replay_parallel(list, cfg, expected),
+        ima::verify(
+            ImaInput::from_bytes(list),
+            expected,
+            &ImaOptions::default().with_replay(cfg.clone()).with_threads(2),
+        ),
         ima::replay_parallel_chunked(list, cfg, expected, 1024).0,
     ] {
         assert_eq!(format!("{one:?}"), format!("{two:?}"));

@@ -6,7 +6,9 @@
 
 use mr_core::log::ima::builder::ImaListBuilder;
 use mr_core::log::ima::sample::write_sample_list;
-use mr_core::log::ima::{self, DigestMode, Endian, ImaReplayConfig, ListKind, ViolationPolicy};
+use mr_core::log::ima::{
+    self, DigestMode, Endian, ImaInput, ImaOptions, ImaReplayConfig, ListKind, ViolationPolicy,
+};
 use mr_core::replay::{PrefixPolicy, ReplayOptions};
 use mr_core::{ComputeOnly, Reference};
 use std::io::{BufReader, Read};
@@ -136,7 +138,12 @@ fn a_list_ahead_of_its_values_reports_the_same_covered_prefix() {
     let (longer, _) = list(ListKind::Binary, 1310, 5);
     assert!(longer.starts_with(&head));
     let exp = expected(&values, &BANKS[..2]);
-    let report = ima::replay_parallel(&longer[..], &ImaReplayConfig::default(), &exp).unwrap();
+    let report = ima::verify(
+        ImaInput::from_bytes(&longer),
+        &exp,
+        &ImaOptions::default().with_threads(2),
+    )
+    .unwrap();
     assert_eq!(report.outcome.covered, Some(300));
     assert_eq!(report.entries, 1310);
     assert!(same(&longer, &ImaReplayConfig::default(), &exp, "ahead"));
@@ -191,8 +198,12 @@ fn rejected_lists_give_the_same_error_on_two_threads() {
     // A target register (mr_ima) and a list that cannot be opened.
     let target = cfg.clone().with_target(MrId::Virtual("mr_ima".into()));
     same(&bytes, &target, &ComputeOnly, "target");
-    let err =
-        ima::replay_parallel(BufReader::new(OnePass::new(&[], Some(0))), &cfg, &exp).unwrap_err();
+    let err = ima::verify(
+        ImaInput::from_reader(BufReader::new(OnePass::new(&[], Some(0)))),
+        &exp,
+        &ImaOptions::default().with_replay(cfg.clone()).with_threads(2),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("gone"), "{err}");
 }
 

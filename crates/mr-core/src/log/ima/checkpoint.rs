@@ -29,7 +29,7 @@
 //! (Startup(STATE) after Shutdown(STATE), e.g. S3 suspend: PCRs preserved); TPM 2.0 Part 1
 //! ("TPM Reset, Restart and Resume"). The counters cannot tell the two apart, so a changed
 //! restartCount is refused by default ([`HistoryError::Restarted`]); with
-//! [`ResumeConfig::allow_tpm_resume`] it is accepted when, and only when, the replay from the
+//! [`ImaOptions::allow_tpm_resume`] it is accepted when, and only when, the replay from the
 //! checkpoint's values still reaches the new quote (PCRs were preserved). The counters are
 //! compared only between quotes by the same AK (they are obfuscated per key outside the
 //! endorsement and platform hierarchies), so another AK is [`HistoryError::DifferentRoot`].
@@ -65,6 +65,7 @@ use crate::trust::Reference;
 
 use super::reader::{ImaReader, ImaReaderOptions};
 use super::replay::{replay_values, DigestMode, ImaReplayConfig, ImaReplayReport};
+use super::verify::ImaOptions;
 use super::template::Endian;
 use super::{ListFormat, ListKind};
 
@@ -823,38 +824,6 @@ fn span(list: &[u8], from: u64, to: u64) -> Result<&[u8], Error> {
         .ok_or_else(|| bad("entry offsets outside the list"))
 }
 
-/// Options of a verification that makes or resumes a checkpoint.
-#[derive(Clone, Debug, Default)]
-#[non_exhaustive]
-pub struct ResumeConfig {
-    /// The replay configuration (banks, digest mode, violations, reader options). Its start
-    /// values must be empty: they come from the checkpoint (or are the reset values).
-    pub replay: ImaReplayConfig,
-    /// Accept a changed TPM restartCount when the replay still reaches the quote (TPM Resume).
-    pub allow_tpm_resume: bool,
-    /// Search for an entry that was logged but never extended when the replay fails, with this
-    /// budget of hash operations (0: no search). See [`super::extend::find_never_extended`].
-    pub never_extended_budget: u64,
-}
-
-impl ResumeConfig {
-    /// With this replay configuration.
-    pub fn with_replay(mut self, replay: ImaReplayConfig) -> Self {
-        self.replay = replay;
-        self
-    }
-    /// Accept TPM resumes (see [`ResumeConfig::allow_tpm_resume`]).
-    pub fn with_tpm_resume_allowed(mut self, allow: bool) -> Self {
-        self.allow_tpm_resume = allow;
-        self
-    }
-    /// Search for a never-extended entry on failure within `budget` extends.
-    pub fn with_never_extended_search(mut self, budget: u64) -> Self {
-        self.never_extended_budget = budget;
-        self
-    }
-}
-
 /// How the list is passed to [`resume`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResumeInput<'a> {
@@ -891,7 +860,7 @@ impl Verification {
 /// at the end of the covered prefix.
 pub fn verify_from_boot<R: Reference>(
     list: &[u8],
-    config: &ResumeConfig,
+    config: &ImaOptions,
     anchor: &Anchor<R>,
 ) -> Result<R::Outcome<Verification>, Error> {
     verify_from_boot_plain(list, config, anchor).map(|v| anchor.registers().outcome(v))
@@ -900,7 +869,7 @@ pub fn verify_from_boot<R: Reference>(
 /// [`verify_from_boot`] without the trust wrapper, for the crate's composites (shards, snapshots).
 pub(crate) fn verify_from_boot_plain(
     list: &[u8],
-    config: &ResumeConfig,
+    config: &ImaOptions,
     anchor: &Anchor<impl Reference>,
 ) -> Result<Verification, Error> {
     if !config.replay.replay.start.is_empty() {
@@ -994,7 +963,7 @@ fn check_root(
 pub fn resume<R: Reference>(
     input: ResumeInput<'_>,
     checkpoint: &Checkpoint,
-    config: &ResumeConfig,
+    config: &ImaOptions,
     anchor: &Anchor<R>,
 ) -> Result<R::Outcome<Verification>, Error> {
     resume_plain(input, checkpoint, config, anchor).map(|v| anchor.registers().outcome(v))
@@ -1004,7 +973,7 @@ pub fn resume<R: Reference>(
 pub(crate) fn resume_plain(
     input: ResumeInput<'_>,
     checkpoint: &Checkpoint,
-    config: &ResumeConfig,
+    config: &ImaOptions,
     anchor: &Anchor<impl Reference>,
 ) -> Result<Verification, Error> {
     let (tpm_resumed, replay_cfg) = resume_setup(checkpoint, config, anchor)?;
@@ -1028,7 +997,7 @@ pub(crate) fn resume_plain(
 pub fn resume_stream<I: BufRead, R: Reference>(
     tail: I,
     checkpoint: &Checkpoint,
-    config: &ResumeConfig,
+    config: &ImaOptions,
     anchor: &Anchor<R>,
 ) -> Result<R::Outcome<Verification>, Error> {
     resume_stream_plain(tail, checkpoint, config, anchor).map(|v| anchor.registers().outcome(v))
@@ -1038,7 +1007,7 @@ pub fn resume_stream<I: BufRead, R: Reference>(
 pub(crate) fn resume_stream_plain<R: BufRead>(
     tail: R,
     checkpoint: &Checkpoint,
-    config: &ResumeConfig,
+    config: &ImaOptions,
     anchor: &Anchor<impl Reference>,
 ) -> Result<Verification, Error> {
     let (tpm_resumed, replay_cfg) = resume_setup(checkpoint, config, anchor)?;
@@ -1050,7 +1019,7 @@ pub(crate) fn resume_stream_plain<R: BufRead>(
 /// [`verify_from_boot`] of a list read from a stream, with the limits of [`resume_stream`].
 pub fn verify_from_boot_stream<I: BufRead, R: Reference>(
     list: I,
-    config: &ResumeConfig,
+    config: &ImaOptions,
     anchor: &Anchor<R>,
 ) -> Result<R::Outcome<Verification>, Error> {
     verify_from_boot_stream_plain(list, config, anchor).map(|v| anchor.registers().outcome(v))
@@ -1059,7 +1028,7 @@ pub fn verify_from_boot_stream<I: BufRead, R: Reference>(
 /// [`verify_from_boot_stream`] without the trust wrapper, for the crate's composites (shards, snapshots).
 pub(crate) fn verify_from_boot_stream_plain<R: BufRead>(
     list: R,
-    config: &ResumeConfig,
+    config: &ImaOptions,
     anchor: &Anchor<impl Reference>,
 ) -> Result<Verification, Error> {
     if !config.replay.replay.start.is_empty() {
@@ -1093,7 +1062,7 @@ fn base_of(checkpoint: &Checkpoint) -> Base {
 /// checkpoint's format, digest mode and values. Returns true for an accepted TPM resume.
 fn resume_setup(
     checkpoint: &Checkpoint,
-    config: &ResumeConfig,
+    config: &ImaOptions,
     anchor: &Anchor<impl Reference>,
 ) -> Result<(bool, ImaReplayConfig), Error> {
     if !config.replay.replay.start.is_empty() {
@@ -1187,7 +1156,7 @@ fn check_prefix(
 /// Replay `list` (from `base`) against `anchor` and make the checkpoint at the covered prefix.
 fn run(
     list: &[u8],
-    config: &ResumeConfig,
+    config: &ImaOptions,
     replay_cfg: ImaReplayConfig,
     anchor: &Anchor<impl Reference>,
     base: Base,
@@ -1197,13 +1166,13 @@ fn run(
     let report = if list.is_empty() {
         empty_report(&replay_cfg, expected)?
     } else {
-        match replay_values(list, &replay_cfg, Some(expected)) {
-            Ok(r) => r,
-            Err(e) => {
-                let e = diagnose(list, config, &replay_cfg, expected, base.entries, e);
-                return Err(failure(e, &base, resumed));
-            }
-        }
+        replay_values(
+            list,
+            &replay_cfg,
+            Some(expected),
+            config.never_extended_budget,
+        )
+        .map_err(|e| failure(e, &base, resumed))?
     };
     let covered = report.outcome.covered.unwrap_or(report.entries);
     let format = report.format;
@@ -1268,7 +1237,20 @@ fn failure(e: Error, base: &Base, resumed: bool) -> Error {
         return e;
     }
     match e {
-        Error::History(h) if matches!(*h, HistoryError::NeverExtended { .. }) => Error::History(h),
+        // Entry numbers of the replayed part are relative to the checkpoint.
+        Error::History(h) if matches!(*h, HistoryError::NeverExtended { .. }) => match *h {
+            HistoryError::NeverExtended {
+                entry,
+                register,
+                covered,
+            } => HistoryError::NeverExtended {
+                entry: base.entries + entry,
+                register,
+                covered: base.entries + covered,
+            }
+            .into(),
+            h => Error::History(Box::new(h)),
+        },
         e if e.class() == ErrorClass::Rejected => HistoryError::TailDoesNotContinue {
             from_entry: base.entries,
             source: Box::new(e),
@@ -1297,7 +1279,7 @@ fn run_stream<R: BufRead>(
     let report = if empty {
         empty_report(&replay_cfg, expected)?
     } else {
-        replay_values(&mut stream, &replay_cfg, Some(expected))
+        replay_values(&mut stream, &replay_cfg, Some(expected), 0)
             .map_err(|e| failure(stream.take_error().unwrap_or(e), &base, resumed))?
     };
     let covered = report.outcome.covered.unwrap_or(report.entries);
@@ -1467,37 +1449,6 @@ impl<R: BufRead> BufRead for EntryStream<R> {
     }
 }
 
-/// The failure to return for a replay that did not verify: a never-extended entry when the
-/// bounded search finds one.
-fn diagnose(
-    list: &[u8],
-    config: &ResumeConfig,
-    replay_cfg: &ImaReplayConfig,
-    expected: &ExpectedRegisters,
-    first_entry: u64,
-    e: Error,
-) -> Error {
-    if config.never_extended_budget == 0 || !matches!(e, Error::Replay(_)) {
-        return e;
-    }
-    match super::extend::find_never_extended(
-        list,
-        replay_cfg,
-        expected,
-        config.never_extended_budget,
-    )
-    .map(|s| s.outcome)
-    {
-        Ok(super::extend::SearchOutcome::Found(found)) => HistoryError::NeverExtended {
-            entry: first_entry + found.entry,
-            register: found.register,
-            covered: first_entry + found.covered,
-        }
-        .into(),
-        _ => e,
-    }
-}
-
 /// A report for an empty tail: nothing was extended, so the evidence must equal the start values.
 fn empty_report(
     cfg: &ImaReplayConfig,
@@ -1520,6 +1471,7 @@ fn empty_report(
         },
         trailing_bytes: 0,
         banks: cfg.banks.clone(),
+        kexec: Default::default(),
     })
 }
 
@@ -1557,7 +1509,7 @@ fn registers_at(
         c.reader.endian = Some(report.format.endian);
         c.reader.column = Some(report.format.column);
         let prefix = span(list, 0, end)?;
-        replay_values(prefix, &c, None)?.outcome.registers
+        replay_values(prefix, &c, None, 0)?.outcome.registers
     };
     // Start values of registers this part of the list did not touch are carried over.
     for ((id, alg), v) in &cfg.replay.start {

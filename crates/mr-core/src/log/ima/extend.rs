@@ -5,28 +5,27 @@
 //! replays to the quote. Such a list is rejected like any other mismatch; this search only
 //! names the entry, so that the verdict can say "entry N was logged but never extended".
 //!
-//! One pass, bounded state, bounded work. The list is read once, as a stream. For every
-//! register the verified values name and every digest mode tried, the pass folds the running
-//! value of each bank and keeps only the last `W` entries of that register (entry number, the
-//! value before it and its extend value in each bank), `W` = [`window`]`(budget)`: memory
-//! depends on the budget, never on the list. A hash chain cannot be un-extended, so leaving out
-//! entry j means re-folding the entries after it from the value before j: (m - 1 - j) extends
-//! for candidate j of a register with m entries. After the pass, the candidates in the window
-//! are tried from the newest backwards (the cheapest first, and the likeliest: a failed extend
-//! is usually recent), in the first bank until it reaches the verified value and then, only at
-//! that entry, in every other bank of the register: a candidate is found when all banks reach
-//! their verified values at the same entry, and every other register reaches its value
-//! as it is. No list is replayed again.
+//! No second pass, bounded state, bounded work. The search rides on the replay itself
+//! ([`crate::log::ima::verify`] with [`crate::log::ima::ImaOptions::never_extended_budget`]):
+//! for every register the verified values name and every digest mode tried, the replay hands
+//! over, entry by entry, the register's value before the entry and the entry's extend value in
+//! each bank (both already computed by the replay), and the search keeps only the last `W`
+//! entries of that register, `W` = [`window`]`(budget)`: memory depends on the budget, never on
+//! the list, and the list is never read again. A hash chain cannot be un-extended, so leaving
+//! out entry j means re-folding the entries after it from the value before j: (m - 1 - j)
+//! extends for candidate j of a register with m entries. When the replay does not reach the
+//! verified values, the candidates in the window are tried from the newest backwards (the
+//! cheapest first, and the likeliest: a failed extend is usually recent), in the first bank
+//! until it reaches the verified value and then, only at that entry, in every other bank of the
+//! register: a candidate is found when all banks reach their verified values at the same entry,
+//! and every other register reaches its value as it is.
 //!
-//! The budget counts every hash: each template digest and each extend of the pass, and each
-//! extend of the search. When it is spent the search stops ([`SearchOutcome::BudgetExhausted`]).
-//! With the default [`DEFAULT_NEVER_EXTENDED_BUDGET`] (2^24 ≈ 16.8 M hashes) the window is
-//! about 5 800 entries (m(m-1)/2 ≤ 2^24). The pass costs, per entry of a verified register,
-//! one template digest per bank and one extend per bank and digest mode (six hashes for two
-//! banks in both modes), so lists of up to about 2.5 M such entries are read to the end within
-//! the default budget, and the candidates are the newest ~5 800 entries of the register.
-//! Memory: the window, about 340 bytes an entry for two banks (2 MB at the default budget),
-//! whatever the list's length.
+//! The budget counts every hash the search adds: each extend of the re-folds (the replay's own
+//! hashes are the replay's). When it is spent the search stops
+//! ([`SearchOutcome::BudgetExhausted`]). With the default [`DEFAULT_NEVER_EXTENDED_BUDGET`]
+//! (2^24 ≈ 16.8 M hashes) the window is about 5 800 entries (m(m-1)/2 ≤ 2^24), the newest
+//! entries of the register. Memory: the window, about 270 bytes an entry for two banks (1.6 MB
+//! at the default budget), whatever the list's length.
 
 use std::collections::VecDeque;
 use std::io::BufRead;
@@ -35,9 +34,7 @@ use crate::alg::{Digest, HashAlg};
 use crate::error::Error;
 use crate::register::{ExpectedRegisters, MrId};
 
-use super::reader::ImaReader;
 use super::replay::{DigestMode, ImaReplayConfig};
-use super::ImaEntry;
 
 /// Default budget of hash operations for [`find_never_extended`].
 pub const DEFAULT_NEVER_EXTENDED_BUDGET: u64 = 1 << 24;
@@ -91,36 +88,24 @@ pub struct NeverExtendedSearch {
     pub work: u64,
 }
 
-fn extend_value(e: &ImaEntry, alg: HashAlg, mode: DigestMode, digest: &Digest) -> Digest {
-    let padded = |src: &[u8]| Digest::zero_padded(alg, src).unwrap_or_else(|_| Digest::zero(alg));
-    match (e.is_violation(), mode) {
-        (true, DigestMode::PaddedSha1) => padded(&[0xFF; 20]),
-        (true, _) => Digest::ones(alg),
-        (false, DigestMode::PaddedSha1) => padded(digest.as_bytes()),
-        (false, _) => *digest,
-    }
-}
-
-/// One entry of a register, as the search keeps it.
-struct Step {
-    entry: u64,
-    /// Value before the entry, per bank.
-    before: Vec<Digest>,
-    /// The entry's extend value, per bank.
-    extend: Vec<Digest>,
-}
-
 /// One register in one digest mode: its banks' verified and running values and its newest
 /// entries.
+#[derive(Debug)]
 struct Lane {
     mode: DigestMode,
     id: MrId,
     want: Vec<Digest>,
+    /// Position of each of `want`'s banks in the replay's bank order.
+    bank_at: Vec<usize>,
     value: Vec<Digest>,
     /// Per bank, the entries covered when its running value first was the verified one (0:
     /// the start value already was).
     reached: Vec<Option<u64>>,
-    steps: VecDeque<Step>,
+    /// Entry numbers of the window, oldest first.
+    entries: VecDeque<u64>,
+    /// Per entry of the window: the value before it in each bank, then its extend value in
+    /// each bank (`2 × want.len()` digests an entry).
+    steps: VecDeque<Digest>,
 }
 
 impl Lane {
@@ -129,6 +114,20 @@ impl Lane {
         self.reached
             .iter()
             .try_fold(0u64, |m, r| r.map(|r| m.max(r)))
+    }
+
+    fn banks(&self) -> usize {
+        self.want.len()
+    }
+
+    /// Value before window entry `j` in bank `b`.
+    fn before(&self, j: usize, b: usize) -> Option<&Digest> {
+        self.steps.get(j * 2 * self.banks() + b)
+    }
+
+    /// Extend value of window entry `j` in bank `b`.
+    fn extend(&self, j: usize, b: usize) -> Option<&Digest> {
+        self.steps.get(j * 2 * self.banks() + self.banks() + b)
     }
 }
 
@@ -151,171 +150,244 @@ impl Budget {
     }
 }
 
+/// The never-extended search's share of a replay: the window of each verified register, fed
+/// by the replay after it applied each entry ([`NeverExtendedPass::entry`]), searched when the
+/// replay fails ([`NeverExtendedPass::search`]).
+#[derive(Debug)]
+pub(crate) struct NeverExtendedPass {
+    keep: usize,
+    budget: u64,
+    lanes: Vec<Lane>,
+}
+
+impl NeverExtendedPass {
+    /// The pass of a replay of `banks` (the replay's bank order) in `config`'s digest modes
+    /// against `expected`, within `budget` hashes; `None` for a zero budget.
+    pub(crate) fn new(
+        config: &ImaReplayConfig,
+        banks: &[HashAlg],
+        expected: &ExpectedRegisters,
+        budget: u64,
+    ) -> Option<NeverExtendedPass> {
+        if budget == 0 {
+            return None;
+        }
+        let modes: &[DigestMode] = match config.digest_mode {
+            DigestMode::Auto => &[DigestMode::PerBank, DigestMode::PaddedSha1],
+            DigestMode::PerBank => &[DigestMode::PerBank],
+            DigestMode::PaddedSha1 => &[DigestMode::PaddedSha1],
+        };
+        let mut lanes: Vec<Lane> = Vec::new();
+        for &mode in modes {
+            for (id, want) in expected.iter() {
+                let alg = want.alg();
+                let Some(at) = banks.iter().position(|b| *b == alg) else {
+                    continue;
+                };
+                let start = config
+                    .replay
+                    .start
+                    .get(&(id.clone(), alg))
+                    .copied()
+                    .unwrap_or_else(|| id.reset_value(alg));
+                let reached = (start == *want).then_some(0);
+                match lanes.iter_mut().find(|l| l.mode == mode && l.id == *id) {
+                    Some(l) => {
+                        l.want.push(*want);
+                        l.bank_at.push(at);
+                        l.reached.push(reached);
+                        l.value.push(start);
+                    }
+                    None => lanes.push(Lane {
+                        mode,
+                        id: id.clone(),
+                        want: vec![*want],
+                        bank_at: vec![at],
+                        reached: vec![reached],
+                        value: vec![start],
+                        entries: VecDeque::new(),
+                        steps: VecDeque::new(),
+                    }),
+                }
+            }
+        }
+        Some(NeverExtendedPass {
+            keep: window(budget),
+            budget,
+            lanes,
+        })
+    }
+
+    /// Entry `index` extended `register` in `mode` with `extends` (in the replay's bank order);
+    /// `value` gives the register's value in a bank after the entry.
+    pub(crate) fn entry(
+        &mut self,
+        mode: DigestMode,
+        index: u64,
+        register: &MrId,
+        extends: &[Digest],
+        value: impl Fn(HashAlg) -> Option<Digest>,
+    ) {
+        let keep = self.keep;
+        let Some(l) = self
+            .lanes
+            .iter_mut()
+            .find(|l| l.mode == mode && l.id == *register)
+        else {
+            return;
+        };
+        let nb = l.want.len();
+        if l.entries.len() == keep {
+            l.entries.pop_front();
+            l.steps.drain(..2 * nb);
+        }
+        l.entries.push_back(index);
+        l.steps.extend(l.value.iter().copied());
+        for &at in &l.bank_at {
+            let x = extends.get(at).copied().unwrap_or_else(|| Digest::zero(HashAlg::Sha1));
+            l.steps.push_back(x);
+        }
+        for b in 0..nb {
+            let (Some(want), Some(slot)) = (l.want.get(b), l.value.get_mut(b)) else {
+                continue;
+            };
+            if let Some(v) = value(want.alg()) {
+                *slot = v;
+            }
+            if *slot == *want {
+                if let Some(r) = l.reached.get_mut(b) {
+                    r.get_or_insert(index + 1);
+                }
+            }
+        }
+    }
+
+    /// Look for the one entry whose omission makes the list replay to the verified values.
+    pub(crate) fn search(&self) -> NeverExtendedSearch {
+        let mut budget = Budget {
+            spent: 0,
+            limit: self.budget,
+        };
+        let mut tried = 0u64;
+        let modes: Vec<DigestMode> = self.lanes.iter().fold(Vec::new(), |mut m, l| {
+            if !m.contains(&l.mode) {
+                m.push(l.mode);
+            }
+            m
+        });
+        for mode in modes {
+            let mode_lanes: Vec<&Lane> = self.lanes.iter().filter(|l| l.mode == mode).collect();
+            let broken: Vec<&&Lane> = mode_lanes
+                .iter()
+                .filter(|l| l.covered().is_none())
+                .collect();
+            let [lane] = broken.as_slice() else {
+                continue;
+            };
+            match search_lane(lane, &mode_lanes, &mut budget, &mut tried) {
+                Ok(Some(found)) => {
+                    return NeverExtendedSearch {
+                        outcome: SearchOutcome::Found(found),
+                        work: budget.spent,
+                    }
+                }
+                Ok(None) => {}
+                Err(()) => {
+                    return NeverExtendedSearch {
+                        outcome: SearchOutcome::BudgetExhausted {
+                            candidates_tried: tried.saturating_sub(1),
+                        },
+                        work: budget.spent,
+                    }
+                }
+            }
+        }
+        NeverExtendedSearch {
+            outcome: SearchOutcome::NotFound,
+            work: budget.spent,
+        }
+    }
+}
+
+/// The candidates of one register that does not reach its values, newest first; `Err` when the
+/// budget ran out.
+fn search_lane(
+    lane: &Lane,
+    mode_lanes: &[&Lane],
+    budget: &mut Budget,
+    tried: &mut u64,
+) -> Result<Option<NeverExtendedEntry>, ()> {
+    let others_covered = mode_lanes
+        .iter()
+        .filter_map(|l| l.covered())
+        .max()
+        .unwrap_or(0);
+    let n = lane.entries.len();
+    let (Some(want0), Some(_)) = (lane.want.first(), lane.entries.front()) else {
+        return Ok(None);
+    };
+    for j in (0..n).rev() {
+        *tried += 1;
+        let Some(mut v) = lane.before(j, 0).copied() else {
+            continue;
+        };
+        let mut hit = None;
+        for k in j + 1..n {
+            if !budget.spend(1) {
+                return Err(());
+            }
+            if let Some(x) = lane.extend(k, 0) {
+                v = v.extended(x.as_bytes());
+            }
+            if v == *want0 {
+                hit = Some(k);
+                break;
+            }
+        }
+        let Some(k) = hit else { continue };
+        // Every other bank must reach its value at the same entry.
+        let mut all = true;
+        for (b, want) in lane.want.iter().enumerate().skip(1) {
+            let Some(mut v) = lane.before(j, b).copied() else {
+                all = false;
+                break;
+            };
+            for later in j + 1..=k {
+                if !budget.spend(1) {
+                    return Err(());
+                }
+                if let Some(x) = lane.extend(later, b) {
+                    v = v.extended(x.as_bytes());
+                }
+            }
+            if v != *want {
+                all = false;
+                break;
+            }
+        }
+        if all {
+            let (Some(&entry), Some(&at_k)) = (lane.entries.get(j), lane.entries.get(k)) else {
+                continue;
+            };
+            return Ok(Some(NeverExtendedEntry {
+                entry,
+                register: lane.id.clone(),
+                covered: (at_k + 1).max(others_covered),
+            }));
+        }
+    }
+    Ok(None)
+}
+
 /// Search `list` (which does not replay to `expected`) for a single entry that was logged but
-/// never extended, reading it once, within `budget` hash operations (see the module
-/// documentation).
+/// never extended, within `budget` hash operations (see the module documentation): one replay
+/// of the list, read once, and the search over its windows. A list that replays to `expected`
+/// gives [`SearchOutcome::NotFound`].
 pub fn find_never_extended<R: BufRead>(
     list: R,
     config: &ImaReplayConfig,
     expected: &ExpectedRegisters,
     budget: u64,
 ) -> Result<NeverExtendedSearch, Error> {
-    let modes: &[DigestMode] = match config.digest_mode {
-        DigestMode::Auto => &[DigestMode::PerBank, DigestMode::PaddedSha1],
-        DigestMode::PerBank => &[DigestMode::PerBank],
-        DigestMode::PaddedSha1 => &[DigestMode::PaddedSha1],
-    };
-    let mut budget = Budget {
-        spent: 0,
-        limit: budget,
-    };
-    let exhausted = |budget: &Budget, tried: u64| NeverExtendedSearch {
-        outcome: SearchOutcome::BudgetExhausted {
-            candidates_tried: tried,
-        },
-        work: budget.spent,
-    };
-    let keep = window(budget.limit);
-    let mut lanes: Vec<Lane> = Vec::new();
-    for &mode in modes {
-        for (id, want) in expected.iter() {
-            let alg = want.alg();
-            let start = config
-                .replay
-                .start
-                .get(&(id.clone(), alg))
-                .copied()
-                .unwrap_or_else(|| id.reset_value(alg));
-            match lanes.iter_mut().find(|l| l.mode == mode && l.id == *id) {
-                Some(l) => {
-                    l.want.push(*want);
-                    l.reached.push((start == *want).then_some(0));
-                    l.value.push(start);
-                }
-                None => lanes.push(Lane {
-                    mode,
-                    id: id.clone(),
-                    want: vec![*want],
-                    reached: vec![(start == *want).then_some(0)],
-                    value: vec![start],
-                    steps: VecDeque::new(),
-                }),
-            }
-        }
-    }
-    // The pass.
-    let mut reader = ImaReader::new(list, config.reader.clone());
-    let mut digests: Vec<(HashAlg, Digest)> = Vec::new();
-    while let Some(e) = reader.next_entry()? {
-        let reg = config.target.clone().unwrap_or(MrId::Pcr(e.pcr()));
-        if !lanes.iter().any(|l| l.id == reg) {
-            continue;
-        }
-        digests.clear();
-        for l in lanes.iter_mut().filter(|l| l.id == reg) {
-            let mut step = Step {
-                entry: e.index(),
-                before: l.value.clone(),
-                extend: Vec::with_capacity(l.want.len()),
-            };
-            for (b, want) in l.want.iter().enumerate() {
-                let column = match l.mode {
-                    DigestMode::PaddedSha1 => HashAlg::Sha1,
-                    _ => want.alg(),
-                };
-                let digest = match digests.iter().find(|(a, _)| *a == column) {
-                    Some((_, d)) => *d,
-                    None => {
-                        if !budget.spend(1) {
-                            return Ok(exhausted(&budget, 0));
-                        }
-                        let d = e.template_digest(column);
-                        digests.push((column, d));
-                        d
-                    }
-                };
-                let x = extend_value(e, want.alg(), l.mode, &digest);
-                if !budget.spend(1) {
-                    return Ok(exhausted(&budget, 0));
-                }
-                l.value[b] = l.value[b].extended(x.as_bytes());
-                if l.value[b] == *want && l.reached[b].is_none() {
-                    l.reached[b] = Some(e.index() + 1);
-                }
-                step.extend.push(x);
-            }
-            if l.steps.len() == keep {
-                l.steps.pop_front();
-            }
-            if keep > 0 {
-                l.steps.push_back(step);
-            }
-        }
-    }
-
-    // The search, mode by mode: exactly one register that does not reach its values.
-    let mut tried = 0u64;
-    for &mode in modes {
-        let mode_lanes: Vec<&Lane> = lanes.iter().filter(|l| l.mode == mode).collect();
-        let broken: Vec<&&Lane> = mode_lanes
-            .iter()
-            .filter(|l| l.covered().is_none())
-            .collect();
-        let [lane] = broken.as_slice() else {
-            continue;
-        };
-        let others_covered = mode_lanes
-            .iter()
-            .filter_map(|l| l.covered())
-            .max()
-            .unwrap_or(0);
-        let steps = &lane.steps;
-        for j in (0..steps.len()).rev() {
-            tried += 1;
-            let cand = &steps[j];
-            let mut v = cand.before[0];
-            let mut hit = None;
-            for (k, later) in steps.iter().enumerate().skip(j + 1) {
-                if !budget.spend(1) {
-                    return Ok(exhausted(&budget, tried - 1));
-                }
-                v = v.extended(later.extend[0].as_bytes());
-                if v == lane.want[0] {
-                    hit = Some(k);
-                    break;
-                }
-            }
-            let Some(k) = hit else { continue };
-            // Every other bank must reach its value at the same entry.
-            let mut all = true;
-            for b in 1..lane.want.len() {
-                let mut v = cand.before[b];
-                for later in steps.iter().take(k + 1).skip(j + 1) {
-                    if !budget.spend(1) {
-                        return Ok(exhausted(&budget, tried - 1));
-                    }
-                    v = v.extended(later.extend[b].as_bytes());
-                }
-                if v != lane.want[b] {
-                    all = false;
-                    break;
-                }
-            }
-            if all {
-                let covered = (steps[k].entry + 1).max(others_covered);
-                return Ok(NeverExtendedSearch {
-                    outcome: SearchOutcome::Found(NeverExtendedEntry {
-                        entry: cand.entry,
-                        register: lane.id.clone(),
-                        covered,
-                    }),
-                    work: budget.spent,
-                });
-            }
-        }
-    }
-    Ok(NeverExtendedSearch {
-        outcome: SearchOutcome::NotFound,
-        work: budget.spent,
-    })
+    super::replay::search_values(list, config, expected, budget)
 }

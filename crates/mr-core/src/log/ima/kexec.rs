@@ -157,6 +157,26 @@ pub enum KexecFinding {
         /// Entries before the next boot's `boot_aggregate`.
         carried: u64,
     },
+    /// A `kexec_load` / `kexec_execute` record whose buffer does not decode: what it would say
+    /// about lost entries is unknown.
+    MalformedRecord {
+        /// The record's entry.
+        entry: u64,
+    },
+}
+
+impl KexecFinding {
+    /// The last entry the finding rests on (a finding is kept only when the verified prefix
+    /// reaches it).
+    fn last_entry(&self) -> u64 {
+        match self {
+            KexecFinding::LoadWithoutExecute {
+                next_boot_entry, ..
+            } => *next_boot_entry,
+            KexecFinding::CountMismatch { carried, .. } => *carried,
+            KexecFinding::MalformedRecord { entry } => *entry,
+        }
+    }
 }
 
 impl std::fmt::Display for KexecFinding {
@@ -176,6 +196,10 @@ impl std::fmt::Display for KexecFinding {
             } => write!(
                 f,
                 "possibly lost entries: kexec_execute (entry {execute_entry}) counted {recorded} entries, {carried} were carried over"
+            ),
+            KexecFinding::MalformedRecord { entry } => write!(
+                f,
+                "possibly lost entries: the kexec record at entry {entry} does not decode"
             ),
         }
     }
@@ -204,65 +228,109 @@ impl KexecReport {
     }
 }
 
-/// Walk a list and report its boots, kexec records and findings (see the module documentation).
-pub fn analyse<R: BufRead>(input: R, opts: &ImaReaderOptions) -> Result<KexecReport, Error> {
-    let mut report = KexecReport::default();
-    let mut reader = ImaReader::new(input, opts.clone());
-    let mut load: Option<KexecRecord> = None;
-    let mut execute: Option<KexecRecord> = None;
-    let push_finding = |report: &mut KexecReport, f: KexecFinding| {
-        if report.findings.len() < MAX_REPORTED_FINDINGS {
-            report.findings.push(f);
-        }
-    };
-    while let Some(e) = reader.next_entry()? {
-        report.entries += 1;
-        if e.boot_aggregate().is_some() {
-            let i = e.index();
-            if report.boot_count > 0 {
-                if let Some(x) = execute {
-                    let ok = u64::try_from(x.measurements_count)
-                        .is_ok_and(|c| c == i || c.saturating_add(1) == i);
-                    if !ok {
-                        push_finding(
-                            &mut report,
-                            KexecFinding::CountMismatch {
-                                execute_entry: x.entry,
-                                recorded: x.measurements_count,
-                                carried: i,
-                            },
-                        );
-                    }
-                } else if let Some(l) = load {
-                    push_finding(
-                        &mut report,
-                        KexecFinding::LoadWithoutExecute {
-                            load_entry: l.entry,
-                            next_boot_entry: i,
-                        },
-                    );
-                }
-            }
-            report.boot_count += 1;
-            if report.boots.len() < MAX_REPORTED_KEXEC_RECORDS {
-                report.boots.push(i);
-            }
-            load = None;
-            execute = None;
-            continue;
-        }
-        if let Some(rec) = kexec_record(e)? {
-            match rec.event {
-                KexecEvent::Load => {
-                    load = Some(rec);
-                    execute = None;
-                }
-                KexecEvent::Execute => execute = Some(rec),
-            }
-            if report.records.len() < MAX_REPORTED_KEXEC_RECORDS {
-                report.records.push(rec);
-            }
+/// The kexec analysis of one list, entry by entry, as the replay meets them (the replay feeds
+/// it only entries of registers the verified values cover): the state [`analyse`] and the
+/// replay's [`super::ImaReplayReport::kexec`] share. Memory is bounded by the report's caps.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct KexecTracker {
+    report: KexecReport,
+    load: Option<KexecRecord>,
+    execute: Option<KexecRecord>,
+}
+
+impl KexecTracker {
+    fn push_finding(&mut self, f: KexecFinding) {
+        if self.report.findings.len() < MAX_REPORTED_FINDINGS {
+            self.report.findings.push(f);
         }
     }
-    Ok(report)
+
+    /// A `boot_aggregate` entry: a new boot.
+    pub(crate) fn boot(&mut self, i: u64) {
+        if self.report.boot_count > 0 {
+            if let Some(x) = self.execute {
+                let ok = u64::try_from(x.measurements_count)
+                    .is_ok_and(|c| c == i || c.saturating_add(1) == i);
+                if !ok {
+                    self.push_finding(KexecFinding::CountMismatch {
+                        execute_entry: x.entry,
+                        recorded: x.measurements_count,
+                        carried: i,
+                    });
+                }
+            } else if let Some(l) = self.load {
+                self.push_finding(KexecFinding::LoadWithoutExecute {
+                    load_entry: l.entry,
+                    next_boot_entry: i,
+                });
+            }
+        }
+        self.report.boot_count += 1;
+        if self.report.boots.len() < MAX_REPORTED_KEXEC_RECORDS {
+            self.report.boots.push(i);
+        }
+        self.load = None;
+        self.execute = None;
+    }
+
+    /// A kexec record entry: decoded, or (`Err(entry)`) one whose buffer does not decode.
+    pub(crate) fn record(&mut self, rec: Result<KexecRecord, u64>) {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(entry) => {
+                self.push_finding(KexecFinding::MalformedRecord { entry });
+                return;
+            }
+        };
+        match rec.event {
+            KexecEvent::Load => {
+                self.load = Some(rec);
+                self.execute = None;
+            }
+            KexecEvent::Execute => self.execute = Some(rec),
+        }
+        if self.report.records.len() < MAX_REPORTED_KEXEC_RECORDS {
+            self.report.records.push(rec);
+        }
+    }
+
+    /// The report over `entries` entries; with `within`, only what rests on entries before it
+    /// (the verified prefix) is kept.
+    pub(crate) fn finish(self, entries: u64, within: Option<u64>) -> KexecReport {
+        let mut report = self.report;
+        report.entries = entries;
+        if let Some(k) = within {
+            let capped = report.boots.len() == MAX_REPORTED_KEXEC_RECORDS;
+            report.boots.retain(|b| *b < k);
+            // Past the cap boots are only counted: the count then includes any after `k`.
+            if !capped {
+                report.boot_count = report.boots.len() as u64;
+            }
+            report.records.retain(|r| r.entry < k);
+            report.findings.retain(|f| f.last_entry() < k);
+        }
+        report
+    }
+}
+
+/// Walk a list and report its boots, kexec records and findings (see the module documentation).
+/// A standalone analysis of a list nothing verified: a verifier reads
+/// [`super::ImaReplayReport::kexec`], which the replay computes from verified entries only.
+pub fn analyse<R: BufRead>(input: R, opts: &ImaReaderOptions) -> Result<KexecReport, Error> {
+    let mut tracker = KexecTracker::default();
+    let mut reader = ImaReader::new(input, opts.clone());
+    let mut entries = 0u64;
+    while let Some(e) = reader.next_entry()? {
+        entries += 1;
+        match super::replay::special_entry(e) {
+            Some(super::replay::Special::BootAggregate) => tracker.boot(e.index()),
+            Some(super::replay::Special::Kexec) => {
+                if let Some(rec) = kexec_record(e)? {
+                    tracker.record(Ok(rec));
+                }
+            }
+            None => {}
+        }
+    }
+    Ok(tracker.finish(entries, None))
 }

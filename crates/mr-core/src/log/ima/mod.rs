@@ -7,9 +7,13 @@
 //!   `binary_runtime_measurements`, the bank's size in `..._<alg>` lists).
 //! * [`replay()`] replays a list into every PCR it names, per bank, optionally against
 //!   [`VerifiedRegisters`](crate::register::VerifiedRegisters).
-//! * [`replay_parallel()`] gives the same result on two threads for lists that can be read twice
-//!   (files): chunks of whole entries are parsed and hashed on either thread, the extends applied
-//!   in order; anything irregular is decided by [`replay()`].
+//! * [`verify()`] verifies a list from boot: its [`ImaInput`] (a file, a reader, bytes) is read
+//!   once, on one thread or two (chunks of whole entries parsed and hashed on either thread, the
+//!   extends applied in order; anything irregular decided by the one-thread replay from the
+//!   bytes already read), chosen from the input and [`ImaOptions::threads`]. The kexec analysis
+//!   and the never-extended search are made in the same pass, from covered entries only.
+//!   [`resume`] continues from a checkpoint, [`shards::verify_manifest`] verifies shards; all
+//!   take [`ImaOptions`].
 //! * `builder::ImaListBuilder` writes valid lists and `sample` synthetic ones (test support,
 //!   only with the non-default feature `testing`; tests use them through `mr-testkit`).
 //!
@@ -33,12 +37,14 @@ pub mod sample;
 pub mod shards;
 pub mod snapshot;
 pub mod template;
+mod verify;
 
 pub use checkpoint::{
-    resume, verify_from_boot, Anchor, Checkpoint, CheckpointKey, HistoryError, ResumeConfig,
-    ResumeInput, RootIdentity, Verification,
+    resume, verify_from_boot, Anchor, Checkpoint, CheckpointKey, HistoryError, ResumeInput,
+    RootIdentity, Verification,
 };
-pub use parallel::{replay_parallel, replay_parallel_chunked, CHUNK_LEN};
+pub use parallel::{replay_parallel_chunked, CHUNK_LEN};
+pub use verify::{verify, ImaInput, ImaOptions};
 pub use reader::{ImaReader, ImaReaderOptions};
 pub use replay::{
     replay, BootAggregate, DigestMode, ImaRegisterStart, ImaReplayConfig, ImaReplayReport,

@@ -1,4 +1,5 @@
 //! IMA replay on two threads, chunk by chunk, with exactly the result of [`replay()`](super::replay()).
+//! [`super::verify`] chooses it from its input and [`super::ImaOptions::threads`].
 //!
 //! A list is cut into chunks of whole entries (about [`CHUNK_LEN`] bytes each, streamed, so
 //! memory does not grow with the list). The expensive, independent part of each entry (parsing,
@@ -26,8 +27,8 @@ use crate::trust::Reference;
 use super::binary::entry_span;
 use super::reader::{ImaReader, ImaReaderOptions};
 use super::replay::{
-    bank_digests, is_boot_aggregate, replay_values, BootAggregate, DigestMode, ImaReplayConfig,
-    ImaReplayReport, ReplayState, ViolationPolicy,
+    bank_digests, replay_values, DigestMode, ImaReplayConfig, ImaReplayReport, Mark, ReplayState,
+    ViolationPolicy,
 };
 use super::{ListFormat, ListKind};
 
@@ -41,35 +42,10 @@ const QUEUE: usize = 2;
 /// falls behind).
 const MAX_PENDING: usize = 6;
 
-/// [`replay()`](super::replay()) on two threads: `input` is read once, chunk by chunk (see the module
-/// documentation). The result, report or error, is always equal to [`replay()`](super::replay())'s; on a machine
-/// with one core, or for [`DigestMode`]s other than [`DigestMode::PerBank`], this is
-/// [`replay()`](super::replay()).
-///
-/// ```
-/// use mr_core::log::ima::{self, builder::ImaListBuilder, ImaReplayConfig};
-/// use mr_core::{ComputeOnly, HashAlg};
-/// let mut b = ImaListBuilder::binary();
-/// for i in 0..1000 {
-///     b.ima_ng(10, &HashAlg::Sha256.hash(&[i as u8]), &format!("/bin/f{i}"));
-/// }
-/// let list = b.finish();
-/// let cfg = ImaReplayConfig::default();
-/// let two = ima::replay_parallel(&list[..], &cfg, &ComputeOnly)?;
-/// assert_eq!(two, ima::replay(&list[..], &cfg, &ComputeOnly)?);
-/// # Ok::<(), mr_core::Error>(())
-/// ```
-pub fn replay_parallel<I: BufRead, R: Reference>(
-    input: I,
-    config: &ImaReplayConfig,
-    reference: &R,
-) -> Result<R::Outcome<ImaReplayReport>, Error> {
-    replay_parallel_chunked(input, config, reference, CHUNK_LEN).0
-}
-
-/// [`replay_parallel`] with chunks of about `chunk_len` bytes (at least 1 KiB), for tests that
-/// need many chunks from a short list; also says whether the two-thread path applied every
-/// entry (false: the one-thread replay did all or part of it).
+/// The two-thread replay [`super::verify`] chooses, with chunks of about `chunk_len` bytes (at
+/// least 1 KiB), for tests and fuzz targets that need many chunks from a short list; also says
+/// whether the two-thread path applied every entry (false: the one-thread replay did all or
+/// part of it). Verifiers call [`super::verify`].
 #[doc(hidden)]
 pub fn replay_parallel_chunked<I: BufRead, R: Reference>(
     input: I,
@@ -77,22 +53,34 @@ pub fn replay_parallel_chunked<I: BufRead, R: Reference>(
     reference: &R,
     chunk_len: usize,
 ) -> (Result<R::Outcome<ImaReplayReport>, Error>, bool) {
-    let (result, parallel) = replay_parallel_values(input, config, reference.expected(), chunk_len);
+    let (result, parallel) =
+        replay_parallel_values(input, config, reference.expected(), chunk_len, 0);
     (result.map(|r| reference.outcome(r)), parallel)
 }
 
-/// [`replay_parallel_chunked`] against plain values (`None`: compute only).
+/// [`replay_parallel_chunked`] against plain values (`None`: compute only), with the
+/// never-extended search of [`replay_values`].
 pub(crate) fn replay_parallel_values<R: BufRead>(
     input: R,
     config: &ImaReplayConfig,
     expected: Option<&ExpectedRegisters>,
     chunk_len: usize,
+    never_extended_budget: u64,
 ) -> (Result<ImaReplayReport, Error>, bool) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cores < 2 || config.digest_mode != DigestMode::PerBank {
-        return (replay_values(input, config, expected), false);
+        return (
+            replay_values(input, config, expected, never_extended_budget),
+            false,
+        );
     }
-    try_parallel(input, config, expected, chunk_len.max(1024))
+    try_parallel(
+        input,
+        config,
+        expected,
+        chunk_len.max(1024),
+        never_extended_budget,
+    )
 }
 
 /// A chunk of whole entries and where it sits in the list.
@@ -115,9 +103,9 @@ struct Computed {
     /// `entries × banks` digests, entry by entry, in bank order.
     digests: Vec<Digest>,
     violations: u64,
-    /// One item per `boot_aggregate` entry: its place in the chunk and its value (`None` when
-    /// its digest does not decode).
-    boot_aggregates: Vec<(u64, Option<BootAggregate>)>,
+    /// One item per entry with a [`Mark`] (`boot_aggregate`, kexec record): its place in the
+    /// chunk and the mark.
+    marks: Vec<(u64, Mark)>,
 }
 
 /// What the chunks of one list share.
@@ -145,7 +133,7 @@ impl Plan<'_> {
         out.violations = 0;
         out.pcrs.clear();
         out.digests.clear();
-        out.boot_aggregates.clear();
+        out.marks.clear();
         while let Some(e) = r.next_entry().ok()? {
             if e.is_violation() {
                 if self.violations == ViolationPolicy::Reject {
@@ -164,9 +152,8 @@ impl Plan<'_> {
                     return None;
                 }
             }
-            if is_boot_aggregate(e) {
-                out.boot_aggregates
-                    .push((out.pcrs.len() as u64, e.boot_aggregate()));
+            if let Some(mark) = Mark::of(e) {
+                out.marks.push((out.pcrs.len() as u64, mark));
             }
             out.pcrs.push(e.pcr());
             out.entries += 1;
@@ -182,13 +169,11 @@ impl Plan<'_> {
 fn apply(state: &mut ReplayState<'_>, chunk: &Chunk) {
     let c = &chunk.out;
     let nb = state.banks.len();
-    let mut aggregates = c.boot_aggregates.iter().peekable();
+    let mut marks = c.marks.iter().peekable();
     for (i, pcr) in c.pcrs.iter().enumerate() {
         let digests = c.digests.get(i * nb..(i + 1) * nb).unwrap_or(&[]);
-        let boot_aggregate = aggregates
-            .next_if(|(at, _)| *at == i as u64)
-            .map(|(_, ba)| *ba);
-        state.apply(chunk.first_index + i as u64, *pcr, digests, boot_aggregate);
+        let mark = marks.next_if(|(at, _)| *at == i as u64).map(|(_, m)| *m);
+        state.apply(chunk.first_index + i as u64, *pcr, digests, mark);
     }
     state.add_violations(c.violations);
 }
@@ -407,8 +392,9 @@ fn try_parallel<R: BufRead>(
     config: &ImaReplayConfig,
     expected: Option<&ExpectedRegisters>,
     chunk_len: usize,
+    never_extended_budget: u64,
 ) -> (Result<ImaReplayReport, Error>, bool) {
-    let mut state = ReplayState::new(config, expected);
+    let mut state = ReplayState::new(config, expected, never_extended_budget);
     let mut chunker = Chunker::new(input, chunk_len);
     // The first chunk fixes the format (detection needs only its first entry).
     let (first, format) = match (chunker.next(config), chunker.format) {

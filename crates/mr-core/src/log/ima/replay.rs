@@ -9,6 +9,8 @@ use crate::replay::{ReplayOptions, ReplayOutcome, Replayer};
 use crate::trust::Reference;
 
 use super::checkpoint::HistoryError;
+use super::extend::{NeverExtendedPass, NeverExtendedSearch, SearchOutcome};
+use super::kexec::{kexec_record, KexecRecord, KexecReport, KexecTracker};
 use super::reader::{ImaReader, ImaReaderOptions};
 use super::template::{Endian, FieldId};
 use super::{ImaEntry, ListFormat, ListKind};
@@ -192,6 +194,10 @@ pub struct ImaReplayReport {
     pub trailing_bytes: u64,
     /// The banks replayed.
     pub banks: Vec<HashAlg>,
+    /// kexec boots, records and possibly lost entries (docs/formats.md#ima-kexec), computed
+    /// during the replay from the entries of covered registers only, and (with verified values)
+    /// only what rests on the verified prefix. Without verified values, from every entry.
+    pub kexec: KexecReport,
 }
 
 impl ImaReplayReport {
@@ -236,19 +242,65 @@ pub fn replay<I: BufRead, R: Reference>(
     config: &ImaReplayConfig,
     reference: &R,
 ) -> Result<R::Outcome<ImaReplayReport>, Error> {
-    replay_values(input, config, reference.expected()).map(|r| reference.outcome(r))
+    replay_values(input, config, reference.expected(), 0).map(|r| reference.outcome(r))
 }
 
-/// [`replay()`] against plain values (`None`: compute only), for the crate's own composites.
+/// [`replay()`] against plain values (`None`: compute only), for the crate's own composites;
+/// with a `never_extended_budget`, a failure names the entry that was logged but never
+/// extended when the search finds it (see [`super::extend`]).
 pub(crate) fn replay_values<R: BufRead>(
     input: R,
     config: &ImaReplayConfig,
     expected: Option<&ExpectedRegisters>,
+    never_extended_budget: u64,
 ) -> Result<ImaReplayReport, Error> {
-    let mut state = ReplayState::new(config, expected);
+    let mut state = ReplayState::new(config, expected, never_extended_budget);
     let mut reader = ImaReader::new(input, config.reader.clone());
     state.run(&mut reader)?;
     state.finish(&reader)
+}
+
+/// One replay of `input` against `expected` and the never-extended search over it (see
+/// [`super::extend::find_never_extended`]).
+pub(crate) fn search_values<R: BufRead>(
+    input: R,
+    config: &ImaReplayConfig,
+    expected: &ExpectedRegisters,
+    budget: u64,
+) -> Result<NeverExtendedSearch, Error> {
+    let mut state = ReplayState::new(config, Some(expected), budget);
+    let mut reader = ImaReader::new(input, config.reader.clone());
+    state.run(&mut reader)?;
+    Ok(state
+        .never
+        .as_ref()
+        .map_or(NeverExtendedSearch {
+            outcome: SearchOutcome::NotFound,
+            work: 0,
+        }, NeverExtendedPass::search))
+}
+
+/// What the bookkeeping of a replay needs of an entry besides its extends.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Mark {
+    /// A `boot_aggregate` entry and its decoded value (`None` when its digest does not decode).
+    BootAggregate(Option<BootAggregate>),
+    /// A kexec record (`Err(entry)`: its buffer does not decode).
+    Kexec(Result<KexecRecord, u64>),
+}
+
+impl Mark {
+    /// The mark of `e`, if it needs one.
+    pub(super) fn of(e: &ImaEntry) -> Option<Mark> {
+        match special_entry(e)? {
+            Special::BootAggregate => Some(Mark::BootAggregate(e.boot_aggregate())),
+            Special::Kexec => match kexec_record(e) {
+                Ok(Some(r)) => Some(Mark::Kexec(Ok(r))),
+                Ok(None) => None,
+                Err(_) => Some(Mark::Kexec(Err(e.index()))),
+            },
+        }
+    }
 }
 
 /// The state of one replay, entry by entry: the replayer(s), counters and boot aggregates.
@@ -266,14 +318,20 @@ pub(super) struct ReplayState<'a> {
     digests: [Digest; HashAlg::ALL.len()],
     ima_register: MrId,
     ima_start: Option<ImaRegisterStart>,
+    kexec: KexecTracker,
+    /// The never-extended search's windows (with verified values and a budget).
+    never: Option<NeverExtendedPass>,
 }
 
 impl<'a> ReplayState<'a> {
     pub(super) fn new(
         config: &'a ImaReplayConfig,
         expected: Option<&ExpectedRegisters>,
+        never_extended_budget: u64,
     ) -> ReplayState<'a> {
         let banks = replayed_banks(config, expected);
+        let never = expected
+            .and_then(|v| NeverExtendedPass::new(config, &banks, v, never_extended_budget));
         let mode = config.digest_mode;
         let make = || match expected {
             Some(v) => Replayer::verifying(v, config.replay.clone()),
@@ -294,6 +352,8 @@ impl<'a> ReplayState<'a> {
             digests: [Digest::zero(HashAlg::Sha1); HashAlg::ALL.len()],
             ima_register: config.target.clone().unwrap_or(MrId::Pcr(IMA_PCR)),
             ima_start: None,
+            kexec: KexecTracker::default(),
+            never,
         }
     }
 
@@ -330,6 +390,7 @@ impl<'a> ReplayState<'a> {
         let banks = &self.banks;
         let digests = &mut self.digests;
         let (per_bank, padded) = (&mut self.per_bank, &mut self.padded);
+        let never = &mut self.never;
         let violation = e.is_violation();
         let column = e.header_digest().alg();
         let mut sha1 = None;
@@ -359,15 +420,18 @@ impl<'a> ReplayState<'a> {
                 note_bad(per_bank, padded, e, e.template_digest(column), reg);
             }
         }
+        // The extend values of this entry, in bank order, for the never-extended search.
+        let mut extends = [Digest::zero(HashAlg::Sha1); HashAlg::ALL.len()];
         if let Some(r) = per_bank.as_mut() {
-            for (d, b) in digests.iter().zip(banks) {
-                if violation {
-                    r.extend(reg, &Digest::ones(*b));
-                } else {
-                    r.extend(reg, d);
-                }
+            for ((d, b), x) in digests.iter().zip(banks).zip(extends.iter_mut()) {
+                *x = if violation { Digest::ones(*b) } else { *d };
+                r.extend(reg, x);
             }
             r.end_entry();
+            if let Some(p) = never.as_mut() {
+                let x = extends.get(..banks.len()).unwrap_or(&[]);
+                p.entry(DigestMode::PerBank, e.index(), reg, x, |alg| r.value(reg, alg));
+            }
         }
         if let Some(r) = padded.as_mut() {
             let ones20 = [0xFFu8; 20];
@@ -376,41 +440,46 @@ impl<'a> ReplayState<'a> {
                 (Some(d), false) => d.as_bytes(),
                 (None, false) => &[],
             };
-            for b in banks {
-                let d = Digest::zero_padded(*b, src).unwrap_or_else(|_| Digest::zero(*b));
-                r.extend(reg, &d);
+            for (b, x) in banks.iter().zip(extends.iter_mut()) {
+                *x = Digest::zero_padded(*b, src).unwrap_or_else(|_| Digest::zero(*b));
+                r.extend(reg, x);
             }
             r.end_entry();
+            if let Some(p) = never.as_mut() {
+                let x = extends.get(..banks.len()).unwrap_or(&[]);
+                p.entry(DigestMode::PaddedSha1, e.index(), reg, x, |alg| r.value(reg, alg));
+            }
         }
-        let boot_aggregate = is_boot_aggregate(e).then(|| e.boot_aggregate());
-        if boot_aggregate.is_some() || self.ima_start.is_none() {
-            self.note_entry(e.index(), e.pcr(), boot_aggregate);
+        let mark = Mark::of(e);
+        if mark.is_some() || self.ima_start.is_none() {
+            self.note_entry(e.index(), e.pcr(), mark);
         }
     }
 
     /// Apply one precomputed, regular entry (per-bank digests, no bad digest) of the two-thread
     /// replay: the same extends and bookkeeping as [`ReplayState::entry`] in
-    /// [`DigestMode::PerBank`]. `digests` are in bank order; `boot_aggregate` is `Some` for a
-    /// `boot_aggregate` entry (holding its decoded value).
-    pub(super) fn apply(
-        &mut self,
-        index: u64,
-        pcr: u32,
-        digests: &[Digest],
-        boot_aggregate: Option<Option<BootAggregate>>,
-    ) {
+    /// [`DigestMode::PerBank`]. `digests` (the extend values) are in bank order; `mark` is the
+    /// entry's [`Mark`], if it has one.
+    pub(super) fn apply(&mut self, index: u64, pcr: u32, digests: &[Digest], mark: Option<Mark>) {
         if let Some(r) = self.per_bank.as_mut() {
-            match &self.config.target {
-                Some(t) => digests.iter().for_each(|d| r.extend(t, d)),
+            let pcr_reg;
+            let reg: &MrId = match &self.config.target {
+                Some(t) => t,
                 None => {
-                    let reg = MrId::Pcr(pcr);
-                    digests.iter().for_each(|d| r.extend(&reg, d));
+                    pcr_reg = MrId::Pcr(pcr);
+                    &pcr_reg
                 }
-            }
+            };
+            digests.iter().for_each(|d| r.extend(reg, d));
             r.end_entry();
+            if let Some(p) = self.never.as_mut() {
+                p.entry(DigestMode::PerBank, index, reg, digests, |alg| {
+                    r.value(reg, alg)
+                });
+            }
         }
-        if boot_aggregate.is_some() || self.ima_start.is_none() {
-            self.note_entry(index, pcr, boot_aggregate);
+        if mark.is_some() || self.ima_start.is_none() {
+            self.note_entry(index, pcr, mark);
         }
     }
 
@@ -419,15 +488,31 @@ impl<'a> ReplayState<'a> {
         self.violations += n;
     }
 
-    /// The boot aggregates and the IMA register's first entry, after the entry was replayed.
-    fn note_entry(&mut self, index: u64, pcr: u32, boot_aggregate: Option<Option<BootAggregate>>) {
+    /// The boot aggregates, the kexec analysis and the IMA register's first entry, after the
+    /// entry was replayed. Only entries of covered registers (of every register without
+    /// verified values) count for the boot aggregates and the kexec analysis.
+    fn note_entry(&mut self, index: u64, pcr: u32, mark: Option<Mark>) {
         let reg = self.register(pcr);
-        if let Some(aggregate) = boot_aggregate {
+        let mut boot_aggregate = None;
+        if let Some(mark) = mark {
             let counted = match self.per_bank.as_ref().or(self.padded.as_ref()) {
                 Some(r) if r.checks_coverage() => r.covers(&reg),
                 _ => true,
             };
-            self.aggregates.note(counted, aggregate);
+            match mark {
+                Mark::BootAggregate(aggregate) => {
+                    boot_aggregate = Some(aggregate);
+                    self.aggregates.note(counted, aggregate);
+                    if counted {
+                        self.kexec.boot(index);
+                    }
+                }
+                Mark::Kexec(record) => {
+                    if counted {
+                        self.kexec.record(record);
+                    }
+                }
+            }
         }
         if self.ima_start.is_none() && reg == self.ima_register {
             self.ima_start = Some(ImaRegisterStart {
@@ -461,20 +546,28 @@ impl<'a> ReplayState<'a> {
         let config = self.config;
         let mode = config.digest_mode;
         let ima_register = self.ima_register;
+        let never = self.never;
         let covers_ima = match self.per_bank.as_ref().or(self.padded.as_ref()) {
             Some(r) => r.covers(&ima_register),
             None => false,
         };
-        let (outcome, used) = match (self.per_bank, self.padded) {
+        let finished = match (self.per_bank, self.padded) {
             (Some(a), Some(b)) => match (a.finish(), b.finish()) {
-                (Ok(o), _) => (o, DigestMode::PerBank),
-                (Err(_), Ok(o)) => (o, DigestMode::PaddedSha1),
-                (Err(e), Err(_)) => return Err(e),
+                (Ok(o), _) => Ok((o, DigestMode::PerBank)),
+                (Err(_), Ok(o)) => Ok((o, DigestMode::PaddedSha1)),
+                (Err(e), Err(_)) => Err(e),
             },
-            (Some(a), None) => (a.finish()?, DigestMode::PerBank),
-            (None, Some(b)) => (b.finish()?, DigestMode::PaddedSha1),
-            (None, None) => (Replayer::new(config.replay.clone()).finish()?, mode),
+            (Some(a), None) => a.finish().map(|o| (o, DigestMode::PerBank)),
+            (None, Some(b)) => b.finish().map(|o| (o, DigestMode::PaddedSha1)),
+            (None, None) => Replayer::new(config.replay.clone())
+                .finish()
+                .map(|o| (o, mode)),
         };
+        let (outcome, used) = finished.map_err(|e| name_never_extended(e, never.as_ref()))?;
+        let kexec = self.kexec.finish(
+            outcome.entries,
+            if self.verifying { outcome.covered } else { None },
+        );
         let ima_register_start = self.ima_start.map(|mut s| {
             s.covered = covers_ima && outcome.covered.is_some_and(|k| s.entry < k);
             s
@@ -491,6 +584,7 @@ impl<'a> ReplayState<'a> {
             format,
             trailing_bytes,
             banks: self.banks,
+            kexec,
         };
         if self.verifying {
             report.check_no_tpm(config)?;
@@ -513,6 +607,23 @@ impl<'a> ReplayState<'a> {
             }
         }
         Ok(report)
+    }
+}
+
+/// A replay failure, or the entry that was logged but never extended when the search over the
+/// replay's windows finds one.
+fn name_never_extended(e: Error, never: Option<&NeverExtendedPass>) -> Error {
+    let (Error::Replay(_), Some(pass)) = (&e, never) else {
+        return e;
+    };
+    match pass.search().outcome {
+        SearchOutcome::Found(f) => HistoryError::NeverExtended {
+            entry: f.entry,
+            register: f.register,
+            covered: f.covered,
+        }
+        .into(),
+        _ => e,
     }
 }
 
@@ -598,9 +709,25 @@ fn note_bad(
     }
 }
 
+/// Entries the replay's bookkeeping looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Special {
+    /// Named `boot_aggregate`.
+    BootAggregate,
+    /// Named `kexec_load` or `kexec_execute` (docs/formats.md#ima-kexec).
+    Kexec,
+}
+
 /// Cheap test on the raw name field (no decoding) for the hot loop.
-pub(super) fn is_boot_aggregate(e: &ImaEntry) -> bool {
-    e.fields()
-        .find(|f| matches!(f.id, FieldId::N | FieldId::NNg))
-        .is_some_and(|f| f.data == b"boot_aggregate\0" || f.data == b"boot_aggregate")
+pub(super) fn special_entry(e: &ImaEntry) -> Option<Special> {
+    let name = e
+        .fields()
+        .find(|f| matches!(f.id, FieldId::N | FieldId::NNg))?
+        .data;
+    let name = name.strip_suffix(b"\0").unwrap_or(name);
+    match name {
+        b"boot_aggregate" => Some(Special::BootAggregate),
+        b"kexec_load" | b"kexec_execute" => Some(Special::Kexec),
+        _ => None,
+    }
 }

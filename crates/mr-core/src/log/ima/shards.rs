@@ -35,8 +35,9 @@ use crate::trust::Reference;
 
 use super::checkpoint::{
     resume_stream_plain, verify_from_boot_stream_plain, Anchor, Checkpoint, CheckpointKey,
-    HistoryError, ResumeConfig, RootIdentity, Verification, MAX_CHECKPOINT_LEN,
+    HistoryError, RootIdentity, Verification, MAX_CHECKPOINT_LEN,
 };
+use super::verify::ImaOptions;
 
 /// The manifest format version.
 pub const SHARD_MANIFEST_VERSION: u32 = 1;
@@ -208,13 +209,13 @@ impl ShardsReport {
 
 /// The chain verified so far: each shard is checked against the end of the one before.
 struct ShardChain<'c> {
-    config: &'c ResumeConfig,
+    config: &'c ImaOptions,
     shards: Vec<ShardSummary>,
     last: Option<Verification>,
 }
 
 impl<'c> ShardChain<'c> {
-    fn new(config: &'c ResumeConfig) -> ShardChain<'c> {
+    fn new(config: &'c ImaOptions) -> ShardChain<'c> {
         ShardChain {
             config,
             shards: Vec::new(),
@@ -352,7 +353,7 @@ fn check_continues<R: Reference>(
 /// Verify a chain of shards held in memory (see the module documentation).
 pub fn verify_shards<R: Reference>(
     shards: &[Shard<R>],
-    config: &ResumeConfig,
+    config: &ImaOptions,
 ) -> Result<R::Outcome<ShardsReport>, Error> {
     let mut chain = ShardChain::new(config);
     for (k, shard) in shards.iter().enumerate() {
@@ -382,7 +383,7 @@ pub trait ShardSource {
 pub fn verify_manifest<R: Reference>(
     manifest: &ShardManifest,
     source: &mut dyn ShardSource<Values = R>,
-    config: &ResumeConfig,
+    config: &ImaOptions,
     key: Option<&CheckpointKey>,
 ) -> Result<R::Outcome<ShardsReport>, Error> {
     if manifest.shards.len() > MAX_SHARDS {

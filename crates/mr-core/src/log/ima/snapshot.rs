@@ -25,8 +25,9 @@ use crate::register::{MrId, RegisterValue, VerifiedRegisters};
 use crate::trust::Reference;
 
 use super::checkpoint::{
-    resume, Anchor, Checkpoint, HistoryError, ResumeConfig, ResumeInput, Verification,
+    resume, Anchor, Checkpoint, HistoryError, ResumeInput, Verification,
 };
+use super::verify::ImaOptions;
 use super::reader::{ImaReader, ImaReaderOptions};
 use super::template::FieldId;
 use super::{DigestMode, ImaEntry, ListFormat};
@@ -150,7 +151,7 @@ pub enum SnapshotVouch<'a, R = VerifiedRegisters> {
 pub fn verify_snapshot_list<R: Reference>(
     list: &[u8],
     vouch: Option<SnapshotVouch<'_, R>>,
-    config: &ResumeConfig,
+    config: &ImaOptions,
     end: &Anchor<R>,
 ) -> Result<R::Outcome<Verification>, Error> {
     let mut reader = ImaReader::new(list, config.replay.reader.clone());
