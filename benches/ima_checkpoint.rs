@@ -25,8 +25,8 @@ use mr::core::log::ima::extend::{
 };
 use mr::core::log::ima::sample::write_sample_list;
 use mr::core::log::ima::{
-    replay, resume, verify_from_boot, Anchor, ImaReader, ImaReaderOptions, ImaReplayConfig,
-    ListKind, ImaOptions, ResumeInput,
+    replay, resume, verify_from_boot, Anchor, ImaOptions, ImaReader, ImaReaderOptions,
+    ImaReplayConfig, ListKind, ResumeInput,
 };
 use mr::core::HashAlg;
 

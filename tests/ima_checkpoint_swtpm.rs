@@ -9,7 +9,7 @@
 mod swtpm_ima;
 
 use mr::core::log::ima::{
-    self, resume, verify_from_boot, HistoryError, ImaReplayConfig, ImaOptions, ResumeInput,
+    self, resume, verify_from_boot, HistoryError, ImaOptions, ImaReplayConfig, ResumeInput,
 };
 use mr::core::Error;
 use mr::tpm::device::{AkKind, Tpm};

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use mr::core::log::ima::shards::{
     verify_manifest, AnchorSpec, ShardManifest, ShardSource, ShardSpec,
 };
-use mr::core::log::ima::{self, Anchor, HistoryError, ImaReplayConfig, ImaOptions};
+use mr::core::log::ima::{self, Anchor, HistoryError, ImaOptions, ImaReplayConfig};
 use mr::core::Error;
 use mr::tpm::device::{AkKind, Tpm};
 use mr::tpm::harness::Swtpm;

@@ -60,10 +60,9 @@ pub fn open_input(path: &Path) -> Result<Box<dyn std::io::BufRead>, Failure> {
 /// once ([`mr_core::log::ima::verify`]).
 pub fn ima_input(path: &Path) -> Result<mr_core::ImaInput<'static>, Failure> {
     if path == Path::new("-") {
-        return Ok(mr_core::ImaInput::from_reader(std::io::BufReader::with_capacity(
-            1 << 16,
-            std::io::stdin(),
-        )));
+        return Ok(mr_core::ImaInput::from_reader(
+            std::io::BufReader::with_capacity(1 << 16, std::io::stdin()),
+        ));
     }
     mr_core::ImaInput::open(path).map_err(|e| Failure::Malformed(e.to_string()))
 }

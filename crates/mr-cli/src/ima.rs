@@ -177,8 +177,8 @@ fn replay_against<R: Reference>(
     let options = ImaOptions::default()
         .with_replay(cfg.clone())
         .with_never_extended_search(args.history.never_extended_budget);
-    let result = mr_core::log::ima::verify(ima_input(&args.log)?, reference, &options)
-        .map(R::into_report);
+    let result =
+        mr_core::log::ima::verify(ima_input(&args.log)?, reference, &options).map(R::into_report);
     match result {
         Ok(report) => {
             if let Some(boot_log) = &args.boot_log {

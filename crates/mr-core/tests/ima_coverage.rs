@@ -8,7 +8,8 @@
 
 use mr_core::log::ima::builder::{BuiltEntry, ImaListBuilder};
 use mr_core::log::ima::{
-    self, DigestMode, HistoryError, ImaInput, ImaOptions, ImaReplayConfig, ImaReplayReport, MAX_REPORTED_BOOT_AGGREGATES,
+    self, DigestMode, HistoryError, ImaInput, ImaOptions, ImaReplayConfig, ImaReplayReport,
+    MAX_REPORTED_BOOT_AGGREGATES,
 };
 use mr_core::replay::{NotCovered, ReplayOptions};
 use mr_core::{ComputeOnly, Reference};
@@ -48,7 +49,9 @@ where
         ima::verify(
             ImaInput::from_bytes(list),
             expected,
-            &ImaOptions::default().with_replay(cfg.clone()).with_threads(2),
+            &ImaOptions::default()
+                .with_replay(cfg.clone())
+                .with_threads(2),
         ),
         ima::replay_parallel_chunked(list, cfg, expected, 1024).0,
     ] {

@@ -235,15 +235,18 @@ fn the_replay_reports_the_kexec_findings_of_the_list() {
         for threads in [1, 2] {
             let opts = ImaOptions::default().with_threads(threads);
             let anchor = l.anchor();
-            let verified =
-                ima::verify(ImaInput::from_bytes(l.b.as_bytes()), anchor.registers(), &opts)
-                    .unwrap()
-                    .into_report();
+            let verified = ima::verify(
+                ImaInput::from_bytes(l.b.as_bytes()),
+                anchor.registers(),
+                &opts,
+            )
+            .unwrap()
+            .into_report();
             assert_eq!(verified.kexec.findings, want, "{threads} threads, verified");
             assert_eq!(verified.kexec.boots, standalone.boots);
             assert_eq!(verified.kexec.records, standalone.records);
-            let computed = ima::verify(ImaInput::from_bytes(l.b.as_bytes()), &ComputeOnly, &opts)
-                .unwrap();
+            let computed =
+                ima::verify(ImaInput::from_bytes(l.b.as_bytes()), &ComputeOnly, &opts).unwrap();
             assert_eq!(computed.kexec, standalone, "{threads} threads, computed");
         }
     }
@@ -365,9 +368,13 @@ fn a_kexec_record_on_a_register_not_covered_is_not_used() {
     let anchor = l.anchor();
     for threads in [1, 2] {
         let opts = ImaOptions::default().with_threads(threads);
-        let r = ima::verify(ImaInput::from_bytes(l.b.as_bytes()), anchor.registers(), &opts)
-            .unwrap()
-            .into_report();
+        let r = ima::verify(
+            ImaInput::from_bytes(l.b.as_bytes()),
+            anchor.registers(),
+            &opts,
+        )
+        .unwrap()
+        .into_report();
         assert!(r.kexec.findings.is_empty(), "{:?}", r.kexec.findings);
         assert!(r.kexec.records.is_empty(), "{:?}", r.kexec.records);
         assert_eq!(r.kexec.boots, vec![0, 5]);

@@ -201,7 +201,9 @@ fn rejected_lists_give_the_same_error_on_two_threads() {
     let err = ima::verify(
         ImaInput::from_reader(BufReader::new(OnePass::new(&[], Some(0)))),
         &exp,
-        &ImaOptions::default().with_replay(cfg.clone()).with_threads(2),
+        &ImaOptions::default()
+            .with_replay(cfg.clone())
+            .with_threads(2),
     )
     .unwrap_err();
     assert!(err.to_string().contains("gone"), "{err}");

@@ -65,8 +65,8 @@ use crate::trust::Reference;
 
 use super::reader::{ImaReader, ImaReaderOptions};
 use super::replay::{replay_values, DigestMode, ImaReplayConfig, ImaReplayReport};
-use super::verify::ImaOptions;
 use super::template::Endian;
+use super::verify::ImaOptions;
 use super::{ListFormat, ListKind};
 
 /// The checkpoint format version this code writes and reads (2: sealed with HMAC-SHA-256).

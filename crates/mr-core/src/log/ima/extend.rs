@@ -244,7 +244,10 @@ impl NeverExtendedPass {
         l.entries.push_back(index);
         l.steps.extend(l.value.iter().copied());
         for &at in &l.bank_at {
-            let x = extends.get(at).copied().unwrap_or_else(|| Digest::zero(HashAlg::Sha1));
+            let x = extends
+                .get(at)
+                .copied()
+                .unwrap_or_else(|| Digest::zero(HashAlg::Sha1));
             l.steps.push_back(x);
         }
         for b in 0..nb {

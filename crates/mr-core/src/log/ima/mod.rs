@@ -44,7 +44,6 @@ pub use checkpoint::{
     RootIdentity, Verification,
 };
 pub use parallel::{replay_parallel_chunked, CHUNK_LEN};
-pub use verify::{verify, ImaInput, ImaOptions};
 pub use reader::{ImaReader, ImaReaderOptions};
 pub use replay::{
     replay, BootAggregate, DigestMode, ImaRegisterStart, ImaReplayConfig, ImaReplayReport,
@@ -53,6 +52,7 @@ pub use replay::{
 pub use template::{
     Endian, Field, FieldId, FieldValue, PrefixedDigest, TemplateFormat, XattrLengths,
 };
+pub use verify::{verify, ImaInput, ImaOptions};
 
 use std::fmt;
 

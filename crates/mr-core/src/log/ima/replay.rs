@@ -271,13 +271,13 @@ pub(crate) fn search_values<R: BufRead>(
     let mut state = ReplayState::new(config, Some(expected), budget);
     let mut reader = ImaReader::new(input, config.reader.clone());
     state.run(&mut reader)?;
-    Ok(state
-        .never
-        .as_ref()
-        .map_or(NeverExtendedSearch {
+    Ok(state.never.as_ref().map_or(
+        NeverExtendedSearch {
             outcome: SearchOutcome::NotFound,
             work: 0,
-        }, NeverExtendedPass::search))
+        },
+        NeverExtendedPass::search,
+    ))
 }
 
 /// What the bookkeeping of a replay needs of an entry besides its extends.
@@ -330,8 +330,8 @@ impl<'a> ReplayState<'a> {
         never_extended_budget: u64,
     ) -> ReplayState<'a> {
         let banks = replayed_banks(config, expected);
-        let never = expected
-            .and_then(|v| NeverExtendedPass::new(config, &banks, v, never_extended_budget));
+        let never =
+            expected.and_then(|v| NeverExtendedPass::new(config, &banks, v, never_extended_budget));
         let mode = config.digest_mode;
         let make = || match expected {
             Some(v) => Replayer::verifying(v, config.replay.clone()),
@@ -430,7 +430,9 @@ impl<'a> ReplayState<'a> {
             r.end_entry();
             if let Some(p) = never.as_mut() {
                 let x = extends.get(..banks.len()).unwrap_or(&[]);
-                p.entry(DigestMode::PerBank, e.index(), reg, x, |alg| r.value(reg, alg));
+                p.entry(DigestMode::PerBank, e.index(), reg, x, |alg| {
+                    r.value(reg, alg)
+                });
             }
         }
         if let Some(r) = padded.as_mut() {
@@ -447,7 +449,9 @@ impl<'a> ReplayState<'a> {
             r.end_entry();
             if let Some(p) = never.as_mut() {
                 let x = extends.get(..banks.len()).unwrap_or(&[]);
-                p.entry(DigestMode::PaddedSha1, e.index(), reg, x, |alg| r.value(reg, alg));
+                p.entry(DigestMode::PaddedSha1, e.index(), reg, x, |alg| {
+                    r.value(reg, alg)
+                });
             }
         }
         let mark = Mark::of(e);
@@ -566,7 +570,11 @@ impl<'a> ReplayState<'a> {
         let (outcome, used) = finished.map_err(|e| name_never_extended(e, never.as_ref()))?;
         let kexec = self.kexec.finish(
             outcome.entries,
-            if self.verifying { outcome.covered } else { None },
+            if self.verifying {
+                outcome.covered
+            } else {
+                None
+            },
         );
         let ima_register_start = self.ima_start.map(|mut s| {
             s.covered = covers_ima && outcome.covered.is_some_and(|k| s.entry < k);

@@ -24,12 +24,10 @@ use crate::error::{Error, ParseError, ParseErrorKind};
 use crate::register::{MrId, RegisterValue, VerifiedRegisters};
 use crate::trust::Reference;
 
-use super::checkpoint::{
-    resume, Anchor, Checkpoint, HistoryError, ResumeInput, Verification,
-};
-use super::verify::ImaOptions;
+use super::checkpoint::{resume, Anchor, Checkpoint, HistoryError, ResumeInput, Verification};
 use super::reader::{ImaReader, ImaReaderOptions};
 use super::template::FieldId;
+use super::verify::ImaOptions;
 use super::{DigestMode, ImaEntry, ListFormat};
 
 /// Event name of the RFC's snapshot entry.
