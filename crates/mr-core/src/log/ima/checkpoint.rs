@@ -64,7 +64,7 @@ use crate::replay::{PrefixPolicy, Replayer};
 use crate::trust::Reference;
 
 use super::reader::{ImaReader, ImaReaderOptions};
-use super::replay::{replay_values, DigestMode, ImaReplayConfig, ImaReplayReport};
+use super::replay::{replay_values, DigestMode, ImaReplayConfig, ImaReplayReport, ReplayState};
 use super::template::Endian;
 use super::verify::ImaOptions;
 use super::{ListFormat, ListKind};
@@ -1260,9 +1260,10 @@ fn failure(e: Error, base: &Base, resumed: bool) -> Error {
     }
 }
 
-/// [`run`] over a stream read once: the replay reads the list through an [`EntryStream`],
-/// which hashes each entry into the prefix chain as it passes, so nothing is kept but the
-/// entry being read. Every entry must be covered (the checkpoint is at the end of the stream).
+/// [`run`] over a stream read once: the replay's own reader reads the list through a [`Tee`]
+/// that keeps the bytes it consumes until the next entry starts, so each entry is parsed once
+/// and its bytes are hashed into the prefix chain as it passes; nothing is kept but the entry
+/// being read. Every entry must be covered (the checkpoint is at the end of the stream).
 fn run_stream<R: BufRead>(
     input: R,
     replay_cfg: ImaReplayConfig,
@@ -1275,12 +1276,36 @@ fn run_stream<R: BufRead>(
     // refuses empty input, so look before it does.
     let mut input = input;
     let empty = input.fill_buf().map_err(Error::Io)?.is_empty();
-    let mut stream = EntryStream::new(input, replay_cfg.reader.clone(), base.chain);
+    let mut chain = PrefixChain {
+        taken: Rc::new(RefCell::new(Vec::new())),
+        taken_at: 0,
+        pending: None,
+        chain: base.chain,
+        entries: 0,
+        entries_end: 0,
+    };
     let report = if empty {
         empty_report(&replay_cfg, expected)?
     } else {
-        replay_values(&mut stream, &replay_cfg, Some(expected), 0)
-            .map_err(|e| failure(stream.take_error().unwrap_or(e), &base, resumed))?
+        let tee = Tee {
+            inner: input,
+            taken: Rc::clone(&chain.taken),
+        };
+        let mut reader = ImaReader::new(tee, replay_cfg.reader.clone());
+        let mut state = ReplayState::new(&replay_cfg, Some(expected), 0);
+        let replayed = (|| {
+            while let Some(e) = reader.next_entry()? {
+                chain.cut(e.offset())?;
+                chain.pending = Some(e.offset());
+                state.entry(e);
+            }
+            let end = chain.taken_at + chain.taken.borrow().len() as u64;
+            chain.cut(end.saturating_sub(reader.trailing_bytes()))?;
+            Ok::<(), Error>(())
+        })();
+        replayed
+            .and_then(|()| state.finish(&reader))
+            .map_err(|e| failure(e, &base, resumed))?
     };
     let covered = report.outcome.covered.unwrap_or(report.entries);
     if covered != report.entries {
@@ -1290,19 +1315,25 @@ fn run_stream<R: BufRead>(
         }
         .into());
     }
-    if stream.entries != report.entries {
+    if chain.entries != report.entries {
         return Err(bad(
             "the entries hashed into the prefix chain are not the entries replayed",
         ));
     }
     let registers = registers_at(&[], &replay_cfg, &report, covered, 0)?;
-    let (end, chain) = (stream.entries_end, stream.chain);
     Ok(verified(
-        base, report, covered, end, chain, registers, anchor,
+        base,
+        report,
+        covered,
+        chain.entries_end,
+        chain.chain,
+        registers,
+        anchor,
     ))
 }
 
-/// The bytes an [`ImaReader`] consumes, kept until [`EntryStream`] has cut them into entries.
+/// The bytes an [`ImaReader`] consumes, kept until [`PrefixChain::cut`] has hashed them as
+/// entries.
 struct Tee<R> {
     inner: R,
     taken: Rc<RefCell<Vec<u8>>>,
@@ -1331,53 +1362,25 @@ impl<R: BufRead> BufRead for Tee<R> {
     }
 }
 
-/// A list read once from `R`, handed on (to the replay) one whole entry at a time, each
-/// entry's bytes hashed into the prefix chain on the way. Its own [`ImaReader`] finds where
-/// each entry ends; memory is one entry and the reader's read-ahead, whatever the list's
-/// length.
-struct EntryStream<R> {
-    reader: ImaReader<Tee<R>>,
+/// The prefix chain of a list read once through a [`Tee`]: when the reader returns an entry,
+/// the bytes before its start are the previous entry's, hashed and dropped. Memory is one
+/// entry and the reader's read-ahead, whatever the list's length.
+struct PrefixChain {
     taken: Rc<RefCell<Vec<u8>>>,
     /// Absolute offset of `taken[0]`.
     taken_at: u64,
     /// Start of the entry the reader returned last (its end is not known yet).
     pending: Option<u64>,
-    /// Bytes ready for the replay.
-    out: Vec<u8>,
-    out_at: usize,
-    /// The prefix chain after the entries handed on.
+    /// The prefix chain after the entries hashed.
     chain: Digest,
     /// Entries hashed into the chain.
     entries: u64,
-    /// Offset after the last complete entry.
+    /// Offset after the last entry hashed.
     entries_end: u64,
-    done: bool,
-    error: Option<Error>,
 }
 
-impl<R: BufRead> EntryStream<R> {
-    fn new(input: R, opts: ImaReaderOptions, chain: Digest) -> EntryStream<R> {
-        let taken = Rc::new(RefCell::new(Vec::new()));
-        let tee = Tee {
-            inner: input,
-            taken: Rc::clone(&taken),
-        };
-        EntryStream {
-            reader: ImaReader::new(tee, opts),
-            taken,
-            taken_at: 0,
-            pending: None,
-            out: Vec::new(),
-            out_at: 0,
-            chain,
-            entries: 0,
-            entries_end: 0,
-            done: false,
-            error: None,
-        }
-    }
-
-    /// Move the consumed bytes before `to` to `out`, hashing [pending, to) as one entry.
+impl PrefixChain {
+    /// Hash [pending, to) as one entry (when an entry is pending) and drop the bytes before `to`.
     fn cut(&mut self, to: u64) -> Result<(), Error> {
         let mut taken = self.taken.borrow_mut();
         let len = usize::try_from(to.saturating_sub(self.taken_at))
@@ -1392,60 +1395,9 @@ impl<R: BufRead> EntryStream<R> {
                 self.entries_end = to;
             }
         }
-        self.out.drain(..self.out_at);
-        self.out_at = 0;
-        self.out.extend(taken.drain(..len));
+        taken.drain(..len);
         self.taken_at = to;
         Ok(())
-    }
-
-    /// Read the next entry and make the previous one (or, at the end, the rest) available.
-    fn advance(&mut self) -> Result<(), Error> {
-        match self.reader.next_entry()? {
-            Some(e) => {
-                let start = e.offset();
-                self.cut(start)?;
-                self.pending = Some(start);
-            }
-            None => {
-                self.done = true;
-                let end = self.taken_at + self.taken.borrow().len() as u64;
-                let entries_end = end.saturating_sub(self.reader.trailing_bytes());
-                self.cut(entries_end)?;
-                // Trailing bytes (when allowed) go to the replay too, unhashed.
-                self.cut(end)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The reader's own error, if the replay failed because of it.
-    fn take_error(&mut self) -> Option<Error> {
-        self.error.take()
-    }
-}
-
-impl<R: BufRead> Read for EntryStream<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        super::reader::read_from_buffer(self, buf)
-    }
-}
-
-impl<R: BufRead> BufRead for EntryStream<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        while self.out_at >= self.out.len() && !self.done {
-            if let Err(e) = self.advance() {
-                let msg = e.to_string();
-                self.error = Some(e);
-                self.done = true;
-                return Err(io::Error::other(msg));
-            }
-        }
-        Ok(&self.out[self.out_at..])
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.out_at = (self.out_at + n).min(self.out.len());
     }
 }
 

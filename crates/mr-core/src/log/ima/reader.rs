@@ -55,7 +55,6 @@ impl ImaReaderOptions {
     }
 }
 
-pub(crate) use crate::wire::read_from_buffer;
 use crate::wire::Prefixed;
 
 impl<R: BufRead> Prefixed<R> {

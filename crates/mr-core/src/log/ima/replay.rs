@@ -378,7 +378,8 @@ impl<'a> ReplayState<'a> {
         }
     }
 
-    fn entry(&mut self, e: &ImaEntry) {
+    /// Replay one entry the caller's reader returned.
+    pub(super) fn entry(&mut self, e: &ImaEntry) {
         let pcr_reg;
         let reg: &MrId = match &self.config.target {
             Some(t) => t,
