@@ -421,19 +421,31 @@ impl<'a> ReplayState<'a> {
                 note_bad(per_bank, padded, e, e.template_digest(column), reg);
             }
         }
-        // The extend values of this entry, in bank order, for the never-extended search.
-        let mut extends = [Digest::zero(HashAlg::Sha1); HashAlg::ALL.len()];
         if let Some(r) = per_bank.as_mut() {
-            for ((d, b), x) in digests.iter().zip(banks).zip(extends.iter_mut()) {
-                *x = if violation { Digest::ones(*b) } else { *d };
-                r.extend(reg, x);
-            }
-            r.end_entry();
-            if let Some(p) = never.as_mut() {
-                let x = extends.get(..banks.len()).unwrap_or(&[]);
-                p.entry(DigestMode::PerBank, e.index(), reg, x, |alg| {
-                    r.value(reg, alg)
-                });
+            match never.as_mut() {
+                None => {
+                    for (d, b) in digests.iter().zip(banks) {
+                        if violation {
+                            r.extend(reg, &Digest::ones(*b));
+                        } else {
+                            r.extend(reg, d);
+                        }
+                    }
+                    r.end_entry();
+                }
+                Some(p) => {
+                    // The extend values in bank order, for the never-extended search.
+                    let mut extends = [Digest::zero(HashAlg::Sha1); HashAlg::ALL.len()];
+                    for ((d, b), x) in digests.iter().zip(banks).zip(extends.iter_mut()) {
+                        *x = if violation { Digest::ones(*b) } else { *d };
+                        r.extend(reg, x);
+                    }
+                    r.end_entry();
+                    let x = extends.get(..banks.len()).unwrap_or(&[]);
+                    p.entry(DigestMode::PerBank, e.index(), reg, x, |alg| {
+                        r.value(reg, alg)
+                    });
+                }
             }
         }
         if let Some(r) = padded.as_mut() {
@@ -443,6 +455,7 @@ impl<'a> ReplayState<'a> {
                 (Some(d), false) => d.as_bytes(),
                 (None, false) => &[],
             };
+            let mut extends = [Digest::zero(HashAlg::Sha1); HashAlg::ALL.len()];
             for (b, x) in banks.iter().zip(extends.iter_mut()) {
                 *x = Digest::zero_padded(*b, src).unwrap_or_else(|_| Digest::zero(*b));
                 r.extend(reg, x);
