@@ -11,6 +11,10 @@
 //!   included: SHA-1 and SHA-256 template digests) against replaying the IMA list.
 //! - `replay_{tlv,json,cbor}_stream`: `cel::replay` of the encoded log, decoding each record as
 //!   it streams (what `mr cel replay` does), against `baseline_ima_replay`.
+//! - `decode_cbor_minicbor`: the same CEL-CBOR log decoded with the `minicbor` crate into owned
+//!   fields (recnum, index, digests, template name and data), without mr's checks (duplicate
+//!   and unknown keys, algorithm ids, template names): the speed a crate-based reader would
+//!   start from, against `decode_cbor` (docs/formats.md#cel-cbor).
 //!
 //! Run: `cargo bench --bench cel -- --warm-up-time 2 --measurement-time 5`. Report each figure
 //! as a ratio to `baseline_ima_binary_parse` (or to `baseline_ima_replay` for the replay).
@@ -87,7 +91,49 @@ fn bench(c: &mut Criterion) {
             .map(|r| r.outcome.entries)
         })
     });
+    let cbor = cel::encode(&records, Encoding::Cbor).expect("encodable");
+    g.bench_function("decode_cbor_minicbor", |b| {
+        b.iter(|| minicbor_decode(black_box(&cbor)).map(|r| r.len()))
+    });
     g.finish();
+}
+
+/// One record's fields, decoded by minicbor.
+type MiniRecord = (u64, u32, Vec<(u16, Vec<u8>)>, u8, String, Vec<u8>);
+
+/// A CEL-CBOR sequence of `ima_template` records decoded with minicbor (definite lengths; keys
+/// as mr writes them).
+fn minicbor_decode(bytes: &[u8]) -> Result<Vec<MiniRecord>, minicbor::decode::Error> {
+    let mut d = minicbor::Decoder::new(bytes);
+    let mut out = Vec::new();
+    while d.position() < bytes.len() {
+        let mut r: MiniRecord = (0, 0, Vec::new(), 0, String::new(), Vec::new());
+        for _ in 0..d.map()?.unwrap_or(0) {
+            match d.u64()? {
+                0 => r.0 = d.u64()?,
+                1 | 2 | 108 => r.1 = d.u32()?,
+                3 => {
+                    for _ in 0..d.array()?.unwrap_or(0) {
+                        d.map()?;
+                        d.u8()?;
+                        let alg = d.u16()?;
+                        d.u8()?;
+                        r.2.push((alg, d.bytes()?.to_vec()));
+                    }
+                }
+                9 => r.3 = d.u8()?,
+                _ => {
+                    d.map()?;
+                    d.u8()?;
+                    r.4 = d.str()?.to_owned();
+                    d.u8()?;
+                    r.5 = d.bytes()?.to_vec();
+                }
+            }
+        }
+        out.push(r);
+    }
+    Ok(out)
 }
 
 criterion_group!(cel_bench, bench);

@@ -208,34 +208,44 @@ pub fn log_format_name(f: LogFormat) -> &'static str {
 }
 
 impl BootLogReport {
-    /// JSON: `format`, `banks`, `events`, `end`, `startup_locality`, `registers`, `covered`,
-    /// `not_covered`, `against` (`ID:ALG` of the verified values), `ccel_table`.
+    /// JSON: [`tcg_replay_json`] and `against` (`ID:ALG` of the verified values).
     pub fn to_json(&self) -> serde_json::Value {
-        let r = &self.replay;
-        let end = match r.end {
-            LogEnd::EndOfInput => serde_json::json!({"kind": "end_of_input"}),
-            LogEnd::Padding { offset, len, fill } => {
-                serde_json::json!({"kind": "padding", "offset": offset, "len": len, "fill": fill})
-            }
-        };
-        serde_json::json!({
-            "format": log_format_name(r.format),
-            "banks": r.banks.iter().map(|b| b.name()).collect::<Vec<_>>(),
-            "events": r.outcome.entries,
-            "end": end,
-            "startup_locality": r.startup_locality,
-            "registers": registers_json(&r.outcome.registers),
-            "covered": r.outcome.covered,
-            "not_covered": not_covered_json(&r.outcome),
-            "against": self.against.iter().map(|(id, v)| format!("{id}:{}", v.alg())).collect::<Vec<_>>(),
-            "ccel_table": self.table.as_ref().map(|t| serde_json::json!({
-                "cc_type": t.cc_type.0,
-                "cc_subtype": t.cc_subtype,
-                "log_area_min_len": t.log_area_min_len,
-                "log_area_start": t.log_area_start,
-            })),
-        })
+        let mut j = tcg_replay_json(&self.replay, self.table.as_ref());
+        j["against"] = self
+            .against
+            .iter()
+            .map(|(id, v)| format!("{id}:{}", v.alg()))
+            .collect();
+        j
     }
+}
+
+/// JSON of a PC-Client log or CCEL replay: `format`, `banks`, `events`, `end`,
+/// `startup_locality`, `registers`, `covered`, `not_covered`, and the CCEL ACPI `ccel_table`
+/// (`null` without one).
+pub fn tcg_replay_json(r: &TcgReplayReport, table: Option<&CcelTable>) -> serde_json::Value {
+    let end = match r.end {
+        LogEnd::EndOfInput => serde_json::json!({"kind": "end_of_input"}),
+        LogEnd::Padding { offset, len, fill } => {
+            serde_json::json!({"kind": "padding", "offset": offset, "len": len, "fill": fill})
+        }
+    };
+    serde_json::json!({
+        "format": log_format_name(r.format),
+        "banks": r.banks.iter().map(|b| b.name()).collect::<Vec<_>>(),
+        "events": r.outcome.entries,
+        "end": end,
+        "startup_locality": r.startup_locality,
+        "registers": registers_json(&r.outcome.registers),
+        "covered": r.outcome.covered,
+        "not_covered": not_covered_json(&r.outcome),
+        "ccel_table": table.map(|t| serde_json::json!({
+            "cc_type": t.cc_type.0,
+            "cc_subtype": t.cc_subtype,
+            "log_area_min_len": t.log_area_min_len,
+            "log_area_start": t.log_area_start,
+        })),
+    })
 }
 
 impl Serialize for BootLogReport {
@@ -417,5 +427,61 @@ impl AttestationResult {
     /// The rule named `name`, if it was applied.
     pub fn rule(&self, name: &str) -> Option<&RuleOutcome> {
         self.rules.iter().find(|r| r.name == name)
+    }
+}
+
+impl AttestationResult {
+    /// One flat JSON object, the form `mr verify --json` prints. Verified: the quote's details
+    /// at the top level ([`QuoteReport::to_json`], with `pcrs_checked` for a TPM quote and
+    /// `nonce_checked` for a TD quote), then `verified`, `root`, `provenance`, `registers`,
+    /// `ima` ([`ImaReport::to_json`]) and `journal`. Rejected: [`Self::rejection_json`].
+    pub fn verdict_json(&self) -> serde_json::Value {
+        if !self.verified {
+            return self.rejection_json();
+        }
+        let mut j = match &self.quote {
+            Some(q) => q.to_json(),
+            None => serde_json::json!({}),
+        };
+        match &self.quote {
+            Some(QuoteReport::Tpm(_)) => j["pcrs_checked"] = serde_json::Value::Bool(true),
+            Some(QuoteReport::Td(_)) => {
+                j["nonce_checked"] = serde_json::Value::Bool(self.nonce_checked());
+            }
+            None => {}
+        }
+        j["verified"] = serde_json::Value::Bool(true);
+        j["root"] = serde_json::Value::String(self.root.name().into());
+        j["provenance"] = serde_json::json!(self.provenance);
+        j["registers"] = registers_json(&self.register_values());
+        if let Some(ima) = &self.ima {
+            j["ima"] = ima.to_json();
+        }
+        if let Some(s) = &self.journal {
+            j["journal"] = serde_json::json!(s);
+        }
+        j
+    }
+
+    /// JSON of a rejection: `{"verified": false, "reason": ..., "message": ...}`, with a log
+    /// replay's `mismatches`, `bad_entry`, `not_covered` when the rejection has them
+    /// ([`crate::error::rejection_details`]); `{"verified": true}` for a verified result.
+    pub fn rejection_json(&self) -> serde_json::Value {
+        let Some(f) = &self.failure else {
+            return serde_json::json!({"verified": self.verified});
+        };
+        let mut j = f
+            .details
+            .clone()
+            .unwrap_or_else(|| serde_json::json!({"verified": false}));
+        j["reason"] = serde_json::Value::String(f.reason.clone());
+        j["message"] = serde_json::Value::String(f.message.clone());
+        j
+    }
+
+    /// Whether the quote's nonce was checked (the `nonce` rule passed).
+    pub fn nonce_checked(&self) -> bool {
+        self.rule("nonce")
+            .is_some_and(|r| r.status == RuleStatus::Pass)
     }
 }

@@ -9,12 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use mr_core::{ErrorClass, HashAlg, MeasurementRegister, MrId};
+use mr_core::{HashAlg, MeasurementRegister, MrId};
 use mr_rtmr::fs::{Fs, RealFs};
 use mr_rtmr::rtmr::{TdxRtmr, TDX_MR_SIZE};
 use mr_virtual::agent::{AgentProgress, ImaAgent};
 use mr_virtual::VirtualRegister;
 
+use crate::args::OutputArgs;
 use crate::common::{print_json, CmdResult, Failure};
 use crate::verify::MR_IMA;
 
@@ -62,9 +63,8 @@ pub struct ImaArgs {
     /// PCR backing: the PCR bank (default sha256).
     #[arg(long, value_name = "ALG")]
     pub pcr_bank: Option<HashAlg>,
-    /// Print one JSON object per sync.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Run an `mr agent` subcommand.
@@ -74,61 +74,39 @@ pub fn run(command: AgentCommand) -> CmdResult {
     }
 }
 
-/// A parsed `--backing`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backing {
-    /// RTMR n through tsm-mr.
-    Rtmr(u8),
-    /// TPM PCR n.
-    Pcr(u32),
-}
-
-/// Parse `rtmrN` or `pcr:N` (also `pcrN`).
-pub fn parse_backing(text: &str) -> Result<Backing, Failure> {
-    let bad = || {
-        Failure::Malformed(format!(
-            "--backing {text:?}: expected rtmr3 (rtmr0..rtmr3) or pcr:N"
-        ))
-    };
+/// Parse `--backing`: `rtmrN` (0-3) or `pcr:N` (also `pcrN`; 0-23).
+pub fn parse_backing(text: &str) -> Result<MrId, Failure> {
     let t = text.to_ascii_lowercase();
-    if let Some(n) = t.strip_prefix("rtmr") {
-        let n: u8 = n.parse().map_err(|_| bad())?;
-        if n > 3 {
-            return Err(bad());
-        }
-        return Ok(Backing::Rtmr(n));
+    match t.replacen("pcr:", "pcr", 1).parse() {
+        Ok(MrId::Pcr(n)) if n <= 23 && t.starts_with("pcr") => Ok(MrId::Pcr(n)),
+        Ok(MrId::Rtmr(n)) => Ok(MrId::Rtmr(n)),
+        _ => Err(Failure::Malformed(format!(
+            "--backing {text:?}: expected rtmr3 (rtmr0..rtmr3) or pcr:N"
+        ))),
     }
-    if let Some(n) = t.strip_prefix("pcr:").or_else(|| t.strip_prefix("pcr")) {
-        let n: u32 = n.parse().map_err(|_| bad())?;
-        if n > 23 {
-            return Err(bad());
-        }
-        return Ok(Backing::Pcr(n));
-    }
-    Err(bad())
 }
 
 fn virtual_failure(e: mr_virtual::Error) -> Failure {
-    match e.class() {
-        ErrorClass::Rejected => Failure::Rejected(e.to_string()),
-        ErrorClass::Malformed | ErrorClass::Device => Failure::Malformed(e.to_string()),
-    }
+    Failure::classed(e.class(), e.to_string())
 }
 
 /// Opens `mr_ima` over `backing` with its journal (reconciling the journal with the register)
 /// and syncs the list once, or forever with `--follow`.
 fn ima(args: ImaArgs) -> CmdResult {
     match parse_backing(&args.backing)? {
-        Backing::Rtmr(n) => {
+        MrId::Rtmr(n) => {
             let fs: Arc<dyn Fs> = match &args.sysfs_root {
                 Some(root) if args.simulated_td => Arc::new(SimulatedSysfsDir::new(root.clone())),
                 Some(root) => Arc::new(RealFs::new(root.clone())),
                 None => system_fs()?,
             };
-            let rtmr = TdxRtmr::new(fs, n).map_err(crate::tdx::failure)?;
+            let rtmr = TdxRtmr::new(fs, n).map_err(crate::args::rtmr_failure)?;
             agent_loop(rtmr, &args)
         }
-        Backing::Pcr(n) => pcr_agent(n, &args),
+        MrId::Pcr(n) => pcr_agent(n, &args),
+        other => Err(Failure::Malformed(format!(
+            "--backing {other}: not a backing register"
+        ))),
     }
 }
 
@@ -191,7 +169,7 @@ fn agent_loop<B: MeasurementRegister>(backing: B, args: &ImaArgs) -> CmdResult {
 }
 
 fn report(p: &AgentProgress, backing: &MrId, args: &ImaArgs) {
-    if args.json {
+    if args.output.json {
         print_json(&serde_json::json!({
             "new_entries": p.new_entries,
             "total_entries": p.total_entries,
@@ -275,11 +253,13 @@ mod tests {
 
     #[test]
     fn backing_names_parse() {
-        assert_eq!(parse_backing("rtmr3").ok(), Some(Backing::Rtmr(3)));
-        assert_eq!(parse_backing("RTMR0").ok(), Some(Backing::Rtmr(0)));
-        assert_eq!(parse_backing("pcr:10").ok(), Some(Backing::Pcr(10)));
-        assert_eq!(parse_backing("pcr16").ok(), Some(Backing::Pcr(16)));
-        for bad in ["rtmr4", "pcr:24", "pcr:", "mr_ima", ""] {
+        assert_eq!(parse_backing("rtmr3").ok(), Some(MrId::Rtmr(3)));
+        assert_eq!(parse_backing("RTMR0").ok(), Some(MrId::Rtmr(0)));
+        assert_eq!(parse_backing("pcr:10").ok(), Some(MrId::Pcr(10)));
+        assert_eq!(parse_backing("pcr16").ok(), Some(MrId::Pcr(16)));
+        for bad in [
+            "rtmr4", "pcr:24", "pcr:", "mr_ima", "", "10", "mrtd", "pcr:pcr1",
+        ] {
             assert!(parse_backing(bad).is_err(), "{bad}");
         }
     }

@@ -1,19 +1,19 @@
 //! `mr cel ...`: the TCG Canonical Event Log — convert to and between its encodings, replay.
 
-use std::io::{BufRead, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use mr_core::log::cel::{self, CelRecord, CelReplayConfig, CelReplayReport, CelWriter, Encoding};
-use mr_core::log::ima::ImaReaderOptions;
-use mr_core::log::tcg::{self, DataCheckPolicy, LogEnd, ParseOptions, RegisterSpace, Trailing};
+use mr_core::log::cel::{self, CelReplayConfig, CelReplayReport, CelWriter, Encoding, Source};
+use mr_core::log::tcg::DataCheckPolicy;
 use mr_core::replay::{PrefixPolicy, ReplayOptions};
 use mr_core::wire::Prefixed;
-use mr_core::{ComputeOnly, HashAlg, Reference};
+use mr_core::{ComputeOnly, Error, HashAlg, Reference};
 
+use crate::args::{ExpectArgs, OutputArgs};
 use crate::common::{
-    compared_with, expected_values, open_input, print_json, print_outcome, print_rejection_json,
-    provenance_text, registers_json, CmdResult, Failure,
+    compared_with, open_input, print_json, print_outcome, print_rejection_json, registers_json,
+    CmdResult, Failure,
 };
 
 /// Largest input accepted (1 GiB: an IMA list of a few million entries).
@@ -99,19 +99,14 @@ pub struct ReplayArgs {
     /// Replay only this bank (repeatable; default: every bank of the records).
     #[arg(long, value_name = "ALG")]
     pub bank: Vec<HashAlg>,
-    /// Expected value `ID:ALG:HEX` (repeatable), e.g. `10:sha256:…` or `rtmr3:sha384:…`.
-    #[arg(long, value_name = "ID:ALG:HEX")]
-    pub expect: Vec<String>,
-    /// File of expected values, one `ID:ALG:HEX` per line.
-    #[arg(long, value_name = "F")]
-    pub expect_file: Vec<PathBuf>,
+    #[command(flatten)]
+    pub expect: ExpectArgs,
     /// The whole log must replay to the expected values (default: the shortest matching
     /// prefix, as for IMA lists).
     #[arg(long)]
     pub exact: bool,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Run an `mr cel` subcommand.
@@ -119,97 +114,6 @@ pub fn run(command: CelCommand) -> CmdResult {
     match command {
         CelCommand::Convert(args) => convert(args),
         CelCommand::Replay(args) => replay(args),
-    }
-}
-
-/// Bytes read ahead to detect a CEL encoding ([`cel::detect`] needs the first two TLV heads, or
-/// the first non-blank byte of JSON).
-const PEEK: usize = 4096;
-
-/// The input named on the command line, its first bytes read for detection
-/// ([`Prefixed::peek`]): reading it gives the whole input (the bytes read ahead, then the rest),
-/// so the input is read once, front to back.
-struct Peeked(Prefixed<Box<dyn BufRead>>);
-
-impl Peeked {
-    fn open(path: &Path) -> Result<Peeked, Failure> {
-        let mut input = Prefixed::new(open_input(path)?);
-        input
-            .peek(PEEK)
-            .map_err(|e| Failure::Malformed(format!("cannot read {}: {e}", path.display())))?;
-        Ok(Peeked(input))
-    }
-
-    /// The bytes read ahead.
-    fn head(&self) -> &[u8] {
-        self.0.buffered()
-    }
-
-    /// The whole input, streamed.
-    fn reader(self) -> impl BufRead {
-        self.0
-    }
-
-    /// The whole input in memory (at most [`MAX_INPUT`] bytes), for the formats read whole.
-    fn into_bytes(self, path: &Path) -> Result<Vec<u8>, Failure> {
-        let mut bytes = Vec::new();
-        self.0
-            .take(MAX_INPUT + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Failure::Malformed(format!("cannot read {}: {e}", path.display())))?;
-        if bytes.len() as u64 > MAX_INPUT {
-            return Err(Failure::Malformed(format!(
-                "{} is larger than {MAX_INPUT} bytes",
-                path.display()
-            )));
-        }
-        Ok(bytes)
-    }
-}
-
-/// Detect the input format (see `--from`) from its first bytes when it is a CEL; else read it
-/// whole and try a TCG log — a CCEL when it is padded or its only bank is SHA-384 (TDVF), else
-/// PC-Client — then an IMA list.
-fn detect(input: Peeked, path: &Path) -> Result<(FromArg, Input), Failure> {
-    match cel::detect(input.head()) {
-        Some(Encoding::Tlv) => return Ok((FromArg::Tlv, Input::Stream(input))),
-        Some(Encoding::Json) => return Ok((FromArg::Json, Input::Stream(input))),
-        Some(Encoding::Cbor) => return Ok((FromArg::Cbor, Input::Stream(input))),
-        None => {}
-    }
-    let bytes = input.into_bytes(path)?;
-    let padded = ParseOptions::default().with_trailing(Trailing::AllowPadding);
-    let from = match tcg::parse(&bytes, &padded) {
-        Ok(log)
-            if matches!(log.end, LogEnd::Padding { .. }) || log.banks() == [HashAlg::Sha384] =>
-        {
-            FromArg::Ccel
-        }
-        Ok(_) => FromArg::Tcg,
-        Err(_) => FromArg::Ima,
-    };
-    Ok((from, Input::Bytes(bytes)))
-}
-
-/// An input still to be read, or read whole (to detect its format).
-enum Input {
-    Stream(Peeked),
-    Bytes(Vec<u8>),
-}
-
-impl Input {
-    fn reader(self) -> Box<dyn BufRead> {
-        match self {
-            Input::Stream(p) => Box::new(p.reader()),
-            Input::Bytes(b) => Box::new(std::io::Cursor::new(b)),
-        }
-    }
-
-    fn into_bytes(self, path: &Path) -> Result<Vec<u8>, Failure> {
-        match self {
-            Input::Stream(p) => p.into_bytes(path),
-            Input::Bytes(b) => Ok(b),
-        }
     }
 }
 
@@ -226,11 +130,15 @@ fn convert(args: ConvertArgs) -> CmdResult {
 }
 
 fn write_converted(args: &ConvertArgs) -> CmdResult {
-    let peeked = Peeked::open(&args.input)?;
-    let (from, input) = match args.from {
-        Some(f) => (f, Input::Stream(peeked)),
-        None => detect(peeked, &args.input)?,
-    };
+    let from = args.from.map(|f| match f {
+        FromArg::Ima => Source::Ima,
+        FromArg::Tcg => Source::Tcg,
+        FromArg::Ccel => Source::Ccel,
+        FromArg::Tlv => Source::Cel(Encoding::Tlv),
+        FromArg::Json => Source::Cel(Encoding::Json),
+        FromArg::Cbor => Source::Cel(Encoding::Cbor),
+    });
+    let input = open_input(&args.input)?;
     let out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path)
@@ -239,59 +147,24 @@ fn write_converted(args: &ConvertArgs) -> CmdResult {
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let mut writer = CelWriter::new(out, args.to.into());
-    let mut write = |r: CelRecord| writer.write(&r);
-    match from {
-        FromArg::Ima => {
-            cel::visit_ima(
-                input.reader(),
-                ImaReaderOptions::default(),
-                &args.bank,
-                write,
-            )?;
-        }
-        FromArg::Tcg | FromArg::Ccel => {
-            let bytes = input.into_bytes(&args.input)?;
-            let (opts, space) = if from == FromArg::Ccel {
-                (ParseOptions::ccel(), RegisterSpace::CcMr)
-            } else {
-                (ParseOptions::default(), RegisterSpace::Pcr)
-            };
-            let log = tcg::parse(&bytes, &opts)?;
-            for r in cel::from_tcg(&log, space, &args.bank)? {
-                write(r)?;
-            }
-        }
-        FromArg::Tlv | FromArg::Json | FromArg::Cbor => {
-            if !args.bank.is_empty() {
-                return Err(Failure::Malformed(
-                    "--bank applies to IMA and TCG input; CEL digests are kept as they are".into(),
-                ));
-            }
-            let enc = match from {
-                FromArg::Tlv => Encoding::Tlv,
-                FromArg::Json => Encoding::Json,
-                _ => Encoding::Cbor,
-            };
-            cel::read_records(input.reader(), enc, write)?;
-        }
-    }
+    cel::convert(input, from, &args.bank, MAX_INPUT, |r| writer.write(&r))?;
     writer.finish()?;
     Ok(())
 }
 
 /// Replay, each record as it is read (memory is one record and the registers).
 fn replay(args: ReplayArgs) -> CmdResult {
-    match expected_values(&args.expect, &args.expect_file)? {
+    match args.expect.values()? {
         Some(expected) => replay_against(args, &expected),
         None => replay_against(args, &ComputeOnly),
     }
 }
 
 fn replay_against<R: Reference>(args: ReplayArgs, expected: &R) -> CmdResult {
-    let input = Peeked::open(&args.input)?;
+    let mut input = Prefixed::new(open_input(&args.input)?);
     let enc = match args.from {
         Some(e) => e.into(),
-        None => cel::detect(input.head()).ok_or_else(|| {
+        None => cel::detect(input.peek(cel::DETECT_LEN).map_err(Error::Io)?).ok_or_else(|| {
             Failure::Malformed(format!(
                 "{} is not a CEL (TLV, JSON or CBOR); convert other logs with mr cel convert",
                 args.input.display()
@@ -306,13 +179,13 @@ fn replay_against<R: Reference>(args: ReplayArgs, expected: &R) -> CmdResult {
         .with_banks(args.bank.clone())
         .with_replay(opts)
         .with_data_check(DataCheckPolicy::Reject);
-    let report = cel::replay(input.reader(), enc, &cfg, expected)
+    let report = cel::replay(input, enc, &cfg, expected)
         .map(R::into_report)
         .map_err(|e| {
-            print_rejection_json(&e, args.json);
+            print_rejection_json(&e, args.output.json);
             Failure::from(e)
         })?;
-    if args.json {
+    if args.output.json {
         print_json(&report_json(&report, enc, expected));
     } else {
         print_human(&report, enc, expected);
@@ -352,7 +225,7 @@ fn report_json(r: &CelReplayReport, enc: Encoding, expected: &impl Reference) ->
         "banks": r.banks.iter().map(|b| b.name()).collect::<Vec<_>>(),
         "registers": registers_json(&r.outcome.registers),
         "verified": expected.expected().is_some(),
-        "provenance": expected.expected().map(|_| provenance_text(expected)),
+        "provenance": compared_with(expected).map(|(_, p)| p),
         "covered": r.outcome.covered,
         "left_over": r.outcome.covered.map(|_| r.outcome.left_over()),
         "checks": {

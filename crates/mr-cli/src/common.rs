@@ -15,12 +15,19 @@ pub enum Failure {
     Malformed(String),
 }
 
+impl Failure {
+    /// A failure of class `class` (rejected: exit 1; malformed or device: exit 2).
+    pub fn classed(class: ErrorClass, message: String) -> Failure {
+        match class {
+            ErrorClass::Rejected => Failure::Rejected(message),
+            ErrorClass::Malformed | ErrorClass::Device => Failure::Malformed(message),
+        }
+    }
+}
+
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        match e.class() {
-            ErrorClass::Rejected => Failure::Rejected(e.to_string()),
-            ErrorClass::Malformed | ErrorClass::Device => Failure::Malformed(e.to_string()),
-        }
+        Failure::classed(e.class(), e.to_string())
     }
 }
 
@@ -116,71 +123,15 @@ pub fn expected_values(
     Ok(Some(ExpectedRegisters::from_values(values)?))
 }
 
-/// What a command's replay is compared with: nothing (values are computed) or values the caller
-/// asserts (`--expect`). Verified values come through mr-attest. The library's replays return a
-/// different type for each ([`mr_core::trust`]); the command prints both the same way, with
-/// the provenance in words.
-pub enum Against {
-    /// No values: compute only.
-    Nothing,
-    /// `--expect` / `--expect-file` values.
-    Expected(ExpectedRegisters),
-}
-
-impl Against {
-    /// The `--expect` values, or nothing.
-    pub fn expected(values: Option<ExpectedRegisters>) -> Against {
-        values.map_or(Against::Nothing, Against::Expected)
-    }
-
-    /// The values compared with and who vouches for them, in words (`None` without values).
-    pub fn compared_with(&self) -> Option<(&ExpectedRegisters, String)> {
-        match self {
-            Against::Nothing => None,
-            Against::Expected(e) => compared_with(e),
-        }
-    }
-}
-
 /// The values `reference` compares with and who vouches for them, in words (`None` for
 /// [`mr_core::ComputeOnly`]): what [`print_outcome`] prints.
 pub fn compared_with<R: Reference>(reference: &R) -> Option<(&ExpectedRegisters, String)> {
-    reference
-        .expected()
-        .map(|e| (e, provenance_text(reference)))
-}
-
-/// Run `$body` with `$r` bound to the library reference `$against` holds (`&ComputeOnly`,
-/// `&ExpectedRegisters` or `&VerifiedRegisters`); `$body` must turn the typed outcome into one
-/// type for all three (e.g. with [`plain`]).
-macro_rules! with_reference {
-    ($against:expr, |$r:ident| $body:expr) => {
-        match $against {
-            $crate::common::Against::Nothing => {
-                let $r = &mr_core::ComputeOnly;
-                $body
-            }
-            $crate::common::Against::Expected(e) => {
-                let $r = e;
-                $body
-            }
-        }
-    };
-}
-pub(crate) use with_reference;
-
-/// The report of a replay against `reference`, without its trust wrapper (the command prints
-/// the provenance itself).
-pub fn plain<R: Reference, T>(_reference: &R, outcome: R::Outcome<T>) -> T {
-    R::into_report(outcome)
-}
-
-/// Who vouches for the values a replay was compared with, in words: the root of trust of
-/// verified values, "asserted by the caller" for `--expect` values.
-pub fn provenance_text(reference: &impl Reference) -> String {
-    reference
-        .provenance()
-        .map_or_else(|| "asserted by the caller".to_string(), |p| p.to_string())
+    reference.expected().map(|e| {
+        let who = reference
+            .provenance()
+            .map_or_else(|| "asserted by the caller".to_string(), |p| p.to_string());
+        (e, who)
+    })
 }
 
 pub use mr_attest::error::rejection_details as rejection_json;
@@ -212,18 +163,7 @@ pub fn print_json(value: &serde_json::Value) {
     outln!("{value:#}");
 }
 
-/// Decode a `--nonce` value: hex, optionally `0x`-prefixed, at least one byte.
-pub fn parse_nonce(text: &str) -> Result<Vec<u8>, Failure> {
-    let t = text.strip_prefix("0x").unwrap_or(text);
-    let nonce = hex::decode(t).map_err(|e| Failure::Malformed(format!("--nonce: {e}")))?;
-    if nonce.is_empty() {
-        return Err(Failure::Malformed(
-            "--nonce is empty: an empty nonce proves no freshness; give the verifier's nonce"
-                .into(),
-        ));
-    }
-    Ok(nonce)
-}
+pub use crate::args::parse_nonce;
 
 /// With `--json` (`json`), print [`rejection_json`] of `e`, if it has one, before the command
 /// fails with `e`.

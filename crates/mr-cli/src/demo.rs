@@ -95,7 +95,7 @@ fn gather(dir: &Path, list: &Path) -> Result<Gathered, Failure> {
     // The TD: RTMR3 through the tsm-mr seam of a simulated TD; mr_ima journalled over it.
     let signer = Arc::new(TestQuoteSigner::new().map_err(|e| malformed("test quote signer", e))?);
     let td = SimTd::builder().quote_provider(signer.clone()).build();
-    let rtmr3 = TdxRtmr::new(td.fs(), 3).map_err(crate::tdx::failure)?;
+    let rtmr3 = TdxRtmr::new(td.fs(), 3).map_err(crate::args::rtmr_failure)?;
     let journal = dir.join("mr_ima.journal");
     let register =
         VirtualRegister::open(MR_IMA, rtmr3, &journal).map_err(|e| malformed("open mr_ima", e))?;
@@ -105,7 +105,7 @@ fn gather(dir: &Path, list: &Path) -> Result<Gathered, Failure> {
     let report = td
         .report_client()
         .get_report_for_nonce(&td_nonce)
-        .map_err(crate::tdx::failure)?;
+        .map_err(crate::args::rtmr_failure)?;
 
     // The TPM: PCR 10 of a fresh swtpm, extended entry by entry as IMA does.
     let swtpm = Swtpm::start().map_err(|e| {
@@ -213,7 +213,7 @@ fn outcome_json(v: &AttestationResult) -> serde_json::Value {
             })
         }
         _ => {
-            let rejection = verify::rejection_json(v);
+            let rejection = v.rejection_json();
             let mut j = serde_json::json!({
                 "verified": false,
                 "root": v.root.name(),

@@ -35,6 +35,7 @@ macro_rules! errln {
 
 mod agent;
 mod appraise;
+mod args;
 mod cel;
 mod common;
 #[cfg(feature = "demo")]
@@ -99,9 +100,8 @@ enum Command {
 /// Arguments of `mr demo`.
 #[derive(clap::Args)]
 struct DemoArgs {
-    /// Print one JSON object with both verdicts and both tampered runs.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: args::OutputArgs,
     /// Entries in the generated IMA list.
     #[arg(long, default_value_t = 600)]
     entries: u64,
@@ -126,7 +126,7 @@ enum QuoteKind {
 
 #[cfg(feature = "demo")]
 fn run_demo(args: &DemoArgs) -> common::CmdResult {
-    demo::run(args.json, args.entries)
+    demo::run(args.output.json, args.entries)
 }
 
 #[cfg(not(feature = "demo"))]

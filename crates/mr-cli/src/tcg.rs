@@ -3,16 +3,17 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use mr_attest::report::{add_td_attributes_json, log_format_name};
-use mr_attest::{Ccel, Evidence, ImaList, QuoteReport, TdQuoteEvidence};
+use mr_attest::report::{add_td_attributes_json, log_format_name, tcg_replay_json};
+use mr_attest::{Ccel, Evidence, ImaList, QuoteReport};
 use mr_core::log::ima::ImaReplayReport;
 use mr_core::log::tcg::{self, ccel, LogEnd, TcgReplayConfig, TcgReplayReport};
-use mr_core::{ExpectedRegisters, HashAlg, MrId, RegisterValue};
+use mr_core::{ComputeOnly, ExpectedRegisters, HashAlg, MrId, Reference, RegisterValue};
 use mr_rtmr::quote::TdAttributes;
 
+use crate::args::{ExpectArgs, NonceArgs, OutputArgs, TdQuoteArgs};
 use crate::common::{
-    compared_with, expected_values, plain, print_json, print_outcome, print_rejection_json,
-    read_input, registers_json, with_reference, Against, CmdResult, Failure,
+    compared_with, open_input, print_json, print_outcome, print_rejection_json, read_input,
+    registers_json, CmdResult, Failure,
 };
 use crate::tdx;
 
@@ -29,8 +30,12 @@ pub enum TcgCommand {
     Replay(ReplayArgs),
 }
 
-/// Arguments of `mr tcg replay`.
+/// Arguments of `mr tcg replay`. The TD quote's options and the nonce need `--td-quote`.
 #[derive(Args)]
+#[command(
+    mut_group("TdQuoteArgs", |g| g.requires("td_quote")),
+    mut_group("NonceArgs", |g| g.requires("td_quote")),
+)]
 pub struct ReplayArgs {
     /// The log: `binary_bios_measurements`, or with --ccel / --ccel-table the CCEL log area
     /// (`/sys/firmware/acpi/tables/data/CCEL`); `-` reads stdin.
@@ -47,30 +52,16 @@ pub struct ReplayArgs {
     /// RTMR 0-2, and RTMR 3 when the log extends it (implies --ccel).
     #[arg(long, value_name = "Q", conflicts_with_all = ["expect", "expect_file"])]
     pub td_quote: Option<PathBuf>,
-    /// Root CA certificate for --td-quote (default: the built-in Intel SGX Root CA).
-    #[arg(long, value_name = "F", requires = "td_quote")]
-    pub root: Option<PathBuf>,
-    /// Verification time for --td-quote, RFC 3339.
-    #[arg(long, value_name = "RFC3339", requires = "td_quote")]
-    pub at: Option<String>,
-    /// Nonce for --td-quote (hex): REPORTDATA must equal it zero-padded to 64 bytes.
-    #[arg(long, value_name = "HEX", requires = "td_quote")]
-    pub nonce: Option<String>,
-    /// DCAP collateral for --td-quote.
-    #[arg(long, value_name = "F", requires = "td_quote")]
-    pub collateral: Option<PathBuf>,
-    /// Accept a debug TD for --td-quote (TD attributes DEBUG set). Refused by default.
-    #[arg(long, requires = "td_quote")]
-    pub allow_debug: bool,
+    /// How --td-quote is verified.
+    #[command(flatten)]
+    pub td: TdQuoteArgs,
+    #[command(flatten)]
+    pub nonce: NonceArgs,
     /// Replay only this bank (repeatable; default: every bank of the log).
     #[arg(long, value_name = "ALG")]
     pub bank: Vec<HashAlg>,
-    /// Expected value `ID:ALG:HEX` (repeatable), e.g. `0:sha256:…` or `rtmr1:sha384:…`.
-    #[arg(long, value_name = "ID:ALG:HEX")]
-    pub expect: Vec<String>,
-    /// File of expected values, one `ID:ALG:HEX` per line.
-    #[arg(long, value_name = "F")]
-    pub expect_file: Vec<PathBuf>,
+    #[command(flatten)]
+    pub expect: ExpectArgs,
     /// Direct mode (Intel's "IMA over RTMR" kernels): after the CCEL, replay this IMA list
     /// (binary or ASCII) into --ima-register with SHA-384 template digests, continuing from the
     /// CCEL's end values; the values given (--expect, --td-quote) are checked once, at the end.
@@ -88,9 +79,8 @@ pub struct ReplayArgs {
     /// rejecting the log (for inspecting logs; never for a verifier).
     #[arg(long)]
     pub report_data_mismatch: bool,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Run an `mr tcg` subcommand.
@@ -140,42 +130,57 @@ fn replay(args: ReplayArgs) -> CmdResult {
         };
         return match &args.td_quote {
             Some(quote_path) => replay_with_td_quote(&args, quote_path, ccel),
-            None => direct_mode(&args, &ccel),
+            None => match args.expect.values()? {
+                Some(e) => direct_mode(&args, &ccel, &e),
+                None => direct_mode(&args, &ccel, &ComputeOnly),
+            },
         };
     }
-    let against = Against::expected(expected_values(&args.expect, &args.expect_file)?);
-    let result = with_reference!(&against, |r| if ccel_mode {
-        ccel::replay(&log, table.as_ref(), &cfg, r).map(|o| plain(r, o))
+    let log = Log {
+        bytes: &log,
+        table: table.as_ref(),
+        config: &cfg,
+        ccel: ccel_mode,
+    };
+    match args.expect.values()? {
+        Some(e) => replay_against(&args, &log, &e),
+        None => replay_against(&args, &log, &ComputeOnly),
+    }
+}
+
+/// The log to replay and how.
+struct Log<'a> {
+    bytes: &'a [u8],
+    table: Option<&'a ccel::CcelTable>,
+    config: &'a TcgReplayConfig,
+    /// A CCEL ([`ccel::replay`]) rather than a PC-Client log ([`tcg::replay`]).
+    ccel: bool,
+}
+
+/// The log replayed against asserted values (`--expect`) or none.
+fn replay_against<R: Reference>(args: &ReplayArgs, log: &Log<'_>, reference: &R) -> CmdResult {
+    let result = if log.ccel {
+        ccel::replay(log.bytes, log.table, log.config, reference)
     } else {
-        tcg::replay(&log, &cfg, r).map(|o| plain(r, o))
-    });
-    let report = result.map_err(|e| {
-        print_rejection_json(&e, args.json);
+        tcg::replay(log.bytes, log.config, reference)
+    };
+    let report = result.map(R::into_report).map_err(|e| {
+        print_rejection_json(&e, args.output.json);
         Failure::from(e)
     })?;
-    print_replay(
-        &args,
-        &report,
-        against.compared_with(),
-        table.as_ref(),
-        None,
-    );
+    print_replay(args, &report, compared_with(reference), log.table, None);
     Ok(())
 }
 
 /// `mr tcg replay LOG --ima LIST` against asserted values (`--expect`) or none: direct mode
 /// ([`mr_attest::replay_ccel_then_ima`]).
-fn direct_mode(args: &ReplayArgs, ccel: &Ccel) -> CmdResult {
-    let against = Against::expected(expected_values(&args.expect, &args.expect_file)?);
+fn direct_mode<R: Reference>(args: &ReplayArgs, ccel: &Ccel, reference: &R) -> CmdResult {
     let Some(list) = &args.ima else {
         return Err(Failure::Malformed("direct mode needs --ima".into()));
     };
-    let input = ImaList::from_reader(crate::common::open_input(list)?);
-    let r = with_reference!(&against, |r| mr_attest::replay_ccel_then_ima(
-        ccel, input, r
-    ))
-    .map_err(|e| {
-        print_rejection_json(&e, args.json);
+    let input = ImaList::from_reader(open_input(list)?);
+    let r = mr_attest::replay_ccel_then_ima(ccel, input, reference).map_err(|e| {
+        print_rejection_json(&e, args.output.json);
         Failure::from(e)
     })?;
     print_direct(
@@ -186,7 +191,7 @@ fn direct_mode(args: &ReplayArgs, ccel: &Ccel) -> CmdResult {
             registers: &r.registers,
             register: &ccel.ima_register,
         },
-        against.compared_with(),
+        compared_with(reference),
         ccel.table.as_ref(),
         None,
     );
@@ -201,7 +206,7 @@ fn print_replay(
     table: Option<&ccel::CcelTable>,
     td_attributes: Option<TdAttributes>,
 ) {
-    if args.json {
+    if args.output.json {
         let mut j = report_json(report, expected, table);
         if let Some(a) = td_attributes {
             add_td_attributes_json(&mut j, a);
@@ -218,22 +223,15 @@ fn print_replay(
 /// `mr tcg replay --td-quote Q LOG [--ima LIST]`: [`mr_attest::verify`] with the CCEL (and in
 /// direct mode the IMA list), printed as the replay against asserted values is.
 fn replay_with_td_quote(args: &ReplayArgs, quote_path: &std::path::Path, ccel: Ccel) -> CmdResult {
-    let options = tdx::verify_options(
-        args.at.as_deref(),
-        args.nonce.as_deref(),
-        args.root.as_deref(),
-        args.collateral.as_deref(),
-        args.allow_debug,
-    )?;
-    let bytes = tdx::decode_quote_file(read_input(quote_path, tdx::MAX_QUOTE_FILE)?)?;
+    let quote = args.td.evidence(quote_path, args.nonce.value()?)?;
     let table = ccel.table.clone();
-    let mut evidence = Evidence::td(TdQuoteEvidence::new(bytes, options).with_ccel(ccel));
+    let mut evidence = Evidence::td(quote.with_ccel(ccel));
     if let Some(list) = &args.ima {
-        evidence = evidence.with_ima(ImaList::from_reader(crate::common::open_input(list)?));
+        evidence = evidence.with_ima(ImaList::from_reader(open_input(list)?));
     }
     let result = mr_attest::verify(evidence).map_err(crate::verify::malformed)?;
     if let Some(f) = &result.failure {
-        if let (true, Some(details)) = (args.json, &f.details) {
+        if let (true, Some(details)) = (args.output.json, &f.details) {
             print_json(details);
         }
         return Err(Failure::Rejected(f.message.clone()));
@@ -308,35 +306,16 @@ fn print_human(
     }
 }
 
+/// [`tcg_replay_json`] with `verified` and the `provenance` of the values compared with.
 fn report_json(
     report: &TcgReplayReport,
     expected: Option<(&ExpectedRegisters, String)>,
     table: Option<&ccel::CcelTable>,
 ) -> serde_json::Value {
-    let end = match report.end {
-        LogEnd::EndOfInput => serde_json::json!({"kind": "end_of_input"}),
-        LogEnd::Padding { offset, len, fill } => {
-            serde_json::json!({"kind": "padding", "offset": offset, "len": len, "fill": fill})
-        }
-    };
-    serde_json::json!({
-        "format": log_format_name(report.format),
-        "banks": report.banks.iter().map(|b| b.name()).collect::<Vec<_>>(),
-        "events": report.outcome.entries,
-        "end": end,
-        "startup_locality": report.startup_locality,
-        "registers": registers_json(&report.outcome.registers),
-        "verified": expected.is_some(),
-        "provenance": expected.map(|(_, p)| p),
-        "covered": report.outcome.covered,
-        "not_covered": crate::common::not_covered_json(&report.outcome),
-        "ccel_table": table.map(|t| serde_json::json!({
-            "cc_type": t.cc_type.0,
-            "cc_subtype": t.cc_subtype,
-            "log_area_min_len": t.log_area_min_len,
-            "log_area_start": t.log_area_start,
-        })),
-    })
+    let mut j = tcg_replay_json(report, table);
+    j["verified"] = serde_json::Value::Bool(expected.is_some());
+    j["provenance"] = serde_json::json!(expected.map(|(_, p)| p));
+    j
 }
 
 /// Direct mode's replays: the CCEL, then the IMA list into `register`, and the final values.
@@ -358,7 +337,7 @@ fn print_direct(
 ) {
     let ima_register = r.register;
     let covered = r.ima.outcome.covered.unwrap_or(r.ima.entries);
-    if args.json {
+    if args.output.json {
         let mut j = report_json(r.ccel, expected, table);
         j["registers"] = registers_json(r.registers);
         if let Some(a) = td_attributes {

@@ -1,110 +1,30 @@
 //! `mr quote verify tpm`, and the TPM quote printing `mr verify` uses (see `verify.rs`).
 
-use std::path::{Path, PathBuf};
-
 use clap::Args;
-use mr_core::{ErrorClass, ExpectedRegisters, MrId, RegisterValue, VerifiedRegisters};
-use mr_tpm::public::MAX_KEY_FILE_SIZE;
-use mr_tpm::{verify_quote_signature, AkPublic, SignedQuote};
+use mr_attest::{Evidence, QuoteReport};
+use mr_tpm::SignedQuote;
 
-use crate::common::{
-    expected_values, parse_nonce, print_json, read_input, registers_json, CmdResult, Failure,
-};
+use crate::args::{NonceArgs, OutputArgs, TpmQuoteArgs};
+use crate::common::{print_json, registers_json, CmdResult, Failure};
+use crate::verify::{malformed, verdict};
 
-/// Largest attestation or signature file read (the parsers bound the structures far below).
-pub(crate) const MAX_QUOTE_FILE: u64 = 64 * 1024;
+/// The `--pcrs` parser and file bound, for `mr ima replay --tpm-attest` (shards.rs).
+pub(crate) use crate::args::{pcr_file, MAX_TPM_QUOTE_FILE as MAX_QUOTE_FILE};
 
 /// Arguments of `mr quote verify tpm`.
 #[derive(Args)]
 pub struct QuoteVerifyArgs {
-    /// TPMS_ATTEST (or TPM2B_ATTEST) as the TPM returned it, binary; `-` reads stdin.
-    #[arg(long, value_name = "F")]
-    pub attest: PathBuf,
-    /// TPMT_SIGNATURE, binary.
-    #[arg(long, value_name = "F")]
-    pub sig: PathBuf,
-    /// The attestation key: TPM2B_PUBLIC, TPMT_PUBLIC, PEM or DER public key, or an X.509
-    /// certificate (detected).
-    #[arg(long, value_name = "F")]
-    pub ak: PathBuf,
-    /// The nonce the quote must carry (hex). Without it the quote may be a replay.
-    #[arg(long, value_name = "HEX")]
-    pub nonce: Option<String>,
-    /// The quoted PCR values, one `ID:ALG:HEX` per line (blank lines and `#` ignored). Without
-    /// it only the signature and nonce are checked and no register value is verified.
-    #[arg(long, value_name = "F")]
-    pub pcrs: Option<PathBuf>,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub quote: TpmQuoteArgs,
+    #[command(flatten)]
+    pub nonce: NonceArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Map a quote-verification error to an exit code, keeping its reason.
 pub(crate) fn failure(e: &mr_tpm::Error) -> Failure {
-    match e.class() {
-        ErrorClass::Rejected => Failure::Rejected(e.to_string()),
-        ErrorClass::Malformed | ErrorClass::Device => Failure::Malformed(e.to_string()),
-    }
-}
-
-fn rejected_json(json: bool, e: &mr_tpm::Error) {
-    if json && e.class() == ErrorClass::Rejected {
-        print_json(&serde_json::json!({
-            "verified": false,
-            "reason": mr_attest::verify::tpm_reason(e),
-            "message": e.to_string(),
-        }));
-    }
-}
-
-/// The PCR values of a `--pcrs` file.
-pub(crate) fn pcr_file(path: &Path) -> Result<Vec<RegisterValue>, Failure> {
-    let values = expected_values(&[], &[path.to_path_buf()])?;
-    let mut out = Vec::new();
-    for (id, value) in values.iter().flat_map(ExpectedRegisters::iter) {
-        if !matches!(id, MrId::Pcr(_)) {
-            return Err(Failure::Malformed(format!(
-                "{}: {id} is not a PCR",
-                path.display()
-            )));
-        }
-        out.push(RegisterValue {
-            id: id.clone(),
-            value: *value,
-        });
-    }
-    Ok(out)
-}
-
-/// Read and check the quote's signature, magic, type and nonce.
-fn signed_quote(
-    attest: &Path,
-    sig: &Path,
-    ak: &Path,
-    nonce: Option<&[u8]>,
-    json: bool,
-) -> Result<SignedQuote, Failure> {
-    let attest = read_input(attest, MAX_QUOTE_FILE)?;
-    let sig = read_input(sig, MAX_QUOTE_FILE)?;
-    let ak_bytes = read_input(ak, MAX_KEY_FILE_SIZE as u64)?;
-    let key = AkPublic::detect(&ak_bytes)
-        .map_err(|e| Failure::Malformed(format!("{}: {e}", ak.display())))?;
-    verify_quote_signature(&attest, &sig, &key, nonce).map_err(|e| {
-        rejected_json(json, &e);
-        failure(&e)
-    })
-}
-
-/// JSON of a verified quote ([`mr_attest::report::tpm_quote_json`]) with `pcrs_checked` and the
-/// verified `registers` (`null` without `--pcrs`).
-pub(crate) fn quote_json(
-    q: &SignedQuote,
-    registers: Option<&[RegisterValue]>,
-) -> serde_json::Value {
-    let mut j = mr_attest::report::tpm_quote_json(q);
-    j["pcrs_checked"] = serde_json::Value::Bool(registers.is_some());
-    j["registers"] = registers.map_or(serde_json::Value::Null, registers_json);
-    j
+    Failure::classed(e.class(), e.to_string())
 }
 
 /// The quote's details, one human-readable line each (signature, nonce, clock, selection).
@@ -133,61 +53,45 @@ pub(crate) fn quote_lines(q: &SignedQuote) -> Vec<String> {
     ]
 }
 
-fn print_quote_human(q: &SignedQuote) {
+/// Run `mr quote verify tpm`: [`mr_attest::verify`] of the quote alone (signature, nonce, and
+/// with `--pcrs` the PCR digest).
+pub fn run_quote_verify(args: QuoteVerifyArgs) -> CmdResult {
+    let quote = args.quote.evidence(
+        args.nonce.value()?,
+        "a TPM quote needs --attest, --sig and --ak",
+    )?;
+    let result = mr_attest::verify(Evidence::tpm(quote)).map_err(malformed)?;
+    let (true, Some(QuoteReport::Tpm(q))) = (result.verified, &result.quote) else {
+        if args.output.json {
+            print_json(&result.rejection_json());
+        }
+        return verdict(&result);
+    };
+    let pcrs_checked = result.rule("pcr_digest").is_some();
+    if args.output.json {
+        let mut j = mr_attest::report::tpm_quote_json(q);
+        j["pcrs_checked"] = serde_json::Value::Bool(pcrs_checked);
+        j["registers"] = if pcrs_checked {
+            registers_json(&result.register_values())
+        } else {
+            serde_json::Value::Null
+        };
+        j["verified"] = serde_json::Value::Bool(true);
+        print_json(&j);
+        return verdict(&result);
+    }
     for line in quote_lines(q) {
         outln!("{line}");
     }
-}
-
-fn to_values(v: &VerifiedRegisters) -> Vec<RegisterValue> {
-    v.iter()
-        .map(|(id, value)| RegisterValue {
-            id: id.clone(),
-            value: *value,
-        })
-        .collect()
-}
-
-/// Run `mr quote verify tpm`.
-pub fn run_quote_verify(args: QuoteVerifyArgs) -> CmdResult {
-    let nonce = args.nonce.as_deref().map(parse_nonce).transpose()?;
-    let pcrs = args.pcrs.as_deref().map(pcr_file).transpose()?;
-    let q = signed_quote(
-        &args.attest,
-        &args.sig,
-        &args.ak,
-        nonce.as_deref(),
-        args.json,
-    )?;
-    let verified = match &pcrs {
-        Some(values) => Some(to_values(&q.verify_pcrs(values).map_err(|e| {
-            rejected_json(args.json, &e);
-            failure(&e)
-        })?)),
-        None => None,
-    };
-    if args.json {
-        let mut v = quote_json(&q, verified.as_deref());
-        v["verified"] = serde_json::Value::Bool(true);
-        print_json(&v);
-        return Ok(());
-    }
-    print_quote_human(&q);
-    match &verified {
-        Some(values) => {
-            outln!(
-                "pcrDigest: {} (matches --pcrs)",
-                hex::encode(&q.quote_info().pcr_digest)
-            );
-            outln!("verified registers:");
-            for v in values {
-                outln!("{v}");
-            }
+    let digest = hex::encode(&q.quote_info().pcr_digest);
+    if pcrs_checked {
+        outln!("pcrDigest: {digest} (matches --pcrs)");
+        outln!("verified registers:");
+        for r in &result.registers {
+            outln!("{}", r.register_value());
         }
-        None => outln!(
-            "pcrDigest: {} (NOT checked: no --pcrs given; no register value is verified)",
-            hex::encode(&q.quote_info().pcr_digest)
-        ),
+    } else {
+        outln!("pcrDigest: {digest} (NOT checked: no --pcrs given; no register value is verified)");
     }
-    Ok(())
+    verdict(&result)
 }

@@ -2,46 +2,38 @@
 //! replay) or a TD root (TD quote → verified RTMR3 → journal → derived `mr_ima` → IMA replay).
 //!
 //! The verification is [`mr_attest::verify`]'s; this module parses the arguments into
-//! [`mr_attest::Evidence`] and prints the [`AttestationResult`] (text or JSON). `mr demo` prints
-//! its results with [`verdict_json`] and [`rejection_json`] too.
+//! [`mr_attest::Evidence`] and prints the [`AttestationResult`] (text, or
+//! [`AttestationResult::verdict_json`]).
 
 use std::path::PathBuf;
 
 use clap::Args;
-use mr_attest::{
-    AttestationResult, Evidence, ImaList, ImaReport, Journal, QuoteReport, RootKind,
-    TdQuoteEvidence, TpmQuoteEvidence,
-};
+use mr_attest::{AttestationResult, Evidence, ImaList, ImaReport, Journal, QuoteReport, RootKind};
 use mr_core::{Error, MrId};
 use mr_rtmr::quote::VerifiedQuote;
-use mr_tpm::public::MAX_KEY_FILE_SIZE;
 
-use crate::common::{
-    ima_input, open_input, parse_nonce, print_json, read_input, registers_json, CmdResult, Failure,
-};
+use crate::args::{NonceArgs, OutputArgs, TdQuoteArgs, TpmQuoteArgs};
+use crate::common::{ima_input, open_input, print_json, CmdResult, Failure};
 use crate::{tdx, tpm};
 
 pub use mr_attest::MR_IMA;
 
-/// Arguments of `mr verify`.
+/// Arguments of `mr verify`. The TPM quote's `--attest`/`--sig` are `--tpm-attest`/`--tpm-sig`
+/// here, optional, and conflict with the TD root; the TD quote's options need `--td-quote`.
 #[derive(Args)]
+#[command(
+    mut_arg("attest", |a| a.long("tpm-attest").required(false).conflicts_with_all(["td_quote", "journal"])),
+    mut_arg("sig", |a| a.long("tpm-sig").required(false)),
+    mut_arg("ak", |a| a.required(false)),
+    mut_group("TdQuoteArgs", |g| g.requires("td_quote")),
+)]
 pub struct VerifyArgs {
     /// The IMA measurement list (binary or ASCII); `-` reads stdin.
     #[arg(long, value_name = "LOG")]
     pub ima: PathBuf,
-    /// TPM root: TPMS_ATTEST of a quote over the IMA PCR.
-    #[arg(long, value_name = "F", conflicts_with_all = ["td_quote", "journal"])]
-    pub tpm_attest: Option<PathBuf>,
-    /// TPM root: TPMT_SIGNATURE of the quote.
-    #[arg(long, value_name = "F")]
-    pub tpm_sig: Option<PathBuf>,
-    /// TPM root: the attestation key (TPM2B_PUBLIC, TPMT_PUBLIC, PEM, DER or X.509; detected).
-    #[arg(long, value_name = "F")]
-    pub ak: Option<PathBuf>,
-    /// TPM root: the quoted PCR values (`ID:ALG:HEX` lines). Without it the list's final values
-    /// must match the quote (the list may not run ahead of the quote).
-    #[arg(long, value_name = "F")]
-    pub pcrs: Option<PathBuf>,
+    /// TPM root: the quote over the IMA PCR.
+    #[command(flatten)]
+    pub tpm: TpmQuoteArgs,
     /// TPM root: PCR the IMA list extends (repeatable; default 10).
     #[arg(long, value_name = "N")]
     pub ima_pcr: Vec<u32>,
@@ -54,80 +46,18 @@ pub struct VerifyArgs {
     /// TD root: the register backing the journal (default rtmr3).
     #[arg(long, value_name = "ID", requires = "td_quote")]
     pub backing: Option<String>,
-    /// TD root: root CA certificate (DER or PEM) instead of the built-in Intel SGX Root CA.
-    #[arg(long, value_name = "F", requires = "td_quote")]
-    pub root: Option<PathBuf>,
-    /// TD root: DCAP collateral (dcap-qvl QuoteCollateralV3 JSON).
-    #[arg(long, value_name = "F", requires = "td_quote")]
-    pub collateral: Option<PathBuf>,
-    /// TD root: verification time, RFC 3339 (default: now).
-    #[arg(long, value_name = "RFC3339", requires = "td_quote")]
-    pub at: Option<String>,
-    /// TD root: accept a debug TD (TD attributes DEBUG set). Refused by default.
-    #[arg(long, requires = "td_quote")]
-    pub allow_debug: bool,
-    /// The nonce the quote must carry (hex; TD: REPORTDATA zero-padded to 64 bytes).
-    #[arg(long, value_name = "HEX")]
-    pub nonce: Option<String>,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// TD root: how the quote is verified.
+    #[command(flatten)]
+    pub td: TdQuoteArgs,
+    #[command(flatten)]
+    pub nonce: NonceArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// A library error (malformed input or usage error): exit code 2.
 pub fn malformed(e: mr_attest::Error) -> Failure {
     Failure::Malformed(e.to_string())
-}
-
-/// JSON of the IMA part of a verdict (the same under every root).
-pub fn ima_json(ima: &ImaReport) -> serde_json::Value {
-    ima.to_json()
-}
-
-/// JSON of a verified result: the root's quote details, `verified`, `root`, `provenance`,
-/// `registers`, `ima` and (TD root) `journal`.
-pub fn verdict_json(v: &AttestationResult) -> serde_json::Value {
-    let registers = v.register_values();
-    let mut j = match &v.quote {
-        Some(QuoteReport::Tpm(q)) => tpm::quote_json(q, Some(&registers)),
-        Some(QuoteReport::Td(q)) => {
-            let mut j = tdx::json(q);
-            j["nonce_checked"] = serde_json::Value::Bool(nonce_checked(v));
-            j
-        }
-        None => serde_json::json!({}),
-    };
-    j["verified"] = serde_json::Value::Bool(v.verified);
-    j["root"] = serde_json::Value::String(v.root.name().into());
-    j["provenance"] = serde_json::json!(v.provenance);
-    j["registers"] = registers_json(&registers);
-    if let Some(ima) = &v.ima {
-        j["ima"] = ima_json(ima);
-    }
-    if let Some(s) = &v.journal {
-        j["journal"] = serde_json::json!({
-            "backing": s.backing.to_string(),
-            "records": s.records,
-            "covered": s.covered,
-            "left_over": s.left_over,
-        });
-    }
-    j
-}
-
-/// JSON of a rejected result: `{"verified": false, "reason": ..., "message": ...}`, with a log
-/// replay's `mismatches`, `bad_entry`, `not_covered` when the rejection has them.
-pub fn rejection_json(v: &AttestationResult) -> serde_json::Value {
-    let Some(f) = &v.failure else {
-        return serde_json::json!({"verified": v.verified});
-    };
-    let mut j = f
-        .details
-        .clone()
-        .unwrap_or_else(|| serde_json::json!({"verified": false}));
-    j["reason"] = serde_json::Value::String(f.reason.clone());
-    j["message"] = serde_json::Value::String(f.message.clone());
-    j
 }
 
 /// The failure of a rejected result (exit code 1), `Ok` for a verified one.
@@ -137,11 +67,6 @@ pub fn verdict(v: &AttestationResult) -> CmdResult {
         None => Err(Failure::Rejected("not verified".into())),
         Some(f) => Err(Failure::Rejected(f.message.clone())),
     }
-}
-
-fn nonce_checked(v: &AttestationResult) -> bool {
-    v.rule("nonce")
-        .is_some_and(|r| r.status == mr_attest::RuleStatus::Pass)
 }
 
 /// The IMA part of a verdict, human-readable (the same under every root).
@@ -197,7 +122,7 @@ fn td_quote_lines(q: &VerifiedQuote, nonce_checked: bool) -> Vec<String> {
 fn print_verdict(v: &AttestationResult) {
     let lines = match &v.quote {
         Some(QuoteReport::Tpm(q)) => tpm::quote_lines(q),
-        Some(QuoteReport::Td(q)) => td_quote_lines(q, nonce_checked(v)),
+        Some(QuoteReport::Td(q)) => td_quote_lines(q, v.nonce_checked()),
         None => Vec::new(),
     };
     for line in &lines {
@@ -233,67 +158,37 @@ fn print_verdict(v: &AttestationResult) {
     );
 }
 
-fn required<'a>(value: &'a Option<PathBuf>, flag: &str) -> Result<&'a std::path::Path, Failure> {
-    value.as_deref().ok_or_else(|| {
-        Failure::Malformed(format!(
-            "mr verify needs --tpm-attest, --tpm-sig and --ak (TPM root) or --td-quote and \
-             --journal (TD root); missing {flag}"
-        ))
-    })
-}
-
 /// The evidence named on the command line.
 fn evidence(args: &VerifyArgs) -> Result<Evidence, Failure> {
-    let nonce = args.nonce.as_deref().map(parse_nonce).transpose()?;
-    if let Some(quote_path) = &args.td_quote {
-        let journal_path = required(&args.journal, "--journal")?;
-        let backing: MrId = match &args.backing {
-            Some(b) => b
-                .parse()
-                .map_err(|e: Error| Failure::Malformed(format!("--backing: {e}")))?,
-            None => MrId::Rtmr(3),
-        };
-        let options = tdx::verify_options(
-            args.at.as_deref(),
-            args.nonce.as_deref(),
-            args.root.as_deref(),
-            args.collateral.as_deref(),
-            args.allow_debug,
-        )?;
-        let quote_bytes = tdx::decode_quote_file(read_input(quote_path, tdx::MAX_QUOTE_FILE)?)?;
-        let journal = Journal::from_reader(open_input(journal_path)?).with_backing(backing);
-        let list = ImaList::from(ima_input(&args.ima)?);
-        return Ok(
-            Evidence::td(TdQuoteEvidence::new(quote_bytes, options).with_journal(journal))
-                .with_ima(list),
-        );
-    }
-    let attest = read_input(
-        required(&args.tpm_attest, "--tpm-attest")?,
-        tpm::MAX_QUOTE_FILE,
-    )?;
-    let sig = read_input(required(&args.tpm_sig, "--tpm-sig")?, tpm::MAX_QUOTE_FILE)?;
-    let ak = read_input(required(&args.ak, "--ak")?, MAX_KEY_FILE_SIZE as u64)?;
-    let mut quote = TpmQuoteEvidence::new(attest, sig, ak).with_ima_pcrs(args.ima_pcr.clone());
-    if let Some(n) = nonce {
-        quote = quote.with_nonce(n);
-    }
-    if let Some(p) = args.pcrs.as_deref() {
-        quote = quote.with_pcrs(tpm::pcr_file(p)?);
-    }
+    let nonce = args.nonce.value()?;
     let list = ImaList::from(ima_input(&args.ima)?);
-    Ok(Evidence::tpm(quote).with_ima(list))
+    let quote = match (&args.td_quote, &args.journal) {
+        (Some(quote), Some(journal)) => {
+            let backing: MrId = match &args.backing {
+                Some(b) => b
+                    .parse()
+                    .map_err(|e: Error| Failure::Malformed(format!("--backing: {e}")))?,
+                None => MrId::Rtmr(3),
+            };
+            let journal = Journal::from_reader(open_input(journal)?).with_backing(backing);
+            return Ok(
+                Evidence::td(args.td.evidence(quote, nonce)?.with_journal(journal)).with_ima(list),
+            );
+        }
+        _ => args.tpm.evidence(
+            nonce,
+            "mr verify needs --tpm-attest, --tpm-sig and --ak (TPM root) or --td-quote and \
+             --journal (TD root)",
+        )?,
+    };
+    Ok(Evidence::tpm(quote.with_ima_pcrs(args.ima_pcr.clone())).with_ima(list))
 }
 
 /// Run `mr verify`.
 pub fn run(args: VerifyArgs) -> CmdResult {
     let result = mr_attest::verify(evidence(&args)?).map_err(malformed)?;
-    if args.json {
-        if result.verified {
-            print_json(&verdict_json(&result));
-        } else {
-            print_json(&rejection_json(&result));
-        }
+    if args.output.json {
+        print_json(&result.verdict_json());
     } else if result.verified {
         print_verdict(&result);
     }

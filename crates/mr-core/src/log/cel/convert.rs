@@ -1,13 +1,14 @@
 //! Conversion of IMA measurement lists and PC-Client / CCEL logs to CEL records.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use crate::alg::{Digest, HashAlg};
 use crate::error::{Error, ParseErrorKind};
 use crate::log::ima::{ImaReader, ImaReaderOptions};
-use crate::log::tcg::{perr, RegisterSpace, TcgLog};
+use crate::log::tcg::{self, perr, LogEnd, ParseOptions, RegisterSpace, TcgLog, Trailing};
+use crate::wire::Prefixed;
 
-use super::{CelIndex, CelRecord, Content};
+use super::{cel_err, detect, read_records, CelIndex, CelRecord, Content, Encoding};
 
 /// Banks an IMA list is converted with when none are given.
 pub const DEFAULT_IMA_BANKS: [HashAlg; 2] = [HashAlg::Sha1, HashAlg::Sha256];
@@ -119,4 +120,128 @@ pub fn from_tcg(
             },
         })
         .collect())
+}
+
+/// What a log converted to CEL is ([`convert`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// An IMA measurement list (binary or ASCII).
+    Ima,
+    /// A TCG PC-Client event log (indexes are PCRs).
+    Tcg,
+    /// A CCEL log area (indexes are CC MR indexes; padding allowed).
+    Ccel,
+    /// A CEL in one of its encodings.
+    Cel(Encoding),
+}
+
+/// Bytes to read ahead to detect a CEL encoding ([`detect`] needs the first two TLV heads, or
+/// the first non-blank byte of JSON).
+pub const DETECT_LEN: usize = 4096;
+
+/// Convert `input`, of format `from` (`None`: detected — a CEL by [`detect`] from its first
+/// bytes; else a TCG log, a CCEL when padded or when its only bank is SHA-384 (TDVF), else
+/// PC-Client; else an IMA list), to CEL records, calling `visit` with each as it is made, and
+/// return the format. An IMA list ([`visit_ima`]) and a CEL ([`read_records`]) stream (memory is
+/// one record); a TCG log or CCEL is read whole (at most `max_len` bytes, else
+/// [`ParseErrorKind::LengthTooLarge`]) and parsed. `banks`: see [`visit_ima`] and [`from_tcg`];
+/// a CEL's digests are kept as they are, and `banks` with CEL input is an error.
+pub fn convert<R: BufRead>(
+    input: R,
+    from: Option<Source>,
+    banks: &[HashAlg],
+    max_len: u64,
+    mut visit: impl FnMut(CelRecord) -> Result<(), Error>,
+) -> Result<Source, Error> {
+    let mut input = Prefixed::new(input);
+    let from = match from {
+        Some(f) => f,
+        None => match detect(input.peek(DETECT_LEN)?) {
+            Some(enc) => Source::Cel(enc),
+            None => {
+                // Not a CEL: a TCG log if it parses as one, else an IMA list.
+                let bytes = read_whole(&mut input, max_len)?;
+                let padded = ParseOptions::default().with_trailing(Trailing::AllowPadding);
+                let from = match tcg::parse(&bytes, &padded) {
+                    Ok(log)
+                        if matches!(log.end, LogEnd::Padding { .. })
+                            || log.banks() == [HashAlg::Sha384] =>
+                    {
+                        Source::Ccel
+                    }
+                    Ok(_) => Source::Tcg,
+                    Err(_) => Source::Ima,
+                };
+                match from {
+                    Source::Ima => {
+                        visit_ima(&bytes[..], ImaReaderOptions::default(), banks, &mut visit)?;
+                    }
+                    _ => convert_tcg(&bytes, from, banks, &mut visit)?,
+                }
+                return Ok(from);
+            }
+        },
+    };
+    match from {
+        Source::Ima => {
+            visit_ima(input, ImaReaderOptions::default(), banks, &mut visit)?;
+        }
+        Source::Tcg | Source::Ccel => {
+            let bytes = read_whole(&mut input, max_len)?;
+            convert_tcg(&bytes, from, banks, &mut visit)?;
+        }
+        Source::Cel(enc) if !banks.is_empty() => {
+            return Err(cel_err(
+                enc,
+                "banks",
+                0,
+                0,
+                ParseErrorKind::Invalid(
+                    "banks apply to IMA and TCG input; CEL digests are kept as they are".into(),
+                ),
+            ));
+        }
+        Source::Cel(enc) => {
+            read_records(input, enc, &mut visit)?;
+        }
+    }
+    Ok(from)
+}
+
+fn convert_tcg(
+    bytes: &[u8],
+    from: Source,
+    banks: &[HashAlg],
+    mut visit: impl FnMut(CelRecord) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let (opts, space) = if from == Source::Ccel {
+        (ParseOptions::ccel(), RegisterSpace::CcMr)
+    } else {
+        (ParseOptions::default(), RegisterSpace::Pcr)
+    };
+    let log = tcg::parse(bytes, &opts)?;
+    from_tcg(&log, space, banks)?
+        .into_iter()
+        .try_for_each(&mut visit)
+}
+
+/// All of `input`, at most `max_len` bytes.
+fn read_whole(input: &mut impl BufRead, max_len: u64) -> Result<Vec<u8>, Error> {
+    let mut bytes = Vec::new();
+    input
+        .take(max_len.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_len {
+        return Err(perr(
+            "log",
+            "input",
+            max_len,
+            None,
+            ParseErrorKind::LengthTooLarge {
+                len: bytes.len() as u64,
+                max: max_len,
+            },
+        ));
+    }
+    Ok(bytes)
 }

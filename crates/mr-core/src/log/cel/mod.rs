@@ -51,7 +51,7 @@ pub mod json;
 mod replay;
 pub mod tlv;
 
-pub use convert::{from_ima, from_tcg, visit_ima, DEFAULT_IMA_BANKS};
+pub use convert::{convert, from_ima, from_tcg, visit_ima, Source, DEFAULT_IMA_BANKS, DETECT_LEN};
 pub use replay::{
     ima_template_digest, replay, replay_records, CelChecks, CelReplay, CelReplayConfig,
     CelReplayReport, MAX_CEL_REGISTERS,
