@@ -4,7 +4,7 @@
 
 use mr_core::log::ima::ImaReplayReport;
 use mr_core::log::tcg::ccel::CcelTable;
-use mr_core::log::tcg::{LogEnd, LogFormat, TcgReplayReport};
+use mr_core::log::tcg::{IncompleteBank, LogEnd, LogFormat, TcgReplayReport};
 use mr_core::replay::ReplayOutcome;
 use mr_core::{Digest, MrId, Provenance, RegisterValue, VerifiedRegisters};
 use mr_rtmr::quote::{TdAttributes, VerifiedQuote};
@@ -207,9 +207,30 @@ pub fn log_format_name(f: LogFormat) -> &'static str {
     }
 }
 
+/// JSON of the register and bank pairs a TCG log covers only partly
+/// ([`TcgReplayReport::incomplete`]): `register`, `bank`, `records`, `missing`, `first_record`,
+/// `first_offset`, `first_type`.
+pub fn incomplete_json(pairs: &[IncompleteBank]) -> serde_json::Value {
+    pairs
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "register": p.register.to_string(),
+                "bank": p.alg.name(),
+                "records": p.records,
+                "missing": p.missing,
+                "first_record": p.first_record,
+                "first_offset": p.first_offset,
+                "first_type": p.first_type.to_string(),
+            })
+        })
+        .collect()
+}
+
 impl BootLogReport {
     /// JSON: `format`, `banks`, `events`, `end`, `startup_locality`, `registers`, `covered`,
-    /// `not_covered`, `against` (`ID:ALG` of the verified values), `ccel_table`.
+    /// `not_covered`, `incomplete` ([`incomplete_json`]), `against` (`ID:ALG` of the verified
+    /// values), `ccel_table`.
     pub fn to_json(&self) -> serde_json::Value {
         let r = &self.replay;
         let end = match r.end {
@@ -227,6 +248,7 @@ impl BootLogReport {
             "registers": registers_json(&r.outcome.registers),
             "covered": r.outcome.covered,
             "not_covered": not_covered_json(&r.outcome),
+            "incomplete": incomplete_json(&r.incomplete),
             "against": self.against.iter().map(|(id, v)| format!("{id}:{}", v.alg())).collect::<Vec<_>>(),
             "ccel_table": self.table.as_ref().map(|t| serde_json::json!({
                 "cc_type": t.cc_type.0,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use mr_attest::report::{add_td_attributes_json, log_format_name};
+use mr_attest::report::{add_td_attributes_json, incomplete_json, log_format_name};
 use mr_attest::{Ccel, Evidence, ImaList, QuoteReport, TdQuoteEvidence};
 use mr_core::log::ima::ImaReplayReport;
 use mr_core::log::tcg::{self, ccel, LogEnd, TcgReplayConfig, TcgReplayReport};
@@ -306,6 +306,9 @@ fn print_human(
     if let Some(line) = crate::ima::not_covered_line(&report.outcome, ("event", "events")) {
         outln!("{line}");
     }
+    for p in &report.incomplete {
+        outln!("not verifiable (log incomplete): {p}");
+    }
 }
 
 fn report_json(
@@ -330,6 +333,7 @@ fn report_json(
         "provenance": expected.map(|(_, p)| p),
         "covered": report.outcome.covered,
         "not_covered": crate::common::not_covered_json(&report.outcome),
+        "incomplete": incomplete_json(&report.incomplete),
         "ccel_table": table.map(|t| serde_json::json!({
             "cc_type": t.cc_type.0,
             "cc_subtype": t.cc_subtype,
