@@ -28,9 +28,10 @@ fn gke_log() -> Vec<u8> {
 
 /// The SHA-256 PCR values go-tpm-tools states for the GKE log.
 fn gke_pcrs() -> Vec<RegisterValue> {
-    let j: serde_json::Value =
-        serde_json::from_slice(&data("go-tpm-tools/confidential-gke-debug-251000.pcrs.json"))
-            .unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&data(
+        "go-tpm-tools/confidential-gke-debug-251000.pcrs.json",
+    ))
+    .unwrap();
     j["sha256"]
         .as_object()
         .unwrap()
@@ -193,12 +194,7 @@ fn openpower_spec_id_record_with_a_nonzero_digest_is_refused_strict_and_replayed
     assert_eq!((p.entry, p.offset), (Some(0), 8));
     assert!(p.to_string().contains("not zero"), "{p}");
     // The record is never extended: the replay-only mode gives the stated values.
-    let report = tcg::replay(
-        &log,
-        &TcgReplayConfig::replay_only(),
-        &expected(gke_pcrs()),
-    )
-    .unwrap();
+    let report = tcg::replay(&log, &TcgReplayConfig::replay_only(), &expected(gke_pcrs())).unwrap();
     assert_eq!(report.outcome.entries, 55);
 }
 

@@ -11,9 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine;
-use mr_core::log::tcg::{
-    self, DigestCount, EventType, LogFormat, ParseOptions, TcgReplayConfig,
-};
+use mr_core::log::tcg::{self, DigestCount, EventType, LogFormat, ParseOptions, TcgReplayConfig};
 use mr_core::{ComputeOnly, Digest, Error, ExpectedRegisters, HashAlg, MrId, RegisterValue};
 
 fn data(rel: &str) -> Vec<u8> {
@@ -98,7 +96,15 @@ fn windows_agile_log_replays_each_bank_from_the_records_that_carry_it() {
     let incomplete: Vec<(MrId, HashAlg, u64, u64, u64)> = report
         .incomplete
         .iter()
-        .map(|p| (p.register.clone(), p.alg, p.records, p.missing, p.first_record))
+        .map(|p| {
+            (
+                p.register.clone(),
+                p.alg,
+                p.records,
+                p.missing,
+                p.first_record,
+            )
+        })
         .collect();
     let stated: Vec<(MrId, HashAlg, u64, u64, u64)> = j["incomplete"]
         .as_array()
@@ -161,7 +167,9 @@ fn windows_agile_log_replays_each_bank_from_the_records_that_carry_it() {
 fn windows_agile_log_is_refused_by_the_parser_that_requires_every_bank() {
     let (log, _) = windows_agile();
     let Err(Error::Parse(p)) = tcg::parse(&log, &ParseOptions::default()) else {
-        panic!("digestCount 1 under a 2-algorithm Spec ID event must be refused by the kernel's rule");
+        panic!(
+            "digestCount 1 under a 2-algorithm Spec ID event must be refused by the kernel's rule"
+        );
     };
     assert_eq!(p.entry, Some(11));
     assert!(tcg::parse(
@@ -221,12 +229,7 @@ fn a_quoted_bank_the_windows_log_covers_only_partly_is_not_verifiable() {
     assert!(text.contains("record 12"), "{text}");
 
     // Every SHA-1 value of the quote: the four partly covered pairs are named.
-    let err = tcg::replay(
-        &log,
-        &TcgReplayConfig::pc_client(),
-        &expected(quoted_sha1),
-    )
-    .unwrap_err();
+    let err = tcg::replay(&log, &TcgReplayConfig::pc_client(), &expected(quoted_sha1)).unwrap_err();
     let Error::NotVerifiable(nv) = err else {
         panic!("expected not verifiable, got {err}")
     };

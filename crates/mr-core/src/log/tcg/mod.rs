@@ -387,8 +387,7 @@ fn events_as<'a>(
         first.event_type == EventType::EV_NO_ACTION && first.data.starts_with(SPEC_ID_SIGNATURE);
     let spec_id = if crypto_agile {
         const S: &str = "spec id event";
-        if opts.spec_id_digest == SpecIdDigest::Zero && first.digests.iter().any(|d| !d.is_zero())
-        {
+        if opts.spec_id_digest == SpecIdDigest::Zero && first.digests.iter().any(|d| !d.is_zero()) {
             return Err(perr(
                 format,
                 S,
