@@ -255,3 +255,35 @@ fn secure_boot_variable_hashed_over_its_value_only_is_refused_strict_and_replaye
         .collect();
     tcg::replay(&log, &TcgReplayConfig::replay_only(), &expected(values)).unwrap();
 }
+
+#[test]
+fn a_cel_pc_client_record_of_a_secure_boot_variable_hashed_over_its_value_only_is_refused() {
+    use mr_core::log::cel::{self, CelIndex, CelRecord, CelReplayConfig, Content};
+    // `SecureBoot` = 1: UEFI_VARIABLE_DATA (EFI global variable GUID, 10 UTF-16 units, 1 byte).
+    let mut var = vec![
+        0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11, 0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b,
+        0x8c,
+    ];
+    var.extend_from_slice(&10u64.to_le_bytes());
+    var.extend_from_slice(&1u64.to_le_bytes());
+    for u in "SecureBoot".encode_utf16() {
+        var.extend_from_slice(&u.to_le_bytes());
+    }
+    var.push(1);
+    let record = |digest: Digest| CelRecord {
+        recnum: 0,
+        index: CelIndex::Pcr(7),
+        digests: vec![digest],
+        content: Content::PcClient {
+            event_type: EventType::EV_EFI_VARIABLE_DRIVER_CONFIG.0,
+            event_data: var.clone(),
+        },
+    };
+    let s = HashAlg::Sha256;
+    let whole = [record(s.hash(&var))];
+    cel::replay_records(&whole, &CelReplayConfig::default(), &ComputeOnly).unwrap();
+    let value_only = [record(s.hash(&[1]))];
+    let err =
+        cel::replay_records(&value_only, &CelReplayConfig::default(), &ComputeOnly).unwrap_err();
+    assert_eq!(err.class(), mr_core::ErrorClass::Rejected, "{err}");
+}
