@@ -113,6 +113,9 @@ impl Failure {
             ),
             mr_core::Error::EntryDigest(m) => (Some(m.register.to_string()), Some(m.entry)),
             mr_core::Error::NotCovered(n) => (Some(n.register.to_string()), Some(n.entry)),
+            mr_core::Error::NotVerifiable(nv) => nv.pairs.first().map_or((None, None), |p| {
+                (Some(p.register.to_string()), Some(p.first_record))
+            }),
             _ => (None, None),
         };
         Failure {
@@ -164,8 +167,9 @@ pub fn bad_entry_json(m: &mr_core::error::EntryDigestMismatch) -> serde_json::Va
 
 /// JSON of a replay rejection: `{"verified": false, "entries", "mismatches": [{id, alg,
 /// expected, computed, events}], "bad_entry"}` for a mismatch, `bad_entry` for an entry whose
-/// digest disagrees with its data, `not_covered` for an entry no verified value covers; `None`
-/// for other errors.
+/// digest disagrees with its data, `not_covered` for an entry no verified value covers,
+/// `not_verifiable` for values of register and bank pairs a TCG log covers only partly
+/// ([`crate::report::incomplete_json`]); `None` for other errors.
 pub fn rejection_details(e: &mr_core::Error) -> Option<serde_json::Value> {
     match e {
         mr_core::Error::Replay(r) => {
@@ -201,6 +205,10 @@ pub fn rejection_details(e: &mr_core::Error) -> Option<serde_json::Value> {
                 "id": n.register.to_string(),
                 "reason": n.reason,
             },
+        })),
+        mr_core::Error::NotVerifiable(nv) => Some(serde_json::json!({
+            "verified": false,
+            "not_verifiable": crate::report::incomplete_json(&nv.pairs),
         })),
         _ => None,
     }

@@ -4,7 +4,7 @@
 
 use mr_core::log::ima::ImaReplayReport;
 use mr_core::log::tcg::ccel::CcelTable;
-use mr_core::log::tcg::{LogEnd, LogFormat, TcgReplayReport};
+use mr_core::log::tcg::{IncompleteBank, LogEnd, LogFormat, TcgReplayReport};
 use mr_core::replay::ReplayOutcome;
 use mr_core::{Digest, MrId, Provenance, RegisterValue, VerifiedRegisters};
 use mr_rtmr::quote::{TdAttributes, VerifiedQuote};
@@ -207,6 +207,26 @@ pub fn log_format_name(f: LogFormat) -> &'static str {
     }
 }
 
+/// JSON of the register and bank pairs a TCG log covers only partly
+/// ([`TcgReplayReport::incomplete`]): `register`, `bank`, `records`, `missing`, `first_record`,
+/// `first_offset`, `first_type`.
+pub fn incomplete_json(pairs: &[IncompleteBank]) -> serde_json::Value {
+    pairs
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "register": p.register.to_string(),
+                "bank": p.alg.name(),
+                "records": p.records,
+                "missing": p.missing,
+                "first_record": p.first_record,
+                "first_offset": p.first_offset,
+                "first_type": p.first_type.to_string(),
+            })
+        })
+        .collect()
+}
+
 impl BootLogReport {
     /// JSON: [`tcg_replay_json`] and `against` (`ID:ALG` of the verified values).
     pub fn to_json(&self) -> serde_json::Value {
@@ -239,6 +259,7 @@ pub fn tcg_replay_json(r: &TcgReplayReport, table: Option<&CcelTable>) -> serde_
         "registers": registers_json(&r.outcome.registers),
         "covered": r.outcome.covered,
         "not_covered": not_covered_json(&r.outcome),
+        "incomplete": incomplete_json(&r.incomplete),
         "ccel_table": table.map(|t| serde_json::json!({
             "cc_type": t.cc_type.0,
             "cc_subtype": t.cc_subtype,

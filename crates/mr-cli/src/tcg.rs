@@ -304,6 +304,9 @@ fn print_human(
     if let Some(line) = crate::ima::not_covered_line(&report.outcome, ("event", "events")) {
         outln!("{line}");
     }
+    for p in &report.incomplete {
+        outln!("not verifiable (log incomplete): {p}");
+    }
 }
 
 /// [`tcg_replay_json`] with `verified` and the `provenance` of the values compared with.

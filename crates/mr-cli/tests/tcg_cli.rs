@@ -486,3 +486,53 @@ fn missing_ebs_log_verifies_only_with_the_explicit_workaround() {
     let o = mr(&args);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
+
+/// A Windows-shaped log (its PCR 11-14 records carry SHA-256 only, see
+/// `crates/mr-core/tests/data/windows-agile`): replayed, with the partly covered PCR/bank pairs
+/// named; a value given for such a pair is rejected as not verifiable (exit 1).
+#[test]
+fn windows_log_is_replayed_and_a_partly_covered_bank_is_not_verifiable() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../mr-core/tests/data/windows-agile");
+    let log = data.join("windows_gcp_agile.bin");
+    let j: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(data.join("windows_gcp_agile.expected.json")).unwrap(),
+    )
+    .unwrap();
+    let pcr12_sha256 = format!("12:sha256:{}", j["pcrs"]["sha256"]["12"].as_str().unwrap());
+    let pcr7_sha1 = format!("7:sha1:{}", j["pcrs"]["sha1"]["7"].as_str().unwrap());
+
+    let o = mr(&[
+        "tcg",
+        "replay",
+        path(&log),
+        "--expect",
+        &pcr12_sha256,
+        "--expect",
+        &pcr7_sha1,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("verified: 2 values"), "{out}");
+    assert!(
+        out.contains("not verifiable (log incomplete): pcr12 sha1: 3 of the 3 records"),
+        "{out}"
+    );
+
+    let o = mr(&["tcg", "replay", path(&log), "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let incomplete = out["incomplete"].as_array().unwrap();
+    assert_eq!(incomplete.len(), 4);
+    assert_eq!(incomplete[0]["register"], "pcr11");
+    assert_eq!(incomplete[0]["bank"], "sha1");
+    assert_eq!(incomplete[0]["first_record"], 11);
+
+    // SHA-1 PCR 12: the log skips all its records in that bank.
+    let zero = format!("12:sha1:{}", "00".repeat(20));
+    let o = mr(&["tcg", "replay", path(&log), "--expect", &zero]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(err.contains("rejected: not verifiable"), "{err}");
+    assert!(err.contains("pcr12 sha1"), "{err}");
+    assert!(err.contains("record 12"), "{err}");
+}

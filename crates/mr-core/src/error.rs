@@ -99,6 +99,10 @@ pub enum Error {
     /// An IMA `boot_aggregate` that the boot log does not reproduce under any accepted rule.
     #[error(transparent)]
     BootAggregate(Box<crate::log::tcg::BootAggregateMismatch>),
+    /// Values given for register and bank pairs that a TCG log covers only partly (records
+    /// without a digest for the bank): the comparison cannot verify them.
+    #[error(transparent)]
+    NotVerifiable(Box<crate::log::tcg::NotVerifiable>),
 }
 
 impl Error {
@@ -108,7 +112,8 @@ impl Error {
             Error::EntryDigest(_)
             | Error::Replay(_)
             | Error::NotCovered(_)
-            | Error::BootAggregate(_) => ErrorClass::Rejected,
+            | Error::BootAggregate(_)
+            | Error::NotVerifiable(_) => ErrorClass::Rejected,
             Error::Register { .. } | Error::Io(_) => ErrorClass::Device,
             Error::History(h) => h.class(),
             _ => ErrorClass::Malformed,

@@ -259,11 +259,16 @@ fn check(r: &CelRecord, position: u64, id: &MrId) -> Check {
             };
             match e.data_check() {
                 DataCheck::Verified(_) => Check::Verified,
+                // A Secure Boot variable hashed over its value only leaves its name unbound:
+                // refused like any mismatch.
                 DataCheck::Mismatch {
+                    recorded, computed, ..
+                }
+                | DataCheck::ValueOnly {
                     recorded, computed, ..
                 } => Check::Mismatch(recorded, computed),
                 DataCheck::Malformed(p) => Check::Malformed(Error::Parse(p)),
-                _ => Check::NotCheckable,
+                DataCheck::NotCheckable => Check::NotCheckable,
             }
         }
         Content::Other {

@@ -20,6 +20,11 @@
 //! | `EV_EFI_VARIABLE_AUTHORITY` | the whole `UEFI_VARIABLE_DATA` |
 //! | `EV_EFI_VARIABLE_BOOT` | its `VariableData` (PFP, EDK2) or, as many firmwares do, the whole `UEFI_VARIABLE_DATA` |
 //!
+//! A third form is recognised but not accepted by a verifier: firmware that measures a Secure
+//! Boot variable (`EV_EFI_VARIABLE_DRIVER_CONFIG`) by hashing only its `VariableData` leaves the
+//! variable's name unbound ([`DataCheck::ValueOnly`]: refused under
+//! [`DataCheckPolicy::Reject`], reported under [`DataCheckPolicy::Report`]).
+//!
 //! Two forms seen in real logs are accepted, each reported as what was hashed ([`Hashed`]):
 //! * `EV_EFI_VARIABLE_BOOT` hashed over the whole structure instead of the value (the
 //!   go-attestation `crypto_agile_eventlog`, tpm2-tss `binary_measurements_pc_client`, GTA logs);
@@ -81,6 +86,20 @@ pub enum DataCheck {
         /// The hash of the data.
         computed: Digest,
     },
+    /// An `EV_EFI_VARIABLE_DRIVER_CONFIG` event (a Secure Boot variable) whose digests hash
+    /// only its `VariableData`, as some firmware measures them, not the whole
+    /// `UEFI_VARIABLE_DATA` the PFP requires: the value is bound to the digests, the
+    /// variable's name and GUID are not (the data could name another variable). A failure like
+    /// [`DataCheck::Mismatch`]; [`DataCheckPolicy::Report`] (the replay-only mode) replays the
+    /// log and reports it as this form.
+    ValueOnly {
+        /// The bank.
+        alg: HashAlg,
+        /// The digest recorded in the log (the hash of `VariableData`).
+        recorded: Digest,
+        /// The hash of the whole `UEFI_VARIABLE_DATA`, which the PFP requires.
+        computed: Digest,
+    },
     /// The data of a checkable type does not have its required structure (e.g. a
     /// `UEFI_VARIABLE_DATA` whose lengths disagree with the event size), so it cannot be
     /// checked; a verifier treats this as a mismatch.
@@ -91,9 +110,12 @@ pub enum DataCheck {
 }
 
 impl DataCheck {
-    /// True for [`DataCheck::Mismatch`] and [`DataCheck::Malformed`].
+    /// True for [`DataCheck::Mismatch`], [`DataCheck::ValueOnly`] and [`DataCheck::Malformed`].
     pub fn is_failure(&self) -> bool {
-        matches!(self, DataCheck::Mismatch { .. } | DataCheck::Malformed(_))
+        matches!(
+            self,
+            DataCheck::Mismatch { .. } | DataCheck::ValueOnly { .. } | DataCheck::Malformed(_)
+        )
     }
 }
 
@@ -373,6 +395,8 @@ impl<'a> Event<'a> {
         let at = self.data_offset;
         let mut candidates: [Option<(&[u8], Hashed)>; 2] =
             [Some((self.data, Hashed::EventData)), None];
+        // The value of a Secure Boot variable, when its digests turn out to hash only that.
+        let mut value_only: Option<&[u8]> = None;
         match self.event_type {
             EventType::EV_EFI_VARIABLE_BOOT => match decode_variable(self, at, 0) {
                 Ok(v) => candidates = [Some((v.data, Hashed::VariableValue)), candidates[0]],
@@ -385,8 +409,12 @@ impl<'a> Event<'a> {
                     .map(|(_, rest)| (rest, Hashed::AllButLastByte));
             }
             EventType::EV_EFI_VARIABLE_DRIVER_CONFIG | EventType::EV_EFI_VARIABLE_BOOT2 => {
-                if let Err(e) = decode_variable(self, at, 0) {
-                    return DataCheck::Malformed(parse_error(e));
+                match decode_variable(self, at, 0) {
+                    Ok(v) if self.event_type == EventType::EV_EFI_VARIABLE_DRIVER_CONFIG => {
+                        value_only = Some(v.data);
+                    }
+                    Ok(_) => {}
+                    Err(e) => return DataCheck::Malformed(parse_error(e)),
                 }
             }
             _ => {}
@@ -398,6 +426,15 @@ impl<'a> Event<'a> {
                 Some(m) => {
                     first_mismatch.get_or_insert(m);
                 }
+            }
+        }
+        if let (Some(value), Some((alg, recorded, computed))) = (value_only, first_mismatch) {
+            if check_digests(&self.digests, value).is_none() {
+                return DataCheck::ValueOnly {
+                    alg,
+                    recorded,
+                    computed,
+                };
             }
         }
         match first_mismatch {

@@ -95,10 +95,28 @@ pub enum DigestCount {
     /// kernel requires).
     #[default]
     MatchSpecId,
-    /// Any non-empty subset of the Spec ID algorithms, each at most once: hand-made logs such as
-    /// the tpm2-tools fixtures (`event-uefiaction.bin`: 2 digests under a 4-algorithm header).
-    /// A record extends only the banks it has a digest for.
+    /// Any non-empty subset of the Spec ID algorithms, each at most once (1 ≤ `digestCount` ≤
+    /// `numberOfAlgorithms`, as go-attestation, tcglog-parser and the IBM TSS read logs):
+    /// Windows logs, whose boot manager events (PCRs 11-14 and the Exit Boot Services pair in
+    /// PCR 5) carry a SHA-256 digest only under a SHA-1 + SHA-256 Spec ID event, and hand-made
+    /// logs such as the tpm2-tools fixtures (`event-uefiaction.bin`: 2 digests under a
+    /// 4-algorithm header). A record extends only the banks it has a digest for; a replay says
+    /// which register and bank pairs skipped records ([`TcgReplayReport::incomplete`]) and
+    /// refuses to compare values of those pairs ([`NotVerifiable`]).
     SubsetOfSpecId,
+}
+
+/// What the digest of the Spec ID record (record 0, a legacy `TCG_PCR_EVENT`) may hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SpecIdDigest {
+    /// 20 zero bytes, as the PFP requires.
+    #[default]
+    Zero,
+    /// Any value: OpenPOWER Hostboot logs carry a non-zero digest there. The record is
+    /// EV_NO_ACTION and never extended, so its digest does not change any replayed value; only
+    /// for reading such logs ([`TcgReplayConfig::replay_only`]).
+    Any,
 }
 
 /// Parse options; `Default` is the strictest behaviour.
@@ -113,6 +131,8 @@ pub struct ParseOptions {
     pub digest_count: DigestCount,
     /// Largest `eventSize` accepted; values above [`MAX_EVENT_DATA_SIZE`] are capped to it.
     pub max_event_data: u32,
+    /// The digest of the Spec ID record.
+    pub spec_id_digest: SpecIdDigest,
 }
 
 impl Default for ParseOptions {
@@ -122,6 +142,7 @@ impl Default for ParseOptions {
             unknown_algorithms: UnknownAlgorithms::Reject,
             digest_count: DigestCount::MatchSpecId,
             max_event_data: MAX_EVENT_DATA_SIZE,
+            spec_id_digest: SpecIdDigest::Zero,
         }
     }
 }
@@ -147,6 +168,12 @@ impl ParseOptions {
     /// Set how many digests a record must carry.
     pub fn with_digest_count(mut self, digest_count: DigestCount) -> Self {
         self.digest_count = digest_count;
+        self
+    }
+
+    /// Set what the digest of the Spec ID record may hold.
+    pub fn with_spec_id_digest(mut self, spec_id_digest: SpecIdDigest) -> Self {
+        self.spec_id_digest = spec_id_digest;
         self
     }
 
@@ -360,13 +387,15 @@ fn events_as<'a>(
         first.event_type == EventType::EV_NO_ACTION && first.data.starts_with(SPEC_ID_SIGNATURE);
     let spec_id = if crypto_agile {
         const S: &str = "spec id event";
-        if first.digests.iter().any(|d| !d.is_zero()) {
+        if opts.spec_id_digest == SpecIdDigest::Zero && first.digests.iter().any(|d| !d.is_zero()) {
             return Err(perr(
                 format,
                 S,
                 first.offset + 8,
                 Some(0),
-                ParseErrorKind::Invalid("the Spec ID record's digest is not zero".into()),
+                ParseErrorKind::Invalid(
+                    "the Spec ID record's digest is not zero (OpenPOWER Hostboot logs: read them in the replay-only mode)".into(),
+                ),
             ));
         }
         let data_offset = first.offset + LEGACY_HEADER_SIZE as u64;
@@ -661,17 +690,36 @@ impl Default for TcgReplayConfig {
 }
 
 impl TcgReplayConfig {
-    /// PC-Client: strict parsing, PCRs, every bank, exact match (a firmware log is complete by
-    /// the time an OS quotes it).
+    /// PC-Client, the strict mode of a verifier: strict parsing except that a record may carry
+    /// digests for a subset of the Spec ID banks ([`DigestCount::SubsetOfSpecId`], Windows
+    /// logs; a register and bank pair that skipped records is [`NotVerifiable`]), PCRs, every
+    /// bank, exact match (a firmware log is complete by the time an OS quotes it), checkable
+    /// event data must match its digests.
     pub fn pc_client() -> Self {
         TcgReplayConfig {
-            parse: ParseOptions::default(),
+            parse: ParseOptions::default().with_digest_count(DigestCount::SubsetOfSpecId),
             registers: RegisterSpace::Pcr,
             banks: Vec::new(),
             replay: ReplayOptions::default().with_prefix(PrefixPolicy::Exact),
             hcrtm: HcrtmStart::default(),
             data_check: DataCheckPolicy::Reject,
             missing_ebs: MissingExitBootServices::AsLogged,
+        }
+    }
+
+    /// The replay-only mode, for reading logs of firmware with known deviations (never for a
+    /// verifier): [`TcgReplayConfig::pc_client`], except that the Spec ID record's digest may be
+    /// anything ([`SpecIdDigest::Any`], OpenPOWER Hostboot) and records whose checkable data
+    /// disagrees with their digests are only reported ([`DataCheckPolicy::Report`]; e.g.
+    /// firmware that hashes only the `VariableData` of Secure Boot variables,
+    /// [`DataCheck::ValueOnly`]). The digests are still what is extended: the values computed
+    /// are the ones the TPM holds, and nothing in the event data is vouched for.
+    pub fn replay_only() -> Self {
+        let pc = TcgReplayConfig::pc_client();
+        TcgReplayConfig {
+            parse: pc.parse.clone().with_spec_id_digest(SpecIdDigest::Any),
+            data_check: DataCheckPolicy::Report,
+            ..pc
         }
     }
 
@@ -744,6 +792,129 @@ pub struct TcgReplayReport {
     /// True when the two Exit Boot Services records were appended
     /// ([`MissingExitBootServices::AppendToPcr5`]); they count in `outcome.entries`.
     pub ebs_appended: bool,
+    /// The register and bank pairs the log covers only partly: records that extend the
+    /// register carry no digest for the bank ([`DigestCount::SubsetOfSpecId`]), so the value
+    /// replayed for the pair is not the register's. Empty when every record carries every bank
+    /// replayed. Ordered by register, then bank.
+    pub incomplete: Vec<IncompleteBank>,
+}
+
+impl TcgReplayReport {
+    /// Whether the log is complete for `register` in bank `alg`: the bank was replayed and
+    /// every record extending the register carries a digest for it (a register the log never
+    /// extends is complete: it keeps its start value).
+    pub fn is_complete(&self, register: &MrId, alg: HashAlg) -> bool {
+        self.banks.contains(&alg)
+            && !self
+                .incomplete
+                .iter()
+                .any(|p| p.register == *register && p.alg == alg)
+    }
+}
+
+/// A register and bank pair that a log covers only partly: some records extending the register
+/// carry no digest for the bank (Windows logs: the boot manager's events in PCRs 11-14 and 5
+/// carry SHA-256 only). Its replayed value skipped those records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncompleteBank {
+    /// The register.
+    pub register: MrId,
+    /// The bank.
+    pub alg: HashAlg,
+    /// Records that extend the register.
+    pub records: u64,
+    /// Records among them without a digest for the bank.
+    pub missing: u64,
+    /// The first record without the digest: its record number.
+    pub first_record: u64,
+    /// Its byte offset in the log.
+    pub first_offset: u64,
+    /// Its event type.
+    pub first_type: EventType,
+}
+
+impl fmt::Display for IncompleteBank {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {} of the {} records extending it carry no {} digest, the first record {} ({} at byte offset {})",
+            self.register,
+            self.alg,
+            self.missing,
+            self.records,
+            self.alg,
+            self.first_record,
+            self.first_type,
+            self.first_offset
+        )
+    }
+}
+
+/// Values given for register and bank pairs that the log covers only partly
+/// ([`TcgReplayReport::incomplete`]): a replay skipped records there, so comparing would say
+/// nothing about them. The replay is refused as not verifiable (never reported as verified);
+/// compare another bank, or leave these pairs out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotVerifiable {
+    /// Each pair with a value given that the log covers only partly.
+    pub pairs: Vec<IncompleteBank>,
+}
+
+impl fmt::Display for NotVerifiable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not verifiable: the log is incomplete for")?;
+        for (i, p) in self.pairs.iter().enumerate() {
+            write!(f, "{} {p}", if i == 0 { "" } else { ";" })?;
+        }
+        f.write_str(" (compare another bank, or leave these values out)")
+    }
+}
+
+impl std::error::Error for NotVerifiable {}
+
+/// The register and bank pairs of `banks` that `log` covers only partly.
+fn incomplete_banks(
+    log: &TcgLog<'_>,
+    space: RegisterSpace,
+    banks: &[HashAlg],
+    format: &'static str,
+) -> Result<Vec<IncompleteBank>, Error> {
+    // (register, records extending it); bounded by the register space (at most 24 PCRs or
+    // 4 RTMRs: register_of refuses any other index).
+    let mut extended: Vec<(MrId, u64)> = Vec::new();
+    let mut out: Vec<IncompleteBank> = Vec::new();
+    for e in log.events.iter().filter(|e| !e.is_no_action()) {
+        let id = register_of(e, space, format)?;
+        match extended.iter_mut().find(|(r, _)| *r == id) {
+            Some((_, n)) => *n += 1,
+            None => extended.push((id.clone(), 1)),
+        }
+        for alg in banks {
+            if e.digest(*alg).is_some() {
+                continue;
+            }
+            match out.iter_mut().find(|p| p.register == id && p.alg == *alg) {
+                Some(p) => p.missing += 1,
+                None => out.push(IncompleteBank {
+                    register: id.clone(),
+                    alg: *alg,
+                    records: 0,
+                    missing: 1,
+                    first_record: e.record,
+                    first_offset: e.offset,
+                    first_type: e.event_type,
+                }),
+            }
+        }
+    }
+    for p in &mut out {
+        p.records = extended
+            .iter()
+            .find(|(r, _)| *r == p.register)
+            .map_or(0, |(_, n)| *n);
+    }
+    out.sort_by(|a, b| (&a.register, a.alg).cmp(&(&b.register, b.alg)));
+    Ok(out)
 }
 
 /// PCR 0's start value at `locality`: zeros with the last byte = locality.
@@ -856,6 +1027,18 @@ fn replay_log(
         cfg.banks.clone()
     };
 
+    let incomplete = incomplete_banks(log, cfg.registers, &banks, format)?;
+    if let Some(expected) = expected {
+        let pairs: Vec<IncompleteBank> = incomplete
+            .iter()
+            .filter(|p| expected.get(&p.register, p.alg).is_some())
+            .cloned()
+            .collect();
+        if !pairs.is_empty() {
+            return Err(Error::NotVerifiable(Box::new(NotVerifiable { pairs })));
+        }
+    }
+
     let mut opts = cfg.replay.clone();
     let mut locality = None;
     if cfg.registers == RegisterSpace::Pcr {
@@ -897,6 +1080,7 @@ fn replay_log(
         end: log.end,
         data_checks: checks,
         ebs_appended,
+        incomplete,
     })
 }
 
@@ -941,8 +1125,20 @@ fn replay_events(
                                 recorded,
                                 computed,
                             }),
+                            DataCheck::ValueOnly {
+                                alg,
+                                recorded,
+                                computed,
+                            } => replayer.note_bad_entry(EntryDigestMismatch {
+                                entry: e.record,
+                                offset: e.offset,
+                                register: id.clone(),
+                                alg,
+                                recorded,
+                                computed,
+                            }),
                             DataCheck::Malformed(p) => return Err(Error::Parse(p)),
-                            _ => {}
+                            DataCheck::Verified(_) | DataCheck::NotCheckable => {}
                         }
                     } else {
                         checks.failure_count += 1;
