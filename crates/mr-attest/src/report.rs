@@ -386,6 +386,8 @@ pub struct AttestationResult {
     pub rules: Vec<RuleOutcome>,
     /// Why the evidence was rejected.
     pub failure: Option<Failure>,
+    /// The appraisal policy's outcome, when evidence that verified was appraised.
+    pub appraisal: Option<crate::appraisal::AppraisalReport>,
 }
 
 impl AttestationResult {
@@ -403,6 +405,7 @@ impl AttestationResult {
             direct: None,
             rules: Vec::new(),
             failure: None,
+            appraisal: None,
         }
     }
 

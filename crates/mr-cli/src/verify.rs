@@ -69,6 +69,20 @@ pub struct VerifyArgs {
     /// The nonce the quote must carry (hex; TD: REPORTDATA zero-padded to 64 bytes).
     #[arg(long, value_name = "HEX")]
     pub nonce: Option<String>,
+    /// Appraisal policy document (JSON, docs/policy.schema.json): platform rules, runtime
+    /// policy, deny list; applied once the evidence verified.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// keylime runtime policy applied to the IMA entries the quote covers.
+    #[arg(long, value_name = "POLICY.json")]
+    pub runtime_policy: Option<PathBuf>,
+    /// The key the runtime policy's DSSE envelope is signed with (an envelope is refused
+    /// without it).
+    #[arg(long, value_name = "F", requires = "runtime_policy")]
+    pub runtime_policy_key: Option<PathBuf>,
+    /// File digests rejected even when the runtime policy or a signature allows them.
+    #[arg(long, value_name = "FILE")]
+    pub deny_list: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -112,7 +126,15 @@ pub fn verdict_json(v: &AttestationResult) -> serde_json::Value {
             "left_over": s.left_over,
         });
     }
+    add_appraisal_json(&mut j, v);
     j
+}
+
+/// Add the appraisal policy's outcome (`appraisal`: `checks`, `runtime`), when there is one.
+fn add_appraisal_json(j: &mut serde_json::Value, v: &AttestationResult) {
+    if let Some(a) = &v.appraisal {
+        j["appraisal"] = serde_json::to_value(a).unwrap_or_default();
+    }
 }
 
 /// JSON of a rejected result: `{"verified": false, "reason": ..., "message": ...}`, with a log
@@ -127,6 +149,7 @@ pub fn rejection_json(v: &AttestationResult) -> serde_json::Value {
         .unwrap_or_else(|| serde_json::json!({"verified": false}));
     j["reason"] = serde_json::Value::String(f.reason.clone());
     j["message"] = serde_json::Value::String(f.message.clone());
+    add_appraisal_json(&mut j, v);
     j
 }
 
@@ -224,6 +247,19 @@ fn print_verdict(v: &AttestationResult) {
     if let Some(ima) = &v.ima {
         print_ima(ima);
     }
+    if let Some(a) = &v.appraisal {
+        for c in &a.checks {
+            outln!("policy: {} pass: {}", c.name, c.detail);
+        }
+        if let Some(r) = &a.runtime {
+            outln!(
+                "policy: ima.runtime_policy pass: {} covered entries allowed, {} not covered \
+                 (not appraised)",
+                r.covered,
+                r.not_covered
+            );
+        }
+    }
     outln!(
         "verified: the IMA list replays to the {} values",
         match v.root {
@@ -287,7 +323,16 @@ fn evidence(args: &VerifyArgs) -> Result<Evidence, Failure> {
 
 /// Run `mr verify`.
 pub fn run(args: VerifyArgs) -> CmdResult {
-    let result = mr_attest::verify(evidence(&args)?).map_err(malformed)?;
+    let mut evidence = evidence(&args)?;
+    if let Some(policy) = crate::appraise::appraisal_policy(
+        args.policy.as_deref(),
+        args.runtime_policy.as_deref(),
+        args.runtime_policy_key.as_deref(),
+        args.deny_list.as_deref(),
+    )? {
+        evidence = evidence.with_policy(policy);
+    }
+    let result = mr_attest::verify(evidence).map_err(malformed)?;
     if args.json {
         if result.verified {
             print_json(&verdict_json(&result));
