@@ -425,15 +425,18 @@ pub(crate) fn verify_and_appraise(
             report.checks.extend(tpm.check(&TpmFacts { pcrs, boot }));
         }
     }
-    if policy.td.is_some() && result.root != crate::RootKind::Td
-        || policy.tpm.is_some() && result.root != crate::RootKind::Tpm
-    {
+    // A document may hold rules for both roots; rules for the other root only fail.
+    let for_this_root = match result.root {
+        crate::RootKind::Td => policy.td.is_some(),
+        crate::RootKind::Tpm => policy.tpm.is_some(),
+    };
+    if !for_this_root && (policy.td.is_some() || policy.tpm.is_some()) {
         report.checks.push(RuleCheck {
             name: "root",
             claim: Claim::Hardware,
             passed: false,
             detail: format!(
-                "the policy has rules for a {} root only; the evidence has a {} root",
+                "the policy has platform rules for a {} root only; the evidence has a {} root",
                 if policy.td.is_some() { "TD" } else { "TPM" },
                 result.root.name()
             ),

@@ -261,10 +261,15 @@ fn pcr_reference_values_pass_and_fail_with_the_values_compared() {
     );
     assert!(!r.verified);
     assert_eq!(rule(&r, "tpm.boot_log").status, RuleStatus::Fail);
-    // TD rules under a TPM root fail.
+    // TD rules alone under a TPM root fail; with TPM rules too, the TPM section applies.
     let r = tpm(list(), policy(json!({"version": 1, "td": {}})));
     assert!(!r.verified);
     assert_eq!(rule(&r, "root").status, RuleStatus::Fail);
+    let both = json!({"version": 1, "td": {"mr_td": ["00".repeat(48)]},
+                      "tpm": {"pcrs": {"sha256": {"10": [pcr10.value.to_hex()]}}}});
+    let r = tpm(list(), policy(both));
+    assert!(r.verified, "{:?}", r.failure);
+    assert!(r.rule("td.mr_td").is_none());
 }
 
 // ---------------------------------------------------------------------------------------------
