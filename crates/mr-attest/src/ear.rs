@@ -16,8 +16,16 @@
 //!   debug TD, accepted or not.
 //! - `executables`: 99 when a log (boot log, CCEL, journal, IMA list) does not replay to the
 //!   values the root vouches for, or those values are not what the quote signed. A list that
-//!   does replay is not a claim that its executables are approved: mr appraises integrity, not
-//!   reference values, so it makes no claim then.
+//!   does replay is not a claim that its executables are approved: without an appraisal policy
+//!   mr makes no claim then.
+//! - With an appraisal policy (`crate::appraisal`): `executables` 2 (approved runtime) when the
+//!   IMA runtime policy allows every covered entry, 3 (approved boot) when only reference values
+//!   of boot-time registers were checked, 33 (unrecognized) when a reference value or an entry
+//!   fails, 96 (contraindicated) when a covered entry is in the deny list; `configuration` 2
+//!   when the configuration rules (TD attributes, XFAM, MRCONFIGID, Secure Boot, …) hold, 96
+//!   when one fails; `hardware` 96 when a platform rule (TCB status, SVNs, MRSEAM, collateral
+//!   date) fails. A claim is only ever lowered by the policy, never raised above what the
+//!   verification found.
 //!
 //! `ear.status` is the worst tier of the vector, and never `affirming` for a result that did not
 //! verify.
@@ -183,6 +191,20 @@ mod ar4si {
     pub const UNRECOGNIZED_HW: i8 = 97;
     pub const ENCRYPTED_RT: i8 = 2;
     pub const VISIBLE_RT: i8 = 96;
+    pub const APPROVED_RUNTIME: i8 = 2;
+    pub const APPROVED_BOOT: i8 = 3;
+    pub const UNRECOGNIZED_RUNTIME: i8 = 33;
+    pub const CONTRAINDICATED_RUNTIME: i8 = 96;
+    pub const APPROVED_CONFIG: i8 = 2;
+    pub const UNSUPPORTABLE_CONFIG: i8 = 96;
+    pub const CONTRAINDICATED_HW: i8 = 96;
+}
+
+/// `claim` set to `value` unless it already holds a worse tier.
+fn lower(claim: &mut Option<i8>, value: i8) {
+    if claim.is_none_or(|c| TrustTier::of(c) < TrustTier::of(value)) {
+        *claim = Some(value);
+    }
 }
 
 impl AttestationResult {
@@ -219,7 +241,40 @@ impl AttestationResult {
         ) {
             v.executables = Some(ar4si::CRYPTO_FAILED);
         }
+        if let Some(a) = &self.appraisal {
+            self.appraisal_claims(a, &mut v);
+        }
         v
+    }
+
+    /// The claims the appraisal policy decides: reference values met raise `executables` (2
+    /// with a runtime policy, 3 for boot-time values only) and `configuration` (2); a failed
+    /// rule lowers its claim (`executables` 33, or 96 for a denied entry; `configuration` 96;
+    /// `hardware` 96).
+    fn appraisal_claims(&self, a: &crate::appraisal::AppraisalReport, v: &mut TrustVector) {
+        use mr_policy::Claim;
+        let failed = a.failed_claims();
+        let checked = |claim: Claim| a.checks.iter().any(|c| c.claim == claim);
+        if failed.contains(&Claim::Executables) {
+            let value = if a.denied() {
+                ar4si::CONTRAINDICATED_RUNTIME
+            } else {
+                ar4si::UNRECOGNIZED_RUNTIME
+            };
+            lower(&mut v.executables, value);
+        } else if a.runtime.is_some() {
+            lower(&mut v.executables, ar4si::APPROVED_RUNTIME);
+        } else if checked(Claim::Executables) {
+            lower(&mut v.executables, ar4si::APPROVED_BOOT);
+        }
+        if failed.contains(&Claim::Configuration) {
+            lower(&mut v.configuration, ar4si::UNSUPPORTABLE_CONFIG);
+        } else if checked(Claim::Configuration) {
+            lower(&mut v.configuration, ar4si::APPROVED_CONFIG);
+        }
+        if failed.contains(&Claim::Hardware) {
+            lower(&mut v.hardware, ar4si::CONTRAINDICATED_HW);
+        }
     }
 
     /// This result as an EAR claims set with one submodule named after the root (`tpm`, `td`),

@@ -23,6 +23,8 @@ pub enum Step {
     Ima,
     /// Bind the IMA list to the boot log through its first `boot_aggregate`.
     BootAggregate,
+    /// Apply the appraisal policy (platform rules, IMA runtime policy) to verified evidence.
+    Appraisal,
 }
 
 /// Input that cannot be checked: malformed evidence or a usage error (never a verdict on the

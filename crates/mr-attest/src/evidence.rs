@@ -10,10 +10,12 @@
 //! [`Evidence`] puts a root and its IMA list together for [`crate::verify`].
 
 use std::io::BufRead;
+use std::sync::Arc;
 
 use mr_core::log::tcg::ccel::CcelTable;
 use mr_core::log::tcg::TcgReplayConfig;
 use mr_core::{ImaInput, MrId, RegisterValue};
+use mr_policy::AppraisalPolicy;
 use mr_rtmr::quote::VerifyOptions;
 
 /// The PCR IMA extends by default (the kernel's `CONFIG_IMA_MEASURE_PCR_IDX`).
@@ -52,6 +54,11 @@ impl ImaList {
     /// The input, for the one verification of the list.
     pub(crate) fn into_input(self) -> ImaInput<'static> {
         self.input
+    }
+
+    /// The list's reader, for the appraiser's copy of the bytes the replay consumes.
+    pub(crate) fn into_reader(self) -> Box<dyn BufRead> {
+        self.input.into_reader()
     }
 }
 
@@ -263,13 +270,17 @@ pub enum RootEvidence {
     Td(Box<TdQuoteEvidence>),
 }
 
-/// Everything [`crate::verify`] checks: a root of trust and the IMA list that goes with it.
+/// Everything [`crate::verify`] checks: a root of trust and the IMA list that goes with it, and
+/// the appraisal policy to apply when they verify.
 #[derive(Debug)]
 pub struct Evidence {
     /// The root of trust and its logs.
     pub root: RootEvidence,
     /// The IMA measurement list, if any.
     pub ima: Option<ImaList>,
+    /// The appraisal policy (platform rules, IMA runtime policy, deny list), shared: a verifier
+    /// loads it once for many verifications.
+    pub policy: Option<Arc<AppraisalPolicy>>,
 }
 
 impl Evidence {
@@ -278,6 +289,7 @@ impl Evidence {
         Evidence {
             root: RootEvidence::Tpm(quote),
             ima: None,
+            policy: None,
         }
     }
 
@@ -286,12 +298,19 @@ impl Evidence {
         Evidence {
             root: RootEvidence::Td(Box::new(quote)),
             ima: None,
+            policy: None,
         }
     }
 
     /// The IMA list that goes with the root.
     pub fn with_ima(mut self, list: ImaList) -> Evidence {
         self.ima = Some(list);
+        self
+    }
+
+    /// Appraise the evidence with `policy` once it verified.
+    pub fn with_policy(mut self, policy: impl Into<Arc<AppraisalPolicy>>) -> Evidence {
+        self.policy = Some(policy.into());
         self
     }
 }

@@ -31,12 +31,14 @@
 //! # }
 //! ```
 
+pub mod appraisal;
 pub mod ear;
 pub mod error;
 pub mod evidence;
 pub mod report;
 pub mod verify;
 
+pub use appraisal::{AppraisalReport, RuntimeAppraisal};
 pub use ear::{EarClaims, TrustTier, TrustVector, VerifierId, EAR_PROFILE};
 pub use error::{Error, Failure, Step};
 pub use evidence::{

@@ -417,6 +417,8 @@ pub struct AttestationResult {
     pub rules: Vec<RuleOutcome>,
     /// Why the evidence was rejected.
     pub failure: Option<Failure>,
+    /// The appraisal policy's outcome, when evidence that verified was appraised.
+    pub appraisal: Option<crate::appraisal::AppraisalReport>,
 }
 
 impl AttestationResult {
@@ -434,6 +436,7 @@ impl AttestationResult {
             direct: None,
             rules: Vec::new(),
             failure: None,
+            appraisal: None,
         }
     }
 
@@ -481,7 +484,15 @@ impl AttestationResult {
         if let Some(s) = &self.journal {
             j["journal"] = serde_json::json!(s);
         }
+        self.add_appraisal_json(&mut j);
         j
+    }
+
+    /// Add the appraisal policy's outcome (`appraisal`: `checks`, `runtime`), when there is one.
+    fn add_appraisal_json(&self, j: &mut serde_json::Value) {
+        if let Some(a) = &self.appraisal {
+            j["appraisal"] = serde_json::to_value(a).unwrap_or_default();
+        }
     }
 
     /// JSON of a rejection: `{"verified": false, "reason": ..., "message": ...}`, with a log
@@ -497,6 +508,7 @@ impl AttestationResult {
             .unwrap_or_else(|| serde_json::json!({"verified": false}));
         j["reason"] = serde_json::Value::String(f.reason.clone());
         j["message"] = serde_json::Value::String(f.message.clone());
+        self.add_appraisal_json(&mut j);
         j
     }
 

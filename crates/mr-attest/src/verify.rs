@@ -44,7 +44,15 @@ pub use mr_virtual::MR_IMA;
 /// Returns the [`AttestationResult`], `verified` or not; an [`Error`] only for input that
 /// cannot be checked (malformed evidence, a usage error).
 pub fn verify(evidence: Evidence) -> Result<AttestationResult, Error> {
-    let Evidence { root, ima } = evidence;
+    let Evidence { root, ima, policy } = evidence;
+    match policy {
+        Some(policy) => crate::appraisal::verify_and_appraise(root, ima, &policy, verify_root),
+        None => verify_root(root, ima),
+    }
+}
+
+/// Steps 1-7 for one root.
+fn verify_root(root: RootEvidence, ima: Option<ImaList>) -> Result<AttestationResult, Error> {
     match root {
         RootEvidence::Tpm(q) => finish(RootKind::Tpm, |r| verify_tpm(r, q, ima)),
         RootEvidence::Td(q) => finish(RootKind::Td, |r| verify_td(r, *q, ima)),

@@ -1,12 +1,15 @@
-//! `mr ima appraise` and `mr policy create`: the CLI side of mr-policy (arguments, printing).
+//! `mr ima appraise` and `mr policy create`: the CLI side of mr-policy (arguments, printing),
+//! and the loading of `mr verify`'s appraisal policy.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use mr_core::log::ima::{ImaReader, ImaReaderOptions};
 use mr_core::HashAlg;
 use mr_policy::create::PolicyBuilder;
-use mr_policy::{appraise_list, AppraiseOptions, DenyList, PolicyError, RuntimePolicy};
+use mr_policy::{
+    appraise_list, AppraisalPolicy, AppraiseOptions, DenyList, DsseKey, PolicyError, RuntimePolicy,
+};
 use serde_json::json;
 
 use crate::common::{open_input, print_json, CmdResult, Failure};
@@ -16,9 +19,14 @@ use crate::common::{open_input, print_json, CmdResult, Failure};
 pub struct AppraiseArgs {
     /// The list (binary or ASCII, detected); `-` reads stdin.
     pub log: PathBuf,
-    /// keylime runtime policy (JSON, version 1, or a DSSE envelope holding one).
+    /// keylime runtime policy (JSON, version 1, or a DSSE envelope holding one, verified with
+    /// --runtime-policy-key).
     #[arg(long, value_name = "POLICY.json")]
     pub runtime_policy: PathBuf,
+    /// The key the runtime policy's DSSE envelope is signed with (an envelope is refused
+    /// without it).
+    #[arg(long, value_name = "F")]
+    pub runtime_policy_key: Option<PathBuf>,
     /// File digests to reject even when the policy or a signature allows them (one hex digest
     /// per line).
     #[arg(long, value_name = "FILE")]
@@ -60,9 +68,48 @@ fn malformed(e: PolicyError) -> Failure {
     Failure::Malformed(e.to_string())
 }
 
+/// The appraisal policy of `mr verify`: the document `--policy`, with the runtime policy
+/// `--runtime-policy` (verified with `--runtime-policy-key`) and the deny list `--deny-list`;
+/// `None` when none is given.
+pub fn appraisal_policy(
+    document: Option<&Path>,
+    runtime: Option<&Path>,
+    key: Option<&Path>,
+    deny_list: Option<&Path>,
+) -> Result<Option<AppraisalPolicy>, Failure> {
+    if document.is_none() && runtime.is_none() && deny_list.is_none() {
+        return Ok(None);
+    }
+    let mut policy = match document {
+        Some(p) => AppraisalPolicy::from_file(p).map_err(malformed)?,
+        None => AppraisalPolicy::default(),
+    };
+    if let Some(p) = runtime {
+        policy = policy
+            .with_runtime(load_runtime_policy(p, key)?)
+            .map_err(malformed)?;
+    }
+    if let Some(p) = deny_list {
+        policy = policy.with_deny_list(DenyList::from_file(p).map_err(malformed)?);
+    }
+    if policy.runtime.is_none() && policy.deny_list.is_some() {
+        return Err(Failure::Malformed(
+            "a deny list applies with a runtime policy: give --runtime-policy or a policy \
+             document that names one"
+                .into(),
+        ));
+    }
+    Ok(Some(policy))
+}
+
+fn load_runtime_policy(path: &Path, key: Option<&Path>) -> Result<RuntimePolicy, Failure> {
+    let key = key.map(DsseKey::from_file).transpose().map_err(malformed)?;
+    RuntimePolicy::from_file(path, key.as_ref()).map_err(malformed)
+}
+
 /// `mr ima appraise`.
 pub fn run_appraise(args: AppraiseArgs) -> CmdResult {
-    let policy = RuntimePolicy::from_file(&args.runtime_policy).map_err(malformed)?;
+    let policy = load_runtime_policy(&args.runtime_policy, args.runtime_policy_key.as_deref())?;
     let deny_list = match &args.deny_list {
         Some(path) => Some(DenyList::from_file(path).map_err(malformed)?),
         None => None,

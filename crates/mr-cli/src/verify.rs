@@ -53,6 +53,20 @@ pub struct VerifyArgs {
     pub nonce: NonceArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// Appraisal policy document (JSON, docs/policy.schema.json): platform rules, runtime
+    /// policy, deny list; applied once the evidence verified.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// keylime runtime policy applied to the IMA entries the quote covers.
+    #[arg(long, value_name = "POLICY.json")]
+    pub runtime_policy: Option<PathBuf>,
+    /// The key the runtime policy's DSSE envelope is signed with (an envelope is refused
+    /// without it).
+    #[arg(long, value_name = "F", requires = "runtime_policy")]
+    pub runtime_policy_key: Option<PathBuf>,
+    /// File digests rejected even when the runtime policy or a signature allows them.
+    #[arg(long, value_name = "FILE")]
+    pub deny_list: Option<PathBuf>,
 }
 
 /// A library error (malformed input or usage error): exit code 2.
@@ -149,6 +163,19 @@ fn print_verdict(v: &AttestationResult) {
     if let Some(ima) = &v.ima {
         print_ima(ima);
     }
+    if let Some(a) = &v.appraisal {
+        for c in &a.checks {
+            outln!("policy: {} pass: {}", c.name, c.detail);
+        }
+        if let Some(r) = &a.runtime {
+            outln!(
+                "policy: ima.runtime_policy pass: {} covered entries allowed, {} not covered \
+                 (not appraised)",
+                r.covered,
+                r.not_covered
+            );
+        }
+    }
     outln!(
         "verified: the IMA list replays to the {} values",
         match v.root {
@@ -186,7 +213,16 @@ fn evidence(args: &VerifyArgs) -> Result<Evidence, Failure> {
 
 /// Run `mr verify`.
 pub fn run(args: VerifyArgs) -> CmdResult {
-    let result = mr_attest::verify(evidence(&args)?).map_err(malformed)?;
+    let mut evidence = evidence(&args)?;
+    if let Some(policy) = crate::appraise::appraisal_policy(
+        args.policy.as_deref(),
+        args.runtime_policy.as_deref(),
+        args.runtime_policy_key.as_deref(),
+        args.deny_list.as_deref(),
+    )? {
+        evidence = evidence.with_policy(policy);
+    }
+    let result = mr_attest::verify(evidence).map_err(malformed)?;
     if args.output.json {
         print_json(&result.verdict_json());
     } else if result.verified {

@@ -1,12 +1,12 @@
 //! `mr ima appraise` and `mr policy create`: exit codes (0 allowed, 1 rejected with each failing
 //! entry named, 2 malformed policy / list / deny list), JSON output, policies from a list and
-//! from a directory tree, DSSE envelopes.
+//! from a directory tree, DSSE envelopes (refused without the signer's key).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use base64::Engine;
-use common::{code, mr, stdout, write};
+use common::{code, mr, stderr, stdout, write};
 use mr_core::log::ima::builder::ImaListBuilder;
 use mr_core::HashAlg;
 
@@ -104,8 +104,29 @@ fn a_policy_created_from_a_list_allows_it_and_rejects_changes() {
         "signatures": [],
     });
     let env = write(dir.path(), "env.json", envelope.to_string().as_bytes());
+    // Its signature cannot be checked without the signer's key: refused, never read unverified
+    // (a signed envelope verified with its key: mr-policy tests/platform.rs).
     let o = mr(&["ima", "appraise", &good, "--runtime-policy", &env]);
-    assert_eq!(code(&o), 0, "{o:?}");
+    assert_eq!(code(&o), 2, "{o:?}");
+    assert!(
+        stderr(&o).contains("--runtime-policy-key"),
+        "{}",
+        stderr(&o)
+    );
+    // With a key, an envelope without a signature by it is refused too.
+    let key = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/evidence/td/root-ca.der");
+    let o = mr(&[
+        "ima",
+        "appraise",
+        &good,
+        "--runtime-policy",
+        &env,
+        "--runtime-policy-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 2, "{o:?}");
+    assert!(stderr(&o).contains("no signature"), "{}", stderr(&o));
 }
 
 #[test]

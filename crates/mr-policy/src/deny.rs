@@ -28,46 +28,51 @@ impl DenyList {
         }
         let mut digests = HashSet::new();
         for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let hex_text = line.rsplit_once(':').map_or(line, |(_, h)| h);
-            let err = |message: &str| PolicyError::DenyList {
+            let parsed = parse_line(line.trim()).map_err(|message| PolicyError::DenyList {
                 line: i + 1,
                 message: message.into(),
-            };
-            if !(32..=128).contains(&hex_text.len()) {
-                return Err(err("not a digest of 16 to 64 bytes"));
+            })?;
+            if let Some(bytes) = parsed {
+                digests.insert(bytes);
             }
-            let bytes = hex::decode(hex_text).map_err(|_| err("not hex"))?;
-            digests.insert(bytes.into_boxed_slice());
         }
         Ok(DenyList { digests })
     }
 
     /// Read a deny-list file (size checked before reading).
     pub fn from_file(path: &std::path::Path) -> Result<DenyList, PolicyError> {
-        let io = |e: std::io::Error| PolicyError::Io {
+        let bytes = crate::read_bounded(path, "deny list", MAX_DENY_LIST_LEN)?;
+        let text = String::from_utf8(bytes).map_err(|e| PolicyError::Io {
             path: path.display().to_string(),
-            message: e.to_string(),
-        };
-        let file = std::fs::File::open(path).map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
-        if len > MAX_DENY_LIST_LEN {
-            return Err(PolicyError::TooLarge {
-                what: "deny list",
-                len,
-                max: MAX_DENY_LIST_LEN,
-            });
-        }
-        let mut text = String::new();
-        std::io::Read::read_to_string(
-            &mut std::io::Read::take(file, MAX_DENY_LIST_LEN + 1),
-            &mut text,
-        )
-        .map_err(io)?;
+            message: format!("not UTF-8: {e}"),
+        })?;
         DenyList::parse(&text)
+    }
+
+    /// A deny list of hex digests (the `deny_list` array of a policy document); an entry that
+    /// is not a digest is an error naming it (1-based, as `line`).
+    pub fn from_digests(digests: &[String]) -> Result<DenyList, PolicyError> {
+        let mut out = DenyList::default();
+        for (i, d) in digests.iter().enumerate() {
+            match parse_line(d.trim()) {
+                Ok(Some(bytes)) => {
+                    out.digests.insert(bytes);
+                }
+                Ok(None) => {}
+                Err(message) => {
+                    return Err(PolicyError::DenyList {
+                        line: i + 1,
+                        message: message.into(),
+                    })
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Add every digest of `other`.
+    pub fn extend(&mut self, other: DenyList) {
+        self.digests.extend(other.digests);
     }
 
     /// True when `digest` is denied.
@@ -84,4 +89,17 @@ impl DenyList {
     pub fn is_empty(&self) -> bool {
         self.digests.is_empty()
     }
+}
+
+/// One line of a deny list: `None` for a blank line or a `#` comment, else the digest.
+fn parse_line(line: &str) -> Result<Option<Box<[u8]>>, &'static str> {
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let hex_text = line.rsplit_once(':').map_or(line, |(_, h)| h);
+    if !(32..=128).contains(&hex_text.len()) {
+        return Err("not a digest of 16 to 64 bytes");
+    }
+    let bytes = hex::decode(hex_text).map_err(|_| "not hex")?;
+    Ok(Some(bytes.into_boxed_slice()))
 }

@@ -62,7 +62,18 @@ pub enum PolicyError {
     /// The measurement list cannot be read.
     #[error("measurement list: {0}")]
     List(#[from] mr_core::Error),
-    /// Reading a file for `mr policy create` failed.
+    /// The appraisal policy document does not match its schema (`docs/policy.schema.json`).
+    #[error("policy document does not match the schema at {path}: {message}")]
+    Document {
+        /// JSON pointer-like location.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The boot log cannot be read for its facts.
+    #[error("boot log: {0}")]
+    BootLog(String),
+    /// Reading a file failed.
     #[error("{path}: {message}")]
     Io {
         /// The file.

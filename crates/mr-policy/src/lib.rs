@@ -15,14 +15,21 @@
 //! * [`appraise_list`]: the whole loop over an [`mr_core::log::ima::ImaReader`], collecting the
 //!   failing entries; memory is the policy's plus a constant.
 //! * [`create`]: writing a runtime policy from a known-good list and/or a directory tree.
+//! * [`AppraisalPolicy`]: the appraisal policy document (`docs/policy.schema.json`): platform
+//!   rules for a TD root ([`TdPolicy`]) and a TPM root ([`TpmPolicy`], with facts of the boot
+//!   log, [`BootFacts`]), the runtime policy (a path or inline, its DSSE envelope verified with
+//!   a [`DsseKey`]) and a deny list. Each rule gives a [`RuleCheck`] with the values compared.
 //!
 //! The semantics and where mr differs from keylime are documented in `docs/appraisal.md`.
 
 mod appraise;
 pub mod create;
 mod deny;
+mod dsse;
 mod error;
+mod facts;
 mod keys;
+mod platform;
 mod policy;
 
 pub use appraise::{
@@ -30,6 +37,41 @@ pub use appraise::{
     MAX_REPORTED_FAILURES,
 };
 pub use deny::{DenyList, MAX_DENY_LIST_LEN};
+pub use dsse::{pae, DsseKey};
 pub use error::PolicyError;
+pub use facts::{BootFacts, SignatureDb, Variable};
 pub use keys::{keyid_v2, ImaKey, KeyError};
+pub use platform::{
+    AppraisalPolicy, Claim, Hex, MaskedValue, RuleCheck, TcbFacts, TcbPolicy, TdAttributesPolicy,
+    TdFacts, TdPolicy, TpmFacts, TpmPolicy, VariablePolicy, MAX_POLICY_DOCUMENT_LEN, MAX_SET_LEN,
+    POLICY_DOCUMENT_VERSION,
+};
 pub use policy::{RuntimePolicy, MAX_DIGESTS, MAX_EXCLUDE_LEN, MAX_POLICY_LEN, MAX_REGEX_SIZE};
+
+/// Read a file of at most `max` bytes (the length is checked before reading, and the read is
+/// bounded in case the file grows).
+pub(crate) fn read_bounded(
+    path: &std::path::Path,
+    what: &'static str,
+    max: u64,
+) -> Result<Vec<u8>, PolicyError> {
+    let io = |e: std::io::Error| PolicyError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    if len > max {
+        return Err(PolicyError::TooLarge { what, len, max });
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, max + 1), &mut bytes).map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Err(PolicyError::TooLarge {
+            what,
+            len: bytes.len() as u64,
+            max,
+        });
+    }
+    Ok(bytes)
+}

@@ -11,6 +11,7 @@ use regex::{Regex, RegexBuilder};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+use crate::dsse::DsseKey;
 use crate::error::PolicyError;
 use crate::keys::ImaKey;
 
@@ -55,26 +56,48 @@ pub struct RuntimePolicy {
 }
 
 impl RuntimePolicy {
-    /// Parse and validate a policy: plain JSON, or a DSSE envelope whose `payload` is the policy
-    /// (the envelope's signatures are not checked here). Any deviation from the schema is an
-    /// error; nothing is silently dropped.
+    /// Parse and validate a plain policy (not a DSSE envelope: see
+    /// [`RuntimePolicy::from_json_signed`]). Any deviation from the schema is an error; nothing
+    /// is silently dropped.
     pub fn from_json(bytes: &[u8]) -> Result<RuntimePolicy, PolicyError> {
+        RuntimePolicy::from_json_signed(bytes, None)
+    }
+
+    /// Parse and validate a policy. With `key`, the document must be a DSSE envelope with a
+    /// signature that verifies with `key`, and its payload is the policy; without, it must be a
+    /// plain policy: an envelope whose signature nobody checks is refused, never read.
+    pub fn from_json_signed(
+        bytes: &[u8],
+        key: Option<&DsseKey>,
+    ) -> Result<RuntimePolicy, PolicyError> {
         check_len(bytes.len())?;
         check_object(bytes)?;
         // One pass that only looks for an envelope's `payload` (everything else is skipped).
         let probe: EnvelopeProbe = serde_json::from_slice(bytes).map_err(json_error)?;
-        match dsse_payload(probe.payload.as_ref())? {
-            Some(payload) => {
+        let envelope = dsse_payload(probe.payload.as_ref())?.is_some();
+        let raw: RawPolicy = match (envelope, key) {
+            (true, Some(key)) => {
+                let payload = crate::dsse::verified_payload(bytes, key)?;
                 check_len(payload.len())?;
                 check_object(&payload)?;
-                let raw: RawPolicy = serde_json::from_slice(&payload).map_err(json_error)?;
-                RuntimePolicy::from_raw(raw)
+                serde_json::from_slice(&payload).map_err(json_error)?
             }
-            None => {
-                let raw: RawPolicy = serde_json::from_slice(bytes).map_err(json_error)?;
-                RuntimePolicy::from_raw(raw)
+            (true, None) => {
+                return Err(PolicyError::Envelope(
+                    "the runtime policy is a DSSE envelope: give the signer's key \
+                     (--runtime-policy-key) so that its signature is verified; mr does not read \
+                     an envelope unverified"
+                        .into(),
+                ))
             }
-        }
+            (false, Some(_)) => {
+                return Err(PolicyError::Envelope(
+                    "a runtime policy key was given but the policy is not a DSSE envelope".into(),
+                ))
+            }
+            (false, None) => serde_json::from_slice(bytes).map_err(json_error)?,
+        };
+        RuntimePolicy::from_raw(raw)
     }
 
     /// Validate an already parsed policy document.
@@ -151,28 +174,14 @@ impl RuntimePolicy {
     }
 
     /// Read a policy file (at most [`MAX_POLICY_LEN`] bytes; the length is checked before the
-    /// file is read).
-    pub fn from_file(path: &std::path::Path) -> Result<RuntimePolicy, PolicyError> {
-        let io = |e: std::io::Error| PolicyError::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        };
-        let file = std::fs::File::open(path).map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
-        if len > MAX_POLICY_LEN {
-            return Err(PolicyError::TooLarge {
-                what: "runtime policy",
-                len,
-                max: MAX_POLICY_LEN,
-            });
-        }
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(file, MAX_POLICY_LEN + 1),
-            &mut bytes,
-        )
-        .map_err(io)?;
-        RuntimePolicy::from_json(&bytes)
+    /// file is read), a DSSE envelope verified with `key` or a plain policy without (see
+    /// [`RuntimePolicy::from_json_signed`]).
+    pub fn from_file(
+        path: &std::path::Path,
+        key: Option<&DsseKey>,
+    ) -> Result<RuntimePolicy, PolicyError> {
+        let bytes = crate::read_bounded(path, "runtime policy", MAX_POLICY_LEN)?;
+        RuntimePolicy::from_json_signed(&bytes, key)
     }
 
     /// `release`.

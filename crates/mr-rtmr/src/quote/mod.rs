@@ -70,6 +70,26 @@ impl Collateral {
             .map(Collateral)
             .map_err(|e| QuoteError::CollateralEncoding(e.to_string()).into())
     }
+
+    /// The `issueDate` (RFC 3339, as signed by Intel) of the TCB info (`("tcb_info", …)`) and
+    /// of the QE identity (`("qe_identity", …)`), read from the signed body (or from the body
+    /// inside PCS's `{"tcbInfo": …}` / `{"enclaveIdentity": …}` wrapper); a part whose JSON has
+    /// none is left out.
+    pub fn issue_dates(&self) -> Vec<(&'static str, String)> {
+        let date = |json: &str, wrapper: &str| {
+            let v: serde_json::Value = serde_json::from_str(json).ok()?;
+            let body = v.get(wrapper).unwrap_or(&v);
+            body.get("issueDate")?.as_str().map(str::to_owned)
+        };
+        let mut out = Vec::new();
+        if let Some(d) = date(&self.0.tcb_info, "tcbInfo") {
+            out.push(("tcb_info", d));
+        }
+        if let Some(d) = date(&self.0.qe_identity, "enclaveIdentity") {
+            out.push(("qe_identity", d));
+        }
+        out
+    }
 }
 
 /// The TCB status that dcap-qvl derived from the collateral.

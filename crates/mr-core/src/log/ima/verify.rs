@@ -90,6 +90,13 @@ impl<'a> ImaInput<'a> {
     pub(crate) fn into_parts(self) -> (Box<dyn BufRead + 'a>, Option<u64>) {
         (self.reader, self.len)
     }
+
+    /// The reader, for a caller that passes the bytes through on their way to the one
+    /// verification (an appraiser reading a copy of what the replay consumes); the input is
+    /// consumed, so it is still read once.
+    pub fn into_reader(self) -> Box<dyn BufRead + 'a> {
+        self.reader
+    }
 }
 
 /// Options of every IMA verification ([`verify`], [`super::resume`], [`super::shards`],

@@ -1,0 +1,477 @@
+//! The appraisal policy document: the examples validate against the published schema
+//! (`docs/policy.schema.json`, checked by the small validator below: the `jsonschema` crate is
+//! not a light dependency) and load; documents the schema refuses are refused by the loader;
+//! DSSE envelopes; the facts of real boot logs ($MR_SHARED); rule semantics.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use mr_policy::{
+    pae, AppraisalPolicy, BootFacts, DsseKey, PolicyError, RuntimePolicy, TdFacts, TpmFacts,
+    Variable,
+};
+use serde_json::{json, Value};
+
+fn data() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/policies")
+}
+
+fn schema() -> Value {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/policy.schema.json");
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+/// Resolve a local `$ref` (`#/$defs/name`).
+fn resolve<'a>(root: &'a Value, s: &'a Value) -> &'a Value {
+    match s.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let name = r.strip_prefix("#/$defs/").unwrap();
+            &root["$defs"][name]
+        }
+        None => s,
+    }
+}
+
+/// Validate `v` against schema `s` (the keywords the schema uses: type, const, enum,
+/// properties, required, additionalProperties, propertyNames, items, minItems, maxItems,
+/// minLength, pattern, minimum, maximum, oneOf, $ref). Errors name the location.
+fn validate(root: &Value, s: &Value, v: &Value, at: &str) -> Result<(), String> {
+    let s = resolve(root, s);
+    let err = |m: &str| Err(format!("{at}: {m}"));
+    if let Some(c) = s.get("const") {
+        if c != v {
+            return err(&format!("not {c}"));
+        }
+    }
+    if let Some(Value::Array(e)) = s.get("enum") {
+        if !e.contains(v) {
+            return err("not in enum");
+        }
+    }
+    if let Some(Value::Array(alts)) = s.get("oneOf") {
+        let n = alts
+            .iter()
+            .filter(|a| validate(root, a, v, at).is_ok())
+            .count();
+        if n != 1 {
+            return err(&format!("matches {n} of oneOf"));
+        }
+    }
+    if let Some(t) = s.get("type").and_then(Value::as_str) {
+        let ok = match t {
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            "string" => v.is_string(),
+            "boolean" => v.is_boolean(),
+            "integer" => v.is_i64() || v.is_u64(),
+            other => panic!("type {other} not handled"),
+        };
+        if !ok {
+            return err(&format!("not of type {t}"));
+        }
+    }
+    if let Some(n) = v.as_i64() {
+        if s.get("minimum")
+            .and_then(Value::as_i64)
+            .is_some_and(|m| n < m)
+            || s.get("maximum")
+                .and_then(Value::as_i64)
+                .is_some_and(|m| n > m)
+        {
+            return err("out of range");
+        }
+    }
+    if let Some(text) = v.as_str() {
+        if let Some(p) = s.get("pattern").and_then(Value::as_str) {
+            if !regex::Regex::new(p).unwrap().is_match(text) {
+                return err(&format!("{text:?} does not match {p}"));
+            }
+        }
+        if s.get("minLength")
+            .and_then(Value::as_u64)
+            .is_some_and(|m| (text.chars().count() as u64) < m)
+        {
+            return err("too short");
+        }
+    }
+    if let Some(items) = v.as_array() {
+        if s.get("minItems")
+            .and_then(Value::as_u64)
+            .is_some_and(|m| (items.len() as u64) < m)
+            || s.get("maxItems")
+                .and_then(Value::as_u64)
+                .is_some_and(|m| (items.len() as u64) > m)
+        {
+            return err("wrong number of items");
+        }
+        if let Some(is) = s.get("items") {
+            for (i, item) in items.iter().enumerate() {
+                validate(root, is, item, &format!("{at}/{i}"))?;
+            }
+        }
+    }
+    if let Some(obj) = v.as_object() {
+        let props = s.get("properties").and_then(Value::as_object);
+        if let Some(Value::Array(req)) = s.get("required") {
+            for r in req {
+                if !obj.contains_key(r.as_str().unwrap()) {
+                    return err(&format!("missing {r}"));
+                }
+            }
+        }
+        for (k, val) in obj {
+            let here = format!("{at}/{k}");
+            if let Some(pn) = s.get("propertyNames") {
+                validate(root, pn, &Value::String(k.clone()), &here)?;
+            }
+            match props.and_then(|p| p.get(k)) {
+                Some(ps) => validate(root, ps, val, &here)?,
+                None => match s.get("additionalProperties") {
+                    Some(Value::Bool(false)) => return Err(format!("{here}: not allowed")),
+                    Some(extra @ Value::Object(_)) => validate(root, extra, val, &here)?,
+                    _ => {}
+                },
+            }
+        }
+    }
+    Ok(())
+}
+
+fn examples() -> Vec<(String, Value)> {
+    ["td.json", "tpm.json"]
+        .iter()
+        .map(|n| {
+            let v = serde_json::from_slice(&std::fs::read(data().join(n)).unwrap()).unwrap();
+            (n.to_string(), v)
+        })
+        .collect()
+}
+
+#[test]
+fn the_examples_validate_against_the_schema_and_load() {
+    let root = schema();
+    for (name, doc) in examples() {
+        validate(&root, &root, &doc, "").unwrap_or_else(|e| panic!("{name}: {e}"));
+        let p = AppraisalPolicy::from_file(&data().join(&name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(p.runtime.is_some(), "{name}: the runtime policy is loaded");
+    }
+    let td = AppraisalPolicy::from_file(&data().join("td.json")).unwrap();
+    assert!(td.td.is_some() && td.tpm.is_none());
+    assert_eq!(td.deny_list.as_ref().unwrap().len(), 1);
+    let tpm = AppraisalPolicy::from_file(&data().join("tpm.json")).unwrap();
+    let t = tpm.tpm.as_ref().unwrap();
+    assert_eq!(t.pcrs.len(), 3);
+    assert_eq!(t.variables.len(), 2);
+    assert!(t.needs_boot_log());
+}
+
+/// Documents the schema refuses: the loader refuses each of them too, and every property the
+/// schema lists is one the loader knows (an example with it loads).
+#[test]
+fn what_the_schema_refuses_the_loader_refuses() {
+    let root = schema();
+    let (_, td) = examples().remove(0);
+    let mut bad = Vec::new();
+    let mut with = |edit: &dyn Fn(&mut Value)| {
+        let mut d = td.clone();
+        d["runtime_policy"] = examples()[1].1["runtime_policy"].clone();
+        edit(&mut d);
+        bad.push(d);
+    };
+    with(&|d| d["version"] = json!(2));
+    with(&|d| d["unknown"] = json!(1));
+    with(&|d| d["td"]["mr_tdx"] = json!([]));
+    with(&|d| d["td"]["mr_td"] = json!([]));
+    with(&|d| d["td"]["mr_td"] = json!(["00"]));
+    with(&|d| d["td"]["mr_td"] = json!(["zz".repeat(48)]));
+    with(&|d| d["td"]["report_data"] = json!(["00".repeat(48)]));
+    with(&|d| d["td"]["xfam"] = json!({"mask": "ff".repeat(8)}));
+    with(&|d| d["td"]["td_attributes"]["debug"] = json!(true));
+    with(&|d| d["td"]["minimum_qe_svn"] = json!(65536));
+    with(&|d| d["td"]["minimum_tee_tcb_svn"] = json!("00".repeat(15)));
+    with(&|d| d["td"]["tcb"]["statuses"] = json!([]));
+    with(&|d| d["td"]["tcb"]["extra"] = json!(true));
+    with(&|d| d["tpm"] = json!({"pcrs": {"md5": {"0": ["00".repeat(16)]}}}));
+    with(&|d| d["tpm"] = json!({"pcrs": {"sha256": {"24": ["00".repeat(32)]}}}));
+    with(&|d| d["tpm"] = json!({"pcrs": {"sha256": {"0": []}}}));
+    with(&|d| d["tpm"] = json!({"db": {"allowed": []}}));
+    with(&|d| d["tpm"] = json!({"secure_boot": "yes"}));
+    with(&|d| d["runtime_policy"] = json!(5));
+    with(&|d| d["deny_list"] = json!(["not hex"]));
+    for d in bad {
+        assert!(
+            validate(&root, &root, &d, "").is_err(),
+            "the schema accepts {d}"
+        );
+        assert!(
+            AppraisalPolicy::from_json(d.to_string().as_bytes(), &data()).is_err(),
+            "the loader accepts {d}"
+        );
+    }
+    // Lengths the schema checks by pattern: a PCR value must be its bank's size (loader only).
+    let d = json!({"version": 1, "tpm": {"pcrs": {"sha256": {"0": ["00".repeat(20)]}}}});
+    assert!(matches!(
+        AppraisalPolicy::from_json(d.to_string().as_bytes(), &data()),
+        Err(PolicyError::Document { .. })
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// DSSE envelopes.
+// ---------------------------------------------------------------------------------------------
+
+const PAYLOAD_TYPE: &str = "application/vnd.keylime+json";
+
+fn runtime_policy_bytes() -> Vec<u8> {
+    std::fs::read(data().join("runtime.json")).unwrap()
+}
+
+fn envelope(payload: &[u8], key: &p256_v13::ecdsa::SigningKey, der: bool) -> Vec<u8> {
+    use p256_v13::ecdsa::signature::Signer;
+    let sig: p256_v13::ecdsa::Signature = key.sign(&pae(PAYLOAD_TYPE, payload));
+    let sig = if der {
+        sig.to_der().as_bytes().to_vec()
+    } else {
+        sig.to_bytes().to_vec()
+    };
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    json!({
+        "payload": b64(payload),
+        "payloadType": PAYLOAD_TYPE,
+        "signatures": [{"keyid": "k", "sig": b64(&sig)}],
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn public_pem(key: &p256_v13::ecdsa::SigningKey) -> Vec<u8> {
+    use p256_v13::pkcs8::EncodePublicKey;
+    key.verifying_key()
+        .to_public_key_pem(Default::default())
+        .unwrap()
+        .into_bytes()
+}
+
+#[test]
+fn a_dsse_envelope_is_read_only_when_its_signature_verifies_with_the_given_key() {
+    let signer = p256_v13::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    let other = p256_v13::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    let key = DsseKey::from_bytes(&public_pem(&signer)).unwrap();
+    let payload = runtime_policy_bytes();
+    for der in [true, false] {
+        let env = envelope(&payload, &signer, der);
+        let p = RuntimePolicy::from_json_signed(&env, Some(&key)).unwrap();
+        assert_eq!(p.paths(), 1);
+        // Without a key the envelope is refused, never read unverified.
+        assert!(matches!(
+            RuntimePolicy::from_json(&env),
+            Err(PolicyError::Envelope(_))
+        ));
+    }
+    // Another signer, an altered payload, an altered payload type, no signature.
+    let env = envelope(&payload, &other, true);
+    assert!(RuntimePolicy::from_json_signed(&env, Some(&key)).is_err());
+    let mut doc: Value = serde_json::from_slice(&envelope(&payload, &signer, true)).unwrap();
+    let mut altered = payload.clone();
+    altered[payload.len() / 2] ^= 0x20;
+    doc["payload"] = json!(base64::engine::general_purpose::STANDARD.encode(&altered));
+    assert!(RuntimePolicy::from_json_signed(doc.to_string().as_bytes(), Some(&key)).is_err());
+    let mut doc: Value = serde_json::from_slice(&envelope(&payload, &signer, true)).unwrap();
+    doc["payloadType"] = json!("text/plain");
+    assert!(RuntimePolicy::from_json_signed(doc.to_string().as_bytes(), Some(&key)).is_err());
+    doc["signatures"] = json!([]);
+    assert!(RuntimePolicy::from_json_signed(doc.to_string().as_bytes(), Some(&key)).is_err());
+    // A key given for a plain policy is an error too (the operator expected a signed one).
+    assert!(RuntimePolicy::from_json_signed(&payload, Some(&key)).is_err());
+    // Not a key.
+    assert!(DsseKey::from_bytes(b"not a key").is_err());
+}
+
+#[test]
+fn a_document_names_a_signed_runtime_policy_and_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = p256_v13::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    std::fs::write(dir.path().join("key.pem"), public_pem(&signer)).unwrap();
+    std::fs::write(
+        dir.path().join("signed.json"),
+        envelope(&runtime_policy_bytes(), &signer, true),
+    )
+    .unwrap();
+    let doc =
+        json!({"version": 1, "runtime_policy": "signed.json", "runtime_policy_key": "key.pem"});
+    std::fs::write(dir.path().join("policy.json"), doc.to_string()).unwrap();
+    let p = AppraisalPolicy::from_file(&dir.path().join("policy.json")).unwrap();
+    assert_eq!(p.runtime.unwrap().paths(), 1);
+    let unsigned = json!({"version": 1, "runtime_policy": "signed.json"});
+    std::fs::write(dir.path().join("policy.json"), unsigned.to_string()).unwrap();
+    assert!(AppraisalPolicy::from_file(&dir.path().join("policy.json")).is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rule semantics.
+// ---------------------------------------------------------------------------------------------
+
+fn facts() -> TdFacts {
+    TdFacts {
+        mr_td: [1; 48],
+        rtmr: [[2; 48]; 4],
+        mr_config_id: [0; 48],
+        mr_owner: [0; 48],
+        mr_owner_config: [0; 48],
+        mr_seam: [3; 48],
+        mr_signer_seam: [0; 48],
+        report_data: [0; 64],
+        td_attributes: [0; 8],
+        xfam: [0xe7, 0x02, 0x06, 0, 0, 0, 0, 0],
+        tee_tcb_svn: [3, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        qe_svn: 8,
+        pce_svn: 13,
+        qe_vendor_id: [0; 16],
+        tcb: None,
+    }
+}
+
+fn td_policy(td: Value) -> mr_policy::TdPolicy {
+    let doc = json!({"version": 1, "td": td});
+    AppraisalPolicy::from_json(doc.to_string().as_bytes(), Path::new("."))
+        .unwrap()
+        .td
+        .unwrap()
+}
+
+#[test]
+fn tee_tcb_svn_is_compared_byte_by_byte_and_debug_is_refused_by_default() {
+    let lower_first_higher_third = td_policy(json!({
+        "minimum_tee_tcb_svn": "04000000000000000000000000000000",
+        "tcb": {"require_collateral": false},
+    }));
+    let checks = lower_first_higher_third.check(&facts());
+    let svn = checks.iter().find(|c| c.name == "td.tee_tcb_svn").unwrap();
+    assert!(!svn.passed, "{}", svn.detail);
+    assert!(svn.detail.contains("byte(s) [0]"), "{}", svn.detail);
+
+    let mut debug = facts();
+    debug.td_attributes[0] = 1;
+    let p = td_policy(json!({"tcb": {"require_collateral": false}}));
+    let a = p
+        .check(&debug)
+        .into_iter()
+        .find(|c| c.name == "td.td_attributes")
+        .unwrap();
+    assert!(!a.passed && a.detail.contains("DEBUG"), "{}", a.detail);
+    let p = td_policy(
+        json!({"td_attributes": {"allow_debug": true}, "tcb": {"require_collateral": false}}),
+    );
+    assert!(p.check(&debug).iter().all(|c| c.passed));
+}
+
+#[test]
+fn tcb_status_and_advisories_follow_the_allow_lists() {
+    let p = td_policy(
+        json!({"tcb": {"statuses": ["UpToDate", "SWHardeningNeeded"], "advisories": ["INTEL-SA-00615"]}}),
+    );
+    let with = |status: &str, advisories: &[&str]| {
+        let mut f = facts();
+        f.tcb = Some(mr_policy::TcbFacts {
+            status: status.into(),
+            advisory_ids: advisories.iter().map(|s| s.to_string()).collect(),
+            issue_dates: vec![],
+        });
+        p.check(&f)
+            .into_iter()
+            .find(|c| c.name == "td.tcb_status")
+            .unwrap()
+    };
+    assert!(with("UpToDate", &[]).passed);
+    assert!(with("SWHardeningNeeded", &["INTEL-SA-00615"]).passed);
+    let c = with("SWHardeningNeeded", &["INTEL-SA-00615", "INTEL-SA-00828"]);
+    assert!(
+        !c.passed && c.detail.contains("INTEL-SA-00828"),
+        "{}",
+        c.detail
+    );
+    assert!(!with("OutOfDate", &[]).passed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Facts of real boot logs ($MR_SHARED/vectors/tcg2).
+// ---------------------------------------------------------------------------------------------
+
+fn tcg2(p: &str) -> Option<Vec<u8>> {
+    let v = PathBuf::from(std::env::var_os("MR_SHARED")?)
+        .join("vectors/tcg2")
+        .join(p);
+    Some(std::fs::read(v).unwrap())
+}
+
+#[test]
+fn secure_boot_state_of_real_logs() {
+    let Some(on) = tcg2("keylime/binary_bios_measurements-secureboot") else {
+        eprintln!("MR_SHARED not set: skipped");
+        return;
+    };
+    // keylime's test data: Secure Boot enabled / disabled (create_mb_refstate needs -i).
+    let f = BootFacts::from_log(&on, |_| true).unwrap();
+    assert_eq!(f.secure_boot, Some(true));
+    let db = f.variables.iter().find(|(n, _)| *n == "db").unwrap();
+    let Variable::Measured(db) = &db.1 else {
+        panic!("db not measured: {db:?}");
+    };
+    assert!(!db.certs.is_empty(), "db holds certificates");
+    let dbx = f.variables.iter().find(|(n, _)| *n == "dbx").unwrap();
+    assert!(matches!(&dbx.1, Variable::Measured(d) if !d.hashes.is_empty()));
+    assert!(!f.boot_applications.is_empty());
+
+    let off = tcg2("keylime/binary_bios_measurements").unwrap();
+    assert_eq!(
+        BootFacts::from_log(&off, |_| true).unwrap().secure_boot,
+        Some(false)
+    );
+    // go-attestation: a CoreOS Shielded VM without Secure Boot.
+    let coreos = tcg2("go-attestation/coreos_36_shielded_vm_no_secure_boot_eventlog").unwrap();
+    assert_eq!(
+        BootFacts::from_log(&coreos, |_| true).unwrap().secure_boot,
+        Some(false)
+    );
+
+    // Facts come only from verified PCRs: without PCR 7 nothing about Secure Boot is known.
+    let f7 = BootFacts::from_log(&on, |p| p != 7).unwrap();
+    assert_eq!(f7.secure_boot, None);
+    assert!(f7.variables.is_empty());
+
+    // The TPM rules over them: a db certificate required, Secure Boot required.
+    let cert = hex::encode(db.certs[0]);
+    let doc = json!({"version": 1, "tpm": {"secure_boot": true, "db": {"required": [cert]}, "dbx": {"forbidden": [cert]}}});
+    let p = AppraisalPolicy::from_json(doc.to_string().as_bytes(), Path::new("."))
+        .unwrap()
+        .tpm
+        .unwrap();
+    let on_checks = p.check(&TpmFacts {
+        pcrs: vec![],
+        boot: Some(f.clone()),
+    });
+    assert!(on_checks.iter().all(|c| c.passed), "{on_checks:?}");
+    let off_checks = p.check(&TpmFacts {
+        pcrs: vec![],
+        boot: Some(BootFacts::from_log(&off, |_| true).unwrap()),
+    });
+    let sb = off_checks
+        .iter()
+        .find(|c| c.name == "tpm.secure_boot")
+        .unwrap();
+    assert!(
+        !sb.passed && sb.detail.contains("disabled"),
+        "{}",
+        sb.detail
+    );
+    let missing = p.check(&TpmFacts {
+        pcrs: vec![],
+        boot: Some(f7),
+    });
+    assert!(missing
+        .iter()
+        .filter(|c| c.name == "tpm.db")
+        .all(|c| !c.passed));
+}
