@@ -95,6 +95,11 @@ pub fn verdict_json(v: &AttestationResult) -> serde_json::Value {
             j["nonce_checked"] = serde_json::Value::Bool(nonce_checked(v));
             j
         }
+        Some(QuoteReport::Vtpm(q)) => {
+            let mut j = tpm::quote_json(&q.quote, Some(&registers));
+            j["hardware"] = mr_attest::report::vtpm_hardware_json(&q.hardware);
+            j
+        }
         None => serde_json::json!({}),
     };
     j["verified"] = serde_json::Value::Bool(v.verified);
@@ -198,6 +203,12 @@ fn print_verdict(v: &AttestationResult) {
     let lines = match &v.quote {
         Some(QuoteReport::Tpm(q)) => tpm::quote_lines(q),
         Some(QuoteReport::Td(q)) => td_quote_lines(q, nonce_checked(v)),
+        Some(QuoteReport::Vtpm(q)) => q
+            .chain
+            .iter()
+            .map(|link| format!("chain: {link}"))
+            .chain(tpm::quote_lines(&q.quote))
+            .collect(),
         None => Vec::new(),
     };
     for line in &lines {
@@ -229,6 +240,7 @@ fn print_verdict(v: &AttestationResult) {
         match v.root {
             RootKind::Tpm => "quoted PCR",
             RootKind::Td => "mr_ima value derived from the TD quote's RTMR",
+            RootKind::Vtpm => "vTPM's quoted PCR",
         }
     );
 }
