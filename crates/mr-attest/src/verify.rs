@@ -170,8 +170,13 @@ fn verify_tpm(
 
     // 2. Platform: a TPM quote has no default rules beyond the signature.
     let pcrs = ev.pcrs.clone();
-    tpm_registers_and_logs(r, &q, &ev.ima_pcrs, ev.boot_log.as_deref(), ima, |r| {
-        match &pcrs {
+    tpm_registers_and_logs(
+        r,
+        &q,
+        &ev.ima_pcrs,
+        ev.boot_log.as_deref(),
+        ima,
+        |r| match &pcrs {
             Some(values) => {
                 let v = q
                     .verify_pcrs(values)
@@ -180,8 +185,8 @@ fn verify_tpm(
                 Ok(Some(v))
             }
             None => Ok(None),
-        }
-    })
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

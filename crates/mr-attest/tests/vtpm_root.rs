@@ -18,7 +18,8 @@ fn read(rel: &str) -> Vec<u8> {
 }
 
 fn tdx(nonce: &[u8]) -> VtpmEvidence {
-    let ev = AzVtpmEvidence::from_trustee_json(&read("trustee/az-tdx-vtpm/evidence-v1.json")).unwrap();
+    let ev =
+        AzVtpmEvidence::from_trustee_json(&read("trustee/az-tdx-vtpm/evidence-v1.json")).unwrap();
     VtpmEvidence::new(
         ev,
         VtpmOptions::AzTdx(TdxOptions {
@@ -29,7 +30,8 @@ fn tdx(nonce: &[u8]) -> VtpmEvidence {
 }
 
 fn snp(nonce: &[u8]) -> VtpmEvidence {
-    let ev = AzVtpmEvidence::from_trustee_json(&read("trustee/az-snp-vtpm/evidence-v1.json")).unwrap();
+    let ev =
+        AzVtpmEvidence::from_trustee_json(&read("trustee/az-snp-vtpm/evidence-v1.json")).unwrap();
     let bundle = mr_vtpm::snp::read_bundle(&read("trustee/amd/milan_ask_ark_asvk.pem")).unwrap();
     let mut o = SnpOptions::new(bundle, UNIX_EPOCH + Duration::from_secs(AT));
     o.nonce = Some(nonce.to_vec());
@@ -42,14 +44,25 @@ fn azure_tdx_vtpm_evidence_verifies_as_the_vtpm_root() {
     assert!(r.verified, "{:?}", r.failure);
     assert_eq!(r.root, RootKind::Vtpm);
     assert_eq!(r.registers.len(), 24);
-    assert!(r.chain[0].starts_with("TD quote chained to"), "{:?}", r.chain);
-    assert!(r.chain.iter().any(|c| c.starts_with("vTPM quote by AK")), "{:?}", r.chain);
+    assert!(
+        r.chain[0].starts_with("TD quote chained to"),
+        "{:?}",
+        r.chain
+    );
+    assert!(
+        r.chain.iter().any(|c| c.starts_with("vTPM quote by AK")),
+        "{:?}",
+        r.chain
+    );
     let rule = r.rules.iter().find(|o| o.name == "hardware_chain").unwrap();
     assert_eq!(rule.status, RuleStatus::Pass);
     let j = serde_json::to_value(&r).unwrap();
     assert_eq!(j["root"], "vtpm");
     assert_eq!(j["quote"]["hardware"]["type"], "td_quote");
-    assert!(j["provenance"].as_str().unwrap().starts_with("vTPM quote by AK"));
+    assert!(j["provenance"]
+        .as_str()
+        .unwrap()
+        .starts_with("vTPM quote by AK"));
 }
 
 #[test]
@@ -68,7 +81,10 @@ fn azure_snp_vtpm_evidence_verifies_and_a_broken_link_is_a_rejection() {
     ev.evidence.hcl_report[0x20 + 0x90] ^= 1; // the measurement
     let r = verify(Evidence::vtpm(ev)).unwrap();
     let f = r.failure.unwrap();
-    assert_eq!((f.step, f.reason.as_str()), (Step::Root, "snp_report_signature"));
+    assert_eq!(
+        (f.step, f.reason.as_str()),
+        (Step::Root, "snp_report_signature")
+    );
 }
 
 #[test]

@@ -111,8 +111,8 @@ pub fn run_snp(args: AzSnpArgs) -> CmdResult {
         None => SystemTime::now(),
     };
     let bad = |e: mr_vtpm::Error| failure(&e, false);
-    let bundle = mr_vtpm::snp::read_bundle(&read_input(&args.ask_ark, MAX_COLLATERAL_FILE)?)
-        .map_err(bad)?;
+    let bundle =
+        mr_vtpm::snp::read_bundle(&read_input(&args.ask_ark, MAX_COLLATERAL_FILE)?).map_err(bad)?;
     let mut options = SnpOptions::new(bundle, at);
     options.nonce = args.nonce.as_deref().map(parse_nonce).transpose()?;
     options.allow_debug = args.allow_debug;

@@ -25,19 +25,36 @@ fn bundle(dir: &std::path::Path) -> String {
 fn az_tdx_vtpm_prints_the_verified_pcrs() {
     let ev = data("trustee/az-tdx-vtpm/evidence-v1.json");
     let o = mr(&[
-        "quote", "verify", "az-tdx-vtpm", &ev, "--nonce", CHALLENGE, "--at", AT,
+        "quote",
+        "verify",
+        "az-tdx-vtpm",
+        &ev,
+        "--nonce",
+        CHALLENGE,
+        "--at",
+        AT,
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
-        out.contains("pcr0:sha256:782b20b10f55cc46e2142cc2145d548698073e5beb82752c8d7f9279f0d8a273"),
+        out.contains(
+            "pcr0:sha256:782b20b10f55cc46e2142cc2145d548698073e5beb82752c8d7f9279f0d8a273"
+        ),
         "{out}"
     );
     assert_eq!(out.lines().filter(|l| l.starts_with("pcr")).count(), 24);
     assert!(out.contains("chain: TD quote chained to"), "{out}");
 
     let o = mr(&[
-        "quote", "verify", "az-tdx-vtpm", &ev, "--nonce", CHALLENGE, "--at", AT, "--json",
+        "quote",
+        "verify",
+        "az-tdx-vtpm",
+        &ev,
+        "--nonce",
+        CHALLENGE,
+        "--at",
+        AT,
+        "--json",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -51,7 +68,15 @@ fn az_tdx_vtpm_prints_the_verified_pcrs() {
 fn az_tdx_vtpm_wrong_nonce_is_1_and_junk_is_2() {
     let ev = data("trustee/az-tdx-vtpm/evidence-v1.json");
     let o = mr(&[
-        "quote", "verify", "az-tdx-vtpm", &ev, "--nonce", "00", "--at", AT, "--json",
+        "quote",
+        "verify",
+        "az-tdx-vtpm",
+        &ev,
+        "--nonce",
+        "00",
+        "--at",
+        AT,
+        "--json",
     ]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -69,26 +94,48 @@ fn az_snp_vtpm_prints_the_verified_pcrs_and_the_report() {
     let ask_ark = bundle(dir.path());
     let ev = data("trustee/az-snp-vtpm/evidence-v1.json");
     let o = mr(&[
-        "quote", "verify", "az-snp-vtpm", &ev, "--nonce", CHALLENGE, "--ask-ark", &ask_ark,
-        "--at", AT,
+        "quote",
+        "verify",
+        "az-snp-vtpm",
+        &ev,
+        "--nonce",
+        CHALLENGE,
+        "--ask-ark",
+        &ask_ark,
+        "--at",
+        AT,
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
-        out.contains("pcr0:sha256:e15c44796beabf46abcec7c57e590942041e47497e4ec27571c8b7664f48dced"),
+        out.contains(
+            "pcr0:sha256:e15c44796beabf46abcec7c57e590942041e47497e4ec27571c8b7664f48dced"
+        ),
         "{out}"
     );
     assert!(out.contains("SNP report: policy"), "{out}");
 
     let o = mr(&[
-        "quote", "verify", "az-snp-vtpm", &ev, "--nonce", CHALLENGE, "--ask-ark", &ask_ark,
-        "--at", AT, "--json",
+        "quote",
+        "verify",
+        "az-snp-vtpm",
+        &ev,
+        "--nonce",
+        CHALLENGE,
+        "--ask-ark",
+        &ask_ark,
+        "--at",
+        AT,
+        "--json",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(j["hardware"]["type"], "snp_report");
     assert_eq!(j["hardware"]["vmpl"], 0);
-    assert!(j["hardware"]["vcek_root"].as_str().unwrap().contains("ARK-Milan"));
+    assert!(j["hardware"]["vcek_root"]
+        .as_str()
+        .unwrap()
+        .contains("ARK-Milan"));
 }
 
 #[test]
@@ -97,8 +144,17 @@ fn az_snp_vtpm_without_the_vceks_generation_is_1() {
     let ev = data("trustee/az-snp-vtpm/evidence-v1.json");
     let genoa = data("trustee/amd/genoa_ask_ark_asvk.pem");
     let o = mr(&[
-        "quote", "verify", "az-snp-vtpm", &ev, "--nonce", CHALLENGE, "--ask-ark", &genoa,
-        "--at", AT, "--json",
+        "quote",
+        "verify",
+        "az-snp-vtpm",
+        &ev,
+        "--nonce",
+        CHALLENGE,
+        "--ask-ark",
+        &genoa,
+        "--at",
+        AT,
+        "--json",
     ]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -106,7 +162,14 @@ fn az_snp_vtpm_without_the_vceks_generation_is_1() {
     // A bundle that is no certificate is malformed.
     let junk = write(dir.path(), "junk.pem", b"not a certificate");
     let o = mr(&[
-        "quote", "verify", "az-snp-vtpm", &ev, "--ask-ark", &junk, "--at", AT,
+        "quote",
+        "verify",
+        "az-snp-vtpm",
+        &ev,
+        "--ask-ark",
+        &junk,
+        "--at",
+        AT,
     ]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
 }

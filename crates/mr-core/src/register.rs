@@ -267,7 +267,10 @@ impl fmt::Display for Provenance {
             Provenance::TpmQuote { ak_name } => write!(f, "TPM quote by AK {ak_name}"),
             Provenance::TdQuote { root } => write!(f, "TD quote chained to {root}"),
             Provenance::VtpmQuote { ak_name, hardware } => {
-                write!(f, "vTPM quote by AK {ak_name}, the AK vouched for by {hardware}")
+                write!(
+                    f,
+                    "vTPM quote by AK {ak_name}, the AK vouched for by {hardware}"
+                )
             }
             Provenance::Derived { from } => write!(f, "derived from {from}"),
         }

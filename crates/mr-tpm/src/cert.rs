@@ -149,13 +149,25 @@ fn verify_pss(
     let bad = || Error::CertificateChain("signature does not verify with the issuer's key".into());
     if hash == SHA256 {
         let d = HashAlg::Sha256.hash(tbs);
-        k.verify(rsa::Pss::new_with_salt::<sha2::Sha256>(salt), d.as_bytes(), sig)
+        k.verify(
+            rsa::Pss::new_with_salt::<sha2::Sha256>(salt),
+            d.as_bytes(),
+            sig,
+        )
     } else if hash == SHA384 {
         let d = HashAlg::Sha384.hash(tbs);
-        k.verify(rsa::Pss::new_with_salt::<sha2::Sha384>(salt), d.as_bytes(), sig)
+        k.verify(
+            rsa::Pss::new_with_salt::<sha2::Sha384>(salt),
+            d.as_bytes(),
+            sig,
+        )
     } else if hash == SHA512 {
         let d = HashAlg::Sha512.hash(tbs);
-        k.verify(rsa::Pss::new_with_salt::<sha2::Sha512>(salt), d.as_bytes(), sig)
+        k.verify(
+            rsa::Pss::new_with_salt::<sha2::Sha512>(salt),
+            d.as_bytes(),
+            sig,
+        )
     } else {
         return Err(Error::InvalidKey(format!(
             "unsupported RSASSA-PSS hash {hash}"
@@ -237,7 +249,11 @@ pub struct VerifiedChain {
 impl VerifiedChain {
     /// The root's subject and the first 8 bytes of its SHA-256, for provenance.
     pub fn root_description(&self) -> String {
-        let root = self.certificates.last().map(Vec::as_slice).unwrap_or_default();
+        let root = self
+            .certificates
+            .last()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         describe(root)
     }
 }

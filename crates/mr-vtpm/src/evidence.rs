@@ -73,7 +73,9 @@ fn bytes_field(v: &Value, name: &str, text: Text) -> Result<Vec<u8>, Error> {
                     .ok_or_else(|| json_err(format!("{name} holds a value that is not a byte")))
             })
             .collect(),
-        _ => Err(json_err(format!("{name} is neither a string nor a byte array"))),
+        _ => Err(json_err(format!(
+            "{name} is neither a string nor a byte array"
+        ))),
     }
 }
 
@@ -115,8 +117,7 @@ impl AzVtpmEvidence {
     /// strings hex (quote parts) and base64url (report, TD quote, VCEK) from version 1 on,
     /// arrays of numbers in version 0.
     pub fn from_trustee_json(json: &[u8]) -> Result<AzVtpmEvidence, Error> {
-        let v: Value =
-            serde_json::from_slice(json).map_err(|e| json_err(e.to_string()))?;
+        let v: Value = serde_json::from_slice(json).map_err(|e| json_err(e.to_string()))?;
         if !v.is_object() {
             return Err(json_err("not a JSON object"));
         }

@@ -135,11 +135,7 @@ impl<'a> HclReport<'a> {
         };
         let hash_type = r.u32_le("request data hash type")?;
         let var_size = r.u32_le("request data variable data size")?;
-        let runtime_data = r.bytes(
-            u64::from(var_size),
-            r.remaining() as u64,
-            "runtime data",
-        )?;
+        let runtime_data = r.bytes(u64::from(var_size), r.remaining() as u64, "runtime data")?;
         // The sizes the report states must agree with each other: a report whose parts
         // disagree is not one the paravisor wrote.
         if u64::from(data_size) != REQUEST_DATA_SIZE as u64 + u64::from(var_size) {

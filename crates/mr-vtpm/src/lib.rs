@@ -34,6 +34,6 @@ pub use evidence::{AzVtpmEvidence, Hardware, VtpmQuote};
 pub use hcl::{HclReport, HwReportType, RuntimeData, RuntimeKey};
 pub use snp::{SnpReport, TcbVersion};
 pub use verify::{
-    verify_az_snp_vtpm, verify_az_tdx_vtpm, SnpOptions, TdxOptions, VerifiedHardware,
-    VerifiedSnp, VerifiedVtpm,
+    verify_az_snp_vtpm, verify_az_tdx_vtpm, SnpOptions, TdxOptions, VerifiedHardware, VerifiedSnp,
+    VerifiedVtpm,
 };

@@ -279,15 +279,16 @@ fn vcek_key(vcek_der: &[u8], report: &SnpReport) -> Result<p384::ecdsa::Verifyin
     )
     .map_err(|_| Error::Certificate("VCEK: the key is not an EC P-384 key".into()))?;
     let ext = |oid: &str| -> Option<&[u8]> {
-        tbs.extensions.as_ref()?.iter().find_map(|e| {
-            (e.extn_id.to_string() == oid).then_some(e.extn_value.as_bytes())
-        })
+        tbs.extensions
+            .as_ref()?
+            .iter()
+            .find_map(|e| (e.extn_id.to_string() == oid).then_some(e.extn_value.as_bytes()))
     };
     let spl = |oid: &'static str, name: &str, want: u8| -> Result<(), Error> {
         let value = ext(oid)
             .ok_or_else(|| Error::VcekMismatch(format!("the VCEK has no {name} SPL ({oid})")))?;
-        let got = u8::from_der(value)
-            .map_err(|e| Error::Certificate(format!("VCEK {name} SPL: {e}")))?;
+        let got =
+            u8::from_der(value).map_err(|e| Error::Certificate(format!("VCEK {name} SPL: {e}")))?;
         if got != want {
             return Err(Error::VcekMismatch(format!(
                 "{name} SPL is {got} in the VCEK, {want} in the report's reported TCB"
@@ -346,7 +347,11 @@ pub fn verify_report_signature(report_bytes: &[u8], vcek_der: &[u8]) -> Result<S
 /// certificates, PEM or DER, possibly for several processor generations: the ARKs are its
 /// self-signed certificates, whose self-signature must verify; the others are intermediates),
 /// every certificate valid at `at` (seconds since the Unix epoch).
-pub fn verify_vcek_chain(vcek_der: &[u8], ask_ark: &[Vec<u8>], at: u64) -> Result<VerifiedChain, Error> {
+pub fn verify_vcek_chain(
+    vcek_der: &[u8],
+    ask_ark: &[Vec<u8>],
+    at: u64,
+) -> Result<VerifiedChain, Error> {
     use der::Decode as _;
     let mut roots = Vec::new();
     let mut intermediates = Vec::new();

@@ -102,7 +102,10 @@ pub struct VerifiedVtpm {
 }
 
 /// Verify Azure TDX vTPM evidence (see the module documentation).
-pub fn verify_az_tdx_vtpm(ev: &AzVtpmEvidence, options: &TdxOptions) -> Result<VerifiedVtpm, Error> {
+pub fn verify_az_tdx_vtpm(
+    ev: &AzVtpmEvidence,
+    options: &TdxOptions,
+) -> Result<VerifiedVtpm, Error> {
     let Hardware::TdQuote(td_quote) = &ev.hardware else {
         return Err(Error::WrongReportType {
             expected: "TDX",
@@ -140,7 +143,10 @@ pub fn verify_az_tdx_vtpm(ev: &AzVtpmEvidence, options: &TdxOptions) -> Result<V
 }
 
 /// Verify Azure SEV-SNP vTPM evidence (see the module documentation).
-pub fn verify_az_snp_vtpm(ev: &AzVtpmEvidence, options: &SnpOptions) -> Result<VerifiedVtpm, Error> {
+pub fn verify_az_snp_vtpm(
+    ev: &AzVtpmEvidence,
+    options: &SnpOptions,
+) -> Result<VerifiedVtpm, Error> {
     let Hardware::Snp { vcek } = &ev.hardware else {
         return Err(Error::WrongReportType {
             expected: "SNP",
@@ -154,10 +160,9 @@ pub fn verify_az_snp_vtpm(ev: &AzVtpmEvidence, options: &SnpOptions) -> Result<V
             found: hcl.report_type.to_string(),
         });
     }
-    let vcek = vcek
-        .as_ref()
-        .or(options.vcek.as_ref())
-        .ok_or_else(|| Error::Certificate("no VCEK: the evidence carries none and none was given".into()))?;
+    let vcek = vcek.as_ref().or(options.vcek.as_ref()).ok_or_else(|| {
+        Error::Certificate("no VCEK: the evidence carries none and none was given".into())
+    })?;
     let at = options
         .at
         .duration_since(UNIX_EPOCH)
@@ -172,7 +177,8 @@ pub fn verify_az_snp_vtpm(ev: &AzVtpmEvidence, options: &SnpOptions) -> Result<V
         return Err(Error::SnpDebug(report.policy));
     }
     let root = vcek_chain.root_description();
-    let hardware = format!("Azure HCL runtime data bound to an SNP report by a VCEK chained to {root}");
+    let hardware =
+        format!("Azure HCL runtime data bound to an SNP report by a VCEK chained to {root}");
     let mut chain = vec![
         format!("SNP report signed by a VCEK chained to {root}"),
         "REPORTDATA[0..32] = SHA-256(HCL runtime data)".to_owned(),

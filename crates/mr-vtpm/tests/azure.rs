@@ -73,7 +73,11 @@ fn hcl_reports_of_azure_cvm_tooling_parse_with_their_ak() {
         assert!(ak.id().starts_with("spki-sha256:"), "{file}");
         assert_eq!(rd.key("HCLAkPub").unwrap().modulus_len(), 256, "{file}");
         // azure-cvm-tooling's SNP report has no EK in its runtime data.
-        assert_eq!(rd.key("HCLEkPub").is_ok(), kind == HwReportType::Tdx, "{file}");
+        assert_eq!(
+            rd.key("HCLEkPub").is_ok(),
+            kind == HwReportType::Tdx,
+            "{file}"
+        );
         assert_eq!(hcl.hash_type, 1);
         assert_eq!(
             hcl.runtime_data().len() + RUNTIME_DATA_OFFSET + hcl.trailing_bytes(),
@@ -180,7 +184,11 @@ fn tdx_tampered_runtime_data_is_rejected_as_unbound() {
     let mut ev = evidence("trustee/az-tdx-vtpm/evidence-v1.json");
     // A byte inside the AK's modulus (base64url 'A'..'Z' stays base64url).
     let at = RUNTIME_DATA_OFFSET + 60;
-    ev.hcl_report[at] = if ev.hcl_report[at] == b'A' { b'B' } else { b'A' };
+    ev.hcl_report[at] = if ev.hcl_report[at] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
     let e = verify_az_tdx_vtpm(&ev, &tdx_options(CHALLENGE)).unwrap_err();
     assert_eq!(rejected(e), "runtime_data_binding");
 }
@@ -289,8 +297,8 @@ fn trustee_snp_evidence_verifies_with_the_pcr0_trustee_states() {
         ),
     ] {
         let ev = evidence(file);
-        let v = verify_az_snp_vtpm(&ev, &snp_options(&nonce))
-            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let v =
+            verify_az_snp_vtpm(&ev, &snp_options(&nonce)).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(pcr0(&v), pcr0_hex, "{file}");
         let VerifiedHardware::Snp(snp) = &v.hardware else {
             panic!("{file}")
@@ -323,7 +331,8 @@ fn snp_vcek_from_the_options_when_the_evidence_has_none() {
 #[test]
 fn snp_vcek_of_another_chip_is_rejected() {
     let mut ev = evidence("trustee/az-snp-vtpm/evidence-v1.json");
-    let genoa_vcek = mr_tpm::cert::certificate_der(&read("trustee/az-snp-vtpm/vcek-genoa.pem")).unwrap();
+    let genoa_vcek =
+        mr_tpm::cert::certificate_der(&read("trustee/az-snp-vtpm/vcek-genoa.pem")).unwrap();
     ev.hardware = Hardware::Snp {
         vcek: Some(genoa_vcek),
     };
@@ -363,7 +372,11 @@ fn snp_tampered_report_runtime_data_quote_and_nonce_are_rejected() {
     }
     let mut rd = base.clone();
     let at = RUNTIME_DATA_OFFSET + 60;
-    rd.hcl_report[at] = if rd.hcl_report[at] == b'A' { b'B' } else { b'A' };
+    rd.hcl_report[at] = if rd.hcl_report[at] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
     let mut sig = base.clone();
     sig.tpm_quote.signature[0] ^= 1;
     let mut pcr = base.clone();
@@ -408,7 +421,11 @@ fn snp_report_fields_are_exposed() {
     let runtime_hash = hcl.runtime_data_sha256().unwrap();
     assert_eq!(snp.report.report_data[..32], runtime_hash);
     assert_ne!(snp.report.measurement, [0u8; 48]);
-    assert_eq!(snp.report.policy & (1 << 17), 1 << 17, "reserved policy bit 17 is 1");
+    assert_eq!(
+        snp.report.policy & (1 << 17),
+        1 << 17,
+        "reserved policy bit 17 is 1"
+    );
     assert!(snp.report.reported_tcb.snp > 0);
 }
 
