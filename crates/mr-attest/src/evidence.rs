@@ -248,7 +248,7 @@ impl TdQuoteEvidence {
 #[derive(Clone, Debug)]
 pub enum VtpmOptions {
     /// Azure on TDX: a TD quote.
-    AzTdx(mr_vtpm::TdxOptions),
+    AzTdx(Box<mr_vtpm::TdxOptions>),
     /// Azure on SEV-SNP: an SNP report.
     AzSnp(mr_vtpm::SnpOptions),
 }

@@ -22,10 +22,10 @@ fn tdx(nonce: &[u8]) -> VtpmEvidence {
         AzVtpmEvidence::from_trustee_json(&read("trustee/az-tdx-vtpm/evidence-v1.json")).unwrap();
     VtpmEvidence::new(
         ev,
-        VtpmOptions::AzTdx(TdxOptions {
+        VtpmOptions::AzTdx(Box::new(TdxOptions {
             quote: VerifyOptions::at_unix(AT),
             nonce: Some(nonce.to_vec()),
-        }),
+        })),
     )
 }
 

@@ -16,7 +16,8 @@ fn cmc() -> Option<serde_json::Value> {
         eprintln!("MR_SHARED is not set: skipping the shared-vector test");
         return None;
     };
-    let path = std::path::Path::new(&dir).join("vectors/tpmquote/cmc/verifier_tpm_test_vectors.json");
+    let path =
+        std::path::Path::new(&dir).join("vectors/tpmquote/cmc/verifier_tpm_test_vectors.json");
     Some(serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap())
 }
 
@@ -47,19 +48,27 @@ const AMD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../mr-vtpm/tests/data/tr
 
 #[test]
 fn amds_rsassa_pss_chain_verifies_vcek_to_ask_to_ark() {
-    let milan = certificates_der(&std::fs::read(format!("{AMD}/amd/milan_ask_ark_asvk.pem")).unwrap(), 8).unwrap();
+    let milan = certificates_der(
+        &std::fs::read(format!("{AMD}/amd/milan_ask_ark_asvk.pem")).unwrap(),
+        8,
+    )
+    .unwrap();
     assert_eq!(milan.len(), 3, "ASK, ARK, ASVK");
     let (ask, ark) = (&milan[0], &milan[1]);
     verify_issued_by(ark, ark).unwrap();
     verify_issued_by(ask, ark).unwrap();
-    let vcek = certificates_der(&std::fs::read(format!("{AMD}/az-snp-vtpm/vcek.pem")).unwrap(), 8).unwrap();
-    let chain = verify_chain(&vcek[0], &milan, &[ark.clone()], AT).unwrap();
+    let vcek = certificates_der(
+        &std::fs::read(format!("{AMD}/az-snp-vtpm/vcek.pem")).unwrap(),
+        8,
+    )
+    .unwrap();
+    let chain = verify_chain(&vcek[0], &milan, std::slice::from_ref(ark), AT).unwrap();
     assert_eq!(chain.certificates.len(), 3);
     // A changed signature byte of the VCEK breaks its link to the ASK.
     let mut bad = vcek[0].clone();
     let last = bad.len() - 1;
     bad[last] ^= 1;
-    let e = verify_chain(&bad, &milan, &[ark.clone()], AT).unwrap_err();
+    let e = verify_chain(&bad, &milan, std::slice::from_ref(ark), AT).unwrap_err();
     assert!(matches!(e, Error::CertificateChain(_)), "{e}");
     // Too many certificates in a bundle.
     let pem = std::fs::read(format!("{AMD}/amd/milan_ask_ark_asvk.pem")).unwrap();
