@@ -43,6 +43,10 @@ pub enum Error {
     /// A certificate (VCEK, ASK, ARK, AK certificate) that cannot be decoded.
     #[error("certificate: {0}")]
     Certificate(String),
+    /// Options that contradict the evidence type (e.g. a REPORTDATA nonce for a TD quote whose
+    /// REPORTDATA carries the runtime data's hash).
+    #[error("usage: {0}")]
+    Usage(String),
 
     /// The TD quote does not verify (its PCK chain, signatures, QE, debug TD, collateral).
     #[error("TD quote: {0}")]
@@ -87,7 +91,8 @@ impl Error {
             | Error::RuntimeDataKey { .. }
             | Error::WrongReportType { .. }
             | Error::UnsupportedHashType(_)
-            | Error::Certificate(_) => ErrorClass::Malformed,
+            | Error::Certificate(_)
+            | Error::Usage(_) => ErrorClass::Malformed,
             Error::TdQuote(e) => match e {
                 mr_rtmr::Error::Quote(q) => q.class(),
                 mr_rtmr::Error::Core(c) => c.class(),

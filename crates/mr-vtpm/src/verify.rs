@@ -33,7 +33,8 @@ const TPM_ALG_SHA256: u16 = 0x000b;
 #[derive(Clone, Debug)]
 pub struct TdxOptions {
     /// The TD quote's trust anchor, verification time, collateral and debug policy (its
-    /// `nonce` must be `None`: REPORTDATA carries the runtime data's hash, not the nonce).
+    /// `nonce` must be `None`, else [`Error::Usage`]: REPORTDATA carries the runtime data's
+    /// hash, not the nonce).
     pub quote: td::VerifyOptions,
     /// The nonce the vTPM quote must carry (extraData); `None` leaves it unchecked.
     pub nonce: Option<Vec<u8>>,
@@ -119,9 +120,14 @@ pub fn verify_az_tdx_vtpm(
             found: hcl.report_type.to_string(),
         });
     }
-    let mut quote_options = options.quote.clone();
-    quote_options.nonce = None;
-    let verified = td::verify(td_quote, &quote_options).map_err(Error::TdQuote)?;
+    if options.quote.nonce.is_some() {
+        return Err(Error::Usage(
+            "the TD quote's REPORTDATA carries SHA-256 of the runtime data, not a nonce: give \
+             the nonce as the vTPM quote's (TdxOptions::nonce)"
+                .into(),
+        ));
+    }
+    let verified = td::verify(td_quote, &options.quote).map_err(Error::TdQuote)?;
     let root = match verified.registers().provenance() {
         Provenance::TdQuote { root } => root.clone(),
         other => other.to_string(),

@@ -173,6 +173,16 @@ fn tdx_without_a_nonce_verifies_but_checks_no_freshness() {
 }
 
 #[test]
+fn a_reportdata_nonce_for_the_td_quote_is_a_usage_error() {
+    let ev = evidence("trustee/az-tdx-vtpm/evidence-v1.json");
+    let mut o = tdx_options(CHALLENGE);
+    o.quote = o.quote.with_nonce(CHALLENGE);
+    let e = verify_az_tdx_vtpm(&ev, &o).unwrap_err();
+    assert!(matches!(e, Error::Usage(_)), "{e}");
+    assert_eq!(e.class(), ErrorClass::Malformed);
+}
+
+#[test]
 fn tdx_wrong_nonce_is_rejected() {
     let ev = evidence("trustee/az-tdx-vtpm/evidence-v1.json");
     let e = verify_az_tdx_vtpm(&ev, &tdx_options(b"egnellahc")).unwrap_err();
