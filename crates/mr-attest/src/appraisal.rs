@@ -162,6 +162,15 @@ impl PlatformInputs {
                 pcrs: Vec::new(),
                 ima_pcrs: None,
             },
+            // The vTPM's PCR values are inside the Azure evidence; boot_aggregate entries are
+            // then allowed only by the runtime policy, never by a computed aggregate.
+            RootEvidence::Vtpm(v) => PlatformInputs {
+                td: None,
+                issue_dates: None,
+                boot_log: v.boot_log.clone(),
+                pcrs: Vec::new(),
+                ima_pcrs: Some(v.ima_pcrs.clone()),
+            },
         }
     }
 
@@ -403,7 +412,7 @@ pub(crate) fn verify_and_appraise(
         ));
     }
     if let Some(tpm) = &policy.tpm {
-        if result.root == crate::RootKind::Tpm {
+        if matches!(result.root, crate::RootKind::Tpm | crate::RootKind::Vtpm) {
             let pcrs = result.register_values();
             let boot = match (&inputs.boot_log, &result.boot_log) {
                 (Some(log), Some(b)) if tpm.needs_boot_log() => {
@@ -428,7 +437,7 @@ pub(crate) fn verify_and_appraise(
     // A document may hold rules for both roots; rules for the other root only fail.
     let for_this_root = match result.root {
         crate::RootKind::Td => policy.td.is_some(),
-        crate::RootKind::Tpm => policy.tpm.is_some(),
+        crate::RootKind::Tpm | crate::RootKind::Vtpm => policy.tpm.is_some(),
     };
     if !for_this_root && (policy.td.is_some() || policy.tpm.is_some()) {
         report.checks.push(RuleCheck {

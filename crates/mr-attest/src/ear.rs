@@ -235,6 +235,27 @@ impl AttestationResult {
                 _ => {}
             }
         }
+        // A vTPM's quote exists in the result only once its hardware report (TD quote, or SNP
+        // report under the VCEK chain) verified, VMPL and debug policy included.
+        if let Some(crate::report::QuoteReport::Vtpm(q)) = &self.quote {
+            let (debug, up_to_date) = match &q.hardware {
+                mr_vtpm::VerifiedHardware::Tdx(t) => (
+                    t.td_attributes().is_debug(),
+                    t.tcb_status().is_none_or(|s| s.is_up_to_date()),
+                ),
+                mr_vtpm::VerifiedHardware::Snp(s) => (s.report.debug_allowed(), true),
+            };
+            v.hardware = Some(if up_to_date {
+                ar4si::GENUINE_HW
+            } else {
+                ar4si::UNSAFE_HW
+            });
+            v.runtime_opaque = Some(if debug {
+                ar4si::VISIBLE_RT
+            } else {
+                ar4si::ENCRYPTED_RT
+            });
+        }
         if matches!(
             failed_step,
             Some(Step::Registers | Step::BootLog | Step::Journal | Step::Ima | Step::BootAggregate)
@@ -277,7 +298,7 @@ impl AttestationResult {
         }
     }
 
-    /// This result as an EAR claims set with one submodule named after the root (`tpm`, `td`),
+    /// This result as an EAR claims set with one submodule named after the root (`tpm`, `td`, `vtpm`),
     /// issued at `iat` (seconds since the Unix epoch: the library never reads the clock) by
     /// `verifier`, under the appraisal policy `policy_id` if the caller has one.
     pub fn to_ear(&self, iat: i64, verifier: VerifierId, policy_id: Option<String>) -> EarClaims {

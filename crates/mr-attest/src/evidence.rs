@@ -5,7 +5,9 @@
 //! - [`TdQuoteEvidence`]: an Intel TDX quote with its verification options (trust anchor, time,
 //!   nonce, collateral, debug policy), and a journal of the virtual register `mr_ima` and/or the
 //!   CCEL (the firmware's event log of RTMR 0-3).
-//! - [`ImaList`]: the IMA measurement list that goes with either, read once.
+//! - [`VtpmEvidence`]: a vTPM rooted in a confidential VM's hardware report (Azure on TDX or
+//!   SEV-SNP): mr-vtpm's evidence and options, the IMA PCRs and the PC-Client boot log.
+//! - [`ImaList`]: the IMA measurement list that goes with any of them, read once.
 //!
 //! [`Evidence`] puts a root and its IMA list together for [`crate::verify`].
 
@@ -261,6 +263,56 @@ impl TdQuoteEvidence {
     }
 }
 
+/// How the hardware report behind a vTPM is verified.
+#[derive(Clone, Debug)]
+pub enum VtpmOptions {
+    /// Azure on TDX: a TD quote.
+    AzTdx(Box<mr_vtpm::TdxOptions>),
+    /// Azure on SEV-SNP: an SNP report.
+    AzSnp(mr_vtpm::SnpOptions),
+}
+
+/// A vTPM whose AK a confidential VM's hardware report vouches for (Azure on TDX or SEV-SNP):
+/// the hardware report, the runtime data, the AK and the vTPM's quote with its PCR values
+/// ([`mr_vtpm`]), then the same boot log and IMA steps as under a TPM.
+#[derive(Clone, Debug)]
+pub struct VtpmEvidence {
+    /// The evidence (HCL report, vTPM quote and PCR values, TD quote or VCEK).
+    pub evidence: mr_vtpm::AzVtpmEvidence,
+    /// Trust anchors, time, nonce, debug policy.
+    pub options: VtpmOptions,
+    /// The PCRs the IMA list extends (default `[10]`).
+    pub ima_pcrs: Vec<u32>,
+    /// The PC-Client event log of the same boot.
+    pub boot_log: Option<Vec<u8>>,
+}
+
+impl VtpmEvidence {
+    /// Evidence verified with `options`; IMA PCR 10, no boot log.
+    pub fn new(evidence: mr_vtpm::AzVtpmEvidence, options: VtpmOptions) -> VtpmEvidence {
+        VtpmEvidence {
+            evidence,
+            options,
+            ima_pcrs: vec![DEFAULT_IMA_PCR],
+            boot_log: None,
+        }
+    }
+
+    /// The PCRs the IMA list extends (an empty list keeps the default, PCR 10).
+    pub fn with_ima_pcrs(mut self, pcrs: Vec<u32>) -> VtpmEvidence {
+        if !pcrs.is_empty() {
+            self.ima_pcrs = pcrs;
+        }
+        self
+    }
+
+    /// The PC-Client boot log of the same boot.
+    pub fn with_boot_log(mut self, log: impl Into<Vec<u8>>) -> VtpmEvidence {
+        self.boot_log = Some(log.into());
+        self
+    }
+}
+
 /// The root of trust that vouches for the registers.
 #[derive(Debug)]
 pub enum RootEvidence {
@@ -268,6 +320,8 @@ pub enum RootEvidence {
     Tpm(TpmQuoteEvidence),
     /// A TD quote.
     Td(Box<TdQuoteEvidence>),
+    /// A vTPM quote whose AK a hardware report vouches for.
+    Vtpm(Box<VtpmEvidence>),
 }
 
 /// Everything [`crate::verify`] checks: a root of trust and the IMA list that goes with it, and
@@ -297,6 +351,15 @@ impl Evidence {
     pub fn td(quote: TdQuoteEvidence) -> Evidence {
         Evidence {
             root: RootEvidence::Td(Box::new(quote)),
+            ima: None,
+            policy: None,
+        }
+    }
+
+    /// Evidence under a vTPM root (a TPM rooted in a confidential VM's hardware report).
+    pub fn vtpm(quote: VtpmEvidence) -> Evidence {
+        Evidence {
+            root: RootEvidence::Vtpm(Box::new(quote)),
             ima: None,
             policy: None,
         }

@@ -43,6 +43,7 @@ pub use ear::{EarClaims, TrustTier, TrustVector, VerifierId, EAR_PROFILE};
 pub use error::{Error, Failure, Step};
 pub use evidence::{
     Ccel, Evidence, ImaList, Journal, RootEvidence, TdQuoteEvidence, TpmQuoteEvidence,
+    VtpmEvidence, VtpmOptions,
 };
 pub use report::{
     AttestationResult, BootLogReport, DirectReport, ImaReport, JournalReport, QuoteReport,

@@ -21,6 +21,8 @@ pub enum RootKind {
     Tpm,
     /// A TD quote.
     Td,
+    /// A vTPM quote whose AK a confidential VM's hardware report vouches for.
+    Vtpm,
 }
 
 impl RootKind {
@@ -29,6 +31,7 @@ impl RootKind {
         match self {
             RootKind::Tpm => "tpm",
             RootKind::Td => "td",
+            RootKind::Vtpm => "vtpm",
         }
     }
 }
@@ -40,17 +43,25 @@ pub enum QuoteReport {
     Tpm(Box<SignedQuote>),
     /// A TD quote whose signature chain, platform rules (and nonce) verified.
     Td(Box<VerifiedQuote>),
+    /// A vTPM quote and the hardware report that vouches for its AK, verified.
+    Vtpm(Box<mr_vtpm::VerifiedVtpm>),
 }
 
 impl QuoteReport {
     /// The quote's details as JSON. TPM: `ak`, `hash`, `nonce`, `nonce_checked`, `clock`,
     /// `firmware_version`, `selection`, `pcr_digest`. TD: `version`, `body_type`,
     /// `report_data`, `tee_tcb_svn`, `tee_tcb_svn2`, `tcb_status`, `trailing_bytes`,
-    /// `td_attributes`, `td_attributes_flags`, `debug_td`.
+    /// `td_attributes`, `td_attributes_flags`, `debug_td`. vTPM: the TPM quote's, and
+    /// `hardware` ([`vtpm_hardware_json`]).
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             QuoteReport::Tpm(q) => tpm_quote_json(q),
             QuoteReport::Td(q) => td_quote_json(q),
+            QuoteReport::Vtpm(v) => {
+                let mut j = tpm_quote_json(&v.quote);
+                j["hardware"] = vtpm_hardware_json(&v.hardware);
+                j
+            }
         }
     }
 }
@@ -100,6 +111,52 @@ pub fn td_quote_json(v: &VerifiedQuote) -> serde_json::Value {
     });
     add_td_attributes_json(&mut j, v.td_attributes());
     j
+}
+
+/// JSON of the hardware report behind a vTPM: `type` (`td_quote` or `snp_report`), then the TD
+/// quote's details ([`td_quote_json`]), or the SNP report's `version`, `policy`, `debug_allowed`,
+/// `vmpl`, `measurement`, `host_data`, `report_data`, `chip_id`, `reported_tcb`,
+/// `current_tcb`, `committed_tcb`, `launch_tcb` (each with its SPLs) and the VCEK chain's
+/// `vcek_root`.
+pub fn vtpm_hardware_json(h: &mr_vtpm::VerifiedHardware) -> serde_json::Value {
+    match h {
+        mr_vtpm::VerifiedHardware::Tdx(q) => {
+            let mut j = td_quote_json(q);
+            j["type"] = serde_json::Value::from("td_quote");
+            j
+        }
+        mr_vtpm::VerifiedHardware::Snp(s) => {
+            let r = &s.report;
+            let tcb = |t: &mr_vtpm::TcbVersion| {
+                serde_json::json!({
+                    "raw": format!("{:016x}", t.raw),
+                    "fmc": t.fmc,
+                    "bootloader": t.bootloader,
+                    "tee": t.tee,
+                    "snp": t.snp,
+                    "microcode": t.microcode,
+                })
+            };
+            serde_json::json!({
+                "type": "snp_report",
+                "version": r.version,
+                "policy": format!("{:016x}", r.policy),
+                "debug_allowed": r.debug_allowed(),
+                "vmpl": r.vmpl,
+                "guest_svn": r.guest_svn,
+                "measurement": hex::encode(r.measurement),
+                "host_data": hex::encode(r.host_data),
+                "report_data": hex::encode(r.report_data),
+                "chip_id": hex::encode(r.chip_id),
+                "reported_tcb": tcb(&r.reported_tcb),
+                "current_tcb": tcb(&r.current_tcb),
+                "committed_tcb": tcb(&r.committed_tcb),
+                "launch_tcb": tcb(&r.launch_tcb),
+                "platform_info": format!("{:016x}", r.platform_info),
+                "vcek_root": s.chain.root_description(),
+            })
+        }
+    }
 }
 
 /// Add a TD's attributes to a JSON object: `td_attributes` (hex of the quote's bytes),
@@ -468,7 +525,9 @@ impl AttestationResult {
             None => serde_json::json!({}),
         };
         match &self.quote {
-            Some(QuoteReport::Tpm(_)) => j["pcrs_checked"] = serde_json::Value::Bool(true),
+            Some(QuoteReport::Tpm(_) | QuoteReport::Vtpm(_)) => {
+                j["pcrs_checked"] = serde_json::Value::Bool(true)
+            }
             Some(QuoteReport::Td(_)) => {
                 j["nonce_checked"] = serde_json::Value::Bool(self.nonce_checked());
             }

@@ -30,6 +30,7 @@ use mr_tpm::{verify_quote_signature, AkPublic, SignedQuote};
 use crate::error::{core_stop, Error, Failure, Step, Stop};
 use crate::evidence::{
     Ccel, Evidence, ImaList, Journal, RootEvidence, TdQuoteEvidence, TpmQuoteEvidence,
+    VtpmEvidence, VtpmOptions,
 };
 use crate::report::{
     verified_registers, AttestationResult, BootLogReport, DirectReport, ImaReport, JournalReport,
@@ -56,6 +57,7 @@ fn verify_root(root: RootEvidence, ima: Option<ImaList>) -> Result<AttestationRe
     match root {
         RootEvidence::Tpm(q) => finish(RootKind::Tpm, |r| verify_tpm(r, q, ima)),
         RootEvidence::Td(q) => finish(RootKind::Td, |r| verify_td(r, *q, ima)),
+        RootEvidence::Vtpm(q) => finish(RootKind::Vtpm, |r| verify_vtpm(r, *q, ima)),
     }
 }
 
@@ -176,19 +178,100 @@ fn verify_tpm(
     r.quote = Some(QuoteReport::Tpm(Box::new(q.clone())));
 
     // 2. Platform: a TPM quote has no default rules beyond the signature.
+    let pcrs = ev.pcrs.clone();
+    tpm_registers_and_logs(
+        r,
+        &q,
+        &ev.ima_pcrs,
+        ev.boot_log.as_deref(),
+        ima,
+        |r| match &pcrs {
+            Some(values) => {
+                let v = q
+                    .verify_pcrs(values)
+                    .map_err(|e| tpm_stop(r, "pcr_digest", Step::Registers, e))?;
+                r.rules.push(pcr_digest_pass(&q, "the quoted values"));
+                Ok(Some(v))
+            }
+            None => Ok(None),
+        },
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// vTPM root
+// ---------------------------------------------------------------------------------------------
+
+fn verify_vtpm(
+    r: &mut AttestationResult,
+    ev: VtpmEvidence,
+    ima: Option<ImaList>,
+) -> Result<(), Stop> {
+    // 1. Root: the hardware report, the runtime data it binds, the AK in it, the quote the AK
+    //    signed (nonce) and the PCR values it quoted (mr-vtpm checks every link).
+    let verified = match &ev.options {
+        VtpmOptions::AzTdx(o) => mr_vtpm::verify_az_tdx_vtpm(&ev.evidence, o),
+        VtpmOptions::AzSnp(o) => mr_vtpm::verify_az_snp_vtpm(&ev.evidence, o),
+    }
+    .map_err(|e| match e.class() {
+        ErrorClass::Rejected => {
+            let rule = match e.reason() {
+                "wrong_nonce" => "nonce",
+                "vtpm_quote_signature" | "vtpm_quote" => "signature",
+                "pcr_digest_mismatch" => "pcr_digest",
+                _ => "hardware_chain",
+            };
+            reject_rule(r, rule, Step::Root, e.reason(), e.to_string())
+        }
+        ErrorClass::Malformed | ErrorClass::Device => Stop::Malformed(Error::Vtpm(e)),
+    })?;
+    r.rules.push(RuleOutcome::new(
+        "hardware_chain",
+        RuleStatus::Pass,
+        verified.chain.join(" → "),
+    ));
+    let q = verified.quote.clone();
+    r.rules.push(RuleOutcome::new(
+        "signature",
+        RuleStatus::Pass,
+        format!("signed by AK {} (hash {})", q.ak_id(), q.hash()),
+    ));
+    r.rules
+        .push(nonce_rule(q.nonce_checked(), q.nonce(), "extraData"));
+    r.chain.extend(verified.chain.iter().cloned());
+    let registers = verified.registers.clone();
+    r.quote = Some(QuoteReport::Vtpm(Box::new(verified)));
+    // 2. Platform: the hardware's rules (debug, VMPL, QE identity) ran in step 1.
+    tpm_registers_and_logs(r, &q, &ev.ima_pcrs, ev.boot_log.as_deref(), ima, |r| {
+        r.rules.push(pcr_digest_pass(&q, "the quoted values"));
+        Ok(Some(registers))
+    })
+}
+
+/// Steps 3-7 under a TPM quote (a TPM's or a vTPM's): the IMA PCRs must be quoted; `verify_pcrs`
+/// gives the verified PCR values, if any; the boot log against them; the IMA list; the boot
+/// aggregate.
+fn tpm_registers_and_logs(
+    r: &mut AttestationResult,
+    q: &SignedQuote,
+    ima_pcrs: &[u32],
+    boot_log: Option<&[u8]>,
+    ima: Option<ImaList>,
+    verify_pcrs: impl FnOnce(&mut AttestationResult) -> Result<Option<VerifiedRegisters>, Stop>,
+) -> Result<(), Stop> {
     // 3. Registers.
     let ima_selected: Vec<(u32, HashAlg)> = q
         .quote_info()
         .pcr_select
         .pcrs()
-        .filter(|(p, _)| ev.ima_pcrs.contains(p))
+        .filter(|(p, _)| ima_pcrs.contains(p))
         .collect();
     if ima.is_some() {
         if ima_selected.is_empty() {
             let message = format!(
                 "the quote selects {}, not the IMA PCR(s) {:?}: it cannot vouch for the list",
-                selection_text(&q),
-                ev.ima_pcrs
+                selection_text(q),
+                ima_pcrs
             );
             return Err(reject_rule(
                 r,
@@ -201,26 +284,19 @@ fn verify_tpm(
         r.rules.push(RuleOutcome::new(
             "ima_pcr_quoted",
             RuleStatus::Pass,
-            format!("the quote selects {}", selection_text(&q)),
+            format!("the quote selects {}", selection_text(q)),
         ));
     }
-    let verified = match &ev.pcrs {
-        Some(values) => {
-            let v = q
-                .verify_pcrs(values)
-                .map_err(|e| tpm_stop(r, "pcr_digest", Step::Registers, e))?;
-            r.rules.push(pcr_digest_pass(&q, "the quoted values"));
-            r.registers = verified_registers(&v);
-            r.provenance = Some(v.provenance().to_string());
-            Some(v)
-        }
-        None => None,
-    };
+    let verified = verify_pcrs(r)?;
+    if let Some(v) = &verified {
+        r.registers = verified_registers(v);
+        r.provenance = Some(v.provenance().to_string());
+    }
 
     // 4. Boot log: against the quoted PCRs it can extend (below 16, not the IMA PCRs).
-    if let (Some(log), Some(v)) = (&ev.boot_log, &verified) {
+    if let (Some(log), Some(v)) = (&boot_log, &verified) {
         let boot_pcrs =
-            v.select(|id, _| matches!(id, MrId::Pcr(p) if *p < 16 && !ev.ima_pcrs.contains(p)));
+            v.select(|id, _| matches!(id, MrId::Pcr(p) if *p < 16 && !ima_pcrs.contains(p)));
         let cfg = TcgReplayConfig::pc_client();
         let replay = if boot_pcrs.is_empty() {
             tcg::replay(log, &cfg, &ComputeOnly)
@@ -284,7 +360,7 @@ fn verify_tpm(
                     other => tpm_stop(r, "pcr_digest", Step::Ima, other),
                 })?;
             r.rules
-                .push(pcr_digest_pass(&q, "the IMA list's final values"));
+                .push(pcr_digest_pass(q, "the IMA list's final values"));
             r.registers = verified_registers(&v);
             r.provenance = Some(v.provenance().to_string());
             // The replay had no values to check against, so it could not apply the no-TPM rule
@@ -310,7 +386,7 @@ fn verify_tpm(
     });
 
     // 7. Boot aggregate: the list's first boot_aggregate against the boot log.
-    if let (Some(log), Some(ima)) = (&ev.boot_log, &r.ima) {
+    if let (Some(log), Some(ima)) = (&boot_log, &r.ima) {
         let outcome = check_boot_aggregate(log, &ima.replay)
             .map_err(|e| core_stop(Step::BootAggregate, "boot_aggregate", e))?;
         let message = outcome.message("the boot log");

@@ -18,7 +18,7 @@ use crate::common::{expected_values, read_input, Failure};
 /// Largest TD quote file accepted (hex text doubles a quote's size; real quotes are ~5-10 KiB).
 pub const MAX_TD_QUOTE_FILE: u64 = 4 << 20;
 /// Largest collateral or root certificate file accepted.
-const MAX_COLLATERAL_FILE: u64 = 4 << 20;
+pub const MAX_COLLATERAL_FILE: u64 = 4 << 20;
 /// Largest TPM attestation or signature file read (the parsers bound the structures far below).
 pub const MAX_TPM_QUOTE_FILE: u64 = 64 * 1024;
 

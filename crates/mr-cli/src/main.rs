@@ -46,6 +46,7 @@ mod tcg;
 mod tdx;
 mod tpm;
 mod verify;
+mod vtpm;
 
 use std::process::ExitCode;
 
@@ -76,7 +77,7 @@ enum Command {
         #[command(subcommand)]
         command: cel::CelCommand,
     },
-    /// Quotes: TPM and TDX.
+    /// Quotes: TPM, TDX and Azure vTPM.
     Quote {
         #[command(subcommand)]
         command: QuoteCommand,
@@ -122,6 +123,10 @@ enum QuoteKind {
     Tpm(tpm::QuoteVerifyArgs),
     /// An Intel TDX (DCAP) quote, v4 or v5.
     Tdx(tdx::QuoteVerifyArgs),
+    /// Azure vTPM evidence on TDX (trustee's JSON): TD quote → runtime data → AK → TPM quote.
+    AzTdxVtpm(vtpm::AzTdxArgs),
+    /// Azure vTPM evidence on SEV-SNP (trustee's JSON): SNP report → runtime data → AK → TPM quote.
+    AzSnpVtpm(vtpm::AzSnpArgs),
 }
 
 #[cfg(feature = "demo")]
@@ -158,6 +163,8 @@ fn main() -> ExitCode {
         } => match kind {
             QuoteKind::Tpm(args) => tpm::run_quote_verify(args),
             QuoteKind::Tdx(args) => tdx::run_quote_verify(args),
+            QuoteKind::AzTdxVtpm(args) => vtpm::run_tdx(args),
+            QuoteKind::AzSnpVtpm(args) => vtpm::run_snp(args),
         },
         Command::Policy { command } => appraise::run_policy(command),
         Command::Verify(args) => verify::run(args),

@@ -137,6 +137,12 @@ fn print_verdict(v: &AttestationResult) {
     let lines = match &v.quote {
         Some(QuoteReport::Tpm(q)) => tpm::quote_lines(q),
         Some(QuoteReport::Td(q)) => td_quote_lines(q, v.nonce_checked()),
+        Some(QuoteReport::Vtpm(q)) => q
+            .chain
+            .iter()
+            .map(|link| format!("chain: {link}"))
+            .chain(tpm::quote_lines(&q.quote))
+            .collect(),
         None => Vec::new(),
     };
     for line in &lines {
@@ -181,6 +187,7 @@ fn print_verdict(v: &AttestationResult) {
         match v.root {
             RootKind::Tpm => "quoted PCR",
             RootKind::Td => "mr_ima value derived from the TD quote's RTMR",
+            RootKind::Vtpm => "vTPM's quoted PCR",
         }
     );
 }

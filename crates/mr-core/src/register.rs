@@ -235,6 +235,15 @@ pub enum Provenance {
         /// A short description of the trust anchor (e.g. root CA subject or fingerprint).
         root: String,
     },
+    /// A TPM quote by an attestation key that a confidential VM's hardware report vouches for
+    /// (a vTPM, e.g. Azure's: TD quote or SNP report → runtime data → AK → TPM quote); its
+    /// signature, nonce and PCR digest verified, and so did the hardware chain.
+    VtpmQuote {
+        /// The attestation key's id (as in [`Provenance::TpmQuote`]).
+        ak_name: String,
+        /// The hardware chain that vouches for the AK, in words.
+        hardware: String,
+    },
     /// Derived by replaying a journal against other verified registers.
     Derived {
         /// What the backing values came from.
@@ -257,6 +266,12 @@ impl fmt::Display for Provenance {
         match self {
             Provenance::TpmQuote { ak_name } => write!(f, "TPM quote by AK {ak_name}"),
             Provenance::TdQuote { root } => write!(f, "TD quote chained to {root}"),
+            Provenance::VtpmQuote { ak_name, hardware } => {
+                write!(
+                    f,
+                    "vTPM quote by AK {ak_name}, the AK vouched for by {hardware}"
+                )
+            }
             Provenance::Derived { from } => write!(f, "derived from {from}"),
         }
     }

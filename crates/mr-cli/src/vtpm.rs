@@ -1,0 +1,159 @@
+//! `mr quote verify az-tdx-vtpm` and `mr quote verify az-snp-vtpm`: Azure vTPM evidence
+//! (trustee's evidence JSON), verified link by link with mr-vtpm (docs/attestation.md#vtpm-root).
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use clap::Args;
+use mr_core::{ErrorClass, RegisterValue};
+use mr_vtpm::{AzVtpmEvidence, SnpOptions, TdxOptions, VerifiedHardware, VerifiedVtpm};
+
+use crate::args::{parse_at, NonceArgs, OutputArgs, TdQuoteArgs, MAX_COLLATERAL_FILE};
+use crate::common::{print_json, read_input, registers_json, CmdResult, Failure};
+
+/// Largest evidence JSON read (trustee's are 8-40 KB).
+pub(crate) const MAX_EVIDENCE_FILE: u64 = 1 << 20;
+
+/// Arguments of `mr quote verify az-tdx-vtpm`.
+#[derive(Args)]
+pub struct AzTdxArgs {
+    /// The evidence: trustee's az-tdx-vtpm JSON (`tpm_quote`, `hcl_report`, `td_quote`).
+    pub evidence: PathBuf,
+    /// How the TD quote inside the evidence is verified.
+    #[command(flatten)]
+    pub td: TdQuoteArgs,
+    /// The nonce the vTPM quote's extraData must equal.
+    #[command(flatten)]
+    pub nonce: NonceArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Arguments of `mr quote verify az-snp-vtpm`.
+#[derive(Args)]
+pub struct AzSnpArgs {
+    /// The evidence: trustee's az-snp-vtpm JSON (`tpm_quote`, `hcl_report`, `vcek`).
+    pub evidence: PathBuf,
+    /// The VCEK (PEM or DER), when the evidence carries none.
+    #[arg(long, value_name = "F")]
+    pub vcek: Option<PathBuf>,
+    /// AMD's ASK and ARK certificates (PEM bundle, possibly of several processor generations):
+    /// the VCEK must chain to one of its self-signed ARKs.
+    #[arg(long, value_name = "F")]
+    pub ask_ark: PathBuf,
+    /// Verification time, RFC 3339 (e.g. 2025-07-19T10:00:00Z); default: now.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// Accept a guest policy that allows debugging. Refused by default.
+    #[arg(long)]
+    pub allow_debug: bool,
+    /// The nonce the vTPM quote's extraData must equal.
+    #[command(flatten)]
+    pub nonce: NonceArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// An mr-vtpm error as a command failure; with `--json`, a rejection prints its reason.
+fn failure(e: &mr_vtpm::Error, json: bool) -> Failure {
+    match e.class() {
+        ErrorClass::Rejected => {
+            if json {
+                print_json(&serde_json::json!({
+                    "verified": false,
+                    "reason": e.reason(),
+                    "message": e.to_string(),
+                }));
+            }
+            Failure::Rejected(e.to_string())
+        }
+        ErrorClass::Malformed | ErrorClass::Device => Failure::Malformed(e.to_string()),
+    }
+}
+
+fn read_evidence(path: &std::path::Path, json: bool) -> Result<AzVtpmEvidence, Failure> {
+    let bytes = read_input(path, MAX_EVIDENCE_FILE)?;
+    AzVtpmEvidence::from_trustee_json(&bytes).map_err(|e| failure(&e, json))
+}
+
+/// Run `mr quote verify az-tdx-vtpm`.
+pub fn run_tdx(args: AzTdxArgs) -> CmdResult {
+    let json = args.output.json;
+    let quote = args.td.options(None)?;
+    let nonce = args.nonce.value()?;
+    let ev = read_evidence(&args.evidence, json)?;
+    let v = mr_vtpm::verify_az_tdx_vtpm(&ev, &TdxOptions { quote, nonce })
+        .map_err(|e| failure(&e, json))?;
+    print(&v, json);
+    Ok(())
+}
+
+/// Run `mr quote verify az-snp-vtpm`.
+pub fn run_snp(args: AzSnpArgs) -> CmdResult {
+    let at = match args.at.as_deref() {
+        Some(s) => parse_at(s)?,
+        None => SystemTime::now(),
+    };
+    let bad = |e: mr_vtpm::Error| failure(&e, false);
+    let bundle =
+        mr_vtpm::snp::read_bundle(&read_input(&args.ask_ark, MAX_COLLATERAL_FILE)?).map_err(bad)?;
+    let mut options = SnpOptions::new(bundle, at);
+    options.nonce = args.nonce.value()?;
+    options.allow_debug = args.allow_debug;
+    if let Some(path) = &args.vcek {
+        let der = mr_tpm::cert::certificate_der(&read_input(path, MAX_COLLATERAL_FILE)?)
+            .map_err(|e| Failure::Malformed(format!("--vcek: {e}")))?;
+        options.vcek = Some(der);
+    }
+    let json = args.output.json;
+    let ev = read_evidence(&args.evidence, json)?;
+    let v = mr_vtpm::verify_az_snp_vtpm(&ev, &options).map_err(|e| failure(&e, json))?;
+    print(&v, json);
+    Ok(())
+}
+
+fn print(v: &VerifiedVtpm, json: bool) {
+    let values: Vec<RegisterValue> = v.registers.to_values();
+    if json {
+        print_json(&serde_json::json!({
+            "verified": true,
+            "provenance": v.registers.provenance().to_string(),
+            "chain": v.chain,
+            "quote": mr_attest::report::tpm_quote_json(&v.quote),
+            "hardware": mr_attest::report::vtpm_hardware_json(&v.hardware),
+            "registers": registers_json(&values),
+        }));
+        return;
+    }
+    for link in &v.chain {
+        outln!("chain: {link}");
+    }
+    match &v.hardware {
+        VerifiedHardware::Tdx(q) => {
+            if let Some(tcb) = q.tcb_status() {
+                outln!("TD quote TCB status: {}", tcb.status);
+            }
+        }
+        VerifiedHardware::Snp(s) => {
+            let r = &s.report;
+            outln!(
+                "SNP report: policy 0x{:016x}, reported TCB 0x{:016x}, measurement {}",
+                r.policy,
+                r.reported_tcb.raw,
+                hex::encode(r.measurement)
+            );
+        }
+    }
+    if v.quote.nonce_checked() {
+        outln!("nonce: {} (matches --nonce)", hex::encode(v.quote.nonce()));
+    } else {
+        outln!(
+            "nonce: {} (NOT checked: no --nonce given; the quote may be a replay)",
+            hex::encode(v.quote.nonce())
+        );
+    }
+    outln!("verified registers:");
+    for value in &values {
+        outln!("{value}");
+    }
+}
