@@ -5,11 +5,10 @@
 //! revocation are the caller's policy.
 
 use der::{Decode, Encode};
-use mr_core::HashAlg;
-use rsa::Pkcs1v15Sign;
+use mr_crypto::{default_provider, EcdsaEncoding, Hash, KeyType, Scheme};
 
 use crate::error::Error;
-use crate::public::{AkPublic, VerifyKey};
+use crate::public::{invalid_key, AkPublic};
 
 const ECDSA_SHA256: der::asn1::ObjectIdentifier =
     der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
@@ -24,21 +23,8 @@ const RSA_SHA512: der::asn1::ObjectIdentifier =
 
 /// DER bytes of the first certificate in `input` (PEM or DER).
 pub fn certificate_der(input: &[u8]) -> Result<Vec<u8>, Error> {
-    let start = input
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(0);
-    if input
-        .get(start..)
-        .is_some_and(|t| t.starts_with(b"-----BEGIN "))
-    {
-        let (label, der_bytes) = crate::public::first_pem_block(input)?;
-        if label != "CERTIFICATE" {
-            return Err(Error::InvalidKey(format!(
-                "expected a CERTIFICATE, found {label:?}"
-            )));
-        }
-        Ok(der_bytes)
+    if mr_crypto::pem::starts_with_pem(input) {
+        mr_crypto::pem::der_from_der_or_pem(input, "CERTIFICATE").map_err(invalid_key)
     } else {
         Ok(input.to_vec())
     }
@@ -68,40 +54,31 @@ pub fn verify_issued_by(cert: &[u8], issuer: &[u8]) -> Result<(), Error> {
     let oid = c.signature_algorithm.oid;
     let bad = || Error::CertificateChain("signature does not verify with the issuer's key".into());
     let hash = if oid == ECDSA_SHA256 || oid == RSA_SHA256 {
-        HashAlg::Sha256
+        Hash::Sha256
     } else if oid == ECDSA_SHA384 || oid == RSA_SHA384 {
-        HashAlg::Sha384
+        Hash::Sha384
     } else if oid == RSA_SHA512 {
-        HashAlg::Sha512
+        Hash::Sha512
     } else {
         return Err(Error::InvalidKey(format!(
             "unsupported certificate signature algorithm {oid}"
         )));
     };
-    let digest = hash.hash(&tbs);
     let is_ecdsa = oid == ECDSA_SHA256 || oid == ECDSA_SHA384;
-    match (&key.key, is_ecdsa) {
-        (VerifyKey::P256(k), true) => {
-            use p256::ecdsa::signature::hazmat::PrehashVerifier;
-            let s = p256::ecdsa::Signature::from_der(sig).map_err(|_| bad())?;
-            k.verify_prehash(digest.as_bytes(), &s).map_err(|_| bad())
+    let scheme = match (key.public_key().key_type(), is_ecdsa) {
+        (KeyType::Ec(_), true) => Scheme::Ecdsa {
+            hash,
+            encoding: EcdsaEncoding::Der,
+        },
+        (KeyType::Rsa { .. }, false) => Scheme::RsaPkcs1v15(hash),
+        _ => {
+            return Err(Error::CertificateChain(format!(
+                "signature algorithm {oid} does not fit the issuer's {} key",
+                key.description()
+            )))
         }
-        (VerifyKey::P384(k), true) => {
-            use p384::ecdsa::signature::hazmat::PrehashVerifier;
-            let s = p384::ecdsa::Signature::from_der(sig).map_err(|_| bad())?;
-            k.verify_prehash(digest.as_bytes(), &s).map_err(|_| bad())
-        }
-        (VerifyKey::Rsa(k), false) => {
-            let scheme = match hash {
-                HashAlg::Sha384 => Pkcs1v15Sign::new::<sha2::Sha384>(),
-                HashAlg::Sha512 => Pkcs1v15Sign::new::<sha2::Sha512>(),
-                _ => Pkcs1v15Sign::new::<sha2::Sha256>(),
-            };
-            k.verify(scheme, digest.as_bytes(), sig).map_err(|_| bad())
-        }
-        _ => Err(Error::CertificateChain(format!(
-            "signature algorithm {oid} does not fit the issuer's {} key",
-            key.description()
-        ))),
-    }
+    };
+    default_provider()
+        .verify(key.public_key(), scheme, &tbs, sig)
+        .map_err(|_| bad())
 }
