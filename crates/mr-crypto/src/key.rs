@@ -121,10 +121,9 @@ impl PublicKey {
             return PublicKey::from_pkcs1_der(bits);
         }
         if oid == OID_EC {
-            let curve = spki
-                .algorithm
-                .parameters_oid()
-                .map_err(|e| CryptoError::KeyEncoding(format!("EC key without a named curve: {e}")))?;
+            let curve = spki.algorithm.parameters_oid().map_err(|e| {
+                CryptoError::KeyEncoding(format!("EC key without a named curve: {e}"))
+            })?;
             let curve = if curve == OID_P256 {
                 Curve::P256
             } else if curve == OID_P384 {
@@ -180,8 +179,9 @@ impl PublicKey {
         let mut sec1 = Vec::with_capacity(1 + 2 * len);
         sec1.push(4u8);
         for (what, v) in [("x", x), ("y", y)] {
-            let padded = left_pad(v, len)
-                .ok_or_else(|| CryptoError::InvalidKey(format!("{what} longer than {len} bytes")))?;
+            let padded = left_pad(v, len).ok_or_else(|| {
+                CryptoError::InvalidKey(format!("{what} longer than {len} bytes"))
+            })?;
             sec1.extend_from_slice(&padded);
         }
         PublicKey::from_ec_point(curve, &sec1)

@@ -109,7 +109,10 @@ mod tests {
 
     #[test]
     fn der_or_pem_checks_the_label_and_passes_der_through() {
-        assert_eq!(der_from_der_or_pem(b"\x30\x00", "CERTIFICATE").unwrap(), b"\x30\x00");
+        assert_eq!(
+            der_from_der_or_pem(b"\x30\x00", "CERTIFICATE").unwrap(),
+            b"\x30\x00"
+        );
         assert_eq!(
             der_from_der_or_pem(BLOCK.as_bytes(), "PUBLIC KEY").unwrap(),
             vec![0, 1, 2]

@@ -51,9 +51,9 @@ pub(crate) fn verify_prehashed(
         (Inner::Rsa { key, .. }, Scheme::RsaPkcs1v15(hash)) => {
             key.verify(pkcs1v15(hash), digest, signature).map_err(bad)
         }
-        (Inner::Rsa { key, .. }, Scheme::RsaPss { hash, salt_len }) => {
-            key.verify(pss(hash, salt_len), digest, signature).map_err(bad)
-        }
+        (Inner::Rsa { key, .. }, Scheme::RsaPss { hash, salt_len }) => key
+            .verify(pss(hash, salt_len), digest, signature)
+            .map_err(bad),
         (Inner::P256 { key, .. }, Scheme::Ecdsa { encoding, .. }) => {
             let sig = match encoding {
                 EcdsaEncoding::Fixed => p256::ecdsa::Signature::from_slice(signature),

@@ -98,7 +98,10 @@ fn ec_key(curve: Curve, secret: &[u8; 48]) -> (PublicKey, EcSigner) {
                     EcdsaEncoding::Der => sig.to_der().as_bytes().to_vec(),
                 })
             };
-            (PublicKey::from_ec_point(curve, &point).unwrap(), Box::new(sign))
+            (
+                PublicKey::from_ec_point(curve, &point).unwrap(),
+                Box::new(sign),
+            )
         }
         Curve::P384 => {
             let sk = p384::ecdsa::SigningKey::from_slice(secret).unwrap();
@@ -110,7 +113,10 @@ fn ec_key(curve: Curve, secret: &[u8; 48]) -> (PublicKey, EcSigner) {
                     EcdsaEncoding::Der => sig.to_der().as_bytes().to_vec(),
                 })
             };
-            (PublicKey::from_ec_point(curve, &point).unwrap(), Box::new(sign))
+            (
+                PublicKey::from_ec_point(curve, &point).unwrap(),
+                Box::new(sign),
+            )
         }
     }
 }
@@ -126,7 +132,12 @@ fn cases(message: &[u8]) -> Vec<Case> {
                 let scheme = Scheme::Ecdsa { hash, encoding };
                 let Some(signature) = sign(&hash.digest(message), encoding) else {
                     // Both providers must refuse what cannot be signed, too.
-                    assert!(!agree(&key, scheme, message, &[0x30, 0x06, 2, 1, 1, 2, 1, 1]));
+                    assert!(!agree(
+                        &key,
+                        scheme,
+                        message,
+                        &[0x30, 0x06, 2, 1, 1, 2, 1, 1]
+                    ));
                     continue;
                 };
                 out.push(Case {
@@ -196,26 +207,50 @@ fn both_providers_accept_every_valid_signature() {
 #[test]
 fn both_providers_reject_every_one_byte_mutation_and_the_wrong_key() {
     for c in cases(b"the signed bytes") {
-        assert!(!agree(&c.other, c.scheme, &c.message, &c.signature), "{}", c.scheme);
+        assert!(
+            !agree(&c.other, c.scheme, &c.message, &c.signature),
+            "{}",
+            c.scheme
+        );
         // The DER header and the first and last bytes of r and s (or of the RSA block), and a
         // sample of the rest.
         let n = c.signature.len();
         for i in (0..n).filter(|&i| i < 8 || i + 8 >= n || i % 16 == 0) {
             let mut sig = c.signature.clone();
             sig[i] ^= 0x01;
-            assert!(!agree(&c.key, c.scheme, &c.message, &sig), "{} sig byte {i}", c.scheme);
+            assert!(
+                !agree(&c.key, c.scheme, &c.message, &sig),
+                "{} sig byte {i}",
+                c.scheme
+            );
         }
         for i in 0..c.message.len() {
             let mut msg = c.message.clone();
             msg[i] ^= 0x80;
-            assert!(!agree(&c.key, c.scheme, &msg, &c.signature), "{} msg byte {i}", c.scheme);
+            assert!(
+                !agree(&c.key, c.scheme, &msg, &c.signature),
+                "{} msg byte {i}",
+                c.scheme
+            );
         }
         let mut long = c.signature.clone();
         long.push(0);
-        assert!(!agree(&c.key, c.scheme, &c.message, &long), "{} longer", c.scheme);
+        assert!(
+            !agree(&c.key, c.scheme, &c.message, &long),
+            "{} longer",
+            c.scheme
+        );
         let short = &c.signature[..c.signature.len() - 1];
-        assert!(!agree(&c.key, c.scheme, &c.message, short), "{} shorter", c.scheme);
-        assert!(!agree(&c.key, c.scheme, &c.message, &[]), "{} empty", c.scheme);
+        assert!(
+            !agree(&c.key, c.scheme, &c.message, short),
+            "{} shorter",
+            c.scheme
+        );
+        assert!(
+            !agree(&c.key, c.scheme, &c.message, &[]),
+            "{} empty",
+            c.scheme
+        );
     }
 }
 
@@ -237,7 +272,11 @@ fn both_providers_reject_a_mutated_rsa_modulus_and_a_mutated_ec_point_is_refused
                 let mid = n.len() / 2;
                 n[mid] ^= 0x10;
                 let mutated = PublicKey::from_rsa_components(&n, 65537).unwrap();
-                assert!(!agree(&mutated, c.scheme, &c.message, &c.signature), "{}", c.scheme);
+                assert!(
+                    !agree(&mutated, c.scheme, &c.message, &c.signature),
+                    "{}",
+                    c.scheme
+                );
             }
         }
     }

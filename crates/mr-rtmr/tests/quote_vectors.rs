@@ -295,7 +295,8 @@ fn collateral_with(json: &[u8], field: &str, from: &str, to: &str) -> Collateral
 }
 
 #[test]
-fn verified_collateral_signatures_are_cached_and_a_one_byte_change_is_verified_again_and_rejected() {
+fn verified_collateral_signatures_are_cached_and_a_one_byte_change_is_verified_again_and_rejected()
+{
     let Some(q) = read("tdx_quote") else { return };
     let json = read("tdx_quote_collateral.json").unwrap();
     let opts = |c| VerifyOptions::at_unix(TDX_QUOTE_NOW).with_collateral(c);
@@ -313,8 +314,16 @@ fn verified_collateral_signatures_are_cached_and_a_one_byte_change_is_verified_a
     // One byte of the signed TCB info or QE identity changed: not in the cache, verified again,
     // and refused.
     for (field, from, to) in [
-        ("tcb_info", "\"issueDate\":\"2025-06-19T10:16:03Z\"", "\"issueDate\":\"2025-06-19T10:16:04Z\""),
-        ("qe_identity", "\"issueDate\":\"2025-06-19T10:32:27Z\"", "\"issueDate\":\"2025-06-19T10:32:28Z\""),
+        (
+            "tcb_info",
+            "\"issueDate\":\"2025-06-19T10:16:03Z\"",
+            "\"issueDate\":\"2025-06-19T10:16:04Z\"",
+        ),
+        (
+            "qe_identity",
+            "\"issueDate\":\"2025-06-19T10:32:27Z\"",
+            "\"issueDate\":\"2025-06-19T10:32:28Z\"",
+        ),
     ] {
         let changed = collateral_with(&json, field, from, to);
         let before = quote::signature_cache_stats();
@@ -339,7 +348,11 @@ fn verified_collateral_signatures_are_cached_and_a_one_byte_change_is_verified_a
     // The original still verifies (the cache held nothing wrong).
     let c = Collateral::from_json(&json).unwrap();
     assert_eq!(
-        quote::verify(&q, &opts(c)).unwrap().tcb_status().unwrap().status,
+        quote::verify(&q, &opts(c))
+            .unwrap()
+            .tcb_status()
+            .unwrap()
+            .status,
         "UpToDate"
     );
 }

@@ -63,7 +63,12 @@ pub fn clear_signature_cache() {
     *VERIFIED.lock().unwrap_or_else(PoisonError::into_inner) = None;
 }
 
-fn cache_key(encoding: EcdsaEncoding, public_key: &[u8], message: &[u8], signature: &[u8]) -> [u8; 32] {
+fn cache_key(
+    encoding: EcdsaEncoding,
+    public_key: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"mr-rtmr verified ECDSA P-256 SHA-256\0");
     h.update([encoding as u8]);
@@ -115,7 +120,8 @@ impl rustls_pki_types::SignatureVerificationAlgorithm for ProviderP256Sha256 {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), InvalidSignature> {
-        verify_p256(public_key, message, signature, EcdsaEncoding::Der).map_err(|_| InvalidSignature)
+        verify_p256(public_key, message, signature, EcdsaEncoding::Der)
+            .map_err(|_| InvalidSignature)
     }
 
     fn public_key_alg_id(&self) -> AlgorithmIdentifier {

@@ -18,7 +18,9 @@
 //!    (TCB info, QE identity, CRLs, TCB level) through `dcap-qvl`, giving the TCB status.
 //!    dcap-qvl then also performs steps 2-5 (against the same root and time, adding the PCK and
 //!    root CRLs), so they are not repeated: a failure there is reported as
-//!    [`QuoteError::Collateral`] with dcap-qvl's reason;
+//!    [`QuoteError::Collateral`] with dcap-qvl's reason. Every signature, dcap-qvl's included,
+//!    is verified through mr-crypto's provider, and the ones that verified are cached (a
+//!    verifier checks a platform's collateral once; see [`signature_cache_stats`]);
 //! 8. with or without collateral, the rules that need none: the QE report is from Intel's TDX
 //!    quoting enclave ([`INTEL_TD_QE_MRSIGNER`], [`INTEL_TD_QE_ISVPRODID`]) and that enclave
 //!    is not in debug mode; the TD is not a debug TD ([`TdAttributes::is_debug`]) unless the
@@ -331,10 +333,11 @@ fn verify_inner(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedQuote, 
                 .unwrap_or_else(|| INTEL_SGX_ROOT_CA_DER.to_vec());
             // dcap-qvl wants the quote without trailing bytes.
             let body = bytes.get(..quote.quote_bytes_len()).unwrap_or(bytes);
-            let report = dcap_qvl::verify::QuoteVerifier::<crypto::MrDcapConfig>::new_with_config(root)
-                .allow_debug(options.allow_debug_td)
-                .verify(body, c, at)
-                .map_err(|e| QuoteError::Collateral(format!("{e:#}")))?;
+            let report =
+                dcap_qvl::verify::QuoteVerifier::<crypto::MrDcapConfig>::new_with_config(root)
+                    .allow_debug(options.allow_debug_td)
+                    .verify(body, c, at)
+                    .map_err(|e| QuoteError::Collateral(format!("{e:#}")))?;
             Some(TcbStatus {
                 status: report.status,
                 advisory_ids: report.advisory_ids,
