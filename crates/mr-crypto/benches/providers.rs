@@ -39,7 +39,8 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("verify");
     for p in providers {
         p.verify(&ec, ec_scheme, &message, &ec_sig).expect("valid");
-        p.verify(&rsa, rsa_scheme, &message, &rsa_sig).expect("valid");
+        p.verify(&rsa, rsa_scheme, &message, &rsa_sig)
+            .expect("valid");
         g.bench_function(format!("p256_sha256/{}", p.name()), |b| {
             b.iter(|| p.verify(&ec, ec_scheme, &message, &ec_sig))
         });
