@@ -8,3 +8,6 @@ export MR_SHARED="${MR_SHARED:-$(cd .. && pwd)/shared}"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo test --workspace --all-features
+# --all-features verifies with the ring provider; the default RustCrypto provider runs the
+# crates that verify signatures once more.
+cargo test -p mr-crypto -p mr-tpm -p mr-rtmr -p mr-policy

@@ -11,7 +11,6 @@
 
 use base64::Engine;
 use serde::Deserialize;
-use sha2::Digest as _;
 
 use crate::error::PolicyError;
 use crate::keys::ImaKey;
@@ -47,28 +46,29 @@ impl DsseKey {
         )?)
     }
 
-    /// True when `sig` is this key's signature of `message`.
+    /// True when `sig` is this key's signature of `message` (through the crypto provider:
+    /// ECDSA DER or fixed-size, RSA PKCS#1 v1.5 with SHA-256).
     fn verifies(&self, message: &[u8], sig: &[u8]) -> bool {
-        match &self.0 {
-            ImaKey::P256(k) => {
-                use p256::ecdsa::signature::hazmat::PrehashVerifier;
-                let digest = sha2::Sha256::digest(message);
-                p256::ecdsa::Signature::from_der(sig)
-                    .or_else(|_| p256::ecdsa::Signature::from_slice(sig))
-                    .is_ok_and(|s| k.verify_prehash(&digest, &s).is_ok())
+        use mr_crypto::{Curve, EcdsaEncoding, Hash, KeyType, Scheme};
+        let key = self.0.public_key();
+        let provider = mr_crypto::default_provider();
+        match key.key_type() {
+            KeyType::Ec(curve) => {
+                let hash = match curve {
+                    Curve::P256 => Hash::Sha256,
+                    Curve::P384 => Hash::Sha384,
+                };
+                [EcdsaEncoding::Der, EcdsaEncoding::Fixed]
+                    .into_iter()
+                    .any(|encoding| {
+                        provider
+                            .verify(key, Scheme::Ecdsa { hash, encoding }, message, sig)
+                            .is_ok()
+                    })
             }
-            ImaKey::P384(k) => {
-                use p384::ecdsa::signature::hazmat::PrehashVerifier;
-                let digest = sha2::Sha384::digest(message);
-                p384::ecdsa::Signature::from_der(sig)
-                    .or_else(|_| p384::ecdsa::Signature::from_slice(sig))
-                    .is_ok_and(|s| k.verify_prehash(&digest, &s).is_ok())
-            }
-            ImaKey::Rsa(k) => {
-                let digest = sha2::Sha256::digest(message);
-                k.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &digest, sig)
-                    .is_ok()
-            }
+            KeyType::Rsa { .. } => provider
+                .verify(key, Scheme::RsaPkcs1v15(Hash::Sha256), message, sig)
+                .is_ok(),
         }
     }
 }

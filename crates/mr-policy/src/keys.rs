@@ -5,11 +5,9 @@
 //! `RSAPublicKey` DER for RSA, the uncompressed X9.62 point for EC), or, for a certificate with a
 //! Subject Key Identifier, its last four bytes — as the kernel and evmctl compute it.
 
-use der::{Decode, DecodePem};
-use rsa::pkcs1::EncodeRsaPublicKey;
-use rsa::Pkcs1v15Sign;
+use der::Decode;
+use mr_crypto::{default_provider, CryptoError, EcdsaEncoding, Hash, KeyType, PublicKey, Scheme};
 use sha1::Digest as _;
-use spki::SubjectPublicKeyInfoRef;
 
 /// Why a key cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,25 +24,21 @@ pub enum KeyError {
     Invalid(String),
 }
 
-/// A public key that verifies IMA file signatures.
+/// A public key that verifies IMA file signatures: RSA (PKCS#1 v1.5 signatures), ECDSA over
+/// NIST P-256 or P-384 (DER signatures).
 #[derive(Clone, Debug)]
-pub enum ImaKey {
-    /// RSA (PKCS#1 v1.5 signatures).
-    Rsa(rsa::RsaPublicKey),
-    /// ECDSA over NIST P-256 (DER signatures).
-    P256(p256::ecdsa::VerifyingKey),
-    /// ECDSA over NIST P-384 (DER signatures).
-    P384(p384::ecdsa::VerifyingKey),
+pub struct ImaKey(PublicKey);
+
+impl From<CryptoError> for KeyError {
+    fn from(e: CryptoError) -> KeyError {
+        match e {
+            CryptoError::Pem(m) | CryptoError::KeyEncoding(m) => KeyError::Encoding(m),
+            CryptoError::UnsupportedKey(m) => KeyError::Unsupported(m),
+            other => KeyError::Invalid(other.to_string()),
+        }
+    }
 }
 
-const OID_RSA: der::asn1::ObjectIdentifier =
-    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const OID_EC: der::asn1::ObjectIdentifier =
-    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const OID_P256: der::asn1::ObjectIdentifier =
-    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-const OID_P384: der::asn1::ObjectIdentifier =
-    der::asn1::ObjectIdentifier::new_unwrap("1.3.132.0.34");
 const OID_SKID: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("2.5.29.14");
 
 /// Linux `enum hash_algo` values that mr verifies signatures with.
@@ -64,13 +58,9 @@ const SIG_HEADER_LEN: usize = 9;
 
 /// The key id of a public key (last four bytes of the SHA-1 of its key bytes, big endian).
 pub fn keyid_v2(key: &ImaKey) -> u32 {
-    let bytes = match key {
-        ImaKey::Rsa(k) => k
-            .to_pkcs1_der()
-            .map(|d| d.as_bytes().to_vec())
-            .unwrap_or_default(),
-        ImaKey::P256(k) => k.to_sec1_point(false).as_bytes().to_vec(),
-        ImaKey::P384(k) => k.to_sec1_point(false).as_bytes().to_vec(),
+    let bytes = match key.0.ec_point() {
+        Some(point) => point.to_vec(),
+        None => key.0.rsa_pkcs1_der().unwrap_or_default(),
     };
     let digest = sha1::Sha1::digest(&bytes);
     u32::from_be_bytes([digest[16], digest[17], digest[18], digest[19]])
@@ -84,42 +74,12 @@ impl ImaKey {
 
     /// From a DER SubjectPublicKeyInfo.
     pub fn from_spki_der(der: &[u8]) -> Result<ImaKey, KeyError> {
-        let spki = SubjectPublicKeyInfoRef::from_der(der)
-            .map_err(|e| KeyError::Encoding(e.to_string()))?;
-        ImaKey::from_spki(&spki)
+        Ok(ImaKey(PublicKey::from_spki_der(der)?))
     }
 
-    fn from_spki(spki: &SubjectPublicKeyInfoRef<'_>) -> Result<ImaKey, KeyError> {
-        let bits = spki
-            .subject_public_key
-            .as_bytes()
-            .ok_or_else(|| KeyError::Encoding("public key bit string not octet aligned".into()))?;
-        let oid = spki.algorithm.oid;
-        if oid == OID_RSA {
-            use rsa::pkcs1::DecodeRsaPublicKey;
-            let key = rsa::RsaPublicKey::from_pkcs1_der(bits)
-                .map_err(|e| KeyError::Invalid(e.to_string()))?;
-            return Ok(ImaKey::Rsa(key));
-        }
-        if oid == OID_EC {
-            let curve = spki
-                .algorithm
-                .parameters_oid()
-                .map_err(|e| KeyError::Encoding(format!("EC parameters: {e}")))?;
-            let invalid = |e: p256::ecdsa::Error| KeyError::Invalid(e.to_string());
-            if curve == OID_P256 {
-                return p256::ecdsa::VerifyingKey::from_sec1_bytes(bits)
-                    .map(ImaKey::P256)
-                    .map_err(invalid);
-            }
-            if curve == OID_P384 {
-                return p384::ecdsa::VerifyingKey::from_sec1_bytes(bits)
-                    .map(ImaKey::P384)
-                    .map_err(invalid);
-            }
-            return Err(KeyError::Unsupported(format!("EC curve {curve}")));
-        }
-        Err(KeyError::Unsupported(oid.to_string()))
+    /// The verifying key.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.0
     }
 
     /// Interpret a measured buffer (an `ima-buf` entry of a keyring) as a key: a DER or PEM X.509
@@ -131,48 +91,55 @@ impl ImaKey {
         if let Ok(cert) = x509_cert::Certificate::from_der(buf) {
             return key_of_certificate(&cert).map(Some);
         }
-        if let Ok(text) = std::str::from_utf8(buf) {
-            if let Ok(cert) = x509_cert::Certificate::from_pem(text) {
-                return key_of_certificate(&cert).map(Some);
-            }
-            if let Ok((label, der)) = der::pem::decode_vec(text.as_bytes()) {
-                if label == "PUBLIC KEY" {
-                    return ImaKey::from_spki_der(&der).map(|k| Some((k, None)));
+        // A PEM block with nothing but whitespace around it.
+        if let Ok(Some(block)) = mr_crypto::pem::first_block(buf) {
+            let outside = buf
+                .get(..block.span.start)
+                .into_iter()
+                .chain(buf.get(block.span.end..))
+                .flatten();
+            if outside.into_iter().all(u8::is_ascii_whitespace) {
+                match block.label.as_str() {
+                    "CERTIFICATE" => {
+                        if let Ok(cert) = x509_cert::Certificate::from_der(&block.der) {
+                            return key_of_certificate(&cert).map(Some);
+                        }
+                    }
+                    "PUBLIC KEY" => {
+                        return ImaKey::from_spki_der(&block.der).map(|k| Some((k, None)))
+                    }
+                    _ => {}
                 }
             }
         }
-        if SubjectPublicKeyInfoRef::from_der(buf).is_ok() {
+        if spki::SubjectPublicKeyInfoRef::from_der(buf).is_ok() {
             return ImaKey::from_spki_der(buf).map(|k| Some((k, None)));
         }
         Ok(None)
     }
 
-    /// Verify `sig` over the prehashed `digest` made with the Linux `hash_algo` `algo`.
-    fn verify_prehash(&self, algo: u8, digest: &[u8], sig: &[u8]) -> bool {
-        match self {
-            ImaKey::Rsa(k) => {
-                let scheme = match algo {
-                    HASH_ALGO_SHA1 => Pkcs1v15Sign::new::<sha1::Sha1>(),
-                    HASH_ALGO_SHA224 => Pkcs1v15Sign::new::<sha2::Sha224>(),
-                    HASH_ALGO_SHA256 => Pkcs1v15Sign::new::<sha2::Sha256>(),
-                    HASH_ALGO_SHA384 => Pkcs1v15Sign::new::<sha2::Sha384>(),
-                    HASH_ALGO_SHA512 => Pkcs1v15Sign::new::<sha2::Sha512>(),
-                    _ => return false,
-                };
-                k.verify(scheme, digest, sig).is_ok()
-            }
-            ImaKey::P256(k) => {
-                use p256::ecdsa::signature::hazmat::PrehashVerifier;
-                p256::ecdsa::Signature::from_der(sig)
-                    .is_ok_and(|s| k.verify_prehash(digest, &s).is_ok())
-            }
-            ImaKey::P384(k) => {
-                use p384::ecdsa::signature::hazmat::PrehashVerifier;
-                p384::ecdsa::Signature::from_der(sig)
-                    .is_ok_and(|s| k.verify_prehash(digest, &s).is_ok())
-            }
+    /// The scheme of an IMA signature made with `hash` by this key.
+    fn scheme(&self, hash: Hash) -> Scheme {
+        match self.0.key_type() {
+            KeyType::Rsa { .. } => Scheme::RsaPkcs1v15(hash),
+            KeyType::Ec(_) => Scheme::Ecdsa {
+                hash,
+                encoding: EcdsaEncoding::Der,
+            },
         }
     }
+}
+
+/// The hash of a Linux `hash_algo` id, for those mr verifies signatures with.
+fn signature_hash(algo: u8) -> Option<Hash> {
+    Some(match algo {
+        HASH_ALGO_SHA1 => Hash::Sha1,
+        HASH_ALGO_SHA224 => Hash::Sha224,
+        HASH_ALGO_SHA256 => Hash::Sha256,
+        HASH_ALGO_SHA384 => Hash::Sha384,
+        HASH_ALGO_SHA512 => Hash::Sha512,
+        _ => return None,
+    })
 }
 
 fn key_of_certificate(cert: &x509_cert::Certificate) -> Result<(ImaKey, Option<u32>), KeyError> {
@@ -206,17 +173,6 @@ fn hash_algo_id(name: &str) -> Option<u8> {
         "sha512" => Some(HASH_ALGO_SHA512),
         _ => None,
     }
-}
-
-fn hash_with(algo: u8, data: &[u8]) -> Option<Vec<u8>> {
-    Some(match algo {
-        HASH_ALGO_SHA1 => sha1::Sha1::digest(data).to_vec(),
-        HASH_ALGO_SHA224 => sha2::Sha224::digest(data).to_vec(),
-        HASH_ALGO_SHA256 => sha2::Sha256::digest(data).to_vec(),
-        HASH_ALGO_SHA384 => sha2::Sha384::digest(data).to_vec(),
-        HASH_ALGO_SHA512 => sha2::Sha512::digest(data).to_vec(),
-        _ => return None,
-    })
 }
 
 /// Outcome of checking an IMA signature.
@@ -254,28 +210,23 @@ pub(crate) fn check_signature<'k>(
     let Some(file_algo) = hash_algo_id(algo) else {
         return SigCheck::Bad(format!("unsupported digest algorithm {algo}"));
     };
-    let signed: Vec<u8> = match (typ, version) {
+    // Version 2 signs the file digest (a prehashed verification); version 3 signs the
+    // `ima_file_id` (hashed by the provider).
+    let (signed, prehashed): (Vec<u8>, bool) = match (typ, version) {
         (EVM_IMA_XATTR_DIGSIG | EVM_XATTR_PORTABLE_DIGSIG, 2) => {
             if hash_algo != file_algo {
                 return SigCheck::Bad(format!(
                     "signature hash algorithm {hash_algo} is not the file digest's ({algo})"
                 ));
             }
-            digest.to_vec()
+            (digest.to_vec(), true)
         }
         (EVM_IMA_XATTR_DIGSIG | IMA_VERITY_DIGSIG, 3) => {
             let mut file_id = Vec::with_capacity(2 + digest.len());
             file_id.push(typ);
             file_id.push(file_algo);
             file_id.extend_from_slice(digest);
-            match hash_with(hash_algo, &file_id) {
-                Some(d) => d,
-                None => {
-                    return SigCheck::Bad(format!(
-                        "unsupported signature hash algorithm {hash_algo}"
-                    ))
-                }
-            }
+            (file_id, false)
         }
         _ => {
             return SigCheck::Bad(format!(
@@ -283,10 +234,20 @@ pub(crate) fn check_signature<'k>(
             ))
         }
     };
+    let Some(hash) = signature_hash(hash_algo) else {
+        return SigCheck::Bad(format!("unsupported signature hash algorithm {hash_algo}"));
+    };
     let Some(key) = find_key(keyid) else {
         return SigCheck::Bad(format!("no key with id {keyid:08x}"));
     };
-    if key.verify_prehash(hash_algo, &signed, body) {
+    let scheme = key.scheme(hash);
+    let provider = default_provider();
+    let verified = if prehashed {
+        provider.verify_prehashed(&key.0, scheme, &signed, body)
+    } else {
+        provider.verify(&key.0, scheme, &signed, body)
+    };
+    if verified.is_ok() {
         SigCheck::Good
     } else {
         SigCheck::Bad(format!("signature does not verify with key {keyid:08x}"))

@@ -283,3 +283,81 @@ fn trailing_bytes_are_tolerated_and_reported() {
     .unwrap();
     assert_eq!(v.tcb_status().unwrap().status, "UpToDate");
 }
+
+/// `json` with one byte of the string field `field` changed (`from` → `to`, once).
+fn collateral_with(json: &[u8], field: &str, from: &str, to: &str) -> Collateral {
+    let mut v: serde_json::Value = serde_json::from_slice(json).unwrap();
+    let s = v[field].as_str().unwrap();
+    assert_eq!(s.matches(from).count(), 1, "{field} has one {from:?}");
+    assert_eq!(from.len(), to.len());
+    v[field] = serde_json::Value::String(s.replacen(from, to, 1));
+    Collateral::from_json(&serde_json::to_vec(&v).unwrap()).unwrap()
+}
+
+#[test]
+fn verified_collateral_signatures_are_cached_and_a_one_byte_change_is_verified_again_and_rejected()
+{
+    let Some(q) = read("tdx_quote") else { return };
+    let json = read("tdx_quote_collateral.json").unwrap();
+    let opts = |c| VerifyOptions::at_unix(TDX_QUOTE_NOW).with_collateral(c);
+    let c = Collateral::from_json(&json).unwrap();
+    quote::verify(&q, &opts(c.clone())).unwrap();
+    // Warm: the platform's signatures (PCK chain, TCB info and QE identity with their issuer
+    // chains, the two CRLs) come from the cache. Other tests share the process-wide counters,
+    // which only grow.
+    let before = quote::signature_cache_stats();
+    quote::verify(&q, &opts(c)).unwrap();
+    let after = quote::signature_cache_stats();
+    assert!(after.hits >= before.hits + 6, "{before:?} -> {after:?}");
+    assert!(after.entries > 0);
+
+    // One byte of the signed TCB info or QE identity changed: not in the cache, verified again,
+    // and refused.
+    for (field, from, to) in [
+        (
+            "tcb_info",
+            "\"issueDate\":\"2025-06-19T10:16:03Z\"",
+            "\"issueDate\":\"2025-06-19T10:16:04Z\"",
+        ),
+        (
+            "qe_identity",
+            "\"issueDate\":\"2025-06-19T10:32:27Z\"",
+            "\"issueDate\":\"2025-06-19T10:32:28Z\"",
+        ),
+    ] {
+        let changed = collateral_with(&json, field, from, to);
+        let before = quote::signature_cache_stats();
+        let err = quote::verify(&q, &opts(changed)).unwrap_err();
+        let after = quote::signature_cache_stats();
+        let why = err.to_string();
+        assert!(
+            matches!(quote_error(err), QuoteError::Collateral(_)),
+            "{field}: {why}"
+        );
+        assert!(after.misses > before.misses, "{field}: verified again");
+    }
+    // A one-byte change in a CRL's signed part is refused too.
+    let crl = json_field(&json, "root_ca_crl");
+    let mut bytes = hex::decode(&crl).unwrap();
+    let i = bytes.len() / 3;
+    bytes[i] ^= 0x01;
+    let mut v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    v["root_ca_crl"] = serde_json::Value::String(hex::encode(bytes));
+    let changed = Collateral::from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+    assert!(quote::verify(&q, &opts(changed)).is_err());
+    // The original still verifies (the cache held nothing wrong).
+    let c = Collateral::from_json(&json).unwrap();
+    assert_eq!(
+        quote::verify(&q, &opts(c))
+            .unwrap()
+            .tcb_status()
+            .unwrap()
+            .status,
+        "UpToDate"
+    );
+}
+
+fn json_field(json: &[u8], field: &str) -> String {
+    let v: serde_json::Value = serde_json::from_slice(json).unwrap();
+    v[field].as_str().unwrap().to_owned()
+}

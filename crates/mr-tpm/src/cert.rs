@@ -8,11 +8,10 @@
 //! caller's policy).
 
 use der::{Decode, Encode};
-use mr_core::HashAlg;
-use rsa::Pkcs1v15Sign;
+use mr_crypto::{default_provider, EcdsaEncoding, Hash, KeyType, Scheme};
 
 use crate::error::Error;
-use crate::public::{AkPublic, VerifyKey};
+use crate::public::{invalid_key, AkPublic};
 
 const ECDSA_SHA256: der::asn1::ObjectIdentifier =
     der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
@@ -32,26 +31,15 @@ const SHA384: der::asn1::ObjectIdentifier =
     der::asn1::ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
 const SHA512: der::asn1::ObjectIdentifier =
     der::asn1::ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
+const MGF1: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.8");
 /// At most this many certificates between a leaf and its root in [`verify_chain`].
 pub const MAX_CHAIN_DEPTH: usize = 8;
 
 /// DER bytes of the first certificate in `input` (PEM or DER).
 pub fn certificate_der(input: &[u8]) -> Result<Vec<u8>, Error> {
-    let start = input
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(0);
-    if input
-        .get(start..)
-        .is_some_and(|t| t.starts_with(b"-----BEGIN "))
-    {
-        let (label, der_bytes) = crate::public::first_pem_block(input)?;
-        if label != "CERTIFICATE" {
-            return Err(Error::InvalidKey(format!(
-                "expected a CERTIFICATE, found {label:?}"
-            )));
-        }
-        Ok(der_bytes)
+    if mr_crypto::pem::starts_with_pem(input) {
+        mr_crypto::pem::der_from_der_or_pem(input, "CERTIFICATE").map_err(invalid_key)
     } else {
         Ok(input.to_vec())
     }
@@ -84,42 +72,33 @@ pub fn verify_issued_by(cert: &[u8], issuer: &[u8]) -> Result<(), Error> {
         return verify_pss(&c, &key, &tbs, sig);
     }
     let hash = if oid == ECDSA_SHA256 || oid == RSA_SHA256 {
-        HashAlg::Sha256
+        Hash::Sha256
     } else if oid == ECDSA_SHA384 || oid == RSA_SHA384 {
-        HashAlg::Sha384
+        Hash::Sha384
     } else if oid == RSA_SHA512 {
-        HashAlg::Sha512
+        Hash::Sha512
     } else {
         return Err(Error::InvalidKey(format!(
             "unsupported certificate signature algorithm {oid}"
         )));
     };
-    let digest = hash.hash(&tbs);
     let is_ecdsa = oid == ECDSA_SHA256 || oid == ECDSA_SHA384;
-    match (&key.key, is_ecdsa) {
-        (VerifyKey::P256(k), true) => {
-            use p256::ecdsa::signature::hazmat::PrehashVerifier;
-            let s = p256::ecdsa::Signature::from_der(sig).map_err(|_| bad())?;
-            k.verify_prehash(digest.as_bytes(), &s).map_err(|_| bad())
+    let scheme = match (key.public_key().key_type(), is_ecdsa) {
+        (KeyType::Ec(_), true) => Scheme::Ecdsa {
+            hash,
+            encoding: EcdsaEncoding::Der,
+        },
+        (KeyType::Rsa { .. }, false) => Scheme::RsaPkcs1v15(hash),
+        _ => {
+            return Err(Error::CertificateChain(format!(
+                "signature algorithm {oid} does not fit the issuer's {} key",
+                key.description()
+            )))
         }
-        (VerifyKey::P384(k), true) => {
-            use p384::ecdsa::signature::hazmat::PrehashVerifier;
-            let s = p384::ecdsa::Signature::from_der(sig).map_err(|_| bad())?;
-            k.verify_prehash(digest.as_bytes(), &s).map_err(|_| bad())
-        }
-        (VerifyKey::Rsa(k), false) => {
-            let scheme = match hash {
-                HashAlg::Sha384 => Pkcs1v15Sign::new::<sha2::Sha384>(),
-                HashAlg::Sha512 => Pkcs1v15Sign::new::<sha2::Sha512>(),
-                _ => Pkcs1v15Sign::new::<sha2::Sha256>(),
-            };
-            k.verify(scheme, digest.as_bytes(), sig).map_err(|_| bad())
-        }
-        _ => Err(Error::CertificateChain(format!(
-            "signature algorithm {oid} does not fit the issuer's {} key",
-            key.description()
-        ))),
-    }
+    };
+    default_provider()
+        .verify(key.public_key(), scheme, &tbs, sig)
+        .map_err(|_| bad())
 }
 
 /// RSASSA-PSS (RFC 4055): the hash and salt length from the signature algorithm's parameters,
@@ -130,11 +109,11 @@ fn verify_pss(
     tbs: &[u8],
     sig: &[u8],
 ) -> Result<(), Error> {
-    let VerifyKey::Rsa(k) = &key.key else {
+    if !matches!(key.public_key().key_type(), KeyType::Rsa { .. }) {
         return Err(Error::CertificateChain(
             "RSASSA-PSS signature by a key that is not RSA".into(),
         ));
-    };
+    }
     let params = cert
         .signature_algorithm
         .parameters
@@ -142,72 +121,57 @@ fn verify_pss(
         .ok_or_else(|| Error::InvalidKey("RSASSA-PSS without parameters".into()))?
         .to_der()
         .map_err(|e| Error::InvalidKey(format!("RSASSA-PSS parameters: {e}")))?;
-    let params = rsa::pkcs1::RsaPssParams::from_der(&params)
+    let params = pkcs1::RsaPssParams::from_der(&params)
         .map_err(|e| Error::InvalidKey(format!("RSASSA-PSS parameters: {e}")))?;
-    let salt = usize::from(params.salt_len);
-    let hash = params.hash.oid;
-    let bad = || Error::CertificateChain("signature does not verify with the issuer's key".into());
-    if hash == SHA256 {
-        let d = HashAlg::Sha256.hash(tbs);
-        k.verify(
-            rsa::Pss::new_with_salt::<sha2::Sha256>(salt),
-            d.as_bytes(),
-            sig,
-        )
-    } else if hash == SHA384 {
-        let d = HashAlg::Sha384.hash(tbs);
-        k.verify(
-            rsa::Pss::new_with_salt::<sha2::Sha384>(salt),
-            d.as_bytes(),
-            sig,
-        )
-    } else if hash == SHA512 {
-        let d = HashAlg::Sha512.hash(tbs);
-        k.verify(
-            rsa::Pss::new_with_salt::<sha2::Sha512>(salt),
-            d.as_bytes(),
-            sig,
-        )
+    let salt_len = usize::from(params.salt_len);
+    let oid = params.hash.oid;
+    let hash = if oid == SHA256 {
+        Hash::Sha256
+    } else if oid == SHA384 {
+        Hash::Sha384
+    } else if oid == SHA512 {
+        Hash::Sha512
     } else {
         return Err(Error::InvalidKey(format!(
-            "unsupported RSASSA-PSS hash {hash}"
+            "unsupported RSASSA-PSS hash {oid}"
         )));
+    };
+    if params.mask_gen.oid != MGF1 || params.mask_gen.parameters.map(|p| p.oid) != Some(oid) {
+        return Err(Error::InvalidKey(
+            "RSASSA-PSS with a mask generation other than MGF1 over the message hash".into(),
+        ));
     }
-    .map_err(|_| bad())
+    default_provider()
+        .verify(
+            key.public_key(),
+            Scheme::RsaPss { hash, salt_len },
+            tbs,
+            sig,
+        )
+        .map_err(|_| {
+            Error::CertificateChain("signature does not verify with the issuer's key".into())
+        })
 }
 
 /// Every certificate of `input`, PEM blocks labelled `CERTIFICATE` (text between them is
 /// ignored, as in a CA bundle) or one DER certificate; at most `max` of them.
 pub fn certificates_der(input: &[u8], max: usize) -> Result<Vec<Vec<u8>>, Error> {
-    use der::DecodePem as _;
-    let is_pem = input.windows(11).any(|w| w == b"-----BEGIN ");
-    if !is_pem {
-        return Ok(vec![input.to_vec()]);
-    }
-    let text = std::str::from_utf8(input)
-        .map_err(|_| Error::InvalidKey("PEM bundle is not UTF-8".into()))?;
     let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
-        let block = rest.get(start..).unwrap_or_default();
-        let end_marker = "-----END CERTIFICATE-----";
-        let end = block
-            .find(end_marker)
-            .ok_or_else(|| Error::InvalidKey("PEM certificate without an END line".into()))?
-            + end_marker.len();
-        if out.len() == max {
-            return Err(Error::InvalidKey(format!(
-                "more than {max} certificates in the bundle"
-            )));
+    let mut rest = input;
+    while let Some(block) = mr_crypto::pem::first_block(rest).map_err(invalid_key)? {
+        if block.label == "CERTIFICATE" {
+            if out.len() == max {
+                return Err(Error::InvalidKey(format!(
+                    "more than {max} certificates in the bundle"
+                )));
+            }
+            out.push(block.der);
         }
-        let pem = block.get(..end).unwrap_or_default();
-        let cert = x509_cert::Certificate::from_pem(pem.as_bytes())
-            .map_err(|e| Error::InvalidKey(format!("PEM certificate: {e}")))?;
-        out.push(
-            cert.to_der()
-                .map_err(|e| Error::InvalidKey(format!("certificate: {e}")))?,
-        );
-        rest = block.get(end..).unwrap_or_default();
+        rest = rest.get(block.span.end..).unwrap_or_default();
+    }
+    if rest.len() == input.len() {
+        // No PEM block at all: one DER certificate.
+        return Ok(vec![input.to_vec()]);
     }
     if out.is_empty() {
         return Err(Error::InvalidKey("no CERTIFICATE block in the PEM".into()));
@@ -260,7 +224,7 @@ impl VerifiedChain {
 
 /// A certificate's subject and the first 8 bytes of its SHA-256 (`CN=… (sha256 0123…)`).
 pub fn describe(cert: &[u8]) -> String {
-    let fp = HashAlg::Sha256.hash(cert).to_hex();
+    let fp = mr_core::HashAlg::Sha256.hash(cert).to_hex();
     let subject = x509_cert::Certificate::from_der(cert)
         .map(|c| c.tbs_certificate.subject.to_string())
         .unwrap_or_else(|_| "undecodable certificate".into());

@@ -7,7 +7,7 @@ use std::fmt;
 
 use der::{Decode, Encode};
 use mr_core::HashAlg;
-use rsa::pkcs1::DecodeRsaPublicKey;
+use mr_crypto::{Curve, KeyType, PublicKey};
 
 use crate::attest::MAX_DIGEST_SIZE;
 use crate::error::Error;
@@ -228,14 +228,6 @@ impl TpmPublic {
     }
 }
 
-/// A verifying key of one of the supported types.
-#[derive(Clone, Debug)]
-pub(crate) enum VerifyKey {
-    Rsa(rsa::RsaPublicKey),
-    P256(p256::ecdsa::VerifyingKey),
-    P384(p384::ecdsa::VerifyingKey),
-}
-
 /// The format an attestation key was given in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AkFormat {
@@ -267,59 +259,29 @@ impl fmt::Display for AkFormat {
 /// public area) its attributes, scheme and Name.
 #[derive(Clone, Debug)]
 pub struct AkPublic {
-    pub(crate) key: VerifyKey,
+    pub(crate) key: PublicKey,
     tpm: Option<TpmPublic>,
     format: AkFormat,
     id: String,
 }
 
-const OID_RSA: der::asn1::ObjectIdentifier =
-    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const OID_EC: der::asn1::ObjectIdentifier =
-    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const OID_P256: der::asn1::ObjectIdentifier =
-    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-const OID_P384: der::asn1::ObjectIdentifier =
-    der::asn1::ObjectIdentifier::new_unwrap("1.3.132.0.34");
-
-fn pad_to<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], Error> {
-    let trimmed = bytes
-        .get(bytes.iter().take_while(|b| **b == 0).count()..)
-        .unwrap_or_default();
-    let mut out = [0u8; N];
-    let start = N
-        .checked_sub(trimmed.len())
-        .ok_or_else(|| Error::InvalidKey(format!("{what} longer than {N} bytes")))?;
-    if let Some(dst) = out.get_mut(start..) {
-        dst.copy_from_slice(trimmed);
-    }
-    Ok(out)
+/// An mr-crypto key error as an attestation-key error.
+pub(crate) fn invalid_key(e: mr_crypto::CryptoError) -> Error {
+    Error::InvalidKey(e.to_string())
 }
 
-fn ecc_key(curve: u16, x: &[u8], y: &[u8]) -> Result<VerifyKey, Error> {
-    let bad = |e: ecdsa::Error| Error::InvalidKey(format!("ECC point not on the curve: {e}"));
-    match curve {
-        TPM_ECC_NIST_P256 => {
-            let mut sec1 = vec![4u8];
-            sec1.extend_from_slice(&pad_to::<32>(x, "x")?);
-            sec1.extend_from_slice(&pad_to::<32>(y, "y")?);
-            Ok(VerifyKey::P256(
-                p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(bad)?,
-            ))
+fn ecc_key(curve: u16, x: &[u8], y: &[u8]) -> Result<PublicKey, Error> {
+    let curve = match curve {
+        TPM_ECC_NIST_P256 => Curve::P256,
+        TPM_ECC_NIST_P384 => Curve::P384,
+        other => {
+            return Err(Error::UnsupportedAlgorithm {
+                what: "ECC curve",
+                id: other,
+            })
         }
-        TPM_ECC_NIST_P384 => {
-            let mut sec1 = vec![4u8];
-            sec1.extend_from_slice(&pad_to::<48>(x, "x")?);
-            sec1.extend_from_slice(&pad_to::<48>(y, "y")?);
-            Ok(VerifyKey::P384(
-                p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(bad)?,
-            ))
-        }
-        other => Err(Error::UnsupportedAlgorithm {
-            what: "ECC curve",
-            id: other,
-        }),
-    }
+    };
+    PublicKey::from_ec_coordinates(curve, x, y).map_err(invalid_key)
 }
 
 impl AkPublic {
@@ -330,12 +292,9 @@ impl AkPublic {
             PublicParams::Rsa {
                 exponent, modulus, ..
             } => {
+                // TPM 2.0 Part 2, 12.2.3.5: an exponent of zero means 2^16 + 1.
                 let e = if *exponent == 0 { 65537 } else { *exponent };
-                let n = rsa::BigUint::from_bytes_be(modulus);
-                VerifyKey::Rsa(
-                    rsa::RsaPublicKey::new(n, rsa::BigUint::from(e))
-                        .map_err(|e| Error::InvalidKey(format!("RSA key: {e}")))?,
-                )
+                PublicKey::from_rsa_components(modulus, e).map_err(invalid_key)?
             }
             PublicParams::Ecc { curve, x, y, .. } => ecc_key(*curve, x, y)?,
         };
@@ -364,33 +323,7 @@ impl AkPublic {
     }
 
     fn spki(der_bytes: &[u8], format: AkFormat) -> Result<AkPublic, Error> {
-        let spki = spki::SubjectPublicKeyInfoRef::from_der(der_bytes)
-            .map_err(|e| Error::InvalidKey(format!("SubjectPublicKeyInfo: {e}")))?;
-        let bits = spki.subject_public_key.raw_bytes();
-        let key = if spki.algorithm.oid == OID_RSA {
-            VerifyKey::Rsa(
-                rsa::RsaPublicKey::from_pkcs1_der(bits)
-                    .map_err(|e| Error::InvalidKey(format!("RSA key: {e}")))?,
-            )
-        } else if spki.algorithm.oid == OID_EC {
-            let curve = spki
-                .algorithm
-                .parameters_oid()
-                .map_err(|e| Error::InvalidKey(format!("EC key without a named curve: {e}")))?;
-            let bad = |e: ecdsa::Error| Error::InvalidKey(format!("EC point: {e}"));
-            if curve == OID_P256 {
-                VerifyKey::P256(p256::ecdsa::VerifyingKey::from_sec1_bytes(bits).map_err(bad)?)
-            } else if curve == OID_P384 {
-                VerifyKey::P384(p384::ecdsa::VerifyingKey::from_sec1_bytes(bits).map_err(bad)?)
-            } else {
-                return Err(Error::InvalidKey(format!("unsupported EC curve {curve}")));
-            }
-        } else {
-            return Err(Error::InvalidKey(format!(
-                "unsupported key algorithm {}",
-                spki.algorithm.oid
-            )));
-        };
+        let key = PublicKey::from_spki_der(der_bytes).map_err(invalid_key)?;
         let id = format!("spki-sha256:{}", HashAlg::Sha256.hash(der_bytes));
         Ok(AkPublic {
             key,
@@ -415,15 +348,17 @@ impl AkPublic {
 
     /// From PEM text: `PUBLIC KEY`, `RSA PUBLIC KEY` or `CERTIFICATE` (the first block).
     pub fn from_pem(text: &[u8]) -> Result<AkPublic, Error> {
-        let (label, der_bytes) = first_pem_block(text)?;
+        let block = mr_crypto::pem::first_block(text)
+            .map_err(invalid_key)?
+            .ok_or_else(|| Error::InvalidKey("no PEM block".into()))?;
+        let (label, der_bytes) = (block.label, block.der);
         match label.as_str() {
             "PUBLIC KEY" => AkPublic::spki(&der_bytes, AkFormat::Pem),
             "RSA PUBLIC KEY" => {
-                let key = rsa::RsaPublicKey::from_pkcs1_der(&der_bytes)
-                    .map_err(|e| Error::InvalidKey(format!("RSA key: {e}")))?;
+                let key = PublicKey::from_pkcs1_der(&der_bytes).map_err(invalid_key)?;
                 let id = format!("pkcs1-sha256:{}", HashAlg::Sha256.hash(&der_bytes));
                 Ok(AkPublic {
-                    key: VerifyKey::Rsa(key),
+                    key,
                     tpm: None,
                     format: AkFormat::Pem,
                     id,
@@ -441,14 +376,7 @@ impl AkPublic {
                 "key file larger than {MAX_KEY_FILE_SIZE} bytes"
             )));
         }
-        let text_start = bytes
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())
-            .unwrap_or(0);
-        if bytes
-            .get(text_start..)
-            .is_some_and(|t| t.starts_with(b"-----BEGIN "))
-        {
+        if mr_crypto::pem::starts_with_pem(bytes) {
             return AkPublic::from_pem(bytes);
         }
         let first = bytes.first_chunk::<2>().map(|b| u16::from_be_bytes(*b));
@@ -490,12 +418,12 @@ impl AkPublic {
 
     /// A short description: `RSA-2048`, `ECC P-256`, `ECC P-384`.
     pub fn description(&self) -> String {
-        use rsa::traits::PublicKeyParts;
-        match &self.key {
-            VerifyKey::Rsa(k) => format!("RSA-{}", k.n().bits()),
-            VerifyKey::P256(_) => "ECC P-256".to_owned(),
-            VerifyKey::P384(_) => "ECC P-384".to_owned(),
-        }
+        self.key.key_type().to_string()
+    }
+
+    /// The verifying key.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.key
     }
 
     /// The scheme and hash the key's TPM public area fixes, if any.
@@ -510,9 +438,9 @@ impl AkPublic {
     /// the scheme the TPM public area fixes).
     pub(crate) fn check_scheme(&self, scheme: SigScheme, hash: HashAlg) -> Result<(), Error> {
         let type_fits = matches!(
-            (&self.key, scheme),
-            (VerifyKey::Rsa(_), SigScheme::RsaSsa | SigScheme::RsaPss)
-                | (VerifyKey::P256(_) | VerifyKey::P384(_), SigScheme::Ecdsa)
+            (self.key.key_type(), scheme),
+            (KeyType::Rsa { .. }, SigScheme::RsaSsa | SigScheme::RsaPss)
+                | (KeyType::Ec(_), SigScheme::Ecdsa)
         );
         let fixed_fits = match self.fixed_scheme() {
             None => true,
@@ -536,24 +464,4 @@ impl AkPublic {
             key,
         })
     }
-}
-
-pub(crate) fn first_pem_block(text: &[u8]) -> Result<(String, Vec<u8>), Error> {
-    let text =
-        std::str::from_utf8(text).map_err(|_| Error::InvalidKey("PEM is not UTF-8".into()))?;
-    let begin = text
-        .find("-----BEGIN ")
-        .ok_or_else(|| Error::InvalidKey("no PEM block".into()))?;
-    let rest = text.get(begin..).unwrap_or_default();
-    let end_marker = rest
-        .find("-----END ")
-        .ok_or_else(|| Error::InvalidKey("PEM block without END".into()))?;
-    let after_end = rest.get(end_marker + 9..).unwrap_or_default();
-    let close = after_end
-        .find("-----")
-        .ok_or_else(|| Error::InvalidKey("PEM END line not closed".into()))?;
-    let block = rest.get(..end_marker + 9 + close + 5).unwrap_or_default();
-    let (label, der_bytes) = der::pem::decode_vec(block.as_bytes())
-        .map_err(|e| Error::InvalidKey(format!("PEM: {e}")))?;
-    Ok((label.to_owned(), der_bytes))
 }

@@ -8,15 +8,13 @@
 use mr_core::{
     Digest, ExpectedRegisters, HashAlg, MrId, Provenance, RegisterValue, VerifiedRegisters,
 };
-use rsa::{Pkcs1v15Sign, Pss};
-use sha1::Sha1;
-use sha2::{Sha256, Sha384, Sha512};
+use mr_crypto::{default_provider, CryptoError, EcdsaEncoding, Hash, KeyType, Scheme};
 
 use crate::attest::{
     tpms_attest_bytes, Attest, Attested, ClockInfo, QuoteInfo, TPM_GENERATED_VALUE,
 };
 use crate::error::Error;
-use crate::public::{AkPublic, VerifyKey};
+use crate::public::AkPublic;
 use crate::signature::{SigScheme, Signature};
 
 /// A quote whose signature, magic, type and (if one was given) nonce verified; its PCR values are
@@ -184,97 +182,88 @@ pub fn verify_quote(
     verify_quote_signature(attest, signature, ak, Some(nonce))?.verify_pcrs(pcrs)
 }
 
-/// Verify a raw signature over `message` with `ak` (what quote verification does after parsing).
-fn verify_signature(ak: &AkPublic, message: &[u8], sig: &Signature) -> Result<(), Error> {
-    ak.check_scheme(sig.scheme(), sig.hash())?;
-    let digest = sig.hash().hash(message);
-    let digest = digest.as_bytes();
-    match (&ak.key, sig) {
-        (
-            VerifyKey::Rsa(key),
-            Signature::Rsa {
-                scheme: SigScheme::RsaSsa,
-                hash,
-                sig,
-            },
-        ) => {
-            let scheme = match hash {
-                HashAlg::Sha1 => Pkcs1v15Sign::new::<Sha1>(),
-                HashAlg::Sha256 => Pkcs1v15Sign::new::<Sha256>(),
-                HashAlg::Sha384 => Pkcs1v15Sign::new::<Sha384>(),
-                HashAlg::Sha512 => Pkcs1v15Sign::new::<Sha512>(),
-                HashAlg::Sm3_256 => {
-                    return Err(Error::UnsupportedAlgorithm {
-                        what: "signature hash",
-                        id: hash.tcg_id(),
-                    })
-                }
-            };
-            key.verify(scheme, digest, sig)
-                .map_err(|_| Error::BadSignature)
-        }
-        (
-            VerifyKey::Rsa(key),
-            Signature::Rsa {
-                scheme: SigScheme::RsaPss,
-                hash,
-                sig,
-            },
-        ) => {
-            use rsa::traits::PublicKeyParts;
-            // The TPM uses a salt as long as the digest when the key allows it, else the largest.
-            let em_len = (key.n().bits().saturating_sub(1)).div_ceil(8);
-            let max_salt = em_len.saturating_sub(hash.size() + 2);
-            let salts = [hash.size(), max_salt];
-            let ok = salts.iter().any(|salt| {
-                let pss = match hash {
-                    HashAlg::Sha1 => Pss::new_with_salt::<Sha1>(*salt),
-                    HashAlg::Sha256 => Pss::new_with_salt::<Sha256>(*salt),
-                    HashAlg::Sha384 => Pss::new_with_salt::<Sha384>(*salt),
-                    HashAlg::Sha512 => Pss::new_with_salt::<Sha512>(*salt),
-                    HashAlg::Sm3_256 => return false,
-                };
-                key.verify(pss, digest, sig).is_ok()
-            });
-            if ok {
-                Ok(())
-            } else {
-                Err(Error::BadSignature)
-            }
-        }
-        (VerifyKey::P256(key), Signature::Ecdsa { r, s, .. }) => {
-            use p256::ecdsa::signature::hazmat::PrehashVerifier;
-            let (Some(r), Some(s)) = (scalar::<32>(r), scalar::<32>(s)) else {
-                return Err(Error::BadSignature);
-            };
-            let sig =
-                p256::ecdsa::Signature::from_scalars(r, s).map_err(|_| Error::BadSignature)?;
-            key.verify_prehash(digest, &sig)
-                .map_err(|_| Error::BadSignature)
-        }
-        (VerifyKey::P384(key), Signature::Ecdsa { r, s, .. }) => {
-            use p384::ecdsa::signature::hazmat::PrehashVerifier;
-            let (Some(r), Some(s)) = (scalar::<48>(r), scalar::<48>(s)) else {
-                return Err(Error::BadSignature);
-            };
-            let sig =
-                p384::ecdsa::Signature::from_scalars(r, s).map_err(|_| Error::BadSignature)?;
-            key.verify_prehash(digest, &sig)
-                .map_err(|_| Error::BadSignature)
-        }
-        _ => Err(Error::KeySchemeMismatch {
-            signature: sig.to_string(),
-            key: ak.description(),
+/// The mr-crypto hash of a TPM signature hash (SM3 is not verified).
+pub(crate) fn crypto_hash(hash: HashAlg) -> Result<Hash, Error> {
+    match hash {
+        HashAlg::Sha1 => Ok(Hash::Sha1),
+        HashAlg::Sha256 => Ok(Hash::Sha256),
+        HashAlg::Sha384 => Ok(Hash::Sha384),
+        HashAlg::Sha512 => Ok(Hash::Sha512),
+        HashAlg::Sm3_256 => Err(Error::UnsupportedAlgorithm {
+            what: "signature hash",
+            id: hash.tcg_id(),
         }),
     }
 }
 
-/// `bytes` left-padded to N bytes, or `None` if it does not fit.
-fn scalar<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
+/// Verify a raw signature over `message` with `ak` (what quote verification does after parsing),
+/// through the default crypto provider.
+fn verify_signature(ak: &AkPublic, message: &[u8], sig: &Signature) -> Result<(), Error> {
+    ak.check_scheme(sig.scheme(), sig.hash())?;
+    let hash = crypto_hash(sig.hash())?;
+    let key = ak.public_key();
+    let provider = default_provider();
+    let outcome = match sig {
+        Signature::Rsa {
+            scheme: SigScheme::RsaSsa,
+            sig,
+            ..
+        } => provider.verify(key, Scheme::RsaPkcs1v15(hash), message, sig),
+        Signature::Rsa {
+            scheme: SigScheme::RsaPss,
+            sig,
+            ..
+        } => {
+            // The TPM uses a salt as long as the digest when the key allows it, else the largest
+            // (TPM 2.0 Part 1, B.7).
+            let em_len = match key.key_type() {
+                KeyType::Rsa { bits } => bits.saturating_sub(1).div_ceil(8),
+                KeyType::Ec(_) => 0,
+            };
+            let max_salt = em_len.saturating_sub(hash.size() + 2);
+            let mut salts = vec![hash.size().min(max_salt)];
+            if max_salt != hash.size() {
+                salts.push(max_salt);
+            }
+            salts
+                .into_iter()
+                .map(|salt_len| {
+                    provider.verify(key, Scheme::RsaPss { hash, salt_len }, message, sig)
+                })
+                .find(Result::is_ok)
+                .unwrap_or(Err(CryptoError::BadSignature))
+        }
+        Signature::Ecdsa { r, s, .. } => {
+            let len = match key.key_type() {
+                KeyType::Ec(curve) => curve.scalar_len(),
+                KeyType::Rsa { .. } => 0,
+            };
+            let (Some(r), Some(s)) = (scalar(r, len), scalar(s, len)) else {
+                return Err(Error::BadSignature);
+            };
+            let scheme = Scheme::Ecdsa {
+                hash,
+                encoding: EcdsaEncoding::Fixed,
+            };
+            provider.verify(key, scheme, message, &[r, s].concat())
+        }
+        Signature::Rsa { .. } => Err(CryptoError::BadSignature),
+    };
+    outcome.map_err(|e| match e {
+        CryptoError::SchemeMismatch { .. } => Error::KeySchemeMismatch {
+            signature: sig.to_string(),
+            key: ak.description(),
+        },
+        _ => Error::BadSignature,
+    })
+}
+
+/// `bytes` left-padded to `len` bytes, or `None` if it does not fit.
+fn scalar(bytes: &[u8], len: usize) -> Option<Vec<u8>> {
     let start = bytes.iter().take_while(|b| **b == 0).count();
     let trimmed = bytes.get(start..)?;
-    let mut out = [0u8; N];
-    out.get_mut(N.checked_sub(trimmed.len())?..)?
+    let mut out = vec![0u8; len];
+    out.get_mut(len.checked_sub(trimmed.len())?..)?
         .copy_from_slice(trimmed);
     Some(out)
 }

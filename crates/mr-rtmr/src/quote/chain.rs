@@ -9,8 +9,7 @@
 //! as Intel's quoting enclave always does: an altered or substituted root is refused even though
 //! the walk does not need it.
 
-use p256_v14::ecdsa::signature::Verifier;
-use p256_v14::ecdsa::{Signature, VerifyingKey};
+use mr_crypto::{Curve, EcdsaEncoding, PublicKey};
 use sha2::{Digest as _, Sha256};
 use x509_cert::der::{Decode, Encode};
 use x509_cert::ext::pkix::BasicConstraints;
@@ -25,12 +24,13 @@ const ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
 /// What the PCK leaf's common name contains (QVL checks the same).
 const PCK_LEAF_CN: &str = "SGX PCK Certificate";
 
-/// A decoded trust anchor: the root certificate and its P-256 key.
+/// A decoded trust anchor: the root certificate and its P-256 key (an uncompressed SEC 1 point
+/// on the curve).
 #[derive(Clone, Debug)]
 pub(crate) struct TrustAnchor {
     cert: Certificate,
     der: Vec<u8>,
-    key: VerifyingKey,
+    key: Vec<u8>,
     description: String,
 }
 
@@ -60,22 +60,26 @@ impl TrustAnchor {
     }
 }
 
-fn cert_key(cert: &Certificate) -> Result<VerifyingKey, String> {
+/// The certificate's P-256 key as an uncompressed SEC 1 point (checked to be on the curve).
+fn cert_key(cert: &Certificate) -> Result<Vec<u8>, String> {
     let spki = &cert.tbs_certificate.subject_public_key_info;
-    VerifyingKey::from_sec1_bytes(spki.subject_public_key.raw_bytes()).map_err(|_| {
-        format!(
-            "{}: public key is not a P-256 key",
-            cert.tbs_certificate.subject
-        )
-    })
+    PublicKey::from_ec_point(Curve::P256, spki.subject_public_key.raw_bytes())
+        .ok()
+        .and_then(|k| k.ec_point().map(<[u8]>::to_vec))
+        .ok_or_else(|| {
+            format!(
+                "{}: public key is not a P-256 key",
+                cert.tbs_certificate.subject
+            )
+        })
 }
 
 fn subject(cert: &Certificate) -> String {
     cert.tbs_certificate.subject.to_string()
 }
 
-/// Check that `issuer_key` signed `cert` (ecdsa-with-SHA256).
-fn signed_by(cert: &Certificate, issuer_key: &VerifyingKey) -> Result<(), String> {
+/// Check that `issuer_key` (SEC 1 point) signed `cert` (ecdsa-with-SHA256).
+fn signed_by(cert: &Certificate, issuer_key: &[u8]) -> Result<(), String> {
     if cert.signature_algorithm.oid.to_string() != ECDSA_WITH_SHA256 {
         return Err(format!(
             "{}: unsupported signature algorithm {}",
@@ -91,10 +95,7 @@ fn signed_by(cert: &Certificate, issuer_key: &VerifyingKey) -> Result<(), String
         .signature
         .as_bytes()
         .ok_or_else(|| format!("{}: signature bit string has unused bits", subject(cert)))?;
-    let sig = Signature::from_der(sig_bytes)
-        .map_err(|_| format!("{}: signature is not a DER ECDSA signature", subject(cert)))?;
-    issuer_key
-        .verify(&tbs, &sig)
+    super::crypto::verify_p256(issuer_key, &tbs, sig_bytes, EcdsaEncoding::Der)
         .map_err(|_| format!("signature of {} does not verify", subject(cert)))
 }
 
@@ -172,12 +173,13 @@ pub(crate) fn decode_chain(pem: &[u8]) -> Result<Vec<Certificate>, QuoteError> {
     Ok(certs)
 }
 
-/// Verify the PCK chain in `pem` up to `anchor` at `at` (unix seconds); return the leaf's key.
+/// Verify the PCK chain in `pem` up to `anchor` at `at` (unix seconds); return the leaf's key
+/// (SEC 1 point).
 pub(crate) fn verify_pck_chain(
     pem: &[u8],
     anchor: &TrustAnchor,
     at: u64,
-) -> Result<VerifyingKey, QuoteError> {
+) -> Result<Vec<u8>, QuoteError> {
     let certs = decode_chain(pem)?;
     let untrusted = QuoteError::ChainUntrusted;
     // The leaf issues no other certificate of the chain.

@@ -18,7 +18,9 @@
 //!    (TCB info, QE identity, CRLs, TCB level) through `dcap-qvl`, giving the TCB status.
 //!    dcap-qvl then also performs steps 2-5 (against the same root and time, adding the PCK and
 //!    root CRLs), so they are not repeated: a failure there is reported as
-//!    [`QuoteError::Collateral`] with dcap-qvl's reason;
+//!    [`QuoteError::Collateral`] with dcap-qvl's reason. Every signature, dcap-qvl's included,
+//!    is verified through mr-crypto's provider, and the ones that verified are cached (a
+//!    verifier checks a platform's collateral once; see [`signature_cache_stats`]);
 //! 8. with or without collateral, the rules that need none: the QE report is from Intel's TDX
 //!    quoting enclave ([`INTEL_TD_QE_MRSIGNER`], [`INTEL_TD_QE_ISVPRODID`]) and that enclave
 //!    is not in debug mode; the TD is not a debug TD ([`TdAttributes::is_debug`]) unless the
@@ -28,6 +30,7 @@
 //! SHA-384 values with [`Provenance::TdQuote`].
 
 mod chain;
+mod crypto;
 mod error;
 mod intel_root;
 pub mod layout;
@@ -39,11 +42,13 @@ use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mr_core::{Digest, ExpectedRegisters, HashAlg, MrId, Provenance, VerifiedRegisters};
-use p256_v14::ecdsa::signature::Verifier;
-use p256_v14::ecdsa::{Signature, VerifyingKey};
+use mr_crypto::{CryptoError, EcdsaEncoding};
 use sha2::{Digest as _, Sha256};
 
 pub use chain::MAX_CHAIN_CERTS;
+pub use crypto::{
+    clear_signature_cache, signature_cache_stats, SignatureCacheStats, SIGNATURE_CACHE_CAPACITY,
+};
 pub use error::QuoteError;
 pub use intel_root::INTEL_SGX_ROOT_CA_DER;
 pub use parse::{Quote, SignatureData, TdBody};
@@ -244,23 +249,8 @@ fn intel_anchor() -> Result<&'static TrustAnchor, QuoteError> {
 /// first PEM certificate decoded (text before and after it is ignored, as in a CA bundle). The
 /// result is what [`VerifyOptions::with_root_der`] takes.
 pub fn root_der_from_der_or_pem(bytes: &[u8]) -> Result<Vec<u8>, crate::Error> {
-    let Some(start) = bytes.windows(11).position(|w| w == b"-----BEGIN ") else {
-        return Ok(bytes.to_vec());
-    };
-    let bad = |why: String| crate::Error::from(QuoteError::RootCertificate(why));
-    let block = &bytes[start..];
-    let end = block
-        .windows(9)
-        .position(|w| w == b"-----END ")
-        .ok_or_else(|| bad("PEM block without an END line".into()))?;
-    // Up to the END line's own line break (excluded: PEM does not need it).
-    let end = block[end..]
-        .iter()
-        .position(|b| *b == b'\n')
-        .map_or(block.len(), |nl| end + nl);
-    let cert = <x509_cert::Certificate as x509_cert::der::DecodePem>::from_pem(&block[..end])
-        .map_err(|e| bad(format!("PEM: {e}")))?;
-    x509_cert::der::Encode::to_der(&cert).map_err(|e| bad(e.to_string()))
+    mr_crypto::pem::der_from_der_or_pem(bytes, "CERTIFICATE")
+        .map_err(|e| QuoteError::RootCertificate(e.to_string()).into())
 }
 
 /// Expected REPORTDATA for a nonce: the nonce zero-padded on the right to 64 bytes. An empty
@@ -284,20 +274,19 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn raw_signature(bytes: &[u8; 64], err: QuoteError) -> Result<Signature, QuoteError> {
-    Signature::from_slice(bytes).map_err(|_| err)
-}
-
 /// Steps 2-5: PCK chain, QE report signature, QE report data, quote signature.
 fn verify_signatures(quote: &Quote<'_>, anchor: &TrustAnchor, at: u64) -> Result<(), QuoteError> {
     let sig = quote.signature_data();
     // 2. PCK chain.
     let pck_key = chain::verify_pck_chain(sig.pck_cert_chain, anchor, at)?;
     // 3. QE report signature.
-    let qe_sig = raw_signature(sig.qe_report_signature, QuoteError::QeReportSignature)?;
-    pck_key
-        .verify(sig.qe_report_bytes, &qe_sig)
-        .map_err(|_| QuoteError::QeReportSignature)?;
+    crypto::verify_p256(
+        &pck_key,
+        sig.qe_report_bytes,
+        sig.qe_report_signature,
+        EcdsaEncoding::Fixed,
+    )
+    .map_err(|_| QuoteError::QeReportSignature)?;
     // 4. QE report data binds the attestation key.
     let mut h = Sha256::new();
     h.update(sig.attestation_key);
@@ -310,11 +299,16 @@ fn verify_signatures(quote: &Quote<'_>, anchor: &TrustAnchor, at: u64) -> Result
     let mut sec1 = [0u8; 65];
     sec1[0] = 0x04;
     sec1[1..].copy_from_slice(sig.attestation_key);
-    let att_key = VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| QuoteError::AttestationKey)?;
-    let quote_sig = raw_signature(sig.quote_signature, QuoteError::QuoteSignature)?;
-    att_key
-        .verify(quote.signed_bytes(), &quote_sig)
-        .map_err(|_| QuoteError::QuoteSignature)
+    crypto::verify_p256(
+        &sec1,
+        quote.signed_bytes(),
+        sig.quote_signature,
+        EcdsaEncoding::Fixed,
+    )
+    .map_err(|e| match e {
+        CryptoError::InvalidKey(_) | CryptoError::KeyEncoding(_) => QuoteError::AttestationKey,
+        _ => QuoteError::QuoteSignature,
+    })
 }
 
 /// Verify a TD quote (see the module documentation for the checks and their order).
@@ -359,11 +353,11 @@ fn verify_inner(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedQuote, 
                 .unwrap_or_else(|| INTEL_SGX_ROOT_CA_DER.to_vec());
             // dcap-qvl wants the quote without trailing bytes.
             let body = bytes.get(..quote.quote_bytes_len()).unwrap_or(bytes);
-            let report = dcap_qvl::verify::QuoteVerifier::new(root)
-                .allow_debug(options.allow_debug_td)
-                .with_config::<dcap_qvl::configs::RustCryptoConfig>()
-                .verify(body, c, at)
-                .map_err(|e| QuoteError::Collateral(format!("{e:#}")))?;
+            let report =
+                dcap_qvl::verify::QuoteVerifier::<crypto::MrDcapConfig>::new_with_config(root)
+                    .allow_debug(options.allow_debug_td)
+                    .verify(body, c, at)
+                    .map_err(|e| QuoteError::Collateral(format!("{e:#}")))?;
             Some(TcbStatus {
                 status: report.status,
                 advisory_ids: report.advisory_ids,
