@@ -75,8 +75,10 @@ pub struct ReplayArgs {
     /// (against verified values only when PCR 5 does not match without them). Off by default.
     #[arg(long)]
     pub missing_ebs_workaround: bool,
-    /// Only report records whose checkable data disagrees with their digest, instead of
-    /// rejecting the log (for inspecting logs; never for a verifier).
+    /// The replay-only mode, for inspecting logs of firmware with known deviations (never for a
+    /// verifier): records whose checkable data disagrees with their digest are only reported
+    /// (e.g. Secure Boot variables hashed over their value only), and a PC-Client Spec ID
+    /// record may carry a non-zero digest (OpenPOWER Hostboot).
     #[arg(long)]
     pub report_data_mismatch: bool,
     #[command(flatten)]
@@ -120,6 +122,9 @@ fn replay(args: ReplayArgs) -> CmdResult {
     }
     if args.report_data_mismatch {
         cfg.data_check = tcg::DataCheckPolicy::Report;
+        if !ccel_mode {
+            cfg.parse = cfg.parse.with_spec_id_digest(tcg::SpecIdDigest::Any);
+        }
     }
     if args.td_quote.is_some() || args.ima.is_some() {
         let ccel = Ccel {

@@ -536,3 +536,22 @@ fn windows_log_is_replayed_and_a_partly_covered_bank_is_not_verifiable() {
     assert!(err.contains("pcr12 sha1"), "{err}");
     assert!(err.contains("record 12"), "{err}");
 }
+
+#[test]
+fn an_openpower_spec_id_digest_is_refused_and_read_only_in_the_replay_only_mode() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../mr-core/tests/data/go-tpm-tools");
+    let mut log = std::fs::read(data.join("confidential-gke-debug-251000_eventlog.bin")).unwrap();
+    // Record 0's SHA-1 digest (bytes 8..28), non-zero as OpenPOWER Hostboot writes it.
+    log[8..28].copy_from_slice(&[0x5a; 20]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openpower.bin");
+    std::fs::write(&file, &log).unwrap();
+
+    let o = mr(&["tcg", "replay", path(&file)]);
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+    assert!(stderr(&o).contains("not zero"), "{}", stderr(&o));
+
+    let o = mr(&["tcg", "replay", path(&file), "--report-data-mismatch"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("0:sha256:"), "{}", stdout(&o));
+}
