@@ -94,6 +94,22 @@ pub struct TpmQuoteEvidence {
     /// the quoted PCRs below 16 other than the IMA PCRs, and bound to the IMA list by the
     /// list's first `boot_aggregate`.
     pub boot_log: Option<Vec<u8>>,
+    /// When set, the AK must be an X.509 certificate that chains to one of these roots
+    /// ([`AkChain`]); checked before the quote's signature.
+    pub ak_chain: Option<Box<AkChain>>,
+}
+
+/// The operator's trust anchors for an AK certificate (GCE Shielded VM AK certificates, an
+/// EK/AK CA): the certificate must chain to one of `roots` through `intermediates` (each a CA),
+/// every certificate valid at `at` ([`mr_tpm::cert::verify_chain`]).
+#[derive(Clone, Debug)]
+pub struct AkChain {
+    /// Root certificates (DER), trusted as given.
+    pub roots: Vec<Vec<u8>>,
+    /// Intermediate CA certificates (DER), any order.
+    pub intermediates: Vec<Vec<u8>>,
+    /// Verification time, seconds since the Unix epoch (the library never reads the clock).
+    pub at: u64,
 }
 
 impl TpmQuoteEvidence {
@@ -111,6 +127,7 @@ impl TpmQuoteEvidence {
             pcrs: None,
             ima_pcrs: vec![DEFAULT_IMA_PCR],
             boot_log: None,
+            ak_chain: None,
         }
     }
 
@@ -131,6 +148,12 @@ impl TpmQuoteEvidence {
         if !pcrs.is_empty() {
             self.ima_pcrs = pcrs;
         }
+        self
+    }
+
+    /// Require the AK to be a certificate that chains to the operator's roots ([`AkChain`]).
+    pub fn with_ak_chain(mut self, chain: AkChain) -> TpmQuoteEvidence {
+        self.ak_chain = Some(Box::new(chain));
         self
     }
 

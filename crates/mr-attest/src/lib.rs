@@ -42,7 +42,7 @@ pub use appraisal::{AppraisalReport, RuntimeAppraisal};
 pub use ear::{EarClaims, TrustTier, TrustVector, VerifierId, EAR_PROFILE};
 pub use error::{Error, Failure, Step};
 pub use evidence::{
-    Ccel, Evidence, ImaList, Journal, RootEvidence, TdQuoteEvidence, TpmQuoteEvidence,
+    AkChain, Ccel, Evidence, ImaList, Journal, RootEvidence, TdQuoteEvidence, TpmQuoteEvidence,
     VtpmEvidence, VtpmOptions,
 };
 pub use report::{

@@ -422,7 +422,7 @@ pub enum RuleStatus {
 /// A rule the verifier applied, with its outcome and the values it compared.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RuleOutcome {
-    /// The rule: `signature`, `nonce`, `pcr_digest`, `ima_pcr_quoted`, `signature_chain`,
+    /// The rule: `ak_chain`, `signature`, `nonce`, `pcr_digest`, `ima_pcr_quoted`, `signature_chain`,
     /// `debug_td`, `qe_identity`, `tcb_status`, `no_tpm`, `boot_aggregate`.
     pub name: &'static str,
     /// The outcome.

@@ -162,7 +162,23 @@ fn verify_tpm(
     ev: TpmQuoteEvidence,
     ima: Option<ImaList>,
 ) -> Result<(), Stop> {
-    // 1. Root: signature and nonce.
+    // 1. Root: the AK's certificate chain (when the operator gave roots), signature and nonce.
+    if let Some(chain) = &ev.ak_chain {
+        let leaf = mr_tpm::cert::certificate_der(&ev.ak).map_err(Error::Ak)?;
+        let verified =
+            mr_tpm::cert::verify_chain(&leaf, &chain.intermediates, &chain.roots, chain.at)
+                .map_err(|e| tpm_stop(r, "ak_chain", Step::Root, e))?;
+        let root = verified.root_description();
+        r.rules.push(RuleOutcome::new(
+            "ak_chain",
+            RuleStatus::Pass,
+            format!(
+                "AK certificate chains to {root} ({} certificates)",
+                verified.certificates.len()
+            ),
+        ));
+        r.chain.push(format!("AK certificate → root {root}"));
+    }
     let key = AkPublic::detect(&ev.ak).map_err(Error::Ak)?;
     let q: SignedQuote =
         verify_quote_signature(&ev.attest, &ev.signature, &key, ev.nonce.as_deref())

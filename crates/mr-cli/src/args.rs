@@ -195,6 +195,30 @@ pub struct TpmQuoteArgs {
     /// `mr verify` requires the IMA list's final values to be what the quote signed.
     #[arg(long, value_name = "F")]
     pub pcrs: Option<PathBuf>,
+    /// TPM quote: the AK (`--ak`) must be an X.509 certificate that chains to one of these
+    /// root certificates (PEM bundle or DER; repeatable), every certificate valid now; checked
+    /// before the quote.
+    #[arg(long, value_name = "F")]
+    pub ak_ca: Vec<PathBuf>,
+    /// TPM quote: intermediate CA certificates between the AK certificate and `--ak-ca` (PEM
+    /// bundle or DER; repeatable).
+    #[arg(long, value_name = "F", requires = "ak_ca")]
+    pub ak_intermediate: Vec<PathBuf>,
+}
+
+/// Most certificates read from one `--ak-ca` or `--ak-intermediate` file.
+const MAX_BUNDLE_CERTIFICATES: usize = 64;
+
+/// The certificates of every file in `paths` (PEM bundles or one DER certificate each).
+fn certificate_files(paths: &[PathBuf], flag: &str) -> Result<Vec<Vec<u8>>, Failure> {
+    let mut out = Vec::new();
+    for p in paths {
+        let bytes = read_input(p, MAX_COLLATERAL_FILE)?;
+        let certs = mr_tpm::cert::certificates_der(&bytes, MAX_BUNDLE_CERTIFICATES)
+            .map_err(|e| Failure::Malformed(format!("{flag} {}: {e}", p.display())))?;
+        out.extend(certs);
+    }
+    Ok(out)
 }
 
 impl TpmQuoteArgs {
@@ -218,6 +242,16 @@ impl TpmQuoteArgs {
         }
         if let Some(p) = &self.pcrs {
             quote = quote.with_pcrs(pcr_file(p)?);
+        }
+        if !self.ak_ca.is_empty() {
+            let at = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            quote = quote.with_ak_chain(mr_attest::AkChain {
+                roots: certificate_files(&self.ak_ca, "--ak-ca")?,
+                intermediates: certificate_files(&self.ak_intermediate, "--ak-intermediate")?,
+                at,
+            });
         }
         Ok(quote)
     }

@@ -16,6 +16,9 @@ pub(crate) use crate::args::{pcr_file, MAX_TPM_QUOTE_FILE as MAX_QUOTE_FILE};
 pub struct QuoteVerifyArgs {
     #[command(flatten)]
     pub quote: TpmQuoteArgs,
+    /// Time at which the AK certificate chain (`--ak-ca`) must be valid, RFC 3339; default: now.
+    #[arg(long, value_name = "RFC3339", requires = "ak_ca")]
+    pub at: Option<String>,
     #[command(flatten)]
     pub nonce: NonceArgs,
     #[command(flatten)]
@@ -56,10 +59,15 @@ pub(crate) fn quote_lines(q: &SignedQuote) -> Vec<String> {
 /// Run `mr quote verify tpm`: [`mr_attest::verify`] of the quote alone (signature, nonce, and
 /// with `--pcrs` the PCR digest).
 pub fn run_quote_verify(args: QuoteVerifyArgs) -> CmdResult {
-    let quote = args.quote.evidence(
+    let mut quote = args.quote.evidence(
         args.nonce.value()?,
         "a TPM quote needs --attest, --sig and --ak",
     )?;
+    if let (Some(at), Some(chain)) = (&args.at, quote.ak_chain.as_mut()) {
+        chain.at = crate::args::parse_at(at)?
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+    }
     let result = mr_attest::verify(Evidence::tpm(quote)).map_err(malformed)?;
     let (true, Some(QuoteReport::Tpm(q))) = (result.verified, &result.quote) else {
         if args.output.json {
@@ -68,8 +76,10 @@ pub fn run_quote_verify(args: QuoteVerifyArgs) -> CmdResult {
         return verdict(&result);
     };
     let pcrs_checked = result.rule("pcr_digest").is_some();
+    let ak_chain = result.rule("ak_chain").map(|r| r.detail.clone());
     if args.output.json {
         let mut j = mr_attest::report::tpm_quote_json(q);
+        j["ak_chain"] = serde_json::json!(ak_chain);
         j["pcrs_checked"] = serde_json::Value::Bool(pcrs_checked);
         j["registers"] = if pcrs_checked {
             registers_json(&result.register_values())
@@ -79,6 +89,9 @@ pub fn run_quote_verify(args: QuoteVerifyArgs) -> CmdResult {
         j["verified"] = serde_json::Value::Bool(true);
         print_json(&j);
         return verdict(&result);
+    }
+    if let Some(chain) = &ak_chain {
+        outln!("ak: {chain}");
     }
     for line in quote_lines(q) {
         outln!("{line}");

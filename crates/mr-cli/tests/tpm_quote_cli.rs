@@ -339,3 +339,47 @@ fn attest_can_come_from_stdin() {
     let o = child.wait_with_output().unwrap();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
+
+/// `--ak-ca`: the AK certificate must chain to an operator root, valid at `--at`, before the
+/// quote counts; another root, a time after the certificate expired (2027) or a root bundle
+/// that is not one exits 1 or 2 and the quote is not trusted.
+#[test]
+fn an_ak_certificate_is_checked_against_the_given_roots_before_the_quote() {
+    let Some(c) = cmc() else { return };
+    let nonce = c.v["nonce_hex"].as_str().unwrap();
+    let ca = write(
+        c.dir.path(),
+        "ca.pem",
+        c.v["ca_cert_pem"].as_str().unwrap().as_bytes(),
+    );
+    let other = write(
+        c.dir.path(),
+        "other.pem",
+        c.v["invalid_ca_cert_pem"].as_str().unwrap().as_bytes(),
+    );
+    let run = |roots: &[&str], at: &str| {
+        let mut args = vec![
+            "quote", "verify", "tpm", "--attest", &c.attest, "--sig", &c.sig, "--ak", &c.ak,
+            "--nonce", nonce, "--pcrs", &c.pcrs, "--at", at,
+        ];
+        for r in roots {
+            args.extend(["--ak-ca", r]);
+        }
+        mr(&args)
+    };
+    let o = run(&[other.as_str(), ca.as_str()], "2025-06-01T00:00:00Z");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("ak: AK certificate chains to"), "{out}");
+    assert!(out.contains("Test Root CA"), "{out}");
+
+    let o = run(&[other.as_str()], "2025-06-01T00:00:00Z");
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("rejected"), "{}", stderr(&o));
+
+    let o = run(&[ca.as_str()], "2031-01-01T00:00:00Z");
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+
+    let o = run(&[c.pcrs.as_str()], "2025-06-01T00:00:00Z");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+}
