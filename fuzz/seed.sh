@@ -12,7 +12,7 @@ MR_SHARED="${MR_SHARED:-$REPO/../shared}"
 V="$MR_SHARED/vectors"
 [ -d "$V" ] || { echo "no vectors at $V: set MR_SHARED" >&2; exit 2; }
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(ima_binary ima_ascii tcg tpm_attest td_quote register_value tpm_verify td_quote_verify cel virtual_journal)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(ima_binary ima_ascii tcg tpm_attest td_quote register_value tpm_verify td_quote_verify cel virtual_journal hcl_report)
 GEN_TMP="$(mktemp -d)"
 trap 'rm -rf "$GEN_TMP"' EXIT
 
@@ -119,6 +119,10 @@ PY
       put cel "$V"/cel/libcel/*.json
       decode cel "$V"/cel/go-tpm-tools/cel.b64 ;;
     virtual_journal) mkdir -p "$FUZZ/corpus/virtual_journal" ;;
+    hcl_report)
+      # the repository's own HCL reports and trustee evidence (crates/mr-vtpm/tests/data)
+      put hcl_report "$REPO"/crates/mr-vtpm/tests/data/azure-cvm-tooling/*.bin \
+        "$REPO"/crates/mr-vtpm/tests/data/trustee/az-*-vtpm/evidence-*.json ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
   esac
   echo "$t: $(ls "$FUZZ/corpus/$t" | wc -l) corpus entries" >&2
