@@ -239,3 +239,47 @@ fn a_quoted_bank_the_windows_log_covers_only_partly_is_not_verifiable() {
         vec![MrId::Pcr(11), MrId::Pcr(12), MrId::Pcr(13), MrId::Pcr(14)]
     );
 }
+
+/// A boot_aggregate over PCRs the log covers only partly in the list's bank is *not
+/// verifiable*, not a mismatch: the first PCR 0 record loses its SHA-1 digest, so neither rule
+/// can compute a SHA-1 aggregate, while the SHA-256 aggregate still verifies.
+#[test]
+fn a_boot_aggregate_over_a_pcr_the_log_covers_only_partly_is_not_verifiable() {
+    let (log, _) = windows_agile();
+    let cfg = TcgReplayConfig::pc_client();
+    let parsed = tcg::parse(&log, &cfg.parse).unwrap();
+    let e = parsed
+        .events
+        .iter()
+        .find(|e| e.index == 0 && e.digests.len() == 2)
+        .unwrap();
+    // pcrIndex, eventType, digestCount, then (algId, digest) pairs: drop the SHA-1 pair.
+    let at = e.offset as usize + 12;
+    let mut pairs = vec![];
+    let mut pos = at;
+    for d in &e.digests {
+        pairs.push((pos, d.alg()));
+        pos += 2 + d.alg().size();
+    }
+    let (sha1_at, _) = *pairs.iter().find(|(_, a)| *a == HashAlg::Sha1).unwrap();
+    let mut cut = log[..sha1_at].to_vec();
+    cut.extend_from_slice(&log[sha1_at + 2 + 20..]);
+    let count = e.offset as usize + 8;
+    cut[count..count + 4].copy_from_slice(&1u32.to_le_bytes());
+
+    let report = tcg::replay(&cut, &cfg, &ComputeOnly).unwrap();
+    assert!(!report.is_complete(&MrId::Pcr(0), HashAlg::Sha1));
+    let recorded = Digest::new(HashAlg::Sha1, &[0x11; 20]).unwrap();
+    let err = tcg::verify_boot_aggregate(&cut, &cfg, &recorded).unwrap_err();
+    let Error::NotVerifiable(n) = err else {
+        panic!("expected not verifiable, got {err}")
+    };
+    assert_eq!(
+        (n.pairs[0].register.clone(), n.pairs[0].alg),
+        (MrId::Pcr(0), HashAlg::Sha1)
+    );
+    // The SHA-256 bank is complete in PCRs 0-9: its aggregate is computed and verifies.
+    let sha256 = tcg::boot_aggregate(&report.outcome.registers, HashAlg::Sha256);
+    let m = tcg::verify_boot_aggregate(&cut, &cfg, &sha256).unwrap();
+    assert_eq!(m.digest, sha256);
+}

@@ -1350,7 +1350,8 @@ impl std::error::Error for BootAggregateMismatch {}
 /// compare.
 ///
 /// Returns the aggregate and the rule that reproduced it. When none does:
-/// [`Error::BootAggregate`] with every candidate value. An all-zero `recorded` (the kernel found
+/// [`Error::BootAggregate`] with every candidate value, or [`Error::NotVerifiable`] when a rule
+/// could not be computed because the log covers one of its PCRs only partly in this bank. An all-zero `recorded` (the kernel found
 /// no TPM) never matches a log. A log without the bank of `recorded` is [`Error::Parse`].
 pub fn verify_boot_aggregate(
     log: &[u8],
@@ -1361,7 +1362,18 @@ pub fn verify_boot_aggregate(
     let cfg = cfg.clone().with_banks(vec![alg]);
     let report = replay(log, &cfg, &ComputeOnly)?;
     let mut candidates = Vec::new();
+    let mut incomplete = Vec::new();
     for rule in BootAggregateRule::accepted(alg) {
+        // A PCR the log covers only partly in this bank gives no value to compare with.
+        let gaps: Vec<&IncompleteBank> = report
+            .incomplete
+            .iter()
+            .filter(|p| p.alg == alg && matches!(p.register, MrId::Pcr(n) if n <= rule.last_pcr()))
+            .collect();
+        if !gaps.is_empty() {
+            incomplete.extend(gaps.into_iter().cloned());
+            continue;
+        }
         let computed = boot_aggregate_by(&report.outcome.registers, alg, *rule);
         if computed == *recorded {
             return Ok(BootAggregateMatch {
@@ -1370,6 +1382,13 @@ pub fn verify_boot_aggregate(
             });
         }
         candidates.push((*rule, computed));
+    }
+    if !incomplete.is_empty() {
+        incomplete.sort_by(|a, b| (&a.register, a.alg).cmp(&(&b.register, b.alg)));
+        incomplete.dedup_by(|a, b| a.register == b.register && a.alg == b.alg);
+        return Err(Error::NotVerifiable(Box::new(NotVerifiable {
+            pairs: incomplete,
+        })));
     }
     Err(Error::BootAggregate(Box::new(BootAggregateMismatch {
         recorded: *recorded,
