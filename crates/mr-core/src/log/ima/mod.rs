@@ -40,8 +40,7 @@ pub mod template;
 mod verify;
 
 pub use checkpoint::{
-    resume, verify_from_boot, Anchor, Checkpoint, CheckpointKey, HistoryError, ResumeInput,
-    RootIdentity, Verification,
+    resume, Anchor, Checkpoint, CheckpointKey, HistoryError, ResumeFrom, RootIdentity, Verification,
 };
 pub use parallel::{replay_parallel_chunked, CHUNK_LEN};
 pub use reader::{ImaReader, ImaReaderOptions};

@@ -357,6 +357,16 @@ impl<'a> ReplayState<'a> {
         }
     }
 
+    /// The replays this state runs (one per digest mode it tries), with their digest modes.
+    pub(super) fn replayers(&self) -> impl Iterator<Item = (DigestMode, &Replayer)> {
+        [
+            (DigestMode::PerBank, self.per_bank.as_ref()),
+            (DigestMode::PaddedSha1, self.padded.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(mode, r)| r.map(|r| (mode, r)))
+    }
+
     /// The reader options of this replay.
     pub(super) fn reader_options(&self) -> ImaReaderOptions {
         self.config.reader.clone()
