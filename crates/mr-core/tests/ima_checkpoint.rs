@@ -1603,3 +1603,241 @@ fn a_checkpoint_records_the_boot_aggregate_of_the_first_entry_only() {
         assert_eq!(v.checkpoint.boot_aggregate(), None);
     }
 }
+
+/// A list of entries on `pcrs` (in order, after a boot_aggregate on PCR 10), folded alongside
+/// per register and bank in `mode`: the values after each entry.
+struct Folded {
+    list: Vec<u8>,
+    /// Values after entry i (index i + 1; index 0: the reset values).
+    after: Vec<Vec<RegisterValue>>,
+}
+
+fn folded(pcrs: &[u32], mode: DigestMode) -> Folded {
+    let mut b = ImaListBuilder::binary();
+    let mut values: std::collections::BTreeMap<(u32, HashAlg), Digest> = Default::default();
+    let snapshot = |v: &std::collections::BTreeMap<(u32, HashAlg), Digest>| {
+        v.iter()
+            .map(|((pcr, _), d)| RegisterValue {
+                id: MrId::Pcr(*pcr),
+                value: *d,
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut after = vec![snapshot(&values)];
+    let mut fold = |e: &BuiltEntry, pcr: u32, after: &mut Vec<Vec<RegisterValue>>| {
+        for alg in BANKS {
+            let v = values.entry((pcr, alg)).or_insert(Digest::zero(alg));
+            *v = v.extended(e.extend_value(alg, mode).as_bytes());
+        }
+        after.push(snapshot(&values));
+    };
+    let e = b.boot_aggregate("ima-ng", &HashAlg::Sha256.hash(b"pcrs 0-9"));
+    fold(&e, 10, &mut after);
+    for (i, pcr) in pcrs.iter().enumerate() {
+        let path = format!("/usr/bin/g{i}");
+        let e = b.ima_ng(*pcr, &HashAlg::Sha256.hash(path.as_bytes()), &path);
+        fold(&e, *pcr, &mut after);
+    }
+    Folded {
+        list: b.as_bytes().to_vec(),
+        after,
+    }
+}
+
+/// The values of `pcrs` after `entries` entries.
+fn quoted(f: &Folded, entries: usize, pcrs: &[u32]) -> Anchor<ExpectedRegisters> {
+    let values: Vec<RegisterValue> = f.after[entries]
+        .iter()
+        .filter(|r| pcrs.iter().any(|p| r.id == MrId::Pcr(*p)))
+        .cloned()
+        .collect();
+    Anchor::asserted(ExpectedRegisters::from_values(values).unwrap())
+}
+
+/// The first `entries` entries of a list, as their own list.
+fn first_entries(list: &[u8], entries: u64) -> Vec<u8> {
+    let mut r = mr_core::log::ima::ImaReader::new(list, Default::default());
+    let mut end = list.len();
+    let mut n = 0;
+    while let Some(e) = r.next_entry().unwrap() {
+        if n == entries {
+            end = e.offset() as usize;
+            break;
+        }
+        n += 1;
+    }
+    list[..end].to_vec()
+}
+
+/// The checkpoint of a streamed list whose quote lags it (kept where the covered prefix may
+/// end) is the checkpoint of the list cut at the quote (made from the state at its end), in
+/// both digest modes and with an unquoted register in between.
+#[test]
+fn a_streamed_list_whose_quote_lags_it_checkpoints_at_the_covered_prefix_in_both_digest_modes() {
+    let pcrs: Vec<u32> = (0..40).map(|i| if i % 7 == 3 { 11 } else { 10 }).collect();
+    for (mode, options) in [
+        (DigestMode::PerBank, ImaOptions::default()),
+        (
+            DigestMode::PaddedSha1,
+            ImaOptions::default()
+                .with_replay(ImaReplayConfig::default().with_digest_mode(DigestMode::Auto)),
+        ),
+    ] {
+        let f = folded(&pcrs, mode);
+        // The quote after entry 25 (PCR 10 only): entries 26.. are left over.
+        let anchor = quoted(&f, 26, &[10]);
+        let lagging = resume(
+            ImaInput::from_reader(&f.list[..]),
+            ResumeFrom::Boot,
+            &anchor,
+            &options,
+        )
+        .unwrap();
+        assert_eq!(lagging.report.digest_mode, mode);
+        assert!(lagging.report.outcome.left_over() > 0, "{mode:?}");
+        let covered = lagging.checkpoint.entries();
+        let cut = first_entries(&f.list, covered);
+        let at_quote = resume(
+            ImaInput::from_bytes(&cut),
+            ResumeFrom::Boot,
+            &anchor,
+            &options,
+        )
+        .unwrap();
+        assert_eq!(at_quote.report.outcome.left_over(), 0);
+        assert_eq!(lagging.checkpoint, at_quote.checkpoint, "{mode:?}");
+        assert_eq!(lagging.checkpoint.offset(), cut.len() as u64);
+        // PCR 11 (not quoted) is in the checkpoint at its value at the cut.
+        let pcr11 = at_quote
+            .report
+            .outcome
+            .registers
+            .iter()
+            .find(|r| r.id == MrId::Pcr(11))
+            .unwrap();
+        assert_eq!(
+            lagging.checkpoint.value(&MrId::Pcr(11), pcr11.value.alg()),
+            Some(pcr11.value)
+        );
+        // Resuming the whole list from it continues to a later quote.
+        let later = quoted(&f, f.after.len() - 1, &[10]);
+        let resumed = resume(
+            ImaInput::from_reader(&f.list[..]),
+            ResumeFrom::Full(&lagging.checkpoint),
+            &later,
+            &options,
+        )
+        .unwrap();
+        assert_eq!(resumed.checkpoint.entries(), f.after.len() as u64 - 1);
+        assert_eq!(resumed.report.outcome.left_over(), 0);
+    }
+}
+
+/// With quoted registers the list may leave unextended (`UnextendedPolicy::Ignore`), a point
+/// where the covered prefix may end is ruled out when a register it left out is extended later:
+/// the checkpoint is at the prefix the replay picks, never at the earlier point.
+#[test]
+fn a_prefix_end_ruled_out_by_a_later_extend_is_not_the_checkpoint() {
+    use mr_core::replay::{ReplayOptions, UnextendedPolicy};
+    // PCR 10 reaches its quoted value after entry 10 and stays there while PCR 11 is
+    // extended (entries 11..15); PCR 10 is extended again afterwards.
+    let mut pcrs = vec![10u32; 10];
+    pcrs.extend([11u32; 5]);
+    pcrs.extend([10u32; 5]);
+    let f = folded(&pcrs, DigestMode::PerBank);
+    let options = ImaOptions::default().with_replay(
+        ImaReplayConfig::default()
+            .with_replay(ReplayOptions::default().with_unextended(UnextendedPolicy::Ignore)),
+    );
+    // Quote PCR 10 after entry 10 and PCR 11 after entry 15, and PCR 12 that no entry extends.
+    let mut values: Vec<RegisterValue> = quoted(&f, 16, &[10, 11])
+        .values()
+        .iter()
+        .map(|(id, d)| RegisterValue {
+            id: id.clone(),
+            value: *d,
+        })
+        .collect();
+    values.push(RegisterValue {
+        id: MrId::Pcr(12),
+        value: HashAlg::Sha256.hash(b"never extended"),
+    });
+    let anchor = Anchor::asserted(ExpectedRegisters::from_values(values).unwrap());
+    assert_eq!(
+        quoted(&f, 11, &[10])
+            .values()
+            .get(&MrId::Pcr(10), HashAlg::Sha256),
+        anchor.values().get(&MrId::Pcr(10), HashAlg::Sha256),
+    );
+    let v = resume(
+        ImaInput::from_reader(&f.list[..]),
+        ResumeFrom::Boot,
+        &anchor,
+        &options,
+    )
+    .unwrap();
+    assert_eq!(v.report.outcome.covered, Some(16));
+    assert_eq!(v.checkpoint.entries(), 16);
+    let cut = first_entries(&f.list, 16);
+    assert_eq!(v.checkpoint.offset(), cut.len() as u64);
+    let at_cut = resume(
+        ImaInput::from_bytes(&cut),
+        ResumeFrom::Boot,
+        &anchor,
+        &options,
+    )
+    .unwrap();
+    assert_eq!(v.checkpoint, at_cut.checkpoint);
+}
+
+/// `ima::resume` over a stream keeps memory independent of the list's length, also when the
+/// quote lags the list (the checkpoint is at the covered prefix, known only at the end), from
+/// boot and from a checkpoint with the whole list.
+#[test]
+fn resume_streams_in_memory_independent_of_the_list() {
+    let mut peaks = Vec::new();
+    for files in [2_000u64, 16_000] {
+        let mut g = Gen::new(ListKind::Binary);
+        g.files(files / 2);
+        let first = g.asserted();
+        g.files(files / 4);
+        let second = g.asserted();
+        g.files(files / 4); // left over
+        let list = g.bytes();
+        let (cp, from_boot) = mr_test_alloc::measure(|| {
+            resume(
+                ImaInput::from_reader(&list[..]),
+                ResumeFrom::Boot,
+                &first,
+                &ImaOptions::default(),
+            )
+            .unwrap()
+            .checkpoint
+            .clone()
+        });
+        let (v, resumed) = mr_test_alloc::measure(|| {
+            resume(
+                ImaInput::from_reader(&list[..]),
+                ResumeFrom::Full(&cp),
+                &second,
+                &ImaOptions::default(),
+            )
+            .unwrap()
+        });
+        assert!(v.report.outcome.left_over() > 0);
+        assert_eq!(v.checkpoint.entries(), 1 + files / 2 + files / 4);
+        println!(
+            "{} byte list: peak live {} / {} bytes",
+            list.len(),
+            from_boot.peak_live,
+            resumed.peak_live
+        );
+        for stats in [from_boot, resumed] {
+            assert!(stats.peak_live < 64 << 10, "{stats:?}");
+            peaks.push(stats.peak_live);
+        }
+        assert!(list.len() > 3 * (64 << 10), "{}", list.len());
+    }
+    let (lo, hi) = (peaks.iter().min().unwrap(), peaks.iter().max().unwrap());
+    assert!(hi - lo < 16 << 10, "peaks {peaks:?} grow with the list");
+}
