@@ -21,20 +21,16 @@ use mr_core::log::ima::shards::{
     verify_manifest, AnchorSpec, ShardManifest, ShardSource, MAX_MANIFEST_LEN,
 };
 use mr_core::log::ima::{
-    resume, verify_from_boot, Anchor, Checkpoint, CheckpointKey, ImaOptions, ImaReplayConfig,
-    ResumeInput,
+    resume, Anchor, Checkpoint, CheckpointKey, ImaOptions, ImaReplayConfig, ResumeFrom,
 };
 use mr_core::{Error, ExpectedRegisters, Reference, RegisterValue, VerifiedRegisters};
 use mr_tpm::public::MAX_KEY_FILE_SIZE;
 use mr_tpm::{verify_quote_signature, AkPublic};
 
 use crate::common::{
-    expected_values, parse_nonce, print_json, read_input, registers_json, rejection_json,
-    CmdResult, Failure,
+    expected_values, ima_input, parse_nonce, print_json, read_input, registers_json,
+    rejection_json, CmdResult, Failure,
 };
-
-/// Largest IMA list read into memory for checkpoints and shards (4 GiB).
-pub const MAX_LIST_FILE: u64 = 4 << 30;
 
 /// Checkpoint, quote-anchor and extend-failure options of `mr ima replay`.
 #[derive(Args, Default)]
@@ -245,33 +241,31 @@ fn replay_anchored<R: Reference>(
     anchor: &Anchor<R>,
 ) -> CmdResult {
     let h = &args.history;
-    let list = read_input(&args.log, MAX_LIST_FILE)?;
     let rc = ImaOptions::default()
         .with_replay(cfg)
         .with_tpm_resume_allowed(h.allow_tpm_resume)
         .with_never_extended_search(h.never_extended_budget);
-    let result =
-        match &h.from_checkpoint {
-            Some(f) => {
-                let key = key.ok_or_else(|| {
-                    Failure::Malformed("--from-checkpoint needs --checkpoint-key".into())
-                })?;
-                let cp = Checkpoint::open(&read_input(f, MAX_CHECKPOINT_LEN as u64)?, key)
-                    .map_err(|e| match Failure::from(e) {
-                        Failure::Rejected(m) => Failure::Rejected(format!("{}: {m}", f.display())),
-                        Failure::Malformed(m) => {
-                            Failure::Malformed(format!("{}: {m}", f.display()))
-                        }
-                    })?;
-                let input = if h.tail {
-                    ResumeInput::Tail(&list)
-                } else {
-                    ResumeInput::Full(&list)
-                };
-                resume(input, &cp, &rc, anchor)
-            }
-            None => verify_from_boot(&list, &rc, anchor),
-        };
+    let checkpoint = match &h.from_checkpoint {
+        Some(f) => {
+            let key = key.ok_or_else(|| {
+                Failure::Malformed("--from-checkpoint needs --checkpoint-key".into())
+            })?;
+            let cp = Checkpoint::open(&read_input(f, MAX_CHECKPOINT_LEN as u64)?, key).map_err(
+                |e| match Failure::from(e) {
+                    Failure::Rejected(m) => Failure::Rejected(format!("{}: {m}", f.display())),
+                    Failure::Malformed(m) => Failure::Malformed(format!("{}: {m}", f.display())),
+                },
+            )?;
+            Some(cp)
+        }
+        None => None,
+    };
+    let from = match &checkpoint {
+        Some(cp) if h.tail => ResumeFrom::Tail(cp),
+        Some(cp) => ResumeFrom::Full(cp),
+        None => ResumeFrom::Boot,
+    };
+    let result = resume(ima_input(&args.log)?, from, anchor, &rc);
     let v = match result.map(R::into_report) {
         Ok(v) => v,
         Err(e) => {
