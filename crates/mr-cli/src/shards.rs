@@ -245,21 +245,23 @@ fn replay_anchored<R: Reference>(
         .with_replay(cfg)
         .with_tpm_resume_allowed(h.allow_tpm_resume)
         .with_never_extended_search(h.never_extended_budget);
-    let checkpoint = match &h.from_checkpoint {
-        Some(f) => {
-            let key = key.ok_or_else(|| {
-                Failure::Malformed("--from-checkpoint needs --checkpoint-key".into())
-            })?;
-            let cp = Checkpoint::open(&read_input(f, MAX_CHECKPOINT_LEN as u64)?, key).map_err(
-                |e| match Failure::from(e) {
-                    Failure::Rejected(m) => Failure::Rejected(format!("{}: {m}", f.display())),
-                    Failure::Malformed(m) => Failure::Malformed(format!("{}: {m}", f.display())),
-                },
-            )?;
-            Some(cp)
-        }
-        None => None,
-    };
+    let checkpoint =
+        match &h.from_checkpoint {
+            Some(f) => {
+                let key = key.ok_or_else(|| {
+                    Failure::Malformed("--from-checkpoint needs --checkpoint-key".into())
+                })?;
+                let cp = Checkpoint::open(&read_input(f, MAX_CHECKPOINT_LEN as u64)?, key)
+                    .map_err(|e| match Failure::from(e) {
+                        Failure::Rejected(m) => Failure::Rejected(format!("{}: {m}", f.display())),
+                        Failure::Malformed(m) => {
+                            Failure::Malformed(format!("{}: {m}", f.display()))
+                        }
+                    })?;
+                Some(cp)
+            }
+            None => None,
+        };
     let from = match &checkpoint {
         Some(cp) if h.tail => ResumeFrom::Tail(cp),
         Some(cp) => ResumeFrom::Full(cp),
