@@ -11,11 +11,10 @@
 //! with mode 0600 by the first `--save-checkpoint`; refused when group or others can read it):
 //! mr-core opens a checkpoint only when its HMAC-SHA-256 verifies (docs/checkpoints.md).
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use mr_core::log::ima::checkpoint::{CHECKPOINT_KEY_LEN, MAX_CHECKPOINT_LEN};
+use mr_core::log::ima::checkpoint::MAX_CHECKPOINT_LEN;
 use mr_core::log::ima::extend::DEFAULT_NEVER_EXTENDED_BUDGET;
 use mr_core::log::ima::shards::{
     verify_manifest, AnchorSpec, ShardManifest, ShardSource, MAX_MANIFEST_LEN,
@@ -94,67 +93,18 @@ fn core_failure(e: Error) -> Failure {
     e.into()
 }
 
-/// The checkpoint key in `path`; with `create`, a new random key is written there (mode 0600)
-/// when the file does not exist. A key file that group or others may read, that is not a
-/// regular file, or that is not [`CHECKPOINT_KEY_LEN`] bytes long is refused.
-pub fn checkpoint_key(path: &Path, create: bool) -> Result<CheckpointKey, Failure> {
-    let shown = path.display();
-    if create && !path.exists() {
-        let mut key = [0u8; CHECKPOINT_KEY_LEN];
-        getrandom::getrandom(&mut key)
-            .map_err(|e| Failure::Malformed(format!("no randomness for a checkpoint key: {e}")))?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(path) {
-            Ok(mut f) => f
-                .write_all(&key)
-                .and_then(|()| f.sync_all())
-                .map_err(|e| Failure::Malformed(format!("cannot write {shown}: {e}")))?,
-            // Created meanwhile by another run: use that one.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Failure::Malformed(format!("cannot create {shown}: {e}"))),
-        }
-    }
-    let file = std::fs::File::open(path).map_err(|e| {
-        Failure::Malformed(format!(
-            "checkpoint key {shown}: {e} (a key is created by the first --save-checkpoint)"
-        ))
-    })?;
-    let meta = file
-        .metadata()
-        .map_err(|e| Failure::Malformed(format!("checkpoint key {shown}: {e}")))?;
-    if !meta.is_file() {
-        return Err(Failure::Malformed(format!(
-            "checkpoint key {shown} is not a regular file"
-        )));
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(Failure::Malformed(format!(
-                "checkpoint key {shown} has mode {mode:03o}: group or others may read it (chmod 600 {shown})"
-            )));
-        }
-    }
-    let mut bytes = Vec::with_capacity(CHECKPOINT_KEY_LEN + 1);
-    file.take(CHECKPOINT_KEY_LEN as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Failure::Malformed(format!("cannot read {shown}: {e}")))?;
-    CheckpointKey::from_bytes(&bytes).map_err(|e| Failure::Malformed(format!("{shown}: {e}")))
-}
-
-/// The key `--checkpoint-key` names, or the usage error for `what` without one.
+/// The key `--checkpoint-key` names (created by the first `--save-checkpoint`), or the usage
+/// error for `what` without one.
 fn required_key(path: Option<&Path>, what: &str, create: bool) -> Result<CheckpointKey, Failure> {
-    match path {
-        Some(p) => checkpoint_key(p, create),
-        None => Err(Failure::Malformed(format!(
-            "{what} needs the verifier's checkpoint key: pass --checkpoint-key FILE (created with mode 0600 by the first --save-checkpoint)"
-        ))),
-    }
+    let path = path.ok_or_else(|| Failure::Malformed(format!(
+        "{what} needs the verifier's checkpoint key: pass --checkpoint-key FILE (created with mode 0600 by the first --save-checkpoint)"
+    )))?;
+    let key = if create {
+        CheckpointKey::create_or_read_file(path)
+    } else {
+        CheckpointKey::read_file(path)
+    };
+    Ok(key?)
 }
 
 /// Verify a TPM quote's signature, nonce and PCR values into an anchor with its counters.
@@ -430,7 +380,7 @@ fn verify(args: ShardsVerifyArgs) -> CmdResult {
     let key = args
         .checkpoint_key
         .as_deref()
-        .map(|p| checkpoint_key(p, false))
+        .map(CheckpointKey::read_file)
         .transpose()?;
     let base = args
         .manifest

@@ -1841,3 +1841,52 @@ fn resume_streams_in_memory_independent_of_the_list() {
     let (lo, hi) = (peaks.iter().min().unwrap(), peaks.iter().max().unwrap());
     assert!(hi - lo < 16 << 10, "peaks {peaks:?} grow with the list");
 }
+
+/// Key files: created once (32 bytes, mode 0600) and read back; a key group or others may
+/// read, a file of another length, or a directory is refused as malformed input.
+#[test]
+fn checkpoint_key_files_are_created_private_and_checked() {
+    let dir = std::env::temp_dir().join(format!("mr-ckpt-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cp.key");
+    let _ = std::fs::remove_file(&path);
+    let key = CheckpointKey::create_or_read_file(&path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), key.as_bytes());
+    assert_eq!(CheckpointKey::create_or_read_file(&path).unwrap(), key);
+    assert_eq!(CheckpointKey::read_file(&path).unwrap(), key);
+    let class = |r: Result<CheckpointKey, Error>| {
+        let e = r.unwrap_err();
+        assert!(
+            matches!(&e, Error::History(h) if matches!(**h, HistoryError::InvalidCheckpointKey(_))),
+            "{e}"
+        );
+        e.class()
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let e = CheckpointKey::read_file(&path).unwrap_err();
+        assert!(e.to_string().contains("chmod 600"), "{e}");
+        assert_eq!(class(Err(e)), ErrorClass::Malformed);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    std::fs::write(&path, [1u8; 31]).unwrap();
+    assert_eq!(
+        class(CheckpointKey::read_file(&path)),
+        ErrorClass::Malformed
+    );
+    std::fs::write(&path, [1u8; 33]).unwrap();
+    assert_eq!(
+        class(CheckpointKey::read_file(&path)),
+        ErrorClass::Malformed
+    );
+    assert_eq!(class(CheckpointKey::read_file(&dir)), ErrorClass::Malformed);
+    assert_eq!(
+        class(CheckpointKey::read_file(&dir.join("absent.key"))),
+        ErrorClass::Malformed
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

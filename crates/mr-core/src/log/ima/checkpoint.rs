@@ -50,7 +50,9 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::{self, BufRead, Read};
+use std::fs::File;
+use std::io::{self, BufRead, Read, Write};
+use std::path::Path;
 use std::rc::Rc;
 
 use hmac::{Hmac, Mac};
@@ -101,6 +103,69 @@ impl CheckpointKey {
     /// The key bytes (to write a newly generated key to its file).
     pub fn as_bytes(&self) -> &[u8; CHECKPOINT_KEY_LEN] {
         &self.0
+    }
+
+    /// Read the key file at `path`: a regular file of exactly [`CHECKPOINT_KEY_LEN`] bytes that
+    /// group and others cannot read (on Unix). Anything else is
+    /// [`HistoryError::InvalidCheckpointKey`] (malformed input): a key others may have read
+    /// authenticates nothing.
+    pub fn read_file(path: &Path) -> Result<CheckpointKey, Error> {
+        let shown = path.display();
+        let invalid = |m: String| Error::from(HistoryError::InvalidCheckpointKey(m));
+        let file = File::open(path).map_err(|e| {
+            invalid(format!(
+                "{shown}: {e} (a key is created by the first --save-checkpoint)"
+            ))
+        })?;
+        let meta = file
+            .metadata()
+            .map_err(|e| invalid(format!("{shown}: {e}")))?;
+        if !meta.is_file() {
+            return Err(invalid(format!("{shown} is not a regular file")));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(invalid(format!(
+                    "{shown} has mode {mode:03o}: group or others may read it (chmod 600 {shown})"
+                )));
+            }
+        }
+        let mut bytes = Vec::with_capacity(CHECKPOINT_KEY_LEN + 1);
+        file.take(CHECKPOINT_KEY_LEN as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| invalid(format!("cannot read {shown}: {e}")))?;
+        CheckpointKey::from_bytes(&bytes).map_err(|e| invalid(format!("{shown}: {e}")))
+    }
+
+    /// The key file at `path`, created first when it does not exist: [`CHECKPOINT_KEY_LEN`]
+    /// bytes from the operating system's random number generator, written to a file created
+    /// exclusively with mode 0600 (a file created meanwhile by another run is used as it is).
+    /// Then read as [`CheckpointKey::read_file`] does.
+    pub fn create_or_read_file(path: &Path) -> Result<CheckpointKey, Error> {
+        let shown = path.display();
+        let invalid = |m: String| Error::from(HistoryError::InvalidCheckpointKey(m));
+        if !path.exists() {
+            let mut key = [0u8; CHECKPOINT_KEY_LEN];
+            getrandom::getrandom(&mut key)
+                .map_err(|e| invalid(format!("no randomness for a new key: {e}")))?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(path) {
+                Ok(mut f) => f
+                    .write_all(&key)
+                    .and_then(|()| f.sync_all())
+                    .map_err(|e| invalid(format!("cannot write {shown}: {e}")))?,
+                // Created meanwhile by another run: use that one.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(invalid(format!("cannot create {shown}: {e}"))),
+            }
+        }
+        CheckpointKey::read_file(path)
     }
 
     fn mac(&self, body: &[u8]) -> Hmac<sha2::Sha256> {
