@@ -135,7 +135,7 @@ pub fn compared_with<R: Reference>(reference: &R) -> Option<(&ExpectedRegisters,
 }
 
 pub use mr_attest::error::rejection_details as rejection_json;
-pub use mr_attest::report::{not_covered_json, registers_json};
+pub use mr_attest::report::registers_json;
 
 /// Print a replay's final values (`ID:ALG:HEX` lines) and, when values were verified, the line
 /// saying how many of the `unit`s (`records`, `events`) reached them.

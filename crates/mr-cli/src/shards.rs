@@ -22,13 +22,13 @@ use mr_core::log::ima::shards::{
 use mr_core::log::ima::{
     resume, Anchor, Checkpoint, CheckpointKey, ImaOptions, ImaReplayConfig, ResumeFrom,
 };
-use mr_core::{Error, ExpectedRegisters, Reference, RegisterValue, VerifiedRegisters};
+use mr_core::{Error, ExpectedRegisters, Reference, VerifiedRegisters};
 use mr_tpm::public::MAX_KEY_FILE_SIZE;
 use mr_tpm::{verify_quote_signature, AkPublic};
 
 use crate::common::{
-    expected_values, ima_input, parse_nonce, print_json, read_input, registers_json,
-    rejection_json, CmdResult, Failure,
+    expected_values, ima_input, parse_nonce, print_json, read_input, rejection_json, CmdResult,
+    Failure,
 };
 
 /// Checkpoint, quote-anchor and extend-failure options of `mr ima replay`.
@@ -158,10 +158,6 @@ fn write_checkpoint(path: &Path, cp: &Checkpoint, key: &CheckpointKey) -> Result
         .map_err(|e| Failure::Malformed(format!("cannot write {}: {e}", path.display())))
 }
 
-fn checkpoint_json(cp: &Checkpoint) -> serde_json::Value {
-    serde_json::from_str(&cp.to_json()).unwrap_or(serde_json::Value::Null)
-}
-
 /// `mr ima replay` with checkpoints or a quote anchor.
 pub fn replay(args: &crate::ima::ReplayArgs, mut cfg: ImaReplayConfig) -> CmdResult {
     let h = &args.history;
@@ -239,31 +235,15 @@ fn replay_anchored<R: Reference>(
             ));
         }
     }
-    // Several boots in one list (kexec): possibly lost entries, found by the replay.
-    let kexec = crate::ima::kexec_findings(&v.report);
     if let (Some(f), Some(key)) = (&h.save_checkpoint, key) {
         write_checkpoint(f, &v.checkpoint, key)?;
     }
     if args.json {
-        let mut j = crate::ima::report_json(&v.report, Some(anchor.values()));
-        j["first_entry"] = v.first_entry.into();
-        j["checkpoint"] = checkpoint_json(&v.checkpoint);
-        j["tpm_resumed"] = v.tpm_resumed.into();
-        j["root"] = anchor.root().to_string().into();
-        j["kexec_findings"] = kexec.into();
-        print_json(&j);
+        print_json(&v.to_json());
     } else {
-        crate::ima::print_human(&v.report, Some(anchor.values()));
-        outln!("anchored to: {}", anchor.root());
-        if v.first_entry > 0 {
-            outln!(
-                "resumed from the checkpoint at entry {} ({} new entries replayed{})",
-                v.first_entry,
-                v.report.entries,
-                if v.tpm_resumed { ", TPM resumed" } else { "" }
-            );
-        }
-        for f in &kexec {
+        out!("{}", v.to_text());
+        // Several boots in one list (kexec): possibly lost entries, found by the replay.
+        for f in &v.report.kexec.findings {
             outln!("warning: {f}");
         }
         if let Some(f) = &h.save_checkpoint {
@@ -407,45 +387,10 @@ fn verify(args: ShardsVerifyArgs) -> CmdResult {
             return Err(failure);
         }
     };
-    let registers: Vec<RegisterValue> = report.last_checkpoint().registers().to_vec();
     if args.json {
-        let shards: Vec<serde_json::Value> = manifest
-            .shards
-            .iter()
-            .zip(&report.shards)
-            .map(|(s, v)| {
-                serde_json::json!({
-                    "list": s.list,
-                    "first_entry": v.first_entry,
-                    "entries": v.entries,
-                    "root": v.root.to_string(),
-                })
-            })
-            .collect();
-        print_json(&serde_json::json!({
-            "verified": true,
-            "shards": shards,
-            "entries": report.entries(),
-            "registers": registers_json(&registers),
-        }));
+        print_json(&report.to_json());
     } else {
-        for (k, (s, v)) in manifest.shards.iter().zip(&report.shards).enumerate() {
-            outln!(
-                "shard {k} ({}): entries {}..{} verified, end anchored to {}",
-                s.list,
-                v.first_entry,
-                v.first_entry + v.entries,
-                v.root
-            );
-        }
-        for rv in &registers {
-            outln!("{rv}");
-        }
-        outln!(
-            "verified: {} shards, {} entries",
-            report.shards.len(),
-            report.entries()
-        );
+        out!("{}", report.to_text());
     }
     Ok(())
 }

@@ -151,6 +151,20 @@ impl ReplayOutcome {
     pub fn covered_entries(&self) -> Option<u64> {
         self.coverage.as_ref().map(|c| c.entries)
     }
+
+    /// The warning line for the entries no verified value covers, if there are any; `(one,
+    /// many)` name the log's items (`("entry", "entries")`, `("event", "events")`).
+    pub fn not_covered_line(&self, (one, many): (&str, &str)) -> Option<String> {
+        let c = self.coverage.as_ref().filter(|c| c.not_covered > 0)?;
+        Some(format!(
+            "NOT covered: {} {many} extend registers without a verified value{}",
+            c.not_covered,
+            c.first_not_covered
+                .as_ref()
+                .map(|f| format!(" (first: {one} {}, {})", f.entry, f.register))
+                .unwrap_or_default()
+        ))
+    }
 }
 
 /// Covered and not-covered entries before a prefix length, recorded when a verified value is

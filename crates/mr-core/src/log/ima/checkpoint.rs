@@ -69,6 +69,7 @@ use crate::trust::Reference;
 use super::reader::ImaReader;
 use super::replay::{DigestMode, ImaReplayConfig, ImaReplayReport, ReplayState};
 use super::template::Endian;
+use super::text::mode_name;
 use super::verify::{ImaInput, ImaOptions};
 use super::{ListFormat, ListKind};
 
@@ -590,14 +591,6 @@ struct FormatJson {
 
 fn bad(msg: impl Into<String>) -> Error {
     HistoryError::InvalidCheckpoint(msg.into()).into()
-}
-
-fn mode_name(m: DigestMode) -> &'static str {
-    match m {
-        DigestMode::PerBank => "per-bank",
-        DigestMode::PaddedSha1 => "padded-sha1",
-        DigestMode::Auto => "auto",
-    }
 }
 
 /// `ALG:HEX` of a digest.

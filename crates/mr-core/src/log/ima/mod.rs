@@ -37,6 +37,7 @@ pub mod sample;
 pub mod shards;
 pub mod snapshot;
 pub mod template;
+mod text;
 mod verify;
 
 pub use checkpoint::{

@@ -179,6 +179,8 @@ pub struct Shard<R = VerifiedRegisters> {
 /// What is kept of a verified shard.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShardSummary {
+    /// Its list (the manifest's name for it).
+    pub list: String,
     /// Absolute number of its first entry.
     pub first_entry: u64,
     /// Its entries.
@@ -293,6 +295,7 @@ impl<'c> ShardChain<'c> {
             })
             .map_err(wrap)?;
         self.shards.push(ShardSummary {
+            list: name.to_string(),
             first_entry: v.first_entry,
             entries: v.report.entries,
             root: v.checkpoint.root().clone(),
