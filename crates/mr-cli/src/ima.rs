@@ -234,21 +234,9 @@ pub(crate) fn check_boot_aggregate(
             }
             Ok(())
         }
-        BootAggregateCheck::Differs { entry, mismatch: m } => {
-            if json {
-                print_json(&serde_json::json!({
-                    "verified": false,
-                    "boot_aggregate": {
-                        "entry": entry,
-                        "alg": m.recorded.alg().name(),
-                        "recorded": m.recorded.to_hex(),
-                        "computed": m.candidates.first().map(|(_, d)| d.to_hex()),
-                        "candidates": m.candidates.iter().map(|(rule, d)| serde_json::json!({
-                            "rule": rule.name(),
-                            "value": d.to_hex(),
-                        })).collect::<Vec<_>>(),
-                    },
-                }));
+        BootAggregateCheck::Differs { .. } => {
+            if let Some(j) = check.differs_json().filter(|_| json) {
+                print_json(&j);
             }
             Err(Failure::Rejected(
                 check.message(&format!("the boot log {}", boot_log.display())),
