@@ -1531,7 +1531,7 @@ fn a_full_list_shorter_than_the_checkpoint_and_an_empty_prefix() {
         e => panic!("{e}"),
     }
 
-    let start = Gen::new(ListKind::Binary);
+    let mut g = Gen::new(ListKind::Binary);
     let reset = Anchor::asserted(
         ExpectedRegisters::from_values(BANKS.map(|alg| RegisterValue {
             id: MrId::Pcr(10),
@@ -1889,4 +1889,55 @@ fn checkpoint_key_files_are_created_private_and_checked() {
         ErrorClass::Malformed
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A checkpoint of an empty list (no entry verified) resumed with a whole list replays every
+/// entry of it: none is skipped or hidden, whether the new quote covers them or not.
+#[test]
+fn a_checkpoint_at_no_entries_resumed_with_a_whole_list_replays_all_of_it() {
+    let mut g = Gen::new(ListKind::Binary);
+    let reset = Anchor::asserted(
+        ExpectedRegisters::from_values(
+            BANKS
+                .iter()
+                .map(|a| RegisterValue {
+                    id: MrId::Pcr(10),
+                    value: Digest::zero(*a),
+                })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap(),
+    );
+    g.files(7);
+    let cp = resume(
+        ImaInput::from_bytes(&[]),
+        ResumeFrom::Boot,
+        &reset,
+        &ImaOptions::default(),
+    )
+    .unwrap()
+    .checkpoint
+    .clone();
+    assert_eq!(cp.entries(), 0);
+    let list = g.bytes();
+    let v = resume(
+        ImaInput::from_reader(&list[..]),
+        ResumeFrom::Full(&cp),
+        &g.asserted(),
+        &ImaOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(v.report.entries, 8);
+    assert_eq!(v.checkpoint.entries(), 8);
+    // A quote still at the reset values covers none of them: all 8 are left over.
+    let v = resume(
+        ImaInput::from_reader(&list[..]),
+        ResumeFrom::Full(&cp),
+        &reset,
+        &ImaOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(v.report.entries, 8);
+    assert_eq!(v.report.outcome.left_over(), 8);
+    assert_eq!(v.checkpoint.entries(), 0);
 }

@@ -1116,15 +1116,13 @@ fn run<'a>(
         },
         replay_cfg.reader.clone(),
     );
-    let mut replay_empty = empty;
     if let Some(cp) = prefix {
         check_prefix(&mut reader, &mut chain, cp, empty)?;
-        replay_empty = empty || reader.format().is_none();
     }
     let mut state = ReplayState::new(replay_cfg, Some(anchor.values()), budget);
     let mut ends = PrefixEnds::default();
     ends.note(&state, &chain);
-    let replayed = if replay_empty {
+    let replayed = if empty {
         let format = ListFormat {
             kind: replay_cfg.reader.kind.unwrap_or(ListKind::Binary),
             endian: replay_cfg.reader.endian.unwrap_or_default(),
