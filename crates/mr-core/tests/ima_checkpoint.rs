@@ -1531,7 +1531,7 @@ fn a_full_list_shorter_than_the_checkpoint_and_an_empty_prefix() {
         e => panic!("{e}"),
     }
 
-    let mut g = Gen::new(ListKind::Binary);
+    let start = Gen::new(ListKind::Binary);
     let reset = Anchor::asserted(
         ExpectedRegisters::from_values(BANKS.map(|alg| RegisterValue {
             id: MrId::Pcr(10),
@@ -1892,7 +1892,8 @@ fn checkpoint_key_files_are_created_private_and_checked() {
 }
 
 /// A checkpoint of an empty list (no entry verified) resumed with a whole list replays every
-/// entry of it: none is skipped or hidden, whether the new quote covers them or not.
+/// entry of it (none is skipped or hidden), and a quote still at the reset values is the
+/// never-extended IMA register it is from boot.
 #[test]
 fn a_checkpoint_at_no_entries_resumed_with_a_whole_list_replays_all_of_it() {
     let mut g = Gen::new(ListKind::Binary);
@@ -1929,15 +1930,20 @@ fn a_checkpoint_at_no_entries_resumed_with_a_whole_list_replays_all_of_it() {
     .unwrap();
     assert_eq!(v.report.entries, 8);
     assert_eq!(v.checkpoint.entries(), 8);
-    // A quote still at the reset values covers none of them: all 8 are left over.
-    let v = resume(
+    // A quote still at the reset values while the list extends the register: the register was
+    // never extended, as from boot (nothing is left over unseen).
+    let e = resume(
         ImaInput::from_reader(&list[..]),
         ResumeFrom::Full(&cp),
         &reset,
         &ImaOptions::default(),
     )
-    .unwrap();
-    assert_eq!(v.report.entries, 8);
-    assert_eq!(v.report.outcome.left_over(), 8);
-    assert_eq!(v.checkpoint.entries(), 0);
+    .unwrap_err();
+    match history(e) {
+        HistoryError::TailDoesNotContinue { source, .. } => assert!(
+            matches!(*source, Error::History(ref h) if matches!(**h, HistoryError::ImaRegisterNeverExtended { entry: 0, .. })),
+            "{source}"
+        ),
+        e => panic!("{e}"),
+    }
 }
