@@ -58,8 +58,13 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "N")]
     pub ima_pcr: Vec<u32>,
     /// TD root: a TD quote (binary or hex) over the backing RTMR of the journal.
-    #[arg(long, value_name = "Q", requires = "journal", group = "td_quote_source",
-          group = "hardware_root")]
+    #[arg(
+        long,
+        value_name = "Q",
+        requires = "journal",
+        group = "td_quote_source",
+        group = "hardware_root"
+    )]
     pub td_quote: Option<PathBuf>,
     /// TD root: the journal of the virtual register `mr_ima` (written by `mr agent ima`).
     #[arg(long, value_name = "J", requires = "td_quote")]
@@ -73,13 +78,23 @@ pub struct VerifyArgs {
     pub td: TdQuoteArgs,
     /// vTPM root, Azure TDX: trustee's az-tdx-vtpm evidence JSON (`tpm_quote`, `hcl_report`,
     /// `td_quote`); the IMA list replays against the vTPM's PCR 10.
-    #[arg(long, value_name = "EVIDENCE.json", group = "td_quote_source", group = "hardware_root",
-          conflicts_with = "journal")]
+    #[arg(
+        long,
+        value_name = "EVIDENCE.json",
+        group = "td_quote_source",
+        group = "hardware_root",
+        conflicts_with = "journal"
+    )]
     pub az_tdx_vtpm: Option<PathBuf>,
     /// vTPM root, Azure SEV-SNP: trustee's az-snp-vtpm evidence JSON (`tpm_quote`,
     /// `hcl_report`, `vcek`).
-    #[arg(long, value_name = "EVIDENCE.json", group = "hardware_root", requires = "ask_ark",
-          conflicts_with = "journal")]
+    #[arg(
+        long,
+        value_name = "EVIDENCE.json",
+        group = "hardware_root",
+        requires = "ask_ark",
+        conflicts_with = "journal"
+    )]
     pub az_snp_vtpm: Option<PathBuf>,
     /// `--az-snp-vtpm`: AMD's ASK and ARK certificates (PEM bundle, possibly of several
     /// processor generations); the VCEK must chain to one of its ARKs.

@@ -72,10 +72,7 @@ fn failure(e: &mr_vtpm::Error, json: bool) -> Failure {
 }
 
 /// trustee's evidence JSON in file `path`; with `json`, a rejection prints its reason.
-pub(crate) fn read_evidence(
-    path: &std::path::Path,
-    json: bool,
-) -> Result<AzVtpmEvidence, Failure> {
+pub(crate) fn read_evidence(path: &std::path::Path, json: bool) -> Result<AzVtpmEvidence, Failure> {
     let bytes = read_input(path, MAX_EVIDENCE_FILE)?;
     AzVtpmEvidence::from_trustee_json(&bytes).map_err(|e| failure(&e, json))
 }

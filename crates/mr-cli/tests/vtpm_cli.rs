@@ -318,13 +318,38 @@ fn mr_verify_refuses_two_roots_and_options_of_another_root() {
     let ask_ark = bundle(dir.path());
     let f = write(dir.path(), "any", b"x");
     let refused: [&[&str]; 7] = [
-        &["--az-tdx-vtpm", &tdx, "--az-snp-vtpm", &snp, "--ask-ark", &ask_ark],
-        &["--az-tdx-vtpm", &tdx, "--tpm-attest", &f, "--tpm-sig", &f, "--ak", &f],
+        &[
+            "--az-tdx-vtpm",
+            &tdx,
+            "--az-snp-vtpm",
+            &snp,
+            "--ask-ark",
+            &ask_ark,
+        ],
+        &[
+            "--az-tdx-vtpm",
+            &tdx,
+            "--tpm-attest",
+            &f,
+            "--tpm-sig",
+            &f,
+            "--ak",
+            &f,
+        ],
         &["--az-tdx-vtpm", &tdx, "--td-quote", &f, "--journal", &f],
         &["--az-tdx-vtpm", &tdx, "--ask-ark", &ask_ark],
         &["--az-snp-vtpm", &snp, "--ask-ark", &ask_ark, "--root", &f],
         &["--az-snp-vtpm", &snp],
-        &["--tpm-attest", &f, "--tpm-sig", &f, "--ak", &f, "--vcek", &f],
+        &[
+            "--tpm-attest",
+            &f,
+            "--tpm-sig",
+            &f,
+            "--ak",
+            &f,
+            "--vcek",
+            &f,
+        ],
     ];
     for extra in refused {
         let mut args = vec!["verify", "--ima", &list, "--at", AT];
