@@ -76,6 +76,39 @@ pub struct VerifyArgs {
     /// for `--az-snp-vtpm`).
     #[command(flatten)]
     pub td: TdQuoteArgs,
+    /// vTPM root: the evidence and its SNP trust anchors (boxed: the arguments of the other
+    /// commands are far smaller).
+    #[command(flatten)]
+    pub vtpm: Box<VtpmRootArgs>,
+    /// TPM and vTPM roots: the PC-Client boot log of the same boot
+    /// (`binary_bios_measurements`), replayed against the quoted PCRs; the IMA list's
+    /// `boot_aggregate` must match it.
+    #[arg(long, value_name = "F", conflicts_with = "td_quote")]
+    pub boot_log: Option<PathBuf>,
+    #[command(flatten)]
+    pub nonce: NonceArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Appraisal policy document (JSON, docs/policy.schema.json): platform rules, runtime
+    /// policy, deny list; applied once the evidence verified.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// keylime runtime policy applied to the IMA entries the quote covers.
+    #[arg(long, value_name = "POLICY.json")]
+    pub runtime_policy: Option<PathBuf>,
+    /// The key the runtime policy's DSSE envelope is signed with (an envelope is refused
+    /// without it).
+    #[arg(long, value_name = "F", requires = "runtime_policy")]
+    pub runtime_policy_key: Option<PathBuf>,
+    /// File digests rejected even when the runtime policy or a signature allows them.
+    #[arg(long, value_name = "FILE")]
+    pub deny_list: Option<PathBuf>,
+}
+
+/// `mr verify`'s vTPM root: trustee's evidence JSON for Azure TDX or SEV-SNP, and the AMD
+/// certificates of the SNP form.
+#[derive(Args)]
+pub struct VtpmRootArgs {
     /// vTPM root, Azure TDX: trustee's az-tdx-vtpm evidence JSON (`tpm_quote`, `hcl_report`,
     /// `td_quote`); the IMA list replays against the vTPM's PCR 10.
     #[arg(
@@ -103,29 +136,6 @@ pub struct VerifyArgs {
     /// `--az-snp-vtpm`: the VCEK (PEM or DER), when the evidence carries none.
     #[arg(long, value_name = "F", requires = "az_snp_vtpm", conflicts_with_all = NOT_SNP)]
     pub vcek: Option<PathBuf>,
-    /// TPM and vTPM roots: the PC-Client boot log of the same boot
-    /// (`binary_bios_measurements`), replayed against the quoted PCRs; the IMA list's
-    /// `boot_aggregate` must match it.
-    #[arg(long, value_name = "F", conflicts_with = "td_quote")]
-    pub boot_log: Option<PathBuf>,
-    #[command(flatten)]
-    pub nonce: NonceArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
-    /// Appraisal policy document (JSON, docs/policy.schema.json): platform rules, runtime
-    /// policy, deny list; applied once the evidence verified.
-    #[arg(long, value_name = "FILE")]
-    pub policy: Option<PathBuf>,
-    /// keylime runtime policy applied to the IMA entries the quote covers.
-    #[arg(long, value_name = "POLICY.json")]
-    pub runtime_policy: Option<PathBuf>,
-    /// The key the runtime policy's DSSE envelope is signed with (an envelope is refused
-    /// without it).
-    #[arg(long, value_name = "F", requires = "runtime_policy")]
-    pub runtime_policy_key: Option<PathBuf>,
-    /// File digests rejected even when the runtime policy or a signature allows them.
-    #[arg(long, value_name = "FILE")]
-    pub deny_list: Option<PathBuf>,
 }
 
 /// A library error (malformed input or usage error): exit code 2.
@@ -272,7 +282,11 @@ fn evidence(args: &VerifyArgs) -> Result<Evidence, Failure> {
             Evidence::td(args.td.evidence(quote, nonce)?.with_journal(journal)).with_ima(list),
         );
     }
-    let vtpm = match (&args.az_tdx_vtpm, &args.az_snp_vtpm, &args.ask_ark) {
+    let vtpm = match (
+        &args.vtpm.az_tdx_vtpm,
+        &args.vtpm.az_snp_vtpm,
+        &args.vtpm.ask_ark,
+    ) {
         (Some(ev), _, _) => Some((
             ev,
             VtpmOptions::AzTdx(Box::new(TdxOptions {
@@ -284,7 +298,7 @@ fn evidence(args: &VerifyArgs) -> Result<Evidence, Failure> {
             ev,
             VtpmOptions::AzSnp(vtpm::snp_options(
                 ask_ark,
-                args.vcek.as_deref(),
+                args.vtpm.vcek.as_deref(),
                 args.td.at.as_deref(),
                 args.td.allow_debug,
                 nonce.clone(),

@@ -222,7 +222,7 @@ fn simulated_td_vouches_for_a_swtpm_ak_and_the_ima_list_verifies_as_under_the_tp
         stdout(&o)
     );
 
-    // Each binding broken once: (what, evidence, nonce, list, expected reason).
+    // Each binding broken once.
     let other_ak = vtpm::runtime_data(&q.other_modulus, &[0; 64]);
     let other_user = vtpm::runtime_data(&q.modulus, &[1; 64]);
     let mut attest = q.attest.clone();
@@ -241,7 +241,9 @@ fn simulated_td_vouches_for_a_swtpm_ak_and_the_ima_list_verifies_as_under_the_tp
     let bad_td_sig = serde_json::to_vec(&bad_td_sig).unwrap();
     let (tampered_list, _) = ima_list(&["/usr/bin/bash", "/usr/lib/libc.so.7", "/etc/passwd"]);
     let tampered_list = tampered_list.as_bytes().to_vec();
-    let cases: [(&str, Vec<u8>, &[u8], &[u8], &str); 6] = [
+    // (what, evidence, nonce, list, expected reason)
+    type Case<'a> = (&'a str, Vec<u8>, &'a [u8], &'a [u8], &'a str);
+    let cases: [Case<'_>; 6] = [
         (
             "AK not the runtime data's",
             evidence(&q, &other_ak, &other_ak, &q.attest),
