@@ -389,7 +389,10 @@ fn replay_and_convert_memory_does_not_grow_with_the_log() {
 /// SHA-256 bank; `--bank sha1` is refused (exit 2): the boot manager's records have no SHA-1.
 #[test]
 fn windows_boot_log_with_digest_subsets_converts_and_replays() {
-    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../mr-core/tests/data/windows-agile");
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../mr-core/tests/data/windows-agile"
+    );
     let log = format!("{data}/windows_gcp_agile.bin");
     let j: serde_json::Value = serde_json::from_slice(
         &std::fs::read(format!("{data}/windows_gcp_agile.expected.json")).unwrap(),

@@ -84,10 +84,16 @@ fn list_with_aggregate(aggregate: &Digest) -> (Vec<u8>, RegisterValue) {
     let mut list = ImaListBuilder::binary();
     let mut pcr10 = Digest::zero(HashAlg::Sha256);
     let e = list.boot_aggregate("ima-ng", aggregate);
-    pcr10 = pcr10.extended(e.extend_value(HashAlg::Sha256, DigestMode::PerBank).as_bytes());
+    pcr10 = pcr10.extended(
+        e.extend_value(HashAlg::Sha256, DigestMode::PerBank)
+            .as_bytes(),
+    );
     for f in ["/usr/bin/bash", "/etc/passwd"] {
         let e = list.ima_ng(10, &HashAlg::Sha256.hash(f.as_bytes()), f);
-        pcr10 = pcr10.extended(e.extend_value(HashAlg::Sha256, DigestMode::PerBank).as_bytes());
+        pcr10 = pcr10.extended(
+            e.extend_value(HashAlg::Sha256, DigestMode::PerBank)
+                .as_bytes(),
+        );
     }
     (
         list.as_bytes().to_vec(),

@@ -1,8 +1,10 @@
 //! The vTPM root end to end on a simulated TD and a real swtpm (issue 17, "How it is shown"):
 //! the simulated TD's quote binds, through REPORTDATA, an HCL-style runtime data JSON holding
-//! the swtpm's RSA AK; the swtpm's quote of PCRs 0-23, into whose PCR 10 an IMA list was
-//! extended entry by entry, then verifies through `mr_attest::verify` and `mr verify
-//! --az-tdx-vtpm` to the same IMA report as under the TPM root. Every binding broken once
+//! the swtpm's RSA AK; the swtpm's quote of PCRs 0-23, into which a boot log (the
+//! Windows-shaped log of mr-core's test data, SHA-256 digests) and then an IMA list (whose
+//! boot_aggregate the swtpm's PCRs 0-9 give) were extended, then verifies with `--boot-log`
+//! through `mr_attest::verify` and `mr verify --az-tdx-vtpm` to the same IMA report as under
+//! the TPM root. Every binding broken once
 //! (AK not the runtime data's, runtime data not REPORTDATA's, nonce, a quote byte, the TD quote's
 //! signature, an IMA entry) is rejected naming it.
 #![cfg(feature = "tpm-device")]
@@ -14,7 +16,8 @@ use common::{code, mr, stderr, stdout, write};
 use mr_attest::{verify, Evidence, ImaList, RootKind, Step, VtpmEvidence, VtpmOptions};
 use mr_core::log::ima::builder::ImaListBuilder;
 use mr_core::log::ima::DigestMode;
-use mr_core::{HashAlg, MeasurementRegister};
+use mr_core::log::tcg::{self, TcgReplayConfig};
+use mr_core::{Digest, HashAlg, MeasurementRegister};
 use mr_rtmr::quote::VerifyOptions;
 use mr_rtmr::sim::quote::QuoteFormat;
 use mr_rtmr::sim::SimTd;
@@ -33,6 +36,7 @@ const FILES: [&str; 3] = ["/usr/bin/bash", "/usr/lib/libc.so.6", "/etc/passwd"];
 /// The swtpm's part: its AK's modulus, the quote (TPMS_ATTEST, TPMT_SIGNATURE), the AK's
 /// TPM2B_PUBLIC, the quoted values in selection order, and another AK's modulus.
 struct VtpmQuote {
+    aggregate: Digest,
     modulus: Vec<u8>,
     other_modulus: Vec<u8>,
     attest: Vec<u8>,
@@ -49,11 +53,39 @@ fn rsa_modulus(tpm2b_public: &[u8]) -> Vec<u8> {
     }
 }
 
-/// The IMA list (boot_aggregate, then [`FILES`]) with `files` as its file names, binary.
-fn ima_list(files: &[&str]) -> (ImaListBuilder, Vec<mr_core::Digest>) {
+/// The Windows-shaped boot log of `crates/mr-core/tests/data/windows-agile` (SHA-256 digests in
+/// every extending record).
+fn boot_log_path() -> String {
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../mr-core/tests/data/windows-agile/windows_gcp_agile.bin"
+    )
+    .to_owned()
+}
+
+/// Extend the boot log's SHA-256 digests into the swtpm, as firmware and boot manager would,
+/// and return the SHA-256 boot_aggregate the kernel takes from the TPM's PCRs 0-9 then.
+fn boot(tpm: &Tpm) -> Digest {
+    let log = std::fs::read(boot_log_path()).unwrap();
+    let parsed = tcg::parse(&log, &TcgReplayConfig::pc_client().parse).unwrap();
+    for e in parsed.events.iter().filter(|e| !e.is_no_action()) {
+        if let Some(d) = e.digest(HashAlg::Sha256) {
+            tpm.extend_pcr(e.index, d).unwrap();
+        }
+    }
+    let mut concat = Vec::new();
+    for i in 0..10 {
+        concat.extend_from_slice(tpm.read_pcr(i, HashAlg::Sha256).unwrap().as_bytes());
+    }
+    HashAlg::Sha256.hash(&concat)
+}
+
+/// The IMA list (boot_aggregate `aggregate`, then `files`), binary, and what each entry
+/// extends PCR 10's SHA-256 bank with.
+fn ima_list(aggregate: &Digest, files: &[&str]) -> (ImaListBuilder, Vec<Digest>) {
     let mut list = ImaListBuilder::binary();
     let mut extends = vec![];
-    let boot = list.boot_aggregate("ima-ng", &HashAlg::Sha256.hash(b"pcrs 0-9"));
+    let boot = list.boot_aggregate("ima-ng", aggregate);
     extends.push(boot.extend_value(HashAlg::Sha256, DigestMode::PerBank));
     for f in files {
         let e = list.ima_ng(10, &HashAlg::Sha256.hash(f.as_bytes()), f);
@@ -62,10 +94,11 @@ fn ima_list(files: &[&str]) -> (ImaListBuilder, Vec<mr_core::Digest>) {
     (list, extends)
 }
 
-/// Extend the IMA list into PCR 10 of the swtpm and quote PCRs 0-23 (SHA-256, as the Azure
-/// vTPM's quote does) with an RSA AK.
+/// Boot the swtpm ([`boot`]), extend the IMA list into its PCR 10 and quote PCRs 0-23
+/// (SHA-256, as the Azure vTPM's quote does) with an RSA AK.
 fn swtpm_quote(tpm: &Tpm) -> VtpmQuote {
-    let (_, extends) = ima_list(&FILES);
+    let aggregate = boot(tpm);
+    let (_, extends) = ima_list(&aggregate, &FILES);
     let pcr10 = tpm.pcr(10, HashAlg::Sha256);
     for d in &extends {
         pcr10.extend(d).unwrap();
@@ -91,6 +124,7 @@ fn swtpm_quote(tpm: &Tpm) -> VtpmQuote {
     let other_modulus = rsa_modulus(other.public_tpm2b());
     assert_ne!(modulus, other_modulus);
     VtpmQuote {
+        aggregate,
         modulus,
         other_modulus,
         attest: q.attest,
@@ -119,14 +153,16 @@ fn evidence(q: &VtpmQuote, hcl_runtime: &[u8], bound_runtime: &[u8], attest: &[u
     )
 }
 
-/// `mr_attest::verify` of `json` with the test signer's root and `nonce`, and the IMA list.
+/// `mr_attest::verify` of `json` with the test signer's root and `nonce`, the IMA list and the
+/// boot log.
 fn verify_lib(json: &[u8], nonce: &[u8], list: &[u8]) -> mr_attest::AttestationResult {
+    let boot_log = std::fs::read(boot_log_path()).unwrap();
     let ev = AzVtpmEvidence::from_trustee_json(json).unwrap();
     let options = TdxOptions {
         quote: VerifyOptions::at_unix(AT).with_root_der(signer().root_der().to_vec()),
         nonce: Some(nonce.to_vec()),
     };
-    let ev = VtpmEvidence::new(ev, VtpmOptions::AzTdx(Box::new(options)));
+    let ev = VtpmEvidence::new(ev, VtpmOptions::AzTdx(Box::new(options))).with_boot_log(boot_log);
     verify(Evidence::vtpm(ev).with_ima(ImaList::from_bytes(list.to_vec()))).unwrap()
 }
 
@@ -138,7 +174,7 @@ fn simulated_td_vouches_for_a_swtpm_ak_and_the_ima_list_verifies_as_under_the_tp
     let dir = tempfile::tempdir().unwrap();
     let runtime = vtpm::runtime_data(&q.modulus, &[0; 64]);
     let good = evidence(&q, &runtime, &runtime, &q.attest);
-    let (list, _) = ima_list(&FILES);
+    let (list, _) = ima_list(&q.aggregate, &FILES);
     let list = list.as_bytes().to_vec();
 
     // The library: the vTPM root verifies, names the chain, and the list replays to PCR 10.
@@ -154,12 +190,22 @@ fn simulated_td_vouches_for_a_swtpm_ak_and_the_ima_list_verifies_as_under_the_tp
         .chain
         .iter()
         .any(|c| c.starts_with("runtime data HCLAkPub → AK")));
+    let replayed = r.boot_log.as_ref().unwrap();
+    assert!(!replayed.against.is_empty(), "the boot log was checked");
+    assert!(
+        r.rules
+            .iter()
+            .any(|o| o.name == "boot_aggregate" && o.status == mr_attest::RuleStatus::Pass),
+        "{:?}",
+        r.rules
+    );
     let ima = r.ima.as_ref().unwrap();
     assert_eq!(ima.replay.entries, 4);
     assert_eq!(ima.against, ["pcr10:sha256"]);
 
     // The CLI, vTPM root and TPM root on the same swtpm quote: the same IMA report and PCRs.
     let nonce_hex = hex::encode(NONCE);
+    let boot_log = boot_log_path();
     let ev_path = write(dir.path(), "evidence.json", &good);
     let root = write(dir.path(), "root.der", signer().root_der());
     let list_path = write(dir.path(), "ima.bin", &list);
@@ -175,6 +221,8 @@ fn simulated_td_vouches_for_a_swtpm_ak_and_the_ima_list_verifies_as_under_the_tp
         AT_RFC3339,
         "--nonce",
         &nonce_hex,
+        "--boot-log",
+        &boot_log,
         "--json",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -194,6 +242,8 @@ fn simulated_td_vouches_for_a_swtpm_ak_and_the_ima_list_verifies_as_under_the_tp
         &write(dir.path(), "q.pcrs", q.pcr_lines.as_bytes()),
         "--nonce",
         &nonce_hex,
+        "--boot-log",
+        &boot_log,
         "--json",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -214,6 +264,8 @@ fn simulated_td_vouches_for_a_swtpm_ak_and_the_ima_list_verifies_as_under_the_tp
         AT_RFC3339,
         "--nonce",
         &nonce_hex,
+        "--boot-log",
+        &boot_log,
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
@@ -239,7 +291,10 @@ fn simulated_td_vouches_for_a_swtpm_ak_and_the_ima_list_verifies_as_under_the_tp
         bad_td_sig["td_quote"] = b64.encode(td).into();
     }
     let bad_td_sig = serde_json::to_vec(&bad_td_sig).unwrap();
-    let (tampered_list, _) = ima_list(&["/usr/bin/bash", "/usr/lib/libc.so.7", "/etc/passwd"]);
+    let (tampered_list, _) = ima_list(
+        &q.aggregate,
+        &["/usr/bin/bash", "/usr/lib/libc.so.7", "/etc/passwd"],
+    );
     let tampered_list = tampered_list.as_bytes().to_vec();
     // (what, evidence, nonce, list, expected reason)
     type Case<'a> = (&'a str, Vec<u8>, &'a [u8], &'a [u8], &'a str);
@@ -305,6 +360,8 @@ fn simulated_td_vouches_for_a_swtpm_ak_and_the_ima_list_verifies_as_under_the_tp
             AT_RFC3339,
             "--nonce",
             &hex::encode(nonce),
+            "--boot-log",
+            &boot_log,
             "--json",
         ]);
         assert_eq!(code(&o), 1, "{what}: {}", stderr(&o));

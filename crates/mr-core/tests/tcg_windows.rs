@@ -311,7 +311,10 @@ fn windows_agile_log_converts_to_cel_with_the_digests_each_event_had() {
         .iter()
         .filter(|r| r.digests.len() == 1 && r.digests[0].alg() == HashAlg::Sha256)
         .count();
-    assert_eq!(sha256_only, 11, "the records of the stated incomplete pairs");
+    assert_eq!(
+        sha256_only, 11,
+        "the records of the stated incomplete pairs"
+    );
 
     // The CEL replays to the values the script computed (not mr), in SHA-256.
     let tlv = cel::encode(&records, Encoding::Tlv).unwrap();
