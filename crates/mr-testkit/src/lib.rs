@@ -6,7 +6,9 @@
 //!   fixed signed quote the hostile-input tests, the fuzz target and the benchmark start from;
 //! - [`td`]: simulated TD quotes (`mr_rtmr::sim`, enabled here): one test signer per process,
 //!   measurements, quote and root files, [`td::SignedTdQuotes`] in every format;
-//! - [`journal`]: a valid `mr_ima` journal over RTMR3 with its backing and virtual values.
+//! - [`journal`]: a valid `mr_ima` journal over RTMR3 with its backing and virtual values;
+//! - [`vtpm`]: Azure-style vTPM evidence (runtime data, HCL report, trustee's JSON) around a
+//!   simulated TD.
 //!
 //! A dev-dependency on this crate also turns on the test-support features of the production
 //! crates for the test build: `mr-core/testing` (`mr_core::log::ima::builder`, the IMA list
@@ -23,3 +25,4 @@
 pub mod journal;
 pub mod td;
 pub mod tpm;
+pub mod vtpm;
