@@ -535,3 +535,31 @@ fn a_root_file_is_read_as_der_or_as_its_first_pem_certificate() {
     );
     assert!(matches!(e, QuoteError::RootCertificate(_)), "{e}");
 }
+
+#[test]
+fn an_attestation_key_that_is_no_p256_point_is_refused_as_such() {
+    // x and y above the field prime: a point on no curve. The QE report binds it (signed by
+    // the PCK key as the QE would), so the key itself is what step 5 refuses.
+    let bad_key = [0xff; 64];
+    let auth = {
+        let q = signer().quote_as(&m(), QuoteFormat::V4Td10).unwrap();
+        quote::parse(&q)
+            .unwrap()
+            .signature_data()
+            .qe_auth_data
+            .to_vec()
+    };
+    let binding = Sha256::new()
+        .chain_update(bad_key)
+        .chain_update(&auth)
+        .finalize();
+    let s = (**signer())
+        .clone()
+        .with_qe_report(|r| r.report_data[..32].copy_from_slice(&binding));
+    let mut q = s.quote_as(&m(), QuoteFormat::V4Td10).unwrap();
+    let key = *quote::parse(&q).unwrap().signature_data().attestation_key;
+    let at = q.windows(64).position(|w| w == key).unwrap();
+    q[at..at + 64].copy_from_slice(&bad_key);
+    let e = refused(&q, &opts(&s));
+    assert!(matches!(e, QuoteError::AttestationKey), "{e}");
+}

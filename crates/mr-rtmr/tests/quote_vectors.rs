@@ -361,3 +361,35 @@ fn json_field(json: &[u8], field: &str) -> String {
     let v: serde_json::Value = serde_json::from_slice(json).unwrap();
     v[field].as_str().unwrap().to_owned()
 }
+
+#[test]
+fn collateral_issue_dates_are_those_of_the_signed_tcb_info_and_qe_identity() {
+    let Some(json) = read("tdx_quote_collateral.json") else {
+        return;
+    };
+    let mut fields: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let issue_date = |part: &str| {
+        let body: serde_json::Value = serde_json::from_str(fields[part].as_str().unwrap()).unwrap();
+        body["issueDate"].as_str().unwrap().to_owned()
+    };
+    let (tcb_date, qe_date) = (issue_date("tcb_info"), issue_date("qe_identity"));
+    assert_ne!(
+        tcb_date, qe_date,
+        "the vector's two dates tell the parts apart"
+    );
+    let c = Collateral::from_json(&json).unwrap();
+    assert_eq!(
+        c.issue_dates(),
+        vec![("tcb_info", tcb_date.clone()), ("qe_identity", qe_date)]
+    );
+    // The TCB info inside PCS's {"tcbInfo": …} wrapper; a QE identity without issueDate is
+    // left out (not reported with an empty or made-up date).
+    let body = fields["tcb_info"].as_str().unwrap().to_owned();
+    fields["tcb_info"] = format!("{{\"tcbInfo\":{body}}}").into();
+    let mut qe: serde_json::Value =
+        serde_json::from_str(fields["qe_identity"].as_str().unwrap()).unwrap();
+    qe.as_object_mut().unwrap().remove("issueDate");
+    fields["qe_identity"] = qe.to_string().into();
+    let c = Collateral::from_json(fields.to_string().as_bytes()).unwrap();
+    assert_eq!(c.issue_dates(), vec![("tcb_info", tcb_date)]);
+}

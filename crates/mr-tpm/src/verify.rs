@@ -249,13 +249,9 @@ fn verify_signature(ak: &AkPublic, message: &[u8], sig: &Signature) -> Result<()
         }
         Signature::Rsa { .. } => Err(CryptoError::BadSignature),
     };
-    outcome.map_err(|e| match e {
-        CryptoError::SchemeMismatch { .. } => Error::KeySchemeMismatch {
-            signature: sig.to_string(),
-            key: ak.description(),
-        },
-        _ => Error::BadSignature,
-    })
+    // The scheme fits the key (`check_scheme` above) and no PSS salt is longer than the key
+    // allows, so the provider's only answer left is that the signature does not verify.
+    outcome.map_err(|_| Error::BadSignature)
 }
 
 /// `bytes` left-padded to `len` bytes, or `None` if it does not fit.
