@@ -211,7 +211,10 @@ where
                 line_digest: *line_digest,
             },
             Entry::Skipped => {
-                return Err(internal(number, "a line after an invalid one was not parsed"))
+                return Err(internal(
+                    number,
+                    "a line after an invalid one was not parsed",
+                ))
             }
         };
         fold(number, bytes, prepared)?;
@@ -241,8 +244,8 @@ where
 {
     let mut lines = LineReader::new(journal, 0);
     let mut first = read_batch(&mut lines);
-    let two_threads = !first.last
-        && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
+    let two_threads =
+        !first.last && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
     if !two_threads {
         // One thread: prepare and fold batch after batch.
         let mut bank = None;
