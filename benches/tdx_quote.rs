@@ -38,7 +38,7 @@ fn bench(c: &mut Criterion) {
     let sig: Signature = key.sign(&msg);
     let public = PublicKey::from_ec_point(
         Curve::P256,
-        key.verifying_key().to_encoded_point(false).as_bytes(),
+        key.verifying_key().to_sec1_point(false).as_bytes(),
     )
     .unwrap();
     let scheme = Scheme::Ecdsa {

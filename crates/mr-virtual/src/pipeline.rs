@@ -23,12 +23,13 @@ use crate::error::Error;
 use crate::journal::LineReader;
 use crate::record::{parse_bytes, RecordError, RecordRef};
 
-/// Most lines in one batch.
-pub(crate) const BATCH_LINES: usize = 1024;
+/// Most lines in one batch (batches are large so that the two threads hand over few of them: on
+/// a loaded machine every hand-over may wait for a time slice).
+pub(crate) const BATCH_LINES: usize = 4096;
 
 /// A batch is closed once it holds this many bytes (lines are never split, so a batch holds at
 /// most this plus one line of [`MAX_LINE_LEN`](crate::record::MAX_LINE_LEN) bytes).
-pub(crate) const BATCH_BYTES: usize = 128 * 1024;
+pub(crate) const BATCH_BYTES: usize = 512 * 1024;
 
 /// Batches read and not yet folded (handed to the helper thread or waiting for the fold).
 const IN_FLIGHT: usize = 3;

@@ -17,12 +17,12 @@ use mr_virtual::Error;
 
 const RTMR3: MrId = MrId::Rtmr(3);
 
-/// Records in the long journal: several batches of the pipeline (1024 lines each).
-const N: usize = 5000;
+/// Records in the long journal: several batches of the pipeline (4096 lines each).
+const N: usize = 10_000;
 
 /// Line numbers (1-based) tried: in the first batch, at both sides of batch boundaries, deep in
 /// the journal, the last line.
-const AT: [usize; 7] = [1, 700, 1024, 1025, 2049, 4321, N];
+const AT: [usize; 7] = [1, 700, 4096, 4097, 8193, 9321, N];
 
 fn quoted(rtmr3: &[u8; 48]) -> VerifiedRegisters {
     let mut v = ExpectedRegisters::new();
@@ -91,7 +91,7 @@ fn a_long_journal_derives_the_fold_of_all_its_extends() {
 fn a_quote_over_a_prefix_covers_exactly_that_prefix_wherever_it_ends() {
     let (lines, ms) = long_journal();
     let journal = text(&lines);
-    for k in [0, 1, 1023, 1024, 1025, 3333, N - 1] {
+    for k in [0, 1, 4095, 4096, 4097, 6333, N - 1] {
         let d = run(&journal, &fold_lines(&lines[..k])).unwrap();
         assert_eq!(
             (d.covered, d.left_over),
@@ -128,7 +128,7 @@ fn a_quote_over_a_prefix_covers_exactly_that_prefix_wherever_it_ends() {
 #[test]
 fn a_malformed_line_anywhere_is_refused_with_its_line_number() {
     let (lines, _) = long_journal();
-    for at in [1, 1024, 1025, N] {
+    for at in [1, 4096, 4097, N] {
         for bad in [
             lines[at - 1].replacen(' ', "  ", 1),
             "x".repeat(MAX_LINE_LEN + 1),
@@ -165,7 +165,7 @@ fn the_first_error_in_journal_order_is_the_one_reported() {
     // A SYNC record that does not match the replay, and a malformed line: whichever comes first
     // (in the same batch or in different ones) is the error.
     let sync = format!("SYNC sha384/{}", hex::encode(measurement(0)));
-    for (sync_at, bad_at) in [(1500, 4000), (4000, 1500), (1030, 1031), (1031, 1030)] {
+    for (sync_at, bad_at) in [(1500, 9000), (9000, 1500), (4096, 4097), (4097, 4096)] {
         let mut t = lines.clone();
         t[sync_at - 1] = sync.clone();
         t[bad_at - 1] = "garbage".into();
@@ -189,7 +189,7 @@ fn sync_records_deep_in_a_long_journal_are_checked() {
     let (lines, ms) = long_journal();
     let mut t = Vec::with_capacity(N + 2);
     for (i, l) in lines.iter().enumerate() {
-        if i == 1024 || i == 3000 {
+        if i == 4096 || i == 9000 {
             t.push(format!("SYNC sha384/{}", hex::encode(fold_lines(&t))));
         }
         t.push(l.clone());
