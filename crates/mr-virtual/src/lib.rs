@@ -62,6 +62,7 @@
 pub mod agent;
 pub mod error;
 pub mod journal;
+mod pipeline;
 pub mod record;
 pub mod verify;
 

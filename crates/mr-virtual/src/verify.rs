@@ -29,6 +29,7 @@ use mr_core::{
 
 use crate::error::Error;
 use crate::journal::LineReader;
+use crate::pipeline::{for_each_line, Prepared};
 use crate::record::{is_valid_name, RecordError, RecordRef};
 
 /// Most distinct virtual registers (name and bank) one journal may name.
@@ -241,20 +242,29 @@ pub fn derive(
         }
     };
 
-    let mut lines = LineReader::new(journal, 0);
+    // The backing bank, from the first record's algorithm: the hashing thread hashes every
+    // record line in it, and the fold below replays it (or refuses the journal).
+    let bank_for = |first_alg: HashAlg| match opts.bank {
+        Some(b) => b,
+        None if banks.len() == 1 => only_or_first.0,
+        None => first_alg,
+    };
     let mut replay: Option<Replay> = None;
     let mut virtuals = Virtuals::default();
     let mut records = 0u64;
     let mut incomplete = None;
     let mut start_used = None;
-    while let Some(line) = lines.next_line()? {
-        if !line.complete {
-            incomplete = Some(line.number);
-            break;
-        }
-        let number = line.number;
-        let Some(record) = line.parse()? else {
-            continue;
+    let total_lines = for_each_line(journal, bank_for, |number, bytes, prepared| {
+        let (record, line_digest) = match prepared {
+            Prepared::NotARecord => return Ok(()),
+            Prepared::Incomplete => {
+                incomplete = Some(number);
+                return Ok(());
+            }
+            Prepared::Record {
+                record,
+                line_digest,
+            } => (record, line_digest),
         };
         let r = match replay.as_mut() {
             Some(r) => r,
@@ -263,11 +273,7 @@ pub fn derive(
                     RecordRef::Extend { digest, .. } => digest.alg(),
                     RecordRef::Sync { value } => value.alg(),
                 };
-                let (bank, expected) = match opts.bank {
-                    Some(b) => pick(b)?,
-                    None if banks.len() == 1 => only_or_first,
-                    None => pick(first_alg)?,
-                };
+                let (bank, expected) = pick(bank_for(first_alg))?;
                 let mut start = backing.reset_value(bank);
                 // A SYNC head at the reset value rotated nothing away (the register held its
                 // reset value, so no record preceded it): it replays from reset as it is.
@@ -338,15 +344,20 @@ pub fn derive(
                 }
             }
         }
-        let line_digest = r.bank.hash(line.bytes);
+        // The hashing thread used the same bank choice; hash again only if it did not.
+        let line_digest = if line_digest.alg() == r.bank {
+            line_digest
+        } else {
+            r.bank.hash(bytes)
+        };
         r.replayer.extend(backing, &line_digest);
         r.replayer.end_entry();
         records += 1;
         if r.first_match.is_none() && r.replayer.value(backing, r.bank) == Some(r.expected) {
             r.first_match = Some((records, virtuals.clone()));
         }
-    }
-    let total_lines = lines.lines();
+        Ok(())
+    })?;
 
     let r = match replay {
         Some(r) => r,

@@ -14,7 +14,8 @@
 //! arithmetic is cached: a signature's validity does not depend on time or policy, and every
 //! other check (validity periods and nextUpdate against the verification time, CRL contents,
 //! the chain walk up to the configured root, the TCB level) runs on every quote. The cache is
-//! process-wide and bounded ([`SIGNATURE_CACHE_CAPACITY`] entries, emptied when full).
+//! process-wide and bounded ([`SIGNATURE_CACHE_CAPACITY`] entries, emptied when full). The
+//! quote's own signature, new with every quote, is always verified and never remembered.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -94,12 +95,7 @@ pub(crate) fn verify_p256(
         return Ok(());
     }
     MISSES.fetch_add(1, Ordering::Relaxed);
-    let public = PublicKey::from_ec_point(Curve::P256, public_key)?;
-    let scheme = Scheme::Ecdsa {
-        hash: Hash::Sha256,
-        encoding,
-    };
-    default_provider().verify(&public, scheme, message, signature)?;
+    verify_p256_uncached(public_key, message, signature, encoding)?;
     let mut guard = lock();
     let set = guard.get_or_insert_with(HashSet::new);
     if set.len() >= SIGNATURE_CACHE_CAPACITY {
@@ -107,6 +103,23 @@ pub(crate) fn verify_p256(
     }
     set.insert(key);
     Ok(())
+}
+
+/// Verify an ECDSA P-256 / SHA-256 `signature` over `message` by the SEC 1 `public_key`,
+/// through the provider, without the cache: for a quote's own signature, which is new with every
+/// quote (remembering it would only push the platform's signatures out of the cache).
+pub(crate) fn verify_p256_uncached(
+    public_key: &[u8],
+    message: &[u8],
+    signature: &[u8],
+    encoding: EcdsaEncoding,
+) -> Result<(), mr_crypto::CryptoError> {
+    let public = PublicKey::from_ec_point(Curve::P256, public_key)?;
+    let scheme = Scheme::Ecdsa {
+        hash: Hash::Sha256,
+        encoding,
+    };
+    default_provider().verify(&public, scheme, message, signature)
 }
 
 /// ECDSA P-256 with SHA-256 for dcap-qvl and webpki, verified by [`verify_p256`].

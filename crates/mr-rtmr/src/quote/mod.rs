@@ -295,11 +295,11 @@ fn verify_signatures(quote: &Quote<'_>, anchor: &TrustAnchor, at: u64) -> Result
     if sig.qe_report.report_data[..32] != binding[..] {
         return Err(QuoteError::QeReportData);
     }
-    // 5. Quote signature.
+    // 5. Quote signature (new with every quote: not cached).
     let mut sec1 = [0u8; 65];
     sec1[0] = 0x04;
     sec1[1..].copy_from_slice(sig.attestation_key);
-    crypto::verify_p256(
+    crypto::verify_p256_uncached(
         &sec1,
         quote.signed_bytes(),
         sig.quote_signature,

@@ -18,8 +18,9 @@ use crate::trust::Reference;
 use super::parallel::{replay_parallel_values, CHUNK_LEN};
 use super::replay::{replay_values, ImaReplayConfig, ImaReplayReport};
 
-/// Read-ahead of a list opened from a path.
-const FILE_BUFFER: usize = 1 << 16;
+/// Read-ahead of a list opened from a path: one chunk of the two-thread replay, so that a chunk
+/// is read with one `read` call (a 100k-entry list, 11.5 MB: about 45 calls instead of 176).
+const FILE_BUFFER: usize = CHUNK_LEN;
 
 /// An IMA measurement list to verify, read once: a file, any reader (stdin, a pipe, a socket)
 /// or bytes in memory. [`verify`] (and the other verifications) take it by value, so it cannot
