@@ -1,7 +1,7 @@
 //! The accepted digests of each name of a runtime policy (`digests`, `keyrings`, `ima-buf`),
-//! decoded straight from the JSON while it is read: names and digests go into two arenas (one
-//! allocation each, grown as the input is read, never sized by a count from the input) and a
-//! hash table of offsets into them. See `docs/appraisal.md` ("Memory and speed").
+//! decoded straight from the JSON while it is read: each name and its digests go into one arena
+//! (grown as the input is read, never sized by a count from the input) and a hash table holds
+//! offsets into it. See `docs/appraisal.md` ("Memory and speed").
 //!
 //! The hasher is foldhash with a per-process random seed. The table's keys are the policy's
 //! names (written by the verifier's operator); the list, which the attester controls, is only
@@ -37,26 +37,31 @@ const NIBBLE: [u8; 256] = {
     t
 };
 
-/// Where a name's text and its digests are in the arenas.
+/// Where a name's record is in the arena: the name's bytes at `at..at + name_len`, then its
+/// digests up to `end`.
 #[derive(Clone, Copy, Debug)]
 struct Slot {
-    name_at: u32,
+    at: u32,
     name_len: u32,
-    digests_at: u32,
-    digests_end: u32,
+    end: u32,
 }
 
 /// A keylime `digests-object`, `{name: [hex, …]}`, validated and decoded.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct DigestTable {
-    /// Every name, concatenated.
-    names: String,
-    /// Every decoded digest as a length byte and the digest's bytes.
-    digests: Vec<u8>,
+    /// One record per name: the name's UTF-8 bytes, then each decoded digest as a length byte
+    /// and the digest's bytes (a lookup reads one place of memory, not three).
+    data: Vec<u8>,
     slots: HashTable<Slot>,
     hasher: foldhash::fast::RandomState,
     /// Digests read (all names, duplicates and odd-length ones included), for the policy's cap.
     count: usize,
+}
+
+/// The name of the record at `slot`.
+fn name_of<'d>(data: &'d [u8], slot: &Slot) -> &'d [u8] {
+    data.get(slot.at as usize..(slot.at + slot.name_len) as usize)
+        .unwrap_or_default()
 }
 
 impl DigestTable {
@@ -70,20 +75,14 @@ impl DigestTable {
         self.count
     }
 
-    fn name(&self, slot: &Slot) -> &str {
-        // The offsets were taken at char boundaries of `names` when the slot was made.
-        self.names
-            .get(slot.name_at as usize..(slot.name_at + slot.name_len) as usize)
-            .unwrap_or_default()
-    }
-
     /// The accepted digests of `name`, or `None` when the policy does not name it.
     pub(crate) fn get(&self, name: &str) -> Option<Digests<'_>> {
+        let name = name.as_bytes();
         let hash = self.hasher.hash_one(name);
-        let slot = self.slots.find(hash, |s| self.name(s) == name)?;
+        let slot = self.slots.find(hash, |s| name_of(&self.data, s) == name)?;
         Some(Digests(
-            self.digests
-                .get(slot.digests_at as usize..slot.digests_end as usize)
+            self.data
+                .get((slot.at + slot.name_len) as usize..slot.end as usize)
                 .unwrap_or_default(),
         ))
     }
@@ -91,35 +90,26 @@ impl DigestTable {
     /// Read the object's next name and its digest list (see [`DigestTable`]'s `Deserialize`).
     /// A name given twice keeps its last list (as Python's `json` does).
     fn read_entry<'de, A: MapAccess<'de>>(&mut self, map: &mut A) -> Result<bool, A::Error> {
-        let name_at = self.names.len();
-        if map.next_key_seed(NameSeed(&mut self.names))?.is_none() {
+        let at = self.data.len();
+        if map.next_key_seed(NameSeed(&mut self.data))?.is_none() {
             return Ok(false);
         }
-        let digests_at = self.digests.len();
+        let name_len = self.data.len() - at;
         map.next_value_seed(ListSeed(self))?;
         let offset = |n: usize| u32::try_from(n).map_err(|_| de::Error::custom("policy too large"));
         let slot = Slot {
-            name_at: offset(name_at)?,
-            name_len: offset(self.names.len() - name_at)?,
-            digests_at: offset(digests_at)?,
-            digests_end: offset(self.digests.len())?,
+            at: offset(at)?,
+            name_len: offset(name_len)?,
+            end: offset(self.data.len())?,
         };
-        let name = self.names.get(name_at..).unwrap_or_default();
-        let hash = self.hasher.hash_one(name);
-        let (names, slots, hasher) = (&self.names, &mut self.slots, &self.hasher);
-        let text = |s: &Slot| {
-            names
-                .get(s.name_at as usize..(s.name_at + s.name_len) as usize)
-                .unwrap_or_default()
-        };
-        match slots.find_mut(hash, |s| text(s) == name) {
-            Some(existing) => {
-                existing.digests_at = slot.digests_at;
-                existing.digests_end = slot.digests_end;
-                self.names.truncate(name_at);
-            }
+        let (data, slots, hasher) = (&self.data, &mut self.slots, &self.hasher);
+        let name = name_of(data, &slot);
+        let hash = hasher.hash_one(name);
+        match slots.find_mut(hash, |s| name_of(data, s) == name) {
+            // The earlier record stays in the arena, unreachable (bounded by the input).
+            Some(existing) => *existing = slot,
             None => {
-                slots.insert_unique(hash, slot, |s| hasher.hash_one(text(s)));
+                slots.insert_unique(hash, slot, |s| hasher.hash_one(name_of(data, s)));
             }
         }
         Ok(true)
@@ -158,8 +148,8 @@ impl<'de> serde::Deserialize<'de> for DigestTable {
     }
 }
 
-/// Appends an object key to the names arena.
-struct NameSeed<'a>(&'a mut String);
+/// Appends an object key to the arena.
+struct NameSeed<'a>(&'a mut Vec<u8>);
 
 impl<'de> DeserializeSeed<'de> for NameSeed<'_> {
     type Value = ();
@@ -174,12 +164,12 @@ impl Visitor<'_> for NameSeed<'_> {
         f.write_str("a name")
     }
     fn visit_str<E: de::Error>(self, s: &str) -> Result<(), E> {
-        self.0.push_str(s);
+        self.0.extend_from_slice(s.as_bytes());
         Ok(())
     }
 }
 
-/// Reads one name's non-empty array of digests into the digests arena.
+/// Reads one name's non-empty array of digests into the arena.
 struct ListSeed<'a>(&'a mut DigestTable);
 
 impl<'de> DeserializeSeed<'de> for ListSeed<'_> {
@@ -197,7 +187,7 @@ impl<'de> Visitor<'de> for ListSeed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut n = 0usize;
         while seq
-            .next_element_seed(HexSeed(&mut self.0.digests))?
+            .next_element_seed(HexSeed(&mut self.0.data))?
             .is_some()
         {
             n += 1;
@@ -215,7 +205,7 @@ impl<'de> Visitor<'de> for ListSeed<'_> {
     }
 }
 
-/// Validates one digest and appends it, decoded, to the digests arena.
+/// Validates one digest and appends it, decoded, to the arena.
 struct HexSeed<'a>(&'a mut Vec<u8>);
 
 impl<'de> DeserializeSeed<'de> for HexSeed<'_> {
