@@ -186,10 +186,7 @@ impl<'de> Visitor<'de> for ListSeed<'_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut n = 0usize;
-        while seq
-            .next_element_seed(HexSeed(&mut self.0.data))?
-            .is_some()
-        {
+        while seq.next_element_seed(HexSeed(&mut self.0.data))?.is_some() {
             n += 1;
             self.0.count += 1;
             if self.0.count > MAX_DIGESTS {

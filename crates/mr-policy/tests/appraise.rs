@@ -249,7 +249,12 @@ fn policy_tables_keep_each_name_and_digest_exactly() {
     let reasons: Vec<&str> = result.failures.iter().map(|f| f.reason.code()).collect();
     assert_eq!(
         reasons,
-        ["digest-mismatch", "digest-mismatch", "not-in-policy", "not-in-policy"]
+        [
+            "digest-mismatch",
+            "digest-mismatch",
+            "not-in-policy",
+            "not-in-policy"
+        ]
     );
 
     // Digests the schema refuses: upper case, too short, too long, a non-hex digit in either
