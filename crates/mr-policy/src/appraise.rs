@@ -11,7 +11,8 @@ use mr_core::log::ima::{FieldId, FieldValue, ImaEntry, ImaReader, IMA_PCR};
 use crate::deny::DenyList;
 use crate::error::PolicyError;
 use crate::keys::{check_signature, ImaKey, KeyError, SigCheck};
-use crate::policy::{DigestList, RuntimePolicy};
+use crate::policy::RuntimePolicy;
+use crate::table::DigestTable;
 
 /// Most failing entries [`appraise_list`] keeps (all are counted); keeps memory constant on a
 /// list where every entry fails.
@@ -224,7 +225,7 @@ impl<'p> Appraiser<'p> {
     /// keylime `_validate_ima_ng`: excluded, or the digest is one of the path's.
     fn allow_listed(
         &self,
-        table: &HashMap<Box<str>, DigestList>,
+        table: &DigestTable,
         path: &str,
         digest: &[u8],
     ) -> Result<(), FailureReason> {
@@ -241,7 +242,7 @@ impl<'p> Appraiser<'p> {
         if listed.is_none() && extra.is_empty() {
             return Err(FailureReason::NotInPolicy);
         }
-        let found = listed.is_some_and(|l| l.iter().any(|d| **d == *digest))
+        let found = listed.is_some_and(|mut l| l.any(|d| d == digest))
             || extra.iter().any(|d| d.as_slice() == digest);
         if found {
             Ok(())

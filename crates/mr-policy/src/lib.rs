@@ -31,6 +31,7 @@ mod facts;
 mod keys;
 mod platform;
 mod policy;
+mod table;
 
 pub use appraise::{
     appraise_list, AppraiseOptions, Appraiser, EntryFailure, FailureReason, ListAppraisal, Verdict,

@@ -4,16 +4,14 @@
 //! `verification-keys`, its `IMA_KEYRING_JSON_SCHEMA` (`keylime/ima/file_signatures.py`); the
 //! checks here are written from those schemas. See `docs/appraisal.md`.
 
-use std::collections::HashMap;
-
 use base64::Engine;
 use regex::{Regex, RegexBuilder};
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::dsse::DsseKey;
 use crate::error::PolicyError;
 use crate::keys::ImaKey;
+use crate::table::DigestTable;
 
 /// Largest runtime policy document accepted (256 MiB; a policy of a million paths with SHA-256
 /// digests is about 150 MB).
@@ -37,15 +35,12 @@ const SUPPORTED_VERSION: u64 = 1;
 /// Highest `meta.generator` value of keylime's `RUNTIME_POLICY_GENERATOR` enum.
 const MAX_GENERATOR: u64 = 3;
 
-/// Accepted digests of one name, decoded from lowercase hex.
-pub(crate) type DigestList = Vec<Box<[u8]>>;
-
 /// A validated runtime policy, ready for appraisal.
 #[derive(Debug)]
 pub struct RuntimePolicy {
-    pub(crate) digests: HashMap<Box<str>, DigestList>,
-    pub(crate) keyrings: HashMap<Box<str>, DigestList>,
-    pub(crate) ima_buf: HashMap<Box<str>, DigestList>,
+    pub(crate) digests: DigestTable,
+    pub(crate) keyrings: DigestTable,
+    pub(crate) ima_buf: DigestTable,
     pub(crate) excludes: Vec<String>,
     pub(crate) exclude_regex: Option<Regex>,
     pub(crate) ignored_keyrings: Vec<String>,
@@ -72,32 +67,29 @@ impl RuntimePolicy {
     ) -> Result<RuntimePolicy, PolicyError> {
         check_len(bytes.len())?;
         check_object(bytes)?;
-        // One pass that only looks for an envelope's `payload` (everything else is skipped).
-        let probe: EnvelopeProbe = serde_json::from_slice(bytes).map_err(json_error)?;
-        let envelope = dsse_payload(probe.payload.as_ref())?.is_some();
-        let raw: RawPolicy = match (envelope, key) {
+        // One pass: an envelope's `payload` and the policy's properties (a plain policy is read
+        // straight into its tables; everything else is skipped unparsed).
+        let doc: RawPolicy = parse(bytes)?;
+        let envelope = dsse_payload(doc.payload.as_ref())?.is_some();
+        match (envelope, key) {
             (true, Some(key)) => {
+                drop(doc);
                 let payload = crate::dsse::verified_payload(bytes, key)?;
                 check_len(payload.len())?;
                 check_object(&payload)?;
-                serde_json::from_slice(&payload).map_err(json_error)?
+                RuntimePolicy::from_raw(parse(&payload)?)
             }
-            (true, None) => {
-                return Err(PolicyError::Envelope(
-                    "the runtime policy is a DSSE envelope: give the signer's key \
-                     (--runtime-policy-key) so that its signature is verified; mr does not read \
-                     an envelope unverified"
-                        .into(),
-                ))
-            }
-            (false, Some(_)) => {
-                return Err(PolicyError::Envelope(
-                    "a runtime policy key was given but the policy is not a DSSE envelope".into(),
-                ))
-            }
-            (false, None) => serde_json::from_slice(bytes).map_err(json_error)?,
-        };
-        RuntimePolicy::from_raw(raw)
+            (true, None) => Err(PolicyError::Envelope(
+                "the runtime policy is a DSSE envelope: give the signer's key \
+                 (--runtime-policy-key) so that its signature is verified; mr does not read \
+                 an envelope unverified"
+                    .into(),
+            )),
+            (false, Some(_)) => Err(PolicyError::Envelope(
+                "a runtime policy key was given but the policy is not a DSSE envelope".into(),
+            )),
+            (false, None) => RuntimePolicy::from_raw(doc),
+        }
     }
 
     /// Validate an already parsed policy document.
@@ -109,22 +101,32 @@ impl RuntimePolicy {
         RuntimePolicy::from_raw(raw)
     }
 
+    /// Validate a read document; the `payload` of an envelope is not looked at here.
     fn from_raw(raw: RawPolicy) -> Result<RuntimePolicy, PolicyError> {
-        let (version, generator) = meta(Some(&raw.meta))?;
+        // keylime's required properties, in its schema's order.
+        let meta_value = required(raw.meta, "meta")?;
+        let release_value = required(raw.release, "release")?;
+        let digests = required(raw.digests, "digests")?;
+        let excludes_value = required(raw.excludes, "excludes")?;
+        let keyrings = required(raw.keyrings, "keyrings")?;
+        let ima_value = required(raw.ima, "ima")?;
+        let ima_buf = required(raw.ima_buf, "ima-buf")?;
+        let verification_keys_value = required(raw.verification_keys, "verification-keys")?;
+        let (version, generator) = meta(Some(&meta_value))?;
         if version != SUPPORTED_VERSION {
             return Err(PolicyError::Version(version));
         }
-        let release = non_negative(Some(&raw.release), "/release")?;
-        let total = raw.digests.count + raw.keyrings.count + raw.ima_buf.count;
+        let release = non_negative(Some(&release_value), "/release")?;
+        let total = digests.count() + keyrings.count() + ima_buf.count();
         if total > MAX_DIGESTS {
             return Err(schema(
                 "/",
                 &format!("more than {MAX_DIGESTS} digests in the policy"),
             ));
         }
-        let excludes = strings(Some(raw.excludes), "/excludes")?;
+        let excludes = strings(Some(excludes_value), "/excludes")?;
         let exclude_regex = compile_excludes(&excludes)?;
-        let Value::Object(ima) = raw.ima else {
+        let Value::Object(ima) = ima_value else {
             return Err(schema("/ima", "not an object"));
         };
         for key in ["ignored_keyrings", "log_hash_alg", "dm_policy"] {
@@ -155,14 +157,14 @@ impl RuntimePolicy {
         if !matches!(ima.get("dm_policy"), Some(Value::Null)) {
             return Err(schema("/ima/dm_policy", "must be null"));
         }
-        let verification_keys = match &raw.verification_keys {
+        let verification_keys = match &verification_keys_value {
             Value::String(s) => verification_keys(s)?,
             _ => return Err(schema("/verification-keys", "not a string")),
         };
         Ok(RuntimePolicy {
-            digests: raw.digests.map,
-            keyrings: raw.keyrings.map,
-            ima_buf: raw.ima_buf.map,
+            digests,
+            keyrings,
+            ima_buf,
             excludes,
             exclude_regex,
             ignored_keyrings,
@@ -305,10 +307,6 @@ fn strings(value: Option<Value>, path: &str) -> Result<Vec<String>, PolicyError>
         .collect()
 }
 
-fn is_policy_hex(s: &str) -> bool {
-    (40..=128).contains(&s.len()) && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 /// Compile the excludes as keylime does: one expression `(p1)|(p2)|…` matched at the start of the
 /// path only. Each pattern is first compiled on its own so that a pattern cannot close another's
 /// group (keylime joins the strings, so `a)|(b` would be accepted there).
@@ -428,125 +426,47 @@ fn json_error(e: serde_json::Error) -> PolicyError {
     }
 }
 
-/// Only the `payload` of a possible DSSE envelope; every other value is skipped unparsed.
-#[derive(serde::Deserialize)]
-struct EnvelopeProbe {
-    payload: Option<Value>,
+/// Read the document (UTF-8 is checked once for the whole text, not string by string).
+fn parse(bytes: &[u8]) -> Result<RawPolicy, PolicyError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| PolicyError::Json(format!("not UTF-8 text: {e}")))?;
+    serde_json::from_str(text).map_err(json_error)
 }
 
-/// The document with keylime's required properties (others are ignored, as the schema allows).
+/// A required property of the policy (serde's message for a missing field).
+fn required<T>(value: Option<T>, name: &str) -> Result<T, PolicyError> {
+    value.ok_or_else(|| schema("/", &format!("missing field `{name}`")))
+}
+
+/// The document: keylime's properties (checked by [`RuntimePolicy::from_raw`]) and the
+/// `payload` of a DSSE envelope; other properties are skipped unparsed, as the schema allows.
 #[derive(serde::Deserialize)]
 struct RawPolicy {
-    meta: Value,
-    release: Value,
-    digests: DigestsObject,
-    excludes: Value,
-    keyrings: DigestsObject,
-    ima: Value,
-    #[serde(rename = "ima-buf")]
-    ima_buf: DigestsObject,
-    #[serde(rename = "verification-keys")]
-    verification_keys: Value,
+    payload: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    meta: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    release: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    digests: Option<DigestTable>,
+    #[serde(default, deserialize_with = "present")]
+    excludes: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    keyrings: Option<DigestTable>,
+    #[serde(default, deserialize_with = "present")]
+    ima: Option<Value>,
+    #[serde(rename = "ima-buf", default, deserialize_with = "present")]
+    ima_buf: Option<DigestTable>,
+    #[serde(rename = "verification-keys", default, deserialize_with = "present")]
+    verification_keys: Option<Value>,
 }
 
-/// A keylime `digests-object`, `{name: [hex, ...]}` with at least one digest per name, each
-/// matching `^[0-9a-f]{40,128}$`, decoded while it is read (no intermediate JSON tree).
-struct DigestsObject {
-    map: HashMap<Box<str>, DigestList>,
-    count: usize,
-}
-
-impl<'de> Deserialize<'de> for DigestsObject {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = DigestsObject;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object of digest lists")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DigestsObject, A::Error> {
-                let mut out = DigestsObject {
-                    map: HashMap::new(),
-                    count: 0,
-                };
-                while let Some(name) = map.next_key::<String>()? {
-                    let list = map.next_value::<DigestListDe>()?;
-                    out.count += list.count;
-                    if list.count > MAX_DIGESTS || out.count > MAX_DIGESTS {
-                        return Err(de::Error::custom(format!(
-                            "more than {MAX_DIGESTS} digests"
-                        )));
-                    }
-                    out.map.insert(name.into_boxed_str(), list.digests);
-                }
-                Ok(out)
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-struct DigestListDe {
-    digests: DigestList,
-    count: usize,
-}
-
-impl<'de> Deserialize<'de> for DigestListDe {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = DigestListDe;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a non-empty array of 40 to 128 lowercase hex digits")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DigestListDe, A::Error> {
-                let mut out = DigestListDe {
-                    digests: Vec::new(),
-                    count: 0,
-                };
-                while let Some(d) = seq.next_element::<HexDigest>()? {
-                    out.count += 1;
-                    if out.count > MAX_DIGESTS {
-                        return Err(de::Error::custom(format!(
-                            "more than {MAX_DIGESTS} digests"
-                        )));
-                    }
-                    // An odd number of digits is valid for the schema but can never equal a
-                    // digest's hex; it is kept out of the set (keylime keeps it, never matching).
-                    if let Some(bytes) = d.0 {
-                        out.digests.push(bytes);
-                    }
-                }
-                if out.count == 0 {
-                    return Err(de::Error::custom("empty digest list"));
-                }
-                Ok(out)
-            }
-        }
-        d.deserialize_seq(V)
-    }
-}
-
-struct HexDigest(Option<Box<[u8]>>);
-
-impl<'de> Deserialize<'de> for HexDigest {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = HexDigest;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("40 to 128 lowercase hex digits")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<HexDigest, E> {
-                if !is_policy_hex(s) {
-                    return Err(E::custom(format!(
-                        "digest {:?} is not 40 to 128 lowercase hex digits",
-                        s.chars().take(140).collect::<String>()
-                    )));
-                }
-                Ok(HexDigest(hex::decode(s).ok().map(Vec::into_boxed_slice)))
-            }
-        }
-        d.deserialize_str(V)
-    }
+/// A property that is present (`null` included: it is then a value of the wrong type, not a
+/// missing property).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }

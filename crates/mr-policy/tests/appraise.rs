@@ -200,3 +200,82 @@ fn a_tampered_template_digest_is_rejected() {
     assert_eq!(failing(&r), vec![2]);
     assert_eq!(r.failures[0].reason, FailureReason::TemplateDigest);
 }
+
+/// A policy document written as text (duplicate names and escapes are not expressible through
+/// `serde_json::Value`).
+fn policy_text(digests: &str) -> String {
+    format!(
+        r#"{{"meta": {{"version": 1, "generator": 1}}, "release": 0, "digests": {{{digests}}},
+        "excludes": [], "keyrings": {{}}, "ima": {{"ignored_keyrings": [], "log_hash_alg": "sha1",
+        "dm_policy": null}}, "ima-buf": {{}}, "verification-keys": ""}}"#
+    )
+}
+
+#[test]
+fn policy_tables_keep_each_name_and_digest_exactly() {
+    let mut c = CaseBuilder::new();
+    let h = |content: &[u8]| hex::encode(sha256(content).as_bytes());
+    let agg = hex::encode(sha256(b"pcrs 0-9").as_bytes());
+    c.file("/a", b"a", false); // second of two digests of different lengths
+    c.file("/b", b"b", true); // only an odd-length digest: never matches
+    c.file("/c", b"c", false); // given twice: the last list counts
+    c.file("/d", b"d", true); // given twice: the last list counts
+    c.file("/e", b"e", false); // name written with escapes
+    c.file("/\u{e9}t\u{e9}", b"f", false); // non-ASCII name, escaped
+    c.file("/f2", b"f2", true); // the policy names /f only
+    c.file("/g", b"g", true); // the policy names /g2 only
+    let odd = &h(b"b")[..63];
+    let digests = format!(
+        r#""boot_aggregate": ["{agg}"], "/a": ["{sha1}", "{a}"], "/b": ["{odd}"],
+        "/c": ["{zero}"], "/c": ["{c}"], "/d": ["{d}"], "/d": ["{zero}"],
+        "\u002f\u0065": ["{e}"], "/\u00e9t\u00e9": ["{f}"], "/f": ["{f2}"], "/g2": ["{g}"]"#,
+        sha1 = "11".repeat(20),
+        a = h(b"a"),
+        zero = "00".repeat(32),
+        c = h(b"c"),
+        d = h(b"d"),
+        e = h(b"e"),
+        f = h(b"f"),
+        f2 = h(b"f2"),
+        g = h(b"g"),
+    );
+    let text = policy_text(&digests);
+    let policy = RuntimePolicy::from_json(text.as_bytes()).unwrap();
+    assert_eq!(policy.paths(), 9);
+    let case = c.finish("tables");
+    let mut reader = ImaReader::new(&case.list[..], ImaReaderOptions::default());
+    let result = appraise_list(&mut reader, &policy, AppraiseOptions::default()).unwrap();
+    assert_eq!(failing(&result), case.expected);
+    let reasons: Vec<&str> = result.failures.iter().map(|f| f.reason.code()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "digest-mismatch",
+            "digest-mismatch",
+            "not-in-policy",
+            "not-in-policy"
+        ]
+    );
+
+    // Digests the schema refuses: upper case, too short, too long, a non-hex digit in either
+    // half of a byte or as an odd last digit, an empty list, a non-string.
+    let bad = [
+        format!("\"{}\"", "AB".repeat(20)),
+        format!("\"{}\"", "a".repeat(39)),
+        format!("\"{}\"", "a".repeat(130)),
+        format!("\"{}g{}\"", "a".repeat(20), "a".repeat(21)),
+        format!("\"{}g\"", "a".repeat(41)),
+        format!("\"{}g\"", "a".repeat(40)),
+        format!("\"{} \"", "a".repeat(40)),
+        String::new(),
+        "5".to_owned(),
+    ];
+    for digest in bad {
+        let text = policy_text(&format!(r#""/x": [{digest}]"#));
+        let r = RuntimePolicy::from_json(text.as_bytes());
+        assert!(
+            matches!(r, Err(mr_policy::PolicyError::Schema { .. })),
+            "{digest}: {r:?}"
+        );
+    }
+}
