@@ -110,12 +110,14 @@ fn evidence(args: &VerifyArgs) -> Result<Evidence, Failure> {
 /// Run `mr verify`.
 pub fn run(args: VerifyArgs) -> CmdResult {
     let mut evidence = evidence(&args)?;
-    if let Some(policy) = crate::appraise::appraisal_policy(
-        args.policy.as_deref(),
-        args.runtime_policy.as_deref(),
-        args.runtime_policy_key.as_deref(),
-        args.deny_list.as_deref(),
-    )? {
+    if let Some(policy) = mr_policy::AppraisalPolicy::from_files(mr_policy::PolicyFiles {
+        document: args.policy.as_deref(),
+        runtime: args.runtime_policy.as_deref(),
+        runtime_key: args.runtime_policy_key.as_deref(),
+        deny_list: args.deny_list.as_deref(),
+    })
+    .map_err(crate::appraise::malformed)?
+    {
         evidence = evidence.with_policy(policy);
     }
     let result = mr_attest::verify(evidence).map_err(malformed)?;

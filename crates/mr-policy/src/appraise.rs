@@ -156,6 +156,59 @@ impl ListAppraisal {
     pub fn is_allowed(&self) -> bool {
         self.failed == 0
     }
+
+    /// Failing entries beyond the reported ones ([`MAX_REPORTED_FAILURES`]).
+    fn unreported(&self) -> u64 {
+        self.failed.saturating_sub(self.failures.len() as u64)
+    }
+
+    /// Human-readable: one line per reported failure (`entry N: PATH (TEMPLATE): REASON`), how
+    /// many more failed, and the count of entries and of those not allowed.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .failures
+            .iter()
+            .map(|f| {
+                format!(
+                    "entry {}: {} ({}): {}",
+                    f.number, f.path, f.template, f.reason
+                )
+            })
+            .collect();
+        if self.unreported() > 0 {
+            lines.push(format!("… and {} more failing entries", self.unreported()));
+        }
+        lines.push(format!(
+            "{} entries, {} not allowed",
+            self.entries, self.failed
+        ));
+        lines
+    }
+
+    /// JSON: `allowed`, `entries`, `failed`, `failures` (`entry`, `path`, `template`, `reason`
+    /// as [`FailureReason::code`], `detail`) and `failures_truncated`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let failures: Vec<_> = self
+            .failures
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "entry": f.number,
+                    "path": f.path,
+                    "template": f.template,
+                    "reason": f.reason.code(),
+                    "detail": f.reason.to_string(),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "allowed": self.is_allowed(),
+            "entries": self.entries,
+            "failed": self.failed,
+            "failures": failures,
+            "failures_truncated": self.unreported() > 0,
+        })
+    }
 }
 
 /// Appraises entries one at a time. The only state carried from entry to entry is the keys
