@@ -14,7 +14,8 @@ use std::time::SystemTime;
 use mr_attest::{AttestationResult, Evidence, ImaList, Journal, TdQuoteEvidence, TpmQuoteEvidence};
 use mr_core::{HashAlg, MrId};
 use mr_rtmr::quote::VerifyOptions;
-use mr_testkit::demo::{sample_list, tamper, DemoError, DemoEvidence};
+use mr_testkit::demo::{sample_list, DemoError, DemoEvidence};
+use mr_testkit::example::tamper_file_path;
 
 use crate::common::{print_json, CmdResult, Failure};
 use crate::verify;
@@ -198,8 +199,8 @@ pub fn run(json: bool, entries: u64) -> CmdResult {
     let tpm = verify_tpm(&ev, &list_path)?;
     let td = verify_td(&ev, &list_path)?;
 
-    let (bad, tampered_at) =
-        tamper(&list).ok_or_else(|| malformed("tamper", "no file path in the list"))?;
+    let (bad, tampered_at) = tamper_file_path(&list, b"/")
+        .ok_or_else(|| malformed("tamper", "no file path in the list"))?;
     let bad_path = dir.path().join("binary_runtime_measurements.tampered");
     std::fs::write(&bad_path, bad).map_err(|e| malformed("tampered list", e))?;
     let t_tpm = verify_tpm(&ev, &bad_path)?;

@@ -140,6 +140,20 @@ pub struct EntryFailure {
     pub reason: FailureReason,
 }
 
+impl serde::Serialize for EntryFailure {
+    /// `entry`, `path`, `template`, `reason` ([`FailureReason::code`]) and `detail` (its text).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde_json::json!({
+            "entry": self.number,
+            "path": self.path,
+            "template": self.template,
+            "reason": self.reason.code(),
+            "detail": self.reason.to_string(),
+        })
+        .serialize(s)
+    }
+}
+
 /// The appraisal of a whole list.
 #[derive(Clone, Debug, Default)]
 pub struct ListAppraisal {
@@ -185,27 +199,14 @@ impl ListAppraisal {
         lines
     }
 
-    /// JSON: `allowed`, `entries`, `failed`, `failures` (`entry`, `path`, `template`, `reason`
-    /// as [`FailureReason::code`], `detail`) and `failures_truncated`.
+    /// JSON: `allowed`, `entries`, `failed`, `failures` (each [`EntryFailure`]'s JSON) and
+    /// `failures_truncated`.
     pub fn to_json(&self) -> serde_json::Value {
-        let failures: Vec<_> = self
-            .failures
-            .iter()
-            .map(|f| {
-                serde_json::json!({
-                    "entry": f.number,
-                    "path": f.path,
-                    "template": f.template,
-                    "reason": f.reason.code(),
-                    "detail": f.reason.to_string(),
-                })
-            })
-            .collect();
         serde_json::json!({
             "allowed": self.is_allowed(),
             "entries": self.entries,
             "failed": self.failed,
-            "failures": failures,
+            "failures": self.failures,
             "failures_truncated": self.unreported() > 0,
         })
     }

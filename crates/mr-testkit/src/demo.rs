@@ -6,7 +6,8 @@
 //!    register `mr_ima`, journalled over RTMR3 of a simulated TD.
 //! 2. A TPM quote (a fresh ECC AK, a random nonce) and a TD quote (configfs-tsm of the simulated
 //!    TD, signed under the test root, a random nonce) are taken ([`DemoEvidence::gather`]).
-//! 3. [`tamper`] edits one byte of a file path in one entry, for the rejection half.
+//! 3. [`crate::example::tamper_file_path`] edits one byte of a file path in one entry, for the
+//!    rejection half.
 //!
 //! Unlike the rest of this crate, these functions return errors ([`DemoError`]) instead of
 //! panicking: `mr demo` runs them.
@@ -182,21 +183,4 @@ impl DemoEvidence {
             journal,
         })
     }
-}
-
-/// Edits one byte of a file path in an IMA entry past the middle of the list (`/file-` becomes
-/// `/File-`); returns the edited list and the byte offset edited, `None` when the second half
-/// of the list has no such path.
-pub fn tamper(list: &[u8]) -> Option<(Vec<u8>, usize)> {
-    let needle = b"/file-";
-    let from = list.len() / 2;
-    let at = list
-        .get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)?
-        + from
-        + 1;
-    let mut out = list.to_vec();
-    *out.get_mut(at)? = b'F';
-    Some((out, at))
 }

@@ -6,6 +6,8 @@
 //!   fixed signed quote the hostile-input tests, the fuzz target and the benchmark start from;
 //! - [`td`]: simulated TD quotes (`mr_rtmr::sim`, enabled here): one test signer per process,
 //!   measurements, quote and root files, [`td::SignedTdQuotes`] in every format;
+//! - [`example`]: the example evidence the repository ships (`examples/`) and the one-byte
+//!   edit of an IMA list the rejection tests make;
 //! - [`journal`]: a valid `mr_ima` journal over RTMR3 with its backing and virtual values;
 //! - `demo` (feature `swtpm`): the scenario of `mr demo`, one IMA list measured into a real
 //!   swtpm's PCR 10 and a simulated TD's `mr_ima`, and the quotes of both roots.
@@ -24,6 +26,7 @@
 
 #[cfg(feature = "swtpm")]
 pub mod demo;
+pub mod example;
 pub mod journal;
 pub mod td;
 pub mod tpm;
