@@ -388,7 +388,9 @@ mod tests {
             fs.read("m/rtmr3:sha384", TDX_MR_SIZE).expect("read"),
             want.as_bytes()
         );
-        let short = fs.write("m/rtmr3:sha384", &[1, 2, 3]).expect_err("a short extend");
+        let short = fs
+            .write("m/rtmr3:sha384", &[1, 2, 3])
+            .expect_err("a short extend");
         assert_eq!(Errno::of(&short), Some(Errno::Einval));
         std::fs::write(root.join("other"), b"x").expect("write");
         fs.write("m/other", b"y").expect("plain write");
