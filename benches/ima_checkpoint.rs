@@ -25,8 +25,8 @@ use mr::core::log::ima::extend::{
 };
 use mr::core::log::ima::sample::write_sample_list;
 use mr::core::log::ima::{
-    replay, resume, verify_from_boot, Anchor, ImaOptions, ImaReader, ImaReaderOptions,
-    ImaReplayConfig, ListKind, ResumeInput,
+    replay, resume, Anchor, ImaInput, ImaOptions, ImaReader, ImaReaderOptions, ImaReplayConfig,
+    ListKind, ResumeFrom,
 };
 use mr::core::HashAlg;
 
@@ -57,10 +57,15 @@ fn bench(c: &mut Criterion) {
         .registers;
     let at_cut = Anchor::asserted(ExpectedRegisters::from_values(prefix_values).expect("values"));
     let cfg = ImaOptions::default();
-    let cp = verify_from_boot(prefix, &cfg, &at_cut)
-        .expect("verifies")
-        .into_report()
-        .checkpoint;
+    let cp = resume(
+        ImaInput::from_bytes(prefix),
+        ResumeFrom::Boot,
+        &at_cut,
+        &cfg,
+    )
+    .expect("verifies")
+    .into_report()
+    .checkpoint;
     assert_eq!(cp.entries(), CHECKPOINT_AT);
     let tail = &list[cut..];
 
@@ -73,13 +78,31 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function("verify_from_boot_with_checkpoint", |b| {
-        b.iter(|| verify_from_boot(&list, &cfg, &end).expect("verifies"))
+        b.iter(|| {
+            resume(ImaInput::from_bytes(&list), ResumeFrom::Boot, &end, &cfg).expect("verifies")
+        })
     });
     g.bench_function("resume_tail", |b| {
-        b.iter(|| resume(ResumeInput::Tail(tail), &cp, &cfg, &end).expect("verifies"))
+        b.iter(|| {
+            resume(
+                ImaInput::from_bytes(tail),
+                ResumeFrom::Tail(&cp),
+                &end,
+                &cfg,
+            )
+            .expect("verifies")
+        })
     });
     g.bench_function("resume_full_list", |b| {
-        b.iter(|| resume(ResumeInput::Full(&list), &cp, &cfg, &end).expect("verifies"))
+        b.iter(|| {
+            resume(
+                ImaInput::from_bytes(&list),
+                ResumeFrom::Full(&cp),
+                &end,
+                &cfg,
+            )
+            .expect("verifies")
+        })
     });
     g.finish();
 

@@ -9,7 +9,7 @@
 mod swtpm_ima;
 
 use mr::core::log::ima::{
-    self, resume, verify_from_boot, HistoryError, ImaOptions, ImaReplayConfig, ResumeInput,
+    self, resume, HistoryError, ImaInput, ImaOptions, ImaReplayConfig, ResumeFrom,
 };
 use mr::core::Error;
 use mr::tpm::device::{AkKind, Tpm};
@@ -25,7 +25,13 @@ fn tail_verifies_from_a_checkpoint_and_a_tpm_reset_or_an_edited_prefix_is_refuse
     let ak = tpm.create_ak(AkKind::Rsa2048).unwrap();
     let first = anchor(&tpm, &ak, b"round 1");
     let cfg = ImaOptions::default();
-    let v1 = verify_from_boot(m.list.as_bytes(), &cfg, &first).unwrap();
+    let v1 = resume(
+        ImaInput::from_bytes(m.list.as_bytes()),
+        ResumeFrom::Boot,
+        &first,
+        &cfg,
+    )
+    .unwrap();
     assert_eq!(v1.checkpoint.entries(), 26);
     let key = ima::CheckpointKey::from_bytes(&[5u8; 32]).unwrap();
     let cp_file = v1.checkpoint.seal(&key);
@@ -35,8 +41,20 @@ fn tail_verifies_from_a_checkpoint_and_a_tpm_reset_or_an_edited_prefix_is_refuse
     let list = m.list.as_bytes().to_vec();
     let cp = ima::Checkpoint::open(cp_file.as_bytes(), &key).unwrap();
     let tail = &list[cp.offset() as usize..];
-    let t = resume(ResumeInput::Tail(tail), &cp, &cfg, &second).unwrap();
-    let f = resume(ResumeInput::Full(&list), &cp, &cfg, &second).unwrap();
+    let t = resume(
+        ImaInput::from_bytes(tail),
+        ResumeFrom::Tail(&cp),
+        &second,
+        &cfg,
+    )
+    .unwrap();
+    let f = resume(
+        ImaInput::from_bytes(&list),
+        ResumeFrom::Full(&cp),
+        &second,
+        &cfg,
+    )
+    .unwrap();
     let whole = ima::replay(&list[..], &ImaReplayConfig::default(), second.registers()).unwrap();
     assert_eq!(t.report.entries, 17);
     assert_eq!(t.final_registers(), whole.outcome.registers.as_slice());
@@ -47,7 +65,13 @@ fn tail_verifies_from_a_checkpoint_and_a_tpm_reset_or_an_edited_prefix_is_refuse
     let mut edited = list.clone();
     let at = edited.windows(9).position(|w| w == b"/usr/bin/").unwrap();
     edited[at + 5] = b'B';
-    let e = resume(ResumeInput::Full(&edited), &cp, &cfg, &second).unwrap_err();
+    let e = resume(
+        ImaInput::from_bytes(&edited),
+        ResumeFrom::Full(&cp),
+        &second,
+        &cfg,
+    )
+    .unwrap_err();
     assert!(
         matches!(&e, Error::History(h) if matches!(**h, HistoryError::PrefixDiffers { .. })),
         "{e}"
@@ -71,8 +95,11 @@ fn tail_verifies_from_a_checkpoint_and_a_tpm_reset_or_an_edited_prefix_is_refuse
     for (a, b) in third.registers().iter().zip(second.registers().iter()) {
         assert_eq!(a, b, "the same list gives the same values");
     }
-    for input in [ResumeInput::Tail(tail), ResumeInput::Full(&list)] {
-        let e = resume(input, &cp, &cfg, &third).unwrap_err();
+    for (input, from) in [
+        (tail, ResumeFrom::Tail(&cp)),
+        (&list[..], ResumeFrom::Full(&cp)),
+    ] {
+        let e = resume(ImaInput::from_bytes(input), from, &third, &cfg).unwrap_err();
         assert!(
             matches!(&e, Error::History(h) if matches!(**h, HistoryError::Rebooted { .. })),
             "{e}"
@@ -80,5 +107,5 @@ fn tail_verifies_from_a_checkpoint_and_a_tpm_reset_or_an_edited_prefix_is_refuse
         assert!(e.to_string().contains("resetCount"), "{e}");
     }
     // From boot, the new quote verifies the list as usual.
-    verify_from_boot(&list, &cfg, &third).unwrap();
+    resume(ImaInput::from_bytes(&list), ResumeFrom::Boot, &third, &cfg).unwrap();
 }

@@ -171,20 +171,6 @@ pub fn vtpm_json(v: &VerifiedVtpm) -> serde_json::Value {
     })
 }
 
-/// The warning line for the entries no verified value covers, if there are any; `one` and
-/// `many` name the unit (`("entry", "entries")`, `("event", "events")`).
-pub fn not_covered_line(o: &ReplayOutcome, (one, many): (&str, &str)) -> Option<String> {
-    let c = o.coverage.as_ref().filter(|c| c.not_covered > 0)?;
-    Some(format!(
-        "NOT covered: {} {many} extend registers without a verified value{}",
-        c.not_covered,
-        c.first_not_covered
-            .as_ref()
-            .map(|f| format!(" (first: {one} {}, {})", f.entry, f.register))
-            .unwrap_or_default()
-    ))
-}
-
 /// The values a replay was compared with, and who vouches for them in words.
 #[derive(Clone, Debug)]
 pub struct ComparedWith<'a> {
@@ -239,7 +225,7 @@ impl ImaReport {
             report.outcome.left_over(),
             report.violations
         )];
-        if let Some(line) = not_covered_line(&report.outcome, ("entry", "entries")) {
+        if let Some(line) = report.outcome.not_covered_line(("entry", "entries")) {
             lines.push(format!("ima: {line}"));
         }
         lines.extend(report.boot_aggregates.iter().map(|b| {
@@ -475,7 +461,7 @@ impl BootLogView<'_> {
             lines.push(format!("pcr0 start locality: {l}"));
         }
         lines.extend(outcome_lines(&r.outcome, self.compared.as_ref(), "events"));
-        lines.extend(not_covered_line(&r.outcome, ("event", "events")));
+        lines.extend(r.outcome.not_covered_line(("event", "events")));
         lines.extend(
             r.incomplete
                 .iter()

@@ -514,6 +514,28 @@ impl BootAggregateCheck {
             }
         }
     }
+
+    /// The rejection as JSON when the aggregate differs (`{"verified": false, "boot_aggregate":
+    /// {"entry", "alg", "recorded", "computed", "candidates": [{"rule", "value"}]}}`); `None`
+    /// otherwise.
+    pub fn differs_json(&self) -> Option<serde_json::Value> {
+        let BootAggregateCheck::Differs { entry, mismatch: m } = self else {
+            return None;
+        };
+        Some(serde_json::json!({
+            "verified": false,
+            "boot_aggregate": {
+                "entry": entry,
+                "alg": m.recorded.alg().name(),
+                "recorded": m.recorded.to_hex(),
+                "computed": m.candidates.first().map(|(_, d)| d.to_hex()),
+                "candidates": m.candidates.iter().map(|(rule, d)| serde_json::json!({
+                    "rule": rule.name(),
+                    "value": d.to_hex(),
+                })).collect::<Vec<_>>(),
+            },
+        }))
+    }
 }
 
 /// Check the list's first `boot_aggregate` ([`ImaReplayReport::first_boot_aggregate`]: the first

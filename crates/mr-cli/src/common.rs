@@ -124,7 +124,7 @@ pub fn expected_values(
 }
 
 pub use mr_attest::error::rejection_details as rejection_json;
-pub use mr_attest::report::{not_covered_json, registers_json};
+pub use mr_attest::report::registers_json;
 
 /// Print lines of text (a result's [`mr_attest::render`] form) on stdout.
 pub fn print_lines(lines: &[String]) {

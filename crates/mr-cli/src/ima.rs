@@ -8,11 +8,10 @@ use mr_core::log::ima::{
     DigestMode, Endian, ImaOptions, ImaReplayConfig, ImaReplayReport, ListKind, ViolationPolicy,
 };
 use mr_core::replay::{PrefixPolicy, ReplayOptions};
-use mr_core::{ComputeOnly, Error, ExpectedRegisters, HashAlg, Reference, RegisterValue};
+use mr_core::{ComputeOnly, Error, HashAlg, Reference, RegisterValue};
 
 use crate::common::{
-    expected_values, ima_input, print_json, print_rejection_json, registers_json, CmdResult,
-    Failure,
+    expected_values, ima_input, print_json, print_rejection_json, CmdResult, Failure,
 };
 
 /// `mr ima` subcommands.
@@ -184,15 +183,12 @@ fn replay_against<R: Reference>(
             if let Some(boot_log) = &args.boot_log {
                 check_boot_aggregate(boot_log, &report, args.json)?;
             }
-            // Several boots (kexec): possibly lost entries, found by the replay.
-            let kexec = kexec_findings(&report);
             if args.json {
-                let mut j = report_json(&report, expected);
-                j["kexec_findings"] = kexec.into();
-                print_json(&j);
+                print_json(&report.to_json(expected.is_some()));
             } else {
-                print_human(&report, expected);
-                for f in &kexec {
+                out!("{}", report.to_text(expected.is_some()));
+                // Several boots (kexec): possibly lost entries, found by the replay.
+                for f in &report.kexec.findings {
                     outln!("warning: {f}");
                 }
             }
@@ -213,122 +209,6 @@ fn replay_against<R: Reference>(
     }
 }
 
-/// The kexec findings of a replay (possibly lost entries), as text.
-pub(crate) fn kexec_findings(report: &ImaReplayReport) -> Vec<String> {
-    report
-        .kexec
-        .findings
-        .iter()
-        .map(ToString::to_string)
-        .collect()
-}
-
-fn mode_name(m: DigestMode) -> &'static str {
-    match m {
-        DigestMode::PerBank => "per-bank",
-        DigestMode::PaddedSha1 => "padded-sha1",
-        DigestMode::Auto => "auto",
-    }
-}
-
-pub(crate) fn report_json(
-    r: &ImaReplayReport,
-    expected: Option<&ExpectedRegisters>,
-) -> serde_json::Value {
-    let boot: Vec<serde_json::Value> = r
-        .boot_aggregates
-        .iter()
-        .map(|b| {
-            serde_json::json!({
-                "entry": b.entry,
-                "pcr": b.pcr,
-                "alg": b.digest.alg().name(),
-                "digest": b.digest.to_hex(),
-                "no_tpm": b.no_tpm,
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "registers": registers_json(&r.outcome.registers),
-        "entries": r.entries,
-        "verified": expected.is_some().then_some(true),
-        "covered": r.outcome.covered_entries(),
-        "not_covered": crate::common::not_covered_json(&r.outcome),
-        "left_over": r.outcome.covered.map(|_| r.outcome.left_over()),
-        "violations": r.violations,
-        "boot_aggregates": boot,
-        "boot_aggregate_count": r.boot_aggregate_count,
-        "first_no_tpm_boot": r.first_no_tpm_boot,
-        "digest_mode": mode_name(r.digest_mode),
-        "banks": r.banks.iter().map(|b| b.name()).collect::<Vec<_>>(),
-        "format": {
-            "kind": match r.format.kind { ListKind::Binary => "binary", ListKind::Ascii => "ascii" },
-            "endian": r.format.endian.to_string(),
-            "column": r.format.column.name(),
-        },
-        "trailing_bytes": r.trailing_bytes,
-    })
-}
-
-pub(crate) fn print_human(r: &ImaReplayReport, expected: Option<&ExpectedRegisters>) {
-    outln!("list: {}", r.format);
-    out!("entries: {}", r.entries);
-    if r.violations > 0 {
-        out!(" ({} violations)", r.violations);
-    }
-    outln!();
-    if r.trailing_bytes > 0 {
-        outln!("trailing bytes ignored: {}", r.trailing_bytes);
-    }
-    for b in &r.boot_aggregates {
-        outln!(
-            "boot_aggregate: entry {} {}:{}{}",
-            b.entry,
-            b.digest.alg(),
-            b.digest,
-            if b.no_tpm {
-                " (all zero: booted without a TPM)"
-            } else {
-                ""
-            }
-        );
-    }
-    if r.boot_aggregate_count > r.boot_aggregates.len() as u64 {
-        outln!("boot_aggregate entries: {} in all", r.boot_aggregate_count);
-    }
-    for rv in &r.outcome.registers {
-        outln!("{rv}");
-    }
-    if expected.is_some() {
-        outln!(
-            "verified: {} entries covered, {} left over (digest mode {})",
-            r.outcome.covered_entries().unwrap_or(0),
-            r.outcome.left_over(),
-            mode_name(r.digest_mode)
-        );
-        if let Some(line) = not_covered_line(&r.outcome, ("entry", "entries")) {
-            outln!("{line}");
-        }
-    }
-}
-
-/// The warning line for the entries (`one`, `many`: ("entry", "entries"), ("event", "events")) no
-/// verified value covers, if there are any.
-pub(crate) fn not_covered_line(
-    o: &mr_core::replay::ReplayOutcome,
-    (one, many): (&str, &str),
-) -> Option<String> {
-    let c = o.coverage.as_ref().filter(|c| c.not_covered > 0)?;
-    Some(format!(
-        "NOT covered: {} {many} extend registers without a verified value{}",
-        c.not_covered,
-        c.first_not_covered
-            .as_ref()
-            .map(|f| format!(" (first: {one} {}, {})", f.entry, f.register))
-            .unwrap_or_default()
-    ))
-}
-
 /// `--boot-log`: the list's boot_aggregate against the PC-Client log's PCRs
 /// ([`mr_attest::check_boot_aggregate`]).
 pub(crate) fn check_boot_aggregate(
@@ -345,21 +225,9 @@ pub(crate) fn check_boot_aggregate(
             }
             Ok(())
         }
-        BootAggregateCheck::Differs { entry, mismatch: m } => {
-            if json {
-                print_json(&serde_json::json!({
-                    "verified": false,
-                    "boot_aggregate": {
-                        "entry": entry,
-                        "alg": m.recorded.alg().name(),
-                        "recorded": m.recorded.to_hex(),
-                        "computed": m.candidates.first().map(|(_, d)| d.to_hex()),
-                        "candidates": m.candidates.iter().map(|(rule, d)| serde_json::json!({
-                            "rule": rule.name(),
-                            "value": d.to_hex(),
-                        })).collect::<Vec<_>>(),
-                    },
-                }));
+        BootAggregateCheck::Differs { .. } => {
+            if let Some(j) = check.differs_json().filter(|_| json) {
+                print_json(&j);
             }
             Err(Failure::Rejected(
                 check.message(&format!("the boot log {}", boot_log.display())),

@@ -11,30 +11,25 @@
 //! with mode 0600 by the first `--save-checkpoint`; refused when group or others can read it):
 //! mr-core opens a checkpoint only when its HMAC-SHA-256 verifies (docs/checkpoints.md).
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use mr_core::log::ima::checkpoint::{CHECKPOINT_KEY_LEN, MAX_CHECKPOINT_LEN};
+use mr_core::log::ima::checkpoint::MAX_CHECKPOINT_LEN;
 use mr_core::log::ima::extend::DEFAULT_NEVER_EXTENDED_BUDGET;
 use mr_core::log::ima::shards::{
     verify_manifest, AnchorSpec, ShardManifest, ShardSource, MAX_MANIFEST_LEN,
 };
 use mr_core::log::ima::{
-    resume, verify_from_boot, Anchor, Checkpoint, CheckpointKey, ImaOptions, ImaReplayConfig,
-    ResumeInput,
+    resume, Anchor, Checkpoint, CheckpointKey, ImaOptions, ImaReplayConfig, ResumeFrom,
 };
-use mr_core::{Error, ExpectedRegisters, Reference, RegisterValue, VerifiedRegisters};
+use mr_core::{Error, ExpectedRegisters, Reference, VerifiedRegisters};
 use mr_tpm::public::MAX_KEY_FILE_SIZE;
 use mr_tpm::{verify_quote_signature, AkPublic};
 
 use crate::common::{
-    expected_values, parse_nonce, print_json, read_input, registers_json, rejection_json,
-    CmdResult, Failure,
+    expected_values, ima_input, parse_nonce, print_json, read_input, rejection_json, CmdResult,
+    Failure,
 };
-
-/// Largest IMA list read into memory for checkpoints and shards (4 GiB).
-pub const MAX_LIST_FILE: u64 = 4 << 30;
 
 /// Checkpoint, quote-anchor and extend-failure options of `mr ima replay`.
 #[derive(Args, Default)]
@@ -98,67 +93,18 @@ fn core_failure(e: Error) -> Failure {
     e.into()
 }
 
-/// The checkpoint key in `path`; with `create`, a new random key is written there (mode 0600)
-/// when the file does not exist. A key file that group or others may read, that is not a
-/// regular file, or that is not [`CHECKPOINT_KEY_LEN`] bytes long is refused.
-pub fn checkpoint_key(path: &Path, create: bool) -> Result<CheckpointKey, Failure> {
-    let shown = path.display();
-    if create && !path.exists() {
-        let mut key = [0u8; CHECKPOINT_KEY_LEN];
-        getrandom::getrandom(&mut key)
-            .map_err(|e| Failure::Malformed(format!("no randomness for a checkpoint key: {e}")))?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(path) {
-            Ok(mut f) => f
-                .write_all(&key)
-                .and_then(|()| f.sync_all())
-                .map_err(|e| Failure::Malformed(format!("cannot write {shown}: {e}")))?,
-            // Created meanwhile by another run: use that one.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Failure::Malformed(format!("cannot create {shown}: {e}"))),
-        }
-    }
-    let file = std::fs::File::open(path).map_err(|e| {
-        Failure::Malformed(format!(
-            "checkpoint key {shown}: {e} (a key is created by the first --save-checkpoint)"
-        ))
-    })?;
-    let meta = file
-        .metadata()
-        .map_err(|e| Failure::Malformed(format!("checkpoint key {shown}: {e}")))?;
-    if !meta.is_file() {
-        return Err(Failure::Malformed(format!(
-            "checkpoint key {shown} is not a regular file"
-        )));
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(Failure::Malformed(format!(
-                "checkpoint key {shown} has mode {mode:03o}: group or others may read it (chmod 600 {shown})"
-            )));
-        }
-    }
-    let mut bytes = Vec::with_capacity(CHECKPOINT_KEY_LEN + 1);
-    file.take(CHECKPOINT_KEY_LEN as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Failure::Malformed(format!("cannot read {shown}: {e}")))?;
-    CheckpointKey::from_bytes(&bytes).map_err(|e| Failure::Malformed(format!("{shown}: {e}")))
-}
-
-/// The key `--checkpoint-key` names, or the usage error for `what` without one.
+/// The key `--checkpoint-key` names (created by the first `--save-checkpoint`), or the usage
+/// error for `what` without one.
 fn required_key(path: Option<&Path>, what: &str, create: bool) -> Result<CheckpointKey, Failure> {
-    match path {
-        Some(p) => checkpoint_key(p, create),
-        None => Err(Failure::Malformed(format!(
-            "{what} needs the verifier's checkpoint key: pass --checkpoint-key FILE (created with mode 0600 by the first --save-checkpoint)"
-        ))),
-    }
+    let path = path.ok_or_else(|| Failure::Malformed(format!(
+        "{what} needs the verifier's checkpoint key: pass --checkpoint-key FILE (created with mode 0600 by the first --save-checkpoint)"
+    )))?;
+    let key = if create {
+        CheckpointKey::create_or_read_file(path)
+    } else {
+        CheckpointKey::read_file(path)
+    };
+    Ok(key?)
 }
 
 /// Verify a TPM quote's signature, nonce and PCR values into an anchor with its counters.
@@ -212,10 +158,6 @@ fn write_checkpoint(path: &Path, cp: &Checkpoint, key: &CheckpointKey) -> Result
         .map_err(|e| Failure::Malformed(format!("cannot write {}: {e}", path.display())))
 }
 
-fn checkpoint_json(cp: &Checkpoint) -> serde_json::Value {
-    serde_json::from_str(&cp.to_json()).unwrap_or(serde_json::Value::Null)
-}
-
 /// `mr ima replay` with checkpoints or a quote anchor.
 pub fn replay(args: &crate::ima::ReplayArgs, mut cfg: ImaReplayConfig) -> CmdResult {
     let h = &args.history;
@@ -245,12 +187,11 @@ fn replay_anchored<R: Reference>(
     anchor: &Anchor<R>,
 ) -> CmdResult {
     let h = &args.history;
-    let list = read_input(&args.log, MAX_LIST_FILE)?;
     let rc = ImaOptions::default()
         .with_replay(cfg)
         .with_tpm_resume_allowed(h.allow_tpm_resume)
         .with_never_extended_search(h.never_extended_budget);
-    let result =
+    let checkpoint =
         match &h.from_checkpoint {
             Some(f) => {
                 let key = key.ok_or_else(|| {
@@ -263,15 +204,16 @@ fn replay_anchored<R: Reference>(
                             Failure::Malformed(format!("{}: {m}", f.display()))
                         }
                     })?;
-                let input = if h.tail {
-                    ResumeInput::Tail(&list)
-                } else {
-                    ResumeInput::Full(&list)
-                };
-                resume(input, &cp, &rc, anchor)
+                Some(cp)
             }
-            None => verify_from_boot(&list, &rc, anchor),
+            None => None,
         };
+    let from = match &checkpoint {
+        Some(cp) if h.tail => ResumeFrom::Tail(cp),
+        Some(cp) => ResumeFrom::Full(cp),
+        None => ResumeFrom::Boot,
+    };
+    let result = resume(ima_input(&args.log)?, from, anchor, &rc);
     let v = match result.map(R::into_report) {
         Ok(v) => v,
         Err(e) => {
@@ -293,31 +235,15 @@ fn replay_anchored<R: Reference>(
             ));
         }
     }
-    // Several boots in one list (kexec): possibly lost entries, found by the replay.
-    let kexec = crate::ima::kexec_findings(&v.report);
     if let (Some(f), Some(key)) = (&h.save_checkpoint, key) {
         write_checkpoint(f, &v.checkpoint, key)?;
     }
     if args.json {
-        let mut j = crate::ima::report_json(&v.report, Some(anchor.values()));
-        j["first_entry"] = v.first_entry.into();
-        j["checkpoint"] = checkpoint_json(&v.checkpoint);
-        j["tpm_resumed"] = v.tpm_resumed.into();
-        j["root"] = anchor.root().to_string().into();
-        j["kexec_findings"] = kexec.into();
-        print_json(&j);
+        print_json(&v.to_json());
     } else {
-        crate::ima::print_human(&v.report, Some(anchor.values()));
-        outln!("anchored to: {}", anchor.root());
-        if v.first_entry > 0 {
-            outln!(
-                "resumed from the checkpoint at entry {} ({} new entries replayed{})",
-                v.first_entry,
-                v.report.entries,
-                if v.tpm_resumed { ", TPM resumed" } else { "" }
-            );
-        }
-        for f in &kexec {
+        out!("{}", v.to_text());
+        // Several boots in one list (kexec): possibly lost entries, found by the replay.
+        for f in &v.report.kexec.findings {
             outln!("warning: {f}");
         }
         if let Some(f) = &h.save_checkpoint {
@@ -434,7 +360,7 @@ fn verify(args: ShardsVerifyArgs) -> CmdResult {
     let key = args
         .checkpoint_key
         .as_deref()
-        .map(|p| checkpoint_key(p, false))
+        .map(CheckpointKey::read_file)
         .transpose()?;
     let base = args
         .manifest
@@ -461,45 +387,10 @@ fn verify(args: ShardsVerifyArgs) -> CmdResult {
             return Err(failure);
         }
     };
-    let registers: Vec<RegisterValue> = report.last_checkpoint().registers().to_vec();
     if args.json {
-        let shards: Vec<serde_json::Value> = manifest
-            .shards
-            .iter()
-            .zip(&report.shards)
-            .map(|(s, v)| {
-                serde_json::json!({
-                    "list": s.list,
-                    "first_entry": v.first_entry,
-                    "entries": v.entries,
-                    "root": v.root.to_string(),
-                })
-            })
-            .collect();
-        print_json(&serde_json::json!({
-            "verified": true,
-            "shards": shards,
-            "entries": report.entries(),
-            "registers": registers_json(&registers),
-        }));
+        print_json(&report.to_json());
     } else {
-        for (k, (s, v)) in manifest.shards.iter().zip(&report.shards).enumerate() {
-            outln!(
-                "shard {k} ({}): entries {}..{} verified, end anchored to {}",
-                s.list,
-                v.first_entry,
-                v.first_entry + v.entries,
-                v.root
-            );
-        }
-        for rv in &registers {
-            outln!("{rv}");
-        }
-        outln!(
-            "verified: {} shards, {} entries",
-            report.shards.len(),
-            report.entries()
-        );
+        out!("{}", report.to_text());
     }
     Ok(())
 }

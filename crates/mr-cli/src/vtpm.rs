@@ -1,7 +1,7 @@
 //! `mr quote verify az-tdx-vtpm` and `mr quote verify az-snp-vtpm`: Azure vTPM evidence
 //! (trustee's evidence JSON), verified link by link with mr-vtpm (docs/attestation.md#vtpm-root).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use clap::Args;
@@ -72,7 +72,8 @@ fn failure(e: &mr_vtpm::Error, json: bool) -> Failure {
     }
 }
 
-fn read_evidence(path: &std::path::Path, json: bool) -> Result<AzVtpmEvidence, Failure> {
+/// trustee's evidence JSON in file `path`; with `json`, a rejection prints its reason.
+pub(crate) fn read_evidence(path: &std::path::Path, json: bool) -> Result<AzVtpmEvidence, Failure> {
     let bytes = read_input(path, MAX_EVIDENCE_FILE)?;
     AzVtpmEvidence::from_trustee_json(&bytes).map_err(|e| failure(&e, json))
 }
@@ -89,23 +90,42 @@ pub fn run_tdx(args: AzTdxArgs) -> CmdResult {
     Ok(())
 }
 
-/// Run `mr quote verify az-snp-vtpm`.
-pub fn run_snp(args: AzSnpArgs) -> CmdResult {
-    let at = match args.at.as_deref() {
+/// How SEV-SNP vTPM evidence is verified: the ASK/ARK bundle in `ask_ark`, the VCEK in `vcek`
+/// (when the evidence carries none), the time `at` (RFC 3339; default now), the debug policy and
+/// the nonce.
+pub(crate) fn snp_options(
+    ask_ark: &Path,
+    vcek: Option<&Path>,
+    at: Option<&str>,
+    allow_debug: bool,
+    nonce: Option<Vec<u8>>,
+) -> Result<SnpOptions, Failure> {
+    let at = match at {
         Some(s) => parse_at(s)?,
         None => SystemTime::now(),
     };
-    let bad = |e: mr_vtpm::Error| failure(&e, false);
-    let bundle =
-        mr_vtpm::snp::read_bundle(&read_input(&args.ask_ark, MAX_COLLATERAL_FILE)?).map_err(bad)?;
+    let bundle = mr_vtpm::snp::read_bundle(&read_input(ask_ark, MAX_COLLATERAL_FILE)?)
+        .map_err(|e| failure(&e, false))?;
     let mut options = SnpOptions::new(bundle, at);
-    options.nonce = args.nonce.value()?;
-    options.allow_debug = args.allow_debug;
-    if let Some(path) = &args.vcek {
+    options.nonce = nonce;
+    options.allow_debug = allow_debug;
+    if let Some(path) = vcek {
         let der = mr_tpm::cert::certificate_der(&read_input(path, MAX_COLLATERAL_FILE)?)
             .map_err(|e| Failure::Malformed(format!("--vcek: {e}")))?;
         options.vcek = Some(der);
     }
+    Ok(options)
+}
+
+/// Run `mr quote verify az-snp-vtpm`.
+pub fn run_snp(args: AzSnpArgs) -> CmdResult {
+    let options = snp_options(
+        &args.ask_ark,
+        args.vcek.as_deref(),
+        args.at.as_deref(),
+        args.allow_debug,
+        args.nonce.value()?,
+    )?;
     let json = args.output.json;
     let ev = read_evidence(&args.evidence, json)?;
     let v = mr_vtpm::verify_az_snp_vtpm(&ev, &options).map_err(|e| failure(&e, json))?;

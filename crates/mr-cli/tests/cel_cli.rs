@@ -383,3 +383,42 @@ fn replay_and_convert_memory_does_not_grow_with_the_log() {
     assert!(rss[1].0 <= rss[0].0 + 8192, "replay: {rss:?}");
     assert!(rss[1].1 <= rss[0].1 + 8192, "convert: {rss:?}");
 }
+
+/// A Windows-shaped boot log (records with a subset of the Spec ID banks, as `mr tcg replay`
+/// reads it) converts; the CEL replays to the values the log's maker computed for the
+/// SHA-256 bank; `--bank sha1` is refused (exit 2): the boot manager's records have no SHA-1.
+#[test]
+fn windows_boot_log_with_digest_subsets_converts_and_replays() {
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../mr-core/tests/data/windows-agile"
+    );
+    let log = format!("{data}/windows_gcp_agile.bin");
+    let j: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!("{data}/windows_gcp_agile.expected.json")).unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cel = dir.path().join("windows.cel.json");
+    let o = mr(&["cel", "convert", &log, "--to", "json", "-o", arg(&cel)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut args = vec![
+        "cel".to_owned(),
+        "replay".into(),
+        arg(&cel).into(),
+        "--bank".into(),
+        "sha256".into(),
+        "--exact".into(),
+    ];
+    for (n, hex) in j["pcrs"]["sha256"].as_object().unwrap() {
+        args.push("--expect".into());
+        args.push(format!("{n}:sha256:{}", hex.as_str().unwrap()));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = mr(&args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let o = mr(&["cel", "convert", &log, "--to", "tlv", "--bank", "sha1"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("sha256 only"), "{}", stderr(&o));
+}

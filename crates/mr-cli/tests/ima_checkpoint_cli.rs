@@ -611,3 +611,73 @@ fn a_kexec_load_without_execute_is_a_warning_of_possibly_lost_entries() {
     assert_eq!(j["boot_aggregate_count"], 2);
     assert_eq!(j["kexec_findings"].as_array().unwrap().len(), 1);
 }
+
+/// `--save-checkpoint` and `--from-checkpoint` stream the list: the peak RSS of `mr` does not
+/// grow with it, also when the quote lags the list (the checkpoint sits at the covered prefix,
+/// known only at the end).
+#[test]
+fn save_and_from_checkpoint_memory_does_not_grow_with_the_list() {
+    if !std::path::Path::new("/usr/bin/time").exists() {
+        eprintln!("/usr/bin/time is not installed: skipping this test");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("cp.key").display().to_string();
+    let max_rss_kib = |args: &[&str]| -> u64 {
+        let o = std::process::Command::new("/usr/bin/time")
+            .args(["-f", "%M", env!("CARGO_BIN_EXE_mr")])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stderr(&o).lines().last().unwrap().trim().parse().unwrap()
+    };
+    let mut rss = Vec::new();
+    for (name, files) in [("small", 20_000u64), ("large", 200_000)] {
+        let mut g = Gen::new();
+        g.files(files / 2);
+        let first = g.expect();
+        g.files(files / 4);
+        let second = g.expect();
+        g.files(files / 4); // appended after the second quote
+        let list = write(dir.path(), &format!("{name}.bin"), g.b.as_bytes());
+        let size = g.b.as_bytes().len();
+        drop(g);
+        let cp = dir.path().join(format!("{name}.cp")).display().to_string();
+        let cp2 = dir.path().join(format!("{name}.cp2")).display().to_string();
+        let save = max_rss_kib(&[
+            "ima",
+            "replay",
+            &list,
+            "--expect",
+            &first,
+            "--checkpoint-key",
+            &key,
+            "--save-checkpoint",
+            &cp,
+        ]);
+        let resumed = max_rss_kib(&[
+            "ima",
+            "replay",
+            &list,
+            "--expect",
+            &second,
+            "--checkpoint-key",
+            &key,
+            "--from-checkpoint",
+            &cp,
+            "--save-checkpoint",
+            &cp2,
+        ]);
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&cp2).unwrap()).unwrap();
+        assert_eq!(saved["checkpoint"]["entries"], 1 + files / 2 + files / 4);
+        eprintln!("{name}: {size} bytes: --save-checkpoint max RSS {save} KiB, --from-checkpoint {resumed} KiB");
+        rss.push((size, save.max(resumed)));
+    }
+    let (small, large) = (rss[0], rss[1]);
+    // Ten times the list (18 MB more, which a list held in memory would add); the process's
+    // RSS stays within 4 MiB of the small run's.
+    assert!(large.0 > 10 << 20, "{large:?}");
+    assert!(large.1 < small.1 + 4096, "{rss:?}");
+}

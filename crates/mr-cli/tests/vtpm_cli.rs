@@ -121,3 +121,188 @@ fn az_snp_vtpm_without_the_vceks_generation_is_1() {
     let o = quote_verify("az-snp-vtpm", &ev, &["--ask-ark", &junk]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
 }
+
+/// A binary IMA list of one boot_aggregate and one file: a list of another machine than
+/// trustee's, so its replay cannot reach the vTPM's PCR 10.
+fn other_machines_list(dir: &std::path::Path) -> String {
+    use mr_core::log::ima::builder::ImaListBuilder;
+    use mr_core::HashAlg;
+    let mut list = ImaListBuilder::binary();
+    list.boot_aggregate("ima-ng", &HashAlg::Sha256.hash(b"pcrs 0-9"));
+    list.ima_ng(10, &HashAlg::Sha256.hash(b"/usr/bin/bash"), "/usr/bin/bash");
+    write(dir, "ima.bin", list.as_bytes())
+}
+
+/// The `pcrN:sha256:HEX` line `mr quote verify` printed for `pcr`.
+fn pcr_line(out: &str, pcr: &str) -> String {
+    out.lines()
+        .find(|l| l.starts_with(&format!("{pcr}:sha256:")))
+        .unwrap_or_else(|| panic!("no {pcr} line in {out}"))
+        .to_owned()
+}
+
+#[test]
+fn mr_verify_az_tdx_vtpm_verifies_the_root_and_replays_the_list_against_its_pcr10() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = data("trustee/az-tdx-vtpm/evidence-v1.json");
+    let list = other_machines_list(dir.path());
+    let o = mr(&[
+        "quote",
+        "verify",
+        "az-tdx-vtpm",
+        &ev,
+        "--nonce",
+        CHALLENGE,
+        "--at",
+        AT,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let pcr10 = pcr_line(&stdout(&o), "pcr10");
+    let pcr10_hex = pcr10.rsplit(':').next().unwrap();
+
+    let o = mr(&[
+        "verify",
+        "--ima",
+        &list,
+        "--az-tdx-vtpm",
+        &ev,
+        "--nonce",
+        CHALLENGE,
+        "--at",
+        AT,
+        "--json",
+    ]);
+    // The root verified; the replay ran against the vTPM's PCR 10 and the list does not reach
+    // it: rejected at the IMA step, with the quoted value as the expected one.
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(j["verified"], false);
+    assert_eq!(j["reason"], "ima_replay", "{j}");
+    assert_eq!(j["mismatches"][0]["id"], "pcr10");
+    assert_eq!(j["mismatches"][0]["expected"], pcr10_hex, "{j}");
+
+    // A wrong nonce stops at the root, before the list.
+    let o = mr(&[
+        "verify",
+        "--ima",
+        &list,
+        "--az-tdx-vtpm",
+        &ev,
+        "--nonce",
+        "00",
+        "--at",
+        AT,
+        "--json",
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(j["reason"], "wrong_nonce", "{j}");
+
+    // Malformed evidence is exit 2.
+    let junk = write(dir.path(), "junk.json", b"{\"version\":1}");
+    let o = mr(&["verify", "--ima", &list, "--az-tdx-vtpm", &junk, "--at", AT]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+}
+
+#[test]
+fn mr_verify_az_snp_vtpm_verifies_the_root_and_replays_the_list_against_its_pcr10() {
+    let dir = tempfile::tempdir().unwrap();
+    let ask_ark = bundle(dir.path());
+    let ev = data("trustee/az-snp-vtpm/evidence-v1.json");
+    let list = other_machines_list(dir.path());
+    let o = mr(&[
+        "quote",
+        "verify",
+        "az-snp-vtpm",
+        &ev,
+        "--nonce",
+        CHALLENGE,
+        "--ask-ark",
+        &ask_ark,
+        "--at",
+        AT,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let pcr10 = pcr_line(&stdout(&o), "pcr10");
+    let pcr10_hex = pcr10.rsplit(':').next().unwrap();
+
+    let args = [
+        "verify",
+        "--ima",
+        &list,
+        "--az-snp-vtpm",
+        &ev,
+        "--ask-ark",
+        &ask_ark,
+        "--nonce",
+        CHALLENGE,
+        "--at",
+        AT,
+        "--json",
+    ];
+    let o = mr(&args);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(j["reason"], "ima_replay", "{j}");
+    assert_eq!(j["mismatches"][0]["id"], "pcr10");
+    assert_eq!(j["mismatches"][0]["expected"], pcr10_hex, "{j}");
+
+    // Without the VCEK's generation in the bundle the root is rejected before the list.
+    let genoa = data("trustee/amd/genoa_ask_ark_asvk.pem");
+    let mut other = args;
+    other[6] = &genoa;
+    let o = mr(&other);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(j["reason"], "vcek_chain", "{j}");
+}
+
+#[test]
+fn mr_verify_refuses_two_roots_and_options_of_another_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = other_machines_list(dir.path());
+    let tdx = data("trustee/az-tdx-vtpm/evidence-v1.json");
+    let snp = data("trustee/az-snp-vtpm/evidence-v1.json");
+    let ask_ark = bundle(dir.path());
+    let f = write(dir.path(), "any", b"x");
+    let refused: [&[&str]; 7] = [
+        &[
+            "--az-tdx-vtpm",
+            &tdx,
+            "--az-snp-vtpm",
+            &snp,
+            "--ask-ark",
+            &ask_ark,
+        ],
+        &[
+            "--az-tdx-vtpm",
+            &tdx,
+            "--tpm-attest",
+            &f,
+            "--tpm-sig",
+            &f,
+            "--ak",
+            &f,
+        ],
+        &["--az-tdx-vtpm", &tdx, "--td-quote", &f, "--journal", &f],
+        &["--az-tdx-vtpm", &tdx, "--ask-ark", &ask_ark],
+        &["--az-snp-vtpm", &snp, "--ask-ark", &ask_ark, "--root", &f],
+        &["--az-snp-vtpm", &snp],
+        &[
+            "--tpm-attest",
+            &f,
+            "--tpm-sig",
+            &f,
+            "--ak",
+            &f,
+            "--vcek",
+            &f,
+        ],
+    ];
+    for extra in refused {
+        let mut args = vec!["verify", "--ima", &list, "--at", AT];
+        args.extend_from_slice(extra);
+        let o = mr(&args);
+        assert_eq!(code(&o), 2, "{extra:?}: {}", stderr(&o));
+    }
+}

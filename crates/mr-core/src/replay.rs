@@ -151,6 +151,20 @@ impl ReplayOutcome {
     pub fn covered_entries(&self) -> Option<u64> {
         self.coverage.as_ref().map(|c| c.entries)
     }
+
+    /// The warning line for the entries no verified value covers, if there are any; `(one,
+    /// many)` name the log's items (`("entry", "entries")`, `("event", "events")`).
+    pub fn not_covered_line(&self, (one, many): (&str, &str)) -> Option<String> {
+        let c = self.coverage.as_ref().filter(|c| c.not_covered > 0)?;
+        Some(format!(
+            "NOT covered: {} {many} extend registers without a verified value{}",
+            c.not_covered,
+            c.first_not_covered
+                .as_ref()
+                .map(|f| format!(" (first: {one} {}, {})", f.entry, f.register))
+                .unwrap_or_default()
+        ))
+    }
 }
 
 /// Covered and not-covered entries before a prefix length, recorded when a verified value is
@@ -380,6 +394,65 @@ impl Replayer {
             .map(|r| r.value)
     }
 
+    /// Whether the entries ended so far may be the matching prefix [`Replayer::finish`] will
+    /// report as covered, for a caller that keeps the state there (a checkpoint over a stream:
+    /// the covered prefix is known only at the end). `None` when they cannot be: no verified
+    /// values, or a verified register that was extended does not hold its verified value, or
+    /// (after the first entry) no verified value was reached by the last entry, so the prefix
+    /// is not the start of a matching run. `Some(unextended)` when they may be: `unextended`
+    /// lists the verified registers (and banks) that hold another value but were never
+    /// extended, which [`UnextendedPolicy::Ignore`] leaves out; the prefix is the covered one
+    /// only if none of them is extended later. Constant time unless a verified value was just
+    /// reached.
+    pub fn covered_prefix_candidate(&self) -> Option<Vec<(MrId, HashAlg)>> {
+        if !self.verifying {
+            return None;
+        }
+        let reached_now = self.entries == 0
+            || self
+                .counts_at
+                .last()
+                .is_some_and(|c| c.prefix == self.entries);
+        if !reached_now {
+            return None;
+        }
+        let mut unextended = Vec::new();
+        for r in self.regs.iter().filter(|r| r.expected.is_some()) {
+            if r.match_since.is_some() {
+                continue;
+            }
+            if r.events == 0 && self.opts.unextended == UnextendedPolicy::Ignore {
+                unextended.push((r.id.clone(), r.value.alg()));
+                continue;
+            }
+            return None;
+        }
+        Some(unextended)
+    }
+
+    /// Whether register `id` has been extended in bank `alg`.
+    pub fn extended(&self, id: &MrId, alg: HashAlg) -> bool {
+        self.regs
+            .iter()
+            .any(|r| r.id == *id && r.value.alg() == alg && r.events > 0)
+    }
+
+    /// The current value of every register and bank the replay holds (those extended and the
+    /// verified ones), ordered by register then bank: what [`ReplayOutcome::registers`] would be
+    /// if the log ended here.
+    pub fn values(&self) -> Vec<RegisterValue> {
+        let mut registers: Vec<RegisterValue> = self
+            .regs
+            .iter()
+            .map(|r| RegisterValue {
+                id: r.id.clone(),
+                value: r.value,
+            })
+            .collect();
+        registers.sort_by(|a, b| (&a.id, a.value.alg()).cmp(&(&b.id, b.value.alg())));
+        registers
+    }
+
     /// Finish: the outcome, or the structured reason the log does not verify.
     pub fn finish(mut self) -> Result<ReplayOutcome, Error> {
         if let Some((entry, register, alg)) = self.too_many.take() {
@@ -396,15 +469,7 @@ impl Replayer {
                 reg.runs.push((since, n + 1));
             }
         }
-        let mut registers: Vec<RegisterValue> = self
-            .regs
-            .iter()
-            .map(|r| RegisterValue {
-                id: r.id.clone(),
-                value: r.value,
-            })
-            .collect();
-        registers.sort_by(|a, b| (&a.id, a.value.alg()).cmp(&(&b.id, b.value.alg())));
+        let registers = self.values();
 
         let mut covered = None;
         if !self.verifying && !self.opts.checked_later.is_empty() {

@@ -4,13 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mr_core::log::ima::builder::{BuiltEntry, ImaListBuilder};
-use mr_core::log::ima::checkpoint::{resume, verify_from_boot};
+use mr_core::log::ima::checkpoint::resume;
 use mr_core::log::ima::extend::{find_never_extended, SearchOutcome};
 use mr_core::log::ima::shards::{verify_shards, Begin, Shard};
 use mr_core::log::ima::snapshot::{verify_snapshot_list, SnapshotVouch};
 use mr_core::log::ima::{
-    self, Anchor, Checkpoint, CheckpointKey, DigestMode, HistoryError, ImaOptions, ImaReplayConfig,
-    ListKind, ResumeInput,
+    self, Anchor, Checkpoint, CheckpointKey, DigestMode, HistoryError, ImaInput, ImaOptions,
+    ImaReplayConfig, ListKind, ResumeFrom,
 };
 use mr_core::{ComputeOnly, Reference};
 use mr_core::{
@@ -103,7 +103,13 @@ fn resuming_from_a_checkpoint_gives_the_values_of_a_full_replay_tail_and_full_li
         let mut g = Gen::new(kind);
         g.files(20);
         let first = g.bytes();
-        let v1 = verify_from_boot(&first, &ImaOptions::default(), &g.asserted()).unwrap();
+        let v1 = resume(
+            ImaInput::from_bytes(&first),
+            ResumeFrom::Boot,
+            &g.asserted(),
+            &ImaOptions::default(),
+        )
+        .unwrap();
         let cp = v1.checkpoint.clone();
         assert_eq!(cp.entries(), 21);
         assert_eq!(cp.offset(), first.len() as u64);
@@ -120,17 +126,17 @@ fn resuming_from_a_checkpoint_gives_the_values_of_a_full_replay_tail_and_full_li
         let anchor = g.asserted();
         let tail = &list[cp.offset() as usize..];
         let t = resume(
-            ResumeInput::Tail(tail),
-            &cp,
-            &ImaOptions::default(),
+            ImaInput::from_bytes(tail),
+            ResumeFrom::Tail(&cp),
             &anchor,
+            &ImaOptions::default(),
         )
         .unwrap();
         let f = resume(
-            ResumeInput::Full(&list),
-            &cp,
-            &ImaOptions::default(),
+            ImaInput::from_bytes(&list),
+            ResumeFrom::Full(&cp),
             &anchor,
+            &ImaOptions::default(),
         )
         .unwrap();
         let whole = full_replay(&list, &anchor);
@@ -144,10 +150,10 @@ fn resuming_from_a_checkpoint_gives_the_values_of_a_full_replay_tail_and_full_li
         g.files(3);
         let list3 = g.bytes();
         let again = resume(
-            ResumeInput::Full(&list3),
-            &t.checkpoint,
-            &ImaOptions::default(),
+            ImaInput::from_bytes(&list3),
+            ResumeFrom::Full(&t.checkpoint),
             &g.asserted(),
+            &ImaOptions::default(),
         )
         .unwrap();
         assert_eq!(again.report.entries, 3);
@@ -165,7 +171,13 @@ fn a_quote_that_lags_the_list_places_the_checkpoint_at_the_covered_prefix() {
     let anchor = g.asserted();
     g.files(4); // appended, not yet quoted
     let list = g.bytes();
-    let v = verify_from_boot(&list, &ImaOptions::default(), &anchor).unwrap();
+    let v = resume(
+        ImaInput::from_bytes(&list),
+        ResumeFrom::Boot,
+        &anchor,
+        &ImaOptions::default(),
+    )
+    .unwrap();
     assert_eq!(v.report.outcome.left_over(), 4);
     assert_eq!(v.checkpoint.entries(), 11);
     assert_eq!(
@@ -183,10 +195,10 @@ fn a_quote_that_lags_the_list_places_the_checkpoint_at_the_covered_prefix() {
     g.files(2);
     let list = g.bytes();
     let r = resume(
-        ResumeInput::Full(&list),
-        &v.checkpoint,
-        &ImaOptions::default(),
+        ImaInput::from_bytes(&list),
+        ResumeFrom::Full(&v.checkpoint),
         &g.asserted(),
+        &ImaOptions::default(),
     )
     .unwrap();
     assert_eq!(r.report.entries, 6);
@@ -197,19 +209,24 @@ fn a_quote_that_lags_the_list_places_the_checkpoint_at_the_covered_prefix() {
 fn an_edited_entry_in_the_verified_prefix_is_refused() {
     let mut g = Gen::new(ListKind::Binary);
     g.files(8);
-    let cp = verify_from_boot(&g.bytes(), &ImaOptions::default(), &g.asserted())
-        .unwrap()
-        .into_report()
-        .checkpoint;
+    let cp = resume(
+        ImaInput::from_bytes(&g.bytes()),
+        ResumeFrom::Boot,
+        &g.asserted(),
+        &ImaOptions::default(),
+    )
+    .unwrap()
+    .into_report()
+    .checkpoint;
     g.files(3);
     let mut list = g.bytes();
     let at = list.windows(11).position(|w| w == b"/usr/bin/f4").unwrap();
     list[at + 9] = b'g';
     let e = resume(
-        ResumeInput::Full(&list),
-        &cp,
-        &ImaOptions::default(),
+        ImaInput::from_bytes(&list),
+        ResumeFrom::Full(&cp),
         &g.asserted(),
+        &ImaOptions::default(),
     )
     .unwrap_err();
     assert!(matches!(
@@ -219,10 +236,10 @@ fn an_edited_entry_in_the_verified_prefix_is_refused() {
     // A list shorter than the checkpoint.
     let short = &g.bytes()[..cp.offset() as usize / 2];
     let e = resume(
-        ResumeInput::Full(short),
-        &cp,
-        &ImaOptions::default(),
+        ImaInput::from_bytes(short),
+        ResumeFrom::Full(&cp),
         &g.asserted(),
+        &ImaOptions::default(),
     )
     .unwrap_err();
     assert!(e.class() != ErrorClass::Device);
@@ -232,10 +249,15 @@ fn an_edited_entry_in_the_verified_prefix_is_refused() {
 fn a_tail_that_does_not_continue_the_checkpoint_is_refused() {
     let mut g = Gen::new(ListKind::Binary);
     g.files(8);
-    let cp = verify_from_boot(&g.bytes(), &ImaOptions::default(), &g.asserted())
-        .unwrap()
-        .into_report()
-        .checkpoint;
+    let cp = resume(
+        ImaInput::from_bytes(&g.bytes()),
+        ResumeFrom::Boot,
+        &g.asserted(),
+        &ImaOptions::default(),
+    )
+    .unwrap()
+    .into_report()
+    .checkpoint;
     g.files(5);
     let anchor = g.asserted();
     let list = g.bytes();
@@ -244,10 +266,10 @@ fn a_tail_that_does_not_continue_the_checkpoint_is_refused() {
     other.files(30);
     let foreign = other.bytes();
     let e = resume(
-        ResumeInput::Tail(&foreign[200..]),
-        &cp,
-        &ImaOptions::default(),
+        ImaInput::from_bytes(&foreign[200..]),
+        ResumeFrom::Tail(&cp),
         &anchor,
+        &ImaOptions::default(),
     );
     assert!(e.is_err());
     let skip_one = {
@@ -258,10 +280,10 @@ fn a_tail_that_does_not_continue_the_checkpoint_is_refused() {
         tail[second..].to_vec()
     };
     let e = resume(
-        ResumeInput::Tail(&skip_one),
-        &cp,
-        &ImaOptions::default(),
+        ImaInput::from_bytes(&skip_one),
+        ResumeFrom::Tail(&cp),
         &anchor,
+        &ImaOptions::default(),
     )
     .unwrap_err();
     assert!(matches!(
@@ -274,18 +296,41 @@ fn a_tail_that_does_not_continue_the_checkpoint_is_refused() {
 fn reboots_restarts_and_other_roots_are_refused() {
     let mut g = Gen::new(ListKind::Binary);
     g.files(5);
-    let cp = verify_from_boot(&g.bytes(), &ImaOptions::default(), &g.tpm("000bak", 3, 0))
-        .unwrap()
-        .into_report()
-        .checkpoint;
+    let cp = resume(
+        ImaInput::from_bytes(&g.bytes()),
+        ResumeFrom::Boot,
+        &g.tpm("000bak", 3, 0),
+        &ImaOptions::default(),
+    )
+    .unwrap()
+    .into_report()
+    .checkpoint;
     g.files(2);
     let list = g.bytes();
     let cfg = ImaOptions::default();
-    let ok = resume(ResumeInput::Full(&list), &cp, &cfg, &g.tpm("000bak", 3, 0)).unwrap();
+    let ok = resume(
+        ImaInput::from_bytes(&list),
+        ResumeFrom::Full(&cp),
+        &g.tpm("000bak", 3, 0),
+        &cfg,
+    )
+    .unwrap();
     assert!(!ok.tpm_resumed);
-    let e = resume(ResumeInput::Full(&list), &cp, &cfg, &g.tpm("000bak", 4, 0)).unwrap_err();
+    let e = resume(
+        ImaInput::from_bytes(&list),
+        ResumeFrom::Full(&cp),
+        &g.tpm("000bak", 4, 0),
+        &cfg,
+    )
+    .unwrap_err();
     assert!(matches!(history(e), HistoryError::Rebooted { .. }));
-    let e = resume(ResumeInput::Full(&list), &cp, &cfg, &g.tpm("000bak", 3, 1)).unwrap_err();
+    let e = resume(
+        ImaInput::from_bytes(&list),
+        ResumeFrom::Full(&cp),
+        &g.tpm("000bak", 3, 1),
+        &cfg,
+    )
+    .unwrap_err();
     assert!(matches!(
         history(e),
         HistoryError::Restarted {
@@ -294,31 +339,37 @@ fn reboots_restarts_and_other_roots_are_refused() {
         }
     ));
     let resumed = resume(
-        ResumeInput::Full(&list),
-        &cp,
-        &cfg.clone().with_tpm_resume_allowed(true),
+        ImaInput::from_bytes(&list),
+        ResumeFrom::Full(&cp),
         &g.tpm("000bak", 3, 1),
+        &cfg.clone().with_tpm_resume_allowed(true),
     )
     .unwrap();
     assert!(resumed.tpm_resumed);
     let e = resume(
-        ResumeInput::Full(&list),
-        &cp,
-        &cfg,
+        ImaInput::from_bytes(&list),
+        ResumeFrom::Full(&cp),
         &g.tpm("000bother", 3, 0),
+        &cfg,
     )
     .unwrap_err();
     assert!(matches!(history(e), HistoryError::DifferentRoot { .. }));
-    let e = resume(ResumeInput::Full(&list), &cp, &cfg, &g.asserted()).unwrap_err();
+    let e = resume(
+        ImaInput::from_bytes(&list),
+        ResumeFrom::Full(&cp),
+        &g.asserted(),
+        &cfg,
+    )
+    .unwrap_err();
     assert!(matches!(history(e), HistoryError::DifferentRoot { .. }));
     // A new boot: another first boot_aggregate.
     let mut h = ImaListBuilder::binary();
     h.boot_aggregate("ima-ng", &HashAlg::Sha256.hash(b"other firmware"));
     let e = resume(
-        ResumeInput::Full(h.as_bytes()),
-        &cp,
-        &cfg,
+        ImaInput::from_bytes(h.as_bytes()),
+        ResumeFrom::Full(&cp),
         &g.tpm("000bak", 3, 0),
+        &cfg,
     )
     .unwrap_err();
     assert!(matches!(history(e), HistoryError::Rebooted { .. }));
@@ -346,10 +397,15 @@ fn body_of(sealed: &str) -> String {
 fn checkpoint_files_are_checked() {
     let mut g = Gen::new(ListKind::Binary);
     g.files(2);
-    let cp = verify_from_boot(&g.bytes(), &ImaOptions::default(), &g.asserted())
-        .unwrap()
-        .into_report()
-        .checkpoint;
+    let cp = resume(
+        ImaInput::from_bytes(&g.bytes()),
+        ResumeFrom::Boot,
+        &g.asserted(),
+        &ImaOptions::default(),
+    )
+    .unwrap()
+    .into_report()
+    .checkpoint;
     let sealed = cp.seal(&key());
     let body = body_of(&sealed);
     assert!(body.contains("\"version\":2"));
@@ -387,19 +443,24 @@ fn checkpoint_files_are_checked() {
 fn a_trimmed_list_verifies_from_the_checkpoint_at_the_trim_point() {
     let mut g = Gen::new(ListKind::Ascii);
     g.files(40);
-    let cp = verify_from_boot(&g.bytes(), &ImaOptions::default(), &g.asserted())
-        .unwrap()
-        .into_report()
-        .checkpoint;
+    let cp = resume(
+        ImaInput::from_bytes(&g.bytes()),
+        ResumeFrom::Boot,
+        &g.asserted(),
+        &ImaOptions::default(),
+    )
+    .unwrap()
+    .into_report()
+    .checkpoint;
     // The kernel trims the first 41 entries ("T:N" with N = 41); the list keeps only new ones.
     let before = g.bytes().len();
     g.files(7);
     let kept = g.bytes()[before..].to_vec();
     let v = resume(
-        ResumeInput::Tail(&kept),
-        &cp,
-        &ImaOptions::default(),
+        ImaInput::from_bytes(&kept),
+        ResumeFrom::Tail(&cp),
         &g.asserted(),
+        &ImaOptions::default(),
     )
     .unwrap();
     assert_eq!(v.checkpoint.entries(), 48);
@@ -408,7 +469,13 @@ fn a_trimmed_list_verifies_from_the_checkpoint_at_the_trim_point() {
         full_replay(&g.bytes(), &g.asserted()).as_slice()
     );
     // Without the checkpoint the kept entries cannot verify from reset values.
-    assert!(verify_from_boot(&kept, &ImaOptions::default(), &g.asserted()).is_err());
+    assert!(resume(
+        ImaInput::from_bytes(&kept),
+        ResumeFrom::Boot,
+        &g.asserted(),
+        &ImaOptions::default()
+    )
+    .is_err());
 }
 
 fn snapshot_text(values: &[RegisterValue]) -> String {
@@ -427,10 +494,15 @@ fn a_snapshot_aggregate_starts_a_replay_only_when_vouched_for() {
     let mut g = Gen::new(ListKind::Binary);
     g.files(12);
     let at_snapshot = g.asserted();
-    let cp = verify_from_boot(&g.bytes(), &ImaOptions::default(), &at_snapshot)
-        .unwrap()
-        .into_report()
-        .checkpoint;
+    let cp = resume(
+        ImaInput::from_bytes(&g.bytes()),
+        ResumeFrom::Boot,
+        &at_snapshot,
+        &ImaOptions::default(),
+    )
+    .unwrap()
+    .into_report()
+    .checkpoint;
     let before = g.bytes().len();
     let text = snapshot_text(&g.values());
     let e =
@@ -550,7 +622,7 @@ fn an_entry_logged_but_never_extended_is_named() {
         (7, MrId::Pcr(10), 17)
     );
     let cfg = ImaOptions::default().with_never_extended_search(1 << 20);
-    let e = verify_from_boot(&list, &cfg, &anchor).unwrap_err();
+    let e = resume(ImaInput::from_bytes(&list), ResumeFrom::Boot, &anchor, &cfg).unwrap_err();
     assert_eq!(e.class(), ErrorClass::Rejected);
     assert!(
         e.to_string()
@@ -733,10 +805,15 @@ mod hostile {
         F.get_or_init(|| {
             let mut g = Gen::new(ListKind::Binary);
             g.files(20);
-            let cp = verify_from_boot(&g.bytes(), &ImaOptions::default(), &g.asserted())
-                .unwrap()
-                .into_report()
-                .checkpoint;
+            let cp = resume(
+                ImaInput::from_bytes(&g.bytes()),
+                ResumeFrom::Boot,
+                &g.asserted(),
+                &ImaOptions::default(),
+            )
+            .unwrap()
+            .into_report()
+            .checkpoint;
             g.files(10);
             (g.bytes(), cp, g.asserted())
         })
@@ -753,10 +830,10 @@ mod hostile {
             let mut bad = list.clone();
             let i = at.index(bad.len());
             bad[i] ^= mask;
-            let r = resume(ResumeInput::Full(&bad), cp, &ImaOptions::default(), anchor);
+            let r = resume(ImaInput::from_bytes(&bad), ResumeFrom::Full(cp), anchor, &ImaOptions::default());
             prop_assert!(r.is_err(), "byte {} accepted", i);
             if i >= cp.offset() as usize {
-                let r = resume(ResumeInput::Tail(&bad[cp.offset() as usize..]), cp, &ImaOptions::default(), anchor);
+                let r = resume(ImaInput::from_bytes(&bad[cp.offset() as usize..]), ResumeFrom::Tail(cp), anchor, &ImaOptions::default());
                 prop_assert!(r.is_err(), "tail byte {} accepted", i);
             }
         }
@@ -821,17 +898,34 @@ fn td_rooted_checkpoints_compare_the_td_boot_identity() {
     };
     let cfg =
         ImaOptions::default().with_replay(ImaReplayConfig::default().with_target(mr_ima.clone()));
-    let cp = verify_from_boot(b.as_bytes(), &cfg, &anchor(&id))
-        .unwrap()
-        .into_report()
-        .checkpoint;
+    let cp = resume(
+        ImaInput::from_bytes(b.as_bytes()),
+        ResumeFrom::Boot,
+        &anchor(&id),
+        &cfg,
+    )
+    .unwrap()
+    .into_report()
+    .checkpoint;
     assert!(matches!(
         cp.root(),
         mr_core::log::ima::RootIdentity::Td { .. }
     ));
     let cp = Checkpoint::open(cp.seal(&key()).as_bytes(), &key()).unwrap();
-    resume(ResumeInput::Full(b.as_bytes()), &cp, &cfg, &anchor(&id)).unwrap();
-    let e = resume(ResumeInput::Full(b.as_bytes()), &cp, &cfg, &anchor(&other)).unwrap_err();
+    resume(
+        ImaInput::from_bytes(b.as_bytes()),
+        ResumeFrom::Full(&cp),
+        &anchor(&id),
+        &cfg,
+    )
+    .unwrap();
+    let e = resume(
+        ImaInput::from_bytes(b.as_bytes()),
+        ResumeFrom::Full(&cp),
+        &anchor(&other),
+        &cfg,
+    )
+    .unwrap_err();
     assert!(matches!(history(e), HistoryError::Rebooted { .. }));
     // The same boot identity under another trust anchor is another root.
     let other_root = {
@@ -846,7 +940,13 @@ fn td_rooted_checkpoints_compare_the_td_boot_identity() {
         );
         Anchor::td(regs, id.clone()).unwrap()
     };
-    let e = resume(ResumeInput::Full(b.as_bytes()), &cp, &cfg, &other_root).unwrap_err();
+    let e = resume(
+        ImaInput::from_bytes(b.as_bytes()),
+        ResumeFrom::Full(&cp),
+        &other_root,
+        &cfg,
+    )
+    .unwrap_err();
     assert!(matches!(history(e), HistoryError::DifferentRoot { .. }));
     // Asserted values are not a TD quote: `Anchor::td` takes `VerifiedRegisters` only (see the
     // compile_fail example in `mr_core::trust`); values with another root's provenance are
@@ -875,17 +975,22 @@ fn a_forged_checkpoint_with_the_quoted_values_and_an_empty_list_is_refused() {
     let mut g = Gen::new(ListKind::Binary);
     g.files(4241);
     let quote = g.tpm("000bak", 3, 0);
-    let genuine = verify_from_boot(&g.bytes(), &ImaOptions::default(), &quote)
-        .unwrap()
-        .into_report()
-        .checkpoint;
+    let genuine = resume(
+        ImaInput::from_bytes(&g.bytes()),
+        ResumeFrom::Boot,
+        &quote,
+        &ImaOptions::default(),
+    )
+    .unwrap()
+    .into_report()
+    .checkpoint;
     assert_eq!(genuine.entries(), 4242);
     // What the MAC stands between: this state, if accepted, verifies an empty tail.
     let skipped = resume(
-        ResumeInput::Tail(&[]),
-        &genuine,
-        &ImaOptions::default(),
+        ImaInput::from_bytes(&[]),
+        ResumeFrom::Tail(&genuine),
         &quote,
+        &ImaOptions::default(),
     )
     .unwrap();
     assert_eq!(skipped.checkpoint.entries(), 4242);
@@ -931,10 +1036,15 @@ fn a_forged_checkpoint_with_the_quoted_values_and_an_empty_list_is_refused() {
 fn an_altered_checkpoint_or_another_key_is_refused() {
     let mut g = Gen::new(ListKind::Binary);
     g.files(20);
-    let cp = verify_from_boot(&g.bytes(), &ImaOptions::default(), &g.tpm("000bak", 3, 0))
-        .unwrap()
-        .into_report()
-        .checkpoint;
+    let cp = resume(
+        ImaInput::from_bytes(&g.bytes()),
+        ResumeFrom::Boot,
+        &g.tpm("000bak", 3, 0),
+        &ImaOptions::default(),
+    )
+    .unwrap()
+    .into_report()
+    .checkpoint;
     let sealed = cp.seal(&key());
     assert_eq!(Checkpoint::open(sealed.as_bytes(), &key()).unwrap(), cp);
     let value = cp.registers()[0].value.to_hex();
@@ -1038,10 +1148,15 @@ fn a_manifest_checkpoint_must_be_sealed_with_the_verifiers_key() {
     let mut g = Gen::new(ListKind::Binary);
     g.files(10);
     let at = g.bytes().len();
-    let cp = verify_from_boot(&g.bytes(), &ImaOptions::default(), &g.tpm("000bak", 3, 0))
-        .unwrap()
-        .into_report()
-        .checkpoint;
+    let cp = resume(
+        ImaInput::from_bytes(&g.bytes()),
+        ResumeFrom::Boot,
+        &g.tpm("000bak", 3, 0),
+        &ImaOptions::default(),
+    )
+    .unwrap()
+    .into_report()
+    .checkpoint;
     g.files(5);
     let all = g.bytes();
     let tail = all[at..].to_vec();
@@ -1207,10 +1322,11 @@ fn the_never_extended_search_stays_within_its_budget_when_one_bank_never_matches
         }
         // Through a verification: the plain mismatch, the search within the same bound.
         let anchor = Anchor::asserted(expected);
-        let e = verify_from_boot(
-            &list,
-            &ImaOptions::default().with_never_extended_search(1 << 18),
+        let e = resume(
+            ImaInput::from_bytes(&list),
+            ResumeFrom::Boot,
             &anchor,
+            &ImaOptions::default().with_never_extended_search(1 << 18),
         )
         .unwrap_err();
         assert!(matches!(e, Error::Replay(_)), "{e}");
@@ -1284,10 +1400,15 @@ fn a_checkpoint_file_larger_than_the_limit_is_refused() {
     use mr_core::log::ima::checkpoint::MAX_CHECKPOINT_LEN;
     let mut g = Gen::new(ListKind::Binary);
     g.files(2);
-    let cp = verify_from_boot(&g.bytes(), &ImaOptions::default(), &g.asserted())
-        .unwrap()
-        .into_report()
-        .checkpoint;
+    let cp = resume(
+        ImaInput::from_bytes(&g.bytes()),
+        ResumeFrom::Boot,
+        &g.asserted(),
+        &ImaOptions::default(),
+    )
+    .unwrap()
+    .into_report()
+    .checkpoint;
     // Whitespace after the sealed object: still the same JSON.
     let mut file = cp.seal(&key()).into_bytes();
     file.resize(MAX_CHECKPOINT_LEN, b' ');
@@ -1339,16 +1460,33 @@ fn a_quoted_bank_the_checkpoint_lacks_is_refused() {
             .unwrap(),
         )
     };
-    let cp = verify_from_boot(&g.bytes(), &ImaOptions::default(), &sha256_only(&g))
-        .unwrap()
-        .into_report()
-        .checkpoint;
+    let cp = resume(
+        ImaInput::from_bytes(&g.bytes()),
+        ResumeFrom::Boot,
+        &sha256_only(&g),
+        &ImaOptions::default(),
+    )
+    .unwrap()
+    .into_report()
+    .checkpoint;
     assert!(cp.value(&MrId::Pcr(10), HashAlg::Sha1).is_none());
     g.files(3);
     let tail = g.bytes()[cp.offset() as usize..].to_vec();
     let cfg = ImaOptions::default();
-    resume(ResumeInput::Tail(&tail), &cp, &cfg, &sha256_only(&g)).unwrap();
-    let e = resume(ResumeInput::Tail(&tail), &cp, &cfg, &g.asserted()).unwrap_err();
+    resume(
+        ImaInput::from_bytes(&tail),
+        ResumeFrom::Tail(&cp),
+        &sha256_only(&g),
+        &cfg,
+    )
+    .unwrap();
+    let e = resume(
+        ImaInput::from_bytes(&tail),
+        ResumeFrom::Tail(&cp),
+        &g.asserted(),
+        &cfg,
+    )
+    .unwrap_err();
     assert!(matches!(
         history(e),
         HistoryError::BankNotInCheckpoint {
@@ -1367,15 +1505,20 @@ fn a_full_list_shorter_than_the_checkpoint_and_an_empty_prefix() {
     g.files(4);
     let four = g.bytes().len();
     g.files(6);
-    let cp = verify_from_boot(&g.bytes(), &ImaOptions::default(), &g.asserted())
-        .unwrap()
-        .into_report()
-        .checkpoint;
-    let e = resume(
-        ResumeInput::Full(&g.bytes()[..four]),
-        &cp,
-        &ImaOptions::default(),
+    let cp = resume(
+        ImaInput::from_bytes(&g.bytes()),
+        ResumeFrom::Boot,
         &g.asserted(),
+        &ImaOptions::default(),
+    )
+    .unwrap()
+    .into_report()
+    .checkpoint;
+    let e = resume(
+        ImaInput::from_bytes(&g.bytes()[..four]),
+        ResumeFrom::Full(&cp),
+        &g.asserted(),
+        &ImaOptions::default(),
     )
     .unwrap_err();
     match history(e) {
@@ -1399,7 +1542,13 @@ fn a_full_list_shorter_than_the_checkpoint_and_an_empty_prefix() {
     // The quote still held PCR 10's reset value while the list already extends it: no
     // checkpoint is made of an empty prefix, the register was never extended (the replay's
     // ImaRegisterNeverExtended rule; a list that verifies with nothing covered is refused).
-    let e = verify_from_boot(&start.bytes(), &ImaOptions::default(), &reset).unwrap_err();
+    let e = resume(
+        ImaInput::from_bytes(&start.bytes()),
+        ResumeFrom::Boot,
+        &reset,
+        &ImaOptions::default(),
+    )
+    .unwrap_err();
     match history(e) {
         HistoryError::ImaRegisterNeverExtended { entry: 0, .. } => {}
         e => panic!("{e}"),
@@ -1410,7 +1559,6 @@ fn a_full_list_shorter_than_the_checkpoint_and_an_empty_prefix() {
 /// memory and streamed.
 #[test]
 fn a_checkpoint_records_the_boot_aggregate_of_the_first_entry_only() {
-    use mr_core::log::ima::checkpoint::verify_from_boot_stream;
     let cfg = ImaOptions::default();
     let (lists, anchors, _) = shard_chain(2, 3);
     let ok = verify_shards(&shards(&lists, &anchors), &cfg).unwrap();
@@ -1436,10 +1584,366 @@ fn a_checkpoint_records_the_boot_aggregate_of_the_first_entry_only() {
         .unwrap(),
     );
     for v in [
-        verify_from_boot(b.as_bytes(), &cfg, &anchor).unwrap(),
-        verify_from_boot_stream(b.as_bytes(), &cfg, &anchor).unwrap(),
+        resume(
+            ImaInput::from_bytes(b.as_bytes()),
+            ResumeFrom::Boot,
+            &anchor,
+            &cfg,
+        )
+        .unwrap(),
+        resume(
+            ImaInput::from_reader(b.as_bytes()),
+            ResumeFrom::Boot,
+            &anchor,
+            &cfg,
+        )
+        .unwrap(),
     ] {
         assert_eq!(v.checkpoint.entries(), 2);
         assert_eq!(v.checkpoint.boot_aggregate(), None);
+    }
+}
+
+/// A list of entries on `pcrs` (in order, after a boot_aggregate on PCR 10), folded alongside
+/// per register and bank in `mode`: the values after each entry.
+struct Folded {
+    list: Vec<u8>,
+    /// Values after entry i (index i + 1; index 0: the reset values).
+    after: Vec<Vec<RegisterValue>>,
+}
+
+fn folded(pcrs: &[u32], mode: DigestMode) -> Folded {
+    let mut b = ImaListBuilder::binary();
+    let mut values: std::collections::BTreeMap<(u32, HashAlg), Digest> = Default::default();
+    let snapshot = |v: &std::collections::BTreeMap<(u32, HashAlg), Digest>| {
+        v.iter()
+            .map(|((pcr, _), d)| RegisterValue {
+                id: MrId::Pcr(*pcr),
+                value: *d,
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut after = vec![snapshot(&values)];
+    let mut fold = |e: &BuiltEntry, pcr: u32, after: &mut Vec<Vec<RegisterValue>>| {
+        for alg in BANKS {
+            let v = values.entry((pcr, alg)).or_insert(Digest::zero(alg));
+            *v = v.extended(e.extend_value(alg, mode).as_bytes());
+        }
+        after.push(snapshot(&values));
+    };
+    let e = b.boot_aggregate("ima-ng", &HashAlg::Sha256.hash(b"pcrs 0-9"));
+    fold(&e, 10, &mut after);
+    for (i, pcr) in pcrs.iter().enumerate() {
+        let path = format!("/usr/bin/g{i}");
+        let e = b.ima_ng(*pcr, &HashAlg::Sha256.hash(path.as_bytes()), &path);
+        fold(&e, *pcr, &mut after);
+    }
+    Folded {
+        list: b.as_bytes().to_vec(),
+        after,
+    }
+}
+
+/// The values of `pcrs` after `entries` entries.
+fn quoted(f: &Folded, entries: usize, pcrs: &[u32]) -> Anchor<ExpectedRegisters> {
+    let values: Vec<RegisterValue> = f.after[entries]
+        .iter()
+        .filter(|r| pcrs.iter().any(|p| r.id == MrId::Pcr(*p)))
+        .cloned()
+        .collect();
+    Anchor::asserted(ExpectedRegisters::from_values(values).unwrap())
+}
+
+/// The first `entries` entries of a list, as their own list.
+fn first_entries(list: &[u8], entries: u64) -> Vec<u8> {
+    let mut r = mr_core::log::ima::ImaReader::new(list, Default::default());
+    let mut end = list.len();
+    let mut n = 0;
+    while let Some(e) = r.next_entry().unwrap() {
+        if n == entries {
+            end = e.offset() as usize;
+            break;
+        }
+        n += 1;
+    }
+    list[..end].to_vec()
+}
+
+/// The checkpoint of a streamed list whose quote lags it (kept where the covered prefix may
+/// end) is the checkpoint of the list cut at the quote (made from the state at its end), in
+/// both digest modes and with an unquoted register in between.
+#[test]
+fn a_streamed_list_whose_quote_lags_it_checkpoints_at_the_covered_prefix_in_both_digest_modes() {
+    let pcrs: Vec<u32> = (0..40).map(|i| if i % 7 == 3 { 11 } else { 10 }).collect();
+    for (mode, options) in [
+        (DigestMode::PerBank, ImaOptions::default()),
+        (
+            DigestMode::PaddedSha1,
+            ImaOptions::default()
+                .with_replay(ImaReplayConfig::default().with_digest_mode(DigestMode::Auto)),
+        ),
+    ] {
+        let f = folded(&pcrs, mode);
+        // The quote after entry 25 (PCR 10 only): entries 26.. are left over.
+        let anchor = quoted(&f, 26, &[10]);
+        let lagging = resume(
+            ImaInput::from_reader(&f.list[..]),
+            ResumeFrom::Boot,
+            &anchor,
+            &options,
+        )
+        .unwrap();
+        assert_eq!(lagging.report.digest_mode, mode);
+        assert!(lagging.report.outcome.left_over() > 0, "{mode:?}");
+        let covered = lagging.checkpoint.entries();
+        let cut = first_entries(&f.list, covered);
+        let at_quote = resume(
+            ImaInput::from_bytes(&cut),
+            ResumeFrom::Boot,
+            &anchor,
+            &options,
+        )
+        .unwrap();
+        assert_eq!(at_quote.report.outcome.left_over(), 0);
+        assert_eq!(lagging.checkpoint, at_quote.checkpoint, "{mode:?}");
+        assert_eq!(lagging.checkpoint.offset(), cut.len() as u64);
+        // PCR 11 (not quoted) is in the checkpoint at its value at the cut.
+        let pcr11 = at_quote
+            .report
+            .outcome
+            .registers
+            .iter()
+            .find(|r| r.id == MrId::Pcr(11))
+            .unwrap();
+        assert_eq!(
+            lagging.checkpoint.value(&MrId::Pcr(11), pcr11.value.alg()),
+            Some(pcr11.value)
+        );
+        // Resuming the whole list from it continues to a later quote.
+        let later = quoted(&f, f.after.len() - 1, &[10]);
+        let resumed = resume(
+            ImaInput::from_reader(&f.list[..]),
+            ResumeFrom::Full(&lagging.checkpoint),
+            &later,
+            &options,
+        )
+        .unwrap();
+        assert_eq!(resumed.checkpoint.entries(), f.after.len() as u64 - 1);
+        assert_eq!(resumed.report.outcome.left_over(), 0);
+    }
+}
+
+/// With quoted registers the list may leave unextended (`UnextendedPolicy::Ignore`), a point
+/// where the covered prefix may end is ruled out when a register it left out is extended later:
+/// the checkpoint is at the prefix the replay picks, never at the earlier point.
+#[test]
+fn a_prefix_end_ruled_out_by_a_later_extend_is_not_the_checkpoint() {
+    use mr_core::replay::{ReplayOptions, UnextendedPolicy};
+    // PCR 10 reaches its quoted value after entry 10 and stays there while PCR 11 is
+    // extended (entries 11..15); PCR 10 is extended again afterwards.
+    let mut pcrs = vec![10u32; 10];
+    pcrs.extend([11u32; 5]);
+    pcrs.extend([10u32; 5]);
+    let f = folded(&pcrs, DigestMode::PerBank);
+    let options = ImaOptions::default().with_replay(
+        ImaReplayConfig::default()
+            .with_replay(ReplayOptions::default().with_unextended(UnextendedPolicy::Ignore)),
+    );
+    // Quote PCR 10 after entry 10 and PCR 11 after entry 15, and PCR 12 that no entry extends.
+    let mut values: Vec<RegisterValue> = quoted(&f, 16, &[10, 11])
+        .values()
+        .iter()
+        .map(|(id, d)| RegisterValue {
+            id: id.clone(),
+            value: *d,
+        })
+        .collect();
+    values.push(RegisterValue {
+        id: MrId::Pcr(12),
+        value: HashAlg::Sha256.hash(b"never extended"),
+    });
+    let anchor = Anchor::asserted(ExpectedRegisters::from_values(values).unwrap());
+    assert_eq!(
+        quoted(&f, 11, &[10])
+            .values()
+            .get(&MrId::Pcr(10), HashAlg::Sha256),
+        anchor.values().get(&MrId::Pcr(10), HashAlg::Sha256),
+    );
+    let v = resume(
+        ImaInput::from_reader(&f.list[..]),
+        ResumeFrom::Boot,
+        &anchor,
+        &options,
+    )
+    .unwrap();
+    assert_eq!(v.report.outcome.covered, Some(16));
+    assert_eq!(v.checkpoint.entries(), 16);
+    let cut = first_entries(&f.list, 16);
+    assert_eq!(v.checkpoint.offset(), cut.len() as u64);
+    let at_cut = resume(
+        ImaInput::from_bytes(&cut),
+        ResumeFrom::Boot,
+        &anchor,
+        &options,
+    )
+    .unwrap();
+    assert_eq!(v.checkpoint, at_cut.checkpoint);
+}
+
+/// `ima::resume` over a stream keeps memory independent of the list's length, also when the
+/// quote lags the list (the checkpoint is at the covered prefix, known only at the end), from
+/// boot and from a checkpoint with the whole list.
+#[test]
+fn resume_streams_in_memory_independent_of_the_list() {
+    let mut peaks = Vec::new();
+    for files in [2_000u64, 16_000] {
+        let mut g = Gen::new(ListKind::Binary);
+        g.files(files / 2);
+        let first = g.asserted();
+        g.files(files / 4);
+        let second = g.asserted();
+        g.files(files / 4); // left over
+        let list = g.bytes();
+        let (cp, from_boot) = mr_test_alloc::measure(|| {
+            resume(
+                ImaInput::from_reader(&list[..]),
+                ResumeFrom::Boot,
+                &first,
+                &ImaOptions::default(),
+            )
+            .unwrap()
+            .checkpoint
+            .clone()
+        });
+        let (v, resumed) = mr_test_alloc::measure(|| {
+            resume(
+                ImaInput::from_reader(&list[..]),
+                ResumeFrom::Full(&cp),
+                &second,
+                &ImaOptions::default(),
+            )
+            .unwrap()
+        });
+        assert!(v.report.outcome.left_over() > 0);
+        assert_eq!(v.checkpoint.entries(), 1 + files / 2 + files / 4);
+        println!(
+            "{} byte list: peak live {} / {} bytes",
+            list.len(),
+            from_boot.peak_live,
+            resumed.peak_live
+        );
+        for stats in [from_boot, resumed] {
+            assert!(stats.peak_live < 64 << 10, "{stats:?}");
+            peaks.push(stats.peak_live);
+        }
+        assert!(list.len() > 3 * (64 << 10), "{}", list.len());
+    }
+    let (lo, hi) = (peaks.iter().min().unwrap(), peaks.iter().max().unwrap());
+    assert!(hi - lo < 16 << 10, "peaks {peaks:?} grow with the list");
+}
+
+/// Key files: created once (32 bytes, mode 0600) and read back; a key group or others may
+/// read, a file of another length, or a directory is refused as malformed input.
+#[test]
+fn checkpoint_key_files_are_created_private_and_checked() {
+    let dir = std::env::temp_dir().join(format!("mr-ckpt-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cp.key");
+    let _ = std::fs::remove_file(&path);
+    let key = CheckpointKey::create_or_read_file(&path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), key.as_bytes());
+    assert_eq!(CheckpointKey::create_or_read_file(&path).unwrap(), key);
+    assert_eq!(CheckpointKey::read_file(&path).unwrap(), key);
+    let class = |r: Result<CheckpointKey, Error>| {
+        let e = r.unwrap_err();
+        assert!(
+            matches!(&e, Error::History(h) if matches!(**h, HistoryError::InvalidCheckpointKey(_))),
+            "{e}"
+        );
+        e.class()
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let e = CheckpointKey::read_file(&path).unwrap_err();
+        assert!(e.to_string().contains("chmod 600"), "{e}");
+        assert_eq!(class(Err(e)), ErrorClass::Malformed);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    std::fs::write(&path, [1u8; 31]).unwrap();
+    assert_eq!(
+        class(CheckpointKey::read_file(&path)),
+        ErrorClass::Malformed
+    );
+    std::fs::write(&path, [1u8; 33]).unwrap();
+    assert_eq!(
+        class(CheckpointKey::read_file(&path)),
+        ErrorClass::Malformed
+    );
+    assert_eq!(class(CheckpointKey::read_file(&dir)), ErrorClass::Malformed);
+    assert_eq!(
+        class(CheckpointKey::read_file(&dir.join("absent.key"))),
+        ErrorClass::Malformed
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A checkpoint of an empty list (no entry verified) resumed with a whole list replays every
+/// entry of it (none is skipped or hidden), and a quote still at the reset values is the
+/// never-extended IMA register it is from boot.
+#[test]
+fn a_checkpoint_at_no_entries_resumed_with_a_whole_list_replays_all_of_it() {
+    let mut g = Gen::new(ListKind::Binary);
+    let reset = Anchor::asserted(
+        ExpectedRegisters::from_values(
+            BANKS
+                .iter()
+                .map(|a| RegisterValue {
+                    id: MrId::Pcr(10),
+                    value: Digest::zero(*a),
+                })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap(),
+    );
+    g.files(7);
+    let cp = resume(
+        ImaInput::from_bytes(&[]),
+        ResumeFrom::Boot,
+        &reset,
+        &ImaOptions::default(),
+    )
+    .unwrap()
+    .checkpoint
+    .clone();
+    assert_eq!(cp.entries(), 0);
+    let list = g.bytes();
+    let v = resume(
+        ImaInput::from_reader(&list[..]),
+        ResumeFrom::Full(&cp),
+        &g.asserted(),
+        &ImaOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(v.report.entries, 8);
+    assert_eq!(v.checkpoint.entries(), 8);
+    // A quote still at the reset values while the list extends the register: the register was
+    // never extended, as from boot (nothing is left over unseen).
+    let e = resume(
+        ImaInput::from_reader(&list[..]),
+        ResumeFrom::Full(&cp),
+        &reset,
+        &ImaOptions::default(),
+    )
+    .unwrap_err();
+    match history(e) {
+        HistoryError::TailDoesNotContinue { source, .. } => assert!(
+            matches!(*source, Error::History(ref h) if matches!(**h, HistoryError::ImaRegisterNeverExtended { entry: 0, .. })),
+            "{source}"
+        ),
+        e => panic!("{e}"),
     }
 }

@@ -5,8 +5,8 @@
 use mr_core::log::ima::builder::{BuiltEntry, ImaListBuilder};
 use mr_core::log::ima::kexec::{self, parse_kexec_buffer, KexecEvent, KexecFinding};
 use mr_core::log::ima::{
-    self, resume, verify_from_boot, Anchor, DigestMode, ImaInput, ImaOptions, ImaReaderOptions,
-    ImaReplayConfig, ResumeInput,
+    self, resume, Anchor, DigestMode, ImaInput, ImaOptions, ImaReaderOptions, ImaReplayConfig,
+    ResumeFrom,
 };
 use mr_core::{ComputeOnly, Digest, ExpectedRegisters, HashAlg, MrId, RegisterValue};
 
@@ -116,10 +116,15 @@ fn a_checkpoint_carries_across_a_kexec() {
     let mut l = List::new();
     l.boot(b"firmware pcrs 0-9");
     l.files("first", 3);
-    let cp = verify_from_boot(l.b.as_bytes(), &ImaOptions::default(), &l.anchor())
-        .unwrap()
-        .into_report()
-        .checkpoint;
+    let cp = resume(
+        ImaInput::from_bytes(l.b.as_bytes()),
+        ResumeFrom::Boot,
+        &l.anchor(),
+        &ImaOptions::default(),
+    )
+    .unwrap()
+    .into_report()
+    .checkpoint;
     l.kexec("kexec_load", 4);
     let n = l.b.entries();
     l.kexec("kexec_execute", n + 1);
@@ -127,10 +132,10 @@ fn a_checkpoint_carries_across_a_kexec() {
     l.files("second", 2);
     let list = l.b.as_bytes().to_vec();
     let v = resume(
-        ResumeInput::Full(&list),
-        &cp,
-        &ImaOptions::default(),
+        ImaInput::from_bytes(&list),
+        ResumeFrom::Full(&cp),
         &l.anchor(),
+        &ImaOptions::default(),
     )
     .unwrap();
     assert_eq!(v.report.boot_aggregate_count, 1);

@@ -283,3 +283,54 @@ fn a_boot_aggregate_over_a_pcr_the_log_covers_only_partly_is_not_verifiable() {
     let m = tcg::verify_boot_aggregate(&cut, &cfg, &sha256).unwrap();
     assert_eq!(m.digest, sha256);
 }
+
+/// `cel::convert` reads the Windows-shaped log as the verifier's replay does (records with a
+/// subset of the Spec ID banks), each CEL record carries exactly the digests its event had, and
+/// the CEL replays to the script's SHA-256 values; a bank some extending record lacks cannot be
+/// asked for.
+#[test]
+fn windows_agile_log_converts_to_cel_with_the_digests_each_event_had() {
+    use mr_core::log::cel::{self, CelReplayConfig, Encoding, Source};
+    let (log, j) = windows_agile();
+    let mut records = Vec::new();
+    let source = cel::convert(&log[..], None, &[], 1 << 24, |r| {
+        records.push(r);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(source, Source::Tcg);
+    assert_eq!(records.len() as u64, j["records"].as_u64().unwrap());
+    let parsed = tcg::parse(&log, &TcgReplayConfig::pc_client().parse).unwrap();
+    assert_eq!(records.len(), parsed.events.len());
+    for (r, e) in records.iter().zip(&parsed.events) {
+        assert_eq!(r.recnum, e.record);
+        assert_eq!(r.digests, e.digests, "record {}", e.record);
+    }
+    // The boot manager's records in PCRs 11-14 carry SHA-256 only.
+    let sha256_only = records
+        .iter()
+        .filter(|r| r.digests.len() == 1 && r.digests[0].alg() == HashAlg::Sha256)
+        .count();
+    assert_eq!(
+        sha256_only, 11,
+        "the records of the stated incomplete pairs"
+    );
+
+    // The CEL replays to the values the script computed (not mr), in SHA-256.
+    let tlv = cel::encode(&records, Encoding::Tlv).unwrap();
+    let cfg = CelReplayConfig::default().with_banks(vec![HashAlg::Sha256]);
+    let report = cel::replay(&tlv[..], Encoding::Tlv, &cfg, &ComputeOnly).unwrap();
+    for v in script_values(&j, "sha256") {
+        assert!(
+            report.outcome.registers.contains(&v),
+            "{}: {:?}",
+            v.id,
+            report.outcome.registers
+        );
+    }
+
+    // SHA-1 only: the boot manager's records have no SHA-1 digest to give.
+    let err = cel::convert(&log[..], None, &[HashAlg::Sha1], 1 << 24, |_| Ok(())).unwrap_err();
+    assert_eq!(err.class(), mr_core::ErrorClass::Malformed);
+    assert!(err.to_string().contains("sha256 only"), "{err}");
+}

@@ -9,6 +9,8 @@
 //! - [`example`]: the example evidence the repository ships (`examples/`) and the one-byte
 //!   edit of an IMA list the rejection tests make;
 //! - [`journal`]: a valid `mr_ima` journal over RTMR3 with its backing and virtual values;
+//! - [`vtpm`]: Azure-style vTPM evidence (runtime data, HCL report, trustee's JSON) around a
+//!   simulated TD;
 //! - `demo` (feature `swtpm`): the scenario of `mr demo`, one IMA list measured into a real
 //!   swtpm's PCR 10 and a simulated TD's `mr_ima`, and the quotes of both roots.
 //!
@@ -30,3 +32,4 @@ pub mod example;
 pub mod journal;
 pub mod td;
 pub mod tpm;
+pub mod vtpm;

@@ -81,7 +81,11 @@ pub fn visit_ima<R: BufRead>(
 /// numbers kept, every record included (EV_NO_ACTION records too: they carry the Spec ID and
 /// StartupLocality events). A PC-Client digest is not in general the hash of anything in the
 /// log, so digests cannot be computed for other banks: `banks` (empty: all of the log's)
-/// selects among the log's banks, and a bank the log lacks is an error.
+/// selects among the log's banks, and a bank the log lacks is an error. A record carries the
+/// digests its event had: in a log whose records give a subset of the Spec ID banks
+/// ([`tcg::DigestCount::SubsetOfSpecId`], Windows) a record may have fewer than the log's banks,
+/// and a record that extends (not `EV_NO_ACTION`) with none of `banks` is an error (its CEL
+/// record would carry no digest).
 pub fn from_tcg(
     log: &TcgLog<'_>,
     space: RegisterSpace,
@@ -99,27 +103,47 @@ pub fn from_tcg(
             )),
         ));
     }
-    Ok(log
-        .events
+    log.events
         .iter()
-        .map(|e| CelRecord {
-            recnum: e.record,
-            index: match space {
-                RegisterSpace::CcMr => CelIndex::CcMr(e.index),
-                _ => CelIndex::Pcr(e.index),
-            },
-            digests: e
+        .map(|e| {
+            let digests: Vec<Digest> = e
                 .digests
                 .iter()
                 .filter(|d| banks.is_empty() || banks.contains(&d.alg()))
                 .copied()
-                .collect(),
-            content: Content::PcClient {
-                event_type: e.event_type.0,
-                event_data: e.data.to_vec(),
-            },
+                .collect();
+            if digests.is_empty() && !e.is_no_action() {
+                let has: Vec<&str> = e.digests.iter().map(|d| d.alg().name()).collect();
+                return Err(perr(
+                    "tcg log",
+                    "event digests",
+                    e.offset,
+                    Some(e.record),
+                    ParseErrorKind::Invalid(format!(
+                        "record {} carries a digest of {} only, none of the banks asked for",
+                        e.record,
+                        if has.is_empty() {
+                            "no bank".to_owned()
+                        } else {
+                            has.join(", ")
+                        }
+                    )),
+                ));
+            }
+            Ok(CelRecord {
+                recnum: e.record,
+                index: match space {
+                    RegisterSpace::CcMr => CelIndex::CcMr(e.index),
+                    _ => CelIndex::Pcr(e.index),
+                },
+                digests,
+                content: Content::PcClient {
+                    event_type: e.event_type.0,
+                    event_data: e.data.to_vec(),
+                },
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// What a log converted to CEL is ([`convert`]).
@@ -161,7 +185,7 @@ pub fn convert<R: BufRead>(
             None => {
                 // Not a CEL: a TCG log if it parses as one, else an IMA list.
                 let bytes = read_whole(&mut input, max_len)?;
-                let padded = ParseOptions::default().with_trailing(Trailing::AllowPadding);
+                let padded = pc_client_parse().with_trailing(Trailing::AllowPadding);
                 let from = match tcg::parse(&bytes, &padded) {
                     Ok(log)
                         if matches!(log.end, LogEnd::Padding { .. })
@@ -217,12 +241,19 @@ fn convert_tcg(
     let (opts, space) = if from == Source::Ccel {
         (ParseOptions::ccel(), RegisterSpace::CcMr)
     } else {
-        (ParseOptions::default(), RegisterSpace::Pcr)
+        (pc_client_parse(), RegisterSpace::Pcr)
     };
     let log = tcg::parse(bytes, &opts)?;
     from_tcg(&log, space, banks)?
         .into_iter()
         .try_for_each(&mut visit)
+}
+
+/// How a PC-Client log is parsed for conversion: strictly, except that a record may carry
+/// digests for a subset of the Spec ID banks (Windows logs), as the verifier's replay reads it
+/// ([`tcg::TcgReplayConfig::pc_client`]).
+fn pc_client_parse() -> ParseOptions {
+    tcg::TcgReplayConfig::pc_client().parse
 }
 
 /// All of `input`, at most `max_len` bytes.

@@ -13,14 +13,18 @@
 //!   ([`RootIdentity`]: TPM AK with resetCount and restartCount, or a TD quote identity);
 //! * the list format and digest mode, which a resumed replay is held to.
 //!
-//! Resuming ([`resume`]) takes the list in one of two forms, which the caller states
-//! ([`ResumeInput`]); nothing is guessed:
-//! * [`ResumeInput::Full`]: the whole list; the first `entries` entries must hash to
+//! One entry point, [`resume`], verifies a list and makes the checkpoint at the end of the
+//! prefix its anchor covers; where the list starts is stated by the caller ([`ResumeFrom`]),
+//! nothing is guessed:
+//! * [`ResumeFrom::Boot`]: the whole list from the registers' reset values;
+//! * [`ResumeFrom::Full`]: the whole list; the first `entries` entries must hash to
 //!   `prefix_digest` (else [`HistoryError::PrefixDiffers`]), and only the entries after them
 //!   are replayed, from the checkpoint's register values;
-//! * [`ResumeInput::Tail`]: only the bytes after the checkpoint (what a trimmed or staged list
+//! * [`ResumeFrom::Tail`]: only the bytes after the checkpoint (what a trimmed or staged list
 //!   keeps, or what an agent sends); they are replayed from the checkpoint's values and must
 //!   reach the new quote (else [`HistoryError::TailDoesNotContinue`]).
+//!
+//! The list ([`ImaInput`]) is read once, as a stream, in memory independent of its length.
 //!
 //! Reboots. A TPM quote's `resetCount` changes on every TPM Reset (TPM2_Startup(CLEAR) after a
 //! power cycle or reboot): PCRs were reset and the list restarted, so the checkpoint no longer
@@ -39,16 +43,16 @@
 //! HMAC-SHA-256 under a [`CheckpointKey`] only the verifier holds, and the only way to get a
 //! [`Checkpoint`] from bytes is [`Checkpoint::open`], which verifies the MAC (in constant time)
 //! before it reads a single field. A [`Checkpoint`] value can otherwise only come out of a
-//! verification ([`verify_from_boot`], [`resume`]): its fields are private, so no caller can
+//! verification ([`resume`]): its fields are private, so no caller can
 //! build or alter one. See `docs/checkpoints.md` for what an attester can and cannot do with a
 //! checkpoint it hands over.
-//!
-//! The byte-level functions take the list in memory (`&[u8]`).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::{self, BufRead, Read};
+use std::fs::File;
+use std::io::{self, BufRead, Read, Write};
+use std::path::Path;
 use std::rc::Rc;
 
 use hmac::{Hmac, Mac};
@@ -60,13 +64,13 @@ use crate::error::{Error, ErrorClass};
 use crate::register::{
     ExpectedRegisters, MrId, Provenance, RegisterValue, VerifiedRegisters, NO_VALUES,
 };
-use crate::replay::{PrefixPolicy, Replayer};
 use crate::trust::Reference;
 
-use super::reader::{ImaReader, ImaReaderOptions};
-use super::replay::{replay_values, DigestMode, ImaReplayConfig, ImaReplayReport, ReplayState};
+use super::reader::ImaReader;
+use super::replay::{DigestMode, ImaReplayConfig, ImaReplayReport, ReplayState};
 use super::template::Endian;
-use super::verify::ImaOptions;
+use super::text::mode_name;
+use super::verify::{ImaInput, ImaOptions};
 use super::{ListFormat, ListKind};
 
 /// The checkpoint format version this code writes and reads (2: sealed with HMAC-SHA-256).
@@ -100,6 +104,69 @@ impl CheckpointKey {
     /// The key bytes (to write a newly generated key to its file).
     pub fn as_bytes(&self) -> &[u8; CHECKPOINT_KEY_LEN] {
         &self.0
+    }
+
+    /// Read the key file at `path`: a regular file of exactly [`CHECKPOINT_KEY_LEN`] bytes that
+    /// group and others cannot read (on Unix). Anything else is
+    /// [`HistoryError::InvalidCheckpointKey`] (malformed input): a key others may have read
+    /// authenticates nothing.
+    pub fn read_file(path: &Path) -> Result<CheckpointKey, Error> {
+        let shown = path.display();
+        let invalid = |m: String| Error::from(HistoryError::InvalidCheckpointKey(m));
+        let file = File::open(path).map_err(|e| {
+            invalid(format!(
+                "{shown}: {e} (a key is created by the first --save-checkpoint)"
+            ))
+        })?;
+        let meta = file
+            .metadata()
+            .map_err(|e| invalid(format!("{shown}: {e}")))?;
+        if !meta.is_file() {
+            return Err(invalid(format!("{shown} is not a regular file")));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(invalid(format!(
+                    "{shown} has mode {mode:03o}: group or others may read it (chmod 600 {shown})"
+                )));
+            }
+        }
+        let mut bytes = Vec::with_capacity(CHECKPOINT_KEY_LEN + 1);
+        file.take(CHECKPOINT_KEY_LEN as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| invalid(format!("cannot read {shown}: {e}")))?;
+        CheckpointKey::from_bytes(&bytes).map_err(|e| invalid(format!("{shown}: {e}")))
+    }
+
+    /// The key file at `path`, created first when it does not exist: [`CHECKPOINT_KEY_LEN`]
+    /// bytes from the operating system's random number generator, written to a file created
+    /// exclusively with mode 0600 (a file created meanwhile by another run is used as it is).
+    /// Then read as [`CheckpointKey::read_file`] does.
+    pub fn create_or_read_file(path: &Path) -> Result<CheckpointKey, Error> {
+        let shown = path.display();
+        let invalid = |m: String| Error::from(HistoryError::InvalidCheckpointKey(m));
+        if !path.exists() {
+            let mut key = [0u8; CHECKPOINT_KEY_LEN];
+            getrandom::getrandom(&mut key)
+                .map_err(|e| invalid(format!("no randomness for a new key: {e}")))?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(path) {
+                Ok(mut f) => f
+                    .write_all(&key)
+                    .and_then(|()| f.sync_all())
+                    .map_err(|e| invalid(format!("cannot write {shown}: {e}")))?,
+                // Created meanwhile by another run: use that one.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(invalid(format!("cannot create {shown}: {e}"))),
+            }
+        }
+        CheckpointKey::read_file(path)
     }
 
     fn mac(&self, body: &[u8]) -> Hmac<sha2::Sha256> {
@@ -526,14 +593,6 @@ fn bad(msg: impl Into<String>) -> Error {
     HistoryError::InvalidCheckpoint(msg.into()).into()
 }
 
-fn mode_name(m: DigestMode) -> &'static str {
-    match m {
-        DigestMode::PerBank => "per-bank",
-        DigestMode::PaddedSha1 => "padded-sha1",
-        DigestMode::Auto => "auto",
-    }
-}
-
 /// `ALG:HEX` of a digest.
 fn alg_hex(d: &Digest) -> String {
     format!("{}:{}", d.alg(), d)
@@ -783,56 +842,6 @@ pub fn prefix_chain_step(chain: &Digest, entry_bytes: &[u8]) -> Digest {
     HashAlg::Sha256.hash_parts(&[chain.as_bytes(), entry_bytes])
 }
 
-/// Walk the raw byte span of each of the first `limit` entries of an in-memory list (all of them
-/// with `u64::MAX`). Returns (entries walked, byte offset after the last one). `f` gets the
-/// entry index and its bytes.
-pub(crate) fn walk_entries(
-    list: &[u8],
-    opts: &ImaReaderOptions,
-    limit: u64,
-    mut f: impl FnMut(u64, &[u8]),
-) -> Result<(u64, u64), Error> {
-    if list.is_empty() || limit == 0 {
-        return Ok((0, 0));
-    }
-    let mut reader = ImaReader::new(list, opts.clone());
-    let mut prev: Option<u64> = None;
-    let mut n = 0u64;
-    while let Some(e) = reader.next_entry()? {
-        let start = e.offset();
-        if let Some(p) = prev {
-            f(n - 1, span(list, p, start)?);
-            if n == limit {
-                return Ok((n, start));
-            }
-        }
-        prev = Some(start);
-        n += 1;
-    }
-    let end = (list.len() as u64).saturating_sub(reader.trailing_bytes());
-    if let Some(p) = prev {
-        f(n - 1, span(list, p, end)?);
-    }
-    Ok((n, if prev.is_some() { end } else { 0 }))
-}
-
-fn span(list: &[u8], from: u64, to: u64) -> Result<&[u8], Error> {
-    usize::try_from(from)
-        .ok()
-        .zip(usize::try_from(to).ok())
-        .and_then(|(a, b)| list.get(a..b))
-        .ok_or_else(|| bad("entry offsets outside the list"))
-}
-
-/// How the list is passed to [`resume`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ResumeInput<'a> {
-    /// The whole list since boot; its prefix is checked against the checkpoint.
-    Full(&'a [u8]),
-    /// Only the bytes after the checkpoint (a trimmed or staged list, or an agent's delta).
-    Tail(&'a [u8]),
-}
-
 /// A verification that produced a checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verification {
@@ -856,35 +865,92 @@ impl Verification {
     }
 }
 
-/// Verify a list from boot (register reset values) against `anchor`, and make the checkpoint
-/// at the end of the covered prefix.
-pub fn verify_from_boot<R: Reference>(
-    list: &[u8],
-    config: &ImaOptions,
-    anchor: &Anchor<R>,
-) -> Result<R::Outcome<Verification>, Error> {
-    verify_from_boot_plain(list, config, anchor).map(|v| anchor.registers().outcome(v))
+/// Where the list given to [`resume`] starts, and so what it is checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResumeFrom<'c> {
+    /// The whole list since boot, replayed from the registers' reset values (this makes the
+    /// first checkpoint).
+    Boot,
+    /// The whole list since boot, of which the checkpoint verified a prefix: its first entries
+    /// must hash to the checkpoint's prefix chain and end at its byte offset (else
+    /// [`HistoryError::PrefixDiffers`]); only the entries after them are replayed, from the
+    /// checkpoint's values.
+    Full(&'c Checkpoint),
+    /// Only the bytes after the checkpoint (a trimmed or staged list, or an agent's delta),
+    /// replayed from the checkpoint's values (else [`HistoryError::TailDoesNotContinue`]).
+    Tail(&'c Checkpoint),
 }
 
-/// [`verify_from_boot`] without the trust wrapper, for the crate's composites (shards, snapshots).
-pub(crate) fn verify_from_boot_plain(
-    list: &[u8],
-    config: &ImaOptions,
+impl ResumeFrom<'_> {
+    /// The checkpoint resumed from, if any.
+    pub fn checkpoint(&self) -> Option<&Checkpoint> {
+        match self {
+            ResumeFrom::Boot => None,
+            ResumeFrom::Full(cp) | ResumeFrom::Tail(cp) => Some(cp),
+        }
+    }
+}
+
+/// Verify an IMA list against `anchor` from boot or from a checkpoint (see [`ResumeFrom`]) and
+/// make the checkpoint at the end of the prefix the anchor covers: the one entry point for a
+/// verification that keeps state (compare [`super::verify`], which keeps none).
+///
+/// From a checkpoint, the anchor's root must be able to continue it ([`HistoryError::Rebooted`],
+/// [`HistoryError::Restarted`], [`HistoryError::DifferentRoot`]), and every quoted bank of a
+/// register the checkpoint holds must have a value there ([`HistoryError::BankNotInCheckpoint`]);
+/// the replay is held to the checkpoint's format and digest mode and starts from its values, so
+/// `options.replay` must have no start values.
+///
+/// The input is read once, as a stream, on the calling thread: each entry is hashed into the
+/// prefix chain as it passes, and the state a checkpoint needs (prefix chain, byte offset,
+/// register values) is kept at every point where the covered prefix may end, in each digest
+/// mode tried (at most one point per verified register and bank; see
+/// [`crate::replay::Replayer::covered_prefix_candidate`]). Memory is one entry, the reader's
+/// read-ahead and those few states, whatever the list's length. The never-extended search of
+/// [`ImaOptions::never_extended_budget`] rides on the same pass.
+pub fn resume<R: Reference>(
+    input: ImaInput<'_>,
+    from: ResumeFrom<'_>,
+    anchor: &Anchor<R>,
+    options: &ImaOptions,
+) -> Result<R::Outcome<Verification>, Error> {
+    resume_plain(input, from, anchor, options).map(|v| anchor.registers().outcome(v))
+}
+
+/// [`resume`] without the trust wrapper, for the crate's composites (shards, snapshots).
+pub(crate) fn resume_plain(
+    input: ImaInput<'_>,
+    from: ResumeFrom<'_>,
     anchor: &Anchor<impl Reference>,
+    options: &ImaOptions,
 ) -> Result<Verification, Error> {
-    if !config.replay.replay.start.is_empty() {
+    if !options.replay.replay.start.is_empty() {
         return Err(bad(
-            "start values come from a checkpoint; use resume() or a plain replay",
+            "start values come from the checkpoint (or are the reset values at boot)",
         ));
     }
-    run(
-        list,
-        config,
-        config.replay.clone(),
+    let (base, tpm_resumed, replay_cfg) = match from.checkpoint() {
+        None => (boot_base(), false, options.replay.clone()),
+        Some(cp) => {
+            let (tpm_resumed, cfg) = resume_setup(cp, options, anchor)?;
+            (base_of(cp), tpm_resumed, cfg)
+        }
+    };
+    let prefix = match from {
+        ResumeFrom::Full(cp) => Some(cp),
+        _ => None,
+    };
+    let (reader, _) = input.into_parts();
+    let mut v = run(
+        reader,
+        prefix,
+        &replay_cfg,
         anchor,
-        boot_base(),
-        false,
-    )
+        &base,
+        options.never_extended_budget,
+    )?;
+    v.tpm_resumed = tpm_resumed;
+    Ok(v)
 }
 
 struct Base {
@@ -892,6 +958,27 @@ struct Base {
     offset: u64,
     chain: Digest,
     boot_aggregate: Option<Digest>,
+    resumed: bool,
+}
+
+fn boot_base() -> Base {
+    Base {
+        entries: 0,
+        offset: 0,
+        chain: prefix_chain_start(),
+        boot_aggregate: None,
+        resumed: false,
+    }
+}
+
+fn base_of(checkpoint: &Checkpoint) -> Base {
+    Base {
+        entries: checkpoint.entries,
+        offset: checkpoint.offset,
+        chain: checkpoint.prefix_digest,
+        boot_aggregate: checkpoint.boot_aggregate,
+        resumed: true,
+    }
 }
 
 /// Check that `anchor`'s root may continue `cp`; returns true for an accepted TPM resume.
@@ -958,105 +1045,6 @@ fn check_root(
     }
 }
 
-/// Resume from `checkpoint`: check the root and (for a full list) the prefix, replay only the
-/// entries after the checkpoint from its values against `anchor`, and make the next checkpoint.
-pub fn resume<R: Reference>(
-    input: ResumeInput<'_>,
-    checkpoint: &Checkpoint,
-    config: &ImaOptions,
-    anchor: &Anchor<R>,
-) -> Result<R::Outcome<Verification>, Error> {
-    resume_plain(input, checkpoint, config, anchor).map(|v| anchor.registers().outcome(v))
-}
-
-/// [`resume`] without the trust wrapper, for the crate's composites (shards, snapshots).
-pub(crate) fn resume_plain(
-    input: ResumeInput<'_>,
-    checkpoint: &Checkpoint,
-    config: &ImaOptions,
-    anchor: &Anchor<impl Reference>,
-) -> Result<Verification, Error> {
-    let (tpm_resumed, replay_cfg) = resume_setup(checkpoint, config, anchor)?;
-
-    let tail = match input {
-        ResumeInput::Tail(t) => t,
-        ResumeInput::Full(list) => {
-            let end = check_prefix(list, checkpoint, &replay_cfg)?;
-            span(list, end, list.len() as u64)?
-        }
-    };
-    let mut v = run(tail, config, replay_cfg, anchor, base_of(checkpoint), true)?;
-    v.tpm_resumed = tpm_resumed;
-    Ok(v)
-}
-
-/// Resume from `checkpoint` with only the entries after it, read from a stream: read once,
-/// in memory independent of its length (one entry at a time). Every entry of the tail must be
-/// covered by `anchor` (the stream ends at the quote, as a shard does), else
-/// [`HistoryError::NotAllCovered`]. No never-extended search: the stream is not read again.
-pub fn resume_stream<I: BufRead, R: Reference>(
-    tail: I,
-    checkpoint: &Checkpoint,
-    config: &ImaOptions,
-    anchor: &Anchor<R>,
-) -> Result<R::Outcome<Verification>, Error> {
-    resume_stream_plain(tail, checkpoint, config, anchor).map(|v| anchor.registers().outcome(v))
-}
-
-/// [`resume_stream`] without the trust wrapper, for the crate's composites (shards, snapshots).
-pub(crate) fn resume_stream_plain<R: BufRead>(
-    tail: R,
-    checkpoint: &Checkpoint,
-    config: &ImaOptions,
-    anchor: &Anchor<impl Reference>,
-) -> Result<Verification, Error> {
-    let (tpm_resumed, replay_cfg) = resume_setup(checkpoint, config, anchor)?;
-    let mut v = run_stream(tail, replay_cfg, anchor, base_of(checkpoint), true)?;
-    v.tpm_resumed = tpm_resumed;
-    Ok(v)
-}
-
-/// [`verify_from_boot`] of a list read from a stream, with the limits of [`resume_stream`].
-pub fn verify_from_boot_stream<I: BufRead, R: Reference>(
-    list: I,
-    config: &ImaOptions,
-    anchor: &Anchor<R>,
-) -> Result<R::Outcome<Verification>, Error> {
-    verify_from_boot_stream_plain(list, config, anchor).map(|v| anchor.registers().outcome(v))
-}
-
-/// [`verify_from_boot_stream`] without the trust wrapper, for the crate's composites (shards, snapshots).
-pub(crate) fn verify_from_boot_stream_plain<R: BufRead>(
-    list: R,
-    config: &ImaOptions,
-    anchor: &Anchor<impl Reference>,
-) -> Result<Verification, Error> {
-    if !config.replay.replay.start.is_empty() {
-        return Err(bad(
-            "start values come from a checkpoint; use resume() or a plain replay",
-        ));
-    }
-    run_stream(list, config.replay.clone(), anchor, boot_base(), false)
-}
-
-fn boot_base() -> Base {
-    Base {
-        entries: 0,
-        offset: 0,
-        chain: prefix_chain_start(),
-        boot_aggregate: None,
-    }
-}
-
-fn base_of(checkpoint: &Checkpoint) -> Base {
-    Base {
-        entries: checkpoint.entries,
-        offset: checkpoint.offset,
-        chain: checkpoint.prefix_digest,
-        boot_aggregate: checkpoint.boot_aggregate,
-    }
-}
-
 /// The checks every resume makes before reading the list (the root may continue the
 /// checkpoint, every quoted bank has a start value), and the replay configuration held to the
 /// checkpoint's format, digest mode and values. Returns true for an accepted TPM resume.
@@ -1095,109 +1083,250 @@ fn resume_setup(
     Ok((tpm_resumed, replay_cfg))
 }
 
-/// Check that the first entries of `list` are the checkpoint's verified prefix; returns the
-/// byte offset after them.
-fn check_prefix(
-    list: &[u8],
-    checkpoint: &Checkpoint,
+/// The list as [`resume`] reads it: entries through an [`ImaReader`] over a [`Tee`], and the
+/// prefix chain of the entries read.
+type TeeReader<'a> = ImaReader<Tee<Box<dyn BufRead + 'a>>>;
+
+/// Read the list once from `input`: (with `prefix`) check its first entries against the
+/// checkpoint, replay the rest from `replay_cfg`'s start values against `anchor`, and make the
+/// checkpoint at the end of the covered prefix.
+fn run<'a>(
+    mut input: Box<dyn BufRead + 'a>,
+    prefix: Option<&Checkpoint>,
     replay_cfg: &ImaReplayConfig,
-) -> Result<u64, Error> {
-    let mut chain = prefix_chain_start();
-    let mut first_ba: Option<Option<Digest>> = None;
-    let opts = replay_cfg.reader.clone();
-    let (n, end) = walk_entries(list, &opts, checkpoint.entries, |_, bytes| {
-        chain = prefix_chain_step(&chain, bytes);
-    })?;
-    if checkpoint.entries > 0 {
-        let mut r = ImaReader::new(list, opts.clone());
-        if let Some(e) = r.next_entry()? {
-            first_ba = Some(e.boot_aggregate().map(|b| b.digest));
-        }
+    anchor: &Anchor<impl Reference>,
+    base: &Base,
+    budget: u64,
+) -> Result<Verification, Error> {
+    // An empty stream is an empty list or tail (nothing measured between two quotes); the
+    // reader refuses empty input, so look before it does.
+    let empty = input.fill_buf().map_err(Error::Io)?.is_empty();
+    let taken = Rc::new(RefCell::new(Vec::new()));
+    let mut chain = PrefixChain {
+        taken: Rc::clone(&taken),
+        taken_at: 0,
+        chain: base.chain,
+        entries: 0,
+        end: 0,
+    };
+    let mut reader: TeeReader<'a> = ImaReader::new(
+        Tee {
+            inner: input,
+            taken,
+        },
+        replay_cfg.reader.clone(),
+    );
+    if let Some(cp) = prefix {
+        check_prefix(&mut reader, &mut chain, cp, empty)?;
     }
-    if let (Some(now), Some(then)) = (first_ba, checkpoint.boot_aggregate) {
-        if now != Some(then) {
-            return Err(HistoryError::Rebooted {
-                what: format!(
-                    "the list's first boot_aggregate is {} , the checkpoint's {}",
-                    now.map_or_else(|| "missing".to_string(), |d| alg_hex(&d)),
-                    alg_hex(&then)
-                ),
+    let mut state = ReplayState::new(replay_cfg, Some(anchor.values()), budget);
+    let mut ends = PrefixEnds::default();
+    ends.note(&state, &chain);
+    let replayed = if empty {
+        let format = ListFormat {
+            kind: replay_cfg.reader.kind.unwrap_or(ListKind::Binary),
+            endian: replay_cfg.reader.endian.unwrap_or_default(),
+            column: replay_cfg.reader.column.unwrap_or(HashAlg::Sha1),
+        };
+        state.finish_with(format, 0)
+    } else {
+        let read = (|| {
+            while let Some(e) = reader.next_entry()? {
+                let from = e.offset();
+                state.entry(e);
+                chain.entry(from, reader.pos)?;
+                ends.note(&state, &chain);
             }
-            .into());
-        }
+            Ok::<(), Error>(())
+        })();
+        read.and_then(|()| state.finish(&reader))
+    };
+    let report = replayed.map_err(|e| failure(e, base))?;
+    if chain.entries != report.entries {
+        return Err(bad(
+            "the entries hashed into the prefix chain are not the entries replayed",
+        ));
     }
-    if n < checkpoint.entries {
-        return Err(HistoryError::PrefixDiffers {
-            entries: checkpoint.entries,
-            reason: format!("the list has only {n} entries"),
+    let covered = report.outcome.covered.unwrap_or(report.entries);
+    let at_end = if covered == report.entries {
+        PrefixEnd {
+            mode: report.digest_mode,
+            entries: covered,
+            end: chain.end,
+            chain: chain.chain,
+            registers: report.outcome.registers.clone(),
+            unextended: Vec::new(),
         }
-        .into());
-    }
-    if chain != checkpoint.prefix_digest {
-        return Err(HistoryError::PrefixDiffers {
-            entries: checkpoint.entries,
-            reason: "their bytes do not hash to the checkpoint's prefix digest".into(),
-        }
-        .into());
-    }
-    if end != checkpoint.offset {
-        return Err(HistoryError::PrefixDiffers {
-            entries: checkpoint.entries,
-            reason: format!(
-                "they take {end} bytes, the checkpoint says {}",
-                checkpoint.offset
-            ),
-        }
-        .into());
-    }
-    Ok(end)
+    } else {
+        ends.take(report.digest_mode, covered)
+            .ok_or_else(|| bad("no state was kept at the end of the covered prefix"))?
+    };
+    let registers = with_start_values(at_end.registers, &replay_cfg.replay.start);
+    Ok(verified(
+        base,
+        report,
+        covered,
+        at_end.end,
+        at_end.chain,
+        registers,
+        anchor,
+    ))
 }
 
-/// Replay `list` (from `base`) against `anchor` and make the checkpoint at the covered prefix.
-fn run(
-    list: &[u8],
-    config: &ImaOptions,
-    replay_cfg: ImaReplayConfig,
-    anchor: &Anchor<impl Reference>,
-    base: Base,
-    resumed: bool,
-) -> Result<Verification, Error> {
-    let expected = anchor.values();
-    let report = if list.is_empty() {
-        empty_report(&replay_cfg, expected)?
-    } else {
-        replay_values(
-            list,
-            &replay_cfg,
-            Some(expected),
-            config.never_extended_budget,
-        )
-        .map_err(|e| failure(e, &base, resumed))?
+/// Check that the first entries `reader` returns are the checkpoint's verified prefix (hashed
+/// into `chain` as they pass); then the reader and the chain count the rest as a list of its
+/// own (entry numbers and byte offsets from the checkpoint).
+fn check_prefix(
+    reader: &mut TeeReader<'_>,
+    chain: &mut PrefixChain,
+    cp: &Checkpoint,
+    empty: bool,
+) -> Result<(), Error> {
+    let differs = |reason: String| -> Error {
+        HistoryError::PrefixDiffers {
+            entries: cp.entries,
+            reason,
+        }
+        .into()
     };
-    let covered = report.outcome.covered.unwrap_or(report.entries);
-    let format = report.format;
-    let mut opts = replay_cfg.reader.clone();
-    opts.kind = Some(format.kind);
-    opts.endian = Some(format.endian);
-    opts.column = Some(format.column);
-    let mut chain = base.chain;
-    let (n, end) = walk_entries(list, &opts, covered, |_, bytes| {
-        chain = prefix_chain_step(&chain, bytes);
-    })?;
-    if n != covered {
-        return Err(bad("covered entries not found again in the list"));
+    chain.chain = prefix_chain_start();
+    if cp.entries > 0 && empty {
+        return Err(differs("the list has only 0 entries".into()));
     }
-    let registers = registers_at(list, &replay_cfg, &report, covered, end)?;
-    Ok(verified(
-        base, report, covered, end, chain, registers, anchor,
-    ))
+    while chain.entries < cp.entries {
+        let Some(e) = reader.next_entry()? else {
+            return Err(differs(format!(
+                "the list has only {} entries",
+                chain.entries
+            )));
+        };
+        let from = e.offset();
+        if chain.entries == 0 {
+            if let Some(then) = cp.boot_aggregate {
+                let now = e.boot_aggregate().map(|b| b.digest);
+                if now != Some(then) {
+                    return Err(HistoryError::Rebooted {
+                        what: format!(
+                            "the list's first boot_aggregate is {} , the checkpoint's {}",
+                            now.map_or_else(|| "missing".to_string(), |d| alg_hex(&d)),
+                            alg_hex(&then)
+                        ),
+                    }
+                    .into());
+                }
+            }
+        }
+        chain.entry(from, reader.pos)?;
+    }
+    if chain.chain != cp.prefix_digest {
+        return Err(differs(
+            "their bytes do not hash to the checkpoint's prefix digest".into(),
+        ));
+    }
+    if chain.end != cp.offset {
+        return Err(differs(format!(
+            "they take {} bytes, the checkpoint says {}",
+            chain.end, cp.offset
+        )));
+    }
+    reader.pos = 0;
+    reader.next_index = 0;
+    chain.taken_at = 0;
+    chain.entries = 0;
+    chain.end = 0;
+    Ok(())
+}
+
+/// The register values of a checkpoint: `values`, and the start values of registers the
+/// replayed part did not touch, ordered by register then bank.
+fn with_start_values(
+    mut values: Vec<RegisterValue>,
+    start: &BTreeMap<(MrId, HashAlg), Digest>,
+) -> Vec<RegisterValue> {
+    for ((id, alg), v) in start {
+        if !values.iter().any(|r| r.id == *id && r.value.alg() == *alg) {
+            values.push(RegisterValue {
+                id: id.clone(),
+                value: *v,
+            });
+        }
+    }
+    values.sort_by(|a, b| (&a.id, a.value.alg()).cmp(&(&b.id, b.value.alg())));
+    values
+}
+
+/// The state a checkpoint needs where the covered prefix may end.
+struct PrefixEnd {
+    /// The digest mode of the replay that may end there.
+    mode: DigestMode,
+    /// Entries of the replayed part before it.
+    entries: u64,
+    /// Byte offset after them (in the replayed part).
+    end: u64,
+    /// The prefix chain after them.
+    chain: Digest,
+    /// Every register value there.
+    registers: Vec<RegisterValue>,
+    /// Verified registers that held another value there and had not been extended: the
+    /// prefix is the covered one only if none of them is extended later.
+    unextended: Vec<(MrId, HashAlg)>,
+}
+
+/// The points of a streamed replay where the covered prefix may end (see
+/// [`crate::replay::Replayer::covered_prefix_candidate`]). A point is kept only when no
+/// earlier kept point of the same mode leaves out the same registers (that one would be chosen
+/// first), and the registers left out shrink from one kept point to the next: at most one point
+/// per verified register and bank, plus the start, whatever the list's length.
+#[derive(Default)]
+struct PrefixEnds {
+    ends: Vec<PrefixEnd>,
+}
+
+impl PrefixEnds {
+    /// Note the point after the entries `chain` has hashed, for each replay of `state` that may
+    /// end its covered prefix there.
+    fn note(&mut self, state: &ReplayState<'_>, chain: &PrefixChain) {
+        for (mode, r) in state.replayers() {
+            let Some(unextended) = r.covered_prefix_candidate() else {
+                continue;
+            };
+            // Points that a later extend ruled out.
+            self.ends.retain(|e| {
+                e.mode != mode || !e.unextended.iter().any(|(id, alg)| r.extended(id, *alg))
+            });
+            // The kept points of this mode leave out a superset of `unextended`: the same
+            // number means the same registers.
+            if self
+                .ends
+                .iter()
+                .any(|e| e.mode == mode && e.unextended.len() == unextended.len())
+            {
+                continue;
+            }
+            self.ends.push(PrefixEnd {
+                mode,
+                entries: chain.entries,
+                end: chain.end,
+                chain: chain.chain,
+                registers: r.values(),
+                unextended,
+            });
+        }
+    }
+
+    /// The state kept for the replay in `mode` after `entries` entries.
+    fn take(self, mode: DigestMode, entries: u64) -> Option<PrefixEnd> {
+        self.ends
+            .into_iter()
+            .find(|e| e.mode == mode && e.entries == entries)
+    }
 }
 
 /// The verification and its checkpoint after `covered` entries of the replayed part, which
 /// take `end` bytes and leave the prefix chain at `chain` and the registers at `registers`.
 /// The first boot_aggregate is kept only when it is the boot's first entry and covered.
 fn verified(
-    base: Base,
+    base: &Base,
     report: ImaReplayReport,
     covered: u64,
     end: u64,
@@ -1232,8 +1361,8 @@ fn verified(
 
 /// A replay failure as the caller sees it: after a checkpoint, a rejection says the entries
 /// after it do not continue it (a named never-extended entry stays as it is).
-fn failure(e: Error, base: &Base, resumed: bool) -> Error {
-    if !resumed {
+fn failure(e: Error, base: &Base) -> Error {
+    if !base.resumed {
         return e;
     }
     match e {
@@ -1258,78 +1387,6 @@ fn failure(e: Error, base: &Base, resumed: bool) -> Error {
         .into(),
         e => e,
     }
-}
-
-/// [`run`] over a stream read once: the replay's own reader reads the list through a [`Tee`]
-/// that keeps the bytes it consumes until the next entry starts, so each entry is parsed once
-/// and its bytes are hashed into the prefix chain as it passes; nothing is kept but the entry
-/// being read. Every entry must be covered (the checkpoint is at the end of the stream).
-fn run_stream<R: BufRead>(
-    input: R,
-    replay_cfg: ImaReplayConfig,
-    anchor: &Anchor<impl Reference>,
-    base: Base,
-    resumed: bool,
-) -> Result<Verification, Error> {
-    let expected = anchor.values();
-    // An empty stream is an empty tail (nothing measured between two quotes); the reader
-    // refuses empty input, so look before it does.
-    let mut input = input;
-    let empty = input.fill_buf().map_err(Error::Io)?.is_empty();
-    let mut chain = PrefixChain {
-        taken: Rc::new(RefCell::new(Vec::new())),
-        taken_at: 0,
-        pending: None,
-        chain: base.chain,
-        entries: 0,
-        entries_end: 0,
-    };
-    let report = if empty {
-        empty_report(&replay_cfg, expected)?
-    } else {
-        let tee = Tee {
-            inner: input,
-            taken: Rc::clone(&chain.taken),
-        };
-        let mut reader = ImaReader::new(tee, replay_cfg.reader.clone());
-        let mut state = ReplayState::new(&replay_cfg, Some(expected), 0);
-        let replayed = (|| {
-            while let Some(e) = reader.next_entry()? {
-                chain.cut(e.offset())?;
-                chain.pending = Some(e.offset());
-                state.entry(e);
-            }
-            let end = chain.taken_at + chain.taken.borrow().len() as u64;
-            chain.cut(end.saturating_sub(reader.trailing_bytes()))?;
-            Ok::<(), Error>(())
-        })();
-        replayed
-            .and_then(|()| state.finish(&reader))
-            .map_err(|e| failure(e, &base, resumed))?
-    };
-    let covered = report.outcome.covered.unwrap_or(report.entries);
-    if covered != report.entries {
-        return Err(HistoryError::NotAllCovered {
-            covered,
-            entries: report.entries,
-        }
-        .into());
-    }
-    if chain.entries != report.entries {
-        return Err(bad(
-            "the entries hashed into the prefix chain are not the entries replayed",
-        ));
-    }
-    let registers = registers_at(&[], &replay_cfg, &report, covered, 0)?;
-    Ok(verified(
-        base,
-        report,
-        covered,
-        chain.entries_end,
-        chain.chain,
-        registers,
-        anchor,
-    ))
 }
 
 /// The bytes an [`ImaReader`] consumes, kept until [`PrefixChain::cut`] has hashed them as
@@ -1362,116 +1419,36 @@ impl<R: BufRead> BufRead for Tee<R> {
     }
 }
 
-/// The prefix chain of a list read once through a [`Tee`]: when the reader returns an entry,
-/// the bytes before its start are the previous entry's, hashed and dropped. Memory is one
-/// entry and the reader's read-ahead, whatever the list's length.
+/// The prefix chain of a list read once through a [`Tee`]: each entry's bytes are hashed and
+/// dropped as soon as the reader has returned it. Memory is one entry and the reader's
+/// read-ahead, whatever the list's length.
 struct PrefixChain {
     taken: Rc<RefCell<Vec<u8>>>,
-    /// Absolute offset of `taken[0]`.
+    /// Stream offset of `taken[0]`.
     taken_at: u64,
-    /// Start of the entry the reader returned last (its end is not known yet).
-    pending: Option<u64>,
     /// The prefix chain after the entries hashed.
     chain: Digest,
     /// Entries hashed into the chain.
     entries: u64,
     /// Offset after the last entry hashed.
-    entries_end: u64,
+    end: u64,
 }
 
 impl PrefixChain {
-    /// Hash [pending, to) as one entry (when an entry is pending) and drop the bytes before `to`.
-    fn cut(&mut self, to: u64) -> Result<(), Error> {
+    /// Hash the stream's bytes `[from, to)` as one entry and drop every byte before `to`.
+    fn entry(&mut self, from: u64, to: u64) -> Result<(), Error> {
+        let at = self.taken_at;
+        let rel = |x: u64| x.checked_sub(at).and_then(|d| usize::try_from(d).ok());
         let mut taken = self.taken.borrow_mut();
-        let len = usize::try_from(to.saturating_sub(self.taken_at))
-            .ok()
-            .filter(|&l| l <= taken.len())
+        let (a, b) = rel(from)
+            .zip(rel(to))
+            .filter(|(a, b)| a <= b && *b <= taken.len())
             .ok_or_else(|| bad("entry offsets outside the bytes read"))?;
-        if let Some(start) = self.pending.take() {
-            let from = usize::try_from(start.saturating_sub(self.taken_at)).unwrap_or(len);
-            if let Some(bytes) = taken.get(from..len) {
-                self.chain = prefix_chain_step(&self.chain, bytes);
-                self.entries += 1;
-                self.entries_end = to;
-            }
-        }
-        taken.drain(..len);
+        self.chain = prefix_chain_step(&self.chain, taken.get(a..b).unwrap_or_default());
+        taken.drain(..b);
         self.taken_at = to;
+        self.entries += 1;
+        self.end = to;
         Ok(())
     }
-}
-
-/// A report for an empty tail: nothing was extended, so the evidence must equal the start values.
-fn empty_report(
-    cfg: &ImaReplayConfig,
-    expected: &ExpectedRegisters,
-) -> Result<ImaReplayReport, Error> {
-    let outcome = Replayer::verifying(expected, cfg.replay.clone()).finish()?;
-    Ok(ImaReplayReport {
-        entries: 0,
-        outcome,
-        violations: 0,
-        boot_aggregates: Vec::new(),
-        boot_aggregate_count: 0,
-        first_no_tpm_boot: None,
-        ima_register_start: None,
-        digest_mode: cfg.digest_mode,
-        format: ListFormat {
-            kind: cfg.reader.kind.unwrap_or(ListKind::Binary),
-            endian: cfg.reader.endian.unwrap_or_default(),
-            column: cfg.reader.column.unwrap_or(HashAlg::Sha1),
-        },
-        trailing_bytes: 0,
-        banks: cfg.banks.clone(),
-        kexec: Default::default(),
-    })
-}
-
-/// Register values after `covered` entries.
-fn registers_at(
-    list: &[u8],
-    cfg: &ImaReplayConfig,
-    report: &ImaReplayReport,
-    covered: u64,
-    end: u64,
-) -> Result<Vec<RegisterValue>, Error> {
-    let mut values: Vec<RegisterValue> = if covered == report.entries {
-        report.outcome.registers.clone()
-    } else if covered == 0 {
-        report
-            .outcome
-            .registers
-            .iter()
-            .map(|r| RegisterValue {
-                id: r.id.clone(),
-                value: cfg
-                    .replay
-                    .start
-                    .get(&(r.id.clone(), r.value.alg()))
-                    .copied()
-                    .unwrap_or_else(|| r.id.reset_value(r.value.alg())),
-            })
-            .collect()
-    } else {
-        let mut c = cfg.clone();
-        c.banks = report.banks.clone();
-        c.digest_mode = report.digest_mode;
-        c.replay.prefix = PrefixPolicy::Exact;
-        c.reader.kind = Some(report.format.kind);
-        c.reader.endian = Some(report.format.endian);
-        c.reader.column = Some(report.format.column);
-        let prefix = span(list, 0, end)?;
-        replay_values(prefix, &c, None, 0)?.outcome.registers
-    };
-    // Start values of registers this part of the list did not touch are carried over.
-    for ((id, alg), v) in &cfg.replay.start {
-        if !values.iter().any(|r| r.id == *id && r.value.alg() == *alg) {
-            values.push(RegisterValue {
-                id: id.clone(),
-                value: *v,
-            });
-        }
-    }
-    values.sort_by(|a, b| (&a.id, a.value.alg()).cmp(&(&b.id, b.value.alg())));
-    Ok(values)
 }

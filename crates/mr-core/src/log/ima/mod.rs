@@ -37,11 +37,11 @@ pub mod sample;
 pub mod shards;
 pub mod snapshot;
 pub mod template;
+mod text;
 mod verify;
 
 pub use checkpoint::{
-    resume, verify_from_boot, Anchor, Checkpoint, CheckpointKey, HistoryError, ResumeInput,
-    RootIdentity, Verification,
+    resume, Anchor, Checkpoint, CheckpointKey, HistoryError, ResumeFrom, RootIdentity, Verification,
 };
 pub use parallel::{replay_parallel_chunked, CHUNK_LEN};
 pub use reader::{ImaReader, ImaReaderOptions};

@@ -357,6 +357,16 @@ impl<'a> ReplayState<'a> {
         }
     }
 
+    /// The replays this state runs (one per digest mode it tries), with their digest modes.
+    pub(super) fn replayers(&self) -> impl Iterator<Item = (DigestMode, &Replayer)> {
+        [
+            (DigestMode::PerBank, self.per_bank.as_ref()),
+            (DigestMode::PaddedSha1, self.padded.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(mode, r)| r.map(|r| (mode, r)))
+    }
+
     /// The reader options of this replay.
     pub(super) fn reader_options(&self) -> ImaReaderOptions {
         self.config.reader.clone()
@@ -612,12 +622,14 @@ impl<'a> ReplayState<'a> {
             report.check_no_tpm(config)?;
             // A list replayed from the IMA register's reset value whose first entry of that
             // register is not covered: the register was never extended (an empty prefix would
-            // "match" its reset value and leave every entry over).
-            let from_reset = !config
+            // "match" its reset value and leave every entry over). A start value equal to the
+            // reset value (a checkpoint made before any entry) is the same start.
+            let from_reset = config
                 .replay
                 .start
-                .keys()
-                .any(|(id, _)| *id == ima_register);
+                .iter()
+                .filter(|((id, _), _)| *id == ima_register)
+                .all(|((id, alg), v)| *v == id.reset_value(*alg));
             if let Some(s) = report.ima_register_start {
                 if covers_ima && from_reset && !s.covered {
                     return Err(HistoryError::ImaRegisterNeverExtended {

@@ -21,7 +21,7 @@
 //! and its files come from the attester, and an unsealed or forged checkpoint is refused.
 //!
 //! Memory. Shards are verified one after the other, each list read once as a stream
-//! ([`resume_stream`]): the first bad shard stops the verification before the next list is
+//! ([`resume`](super::resume)): the first bad shard stops the verification before the next list is
 //! opened, and memory is one entry of one list plus a small summary per shard (the manifest
 //! itself is bounded by [`MAX_MANIFEST_LEN`] and [`MAX_SHARDS`]), whatever the lists' sizes.
 
@@ -34,10 +34,10 @@ use crate::register::{RegisterValue, VerifiedRegisters};
 use crate::trust::Reference;
 
 use super::checkpoint::{
-    resume_stream_plain, verify_from_boot_stream_plain, Anchor, Checkpoint, CheckpointKey,
-    HistoryError, RootIdentity, Verification, MAX_CHECKPOINT_LEN,
+    resume_plain, Anchor, Checkpoint, CheckpointKey, HistoryError, ResumeFrom, RootIdentity,
+    Verification, MAX_CHECKPOINT_LEN,
 };
-use super::verify::ImaOptions;
+use super::verify::{ImaInput, ImaOptions};
 
 /// The manifest format version.
 pub const SHARD_MANIFEST_VERSION: u32 = 1;
@@ -179,6 +179,8 @@ pub struct Shard<R = VerifiedRegisters> {
 /// What is kept of a verified shard.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShardSummary {
+    /// Its list (the manifest's name for it).
+    pub list: String,
     /// Absolute number of its first entry.
     pub first_entry: u64,
     /// Its entries.
@@ -224,12 +226,12 @@ impl<'c> ShardChain<'c> {
     }
 
     /// Verify shard `k` (its list read once, as a stream) and append it to the chain.
-    fn verify_next<I: BufRead, R: Reference>(
+    fn verify_next<R: Reference>(
         &mut self,
         k: usize,
         name: &str,
         begin: &Begin<R>,
-        list: I,
+        list: ImaInput<'_>,
         end: &Anchor<R>,
     ) -> Result<(), Error> {
         let wrap = |e: Error| -> Error {
@@ -251,17 +253,15 @@ impl<'c> ShardChain<'c> {
             }
         };
         let config = self.config;
-        let v = match (begin, &self.last) {
+        let from = match (begin, &self.last) {
             (Begin::Claimed(_), _) => {
                 return Err(HistoryError::UnanchoredStart {
                     what: format!("shard {k} ({name})"),
                 }
                 .into())
             }
-            (Begin::Boot, None) => verify_from_boot_stream_plain(list, config, end).map_err(wrap)?,
-            (Begin::Checkpoint(cp), None) => {
-                resume_stream_plain(list, cp, config, end).map_err(wrap)?
-            }
+            (Begin::Boot, None) => ResumeFrom::Boot,
+            (Begin::Checkpoint(cp), None) => ResumeFrom::Tail(cp),
             (Begin::Quote(_), None) => {
                 return Err(shard_err(
                     k,
@@ -275,12 +275,27 @@ impl<'c> ShardChain<'c> {
                 ))
             }
             (Begin::Quote(begin), Some(prev)) => {
-                let prev_cp = &prev.checkpoint;
-                check_continues(k, begin, prev_cp)?;
-                resume_stream_plain(list, prev_cp, config, end).map_err(wrap)?
+                check_continues(k, begin, &prev.checkpoint)?;
+                ResumeFrom::Tail(&prev.checkpoint)
             }
         };
+        let v = resume_plain(list, from, end, config)
+            .and_then(|v| {
+                // The cut is at the quote: entries after it belong to the next shard.
+                match v.report.outcome.covered {
+                    Some(covered) if covered != v.report.entries => {
+                        Err(HistoryError::NotAllCovered {
+                            covered,
+                            entries: v.report.entries,
+                        }
+                        .into())
+                    }
+                    _ => Ok(v),
+                }
+            })
+            .map_err(wrap)?;
         self.shards.push(ShardSummary {
+            list: name.to_string(),
             first_entry: v.first_entry,
             entries: v.report.entries,
             root: v.checkpoint.root().clone(),
@@ -357,7 +372,13 @@ pub fn verify_shards<R: Reference>(
 ) -> Result<R::Outcome<ShardsReport>, Error> {
     let mut chain = ShardChain::new(config);
     for (k, shard) in shards.iter().enumerate() {
-        chain.verify_next(k, &shard.name, &shard.begin, &shard.list[..], &shard.end)?;
+        chain.verify_next(
+            k,
+            &shard.name,
+            &shard.begin,
+            ImaInput::from_bytes(&shard.list),
+            &shard.end,
+        )?;
     }
     chain.finish(shards.last().map(|s| &s.end))
 }
@@ -443,7 +464,7 @@ pub fn verify_manifest<R: Reference>(
                 "its end must be a quote (boot, checkpoints and stated values cannot end a shard)",
             )),
         };
-        let list = source.open_list(&s.list)?;
+        let list = ImaInput::from_reader(source.open_list(&s.list)?);
         chain.verify_next(k, &s.list, &begin, list, &end)?;
         last_end = Some(end);
     }

@@ -15,7 +15,7 @@
 //! any other entry (the kernel measures it).
 //!
 //! Trimmed lists (Chen's `T:N` trim, Sassu's staged lists) need no parser: the kept entries are
-//! the tail of the list after a checkpoint, verified with [`resume`] and [`ResumeInput::Tail`]
+//! the tail of the list after a checkpoint, verified with [`resume`] and [`ResumeFrom::Tail`]
 //! from the checkpoint taken at the trim point (its register values and entry count are the
 //! start).
 
@@ -24,10 +24,10 @@ use crate::error::{Error, ParseError, ParseErrorKind};
 use crate::register::{MrId, RegisterValue, VerifiedRegisters};
 use crate::trust::Reference;
 
-use super::checkpoint::{resume, Anchor, Checkpoint, HistoryError, ResumeInput, Verification};
+use super::checkpoint::{resume, Anchor, Checkpoint, HistoryError, ResumeFrom, Verification};
 use super::reader::{ImaReader, ImaReaderOptions};
 use super::template::FieldId;
-use super::verify::ImaOptions;
+use super::verify::{ImaInput, ImaOptions};
 use super::{DigestMode, ImaEntry, ListFormat};
 
 /// Event name of the RFC's snapshot entry.
@@ -203,7 +203,12 @@ pub fn verify_snapshot_list<R: Reference>(
         }
     }
     match vouch {
-        SnapshotVouch::Checkpoint(cp) => resume(ResumeInput::Tail(list), cp, config, end),
+        SnapshotVouch::Checkpoint(cp) => resume(
+            ImaInput::from_bytes(list),
+            ResumeFrom::Tail(cp),
+            end,
+            config,
+        ),
         SnapshotVouch::Quote(anchor) => {
             let format = format.unwrap_or(ListFormat {
                 kind: super::ListKind::Binary,
@@ -216,7 +221,12 @@ pub fn verify_snapshot_list<R: Reference>(
             };
             let cp =
                 Checkpoint::vouched_start(snapshot.registers.clone(), anchor, format, digest_mode);
-            resume(ResumeInput::Tail(list), &cp, config, end)
+            resume(
+                ImaInput::from_bytes(list),
+                ResumeFrom::Tail(&cp),
+                end,
+                config,
+            )
         }
     }
 }

@@ -113,6 +113,7 @@ pub struct ImaOptions {
     /// Threads the replay may use: 0 (default) lets it choose (two for inputs of unknown
     /// length and for lists of at least two chunks on a machine with two cores), 1 keeps it on
     /// the calling thread, 2 or more asks for two. The result is the same either way.
+    /// [`super::resume`] streams on the calling thread whatever this says.
     pub threads: usize,
     /// When a replay against verified values fails, look for the one entry that was logged but
     /// never extended, within this many hash operations (0: do not look). See
