@@ -47,25 +47,9 @@ pub struct RuntimeAppraisal {
     /// Covered entries not allowed (all of them, reported or not).
     pub failed: u64,
     /// The first [`MAX_REPORTED_FAILURES`] covered entries not allowed, in list order.
-    #[serde(serialize_with = "failures_json")]
     pub failures: Vec<EntryFailure>,
     /// Entries not covered whose verdict would have been a rejection (reported, not counted).
     pub not_covered_failed: u64,
-}
-
-fn failures_json<S: serde::Serializer>(f: &[EntryFailure], s: S) -> Result<S::Ok, S::Error> {
-    f.iter()
-        .map(|f| {
-            serde_json::json!({
-                "entry": f.number,
-                "path": f.path,
-                "template": f.template,
-                "reason": f.reason.code(),
-                "detail": f.reason.to_string(),
-            })
-        })
-        .collect::<Vec<_>>()
-        .serialize(s)
 }
 
 /// What the policy found: every platform rule's outcome and the runtime appraisal.

@@ -7,7 +7,8 @@
 //! see [`mod@verify`]) and returns one [`AttestationResult`]: what was verified, from which
 //! root, which registers with which provenance, each log's report, each rule's outcome, and why
 //! anything failed. The result serialises to JSON (`serde`) and to an EAR claims set
-//! ([`AttestationResult::to_ear`]).
+//! ([`AttestationResult::to_ear`]), and reads as text ([`AttestationResult::verdict_lines`],
+//! [`mod@render`]).
 //!
 //! Rejected evidence is a result with `verified: false` and a [`Failure`]; input that cannot be
 //! checked (malformed, a usage error) is an [`Error`].
@@ -35,6 +36,7 @@ pub mod appraisal;
 pub mod ear;
 pub mod error;
 pub mod evidence;
+pub mod render;
 pub mod report;
 pub mod verify;
 
@@ -45,6 +47,7 @@ pub use evidence::{
     AkChain, Ccel, Evidence, ImaList, Journal, RootEvidence, TdQuoteEvidence, TpmQuoteEvidence,
     VtpmEvidence, VtpmOptions,
 };
+pub use render::{BootLogView, CelReplayView, ComparedWith, DirectView};
 pub use report::{
     AttestationResult, BootLogReport, DirectReport, ImaReport, JournalReport, QuoteReport,
     RootKind, RuleOutcome, RuleStatus, VerifiedRegister,

@@ -13,35 +13,12 @@ use mr_attest::{
 use mr_core::log::ima::builder::ImaListBuilder;
 use mr_core::log::ima::ImaReplayConfig;
 use mr_core::log::ima::{FieldValue, ImaReader, ImaReaderOptions};
-use mr_core::{ComputeOnly, HashAlg, MrId, RegisterValue};
+use mr_core::{ComputeOnly, HashAlg, MrId};
 use mr_policy::create::PolicyBuilder;
 use mr_policy::{AppraisalPolicy, DenyList};
 use mr_rtmr::quote::{Collateral, VerifyOptions};
+use mr_testkit::example::{hex_file, list, pcrs, read, td_options};
 use serde_json::{json, Value};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn read(p: &str) -> Vec<u8> {
-    std::fs::read(repo().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"))
-}
-
-fn hex_file(p: &str) -> Vec<u8> {
-    hex::decode(String::from_utf8(read(p)).unwrap().trim()).unwrap()
-}
-
-fn list() -> Vec<u8> {
-    read("examples/ima/binary_runtime_measurements")
-}
-
-fn pcrs() -> Vec<RegisterValue> {
-    String::from_utf8(read("examples/evidence/tpm/pcrs.txt"))
-        .unwrap()
-        .lines()
-        .map(|l| l.parse().unwrap())
-        .collect()
-}
 
 fn tpm_quote() -> TpmQuoteEvidence {
     TpmQuoteEvidence::new(
@@ -275,17 +252,6 @@ fn pcr_reference_values_pass_and_fail_with_the_values_compared() {
 // ---------------------------------------------------------------------------------------------
 // TD root: the simulated TD of examples/evidence/td.
 // ---------------------------------------------------------------------------------------------
-
-fn td_options() -> VerifyOptions {
-    let at: u64 = String::from_utf8(read("examples/evidence/td/at.txt"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    VerifyOptions::at_unix(at)
-        .with_root_der(read("examples/evidence/td/root-ca.der"))
-        .with_nonce(hex_file("examples/evidence/td/nonce.hex"))
-}
 
 fn td(p: AppraisalPolicy) -> AttestationResult {
     let q = TdQuoteEvidence::new(read("examples/evidence/td/quote.bin"), td_options())

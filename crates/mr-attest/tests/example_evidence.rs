@@ -4,38 +4,15 @@
 //! register and entry, and the EAR claims follow.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
-
 use mr_attest::{
     verify, AttestationResult, Error, Evidence, ImaList, Journal, RuleStatus, Step,
     TdQuoteEvidence, TpmQuoteEvidence, TrustTier, VerifierId,
 };
-use mr_core::{MrId, RegisterValue};
+use std::path::PathBuf;
+
+use mr_core::MrId;
 use mr_rtmr::quote::VerifyOptions;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn read(p: &str) -> Vec<u8> {
-    std::fs::read(repo().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"))
-}
-
-fn hex_file(p: &str) -> Vec<u8> {
-    hex::decode(String::from_utf8(read(p)).unwrap().trim()).unwrap()
-}
-
-fn list() -> Vec<u8> {
-    read("examples/ima/binary_runtime_measurements")
-}
-
-fn pcrs() -> Vec<RegisterValue> {
-    String::from_utf8(read("examples/evidence/tpm/pcrs.txt"))
-        .unwrap()
-        .lines()
-        .map(|l| l.parse().unwrap())
-        .collect()
-}
+use mr_testkit::example::{hex_file, list, pcrs, read, tampered_list, td_options};
 
 fn tpm_quote() -> TpmQuoteEvidence {
     TpmQuoteEvidence::new(
@@ -44,17 +21,6 @@ fn tpm_quote() -> TpmQuoteEvidence {
         read("examples/evidence/tpm/ak.pub"),
     )
     .with_nonce(hex_file("examples/evidence/tpm/nonce.hex"))
-}
-
-fn td_options() -> VerifyOptions {
-    let at: u64 = String::from_utf8(read("examples/evidence/td/at.txt"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    VerifyOptions::at_unix(at)
-        .with_root_der(read("examples/evidence/td/root-ca.der"))
-        .with_nonce(hex_file("examples/evidence/td/nonce.hex"))
 }
 
 fn journal() -> Journal {
@@ -69,21 +35,6 @@ fn td(options: VerifyOptions, journal: Journal, list: Vec<u8>) -> AttestationRes
 
 fn tpm(q: TpmQuoteEvidence, list: Vec<u8>) -> AttestationResult {
     verify(Evidence::tpm(q).with_ima(ImaList::from_bytes(list))).unwrap()
-}
-
-/// One byte of a file path in the first `/usr/bin/file-` entry past the middle: entry 303.
-fn tampered_list() -> Vec<u8> {
-    let mut l = list();
-    let needle = b"/usr/bin/file-";
-    let from = l.len() / 2;
-    let at = l[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .unwrap()
-        + from
-        + "/usr/bin/".len();
-    l[at] = b'F';
-    l
 }
 
 fn status(r: &AttestationResult, rule: &str) -> Option<RuleStatus> {

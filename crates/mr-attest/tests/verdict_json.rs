@@ -1,70 +1,40 @@
-//! `AttestationResult::verdict_json` (the flat object `mr verify --json` prints) and
-//! `rejection_json`, on the evidence the repository ships (`examples/evidence`).
+//! `AttestationResult::verdict_json` (the flat object `mr verify --json` prints), `verdict_lines`
+//! (the text `mr verify` prints) and `rejection_json`, on the evidence the repository ships
+//! (`examples/evidence`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-use std::path::PathBuf;
 
 use mr_attest::{
     verify, AttestationResult, Evidence, ImaList, Journal, TdQuoteEvidence, TpmQuoteEvidence,
 };
-use mr_core::RegisterValue;
-use mr_rtmr::quote::VerifyOptions;
-
-fn read(p: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(p);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{p}: {e}"))
-}
-
-fn hex_file(p: &str) -> Vec<u8> {
-    hex::decode(String::from_utf8(read(p)).unwrap().trim()).unwrap()
-}
+use mr_testkit::example::{self, hex_file, read};
 
 fn list(tampered: bool) -> ImaList {
-    let mut l = read("examples/ima/binary_runtime_measurements");
-    if tampered {
-        let needle = b"/usr/bin/file-";
-        let from = l.len() / 2;
-        let at = l[from..]
-            .windows(needle.len())
-            .position(|w| w == needle)
-            .unwrap()
-            + from
-            + 9;
-        l[at] = b'F';
-    }
-    ImaList::from_bytes(l)
+    ImaList::from_bytes(if tampered {
+        example::tampered_list()
+    } else {
+        example::list()
+    })
 }
 
 fn tpm(tampered: bool) -> AttestationResult {
-    let pcrs: Vec<RegisterValue> = String::from_utf8(read("examples/evidence/tpm/pcrs.txt"))
-        .unwrap()
-        .lines()
-        .map(|l| l.parse().unwrap())
-        .collect();
     let q = TpmQuoteEvidence::new(
         read("examples/evidence/tpm/quote.attest"),
         read("examples/evidence/tpm/quote.sig"),
         read("examples/evidence/tpm/ak.pub"),
     )
     .with_nonce(hex_file("examples/evidence/tpm/nonce.hex"))
-    .with_pcrs(pcrs);
+    .with_pcrs(example::pcrs());
     verify(Evidence::tpm(q).with_ima(list(tampered))).unwrap()
 }
 
 fn td(tampered: bool) -> AttestationResult {
-    let at: u64 = String::from_utf8(read("examples/evidence/td/at.txt"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let options = VerifyOptions::at_unix(at)
-        .with_root_der(read("examples/evidence/td/root-ca.der"))
-        .with_nonce(hex_file("examples/evidence/td/nonce.hex"));
-    let q = TdQuoteEvidence::new(read("examples/evidence/td/quote.bin"), options).with_journal(
-        Journal::from_bytes(read("examples/evidence/td/mr_ima.journal")),
-    );
+    let q = TdQuoteEvidence::new(
+        read("examples/evidence/td/quote.bin"),
+        example::td_options(),
+    )
+    .with_journal(Journal::from_bytes(read(
+        "examples/evidence/td/mr_ima.journal",
+    )));
     verify(Evidence::td(q).with_ima(list(tampered))).unwrap()
 }
 
@@ -112,4 +82,45 @@ fn a_rejected_result_is_its_rejection_naming_the_entry() {
             "{j}"
         );
     }
+}
+
+#[test]
+fn the_verdict_text_names_the_quote_the_registers_and_the_ima_replay() {
+    let t = tpm(false);
+    let lines = t.verdict_lines();
+    assert!(
+        lines[0].starts_with("quote: signature verified (hash sha256) by AK "),
+        "{lines:?}"
+    );
+    assert!(lines[1].ends_with("(matches --nonce)"), "{lines:?}");
+    let registers: Vec<String> = t.register_values().iter().map(|v| v.to_string()).collect();
+    let at = lines
+        .iter()
+        .position(|l| l == "verified registers:")
+        .unwrap();
+    assert_eq!(lines[at + 1..at + 1 + registers.len()], registers[..]);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("ima: 600 entries, 600 covered by pcr10:sha256")),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines.last().unwrap(),
+        "verified: the IMA list replays to the quoted PCR values"
+    );
+    // An IMA verdict under a TPM root has no CCEL to show.
+    assert!(t.boot_log_view().is_none());
+
+    let d = td(false).verdict_lines();
+    assert!(d[0].starts_with("quote: TD quote v"), "{d:?}");
+    assert!(
+        d.iter()
+            .any(|l| l.starts_with("journal: 600 records, 600 covered by rtmr3")),
+        "{d:?}"
+    );
+    assert_eq!(
+        d.last().unwrap(),
+        "verified: the IMA list replays to the mr_ima value derived from the TD quote's RTMR values"
+    );
 }

@@ -5,13 +5,13 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use mr_core::{HashAlg, MeasurementRegister, MrId};
-use mr_rtmr::fs::{Fs, RealFs};
-use mr_rtmr::rtmr::{TdxRtmr, TDX_MR_SIZE};
+use mr_rtmr::fs::{Fs, RealFs, SimulatedSysfsDir};
+use mr_rtmr::rtmr::TdxRtmr;
 use mr_virtual::agent::{AgentProgress, ImaAgent};
 use mr_virtual::VirtualRegister;
 
@@ -185,65 +185,6 @@ fn report(p: &AgentProgress, backing: &MrId, args: &ImaArgs) {
             p.total_entries,
             args.journal.display()
         );
-    }
-}
-
-/// A simulated TD's sysfs in a plain directory: reads and writes go to the files below `root`
-/// ([`RealFs`]), except that a 48-byte write to `…/rtmrN:sha384` extends the file's value
-/// (`SHA-384(old || data)`) as the kernel's tsm-mr does, instead of overwriting it. Any other
-/// write length to an RTMR file fails with `EINVAL`, as the kernel's does.
-#[derive(Debug)]
-pub struct SimulatedSysfsDir {
-    real: RealFs,
-    extend_lock: Mutex<()>,
-}
-
-impl SimulatedSysfsDir {
-    /// The simulated TD whose files are below `root`.
-    pub fn new(root: PathBuf) -> SimulatedSysfsDir {
-        SimulatedSysfsDir {
-            real: RealFs::new(root),
-            extend_lock: Mutex::new(()),
-        }
-    }
-}
-
-impl Fs for SimulatedSysfsDir {
-    fn read(&self, path: &str, max_len: usize) -> io::Result<Vec<u8>> {
-        self.real.read(path, max_len)
-    }
-
-    fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
-        let is_rtmr = path
-            .rsplit('/')
-            .next()
-            .is_some_and(|f| f.starts_with("rtmr") && f.ends_with(":sha384"));
-        if !is_rtmr {
-            return self.real.write(path, data);
-        }
-        if data.len() != TDX_MR_SIZE {
-            return Err(mr_rtmr::fs::Errno::Einval.to_io_error());
-        }
-        let _guard = self.extend_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let old = self.real.read(path, TDX_MR_SIZE)?;
-        if old.len() != TDX_MR_SIZE {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{path} holds {} bytes, not 48", old.len()),
-            ));
-        }
-        let mut both = old;
-        both.extend_from_slice(data);
-        let new = HashAlg::Sha384.hash(&both);
-        self.real.write(path, new.as_bytes())
-    }
-
-    fn mkdir(&self, path: &str) -> io::Result<()> {
-        self.real.mkdir(path)
-    }
-
-    fn rmdir(&self, path: &str) -> io::Result<()> {
-        self.real.rmdir(path)
     }
 }
 

@@ -1,18 +1,14 @@
-//! `mr ima appraise` and `mr policy create`: the CLI side of mr-policy (arguments, printing),
-//! and the loading of `mr verify`'s appraisal policy.
+//! `mr ima appraise` and `mr policy create`: the CLI side of mr-policy (arguments, printing).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use mr_core::log::ima::{ImaReader, ImaReaderOptions};
 use mr_core::HashAlg;
 use mr_policy::create::PolicyBuilder;
-use mr_policy::{
-    appraise_list, AppraisalPolicy, AppraiseOptions, DenyList, DsseKey, PolicyError, RuntimePolicy,
-};
-use serde_json::json;
+use mr_policy::{appraise_list, AppraisalPolicy, AppraiseOptions, PolicyError, PolicyFiles};
 
-use crate::common::{open_input, print_json, CmdResult, Failure};
+use crate::common::{open_input, print_json, print_lines, CmdResult, Failure};
 
 /// Arguments of `mr ima appraise`.
 #[derive(Args)]
@@ -64,101 +60,39 @@ pub struct CreateArgs {
     pub output: Option<PathBuf>,
 }
 
-fn malformed(e: PolicyError) -> Failure {
+/// A policy error (malformed input or usage error): exit code 2.
+pub fn malformed(e: PolicyError) -> Failure {
     Failure::Malformed(e.to_string())
 }
 
-/// The appraisal policy of `mr verify`: the document `--policy`, with the runtime policy
-/// `--runtime-policy` (verified with `--runtime-policy-key`) and the deny list `--deny-list`;
-/// `None` when none is given.
-pub fn appraisal_policy(
-    document: Option<&Path>,
-    runtime: Option<&Path>,
-    key: Option<&Path>,
-    deny_list: Option<&Path>,
-) -> Result<Option<AppraisalPolicy>, Failure> {
-    if document.is_none() && runtime.is_none() && deny_list.is_none() {
-        return Ok(None);
-    }
-    let mut policy = match document {
-        Some(p) => AppraisalPolicy::from_file(p).map_err(malformed)?,
-        None => AppraisalPolicy::default(),
-    };
-    if let Some(p) = runtime {
-        policy = policy
-            .with_runtime(load_runtime_policy(p, key)?)
-            .map_err(malformed)?;
-    }
-    if let Some(p) = deny_list {
-        policy = policy.with_deny_list(DenyList::from_file(p).map_err(malformed)?);
-    }
-    if policy.runtime.is_none() && policy.deny_list.is_some() {
-        return Err(Failure::Malformed(
-            "a deny list applies with a runtime policy: give --runtime-policy or a policy \
-             document that names one"
-                .into(),
-        ));
-    }
-    Ok(Some(policy))
-}
-
-fn load_runtime_policy(path: &Path, key: Option<&Path>) -> Result<RuntimePolicy, Failure> {
-    let key = key.map(DsseKey::from_file).transpose().map_err(malformed)?;
-    RuntimePolicy::from_file(path, key.as_ref()).map_err(malformed)
-}
-
-/// `mr ima appraise`.
+/// `mr ima appraise`: the runtime policy and deny list loaded as `mr verify` loads them
+/// ([`AppraisalPolicy::from_files`]), then [`appraise_list`].
 pub fn run_appraise(args: AppraiseArgs) -> CmdResult {
-    let policy = load_runtime_policy(&args.runtime_policy, args.runtime_policy_key.as_deref())?;
-    let deny_list = match &args.deny_list {
-        Some(path) => Some(DenyList::from_file(path).map_err(malformed)?),
-        None => None,
+    let policy = AppraisalPolicy::from_files(PolicyFiles {
+        runtime: Some(&args.runtime_policy),
+        runtime_key: args.runtime_policy_key.as_deref(),
+        deny_list: args.deny_list.as_deref(),
+        ..PolicyFiles::default()
+    })
+    .map_err(malformed)?;
+    let Some(AppraisalPolicy {
+        runtime: Some(runtime),
+        deny_list,
+        ..
+    }) = policy
+    else {
+        return Err(Failure::Malformed("no runtime policy loaded".into()));
     };
-    let input = open_input(&args.log)?;
-    let mut reader = ImaReader::new(input, ImaReaderOptions::default());
+    let mut reader = ImaReader::new(open_input(&args.log)?, ImaReaderOptions::default());
     let options = AppraiseOptions {
         deny_list,
         ..AppraiseOptions::default()
     };
-    let result = appraise_list(&mut reader, &policy, options).map_err(malformed)?;
+    let result = appraise_list(&mut reader, &runtime, options).map_err(malformed)?;
     if args.json {
-        let failures: Vec<_> = result
-            .failures
-            .iter()
-            .map(|f| {
-                json!({
-                    "entry": f.number,
-                    "path": f.path,
-                    "template": f.template,
-                    "reason": f.reason.code(),
-                    "detail": f.reason.to_string(),
-                })
-            })
-            .collect();
-        print_json(&json!({
-            "allowed": result.is_allowed(),
-            "entries": result.entries,
-            "failed": result.failed,
-            "failures": failures,
-            "failures_truncated": result.failed > result.failures.len() as u64,
-        }));
+        print_json(&result.to_json());
     } else {
-        for f in &result.failures {
-            outln!(
-                "entry {}: {} ({}): {}",
-                f.number,
-                f.path,
-                f.template,
-                f.reason
-            );
-        }
-        if result.failed > result.failures.len() as u64 {
-            outln!(
-                "… and {} more failing entries",
-                result.failed - result.failures.len() as u64
-            );
-        }
-        outln!("{} entries, {} not allowed", result.entries, result.failed);
+        print_lines(&result.lines());
     }
     if result.is_allowed() {
         Ok(())

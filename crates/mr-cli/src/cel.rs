@@ -4,7 +4,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use mr_core::log::cel::{self, CelReplayConfig, CelReplayReport, CelWriter, Encoding, Source};
+use mr_attest::{CelReplayView, ComparedWith};
+use mr_core::log::cel::{self, CelReplayConfig, CelWriter, Encoding, Source};
 use mr_core::log::tcg::DataCheckPolicy;
 use mr_core::replay::{PrefixPolicy, ReplayOptions};
 use mr_core::wire::Prefixed;
@@ -12,8 +13,7 @@ use mr_core::{ComputeOnly, Error, HashAlg, Reference};
 
 use crate::args::{ExpectArgs, OutputArgs};
 use crate::common::{
-    compared_with, open_input, print_json, print_outcome, print_rejection_json, registers_json,
-    CmdResult, Failure,
+    open_input, print_json, print_lines, print_rejection_json, CmdResult, Failure,
 };
 
 /// Largest input accepted (1 GiB: an IMA list of a few million entries).
@@ -185,56 +185,15 @@ fn replay_against<R: Reference>(args: ReplayArgs, expected: &R) -> CmdResult {
             print_rejection_json(&e, args.output.json);
             Failure::from(e)
         })?;
+    let view = CelReplayView {
+        replay: &report,
+        encoding: enc,
+        compared: ComparedWith::of(expected),
+    };
     if args.output.json {
-        print_json(&report_json(&report, enc, expected));
+        print_json(&view.to_json());
     } else {
-        print_human(&report, enc, expected);
+        print_lines(&view.lines());
     }
     Ok(())
-}
-
-fn print_human(r: &CelReplayReport, enc: Encoding, expected: &impl Reference) {
-    let banks: Vec<&str> = r.banks.iter().map(|b| b.name()).collect();
-    outln!(
-        "cel ({enc}), {} records, banks {}",
-        r.outcome.entries,
-        banks.join(", ")
-    );
-    outln!(
-        "content checks: {} verified, {} not checkable, {} violations",
-        r.checks.verified,
-        r.checks.not_checkable,
-        r.checks.violations
-    );
-    if let Some(first) = r.checks.first_not_covered {
-        outln!(
-            "not covered by a verified value: {} records (first: recnum {first})",
-            r.checks.not_covered
-        );
-    }
-    if let Some(l) = r.startup_locality {
-        outln!("pcr0 start locality: {l}");
-    }
-    print_outcome(&r.outcome, compared_with(expected), "records");
-}
-
-fn report_json(r: &CelReplayReport, enc: Encoding, expected: &impl Reference) -> serde_json::Value {
-    serde_json::json!({
-        "encoding": enc.name(),
-        "records": r.outcome.entries,
-        "banks": r.banks.iter().map(|b| b.name()).collect::<Vec<_>>(),
-        "registers": registers_json(&r.outcome.registers),
-        "verified": expected.expected().is_some(),
-        "provenance": compared_with(expected).map(|(_, p)| p),
-        "covered": r.outcome.covered,
-        "left_over": r.outcome.covered.map(|_| r.outcome.left_over()),
-        "checks": {
-            "verified": r.checks.verified,
-            "not_checkable": r.checks.not_checkable,
-            "violations": r.checks.violations,
-            "not_covered": r.checks.not_covered,
-            "first_not_covered": r.checks.first_not_covered,
-        },
-        "startup_locality": r.startup_locality,
-    })
 }

@@ -4,7 +4,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
-use mr_core::{Error, ErrorClass, ExpectedRegisters, Reference, RegisterValue};
+use mr_core::{Error, ErrorClass, ExpectedRegisters, RegisterValue};
 
 /// How a command ended, mapped to an exit code by [`exit`].
 #[derive(Debug)]
@@ -123,38 +123,13 @@ pub fn expected_values(
     Ok(Some(ExpectedRegisters::from_values(values)?))
 }
 
-/// The values `reference` compares with and who vouches for them, in words (`None` for
-/// [`mr_core::ComputeOnly`]): what [`print_outcome`] prints.
-pub fn compared_with<R: Reference>(reference: &R) -> Option<(&ExpectedRegisters, String)> {
-    reference.expected().map(|e| {
-        let who = reference
-            .provenance()
-            .map_or_else(|| "asserted by the caller".to_string(), |p| p.to_string());
-        (e, who)
-    })
-}
-
 pub use mr_attest::error::rejection_details as rejection_json;
 pub use mr_attest::report::registers_json;
 
-/// Print a replay's final values (`ID:ALG:HEX` lines) and, when values were verified, the line
-/// saying how many of the `unit`s (`records`, `events`) reached them.
-pub fn print_outcome(
-    outcome: &mr_core::replay::ReplayOutcome,
-    expected: Option<(&ExpectedRegisters, String)>,
-    unit: &str,
-) {
-    for v in &outcome.registers {
-        outln!("{v}");
-    }
-    if let Some((e, provenance)) = expected {
-        outln!(
-            "verified: {} values ({}) reached after {} of {} {unit}",
-            e.len(),
-            provenance,
-            outcome.covered.unwrap_or(outcome.entries),
-            outcome.entries
-        );
+/// Print lines of text (a result's [`mr_attest::render`] form) on stdout.
+pub fn print_lines(lines: &[String]) {
+    for line in lines {
+        outln!("{line}");
     }
 }
 

@@ -1,157 +1,31 @@
 //! `mr demo`: the whole flow on simulated devices, in seconds, with no arguments.
 //!
-//! 1. A generated IMA list (mr-core's sample generator) goes, as the kernel would extend it,
-//!    into PCR 10 of a real swtpm, and through the guest agent (`mr agent ima`'s code) into the
-//!    virtual register `mr_ima`, journalled over RTMR3 of a simulated TD.
-//! 2. A TPM quote (a fresh ECC AK, a random nonce) and a TD quote (configfs-tsm of the simulated
-//!    TD, signed under a test root, a random nonce) are taken.
-//! 3. Both are verified by `mr verify`'s code: the same IMA replay function runs against PCR 10
-//!    (TPM root) and against `mr_ima` derived from the journal (TD root).
-//! 4. One byte of a file path in one IMA entry is edited, and both roots reject the list, naming
-//!    the entry.
+//! The evidence is gathered by the scenario in `mr_testkit::demo` (a generated IMA list
+//! measured into PCR 10 of a real swtpm and, through the guest agent, into `mr_ima` journalled
+//! over RTMR3 of a simulated TD; a TPM quote and a TD quote, random nonces). Both roots are
+//! verified by [`mr_attest::verify`], as `mr verify` does; then one byte of a file path in one
+//! IMA entry is edited, and both roots must reject the list, naming the entry. This module
+//! builds the evidence and prints the table.
 
-use std::io::{BufReader, Write};
+use std::io::BufReader;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use mr_attest::{AttestationResult, Evidence, ImaList, Journal, TdQuoteEvidence, TpmQuoteEvidence};
-use mr_core::log::ima::sample::write_sample_list;
-use mr_core::log::ima::{ImaReader, ImaReaderOptions, ListKind};
-use mr_core::{Digest, HashAlg, MeasurementRegister, MrId, RegisterValue};
+use mr_core::{HashAlg, MrId};
 use mr_rtmr::quote::VerifyOptions;
-use mr_rtmr::rtmr::TdxRtmr;
-use mr_rtmr::sim::quote::TestQuoteSigner;
-use mr_rtmr::sim::SimTd;
-use mr_tpm::device::{AkKind, Tpm, TpmPcr};
-use mr_tpm::harness::Swtpm;
-use mr_tpm::{PcrBankSelection, PcrSelection};
-use mr_virtual::agent::ImaAgent;
-use mr_virtual::VirtualRegister;
-use rand_core::{OsRng, RngCore};
+use mr_testkit::demo::{sample_list, DemoError, DemoEvidence};
+use mr_testkit::example::tamper_file_path;
 
-use crate::agent::sync_once;
 use crate::common::{print_json, CmdResult, Failure};
-use crate::verify::{self, MR_IMA};
-
-/// Seed of the generated list (the list is the same on every run; the nonces are random).
-const LIST_SEED: u64 = 0x006d_722d_6465_6d6f;
+use crate::verify;
 
 fn malformed(what: &str, e: impl std::fmt::Display) -> Failure {
     Failure::Malformed(format!("demo: {what}: {e}"))
 }
 
-/// The evidence each root produced, kept to verify the untouched and the tampered list.
-struct Gathered {
-    tpm_attest: Vec<u8>,
-    tpm_sig: Vec<u8>,
-    tpm_ak: Vec<u8>,
-    tpm_nonce: Vec<u8>,
-    tpm_pcrs: Vec<RegisterValue>,
-    td_quote: Vec<u8>,
-    td_nonce: Vec<u8>,
-    td_root: Vec<u8>,
-    journal: std::path::PathBuf,
-    pcr_banks: Vec<HashAlg>,
-}
-
-fn random_nonce() -> Vec<u8> {
-    let mut n = vec![0u8; 32];
-    OsRng.fill_bytes(&mut n);
-    n
-}
-
-/// The PCR 10 banks to use: SHA-384 (mr_ima's bank, so that PCR 10 and mr_ima end equal) when
-/// the swtpm has it allocated, and SHA-256 (every TPM has it).
-fn pcr_banks(tpm: &Tpm) -> Vec<HashAlg> {
-    let mut banks = vec![HashAlg::Sha256];
-    if tpm.read_pcr(10, HashAlg::Sha384).is_ok() {
-        banks.push(HashAlg::Sha384);
-    }
-    banks
-}
-
-/// What IMA does in a kernel with a TPM: extend PCR 10, per bank, with each entry's template
-/// digest in that bank (a violation extends all-0xFF).
-fn extend_like_the_kernel(list: &Path, pcrs: &[TpmPcr]) -> Result<u64, Failure> {
-    let file = std::fs::File::open(list).map_err(|e| malformed("IMA list", e))?;
-    let mut reader = ImaReader::new(BufReader::new(file), ImaReaderOptions::default());
-    let mut n = 0u64;
-    while let Some(e) = reader.next_entry()? {
-        for pcr in pcrs {
-            let value = if e.is_violation() {
-                Digest::ones(pcr.alg())
-            } else {
-                e.template_digest(pcr.alg())
-            };
-            pcr.extend(&value)?;
-        }
-        n += 1;
-    }
-    Ok(n)
-}
-
-fn gather(dir: &Path, list: &Path) -> Result<Gathered, Failure> {
-    // The TD: RTMR3 through the tsm-mr seam of a simulated TD; mr_ima journalled over it.
-    let signer = Arc::new(TestQuoteSigner::new().map_err(|e| malformed("test quote signer", e))?);
-    let td = SimTd::builder().quote_provider(signer.clone()).build();
-    let rtmr3 = TdxRtmr::new(td.fs(), 3).map_err(crate::args::rtmr_failure)?;
-    let journal = dir.join("mr_ima.journal");
-    let register =
-        VirtualRegister::open(MR_IMA, rtmr3, &journal).map_err(|e| malformed("open mr_ima", e))?;
-    let mut agent = ImaAgent::new(register);
-    sync_once(&mut agent, list)?;
-    let td_nonce = random_nonce();
-    let report = td
-        .report_client()
-        .get_report_for_nonce(&td_nonce)
-        .map_err(crate::args::rtmr_failure)?;
-
-    // The TPM: PCR 10 of a fresh swtpm, extended entry by entry as IMA does.
-    let swtpm = Swtpm::start().map_err(|e| {
-        malformed(
-            "swtpm (scripts/demo.sh installs it; or apt-get install swtpm)",
-            e,
-        )
-    })?;
-    let tpm = Tpm::open(&swtpm.tcti()).map_err(|e| malformed("swtpm", e))?;
-    let banks = pcr_banks(&tpm);
-    let pcrs: Vec<TpmPcr> = banks.iter().map(|b| tpm.pcr(10, *b)).collect();
-    extend_like_the_kernel(list, &pcrs)?;
-    let ak = tpm
-        .create_ak(AkKind::EccP256)
-        .map_err(|e| malformed("AK", e))?;
-    let tpm_nonce = random_nonce();
-    let selection = PcrSelection {
-        banks: banks
-            .iter()
-            .map(|b| PcrBankSelection::new(*b, &[10]))
-            .collect(),
-    };
-    let q = tpm
-        .quote(&ak, &tpm_nonce, &selection)
-        .map_err(|e| malformed("TPM quote", e))?;
-    let tpm_pcrs = pcrs
-        .iter()
-        .map(|p| {
-            Ok(RegisterValue {
-                id: MrId::Pcr(10),
-                value: p.read()?,
-            })
-        })
-        .collect::<Result<Vec<_>, mr_core::Error>>()?;
-    Ok(Gathered {
-        tpm_attest: q.attest,
-        tpm_sig: q.signature,
-        tpm_ak: q.ak_public,
-        tpm_nonce,
-        tpm_pcrs,
-        td_quote: report.outblob,
-        td_nonce,
-        td_root: signer.root_der().to_vec(),
-        journal,
-        pcr_banks: banks,
-    })
+fn demo_failure(e: DemoError) -> Failure {
+    Failure::Malformed(format!("demo: {e}"))
 }
 
 fn open(path: &Path) -> Result<BufReader<std::fs::File>, Failure> {
@@ -160,7 +34,7 @@ fn open(path: &Path) -> Result<BufReader<std::fs::File>, Failure> {
         .map_err(|e| malformed(&path.display().to_string(), e))
 }
 
-fn verify_tpm(ev: &Gathered, list: &Path) -> Result<AttestationResult, Failure> {
+fn verify_tpm(ev: &DemoEvidence, list: &Path) -> Result<AttestationResult, Failure> {
     let quote = TpmQuoteEvidence::new(ev.tpm_attest.clone(), ev.tpm_sig.clone(), ev.tpm_ak.clone())
         .with_nonce(ev.tpm_nonce.clone())
         .with_pcrs(ev.tpm_pcrs.clone());
@@ -168,7 +42,7 @@ fn verify_tpm(ev: &Gathered, list: &Path) -> Result<AttestationResult, Failure> 
     mr_attest::verify(evidence).map_err(verify::malformed)
 }
 
-fn verify_td(ev: &Gathered, list: &Path) -> Result<AttestationResult, Failure> {
+fn verify_td(ev: &DemoEvidence, list: &Path) -> Result<AttestationResult, Failure> {
     let options = VerifyOptions::new(SystemTime::now())
         .with_root_der(ev.td_root.clone())
         .with_nonce(ev.td_nonce.clone());
@@ -176,22 +50,6 @@ fn verify_td(ev: &Gathered, list: &Path) -> Result<AttestationResult, Failure> {
         .with_journal(Journal::from_reader(open(&ev.journal)?).with_backing(MrId::Rtmr(3)));
     let evidence = Evidence::td(quote).with_ima(ImaList::from_reader(open(list)?));
     mr_attest::verify(evidence).map_err(verify::malformed)
-}
-
-/// Edits one byte of a file path in an IMA entry past the middle of the list (`/file-` becomes
-/// `/File-`); returns the byte offset edited.
-fn tamper(list: &[u8]) -> Option<(Vec<u8>, usize)> {
-    let needle = b"/file-";
-    let from = list.len() / 2;
-    let at = list
-        .get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)?
-        + from
-        + 1;
-    let mut out = list.to_vec();
-    *out.get_mut(at)? = b'F';
-    Some((out, at))
 }
 
 fn outcome_json(v: &AttestationResult) -> serde_json::Value {
@@ -280,7 +138,7 @@ fn ima_value(v: &AttestationResult, alg: HashAlg) -> String {
 
 fn print_human(
     entries: u64,
-    ev: &Gathered,
+    ev: &DemoEvidence,
     tpm: &AttestationResult,
     td: &AttestationResult,
     tampered_at: usize,
@@ -334,25 +192,15 @@ fn print_human(
 pub fn run(json: bool, entries: u64) -> CmdResult {
     let dir = tempfile::tempdir().map_err(|e| malformed("temporary directory", e))?;
     let list_path = dir.path().join("binary_runtime_measurements");
-    let mut list = Vec::new();
-    write_sample_list(
-        &mut list,
-        ListKind::Binary,
-        entries.max(2),
-        &[HashAlg::Sha256],
-        LIST_SEED,
-    )
-    .map_err(|e| malformed("IMA list", e))?;
-    std::fs::File::create(&list_path)
-        .and_then(|mut f| f.write_all(&list))
-        .map_err(|e| malformed("IMA list", e))?;
+    let list = sample_list(entries.max(2)).map_err(demo_failure)?;
+    std::fs::write(&list_path, &list).map_err(|e| malformed("IMA list", e))?;
 
-    let ev = gather(dir.path(), &list_path)?;
+    let ev = DemoEvidence::gather(dir.path(), &list_path).map_err(demo_failure)?;
     let tpm = verify_tpm(&ev, &list_path)?;
     let td = verify_td(&ev, &list_path)?;
 
-    let (bad, tampered_at) =
-        tamper(&list).ok_or_else(|| malformed("tamper", "no file path in the list"))?;
+    let (bad, tampered_at) = tamper_file_path(&list, b"/")
+        .ok_or_else(|| malformed("tamper", "no file path in the list"))?;
     let bad_path = dir.path().join("binary_runtime_measurements.tampered");
     std::fs::write(&bad_path, bad).map_err(|e| malformed("tampered list", e))?;
     let t_tpm = verify_tpm(&ev, &bad_path)?;

@@ -209,15 +209,6 @@ fn replay_against<R: Reference>(
     }
 }
 
-/// The warning line for the entries (`one`, `many`: ("entry", "entries"), ("event", "events")) no
-/// verified value covers, if there are any.
-pub(crate) fn not_covered_line(
-    o: &mr_core::replay::ReplayOutcome,
-    words: (&str, &str),
-) -> Option<String> {
-    o.not_covered_line(words)
-}
-
 /// `--boot-log`: the list's boot_aggregate against the PC-Client log's PCRs
 /// ([`mr_attest::check_boot_aggregate`]).
 pub(crate) fn check_boot_aggregate(

@@ -3,19 +3,14 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use mr_attest::report::{add_td_attributes_json, log_format_name, tcg_replay_json};
-use mr_attest::{Ccel, Evidence, ImaList, QuoteReport};
-use mr_core::log::ima::ImaReplayReport;
-use mr_core::log::tcg::{self, ccel, LogEnd, TcgReplayConfig, TcgReplayReport};
-use mr_core::{ComputeOnly, ExpectedRegisters, HashAlg, MrId, Reference, RegisterValue};
-use mr_rtmr::quote::TdAttributes;
+use mr_attest::{BootLogView, Ccel, ComparedWith, DirectView, Evidence, ImaList};
+use mr_core::log::tcg::{self, ccel, TcgReplayConfig};
+use mr_core::{ComputeOnly, HashAlg, MrId, Reference};
 
 use crate::args::{ExpectArgs, NonceArgs, OutputArgs, TdQuoteArgs};
 use crate::common::{
-    compared_with, open_input, print_json, print_outcome, print_rejection_json, read_input,
-    registers_json, CmdResult, Failure,
+    open_input, print_json, print_lines, print_rejection_json, read_input, CmdResult, Failure,
 };
-use crate::tdx;
 
 /// Largest log file accepted (16 MiB: CCEL areas are 64-256 KiB, PC-Client logs tens of KiB;
 /// the parsed records take a few times the log size in memory).
@@ -173,7 +168,16 @@ fn replay_against<R: Reference>(args: &ReplayArgs, log: &Log<'_>, reference: &R)
         print_rejection_json(&e, args.output.json);
         Failure::from(e)
     })?;
-    print_replay(args, &report, compared_with(reference), log.table, None);
+    print_view(
+        args,
+        &BootLogView {
+            replay: &report,
+            table: log.table,
+            compared: ComparedWith::of(reference),
+            td_attributes: None,
+            direct: None,
+        },
+    );
     Ok(())
 }
 
@@ -188,48 +192,28 @@ fn direct_mode<R: Reference>(args: &ReplayArgs, ccel: &Ccel, reference: &R) -> C
         print_rejection_json(&e, args.output.json);
         Failure::from(e)
     })?;
-    print_direct(
+    print_view(
         args,
-        Direct {
-            ccel: &r.ccel,
-            ima: &r.ima,
-            registers: &r.registers,
-            register: &ccel.ima_register,
+        &BootLogView {
+            replay: &r.ccel,
+            table: ccel.table.as_ref(),
+            compared: ComparedWith::of(reference),
+            td_attributes: None,
+            direct: Some(DirectView {
+                ima: &r.ima,
+                registers: &r.registers,
+                register: &ccel.ima_register,
+            }),
         },
-        compared_with(reference),
-        ccel.table.as_ref(),
-        None,
     );
     Ok(())
 }
 
-/// A replay's output, with the TD attributes of the quote whose RTMRs it was checked against.
-fn print_replay(
-    args: &ReplayArgs,
-    report: &TcgReplayReport,
-    expected: Option<(&ExpectedRegisters, String)>,
-    table: Option<&ccel::CcelTable>,
-    td_attributes: Option<TdAttributes>,
-) {
-    if args.output.json {
-        let mut j = report_json(report, expected, table);
-        if let Some(a) = td_attributes {
-            add_td_attributes_json(&mut j, a);
-        }
-        print_json(&j);
-    } else {
-        if let Some(a) = td_attributes {
-            outln!("td quote {}", tdx::td_attributes_line(a));
-        }
-        print_human(report, expected, table);
-    }
-}
-
 /// `mr tcg replay --td-quote Q LOG [--ima LIST]`: [`mr_attest::verify`] with the CCEL (and in
-/// direct mode the IMA list), printed as the replay against asserted values is.
+/// direct mode the IMA list), printed as the replay against asserted values is
+/// ([`mr_attest::AttestationResult::boot_log_view`]).
 fn replay_with_td_quote(args: &ReplayArgs, quote_path: &std::path::Path, ccel: Ccel) -> CmdResult {
     let quote = args.td.evidence(quote_path, args.nonce.value()?)?;
-    let table = ccel.table.clone();
     let mut evidence = Evidence::td(quote.with_ccel(ccel));
     if let Some(list) = &args.ima {
         evidence = evidence.with_ima(ImaList::from_reader(open_input(list)?));
@@ -241,146 +225,17 @@ fn replay_with_td_quote(args: &ReplayArgs, quote_path: &std::path::Path, ccel: C
         }
         return Err(Failure::Rejected(f.message.clone()));
     }
-    let (Some(QuoteReport::Td(q)), Some(boot)) = (&result.quote, &result.boot_log) else {
-        return Err(Failure::Malformed(
-            "the TD quote verified but the CCEL was not replayed".into(),
-        ));
-    };
-    let td_attributes = Some(q.td_attributes());
-    match (&result.direct, &result.ima) {
-        (Some(d), Some(ima)) => print_direct(
-            args,
-            Direct {
-                ccel: &boot.replay,
-                ima: &ima.replay,
-                registers: &d.registers,
-                register: &d.register,
-            },
-            compared_with(&boot.against),
-            table.as_ref(),
-            td_attributes,
-        ),
-        _ => print_replay(
-            args,
-            &boot.replay,
-            compared_with(&boot.against),
-            table.as_ref(),
-            td_attributes,
-        ),
-    }
+    let view = result.boot_log_view().ok_or_else(|| {
+        Failure::Malformed("the TD quote verified but the CCEL was not replayed".into())
+    })?;
+    print_view(args, &view);
     Ok(())
 }
 
-fn end_text(end: &LogEnd) -> String {
-    match end {
-        LogEnd::EndOfInput => "end of input".into(),
-        LogEnd::Padding { offset, len, fill } => {
-            format!("{len} bytes of {fill:#04x} padding at offset {offset}")
-        }
-    }
-}
-
-fn print_human(
-    report: &TcgReplayReport,
-    expected: Option<(&ExpectedRegisters, String)>,
-    table: Option<&ccel::CcelTable>,
-) {
-    if let Some(t) = table {
-        outln!(
-            "ccel table: cc type {}, subtype {}, log area {} bytes at {:#x}",
-            t.cc_type,
-            t.cc_subtype,
-            t.log_area_min_len,
-            t.log_area_start
-        );
-    }
-    let banks: Vec<&str> = report.banks.iter().map(|b| b.name()).collect();
-    outln!(
-        "{} log, banks {}, {} events, ended at {}",
-        log_format_name(report.format),
-        banks.join(", "),
-        report.outcome.entries,
-        end_text(&report.end)
-    );
-    if let Some(l) = report.startup_locality {
-        outln!("pcr0 start locality: {l}");
-    }
-    print_outcome(&report.outcome, expected, "events");
-    if let Some(line) = crate::ima::not_covered_line(&report.outcome, ("event", "events")) {
-        outln!("{line}");
-    }
-    for p in &report.incomplete {
-        outln!("not verifiable (log incomplete): {p}");
-    }
-}
-
-/// [`tcg_replay_json`] with `verified` and the `provenance` of the values compared with.
-fn report_json(
-    report: &TcgReplayReport,
-    expected: Option<(&ExpectedRegisters, String)>,
-    table: Option<&ccel::CcelTable>,
-) -> serde_json::Value {
-    let mut j = tcg_replay_json(report, table);
-    j["verified"] = serde_json::Value::Bool(expected.is_some());
-    j["provenance"] = serde_json::json!(expected.map(|(_, p)| p));
-    j
-}
-
-/// Direct mode's replays: the CCEL, then the IMA list into `register`, and the final values.
-struct Direct<'a> {
-    ccel: &'a TcgReplayReport,
-    ima: &'a ImaReplayReport,
-    registers: &'a [RegisterValue],
-    register: &'a MrId,
-}
-
-/// `mr tcg replay --ccel LOG --ima LIST`: the CCEL, then the IMA list into the same registers
-/// (see [`mr_attest::replay_ccel_then_ima`]).
-fn print_direct(
-    args: &ReplayArgs,
-    r: Direct<'_>,
-    expected: Option<(&ExpectedRegisters, String)>,
-    table: Option<&ccel::CcelTable>,
-    td_attributes: Option<TdAttributes>,
-) {
-    let ima_register = r.register;
-    let covered = r.ima.outcome.covered.unwrap_or(r.ima.entries);
+fn print_view(args: &ReplayArgs, view: &BootLogView<'_>) {
     if args.output.json {
-        let mut j = report_json(r.ccel, expected, table);
-        j["registers"] = registers_json(r.registers);
-        if let Some(a) = td_attributes {
-            add_td_attributes_json(&mut j, a);
-        }
-        j["ima"] = serde_json::json!({
-            "register": ima_register.to_string(),
-            "entries": r.ima.entries,
-            "covered": covered,
-            "left_over": r.ima.entries - covered.min(r.ima.entries),
-            "violations": r.ima.violations,
-        });
-        print_json(&j);
+        print_json(&view.to_json());
     } else {
-        if let Some(a) = td_attributes {
-            outln!("td quote {}", tdx::td_attributes_line(a));
-        }
-        outln!(
-            "ccel: {} events; ima: {} entries into {ima_register} ({} violations)",
-            r.ccel.outcome.entries,
-            r.ima.entries,
-            r.ima.violations
-        );
-        for v in r.registers {
-            outln!("{v}");
-        }
-        if let Some((e, provenance)) = expected {
-            outln!(
-                "verified: {} values ({}) reached after all {} CCEL events and {covered} of {} \
-                 IMA entries",
-                e.len(),
-                provenance,
-                r.ccel.outcome.entries,
-                r.ima.entries
-            );
-        }
+        print_lines(&view.lines());
     }
 }

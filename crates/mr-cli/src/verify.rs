@@ -4,23 +4,21 @@
 //! 10 → IMA replay).
 //!
 //! The verification is [`mr_attest::verify`]'s; this module parses the arguments into
-//! [`mr_attest::Evidence`] and prints the [`AttestationResult`] (text, or
-//! [`AttestationResult::verdict_json`]).
+//! [`mr_attest::Evidence`] and prints the [`AttestationResult`] (text,
+//! [`AttestationResult::verdict_lines`], or [`AttestationResult::verdict_json`]).
 
 use std::path::PathBuf;
 
 use clap::Args;
-use mr_attest::{
-    AttestationResult, Evidence, ImaList, ImaReport, Journal, QuoteReport, RootKind, VtpmEvidence,
-    VtpmOptions,
-};
+use mr_attest::{AttestationResult, Evidence, ImaList, Journal, VtpmEvidence, VtpmOptions};
 use mr_core::{Error, MrId};
-use mr_rtmr::quote::VerifiedQuote;
 use mr_vtpm::TdxOptions;
 
 use crate::args::{NonceArgs, OutputArgs, TdQuoteArgs, TpmQuoteArgs};
-use crate::common::{ima_input, open_input, print_json, read_input, CmdResult, Failure};
-use crate::{tdx, tpm, vtpm};
+use crate::common::{
+    ima_input, open_input, print_json, print_lines, read_input, CmdResult, Failure,
+};
+use crate::vtpm;
 
 pub use mr_attest::MR_IMA;
 
@@ -152,115 +150,6 @@ pub fn verdict(v: &AttestationResult) -> CmdResult {
     }
 }
 
-/// The IMA part of a verdict, human-readable (the same under every root).
-pub fn print_ima(ima: &ImaReport) {
-    let report = &ima.replay;
-    outln!(
-        "ima: {} entries, {} covered by {}, {} left over, {} violations",
-        report.entries,
-        report.outcome.covered_entries().unwrap_or(0),
-        ima.against.join(" "),
-        report.outcome.left_over(),
-        report.violations
-    );
-    if let Some(line) = crate::ima::not_covered_line(&report.outcome, ("entry", "entries")) {
-        outln!("ima: {line}");
-    }
-    for b in &report.boot_aggregates {
-        outln!(
-            "ima: boot_aggregate at entry {}: {}:{}",
-            b.entry,
-            b.digest.alg(),
-            b.digest
-        );
-    }
-}
-
-/// The TD quote's details, one human-readable line each.
-fn td_quote_lines(q: &VerifiedQuote, nonce_checked: bool) -> Vec<String> {
-    let mut lines = vec![format!(
-        "quote: TD quote v{} verified: {}",
-        q.version(),
-        q.registers().provenance()
-    )];
-    lines.push(if nonce_checked {
-        format!(
-            "report_data: {} (matches --nonce)",
-            hex::encode(q.report_data())
-        )
-    } else {
-        format!(
-            "report_data: {} (NOT checked: no --nonce given; the quote may be a replay)",
-            hex::encode(q.report_data())
-        )
-    });
-    lines.push(tdx::td_attributes_line(q.td_attributes()));
-    lines.push(match q.tcb_status() {
-        Some(t) => format!("tcb_status: {}", t.status),
-        None => "tcb_status: not evaluated (no --collateral)".to_owned(),
-    });
-    lines
-}
-
-fn print_verdict(v: &AttestationResult) {
-    let lines = match &v.quote {
-        Some(QuoteReport::Tpm(q)) => tpm::quote_lines(q),
-        Some(QuoteReport::Td(q)) => td_quote_lines(q, v.nonce_checked()),
-        Some(QuoteReport::Vtpm(q)) => q
-            .chain
-            .iter()
-            .map(|link| format!("chain: {link}"))
-            .chain(tpm::quote_lines(&q.quote))
-            .collect(),
-        None => Vec::new(),
-    };
-    for line in &lines {
-        outln!("{line}");
-    }
-    outln!(
-        "root: {} ({})",
-        v.root.name(),
-        v.provenance.as_deref().unwrap_or("no register verified")
-    );
-    outln!("verified registers:");
-    for r in &v.registers {
-        outln!("{}", r.register_value());
-    }
-    if let Some(s) = &v.journal {
-        outln!(
-            "journal: {} records, {} covered by {}, {} left over",
-            s.records,
-            s.covered,
-            s.backing,
-            s.left_over
-        );
-    }
-    if let Some(ima) = &v.ima {
-        print_ima(ima);
-    }
-    if let Some(a) = &v.appraisal {
-        for c in &a.checks {
-            outln!("policy: {} pass: {}", c.name, c.detail);
-        }
-        if let Some(r) = &a.runtime {
-            outln!(
-                "policy: ima.runtime_policy pass: {} covered entries allowed, {} not covered \
-                 (not appraised)",
-                r.covered,
-                r.not_covered
-            );
-        }
-    }
-    outln!(
-        "verified: the IMA list replays to the {} values",
-        match v.root {
-            RootKind::Tpm => "quoted PCR",
-            RootKind::Td => "mr_ima value derived from the TD quote's RTMR",
-            RootKind::Vtpm => "vTPM's quoted PCR",
-        }
-    );
-}
-
 /// The evidence named on the command line.
 fn evidence(args: &VerifyArgs) -> Result<Evidence, Failure> {
     let nonce = args.nonce.value()?;
@@ -331,19 +220,21 @@ fn evidence(args: &VerifyArgs) -> Result<Evidence, Failure> {
 /// Run `mr verify`.
 pub fn run(args: VerifyArgs) -> CmdResult {
     let mut evidence = evidence(&args)?;
-    if let Some(policy) = crate::appraise::appraisal_policy(
-        args.policy.as_deref(),
-        args.runtime_policy.as_deref(),
-        args.runtime_policy_key.as_deref(),
-        args.deny_list.as_deref(),
-    )? {
+    if let Some(policy) = mr_policy::AppraisalPolicy::from_files(mr_policy::PolicyFiles {
+        document: args.policy.as_deref(),
+        runtime: args.runtime_policy.as_deref(),
+        runtime_key: args.runtime_policy_key.as_deref(),
+        deny_list: args.deny_list.as_deref(),
+    })
+    .map_err(crate::appraise::malformed)?
+    {
         evidence = evidence.with_policy(policy);
     }
     let result = mr_attest::verify(evidence).map_err(malformed)?;
     if args.output.json {
         print_json(&result.verdict_json());
     } else if result.verified {
-        print_verdict(&result);
+        print_lines(&result.verdict_lines());
     }
     verdict(&result)
 }

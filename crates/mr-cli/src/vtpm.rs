@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use clap::Args;
-use mr_core::{ErrorClass, RegisterValue};
-use mr_vtpm::{AzVtpmEvidence, SnpOptions, TdxOptions, VerifiedHardware, VerifiedVtpm};
+use mr_attest::render;
+use mr_core::ErrorClass;
+use mr_vtpm::{AzVtpmEvidence, SnpOptions, TdxOptions, VerifiedVtpm};
 
 use crate::args::{parse_at, NonceArgs, OutputArgs, TdQuoteArgs, MAX_COLLATERAL_FILE};
-use crate::common::{print_json, read_input, registers_json, CmdResult, Failure};
+use crate::common::{print_json, print_lines, read_input, CmdResult, Failure};
 
 /// Largest evidence JSON read (trustee's are 8-40 KB).
 pub(crate) const MAX_EVIDENCE_FILE: u64 = 1 << 20;
@@ -133,47 +134,9 @@ pub fn run_snp(args: AzSnpArgs) -> CmdResult {
 }
 
 fn print(v: &VerifiedVtpm, json: bool) {
-    let values: Vec<RegisterValue> = v.registers.to_values();
     if json {
-        print_json(&serde_json::json!({
-            "verified": true,
-            "provenance": v.registers.provenance().to_string(),
-            "chain": v.chain,
-            "quote": mr_attest::report::tpm_quote_json(&v.quote),
-            "hardware": mr_attest::report::vtpm_hardware_json(&v.hardware),
-            "registers": registers_json(&values),
-        }));
-        return;
-    }
-    for link in &v.chain {
-        outln!("chain: {link}");
-    }
-    match &v.hardware {
-        VerifiedHardware::Tdx(q) => {
-            if let Some(tcb) = q.tcb_status() {
-                outln!("TD quote TCB status: {}", tcb.status);
-            }
-        }
-        VerifiedHardware::Snp(s) => {
-            let r = &s.report;
-            outln!(
-                "SNP report: policy 0x{:016x}, reported TCB 0x{:016x}, measurement {}",
-                r.policy,
-                r.reported_tcb.raw,
-                hex::encode(r.measurement)
-            );
-        }
-    }
-    if v.quote.nonce_checked() {
-        outln!("nonce: {} (matches --nonce)", hex::encode(v.quote.nonce()));
+        print_json(&render::vtpm_json(v));
     } else {
-        outln!(
-            "nonce: {} (NOT checked: no --nonce given; the quote may be a replay)",
-            hex::encode(v.quote.nonce())
-        );
-    }
-    outln!("verified registers:");
-    for value in &values {
-        outln!("{value}");
+        print_lines(&render::vtpm_lines(v));
     }
 }

@@ -3,6 +3,8 @@
 //! link is broken, 2 for malformed input.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::process::Output;
+
 mod common;
 use common::{code, mr, stderr, stdout, write};
 
@@ -15,6 +17,13 @@ fn data(rel: &str) -> String {
     format!("{DATA}/{rel}")
 }
 
+/// `mr quote verify KIND EVIDENCE --at AT ARGS…`.
+fn quote_verify(kind: &str, evidence: &str, args: &[&str]) -> Output {
+    let mut all = vec!["quote", "verify", kind, evidence, "--at", AT];
+    all.extend_from_slice(args);
+    mr(&all)
+}
+
 fn bundle(dir: &std::path::Path) -> String {
     let mut pem = std::fs::read(data("trustee/amd/milan_ask_ark_asvk.pem")).unwrap();
     pem.extend(std::fs::read(data("trustee/amd/genoa_ask_ark_asvk.pem")).unwrap());
@@ -24,16 +33,7 @@ fn bundle(dir: &std::path::Path) -> String {
 #[test]
 fn az_tdx_vtpm_prints_the_verified_pcrs() {
     let ev = data("trustee/az-tdx-vtpm/evidence-v1.json");
-    let o = mr(&[
-        "quote",
-        "verify",
-        "az-tdx-vtpm",
-        &ev,
-        "--nonce",
-        CHALLENGE,
-        "--at",
-        AT,
-    ]);
+    let o = quote_verify("az-tdx-vtpm", &ev, &["--nonce", CHALLENGE]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
@@ -45,17 +45,7 @@ fn az_tdx_vtpm_prints_the_verified_pcrs() {
     assert_eq!(out.lines().filter(|l| l.starts_with("pcr")).count(), 24);
     assert!(out.contains("chain: TD quote chained to"), "{out}");
 
-    let o = mr(&[
-        "quote",
-        "verify",
-        "az-tdx-vtpm",
-        &ev,
-        "--nonce",
-        CHALLENGE,
-        "--at",
-        AT,
-        "--json",
-    ]);
+    let o = quote_verify("az-tdx-vtpm", &ev, &["--nonce", CHALLENGE, "--json"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(j["verified"], true);
@@ -67,24 +57,14 @@ fn az_tdx_vtpm_prints_the_verified_pcrs() {
 #[test]
 fn az_tdx_vtpm_wrong_nonce_is_1_and_junk_is_2() {
     let ev = data("trustee/az-tdx-vtpm/evidence-v1.json");
-    let o = mr(&[
-        "quote",
-        "verify",
-        "az-tdx-vtpm",
-        &ev,
-        "--nonce",
-        "00",
-        "--at",
-        AT,
-        "--json",
-    ]);
+    let o = quote_verify("az-tdx-vtpm", &ev, &["--nonce", "00", "--json"]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(j["reason"], "wrong_nonce");
 
     let dir = tempfile::tempdir().unwrap();
     let junk = write(dir.path(), "junk.json", b"{\"version\":1}");
-    let o = mr(&["quote", "verify", "az-tdx-vtpm", &junk, "--at", AT]);
+    let o = quote_verify("az-tdx-vtpm", &junk, &[]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
 }
 
@@ -93,18 +73,11 @@ fn az_snp_vtpm_prints_the_verified_pcrs_and_the_report() {
     let dir = tempfile::tempdir().unwrap();
     let ask_ark = bundle(dir.path());
     let ev = data("trustee/az-snp-vtpm/evidence-v1.json");
-    let o = mr(&[
-        "quote",
-        "verify",
+    let o = quote_verify(
         "az-snp-vtpm",
         &ev,
-        "--nonce",
-        CHALLENGE,
-        "--ask-ark",
-        &ask_ark,
-        "--at",
-        AT,
-    ]);
+        &["--nonce", CHALLENGE, "--ask-ark", &ask_ark],
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
@@ -115,19 +88,11 @@ fn az_snp_vtpm_prints_the_verified_pcrs_and_the_report() {
     );
     assert!(out.contains("SNP report: policy"), "{out}");
 
-    let o = mr(&[
-        "quote",
-        "verify",
+    let o = quote_verify(
         "az-snp-vtpm",
         &ev,
-        "--nonce",
-        CHALLENGE,
-        "--ask-ark",
-        &ask_ark,
-        "--at",
-        AT,
-        "--json",
-    ]);
+        &["--nonce", CHALLENGE, "--ask-ark", &ask_ark, "--json"],
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(j["hardware"]["type"], "snp_report");
@@ -143,34 +108,17 @@ fn az_snp_vtpm_without_the_vceks_generation_is_1() {
     let dir = tempfile::tempdir().unwrap();
     let ev = data("trustee/az-snp-vtpm/evidence-v1.json");
     let genoa = data("trustee/amd/genoa_ask_ark_asvk.pem");
-    let o = mr(&[
-        "quote",
-        "verify",
+    let o = quote_verify(
         "az-snp-vtpm",
         &ev,
-        "--nonce",
-        CHALLENGE,
-        "--ask-ark",
-        &genoa,
-        "--at",
-        AT,
-        "--json",
-    ]);
+        &["--nonce", CHALLENGE, "--ask-ark", &genoa, "--json"],
+    );
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(j["reason"], "vcek_chain");
     // A bundle that is no certificate is malformed.
     let junk = write(dir.path(), "junk.pem", b"not a certificate");
-    let o = mr(&[
-        "quote",
-        "verify",
-        "az-snp-vtpm",
-        &ev,
-        "--ask-ark",
-        &junk,
-        "--at",
-        AT,
-    ]);
+    let o = quote_verify("az-snp-vtpm", &ev, &["--ask-ark", &junk]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
 }
 

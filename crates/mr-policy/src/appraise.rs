@@ -141,6 +141,20 @@ pub struct EntryFailure {
     pub reason: FailureReason,
 }
 
+impl serde::Serialize for EntryFailure {
+    /// `entry`, `path`, `template`, `reason` ([`FailureReason::code`]) and `detail` (its text).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde_json::json!({
+            "entry": self.number,
+            "path": self.path,
+            "template": self.template,
+            "reason": self.reason.code(),
+            "detail": self.reason.to_string(),
+        })
+        .serialize(s)
+    }
+}
+
 /// The appraisal of a whole list.
 #[derive(Clone, Debug, Default)]
 pub struct ListAppraisal {
@@ -156,6 +170,46 @@ impl ListAppraisal {
     /// True when every entry is allowed.
     pub fn is_allowed(&self) -> bool {
         self.failed == 0
+    }
+
+    /// Failing entries beyond the reported ones ([`MAX_REPORTED_FAILURES`]).
+    fn unreported(&self) -> u64 {
+        self.failed.saturating_sub(self.failures.len() as u64)
+    }
+
+    /// Human-readable: one line per reported failure (`entry N: PATH (TEMPLATE): REASON`), how
+    /// many more failed, and the count of entries and of those not allowed.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .failures
+            .iter()
+            .map(|f| {
+                format!(
+                    "entry {}: {} ({}): {}",
+                    f.number, f.path, f.template, f.reason
+                )
+            })
+            .collect();
+        if self.unreported() > 0 {
+            lines.push(format!("… and {} more failing entries", self.unreported()));
+        }
+        lines.push(format!(
+            "{} entries, {} not allowed",
+            self.entries, self.failed
+        ));
+        lines
+    }
+
+    /// JSON: `allowed`, `entries`, `failed`, `failures` (each [`EntryFailure`]'s JSON) and
+    /// `failures_truncated`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "allowed": self.is_allowed(),
+            "entries": self.entries,
+            "failed": self.failed,
+            "failures": self.failures,
+            "failures_truncated": self.unreported() > 0,
+        })
     }
 }
 

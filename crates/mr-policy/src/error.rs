@@ -73,6 +73,12 @@ pub enum PolicyError {
     /// The boot log cannot be read for its facts.
     #[error("boot log: {0}")]
     BootLog(String),
+    /// A deny list without a runtime policy (it would apply to nothing).
+    #[error(
+        "a deny list applies with a runtime policy: give --runtime-policy or a policy document \
+         that names one"
+    )]
+    DenyListAlone,
     /// Reading a file failed.
     #[error("{path}: {message}")]
     Io {

@@ -43,9 +43,9 @@ pub use error::PolicyError;
 pub use facts::{BootFacts, SignatureDb, Variable};
 pub use keys::{keyid_v2, ImaKey, KeyError};
 pub use platform::{
-    AppraisalPolicy, Claim, Hex, MaskedValue, RuleCheck, TcbFacts, TcbPolicy, TdAttributesPolicy,
-    TdFacts, TdPolicy, TpmFacts, TpmPolicy, VariablePolicy, MAX_POLICY_DOCUMENT_LEN, MAX_SET_LEN,
-    POLICY_DOCUMENT_VERSION,
+    AppraisalPolicy, Claim, Hex, MaskedValue, PolicyFiles, RuleCheck, TcbFacts, TcbPolicy,
+    TdAttributesPolicy, TdFacts, TdPolicy, TpmFacts, TpmPolicy, VariablePolicy,
+    MAX_POLICY_DOCUMENT_LEN, MAX_SET_LEN, POLICY_DOCUMENT_VERSION,
 };
 pub use policy::{RuntimePolicy, MAX_DIGESTS, MAX_EXCLUDE_LEN, MAX_POLICY_LEN, MAX_REGEX_SIZE};
 

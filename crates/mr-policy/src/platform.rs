@@ -853,6 +853,21 @@ fn document(path: &str, message: String) -> PolicyError {
     }
 }
 
+/// The files an appraisal policy is loaded from ([`AppraisalPolicy::from_files`]); each is
+/// optional.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PolicyFiles<'a> {
+    /// The policy document (`docs/policy.schema.json`).
+    pub document: Option<&'a Path>,
+    /// A keylime runtime policy (JSON, or a DSSE envelope holding one).
+    pub runtime: Option<&'a Path>,
+    /// The key the runtime policy's DSSE envelope is signed with (an envelope is refused
+    /// without it).
+    pub runtime_key: Option<&'a Path>,
+    /// A deny list (one hex digest per line).
+    pub deny_list: Option<&'a Path>,
+}
+
 /// A loaded, validated appraisal policy: platform rules, the runtime policy and the deny list.
 #[derive(Debug, Default)]
 pub struct AppraisalPolicy {
@@ -954,6 +969,31 @@ impl AppraisalPolicy {
         }
         self.runtime = Some(runtime);
         Ok(self)
+    }
+
+    /// The policy of separate files: the document (if any), then a runtime policy (its DSSE
+    /// envelope verified with `runtime_key`) that the document must not already name, then a
+    /// deny list added to the document's; `None` when no file is given. A deny list applies
+    /// with a runtime policy, so one without is an error ([`PolicyError::DenyListAlone`]).
+    pub fn from_files(files: PolicyFiles<'_>) -> Result<Option<AppraisalPolicy>, PolicyError> {
+        if files.document.is_none() && files.runtime.is_none() && files.deny_list.is_none() {
+            return Ok(None);
+        }
+        let mut policy = match files.document {
+            Some(p) => AppraisalPolicy::from_file(p)?,
+            None => AppraisalPolicy::default(),
+        };
+        if let Some(p) = files.runtime {
+            let key = files.runtime_key.map(DsseKey::from_file).transpose()?;
+            policy = policy.with_runtime(RuntimePolicy::from_file(p, key.as_ref())?)?;
+        }
+        if let Some(p) = files.deny_list {
+            policy = policy.with_deny_list(DenyList::from_file(p)?);
+        }
+        if policy.runtime.is_none() && policy.deny_list.is_some() {
+            return Err(PolicyError::DenyListAlone);
+        }
+        Ok(Some(policy))
     }
 
     /// The same policy with `deny` added to its deny list.

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use mr_policy::{
-    pae, AppraisalPolicy, BootFacts, DsseKey, PolicyError, RuntimePolicy, TdFacts, TpmFacts,
-    Variable,
+    pae, AppraisalPolicy, BootFacts, DsseKey, PolicyError, PolicyFiles, RuntimePolicy, TdFacts,
+    TpmFacts, Variable,
 };
 use serde_json::{json, Value};
 
@@ -307,6 +307,46 @@ fn a_document_names_a_signed_runtime_policy_and_its_key() {
     let unsigned = json!({"version": 1, "runtime_policy": "signed.json"});
     std::fs::write(dir.path().join("policy.json"), unsigned.to_string()).unwrap();
     assert!(AppraisalPolicy::from_file(&dir.path().join("policy.json")).is_err());
+}
+
+#[test]
+fn separate_files_make_one_policy_and_a_deny_list_alone_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let deny = dir.path().join("deny.txt");
+    std::fs::write(&deny, format!("{}\n", "ab".repeat(32))).unwrap();
+    let runtime = data().join("runtime.json");
+    assert!(AppraisalPolicy::from_files(PolicyFiles::default())
+        .unwrap()
+        .is_none());
+    let p = AppraisalPolicy::from_files(PolicyFiles {
+        runtime: Some(&runtime),
+        deny_list: Some(&deny),
+        ..PolicyFiles::default()
+    })
+    .unwrap()
+    .unwrap();
+    assert!(p.runtime.is_some() && p.deny_list.is_some());
+    let alone = AppraisalPolicy::from_files(PolicyFiles {
+        deny_list: Some(&deny),
+        ..PolicyFiles::default()
+    });
+    assert!(
+        matches!(alone, Err(PolicyError::DenyListAlone)),
+        "{alone:?}"
+    );
+    // A document that names a runtime policy and a second one given separately: refused.
+    let doc = json!({"version": 1, "runtime_policy": runtime.display().to_string()});
+    let doc_path = dir.path().join("policy.json");
+    std::fs::write(&doc_path, doc.to_string()).unwrap();
+    let twice = AppraisalPolicy::from_files(PolicyFiles {
+        document: Some(&doc_path),
+        runtime: Some(&runtime),
+        ..PolicyFiles::default()
+    });
+    assert!(
+        matches!(twice, Err(PolicyError::Document { .. })),
+        "{twice:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

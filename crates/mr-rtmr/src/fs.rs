@@ -5,7 +5,8 @@
 //!
 //! - the real kernel files ([`RealFs`] rooted at `/`, see [`RealFs::system`] behind the `device`
 //!   feature),
-//! - a temporary directory laid out like sysfs / configfs ([`RealFs`] rooted there), and
+//! - a temporary directory laid out like sysfs / configfs ([`RealFs`] rooted there, or
+//!   [`SimulatedSysfsDir`], which extends RTMR files as the kernel does), and
 //! - the simulated TD (`sim::SimTd`, feature `sim`), an in-memory [`Fs`] that reacts like the
 //!   kernel.
 //!
@@ -17,6 +18,9 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::rtmr::TDX_MR_SIZE;
 
 /// The operations mr-rtmr needs from sysfs and configfs. Implementations must be usable from
 /// several threads.
@@ -128,6 +132,66 @@ impl Fs for RealFs {
 
     fn rmdir(&self, path: &str) -> io::Result<()> {
         std::fs::remove_dir(self.resolve(path)?)
+    }
+}
+
+/// A simulated TD's sysfs in a plain directory (`mr agent ima --simulated-td`, for tests and
+/// demos across processes): reads and writes go to the files below `root`
+/// ([`RealFs`]), except that a 48-byte write to `…/rtmrN:sha384` extends the file's value
+/// (`SHA-384(old || data)`) as the kernel's tsm-mr does, instead of overwriting it. Any other
+/// write length to an RTMR file fails with `EINVAL`, as the kernel's does.
+#[derive(Debug)]
+pub struct SimulatedSysfsDir {
+    real: RealFs,
+    extend_lock: Mutex<()>,
+}
+
+impl SimulatedSysfsDir {
+    /// The simulated TD whose files are below `root`.
+    pub fn new(root: PathBuf) -> SimulatedSysfsDir {
+        SimulatedSysfsDir {
+            real: RealFs::new(root),
+            extend_lock: Mutex::new(()),
+        }
+    }
+}
+
+impl Fs for SimulatedSysfsDir {
+    fn read(&self, path: &str, max_len: usize) -> io::Result<Vec<u8>> {
+        self.real.read(path, max_len)
+    }
+
+    fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        let is_rtmr = path
+            .rsplit('/')
+            .next()
+            .is_some_and(|f| f.starts_with("rtmr") && f.ends_with(":sha384"));
+        if !is_rtmr {
+            return self.real.write(path, data);
+        }
+        if data.len() != TDX_MR_SIZE {
+            return Err(Errno::Einval.to_io_error());
+        }
+        let _guard = self.extend_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self.real.read(path, TDX_MR_SIZE)?;
+        if old.len() != TDX_MR_SIZE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{path} holds {} bytes, not 48", old.len()),
+            ));
+        }
+        let mut both = old;
+        both.extend_from_slice(data);
+        let new = mr_core::HashAlg::Sha384.hash(&both);
+        self.real.write(path, new.as_bytes())
+    }
+
+    fn mkdir(&self, path: &str) -> io::Result<()> {
+        self.real.mkdir(path)
+    }
+
+    fn rmdir(&self, path: &str) -> io::Result<()> {
+        self.real.rmdir(path)
     }
 }
 
@@ -306,6 +370,31 @@ mod tests {
             assert_eq!(Errno::of(&e.to_io_error()), Some(e));
         }
         assert_eq!(Errno::from_raw(4242), None);
+    }
+
+    #[test]
+    fn simulated_sysfs_dir_extends_rtmr_files_and_writes_others() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let root = dir.path().join("m");
+        std::fs::create_dir(&root).expect("mkdir");
+        std::fs::write(root.join("rtmr3:sha384"), [0u8; TDX_MR_SIZE]).expect("write");
+        let fs = SimulatedSysfsDir::new(dir.path().to_path_buf());
+        let data = [0x11u8; TDX_MR_SIZE];
+        fs.write("m/rtmr3:sha384", &data).expect("extend");
+        let mut both = vec![0u8; TDX_MR_SIZE];
+        both.extend_from_slice(&data);
+        let want = mr_core::HashAlg::Sha384.hash(&both);
+        assert_eq!(
+            fs.read("m/rtmr3:sha384", TDX_MR_SIZE).expect("read"),
+            want.as_bytes()
+        );
+        let short = fs
+            .write("m/rtmr3:sha384", &[1, 2, 3])
+            .expect_err("a short extend");
+        assert_eq!(Errno::of(&short), Some(Errno::Einval));
+        std::fs::write(root.join("other"), b"x").expect("write");
+        fs.write("m/other", b"y").expect("plain write");
+        assert_eq!(fs.read("m/other", 8).expect("read"), b"y");
     }
 
     #[test]

@@ -6,9 +6,13 @@
 //!   fixed signed quote the hostile-input tests, the fuzz target and the benchmark start from;
 //! - [`td`]: simulated TD quotes (`mr_rtmr::sim`, enabled here): one test signer per process,
 //!   measurements, quote and root files, [`td::SignedTdQuotes`] in every format;
+//! - [`example`]: the example evidence the repository ships (`examples/`) and the one-byte
+//!   edit of an IMA list the rejection tests make;
 //! - [`journal`]: a valid `mr_ima` journal over RTMR3 with its backing and virtual values;
 //! - [`vtpm`]: Azure-style vTPM evidence (runtime data, HCL report, trustee's JSON) around a
-//!   simulated TD.
+//!   simulated TD;
+//! - `demo` (feature `swtpm`): the scenario of `mr demo`, one IMA list measured into a real
+//!   swtpm's PCR 10 and a simulated TD's `mr_ima`, and the quotes of both roots.
 //!
 //! A dev-dependency on this crate also turns on the test-support features of the production
 //! crates for the test build: `mr-core/testing` (`mr_core::log::ima::builder`, the IMA list
@@ -22,6 +26,9 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::expect_used, clippy::panic)]
 
+#[cfg(feature = "swtpm")]
+pub mod demo;
+pub mod example;
 pub mod journal;
 pub mod td;
 pub mod tpm;
