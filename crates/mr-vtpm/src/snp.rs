@@ -265,6 +265,19 @@ impl SnpReport {
     pub fn debug_allowed(&self) -> bool {
         self.policy & POLICY_DEBUG != 0
     }
+
+    /// The guest rules every SNP vTPM root applies once the report's signature verified: the
+    /// report comes from VMPL 0 (the paravisor, which owns the vTPM), and the guest policy does
+    /// not allow debugging unless the caller opted in (`allow_debug`).
+    pub fn check_guest(&self, allow_debug: bool) -> Result<(), Error> {
+        if self.vmpl != 0 {
+            return Err(Error::SnpVmpl(self.vmpl));
+        }
+        if self.debug_allowed() && !allow_debug {
+            return Err(Error::SnpDebug(self.policy));
+        }
+        Ok(())
+    }
 }
 
 /// The VCEK's P-384 key, checked against the report's chip id and reported TCB (the VCEK is

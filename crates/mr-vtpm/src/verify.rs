@@ -176,12 +176,7 @@ pub fn verify_az_snp_vtpm(
         .unwrap_or(0);
     let vcek_chain = snp::verify_vcek_chain(vcek, &options.ask_ark, at)?;
     let report = snp::verify_report_signature(hcl.hw_report(), vcek)?;
-    if report.vmpl != 0 {
-        return Err(Error::SnpVmpl(report.vmpl));
-    }
-    if report.debug_allowed() && !options.allow_debug {
-        return Err(Error::SnpDebug(report.policy));
-    }
+    report.check_guest(options.allow_debug)?;
     let root = vcek_chain.root_description();
     let hardware =
         format!("Azure HCL runtime data bound to an SNP report by a VCEK chained to {root}");

@@ -453,3 +453,41 @@ fn evidence_json_that_is_not_evidence_is_malformed() {
         assert_eq!(e.class(), ErrorClass::Malformed, "{e}");
     }
 }
+
+/// The guest rules of the SNP root, on trustee's real SNP report with one field changed (the
+/// project has no SNP signer, so the changed report is checked after parsing, as
+/// `verify_az_snp_vtpm` checks it once the signature verified): a report whose guest policy
+/// allows debugging is refused unless the caller opts in, and one from a VMPL other than 0 is
+/// refused whatever the options.
+#[test]
+fn snp_guest_policy_allowing_debug_is_refused_unless_allowed_and_vmpl_must_be_0() {
+    let ev = evidence("trustee/az-snp-vtpm/evidence-v1.json");
+    let hcl = HclReport::parse(&ev.hcl_report).unwrap();
+    let real = hcl.hw_report().to_vec();
+    let report = snp::SnpReport::parse(&real).unwrap();
+    assert!(!report.debug_allowed());
+    assert!(report.check_guest(false).is_ok());
+
+    // policy: bytes 8..16, little endian; bit 19 allows debugging.
+    let mut debug = real.clone();
+    let policy = u64::from_le_bytes(debug[8..16].try_into().unwrap()) | snp::POLICY_DEBUG;
+    debug[8..16].copy_from_slice(&policy.to_le_bytes());
+    let report = snp::SnpReport::parse(&debug).unwrap();
+    assert!(report.debug_allowed());
+    assert_eq!(
+        rejected(report.check_guest(false).unwrap_err()),
+        "snp_debug"
+    );
+    assert!(report.check_guest(true).is_ok());
+
+    // vmpl: bytes 0x30..0x34, little endian.
+    let mut vmpl = real;
+    vmpl[0x30..0x34].copy_from_slice(&1u32.to_le_bytes());
+    let report = snp::SnpReport::parse(&vmpl).unwrap();
+    for allow_debug in [false, true] {
+        assert_eq!(
+            rejected(report.check_guest(allow_debug).unwrap_err()),
+            "snp_vmpl"
+        );
+    }
+}
