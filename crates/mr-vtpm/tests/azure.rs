@@ -491,3 +491,48 @@ fn snp_guest_policy_allowing_debug_is_refused_unless_allowed_and_vmpl_must_be_0(
         );
     }
 }
+
+/// The report layout's version rules (AMD SEV-SNP firmware ABI, ATTESTATION_REPORT): versions
+/// before 2 are refused, 2 is read, and from version 3 on the CPUID family, model and stepping
+/// at 0x188..0x18B are reported (zero for version 2, where those bytes are reserved).
+#[test]
+fn snp_report_versions_before_2_are_refused_and_cpuid_is_read_from_version_3() {
+    let ev = evidence("trustee/az-snp-vtpm/evidence-v1.json");
+    let hcl = HclReport::parse(&ev.hcl_report).unwrap();
+    let mut report = hcl.hw_report().to_vec();
+    report[0x188..0x18B].copy_from_slice(&[0x19, 0x11, 0x01]);
+    let with_version = |v: u32| {
+        let mut r = report.clone();
+        r[0..4].copy_from_slice(&v.to_le_bytes());
+        snp::SnpReport::parse(&r)
+    };
+    for v in [0, 1] {
+        assert!(
+            matches!(with_version(v), Err(Error::Parse(_))),
+            "version {v}"
+        );
+    }
+    let v2 = with_version(2).unwrap();
+    assert_eq!(
+        (v2.cpuid_family, v2.cpuid_model, v2.cpuid_stepping),
+        (0, 0, 0)
+    );
+    for v in [3, 5] {
+        let r = with_version(v).unwrap();
+        assert_eq!(
+            (r.cpuid_family, r.cpuid_model, r.cpuid_stepping),
+            (0x19, 0x11, 0x01),
+            "version {v}"
+        );
+    }
+}
+
+/// The guest policy bits mr names are those of the SEV-SNP firmware ABI (guest policy
+/// structure: SMT bit 16, MIGRATE_MA bit 18, DEBUG bit 19, SINGLE_SOCKET bit 20).
+#[test]
+fn snp_guest_policy_bits_are_the_abis() {
+    assert_eq!(snp::POLICY_SMT, 0x1_0000);
+    assert_eq!(snp::POLICY_MIGRATE_MA, 0x4_0000);
+    assert_eq!(snp::POLICY_DEBUG, 0x8_0000);
+    assert_eq!(snp::POLICY_SINGLE_SOCKET, 0x10_0000);
+}
