@@ -536,3 +536,58 @@ fn snp_guest_policy_bits_are_the_abis() {
     assert_eq!(snp::POLICY_DEBUG, 0x8_0000);
     assert_eq!(snp::POLICY_SINGLE_SOCKET, 0x10_0000);
 }
+
+/// The TDREPORT inside azure-cvm-tooling's TDX HCL report carries REPORTDATA = SHA-256 of the
+/// runtime data followed by 32 zero bytes (the binding the TD quote repeats); an SNP HCL report
+/// has no TDREPORT. The report types print as their names.
+#[test]
+fn the_td_report_data_of_a_tdx_hcl_report_binds_its_runtime_data() {
+    use sha2::{Digest as _, Sha256};
+    let tdx = read("azure-cvm-tooling/hcl-report-tdx.bin");
+    let hcl = HclReport::parse(&tdx).unwrap();
+    let rd = hcl
+        .td_report_data()
+        .expect("a TDX HCL report has a TDREPORT");
+    assert_eq!(rd[..32], Sha256::digest(hcl.runtime_data())[..]);
+    assert_eq!(rd[32..], [0u8; 32]);
+    let snp = read("azure-cvm-tooling/hcl-report-snp.bin");
+    assert_eq!(HclReport::parse(&snp).unwrap().td_report_data(), None);
+    assert_eq!(
+        (HwReportType::Tdx.to_string(), HwReportType::Snp.to_string()),
+        ("TDX".to_owned(), "SNP".to_owned())
+    );
+}
+
+/// At most `MAX_PCR_VALUES` PCR values are read from evidence JSON: that many are accepted,
+/// one more is refused before anything is decoded.
+#[test]
+fn evidence_with_more_pcr_values_than_the_bound_is_refused() {
+    let text = read("trustee/az-tdx-vtpm/evidence-v1.json");
+    let with_pcrs = |n: usize| {
+        let mut v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        let first = v["tpm_quote"]["pcrs"][0].clone();
+        v["tpm_quote"]["pcrs"] = serde_json::Value::Array(vec![first; n]);
+        AzVtpmEvidence::from_trustee_json(&serde_json::to_vec(&v).unwrap())
+    };
+    let ok = with_pcrs(mr_vtpm::evidence::MAX_PCR_VALUES).unwrap();
+    assert_eq!(ok.tpm_quote.pcrs.len(), mr_vtpm::evidence::MAX_PCR_VALUES);
+    let e = with_pcrs(mr_vtpm::evidence::MAX_PCR_VALUES + 1).unwrap_err();
+    assert!(e.to_string().contains("more than"), "{e}");
+}
+
+/// A runtime-data key without a modulus or without an exponent is refused as such.
+#[test]
+fn a_runtime_key_without_n_or_e_is_refused() {
+    let bytes = read("azure-cvm-tooling/hcl-report-tdx.bin");
+    let hcl = HclReport::parse(&bytes).unwrap();
+    let rd = hcl.parse_runtime_data().unwrap();
+    let key = rd.key("HCLAkPub").unwrap().clone();
+    let mut no_n = key.clone();
+    no_n.n.clear();
+    let mut no_e = key;
+    no_e.e.clear();
+    for k in [no_n, no_e] {
+        let e = k.to_ak().unwrap_err();
+        assert!(e.to_string().contains("without n or e"), "{e}");
+    }
+}
