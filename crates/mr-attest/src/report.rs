@@ -5,7 +5,6 @@
 use mr_core::log::ima::ImaReplayReport;
 use mr_core::log::tcg::ccel::CcelTable;
 use mr_core::log::tcg::{IncompleteBank, LogEnd, LogFormat, TcgReplayReport};
-use mr_core::replay::ReplayOutcome;
 use mr_core::{Digest, MrId, Provenance, RegisterValue, VerifiedRegisters};
 use mr_rtmr::quote::{TdAttributes, VerifiedQuote};
 use mr_tpm::SignedQuote;
@@ -167,38 +166,7 @@ pub fn add_td_attributes_json(j: &mut serde_json::Value, a: TdAttributes) {
     j["debug_td"] = serde_json::Value::Bool(a.is_debug());
 }
 
-/// JSON list of register values: `[{"id": "pcr10", "alg": "sha256", "value": "<hex>"}]`.
-pub fn registers_json<'a>(
-    values: impl IntoIterator<Item = &'a RegisterValue>,
-) -> serde_json::Value {
-    serde_json::Value::Array(
-        values
-            .into_iter()
-            .map(|v| {
-                serde_json::json!({
-                    "id": v.id.to_string(),
-                    "alg": v.value.alg().name(),
-                    "value": v.value.to_hex(),
-                })
-            })
-            .collect(),
-    )
-}
-
-/// JSON of the entries (or events) no verified value covers: `{"entries": N, "first":
-/// {"entry": E, "id": "pcr11"}}`, `null` for a replay without verified values.
-pub fn not_covered_json(o: &ReplayOutcome) -> serde_json::Value {
-    match &o.coverage {
-        None => serde_json::Value::Null,
-        Some(c) => serde_json::json!({
-            "entries": c.not_covered,
-            "first": c.first_not_covered.as_ref().map(|f| serde_json::json!({
-                "entry": f.entry,
-                "id": f.register.to_string(),
-            })),
-        }),
-    }
-}
+pub use mr_core::register::registers_json;
 
 /// A register value a root vouches for, with where it comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -315,7 +283,7 @@ pub fn tcg_replay_json(r: &TcgReplayReport, table: Option<&CcelTable>) -> serde_
         "startup_locality": r.startup_locality,
         "registers": registers_json(&r.outcome.registers),
         "covered": r.outcome.covered,
-        "not_covered": not_covered_json(&r.outcome),
+        "not_covered": r.outcome.not_covered_json(),
         "incomplete": incomplete_json(&r.incomplete),
         "ccel_table": table.map(|t| serde_json::json!({
             "cc_type": t.cc_type.0,
@@ -367,7 +335,7 @@ impl ImaReport {
         serde_json::json!({
             "entries": r.entries,
             "covered": r.outcome.covered_entries().unwrap_or(0),
-            "not_covered": not_covered_json(&r.outcome),
+            "not_covered": r.outcome.not_covered_json(),
             "left_over": r.outcome.left_over(),
             "violations": r.violations,
             "boot_aggregates": r.boot_aggregates.iter().map(|b| serde_json::json!({

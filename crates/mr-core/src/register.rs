@@ -442,6 +442,25 @@ impl VerifiedRegisters {
     }
 }
 
+/// JSON list of register values: `[{"id": "pcr10", "alg": "sha256", "value": "<hex>"}]` (the
+/// form every report of mr uses, docs/cli.md).
+pub fn registers_json<'a>(
+    values: impl IntoIterator<Item = &'a RegisterValue>,
+) -> serde_json::Value {
+    serde_json::Value::Array(
+        values
+            .into_iter()
+            .map(|v| {
+                serde_json::json!({
+                    "id": v.id.to_string(),
+                    "alg": v.value.alg().name(),
+                    "value": v.value.to_hex(),
+                })
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {

@@ -165,6 +165,21 @@ impl ReplayOutcome {
                 .unwrap_or_default()
         ))
     }
+
+    /// JSON of the entries (or events) no verified value covers: `{"entries": N, "first":
+    /// {"entry": E, "id": "pcr11"}}`, `null` for a replay without verified values.
+    pub fn not_covered_json(&self) -> serde_json::Value {
+        match &self.coverage {
+            None => serde_json::Value::Null,
+            Some(c) => serde_json::json!({
+                "entries": c.not_covered,
+                "first": c.first_not_covered.as_ref().map(|f| serde_json::json!({
+                    "entry": f.entry,
+                    "id": f.register.to_string(),
+                })),
+            }),
+        }
+    }
 }
 
 /// Covered and not-covered entries before a prefix length, recorded when a verified value is

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::register::RegisterValue;
+use crate::register::registers_json;
 
 use super::checkpoint::Verification;
 use super::replay::{DigestMode, ImaReplayReport};
@@ -17,24 +17,6 @@ pub(crate) fn mode_name(m: DigestMode) -> &'static str {
         DigestMode::PaddedSha1 => "padded-sha1",
         DigestMode::Auto => "auto",
     }
-}
-
-/// JSON list of register values: `[{"id": "pcr10", "alg": "sha256", "value": "<hex>"}]`.
-pub(crate) fn registers_json<'a>(
-    values: impl IntoIterator<Item = &'a RegisterValue>,
-) -> serde_json::Value {
-    serde_json::Value::Array(
-        values
-            .into_iter()
-            .map(|v| {
-                serde_json::json!({
-                    "id": v.id.to_string(),
-                    "alg": v.value.alg().name(),
-                    "value": v.value.to_hex(),
-                })
-            })
-            .collect(),
-    )
 }
 
 impl ImaReplayReport {
@@ -56,23 +38,13 @@ impl ImaReplayReport {
                 })
             })
             .collect();
-        let not_covered = match &self.outcome.coverage {
-            None => serde_json::Value::Null,
-            Some(c) => serde_json::json!({
-                "entries": c.not_covered,
-                "first": c.first_not_covered.as_ref().map(|f| serde_json::json!({
-                    "entry": f.entry,
-                    "id": f.register.to_string(),
-                })),
-            }),
-        };
         let kexec: Vec<String> = self.kexec.findings.iter().map(|f| f.to_string()).collect();
         serde_json::json!({
             "registers": registers_json(&self.outcome.registers),
             "entries": self.entries,
             "verified": checked.then_some(true),
             "covered": self.outcome.covered_entries(),
-            "not_covered": not_covered,
+            "not_covered": self.outcome.not_covered_json(),
             "left_over": self.outcome.covered.map(|_| self.outcome.left_over()),
             "violations": self.violations,
             "boot_aggregates": boot,
