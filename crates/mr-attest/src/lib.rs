@@ -38,6 +38,7 @@ pub mod error;
 pub mod evidence;
 pub mod render;
 pub mod report;
+pub mod shards;
 pub mod verify;
 
 pub use appraisal::{AppraisalReport, RuntimeAppraisal};
@@ -52,6 +53,7 @@ pub use report::{
     AttestationResult, BootLogReport, DirectReport, ImaReport, JournalReport, QuoteReport,
     RootKind, RuleOutcome, RuleStatus, VerifiedRegister,
 };
+pub use shards::{verify_manifest_file, AnchorError, FileError, ManifestDir};
 pub use verify::{
     check_boot_aggregate, replay_ccel_then_ima, verify, BootAggregateCheck, DirectReplay, MR_IMA,
 };

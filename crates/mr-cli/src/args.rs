@@ -8,19 +8,18 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
+use mr_attest::shards::{pcr_values, MAX_REGISTER_FILE, MAX_TPM_QUOTE_FILE};
 use mr_attest::{TdQuoteEvidence, TpmQuoteEvidence};
-use mr_core::{ExpectedRegisters, MrId, RegisterValue};
+use mr_core::{ExpectedRegisters, RegisterValue};
 use mr_rtmr::quote::{self, Collateral, VerifyOptions};
 use mr_tpm::public::MAX_KEY_FILE_SIZE;
 
-use crate::common::{expected_values, read_input, Failure};
+use crate::common::{expected_values, file_failure, read_input, Failure};
 
 /// Largest TD quote file accepted (hex text doubles a quote's size; real quotes are ~5-10 KiB).
 pub const MAX_TD_QUOTE_FILE: u64 = 4 << 20;
 /// Largest collateral or root certificate file accepted.
 pub const MAX_COLLATERAL_FILE: u64 = 4 << 20;
-/// Largest TPM attestation or signature file read (the parsers bound the structures far below).
-pub const MAX_TPM_QUOTE_FILE: u64 = 64 * 1024;
 
 /// `--json`.
 #[derive(Args, Clone, Copy, Debug)]
@@ -257,23 +256,9 @@ impl TpmQuoteArgs {
     }
 }
 
-/// The PCR values of a `--pcrs` file.
+/// The PCR values of a `--pcrs` file ([`mr_attest::shards::pcr_values`]).
 pub fn pcr_file(path: &Path) -> Result<Vec<RegisterValue>, Failure> {
-    let values = expected_values(&[], &[path.to_path_buf()])?;
-    let mut out = Vec::new();
-    for (id, value) in values.iter().flat_map(ExpectedRegisters::iter) {
-        if !matches!(id, MrId::Pcr(_)) {
-            return Err(Failure::Malformed(format!(
-                "{}: {id} is not a PCR",
-                path.display()
-            )));
-        }
-        out.push(RegisterValue {
-            id: id.clone(),
-            value: *value,
-        });
-    }
-    Ok(out)
+    pcr_values(&read_input(path, MAX_REGISTER_FILE)?, path).map_err(file_failure)
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@ use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
+use mr_attest::shards::{register_values, MAX_REGISTER_FILE};
+use mr_attest::FileError;
 use mr_core::{Error, ErrorClass, ExpectedRegisters, RegisterValue};
 
 /// How a command ended, mapped to an exit code by [`exit`].
@@ -90,8 +92,8 @@ pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>, Failure> {
     Ok(buf)
 }
 
-/// Parse `ID:ALG:HEX` values from `--expect` and from `--expect-file` files (one per line; blank
-/// lines and `#` comments ignored) into asserted values.
+/// The values of `--expect` and of `--expect-file` files (`ID:ALG:HEX`, read with
+/// [`mr_core::register::parse_register_lines`]) as asserted values, `None` when none was given.
 pub fn expected_values(
     expect: &[String],
     files: &[std::path::PathBuf],
@@ -104,18 +106,7 @@ pub fn expected_values(
         );
     }
     for f in files {
-        let text = read_input(f, 1 << 20)?;
-        let text = String::from_utf8(text)
-            .map_err(|_| Failure::Malformed(format!("{} is not UTF-8", f.display())))?;
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            values.push(line.parse().map_err(|e: Error| {
-                Failure::Malformed(format!("{} line {}: {e}", f.display(), n + 1))
-            })?);
-        }
+        values.extend(register_file(f)?);
     }
     if values.is_empty() {
         return Ok(None);
@@ -123,8 +114,17 @@ pub fn expected_values(
     Ok(Some(ExpectedRegisters::from_values(values)?))
 }
 
+/// The register values of the file `path` (`ID:ALG:HEX` lines, [`mr_attest::shards::register_values`]).
+fn register_file(path: &Path) -> Result<Vec<RegisterValue>, Failure> {
+    register_values(&read_input(path, MAX_REGISTER_FILE)?, path).map_err(file_failure)
+}
+
+/// A file of evidence that cannot be used, with its class.
+pub fn file_failure(e: FileError) -> Failure {
+    Failure::classed(e.class(), e.to_string())
+}
+
 pub use mr_attest::error::rejection_details as rejection_json;
-pub use mr_attest::report::registers_json;
 
 /// Print lines of text (a result's [`mr_attest::render`] form) on stdout.
 pub fn print_lines(lines: &[String]) {

@@ -65,7 +65,7 @@ fn outcome_json(v: &AttestationResult) -> serde_json::Value {
                 "violations": ima.replay.violations,
                 "against": ima.against,
                 "provenance": v.provenance,
-                "registers": crate::common::registers_json(&v.register_values()),
+                "registers": mr_core::register::registers_json(&v.register_values()),
                 "journal_records": v.journal.as_ref().map(|j| j.records),
                 "reason": serde_json::Value::Null,
             })

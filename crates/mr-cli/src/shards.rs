@@ -16,19 +16,18 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use mr_core::log::ima::checkpoint::MAX_CHECKPOINT_LEN;
 use mr_core::log::ima::extend::DEFAULT_NEVER_EXTENDED_BUDGET;
-use mr_core::log::ima::shards::{
-    verify_manifest, AnchorSpec, ShardManifest, ShardSource, MAX_MANIFEST_LEN,
-};
 use mr_core::log::ima::{
     resume, Anchor, Checkpoint, CheckpointKey, ImaOptions, ImaReplayConfig, ResumeFrom,
 };
-use mr_core::{Error, ExpectedRegisters, Reference, VerifiedRegisters};
+use mr_attest::shards::MAX_TPM_QUOTE_FILE;
+use mr_attest::{AnchorError, TpmQuoteEvidence};
+use mr_core::{ExpectedRegisters, Reference};
 use mr_tpm::public::MAX_KEY_FILE_SIZE;
-use mr_tpm::{verify_quote_signature, AkPublic};
 
+use crate::args::pcr_file;
 use crate::common::{
-    expected_values, ima_input, parse_nonce, print_json, read_input, rejection_json, CmdResult,
-    Failure,
+    expected_values, file_failure, ima_input, parse_nonce, print_json, read_input, rejection_json,
+    CmdResult, Failure,
 };
 
 /// Checkpoint, quote-anchor and extend-failure options of `mr ima replay`.
@@ -89,10 +88,6 @@ impl HistoryArgs {
     }
 }
 
-fn core_failure(e: Error) -> Failure {
-    e.into()
-}
-
 /// The key `--checkpoint-key` names (created by the first `--save-checkpoint`), or the usage
 /// error for `what` without one.
 fn required_key(path: Option<&Path>, what: &str, create: bool) -> Result<CheckpointKey, Failure> {
@@ -107,7 +102,8 @@ fn required_key(path: Option<&Path>, what: &str, create: bool) -> Result<Checkpo
     Ok(key?)
 }
 
-/// Verify a TPM quote's signature, nonce and PCR values into an anchor with its counters.
+/// The TPM quote of `--tpm-attest/--tpm-sig/--ak/--pcrs/--nonce` verified into an anchor
+/// ([`mr_attest::TpmQuoteEvidence::anchor`]).
 fn tpm_anchor(
     attest: &Path,
     sig: &Path,
@@ -115,19 +111,17 @@ fn tpm_anchor(
     pcrs: &Path,
     nonce: &[u8],
 ) -> Result<Anchor, Failure> {
-    let attest = read_input(attest, crate::tpm::MAX_QUOTE_FILE)?;
-    let sig = read_input(sig, crate::tpm::MAX_QUOTE_FILE)?;
-    let ak_bytes = read_input(ak, MAX_KEY_FILE_SIZE as u64)?;
-    let key = AkPublic::detect(&ak_bytes)
-        .map_err(|e| Failure::Malformed(format!("{}: {e}", ak.display())))?;
-    let values = crate::tpm::pcr_file(pcrs)?;
-    let signed = verify_quote_signature(&attest, &sig, &key, Some(nonce))
-        .map_err(|e| crate::tpm::failure(&e))?;
-    let verified = signed
-        .verify_pcrs(&values)
-        .map_err(|e| crate::tpm::failure(&e))?;
-    let ci = signed.clock_info();
-    Anchor::tpm(verified, ci.reset_count, ci.restart_count).map_err(core_failure)
+    let quote = TpmQuoteEvidence::new(
+        read_input(attest, MAX_TPM_QUOTE_FILE)?,
+        read_input(sig, MAX_TPM_QUOTE_FILE)?,
+        read_input(ak, MAX_KEY_FILE_SIZE as u64)?,
+    )
+    .with_nonce(nonce)
+    .with_pcrs(pcr_file(pcrs)?);
+    quote.anchor().map_err(|e| match e {
+        AnchorError::Ak(e) => Failure::Malformed(format!("{}: {e}", ak.display())),
+        e => Failure::classed(e.class(), e.to_string()),
+    })
 }
 
 /// The anchor of `mr ima replay` with history options: a verified TPM quote or asserted values.
@@ -294,97 +288,22 @@ pub fn run(command: ShardsCommand) -> CmdResult {
     }
 }
 
-/// Files relative to the manifest; TPM quotes verified with mr-tpm. The first CLI-level failure
-/// (unreadable file, bad quote) is kept to report it as such.
-struct FileSource {
-    base: PathBuf,
-    failure: Option<Failure>,
-}
-
-impl FileSource {
-    fn fail(&mut self, f: Failure) -> Error {
-        let msg = match &f {
-            Failure::Rejected(m) | Failure::Malformed(m) => m.clone(),
-        };
-        if self.failure.is_none() {
-            self.failure = Some(f);
-        }
-        Error::Io(std::io::Error::other(msg))
-    }
-}
-
-impl ShardSource for FileSource {
-    type Values = VerifiedRegisters;
-
-    fn read(&mut self, path: &str) -> Result<Vec<u8>, Error> {
-        read_input(&self.base.join(path), MAX_CHECKPOINT_LEN as u64).map_err(|f| self.fail(f))
-    }
-
-    fn open_list(&mut self, path: &str) -> Result<Box<dyn std::io::BufRead + '_>, Error> {
-        crate::common::open_input(&self.base.join(path)).map_err(|f| self.fail(f))
-    }
-
-    fn quote(&mut self, spec: &AnchorSpec) -> Result<Anchor, Error> {
-        match spec {
-            AnchorSpec::TpmQuote {
-                attest,
-                sig,
-                ak,
-                nonce,
-                pcrs,
-            } => {
-                let b = &self.base;
-                let r = parse_nonce(nonce).and_then(|n| {
-                    tpm_anchor(&b.join(attest), &b.join(sig), &b.join(ak), &b.join(pcrs), &n)
-                });
-                r.map_err(|f| {
-                    let f = match f {
-                        Failure::Rejected(m) => Failure::Rejected(format!("quote {attest}: {m}")),
-                        Failure::Malformed(m) => Failure::Malformed(format!("quote {attest}: {m}")),
-                    };
-                    self.fail(f)
-                })
-            }
-            AnchorSpec::TdQuote { quote, .. } => Err(self.fail(Failure::Malformed(format!(
-                "{quote}: TD quote anchors in shard manifests are not supported yet (use TPM quotes or a checkpoint)"
-            )))),
-            _ => Err(self.fail(Failure::Malformed("not a quote anchor".into()))),
-        }
-    }
-}
-
 fn verify(args: ShardsVerifyArgs) -> CmdResult {
-    let text = read_input(&args.manifest, MAX_MANIFEST_LEN as u64)?;
-    let manifest = ShardManifest::from_json(&text).map_err(core_failure)?;
-    drop(text);
     let key = args
         .checkpoint_key
         .as_deref()
         .map(CheckpointKey::read_file)
         .transpose()?;
-    let base = args
-        .manifest
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let mut source = FileSource {
-        base,
-        failure: None,
-    };
     let cfg = ImaOptions::default()
         .with_replay(ImaReplayConfig::default().with_no_tpm_allowed(args.allow_no_tpm))
         .with_tpm_resume_allowed(args.allow_tpm_resume);
-    let report = match verify_manifest(&manifest, &mut source, &cfg, key.as_ref()) {
+    let report = match mr_attest::verify_manifest_file(&args.manifest, &cfg, key.as_ref()) {
         Ok(r) => r.into_report(),
         Err(e) => {
-            let failure = source.failure.take().unwrap_or_else(|| e.into());
             if args.json {
-                let reason = match &failure {
-                    Failure::Rejected(m) | Failure::Malformed(m) => m.clone(),
-                };
-                print_json(&serde_json::json!({"verified": false, "reason": reason}));
+                print_json(&serde_json::json!({"verified": false, "reason": e.to_string()}));
             }
-            return Err(failure);
+            return Err(file_failure(e));
         }
     };
     if args.json {

@@ -4,11 +4,8 @@ use clap::Args;
 use mr_attest::Evidence;
 
 use crate::args::{NonceArgs, OutputArgs, TpmQuoteArgs};
-use crate::common::{print_json, print_lines, CmdResult, Failure};
+use crate::common::{print_json, print_lines, CmdResult};
 use crate::verify::{malformed, verdict};
-
-/// The `--pcrs` parser and file bound, for `mr ima replay --tpm-attest` (shards.rs).
-pub(crate) use crate::args::{pcr_file, MAX_TPM_QUOTE_FILE as MAX_QUOTE_FILE};
 
 /// Arguments of `mr quote verify tpm`.
 #[derive(Args)]
@@ -22,11 +19,6 @@ pub struct QuoteVerifyArgs {
     pub nonce: NonceArgs,
     #[command(flatten)]
     pub output: OutputArgs,
-}
-
-/// Map a quote-verification error to an exit code, keeping its reason.
-pub(crate) fn failure(e: &mr_tpm::Error) -> Failure {
-    Failure::classed(e.class(), e.to_string())
 }
 
 /// Run `mr quote verify tpm`: [`mr_attest::verify`] of the quote alone (signature, nonce, and

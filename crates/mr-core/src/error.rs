@@ -47,6 +47,15 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// A line of register values (`ID:ALG:HEX` per line) that does not parse
+    /// ([`crate::register::parse_register_lines`]).
+    #[error("line {line}: {source}")]
+    RegisterLine {
+        /// The line number, from 1.
+        line: usize,
+        /// Why the line was refused.
+        source: Box<Error>,
+    },
     /// A register was given two different values (e.g. twice in `--expect`).
     #[error("register {register} {alg} given twice with different values")]
     ConflictingValue {

@@ -442,6 +442,25 @@ impl VerifiedRegisters {
     }
 }
 
+/// Parse the text form of register values: one `ID:ALG:HEX` per line ([`RegisterValue`]'s
+/// `FromStr`, and its `Display` writes a line back), blank lines and lines starting with `#`
+/// ignored (the form `mr --expect-file` and `--pcrs` read and mr prints). A line that does not
+/// parse is [`Error::RegisterLine`] with its line number (from 1).
+pub fn parse_register_lines(text: &str) -> Result<Vec<RegisterValue>, Error> {
+    let mut values = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        values.push(line.parse().map_err(|e| Error::RegisterLine {
+            line: n + 1,
+            source: Box::new(e),
+        })?);
+    }
+    Ok(values)
+}
+
 /// JSON list of register values: `[{"id": "pcr10", "alg": "sha256", "value": "<hex>"}]` (the
 /// form every report of mr uses, docs/cli.md).
 pub fn registers_json<'a>(
@@ -465,6 +484,22 @@ pub fn registers_json<'a>(
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn register_lines_parse_skip_comments_and_name_the_bad_line() {
+        let zero = format!("10:sha256:{}", "00".repeat(32));
+        let text = format!("# quoted\n\n  {zero}  \nrtmr3:sha384:{}\n", "11".repeat(48));
+        let values = parse_register_lines(&text).unwrap();
+        assert_eq!(values.len(), 2);
+        assert_eq!(values[0].to_string(), zero);
+        assert_eq!(values[1].id, MrId::Rtmr(3));
+        let written: String = values.iter().map(|v| format!("{v}\n")).collect();
+        assert_eq!(parse_register_lines(&written).unwrap(), values);
+        let e = parse_register_lines(&format!("{zero}\n# x\n10:sha256:zz\n")).unwrap_err();
+        assert!(matches!(e, Error::RegisterLine { line: 3, .. }), "{e:?}");
+        assert!(e.to_string().starts_with("line 3: invalid register value"), "{e}");
+        assert_eq!(e.class(), crate::ErrorClass::Malformed);
+    }
 
     #[test]
     fn parses_register_ids() {
