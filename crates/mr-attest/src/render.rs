@@ -2,7 +2,8 @@
 //! the results that are not an [`AttestationResult`] (a TD quote verified alone, a vTPM, a boot
 //! log replay). Each result type has one rendering, so that every command prints through it.
 //!
-//! Words such as "matches --nonce" name the inputs as the command line does (docs/cli.md).
+//! The text names the verifier's inputs in plain words ("matches the expected nonce", "no
+//! collateral"), never by a command line's flags: a CLI maps them to its own names.
 
 use mr_core::log::cel::{CelReplayReport, Encoding};
 use mr_core::log::ima::ImaReplayReport;
@@ -20,25 +21,29 @@ use crate::report::{
 };
 use crate::{AttestationResult, ImaReport, QuoteReport, RootKind};
 
-/// A nonce-like field of a quote and whether it was checked: `LABEL: HEX (matches --nonce)` or
+/// A nonce-like field of a quote and whether it was checked: `LABEL: HEX (matches the expected
+/// nonce)` or
 /// a warning that the quote may be a replay.
 fn nonce_line(label: &str, value: &[u8], checked: bool) -> String {
     if checked {
-        format!("{label}: {} (matches --nonce)", hex::encode(value))
+        format!(
+            "{label}: {} (matches the expected nonce)",
+            hex::encode(value)
+        )
     } else {
         format!(
-            "{label}: {} (NOT checked: no --nonce given; the quote may be a replay)",
+            "{label}: {} (NOT checked: no expected nonce given; the quote may be a replay)",
             hex::encode(value)
         )
     }
 }
 
 /// The TD attributes line: hex, the names of the set bits, and a warning for a debug TD (only
-/// ever accepted when the caller allowed it, `--allow-debug`).
+/// ever accepted when the caller allowed it).
 pub fn td_attributes_line(a: TdAttributes) -> String {
     if a.is_debug() {
         format!(
-            "td_attributes: {a} -- DEBUG TD accepted by --allow-debug: the host can read and \
+            "td_attributes: {a} -- DEBUG TD accepted as the verifier allows: the host can read and \
              change its memory and registers"
         )
     } else {
@@ -76,7 +81,7 @@ fn td_quote_verdict_lines(q: &VerifiedQuote, nonce_checked: bool) -> Vec<String>
         td_attributes_line(q.td_attributes()),
         match q.tcb_status() {
             Some(t) => format!("tcb_status: {}", t.status),
-            None => "tcb_status: not evaluated (no --collateral)".to_owned(),
+            None => "tcb_status: not evaluated (no collateral)".to_owned(),
         },
     ]
 }
@@ -315,7 +320,9 @@ impl AttestationResult {
         lines.extend(tpm_quote_lines(q));
         let digest = hex::encode(&q.quote_info().pcr_digest);
         if self.rule("pcr_digest").is_some() {
-            lines.push(format!("pcrDigest: {digest} (matches --pcrs)"));
+            lines.push(format!(
+                "pcrDigest: {digest} (matches the quoted PCR values)"
+            ));
             lines.push("verified registers:".to_owned());
             lines.extend(
                 self.registers
@@ -324,7 +331,7 @@ impl AttestationResult {
             );
         } else {
             lines.push(format!(
-                "pcrDigest: {digest} (NOT checked: no --pcrs given; no register value is verified)"
+                "pcrDigest: {digest} (NOT checked: no quoted PCR values given; no register value is verified)"
             ));
         }
         lines

@@ -327,15 +327,13 @@ impl ShardSource for ManifestDir {
                 ak,
                 nonce,
                 pcrs,
-            } => self
-                .tpm_anchor(attest, sig, ak, nonce, pcrs)
-                .map_err(|e| {
-                    let f = FileError::Quote {
-                        attest: attest.clone(),
-                        source: Box::new(e),
-                    };
-                    self.fail(f)
-                }),
+            } => self.tpm_anchor(attest, sig, ak, nonce, pcrs).map_err(|e| {
+                let f = FileError::Quote {
+                    attest: attest.clone(),
+                    source: Box::new(e),
+                };
+                self.fail(f)
+            }),
             AnchorSpec::TdQuote { quote, .. } => Err(self.fail(FileError::TdQuoteAnchor {
                 quote: quote.clone(),
             })),

@@ -363,13 +363,13 @@ fn tpm_registers_and_logs(
                     mr_tpm::Error::MissingPcrValue { index, alg } => {
                         Stop::Malformed(Error::Usage(format!(
                             "the quote selects pcr{index} {alg}, which the IMA list does not \
-                         extend: give the quoted values with --pcrs"
+                         extend: give the quoted PCR values"
                         )))
                     }
                     mr_tpm::Error::PcrDigestMismatch { .. } => {
                         let message = format!(
                             "{e} (the whole IMA list was replayed; if it ran ahead of the quote, \
-                         give the quoted values with --pcrs)"
+                         give the quoted PCR values)"
                         );
                         reject_rule(r, "pcr_digest", Step::Ima, tpm_reason(&e), message)
                     }

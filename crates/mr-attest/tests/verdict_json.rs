@@ -92,7 +92,10 @@ fn the_verdict_text_names_the_quote_the_registers_and_the_ima_replay() {
         lines[0].starts_with("quote: signature verified (hash sha256) by AK "),
         "{lines:?}"
     );
-    assert!(lines[1].ends_with("(matches --nonce)"), "{lines:?}");
+    assert!(
+        lines[1].ends_with("(matches the expected nonce)"),
+        "{lines:?}"
+    );
     let registers: Vec<String> = t.register_values().iter().map(|v| v.to_string()).collect();
     let at = lines
         .iter()

@@ -36,16 +36,52 @@ impl From<Error> for Failure {
 /// Result of a command: `Ok` prints nothing more and exits 0.
 pub type CmdResult = Result<(), Failure>;
 
+/// The libraries' plain words for the verifier's inputs, and the flags `mr` names them by
+/// (docs/cli.md): the text `mr` prints names its flags.
+const FLAG_WORDS: [(&str, &str); 9] = [
+    ("(matches the expected nonce)", "(matches --nonce)"),
+    ("no expected nonce given", "no --nonce given"),
+    (
+        "DEBUG TD accepted as the verifier allows",
+        "DEBUG TD accepted by --allow-debug",
+    ),
+    (
+        "not evaluated (no collateral)",
+        "not evaluated (no --collateral)",
+    ),
+    ("(matches the quoted PCR values)", "(matches --pcrs)"),
+    ("no quoted PCR values given", "no --pcrs given"),
+    (
+        "give the quoted PCR values",
+        "give the quoted values with --pcrs",
+    ),
+    (
+        "(a key is created when the first checkpoint is saved)",
+        "(a key is created by the first --save-checkpoint)",
+    ),
+    (
+        "checkpoint key (give its key file)",
+        "checkpoint key (pass --checkpoint-key)",
+    ),
+];
+
+/// `text` with the libraries' words for inputs replaced by `mr`'s flags ([`FLAG_WORDS`]).
+fn flag_words(text: &str) -> String {
+    FLAG_WORDS
+        .iter()
+        .fold(text.to_owned(), |t, (plain, flag)| t.replace(plain, flag))
+}
+
 /// Print the failure (if any) and return the exit code.
 pub fn exit(result: CmdResult) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Rejected(msg)) => {
-            errln!("mr: rejected: {msg}");
+            errln!("mr: rejected: {}", flag_words(&msg));
             ExitCode::from(1)
         }
         Err(Failure::Malformed(msg)) => {
-            errln!("mr: error: {msg}");
+            errln!("mr: error: {}", flag_words(&msg));
             ExitCode::from(2)
         }
     }
@@ -129,13 +165,13 @@ pub use mr_attest::error::rejection_details as rejection_json;
 /// Print lines of text (a result's [`mr_attest::render`] form) on stdout.
 pub fn print_lines(lines: &[String]) {
     for line in lines {
-        outln!("{line}");
+        outln!("{}", flag_words(line));
     }
 }
 
-/// Print a JSON value on stdout.
+/// Print a JSON value on stdout (messages in it name `mr`'s flags, [`FLAG_WORDS`]).
 pub fn print_json(value: &serde_json::Value) {
-    outln!("{value:#}");
+    outln!("{}", flag_words(&format!("{value:#}")));
 }
 
 pub use crate::args::parse_nonce;

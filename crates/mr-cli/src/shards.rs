@@ -14,13 +14,13 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
+use mr_attest::shards::MAX_TPM_QUOTE_FILE;
+use mr_attest::{AnchorError, TpmQuoteEvidence};
 use mr_core::log::ima::checkpoint::MAX_CHECKPOINT_LEN;
 use mr_core::log::ima::extend::DEFAULT_NEVER_EXTENDED_BUDGET;
 use mr_core::log::ima::{
     resume, Anchor, Checkpoint, CheckpointKey, ImaOptions, ImaReplayConfig, ResumeFrom,
 };
-use mr_attest::shards::MAX_TPM_QUOTE_FILE;
-use mr_attest::{AnchorError, TpmQuoteEvidence};
 use mr_core::{ExpectedRegisters, Reference};
 use mr_tpm::public::MAX_KEY_FILE_SIZE;
 

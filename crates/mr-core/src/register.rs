@@ -497,7 +497,10 @@ mod tests {
         assert_eq!(parse_register_lines(&written).unwrap(), values);
         let e = parse_register_lines(&format!("{zero}\n# x\n10:sha256:zz\n")).unwrap_err();
         assert!(matches!(e, Error::RegisterLine { line: 3, .. }), "{e:?}");
-        assert!(e.to_string().starts_with("line 3: invalid register value"), "{e}");
+        assert!(
+            e.to_string().starts_with("line 3: invalid register value"),
+            "{e}"
+        );
         assert_eq!(e.class(), crate::ErrorClass::Malformed);
     }
 

@@ -115,7 +115,7 @@ impl CheckpointKey {
         let invalid = |m: String| Error::from(HistoryError::InvalidCheckpointKey(m));
         let file = File::open(path).map_err(|e| {
             invalid(format!(
-                "{shown}: {e} (a key is created by the first --save-checkpoint)"
+                "{shown}: {e} (a key is created when the first checkpoint is saved)"
             ))
         })?;
         let meta = file
@@ -383,7 +383,7 @@ pub enum HistoryError {
     #[error("checkpoint key: {0}")]
     InvalidCheckpointKey(String),
     /// A checkpoint is needed but no key was given to open it.
-    #[error("{0} needs the verifier's checkpoint key (pass --checkpoint-key)")]
+    #[error("{0} needs the verifier's checkpoint key (give its key file)")]
     NoCheckpointKey(String),
     /// The shard manifest is not one this version reads.
     #[error("shard manifest: {0}")]
