@@ -18,7 +18,7 @@ use mr_core::log::ima::shards::{
 use mr_core::log::ima::{Anchor, CheckpointKey, ImaOptions};
 use mr_core::register::parse_register_lines;
 use mr_core::{ErrorClass, ExpectedRegisters, MrId, RegisterValue, Verified, VerifiedRegisters};
-use mr_tpm::public::MAX_KEY_FILE_SIZE;
+use mr_tpm::MAX_KEY_FILE_SIZE;
 use mr_tpm::{verify_quote_signature, AkPublic};
 
 use crate::evidence::TpmQuoteEvidence;

@@ -12,7 +12,7 @@ use mr_attest::shards::{pcr_values, MAX_REGISTER_FILE, MAX_TPM_QUOTE_FILE};
 use mr_attest::{TdQuoteEvidence, TpmQuoteEvidence};
 use mr_core::{ExpectedRegisters, RegisterValue};
 use mr_rtmr::quote::{self, Collateral, VerifyOptions};
-use mr_tpm::public::MAX_KEY_FILE_SIZE;
+use mr_tpm::MAX_KEY_FILE_SIZE;
 
 use crate::common::{expected_values, file_failure, read_input, Failure};
 

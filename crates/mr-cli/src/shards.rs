@@ -22,7 +22,7 @@ use mr_core::log::ima::{
     resume, Anchor, Checkpoint, CheckpointKey, ImaOptions, ImaReplayConfig, ResumeFrom,
 };
 use mr_core::{ExpectedRegisters, Reference};
-use mr_tpm::public::MAX_KEY_FILE_SIZE;
+use mr_tpm::MAX_KEY_FILE_SIZE;
 
 use crate::args::pcr_file;
 use crate::common::{

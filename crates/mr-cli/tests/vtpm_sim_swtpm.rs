@@ -25,8 +25,8 @@ use mr_testkit::td::{signer, AT, AT_RFC3339};
 use mr_testkit::vtpm;
 use mr_tpm::device::{AkHierarchy, AkKind, Tpm};
 use mr_tpm::harness::Swtpm;
-use mr_tpm::public::{PublicParams, TpmPublic};
 use mr_tpm::{PcrBankSelection, PcrSelection};
+use mr_tpm::{PublicParams, TpmPublic};
 use mr_vtpm::{AzVtpmEvidence, TdxOptions};
 
 const NONCE: &[u8] = b"verifier nonce for the vTPM";

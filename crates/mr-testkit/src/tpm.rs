@@ -7,7 +7,7 @@
 //! hostile-input tests, the `tpm_verify` fuzz target and the `tpm_quote` benchmark share.
 
 use mr_core::{HashAlg, MrId, RegisterValue, VerifiedRegisters};
-use mr_tpm::attest::TPM_GENERATED_VALUE;
+use mr_tpm::TPM_GENERATED_VALUE;
 use mr_tpm::{
     tpms_attest_bytes, verify_quote, AkPublic, Attest, Attested, ClockInfo, PcrBankSelection,
     PcrSelection, QuoteInfo, SigScheme, Signature,

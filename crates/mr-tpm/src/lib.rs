@@ -18,12 +18,12 @@
 
 #![forbid(unsafe_code)]
 
-pub mod attest;
+mod attest;
 pub mod cert;
-pub mod error;
-pub mod public;
-pub mod signature;
-pub mod verify;
+mod error;
+mod public;
+mod signature;
+mod verify;
 mod wire;
 
 #[cfg(feature = "device")]
@@ -31,10 +31,13 @@ pub mod device;
 #[cfg(feature = "swtpm-harness")]
 pub mod harness;
 
+// The API, curated: the quote verifier and what it reads and returns. The parsers' modules are
+// private; their bounds and wire constants that a caller needs are named here.
 pub use attest::{
     tpms_attest_bytes, Attest, Attested, ClockInfo, PcrBankSelection, PcrSelection, QuoteInfo,
+    TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE,
 };
 pub use error::Error;
-pub use public::{AkFormat, AkPublic, PublicParams, TpmPublic};
+pub use public::{AkFormat, AkPublic, PublicParams, TpmPublic, MAX_KEY_FILE_SIZE};
 pub use signature::{SigScheme, Signature};
 pub use verify::{verify_quote, verify_quote_signature, SignedQuote};

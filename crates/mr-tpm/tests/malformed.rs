@@ -7,7 +7,7 @@ use mr_core::{HashAlg, MrId, RegisterValue};
 use mr_testkit::tpm::{
     ecc_key, ecc_tpmt_public, ecdsa_signature, quote_attest, EcdsaKey, RESTRICTED_SIGNING,
 };
-use mr_tpm::attest::TPM_ST_ATTEST_QUOTE;
+use mr_tpm::TPM_ST_ATTEST_QUOTE;
 use mr_tpm::{
     verify_quote, verify_quote_signature, AkPublic, Attest, Attested, Error, SigScheme, Signature,
     TpmPublic,

@@ -129,18 +129,16 @@ fn lock_exclusive(_file: &File) -> io::Result<()> {
 #[cfg(not(unix))]
 fn unlock(_file: &File) {}
 
-/// The exclusive lock on a journal: the only way to append. Unlocks on drop.
+/// The exclusive lock on a journal, held by [`crate::VirtualRegister`] while it appends and
+/// extends (appending is its alone: a record appended without its extend would be extended
+/// later by reconciliation), and by readers that must see no append in progress. Unlocks on
+/// drop.
 #[derive(Debug)]
 pub struct JournalLock<'a> {
     journal: &'a Journal,
 }
 
 impl JournalLock<'_> {
-    /// Append `record` as one line and `fsync`; returns the bytes written (with the `\n`).
-    pub fn append(&self, record: &Record) -> Result<u64, Error> {
-        self.append_lines(std::iter::once(record.to_string().as_str()))
-    }
-
     /// Append lines (each a record's canonical text) with one write and one `fsync`; returns
     /// the bytes written.
     pub(crate) fn append_lines<'l>(
@@ -410,7 +408,9 @@ mod tests {
         {
             let lock = j.lock().unwrap();
             assert!(lock.is_empty().unwrap());
-            let n = lock.append(&r).unwrap();
+            let n = lock
+                .append_lines(std::iter::once(r.to_string().as_str()))
+                .unwrap();
             assert_eq!(n, r.to_string().len() as u64 + 1);
             assert_eq!(lock.len().unwrap(), n);
         }

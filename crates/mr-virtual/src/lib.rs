@@ -72,13 +72,16 @@ use std::sync::{Mutex, MutexGuard};
 
 use mr_core::{Digest, HashAlg, MeasurementRegister, MrId};
 
+// The API, curated: the attester's register and agent, the verifier's derivation, the record
+// format and the one error type. The modules hold the details (the journal lock, the record
+// parser's bounds, the error structs).
 pub use agent::{AgentProgress, ImaAgent};
 pub use error::Error;
-pub use journal::{Journal, JournalLock};
+pub use journal::Journal;
 pub use record::{Record, RecordError};
 pub use verify::{derive, derive_and_use, DeriveOptions, Derived, DerivedRegister, TrustedStart};
 
-use journal::LineReader;
+use journal::{JournalLock, LineReader};
 use record::RecordRef;
 
 /// The name of the virtual register that the IMA agent extends.

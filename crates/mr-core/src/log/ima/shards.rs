@@ -163,7 +163,8 @@ pub enum Begin<R = VerifiedRegisters> {
     Claimed(Vec<RegisterValue>),
 }
 
-/// A shard ready to verify, its list in memory.
+/// A shard ready to verify, its list in memory ([`verify_shards`], feature `testing`).
+#[cfg(feature = "testing")]
 #[derive(Clone, Debug)]
 pub struct Shard<R = VerifiedRegisters> {
     /// A name for messages (the list file).
@@ -365,7 +366,10 @@ fn check_continues<R: Reference>(
     Ok(())
 }
 
-/// Verify a chain of shards held in memory (see the module documentation).
+/// Verify a chain of shards held in memory (see the module documentation): test support
+/// (feature `testing`) that drives the chain rules without files. Verifiers use
+/// [`verify_manifest`], the one entry point, with a [`ShardSource`].
+#[cfg(feature = "testing")]
 pub fn verify_shards<R: Reference>(
     shards: &[Shard<R>],
     config: &ImaOptions,
