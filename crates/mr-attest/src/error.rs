@@ -42,6 +42,9 @@ pub enum Error {
     /// The TD quote, its options or collateral cannot be used.
     #[error(transparent)]
     TdQuote(mr_rtmr::Error),
+    /// A TD quote file of hex text that does not decode (an odd number of digits).
+    #[error("quote hex: {0}")]
+    QuoteHex(#[source] hex::FromHexError),
     /// The vTPM evidence (HCL report, runtime data, evidence JSON, certificates) cannot be used.
     #[error("vTPM evidence: {0}")]
     Vtpm(#[source] mr_vtpm::Error),
@@ -66,7 +69,11 @@ impl Error {
     /// The step that found the error.
     pub fn step(&self) -> Step {
         match self {
-            Error::Ak(_) | Error::TpmQuote(_) | Error::TdQuote(_) | Error::Vtpm(_) => Step::Root,
+            Error::Ak(_)
+            | Error::TpmQuote(_)
+            | Error::TdQuote(_)
+            | Error::QuoteHex(_)
+            | Error::Vtpm(_) => Step::Root,
             Error::Journal(_) => Step::Journal,
             Error::Log { step, .. } => *step,
             Error::Usage(_) => Step::Registers,

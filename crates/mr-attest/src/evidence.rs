@@ -20,6 +20,8 @@ use mr_core::{ImaInput, MrId, RegisterValue};
 use mr_policy::AppraisalPolicy;
 use mr_rtmr::quote::VerifyOptions;
 
+use crate::error::Error;
+
 /// The PCR IMA extends by default (the kernel's `CONFIG_IMA_MEASURE_PCR_IDX`).
 pub const DEFAULT_IMA_PCR: u32 = mr_core::log::ima::IMA_PCR;
 
@@ -273,6 +275,29 @@ impl TdQuoteEvidence {
         }
     }
 
+    /// The quote in a file's bytes `data`, verified with `options`: hex text (only hex digits
+    /// and whitespace, an optional `0x`) is decoded, anything else is taken as the binary quote.
+    pub fn from_file_bytes(
+        data: Vec<u8>,
+        options: VerifyOptions,
+    ) -> Result<TdQuoteEvidence, Error> {
+        let text: Vec<u8> = data
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        let text = text
+            .strip_prefix(b"0x")
+            .or_else(|| text.strip_prefix(b"0X"))
+            .unwrap_or(&text);
+        let quote = if !text.is_empty() && text.iter().all(u8::is_ascii_hexdigit) {
+            hex::decode(text).map_err(Error::QuoteHex)?
+        } else {
+            data
+        };
+        Ok(TdQuoteEvidence::new(quote, options))
+    }
+
     /// The journal of `mr_ima`.
     pub fn with_journal(mut self, journal: Journal) -> TdQuoteEvidence {
         self.journal = Some(journal);
@@ -398,5 +423,27 @@ impl Evidence {
     pub fn with_policy(mut self, policy: impl Into<Arc<AppraisalPolicy>>) -> Evidence {
         self.policy = Some(policy.into());
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quote_of(data: &[u8]) -> Option<Vec<u8>> {
+        let options = VerifyOptions::new(std::time::UNIX_EPOCH);
+        TdQuoteEvidence::from_file_bytes(data.to_vec(), options)
+            .ok()
+            .map(|e| e.quote)
+    }
+
+    #[test]
+    fn hex_quote_text_is_detected_and_binary_is_kept() {
+        assert_eq!(quote_of(b"0x0400\n0200"), Some(vec![4, 0, 2, 0]));
+        assert_eq!(quote_of(b" 0X04 00 "), Some(vec![4, 0]));
+        assert_eq!(quote_of(&[4, 0, 2, 0]), Some(vec![4, 0, 2, 0]));
+        assert_eq!(quote_of(b""), Some(Vec::new()));
+        // Hex digits only, but an odd number of them: an error, not a binary quote.
+        assert_eq!(quote_of(b"040"), None);
     }
 }

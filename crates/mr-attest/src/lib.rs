@@ -39,6 +39,7 @@ pub mod evidence;
 pub mod render;
 pub mod report;
 pub mod shards;
+pub mod summary;
 pub mod verify;
 
 pub use appraisal::{AppraisalReport, RuntimeAppraisal};

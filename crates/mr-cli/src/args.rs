@@ -128,8 +128,8 @@ impl TdQuoteArgs {
         nonce: Option<Vec<u8>>,
     ) -> Result<TdQuoteEvidence, Failure> {
         let options = self.options(nonce)?;
-        let bytes = decode_quote_file(read_input(quote, MAX_TD_QUOTE_FILE)?)?;
-        Ok(TdQuoteEvidence::new(bytes, options))
+        TdQuoteEvidence::from_file_bytes(read_input(quote, MAX_TD_QUOTE_FILE)?, options)
+            .map_err(crate::verify::malformed)
     }
 }
 
@@ -141,23 +141,6 @@ pub fn rtmr_failure(e: mr_rtmr::Error) -> Failure {
         _ => mr_core::ErrorClass::Malformed,
     };
     Failure::classed(class, e.to_string())
-}
-
-/// Raw bytes, or hex text decoded (detected: only hex digits and whitespace, optional `0x`).
-pub fn decode_quote_file(data: Vec<u8>) -> Result<Vec<u8>, Failure> {
-    let text: Vec<u8> = data
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
-    let text = text
-        .strip_prefix(b"0x")
-        .or_else(|| text.strip_prefix(b"0X"))
-        .unwrap_or(&text);
-    if !text.is_empty() && text.iter().all(u8::is_ascii_hexdigit) {
-        return hex::decode(text).map_err(|e| Failure::Malformed(format!("quote hex: {e}")));
-    }
-    Ok(data)
 }
 
 /// Parse `--at`: an RFC 3339 time (`2025-07-19T10:00:00Z`, `…+02:00`, fractions allowed) at or
@@ -313,17 +296,5 @@ mod tests {
                 "{junk:?}: {message}"
             );
         }
-    }
-
-    #[test]
-    fn hex_quote_text_is_detected_and_binary_is_kept() {
-        assert_eq!(
-            decode_quote_file(b"0x0400\n0200".to_vec()).ok(),
-            Some(vec![4, 0, 2, 0])
-        );
-        assert_eq!(
-            decode_quote_file(vec![4, 0, 2, 0]).ok(),
-            Some(vec![4, 0, 2, 0])
-        );
     }
 }

@@ -5,7 +5,7 @@
 //! over RTMR3 of a simulated TD; a TPM quote and a TD quote, random nonces). Both roots are
 //! verified by [`mr_attest::verify`], as `mr verify` does; then one byte of a file path in one
 //! IMA entry is edited, and both roots must reject the list, naming the entry. This module
-//! builds the evidence and prints the table.
+//! builds the evidence and prints the table of the results' summaries ([`mr_attest::summary`]).
 
 use std::io::BufReader;
 use std::path::Path;
@@ -52,88 +52,8 @@ fn verify_td(ev: &DemoEvidence, list: &Path) -> Result<AttestationResult, Failur
     mr_attest::verify(evidence).map_err(verify::malformed)
 }
 
-fn outcome_json(v: &AttestationResult) -> serde_json::Value {
-    match (&v.ima, &v.failure) {
-        (Some(ima), None) if v.verified => {
-            let covered = ima.replay.outcome.covered.unwrap_or(ima.replay.entries);
-            serde_json::json!({
-                "verified": true,
-                "root": v.root.name(),
-                "ima_entries": ima.replay.entries,
-                "covered": covered,
-                "left_over": ima.replay.entries - covered.min(ima.replay.entries),
-                "violations": ima.replay.violations,
-                "against": ima.against,
-                "provenance": v.provenance,
-                "registers": mr_core::register::registers_json(&v.register_values()),
-                "journal_records": v.journal.as_ref().map(|j| j.records),
-                "reason": serde_json::Value::Null,
-            })
-        }
-        _ => {
-            let rejection = v.rejection_json();
-            let mut j = serde_json::json!({
-                "verified": false,
-                "root": v.root.name(),
-                "reason": rejection["reason"],
-                "message": rejection["message"],
-            });
-            if let Some(bad) = rejection.get("bad_entry") {
-                j["bad_entry"] = bad.clone();
-            }
-            j
-        }
-    }
-}
-
-fn message(v: &AttestationResult) -> &str {
-    v.failure
-        .as_ref()
-        .map_or("accepted", |f| f.message.as_str())
-}
-
-fn short(hex: &str) -> String {
-    hex.get(..16)
-        .map_or_else(|| hex.to_owned(), |h| format!("{h}…"))
-}
-
-fn cell(v: &AttestationResult) -> String {
-    match (&v.ima, &v.failure) {
-        (Some(ima), None) if v.verified => format!(
-            "VERIFIED ({} entries, {} left over)",
-            ima.replay.entries,
-            ima.replay.outcome.left_over()
-        ),
-        (_, Some(f)) => match f
-            .details
-            .as_ref()
-            .and_then(|d| d.get("bad_entry"))
-            .and_then(|b| b.get("entry"))
-        {
-            Some(e) => format!("REJECTED (entry {e})"),
-            None => format!("REJECTED ({})", f.reason),
-        },
-        _ => "REJECTED (no IMA replay)".to_owned(),
-    }
-}
-
 fn print_row(label: &str, tpm: &str, td: &str) {
     outln!("{label:<18} {tpm:<44} {td}");
-}
-
-fn ima_value(v: &AttestationResult, alg: HashAlg) -> String {
-    v.ima
-        .as_ref()
-        .filter(|_| v.verified)
-        .and_then(|ima| {
-            ima.replay
-                .outcome
-                .registers
-                .iter()
-                .find(|r| r.value.alg() == alg)
-                .map(|r| format!("{} {}", r.id, short(&r.value.to_hex())))
-        })
-        .unwrap_or_default()
 }
 
 fn print_human(
@@ -175,15 +95,15 @@ fn print_human(
     }
     print_row(
         "sha384 value",
-        &ima_value(tpm, HashAlg::Sha384),
-        &ima_value(td, HashAlg::Sha384),
+        &tpm.summary_value(HashAlg::Sha384),
+        &td.summary_value(HashAlg::Sha384),
     );
-    print_row("verdict", &cell(tpm), &cell(td));
+    print_row("verdict", &tpm.summary_verdict(), &td.summary_verdict());
     outln!("\ntampered list: one byte of a file path edited (byte offset {tampered_at})\n");
-    print_row("verdict", &cell(t_tpm), &cell(t_td));
+    print_row("verdict", &t_tpm.summary_verdict(), &t_td.summary_verdict());
     for (root, r) in [("tpm", t_tpm), ("td", t_td)] {
         if !r.verified {
-            outln!("  {root}: {}", message(r));
+            outln!("  {root}: {}", r.summary_message());
         }
     }
 }
@@ -208,13 +128,13 @@ pub fn run(json: bool, entries: u64) -> CmdResult {
 
     if json {
         let mut tampered = serde_json::json!({
-            "tpm": outcome_json(&t_tpm),
-            "td": outcome_json(&t_td),
+            "tpm": t_tpm.summary_json(),
+            "td": t_td.summary_json(),
         });
         tampered["byte_offset"] = serde_json::json!(tampered_at);
         print_json(&serde_json::json!({
-            "tpm": outcome_json(&tpm),
-            "td": outcome_json(&td),
+            "tpm": tpm.summary_json(),
+            "td": td.summary_json(),
             "tampered": tampered,
         }));
     } else {
@@ -235,7 +155,7 @@ pub fn run(json: bool, entries: u64) -> CmdResult {
         ]
         .iter()
         .filter(|(_, r, want_ok)| r.verified != *want_ok)
-        .map(|(name, r, _)| format!("{name}: {}", message(r)))
+        .map(|(name, r, _)| format!("{name}: {}", r.summary_message()))
         .collect::<Vec<_>>()
         .join("; ");
         Err(Failure::Rejected(format!(
