@@ -16,13 +16,7 @@ use mr::tpm::{verify_quote, AkPublic, PcrBankSelection, PcrSelection};
 const BANKS: [HashAlg; 2] = [HashAlg::Sha1, HashAlg::Sha256];
 
 fn ibmtss() -> Option<PathBuf> {
-    match std::env::var_os("MR_SHARED") {
-        Some(p) => Some(PathBuf::from(p).join("vectors/ima/ibmtss")),
-        None => {
-            eprintln!("MR_SHARED is not set: skipping this test");
-            None
-        }
-    }
+    mr_testkit::shared("vectors/ima/ibmtss")
 }
 
 #[test]

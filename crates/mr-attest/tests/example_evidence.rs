@@ -8,7 +8,6 @@ use mr_attest::{
     verify, AttestationResult, Error, Evidence, ImaList, Journal, RuleStatus, Step,
     TdQuoteEvidence, TpmQuoteEvidence, TrustTier, VerifierId,
 };
-use std::path::PathBuf;
 
 use mr_core::MrId;
 use mr_rtmr::quote::VerifyOptions;
@@ -269,8 +268,7 @@ fn td_rejections_name_the_step_and_rule() {
 
 #[test]
 fn a_boot_log_of_another_boot_does_not_bind_the_list() {
-    let Some(v) = std::env::var_os("MR_SHARED").map(|p| PathBuf::from(p).join("vectors")) else {
-        eprintln!("MR_SHARED is not set: skipping this test");
+    let Some(v) = mr_testkit::shared("vectors") else {
         return;
     };
     let bios = std::fs::read(v.join("ima/ima-evm-utils/sample-binary_bios_measurements-pcrs-8-9"))

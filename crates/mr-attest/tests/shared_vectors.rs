@@ -22,13 +22,7 @@ use mr_rtmr::sim::quote::{QuoteFormat, TestQuoteSigner};
 use mr_rtmr::sim::TdMeasurements;
 
 fn vectors() -> Option<PathBuf> {
-    match std::env::var_os("MR_SHARED") {
-        Some(p) => Some(PathBuf::from(p).join("vectors")),
-        None => {
-            eprintln!("MR_SHARED is not set: skipping this test");
-            None
-        }
-    }
+    mr_testkit::shared("vectors")
 }
 
 fn cos_ccel(v: &std::path::Path) -> Ccel {

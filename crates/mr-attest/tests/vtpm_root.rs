@@ -89,15 +89,12 @@ fn azure_snp_vtpm_evidence_verifies_and_a_broken_link_is_a_rejection() {
 
 #[test]
 fn an_ima_list_of_another_machine_does_not_replay_to_the_vtpms_pcr10() {
-    let Some(shared) = std::env::var_os("MR_SHARED") else {
-        eprintln!("MR_SHARED is not set: skipping this test");
+    let Some(path) =
+        mr_testkit::shared("vectors/ima/ima-evm-utils/sample-ascii_runtime_measurements-pcrs-8-9")
+    else {
         return;
     };
-    let list = std::fs::read(
-        std::path::Path::new(&shared)
-            .join("vectors/ima/ima-evm-utils/sample-ascii_runtime_measurements-pcrs-8-9"),
-    )
-    .unwrap();
+    let list = std::fs::read(path).unwrap();
     let r = verify(Evidence::vtpm(tdx(b"challenge")).with_ima(ImaList::from_bytes(list))).unwrap();
     assert!(!r.verified);
     // The root verified (PCR 10 of the vTPM is what the list is replayed against) and the

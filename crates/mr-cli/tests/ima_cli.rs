@@ -298,11 +298,9 @@ fn start_values_and_reject_violations() {
 
 #[test]
 fn ibmtss_vector_verifies_through_the_cli() {
-    let Some(shared) = std::env::var_os("MR_SHARED") else {
-        eprintln!("skipped: MR_SHARED is not set");
+    let Some(v) = mr_testkit::shared("vectors/ima/ibmtss") else {
         return;
     };
-    let v = PathBuf::from(shared).join("vectors/ima/ibmtss");
     let exp: serde_json::Value =
         serde_json::from_slice(&std::fs::read(v.join("EXPECTED.json")).unwrap()).unwrap();
     let s1 = format!(

@@ -3,8 +3,6 @@
 //! `decode` give; banks with CEL input and inputs over the size bound are typed errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
-
 use mr_core::log::cel::{self, CelRecord, Encoding, Source};
 use mr_core::log::ima::{sample, ImaReaderOptions, ListKind};
 use mr_core::log::tcg::{self, ParseOptions, RegisterSpace};
@@ -45,11 +43,9 @@ fn ima_lists_and_each_cel_encoding_are_detected() {
 
 #[test]
 fn tcg_logs_and_ccels_are_detected_and_bounded() {
-    let Some(p) = std::env::var_os("MR_SHARED") else {
-        eprintln!("MR_SHARED is not set: skipping this test");
+    let Some(v) = mr_testkit::shared("vectors") else {
         return;
     };
-    let v = PathBuf::from(p).join("vectors");
     let pc = std::fs::read(v.join("tcg2/go-attestation/sb_cert_eventlog")).unwrap();
     let log = tcg::parse(&pc, &ParseOptions::default()).unwrap();
     let expected = cel::from_tcg(&log, RegisterSpace::Pcr, &[]).unwrap();

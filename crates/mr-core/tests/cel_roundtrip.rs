@@ -20,13 +20,7 @@ use proptest::prelude::*;
 const ENCODINGS: [Encoding; 3] = [Encoding::Tlv, Encoding::Json, Encoding::Cbor];
 
 fn vectors() -> Option<PathBuf> {
-    match std::env::var_os("MR_SHARED") {
-        Some(p) => Some(PathBuf::from(p).join("vectors")),
-        None => {
-            eprintln!("MR_SHARED is not set: skipping this test");
-            None
-        }
-    }
+    mr_testkit::shared("vectors")
 }
 
 /// A synthetic list with every kind of entry the sample writer makes (violations included).

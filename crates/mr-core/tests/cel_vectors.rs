@@ -12,13 +12,7 @@ use mr_core::log::cel::{
 use mr_core::{Error, HashAlg, MrId};
 
 fn vectors() -> Option<PathBuf> {
-    match std::env::var_os("MR_SHARED") {
-        Some(p) => Some(PathBuf::from(p).join("vectors")),
-        None => {
-            eprintln!("MR_SHARED is not set: skipping this test");
-            None
-        }
-    }
+    mr_testkit::shared("vectors")
 }
 
 fn read(dir: &Path, rel: &str) -> Vec<u8> {

@@ -205,11 +205,9 @@ proptest! {
 /// Shared real-world logs (if MR_SHARED is set) with edits: PC-Client logs and CCEL areas.
 #[test]
 fn tcg_vectors_with_edits_give_typed_errors_and_bounded_allocations() {
-    let Ok(root) = std::env::var("MR_SHARED") else {
-        eprintln!("MR_SHARED not set: skipped");
+    let Some(v) = mr_testkit::shared("vectors") else {
         return;
     };
-    let v = std::path::Path::new(&root).join("vectors");
     let files = [
         "tcg2/tpm2-tools/event-uefivar.bin",
         "tcg2/tpm2-tools/specid-vendordata.bin",

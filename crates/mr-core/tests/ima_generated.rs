@@ -17,13 +17,7 @@ use mr_core::replay::{PrefixPolicy, ReplayOptions};
 use mr_core::{Digest, ExpectedRegisters, HashAlg, MrId};
 
 fn generator() -> Option<PathBuf> {
-    match std::env::var_os("MR_SHARED") {
-        Some(s) => Some(PathBuf::from(s).join("tools/gen_ima_log.py")),
-        None => {
-            eprintln!("skipped: MR_SHARED is not set");
-            None
-        }
-    }
+    mr_testkit::shared("tools/gen_ima_log.py")
 }
 
 /// Run the generator into a fresh temporary directory.

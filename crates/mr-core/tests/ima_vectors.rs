@@ -12,13 +12,7 @@ use mr_core::log::ima::{
 use mr_core::{Digest, Error, ExpectedRegisters, HashAlg, MrId};
 
 fn vectors() -> Option<PathBuf> {
-    match std::env::var_os("MR_SHARED") {
-        Some(s) => Some(PathBuf::from(s).join("vectors/ima")),
-        None => {
-            eprintln!("skipped: MR_SHARED is not set");
-            None
-        }
-    }
+    mr_testkit::shared("vectors/ima")
 }
 
 fn read(p: &std::path::Path) -> Vec<u8> {

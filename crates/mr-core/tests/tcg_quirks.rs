@@ -94,11 +94,9 @@ fn gke_log_with_several_no_action_events_on_pcr0_replays_to_its_stated_pcrs() {
 
 #[test]
 fn several_no_action_events_on_cc_mr_index_0_of_a_ccel_are_not_extended() {
-    let Some(shared) = std::env::var_os("MR_SHARED") else {
-        eprintln!("MR_SHARED is not set: skipping this test");
+    let Some(dir) = mr_testkit::shared("vectors/ccel/go-eventlog") else {
         return;
     };
-    let dir = std::path::PathBuf::from(shared).join("vectors/ccel/go-eventlog");
     let area = std::fs::read(dir.join("cos-113-intel-tdx-dupe-separator-unpadded.bin")).unwrap();
     let j: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("EXPECTED_rtmrs.json")).unwrap()).unwrap();

@@ -13,13 +13,7 @@ use mr_core::log::tcg::{
 use mr_core::{Digest, Error, ExpectedRegisters, HashAlg, MrId, RegisterValue};
 
 fn vectors() -> Option<PathBuf> {
-    match std::env::var_os("MR_SHARED") {
-        Some(p) => Some(PathBuf::from(p).join("vectors")),
-        None => {
-            eprintln!("MR_SHARED is not set: skipping this test");
-            None
-        }
-    }
+    mr_testkit::shared("vectors")
 }
 
 fn read(dir: &std::path::Path, rel: &str) -> Vec<u8> {

@@ -13,13 +13,7 @@ const TDX_QUOTE_NOW: u64 = 1_752_919_234;
 const TDX_OUTDATED_NOW: u64 = 1_774_003_274;
 
 fn dir() -> Option<PathBuf> {
-    match std::env::var_os("MR_SHARED") {
-        Some(s) => Some(PathBuf::from(s).join("vectors/tdx/dcap-qvl")),
-        None => {
-            eprintln!("MR_SHARED is not set: skipping the shared TD quote vectors");
-            None
-        }
-    }
+    mr_testkit::shared("vectors/tdx/dcap-qvl")
 }
 
 fn read(name: &str) -> Option<Vec<u8>> {

@@ -11,6 +11,8 @@
 //! - [`journal`]: a valid `mr_ima` journal over RTMR3 with its backing and virtual values;
 //! - [`vtpm`]: Azure-style vTPM evidence (runtime data, HCL report, trustee's JSON) around a
 //!   simulated TD;
+//! - [`shared`] and [`shared_json`]: the real-world vectors and tools of `$MR_SHARED` (never
+//!   copied into the repository), or a skipped test when it is not set;
 //! - `demo` (feature `swtpm`): the scenario of `mr demo`, one IMA list measured into a real
 //!   swtpm's PCR 10 and a simulated TD's `mr_ima`, and the quotes of both roots.
 //!
@@ -33,3 +35,23 @@ pub mod journal;
 pub mod td;
 pub mod tpm;
 pub mod vtpm;
+
+/// `$MR_SHARED/<rel>`: the real-world vectors (`vectors/…`) and tools the tests read, never
+/// copied into the repository. `None`, with a note on stderr that the test is skipped, when
+/// `MR_SHARED` is not set.
+pub fn shared(rel: &str) -> Option<std::path::PathBuf> {
+    match std::env::var_os("MR_SHARED") {
+        Some(dir) => Some(std::path::PathBuf::from(dir).join(rel)),
+        None => {
+            eprintln!("MR_SHARED is not set: skipping this test ({rel})");
+            None
+        }
+    }
+}
+
+/// The JSON file `$MR_SHARED/<rel>` ([`shared`]), parsed.
+pub fn shared_json(rel: &str) -> Option<serde_json::Value> {
+    let path = shared(rel)?;
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Some(serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+}

@@ -21,13 +21,7 @@ const AT: u64 = 1_748_736_000;
 const LATER: u64 = 1_924_992_000;
 
 fn cmc() -> Option<serde_json::Value> {
-    let Some(dir) = std::env::var_os("MR_SHARED") else {
-        eprintln!("MR_SHARED is not set: skipping the shared-vector test");
-        return None;
-    };
-    let path =
-        std::path::Path::new(&dir).join("vectors/tpmquote/cmc/verifier_tpm_test_vectors.json");
-    Some(serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap())
+    mr_testkit::shared_json("vectors/tpmquote/cmc/verifier_tpm_test_vectors.json")
 }
 
 fn der(v: &serde_json::Value, key: &str) -> Vec<u8> {

@@ -12,18 +12,11 @@ use mr_tpm::cert::{certificate_der, verify_issued_by};
 use mr_tpm::{verify_quote, verify_quote_signature, AkPublic, Attest, Error, Signature};
 
 fn shared(rel: &str) -> Option<PathBuf> {
-    match std::env::var_os("MR_SHARED") {
-        Some(dir) => Some(PathBuf::from(dir).join("vectors/tpmquote").join(rel)),
-        None => {
-            eprintln!("MR_SHARED is not set: skipping the shared-vector test");
-            None
-        }
-    }
+    mr_testkit::shared(&format!("vectors/tpmquote/{rel}"))
 }
 
 fn json(rel: &str) -> Option<serde_json::Value> {
-    let path = shared(rel)?;
-    Some(serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap())
+    mr_testkit::shared_json(&format!("vectors/tpmquote/{rel}"))
 }
 
 fn b64(s: &serde_json::Value) -> Vec<u8> {

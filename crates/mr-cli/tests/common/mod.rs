@@ -52,13 +52,7 @@ pub fn stderr(o: &Output) -> String {
 
 /// `$MR_SHARED/vectors`, or `None` (and a note that the test skipped) when MR_SHARED is unset.
 pub fn vectors() -> Option<PathBuf> {
-    match std::env::var_os("MR_SHARED") {
-        Some(p) => Some(PathBuf::from(p).join("vectors")),
-        None => {
-            eprintln!("MR_SHARED is not set: skipping this test");
-            None
-        }
-    }
+    mr_testkit::shared("vectors")
 }
 
 /// A path as a command-line argument.
