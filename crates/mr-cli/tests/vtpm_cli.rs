@@ -146,32 +146,26 @@ fn mr_verify_az_tdx_vtpm_verifies_the_root_and_replays_the_list_against_its_pcr1
     let dir = tempfile::tempdir().unwrap();
     let ev = data("trustee/az-tdx-vtpm/evidence-v1.json");
     let list = other_machines_list(dir.path());
-    let o = mr(&[
-        "quote",
-        "verify",
-        "az-tdx-vtpm",
-        &ev,
-        "--nonce",
-        CHALLENGE,
-        "--at",
-        AT,
-    ]);
+    let o = quote_verify("az-tdx-vtpm", &ev, &["--nonce", CHALLENGE]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let pcr10 = pcr_line(&stdout(&o), "pcr10");
     let pcr10_hex = pcr10.rsplit(':').next().unwrap();
 
-    let o = mr(&[
-        "verify",
-        "--ima",
-        &list,
-        "--az-tdx-vtpm",
-        &ev,
-        "--nonce",
-        CHALLENGE,
-        "--at",
-        AT,
-        "--json",
-    ]);
+    let verify_json = |nonce: &str| {
+        mr(&[
+            "verify",
+            "--ima",
+            &list,
+            "--az-tdx-vtpm",
+            &ev,
+            "--nonce",
+            nonce,
+            "--at",
+            AT,
+            "--json",
+        ])
+    };
+    let o = verify_json(CHALLENGE);
     // The root verified; the replay ran against the vTPM's PCR 10 and the list does not reach
     // it: rejected at the IMA step, with the quoted value as the expected one.
     assert_eq!(code(&o), 1, "{}", stderr(&o));
@@ -182,18 +176,7 @@ fn mr_verify_az_tdx_vtpm_verifies_the_root_and_replays_the_list_against_its_pcr1
     assert_eq!(j["mismatches"][0]["expected"], pcr10_hex, "{j}");
 
     // A wrong nonce stops at the root, before the list.
-    let o = mr(&[
-        "verify",
-        "--ima",
-        &list,
-        "--az-tdx-vtpm",
-        &ev,
-        "--nonce",
-        "00",
-        "--at",
-        AT,
-        "--json",
-    ]);
+    let o = verify_json("00");
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(j["reason"], "wrong_nonce", "{j}");
@@ -210,18 +193,11 @@ fn mr_verify_az_snp_vtpm_verifies_the_root_and_replays_the_list_against_its_pcr1
     let ask_ark = bundle(dir.path());
     let ev = data("trustee/az-snp-vtpm/evidence-v1.json");
     let list = other_machines_list(dir.path());
-    let o = mr(&[
-        "quote",
-        "verify",
+    let o = quote_verify(
         "az-snp-vtpm",
         &ev,
-        "--nonce",
-        CHALLENGE,
-        "--ask-ark",
-        &ask_ark,
-        "--at",
-        AT,
-    ]);
+        &["--nonce", CHALLENGE, "--ask-ark", &ask_ark],
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let pcr10 = pcr_line(&stdout(&o), "pcr10");
     let pcr10_hex = pcr10.rsplit(':').next().unwrap();

@@ -209,7 +209,7 @@ fn simulated_td_vouches_for_a_swtpm_ak_and_the_ima_list_verifies_as_under_the_tp
     let ev_path = write(dir.path(), "evidence.json", &good);
     let root = write(dir.path(), "root.der", signer().root_der());
     let list_path = write(dir.path(), "ima.bin", &list);
-    let o = mr(&[
+    let vtpm_args = [
         "verify",
         "--ima",
         &list_path,
@@ -223,8 +223,8 @@ fn simulated_td_vouches_for_a_swtpm_ak_and_the_ima_list_verifies_as_under_the_tp
         &nonce_hex,
         "--boot-log",
         &boot_log,
-        "--json",
-    ]);
+    ];
+    let o = mr(&[&vtpm_args[..], &["--json"]].concat());
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let vtpm_json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(vtpm_json["root"], "vtpm");
@@ -252,21 +252,7 @@ fn simulated_td_vouches_for_a_swtpm_ak_and_the_ima_list_verifies_as_under_the_tp
     assert_eq!(vtpm_json["ima"], tpm_json["ima"]);
     assert_eq!(vtpm_json["registers"], tpm_json["registers"]);
     assert_eq!(vtpm_json["ima"]["covered"], 4);
-    let o = mr(&[
-        "verify",
-        "--ima",
-        &list_path,
-        "--az-tdx-vtpm",
-        &ev_path,
-        "--root",
-        &root,
-        "--at",
-        AT_RFC3339,
-        "--nonce",
-        &nonce_hex,
-        "--boot-log",
-        &boot_log,
-    ]);
+    let o = mr(&vtpm_args);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
         stdout(&o).contains("verified: the IMA list replays to the vTPM's quoted PCR values"),

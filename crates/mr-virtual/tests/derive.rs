@@ -21,17 +21,6 @@ fn td_root() -> Provenance {
     }
 }
 
-/// What a verified TD quote gives: RTMR0-3 (RTMR3 = `rtmr3`).
-fn quoted(rtmr3: &[u8]) -> VerifiedRegisters {
-    let mut v = ExpectedRegisters::new();
-    for i in 0..3u8 {
-        v.insert(MrId::Rtmr(i), HashAlg::Sha384.hash(&[i])).unwrap();
-    }
-    v.insert(RTMR3, Digest::new(HashAlg::Sha384, rtmr3).unwrap())
-        .unwrap();
-    VerifiedRegisters::from_verified_root(td_root(), v)
-}
-
 /// A journal of `n` mr_ima extends written by a real VirtualRegister; returns its text and the
 /// measurements.
 fn attest(n: u64) -> (String, Vec<[u8; 48]>) {
@@ -53,17 +42,13 @@ fn run(journal: &str, rtmr3: &[u8]) -> Result<mr_virtual::Derived, Error> {
     derive(
         journal.as_bytes(),
         &RTMR3,
-        &quoted(rtmr3),
+        &td_quoted(rtmr3),
         &DeriveOptions::default(),
     )
 }
 
 fn lines_of(journal: &str) -> Vec<String> {
     journal.lines().map(str::to_owned).collect()
-}
-
-fn text(lines: &[String]) -> String {
-    lines.iter().map(|l| format!("{l}\n")).collect()
 }
 
 fn mr_ima() -> MrId {
@@ -199,7 +184,7 @@ fn malformed_lines_are_rejected_with_their_line_number() {
     let err = derive(
         &bytes[..],
         &RTMR3,
-        &quoted(&rtmr3),
+        &td_quoted(&rtmr3),
         &DeriveOptions::default(),
     )
     .unwrap_err();
@@ -225,7 +210,7 @@ fn a_journal_ahead_of_the_quote_reports_left_over_records() {
         let exact = derive(
             journal.as_bytes(),
             &RTMR3,
-            &quoted(&quoted_at),
+            &td_quoted(&quoted_at),
             &DeriveOptions::default().with_prefix(PrefixPolicy::Exact),
         )
         .unwrap_err();
@@ -268,7 +253,7 @@ fn an_incomplete_last_line_is_not_a_record() {
     let err = derive(
         torn.as_bytes(),
         &RTMR3,
-        &quoted(&rtmr3),
+        &td_quoted(&rtmr3),
         &DeriveOptions::default().with_prefix(PrefixPolicy::Exact),
     )
     .unwrap_err();
@@ -311,27 +296,9 @@ fn a_pcr_backing_register_picks_its_bank_from_the_journal() {
     for d in &ds {
         reg.extend(d).unwrap();
     }
-    let mut pcr16 = ExpectedRegisters::new();
-    pcr16
-        .insert(MrId::Pcr(16), Digest::zero(HashAlg::Sha1))
-        .unwrap();
-    pcr16
-        .insert(MrId::Pcr(16), reg.backing().read().unwrap())
-        .unwrap();
-    let v = VerifiedRegisters::from_verified_root(
-        Provenance::TpmQuote {
-            ak_name: "000b".into(),
-        },
-        pcr16,
-    );
+    let v = pcr16_quoted(reg.backing().read().unwrap());
     let journal = std::fs::read_to_string(&path).unwrap();
-    let d = derive(
-        journal.as_bytes(),
-        &MrId::Pcr(16),
-        &v,
-        &DeriveOptions::default(),
-    )
-    .unwrap();
+    let d = derive_pcr16(&journal, &v, &DeriveOptions::default()).unwrap();
     let want = ds.iter().fold(Digest::zero(HashAlg::Sha256), |acc, d| {
         acc.extended(d.as_bytes())
     });
@@ -339,9 +306,8 @@ fn a_pcr_backing_register_picks_its_bank_from_the_journal() {
     assert_eq!(d.registers.get(&mr_ima(), HashAlg::Sha256), Some(&want));
     // The SHA-1 bank was never extended: a quote of its reset value covers none of the
     // records (all are left over) and derives nothing.
-    let d = derive(
-        journal.as_bytes(),
-        &MrId::Pcr(16),
+    let d = derive_pcr16(
+        &journal,
         &v,
         &DeriveOptions::default().with_bank(HashAlg::Sha1),
     )
@@ -353,13 +319,7 @@ fn a_pcr_backing_register_picks_its_bank_from_the_journal() {
         .insert(MrId::Pcr(16), HashAlg::Sha1.hash(b"other"))
         .unwrap();
     let v1 = VerifiedRegisters::from_verified_root(v.provenance().clone(), other);
-    let err = derive(
-        journal.as_bytes(),
-        &MrId::Pcr(16),
-        &v1,
-        &DeriveOptions::default(),
-    )
-    .unwrap_err();
+    let err = derive_pcr16(&journal, &v1, &DeriveOptions::default()).unwrap_err();
     assert!(matches!(err, Error::NotCovered(_)), "{err}");
 }
 
@@ -423,7 +383,7 @@ fn a_rotated_journal_needs_a_matching_trusted_start() {
     assert!(err.to_string().contains("without a trusted start"), "{err}");
 
     let opts = DeriveOptions::default().with_trusted_start(checkpoint.clone());
-    let d = derive(rotated.as_bytes(), &RTMR3, &quoted(&rtmr3), &opts).unwrap();
+    let d = derive(rotated.as_bytes(), &RTMR3, &td_quoted(&rtmr3), &opts).unwrap();
     assert_eq!(d.records, 4);
     assert_eq!(d.covered, 4);
     assert_eq!(
@@ -439,18 +399,24 @@ fn a_rotated_journal_needs_a_matching_trusted_start() {
         ..checkpoint.clone()
     };
     let opts = DeriveOptions::default().with_trusted_start(wrong);
-    let err = derive(rotated.as_bytes(), &RTMR3, &quoted(&rtmr3), &opts).unwrap_err();
+    let err = derive(rotated.as_bytes(), &RTMR3, &td_quoted(&rtmr3), &opts).unwrap_err();
     assert!(matches!(err, Error::TrustedStartMismatch(_)), "{err}");
 
     // A trusted start does not make a tampered rotated journal verify.
     let mut tampered = lines[at..].to_vec();
     tampered[2] = extend_line("mr_ima", &measurement(1000));
     let opts = DeriveOptions::default().with_trusted_start(checkpoint.clone());
-    let err = derive(text(&tampered).as_bytes(), &RTMR3, &quoted(&rtmr3), &opts).unwrap_err();
+    let err = derive(
+        text(&tampered).as_bytes(),
+        &RTMR3,
+        &td_quoted(&rtmr3),
+        &opts,
+    )
+    .unwrap_err();
     assert!(matches!(err, Error::NotCovered(_)), "{err}");
 
     // A journal that is not rotated ignores the trusted start and replays from reset.
-    let d = derive(text(&lines).as_bytes(), &RTMR3, &quoted(&rtmr3), &opts).unwrap();
+    let d = derive(text(&lines).as_bytes(), &RTMR3, &td_quoted(&rtmr3), &opts).unwrap();
     assert_eq!(d.start, None);
     assert_eq!(d.records, 9);
 }
@@ -519,7 +485,7 @@ fn derive_and_use_is_derive_then_use() {
         let two = derive_and_use(
             j.as_bytes(),
             &RTMR3,
-            &quoted(&rtmr3),
+            &td_quoted(&rtmr3),
             &DeriveOptions::default(),
             |v: &VerifiedRegisters| {
                 let value = v.get(&mr_ima(), HashAlg::Sha384).copied();
@@ -575,7 +541,7 @@ fn a_trusted_start_keeps_every_bank_of_a_register() {
     let d = derive(
         text(&lines[at..]).as_bytes(),
         &RTMR3,
-        &quoted(&rtmr3),
+        &td_quoted(&rtmr3),
         &opts,
     )
     .unwrap();

@@ -10,7 +10,7 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use common::*;
 use mr_core::replay::PrefixPolicy;
-use mr_core::{Digest, ExpectedRegisters, HashAlg, MrId, Provenance, VerifiedRegisters};
+use mr_core::{Digest, HashAlg, MrId};
 use mr_virtual::record::{RecordError, MAX_LINE_LEN};
 use mr_virtual::verify::{derive, DeriveOptions};
 use mr_virtual::Error;
@@ -24,18 +24,6 @@ const N: usize = 10_000;
 /// the journal, the last line.
 const AT: [usize; 7] = [1, 700, 4096, 4097, 8193, 9321, N];
 
-fn quoted(rtmr3: &[u8; 48]) -> VerifiedRegisters {
-    let mut v = ExpectedRegisters::new();
-    v.insert(RTMR3, Digest::new(HashAlg::Sha384, rtmr3).unwrap())
-        .unwrap();
-    VerifiedRegisters::from_verified_root(
-        Provenance::TdQuote {
-            root: "test root".into(),
-        },
-        v,
-    )
-}
-
 /// `N` mr_ima extend lines and their measurements.
 fn long_journal() -> (Vec<String>, Vec<[u8; 48]>) {
     let ms: Vec<[u8; 48]> = (0..N as u64).map(measurement).collect();
@@ -43,16 +31,12 @@ fn long_journal() -> (Vec<String>, Vec<[u8; 48]>) {
     (lines, ms)
 }
 
-fn text(lines: &[String]) -> String {
-    lines.iter().map(|l| format!("{l}\n")).collect()
-}
-
 fn run_with(
     input: impl BufRead,
     rtmr3: &[u8; 48],
     opts: &DeriveOptions,
 ) -> Result<mr_virtual::Derived, Error> {
-    derive(input, &RTMR3, &quoted(rtmr3), opts)
+    derive(input, &RTMR3, &td_quoted(rtmr3), opts)
 }
 
 fn run(journal: &str, rtmr3: &[u8; 48]) -> Result<mr_virtual::Derived, Error> {
@@ -311,34 +295,17 @@ fn a_pcr_backing_register_with_two_banks_takes_the_bank_of_the_first_record() {
     let pcr16 = lines.iter().fold(Digest::zero(HashAlg::Sha256), |v, l| {
         v.extended(HashAlg::Sha256.hash(l.as_bytes()).as_bytes())
     });
-    let mut values = ExpectedRegisters::new();
-    values
-        .insert(MrId::Pcr(16), Digest::zero(HashAlg::Sha1))
-        .unwrap();
-    values.insert(MrId::Pcr(16), pcr16).unwrap();
-    let v = VerifiedRegisters::from_verified_root(
-        Provenance::TpmQuote {
-            ak_name: "000b".into(),
-        },
-        values,
-    );
+    let v = pcr16_quoted(pcr16);
     let journal = text(&lines);
-    let d = derive(
-        journal.as_bytes(),
-        &MrId::Pcr(16),
-        &v,
-        &DeriveOptions::default(),
-    )
-    .unwrap();
+    let d = derive_pcr16(&journal, &v, &DeriveOptions::default()).unwrap();
     let want = ds.iter().fold(Digest::zero(HashAlg::Sha256), |acc, d| {
         acc.extended(d.as_bytes())
     });
     assert_eq!(d.get("mr_x", HashAlg::Sha256), Some(want));
     assert_eq!(d.covered, N as u64);
     // The SHA-1 bank asked for: its reset value covers none of the records.
-    let d = derive(
-        journal.as_bytes(),
-        &MrId::Pcr(16),
+    let d = derive_pcr16(
+        &journal,
         &v,
         &DeriveOptions::default().with_bank(HashAlg::Sha1),
     )

@@ -6,7 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use mr_core::{Digest, HashAlg, MeasurementRegister, MrId, SoftRegister};
+use mr_core::{
+    Digest, ExpectedRegisters, HashAlg, MeasurementRegister, MrId, Provenance, SoftRegister,
+    VerifiedRegisters,
+};
+use mr_virtual::verify::{derive, DeriveOptions};
+use mr_virtual::{Derived, Error};
 use sha2::{Digest as _, Sha384};
 
 /// SHA-384 of the concatenation of `parts`, with sha2 directly.
@@ -156,4 +161,50 @@ impl MeasurementRegister for FileRegister {
         std::fs::rename(&tmp, &self.path)?;
         Ok(())
     }
+}
+
+/// What a verified TD quote gives: RTMR0-2 (fixed values) and RTMR3 = `rtmr3`.
+pub fn td_quoted(rtmr3: &[u8]) -> VerifiedRegisters {
+    let mut v = ExpectedRegisters::new();
+    for i in 0..3u8 {
+        v.insert(MrId::Rtmr(i), HashAlg::Sha384.hash(&[i])).unwrap();
+    }
+    v.insert(MrId::Rtmr(3), Digest::new(HashAlg::Sha384, rtmr3).unwrap())
+        .unwrap();
+    VerifiedRegisters::from_verified_root(
+        Provenance::TdQuote {
+            root: "test root".into(),
+        },
+        v,
+    )
+}
+
+/// What a verified TPM quote over PCR 16 in two banks gives: SHA-1 at its reset value (never
+/// extended), SHA-256 = `sha256`.
+pub fn pcr16_quoted(sha256: Digest) -> VerifiedRegisters {
+    let mut values = ExpectedRegisters::new();
+    values
+        .insert(MrId::Pcr(16), Digest::zero(HashAlg::Sha1))
+        .unwrap();
+    values.insert(MrId::Pcr(16), sha256).unwrap();
+    VerifiedRegisters::from_verified_root(
+        Provenance::TpmQuote {
+            ak_name: "000b".into(),
+        },
+        values,
+    )
+}
+
+/// `derive` of `journal` over PCR 16 verified as `quoted`, with `options`.
+pub fn derive_pcr16(
+    journal: &str,
+    quoted: &VerifiedRegisters,
+    options: &DeriveOptions,
+) -> Result<Derived, Error> {
+    derive(journal.as_bytes(), &MrId::Pcr(16), quoted, options)
+}
+
+/// The journal text of `lines` (each ended by a newline).
+pub fn text<S: AsRef<str>>(lines: &[S]) -> String {
+    lines.iter().map(|l| format!("{}\n", l.as_ref())).collect()
 }
