@@ -19,18 +19,7 @@ fn read(dir: &Path, rel: &str) -> Vec<u8> {
     std::fs::read(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
-/// Standard base64 with line breaks (the vectors are stored as upstream keeps them).
-fn base64(text: &[u8]) -> Vec<u8> {
-    use base64::Engine;
-    let text: Vec<u8> = text
-        .iter()
-        .copied()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .expect("the vector is valid base64")
-}
+use mr_testkit::base64_text as base64;
 
 #[test]
 fn libcel_good_json_fragments_parse_to_their_stated_records() {

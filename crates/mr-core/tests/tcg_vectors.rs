@@ -639,18 +639,7 @@ fn linux_5_7_boot_aggregate_over_pcrs_0_to_7_is_accepted_and_named() {
     assert_eq!(m.candidates.len(), 1);
 }
 
-/// Standard base64 with line breaks (the vectors are stored as upstream keeps them).
-fn base64(text: &[u8]) -> Vec<u8> {
-    use base64::Engine;
-    let text: Vec<u8> = text
-        .iter()
-        .copied()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .expect("the vector is valid base64")
-}
+use mr_testkit::base64_text as base64;
 
 #[test]
 fn libcel_uefi_log_has_the_record_layout_its_test_states() {

@@ -55,3 +55,17 @@ pub fn shared_json(rel: &str) -> Option<serde_json::Value> {
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     Some(serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
 }
+
+/// Standard base64 with line breaks and other white space (vectors stored as their projects keep
+/// them), decoded.
+pub fn base64_text(text: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let text: Vec<u8> = text
+        .iter()
+        .copied()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("the vector is valid base64")
+}
