@@ -487,7 +487,7 @@ mod tests {
 
     #[test]
     fn register_lines_parse_skip_comments_and_name_the_bad_line() {
-        let zero = format!("10:sha256:{}", "00".repeat(32));
+        let zero = format!("pcr10:sha256:{}", "00".repeat(32));
         let text = format!("# quoted\n\n  {zero}  \nrtmr3:sha384:{}\n", "11".repeat(48));
         let values = parse_register_lines(&text).unwrap();
         assert_eq!(values.len(), 2);
