@@ -193,7 +193,7 @@ pub fn read_file(path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
 }
 
 /// All of `reader` (named `path` in errors), refused when longer than `max` bytes.
-pub fn read_bounded(reader: impl Read, path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
+fn read_bounded(reader: impl Read, path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
     let mut buf = Vec::new();
     reader
         .take(max.saturating_add(1))
