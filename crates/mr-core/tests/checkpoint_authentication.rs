@@ -1,12 +1,13 @@
 //! What authenticates a checkpoint file and the key that seals it: the size bound of a sealed
 //! file (checked before anything is parsed), the report form of a checkpoint (never a file that
-//! opens), and how a key file is created: a path that cannot be created is an error naming the
+//! opens), the fields still checked under a valid MAC (the register bound, each register and bank
+//! once, entries only with bytes), and how a key file is created: a path that cannot be created is an error naming the
 //! creation, and a path that appears while it is created (here a dangling symlink, which
 //! `exists()` does not see and an exclusive create refuses) is read, never replaced.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mr_core::log::ima::builder::ImaListBuilder;
-use mr_core::log::ima::checkpoint::{resume, MAX_CHECKPOINT_LEN};
+use mr_core::log::ima::checkpoint::{resume, MAX_CHECKPOINT_LEN, MAX_CHECKPOINT_REGISTERS};
 use mr_core::log::ima::{
     Anchor, Checkpoint, CheckpointKey, DigestMode, HistoryError, ImaInput, ImaOptions, ResumeFrom,
 };
@@ -118,4 +119,76 @@ fn a_key_file_is_created_exclusively_or_read_never_replaced() {
         assert!(!target.exists());
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `body` sealed as the format says (HMAC-SHA-256 over the label and the body's bytes) under
+/// this test's key: what only the key holder can make.
+fn sealed(body: &serde_json::Value) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    let body = body.to_string();
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key().as_bytes()).unwrap();
+    mac.update(mr_core::log::ima::checkpoint::CHECKPOINT_MAC_LABEL);
+    mac.update(body.as_bytes());
+    let tag = hex::encode(mac.finalize().into_bytes());
+    format!("{{\"checkpoint\":{body},\"hmac_sha256\":\"{tag}\"}}").into_bytes()
+}
+
+/// The body of a genuine checkpoint, as JSON to edit.
+fn genuine_body() -> serde_json::Value {
+    let file = checkpoint().seal(&key());
+    let v: serde_json::Value = serde_json::from_str(&file).unwrap();
+    v["checkpoint"].clone()
+}
+
+/// The message of the `InvalidCheckpoint` error that opening `body` sealed gives.
+fn refused(body: &serde_json::Value) -> String {
+    match history(Checkpoint::open(&sealed(body), &key()).unwrap_err()) {
+        HistoryError::InvalidCheckpoint(m) => m,
+        other => panic!("expected InvalidCheckpoint, got {other:?}"),
+    }
+}
+
+/// Even under a valid MAC, a checkpoint holds at most `MAX_CHECKPOINT_REGISTERS` register values.
+#[test]
+fn a_sealed_checkpoint_holds_at_most_max_checkpoint_registers_values() {
+    let mut body = genuine_body();
+    let value = |pcr: usize| format!("pcr{pcr}:sha256:{}", "ab".repeat(32));
+    body["registers"] = (0..MAX_CHECKPOINT_REGISTERS).map(value).collect();
+    let cp = Checkpoint::open(&sealed(&body), &key()).unwrap();
+    assert_eq!(cp.registers().len(), MAX_CHECKPOINT_REGISTERS);
+    body["registers"] = (0..=MAX_CHECKPOINT_REGISTERS).map(value).collect();
+    assert!(refused(&body).contains("too many register values"));
+}
+
+/// Even under a valid MAC, a register and bank may appear once; the same register in two banks
+/// and two registers in one bank are distinct values.
+#[test]
+fn a_sealed_checkpoint_names_each_register_and_bank_once() {
+    let mut body = genuine_body();
+    let (a, b) = ("aa".repeat(32), "bb".repeat(32));
+    body["registers"] = serde_json::json!([
+        format!("pcr10:sha256:{a}"),
+        format!("pcr10:sha1:{}", "cc".repeat(20)),
+        format!("pcr11:sha256:{b}"),
+    ]);
+    let cp = Checkpoint::open(&sealed(&body), &key()).unwrap();
+    assert_eq!(cp.registers().len(), 3);
+    body["registers"] = serde_json::json!([
+        format!("pcr10:sha256:{a}"),
+        format!("pcr11:sha256:{b}"),
+        format!("pcr10:sha256:{b}"),
+    ]);
+    assert!(refused(&body).contains("pcr10 sha256 given twice"));
+}
+
+/// Even under a valid MAC, a checkpoint that verified entries covers bytes of the list; one of
+/// no entries (an empty list) covers none.
+#[test]
+fn a_sealed_checkpoint_with_entries_covers_bytes() {
+    let mut body = genuine_body();
+    body["offset"] = 0.into();
+    assert!(refused(&body).contains("entries verified but no bytes"));
+    body["entries"] = 0.into();
+    let cp = Checkpoint::open(&sealed(&body), &key()).unwrap();
+    assert_eq!((cp.entries(), cp.offset()), (0, 0));
 }
