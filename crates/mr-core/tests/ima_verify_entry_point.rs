@@ -29,7 +29,7 @@ fn list_of_at_least(min_len: usize) -> Vec<u8> {
         );
         i += 1;
         // Entries are about 100 bytes: measure the list only every 512 of them.
-        if i % 512 == 0 {
+        if i.is_multiple_of(512) {
             len = b.clone().finish().len();
         }
     }
