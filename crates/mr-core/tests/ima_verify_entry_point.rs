@@ -1,0 +1,128 @@
+//! The one IMA entry point (`ima::verify`) and its input: which inputs are replayed on the
+//! calling thread, streamed in memory bounded by an entry (one thread asked for, or a list in
+//! memory shorter than two chunks), and which are cut into chunks for two threads (a list of at
+//! least two chunks, or an input of unknown length, on a machine with two cores); the result is
+//! the same either way. The largest allocation tells the two apart: the two-thread replay reads
+//! the list into chunk buffers of `CHUNK_LEN` bytes, the one-thread replay never holds more than
+//! an entry.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+
+use mr_core::log::ima::{self, builder::ImaListBuilder, ImaInput, ImaOptions, CHUNK_LEN};
+use mr_core::{ComputeOnly, HashAlg};
+use mr_test_alloc::measure;
+
+#[global_allocator]
+static ALLOC: mr_test_alloc::CountingAlloc = mr_test_alloc::CountingAlloc;
+
+/// A binary ima-ng list of PCR 10 entries, at least `min_len` bytes long.
+fn list_of_at_least(min_len: usize) -> Vec<u8> {
+    let mut b = ImaListBuilder::binary();
+    let mut i = 0u32;
+    let mut len = 0;
+    while len < min_len {
+        b.ima_ng(
+            10,
+            &HashAlg::Sha256.hash(&i.to_le_bytes()),
+            &format!("/usr/bin/f{i}"),
+        );
+        i += 1;
+        // Entries are about 100 bytes: measure the list only every 512 of them.
+        if i.is_multiple_of(512) {
+            len = b.clone().finish().len();
+        }
+    }
+    b.finish()
+}
+
+/// Whether this machine lets the replay start a second thread.
+fn two_cores() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+}
+
+/// The largest allocation of the calling thread during `ima::verify`, and the entries replayed.
+fn verify_largest(input: ImaInput<'_>, options: &ImaOptions) -> (usize, u64) {
+    let (report, stats) = measure(|| ima::verify(input, &ComputeOnly, options));
+    (stats.largest, report.unwrap().entries)
+}
+
+#[test]
+fn a_list_in_memory_shorter_than_two_chunks_is_streamed_on_the_calling_thread() {
+    let list = list_of_at_least(CHUNK_LEN + CHUNK_LEN / 2);
+    assert!(list.len() < 2 * CHUNK_LEN, "{} bytes", list.len());
+    let (largest, entries) = verify_largest(ImaInput::from_bytes(&list), &ImaOptions::default());
+    assert!(
+        largest < CHUNK_LEN / 4,
+        "largest allocation {largest} bytes"
+    );
+    // Two threads asked for: chunk buffers (when the machine has two cores), same entries.
+    let (two, entries_two) = verify_largest(
+        ImaInput::from_bytes(&list),
+        &ImaOptions::default().with_threads(2),
+    );
+    assert_eq!(entries_two, entries);
+    if two_cores() {
+        assert!(two >= CHUNK_LEN, "largest allocation {two} bytes");
+    }
+}
+
+#[test]
+fn one_thread_streams_any_input_even_of_unknown_length_or_two_chunks() {
+    let list = list_of_at_least(2 * CHUNK_LEN + 1024);
+    let one = ImaOptions::default().with_threads(1);
+    for input in [
+        ImaInput::from_reader(&list[..]),
+        ImaInput::from_bytes(&list),
+    ] {
+        let (largest, _) = verify_largest(input, &one);
+        assert!(
+            largest < CHUNK_LEN / 4,
+            "largest allocation {largest} bytes"
+        );
+    }
+}
+
+#[test]
+fn a_list_of_two_chunks_or_of_unknown_length_is_cut_into_chunks_by_default() {
+    if !two_cores() {
+        return;
+    }
+    let list = list_of_at_least(2 * CHUNK_LEN + 1024);
+    let (largest, entries) = verify_largest(ImaInput::from_bytes(&list), &ImaOptions::default());
+    assert!(largest >= CHUNK_LEN, "largest allocation {largest} bytes");
+    let (from_reader, entries_read) =
+        verify_largest(ImaInput::from_reader(&list[..]), &ImaOptions::default());
+    assert!(
+        from_reader >= CHUNK_LEN,
+        "largest allocation {from_reader} bytes"
+    );
+    assert_eq!(entries_read, entries);
+}
+
+/// The input's debug form shows its known length: the bytes' length, a regular file's size, none
+/// for a reader.
+#[test]
+fn an_input_shows_its_known_length() {
+    let bytes = [1u8, 2, 3];
+    assert_eq!(
+        format!("{:?}", ImaInput::from_bytes(&bytes)),
+        "ImaInput { len: Some(3), .. }"
+    );
+    assert_eq!(
+        format!("{:?}", ImaInput::from_vec(vec![0; 5])),
+        "ImaInput { len: Some(5), .. }"
+    );
+    assert_eq!(
+        format!("{:?}", ImaInput::from_reader(&bytes[..])),
+        "ImaInput { len: None, .. }"
+    );
+    let path = std::env::temp_dir().join(format!("mr-ima-input-{}", std::process::id()));
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(&[0; 7])
+        .unwrap();
+    let shown = format!("{:?}", ImaInput::open(&path).unwrap());
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(shown, "ImaInput { len: Some(7), .. }");
+}
