@@ -1,8 +1,9 @@
 //! The facts of hand-built PC-Client logs, one event kind at a time: the `SecureBoot` value, the
 //! signature databases (every bound of an `EFI_SIGNATURE_LIST`, UEFI specification "Signature
 //! Database"), the last measurement of a variable winning, events whose data does not hash to
-//! their digests, the EFI applications of PCR 4 and their bank, GRUB's and the Linux EFI stub's
-//! kernel command lines; then the variable rules over those facts.
+//! their digests, the EFI applications of PCR 4 and their bank, GRUB's kernel command lines and
+//! the Linux EFI stub's load options (known by their digests only); then the variable and
+//! command line rules over those facts.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
@@ -544,7 +545,7 @@ fn the_linux_efi_stub_command_line_is_known_by_its_digest_never_by_the_event_dat
         assert_eq!(c.detail, format!("[{good:?}] in [{good:?}, \"ro quiet\"]"));
     }
     // Another command line, whatever the event's data says: refused, named by its digest.
-    let c = rule(facts(&[forged.clone()]));
+    let c = rule(facts(std::slice::from_ref(&forged)));
     assert!(!c.passed);
     assert!(
         c.detail.starts_with(&format!(
