@@ -10,13 +10,17 @@
 //!   digest each, of the SHA-256 bank when the log has it, else of its first bank;
 //! * the kernel command lines a boot loader measured into PCR 8 as `EV_IPL` text
 //!   `kernel_cmdline: …` (GRUB), kept only when the event's digest is the hash of the command
-//!   line, and the Linux EFI stub's load options (`EV_EVENT_TAG` 0x8F3B22ED, UTF-16LE) in PCR 9.
+//!   line;
+//! * the digests of the Linux EFI stub's load options (`EV_EVENT_TAG` 0x8F3B22ED in PCR 9). The
+//!   stub logs the fixed text `LOADED_IMAGE::LoadOptions` as the event's data and measures the
+//!   load options themselves (the kernel command line, UTF-16LE), so that command line is known
+//!   only by its digests: the event's data says nothing about it and is never read as one.
 //!
 //! Facts come only from events of the PCRs the caller says are verified (the boot log replayed
 //! to quoted values); a variable whose event data does not hash to its digest is not measured.
 
 use mr_core::log::tcg::{self, DataCheck, EventData, EventType, ParseOptions};
-use mr_core::HashAlg;
+use mr_core::{Digest, HashAlg};
 use sha2::Digest as _;
 
 use crate::error::PolicyError;
@@ -75,6 +79,14 @@ pub struct BootFacts {
     pub kernel_cmdlines: Vec<String>,
     /// `kernel_cmdline:` events whose digest is not the hash of their text.
     pub unverified_cmdlines: u64,
+    /// The digests of each load-options event of the Linux EFI stub, in log order (see the
+    /// module documentation).
+    pub load_options: Vec<Vec<Digest>>,
+}
+
+/// True when `digests` are not empty and each is the hash of `bytes` in its bank.
+fn digests_are_hashes_of(digests: &[Digest], bytes: &[u8]) -> bool {
+    !digests.is_empty() && digests.iter().all(|d| d.alg().hash(bytes) == *d)
 }
 
 fn boot_log_error(e: mr_core::Error) -> PolicyError {
@@ -140,10 +152,9 @@ impl BootFacts {
                         continue;
                     };
                     let trimmed = text.strip_suffix(b"\0").unwrap_or(text);
-                    let digest_of = |bytes: &[u8]| {
-                        !e.digests.is_empty() && e.digests.iter().all(|d| d.alg().hash(bytes) == *d)
-                    };
-                    if digest_of(trimmed) || digest_of(text) {
+                    if digests_are_hashes_of(&e.digests, trimmed)
+                        || digests_are_hashes_of(&e.digests, text)
+                    {
                         facts
                             .kernel_cmdlines
                             .push(String::from_utf8_lossy(trimmed).into_owned());
@@ -152,14 +163,9 @@ impl BootFacts {
                     }
                 }
                 (9, EventType::EV_EVENT_TAG) => {
-                    if let Ok(EventData::Tagged { id, data }) = e.decode(uintn) {
+                    if let Ok(EventData::Tagged { id, .. }) = e.decode(uintn) {
                         if id == LINUX_EFI_LOAD_OPTIONS_EVENT {
-                            let units: Vec<u16> = data
-                                .chunks_exact(2)
-                                .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                                .take_while(|u| *u != 0)
-                                .collect();
-                            facts.kernel_cmdlines.push(String::from_utf16_lossy(&units));
+                            facts.load_options.push(e.digests.clone());
                         }
                     }
                 }
@@ -167,6 +173,17 @@ impl BootFacts {
             }
         }
         Ok(facts)
+    }
+
+    /// True when `digests` (of one load-options event) are the hashes of `cmdline` as the
+    /// Linux EFI stub measures it: UTF-16LE, with or without its terminating NUL.
+    pub(crate) fn load_options_match(digests: &[Digest], cmdline: &str) -> bool {
+        let mut bytes: Vec<u8> = cmdline.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        if digests_are_hashes_of(digests, &bytes) {
+            return true;
+        }
+        bytes.extend_from_slice(&[0, 0]);
+        digests_are_hashes_of(digests, &bytes)
     }
 
     /// The rule on variable `name` (`pk`, `kek`, `db`, `dbx`).

@@ -621,7 +621,8 @@ pub struct TpmPolicy {
     pub variables: Vec<(&'static str, VariablePolicy)>,
     /// Allowed digests (of the log's bank) of the EFI applications the firmware loaded (PCR 4).
     pub boot_applications: Option<Vec<Vec<u8>>>,
-    /// Allowed kernel command lines (as the boot loader measured them).
+    /// Allowed kernel command lines: GRUB's as it logged them, the Linux EFI stub's by the
+    /// digests of its load options (the line in UTF-16LE).
     pub kernel_cmdlines: Option<Vec<String>>,
 }
 
@@ -811,21 +812,38 @@ impl TpmPolicy {
             ));
         }
         if let Some(set) = &self.kernel_cmdlines {
-            let unknown: Vec<&String> = boot
-                .kernel_cmdlines
-                .iter()
-                .filter(|c| !set.contains(c))
-                .collect();
+            // GRUB's command lines by their text, the EFI stub's load options by their digests.
+            let (mut allowed, mut unknown) = (Vec::new(), Vec::new());
+            for c in &boot.kernel_cmdlines {
+                if set.contains(c) {
+                    allowed.push(format!("{c:?}"));
+                } else {
+                    unknown.push(format!("{c:?}"));
+                }
+            }
+            for digests in &boot.load_options {
+                match set
+                    .iter()
+                    .find(|c| BootFacts::load_options_match(digests, c))
+                {
+                    Some(c) => allowed.push(format!("{c:?}")),
+                    None => unknown.push(match digests.first() {
+                        Some(d) => format!("load options {}:{}", d.alg(), d.to_hex()),
+                        None => "load options without a digest".to_owned(),
+                    }),
+                }
+            }
+            let measured = !boot.kernel_cmdlines.is_empty() || !boot.load_options.is_empty();
             out.push(RuleCheck::new(
                 "tpm.kernel_cmdline",
                 Claim::Configuration,
-                unknown.is_empty() && !boot.kernel_cmdlines.is_empty(),
-                if boot.kernel_cmdlines.is_empty() {
+                unknown.is_empty() && measured,
+                if !measured {
                     "the boot log measured no kernel command line".to_owned()
                 } else if unknown.is_empty() {
-                    format!("{:?} in {set:?}", boot.kernel_cmdlines)
+                    format!("[{}] in {set:?}", allowed.join(", "))
                 } else {
-                    format!("{unknown:?} not in {set:?}")
+                    format!("[{}] not in {set:?}", unknown.join(", "))
                 },
             ));
         }

@@ -515,3 +515,561 @@ fn secure_boot_state_of_real_logs() {
         .filter(|c| c.name == "tpm.db")
         .all(|c| !c.passed));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Each TD and TPM rule refuses the evidence that breaks it and passes the evidence at its
+// boundary (over the facts a verifier takes from verified evidence).
+// ---------------------------------------------------------------------------------------------
+
+/// The check named `name` of `checks` (exactly one).
+fn the<'a>(checks: &'a [mr_policy::RuleCheck], name: &str) -> &'a mr_policy::RuleCheck {
+    let mut found = checks.iter().filter(|c| c.name == name);
+    let c = found
+        .next()
+        .unwrap_or_else(|| panic!("no {name} in {checks:?}"));
+    assert!(found.next().is_none(), "{name} twice in {checks:?}");
+    c
+}
+
+/// The TD section `td` with no collateral required (the facts have none).
+fn td_without_collateral(mut td: Value) -> mr_policy::TdPolicy {
+    td["tcb"] = json!({"require_collateral": false});
+    td_policy(td)
+}
+
+fn with_attributes(a: [u8; 8]) -> TdFacts {
+    TdFacts {
+        td_attributes: a,
+        ..facts()
+    }
+}
+
+/// SEPT_VE_DISABLE (bit 28: bit 4 of the fourth byte), a bit a real TD sets.
+const SEPT_VE_DISABLE: [u8; 8] = [0, 0, 0, 0x10, 0, 0, 0, 0];
+
+#[test]
+fn td_attributes_debug_exact_value_required_and_forbidden_bits_refuse_and_pass() {
+    let attrs = |p: &mr_policy::TdPolicy, a: [u8; 8]| {
+        the(&p.check(&with_attributes(a)), "td.td_attributes").clone()
+    };
+    // Default: DEBUG refused, every other bit accepted.
+    let default = td_without_collateral(json!({}));
+    for a in [[0; 8], SEPT_VE_DISABLE, [0xfe; 8]] {
+        let c = attrs(&default, a);
+        assert!(c.passed, "{}", c.detail);
+        assert!(c.detail.ends_with("(DEBUG clear)"), "{}", c.detail);
+    }
+    for a in [[1, 0, 0, 0, 0, 0, 0, 0], [0xff; 8]] {
+        let c = attrs(&default, a);
+        assert!(
+            !c.passed && c.detail.contains("DEBUG is set"),
+            "{}",
+            c.detail
+        );
+    }
+    let debug_allowed = td_without_collateral(json!({"td_attributes": {"allow_debug": true}}));
+    let c = attrs(&debug_allowed, [1, 0, 0, 0, 0, 0, 0, 0]);
+    assert!(
+        c.passed && c.detail.contains("set, allowed"),
+        "{}",
+        c.detail
+    );
+
+    // The exact value: equal passes, one bit more or less refuses.
+    let exact = td_without_collateral(json!({"td_attributes": {"value": "0000001000000000"}}));
+    assert!(attrs(&exact, SEPT_VE_DISABLE).passed);
+    for a in [[0; 8], [0, 0, 0, 0x10, 0, 0, 0, 0x40]] {
+        let c = attrs(&exact, a);
+        assert!(
+            !c.passed && c.detail.contains("not the required value 0000001000000000"),
+            "{}",
+            c.detail
+        );
+    }
+
+    // A required bit: set passes (whatever else is set), clear refuses naming the bit.
+    let required =
+        td_without_collateral(json!({"td_attributes": {"required": "0000001000000000"}}));
+    for a in [SEPT_VE_DISABLE, [0xfe; 8]] {
+        assert!(attrs(&required, a).passed, "{a:?}");
+    }
+    for a in [[0; 8], [0xfe, 0xfe, 0xfe, 0xef, 0xfe, 0xfe, 0xfe, 0xfe]] {
+        let c = attrs(&required, a);
+        assert!(
+            !c.passed && c.detail.contains("required bits 0000001000000000 clear"),
+            "{}",
+            c.detail
+        );
+    }
+
+    // A forbidden bit: clear passes (whatever else is set), set refuses naming the bit.
+    let forbidden =
+        td_without_collateral(json!({"td_attributes": {"forbidden": "0000001000000000"}}));
+    for a in [[0; 8], [0xfe, 0xfe, 0xfe, 0xef, 0xfe, 0xfe, 0xfe, 0xfe]] {
+        assert!(attrs(&forbidden, a).passed, "{a:?}");
+    }
+    for a in [SEPT_VE_DISABLE, [0xfe; 8]] {
+        let c = attrs(&forbidden, a);
+        assert!(
+            !c.passed && c.detail.contains("forbidden bits 0000001000000000 set"),
+            "{}",
+            c.detail
+        );
+    }
+}
+
+#[test]
+fn xfam_is_compared_under_its_mask() {
+    // facts(): xfam e7 02 06 00 ...
+    let xfam = |value: &str, mask: Option<&str>| {
+        let mut x = json!({ "value": value });
+        if let Some(m) = mask {
+            x["mask"] = json!(m);
+        }
+        let c = the(
+            &td_without_collateral(json!({ "xfam": x })).check(&facts()),
+            "td.xfam",
+        )
+        .clone();
+        (c.passed, c.detail)
+    };
+    let (passed, detail) = xfam("e702060000000000", None);
+    assert!(passed, "{detail}");
+    assert_eq!(
+        detail,
+        "xfam e702060000000000 matches e702060000000000 under mask ffffffffffffffff"
+    );
+    // One bit off, with the default (full) mask: refused.
+    let (passed, detail) = xfam("e602060000000000", None);
+    assert!(!passed && detail.contains("does not match"), "{detail}");
+    // Bits outside the mask are not compared; a bit inside it is.
+    assert!(xfam("e700000000000000", Some("ff00000000000000")).0);
+    assert!(xfam("0702060000000000", Some("0fffffffffffffff")).0);
+    assert!(!xfam("e700000000000000", Some("ffff000000000000")).0);
+    assert!(!xfam("0000000000000000", Some("0100000000000000")).0);
+}
+
+#[test]
+fn minimum_svns_pass_when_equal_and_refuse_one_below() {
+    // facts(): tee_tcb_svn 03 00 05 00..., qe_svn 8, pce_svn 13.
+    let svn = |min: &str| {
+        the(
+            &td_without_collateral(json!({ "minimum_tee_tcb_svn": min })).check(&facts()),
+            "td.tee_tcb_svn",
+        )
+        .clone()
+    };
+    let equal = svn("03000500000000000000000000000000");
+    assert!(
+        equal.passed && equal.detail.contains("≥"),
+        "{}",
+        equal.detail
+    );
+    assert!(svn("02000400000000000000000000000000").passed);
+    assert!(svn("00000000000000000000000000000000").passed);
+    for (min, at) in [
+        ("04000500000000000000000000000000", "[0]"),
+        ("03000600000000000000000000000000", "[2]"),
+        ("03010500000000000000000000000000", "[1]"),
+        ("03000500000000000000000000000001", "[15]"),
+        ("04000600000000000000000000000000", "[0, 2]"),
+    ] {
+        let c = svn(min);
+        assert!(
+            !c.passed && c.detail.ends_with(&format!("at byte(s) {at}")),
+            "{min}: {}",
+            c.detail
+        );
+    }
+
+    for (option, name, value) in [
+        ("minimum_qe_svn", "td.qe_svn", 8u16),
+        ("minimum_pce_svn", "td.pce_svn", 13),
+    ] {
+        let check = |min: u16| {
+            the(
+                &td_without_collateral(json!({ option: min })).check(&facts()),
+                name,
+            )
+            .clone()
+        };
+        let c = check(value);
+        assert!(c.passed, "{}", c.detail);
+        assert_eq!(
+            c.detail,
+            format!("{} {value} ≥ minimum {value}", &name[3..])
+        );
+        assert!(check(0).passed);
+        let c = check(value + 1);
+        assert!(!c.passed, "{}", c.detail);
+        assert_eq!(
+            c.detail,
+            format!("{} {value} < minimum {}", &name[3..], value + 1)
+        );
+    }
+}
+
+#[test]
+fn an_allowed_set_names_the_value_and_the_set() {
+    let ones = "01".repeat(48);
+    let other = "ee".repeat(48);
+    let p = td_without_collateral(json!({"mr_td": [other, ones], "mr_seam": [other]}));
+    let checks = p.check(&facts());
+    let mr_td = the(&checks, "td.mr_td");
+    assert!(mr_td.passed);
+    assert_eq!(mr_td.detail, format!("{ones} in {{{other}, {ones}}}"));
+    let seam = the(&checks, "td.mr_seam");
+    assert!(!seam.passed);
+    assert_eq!(
+        seam.detail,
+        format!("{} not in {{{other}}}", "03".repeat(48))
+    );
+    // The QE vendor id is a set of one.
+    let p = td_without_collateral(json!({"qe_vendor_id": "00".repeat(16)}));
+    assert!(the(&p.check(&facts()), "td.qe_vendor_id").passed);
+    let p = td_without_collateral(json!({"qe_vendor_id": "93".repeat(16)}));
+    assert!(!the(&p.check(&facts()), "td.qe_vendor_id").passed);
+}
+
+fn with_tcb(status: &str, issue_dates: &[(&'static str, &str)]) -> TdFacts {
+    TdFacts {
+        tcb: Some(mr_policy::TcbFacts {
+            status: status.to_owned(),
+            advisory_ids: vec![],
+            issue_dates: issue_dates
+                .iter()
+                .map(|(p, d)| (*p, d.to_string()))
+                .collect(),
+        }),
+        ..facts()
+    }
+}
+
+#[test]
+fn the_default_tcb_rule_requires_collateral_and_up_to_date() {
+    // No `tcb` object, and a `tcb` object that sets neither field: the same defaults.
+    for td in [json!({}), json!({"tcb": {"advisories": []}})] {
+        let p = td_policy(td.clone());
+        let none = p.check(&facts());
+        let c = the(&none, "td.tcb_status");
+        assert!(
+            !c.passed && c.detail.contains("requires it"),
+            "{td}: {}",
+            c.detail
+        );
+        let up = p.check(&with_tcb("UpToDate", &[]));
+        let c = the(&up, "td.tcb_status");
+        assert!(c.passed, "{td}: {}", c.detail);
+        assert!(
+            c.detail.starts_with("status UpToDate in [\"UpToDate\"]"),
+            "{}",
+            c.detail
+        );
+        for status in ["OutOfDate", "SWHardeningNeeded", "", "xyzzy"] {
+            let c = p.check(&with_tcb(status, &[]));
+            assert!(!the(&c, "td.tcb_status").passed, "{td}: {status}");
+        }
+    }
+    let optional = td_policy(json!({"tcb": {"require_collateral": false}}));
+    let c = optional.check(&facts());
+    assert!(the(&c, "td.tcb_status").passed);
+    // Without collateral there is no date to check: the date rule is not evaluated.
+    let p = td_policy(json!({"tcb": {"collateral_not_before": "2025-01-01T00:00:00Z"}}));
+    assert!(p
+        .check(&facts())
+        .iter()
+        .all(|c| c.name != "td.collateral_date"));
+}
+
+#[test]
+fn collateral_issued_at_the_oldest_accepted_date_passes_and_one_second_older_refuses() {
+    let p = td_policy(json!({"tcb": {"collateral_not_before": "2025-01-01T00:00:00Z"}}));
+    let date = |dates: &[(&'static str, &str)]| {
+        the(&p.check(&with_tcb("UpToDate", dates)), "td.collateral_date").clone()
+    };
+    let at = date(&[
+        ("tcb_info", "2025-01-01T00:00:00Z"),
+        // The same instant in another offset.
+        ("qe_identity", "2025-01-01T01:00:00+01:00"),
+    ]);
+    assert!(at.passed, "{}", at.detail);
+    assert_eq!(
+        at.detail,
+        "tcb_info 2025-01-01T00:00:00Z, qe_identity 2025-01-01T01:00:00+01:00 not before \
+         2025-01-01T00:00:00Z"
+    );
+    assert!(date(&[("tcb_info", "2031-06-01T12:00:00Z")]).passed);
+    let older = date(&[
+        ("tcb_info", "2025-01-01T00:00:00Z"),
+        ("qe_identity", "2024-12-31T23:59:59Z"),
+    ]);
+    assert!(!older.passed);
+    assert_eq!(
+        older.detail,
+        "qe_identity issued 2024-12-31T23:59:59Z before 2025-01-01T00:00:00Z"
+    );
+    // One second older in another offset.
+    assert!(!date(&[("tcb_info", "2025-01-01T00:59:59+01:00")]).passed);
+    let unreadable = date(&[("tcb_info", "1 January 2025")]);
+    assert!(
+        !unreadable.passed && unreadable.detail.contains("unreadable"),
+        "{}",
+        unreadable.detail
+    );
+    let none = date(&[]);
+    assert!(
+        !none.passed && none.detail.contains("no issue date"),
+        "{}",
+        none.detail
+    );
+    // A date the policy cannot read is refused when the document loads.
+    for bad in ["2025-01-01", "yesterday", ""] {
+        let doc = json!({"version": 1, "td": {"tcb": {"collateral_not_before": bad}}});
+        let e = AppraisalPolicy::from_json(doc.to_string().as_bytes(), Path::new("."));
+        assert!(
+            matches!(&e, Err(PolicyError::Document { path, .. }) if path == "/td/tcb/collateral_not_before"),
+            "{bad}: {e:?}"
+        );
+    }
+}
+
+#[test]
+fn a_document_of_the_largest_accepted_size_loads_and_one_byte_more_is_refused() {
+    let max = usize::try_from(mr_policy::MAX_POLICY_DOCUMENT_LEN).unwrap();
+    let mut doc = br#"{"version": 1}"#.to_vec();
+    doc.resize(max, b' ');
+    AppraisalPolicy::from_json(&doc, Path::new(".")).unwrap();
+    doc.push(b' ');
+    assert!(matches!(
+        AppraisalPolicy::from_json(&doc, Path::new(".")),
+        Err(PolicyError::TooLarge { len, max: m, .. })
+            if len == m + 1 && m == mr_policy::MAX_POLICY_DOCUMENT_LEN
+    ));
+}
+
+fn tpm_policy(tpm: Value) -> Result<mr_policy::TpmPolicy, PolicyError> {
+    let doc = json!({"version": 1, "tpm": tpm});
+    AppraisalPolicy::from_json(doc.to_string().as_bytes(), Path::new(".")).map(|p| p.tpm.unwrap())
+}
+
+#[test]
+fn an_allowed_set_holds_at_most_max_set_len_values() {
+    let set = |n: usize| (0..n).map(|i| format!("c{i}")).collect::<Vec<_>>();
+    let p = tpm_policy(json!({ "kernel_cmdlines": set(mr_policy::MAX_SET_LEN) })).unwrap();
+    assert_eq!(
+        p.kernel_cmdlines.as_ref().map(Vec::len),
+        Some(mr_policy::MAX_SET_LEN)
+    );
+    assert!(tpm_policy(json!({"kernel_cmdlines": ["one"]})).is_ok());
+    for n in [0, mr_policy::MAX_SET_LEN + 1] {
+        let e = tpm_policy(json!({ "kernel_cmdlines": set(n) }));
+        assert!(
+            matches!(&e, Err(PolicyError::Document { path, .. }) if path == "/tpm/kernel_cmdlines"),
+            "{n}: {e:?}"
+        );
+    }
+    let many = vec!["00".repeat(48); mr_policy::MAX_SET_LEN + 1];
+    let doc = json!({"version": 1, "td": {"mr_td": many}});
+    let e = AppraisalPolicy::from_json(doc.to_string().as_bytes(), Path::new("."));
+    assert!(
+        matches!(&e, Err(PolicyError::Document { path, .. }) if path == "/td/mr_td"),
+        "{e:?}"
+    );
+}
+
+fn pcr(index: u32, alg: mr_core::HashAlg, byte: u8) -> mr_core::RegisterValue {
+    mr_core::RegisterValue {
+        id: mr_core::MrId::Pcr(index),
+        value: mr_core::Digest::new(alg, &vec![byte; alg.size()]).unwrap(),
+    }
+}
+
+#[test]
+fn a_pcr_rule_reads_the_value_of_its_own_pcr_and_bank() {
+    use mr_core::HashAlg::{Sha1, Sha256};
+    let facts = TpmFacts {
+        pcrs: vec![
+            pcr(0, Sha1, 0x11),
+            pcr(1, Sha256, 0x22),
+            pcr(0, Sha256, 0x33),
+            pcr(23, Sha256, 0x44),
+        ],
+        boot: None,
+    };
+    let rule = |pcrs: Value| {
+        let p = tpm_policy(json!({ "pcrs": pcrs })).unwrap();
+        assert!(!p.needs_boot_log());
+        let checks = p.check(&facts);
+        assert_eq!(checks.len(), 1, "{checks:?}");
+        checks[0].clone()
+    };
+    let c = rule(json!({"sha256": {"0": ["33".repeat(32)]}}));
+    assert!(c.passed, "{}", c.detail);
+    assert_eq!(
+        c.detail,
+        format!(
+            "pcr0 sha256: {} in {{{}}}",
+            "33".repeat(32),
+            "33".repeat(32)
+        )
+    );
+    assert!(rule(json!({"sha1": {"0": ["11".repeat(20)]}})).passed);
+    assert!(rule(json!({"sha256": {"23": ["44".repeat(32)]}})).passed);
+    // Another PCR's or bank's value is not this one's.
+    for pcrs in [
+        json!({"sha256": {"0": ["22".repeat(32)]}}),
+        json!({"sha256": {"1": ["33".repeat(32)]}}),
+        json!({"sha1": {"0": ["33".repeat(20)]}}),
+    ] {
+        let c = rule(pcrs.clone());
+        assert!(
+            !c.passed && c.detail.contains("not in"),
+            "{pcrs}: {}",
+            c.detail
+        );
+    }
+    let c = rule(json!({"sha256": {"7": ["00".repeat(32)]}}));
+    assert!(
+        !c.passed && c.detail.contains("no verified value"),
+        "{}",
+        c.detail
+    );
+    // PCR numbers 0-23.
+    for bad in ["24", "-1", "x"] {
+        let e = tpm_policy(json!({"pcrs": {"sha256": {bad: ["00".repeat(32)]}}}));
+        assert!(
+            matches!(&e, Err(PolicyError::Document { path, .. }) if path == &format!("/tpm/pcrs/sha256/{bad}")),
+            "{bad}: {e:?}"
+        );
+    }
+}
+
+#[test]
+fn hex_values_of_the_tpm_section_must_decode_and_not_be_empty() {
+    for (tpm, at) in [
+        (
+            json!({"pcrs": {"sha256": {"0": [""]}}}),
+            "/tpm/pcrs/sha256/0",
+        ),
+        (
+            json!({"pcrs": {"sha256": {"0": ["zz".repeat(32)]}}}),
+            "/tpm/pcrs/sha256/0",
+        ),
+        (
+            json!({"pcrs": {"sha1": {"0": ["00".repeat(32)]}}}),
+            "/tpm/pcrs/sha1/0",
+        ),
+        (json!({"db": {"required": [""]}}), "/tpm/db"),
+        (json!({"kek": {"forbidden": ["0g"]}}), "/tpm/kek"),
+        (json!({"boot_applications": [""]}), "/tpm/boot_applications"),
+        (
+            json!({"boot_applications": ["abc"]}),
+            "/tpm/boot_applications",
+        ),
+        (json!({"boot_applications": []}), "/tpm/boot_applications"),
+    ] {
+        let e = tpm_policy(tpm.clone());
+        assert!(
+            matches!(&e, Err(PolicyError::Document { path, .. }) if path == at),
+            "{tpm}: {e:?}"
+        );
+    }
+    // Values of any length where no bank fixes it.
+    let p = tpm_policy(json!({"pk": {"required": ["ab"]}, "boot_applications": ["0102"]})).unwrap();
+    assert_eq!(p.boot_applications, Some(vec![vec![1, 2]]));
+}
+
+#[test]
+fn every_boot_log_rule_needs_a_verified_boot_log() {
+    for tpm in [
+        json!({"secure_boot": true}),
+        json!({"secure_boot": false}),
+        json!({"pk": {}}),
+        json!({"dbx": {"forbidden": ["ab"]}}),
+        json!({"boot_applications": ["ab"]}),
+        json!({"kernel_cmdlines": ["ro"]}),
+    ] {
+        let p = tpm_policy(tpm.clone()).unwrap();
+        assert!(p.needs_boot_log(), "{tpm}");
+        let checks = p.check(&TpmFacts::default());
+        let c = the(&checks, "tpm.boot_log");
+        assert!(
+            !c.passed && c.detail.contains("no boot log"),
+            "{tpm}: {}",
+            c.detail
+        );
+        assert_eq!(checks.len(), 1, "{tpm}: {checks:?}");
+    }
+    let none = tpm_policy(json!({})).unwrap();
+    assert!(!none.needs_boot_log());
+    assert!(none.check(&TpmFacts::default()).is_empty());
+}
+
+fn boot(apps: &[&[u8]], cmdlines: &[&str], secure_boot: Option<bool>) -> TpmFacts {
+    TpmFacts {
+        pcrs: vec![],
+        boot: Some(BootFacts {
+            secure_boot,
+            boot_applications: apps.iter().map(|a| a.to_vec()).collect(),
+            kernel_cmdlines: cmdlines.iter().map(|c| c.to_string()).collect(),
+            ..BootFacts::default()
+        }),
+    }
+}
+
+#[test]
+fn boot_applications_and_kernel_command_lines_must_all_be_allowed_and_present() {
+    let apps = tpm_policy(json!({"boot_applications": ["0a", "0b", "0c"]})).unwrap();
+    let app = |facts: &TpmFacts| the(&apps.check(facts), "tpm.boot_applications").clone();
+    let c = app(&boot(&[&[0x0a], &[0x0b]], &[], None));
+    assert!(c.passed, "{}", c.detail);
+    assert_eq!(c.detail, "{0a, 0b} in {0a, 0b, 0c}");
+    let c = app(&boot(&[&[0x0a], &[0x0d]], &[], None));
+    assert!(!c.passed);
+    assert_eq!(c.detail, "{0d} not in {0a, 0b, 0c}");
+    let c = app(&boot(&[], &[], None));
+    assert!(
+        !c.passed && c.detail.contains("no EFI application"),
+        "{}",
+        c.detail
+    );
+
+    let lines = tpm_policy(json!({"kernel_cmdlines": ["ro quiet", "ro"]})).unwrap();
+    let line = |facts: &TpmFacts| the(&lines.check(facts), "tpm.kernel_cmdline").clone();
+    let c = line(&boot(&[], &["ro"], None));
+    assert!(c.passed, "{}", c.detail);
+    let c = line(&boot(&[], &["ro", "ro init=/bin/sh"], None));
+    assert!(
+        !c.passed && c.detail.contains("init=/bin/sh"),
+        "{}",
+        c.detail
+    );
+    assert!(!c.detail.starts_with("[\"ro\","), "{}", c.detail);
+    let c = line(&boot(&[], &[], None));
+    assert!(
+        !c.passed && c.detail.contains("no kernel command line"),
+        "{}",
+        c.detail
+    );
+}
+
+#[test]
+fn secure_boot_must_be_in_the_required_state_and_measured() {
+    for (want, state, passed, shown) in [
+        (true, Some(true), true, "enabled"),
+        (false, Some(false), true, "disabled"),
+        (true, Some(false), false, "disabled"),
+        (false, Some(true), false, "enabled"),
+        (true, None, false, "not measured"),
+        (false, None, false, "not measured"),
+    ] {
+        let p = tpm_policy(json!({ "secure_boot": want })).unwrap();
+        let c = the(&p.check(&boot(&[], &[], state)), "tpm.secure_boot").clone();
+        assert_eq!(c.passed, passed, "{want} {state:?}: {}", c.detail);
+        assert!(
+            c.detail.starts_with(&format!("SecureBoot {shown} ")),
+            "{}",
+            c.detail
+        );
+    }
+}
