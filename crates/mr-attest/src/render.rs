@@ -242,9 +242,9 @@ impl ImaReport {
 }
 
 impl BootLogReport {
-    /// The boot log's replay in a verdict (one line, `boot_log: `): format, banks, events, how
-    /// many the verified values cover and which (`ID:ALG`), left over; then the events no
-    /// verified value covers and the register and bank pairs the log covers only partly, if any.
+    /// The boot log's replay in a verdict (one line, `boot_log: `): format, banks, events, the
+    /// matching prefix and the values it reached (`ID:ALG`), events left over; then the events
+    /// no verified value covers, if any (as the IMA lines; the JSON has the rest).
     pub fn lines(&self) -> Vec<String> {
         let r = &self.replay;
         let banks: Vec<&str> = r.banks.iter().map(|b| b.name()).collect();
@@ -253,7 +253,7 @@ impl BootLogReport {
             .iter()
             .map(|(id, v)| format!("{id}:{}", v.alg()))
             .collect();
-        let coverage = match r.outcome.covered_entries() {
+        let coverage = match r.outcome.covered {
             Some(covered) => format!(
                 "{covered} covered by {}, {} left over",
                 against.join(" "),
@@ -277,11 +277,6 @@ impl BootLogReport {
             r.outcome
                 .not_covered_line(("event", "events"))
                 .map(|l| format!("boot_log: {l}")),
-        );
-        lines.extend(
-            r.incomplete
-                .iter()
-                .map(|p| format!("boot_log: not verifiable (log incomplete): {p}")),
         );
         lines
     }

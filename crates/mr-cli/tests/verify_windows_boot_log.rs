@@ -282,6 +282,7 @@ fn the_text_verdict_shows_the_boot_log_replay_as_the_json_does() {
     let events = b["events"].as_u64().unwrap();
     let covered = b["covered"].as_u64().unwrap();
 
+    let nonce = hex::encode(NONCE);
     let args: Vec<&str> = [
         "verify",
         "--ima",
@@ -295,7 +296,7 @@ fn the_text_verdict_shows_the_boot_log_replay_as_the_json_does() {
         "--pcrs",
         &q[3],
         "--nonce",
-        &hex::encode(NONCE),
+        &nonce,
         "--boot-log",
         &boot_log,
     ]
