@@ -25,11 +25,15 @@ fn signer() -> mr_testkit::tpm::EcdsaKey {
     mr_testkit::tpm::ecc_key(7)
 }
 
-fn dsse_key() -> DsseKey {
-    let point = signer().verifying_key().to_encoded_point(false);
-    let mut der = hex::decode(P256_SPKI_PREFIX).expect("constant hex");
-    der.extend_from_slice(point.as_bytes());
-    DsseKey::from_bytes(&der).expect("the fixed P-256 key loads")
+/// The signer's public key, loaded once.
+fn dsse_key() -> &'static DsseKey {
+    static KEY: std::sync::OnceLock<DsseKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let point = signer().verifying_key().to_encoded_point(false);
+        let mut der = hex::decode(P256_SPKI_PREFIX).expect("constant hex");
+        der.extend_from_slice(point.as_bytes());
+        DsseKey::from_bytes(&der).expect("the fixed P-256 key loads")
+    })
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -89,13 +93,13 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         1 => {
-            if let Ok(p) = RuntimePolicy::from_json_signed(rest, Some(&dsse_key())) {
+            if let Ok(p) = RuntimePolicy::from_json_signed(rest, Some(dsse_key())) {
                 use_policy(&p, None);
             }
         }
         2 => {
             let envelope = signed_envelope(rest);
-            let signed = RuntimePolicy::from_json_signed(&envelope, Some(&dsse_key()));
+            let signed = RuntimePolicy::from_json_signed(&envelope, Some(dsse_key()));
             // The payload is read exactly as the same bytes given plainly.
             let plain = RuntimePolicy::from_json(rest);
             // Inside a verified envelope the payload is read as the same bytes given plainly;
