@@ -65,8 +65,7 @@ pub(crate) fn read_bounded(
     if len > max {
         return Err(PolicyError::TooLarge { what, len, max });
     }
-    // Sized by the file's length, checked above (no growth by doubling and copying).
-    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut std::io::Read::take(file, max + 1), &mut bytes).map_err(io)?;
     if bytes.len() as u64 > max {
         return Err(PolicyError::TooLarge {
