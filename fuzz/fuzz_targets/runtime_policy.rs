@@ -123,9 +123,9 @@ fuzz_target!(|data: &[u8]| {
                     for d in [&[0u8; 32][..], &[0xff; 20][..], rest] {
                         let _ = deny.contains(d);
                     }
-                    if let Ok(p) = RuntimePolicy::from_json(
-                        include_bytes!("../../crates/mr-policy/tests/data/policies/runtime.json"),
-                    ) {
+                    if let Ok(p) = RuntimePolicy::from_json(include_bytes!(
+                        "../../crates/mr-policy/tests/data/policies/runtime.json"
+                    )) {
                         use_policy(&p, Some(deny));
                     }
                 }
