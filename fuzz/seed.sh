@@ -12,7 +12,7 @@ MR_SHARED="${MR_SHARED:-$REPO/../shared}"
 V="$MR_SHARED/vectors"
 [ -d "$V" ] || { echo "no vectors at $V: set MR_SHARED" >&2; exit 2; }
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(ima_binary ima_ascii tcg tpm_attest td_quote register_value tpm_verify td_quote_verify cel virtual_journal hcl_report)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(ima_binary ima_ascii tcg tpm_attest td_quote register_value tpm_verify td_quote_verify cel virtual_journal hcl_report runtime_policy)
 GEN_TMP="$(mktemp -d)"
 trap 'rm -rf "$GEN_TMP"' EXIT
 
@@ -123,6 +123,16 @@ PY
       # the repository's own HCL reports and trustee evidence (crates/mr-vtpm/tests/data)
       put hcl_report "$REPO"/crates/mr-vtpm/tests/data/azure-cvm-tooling/*.bin \
         "$REPO"/crates/mr-vtpm/tests/data/trustee/az-*-vtpm/evidence-*.json ;;
+    runtime_policy)
+      # the first byte picks the reader (see fuzz_targets/runtime_policy.rs): 0 plain policy,
+      # 1 envelope, 2 signed payload, 3 deny list; policies from mr-policy's tests
+      d="$FUZZ/corpus/runtime_policy"; mkdir -p "$d"
+      small="$REPO/crates/mr-policy/tests/data/policies/runtime.json"
+      for m in 00 01 02; do { printf "\x$m"; cat "$small"; } >"$d/seed-runtime-$m"; done
+      full='{"meta":{"version":1,"generator":1,"timestamp":"t"},"release":2,"digests":{"/bin/sh":["'"$(printf 'ab%.0s' {1..32})"'","'"$(printf '01%.0s' {1..20})"'"]},"excludes":["/tmp/.*","/var/(log|cache)"],"keyrings":{".ima":["'"$(printf 'cd%.0s' {1..32})"'"]},"ima":{"ignored_keyrings":[".builtin_trusted_keys"],"log_hash_alg":"sha256","dm_policy":null},"ima-buf":{"kernel_version":["'"$(printf 'ef%.0s' {1..32})"'"]},"verification-keys":""}'
+      for m in 00 02; do { printf "\x$m"; printf '%s' "$full"; } >"$d/seed-full-$m"; done
+      { printf '\x01'; printf '{"payload":"e30=","payloadType":"application/vnd.keylime+json","signatures":[{"keyid":"k","sig":"AAAA"}]}'; } >"$d/seed-envelope"
+      { printf '\x03'; printf '%s\n# comment\n%s\n' "$(printf 'ab%.0s' {1..32})" "$(printf '01%.0s' {1..20})"; } >"$d/seed-deny" ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
   esac
   echo "$t: $(ls "$FUZZ/corpus/$t" | wc -l) corpus entries" >&2

@@ -15,6 +15,7 @@ use mr_rtmr::quote::{TdAttributes, VerifiedQuote};
 use mr_tpm::SignedQuote;
 use mr_vtpm::{VerifiedHardware, VerifiedVtpm};
 
+use crate::report::BootLogReport;
 use crate::report::{
     add_td_attributes_json, log_format_name, registers_json, tcg_replay_json, td_quote_json,
     tpm_quote_json, vtpm_hardware_json,
@@ -245,10 +246,52 @@ impl ImaReport {
     }
 }
 
+impl BootLogReport {
+    /// The boot log's replay in a verdict (one line, `boot_log: `): format, banks, events, the
+    /// matching prefix and the values it reached (`ID:ALG`), events left over; then the events
+    /// no verified value covers, if any (as the IMA lines; the JSON has the rest).
+    pub fn lines(&self) -> Vec<String> {
+        let r = &self.replay;
+        let banks: Vec<&str> = r.banks.iter().map(|b| b.name()).collect();
+        let against: Vec<String> = self
+            .against
+            .iter()
+            .map(|(id, v)| format!("{id}:{}", v.alg()))
+            .collect();
+        let coverage = match r.outcome.covered {
+            Some(covered) => format!(
+                "{covered} covered by {}, {} left over",
+                against.join(" "),
+                r.outcome.left_over()
+            ),
+            None if against.is_empty() => {
+                "computed only (no verified value of the registers it extends)".to_owned()
+            }
+            None => format!(
+                "compared with {} after the IMA list (direct mode)",
+                against.join(" ")
+            ),
+        };
+        let mut lines = vec![format!(
+            "boot_log: {} log, banks {}, {} events, {coverage}",
+            log_format_name(r.format),
+            banks.join(", "),
+            r.outcome.entries,
+        )];
+        lines.extend(
+            r.outcome
+                .not_covered_line(("event", "events"))
+                .map(|l| format!("boot_log: {l}")),
+        );
+        lines
+    }
+}
+
 impl AttestationResult {
     /// The verdict of verified evidence, human-readable: the quote, the root and its
-    /// provenance, the verified registers (`ID:ALG:HEX`), the journal, the IMA replay
-    /// ([`ImaReport::lines`]), the appraisal, and the closing `verified:` line. For a rejected
+    /// provenance, the verified registers (`ID:ALG:HEX`), the boot log's replay
+    /// ([`BootLogReport::lines`]), the journal, the IMA replay ([`ImaReport::lines`]), the
+    /// appraisal, and the closing `verified:` line. For a rejected
     /// result, the failure's message is the text to show.
     pub fn verdict_lines(&self) -> Vec<String> {
         let mut lines = match &self.quote {
@@ -273,6 +316,9 @@ impl AttestationResult {
                 .iter()
                 .map(|r| r.register_value().to_string()),
         );
+        if let Some(b) = &self.boot_log {
+            lines.extend(b.lines());
+        }
         if let Some(s) = &self.journal {
             lines.push(format!(
                 "journal: {} records, {} covered by {}, {} left over",

@@ -483,7 +483,7 @@ impl AttestationResult {
     /// One flat JSON object, the form `mr verify --json` prints. Verified: the quote's details
     /// at the top level ([`QuoteReport::to_json`], with `pcrs_checked` for a TPM quote and
     /// `nonce_checked` for a TD quote), then `verified`, `root`, `provenance`, `registers`,
-    /// `ima` ([`ImaReport::to_json`]) and `journal`. Rejected: [`Self::rejection_json`].
+    /// `boot_log` ([`BootLogReport::to_json`]), `ima` ([`ImaReport::to_json`]) and `journal`. Rejected: [`Self::rejection_json`].
     pub fn verdict_json(&self) -> serde_json::Value {
         if !self.verified {
             return self.rejection_json();
@@ -505,6 +505,9 @@ impl AttestationResult {
         j["root"] = serde_json::Value::String(self.root.name().into());
         j["provenance"] = serde_json::json!(self.provenance);
         j["registers"] = registers_json(&self.register_values());
+        if let Some(b) = &self.boot_log {
+            j["boot_log"] = b.to_json();
+        }
         if let Some(ima) = &self.ima {
             j["ima"] = ima.to_json();
         }

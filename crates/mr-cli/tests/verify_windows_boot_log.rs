@@ -244,3 +244,82 @@ fn windows_boot_log_verifies_a_sha256_quote_and_a_partly_covered_sha1_pcr_is_not
         "{j}"
     );
 }
+
+/// The text verdict prints the boot log's replay on one line, with the same figures as the
+/// JSON's `boot_log`: format, banks, events, how many the quoted PCRs cover and which.
+#[test]
+fn the_text_verdict_shows_the_boot_log_replay_as_the_json_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let boot_log = format!("{DATA}/windows-agile/windows_gcp_agile.bin");
+    let boot = script_sha256();
+    let (list, pcr10) = ima_list(&boot);
+    let list = write(dir.path(), "ima.bin", &list);
+    let mut sha256 = boot.clone();
+    sha256.push(pcr10);
+    sha256.sort_by_key(|r| match r.id {
+        MrId::Pcr(n) => n,
+        _ => u32::MAX,
+    });
+    let q = quote(dir.path(), "sha256", &[], &sha256);
+    let o = verify(&list, &boot_log, &q);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let b = &j["boot_log"];
+    let against: Vec<&str> = b["against"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(against.contains(&"pcr0:sha256"), "{b}");
+    assert!(!against.iter().any(|a| a.starts_with("pcr10:")), "{b}");
+    let banks: Vec<&str> = b["banks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let events = b["events"].as_u64().unwrap();
+    let covered = b["covered"].as_u64().unwrap();
+
+    let nonce = hex::encode(NONCE);
+    let args: Vec<&str> = [
+        "verify",
+        "--ima",
+        &list,
+        "--tpm-attest",
+        &q[0],
+        "--tpm-sig",
+        &q[1],
+        "--ak",
+        &q[2],
+        "--pcrs",
+        &q[3],
+        "--nonce",
+        &nonce,
+        "--boot-log",
+        &boot_log,
+    ]
+    .to_vec();
+    let o = mr(&args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("boot_log:"))
+        .collect();
+    assert_eq!(
+        lines,
+        [format!(
+            "boot_log: {} log, banks {}, {events} events, {covered} covered by {}, {} left over",
+            b["format"].as_str().unwrap(),
+            banks.join(", "),
+            against.join(" "),
+            events - covered
+        )],
+        "{text}"
+    );
+    // Before the IMA replay's lines, as the verdict reads in order of the chain.
+    let boot_at = text.find("boot_log:").unwrap();
+    assert!(boot_at < text.find("ima:").unwrap(), "{text}");
+}
