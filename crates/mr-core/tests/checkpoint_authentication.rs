@@ -112,7 +112,7 @@ fn a_key_file_is_created_exclusively_or_read_never_replaced() {
         let m = invalid_key(CheckpointKey::create_or_read_file(&link).unwrap_err());
         assert!(!m.contains("cannot create"), "{m}");
         assert!(
-            m.contains("a key is created by the first --save-checkpoint"),
+            m.contains("a key is created when the first checkpoint is saved"),
             "{m}"
         );
         // Nothing was written through the link.
