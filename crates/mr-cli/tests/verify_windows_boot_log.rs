@@ -172,19 +172,25 @@ fn verify(list: &str, boot_log: &str, q: &[String; 4]) -> std::process::Output {
     ])
 }
 
-#[test]
-fn windows_boot_log_verifies_a_sha256_quote_and_a_partly_covered_sha1_pcr_is_not_verifiable() {
-    let dir = tempfile::tempdir().unwrap();
+/// The Windows boot log, an IMA list whose boot_aggregate is the log's, written in `dir`, and
+/// the SHA-256 PCR values (the script's, plus the list's PCR 10) in PCR order.
+fn windows_evidence(dir: &std::path::Path) -> (String, String, Vec<RegisterValue>) {
     let boot_log = format!("{DATA}/windows-agile/windows_gcp_agile.bin");
-    let boot = script_sha256();
-    let (list, pcr10) = ima_list(&boot);
-    let list = write(dir.path(), "ima.bin", &list);
-    let mut sha256 = boot.clone();
+    let mut sha256 = script_sha256();
+    let (list, pcr10) = ima_list(&sha256);
+    let list = write(dir, "ima.bin", &list);
     sha256.push(pcr10);
     sha256.sort_by_key(|r| match r.id {
         MrId::Pcr(n) => n,
         _ => u32::MAX,
     });
+    (boot_log, list, sha256)
+}
+
+#[test]
+fn windows_boot_log_verifies_a_sha256_quote_and_a_partly_covered_sha1_pcr_is_not_verifiable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (boot_log, list, sha256) = windows_evidence(dir.path());
 
     // SHA-256 quote: the boot log replays to the quoted PCRs (11-14 included: their records
     // carry SHA-256) and the list's boot_aggregate matches it.
@@ -250,16 +256,7 @@ fn windows_boot_log_verifies_a_sha256_quote_and_a_partly_covered_sha1_pcr_is_not
 #[test]
 fn the_text_verdict_shows_the_boot_log_replay_as_the_json_does() {
     let dir = tempfile::tempdir().unwrap();
-    let boot_log = format!("{DATA}/windows-agile/windows_gcp_agile.bin");
-    let boot = script_sha256();
-    let (list, pcr10) = ima_list(&boot);
-    let list = write(dir.path(), "ima.bin", &list);
-    let mut sha256 = boot.clone();
-    sha256.push(pcr10);
-    sha256.sort_by_key(|r| match r.id {
-        MrId::Pcr(n) => n,
-        _ => u32::MAX,
-    });
+    let (boot_log, list, sha256) = windows_evidence(dir.path());
     let q = quote(dir.path(), "sha256", &[], &sha256);
     let o = verify(&list, &boot_log, &q);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
