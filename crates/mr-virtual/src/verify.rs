@@ -486,30 +486,35 @@ where
     T: Send,
     F: Fn(&VerifiedRegisters) -> T + Sync,
 {
-    let Some(claimed) = claimed_values(journal) else {
-        let derived = derive(journal, backing, verified, opts)?;
-        let used = use_values(&derived.registers);
-        return Ok((derived, used));
-    };
-    // The speculative run sees the claimed values as the derivation would label them; its
-    // result is kept only when the derivation yields exactly these values (below), so nothing
-    // built on an unchecked claim leaves this function.
-    let speculative_values = VerifiedRegisters::from_verified_root(
-        Provenance::Derived {
-            from: Box::new(verified.provenance().clone()),
-        },
-        claimed,
-    );
-    let (derived, speculative) = std::thread::scope(|scope| {
+    // The derivation starts first, so that folding the claimed values (one pass over the
+    // journal on this thread) overlaps it instead of delaying it.
+    let (derived, speculation) = std::thread::scope(|scope| {
         let derived = scope.spawn(|| derive(journal, backing, verified, opts));
-        let speculative = use_values(&speculative_values);
-        (derived.join(), speculative)
+        // The speculative run sees the claimed values as the derivation would label them; its
+        // result is kept only when the derivation yields exactly these values (below), so
+        // nothing built on an unchecked claim leaves this function.
+        let speculation = claimed_values(journal).map(|claimed| {
+            let values = VerifiedRegisters::from_verified_root(
+                Provenance::Derived {
+                    from: Box::new(verified.provenance().clone()),
+                },
+                claimed,
+            );
+            let used = use_values(&values);
+            (values, used)
+        });
+        (derived.join(), speculation)
     });
     let derived = match derived {
         Ok(d) => d?,
         // The derivation thread panicked (it never should): derive again on this thread, so the
         // panic is not turned into an acceptance.
         Err(_) => derive(journal, backing, verified, opts)?,
+    };
+    let Some((speculative_values, speculative)) = speculation else {
+        // No claim to speculate on (a rotated or malformed journal): use the derived values.
+        let used = use_values(&derived.registers);
+        return Ok((derived, used));
     };
     if derived.registers == speculative_values {
         Ok((derived, speculative))
