@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use crate::alg::{Digest, HashAlg};
 use crate::error::Error;
@@ -37,12 +38,6 @@ pub const CHUNK_LEN: usize = 256 * 1024;
 
 /// Chunks waiting for the helper thread.
 const QUEUE: usize = 2;
-
-/// When the helper's queue is full, the reading thread computes a chunk itself only if it has
-/// computed fewer than one chunk in this many: it also reads and applies every chunk (about a
-/// third of the work), so an even split of the computing left it with two thirds of the work
-/// and the helper idle a third of the time (`perf` of `mr ima replay` at 100k entries).
-const HERE_SHARE: u64 = 10;
 
 /// Computed chunks waiting for their turn to be applied (bounds memory when the helper thread
 /// falls behind).
@@ -383,6 +378,62 @@ fn count_newlines(bytes: &[u8]) -> u64 {
     n + rest.iter().filter(|b| **b == b'\n').count() as u64
 }
 
+/// A chunk back from the helper: the chunk, whether it was regular, and the time it took.
+type Done = (Chunk, bool, Duration);
+
+/// How busy each thread of the two-thread replay has been, so that the reading thread, which
+/// also reads and applies every chunk, computes chunks itself only while that keeps it no busier
+/// than the helper. (An even split of the computing left the reading thread with two thirds of
+/// the work and the helper idle a third of the time: `perf` of `mr ima replay` at 100k entries.)
+/// The balance decides only which thread computes a chunk, never what is computed or in which
+/// order chunks are applied.
+struct Balance {
+    started: Instant,
+    /// Time the reading thread spent blocked waiting for the helper.
+    waited: Duration,
+    /// Time the helper spent computing the chunks it returned, and how many.
+    helper: Duration,
+    helper_chunks: u32,
+}
+
+impl Balance {
+    fn new() -> Balance {
+        Balance {
+            started: Instant::now(),
+            waited: Duration::ZERO,
+            helper: Duration::ZERO,
+            helper_chunks: 0,
+        }
+    }
+
+    /// True when computing one more chunk here keeps this thread's busy time within the
+    /// helper's, counting the `queued` chunks the helper still has to compute.
+    fn compute_here(&self, queued: usize) -> bool {
+        let Some(per_chunk) = self.helper.checked_div(self.helper_chunks) else {
+            // No chunk back yet: the helper's pace is unknown, its first result is near.
+            return false;
+        };
+        let queued = u32::try_from(queued).unwrap_or(u32::MAX);
+        let busy_here = self.started.elapsed().saturating_sub(self.waited);
+        busy_here + per_chunk <= self.helper + per_chunk.saturating_mul(queued)
+    }
+
+    /// Block until the helper returns a chunk; the wait is not busy time.
+    fn wait(&mut self, done: &mpsc::Receiver<Done>) -> Result<Done, mpsc::RecvError> {
+        let started = Instant::now();
+        let msg = done.recv();
+        self.waited += started.elapsed();
+        msg
+    }
+
+    /// Record a chunk back from the helper into `pending`; false when it was irregular.
+    fn receive(&mut self, (chunk, ok, took): Done, pending: &mut BTreeMap<u64, Chunk>) -> bool {
+        self.helper += took;
+        self.helper_chunks = self.helper_chunks.saturating_add(1);
+        receive((chunk, ok), pending)
+    }
+}
+
 /// How the two-thread loop ended.
 enum Flow {
     /// Every chunk was regular and applied.
@@ -428,21 +479,21 @@ fn try_parallel<R: BufRead>(
 
     let flow = std::thread::scope(|scope| -> Flow {
         let (job_tx, job_rx) = mpsc::sync_channel::<Chunk>(QUEUE);
-        let (done_tx, done_rx) = mpsc::channel::<(Chunk, bool)>();
+        let (done_tx, done_rx) = mpsc::channel::<Done>();
         let plan = &plan;
         scope.spawn(move || {
             for mut chunk in job_rx {
+                let started = Instant::now();
                 let ok = plan.compute(&mut chunk);
-                if done_tx.send((chunk, ok)).is_err() {
+                if done_tx.send((chunk, ok, started.elapsed())).is_err() {
                     break;
                 }
             }
         });
+        let mut balance = Balance::new();
         let mut pending: BTreeMap<u64, Chunk> = BTreeMap::new();
         let mut next_apply = 0u64;
         let mut outstanding = 0usize;
-        // Chunks handed to the helper, and computed on this thread (see HERE_SHARE).
-        let (mut sent, mut computed_here) = (0u64, 0u64);
         let mut reading = true;
         let mut next = Some(first);
         let regular = loop {
@@ -454,7 +505,7 @@ fn try_parallel<R: BufRead>(
             match done_rx.try_recv() {
                 Ok(msg) => {
                     outstanding -= 1;
-                    if !receive(msg, &mut pending) {
+                    if !balance.receive(msg, &mut pending) {
                         break false;
                     }
                     continue;
@@ -467,10 +518,10 @@ fn try_parallel<R: BufRead>(
                     // Nothing in flight: done, or a chunk is missing (the one thread decides).
                     break pending.is_empty();
                 }
-                match done_rx.recv() {
+                match balance.wait(&done_rx) {
                     Ok(msg) => {
                         outstanding -= 1;
-                        if !receive(msg, &mut pending) {
+                        if !balance.receive(msg, &mut pending) {
                             break false;
                         }
                     }
@@ -490,26 +541,23 @@ fn try_parallel<R: BufRead>(
                 },
             };
             match job_tx.try_send(chunk) {
-                Ok(()) => {
-                    outstanding += 1;
-                    sent += 1;
-                }
+                Ok(()) => outstanding += 1,
                 Err(mpsc::TrySendError::Full(mut chunk)) => {
-                    // This thread also reads and applies every chunk, so it computes only one
-                    // chunk in HERE_SHARE; otherwise it waits for the helper's next chunk
-                    // (applied at the top of the loop) and offers this one again.
-                    if computed_here * HERE_SHARE <= sent + computed_here {
-                        computed_here += 1;
+                    // The helper has work queued: this thread computes the chunk itself only
+                    // when that keeps it no busier than the helper (it also reads and applies
+                    // every chunk); otherwise it waits for the helper's next chunk (applied at
+                    // the top of the loop) and offers this one again.
+                    if balance.compute_here(outstanding) {
                         let ok = plan.compute(&mut chunk);
                         if !receive((chunk, ok), &mut pending) {
                             break false;
                         }
                     } else {
                         next = Some(chunk);
-                        match done_rx.recv() {
+                        match balance.wait(&done_rx) {
                             Ok(msg) => {
                                 outstanding -= 1;
-                                if !receive(msg, &mut pending) {
+                                if !balance.receive(msg, &mut pending) {
                                     break false;
                                 }
                             }
@@ -529,7 +577,7 @@ fn try_parallel<R: BufRead>(
         // Take back every chunk read but not applied: the helper finishes the ones it has.
         drop(job_tx);
         while outstanding > 0 {
-            let Ok((chunk, _)) = done_rx.recv() else {
+            let Ok((chunk, _, _)) = done_rx.recv() else {
                 break;
             };
             outstanding -= 1;
