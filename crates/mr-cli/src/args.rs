@@ -30,7 +30,7 @@ pub struct OutputArgs {
 }
 
 /// `--nonce`: the verifier's nonce a quote must carry.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct NonceArgs {
     /// The nonce the quote must carry (hex). TPM: `extraData`; TD: REPORTDATA zero-padded to
     /// 64 bytes. Without it the quote may be a replay.
@@ -158,9 +158,9 @@ pub fn parse_at(s: &str) -> Result<SystemTime, Failure> {
 
 /// The files of a TPM quote (the nonce is [`NonceArgs`]). `mr quote verify tpm` takes them as
 /// declared; `mr verify` renames `--attest`/`--sig` to `--tpm-attest`/`--tpm-sig` and makes
-/// them optional (a TD root needs none).
-#[derive(Args, Debug)]
-pub struct TpmQuoteArgs {
+/// them optional (a TD root needs none), as does `mr ima replay` for its quote anchor.
+#[derive(Args, Debug, Default)]
+pub struct TpmQuoteFiles {
     /// TPM quote: TPMS_ATTEST (or TPM2B_ATTEST) as the TPM returned it, binary; `-` reads
     /// stdin.
     #[arg(long, value_name = "F", required = true)]
@@ -177,6 +177,40 @@ pub struct TpmQuoteArgs {
     /// `mr verify` requires the IMA list's final values to be what the quote signed.
     #[arg(long, value_name = "F")]
     pub pcrs: Option<PathBuf>,
+}
+
+impl TpmQuoteFiles {
+    /// The evidence: the three files read, the nonce, the `--pcrs` values. `missing` is the
+    /// error when a file is not given (clap requires them where the command always needs them).
+    pub fn evidence(
+        &self,
+        nonce: Option<Vec<u8>>,
+        missing: &str,
+    ) -> Result<TpmQuoteEvidence, Failure> {
+        let file = |p: &Option<PathBuf>, max: u64| match p {
+            Some(p) => read_input(p, max),
+            None => Err(Failure::Malformed(missing.to_owned())),
+        };
+        let attest = file(&self.attest, MAX_TPM_QUOTE_FILE)?;
+        let sig = file(&self.sig, MAX_TPM_QUOTE_FILE)?;
+        let ak = file(&self.ak, MAX_KEY_FILE_SIZE as u64)?;
+        let mut quote = TpmQuoteEvidence::new(attest, sig, ak);
+        if let Some(n) = nonce {
+            quote = quote.with_nonce(n);
+        }
+        if let Some(p) = &self.pcrs {
+            quote = quote.with_pcrs(pcr_file(p)?);
+        }
+        Ok(quote)
+    }
+}
+
+/// A TPM quote's files ([`TpmQuoteFiles`]) and the certificate chain its AK must have.
+#[derive(Args, Debug)]
+pub struct TpmQuoteArgs {
+    /// The quote's files.
+    #[command(flatten)]
+    pub files: TpmQuoteFiles,
     /// TPM quote: the AK (`--ak`) must be an X.509 certificate that chains to one of these
     /// root certificates (PEM bundle or DER; repeatable), every certificate valid now; checked
     /// before the quote.
@@ -204,27 +238,13 @@ fn certificate_files(paths: &[PathBuf], flag: &str) -> Result<Vec<Vec<u8>>, Fail
 }
 
 impl TpmQuoteArgs {
-    /// The evidence: the three files read, the nonce, the `--pcrs` values. `missing` is the
-    /// error when a file is not given (clap requires them where the command always needs them).
+    /// The evidence of [`TpmQuoteFiles::evidence`], with the AK chain of `--ak-ca`.
     pub fn evidence(
         &self,
         nonce: Option<Vec<u8>>,
         missing: &str,
     ) -> Result<TpmQuoteEvidence, Failure> {
-        let file = |p: &Option<PathBuf>, max: u64| match p {
-            Some(p) => read_input(p, max),
-            None => Err(Failure::Malformed(missing.to_owned())),
-        };
-        let attest = file(&self.attest, MAX_TPM_QUOTE_FILE)?;
-        let sig = file(&self.sig, MAX_TPM_QUOTE_FILE)?;
-        let ak = file(&self.ak, MAX_KEY_FILE_SIZE as u64)?;
-        let mut quote = TpmQuoteEvidence::new(attest, sig, ak);
-        if let Some(n) = nonce {
-            quote = quote.with_nonce(n);
-        }
-        if let Some(p) = &self.pcrs {
-            quote = quote.with_pcrs(pcr_file(p)?);
-        }
+        let mut quote = self.files.evidence(nonce, missing)?;
         if !self.ak_ca.is_empty() {
             let at = SystemTime::now()
                 .duration_since(UNIX_EPOCH)

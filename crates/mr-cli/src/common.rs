@@ -38,7 +38,7 @@ pub type CmdResult = Result<(), Failure>;
 
 /// The libraries' plain words for the verifier's inputs, and the flags `mr` names them by
 /// (docs/cli.md): the text `mr` prints names its flags.
-const FLAG_WORDS: [(&str, &str); 9] = [
+const FLAG_WORDS: [(&str, &str); 13] = [
     ("(matches the expected nonce)", "(matches --nonce)"),
     ("no expected nonce given", "no --nonce given"),
     (
@@ -62,6 +62,22 @@ const FLAG_WORDS: [(&str, &str); 9] = [
     (
         "checkpoint key (give its key file)",
         "checkpoint key (pass --checkpoint-key)",
+    ),
+    (
+        "unless debug TDs are allowed",
+        "unless debug TDs are allowed (--allow-debug)",
+    ),
+    (
+        "give a runtime policy or a policy document",
+        "give --runtime-policy or a policy document",
+    ),
+    (
+        "and violations are rejected",
+        "and --reject-violations is set",
+    ),
+    (
+        "the boot log checks the first",
+        "--boot-log checks the first",
     ),
 ];
 
@@ -173,8 +189,6 @@ pub fn print_lines(lines: &[String]) {
 pub fn print_json(value: &serde_json::Value) {
     outln!("{}", flag_words(&format!("{value:#}")));
 }
-
-pub use crate::args::parse_nonce;
 
 /// With `--json` (`json`), print [`rejection_json`] of `e`, if it has one, before the command
 /// fails with `e`.

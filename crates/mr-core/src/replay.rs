@@ -710,6 +710,7 @@ mod tests {
             alg: A,
             recorded: ds[1],
             computed: ds[0],
+            violation: false,
         });
         assert!(matches!(r.finish(), Err(Error::EntryDigest(_))));
     }

@@ -314,6 +314,7 @@ impl ImaEntry {
             alg: self.column.alg(),
             recorded: self.column,
             computed,
+            violation: self.is_violation(),
         }
     }
 

@@ -1129,6 +1129,7 @@ fn replay_events(
                                 alg,
                                 recorded,
                                 computed,
+                                violation: false,
                             }),
                             DataCheck::Malformed(p) => return Err(Error::Parse(p)),
                             DataCheck::Verified(_) | DataCheck::NotCheckable => {}
