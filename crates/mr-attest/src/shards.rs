@@ -171,6 +171,14 @@ pub enum FileError {
         /// mr-core's error ([`Checkpoint::open`]).
         source: mr_core::Error,
     },
+    /// Writing a file failed.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A boot log given for a replay resumed after a checkpoint: the list's first
     /// `boot_aggregate`, which the boot log binds, was verified before the checkpoint
     /// ([`check_resumed_boot_aggregate`]).
@@ -212,6 +220,23 @@ pub fn open_checkpoint(
         path: path.to_owned(),
         source,
     })
+}
+
+/// Write `checkpoint` sealed with the verifier's `key` ([`Checkpoint::seal`]) to the file
+/// `path`, through a temporary file beside it renamed over `path`: a reader never sees a
+/// checkpoint half written.
+pub fn save_checkpoint(
+    checkpoint: &Checkpoint,
+    path: &Path,
+    key: &CheckpointKey,
+) -> Result<(), FileError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, checkpoint.seal(key))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|source| FileError::Write {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// [`crate::check_boot_aggregate`] of a history replay ([`mr_core::log::ima::resume`]): the

@@ -269,7 +269,7 @@ fn results_in_brief_say_verified_or_the_rejected_entry() {
 /// `boot_aggregate` only in a replay from boot, never in one resumed after a checkpoint.
 #[test]
 fn checkpoint_files_and_boot_logs_of_a_history_replay() {
-    use mr_attest::shards::{check_resumed_boot_aggregate, open_checkpoint};
+    use mr_attest::shards::{check_resumed_boot_aggregate, open_checkpoint, save_checkpoint};
     use mr_attest::BootAggregateCheck;
     use mr_core::log::ima::{resume, Anchor, CheckpointKey, ResumeFrom};
     use mr_core::ExpectedRegisters;
@@ -302,10 +302,23 @@ fn checkpoint_files_and_boot_logs_of_a_history_replay() {
         Ok(BootAggregateCheck::Unbound { .. })
     ));
 
+    // Saved (sealed, whole or not at all), read back and opened with the key.
     let key = CheckpointKey::from_bytes(&[7; 32]).unwrap();
-    let sealed = from_boot.checkpoint.seal(&key);
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("cp.json");
+    save_checkpoint(&from_boot.checkpoint, &saved, &key).unwrap();
+    let sealed = String::from_utf8(std::fs::read(&saved).unwrap()).unwrap();
+    assert_eq!(sealed, from_boot.checkpoint.seal(&key));
+    assert!(!dir.path().join("cp.tmp").exists());
+    let nowhere = dir.path().join("missing").join("cp.json");
+    let e = save_checkpoint(&from_boot.checkpoint, &nowhere, &key).unwrap_err();
+    assert!(matches!(e, FileError::Write { .. }), "{e}");
+    assert!(e
+        .to_string()
+        .starts_with(&format!("cannot write {}: ", nowhere.display())));
     let path = Path::new("/var/lib/mr/cp.json");
     let cp = open_checkpoint(sealed.as_bytes(), path, &key).unwrap();
+    assert_eq!(cp, from_boot.checkpoint);
     let resumed = resume(
         ima::ImaInput::from_bytes(&whole),
         ResumeFrom::Full(&cp),

@@ -67,18 +67,9 @@ const FLAG_WORDS: [(&str, &str); 13] = [
         "unless debug TDs are allowed",
         "unless debug TDs are allowed (--allow-debug)",
     ),
-    (
-        "give a runtime policy or a policy document",
-        "give --runtime-policy or a policy document",
-    ),
-    (
-        "and violations are rejected",
-        "and --reject-violations is set",
-    ),
-    (
-        "the boot log checks the first",
-        "--boot-log checks the first",
-    ),
+    ("give a runtime policy or", "give --runtime-policy or"),
+    ("violations are rejected", "--reject-violations is set"),
+    ("the boot log checks the", "--boot-log checks the"),
 ];
 
 /// `text` with the libraries' words for inputs replaced by `mr`'s flags ([`FLAG_WORDS`]).

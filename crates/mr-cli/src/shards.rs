@@ -14,13 +14,11 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use mr_attest::shards::{check_resumed_boot_aggregate, open_checkpoint};
+use mr_attest::shards::{check_resumed_boot_aggregate, open_checkpoint, save_checkpoint};
 use mr_attest::AnchorError;
 use mr_core::log::ima::checkpoint::MAX_CHECKPOINT_LEN;
 use mr_core::log::ima::extend::DEFAULT_NEVER_EXTENDED_BUDGET;
-use mr_core::log::ima::{
-    resume, Anchor, Checkpoint, CheckpointKey, ImaOptions, ImaReplayConfig, ResumeFrom,
-};
+use mr_core::log::ima::{resume, Anchor, CheckpointKey, ImaOptions, ImaReplayConfig, ResumeFrom};
 use mr_core::{ExpectedRegisters, Reference};
 
 use crate::args::{NonceArgs, OutputArgs, TpmQuoteFiles};
@@ -129,13 +127,6 @@ fn anchor(args: &crate::ima::ReplayArgs) -> Result<ReplayAnchor, Failure> {
     Ok(ReplayAnchor::Asserted(Anchor::asserted(expected)))
 }
 
-fn write_checkpoint(path: &Path, cp: &Checkpoint, key: &CheckpointKey) -> Result<(), Failure> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, cp.seal(key))
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| Failure::Malformed(format!("cannot write {}: {e}", path.display())))
-}
-
 /// `mr ima replay` with checkpoints or a quote anchor.
 pub fn replay(args: &crate::ima::ReplayArgs, mut cfg: ImaReplayConfig) -> CmdResult {
     let h = &args.history;
@@ -199,7 +190,7 @@ fn replay_anchored<R: Reference>(
         })?;
     }
     if let (Some(f), Some(key)) = (&h.save_checkpoint, key) {
-        write_checkpoint(f, &v.checkpoint, key)?;
+        save_checkpoint(&v.checkpoint, f, key).map_err(file_failure)?;
     }
     if args.output.json {
         print_json(&v.to_json());
