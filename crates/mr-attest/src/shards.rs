@@ -264,8 +264,9 @@ pub fn read_file(path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
     read_bounded(file, path, max)
 }
 
-/// All of `reader` (named `path` in errors), refused when longer than `max` bytes.
-fn read_bounded(reader: impl Read, path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
+/// All of `reader` (named `path` in errors: a file, or `-` for standard input), refused when
+/// longer than `max` bytes; never reads more than `max + 1` bytes.
+pub fn read_bounded(reader: impl Read, path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
     let mut buf = Vec::new();
     reader
         .take(max.saturating_add(1))

@@ -1,6 +1,5 @@
 //! Helpers shared by the subcommands: input files, register values, output, exit codes.
 
-use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -121,18 +120,7 @@ pub fn ima_input(path: &Path) -> Result<mr_core::ImaInput<'static>, Failure> {
 
 /// Read all of `path` (`-` is stdin), refusing files larger than `max` bytes.
 pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>, Failure> {
-    let mut buf = Vec::new();
-    open_input(path)?
-        .take(max + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Failure::Malformed(format!("cannot read {}: {e}", path.display())))?;
-    if buf.len() as u64 > max {
-        return Err(Failure::Malformed(format!(
-            "{} is larger than {max} bytes",
-            path.display()
-        )));
-    }
-    Ok(buf)
+    mr_attest::shards::read_bounded(open_input(path)?, path, max).map_err(file_failure)
 }
 
 /// The values of `--expect` and of `--expect-file` files (`ID:ALG:HEX`, read with

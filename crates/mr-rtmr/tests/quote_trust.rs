@@ -86,7 +86,8 @@ fn a_debug_td_is_refused_by_default_and_accepted_only_when_allowed() {
         );
         // The library's neutral words: no CLI flag (mr maps them back to --allow-debug).
         assert!(
-            e.to_string().ends_with("refused unless debug TDs are allowed"),
+            e.to_string()
+                .ends_with("refused unless debug TDs are allowed"),
             "{e}"
         );
         let e = refused(&q, &opts(&s).allow_debug_td(false));
