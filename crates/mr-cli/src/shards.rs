@@ -32,7 +32,8 @@ use crate::common::{
 #[command(
     mut_arg("attest", |a| a.long("tpm-attest").required(false)
         .help("Anchor: TPMS_ATTEST of a TPM quote over the IMA PCR (instead of --expect)")
-        .requires_all(["sig", "ak", "pcrs", "nonce"]).conflicts_with_all(["expect", "expect_file"])),
+        .requires_all(["sig", "ak", "pcrs", "nonce"])
+        .conflicts_with_all(["expect", "expect_file"])),
     mut_arg("sig", |a| a.long("tpm-sig").required(false).requires("attest")
         .help("Anchor: TPMT_SIGNATURE of the quote")),
     mut_arg("ak", |a| a.required(false).requires("attest")),

@@ -107,8 +107,11 @@ pub struct VerifyArgs {
 /// certificates of the SNP form (`--ask-ark`, `--vcek`: need `--az-snp-vtpm`).
 #[derive(Args)]
 #[command(
-    mut_arg("ask_ark", |a| a.required(false).requires("az_snp_vtpm").conflicts_with_all(NOT_SNP)),
-    mut_arg("vcek", |a| a.requires("az_snp_vtpm").conflicts_with_all(NOT_SNP)),
+    mut_arg("ask_ark", |a| a.required(false).requires("az_snp_vtpm").conflicts_with_all(NOT_SNP)
+        .help("`--az-snp-vtpm`: AMD's ASK and ARK certificates (PEM bundle, possibly of several \
+               processor generations); the VCEK must chain to one of its ARKs")),
+    mut_arg("vcek", |a| a.requires("az_snp_vtpm").conflicts_with_all(NOT_SNP)
+        .help("`--az-snp-vtpm`: the VCEK (PEM or DER), when the evidence carries none")),
 )]
 pub struct VtpmRootArgs {
     /// vTPM root, Azure TDX: trustee's az-tdx-vtpm evidence JSON (`tpm_quote`, `hcl_report`,
