@@ -40,6 +40,7 @@ pub mod render;
 pub mod report;
 pub mod shards;
 pub mod summary;
+pub mod time;
 pub mod verify;
 
 pub use appraisal::{AppraisalReport, RuntimeAppraisal};

@@ -177,6 +177,19 @@ pub fn vtpm_json(v: &VerifiedVtpm) -> serde_json::Value {
     })
 }
 
+/// JSON of vTPM evidence rejected when verified alone (`verified: false`, `reason` as
+/// [`mr_vtpm::Error::reason`], `message`); `None` for an error that is no rejection
+/// (malformed evidence, a usage error).
+pub fn vtpm_rejection_json(e: &mr_vtpm::Error) -> Option<serde_json::Value> {
+    (e.class() == mr_core::ErrorClass::Rejected).then(|| {
+        serde_json::json!({
+            "verified": false,
+            "reason": e.reason(),
+            "message": e.to_string(),
+        })
+    })
+}
+
 /// The values a replay was compared with, and who vouches for them in words.
 #[derive(Clone, Debug)]
 pub struct ComparedWith<'a> {

@@ -15,13 +15,14 @@ use mr_core::log::ima::checkpoint::MAX_CHECKPOINT_LEN;
 use mr_core::log::ima::shards::{
     verify_manifest, AnchorSpec, ShardManifest, ShardSource, ShardsReport, MAX_MANIFEST_LEN,
 };
-use mr_core::log::ima::{Anchor, CheckpointKey, ImaOptions};
+use mr_core::log::ima::{Anchor, Checkpoint, CheckpointKey, ImaOptions, Verification};
 use mr_core::register::parse_register_lines;
 use mr_core::{ErrorClass, ExpectedRegisters, MrId, RegisterValue, Verified, VerifiedRegisters};
 use mr_tpm::MAX_KEY_FILE_SIZE;
 use mr_tpm::{verify_quote_signature, AkPublic};
 
 use crate::evidence::TpmQuoteEvidence;
+use crate::BootAggregateCheck;
 
 /// Largest TPM attestation or signature file read (the parsers bound the structures far below).
 pub const MAX_TPM_QUOTE_FILE: u64 = 64 * 1024;
@@ -162,6 +163,30 @@ pub enum FileError {
     /// The anchor of a quote.
     #[error(transparent)]
     Anchor(AnchorError),
+    /// A checkpoint file that does not open with the verifier's key, or is malformed.
+    #[error("{}: {source}", path.display())]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// mr-core's error ([`Checkpoint::open`]).
+        source: mr_core::Error,
+    },
+    /// Writing a file failed.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A boot log given for a replay resumed after a checkpoint: the list's first
+    /// `boot_aggregate`, which the boot log binds, was verified before the checkpoint
+    /// ([`check_resumed_boot_aggregate`]).
+    #[error("the boot log checks the first boot_aggregate: use it when the checkpoint is made")]
+    BootLogAfterCheckpoint {
+        /// The first entry the replay verified (not 0).
+        first_entry: u64,
+    },
     /// mr-core refused the manifest, a checkpoint or a shard (see its error).
     #[error(transparent)]
     Core(mr_core::Error),
@@ -174,13 +199,60 @@ impl FileError {
         match self {
             FileError::Quote { source, .. } => source.class(),
             FileError::Anchor(e) => e.class(),
-            FileError::Core(e) => match e.class() {
+            FileError::Core(e) | FileError::Checkpoint { source: e, .. } => match e.class() {
                 ErrorClass::Rejected => ErrorClass::Rejected,
                 ErrorClass::Malformed | ErrorClass::Device => ErrorClass::Malformed,
             },
             _ => ErrorClass::Malformed,
         }
     }
+}
+
+/// The sealed checkpoint `bytes`, read from the file `path`, opened with the verifier's `key`
+/// ([`Checkpoint::open`]: the seal must verify); an error names the file. Bound the read with
+/// [`MAX_CHECKPOINT_LEN`].
+pub fn open_checkpoint(
+    bytes: &[u8],
+    path: &Path,
+    key: &CheckpointKey,
+) -> Result<Checkpoint, FileError> {
+    Checkpoint::open(bytes, key).map_err(|source| FileError::Checkpoint {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Write `checkpoint` sealed with the verifier's `key` ([`Checkpoint::seal`]) to the file
+/// `path`, through a temporary file beside it renamed over `path`: a reader never sees a
+/// checkpoint half written.
+pub fn save_checkpoint(
+    checkpoint: &Checkpoint,
+    path: &Path,
+    key: &CheckpointKey,
+) -> Result<(), FileError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, checkpoint.seal(key))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|source| FileError::Write {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// [`crate::check_boot_aggregate`] of a history replay ([`mr_core::log::ima::resume`]): the
+/// list's first `boot_aggregate` is in the replay only when it starts at entry 0 (from boot);
+/// a replay resumed after a checkpoint is refused with
+/// [`FileError::BootLogAfterCheckpoint`] (check the boot log when the first checkpoint is made).
+pub fn check_resumed_boot_aggregate(
+    boot_log: &[u8],
+    verification: &Verification,
+) -> Result<BootAggregateCheck, FileError> {
+    if verification.first_entry != 0 {
+        return Err(FileError::BootLogAfterCheckpoint {
+            first_entry: verification.first_entry,
+        });
+    }
+    crate::check_boot_aggregate(boot_log, &verification.report).map_err(FileError::Core)
 }
 
 /// The whole file `path`, refused when larger than `max` bytes.
@@ -192,8 +264,9 @@ pub fn read_file(path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
     read_bounded(file, path, max)
 }
 
-/// All of `reader` (named `path` in errors), refused when longer than `max` bytes.
-fn read_bounded(reader: impl Read, path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
+/// All of `reader` (named `path` in errors: a file, or `-` for standard input), refused when
+/// longer than `max` bytes; never reads more than `max + 1` bytes.
+pub fn read_bounded(reader: impl Read, path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
     let mut buf = Vec::new();
     reader
         .take(max.saturating_add(1))

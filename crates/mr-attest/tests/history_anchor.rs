@@ -263,3 +263,91 @@ fn results_in_brief_say_verified_or_the_rejected_entry() {
     assert_eq!(j["bad_entry"]["entry"], entry);
     assert_eq!(j["message"].as_str(), Some(no.summary_message()));
 }
+
+/// The rules of a history replay that used to be the CLI's: a checkpoint file that does not
+/// open is named by its path (class kept), and a boot log binds the list's first
+/// `boot_aggregate` only in a replay from boot, never in one resumed after a checkpoint.
+#[test]
+fn checkpoint_files_and_boot_logs_of_a_history_replay() {
+    use mr_attest::shards::{check_resumed_boot_aggregate, open_checkpoint, save_checkpoint};
+    use mr_attest::BootAggregateCheck;
+    use mr_core::log::ima::{resume, Anchor, CheckpointKey, ResumeFrom};
+    use mr_core::ExpectedRegisters;
+
+    // No boot_aggregate: a check from boot reports why nothing binds the list (the boot log
+    // is not even parsed).
+    let files = |n: usize| {
+        let mut b = ImaListBuilder::binary();
+        for i in 0..n {
+            let path = format!("/usr/bin/tool{i}");
+            b.ima_ng(10, &HashAlg::Sha256.hash(path.as_bytes()), &path);
+        }
+        b.finish()
+    };
+    let (first, whole) = (files(3), files(5));
+    let asserted = |l: &[u8]| Anchor::asserted(ExpectedRegisters::from_values(pcr10(l)).unwrap());
+    let options =
+        ImaOptions::default().with_replay(ImaReplayConfig::default().with_banks([HashAlg::Sha256]));
+    let from_boot = resume(
+        ima::ImaInput::from_bytes(&first),
+        ResumeFrom::Boot,
+        &asserted(&first),
+        &options,
+    )
+    .unwrap()
+    .into_report();
+    assert_eq!(from_boot.first_entry, 0);
+    assert!(matches!(
+        check_resumed_boot_aggregate(b"", &from_boot),
+        Ok(BootAggregateCheck::Unbound { .. })
+    ));
+
+    // Saved (sealed, whole or not at all), read back and opened with the key.
+    let key = CheckpointKey::from_bytes(&[7; 32]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("cp.json");
+    save_checkpoint(&from_boot.checkpoint, &saved, &key).unwrap();
+    let sealed = String::from_utf8(std::fs::read(&saved).unwrap()).unwrap();
+    assert_eq!(sealed, from_boot.checkpoint.seal(&key));
+    assert!(!dir.path().join("cp.tmp").exists());
+    let nowhere = dir.path().join("missing").join("cp.json");
+    let e = save_checkpoint(&from_boot.checkpoint, &nowhere, &key).unwrap_err();
+    assert!(matches!(e, FileError::Write { .. }), "{e}");
+    assert!(e
+        .to_string()
+        .starts_with(&format!("cannot write {}: ", nowhere.display())));
+    let path = Path::new("/var/lib/mr/cp.json");
+    let cp = open_checkpoint(sealed.as_bytes(), path, &key).unwrap();
+    assert_eq!(cp, from_boot.checkpoint);
+    let resumed = resume(
+        ima::ImaInput::from_bytes(&whole),
+        ResumeFrom::Full(&cp),
+        &asserted(&whole),
+        &options,
+    )
+    .unwrap()
+    .into_report();
+    assert_eq!(resumed.first_entry, 3);
+    let e = check_resumed_boot_aggregate(b"", &resumed).unwrap_err();
+    assert!(
+        matches!(e, FileError::BootLogAfterCheckpoint { first_entry: 3 }),
+        "{e}"
+    );
+    assert_eq!(e.class(), ErrorClass::Malformed);
+    assert_eq!(
+        e.to_string(),
+        "the boot log checks the first boot_aggregate: use it when the checkpoint is made"
+    );
+
+    // Another key: refused, named by the file, with mr-core's class and words.
+    let other = CheckpointKey::from_bytes(&[8; 32]).unwrap();
+    let e = open_checkpoint(sealed.as_bytes(), path, &other).unwrap_err();
+    let core = mr_core::log::ima::Checkpoint::open(sealed.as_bytes(), &other).unwrap_err();
+    assert!(matches!(e, FileError::Checkpoint { .. }), "{e}");
+    assert_eq!(e.to_string(), format!("/var/lib/mr/cp.json: {core}"));
+    let class = match core.class() {
+        ErrorClass::Rejected => ErrorClass::Rejected,
+        _ => ErrorClass::Malformed,
+    };
+    assert_eq!(e.class(), class);
+}

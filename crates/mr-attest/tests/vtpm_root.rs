@@ -107,3 +107,16 @@ fn an_ima_list_of_another_machine_does_not_replay_to_the_vtpms_pcr10() {
     let f = r.failure.unwrap();
     assert_eq!(f.step, Step::Ima, "{}", f.message);
 }
+
+/// A vTPM rejection as JSON (`mr quote verify az-*-vtpm --json`): reason and message; an error
+/// that is no rejection has none.
+#[test]
+fn a_vtpm_rejection_renders_its_reason_and_message() {
+    let e = mr_vtpm::Error::SnpReportSignature;
+    let j = mr_attest::render::vtpm_rejection_json(&e).unwrap();
+    assert_eq!(j["verified"], false);
+    assert_eq!(j["reason"], e.reason());
+    assert_eq!(j["message"], e.to_string());
+    let usage = mr_vtpm::Error::Usage("no nonce".into());
+    assert!(mr_attest::render::vtpm_rejection_json(&usage).is_none());
+}

@@ -74,18 +74,6 @@ pub fn run(command: AgentCommand) -> CmdResult {
     }
 }
 
-/// Parse `--backing`: `rtmrN` (0-3) or `pcr:N` (also `pcrN`; 0-23).
-pub fn parse_backing(text: &str) -> Result<MrId, Failure> {
-    let t = text.to_ascii_lowercase();
-    match t.replacen("pcr:", "pcr", 1).parse() {
-        Ok(MrId::Pcr(n)) if n <= 23 && t.starts_with("pcr") => Ok(MrId::Pcr(n)),
-        Ok(MrId::Rtmr(n)) => Ok(MrId::Rtmr(n)),
-        _ => Err(Failure::Malformed(format!(
-            "--backing {text:?}: expected rtmr3 (rtmr0..rtmr3) or pcr:N"
-        ))),
-    }
-}
-
 fn virtual_failure(e: mr_virtual::Error) -> Failure {
     Failure::classed(e.class(), e.to_string())
 }
@@ -93,7 +81,8 @@ fn virtual_failure(e: mr_virtual::Error) -> Failure {
 /// Opens `mr_ima` over `backing` with its journal (reconciling the journal with the register)
 /// and syncs the list once, or forever with `--follow`.
 fn ima(args: ImaArgs) -> CmdResult {
-    match parse_backing(&args.backing)? {
+    let backing = mr_virtual::agent::parse_backing(&args.backing);
+    match backing.map_err(|e| Failure::Malformed(format!("--backing {e}")))? {
         MrId::Rtmr(n) => {
             let fs: Arc<dyn Fs> = match &args.sysfs_root {
                 Some(root) if args.simulated_td => Arc::new(SimulatedSysfsDir::new(root.clone())),
@@ -185,23 +174,5 @@ fn report(p: &AgentProgress, backing: &MrId, args: &ImaArgs) {
             p.total_entries,
             args.journal.display()
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backing_names_parse() {
-        assert_eq!(parse_backing("rtmr3").ok(), Some(MrId::Rtmr(3)));
-        assert_eq!(parse_backing("RTMR0").ok(), Some(MrId::Rtmr(0)));
-        assert_eq!(parse_backing("pcr:10").ok(), Some(MrId::Pcr(10)));
-        assert_eq!(parse_backing("pcr16").ok(), Some(MrId::Pcr(16)));
-        for bad in [
-            "rtmr4", "pcr:24", "pcr:", "mr_ima", "", "10", "mrtd", "pcr:pcr1",
-        ] {
-            assert!(parse_backing(bad).is_err(), "{bad}");
-        }
     }
 }

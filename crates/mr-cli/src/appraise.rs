@@ -8,6 +8,7 @@ use mr_core::HashAlg;
 use mr_policy::create::PolicyBuilder;
 use mr_policy::{appraise_list, AppraisalPolicy, AppraiseOptions, PolicyError, PolicyFiles};
 
+use crate::args::OutputArgs;
 use crate::common::{open_input, print_json, print_lines, CmdResult, Failure};
 
 /// Arguments of `mr ima appraise`.
@@ -27,9 +28,8 @@ pub struct AppraiseArgs {
     /// per line).
     #[arg(long, value_name = "FILE")]
     pub deny_list: Option<PathBuf>,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `mr policy` subcommands.
@@ -89,7 +89,7 @@ pub fn run_appraise(args: AppraiseArgs) -> CmdResult {
         ..AppraiseOptions::default()
     };
     let result = appraise_list(&mut reader, &runtime, options).map_err(malformed)?;
-    if args.json {
+    if args.output.json {
         print_json(&result.to_json());
     } else {
         print_lines(&result.lines());

@@ -5,7 +5,7 @@
 //! adjust the flattened argument with `mut_arg` (e.g. `mr verify`'s `--tpm-attest`).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use mr_attest::shards::{pcr_values, MAX_REGISTER_FILE, MAX_TPM_QUOTE_FILE};
@@ -30,7 +30,7 @@ pub struct OutputArgs {
 }
 
 /// `--nonce`: the verifier's nonce a quote must carry.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct NonceArgs {
     /// The nonce the quote must carry (hex). TPM: `extraData`; TD: REPORTDATA zero-padded to
     /// 64 bytes. Without it the quote may be a replay.
@@ -143,24 +143,16 @@ pub fn rtmr_failure(e: mr_rtmr::Error) -> Failure {
     Failure::classed(class, e.to_string())
 }
 
-/// Parse `--at`: an RFC 3339 time (`2025-07-19T10:00:00Z`, `…+02:00`, fractions allowed) at or
-/// after the Unix epoch (chrono's RFC 3339 parser).
+/// Parse `--at` ([`mr_attest::time::parse_rfc3339`]).
 pub fn parse_at(s: &str) -> Result<SystemTime, Failure> {
-    let bad = |why: &dyn std::fmt::Display| {
-        Failure::Malformed(format!(
-            "--at {s:?} is not an RFC 3339 time (e.g. 2025-07-19T10:00:00Z): {why}"
-        ))
-    };
-    let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|e| bad(&e))?;
-    let secs = u64::try_from(t.timestamp()).map_err(|_| bad(&"before 1970-01-01"))?;
-    Ok(UNIX_EPOCH + Duration::from_secs(secs))
+    mr_attest::time::parse_rfc3339(s).map_err(|e| Failure::Malformed(format!("--at {e}")))
 }
 
 /// The files of a TPM quote (the nonce is [`NonceArgs`]). `mr quote verify tpm` takes them as
 /// declared; `mr verify` renames `--attest`/`--sig` to `--tpm-attest`/`--tpm-sig` and makes
-/// them optional (a TD root needs none).
-#[derive(Args, Debug)]
-pub struct TpmQuoteArgs {
+/// them optional (a TD root needs none), as does `mr ima replay` for its quote anchor.
+#[derive(Args, Debug, Default)]
+pub struct TpmQuoteFiles {
     /// TPM quote: TPMS_ATTEST (or TPM2B_ATTEST) as the TPM returned it, binary; `-` reads
     /// stdin.
     #[arg(long, value_name = "F", required = true)]
@@ -177,6 +169,40 @@ pub struct TpmQuoteArgs {
     /// `mr verify` requires the IMA list's final values to be what the quote signed.
     #[arg(long, value_name = "F")]
     pub pcrs: Option<PathBuf>,
+}
+
+impl TpmQuoteFiles {
+    /// The evidence: the three files read, the nonce, the `--pcrs` values. `missing` is the
+    /// error when a file is not given (clap requires them where the command always needs them).
+    pub fn evidence(
+        &self,
+        nonce: Option<Vec<u8>>,
+        missing: &str,
+    ) -> Result<TpmQuoteEvidence, Failure> {
+        let file = |p: &Option<PathBuf>, max: u64| match p {
+            Some(p) => read_input(p, max),
+            None => Err(Failure::Malformed(missing.to_owned())),
+        };
+        let attest = file(&self.attest, MAX_TPM_QUOTE_FILE)?;
+        let sig = file(&self.sig, MAX_TPM_QUOTE_FILE)?;
+        let ak = file(&self.ak, MAX_KEY_FILE_SIZE as u64)?;
+        let mut quote = TpmQuoteEvidence::new(attest, sig, ak);
+        if let Some(n) = nonce {
+            quote = quote.with_nonce(n);
+        }
+        if let Some(p) = &self.pcrs {
+            quote = quote.with_pcrs(pcr_file(p)?);
+        }
+        Ok(quote)
+    }
+}
+
+/// A TPM quote's files ([`TpmQuoteFiles`]) and the certificate chain its AK must have.
+#[derive(Args, Debug)]
+pub struct TpmQuoteArgs {
+    /// The quote's files.
+    #[command(flatten)]
+    pub files: TpmQuoteFiles,
     /// TPM quote: the AK (`--ak`) must be an X.509 certificate that chains to one of these
     /// root certificates (PEM bundle or DER; repeatable), every certificate valid now; checked
     /// before the quote.
@@ -204,27 +230,13 @@ fn certificate_files(paths: &[PathBuf], flag: &str) -> Result<Vec<Vec<u8>>, Fail
 }
 
 impl TpmQuoteArgs {
-    /// The evidence: the three files read, the nonce, the `--pcrs` values. `missing` is the
-    /// error when a file is not given (clap requires them where the command always needs them).
+    /// The evidence of [`TpmQuoteFiles::evidence`], with the AK chain of `--ak-ca`.
     pub fn evidence(
         &self,
         nonce: Option<Vec<u8>>,
         missing: &str,
     ) -> Result<TpmQuoteEvidence, Failure> {
-        let file = |p: &Option<PathBuf>, max: u64| match p {
-            Some(p) => read_input(p, max),
-            None => Err(Failure::Malformed(missing.to_owned())),
-        };
-        let attest = file(&self.attest, MAX_TPM_QUOTE_FILE)?;
-        let sig = file(&self.sig, MAX_TPM_QUOTE_FILE)?;
-        let ak = file(&self.ak, MAX_KEY_FILE_SIZE as u64)?;
-        let mut quote = TpmQuoteEvidence::new(attest, sig, ak);
-        if let Some(n) = nonce {
-            quote = quote.with_nonce(n);
-        }
-        if let Some(p) = &self.pcrs {
-            quote = quote.with_pcrs(pcr_file(p)?);
-        }
+        let mut quote = self.files.evidence(nonce, missing)?;
         if !self.ak_ca.is_empty() {
             let at = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -242,59 +254,4 @@ impl TpmQuoteArgs {
 /// The PCR values of a `--pcrs` file ([`mr_attest::shards::pcr_values`]).
 pub fn pcr_file(path: &Path) -> Result<Vec<RegisterValue>, Failure> {
     pcr_values(&read_input(path, MAX_REGISTER_FILE)?, path).map_err(file_failure)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn secs(s: &str) -> u64 {
-        match parse_at(s) {
-            Ok(t) => t
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(u64::MAX),
-            Err(_) => u64::MAX,
-        }
-    }
-
-    #[test]
-    fn rfc3339_parses_utc_offsets_and_fractions() {
-        assert_eq!(secs("2025-07-19T10:00:34Z"), 1_752_919_234);
-        assert_eq!(secs("2025-07-19T12:00:34+02:00"), 1_752_919_234);
-        assert_eq!(secs("2025-07-19T10:00:34.999Z"), 1_752_919_234);
-        assert_eq!(secs("1970-01-01T00:00:00Z"), 0);
-        assert_eq!(secs("2025-07-19 10:00:34"), u64::MAX);
-        assert_eq!(secs("2025-13-19T10:00:34Z"), u64::MAX);
-        assert_eq!(secs("yesterday"), u64::MAX);
-    }
-
-    #[test]
-    fn multi_byte_and_junk_times_are_errors_not_panics() {
-        // Issue 14 item 8: the hand parser sliced the string by byte offsets and panicked on a
-        // multi-byte character at a slice boundary.
-        for junk in [
-            "ü",
-            "üüüüüüüüüüüüüüüüüüüü",
-            "2025-07-19T10:00:3ü",
-            "2025-07-19T10:00:34ü",
-            "2025-07-19T10:00:34+0ü:00",
-            "2025-07-19T10:00:34+0ü00",
-            "2025-07-19T10:00:34+02:0ü",
-            "2025-07-19T10:00:34.ü",
-            "2025-07-19T10:00:34+99:00",
-            "1969-12-31T23:59:59Z",
-            "",
-            "\u{0}",
-        ] {
-            let message = match parse_at(junk) {
-                Err(Failure::Malformed(m)) => m,
-                other => format!("{other:?}"),
-            };
-            assert!(
-                message.contains("is not an RFC 3339 time"),
-                "{junk:?}: {message}"
-            );
-        }
-    }
 }

@@ -1,6 +1,5 @@
 //! Helpers shared by the subcommands: input files, register values, output, exit codes.
 
-use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -38,7 +37,7 @@ pub type CmdResult = Result<(), Failure>;
 
 /// The libraries' plain words for the verifier's inputs, and the flags `mr` names them by
 /// (docs/cli.md): the text `mr` prints names its flags.
-const FLAG_WORDS: [(&str, &str); 9] = [
+const FLAG_WORDS: [(&str, &str); 13] = [
     ("(matches the expected nonce)", "(matches --nonce)"),
     ("no expected nonce given", "no --nonce given"),
     (
@@ -63,6 +62,13 @@ const FLAG_WORDS: [(&str, &str); 9] = [
         "checkpoint key (give its key file)",
         "checkpoint key (pass --checkpoint-key)",
     ),
+    (
+        "unless debug TDs are allowed",
+        "unless debug TDs are allowed (--allow-debug)",
+    ),
+    ("give a runtime policy or", "give --runtime-policy or"),
+    ("violations are rejected", "--reject-violations is set"),
+    ("the boot log checks the", "--boot-log checks the"),
 ];
 
 /// `text` with the libraries' words for inputs replaced by `mr`'s flags ([`FLAG_WORDS`]).
@@ -114,18 +120,7 @@ pub fn ima_input(path: &Path) -> Result<mr_core::ImaInput<'static>, Failure> {
 
 /// Read all of `path` (`-` is stdin), refusing files larger than `max` bytes.
 pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>, Failure> {
-    let mut buf = Vec::new();
-    open_input(path)?
-        .take(max + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Failure::Malformed(format!("cannot read {}: {e}", path.display())))?;
-    if buf.len() as u64 > max {
-        return Err(Failure::Malformed(format!(
-            "{} is larger than {max} bytes",
-            path.display()
-        )));
-    }
-    Ok(buf)
+    mr_attest::shards::read_bounded(open_input(path)?, path, max).map_err(file_failure)
 }
 
 /// The values of `--expect` and of `--expect-file` files (`ID:ALG:HEX`, read with
@@ -173,8 +168,6 @@ pub fn print_lines(lines: &[String]) {
 pub fn print_json(value: &serde_json::Value) {
     outln!("{}", flag_words(&format!("{value:#}")));
 }
-
-pub use crate::args::parse_nonce;
 
 /// With `--json` (`json`), print [`rejection_json`] of `e`, if it has one, before the command
 /// fails with `e`.

@@ -5,14 +5,13 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 use mr_attest::BootAggregateCheck;
 use mr_core::log::ima::{
-    DigestMode, Endian, ImaOptions, ImaReplayConfig, ImaReplayReport, ListKind, ViolationPolicy,
+    DigestMode, Endian, ImaOptions, ImaReplayConfig, ListKind, ViolationPolicy,
 };
 use mr_core::replay::{PrefixPolicy, ReplayOptions};
 use mr_core::{ComputeOnly, Error, HashAlg, Reference, RegisterValue};
 
-use crate::common::{
-    expected_values, ima_input, print_json, print_rejection_json, CmdResult, Failure,
-};
+use crate::args::{ExpectArgs, OutputArgs};
+use crate::common::{ima_input, print_json, print_rejection_json, CmdResult, Failure};
 
 /// `mr ima` subcommands.
 #[derive(Subcommand)]
@@ -55,12 +54,8 @@ pub struct ReplayArgs {
     /// Replay this bank (repeatable; default: the banks of --expect, else sha1 and sha256).
     #[arg(long, value_name = "ALG")]
     pub bank: Vec<HashAlg>,
-    /// Expected value `ID:ALG:HEX` (repeatable), e.g. `10:sha256:<hex>`.
-    #[arg(long, value_name = "ID:ALG:HEX")]
-    pub expect: Vec<String>,
-    /// File of expected values, one `ID:ALG:HEX` per line.
-    #[arg(long, value_name = "F")]
-    pub expect_file: Vec<PathBuf>,
+    #[command(flatten)]
+    pub expect: ExpectArgs,
     /// Extend non-SHA-1 banks with the SHA-1 template digest zero-padded (kernels before 5.8).
     #[arg(long, conflicts_with = "auto")]
     pub padded: bool,
@@ -95,9 +90,8 @@ pub struct ReplayArgs {
     /// list's first boot_aggregate entry (exit 1 with both values when it does not).
     #[arg(long, value_name = "F")]
     pub boot_log: Option<PathBuf>,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Checkpoints, a TPM quote as the anchor, no-TPM lists, never-extended entries.
     #[command(flatten)]
     pub history: crate::shards::HistoryArgs,
@@ -161,7 +155,7 @@ fn replay(args: ReplayArgs) -> CmdResult {
     if args.history.active() {
         return crate::shards::replay(&args, cfg);
     }
-    match expected_values(&args.expect, &args.expect_file)? {
+    match args.expect.values()? {
         Some(expected) => replay_against(&args, &cfg, &expected),
         None => replay_against(&args, &cfg, &ComputeOnly),
     }
@@ -181,9 +175,11 @@ fn replay_against<R: Reference>(
     match result {
         Ok(report) => {
             if let Some(boot_log) = &args.boot_log {
-                check_boot_aggregate(boot_log, &report, args.json)?;
+                check_boot_aggregate(boot_log, args.output.json, |log| {
+                    Ok(mr_attest::check_boot_aggregate(log, &report)?)
+                })?;
             }
-            if args.json {
+            if args.output.json {
                 print_json(&report.to_json(expected.is_some()));
             } else {
                 out!("{}", report.to_text(expected.is_some()));
@@ -195,29 +191,20 @@ fn replay_against<R: Reference>(
             Ok(())
         }
         Err(e) => {
-            print_rejection_json(&e, args.json);
-            match e {
-                Error::EntryDigest(m) if args.reject_violations && m.recorded.is_zero() => {
-                    Err(Failure::Rejected(format!(
-                        "entry {} (byte offset {}, register {}) is a violation (all-zero template digest) and --reject-violations is set",
-                        m.entry, m.offset, m.register
-                    )))
-                }
-                e => Err(e.into()),
-            }
+            print_rejection_json(&e, args.output.json);
+            Err(e.into())
         }
     }
 }
 
-/// `--boot-log`: the list's boot_aggregate against the PC-Client log's PCRs
-/// ([`mr_attest::check_boot_aggregate`]).
+/// `--boot-log`: the list's boot_aggregate against the PC-Client log's PCRs, checked by `check`
+/// ([`mr_attest::check_boot_aggregate`] or [`mr_attest::shards::check_resumed_boot_aggregate`]).
 pub(crate) fn check_boot_aggregate(
     boot_log: &std::path::Path,
-    report: &ImaReplayReport,
     json: bool,
+    check: impl FnOnce(&[u8]) -> Result<BootAggregateCheck, Failure>,
 ) -> CmdResult {
-    let log = crate::common::read_input(boot_log, 16 << 20)?;
-    let check = mr_attest::check_boot_aggregate(&log, report)?;
+    let check = check(&crate::common::read_input(boot_log, 16 << 20)?)?;
     match &check {
         BootAggregateCheck::Matches { .. } => {
             if !json {

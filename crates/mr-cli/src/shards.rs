@@ -14,24 +14,33 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use mr_attest::shards::MAX_TPM_QUOTE_FILE;
-use mr_attest::{AnchorError, TpmQuoteEvidence};
+use mr_attest::shards::{check_resumed_boot_aggregate, open_checkpoint, save_checkpoint};
+use mr_attest::AnchorError;
 use mr_core::log::ima::checkpoint::MAX_CHECKPOINT_LEN;
 use mr_core::log::ima::extend::DEFAULT_NEVER_EXTENDED_BUDGET;
-use mr_core::log::ima::{
-    resume, Anchor, Checkpoint, CheckpointKey, ImaOptions, ImaReplayConfig, ResumeFrom,
-};
+use mr_core::log::ima::{resume, Anchor, CheckpointKey, ImaOptions, ImaReplayConfig, ResumeFrom};
 use mr_core::{ExpectedRegisters, Reference};
-use mr_tpm::MAX_KEY_FILE_SIZE;
 
-use crate::args::pcr_file;
+use crate::args::{NonceArgs, OutputArgs, TpmQuoteFiles};
 use crate::common::{
-    expected_values, file_failure, ima_input, parse_nonce, print_json, read_input, rejection_json,
-    CmdResult, Failure,
+    file_failure, ima_input, print_json, read_input, rejection_json, CmdResult, Failure,
 };
 
-/// Checkpoint, quote-anchor and extend-failure options of `mr ima replay`.
+/// Checkpoint, quote-anchor and extend-failure options of `mr ima replay`. The anchor's quote
+/// files are `--tpm-attest`, `--tpm-sig`, `--ak`, `--pcrs`, all needed with the nonce.
 #[derive(Args, Default)]
+#[command(
+    mut_arg("attest", |a| a.long("tpm-attest").required(false)
+        .help("Anchor: TPMS_ATTEST of a TPM quote over the IMA PCR (instead of --expect)")
+        .requires_all(["sig", "ak", "pcrs", "nonce"])
+        .conflicts_with_all(["expect", "expect_file"])),
+    mut_arg("sig", |a| a.long("tpm-sig").required(false).requires("attest")
+        .help("Anchor: TPMT_SIGNATURE of the quote")),
+    mut_arg("ak", |a| a.required(false).requires("attest")),
+    mut_arg("pcrs", |a| a.requires("attest")
+        .help("Anchor: the quoted PCR values (`ID:ALG:HEX` lines)")),
+    mut_arg("nonce", |a| a.requires("attest").help("Anchor: the nonce the quote must carry (hex)")),
+)]
 pub struct HistoryArgs {
     /// After a successful verification, write the verifier's state (a versioned JSON checkpoint)
     /// to F: entries and bytes verified, the prefix digest, register values, boot identity.
@@ -58,21 +67,12 @@ pub struct HistoryArgs {
     /// the checkpoint still reaches the quote. Refused by default (a TPM Restart resets PCRs).
     #[arg(long, requires = "from_checkpoint")]
     pub allow_tpm_resume: bool,
-    /// Anchor: TPMS_ATTEST of a TPM quote over the IMA PCR (instead of --expect).
-    #[arg(long, value_name = "F", requires_all = ["tpm_sig", "ak", "pcrs", "nonce"], conflicts_with_all = ["expect", "expect_file"])]
-    pub tpm_attest: Option<PathBuf>,
-    /// Anchor: TPMT_SIGNATURE of the quote.
-    #[arg(long, value_name = "F", requires = "tpm_attest")]
-    pub tpm_sig: Option<PathBuf>,
-    /// Anchor: the attestation key (TPM2B_PUBLIC, TPMT_PUBLIC, PEM, DER or X.509; detected).
-    #[arg(long, value_name = "F", requires = "tpm_attest")]
-    pub ak: Option<PathBuf>,
-    /// Anchor: the quoted PCR values (`ID:ALG:HEX` lines).
-    #[arg(long, value_name = "F", requires = "tpm_attest")]
-    pub pcrs: Option<PathBuf>,
-    /// Anchor: the nonce the quote must carry (hex).
-    #[arg(long, value_name = "HEX", requires = "tpm_attest")]
-    pub nonce: Option<String>,
+    /// Anchor: a TPM quote over the IMA PCR (instead of --expect).
+    #[command(flatten)]
+    pub tpm: TpmQuoteFiles,
+    /// Anchor: the nonce the quote must carry.
+    #[command(flatten)]
+    pub nonce: NonceArgs,
     /// When the list does not reach the expected values, look for the one entry that was logged
     /// but never extended, within this many extend operations (0: do not look).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_NEVER_EXTENDED_BUDGET)]
@@ -84,7 +84,7 @@ impl HistoryArgs {
     pub fn active(&self) -> bool {
         self.save_checkpoint.is_some()
             || self.from_checkpoint.is_some()
-            || self.tpm_attest.is_some()
+            || self.tpm.attest.is_some()
     }
 }
 
@@ -102,28 +102,6 @@ fn required_key(path: Option<&Path>, what: &str, create: bool) -> Result<Checkpo
     Ok(key?)
 }
 
-/// The TPM quote of `--tpm-attest/--tpm-sig/--ak/--pcrs/--nonce` verified into an anchor
-/// ([`mr_attest::TpmQuoteEvidence::anchor`]).
-fn tpm_anchor(
-    attest: &Path,
-    sig: &Path,
-    ak: &Path,
-    pcrs: &Path,
-    nonce: &[u8],
-) -> Result<Anchor, Failure> {
-    let quote = TpmQuoteEvidence::new(
-        read_input(attest, MAX_TPM_QUOTE_FILE)?,
-        read_input(sig, MAX_TPM_QUOTE_FILE)?,
-        read_input(ak, MAX_KEY_FILE_SIZE as u64)?,
-    )
-    .with_nonce(nonce)
-    .with_pcrs(pcr_file(pcrs)?);
-    quote.anchor().map_err(|e| match e {
-        AnchorError::Ak(e) => Failure::Malformed(format!("{}: {e}", ak.display())),
-        e => Failure::classed(e.class(), e.to_string()),
-    })
-}
-
 /// The anchor of `mr ima replay` with history options: a verified TPM quote or asserted values.
 enum ReplayAnchor {
     Quote(Anchor),
@@ -132,24 +110,22 @@ enum ReplayAnchor {
 
 fn anchor(args: &crate::ima::ReplayArgs) -> Result<ReplayAnchor, Failure> {
     let h = &args.history;
-    if let (Some(attest), Some(sig), Some(ak), Some(pcrs), Some(nonce)) =
-        (&h.tpm_attest, &h.tpm_sig, &h.ak, &h.pcrs, &h.nonce)
-    {
-        return tpm_anchor(attest, sig, ak, pcrs, &parse_nonce(nonce)?).map(ReplayAnchor::Quote);
+    if let (Some(_), Some(ak)) = (&h.tpm.attest, &h.tpm.ak) {
+        let quote = h.tpm.evidence(h.nonce.value()?, "")?;
+        return quote
+            .anchor()
+            .map(ReplayAnchor::Quote)
+            .map_err(|e| match e {
+                AnchorError::Ak(e) => Failure::Malformed(format!("{}: {e}", ak.display())),
+                e => Failure::classed(e.class(), e.to_string()),
+            });
     }
-    let Some(expected) = expected_values(&args.expect, &args.expect_file)? else {
+    let Some(expected) = args.expect.values()? else {
         return Err(Failure::Malformed(
             "checkpoints need verified values: a TPM quote (--tpm-attest ...) or --expect".into(),
         ));
     };
     Ok(ReplayAnchor::Asserted(Anchor::asserted(expected)))
-}
-
-fn write_checkpoint(path: &Path, cp: &Checkpoint, key: &CheckpointKey) -> Result<(), Failure> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, cp.seal(key))
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| Failure::Malformed(format!("cannot write {}: {e}", path.display())))
 }
 
 /// `mr ima replay` with checkpoints or a quote anchor.
@@ -185,23 +161,13 @@ fn replay_anchored<R: Reference>(
         .with_replay(cfg)
         .with_tpm_resume_allowed(h.allow_tpm_resume)
         .with_never_extended_search(h.never_extended_budget);
-    let checkpoint =
-        match &h.from_checkpoint {
-            Some(f) => {
-                let key = key.ok_or_else(|| {
-                    Failure::Malformed("--from-checkpoint needs --checkpoint-key".into())
-                })?;
-                let cp = Checkpoint::open(&read_input(f, MAX_CHECKPOINT_LEN as u64)?, key)
-                    .map_err(|e| match Failure::from(e) {
-                        Failure::Rejected(m) => Failure::Rejected(format!("{}: {m}", f.display())),
-                        Failure::Malformed(m) => {
-                            Failure::Malformed(format!("{}: {m}", f.display()))
-                        }
-                    })?;
-                Some(cp)
-            }
-            None => None,
-        };
+    let checkpoint = match (&h.from_checkpoint, key) {
+        (Some(f), Some(key)) => Some(
+            open_checkpoint(&read_input(f, MAX_CHECKPOINT_LEN as u64)?, f, key)
+                .map_err(file_failure)?,
+        ),
+        _ => None,
+    };
     let from = match &checkpoint {
         Some(cp) if h.tail => ResumeFrom::Tail(cp),
         Some(cp) => ResumeFrom::Full(cp),
@@ -211,7 +177,7 @@ fn replay_anchored<R: Reference>(
     let v = match result.map(R::into_report) {
         Ok(v) => v,
         Err(e) => {
-            if args.json {
+            if args.output.json {
                 print_json(&rejection_json(&e).unwrap_or_else(
                     || serde_json::json!({"verified": false, "reason": e.to_string()}),
                 ));
@@ -220,19 +186,14 @@ fn replay_anchored<R: Reference>(
         }
     };
     if let Some(boot_log) = &args.boot_log {
-        if v.first_entry == 0 {
-            crate::ima::check_boot_aggregate(boot_log, &v.report, args.json)?;
-        } else {
-            return Err(Failure::Malformed(
-                "--boot-log checks the first boot_aggregate: use it when the checkpoint is made"
-                    .into(),
-            ));
-        }
+        crate::ima::check_boot_aggregate(boot_log, args.output.json, |log| {
+            check_resumed_boot_aggregate(log, &v).map_err(file_failure)
+        })?;
     }
     if let (Some(f), Some(key)) = (&h.save_checkpoint, key) {
-        write_checkpoint(f, &v.checkpoint, key)?;
+        save_checkpoint(&v.checkpoint, f, key).map_err(file_failure)?;
     }
-    if args.json {
+    if args.output.json {
         print_json(&v.to_json());
     } else {
         out!("{}", v.to_text());
@@ -276,9 +237,8 @@ pub struct ShardsVerifyArgs {
     /// manifest begins at a checkpoint, which must be sealed with it.
     #[arg(long, value_name = "FILE")]
     pub checkpoint_key: Option<PathBuf>,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Run an `mr ima shards` subcommand.
@@ -300,13 +260,13 @@ fn verify(args: ShardsVerifyArgs) -> CmdResult {
     let report = match mr_attest::verify_manifest_file(&args.manifest, &cfg, key.as_ref()) {
         Ok(r) => r.into_report(),
         Err(e) => {
-            if args.json {
+            if args.output.json {
                 print_json(&serde_json::json!({"verified": false, "reason": e.to_string()}));
             }
             return Err(file_failure(e));
         }
     };
-    if args.json {
+    if args.output.json {
         print_json(&report.to_json());
     } else {
         out!("{}", report.to_text());

@@ -104,8 +104,15 @@ pub struct VerifyArgs {
 }
 
 /// `mr verify`'s vTPM root: trustee's evidence JSON for Azure TDX or SEV-SNP, and the AMD
-/// certificates of the SNP form.
+/// certificates of the SNP form (`--ask-ark`, `--vcek`: need `--az-snp-vtpm`).
 #[derive(Args)]
+#[command(
+    mut_arg("ask_ark", |a| a.required(false).requires("az_snp_vtpm").conflicts_with_all(NOT_SNP)
+        .help("`--az-snp-vtpm`: AMD's ASK and ARK certificates (PEM bundle, possibly of several \
+               processor generations); the VCEK must chain to one of its ARKs")),
+    mut_arg("vcek", |a| a.requires("az_snp_vtpm").conflicts_with_all(NOT_SNP)
+        .help("`--az-snp-vtpm`: the VCEK (PEM or DER), when the evidence carries none")),
+)]
 pub struct VtpmRootArgs {
     /// vTPM root, Azure TDX: trustee's az-tdx-vtpm evidence JSON (`tpm_quote`, `hcl_report`,
     /// `td_quote`); the IMA list replays against the vTPM's PCR 10.
@@ -127,13 +134,9 @@ pub struct VtpmRootArgs {
         conflicts_with = "journal"
     )]
     pub az_snp_vtpm: Option<PathBuf>,
-    /// `--az-snp-vtpm`: AMD's ASK and ARK certificates (PEM bundle, possibly of several
-    /// processor generations); the VCEK must chain to one of its ARKs.
-    #[arg(long, value_name = "F", requires = "az_snp_vtpm", conflicts_with_all = NOT_SNP)]
-    pub ask_ark: Option<PathBuf>,
-    /// `--az-snp-vtpm`: the VCEK (PEM or DER), when the evidence carries none.
-    #[arg(long, value_name = "F", requires = "az_snp_vtpm", conflicts_with_all = NOT_SNP)]
-    pub vcek: Option<PathBuf>,
+    /// `--az-snp-vtpm`: AMD's certificates.
+    #[command(flatten)]
+    pub snp: vtpm::SnpCertArgs,
 }
 
 /// A library error (malformed input or usage error): exit code 2.
@@ -171,23 +174,17 @@ fn evidence(args: &VerifyArgs) -> Result<Evidence, Failure> {
             Evidence::td(args.td.evidence(quote, nonce)?.with_journal(journal)).with_ima(list),
         );
     }
-    let vtpm = match (
-        &args.vtpm.az_tdx_vtpm,
-        &args.vtpm.az_snp_vtpm,
-        &args.vtpm.ask_ark,
-    ) {
-        (Some(ev), _, _) => Some((
+    let vtpm = match (&args.vtpm.az_tdx_vtpm, &args.vtpm.az_snp_vtpm) {
+        (Some(ev), _) => Some((
             ev,
             VtpmOptions::AzTdx(Box::new(TdxOptions {
                 quote: args.td.options(None)?,
                 nonce: nonce.clone(),
             })),
         )),
-        (None, Some(ev), Some(ask_ark)) => Some((
+        (None, Some(ev)) => Some((
             ev,
-            VtpmOptions::AzSnp(vtpm::snp_options(
-                ask_ark,
-                args.vtpm.vcek.as_deref(),
+            VtpmOptions::AzSnp(args.vtpm.snp.options(
                 args.td.at.as_deref(),
                 args.td.allow_debug,
                 nonce.clone(),

@@ -1,12 +1,11 @@
 //! `mr quote verify az-tdx-vtpm` and `mr quote verify az-snp-vtpm`: Azure vTPM evidence
 //! (trustee's evidence JSON), verified link by link with mr-vtpm (docs/attestation.md#vtpm-root).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use clap::Args;
 use mr_attest::render;
-use mr_core::ErrorClass;
 use mr_vtpm::{AzVtpmEvidence, SnpOptions, TdxOptions, VerifiedVtpm};
 
 use crate::args::{parse_at, NonceArgs, OutputArgs, TdQuoteArgs, MAX_COLLATERAL_FILE};
@@ -35,13 +34,8 @@ pub struct AzTdxArgs {
 pub struct AzSnpArgs {
     /// The evidence: trustee's az-snp-vtpm JSON (`tpm_quote`, `hcl_report`, `vcek`).
     pub evidence: PathBuf,
-    /// The VCEK (PEM or DER), when the evidence carries none.
-    #[arg(long, value_name = "F")]
-    pub vcek: Option<PathBuf>,
-    /// AMD's ASK and ARK certificates (PEM bundle, possibly of several processor generations):
-    /// the VCEK must chain to one of its self-signed ARKs.
-    #[arg(long, value_name = "F")]
-    pub ask_ark: PathBuf,
+    #[command(flatten)]
+    pub certs: SnpCertArgs,
     /// Verification time, RFC 3339 (e.g. 2025-07-19T10:00:00Z); default: now.
     #[arg(long, value_name = "RFC3339")]
     pub at: Option<String>,
@@ -55,21 +49,25 @@ pub struct AzSnpArgs {
     pub output: OutputArgs,
 }
 
+/// AMD's certificates of SEV-SNP evidence (`mr quote verify az-snp-vtpm`; `mr verify` makes
+/// them optional and dependent on `--az-snp-vtpm`).
+#[derive(Args)]
+pub struct SnpCertArgs {
+    /// AMD's ASK and ARK certificates (PEM bundle, possibly of several processor generations):
+    /// the VCEK must chain to one of its self-signed ARKs.
+    #[arg(long, value_name = "F", required = true)]
+    pub ask_ark: Option<PathBuf>,
+    /// The VCEK (PEM or DER), when the evidence carries none.
+    #[arg(long, value_name = "F")]
+    pub vcek: Option<PathBuf>,
+}
+
 /// An mr-vtpm error as a command failure; with `--json`, a rejection prints its reason.
 fn failure(e: &mr_vtpm::Error, json: bool) -> Failure {
-    match e.class() {
-        ErrorClass::Rejected => {
-            if json {
-                print_json(&serde_json::json!({
-                    "verified": false,
-                    "reason": e.reason(),
-                    "message": e.to_string(),
-                }));
-            }
-            Failure::Rejected(e.to_string())
-        }
-        ErrorClass::Malformed | ErrorClass::Device => Failure::Malformed(e.to_string()),
+    if let Some(j) = render::vtpm_rejection_json(e).filter(|_| json) {
+        print_json(&j);
     }
+    Failure::classed(e.class(), e.to_string())
 }
 
 /// trustee's evidence JSON in file `path`; with `json`, a rejection prints its reason.
@@ -90,42 +88,40 @@ pub fn run_tdx(args: AzTdxArgs) -> CmdResult {
     Ok(())
 }
 
-/// How SEV-SNP vTPM evidence is verified: the ASK/ARK bundle in `ask_ark`, the VCEK in `vcek`
-/// (when the evidence carries none), the time `at` (RFC 3339; default now), the debug policy and
-/// the nonce.
-pub(crate) fn snp_options(
-    ask_ark: &Path,
-    vcek: Option<&Path>,
-    at: Option<&str>,
-    allow_debug: bool,
-    nonce: Option<Vec<u8>>,
-) -> Result<SnpOptions, Failure> {
-    let at = match at {
-        Some(s) => parse_at(s)?,
-        None => SystemTime::now(),
-    };
-    let bundle = mr_vtpm::snp::read_bundle(&read_input(ask_ark, MAX_COLLATERAL_FILE)?)
-        .map_err(|e| failure(&e, false))?;
-    let mut options = SnpOptions::new(bundle, at);
-    options.nonce = nonce;
-    options.allow_debug = allow_debug;
-    if let Some(path) = vcek {
-        let der = mr_tpm::cert::certificate_der(&read_input(path, MAX_COLLATERAL_FILE)?)
-            .map_err(|e| Failure::Malformed(format!("--vcek: {e}")))?;
-        options.vcek = Some(der);
+impl SnpCertArgs {
+    /// How SEV-SNP vTPM evidence is verified: these certificates, the time `at` (RFC 3339;
+    /// default now), the debug policy and the nonce.
+    pub fn options(
+        &self,
+        at: Option<&str>,
+        allow_debug: bool,
+        nonce: Option<Vec<u8>>,
+    ) -> Result<SnpOptions, Failure> {
+        let Some(ask_ark) = &self.ask_ark else {
+            return Err(Failure::Malformed(
+                "SEV-SNP evidence needs --ask-ark".into(),
+            ));
+        };
+        let at = at.map_or_else(|| Ok(SystemTime::now()), parse_at)?;
+        let bundle = mr_vtpm::snp::read_bundle(&read_input(ask_ark, MAX_COLLATERAL_FILE)?)
+            .map_err(|e| failure(&e, false))?;
+        let mut options = SnpOptions::new(bundle, at);
+        options.nonce = nonce;
+        options.allow_debug = allow_debug;
+        if let Some(path) = &self.vcek {
+            let der = mr_tpm::cert::certificate_der(&read_input(path, MAX_COLLATERAL_FILE)?)
+                .map_err(|e| Failure::Malformed(format!("--vcek: {e}")))?;
+            options.vcek = Some(der);
+        }
+        Ok(options)
     }
-    Ok(options)
 }
 
 /// Run `mr quote verify az-snp-vtpm`.
 pub fn run_snp(args: AzSnpArgs) -> CmdResult {
-    let options = snp_options(
-        &args.ask_ark,
-        args.vcek.as_deref(),
-        args.at.as_deref(),
-        args.allow_debug,
-        args.nonce.value()?,
-    )?;
+    let options = args
+        .certs
+        .options(args.at.as_deref(), args.allow_debug, args.nonce.value()?)?;
     let json = args.output.json;
     let ev = read_evidence(&args.evidence, json)?;
     let v = mr_vtpm::verify_az_snp_vtpm(&ev, &options).map_err(|e| failure(&e, json))?;

@@ -87,7 +87,13 @@ fn platform_rules_pass_or_reject_naming_the_rule_and_values() {
     let p = write(dir.path(), "v2.json", br#"{"version": 2}"#);
     assert_eq!(code(&verify_td(&["--policy", &p])), 2);
     let deny = write(dir.path(), "deny", b"");
-    assert_eq!(code(&verify_td(&["--deny-list", &deny])), 2);
+    let o = verify_td(&["--deny-list", &deny]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("give --runtime-policy or a policy document"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

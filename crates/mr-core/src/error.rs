@@ -217,9 +217,10 @@ impl fmt::Display for ParseErrorKind {
     }
 }
 
-/// A log entry whose recorded digest is not the digest of its own data.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("entry {entry} (byte offset {offset}, register {register}): recorded {alg} digest {recorded} but its data hashes to {computed}")]
+/// A log entry whose recorded digest is not the digest of its own data, or an IMA violation
+/// (all-zero template digest) where violations are rejected
+/// ([`ViolationPolicy::Reject`](crate::log::ima::ViolationPolicy::Reject)).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryDigestMismatch {
     /// Entry number (0-based).
     pub entry: u64,
@@ -233,7 +234,32 @@ pub struct EntryDigestMismatch {
     pub recorded: Digest,
     /// The digest recomputed from the entry's data.
     pub computed: Digest,
+    /// The entry is an IMA violation (its recorded template digest is all zero: a file measured
+    /// while open for writing, or opened for writing while measured) refused because violations
+    /// are rejected; its recorded digest was never meant to match its data.
+    pub violation: bool,
 }
+
+impl fmt::Display for EntryDigestMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "entry {} (byte offset {}, register {})",
+            self.entry, self.offset, self.register
+        )?;
+        if self.violation {
+            f.write_str(" is a violation (all-zero template digest) and violations are rejected")
+        } else {
+            write!(
+                f,
+                ": recorded {} digest {} but its data hashes to {}",
+                self.alg, self.recorded, self.computed
+            )
+        }
+    }
+}
+
+impl std::error::Error for EntryDigestMismatch {}
 
 /// An entry of a log that carries no digest a verified register value vouches for, refused
 /// where the whole log must be verified (e.g. `mr cel replay --exact`).

@@ -1,5 +1,5 @@
 //! The one replay engine: folds `(register, digest)` steps from start values and compares them
-//! with [`VerifiedRegisters`].
+//! with [`VerifiedRegisters`](crate::VerifiedRegisters).
 //!
 //! Log formats (IMA, TCG, CCEL, CEL) turn their entries into steps: for each entry, one
 //! [`Replayer::extend`] per register and bank it extends, then [`Replayer::end_entry`]. Format
@@ -710,6 +710,7 @@ mod tests {
             alg: A,
             recorded: ds[1],
             computed: ds[0],
+            violation: false,
         });
         assert!(matches!(r.finish(), Err(Error::EntryDigest(_))));
     }

@@ -13,7 +13,7 @@
 //! function that needs evidence a root of trust vouched for takes a `Verified<_>`.
 //!
 //! ```
-//! use mr_core::log::ima::{self, builder::ImaListBuilder, ImaReplayConfig};
+//! use mr_core::log::ima::{self, builder::ImaListBuilder, ImaInput, ImaOptions};
 //! use mr_core::{Checked, ExpectedRegisters, HashAlg, MrId, RegisterValue};
 //!
 //! let mut b = ImaListBuilder::binary();
@@ -22,7 +22,7 @@
 //! let pcr10 = mr_core::Digest::zero(HashAlg::Sha256)
 //!     .extended(e.template_digest(HashAlg::Sha256).as_bytes());
 //! let typed = ExpectedRegisters::from_values([RegisterValue { id: MrId::Pcr(10), value: pcr10 }])?;
-//! let report: Checked<_> = ima::replay(&list[..], &ImaReplayConfig::default(), &typed)?;
+//! let report: Checked<_> = ima::verify(ImaInput::from_bytes(&list), &typed, &ImaOptions::default())?;
 //! assert_eq!(report.entries, 1);
 //! # Ok::<(), mr_core::Error>(())
 //! ```
@@ -30,10 +30,10 @@
 //! A replay against asserted values is never `Verified`:
 //!
 //! ```compile_fail
-//! # use mr_core::log::ima::{self, ImaReplayConfig};
+//! # use mr_core::log::ima::{self, ImaInput, ImaOptions};
 //! # use mr_core::{ExpectedRegisters, Verified};
 //! let typed = ExpectedRegisters::new();
-//! let report: Verified<_> = ima::replay(&b""[..], &ImaReplayConfig::default(), &typed).unwrap();
+//! let report: Verified<_> = ima::verify(ImaInput::from_bytes(b""), &typed, &ImaOptions::default()).unwrap();
 //! ```
 //!
 //! and a checkpoint anchor from a quote takes verified values only:

@@ -517,3 +517,48 @@ fn an_ima_register_at_its_reset_value_with_entries_in_the_list_is_refused() {
         "a value the list does not reach is still refused"
     );
 }
+
+/// A violation refused by `ViolationPolicy::Reject` is an `EntryDigest` error marked as a
+/// violation, and its message says so in the library's words (no CLI flag), on one thread and
+/// on two; a tampered entry keeps the recorded-versus-computed message.
+#[test]
+fn a_rejected_violation_says_it_is_a_violation() {
+    let mut b = ImaListBuilder::binary();
+    b.ima_ng(10, &ALG.hash(b"a"), "/bin/a");
+    b.violation(10, "ima-ng", ALG, "/tmp/written");
+    b.ima_ng(10, &ALG.hash(b"b"), "/bin/b");
+    let list = b.finish();
+    let reject = ImaReplayConfig::default().with_violations(ima::ViolationPolicy::Reject);
+    for threads in [1, 2] {
+        let options = ImaOptions::default()
+            .with_replay(reject.clone())
+            .with_threads(threads);
+        let err = ima::verify(ImaInput::from_bytes(&list), &ComputeOnly, &options).unwrap_err();
+        let Error::EntryDigest(m) = &err else {
+            panic!("{threads} threads: {err}");
+        };
+        assert!(m.violation && m.recorded.is_zero(), "{m:?}");
+        assert_eq!((m.entry, m.register.clone()), (1, MrId::Pcr(10)));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "entry 1 (byte offset {}, register pcr10) is a violation (all-zero template \
+                 digest) and violations are rejected",
+                m.offset
+            )
+        );
+    }
+    // Permitted (the default), the violation extends all-0xFF and the list replays.
+    let options = ImaOptions::default();
+    assert!(ima::verify(ImaInput::from_bytes(&list), &ComputeOnly, &options).is_ok());
+    // A tampered entry is no violation: its message names both digests.
+    let mut tampered = list.clone();
+    let at = tampered.len() - 2; // in the last path, before its NUL
+    tampered[at] ^= 1;
+    let err = ima::verify(ImaInput::from_bytes(&tampered), &ComputeOnly, &options).unwrap_err();
+    let Error::EntryDigest(m) = &err else {
+        panic!("{err}");
+    };
+    assert!(!m.violation, "{m:?}");
+    assert!(err.to_string().contains("but its data hashes to"), "{err}");
+}

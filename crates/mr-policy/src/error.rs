@@ -75,7 +75,7 @@ pub enum PolicyError {
     BootLog(String),
     /// A deny list without a runtime policy (it would apply to nothing).
     #[error(
-        "a deny list applies with a runtime policy: give --runtime-policy or a policy document \
+        "a deny list applies with a runtime policy: give a runtime policy or a policy document \
          that names one"
     )]
     DenyListAlone,

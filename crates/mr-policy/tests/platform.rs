@@ -334,6 +334,12 @@ fn separate_files_make_one_policy_and_a_deny_list_alone_is_refused() {
         matches!(alone, Err(PolicyError::DenyListAlone)),
         "{alone:?}"
     );
+    // The library's words name no CLI flag (mr maps them back to --runtime-policy).
+    let message = alone.map_or_else(|e| e.to_string(), |_| String::new());
+    assert!(
+        message.contains("give a runtime policy or a policy document") && !message.contains("--"),
+        "{message}"
+    );
     // A document that names a runtime policy and a second one given separately: refused.
     let doc = json!({"version": 1, "runtime_policy": runtime.display().to_string()});
     let doc_path = dir.path().join("policy.json");

@@ -18,11 +18,22 @@
 use std::io::{self, BufReader, Read};
 
 use mr_core::log::ima::{ImaEntry, ImaReader, ImaReaderOptions, ListFormat};
-use mr_core::{Digest, HashAlg, MeasurementRegister};
+use mr_core::{Digest, HashAlg, MeasurementRegister, MrId};
 
 use crate::error::Error;
 use crate::record::Record;
 use crate::{VirtualRegister, MAX_BATCH};
+
+/// The register an agent's virtual register is journalled over, named `rtmrN` (0-3), or
+/// `pcr:N` or `pcrN` (0-23); any case. Anything else is [`Error::InvalidBacking`].
+pub fn parse_backing(text: &str) -> Result<MrId, Error> {
+    let t = text.to_ascii_lowercase();
+    match t.replacen("pcr:", "pcr", 1).parse() {
+        Ok(MrId::Pcr(n)) if n <= 23 && t.starts_with("pcr") => Ok(MrId::Pcr(n)),
+        Ok(MrId::Rtmr(n)) => Ok(MrId::Rtmr(n)),
+        _ => Err(Error::InvalidBacking(text.to_owned())),
+    }
+}
 
 /// What one [`ImaAgent::sync`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -68,6 +68,10 @@ pub enum Error {
         "invalid virtual register name {0:?} (1 to 64 characters of A-Z a-z 0-9 _ . -, not SYNC)"
     )]
     InvalidName(String),
+    /// A backing register name that is neither an RTMR (rtmr0..rtmr3) nor a PCR (0-23)
+    /// ([`crate::agent::parse_backing`]).
+    #[error("{0:?}: expected rtmr3 (rtmr0..rtmr3) or pcr:N")]
+    InvalidBacking(String),
     /// A digest of the wrong bank.
     #[error("{register} is a {expected} register; cannot extend it with a {got} digest")]
     WrongAlgorithm {
@@ -224,6 +228,7 @@ impl Error {
             Error::Record { .. }
             | Error::Journal { .. }
             | Error::InvalidName(_)
+            | Error::InvalidBacking(_)
             | Error::WrongAlgorithm { .. }
             | Error::TooManyRegisters { .. }
             | Error::BackingNotVerified { .. } => ErrorClass::Malformed,

@@ -352,3 +352,25 @@ fn two_agents_on_one_journal_never_extend_an_entry_twice() {
         "{err}"
     );
 }
+
+/// `mr agent ima --backing`: an RTMR (0-3) or a PCR (0-23, `pcr:N` or `pcrN`), any case;
+/// anything else is refused as malformed. (Moved from the CLI's unit tests with the parser.)
+#[test]
+fn backing_names_parse() {
+    use mr_virtual::agent::parse_backing;
+    assert_eq!(parse_backing("rtmr3").ok(), Some(MrId::Rtmr(3)));
+    assert_eq!(parse_backing("RTMR0").ok(), Some(MrId::Rtmr(0)));
+    assert_eq!(parse_backing("pcr:10").ok(), Some(MrId::Pcr(10)));
+    assert_eq!(parse_backing("pcr16").ok(), Some(MrId::Pcr(16)));
+    for bad in [
+        "rtmr4", "pcr:24", "pcr:", "mr_ima", "", "10", "mrtd", "pcr:pcr1",
+    ] {
+        let e = parse_backing(bad).unwrap_err();
+        assert!(matches!(e, Error::InvalidBacking(_)), "{bad}: {e}");
+        assert_eq!(e.class(), mr_core::ErrorClass::Malformed);
+        assert_eq!(
+            e.to_string(),
+            format!("{bad:?}: expected rtmr3 (rtmr0..rtmr3) or pcr:N")
+        );
+    }
+}

@@ -120,7 +120,7 @@ pub enum QuoteError {
     #[error("the quoting enclave is in debug mode (SGX ATTRIBUTES.DEBUG set in the QE report): a debugger can read its attestation key")]
     QeDebug,
     /// A debug TD, not allowed by the options.
-    #[error("debug TD (td_attributes {0}): the host can read and change its memory and registers; refused unless debug TDs are allowed (--allow-debug)")]
+    #[error("debug TD (td_attributes {0}): the host can read and change its memory and registers; refused unless debug TDs are allowed")]
     DebugTd(String),
     /// The test signer of the simulated TD could not build a certificate or quote.
     #[cfg(feature = "sim")]

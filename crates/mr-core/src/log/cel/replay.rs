@@ -450,6 +450,7 @@ impl<'a, R: Reference> CelReplay<'a, R> {
                             alg: d.alg(),
                             recorded: *d,
                             computed: Digest::ones(d.alg()),
+                            violation: true,
                         });
                     }
                 }
@@ -464,6 +465,7 @@ impl<'a, R: Reference> CelReplay<'a, R> {
                         alg: recorded.alg(),
                         recorded,
                         computed,
+                        violation: false,
                     });
                 } else {
                     checks.failure_count += 1;

@@ -3,7 +3,7 @@
 //!
 //! kexec does not reset PCRs: the new kernel restores the old list without extending and
 //! appends its own `boot_aggregate`, so a list holds one `boot_aggregate` per boot and replays,
-//! whole, against the same registers ([`super::replay()`] does exactly that). Only the first
+//! whole, against the same registers ([`super::verify()`] does exactly that). Only the first
 //! `boot_aggregate` corresponds to the firmware log; later ones aggregate PCRs 0-9 as they were
 //! at the kexec and are reported, not checked against a firmware log.
 //!

@@ -5,17 +5,17 @@
 //!   (memory does not grow with the list), auto-detecting binary vs ASCII, the byte order of
 //!   binary lists and the width of the template-digest column (SHA-1 in
 //!   `binary_runtime_measurements`, the bank's size in `..._<alg>` lists).
-//! * [`replay()`] replays a list into every PCR it names, per bank, optionally against
-//!   [`VerifiedRegisters`](crate::register::VerifiedRegisters).
-//! * [`verify()`] verifies a list from boot: its [`ImaInput`] (a file, a reader, bytes) is read
+//! * [`verify()`], the one entry point, verifies a list from boot: its [`ImaInput`] (a file, a reader, bytes) is read
 //!   once, on one thread or two (chunks of whole entries parsed and hashed on either thread, the
 //!   extends applied in order; anything irregular decided by the one-thread replay from the
 //!   bytes already read), chosen from the input and [`ImaOptions::threads`]. The kexec analysis
 //!   and the never-extended search are made in the same pass, from covered entries only.
 //!   [`resume`] continues from a checkpoint, [`shards::verify_manifest`] verifies shards; all
 //!   take [`ImaOptions`].
-//! * `builder::ImaListBuilder` writes valid lists and `sample` synthetic ones (test support,
-//!   only with the non-default feature `testing`; tests use them through `mr-testkit`).
+//! * `builder::ImaListBuilder` writes valid lists and `sample` synthetic ones; `replay()` (one
+//!   thread) and `replay_parallel_chunked()` (two, in chunks of a chosen size) are the replays
+//!   [`verify()`] chooses between, called directly (test support, only with the non-default
+//!   feature `testing`; tests, benchmarks and fuzz targets use them through `mr-testkit`).
 //!
 //! Trailing bytes: some real lists (tpm2-tss test data) end with a few stray bytes after the last
 //! full entry. By default that is a truncation error (a list cut short must not verify silently);
@@ -43,11 +43,15 @@ mod verify;
 pub use checkpoint::{
     resume, Anchor, Checkpoint, CheckpointKey, HistoryError, ResumeFrom, RootIdentity, Verification,
 };
-pub use parallel::{replay_parallel_chunked, CHUNK_LEN};
+#[cfg(feature = "testing")]
+pub use parallel::replay_parallel_chunked;
+pub use parallel::CHUNK_LEN;
 pub use reader::{ImaReader, ImaReaderOptions};
+#[cfg(feature = "testing")]
+pub use replay::replay;
 pub use replay::{
-    replay, BootAggregate, DigestMode, ImaRegisterStart, ImaReplayConfig, ImaReplayReport,
-    ViolationPolicy, IMA_PCR, MAX_REPORTED_BOOT_AGGREGATES,
+    BootAggregate, DigestMode, ImaRegisterStart, ImaReplayConfig, ImaReplayReport, ViolationPolicy,
+    IMA_PCR, MAX_REPORTED_BOOT_AGGREGATES,
 };
 pub use template::{
     Endian, Field, FieldId, FieldValue, PrefixedDigest, TemplateFormat, XattrLengths,
@@ -314,6 +318,7 @@ impl ImaEntry {
             alg: self.column.alg(),
             recorded: self.column,
             computed,
+            violation: self.is_violation(),
         }
     }
 

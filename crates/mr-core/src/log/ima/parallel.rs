@@ -1,18 +1,18 @@
-//! IMA replay on two threads, chunk by chunk, with exactly the result of [`replay()`](super::replay()).
+//! IMA replay on two threads, chunk by chunk, with exactly the result of the one-thread replay.
 //! [`super::verify`] chooses it from its input and [`super::ImaOptions::threads`].
 //!
 //! A list is cut into chunks of whole entries (about [`CHUNK_LEN`] bytes each, streamed, so
 //! memory does not grow with the list). The expensive, independent part of each entry (parsing,
 //! the template digest in every bank, the header-digest check) is computed for whole chunks on
 //! whichever thread is free; the extends, which form one chain per register and bank, are then
-//! applied in list order on the calling thread through the same [`Replayer`] as [`replay()`](super::replay()).
+//! applied in list order on the calling thread through the same [`Replayer`] as the one-thread replay.
 //!
 //! Only regular entries run in parallel. At anything out of the ordinary (a parse error, a
 //! header digest that disagrees, a violation under [`ViolationPolicy::Reject`], a legacy `ima`
 //! entry, bytes after the last whole entry) the replay continues on one thread, through the same
 //! replay state, from the first entry not yet applied: the bytes of the chunks already read,
 //! then the rest of the input. The input is read once (a pipe works, and nothing can change
-//! between two reads); every error and every report is [`replay()`](super::replay())'s own, and memory stays
+//! between two reads); every error and every report is the one-thread replay's own, and memory stays
 //! bounded by the chunks in flight.
 
 use std::collections::BTreeMap;
@@ -46,8 +46,9 @@ const MAX_PENDING: usize = 6;
 /// The two-thread replay [`super::verify`] chooses, with chunks of about `chunk_len` bytes (at
 /// least 1 KiB), for tests and fuzz targets that need many chunks from a short list; also says
 /// whether the two-thread path applied every entry (false: the one-thread replay did all or
-/// part of it). Verifiers call [`super::verify`].
+/// part of it). Verifiers call [`super::verify`]. Public only with the `testing` feature.
 #[doc(hidden)]
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub fn replay_parallel_chunked<I: BufRead, R: Reference>(
     input: I,
     config: &ImaReplayConfig,

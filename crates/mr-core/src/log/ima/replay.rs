@@ -45,7 +45,7 @@ pub enum ViolationPolicy {
     Reject,
 }
 
-/// Configuration of [`replay()`]; `Default` auto-detects the format and uses per-bank digests.
+/// Configuration of an IMA replay ([`super::verify()`]); `Default` auto-detects the format and uses per-bank digests.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct ImaReplayConfig {
@@ -162,7 +162,7 @@ pub struct ImaRegisterStart {
     pub covered: bool,
 }
 
-/// The result of [`replay()`].
+/// The result of an IMA replay ([`super::verify()`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ImaReplayReport {
@@ -237,6 +237,10 @@ impl ImaReplayReport {
 /// fails the replay ([`Error::EntryDigest`], or inside [`Error::Replay`] when values also
 /// mismatch) even when the values match. Malformed input is [`Error::Parse`] with byte offset
 /// and entry number.
+///
+/// The one-thread replay [`super::verify()`] chooses for short lists and irregular entries;
+/// public only with the `testing` feature (verifiers call [`super::verify()`]).
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub fn replay<I: BufRead, R: Reference>(
     input: I,
     config: &ImaReplayConfig,

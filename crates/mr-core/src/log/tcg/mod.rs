@@ -16,7 +16,7 @@
 //! CCEL (docs/formats.md#ccel): the same crypto-agile format, `pcrIndex` = CC measurement-register index
 //! (1..=4 ↦ RTMR 0..=3 via [`MrId::from_cc_mr_index`]), SHA-384; see [`ccel`].
 //!
-//! What the caller must ensure: that the [`VerifiedRegisters`] passed to [`replay`] come from a
+//! What the caller must ensure: that the [`VerifiedRegisters`](crate::VerifiedRegisters) passed to [`replay`] come from a
 //! checked root of trust. Every length in the input is bounded by what remains and by a named
 //! limit; malformed input is an [`Error::Parse`] with the byte offset and record number.
 
@@ -1129,6 +1129,7 @@ fn replay_events(
                                 alg,
                                 recorded,
                                 computed,
+                                violation: false,
                             }),
                             DataCheck::Malformed(p) => return Err(Error::Parse(p)),
                             DataCheck::Verified(_) | DataCheck::NotCheckable => {}
