@@ -9,7 +9,7 @@
 //!   SEV-SNP): mr-vtpm's evidence and options, the IMA PCRs and the PC-Client boot log.
 //! - [`ImaList`]: the IMA measurement list that goes with any of them, read once.
 //!
-//! [`Evidence`] puts a root and its IMA list together for [`crate::verify`].
+//! [`Evidence`] puts a root and its IMA list together for [`crate::verify`](fn@crate::verify).
 
 use std::io::BufRead;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ pub const DEFAULT_IMA_PCR: u32 = mr_core::log::ima::IMA_PCR;
 
 /// An IMA measurement list (binary or ASCII, detected), read once by the verifier: a list
 /// cannot be read twice (the second read of a pipe would see other bytes than the first), so
-/// [`crate::verify`] takes it by value. It is the library's [`mr_core::ImaInput`].
+/// [`crate::verify`](fn@crate::verify) takes it by value. It is the library's [`mr_core::ImaInput`].
 pub struct ImaList {
     input: ImaInput<'static>,
 }
@@ -372,7 +372,7 @@ pub enum RootEvidence {
     Vtpm(Box<VtpmEvidence>),
 }
 
-/// Everything [`crate::verify`] checks: a root of trust and the IMA list that goes with it, and
+/// Everything [`crate::verify`](fn@crate::verify) checks: a root of trust and the IMA list that goes with it, and
 /// the appraisal policy to apply when they verify.
 #[derive(Debug)]
 pub struct Evidence {

@@ -1,6 +1,6 @@
 //! `mr-attest`: verify attestation evidence with one call.
 //!
-//! A verifier gives [`verify`] the [`Evidence`] of one root of trust — a TPM quote
+//! A verifier gives [`verify`](fn@verify) the [`Evidence`] of one root of trust — a TPM quote
 //! ([`TpmQuoteEvidence`]) or a TD quote ([`TdQuoteEvidence`], with the journal of `mr_ima` and/or
 //! the CCEL) — and the IMA list that goes with it ([`ImaList`]). The verifier runs the steps in a
 //! fixed order (root → platform rules → registers → boot log → journal → IMA → boot aggregate,

@@ -409,7 +409,7 @@ impl RuleOutcome {
     }
 }
 
-/// The result of [`crate::verify`]: one verdict over the evidence of one root.
+/// The result of [`crate::verify`](fn@crate::verify): one verdict over the evidence of one root.
 ///
 /// `verified` is true only when every step ran and passed; then `failure` is `None`. When
 /// evidence is rejected, `failure` names the step, the register, the entry and why, and the

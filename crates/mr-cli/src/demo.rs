@@ -3,7 +3,7 @@
 //! The evidence is gathered by the scenario in `mr_testkit::demo` (a generated IMA list
 //! measured into PCR 10 of a real swtpm and, through the guest agent, into `mr_ima` journalled
 //! over RTMR3 of a simulated TD; a TPM quote and a TD quote, random nonces). Both roots are
-//! verified by [`mr_attest::verify`], as `mr verify` does; then one byte of a file path in one
+//! verified by [`mr_attest::verify`](fn@mr_attest::verify), as `mr verify` does; then one byte of a file path in one
 //! IMA entry is edited, and both roots must reject the list, naming the entry. This module
 //! builds the evidence and prints the table of the results' summaries ([`mr_attest::summary`]).
 

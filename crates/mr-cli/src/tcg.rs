@@ -209,7 +209,7 @@ fn direct_mode<R: Reference>(args: &ReplayArgs, ccel: &Ccel, reference: &R) -> C
     Ok(())
 }
 
-/// `mr tcg replay --td-quote Q LOG [--ima LIST]`: [`mr_attest::verify`] with the CCEL (and in
+/// `mr tcg replay --td-quote Q LOG [--ima LIST]`: [`mr_attest::verify`](fn@mr_attest::verify) with the CCEL (and in
 /// direct mode the IMA list), printed as the replay against asserted values is
 /// ([`mr_attest::AttestationResult::boot_log_view`]).
 fn replay_with_td_quote(args: &ReplayArgs, quote_path: &std::path::Path, ccel: Ccel) -> CmdResult {

@@ -21,7 +21,7 @@ pub struct QuoteVerifyArgs {
     pub output: OutputArgs,
 }
 
-/// Run `mr quote verify tpm`: [`mr_attest::verify`] of the quote alone (signature, nonce, and
+/// Run `mr quote verify tpm`: [`mr_attest::verify`](fn@mr_attest::verify) of the quote alone (signature, nonce, and
 /// with `--pcrs` the PCR digest).
 pub fn run_quote_verify(args: QuoteVerifyArgs) -> CmdResult {
     let mut quote = args.quote.evidence(

@@ -3,7 +3,7 @@
 //! vTPM root (Azure TD quote or SNP report → HCL runtime data → AK → vTPM quote → verified PCR
 //! 10 → IMA replay).
 //!
-//! The verification is [`mr_attest::verify`]'s; this module parses the arguments into
+//! The verification is [`mr_attest::verify`](fn@mr_attest::verify)'s; this module parses the arguments into
 //! [`mr_attest::Evidence`] and prints the [`AttestationResult`] (text,
 //! [`AttestationResult::verdict_lines`], or [`AttestationResult::verdict_json`]).
 

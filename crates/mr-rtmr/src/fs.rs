@@ -3,7 +3,7 @@
 //! [`TdxRtmr`](crate::rtmr::TdxRtmr) and [`TsmReportClient`](crate::tsm_report::TsmReportClient)
 //! never touch `std::fs` directly; they go through an [`Fs`], so that the same code runs against
 //!
-//! - the real kernel files ([`RealFs`] rooted at `/`, see [`RealFs::system`] behind the `device`
+//! - the real kernel files ([`RealFs`] rooted at `/`, see `RealFs::system` behind the `device`
 //!   feature),
 //! - a temporary directory laid out like sysfs / configfs ([`RealFs`] rooted there, or
 //!   [`SimulatedSysfsDir`], which extends RTMR files as the kernel does), and

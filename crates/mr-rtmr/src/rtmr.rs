@@ -15,7 +15,7 @@
 //!
 //! [`TdxSysfs`] names that directory behind an [`Fs`] seam; [`TdxRtmr`] (RTMR 0-3) and
 //! [`TdxStaticRegister`] (MRTD, MRCONFIGID, MROWNER, MROWNERCONFIG) implement
-//! [`MeasurementRegister`] over it. The same code runs on a real TD ([`TdxSysfs::system`], feature
+//! [`MeasurementRegister`] over it. The same code runs on a real TD (`TdxSysfs::system`, feature
 //! `device`), on a temporary directory laid out like sysfs, and on the simulated TD
 //! (`sim::SimTd::fs`, feature `sim`).
 

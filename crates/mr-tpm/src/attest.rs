@@ -195,7 +195,7 @@ pub enum Attested {
 }
 
 /// A parsed TPMS_ATTEST. Parsing checks structure only; magic, type, signature and nonce are
-/// checked by [`crate::verify`].
+/// checked by [`crate::verify_quote`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attest {
     /// Should be [`TPM_GENERATED_VALUE`].

@@ -441,7 +441,7 @@ pub fn derive(
 /// What the journal claims: every complete record's extend digests folded into its virtual
 /// register, from zero, with no check against the backing register (no line is hashed). `None`
 /// when the journal is rotated (SYNC head), malformed, or names too many registers: only
-/// [`derive`] can say what such a journal is worth.
+/// [`derive`](fn@derive) can say what such a journal is worth.
 fn claimed_values(journal: &[u8]) -> Option<ExpectedRegisters> {
     let mut lines = LineReader::new(journal, 0);
     let mut virtuals = Virtuals::default();
@@ -466,15 +466,15 @@ fn claimed_values(journal: &[u8]) -> Option<ExpectedRegisters> {
     Some(claimed)
 }
 
-/// [`derive`] the journal's virtual registers and run `use_values` on them (typically the IMA
+/// [`derive`](fn@derive) the journal's virtual registers and run `use_values` on them (typically the IMA
 /// replay against `mr_ima`), overlapping the two on two threads.
 ///
-/// While [`derive`] checks the journal against the verified backing register on a second
+/// While [`derive`](fn@derive) checks the journal against the verified backing register on a second
 /// thread, `use_values` runs on the values the journal *claims*: its extend digests folded
 /// without any check. The speculative result is kept only when the derived (verified) values
 /// are equal to the claimed ones; otherwise, for example when the journal runs ahead of the
 /// quote, `use_values` runs again on the derived values. Either way the result is exactly
-/// `use_values(&derive(..)?.registers)`, and an error of [`derive`] is returned as it is.
+/// `use_values(&derive(..)?.registers)`, and an error of [`derive`](fn@derive) is returned as it is.
 pub fn derive_and_use<T, F>(
     journal: &[u8],
     backing: &MrId,
