@@ -7,6 +7,8 @@ scripts/install-deps.sh
 export MR_SHARED="${MR_SHARED:-$(cd .. && pwd)/shared}"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+# Every intra-doc link must resolve (the docs a library user reads).
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 cargo test --workspace --all-features
 # --all-features verifies with the ring provider; the default RustCrypto provider runs the
 # crates that verify signatures once more.
