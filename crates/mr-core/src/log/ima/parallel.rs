@@ -419,12 +419,24 @@ impl Balance {
         busy_here + per_chunk <= self.helper + per_chunk.saturating_mul(queued)
     }
 
-    /// Block until the helper returns a chunk; the wait is not busy time.
-    fn wait(&mut self, done: &mpsc::Receiver<Done>) -> Result<Done, mpsc::RecvError> {
+    /// Block until the helper returns a chunk (the wait is not busy time) and record it into
+    /// `pending`; false when it was irregular or the helper stopped.
+    fn wait_for_next(
+        &mut self,
+        done: &mpsc::Receiver<Done>,
+        pending: &mut BTreeMap<u64, Chunk>,
+        outstanding: &mut usize,
+    ) -> bool {
         let started = Instant::now();
         let msg = done.recv();
         self.waited += started.elapsed();
-        msg
+        match msg {
+            Ok(msg) => {
+                *outstanding -= 1;
+                self.receive(msg, pending)
+            }
+            Err(_) => false,
+        }
     }
 
     /// Record a chunk back from the helper into `pending`; false when it was irregular.
@@ -519,14 +531,8 @@ fn try_parallel<R: BufRead>(
                     // Nothing in flight: done, or a chunk is missing (the one thread decides).
                     break pending.is_empty();
                 }
-                match balance.wait(&done_rx) {
-                    Ok(msg) => {
-                        outstanding -= 1;
-                        if !balance.receive(msg, &mut pending) {
-                            break false;
-                        }
-                    }
-                    Err(_) => break false,
+                if !balance.wait_for_next(&done_rx, &mut pending, &mut outstanding) {
+                    break false;
                 }
                 continue;
             }
@@ -555,14 +561,8 @@ fn try_parallel<R: BufRead>(
                         }
                     } else {
                         next = Some(chunk);
-                        match balance.wait(&done_rx) {
-                            Ok(msg) => {
-                                outstanding -= 1;
-                                if !balance.receive(msg, &mut pending) {
-                                    break false;
-                                }
-                            }
-                            Err(_) => break false,
+                        if !balance.wait_for_next(&done_rx, &mut pending, &mut outstanding) {
+                            break false;
                         }
                     }
                 }
