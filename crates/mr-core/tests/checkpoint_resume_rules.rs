@@ -119,6 +119,23 @@ fn from_boot<R: mr_core::Reference>(list: &[u8], anchor: &Anchor<R>) -> Checkpoi
     .unwrap()
 }
 
+/// Resume from `cp` over the bytes of `list` after it (a tail), against `anchor`.
+fn resume_tail<R: mr_core::Reference>(
+    list: &List,
+    cp: &Checkpoint,
+    anchor: &Anchor<R>,
+    options: &ImaOptions,
+) -> Result<R::Outcome<mr_core::log::ima::Verification>, Error> {
+    let bytes = list.bytes();
+    let tail = &bytes[cp.offset() as usize..];
+    resume(
+        ImaInput::from_bytes(tail),
+        ResumeFrom::Tail(cp),
+        anchor,
+        options,
+    )
+}
+
 /// A checkpoint records the provenance of the anchor's values in words: the caller's assertion,
 /// or the quote and its AK.
 #[test]
@@ -166,14 +183,7 @@ fn another_root_is_named_with_both_identities() {
     let mut l = List::new(&BOTH, DigestMode::PerBank);
     l.files(10, 3);
     let cp = from_boot(&l.bytes(), &l.asserted(&[10]));
-    let tail = &l.bytes()[cp.offset() as usize..];
-    let e = resume(
-        ImaInput::from_bytes(tail),
-        ResumeFrom::Tail(&cp),
-        &l.tpm("000bfeed", &[10]),
-        &ImaOptions::default(),
-    )
-    .unwrap_err();
+    let e = resume_tail(&l, &cp, &l.tpm("000bfeed", &[10]), &ImaOptions::default()).unwrap_err();
     match history(e) {
         HistoryError::DifferentRoot { checkpoint, now } => {
             assert_eq!(checkpoint, "values asserted by the caller");
@@ -241,14 +251,7 @@ fn a_resumed_checkpoint_keeps_the_values_the_tail_does_not_touch_once_each() {
         Some(pcr11[0].value)
     );
     l.files(10, 4);
-    let tail = &l.bytes()[cp.offset() as usize..];
-    let v = resume(
-        ImaInput::from_bytes(tail),
-        ResumeFrom::Tail(&cp),
-        &l.asserted(&[10]),
-        &ImaOptions::default(),
-    )
-    .unwrap();
+    let v = resume_tail(&l, &cp, &l.asserted(&[10]), &ImaOptions::default()).unwrap();
     assert_eq!(v.checkpoint.entries(), 10);
     assert_eq!(v.checkpoint.registers(), l.values(&[10, 11]).as_slice());
 
@@ -258,14 +261,7 @@ fn a_resumed_checkpoint_keeps_the_values_the_tail_does_not_touch_once_each() {
     let cp = from_boot(&l.bytes(), &l.asserted(&[10]));
     assert_eq!(cp.registers(), l.values(&[10]).as_slice());
     l.files(10, 2);
-    let tail = &l.bytes()[cp.offset() as usize..];
-    let v = resume(
-        ImaInput::from_bytes(tail),
-        ResumeFrom::Tail(&cp),
-        &l.asserted(&[10]),
-        &ImaOptions::default(),
-    )
-    .unwrap();
+    let v = resume_tail(&l, &cp, &l.asserted(&[10]), &ImaOptions::default()).unwrap();
     assert_eq!(v.checkpoint.registers(), l.values(&[10]).as_slice());
     assert_eq!(v.checkpoint.registers().len(), 1);
 }
@@ -283,15 +279,8 @@ fn a_never_extended_entry_after_a_checkpoint_is_named_by_its_absolute_number() {
     l.files(10, 3);
     l.lost();
     l.files(10, 4);
-    let tail = &l.bytes()[cp.offset() as usize..];
     let options = ImaOptions::default().with_never_extended_search(1 << 20);
-    let e = resume(
-        ImaInput::from_bytes(tail),
-        ResumeFrom::Tail(&cp),
-        &l.asserted(&[10]),
-        &options,
-    )
-    .unwrap_err();
+    let e = resume_tail(&l, &cp, &l.asserted(&[10]), &options).unwrap_err();
     match history(e) {
         HistoryError::NeverExtended {
             entry,
