@@ -167,9 +167,11 @@ fn replay_against<R: Reference>(
     reference: &R,
 ) -> CmdResult {
     let expected = reference.expected();
+    // One replay per process: its two threads may have the machine's CPUs to themselves.
     let options = ImaOptions::default()
         .with_replay(cfg.clone())
-        .with_never_extended_search(args.history.never_extended_budget);
+        .with_never_extended_search(args.history.never_extended_budget)
+        .with_pinned_threads(true);
     let result =
         mr_core::log::ima::verify(ima_input(&args.log)?, reference, &options).map(R::into_report);
     match result {

@@ -126,3 +126,65 @@ fn an_input_shows_its_known_length() {
     std::fs::remove_file(&path).unwrap();
     assert_eq!(shown, "ImaInput { len: Some(7), .. }");
 }
+
+/// A reader that hands out at most 1000 bytes per call and fails once with `Interrupted`, to
+/// check that the two-thread replay's chunk filling keeps reading until a chunk is full.
+struct ShortReads<'a> {
+    rest: &'a [u8],
+    interrupted: bool,
+}
+
+impl std::io::Read for ShortReads<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.interrupted && self.rest.len() < 100_000 {
+            self.interrupted = true;
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        let n = buf.len().min(1000).min(self.rest.len());
+        let (head, tail) = self.rest.split_at(n);
+        buf[..n].copy_from_slice(head);
+        self.rest = tail;
+        Ok(n)
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn short_reads_and_pinned_threads_give_the_one_thread_result_and_restore_the_affinity() {
+    let list = list_of_at_least(3 * CHUNK_LEN + 4096);
+    let one = ima::verify(
+        ImaInput::from_bytes(&list),
+        &ComputeOnly,
+        &ImaOptions::default().with_threads(1),
+    )
+    .unwrap();
+    let short = ima::verify(
+        ImaInput::from_reader(std::io::BufReader::with_capacity(
+            CHUNK_LEN,
+            ShortReads {
+                rest: &list,
+                interrupted: false,
+            },
+        )),
+        &ComputeOnly,
+        &ImaOptions::default().with_threads(2),
+    )
+    .unwrap();
+    assert_eq!(short, one);
+
+    let before = rustix::thread::sched_getaffinity(None).unwrap();
+    let pinned = ima::verify(
+        ImaInput::from_bytes(&list),
+        &ComputeOnly,
+        &ImaOptions::default()
+            .with_threads(2)
+            .with_pinned_threads(true),
+    )
+    .unwrap();
+    assert_eq!(pinned, one);
+    let after = rustix::thread::sched_getaffinity(None).unwrap();
+    assert!(
+        before == after,
+        "the calling thread's CPU affinity was not restored"
+    );
+}

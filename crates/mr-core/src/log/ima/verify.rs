@@ -123,6 +123,13 @@ pub struct ImaOptions {
     /// Accept a changed TPM restartCount when the replay still reaches the quote (TPM Resume;
     /// checkpoint verifications only).
     pub allow_tpm_resume: bool,
+    /// Pin the two replay threads to two different CPUs while they run (the calling thread's
+    /// CPU affinity is restored afterwards; Linux only, nothing is pinned where the process may
+    /// use only one CPU). For a process that runs one replay at a time, such as the `mr`
+    /// command: the scheduler otherwise often runs both threads on one CPU. A service that runs
+    /// several replays at once should leave it off (the default), so that the scheduler can
+    /// spread them.
+    pub pin_threads: bool,
 }
 
 impl ImaOptions {
@@ -139,6 +146,11 @@ impl ImaOptions {
     /// Accept TPM resumes (see [`ImaOptions::allow_tpm_resume`]).
     pub fn with_tpm_resume_allowed(mut self, allow: bool) -> Self {
         self.allow_tpm_resume = allow;
+        self
+    }
+    /// Pin the two replay threads to two CPUs (see [`ImaOptions::pin_threads`]).
+    pub fn with_pinned_threads(mut self, pin: bool) -> Self {
+        self.pin_threads = pin;
         self
     }
     /// Search for a never-extended entry on failure within `budget` hash operations.
@@ -197,7 +209,15 @@ pub(crate) fn verify_values(
         _ => true,
     };
     if two {
-        replay_parallel_values(reader, &options.replay, expected, CHUNK_LEN, budget).0
+        replay_parallel_values(
+            reader,
+            &options.replay,
+            expected,
+            CHUNK_LEN,
+            budget,
+            options.pin_threads,
+        )
+        .0
     } else {
         replay_values(reader, &options.replay, expected, budget)
     }
