@@ -27,6 +27,7 @@ mod binary;
 #[cfg(feature = "testing")]
 pub mod builder;
 pub mod checkpoint;
+pub mod chunks;
 pub mod extend;
 pub mod kexec;
 mod parallel;
@@ -43,9 +44,9 @@ mod verify;
 pub use checkpoint::{
     resume, Anchor, Checkpoint, CheckpointKey, HistoryError, ResumeFrom, RootIdentity, Verification,
 };
+pub use chunks::CHUNK_LEN;
 #[cfg(feature = "testing")]
 pub use parallel::replay_parallel_chunked;
-pub use parallel::CHUNK_LEN;
 pub use reader::{ImaReader, ImaReaderOptions};
 #[cfg(feature = "testing")]
 pub use replay::replay;

@@ -15,7 +15,8 @@ use crate::error::Error;
 use crate::register::ExpectedRegisters;
 use crate::trust::Reference;
 
-use super::parallel::{replay_parallel_values, CHUNK_LEN};
+use super::chunks::CHUNK_LEN;
+use super::parallel::replay_parallel_values;
 use super::replay::{replay_values, ImaReplayConfig, ImaReplayReport};
 
 /// Read-ahead of a list opened from a path: one chunk of the two-thread replay, so that a chunk
@@ -85,6 +86,13 @@ impl<'a> ImaInput<'a> {
             reader: Box::new(io::Cursor::new(bytes)),
             len,
         }
+    }
+
+    /// The input's length in bytes, when it is a regular file or bytes in memory (`None` for
+    /// a stream); a caller that may use two threads decides from it whether they are worth
+    /// starting.
+    pub fn byte_len(&self) -> Option<u64> {
+        self.len
     }
 
     /// The reader, for the one pass over the list, and the input's length when known.

@@ -1,0 +1,714 @@
+//! Work on an IMA list in chunks of whole entries, on two threads, applied in list order: the
+//! scheduling shared by the two-thread replay ([`super::verify`]) and the two-thread appraisal
+//! (`mr-policy`'s `appraise_input`).
+//!
+//! [`run_two_threads`] reads the list as chunks of whole entries (about `chunk_len` bytes each,
+//! streamed, so memory is bounded by the chunks in flight, never by the list). Each chunk is
+//! *computed* — its entries read by a reader positioned as the one-thread reader would be, and
+//! the caller's per-entry work done into the chunk's [`Chunk::work`] — on whichever of the two
+//! threads is free; the chunks are then *applied* in list order on the calling thread, where
+//! the caller keeps whatever state runs from entry to entry.
+//!
+//! Only regular chunks are computed. At anything out of the ordinary (a chunk the caller's
+//! computation refuses, an entry that does not parse, bytes after the last whole entry, a
+//! chunk whose entry count disagrees with its boundary, a legacy `ima` entry in a binary list,
+//! an entry larger than a chunk, a read error) the run stops and hands back a [`Remainder`]:
+//! the chunks read but not applied, the bytes read since, and the rest of the input, which
+//! [`Remainder::into_reader`] turns into one reader positioned at the first entry not applied.
+//! The caller continues on one thread from there, so every error is the one-thread reader's
+//! own, at the same entry, and the input is read once (a pipe works, and nothing can change
+//! between two reads).
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, Read};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+
+use super::binary::entry_span;
+use super::reader::{ImaReader, ImaReaderOptions};
+use super::{ListFormat, ListKind};
+
+/// Target size of one chunk of whole entries.
+pub const CHUNK_LEN: usize = 256 * 1024;
+
+/// Smallest chunk length [`run_two_threads`] uses (smaller requests are raised to it).
+pub const MIN_CHUNK_LEN: usize = 1024;
+
+/// Chunks waiting for the helper thread.
+const QUEUE: usize = 2;
+
+/// Computed chunks waiting for their turn to be applied (bounds memory when the helper thread
+/// falls behind).
+const MAX_PENDING: usize = 6;
+
+/// A chunk of whole entries, where it sits in the list, and the caller's work on it.
+pub struct Chunk<W> {
+    seq: u64,
+    bytes: Vec<u8>,
+    first_index: u64,
+    offset: u64,
+    /// Entries the chunk must hold (unknown for the last chunk).
+    entries: Option<u64>,
+    /// Reader options of the list, with the detected format forced and no trailing bytes.
+    reader: ImaReaderOptions,
+    /// The caller's work on the chunk: computed on either thread, read when the chunk is
+    /// applied. Reused from chunk to chunk (a computation starts by resetting it).
+    pub work: W,
+}
+
+impl<W> Chunk<W> {
+    /// 0-based index, in the list, of the chunk's first entry.
+    pub fn first_index(&self) -> u64 {
+        self.first_index
+    }
+
+    /// A reader over the chunk's entries, positioned as the list's reader would be there
+    /// (entry indexes and byte offsets are the list's). The chunk was computed, so its entries
+    /// read as they did then.
+    pub fn entries(&self) -> ImaReader<&[u8]> {
+        chunk_reader(&self.bytes, self.first_index, self.offset, &self.reader)
+    }
+}
+
+/// The reader of a chunk's bytes (a free function, so that a computation can borrow the bytes
+/// and the work separately).
+fn chunk_reader<'b>(
+    bytes: &'b [u8],
+    first_index: u64,
+    offset: u64,
+    options: &ImaReaderOptions,
+) -> ImaReader<&'b [u8]> {
+    let mut r = ImaReader::new(bytes, options.clone());
+    // The options force the format (kind, byte order, column); the reader takes it as read.
+    r.format = match (options.kind, options.endian, options.column) {
+        (Some(kind), Some(endian), Some(column)) => Some(ListFormat {
+            kind,
+            endian,
+            column,
+        }),
+        _ => None,
+    };
+    r.pos = offset;
+    r.next_index = first_index;
+    r
+}
+
+/// Compute `chunk` with `compute`; false when the chunk is anything but a run of regular
+/// entries the computation accepted (the one-thread path then decides).
+fn compute_chunk<W, C>(compute: &C, chunk: &mut Chunk<W>) -> bool
+where
+    C: Fn(&mut ImaReader<&[u8]>, &mut W) -> bool,
+{
+    let mut r = chunk_reader(&chunk.bytes, chunk.first_index, chunk.offset, &chunk.reader);
+    if !compute(&mut r, &mut chunk.work) {
+        return false;
+    }
+    // The computation must have read the chunk to its end, as a whole number of entries.
+    let read = r.entries() - chunk.first_index;
+    matches!(r.next_entry(), Ok(None))
+        && r.trailing_bytes() == 0
+        && chunk.entries.is_none_or(|n| n == read)
+}
+
+/// Reads a list as chunks of whole entries.
+struct Chunker<R, W> {
+    input: R,
+    chunk_len: usize,
+    /// The caller's reader options (format detection; the chunks' readers force the format).
+    options: ImaReaderOptions,
+    format: Option<ListFormat>,
+    /// Bytes read but not in a chunk: the start of the next chunk, or, once the list turned out
+    /// irregular, every byte read since the last chunk.
+    carry: Vec<u8>,
+    /// The read error that ended the input, kept for the one-thread path to meet where the
+    /// input had it.
+    error: Option<io::Error>,
+    /// Chunks already applied, whose buffers are reused.
+    spare: Vec<Chunk<W>>,
+    seq: u64,
+    index: u64,
+    offset: u64,
+    done: bool,
+}
+
+/// The list is irregular where the chunker stands (an entry larger than a chunk, a legacy
+/// entry, an impossible length, undetectable format) or the input failed: the bytes read since
+/// the last chunk are in [`Chunker::carry`].
+struct Irregular;
+
+impl<R: BufRead, W: Default> Chunker<R, W> {
+    fn new(input: R, chunk_len: usize, options: ImaReaderOptions) -> Chunker<R, W> {
+        Chunker {
+            input,
+            chunk_len,
+            options,
+            format: None,
+            carry: Vec::new(),
+            error: None,
+            spare: Vec::new(),
+            seq: 0,
+            index: 0,
+            offset: 0,
+            done: false,
+        }
+    }
+
+    /// Up to `chunk_len` more bytes after the carried-over tail; true at the end of input. On
+    /// an error the bytes read before it are in `buf`.
+    ///
+    /// Each `read` asks for all the bytes still wanted, straight into `buf`: a `BufReader` no
+    /// larger than a chunk (as [`super::ImaInput::open`] makes) then reads from the file into
+    /// the chunk without copying through its own buffer. (`read_to_end` starts with small
+    /// reads, which went through that buffer and cost a copy of the whole list: 6 % of the
+    /// reading thread's time in `perf` of `mr ima replay` at 100k entries.)
+    fn fill(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
+        buf.clear();
+        buf.extend_from_slice(&self.carry);
+        self.carry.clear();
+        let start = buf.len();
+        let want = self.chunk_len;
+        buf.resize(start + want, 0);
+        let mut got = 0;
+        let result = loop {
+            let Some(free) = buf.get_mut(start + got..).filter(|f| !f.is_empty()) else {
+                break Ok(());
+            };
+            match self.input.read(free) {
+                Ok(0) => break Ok(()),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        buf.truncate(start + got);
+        result.map(|()| got < want)
+    }
+
+    /// The next chunk; `Ok(None)` at the end.
+    fn next(&mut self) -> Result<Option<Chunk<W>>, Irregular> {
+        if self.done {
+            return Ok(None);
+        }
+        let (mut buf, work) = match self.spare.pop() {
+            Some(c) => (c.bytes, c.work),
+            None => (Vec::new(), W::default()),
+        };
+        let eof = match self.fill(&mut buf) {
+            Ok(eof) => eof,
+            Err(e) => {
+                self.error = Some(e);
+                return Err(self.keep(buf));
+            }
+        };
+        if buf.is_empty() {
+            self.done = true;
+            return Ok(None);
+        }
+        let format = match self.format {
+            Some(f) => f,
+            None => {
+                let mut r = ImaReader::new(&buf[..], self.options.clone());
+                let detected = match r.next_entry() {
+                    Ok(Some(_)) => r.format(),
+                    _ => None,
+                };
+                let Some(f) = detected else {
+                    return Err(self.keep(buf));
+                };
+                self.format = Some(f);
+                f
+            }
+        };
+        let (cut, entries) = if eof {
+            self.done = true;
+            (buf.len(), None)
+        } else {
+            let boundary = match format.kind {
+                ListKind::Binary => binary_boundary(&buf, format),
+                ListKind::Ascii => Some(ascii_boundary(&buf)),
+            };
+            match boundary {
+                Some((cut, n)) if n > 0 => (cut, Some(n)),
+                _ => return Err(self.keep(buf)),
+            }
+        };
+        self.carry.extend_from_slice(&buf[cut..]);
+        buf.truncate(cut);
+        let mut reader = self.options.clone();
+        reader.kind = Some(format.kind);
+        reader.endian = Some(format.endian);
+        reader.column = Some(format.column);
+        reader.allow_trailing_bytes = false;
+        let chunk = Chunk {
+            seq: self.seq,
+            bytes: buf,
+            first_index: self.index,
+            offset: self.offset,
+            entries,
+            reader,
+            work,
+        };
+        self.seq += 1;
+        self.index += entries.unwrap_or(0);
+        self.offset += cut as u64;
+        Ok(Some(chunk))
+    }
+
+    /// Keep `buf` (every byte read since the last chunk) for the one-thread path.
+    fn keep(&mut self, buf: Vec<u8>) -> Irregular {
+        self.carry = buf;
+        self.done = true;
+        Irregular
+    }
+}
+
+/// The input after the bytes the chunker read: the read error it met, if any, then the rest.
+pub struct RestOfInput<R> {
+    error: Option<io::Error>,
+    inner: R,
+}
+
+impl<R: BufRead> Read for RestOfInput<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.inner.read(buf)
+    }
+}
+
+impl<R: BufRead> BufRead for RestOfInput<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, amt: usize) {
+        self.inner.consume(amt);
+    }
+}
+
+/// End of the last whole binary entry in `buf` and the number of entries before it; `None` for
+/// a legacy `ima` entry (its length is known only by parsing it).
+fn binary_boundary(buf: &[u8], format: ListFormat) -> Option<(usize, u64)> {
+    let (mut at, mut n) = (0usize, 0u64);
+    while let Some(rest) = buf.get(at..) {
+        // An entry cut off or with impossible lengths ends the chunk; it then starts the next
+        // one, whose reader (or the one-thread path) deals with it.
+        let Some(span) = entry_span(rest, format.column.size(), format.endian) else {
+            break;
+        };
+        if rest.get(span.name) == Some(b"ima".as_slice()) {
+            return None;
+        }
+        at += span.data.end;
+        n += 1;
+    }
+    Some((at, n))
+}
+
+/// End of the last whole ASCII line in `buf` and the number of lines before it.
+fn ascii_boundary(buf: &[u8]) -> (usize, u64) {
+    match buf.iter().rposition(|b| *b == b'\n') {
+        Some(p) => (p + 1, count_newlines(&buf[..=p])),
+        None => (0, 0),
+    }
+}
+
+/// Number of `\n` in `bytes`, 64 bytes per step (a per-block `u8` count the compiler turns into
+/// vector compares; a plain `filter().count()` ran a byte at a time and cost 11 % of a replay).
+fn count_newlines(bytes: &[u8]) -> u64 {
+    let (blocks, rest) = bytes.as_chunks::<64>();
+    let mut n = 0u64;
+    for block in blocks {
+        let in_block = block
+            .iter()
+            .fold(0u8, |a, b| a.wrapping_add(u8::from(*b == b'\n')));
+        n += u64::from(in_block);
+    }
+    n + rest.iter().filter(|b| **b == b'\n').count() as u64
+}
+
+/// A chunk back from the helper: the chunk, whether it was regular, and the time it took.
+type Done<W> = (Chunk<W>, bool, Duration);
+
+/// Keep a computed chunk for its turn (or, when it was irregular, for the one-thread path);
+/// false when it was irregular.
+fn receive<W>((chunk, ok): (Chunk<W>, bool), pending: &mut BTreeMap<u64, Chunk<W>>) -> bool {
+    pending.insert(chunk.seq, chunk);
+    ok
+}
+
+/// How busy each thread has been, so that the reading thread, which also reads and applies
+/// every chunk, computes chunks itself only while that keeps it no busier than the helper. (An
+/// even split of the computing left the reading thread with two thirds of the work and the
+/// helper idle a third of the time: `perf` of `mr ima replay` at 100k entries.) The balance
+/// decides only which thread computes a chunk, never what is computed or in which order chunks
+/// are applied.
+struct Balance {
+    started: Instant,
+    /// Time the reading thread spent blocked waiting for the helper.
+    waited: Duration,
+    /// Time the helper spent computing the chunks it returned, and how many.
+    helper: Duration,
+    helper_chunks: u32,
+}
+
+impl Balance {
+    fn new() -> Balance {
+        Balance {
+            started: Instant::now(),
+            waited: Duration::ZERO,
+            helper: Duration::ZERO,
+            helper_chunks: 0,
+        }
+    }
+
+    /// True when computing one more chunk here keeps this thread's busy time within the
+    /// helper's, counting the `queued` chunks the helper still has to compute.
+    fn compute_here(&self, queued: usize) -> bool {
+        let Some(per_chunk) = self.helper.checked_div(self.helper_chunks) else {
+            // No chunk back yet: the helper's pace is unknown, its first result is near.
+            return false;
+        };
+        let queued = u32::try_from(queued).unwrap_or(u32::MAX);
+        let busy_here = self.started.elapsed().saturating_sub(self.waited);
+        busy_here + per_chunk <= self.helper + per_chunk.saturating_mul(queued)
+    }
+
+    /// Block until the helper returns a chunk (the wait is not busy time) and record it into
+    /// `pending`; false when it was irregular or the helper stopped.
+    fn wait_for_next<W>(
+        &mut self,
+        done: &mpsc::Receiver<Done<W>>,
+        pending: &mut BTreeMap<u64, Chunk<W>>,
+        outstanding: &mut usize,
+    ) -> bool {
+        let started = Instant::now();
+        let msg = done.recv();
+        self.waited += started.elapsed();
+        match msg {
+            Ok(msg) => {
+                *outstanding -= 1;
+                self.receive(msg, pending)
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Record a chunk back from the helper into `pending`; false when it was irregular.
+    fn receive<W>(
+        &mut self,
+        (chunk, ok, took): Done<W>,
+        pending: &mut BTreeMap<u64, Chunk<W>>,
+    ) -> bool {
+        self.helper += took;
+        self.helper_chunks = self.helper_chunks.saturating_add(1);
+        receive((chunk, ok), pending)
+    }
+}
+
+/// The calling thread pinned to the CPU it runs on for the two-thread loop, and another CPU it
+/// may use for the helper (`pin` of [`run_two_threads`]); the calling thread's affinity is
+/// restored on drop. Left to itself, the scheduler often runs both threads on one CPU: each
+/// hand-over of a chunk wakes the other thread on the waker's CPU, and the idle CPU takes
+/// milliseconds to pull one of them back. In `mr ima replay` of 100k entries that made the
+/// two-thread loop take 29–43 ms from run to run on an idle 2-CPU machine, 28–29 ms pinned.
+struct Pinned {
+    #[cfg(target_os = "linux")]
+    restore: rustix::thread::CpuSet,
+    helper_cpu: usize,
+}
+
+impl Pinned {
+    /// `None` (nothing changed) when the thread may run on fewer than two CPUs or the affinity
+    /// cannot be read or set.
+    #[cfg(target_os = "linux")]
+    fn new() -> Option<Pinned> {
+        use rustix::thread::{sched_getaffinity, sched_getcpu, sched_setaffinity, CpuSet};
+        let allowed = sched_getaffinity(None).ok()?;
+        let here = sched_getcpu();
+        if !allowed.is_set(here) {
+            return None;
+        }
+        let helper_cpu = (1..CpuSet::MAX_CPU)
+            .map(|i| (here + i) % CpuSet::MAX_CPU)
+            .find(|c| allowed.is_set(*c))?;
+        let mut only_here = CpuSet::new();
+        only_here.set(here);
+        sched_setaffinity(None, &only_here).ok()?;
+        Some(Pinned {
+            restore: allowed,
+            helper_cpu,
+        })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn new() -> Option<Pinned> {
+        None
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        // Nothing better to do if it fails: the thread keeps running, on one CPU.
+        let _ = rustix::thread::sched_setaffinity(None, &self.restore);
+    }
+}
+
+/// Pin the calling thread (the helper) to `cpu`; a failure leaves it where the scheduler puts
+/// it.
+fn pin_to(cpu: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        let mut set = rustix::thread::CpuSet::new();
+        set.set(cpu);
+        let _ = rustix::thread::sched_setaffinity(None, &set);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cpu;
+}
+
+/// How [`run_two_threads`] ended.
+pub enum TwoThreads<R, W> {
+    /// Every chunk was regular, computed and applied: the whole list, of this format.
+    Complete(ListFormat),
+    /// A chunk, or the input, was irregular: what was not applied, for the one-thread path.
+    Irregular(Remainder<R, W>),
+}
+
+/// What [`run_two_threads`] read but did not apply, and the rest of the input.
+pub struct Remainder<R, W> {
+    /// The chunks read but not applied, by sequence number.
+    unapplied: BTreeMap<u64, Chunk<W>>,
+    chunker: Chunker<R, W>,
+}
+
+impl<R: BufRead, W> Remainder<R, W> {
+    /// One reader, with `options` (the caller's reader options), of the list from the first
+    /// entry not applied: the bytes of the chunks read but not applied, the bytes the chunker
+    /// read since, then the rest of the input (which is never read again from the start). When
+    /// entries were applied, it goes on as the reader that read them would (the list's format,
+    /// its entry indexes and byte offsets), so its errors are the one-thread reader's.
+    pub fn into_reader(
+        self,
+        options: ImaReaderOptions,
+    ) -> Result<ImaReader<io::Chain<io::Cursor<Vec<u8>>, RestOfInput<R>>>, Error> {
+        let Remainder { unapplied, chunker } = self;
+        let (seq, index, offset) = unapplied
+            .values()
+            .next()
+            .map_or((chunker.seq, chunker.index, chunker.offset), |c| {
+                (c.seq, c.first_index, c.offset)
+            });
+        let contiguous = unapplied.keys().copied().eq(seq..chunker.seq);
+        if !contiguous {
+            return Err(
+                io::Error::other("two-thread IMA list: a chunk of the list was lost").into(),
+            );
+        }
+        let held = unapplied.values().map(|c| c.bytes.len()).sum::<usize>() + chunker.carry.len();
+        let mut bytes = Vec::with_capacity(held);
+        for c in unapplied.values() {
+            bytes.extend_from_slice(&c.bytes);
+        }
+        bytes.extend_from_slice(&chunker.carry);
+        let rest = RestOfInput {
+            error: chunker.error,
+            inner: chunker.input,
+        };
+        let mut reader = ImaReader::new(io::Cursor::new(bytes).chain(rest), options);
+        if index > 0 {
+            // Entries before `index` were applied: go on as the reader that read them would.
+            reader.format = chunker.format;
+            reader.pos = offset;
+            reader.next_index = index;
+        }
+        Ok(reader)
+    }
+}
+
+/// Read `input` in chunks of whole entries of about `chunk_len` bytes (at least
+/// [`MIN_CHUNK_LEN`]), `compute` each chunk on either of two threads (the calling thread and
+/// one helper), and `apply` the computed chunks on the calling thread in list order (see the
+/// module documentation). `options` are the caller's reader options (the format is detected
+/// from the first chunk). `apply` gets each computed chunk in list order (it may take from the
+/// chunk's work; the next computation resets it). `compute` gets a reader positioned at the chunk's first entry and the
+/// chunk's [`Chunk::work`] to reset and fill; it returns false to refuse the chunk (the run then
+/// stops there and the chunk is the first of the [`Remainder`]); it must read the chunk's
+/// entries to their end for the chunk to count as regular. With `pin`, the two threads are
+/// pinned to two CPUs while they run (the calling thread's affinity is restored; see
+/// `ImaOptions::pin_threads`).
+///
+/// Memory: at most a few chunks (their bytes and work) in flight, whatever the list's length.
+pub fn run_two_threads<R, W, C, A>(
+    input: R,
+    options: ImaReaderOptions,
+    chunk_len: usize,
+    pin: bool,
+    compute: C,
+    mut apply: A,
+) -> TwoThreads<R, W>
+where
+    R: BufRead,
+    W: Default + Send,
+    C: Fn(&mut ImaReader<&[u8]>, &mut W) -> bool + Sync,
+    A: FnMut(&mut Chunk<W>),
+{
+    let mut chunker = Chunker::new(input, chunk_len.max(MIN_CHUNK_LEN), options);
+    // The first chunk fixes the format (detection needs only its first entry).
+    let (first, format) = match (chunker.next(), chunker.format) {
+        (Ok(Some(c)), Some(format)) => (c, format),
+        (Ok(Some(c)), None) => {
+            let mut unapplied = BTreeMap::new();
+            unapplied.insert(c.seq, c);
+            return TwoThreads::Irregular(Remainder { unapplied, chunker });
+        }
+        (Ok(None) | Err(Irregular), _) => {
+            return TwoThreads::Irregular(Remainder {
+                unapplied: BTreeMap::new(),
+                chunker,
+            })
+        }
+    };
+
+    let pinned = if pin { Pinned::new() } else { None };
+    let helper_cpu = pinned.as_ref().map(|p| p.helper_cpu);
+    let unapplied = std::thread::scope(|scope| -> Option<BTreeMap<u64, Chunk<W>>> {
+        let (job_tx, job_rx) = mpsc::sync_channel::<Chunk<W>>(QUEUE);
+        let (done_tx, done_rx) = mpsc::channel::<Done<W>>();
+        let compute = &compute;
+        scope.spawn(move || {
+            if let Some(cpu) = helper_cpu {
+                pin_to(cpu);
+            }
+            for mut chunk in job_rx {
+                let started = Instant::now();
+                let ok = compute_chunk(compute, &mut chunk);
+                if done_tx.send((chunk, ok, started.elapsed())).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut balance = Balance::new();
+        let mut pending: BTreeMap<u64, Chunk<W>> = BTreeMap::new();
+        let mut next_apply = 0u64;
+        let mut outstanding = 0usize;
+        let mut reading = true;
+        let mut next = Some(first);
+        let regular = loop {
+            while let Some(mut c) = pending.remove(&next_apply) {
+                apply(&mut c);
+                chunker.spare.push(c);
+                next_apply += 1;
+            }
+            match done_rx.try_recv() {
+                Ok(msg) => {
+                    outstanding -= 1;
+                    if !balance.receive(msg, &mut pending) {
+                        break false;
+                    }
+                    continue;
+                }
+                Err(mpsc::TryRecvError::Empty) => {}
+                Err(mpsc::TryRecvError::Disconnected) => break false,
+            }
+            if (!reading && next.is_none()) || pending.len() >= MAX_PENDING {
+                if outstanding == 0 {
+                    // Nothing in flight: done, or a chunk is missing (the one thread decides).
+                    break pending.is_empty();
+                }
+                if !balance.wait_for_next(&done_rx, &mut pending, &mut outstanding) {
+                    break false;
+                }
+                continue;
+            }
+            let chunk = match next.take() {
+                Some(c) => c,
+                None => match chunker.next() {
+                    Ok(Some(c)) => c,
+                    Ok(None) => {
+                        reading = false;
+                        continue;
+                    }
+                    Err(Irregular) => break false,
+                },
+            };
+            match job_tx.try_send(chunk) {
+                Ok(()) => outstanding += 1,
+                Err(mpsc::TrySendError::Full(mut chunk)) => {
+                    // The helper has work queued: this thread computes the chunk itself only
+                    // when that keeps it no busier than the helper (it also reads and applies
+                    // every chunk); otherwise it waits for the helper's next chunk (applied at
+                    // the top of the loop) and offers this one again.
+                    if balance.compute_here(outstanding) {
+                        let ok = compute_chunk(compute, &mut chunk);
+                        if !receive((chunk, ok), &mut pending) {
+                            break false;
+                        }
+                    } else {
+                        next = Some(chunk);
+                        if !balance.wait_for_next(&done_rx, &mut pending, &mut outstanding) {
+                            break false;
+                        }
+                    }
+                }
+                Err(mpsc::TrySendError::Disconnected(chunk)) => {
+                    pending.insert(chunk.seq, chunk);
+                    break false;
+                }
+            }
+        };
+        if regular {
+            return None;
+        }
+        // Take back every chunk read but not applied: the helper finishes the ones it has.
+        drop(job_tx);
+        while outstanding > 0 {
+            let Ok((chunk, _, _)) = done_rx.recv() else {
+                break;
+            };
+            outstanding -= 1;
+            pending.insert(chunk.seq, chunk);
+        }
+        if let Some(c) = next {
+            pending.insert(c.seq, c);
+        }
+        Some(pending)
+    });
+    drop(pinned);
+    match unapplied {
+        None => TwoThreads::Complete(format),
+        Some(unapplied) => TwoThreads::Irregular(Remainder { unapplied, chunker }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newline_count_matches_a_byte_by_byte_count() {
+        let mut bytes: Vec<u8> = (0..5000u32)
+            .map(|i| {
+                if i % 7 == 0 || i % 61 == 3 {
+                    b'\n'
+                } else {
+                    (i % 251) as u8
+                }
+            })
+            .collect();
+        bytes.extend_from_slice(&[b'\n'; 300]);
+        for len in (0..bytes.len()).step_by(13).chain([bytes.len()]) {
+            for start in [0, 1, 63, 64, 65] {
+                let part = bytes.get(start..len).unwrap_or(&[]);
+                let naive = part.iter().filter(|b| **b == b'\n').count() as u64;
+                assert_eq!(count_newlines(part), naive, "{start}..{len}");
+            }
+        }
+    }
+}
