@@ -6,10 +6,12 @@ use clap::{Args, Subcommand};
 use mr_core::log::ima::{ImaReader, ImaReaderOptions};
 use mr_core::HashAlg;
 use mr_policy::create::PolicyBuilder;
-use mr_policy::{appraise_list, AppraisalPolicy, AppraiseOptions, PolicyError, PolicyFiles};
+use mr_policy::{
+    appraise_input, AppraisalPolicy, AppraiseOptions, ListOptions, PolicyError, PolicyFiles,
+};
 
 use crate::args::OutputArgs;
-use crate::common::{open_input, print_json, print_lines, CmdResult, Failure};
+use crate::common::{ima_input, open_input, print_json, print_lines, CmdResult, Failure};
 
 /// Arguments of `mr ima appraise`.
 #[derive(Args)]
@@ -66,7 +68,7 @@ pub fn malformed(e: PolicyError) -> Failure {
 }
 
 /// `mr ima appraise`: the runtime policy and deny list loaded as `mr verify` loads them
-/// ([`AppraisalPolicy::from_files`]), then [`appraise_list`].
+/// ([`AppraisalPolicy::from_files`]), then [`appraise_input`] (two threads on a long list).
 pub fn run_appraise(args: AppraiseArgs) -> CmdResult {
     let policy = AppraisalPolicy::from_files(PolicyFiles {
         runtime: Some(&args.runtime_policy),
@@ -83,12 +85,15 @@ pub fn run_appraise(args: AppraiseArgs) -> CmdResult {
     else {
         return Err(Failure::Malformed("no runtime policy loaded".into()));
     };
-    let mut reader = ImaReader::new(open_input(&args.log)?, ImaReaderOptions::default());
+    let input = ima_input(&args.log)?;
     let options = AppraiseOptions {
         deny_list,
         ..AppraiseOptions::default()
     };
-    let result = appraise_list(&mut reader, &runtime, options).map_err(malformed)?;
+    // One appraisal per process: pinning keeps the scheduler from running both threads on one
+    // CPU (as for `mr ima replay`).
+    let list = ListOptions::default().with_pinned_threads(true);
+    let result = appraise_input(input, &runtime, options, &list).map_err(malformed)?;
     if args.output.json {
         print_json(&result.to_json());
     } else {

@@ -2,6 +2,8 @@
 //! (`keylime/ima/ima.py`: `_validate_ima_ng`, `_validate_ima_sig`, `_validate_ima_buf`,
 //! `ast.Entry.invalid`) and mr's deny list on top. See `docs/appraisal.md`.
 
+use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::BufRead;
@@ -172,6 +174,33 @@ impl ListAppraisal {
         self.failed == 0
     }
 
+    /// Count one more entry, and its failure (kept while fewer than [`MAX_REPORTED_FAILURES`]
+    /// are).
+    pub(crate) fn record(&mut self, entry: &ImaEntry, verdict: Verdict) {
+        self.entries += 1;
+        if let Verdict::Rejected(reason) = verdict {
+            self.failed += 1;
+            if self.failures.len() < MAX_REPORTED_FAILURES {
+                self.failures.push(EntryFailure {
+                    number: entry.index() + 1,
+                    path: entry.event_name().unwrap_or_default().to_owned(),
+                    template: entry.template_name().to_owned(),
+                    reason,
+                });
+            }
+        }
+    }
+
+    /// Append `later`, the appraisal of the entries that follow this one's: counts add up, and
+    /// the failures reported stay the first [`MAX_REPORTED_FAILURES`] in list order.
+    /// `later` is left empty (its failures' buffer kept for reuse).
+    pub(crate) fn append(&mut self, later: &mut ListAppraisal) {
+        self.entries += std::mem::take(&mut later.entries);
+        self.failed += std::mem::take(&mut later.failed);
+        let room = MAX_REPORTED_FAILURES.saturating_sub(self.failures.len());
+        self.failures.extend(later.failures.drain(..).take(room));
+    }
+
     /// Failing entries beyond the reported ones ([`MAX_REPORTED_FAILURES`]).
     fn unreported(&self) -> u64 {
         self.failed.saturating_sub(self.failures.len() as u64)
@@ -219,22 +248,51 @@ impl ListAppraisal {
 #[derive(Debug)]
 pub struct Appraiser<'p> {
     policy: &'p RuntimePolicy,
-    options: AppraiseOptions,
+    /// Owned when built by [`Appraiser::new`]; borrowed by the per-chunk appraisers of the
+    /// two-thread appraisal, which must not copy a deny list per chunk.
+    options: Cow<'p, AppraiseOptions>,
     /// Keyrings learned from the list, in the order first seen (searched after the policy's
     /// `verification-keys`).
     learned: Vec<(String, HashMap<u32, ImaKey>)>,
     learned_count: usize,
+    /// Set when a signature's key was looked for among the learned keys (it was not one of the
+    /// policy's): that verdict depends on the keys learned before the entry.
+    searched_learned: Cell<bool>,
 }
 
 impl<'p> Appraiser<'p> {
     /// An appraiser for `policy`.
     pub fn new(policy: &'p RuntimePolicy, options: AppraiseOptions) -> Appraiser<'p> {
+        Appraiser::with_options(policy, Cow::Owned(options))
+    }
+
+    /// An appraiser that borrows its options (one per chunk of the two-thread appraisal).
+    pub(crate) fn borrowing(
+        policy: &'p RuntimePolicy,
+        options: &'p AppraiseOptions,
+    ) -> Appraiser<'p> {
+        Appraiser::with_options(policy, Cow::Borrowed(options))
+    }
+
+    fn with_options(policy: &'p RuntimePolicy, options: Cow<'p, AppraiseOptions>) -> Appraiser<'p> {
         Appraiser {
             policy,
             options,
             learned: Vec::new(),
             learned_count: 0,
+            searched_learned: Cell::new(false),
         }
+    }
+
+    /// True once a key has been learned from the list.
+    pub(crate) fn has_learned_keys(&self) -> bool {
+        self.learned_count > 0
+    }
+
+    /// True once a verdict depended on the learned keys: a signature whose key is not one of
+    /// the policy's was looked for among them (with none learned, it was not found).
+    pub(crate) fn searched_learned_keys(&self) -> bool {
+        self.searched_learned.get()
     }
 
     /// The verdict on `entry` (the next entry of the list).
@@ -392,7 +450,10 @@ impl<'p> Appraiser<'p> {
             .rev()
             .find(|(id, _)| *id == keyid)
             .map(|(_, k)| k)
-            .or_else(|| self.learned.iter().find_map(|(_, ring)| ring.get(&keyid)))
+            .or_else(|| {
+                self.searched_learned.set(true);
+                self.learned.iter().find_map(|(_, ring)| ring.get(&keyid))
+            })
     }
 }
 
@@ -418,19 +479,20 @@ pub fn appraise_list<R: BufRead>(
 ) -> Result<ListAppraisal, PolicyError> {
     let mut appraiser = Appraiser::new(policy, options);
     let mut out = ListAppraisal::default();
-    while let Some(entry) = reader.next_entry()? {
-        out.entries += 1;
-        if let Verdict::Rejected(reason) = appraiser.appraise(entry) {
-            out.failed += 1;
-            if out.failures.len() < MAX_REPORTED_FAILURES {
-                out.failures.push(EntryFailure {
-                    number: entry.index() + 1,
-                    path: entry.event_name().unwrap_or_default().to_owned(),
-                    template: entry.template_name().to_owned(),
-                    reason,
-                });
-            }
-        }
-    }
+    appraise_entries(reader, &mut appraiser, &mut out)?;
     Ok(out)
+}
+
+/// Appraise the entries `reader` has left with `appraiser`, in order, into `out` (the loop of
+/// [`appraise_list`], also the two-thread appraisal's for the entries it appraises in order).
+pub(crate) fn appraise_entries<R: BufRead>(
+    reader: &mut ImaReader<R>,
+    appraiser: &mut Appraiser<'_>,
+    out: &mut ListAppraisal,
+) -> Result<(), PolicyError> {
+    while let Some(entry) = reader.next_entry()? {
+        let verdict = appraiser.appraise(entry);
+        out.record(entry, verdict);
+    }
+    Ok(())
 }

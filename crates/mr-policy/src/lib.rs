@@ -13,7 +13,8 @@
 //!   entries of trusted keyrings, ignored keyrings). No I/O, no CLI logic: the verifier feeds it
 //!   entries (all of a list, or only those a quote covers).
 //! * [`appraise_list`]: the whole loop over an [`mr_core::log::ima::ImaReader`], collecting the
-//!   failing entries; memory is the policy's plus a constant.
+//!   failing entries; memory is the policy's plus a constant. [`appraise_input`] gives the same
+//!   result from a list it reads once, on two threads when the list is long enough.
 //! * [`create`]: writing a runtime policy from a known-good list and/or a directory tree.
 //! * [`AppraisalPolicy`]: the appraisal policy document (`docs/policy.schema.json`): platform
 //!   rules for a TD root ([`TdPolicy`]) and a TPM root ([`TpmPolicy`], with facts of the boot
@@ -32,6 +33,7 @@ mod keys;
 mod platform;
 mod policy;
 mod table;
+mod two_threads;
 
 pub use appraise::{
     appraise_list, AppraiseOptions, Appraiser, EntryFailure, FailureReason, ListAppraisal, Verdict,
@@ -48,6 +50,7 @@ pub use platform::{
     MAX_POLICY_DOCUMENT_LEN, MAX_SET_LEN, POLICY_DOCUMENT_VERSION,
 };
 pub use policy::{RuntimePolicy, MAX_DIGESTS, MAX_EXCLUDE_LEN, MAX_POLICY_LEN, MAX_REGEX_SIZE};
+pub use two_threads::{appraise_chunked, appraise_input, ChunkedRun, ListOptions};
 
 /// Read a file of at most `max` bytes (the length is checked before reading, and the read is
 /// bounded in case the file grows).
