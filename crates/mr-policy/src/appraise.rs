@@ -158,7 +158,7 @@ impl serde::Serialize for EntryFailure {
 }
 
 /// The appraisal of a whole list.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListAppraisal {
     /// Entries read.
     pub entries: u64,

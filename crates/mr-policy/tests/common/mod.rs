@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use base64::Engine;
 use mr_core::log::ima::builder::ImaListBuilder;
+use mr_core::log::ima::ListKind;
 use mr_core::{Digest, HashAlg};
 use mr_policy::ImaKey;
 use serde_json::{json, Value};
@@ -110,10 +111,15 @@ pub struct CaseBuilder {
 }
 
 impl CaseBuilder {
-    /// A list that starts with a boot_aggregate the policy allows.
+    /// An ASCII list that starts with a boot_aggregate the policy allows.
     pub fn new() -> CaseBuilder {
+        CaseBuilder::with_kind(ListKind::Ascii)
+    }
+
+    /// A list of `kind` that starts with a boot_aggregate the policy allows.
+    pub fn with_kind(kind: ListKind) -> CaseBuilder {
         let mut c = CaseBuilder {
-            list: ImaListBuilder::ascii(),
+            list: ImaListBuilder::new(kind),
             digests: BTreeMap::new(),
             keyrings: BTreeMap::new(),
             ima_buf: BTreeMap::new(),
@@ -221,12 +227,17 @@ impl CaseBuilder {
     }
 }
 
-/// Every generated case.
+/// Every generated case, as ASCII lists.
 pub fn cases() -> Vec<Case> {
+    cases_in(ListKind::Ascii)
+}
+
+/// Every generated case, as lists of `kind`.
+pub fn cases_in(kind: ListKind) -> Vec<Case> {
     let k = keys();
     let mut out = Vec::new();
 
-    let mut c = CaseBuilder::new();
+    let mut c = CaseBuilder::with_kind(kind);
     for i in 0..5 {
         let path = format!("/usr/bin/tool{i}");
         let d = c.file(&path, path.as_bytes(), false);
@@ -234,7 +245,7 @@ pub fn cases() -> Vec<Case> {
     }
     out.push(c.finish("allowed"));
 
-    let mut c = CaseBuilder::new();
+    let mut c = CaseBuilder::with_kind(kind);
     let d = c.file("/usr/bin/a", b"a", false);
     c.allow("/usr/bin/a", d.as_bytes());
     c.file("/usr/bin/b", b"b tampered", true);
@@ -243,7 +254,7 @@ pub fn cases() -> Vec<Case> {
     c.allow("/usr/bin/c", d.as_bytes());
     out.push(c.finish("altered-digest"));
 
-    let mut c = CaseBuilder::new();
+    let mut c = CaseBuilder::with_kind(kind);
     let d = c.file("/usr/bin/a", b"a", false);
     c.allow("/usr/bin/a", d.as_bytes());
     c.file("/usr/bin/unknown", b"x", true);
@@ -251,7 +262,7 @@ pub fn cases() -> Vec<Case> {
     c.file("/usr/bin/a/", b"a", true); // and exact
     out.push(c.finish("missing-path"));
 
-    let mut c = CaseBuilder::new();
+    let mut c = CaseBuilder::with_kind(kind);
     c.excludes = vec![
         "/usr/lib".into(),
         r"/var/log/.*\.log$".into(),
@@ -273,7 +284,7 @@ pub fn cases() -> Vec<Case> {
     c.file("/home/u/v/.cache/f", b"12", true);
     out.push(c.finish("excludes"));
 
-    let mut c = CaseBuilder::new();
+    let mut c = CaseBuilder::with_kind(kind);
     c.allow("/etc/conf", sha256(b"v1").as_bytes());
     c.allow("/etc/conf", sha256(b"v2").as_bytes());
     c.allow("/etc/conf", sha256(b"v3").as_bytes());
@@ -285,7 +296,7 @@ pub fn cases() -> Vec<Case> {
 
     let rsa_id = keyid(&k.rsa_spki);
     let p256_id = keyid(&k.p256_spki);
-    let mut c = CaseBuilder::new();
+    let mut c = CaseBuilder::with_kind(kind);
     c.verification_keys = vec![k.rsa_spki.clone(), k.p256_spki.clone()];
     c.excludes = vec!["/excluded/".into()];
     let sig = |s, content: &[u8], id| ima_signature(s, sha256(content).as_bytes(), 2, id);
@@ -329,7 +340,7 @@ pub fn cases() -> Vec<Case> {
     c.signed("/excluded/bad", b"q", &bad, false);
     out.push(c.finish("signatures"));
 
-    let mut c = CaseBuilder::new();
+    let mut c = CaseBuilder::with_kind(kind);
     c.ignored_keyrings = vec![".builtin_trusted_keys".into()];
     let rsa_sig = ima_signature(Signer::Rsa, sha256(b"r").as_bytes(), 2, rsa_id);
     let p_sig = ima_signature(Signer::P256, sha256(b"p").as_bytes(), 2, p256_id);
@@ -351,7 +362,7 @@ pub fn cases() -> Vec<Case> {
     c.buf("unlisted-buffer", b"data", true);
     out.push(c.finish("ima-buf-keys"));
 
-    let mut c = CaseBuilder::new();
+    let mut c = CaseBuilder::with_kind(kind);
     let d = c.file("/usr/bin/a", b"a", false);
     c.allow("/usr/bin/a", d.as_bytes());
     c.violation("/usr/bin/a");
@@ -359,18 +370,18 @@ pub fn cases() -> Vec<Case> {
     c.file("/usr/bin/a", b"a", false);
     out.push(c.finish("violations"));
 
-    let mut c = CaseBuilder::new();
+    let mut c = CaseBuilder::with_kind(kind);
     let d = c.legacy("/usr/bin/legacy", b"l", false);
     c.allow("/usr/bin/legacy", &d);
     c.legacy("/usr/bin/legacy-unknown", b"x", true);
     c.legacy("/usr/bin/legacy", b"changed", true);
     out.push(c.finish("legacy-ima"));
 
-    let mut c = CaseBuilder::new();
+    let mut c = CaseBuilder::with_kind(kind);
     c.wrong_pcr("/usr/bin/pcr11", b"x");
     out.push(c.finish("wrong-pcr"));
 
-    let mut c = CaseBuilder::new();
+    let mut c = CaseBuilder::with_kind(kind);
     c.digests.clear();
     c.expected.push(1);
     c.file("/usr/bin/x", b"x", true);
@@ -378,7 +389,7 @@ pub fn cases() -> Vec<Case> {
 
     // Signature version 3 (as evmctl makes it): mr verifies it, keylime does not check v3 and
     // falls back to the allow-list (documented difference).
-    let mut c = CaseBuilder::new();
+    let mut c = CaseBuilder::with_kind(kind);
     c.verification_keys = vec![k.rsa_spki.clone()];
     let v3 = ima_signature(Signer::Rsa, sha256(b"v").as_bytes(), 3, rsa_id);
     c.signed("/s/v3-good", b"v", &v3, false);
