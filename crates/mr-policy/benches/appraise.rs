@@ -1,16 +1,17 @@
 //! Appraisal throughput: a 100 000-entry list (ima-ng, ASCII and binary) against a runtime policy
-//! of all its paths (every entry looked up and allowed), and the parse-only floor (`ImaReader`
-//! over the same list, no appraisal) measured in the same run.
+//! of all its paths (every entry looked up and allowed), on one thread (`appraise_list`) and on
+//! two (`appraise_input`, as `mr ima appraise` calls it, threads pinned), and the parse-only
+//! floor (`ImaReader` over the same list, no appraisal) measured in the same run.
 //!
 //! Run: `cargo bench -p mr-policy --bench appraise -- --warm-up-time 1 --measurement-time 3`.
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mr_core::log::ima::builder::ImaListBuilder;
-use mr_core::log::ima::{ImaReader, ImaReaderOptions};
+use mr_core::log::ima::{ImaInput, ImaReader, ImaReaderOptions};
 use mr_core::HashAlg;
 use mr_policy::create::PolicyBuilder;
-use mr_policy::{appraise_list, AppraiseOptions, RuntimePolicy};
+use mr_policy::{appraise_input, appraise_list, AppraiseOptions, ListOptions, RuntimePolicy};
 
 const ENTRIES: u64 = 100_000;
 
@@ -52,6 +53,17 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 let mut r = ImaReader::new(&bytes[..], ImaReaderOptions::default());
                 let a = appraise_list(&mut r, &policy, AppraiseOptions::default()).unwrap();
+                assert!(a.is_allowed() && a.entries == ENTRIES);
+            })
+        });
+    }
+    let pinned = ListOptions::default().with_pinned_threads(true);
+    for (name, bytes) in [("ascii", &ascii), ("binary", &binary)] {
+        g.bench_function(format!("appraise_two_threads_{name}"), |b| {
+            b.iter(|| {
+                let input = ImaInput::from_bytes(bytes);
+                let a =
+                    appraise_input(input, &policy, AppraiseOptions::default(), &pinned).unwrap();
                 assert!(a.is_allowed() && a.entries == ENTRIES);
             })
         });

@@ -481,6 +481,10 @@ pub enum TwoThreads<R, W> {
     Irregular(Remainder<R, W>),
 }
 
+/// The input of [`Remainder::into_reader`]: the bytes read but not applied, then the rest of
+/// the input.
+pub type RemainderInput<R> = io::Chain<io::Cursor<Vec<u8>>, RestOfInput<R>>;
+
 /// What [`run_two_threads`] read but did not apply, and the rest of the input.
 pub struct Remainder<R, W> {
     /// The chunks read but not applied, by sequence number.
@@ -497,7 +501,7 @@ impl<R: BufRead, W> Remainder<R, W> {
     pub fn into_reader(
         self,
         options: ImaReaderOptions,
-    ) -> Result<ImaReader<io::Chain<io::Cursor<Vec<u8>>, RestOfInput<R>>>, Error> {
+    ) -> Result<ImaReader<RemainderInput<R>>, Error> {
         let Remainder { unapplied, chunker } = self;
         let (seq, index, offset) = unapplied
             .values()
