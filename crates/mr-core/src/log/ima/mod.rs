@@ -10,6 +10,8 @@
 //!   extends applied in order; anything irregular decided by the one-thread replay from the
 //!   bytes already read), chosen from the input and [`ImaOptions::threads`]. The kexec analysis
 //!   and the never-extended search are made in the same pass, from covered entries only.
+//!   The chunking and the two-thread scheduling are [`chunks`]'s, which `mr-policy`'s
+//!   two-thread appraisal shares.
 //!   [`resume`] continues from a checkpoint, [`shards::verify_manifest`] verifies shards; all
 //!   take [`ImaOptions`].
 //! * `builder::ImaListBuilder` writes valid lists and `sample` synthetic ones; `replay()` (one
