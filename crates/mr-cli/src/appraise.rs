@@ -85,7 +85,7 @@ pub fn run_appraise(args: AppraiseArgs) -> CmdResult {
     else {
         return Err(Failure::Malformed("no runtime policy loaded".into()));
     };
-    let input = ima_input(&args.log)?;
+    let input = open_list(&args.log)?;
     let options = AppraiseOptions {
         deny_list,
         ..AppraiseOptions::default()
@@ -107,6 +107,20 @@ pub fn run_appraise(args: AppraiseArgs) -> CmdResult {
             result.failed, result.entries
         )))
     }
+}
+
+/// The list named on the command line, opened once as `mr ima replay` opens it
+/// ([`ima_input`]: a file is read in chunk-sized reads, its length decides whether two threads
+/// are worth starting), with an open error worded as `mr ima appraise` always worded it
+/// (`cannot open PATH: …`, without the library's `i/o error:` prefix).
+fn open_list(path: &std::path::Path) -> Result<mr_core::ImaInput<'static>, Failure> {
+    if path == std::path::Path::new("-") {
+        return ima_input(path);
+    }
+    mr_core::ImaInput::open(path).map_err(|e| match e {
+        mr_core::Error::Io(io) => Failure::Malformed(io.to_string()),
+        other => Failure::Malformed(other.to_string()),
+    })
 }
 
 /// `mr policy …`.
