@@ -73,12 +73,7 @@ pub fn appraise_input(
     list: &ListOptions,
 ) -> Result<ListAppraisal, PolicyError> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let two = cores >= 2
-        && match list.threads {
-            0 => input.byte_len().is_none_or(|l| l >= 2 * CHUNK_LEN as u64),
-            1 => false,
-            _ => true,
-        };
+    let two = cores >= 2 && input.wants_two_threads(list.threads);
     let input = input.into_reader();
     if two {
         appraise_two_threads(input, policy, options, list, CHUNK_LEN).0

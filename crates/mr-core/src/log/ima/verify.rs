@@ -95,6 +95,17 @@ impl<'a> ImaInput<'a> {
         self.len
     }
 
+    /// Whether a pass over this input asks for two threads, given a `threads` setting (0:
+    /// choose — two for inputs of unknown length and for lists of at least two chunks; 1: one;
+    /// 2 or more: two). The caller still needs a machine with two cores.
+    pub fn wants_two_threads(&self, threads: usize) -> bool {
+        match threads {
+            0 => self.len.is_none_or(|l| l >= 2 * CHUNK_LEN as u64),
+            1 => false,
+            _ => true,
+        }
+    }
+
     /// The reader, for the one pass over the list, and the input's length when known.
     pub(crate) fn into_parts(self) -> (Box<dyn BufRead + 'a>, Option<u64>) {
         (self.reader, self.len)
@@ -209,13 +220,9 @@ pub(crate) fn verify_values(
     options: &ImaOptions,
     expected: Option<&ExpectedRegisters>,
 ) -> Result<ImaReplayReport, Error> {
-    let (reader, len) = input.into_parts();
+    let two = input.wants_two_threads(options.threads);
+    let (reader, _) = input.into_parts();
     let budget = options.never_extended_budget;
-    let two = match options.threads {
-        0 => len.is_none_or(|l| l >= 2 * CHUNK_LEN as u64),
-        1 => false,
-        _ => true,
-    };
     if two {
         replay_parallel_values(
             reader,
