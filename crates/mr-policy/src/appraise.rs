@@ -14,7 +14,7 @@ use crate::deny::DenyList;
 use crate::error::PolicyError;
 use crate::keys::{check_signature, ImaKey, KeyError, SigCheck};
 use crate::policy::RuntimePolicy;
-use crate::table::DigestTable;
+use crate::table::{DigestTable, Digests, BATCH};
 
 /// Most failing entries [`appraise_list`] keeps (all are counted); keeps memory constant on a
 /// list where every entry fails.
@@ -177,14 +177,31 @@ impl ListAppraisal {
     /// Count one more entry, and its failure (kept while fewer than [`MAX_REPORTED_FAILURES`]
     /// are).
     pub(crate) fn record(&mut self, entry: &ImaEntry, verdict: Verdict) {
+        self.record_with(entry.index() + 1, verdict, || {
+            (
+                entry.event_name().unwrap_or_default(),
+                entry.template_name(),
+            )
+        });
+    }
+
+    /// [`ListAppraisal::record`] of entry `number`, whose path and template `names` gives (read
+    /// only for a failure that is reported).
+    fn record_with<'a>(
+        &mut self,
+        number: u64,
+        verdict: Verdict,
+        names: impl FnOnce() -> (&'a str, &'a str),
+    ) {
         self.entries += 1;
         if let Verdict::Rejected(reason) = verdict {
             self.failed += 1;
             if self.failures.len() < MAX_REPORTED_FAILURES {
+                let (path, template) = names();
                 self.failures.push(EntryFailure {
-                    number: entry.index() + 1,
-                    path: entry.event_name().unwrap_or_default().to_owned(),
-                    template: entry.template_name().to_owned(),
+                    number,
+                    path: path.to_owned(),
+                    template: template.to_owned(),
                     reason,
                 });
             }
@@ -297,13 +314,29 @@ impl<'p> Appraiser<'p> {
 
     /// The verdict on `entry` (the next entry of the list).
     pub fn appraise(&mut self, entry: &ImaEntry) -> Verdict {
-        match self.check(entry) {
-            Ok(()) => Verdict::Allowed,
-            Err(reason) => Verdict::Rejected(reason),
+        match self.step(entry) {
+            Step::Decided(verdict) => verdict,
+            Step::Lookup(listed) => verdict(judge(
+                self.policy.digests.get(listed.path),
+                &[],
+                listed.digest,
+            )),
         }
     }
 
-    fn check(&mut self, entry: &ImaEntry) -> Result<(), FailureReason> {
+    /// [`Appraiser::appraise`] up to the lookup in `digests` that decides most entries, which
+    /// the list loops do for several entries at once ([`Lookups`]).
+    pub(crate) fn step<'e>(&mut self, entry: &'e ImaEntry) -> Step<'e> {
+        match self.checks(entry) {
+            Ok(None) => Step::Decided(Verdict::Allowed),
+            Ok(Some(listed)) => Step::Lookup(listed),
+            Err(reason) => Step::Decided(Verdict::Rejected(reason)),
+        }
+    }
+
+    /// The checks of `entry` that read the entry only: allowed (`Ok(None)`), rejected, or the
+    /// lookup in `digests` that decides.
+    fn checks<'e>(&mut self, entry: &'e ImaEntry) -> Result<Option<Listed<'e>>, FailureReason> {
         if entry.is_violation() {
             return Err(FailureReason::Violation);
         }
@@ -329,9 +362,33 @@ impl<'p> Appraiser<'p> {
         }
         match template {
             "ima-sig" => self.check_ima_sig(entry, path, algo, digest),
-            "ima-buf" => self.check_ima_buf(entry, path, digest),
-            _ => self.allow_listed(&self.policy.digests, path, digest),
+            "ima-buf" => self.check_ima_buf(entry, path, digest).map(|()| None),
+            "ima" => self.listed(path, digest, "ima"),
+            _ => self.listed(path, digest, "ima-ng"),
         }
+    }
+
+    /// keylime `_validate_ima_ng` of `path` against `digests`, up to the lookup: excluded paths
+    /// pass, `boot_aggregate` (which has further digests) is decided here.
+    fn listed<'e>(
+        &self,
+        path: &'e str,
+        digest: &'e [u8],
+        template: &'static str,
+    ) -> Result<Option<Listed<'e>>, FailureReason> {
+        if self.policy.is_excluded(path) {
+            return Ok(None);
+        }
+        if path == BOOT_AGGREGATE {
+            return self
+                .allow_listed(&self.policy.digests, path, digest)
+                .map(|()| None);
+        }
+        Ok(Some(Listed {
+            path,
+            digest,
+            template,
+        }))
     }
 
     /// keylime `_validate_ima_ng`: excluded, or the digest is one of the path's.
@@ -350,41 +407,30 @@ impl<'p> Appraiser<'p> {
             } else {
                 &[]
             };
-        let listed = table.get(path);
-        if listed.is_none() && extra.is_empty() {
-            return Err(FailureReason::NotInPolicy);
-        }
-        let found = listed.is_some_and(|mut l| l.any(|d| d == digest))
-            || extra.iter().any(|d| d.as_slice() == digest);
-        if found {
-            Ok(())
-        } else {
-            Err(FailureReason::DigestMismatch {
-                got: hex::encode(digest),
-            })
-        }
+        judge(table.get(path), extra, digest)
     }
 
     /// keylime `_validate_ima_sig`: excluded, or a signature that verifies with a known key, or
     /// else the allow-list.
-    fn check_ima_sig(
+    fn check_ima_sig<'e>(
         &self,
         entry: &ImaEntry,
-        path: &str,
+        path: &'e str,
         algo: &str,
-        digest: &[u8],
-    ) -> Result<(), FailureReason> {
+        digest: &'e [u8],
+    ) -> Result<Option<Listed<'e>>, FailureReason> {
         let sig = match entry.field(FieldId::Sig).map(|f| f.value()) {
             Some(FieldValue::Signature(s)) if !s.is_empty() => s,
-            _ => return self.allow_listed(&self.policy.digests, path, digest),
+            _ => return self.listed(path, digest, "ima-sig"),
         };
         if self.policy.is_excluded(path) {
-            return Ok(());
+            return Ok(None);
         }
         match check_signature(sig, algo, digest, |id| self.find_key(id)) {
-            SigCheck::Good => Ok(()),
+            SigCheck::Good => Ok(None),
             SigCheck::Bad(why) => self
                 .allow_listed(&self.policy.digests, path, digest)
+                .map(|()| None)
                 .map_err(|policy| FailureReason::BadSignature {
                     signature: why,
                     policy: Box::new(policy),
@@ -469,6 +515,117 @@ fn logged_digest(entry: &ImaEntry) -> Option<(&str, &[u8])> {
     })
 }
 
+/// keylime's allow-list decision: the digest is one of the name's (`listed`) or one of `extra`.
+fn judge(
+    listed: Option<Digests<'_>>,
+    extra: &[Vec<u8>],
+    digest: &[u8],
+) -> Result<(), FailureReason> {
+    if listed.is_none() && extra.is_empty() {
+        return Err(FailureReason::NotInPolicy);
+    }
+    let found = listed.is_some_and(|mut l| l.any(|d| d == digest))
+        || extra.iter().any(|d| d.as_slice() == digest);
+    if found {
+        Ok(())
+    } else {
+        Err(FailureReason::DigestMismatch {
+            got: hex::encode(digest),
+        })
+    }
+}
+
+/// Where [`Appraiser::step`] left an entry.
+pub(crate) enum Step<'e> {
+    /// The entry's verdict.
+    Decided(Verdict),
+    /// The lookup that decides the entry.
+    Lookup(Listed<'e>),
+}
+
+/// An entry whose verdict is decided by looking `path` up in the policy's `digests`.
+pub(crate) struct Listed<'e> {
+    path: &'e str,
+    digest: &'e [u8],
+    template: &'static str,
+}
+
+/// A [`Listed`] entry kept by [`Lookups`]: its number, and where its path and digest are.
+struct Pending {
+    number: u64,
+    template: &'static str,
+    path: std::ops::Range<usize>,
+    digest: std::ops::Range<usize>,
+}
+
+/// The lookups of consecutive [`Listed`] entries, done together ([`DigestTable::get_batch`]:
+/// their cache misses overlap) and recorded in list order. An entry decided without a lookup
+/// must be recorded after [`Lookups::resolve`], so that the order stays the list's.
+#[derive(Default)]
+pub(crate) struct Lookups {
+    pending: Vec<Pending>,
+    paths: String,
+    digests: Vec<u8>,
+}
+
+impl Lookups {
+    /// Keep entry `number`'s lookup; resolve the batch into `out` once it is full.
+    pub(crate) fn push(
+        &mut self,
+        number: u64,
+        listed: Listed<'_>,
+        policy: &RuntimePolicy,
+        out: &mut ListAppraisal,
+    ) {
+        let path = self.paths.len()..self.paths.len() + listed.path.len();
+        self.paths.push_str(listed.path);
+        let digest = self.digests.len()..self.digests.len() + listed.digest.len();
+        self.digests.extend_from_slice(listed.digest);
+        self.pending.push(Pending {
+            number,
+            template: listed.template,
+            path,
+            digest,
+        });
+        if self.pending.len() == BATCH {
+            self.resolve(policy, out);
+        }
+    }
+
+    /// Drop the kept entries unrecorded.
+    pub(crate) fn clear(&mut self) {
+        self.pending.clear();
+        self.paths.clear();
+        self.digests.clear();
+    }
+
+    /// Look up the kept entries and record their verdicts into `out`, in order.
+    pub(crate) fn resolve(&mut self, policy: &RuntimePolicy, out: &mut ListAppraisal) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut names: [&[u8]; BATCH] = [&[]; BATCH];
+        for (name, p) in names.iter_mut().zip(&self.pending) {
+            *name = self
+                .paths
+                .get(p.path.clone())
+                .unwrap_or_default()
+                .as_bytes();
+        }
+        let found = policy.digests.get_batch(&names[..self.pending.len()]);
+        for (p, listed) in self.pending.iter().zip(found) {
+            let digest = self.digests.get(p.digest.clone()).unwrap_or_default();
+            out.record_with(p.number, verdict(judge(listed, &[], digest)), || {
+                (
+                    self.paths.get(p.path.clone()).unwrap_or_default(),
+                    p.template,
+                )
+            });
+        }
+        self.clear();
+    }
+}
+
 /// Appraise every entry of a list read by `reader` (memory: the policy, the learned keys and at
 /// most [`MAX_REPORTED_FAILURES`] reported failures). A list that cannot be read is an error,
 /// never a partial appraisal.
@@ -490,9 +647,26 @@ pub(crate) fn appraise_entries<R: BufRead>(
     appraiser: &mut Appraiser<'_>,
     out: &mut ListAppraisal,
 ) -> Result<(), PolicyError> {
+    let mut lookups = Lookups::default();
     while let Some(entry) = reader.next_entry()? {
-        let verdict = appraiser.appraise(entry);
-        out.record(entry, verdict);
+        match appraiser.step(entry) {
+            Step::Lookup(listed) => {
+                lookups.push(entry.index() + 1, listed, appraiser.policy, out);
+            }
+            Step::Decided(verdict) => {
+                lookups.resolve(appraiser.policy, out);
+                out.record(entry, verdict);
+            }
+        }
     }
+    lookups.resolve(appraiser.policy, out);
     Ok(())
+}
+
+/// The verdict of a check's result.
+fn verdict(result: Result<(), FailureReason>) -> Verdict {
+    match result {
+        Ok(()) => Verdict::Allowed,
+        Err(reason) => Verdict::Rejected(reason),
+    }
 }

@@ -1,16 +1,19 @@
 //! The accepted digests of each name of a runtime policy (`digests`, `keyrings`, `ima-buf`),
 //! decoded straight from the JSON while it is read: each name and its digests go into one arena
-//! (grown as the input is read, never sized by a count from the input) and a hash table holds
-//! offsets into it. See `docs/appraisal.md` ("Memory and speed").
+//! (grown as the input is read, never sized by a count from the input) and an open-addressing
+//! index holds offsets into it. See `docs/appraisal.md` ("Memory and speed").
 //!
 //! The hasher is foldhash with a per-process random seed. The table's keys are the policy's
 //! names (written by the verifier's operator); the list, which the attester controls, is only
 //! looked up. A lookup costs the probe sequence of its hash, which an attester cannot lengthen
 //! (the table is fixed) and cannot aim at a long one without knowing the seed.
+//!
+//! A lookup reads two places the cache rarely holds (the index slot and the name's record), so
+//! [`DigestTable::get_batch`] looks up several names at once: it reads every slot first, then
+//! every record, then compares, so that the memory reads of one name overlap the others'.
 
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::policy::MAX_DIGESTS;
@@ -37,37 +40,46 @@ const NIBBLE: [u8; 256] = {
     t
 };
 
-/// Where a name's record is in the arena: the name's bytes at `at..at + name_len`, then its
-/// digests up to `end`.
-#[derive(Clone, Copy, Debug)]
-struct Slot {
-    at: u32,
-    name_len: u32,
-    end: u32,
-}
+/// Most names [`DigestTable::get_batch`] looks up at once.
+pub(crate) const BATCH: usize = 32;
+
+/// Bytes before a record's name: the name's length and the digests' length (u32, little-endian).
+const HEADER: usize = 8;
 
 /// A keylime `digests-object`, `{name: [hex, …]}`, validated and decoded.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct DigestTable {
-    /// One record per name: the name's UTF-8 bytes, then each decoded digest as a length byte
-    /// and the digest's bytes (a lookup reads one place of memory, not three).
+    /// One record per name: the [`HEADER`], the name's UTF-8 bytes, then each decoded digest as
+    /// a length byte and the digest's bytes (a lookup that found the slot reads one place).
     data: Vec<u8>,
-    slots: HashTable<Slot>,
+    /// Open addressing with linear probing, built once all names are read: a power of two long
+    /// (at least 16) and at most three quarters full. 0 is a free slot; a used one is
+    /// `tag << 32 | (at + 1)`, with `tag` the high half of the name's hash and `at` its
+    /// record's offset in `data`. A name's probe starts at `tag & (len - 1)`.
+    slots: Vec<u64>,
+    /// Names in `slots`.
+    names: usize,
     hasher: foldhash::fast::RandomState,
     /// Digests read (all names, duplicates and odd-length ones included), for the policy's cap.
     count: usize,
 }
 
-/// The name of the record at `slot`.
-fn name_of<'d>(data: &'d [u8], slot: &Slot) -> &'d [u8] {
-    data.get(slot.at as usize..(slot.at + slot.name_len) as usize)
-        .unwrap_or_default()
+/// The high half of `name`'s hash: its slot's tag, and where its probe starts.
+fn tag(hasher: &foldhash::fast::RandomState, name: &[u8]) -> u32 {
+    (hasher.hash_one(name) >> 32) as u32
+}
+
+/// Where a name's probe ended: its slot and its record's digests, or the free slot where it
+/// would go.
+enum Probe<'t> {
+    Found(usize, &'t [u8]),
+    Free(usize),
 }
 
 impl DigestTable {
     /// Number of names.
     pub(crate) fn len(&self) -> usize {
-        self.slots.len()
+        self.names
     }
 
     /// Digests read, for [`MAX_DIGESTS`].
@@ -78,40 +90,144 @@ impl DigestTable {
     /// The accepted digests of `name`, or `None` when the policy does not name it.
     pub(crate) fn get(&self, name: &str) -> Option<Digests<'_>> {
         let name = name.as_bytes();
-        let hash = self.hasher.hash_one(name);
-        let slot = self.slots.find(hash, |s| name_of(&self.data, s) == name)?;
-        Some(Digests(
-            self.data
-                .get((slot.at + slot.name_len) as usize..slot.end as usize)
-                .unwrap_or_default(),
-        ))
+        match self.probe(name, tag(&self.hasher, name))? {
+            Probe::Found(_, digests) => Some(Digests(digests)),
+            Probe::Free(_) => None,
+        }
     }
 
-    /// Read the object's next name and its digest list (see [`DigestTable`]'s `Deserialize`).
-    /// A name given twice keeps its last list (as Python's `json` does).
-    fn read_entry<'de, A: MapAccess<'de>>(&mut self, map: &mut A) -> Result<bool, A::Error> {
-        let at = self.data.len();
-        if map.next_key_seed(NameSeed(&mut self.data))?.is_none() {
-            return Ok(false);
+    /// [`DigestTable::get`] of each of `names`, in order (at most [`BATCH`]; the rest are not
+    /// looked up and their places are `None`). The index slots of all names are read first, then the start of
+    /// every record they point to, then each name is compared: the reads of different names do
+    /// not wait for each other, so their cache misses overlap.
+    pub(crate) fn get_batch<'t>(&'t self, names: &[&[u8]]) -> [Option<Digests<'t>>; BATCH] {
+        let mut found = [const { None }; BATCH];
+        let names = names.get(..BATCH).unwrap_or(names);
+        let mut tags = [0u32; BATCH];
+        for (slot_tag, name) in tags.iter_mut().zip(names) {
+            *slot_tag = tag(&self.hasher, name);
         }
-        let name_len = self.data.len() - at;
-        map.next_value_seed(ListSeed(self))?;
-        let offset = |n: usize| u32::try_from(n).map_err(|_| de::Error::custom("policy too large"));
-        let slot = Slot {
-            at: offset(at)?,
-            name_len: offset(name_len)?,
-            end: offset(self.data.len())?,
-        };
-        let (data, slots, hasher) = (&self.data, &mut self.slots, &self.hasher);
-        let name = name_of(data, &slot);
-        let hash = hasher.hash_one(name);
-        match slots.find_mut(hash, |s| name_of(data, s) == name) {
-            // The earlier record stays in the arena, unreachable (bounded by the input).
-            Some(existing) => *existing = slot,
-            None => {
-                slots.insert_unique(hash, slot, |s| hasher.hash_one(name_of(data, s)));
+        let tags = &tags[..names.len()];
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut first = [0u64; BATCH];
+        for (slot, tag) in first.iter_mut().zip(tags) {
+            *slot = self.slots.get(*tag as usize & mask).copied().unwrap_or(0);
+        }
+        // Touch the first two lines of each record the first slots point to (a free slot
+        // points nowhere: `at` wraps past the arena's end). Only the cache is the point.
+        let mut touched = 0u8;
+        for slot in &first[..names.len()] {
+            let at = (*slot as u32).wrapping_sub(1) as usize;
+            touched ^= self.data.get(at).copied().unwrap_or(0);
+            touched ^= self.data.get(at.wrapping_add(64)).copied().unwrap_or(0);
+        }
+        std::hint::black_box(touched);
+        for ((out, name), tag) in found.iter_mut().zip(names).zip(tags) {
+            if let Some(Probe::Found(_, digests)) = self.probe(name, *tag) {
+                *out = Some(Digests(digests));
             }
         }
+        found
+    }
+
+    /// The name and the digests of the record at `at`.
+    fn record(&self, at: usize) -> Option<(&[u8], &[u8])> {
+        let header = self.data.get(at..at.checked_add(HEADER)?)?;
+        let name_len = u32::from_le_bytes(header.get(..4)?.try_into().ok()?) as usize;
+        let digests_len = u32::from_le_bytes(header.get(4..)?.try_into().ok()?) as usize;
+        let body = at + HEADER;
+        let record = self
+            .data
+            .get(body..body.checked_add(name_len)?.checked_add(digests_len)?)?;
+        Some(record.split_at(name_len))
+    }
+
+    /// Follow `name`'s probe sequence (`None` for an empty index). The index always has a free
+    /// slot, so the probe ends.
+    fn probe(&self, name: &[u8], tag: u32) -> Option<Probe<'_>> {
+        let mask = self.slots.len().checked_sub(1)?;
+        let mut pos = tag as usize & mask;
+        loop {
+            let slot = *self.slots.get(pos)?;
+            if slot == 0 {
+                return Some(Probe::Free(pos));
+            }
+            if (slot >> 32) as u32 == tag {
+                if let Some((stored, digests)) = self.record((slot as u32 - 1) as usize) {
+                    if stored == name {
+                        return Some(Probe::Found(pos, digests));
+                    }
+                }
+            }
+            pos = (pos + 1) & mask;
+        }
+    }
+
+    /// Build the index over `records` (each a slot value, in the order read): sized once for
+    /// all of them, at most three quarters full. A name given twice keeps its last record (as
+    /// Python's `json` does); the earlier one stays in the arena, unreachable (bounded by the
+    /// input). The records go in batches whose first slots are read before any is placed, so
+    /// that the cache misses of a batch overlap.
+    fn index(&mut self, records: &[u64]) {
+        let len = (records.len() * 4 / 3 + 1).next_power_of_two().max(16);
+        self.slots = vec![0; len];
+        let mask = len - 1;
+        for batch in records.chunks(BATCH) {
+            let mut touched = 0u64;
+            for record in batch {
+                touched ^= self
+                    .slots
+                    .get((record >> 32) as usize & mask)
+                    .copied()
+                    .unwrap_or(0);
+            }
+            std::hint::black_box(touched);
+            for &record in batch {
+                let tag = (record >> 32) as u32;
+                let at = (record as u32).wrapping_sub(1) as usize;
+                let Some((name, _)) = self.record(at) else {
+                    continue;
+                };
+                match self.probe(name, tag) {
+                    Some(Probe::Found(pos, _)) => self.slots[pos] = record,
+                    Some(Probe::Free(pos)) => {
+                        self.slots[pos] = record;
+                        self.names += 1;
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+
+    /// Read the object's next name and its digest list into the arena, and its slot value
+    /// into `records` (see [`DigestTable`]'s `Deserialize`).
+    fn read_entry<'de, A: MapAccess<'de>>(
+        &mut self,
+        map: &mut A,
+        records: &mut Vec<u64>,
+    ) -> Result<bool, A::Error> {
+        let at = self.data.len();
+        self.data.extend_from_slice(&[0; HEADER]);
+        if map.next_key_seed(NameSeed(&mut self.data))?.is_none() {
+            self.data.truncate(at);
+            return Ok(false);
+        }
+        let name_len = self.data.len() - at - HEADER;
+        map.next_value_seed(ListSeed(self))?;
+        let digests_len = self.data.len() - at - HEADER - name_len;
+        let too_large = || de::Error::custom("policy too large");
+        // `at + 1` must fit the slot's low half.
+        let slot_at = u32::try_from(at + 1).map_err(|_| too_large())?;
+        let name_len = u32::try_from(name_len).map_err(|_| too_large())?;
+        let digests_len = u32::try_from(digests_len).map_err(|_| too_large())?;
+        let Some(record) = self.data.get_mut(at..) else {
+            return Err(too_large());
+        };
+        record[..4].copy_from_slice(&name_len.to_le_bytes());
+        record[4..HEADER].copy_from_slice(&digests_len.to_le_bytes());
+        let name_tag = tag(&self.hasher, &record[HEADER..HEADER + name_len as usize]);
+        records.push(u64::from(name_tag) << 32 | u64::from(slot_at));
         Ok(true)
     }
 }
@@ -140,7 +256,9 @@ impl<'de> serde::Deserialize<'de> for DigestTable {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DigestTable, A::Error> {
                 let mut table = DigestTable::default();
-                while table.read_entry(&mut map)? {}
+                let mut records = Vec::new();
+                while table.read_entry(&mut map, &mut records)? {}
+                table.index(&records);
                 Ok(table)
             }
         }
@@ -251,5 +369,94 @@ impl Visitor<'_> for HexSeed<'_> {
             self.0.truncate(mark);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn table(json: &str) -> DigestTable {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn digest_of(i: usize) -> String {
+        format!("{:040x}", i * 7919 + 1)
+    }
+
+    /// A table of `n` names `/n/{i}`, each with one 20-byte digest.
+    fn names(n: usize) -> DigestTable {
+        let body: Vec<String> = (0..n)
+            .map(|i| format!("\"/n/{i}\": [\"{}\"]", digest_of(i)))
+            .collect();
+        table(&format!("{{{}}}", body.join(",")))
+    }
+
+    fn one(d: Option<Digests<'_>>) -> Option<Vec<u8>> {
+        d.map(|mut d| {
+            let first = d.next().unwrap().to_vec();
+            assert!(d.next().is_none());
+            first
+        })
+    }
+
+    #[test]
+    fn the_index_keeps_every_name_and_is_at_most_three_quarters_full() {
+        for n in [0, 1, 11, 12, 13, 100, 4096, 20_000] {
+            let t = names(n);
+            assert_eq!(t.len(), n);
+            assert!(t.slots.is_empty() || t.names * 4 <= t.slots.len() * 3);
+            assert!(t.slots.len().is_power_of_two() || t.slots.is_empty());
+            for i in (0..n).step_by(7) {
+                let want = hex::decode(digest_of(i)).unwrap();
+                assert_eq!(
+                    one(t.get(&format!("/n/{i}"))),
+                    Some(want),
+                    "n {n}, name {i}"
+                );
+            }
+            assert!(t.get(&format!("/n/{n}")).is_none());
+            assert!(t.get("").is_none());
+        }
+    }
+
+    #[test]
+    fn batch_lookups_equal_single_lookups() {
+        for t in [names(0), names(3), names(5000)] {
+            let queries: Vec<String> = (0..200)
+                .map(|i| match i % 4 {
+                    0 => format!("/n/{i}"),
+                    1 => format!("/n/{}", i * 31),
+                    2 => format!("/absent/{i}"),
+                    _ => String::new(),
+                })
+                .collect();
+            for batch in queries.chunks(BATCH).chain([&queries[..0], &queries[..1]]) {
+                let names: Vec<&[u8]> = batch.iter().map(|q| q.as_bytes()).collect();
+                let found = t.get_batch(&names);
+                for (i, q) in batch.iter().enumerate() {
+                    assert_eq!(one(found[i].clone()), one(t.get(q)), "{q}");
+                }
+                assert!(found[batch.len()..].iter().all(Option::is_none));
+            }
+            // More names than a batch: the rest are not looked up.
+            let many: Vec<&[u8]> = queries.iter().map(|q| q.as_bytes()).collect();
+            assert_eq!(t.get_batch(&many).len(), BATCH);
+        }
+    }
+
+    #[test]
+    fn a_name_given_again_replaces_its_list_and_counts_once() {
+        let a = digest_of(1);
+        let b = digest_of(2);
+        let t = table(&format!(
+            r#"{{"/x": ["{a}"], "/y": ["{a}"], "/x": ["{b}", "{a}"]}}"#
+        ));
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.count(), 4);
+        let got: Vec<Vec<u8>> = t.get("/x").unwrap().map(<[u8]>::to_vec).collect();
+        assert_eq!(got, [hex::decode(&b).unwrap(), hex::decode(&a).unwrap()]);
     }
 }

@@ -24,7 +24,7 @@ use std::io::BufRead;
 use mr_core::log::ima::chunks::{run_two_threads, Chunk, TwoThreads, CHUNK_LEN};
 use mr_core::log::ima::{ImaInput, ImaReader, ImaReaderOptions};
 
-use crate::appraise::{appraise_entries, AppraiseOptions, Appraiser, ListAppraisal};
+use crate::appraise::{appraise_entries, AppraiseOptions, Appraiser, ListAppraisal, Lookups, Step};
 use crate::error::PolicyError;
 use crate::policy::RuntimePolicy;
 
@@ -120,6 +120,8 @@ struct ChunkVerdicts {
     /// A signature's key was looked for among the learned keys (none here): the verdicts stand
     /// only when no key was learned before the chunk.
     searched_learned: bool,
+    /// The chunk's pending lookups (kept with the chunk so their buffers are reused).
+    lookups: Lookups,
 }
 
 fn appraise_two_threads<R: BufRead>(
@@ -190,7 +192,10 @@ fn appraise_chunk(
     work.verdicts.failed = 0;
     work.verdicts.failures.clear();
     work.taught_key = false;
+    // A chunk that did not read to its end left its lookups.
+    work.lookups.clear();
     let mut appraiser = Appraiser::borrowing(policy, options);
+    let lookups = &mut work.lookups;
     loop {
         let entry = match r.next_entry() {
             Ok(Some(entry)) => entry,
@@ -201,13 +206,21 @@ fn appraise_chunk(
             // The chunk is appraised again in order; its entries must still all read.
             continue;
         }
-        let verdict = appraiser.appraise(entry);
-        if appraiser.has_learned_keys() {
-            work.taught_key = true;
-            continue;
+        match appraiser.step(entry) {
+            Step::Lookup(listed) => {
+                lookups.push(entry.index() + 1, listed, policy, &mut work.verdicts);
+            }
+            Step::Decided(verdict) => {
+                if appraiser.has_learned_keys() {
+                    work.taught_key = true;
+                    continue;
+                }
+                lookups.resolve(policy, &mut work.verdicts);
+                work.verdicts.record(entry, verdict);
+            }
         }
-        work.verdicts.record(entry, verdict);
     }
+    lookups.resolve(policy, &mut work.verdicts);
     work.searched_learned = appraiser.searched_learned_keys();
     true
 }

@@ -279,3 +279,47 @@ fn policy_tables_keep_each_name_and_digest_exactly() {
         );
     }
 }
+
+/// `appraise_list` looks the entries up several at a time; `Appraiser::appraise` (what
+/// `mr verify` calls for each verified entry) one by one. Both must give every entry the same
+/// verdict, and the list loop must report the failures in list order, on every generated case
+/// (ASCII and binary) repeated so that lookups wait in full and partial batches between
+/// entries decided without one (signatures, keys, violations, excluded paths, denied digests,
+/// boot aggregates).
+#[test]
+fn one_appraisal_per_entry_gives_the_list_loop_s_verdicts_in_order() {
+    use mr_core::log::ima::ListKind;
+    use mr_policy::{Appraiser, EntryFailure, Verdict};
+    let deny = format!("{}\n", hex::encode(sha256(b"/usr/bin/tool2").as_bytes()));
+    let options = AppraiseOptions {
+        deny_list: Some(DenyList::parse(&deny).unwrap()),
+        boot_aggregates: vec![sha256(b"other pcrs").as_bytes().to_vec()],
+    };
+    for kind in [ListKind::Ascii, ListKind::Binary] {
+        for case in common::cases_in(kind) {
+            let policy = RuntimePolicy::from_json(case.policy.to_string().as_bytes()).unwrap();
+            for copies in [1, 3, 40] {
+                let list = case.list.repeat(copies);
+                let mut reader = ImaReader::new(&list[..], ImaReaderOptions::default());
+                let batched = appraise_list(&mut reader, &policy, options.clone()).unwrap();
+
+                let mut appraiser = Appraiser::new(&policy, options.clone());
+                let mut reader = ImaReader::new(&list[..], ImaReaderOptions::default());
+                let mut one_by_one = ListAppraisal::default();
+                while let Some(entry) = reader.next_entry().unwrap() {
+                    one_by_one.entries += 1;
+                    if let Verdict::Rejected(reason) = appraiser.appraise(entry) {
+                        one_by_one.failed += 1;
+                        one_by_one.failures.push(EntryFailure {
+                            number: entry.index() + 1,
+                            path: entry.event_name().unwrap_or_default().to_owned(),
+                            template: entry.template_name().to_owned(),
+                            reason,
+                        });
+                    }
+                }
+                assert_eq!(batched, one_by_one, "case {} x{copies}", case.name);
+            }
+        }
+    }
+}
