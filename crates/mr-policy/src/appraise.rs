@@ -350,7 +350,8 @@ impl<'p> Appraiser<'p> {
         if !matches!(template, "ima" | "ima-ng" | "ima-sig" | "ima-buf") {
             return Err(FailureReason::UnsupportedTemplate);
         }
-        let (Some(path), Some((algo, digest))) = (entry.event_name(), logged_digest(entry)) else {
+        let parts = Parts::of(entry);
+        let (Some(path), Some((algo, digest))) = (parts.name, parts.digest) else {
             return Err(FailureReason::UnsupportedTemplate);
         };
         if let Some(deny) = &self.options.deny_list {
@@ -361,8 +362,8 @@ impl<'p> Appraiser<'p> {
             }
         }
         match template {
-            "ima-sig" => self.check_ima_sig(entry, path, algo, digest),
-            "ima-buf" => self.check_ima_buf(entry, path, digest).map(|()| None),
+            "ima-sig" => self.check_ima_sig(parts.sig, path, algo, digest),
+            "ima-buf" => self.check_ima_buf(parts.buf, path, digest).map(|()| None),
             "ima" => self.listed(path, digest, "ima"),
             _ => self.listed(path, digest, "ima-ng"),
         }
@@ -414,13 +415,13 @@ impl<'p> Appraiser<'p> {
     /// else the allow-list.
     fn check_ima_sig<'e>(
         &self,
-        entry: &ImaEntry,
+        sig: Option<&[u8]>,
         path: &'e str,
         algo: &str,
         digest: &'e [u8],
     ) -> Result<Option<Listed<'e>>, FailureReason> {
-        let sig = match entry.field(FieldId::Sig).map(|f| f.value()) {
-            Some(FieldValue::Signature(s)) if !s.is_empty() => s,
+        let sig = match sig {
+            Some(s) if !s.is_empty() => s,
             _ => return self.listed(path, digest, "ima-sig"),
         };
         if self.policy.is_excluded(path) {
@@ -442,14 +443,11 @@ impl<'p> Appraiser<'p> {
     /// `keyrings`, and the key is then learned), or a buffer in `ima-buf`.
     fn check_ima_buf(
         &mut self,
-        entry: &ImaEntry,
+        buf: Option<&[u8]>,
         name: &str,
         digest: &[u8],
     ) -> Result<(), FailureReason> {
-        let buf = match entry.field(FieldId::Buf).map(|f| f.value()) {
-            Some(FieldValue::Buffer(b)) => b,
-            _ => &[],
-        };
+        let buf = buf.unwrap_or_default();
         let key = ImaKey::from_buffer(buf)
             .map_err(|e: KeyError| FailureReason::InvalidKey(e.to_string()))?;
         let Some((key, keyid)) = key else {
@@ -503,16 +501,57 @@ impl<'p> Appraiser<'p> {
     }
 }
 
-/// The logged file (or buffer) digest with its algorithm name: `d-ng`/`d-ngv2` as logged, `d`
-/// as `sha1` (20 bytes) or `md5` (16).
-fn logged_digest(entry: &ImaEntry) -> Option<(&str, &[u8])> {
-    entry.fields().find_map(|f| match f.value() {
-        FieldValue::RawDigest(d) => Some((if d.len() == 16 { "md5" } else { "sha1" }, d)),
-        FieldValue::Digest(p) if matches!(f.id, FieldId::DNg | FieldId::DNgV2) => {
-            Some((p.algo, p.digest))
+/// The fields the appraisal reads, found in one pass over the entry's fields (each the first
+/// of its kind, as `ImaEntry::event_name` and `ImaEntry::field` find them).
+#[derive(Default)]
+struct Parts<'e> {
+    /// `n`/`n-ng`: the first that holds a name.
+    name: Option<&'e str>,
+    /// The logged file (or buffer) digest with its algorithm name: `d-ng`/`d-ngv2` as logged,
+    /// `d` as `sha1` (20 bytes) or `md5` (16).
+    digest: Option<(&'e str, &'e [u8])>,
+    /// The first `sig` field's bytes (empty when it is).
+    sig: Option<&'e [u8]>,
+    /// The first `buf` field's bytes (empty when it is).
+    buf: Option<&'e [u8]>,
+}
+
+impl<'e> Parts<'e> {
+    fn of(entry: &'e ImaEntry) -> Parts<'e> {
+        let mut parts = Parts::default();
+        for f in entry.fields() {
+            match f.id {
+                FieldId::N | FieldId::NNg if parts.name.is_none() => {
+                    if let FieldValue::Name(n) = f.value() {
+                        parts.name = Some(n);
+                    }
+                }
+                FieldId::D | FieldId::DNg | FieldId::DNgV2 if parts.digest.is_none() => {
+                    parts.digest = match f.value() {
+                        FieldValue::RawDigest(d) => {
+                            Some((if d.len() == 16 { "md5" } else { "sha1" }, d))
+                        }
+                        FieldValue::Digest(p) => Some((p.algo, p.digest)),
+                        _ => None,
+                    };
+                }
+                FieldId::Sig if parts.sig.is_none() => {
+                    parts.sig = Some(match f.value() {
+                        FieldValue::Signature(s) => s,
+                        _ => &[],
+                    });
+                }
+                FieldId::Buf if parts.buf.is_none() => {
+                    parts.buf = Some(match f.value() {
+                        FieldValue::Buffer(b) => b,
+                        _ => &[],
+                    });
+                }
+                _ => {}
+            }
         }
-        _ => None,
-    })
+        parts
+    }
 }
 
 /// keylime's allow-list decision: the digest is one of the name's (`listed`) or one of `extra`.
