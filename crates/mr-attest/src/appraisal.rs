@@ -22,8 +22,8 @@ use mr_core::log::ima::{ImaReader, ImaReaderOptions};
 use mr_core::log::tcg;
 use mr_core::{HashAlg, MrId, RegisterValue};
 use mr_policy::{
-    AppraisalPolicy, AppraiseOptions, Appraiser, BootFacts, Claim, EntryFailure, FailureReason,
-    RuleCheck, TcbFacts, TdFacts, TpmFacts, Verdict, MAX_REPORTED_FAILURES,
+    AppraisalPolicy, AppraiseOptions, BootFacts, Claim, EntryFailure, FailureReason, ListAppraiser,
+    Rejected, RuleCheck, TcbFacts, TdFacts, TpmFacts, MAX_REPORTED_FAILURES,
 };
 use serde::Serialize;
 
@@ -307,12 +307,21 @@ fn appraise_stream(
         pos: 0,
     };
     let mut reader = ImaReader::new(&mut channel, ImaReaderOptions::default());
-    let mut appraiser = Appraiser::new(policy, options);
+    let mut appraiser = ListAppraiser::new(policy, options);
     let mut out = StreamAppraisal {
         entries: 0,
         failures: Vec::new(),
         other_pcr_entries: Vec::new(),
         error: None,
+    };
+    let failures = &mut out.failures;
+    let mut rejected = |r: Rejected<'_>| {
+        let detailed = failures.len() < 2 * MAX_REPORTED_FAILURES;
+        failures.push(StreamFailure {
+            index: r.number.saturating_sub(1),
+            pcr: r.pcr,
+            failure: detailed.then(|| r.to_failure()),
+        });
     };
     loop {
         match reader.next_entry() {
@@ -321,19 +330,7 @@ fn appraise_stream(
                 if entry.pcr() != mr_core::log::ima::IMA_PCR {
                     out.other_pcr_entries.push((entry.index(), entry.pcr()));
                 }
-                if let Verdict::Rejected(reason) = appraiser.appraise(entry) {
-                    let detailed = out.failures.len() < 2 * MAX_REPORTED_FAILURES;
-                    out.failures.push(StreamFailure {
-                        index: entry.index(),
-                        pcr: entry.pcr(),
-                        failure: detailed.then(|| EntryFailure {
-                            number: entry.index() + 1,
-                            path: entry.event_name().unwrap_or_default().to_owned(),
-                            template: entry.template_name().to_owned(),
-                            reason,
-                        }),
-                    });
-                }
+                appraiser.push(entry, &mut rejected);
             }
             Ok(None) => break,
             Err(e) => {
@@ -342,6 +339,8 @@ fn appraise_stream(
             }
         }
     }
+    // The entries read before an error are appraised too (the replay may cover them).
+    appraiser.finish(&mut rejected);
     drop(reader);
     // Keep the channel drained so that the replay never waits on a stopped appraiser.
     while channel.rx.recv().is_ok() {}

@@ -157,6 +157,34 @@ impl serde::Serialize for EntryFailure {
     }
 }
 
+/// An entry that is not allowed, as [`ListAppraiser`] reports it (borrowed: the caller keeps
+/// what it needs).
+#[derive(Debug)]
+pub struct Rejected<'a> {
+    /// 1-based entry number in the list.
+    pub number: u64,
+    /// The PCR the entry extends.
+    pub pcr: u32,
+    /// The path or buffer name (empty when the template has none).
+    pub path: &'a str,
+    /// The template name.
+    pub template: &'a str,
+    /// Why.
+    pub reason: FailureReason,
+}
+
+impl Rejected<'_> {
+    /// The owned [`EntryFailure`].
+    pub fn to_failure(self) -> EntryFailure {
+        EntryFailure {
+            number: self.number,
+            path: self.path.to_owned(),
+            template: self.template.to_owned(),
+            reason: self.reason,
+        }
+    }
+}
+
 /// The appraisal of a whole list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListAppraisal {
@@ -174,37 +202,12 @@ impl ListAppraisal {
         self.failed == 0
     }
 
-    /// Count one more entry, and its failure (kept while fewer than [`MAX_REPORTED_FAILURES`]
-    /// are).
-    pub(crate) fn record(&mut self, entry: &ImaEntry, verdict: Verdict) {
-        self.record_with(entry.index() + 1, verdict, || {
-            (
-                entry.event_name().unwrap_or_default(),
-                entry.template_name(),
-            )
-        });
-    }
-
-    /// [`ListAppraisal::record`] of entry `number`, whose path and template `names` gives (read
-    /// only for a failure that is reported).
-    fn record_with<'a>(
-        &mut self,
-        number: u64,
-        verdict: Verdict,
-        names: impl FnOnce() -> (&'a str, &'a str),
-    ) {
-        self.entries += 1;
-        if let Verdict::Rejected(reason) = verdict {
-            self.failed += 1;
-            if self.failures.len() < MAX_REPORTED_FAILURES {
-                let (path, template) = names();
-                self.failures.push(EntryFailure {
-                    number,
-                    path: path.to_owned(),
-                    template: template.to_owned(),
-                    reason,
-                });
-            }
+    /// Count a rejected entry (one already counted in `entries`), kept while fewer than
+    /// [`MAX_REPORTED_FAILURES`] are.
+    pub(crate) fn reject(&mut self, rejected: Rejected<'_>) {
+        self.failed += 1;
+        if self.failures.len() < MAX_REPORTED_FAILURES {
+            self.failures.push(rejected.to_failure());
         }
     }
 
@@ -325,8 +328,8 @@ impl<'p> Appraiser<'p> {
     }
 
     /// [`Appraiser::appraise`] up to the lookup in `digests` that decides most entries, which
-    /// the list loops do for several entries at once ([`Lookups`]).
-    pub(crate) fn step<'e>(&mut self, entry: &'e ImaEntry) -> Step<'e> {
+    /// [`ListAppraiser`] does for several entries at once.
+    fn step<'e>(&mut self, entry: &'e ImaEntry) -> Step<'e> {
         match self.checks(entry) {
             Ok(None) => Step::Decided(Verdict::Allowed),
             Ok(Some(listed)) => Step::Lookup(listed),
@@ -575,7 +578,7 @@ fn judge(
 }
 
 /// Where [`Appraiser::step`] left an entry.
-pub(crate) enum Step<'e> {
+enum Step<'e> {
     /// The entry's verdict.
     Decided(Verdict),
     /// The lookup that decides the entry.
@@ -583,13 +586,14 @@ pub(crate) enum Step<'e> {
 }
 
 /// An entry whose verdict is decided by looking `path` up in the policy's `digests`.
-pub(crate) struct Listed<'e> {
+struct Listed<'e> {
     path: &'e str,
     digest: &'e [u8],
     template: &'static str,
 }
 
 /// A [`Listed`] entry kept by [`Lookups`]: its number, and where its path and digest are.
+#[derive(Debug)]
 struct Pending {
     number: u64,
     template: &'static str,
@@ -598,23 +602,23 @@ struct Pending {
 }
 
 /// The lookups of consecutive [`Listed`] entries, done together ([`DigestTable::get_batch`]:
-/// their cache misses overlap) and recorded in list order. An entry decided without a lookup
-/// must be recorded after [`Lookups::resolve`], so that the order stays the list's.
-#[derive(Default)]
-pub(crate) struct Lookups {
+/// their cache misses overlap) and reported in list order. An entry decided without a lookup
+/// must be reported after [`Lookups::resolve`], so that the order stays the list's.
+#[derive(Debug, Default)]
+struct Lookups {
     pending: Vec<Pending>,
     paths: String,
     digests: Vec<u8>,
 }
 
 impl Lookups {
-    /// Keep entry `number`'s lookup; resolve the batch into `out` once it is full.
-    pub(crate) fn push(
+    /// Keep entry `number`'s lookup; resolve the batch once it is full.
+    fn push(
         &mut self,
         number: u64,
         listed: Listed<'_>,
         policy: &RuntimePolicy,
-        out: &mut ListAppraisal,
+        rejected: &mut impl FnMut(Rejected<'_>),
     ) {
         let path = self.paths.len()..self.paths.len() + listed.path.len();
         self.paths.push_str(listed.path);
@@ -627,19 +631,19 @@ impl Lookups {
             digest,
         });
         if self.pending.len() == BATCH {
-            self.resolve(policy, out);
+            self.resolve(policy, rejected);
         }
     }
 
-    /// Drop the kept entries unrecorded.
-    pub(crate) fn clear(&mut self) {
+    /// Drop the kept entries.
+    fn clear(&mut self) {
         self.pending.clear();
         self.paths.clear();
         self.digests.clear();
     }
 
-    /// Look up the kept entries and record their verdicts into `out`, in order.
-    pub(crate) fn resolve(&mut self, policy: &RuntimePolicy, out: &mut ListAppraisal) {
+    /// Look up the kept entries and give those not allowed to `rejected`, in order.
+    fn resolve(&mut self, policy: &RuntimePolicy, rejected: &mut impl FnMut(Rejected<'_>)) {
         if self.pending.is_empty() {
             return;
         }
@@ -654,14 +658,89 @@ impl Lookups {
         let found = policy.digests.get_batch(&names[..self.pending.len()]);
         for (p, listed) in self.pending.iter().zip(found) {
             let digest = self.digests.get(p.digest.clone()).unwrap_or_default();
-            out.record_with(p.number, verdict(judge(listed, &[], digest)), || {
-                (
-                    self.paths.get(p.path.clone()).unwrap_or_default(),
-                    p.template,
-                )
-            });
+            if let Err(reason) = judge(listed, &[], digest) {
+                rejected(Rejected {
+                    number: p.number,
+                    pcr: IMA_PCR,
+                    path: self.paths.get(p.path.clone()).unwrap_or_default(),
+                    template: p.template,
+                    reason,
+                });
+            }
         }
         self.clear();
+    }
+}
+
+/// Appraises the entries of one list in order, as [`Appraiser`] does, but looks most of them
+/// up in the policy several at a time (their cache misses overlap): the loop of
+/// [`appraise_list`], and of `mr verify`'s appraisal. Each entry that is not allowed is given
+/// to the `rejected` callback, in list order; an entry whose lookup waits is given with a
+/// later call, or by [`ListAppraiser::finish`].
+#[derive(Debug)]
+pub struct ListAppraiser<'p> {
+    appraiser: Appraiser<'p>,
+    lookups: Lookups,
+}
+
+impl<'p> ListAppraiser<'p> {
+    /// An appraiser of a list for `policy`.
+    pub fn new(policy: &'p RuntimePolicy, options: AppraiseOptions) -> ListAppraiser<'p> {
+        ListAppraiser {
+            appraiser: Appraiser::new(policy, options),
+            lookups: Lookups::default(),
+        }
+    }
+
+    /// A list appraiser that borrows its options (one per chunk of the two-thread appraisal).
+    pub(crate) fn borrowing(
+        policy: &'p RuntimePolicy,
+        options: &'p AppraiseOptions,
+    ) -> ListAppraiser<'p> {
+        ListAppraiser {
+            appraiser: Appraiser::borrowing(policy, options),
+            lookups: Lookups::default(),
+        }
+    }
+
+    /// Appraise `entry`, the next entry of the list.
+    pub fn push(&mut self, entry: &ImaEntry, rejected: &mut impl FnMut(Rejected<'_>)) {
+        let policy = self.appraiser.policy;
+        match self.appraiser.step(entry) {
+            Step::Lookup(listed) => {
+                self.lookups
+                    .push(entry.index() + 1, listed, policy, rejected);
+            }
+            Step::Decided(verdict) => {
+                // The waiting entries come first in the list.
+                self.lookups.resolve(policy, rejected);
+                if let Verdict::Rejected(reason) = verdict {
+                    rejected(Rejected {
+                        number: entry.index() + 1,
+                        pcr: entry.pcr(),
+                        path: entry.event_name().unwrap_or_default(),
+                        template: entry.template_name(),
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Report the entries whose lookup still waits. The appraiser can go on with the list's
+    /// next entries afterwards.
+    pub fn finish(&mut self, rejected: &mut impl FnMut(Rejected<'_>)) {
+        self.lookups.resolve(self.appraiser.policy, rejected);
+    }
+
+    /// True once a key has been learned from the list.
+    pub(crate) fn has_learned_keys(&self) -> bool {
+        self.appraiser.has_learned_keys()
+    }
+
+    /// True once a verdict depended on the learned keys (see [`Appraiser`]).
+    pub(crate) fn searched_learned_keys(&self) -> bool {
+        self.appraiser.searched_learned_keys()
     }
 }
 
@@ -673,7 +752,7 @@ pub fn appraise_list<R: BufRead>(
     policy: &RuntimePolicy,
     options: AppraiseOptions,
 ) -> Result<ListAppraisal, PolicyError> {
-    let mut appraiser = Appraiser::new(policy, options);
+    let mut appraiser = ListAppraiser::new(policy, options);
     let mut out = ListAppraisal::default();
     appraise_entries(reader, &mut appraiser, &mut out)?;
     Ok(out)
@@ -683,22 +762,14 @@ pub fn appraise_list<R: BufRead>(
 /// [`appraise_list`], also the two-thread appraisal's for the entries it appraises in order).
 pub(crate) fn appraise_entries<R: BufRead>(
     reader: &mut ImaReader<R>,
-    appraiser: &mut Appraiser<'_>,
+    appraiser: &mut ListAppraiser<'_>,
     out: &mut ListAppraisal,
 ) -> Result<(), PolicyError> {
-    let mut lookups = Lookups::default();
     while let Some(entry) = reader.next_entry()? {
-        match appraiser.step(entry) {
-            Step::Lookup(listed) => {
-                lookups.push(entry.index() + 1, listed, appraiser.policy, out);
-            }
-            Step::Decided(verdict) => {
-                lookups.resolve(appraiser.policy, out);
-                out.record(entry, verdict);
-            }
-        }
+        out.entries += 1;
+        appraiser.push(entry, &mut |r| out.reject(r));
     }
-    lookups.resolve(appraiser.policy, out);
+    appraiser.finish(&mut |r| out.reject(r));
     Ok(())
 }
 

@@ -36,8 +36,8 @@ mod table;
 mod two_threads;
 
 pub use appraise::{
-    appraise_list, AppraiseOptions, Appraiser, EntryFailure, FailureReason, ListAppraisal, Verdict,
-    MAX_REPORTED_FAILURES,
+    appraise_list, AppraiseOptions, Appraiser, EntryFailure, FailureReason, ListAppraisal,
+    ListAppraiser, Rejected, Verdict, MAX_REPORTED_FAILURES,
 };
 pub use deny::{DenyList, MAX_DENY_LIST_LEN};
 pub use dsse::{pae, DsseKey};

@@ -24,7 +24,7 @@ use std::io::BufRead;
 use mr_core::log::ima::chunks::{run_two_threads, Chunk, TwoThreads, CHUNK_LEN};
 use mr_core::log::ima::{ImaInput, ImaReader, ImaReaderOptions};
 
-use crate::appraise::{appraise_entries, AppraiseOptions, Appraiser, ListAppraisal, Lookups, Step};
+use crate::appraise::{appraise_entries, AppraiseOptions, ListAppraisal, ListAppraiser};
 use crate::error::PolicyError;
 use crate::policy::RuntimePolicy;
 
@@ -120,8 +120,6 @@ struct ChunkVerdicts {
     /// A signature's key was looked for among the learned keys (none here): the verdicts stand
     /// only when no key was learned before the chunk.
     searched_learned: bool,
-    /// The chunk's pending lookups (kept with the chunk so their buffers are reused).
-    lookups: Lookups,
 }
 
 fn appraise_two_threads<R: BufRead>(
@@ -137,7 +135,7 @@ fn appraise_two_threads<R: BufRead>(
     // reader read whole before), but if it did, that error is the result.
     let mut failed: Option<PolicyError> = None;
     let chunk_options = &options;
-    let mut appraiser = Appraiser::borrowing(policy, &options);
+    let mut appraiser = ListAppraiser::borrowing(policy, &options);
     let ended = run_two_threads(
         input,
         list.reader.clone(),
@@ -192,10 +190,8 @@ fn appraise_chunk(
     work.verdicts.failed = 0;
     work.verdicts.failures.clear();
     work.taught_key = false;
-    // A chunk that did not read to its end left its lookups.
-    work.lookups.clear();
-    let mut appraiser = Appraiser::borrowing(policy, options);
-    let lookups = &mut work.lookups;
+    let mut appraiser = ListAppraiser::borrowing(policy, options);
+    let verdicts = &mut work.verdicts;
     loop {
         let entry = match r.next_entry() {
             Ok(Some(entry)) => entry,
@@ -206,21 +202,12 @@ fn appraise_chunk(
             // The chunk is appraised again in order; its entries must still all read.
             continue;
         }
-        match appraiser.step(entry) {
-            Step::Lookup(listed) => {
-                lookups.push(entry.index() + 1, listed, policy, &mut work.verdicts);
-            }
-            Step::Decided(verdict) => {
-                if appraiser.has_learned_keys() {
-                    work.taught_key = true;
-                    continue;
-                }
-                lookups.resolve(policy, &mut work.verdicts);
-                work.verdicts.record(entry, verdict);
-            }
-        }
+        verdicts.entries += 1;
+        appraiser.push(entry, &mut |rejected| verdicts.reject(rejected));
+        // The verdicts of a chunk that taught a key are not kept.
+        work.taught_key = appraiser.has_learned_keys();
     }
-    lookups.resolve(policy, &mut work.verdicts);
+    appraiser.finish(&mut |rejected| verdicts.reject(rejected));
     work.searched_learned = appraiser.searched_learned_keys();
     true
 }
