@@ -14,31 +14,13 @@
 
 use std::hash::BuildHasher;
 
+use mr_core::hexdigits::{decode_into, first_invalid, HexCase};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::policy::MAX_DIGESTS;
 
 /// Shortest and longest digest, in hex digits (keylime's `^[0-9a-f]{40,128}$`).
 const HEX_LEN: std::ops::RangeInclusive<usize> = 40..=128;
-
-/// Marks a byte that is not a lowercase hex digit in [`NIBBLE`].
-const INVALID: u8 = 0x80;
-
-/// The value of each lowercase hex digit; [`INVALID`] for every other byte.
-const NIBBLE: [u8; 256] = {
-    let mut t = [INVALID; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    t
-};
 
 /// Most names [`DigestTable::get_batch`] looks up at once.
 pub(crate) const BATCH: usize = 32;
@@ -345,28 +327,23 @@ impl Visitor<'_> for HexSeed<'_> {
         if !HEX_LEN.contains(&s.len()) {
             return Err(bad());
         }
+        let text = s.as_bytes();
+        if text.len() % 2 == 1 {
+            // An odd number of digits is valid for the schema but can never equal a digest's
+            // hex: it is kept out of the set (keylime keeps it, never matching).
+            return match first_invalid(text, HexCase::Lower) {
+                None => Ok(()),
+                Some(_) => Err(bad()),
+            };
+        }
         let mark = self.0.len();
+        let len = text.len() / 2;
         // The length fits a byte: at most 64.
-        self.0.push((s.len() / 2) as u8);
-        let mut pairs = s.as_bytes().chunks_exact(2);
-        let mut invalid = 0u8;
-        for pair in pairs.by_ref() {
-            let (hi, lo) = (NIBBLE[pair[0] as usize], NIBBLE[pair[1] as usize]);
-            invalid |= (hi | lo) & INVALID;
-            self.0.push(hi << 4 | (lo & 0x0f));
-        }
-        // An odd number of digits is valid for the schema but can never equal a digest's hex;
-        // it is kept out of the set (keylime keeps it, never matching).
-        let odd = pairs.remainder();
-        if let [last] = odd {
-            invalid |= NIBBLE[*last as usize] & INVALID;
-        }
-        if invalid != 0 {
+        self.0.push(len as u8);
+        self.0.resize(mark + 1 + len, 0);
+        if !decode_into(text, &mut self.0[mark + 1..], HexCase::Lower) {
             self.0.truncate(mark);
             return Err(bad());
-        }
-        if !odd.is_empty() {
-            self.0.truncate(mark);
         }
         Ok(())
     }
