@@ -739,6 +739,57 @@ where
 mod tests {
     use super::*;
 
+    /// A binary list of `n` entries of varied lengths.
+    fn varied_list(n: u32) -> Vec<u8> {
+        let mut b = crate::log::ima::builder::ImaListBuilder::binary();
+        for i in 0..n {
+            let path = format!("/{}", "p".repeat((i as usize * 37) % 300));
+            b.ima_ng(10, &crate::HashAlg::Sha256.hash(&i.to_le_bytes()), &path);
+        }
+        b.finish()
+    }
+
+    /// Every chunk of `list` (each buffer given back for reuse, as the two-thread loop does),
+    /// what the chunker kept when it stopped and the input it left: together, the list's bytes
+    /// in order; and whether the chunker read to the end without stopping.
+    fn chunked_bytes(list: &[u8], chunk_len: usize) -> (Vec<u8>, bool) {
+        let mut c: Chunker<&[u8], ()> = Chunker::new(list, chunk_len, ImaReaderOptions::default());
+        let mut seen = Vec::new();
+        let regular = loop {
+            match c.next() {
+                Ok(Some(chunk)) => {
+                    seen.extend_from_slice(chunk.bytes.as_slice());
+                    c.spare.push(chunk);
+                }
+                Ok(None) => break true,
+                Err(Irregular) => break false,
+            }
+        };
+        seen.extend_from_slice(&c.carry);
+        seen.extend_from_slice(c.input);
+        (seen, regular)
+    }
+
+    /// Reused buffers are not cleared before a read: a chunk's bytes must be its own, never
+    /// the tail of a longer chunk read into the same buffer before it, also when the list turns
+    /// irregular after some chunks.
+    #[test]
+    fn reused_chunk_buffers_hold_only_their_chunks_bytes() {
+        let list = varied_list(400);
+        for chunk_len in [1024, 1500, 4096, 1 << 16] {
+            assert_eq!(chunked_bytes(&list, chunk_len), (list.clone(), true));
+            // Garbage amid the entries: the chunker stops there and keeps what it read since
+            // the last chunk.
+            let mut bad = list.clone();
+            bad.extend_from_slice(&[0xFF; 700]);
+            bad.extend_from_slice(&list);
+            let (seen, regular) = chunked_bytes(&bad, chunk_len);
+            assert_eq!(seen, bad, "{chunk_len}");
+            // (With long chunks the garbage may fall in the last chunk, read whole.)
+            assert!(!regular || chunk_len > 4096, "{chunk_len}");
+        }
+    }
+
     #[test]
     fn newline_count_matches_a_byte_by_byte_count() {
         let mut bytes: Vec<u8> = (0..5000u32)

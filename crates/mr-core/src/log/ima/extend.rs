@@ -510,3 +510,62 @@ pub fn find_never_extended<R: BufRead>(
 ) -> Result<NeverExtendedSearch, Error> {
     super::replay::search_values(list, config, expected, budget)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The window's bytes of entry `i` in a bank of `size` bytes (before or extend).
+    fn bytes_of(i: u64, half: u8, size: usize) -> Vec<u8> {
+        (0..size).map(|k| (i as u8) ^ (k as u8) ^ half).collect()
+    }
+
+    #[test]
+    fn the_window_ring_holds_the_newest_entries_oldest_first() {
+        let algs = [HashAlg::Sha1, HashAlg::Sha256, HashAlg::Sha512];
+        for keep in [1usize, 2, 3, 7] {
+            let mut w = Window::new(keep, &algs);
+            for i in 0..25u64 {
+                let befores: Vec<Vec<u8>> = algs.iter().map(|a| bytes_of(i, 0, a.size())).collect();
+                let extends: Vec<Vec<u8>> =
+                    algs.iter().map(|a| bytes_of(i, 0x80, a.size())).collect();
+                w.push(
+                    i,
+                    befores.iter().map(Vec::as_slice),
+                    extends.iter().map(Vec::as_slice),
+                );
+                let kept = (i + 1).min(keep as u64);
+                assert_eq!(w.len() as u64, kept);
+                for j in 0..w.len() {
+                    let e = i + 1 - kept + j as u64;
+                    assert_eq!(w.entry(j), Some(e), "keep {keep}, after {i}, j {j}");
+                    for (b, a) in algs.iter().enumerate() {
+                        assert_eq!(w.before(j, b), Some(&bytes_of(e, 0, a.size())[..]));
+                        assert_eq!(w.extend(j, b), Some(&bytes_of(e, 0x80, a.size())[..]));
+                    }
+                }
+                assert_eq!(w.entry(w.len()), None);
+                assert_eq!(w.before(w.len(), 0), None);
+                assert_eq!(w.extend(0, algs.len()), None);
+            }
+            // The ring never grows past the window.
+            assert_eq!(w.bytes.len(), keep * 2 * (20 + 32 + 64));
+        }
+    }
+
+    #[test]
+    fn a_value_of_another_size_is_cut_or_zero_padded_to_its_bank() {
+        let mut w = Window::new(2, &[HashAlg::Sha1, HashAlg::Sha256]);
+        let long = [7u8; 64];
+        w.push(
+            0,
+            [&long[..20], &long[..]].into_iter(),
+            [&[1u8; 3][..], &[][..]].into_iter(),
+        );
+        assert_eq!(w.before(0, 1), Some(&[7u8; 32][..]));
+        let mut padded = [0u8; 20];
+        padded[..3].fill(1);
+        assert_eq!(w.extend(0, 0), Some(&padded[..]));
+        assert_eq!(w.extend(0, 1), Some(&[0u8; 32][..]));
+    }
+}
