@@ -46,7 +46,7 @@ const MAX_PENDING: usize = 6;
 /// A chunk of whole entries, where it sits in the list, and the caller's work on it.
 pub struct Chunk<W> {
     seq: u64,
-    bytes: ChunkBytes,
+    bytes: Vec<u8>,
     first_index: u64,
     offset: u64,
     /// Entries the chunk must hold (unknown for the last chunk).
@@ -68,40 +68,7 @@ impl<W> Chunk<W> {
     /// (entry indexes and byte offsets are the list's). The chunk was computed, so its entries
     /// read as they did then.
     pub fn entries(&self) -> ImaReader<&[u8]> {
-        chunk_reader(
-            self.bytes.as_slice(),
-            self.first_index,
-            self.offset,
-            &self.reader,
-        )
-    }
-}
-
-/// A chunk's bytes: the first `len` of a buffer reused from chunk to chunk. The rest of the
-/// buffer holds bytes of earlier chunks, so that a read into a reused buffer needs no zeroing
-/// first (`resize` before each read was a `memset` of every chunk, 1.6 % of the reading
-/// thread of `mr ima replay` at 100k entries).
-#[derive(Default)]
-struct ChunkBytes {
-    buf: Vec<u8>,
-    len: usize,
-}
-
-impl ChunkBytes {
-    /// The chunk's bytes.
-    fn as_slice(&self) -> &[u8] {
-        self.buf.get(..self.len).unwrap_or(&[])
-    }
-
-    /// The buffer with room for at least `len` bytes (a new buffer comes zeroed from the
-    /// allocator, a reused one is only extended).
-    fn room(&mut self, len: usize) -> &mut [u8] {
-        if self.buf.is_empty() {
-            self.buf = vec![0; len];
-        } else if self.buf.len() < len {
-            self.buf.resize(len, 0);
-        }
-        &mut self.buf
+        chunk_reader(&self.bytes, self.first_index, self.offset, &self.reader)
     }
 }
 
@@ -134,12 +101,7 @@ fn compute_chunk<W, C>(compute: &C, chunk: &mut Chunk<W>) -> bool
 where
     C: Fn(&mut ImaReader<&[u8]>, &mut W) -> bool,
 {
-    let mut r = chunk_reader(
-        chunk.bytes.as_slice(),
-        chunk.first_index,
-        chunk.offset,
-        &chunk.reader,
-    );
+    let mut r = chunk_reader(&chunk.bytes, chunk.first_index, chunk.offset, &chunk.reader);
     if !compute(&mut r, &mut chunk.work) {
         return false;
     }
@@ -193,28 +155,24 @@ impl<R: BufRead, W: Default> Chunker<R, W> {
         }
     }
 
-    /// The carried-over tail and up to `chunk_len` more bytes into `bytes`; true at the end of
-    /// input. On an error the bytes read before it are in `bytes`.
+    /// Up to `chunk_len` more bytes after the carried-over tail; true at the end of input. On
+    /// an error the bytes read before it are in `buf`.
     ///
-    /// Each `read` asks for all the bytes still wanted, straight into the chunk's buffer: a `BufReader` no
+    /// Each `read` asks for all the bytes still wanted, straight into `buf`: a `BufReader` no
     /// larger than a chunk (as [`super::ImaInput::open`] makes) then reads from the file into
     /// the chunk without copying through its own buffer. (`read_to_end` starts with small
     /// reads, which went through that buffer and cost a copy of the whole list: 6 % of the
     /// reading thread's time in `perf` of `mr ima replay` at 100k entries.)
-    fn fill(&mut self, bytes: &mut ChunkBytes) -> io::Result<bool> {
-        let start = self.carry.len();
-        let want = self.chunk_len;
-        let buf = bytes.room(start + want);
-        if let Some(head) = buf.get_mut(..start) {
-            head.copy_from_slice(&self.carry);
-        }
+    fn fill(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
+        buf.clear();
+        buf.extend_from_slice(&self.carry);
         self.carry.clear();
+        let start = buf.len();
+        let want = self.chunk_len;
+        buf.resize(start + want, 0);
         let mut got = 0;
         let result = loop {
-            let Some(free) = buf
-                .get_mut(start + got..start + want)
-                .filter(|f| !f.is_empty())
-            else {
+            let Some(free) = buf.get_mut(start + got..).filter(|f| !f.is_empty()) else {
                 break Ok(());
             };
             match self.input.read(free) {
@@ -224,7 +182,7 @@ impl<R: BufRead, W: Default> Chunker<R, W> {
                 Err(e) => break Err(e),
             }
         };
-        bytes.len = start + got;
+        buf.truncate(start + got);
         result.map(|()| got < want)
     }
 
@@ -235,7 +193,7 @@ impl<R: BufRead, W: Default> Chunker<R, W> {
         }
         let (mut buf, work) = match self.spare.pop() {
             Some(c) => (c.bytes, c.work),
-            None => (ChunkBytes::default(), W::default()),
+            None => (Vec::new(), W::default()),
         };
         let eof = match self.fill(&mut buf) {
             Ok(eof) => eof,
@@ -244,14 +202,14 @@ impl<R: BufRead, W: Default> Chunker<R, W> {
                 return Err(self.keep(buf));
             }
         };
-        if buf.len == 0 {
+        if buf.is_empty() {
             self.done = true;
             return Ok(None);
         }
         let format = match self.format {
             Some(f) => f,
             None => {
-                let mut r = ImaReader::new(buf.as_slice(), self.options.clone());
+                let mut r = ImaReader::new(&buf[..], self.options.clone());
                 let detected = match r.next_entry() {
                     Ok(Some(_)) => r.format(),
                     _ => None,
@@ -265,20 +223,19 @@ impl<R: BufRead, W: Default> Chunker<R, W> {
         };
         let (cut, entries) = if eof {
             self.done = true;
-            (buf.len, None)
+            (buf.len(), None)
         } else {
             let boundary = match format.kind {
-                ListKind::Binary => binary_boundary(buf.as_slice(), format),
-                ListKind::Ascii => Some(ascii_boundary(buf.as_slice())),
+                ListKind::Binary => binary_boundary(&buf, format),
+                ListKind::Ascii => Some(ascii_boundary(&buf)),
             };
             match boundary {
                 Some((cut, n)) if n > 0 => (cut, Some(n)),
                 _ => return Err(self.keep(buf)),
             }
         };
-        self.carry
-            .extend_from_slice(buf.as_slice().get(cut..).unwrap_or(&[]));
-        buf.len = cut;
+        self.carry.extend_from_slice(&buf[cut..]);
+        buf.truncate(cut);
         let mut reader = self.options.clone();
         reader.kind = Some(format.kind);
         reader.endian = Some(format.endian);
@@ -300,9 +257,8 @@ impl<R: BufRead, W: Default> Chunker<R, W> {
     }
 
     /// Keep `buf` (every byte read since the last chunk) for the one-thread path.
-    fn keep(&mut self, buf: ChunkBytes) -> Irregular {
-        self.carry = buf.buf;
-        self.carry.truncate(buf.len);
+    fn keep(&mut self, buf: Vec<u8>) -> Irregular {
+        self.carry = buf;
         self.done = true;
         Irregular
     }
@@ -559,10 +515,10 @@ impl<R: BufRead, W> Remainder<R, W> {
                 io::Error::other("two-thread IMA list: a chunk of the list was lost").into(),
             );
         }
-        let held = unapplied.values().map(|c| c.bytes.len).sum::<usize>() + chunker.carry.len();
+        let held = unapplied.values().map(|c| c.bytes.len()).sum::<usize>() + chunker.carry.len();
         let mut bytes = Vec::with_capacity(held);
         for c in unapplied.values() {
-            bytes.extend_from_slice(c.bytes.as_slice());
+            bytes.extend_from_slice(&c.bytes);
         }
         bytes.extend_from_slice(&chunker.carry);
         let rest = RestOfInput {
@@ -738,57 +694,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A binary list of `n` entries of varied lengths.
-    fn varied_list(n: u32) -> Vec<u8> {
-        let mut b = crate::log::ima::builder::ImaListBuilder::binary();
-        for i in 0..n {
-            let path = format!("/{}", "p".repeat((i as usize * 37) % 300));
-            b.ima_ng(10, &crate::HashAlg::Sha256.hash(&i.to_le_bytes()), &path);
-        }
-        b.finish()
-    }
-
-    /// Every chunk of `list` (each buffer given back for reuse, as the two-thread loop does),
-    /// what the chunker kept when it stopped and the input it left: together, the list's bytes
-    /// in order; and whether the chunker read to the end without stopping.
-    fn chunked_bytes(list: &[u8], chunk_len: usize) -> (Vec<u8>, bool) {
-        let mut c: Chunker<&[u8], ()> = Chunker::new(list, chunk_len, ImaReaderOptions::default());
-        let mut seen = Vec::new();
-        let regular = loop {
-            match c.next() {
-                Ok(Some(chunk)) => {
-                    seen.extend_from_slice(chunk.bytes.as_slice());
-                    c.spare.push(chunk);
-                }
-                Ok(None) => break true,
-                Err(Irregular) => break false,
-            }
-        };
-        seen.extend_from_slice(&c.carry);
-        seen.extend_from_slice(c.input);
-        (seen, regular)
-    }
-
-    /// Reused buffers are not cleared before a read: a chunk's bytes must be its own, never
-    /// the tail of a longer chunk read into the same buffer before it, also when the list turns
-    /// irregular after some chunks.
-    #[test]
-    fn reused_chunk_buffers_hold_only_their_chunks_bytes() {
-        let list = varied_list(400);
-        for chunk_len in [1024, 1500, 4096, 1 << 16] {
-            assert_eq!(chunked_bytes(&list, chunk_len), (list.clone(), true));
-            // Garbage amid the entries: the chunker stops there and keeps what it read since
-            // the last chunk.
-            let mut bad = list.clone();
-            bad.extend_from_slice(&[0xFF; 700]);
-            bad.extend_from_slice(&list);
-            let (seen, regular) = chunked_bytes(&bad, chunk_len);
-            assert_eq!(seen, bad, "{chunk_len}");
-            // (With long chunks the garbage may fall in the last chunk, read whole.)
-            assert!(!regular || chunk_len > 4096, "{chunk_len}");
-        }
-    }
 
     #[test]
     fn newline_count_matches_a_byte_by_byte_count() {
