@@ -208,6 +208,12 @@ impl Window {
     ) {
         let stride = 2 * self.half;
         let slot = if self.len() < self.keep {
+            if self.entries.len() == self.entries.capacity() {
+                // Doubling, but never past the window (a plain push would double past it).
+                let more = self.len().clamp(1, self.keep - self.len());
+                self.entries.reserve_exact(more);
+                self.bytes.reserve_exact(more * stride);
+            }
             self.entries.push(index);
             self.bytes.resize(self.bytes.len() + stride, 0);
             self.len() - 1
@@ -550,6 +556,8 @@ mod tests {
             }
             // The ring never grows past the window.
             assert_eq!(w.bytes.len(), keep * 2 * (20 + 32 + 64));
+            assert_eq!(w.bytes.capacity(), w.bytes.len());
+            assert_eq!(w.entries.capacity(), keep);
         }
     }
 
