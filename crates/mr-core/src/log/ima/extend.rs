@@ -129,8 +129,8 @@ impl Lane {
 /// bytes: per entry, the register's value before it in each bank, then its extend value in each
 /// bank, each at its bank's size (104 bytes an entry for SHA-1 + SHA-256). It replaced a
 /// `VecDeque<Digest>` of 66-byte digests (264 bytes an entry, a ring of 1.5 MB at the default
-/// budget), whose pushes and drains, with the copies of whole `Digest`s around them, took 7 %
-/// of the reading thread of `mr ima replay` (docs/performance.md, "The never-extended window").
+/// budget), whose pushes and drains, with the copies of whole `Digest`s around them, took 7–9 %
+/// of the samples of `mr ima replay` (docs/performance.md, "The never-extended window").
 #[derive(Debug)]
 struct Window {
     keep: usize,
