@@ -403,10 +403,15 @@ impl Replayer {
 
     /// Current value of `id` in bank `alg`, if the replay has it.
     pub fn value(&self, id: &MrId, alg: HashAlg) -> Option<Digest> {
+        self.value_ref(id, alg).copied()
+    }
+
+    /// [`Replayer::value`] without the copy, for a caller that looks at it after every entry.
+    pub(crate) fn value_ref(&self, id: &MrId, alg: HashAlg) -> Option<&Digest> {
         self.regs
             .iter()
             .find(|r| r.id == *id && r.value.alg() == alg)
-            .map(|r| r.value)
+            .map(|r| &r.value)
     }
 
     /// Whether the entries ended so far may be the matching prefix [`Replayer::finish`] will

@@ -5,7 +5,7 @@
 
 use mr_core::log::ima::builder::{BuiltEntry, ImaListBuilder};
 use mr_core::log::ima::checkpoint::resume;
-use mr_core::log::ima::extend::{find_never_extended, SearchOutcome};
+use mr_core::log::ima::extend::{find_never_extended, NeverExtendedEntry, SearchOutcome};
 use mr_core::log::ima::shards::{verify_shards, Begin, Shard};
 use mr_core::log::ima::snapshot::{verify_snapshot_list, SnapshotVouch};
 use mr_core::log::ima::{
@@ -1344,6 +1344,58 @@ fn the_never_extended_search_stays_within_its_budget_when_one_bank_never_matches
         s.outcome
     );
     assert!(s.work <= 100);
+}
+
+/// The window is a ring of the newest entries: after it wrapped many times, its oldest entry is
+/// still a candidate (with one bank, the budget pays for exactly the window's search), in every
+/// bank layout, and the entry just before it is no longer kept.
+#[test]
+fn the_never_extended_window_keeps_exactly_the_newest_entries_after_wrapping() {
+    use mr_core::log::ima::extend::window;
+    let budget = 45;
+    let keep = window(budget) as u64;
+    assert_eq!(keep, 10);
+    let n = 97u64;
+    for alg in [HashAlg::Sha1, HashAlg::Sha256, HashAlg::Sha384] {
+        // (A lost last extend is no mismatch: the list replays to the values with one entry
+        // left over.)
+        for lost in [n - 2, n - 3, n - keep + 1, n - keep, n - keep - 1, n / 2] {
+            let mut b = ImaListBuilder::binary();
+            let mut value = Digest::zero(alg);
+            for i in 0..n {
+                let e = b.ima_ng(
+                    10,
+                    &HashAlg::Sha256.hash(&i.to_le_bytes()),
+                    &format!("/f{i}"),
+                );
+                if i != lost {
+                    value = value.extended(e.extend_value(alg, DigestMode::PerBank).as_bytes());
+                }
+            }
+            let expected = ExpectedRegisters::from_values([RegisterValue {
+                id: MrId::Pcr(10),
+                value,
+            }])
+            .unwrap();
+            let list = b.finish();
+            let s = find_never_extended(&list[..], &ImaReplayConfig::default(), &expected, budget)
+                .unwrap();
+            assert!(s.work <= budget, "{alg} {lost}: {s:?}");
+            if lost >= n - keep {
+                assert_eq!(
+                    s.outcome,
+                    SearchOutcome::Found(NeverExtendedEntry {
+                        entry: lost,
+                        register: MrId::Pcr(10),
+                        covered: n,
+                    }),
+                    "{alg} {lost}"
+                );
+            } else {
+                assert_eq!(s.outcome, SearchOutcome::NotFound, "{alg} {lost}");
+            }
+        }
+    }
 }
 
 /// Issue 14 item 10: the search kept a value for every entry and re-read the list into a copy

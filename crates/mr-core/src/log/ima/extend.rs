@@ -24,10 +24,10 @@
 //! hashes are the replay's). When it is spent the search stops
 //! ([`SearchOutcome::BudgetExhausted`]). With the default [`DEFAULT_NEVER_EXTENDED_BUDGET`]
 //! (2^24 ≈ 16.8 M hashes) the window is about 5 800 entries (m(m-1)/2 ≤ 2^24), the newest
-//! entries of the register. Memory: the window, about 270 bytes an entry for two banks (1.6 MB
-//! at the default budget), whatever the list's length.
+//! entries of the register. Memory: the window, raw digest bytes in a ring (the value before
+//! each entry and its extend value in each bank, and its number: 112 bytes an entry for SHA-1 +
+//! SHA-256, 650 KB at the default budget), whatever the list's length.
 
-use std::collections::VecDeque;
 use std::io::BufRead;
 
 use crate::alg::{Digest, HashAlg};
@@ -101,11 +101,8 @@ struct Lane {
     /// Per bank, the entries covered when its running value first was the verified one (0:
     /// the start value already was).
     reached: Vec<Option<u64>>,
-    /// Entry numbers of the window, oldest first.
-    entries: VecDeque<u64>,
-    /// Per entry of the window: the value before it in each bank, then its extend value in
-    /// each bank (`2 × want.len()` digests an entry).
-    steps: VecDeque<Digest>,
+    /// The newest entries: their numbers, the value before each and its extend values.
+    window: Window,
 }
 
 impl Lane {
@@ -116,18 +113,169 @@ impl Lane {
             .try_fold(0u64, |m, r| r.map(|r| m.max(r)))
     }
 
-    fn banks(&self) -> usize {
-        self.want.len()
-    }
-
-    /// Value before window entry `j` in bank `b`.
-    fn before(&self, j: usize, b: usize) -> Option<&Digest> {
-        self.steps.get(j * 2 * self.banks() + b)
+    /// Value before window entry `j` (0: the oldest kept) in bank `b`.
+    fn before(&self, j: usize, b: usize) -> Option<Digest> {
+        let alg = self.want.get(b)?.alg();
+        Digest::new(alg, self.window.before(j, b)?).ok()
     }
 
     /// Extend value of window entry `j` in bank `b`.
-    fn extend(&self, j: usize, b: usize) -> Option<&Digest> {
-        self.steps.get(j * 2 * self.banks() + self.banks() + b)
+    fn extend(&self, j: usize, b: usize) -> Option<&[u8]> {
+        self.window.extend(j, b)
+    }
+}
+
+/// The newest entries of one register (at most `keep`), oldest first, in a ring of raw digest
+/// bytes: per entry, the register's value before it in each bank, then its extend value in each
+/// bank, each at its bank's size (104 bytes an entry for SHA-1 + SHA-256). It replaced a
+/// `VecDeque<Digest>` of 66-byte digests (264 bytes an entry, a ring of 1.5 MB at the default
+/// budget), whose pushes and drains, with the copies of whole `Digest`s around them, took 7–9 %
+/// of the samples of `mr ima replay` (docs/performance.md, "The never-extended window").
+#[derive(Debug)]
+struct Window {
+    keep: usize,
+    /// Where each bank's value starts in an entry's half (befores, then extends), and its size.
+    banks: Vec<(usize, usize)>,
+    /// Bytes of the befores (as many as of the extends) of one entry.
+    half: usize,
+    /// Entry numbers, slot by slot.
+    entries: Vec<u64>,
+    /// `2 × half` bytes a slot.
+    bytes: Vec<u8>,
+    /// Slot of the oldest entry (0 until the ring is full).
+    oldest: usize,
+}
+
+impl Window {
+    /// A window of at most `keep` entries of banks `algs` (growing as entries come, so a short
+    /// list does not pay for the whole window).
+    fn new(keep: usize, algs: &[HashAlg]) -> Window {
+        let mut banks = Vec::with_capacity(algs.len());
+        let mut half = 0;
+        for alg in algs {
+            banks.push((half, alg.size()));
+            half += alg.size();
+        }
+        Window {
+            keep,
+            banks,
+            half,
+            entries: Vec::new(),
+            bytes: Vec::new(),
+            oldest: 0,
+        }
+    }
+
+    /// Entries kept.
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Number of the window entry `j` (0: the oldest kept).
+    fn entry(&self, j: usize) -> Option<u64> {
+        self.entries.get(self.slot(j)?).copied()
+    }
+
+    /// Slot of window entry `j`.
+    fn slot(&self, j: usize) -> Option<usize> {
+        (j < self.len()).then(|| (self.oldest + j) % self.len())
+    }
+
+    /// Bytes of bank `b` in the half at `half_at` (0: befores, 1: extends) of window entry `j`.
+    fn bank(&self, j: usize, half_at: usize, b: usize) -> Option<&[u8]> {
+        let &(at, size) = self.banks.get(b)?;
+        let start = self.slot(j)? * 2 * self.half + half_at * self.half + at;
+        self.bytes.get(start..start + size)
+    }
+
+    /// Value before window entry `j` in bank `b`.
+    fn before(&self, j: usize, b: usize) -> Option<&[u8]> {
+        self.bank(j, 0, b)
+    }
+
+    /// Extend value of window entry `j` in bank `b`.
+    fn extend(&self, j: usize, b: usize) -> Option<&[u8]> {
+        self.bank(j, 1, b)
+    }
+
+    /// Keep entry `index` as the newest, in place of the oldest when the window is full, with
+    /// the values before it (`befores`) and its extend values (`extends`), bank by bank.
+    fn push<'a>(
+        &mut self,
+        index: u64,
+        befores: impl Iterator<Item = &'a [u8]>,
+        extends: impl Iterator<Item = &'a [u8]>,
+    ) {
+        let stride = 2 * self.half;
+        let slot = if self.len() < self.keep {
+            if self.entries.len() == self.entries.capacity() {
+                // Doubling, but never past the window (a plain push would double past it).
+                let more = self.len().clamp(1, self.keep - self.len());
+                self.entries.reserve_exact(more);
+                self.bytes.reserve_exact(more * stride);
+            }
+            self.entries.push(index);
+            self.bytes.resize(self.bytes.len() + stride, 0);
+            self.len() - 1
+        } else {
+            let slot = self.oldest;
+            let Some(e) = self.entries.get_mut(slot) else {
+                return;
+            };
+            *e = index;
+            self.oldest = (slot + 1) % self.keep;
+            slot
+        };
+        let start = slot * stride;
+        let Some(bytes) = self.bytes.get_mut(start..start + stride) else {
+            return;
+        };
+        let (before_half, extend_half) = bytes.split_at_mut(self.half);
+        for (&bank, v) in self.banks.iter().zip(befores) {
+            put(before_half, bank, v);
+        }
+        for (&bank, x) in self.banks.iter().zip(extends) {
+            put(extend_half, bank, x);
+        }
+    }
+}
+
+/// Write `value` into `half` (one half of a window slot) at `bank` (its offset and size); a
+/// value of another size (not one the replay makes) is cut or zero-padded to the bank's size.
+fn put(half: &mut [u8], (at, size): (usize, usize), value: &[u8]) {
+    let Some(dst) = half.get_mut(at..at + size) else {
+        return;
+    };
+    if value.len() == size {
+        // The common sizes as constants: moves in place of a `memcpy` call per value.
+        let copied = match size {
+            20 => copy_exact::<20>(dst, value),
+            32 => copy_exact::<32>(dst, value),
+            _ => false,
+        };
+        if !copied {
+            dst.copy_from_slice(value);
+        }
+        return;
+    }
+    // Only off the hot path: an empty `fill` is still a `memset` call (1 % of the reading
+    // thread when it ran for every value).
+    let n = size.min(value.len());
+    let (head, tail) = dst.split_at_mut(n);
+    if let Some(src) = value.get(..n) {
+        head.copy_from_slice(src);
+    }
+    tail.fill(0);
+}
+
+/// Copy `N` bytes from `src` to `dst`; false when either is not `N` bytes long.
+fn copy_exact<const N: usize>(dst: &mut [u8], src: &[u8]) -> bool {
+    match (<&mut [u8; N]>::try_from(dst), <&[u8; N]>::try_from(src)) {
+        (Ok(d), Ok(s)) => {
+            *d = *s;
+            true
+        }
+        _ => false,
     }
 }
 
@@ -155,7 +303,6 @@ impl Budget {
 /// replay fails ([`NeverExtendedPass::search`]).
 #[derive(Debug)]
 pub(crate) struct NeverExtendedPass {
-    keep: usize,
     budget: u64,
     lanes: Vec<Lane>,
 }
@@ -205,30 +352,31 @@ impl NeverExtendedPass {
                         bank_at: vec![at],
                         reached: vec![reached],
                         value: vec![start],
-                        entries: VecDeque::new(),
-                        steps: VecDeque::new(),
+                        window: Window::new(0, &[]),
                     }),
                 }
             }
         }
-        Some(NeverExtendedPass {
-            keep: window(budget),
-            budget,
-            lanes,
-        })
+        let keep = window(budget);
+        for l in &mut lanes {
+            let algs: Vec<HashAlg> = l.want.iter().map(Digest::alg).collect();
+            l.window = Window::new(keep, &algs);
+        }
+        Some(NeverExtendedPass { budget, lanes })
     }
 
     /// Entry `index` extended `register` in `mode` with `extends` (in the replay's bank order);
-    /// `value` gives the register's value in a bank after the entry.
-    pub(crate) fn entry(
+    /// `value` gives the register's value in a bank after the entry (a reference: copying a
+    /// whole `Digest` out of the replayer for each bank showed in `perf` as a store-forwarding
+    /// stall).
+    pub(crate) fn entry<'v>(
         &mut self,
         mode: DigestMode,
         index: u64,
         register: &MrId,
         extends: &[Digest],
-        value: impl Fn(HashAlg) -> Option<Digest>,
+        value: impl Fn(HashAlg) -> Option<&'v Digest>,
     ) {
-        let keep = self.keep;
         let Some(l) = self
             .lanes
             .iter_mut()
@@ -236,31 +384,24 @@ impl NeverExtendedPass {
         else {
             return;
         };
-        let nb = l.want.len();
-        if l.entries.len() == keep {
-            l.entries.pop_front();
-            l.steps.drain(..2 * nb);
-        }
-        l.entries.push_back(index);
-        l.steps.extend(l.value.iter().copied());
-        for &at in &l.bank_at {
-            let x = extends
-                .get(at)
-                .copied()
-                .unwrap_or_else(|| Digest::zero(HashAlg::Sha1));
-            l.steps.push_back(x);
-        }
-        for b in 0..nb {
-            let (Some(want), Some(slot)) = (l.want.get(b), l.value.get_mut(b)) else {
-                continue;
-            };
-            if let Some(v) = value(want.alg()) {
-                *slot = v;
+        // Every extend value is of its bank (the replay makes them so); a missing one is kept
+        // as zeros.
+        l.window.push(
+            index,
+            l.value.iter().map(Digest::as_bytes),
+            l.bank_at
+                .iter()
+                .map(|&at| extends.get(at).map_or(&[][..], Digest::as_bytes)),
+        );
+        for ((want, slot), r) in l.want.iter().zip(&mut l.value).zip(&mut l.reached) {
+            // Compared where the replayer keeps it, then copied: comparing the fresh copy
+            // stalled on its stores (`perf annotate`: a third of this function on one load).
+            let now = value(want.alg());
+            if now.unwrap_or(slot) == want {
+                r.get_or_insert(index + 1);
             }
-            if *slot == *want {
-                if let Some(r) = l.reached.get_mut(b) {
-                    r.get_or_insert(index + 1);
-                }
+            if let Some(v) = now {
+                *slot = *v;
             }
         }
     }
@@ -325,13 +466,13 @@ fn search_lane(
         .filter_map(|l| l.covered())
         .max()
         .unwrap_or(0);
-    let n = lane.entries.len();
-    let (Some(want0), Some(_)) = (lane.want.first(), lane.entries.front()) else {
+    let n = lane.window.len();
+    let (Some(want0), true) = (lane.want.first(), n > 0) else {
         return Ok(None);
     };
     for j in (0..n).rev() {
         *tried += 1;
-        let Some(mut v) = lane.before(j, 0).copied() else {
+        let Some(mut v) = lane.before(j, 0) else {
             continue;
         };
         let mut hit = None;
@@ -340,7 +481,7 @@ fn search_lane(
                 return Err(());
             }
             if let Some(x) = lane.extend(k, 0) {
-                v = v.extended(x.as_bytes());
+                v = v.extended(x);
             }
             if v == *want0 {
                 hit = Some(k);
@@ -351,7 +492,7 @@ fn search_lane(
         // Every other bank must reach its value at the same entry.
         let mut all = true;
         for (b, want) in lane.want.iter().enumerate().skip(1) {
-            let Some(mut v) = lane.before(j, b).copied() else {
+            let Some(mut v) = lane.before(j, b) else {
                 all = false;
                 break;
             };
@@ -360,7 +501,7 @@ fn search_lane(
                     return Err(());
                 }
                 if let Some(x) = lane.extend(later, b) {
-                    v = v.extended(x.as_bytes());
+                    v = v.extended(x);
                 }
             }
             if v != *want {
@@ -369,7 +510,7 @@ fn search_lane(
             }
         }
         if all {
-            let (Some(&entry), Some(&at_k)) = (lane.entries.get(j), lane.entries.get(k)) else {
+            let (Some(entry), Some(at_k)) = (lane.window.entry(j), lane.window.entry(k)) else {
                 continue;
             };
             return Ok(Some(NeverExtendedEntry {
@@ -393,4 +534,65 @@ pub fn find_never_extended<R: BufRead>(
     budget: u64,
 ) -> Result<NeverExtendedSearch, Error> {
     super::replay::search_values(list, config, expected, budget)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The window's bytes of entry `i` in a bank of `size` bytes (before or extend).
+    fn bytes_of(i: u64, half: u8, size: usize) -> Vec<u8> {
+        (0..size).map(|k| (i as u8) ^ (k as u8) ^ half).collect()
+    }
+
+    #[test]
+    fn the_window_ring_holds_the_newest_entries_oldest_first() {
+        let algs = [HashAlg::Sha1, HashAlg::Sha256, HashAlg::Sha512];
+        for keep in [1usize, 2, 3, 7] {
+            let mut w = Window::new(keep, &algs);
+            for i in 0..25u64 {
+                let befores: Vec<Vec<u8>> = algs.iter().map(|a| bytes_of(i, 0, a.size())).collect();
+                let extends: Vec<Vec<u8>> =
+                    algs.iter().map(|a| bytes_of(i, 0x80, a.size())).collect();
+                w.push(
+                    i,
+                    befores.iter().map(Vec::as_slice),
+                    extends.iter().map(Vec::as_slice),
+                );
+                let kept = (i + 1).min(keep as u64);
+                assert_eq!(w.len() as u64, kept);
+                for j in 0..w.len() {
+                    let e = i + 1 - kept + j as u64;
+                    assert_eq!(w.entry(j), Some(e), "keep {keep}, after {i}, j {j}");
+                    for (b, a) in algs.iter().enumerate() {
+                        assert_eq!(w.before(j, b), Some(&bytes_of(e, 0, a.size())[..]));
+                        assert_eq!(w.extend(j, b), Some(&bytes_of(e, 0x80, a.size())[..]));
+                    }
+                }
+                assert_eq!(w.entry(w.len()), None);
+                assert_eq!(w.before(w.len(), 0), None);
+                assert_eq!(w.extend(0, algs.len()), None);
+            }
+            // The ring never grows past the window.
+            assert_eq!(w.bytes.len(), keep * 2 * (20 + 32 + 64));
+            assert_eq!(w.bytes.capacity(), w.bytes.len());
+            assert_eq!(w.entries.capacity(), keep);
+        }
+    }
+
+    #[test]
+    fn a_value_of_another_size_is_cut_or_zero_padded_to_its_bank() {
+        let mut w = Window::new(2, &[HashAlg::Sha1, HashAlg::Sha256]);
+        let long = [7u8; 64];
+        w.push(
+            0,
+            [&long[..20], &long[..]].into_iter(),
+            [&[1u8; 3][..], &[][..]].into_iter(),
+        );
+        assert_eq!(w.before(0, 1), Some(&[7u8; 32][..]));
+        let mut padded = [0u8; 20];
+        padded[..3].fill(1);
+        assert_eq!(w.extend(0, 0), Some(&padded[..]));
+        assert_eq!(w.extend(0, 1), Some(&[0u8; 32][..]));
+    }
 }

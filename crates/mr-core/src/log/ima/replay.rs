@@ -457,7 +457,7 @@ impl<'a> ReplayState<'a> {
                     r.end_entry();
                     let x = extends.get(..banks.len()).unwrap_or(&[]);
                     p.entry(DigestMode::PerBank, e.index(), reg, x, |alg| {
-                        r.value(reg, alg)
+                        r.value_ref(reg, alg)
                     });
                 }
             }
@@ -478,7 +478,7 @@ impl<'a> ReplayState<'a> {
             if let Some(p) = never.as_mut() {
                 let x = extends.get(..banks.len()).unwrap_or(&[]);
                 p.entry(DigestMode::PaddedSha1, e.index(), reg, x, |alg| {
-                    r.value(reg, alg)
+                    r.value_ref(reg, alg)
                 });
             }
         }
@@ -506,7 +506,7 @@ impl<'a> ReplayState<'a> {
             r.end_entry();
             if let Some(p) = self.never.as_mut() {
                 p.entry(DigestMode::PerBank, index, reg, digests, |alg| {
-                    r.value(reg, alg)
+                    r.value_ref(reg, alg)
                 });
             }
         }
