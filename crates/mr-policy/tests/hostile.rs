@@ -11,6 +11,9 @@ use mr_core::log::ima::{ImaReader, ImaReaderOptions};
 use mr_policy::{appraise_list, AppraiseOptions, PolicyError, RuntimePolicy, MAX_EXCLUDE_LEN};
 use serde_json::json;
 
+#[global_allocator]
+static ALLOC: mr_test_alloc::CountingAlloc = mr_test_alloc::CountingAlloc;
+
 fn base() -> serde_json::Value {
     CaseBuilder::new().policy()
 }
@@ -174,4 +177,54 @@ fn a_list_that_cannot_be_read_is_an_error_not_a_partial_verdict() {
         appraise_list(&mut reader, &policy, AppraiseOptions::default()),
         Err(PolicyError::List(_))
     ));
+}
+
+/// The batched lookups hold at most one batch of the list's paths: an attester's long paths,
+/// near misses of the policy's names (one byte longer, one shorter, another case) and names
+/// the policy has are each decided exactly, and memory does not follow the list.
+#[test]
+fn long_and_near_miss_paths_are_decided_exactly_with_bounded_memory() {
+    let long: String = "/opt/".to_owned() + &"d/".repeat(2000) + "f";
+    let mut c = CaseBuilder::new();
+    let d = common::sha256(b"long");
+    c.allow(&long, d.as_bytes());
+    c.allow("/usr/bin/x", common::sha256(b"x").as_bytes());
+    for _ in 0..40 {
+        c.file(&long, b"long", false);
+        c.file(&format!("{long}x"), b"long", true);
+        c.file(&long[..long.len() - 1], b"long", true);
+        c.file("/usr/bin/x", b"x", false);
+        c.file("/usr/bin/X", b"x", true);
+        c.file("/usr/bin/x", b"tampered", true);
+    }
+    let case = c.finish("near misses");
+    let policy = RuntimePolicy::from_json(case.policy.to_string().as_bytes()).unwrap();
+    let mut reader = ImaReader::new(&case.list[..], ImaReaderOptions::default());
+    let r = appraise_list(&mut reader, &policy, AppraiseOptions::default()).unwrap();
+    let failing: Vec<u64> = r.failures.iter().map(|f| f.number).collect();
+    assert_eq!(failing, case.expected);
+    assert!(r.failures.iter().any(|f| f.path.len() > 4000));
+
+    // 3 000 allowed entries with 4 KB paths (a 12 MB list): live memory stays about one batch
+    // of paths.
+    let mut c = CaseBuilder::new();
+    for i in 0..3000u32 {
+        let path = format!("{long}{i}");
+        let d = c.file(&path, path.as_bytes(), false);
+        c.allow(&path, d.as_bytes());
+    }
+    let case = c.finish("long paths");
+    let policy = RuntimePolicy::from_json(case.policy.to_string().as_bytes()).unwrap();
+    let (r, stats) = mr_test_alloc::measure(|| {
+        let mut reader = ImaReader::new(&case.list[..], ImaReaderOptions::default());
+        appraise_list(&mut reader, &policy, AppraiseOptions::default()).unwrap()
+    });
+    // The boot_aggregate, then the 3 000.
+    assert!(r.is_allowed() && r.entries == 3001, "{r:?}");
+    assert!(
+        stats.peak_live < 512 << 10,
+        "peak {} bytes for a {} byte list",
+        stats.peak_live,
+        case.list.len()
+    );
 }
