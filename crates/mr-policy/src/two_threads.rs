@@ -74,9 +74,10 @@ pub fn appraise_input(
 ) -> Result<ListAppraisal, PolicyError> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let two = cores >= 2 && input.wants_two_threads(list.threads);
+    let in_memory = input.is_in_memory();
     let input = input.into_reader();
     if two {
-        appraise_two_threads(input, policy, options, list, CHUNK_LEN).0
+        appraise_two_threads(input, policy, options, list, CHUNK_LEN, in_memory).0
     } else {
         let mut reader = ImaReader::new(input, list.reader.clone());
         crate::appraise_list(&mut reader, policy, options)
@@ -107,7 +108,7 @@ pub fn appraise_chunked<R: BufRead>(
     chunk_len: usize,
 ) -> (Result<ListAppraisal, PolicyError>, ChunkedRun) {
     let list = ListOptions::default().with_reader(reader);
-    appraise_two_threads(input, policy, options, &list, chunk_len)
+    appraise_two_threads(input, policy, options, &list, chunk_len, false)
 }
 
 /// One chunk's appraisal by an appraiser that has learned no key.
@@ -128,6 +129,7 @@ fn appraise_two_threads<R: BufRead>(
     options: AppraiseOptions,
     list: &ListOptions,
     chunk_len: usize,
+    in_memory: bool,
 ) -> (Result<ListAppraisal, PolicyError>, ChunkedRun) {
     let mut run = ChunkedRun::default();
     let mut out = ListAppraisal::default();
@@ -141,6 +143,7 @@ fn appraise_two_threads<R: BufRead>(
         list.reader.clone(),
         chunk_len,
         list.pin_threads,
+        in_memory,
         |r: &mut ImaReader<&[u8]>, work: &mut ChunkVerdicts| {
             appraise_chunk(r, work, policy, chunk_options)
         },

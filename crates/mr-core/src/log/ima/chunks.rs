@@ -127,6 +127,8 @@ struct Chunker<R, W> {
     error: Option<io::Error>,
     /// Chunks already applied, whose buffers are reused.
     spare: Vec<Chunk<W>>,
+    /// The input's buffer holds the whole list (`ImaInput::is_in_memory`).
+    in_memory: bool,
     seq: u64,
     index: u64,
     offset: u64,
@@ -139,7 +141,12 @@ struct Chunker<R, W> {
 struct Irregular;
 
 impl<R: BufRead, W: Default> Chunker<R, W> {
-    fn new(input: R, chunk_len: usize, options: ImaReaderOptions) -> Chunker<R, W> {
+    fn new(
+        input: R,
+        chunk_len: usize,
+        options: ImaReaderOptions,
+        in_memory: bool,
+    ) -> Chunker<R, W> {
         Chunker {
             input,
             chunk_len,
@@ -148,6 +155,7 @@ impl<R: BufRead, W: Default> Chunker<R, W> {
             carry: Vec::new(),
             error: None,
             spare: Vec::new(),
+            in_memory,
             seq: 0,
             index: 0,
             offset: 0,
@@ -169,6 +177,9 @@ impl<R: BufRead, W: Default> Chunker<R, W> {
         self.carry.clear();
         let start = buf.len();
         let want = self.chunk_len;
+        if self.in_memory {
+            return self.fill_from_buffer(buf, want);
+        }
         buf.resize(start + want, 0);
         let mut got = 0;
         let result = loop {
@@ -184,6 +195,27 @@ impl<R: BufRead, W: Default> Chunker<R, W> {
         };
         buf.truncate(start + got);
         result.map(|()| got < want)
+    }
+
+    /// [`Chunker::fill`] from an input whose buffer holds the list: the bytes are copied from
+    /// it, with no zeroed buffer to `read` into first (a pass of its own over every byte).
+    fn fill_from_buffer(&mut self, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
+        let mut got = 0;
+        while got < want {
+            let avail = match self.input.fill_buf() {
+                Ok(avail) => avail,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if avail.is_empty() {
+                break;
+            }
+            let take = avail.len().min(want - got);
+            buf.extend_from_slice(avail.get(..take).unwrap_or_default());
+            self.input.consume(take);
+            got += take;
+        }
+        Ok(got < want)
     }
 
     /// The next chunk; `Ok(None)` at the end.
@@ -546,7 +578,8 @@ impl<R: BufRead, W> Remainder<R, W> {
 /// stops there and the chunk is the first of the [`Remainder`]); it must read the chunk's
 /// entries to their end for the chunk to count as regular. With `pin`, the two threads are
 /// pinned to two CPUs while they run (the calling thread's affinity is restored; see
-/// `ImaOptions::pin_threads`).
+/// `ImaOptions::pin_threads`). `in_memory` says that `input`'s buffer holds the whole list
+/// (`ImaInput::is_in_memory`): chunks are then copied from it rather than read.
 ///
 /// Memory: at most a few chunks (their bytes and work) in flight, whatever the list's length.
 pub fn run_two_threads<R, W, C, A>(
@@ -554,6 +587,7 @@ pub fn run_two_threads<R, W, C, A>(
     options: ImaReaderOptions,
     chunk_len: usize,
     pin: bool,
+    in_memory: bool,
     compute: C,
     mut apply: A,
 ) -> TwoThreads<R, W>
@@ -563,7 +597,7 @@ where
     C: Fn(&mut ImaReader<&[u8]>, &mut W) -> bool + Sync,
     A: FnMut(&mut Chunk<W>),
 {
-    let mut chunker = Chunker::new(input, chunk_len.max(MIN_CHUNK_LEN), options);
+    let mut chunker = Chunker::new(input, chunk_len.max(MIN_CHUNK_LEN), options, in_memory);
     // The first chunk fixes the format (detection needs only its first entry).
     let (first, format) = match (chunker.next(), chunker.format) {
         (Ok(Some(c)), Some(format)) => (c, format),
@@ -693,7 +727,109 @@ where
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
+
+    /// An ASCII `ima-ng` list of `n` entries (the reader parses it; digests are not checked
+    /// here).
+    fn ascii_list(n: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            let line = format!(
+                "10 {:040x} ima-ng sha256:{:064x} /usr/lib/f{i}{}\n",
+                i,
+                i * 7,
+                "x".repeat(i % 97)
+            );
+            out.extend_from_slice(line.as_bytes());
+        }
+        out
+    }
+
+    /// Reads at most 333 bytes per call, and fails with `fail` once `fail_at` bytes are read.
+    struct Short<'a> {
+        bytes: &'a [u8],
+        at: usize,
+        fail_at: Option<usize>,
+    }
+
+    impl Read for Short<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.fail_at.is_some_and(|f| self.at >= f) {
+                return Err(io::Error::other("disk on fire"));
+            }
+            let end = self.bytes.len().min(self.at + 333);
+            let end = self.fail_at.map_or(end, |f| end.min(f.max(self.at)));
+            let n = (end - self.at).min(buf.len());
+            buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    /// Every chunk the chunker makes (bytes, first index, offset, entries), then how it ended
+    /// (the bytes it kept and the read error, if irregular).
+    fn chunks_of(input: impl BufRead, chunk_len: usize, in_memory: bool) -> Vec<String> {
+        let mut c: Chunker<_, ()> =
+            Chunker::new(input, chunk_len, ImaReaderOptions::default(), in_memory);
+        let mut out = Vec::new();
+        loop {
+            match c.next() {
+                Ok(Some(chunk)) => out.push(format!(
+                    "{:?} {} {} {:?}",
+                    chunk.bytes, chunk.first_index, chunk.offset, chunk.entries
+                )),
+                Ok(None) => {
+                    out.push("end".into());
+                    break;
+                }
+                Err(Irregular) => {
+                    out.push(format!(
+                        "irregular {:?} {:?}",
+                        c.carry,
+                        c.error.as_ref().map(|e| e.to_string())
+                    ));
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// A list in memory is chunked exactly as when it is read (`ImaInput::is_in_memory` only
+    /// changes how a chunk's bytes are filled), from a slice, through short reads, and up to a
+    /// read error.
+    #[test]
+    fn chunks_filled_from_the_buffer_equal_chunks_read() {
+        let list = ascii_list(400);
+        for chunk_len in [1024, 1500, 4096, 10_000, 1 << 20] {
+            let read = chunks_of(&list[..], chunk_len, false);
+            assert!(read.len() > 1);
+            assert_eq!(chunks_of(&list[..], chunk_len, true), read, "{chunk_len}");
+            let short = |fail_at| {
+                io::BufReader::with_capacity(
+                    700,
+                    Short {
+                        bytes: &list,
+                        at: 0,
+                        fail_at,
+                    },
+                )
+            };
+            assert_eq!(chunks_of(short(None), chunk_len, true), read);
+            assert_eq!(chunks_of(short(None), chunk_len, false), read);
+            for fail_at in [0, 100, 5000, 20_000] {
+                let failing = chunks_of(short(Some(fail_at)), chunk_len, false);
+                assert!(failing.last().unwrap().contains("disk on fire"));
+                assert_eq!(
+                    chunks_of(short(Some(fail_at)), chunk_len, true),
+                    failing,
+                    "{chunk_len} {fail_at}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn newline_count_matches_a_byte_by_byte_count() {

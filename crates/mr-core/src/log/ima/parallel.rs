@@ -45,8 +45,15 @@ pub fn replay_parallel_chunked<I: BufRead, R: Reference>(
     reference: &R,
     chunk_len: usize,
 ) -> (Result<R::Outcome<ImaReplayReport>, Error>, bool) {
-    let (result, parallel) =
-        replay_parallel_values(input, config, reference.expected(), chunk_len, 0, false);
+    let (result, parallel) = replay_parallel_values(
+        input,
+        config,
+        reference.expected(),
+        chunk_len,
+        0,
+        false,
+        false,
+    );
     (result.map(|r| reference.outcome(r)), parallel)
 }
 
@@ -59,6 +66,7 @@ pub(crate) fn replay_parallel_values<R: BufRead>(
     chunk_len: usize,
     never_extended_budget: u64,
     pin: bool,
+    in_memory: bool,
 ) -> (Result<ImaReplayReport, Error>, bool) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cores < 2 || config.digest_mode != DigestMode::PerBank {
@@ -75,6 +83,7 @@ pub(crate) fn replay_parallel_values<R: BufRead>(
         config.reader.clone(),
         chunk_len,
         pin,
+        in_memory,
         |r: &mut ImaReader<&[u8]>, out: &mut Computed| {
             compute(r, out, &banks, violations).is_some()
         },

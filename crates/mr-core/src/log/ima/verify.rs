@@ -31,6 +31,9 @@ pub struct ImaInput<'a> {
     /// Length in bytes, when the input is a regular file or bytes (decides whether two threads
     /// are worth starting).
     len: Option<u64>,
+    /// The bytes are in memory: a pass copies them from the reader's buffer, and never zeroes
+    /// a buffer for a `read` first.
+    in_memory: bool,
 }
 
 impl std::fmt::Debug for ImaInput<'_> {
@@ -60,6 +63,7 @@ impl<'a> ImaInput<'a> {
         Ok(ImaInput {
             reader: Box::new(BufReader::with_capacity(FILE_BUFFER, file)),
             len,
+            in_memory: false,
         })
     }
 
@@ -68,6 +72,7 @@ impl<'a> ImaInput<'a> {
         ImaInput {
             reader: Box::new(reader),
             len: None,
+            in_memory: false,
         }
     }
 
@@ -76,6 +81,7 @@ impl<'a> ImaInput<'a> {
         ImaInput {
             reader: Box::new(bytes),
             len: Some(bytes.len() as u64),
+            in_memory: true,
         }
     }
 
@@ -85,6 +91,7 @@ impl<'a> ImaInput<'a> {
         ImaInput {
             reader: Box::new(io::Cursor::new(bytes)),
             len,
+            in_memory: true,
         }
     }
 
@@ -93,6 +100,12 @@ impl<'a> ImaInput<'a> {
     /// starting.
     pub fn byte_len(&self) -> Option<u64> {
         self.len
+    }
+
+    /// True for a list in memory ([`ImaInput::from_bytes`], [`ImaInput::from_vec`]): its
+    /// reader's buffer holds every byte, so a pass takes chunks straight from it.
+    pub fn is_in_memory(&self) -> bool {
+        self.in_memory
     }
 
     /// Whether a pass over this input asks for two threads, given a `threads` setting (0:
@@ -221,6 +234,7 @@ pub(crate) fn verify_values(
     expected: Option<&ExpectedRegisters>,
 ) -> Result<ImaReplayReport, Error> {
     let two = input.wants_two_threads(options.threads);
+    let in_memory = input.is_in_memory();
     let (reader, _) = input.into_parts();
     let budget = options.never_extended_budget;
     if two {
@@ -231,6 +245,7 @@ pub(crate) fn verify_values(
             CHUNK_LEN,
             budget,
             options.pin_threads,
+            in_memory,
         )
         .0
     } else {
