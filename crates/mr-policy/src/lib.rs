@@ -12,6 +12,9 @@
 //!   `ima`/`ima-ng`/`ima-sig`/`ima-buf`, signatures v2 and v3, keys learned from `ima-buf`
 //!   entries of trusted keyrings, ignored keyrings). No I/O, no CLI logic: the verifier feeds it
 //!   entries (all of a list, or only those a quote covers).
+//! * [`ListAppraiser`]: the same verdicts for the entries of one list in order, looking most
+//!   of them up in the policy several at a time (the loop of `appraise_list` and of `mr
+//!   verify`'s appraisal); rejected entries come back in list order as [`Rejected`].
 //! * [`appraise_list`]: the whole loop over an [`mr_core::log::ima::ImaReader`], collecting the
 //!   failing entries; memory is the policy's plus a constant. [`appraise_input`] gives the same
 //!   result from a list it reads once, on two threads when the list is long enough.
