@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 
 use super::binary::entry_span;
-use super::reader::{ImaReader, ImaReaderOptions};
+use super::reader::{read_into, ImaReader, ImaReaderOptions};
 use super::{ListFormat, ListKind};
 
 /// Target size of one chunk of whole entries.
@@ -200,22 +200,7 @@ impl<R: BufRead, W: Default> Chunker<R, W> {
     /// [`Chunker::fill`] from an input whose buffer holds the list: the bytes are copied from
     /// it, with no zeroed buffer to `read` into first (a pass of its own over every byte).
     fn fill_from_buffer(&mut self, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
-        let mut got = 0;
-        while got < want {
-            let avail = match self.input.fill_buf() {
-                Ok(avail) => avail,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if avail.is_empty() {
-                break;
-            }
-            let take = avail.len().min(want - got);
-            buf.extend_from_slice(avail.get(..take).unwrap_or_default());
-            self.input.consume(take);
-            got += take;
-        }
-        Ok(got < want)
+        read_into(&mut self.input, want, buf).map(|got| got < want)
     }
 
     /// The next chunk; `Ok(None)` at the end.
