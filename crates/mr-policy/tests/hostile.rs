@@ -8,11 +8,25 @@ use std::time::{Duration, Instant};
 
 use common::CaseBuilder;
 use mr_core::log::ima::{ImaReader, ImaReaderOptions};
-use mr_policy::{appraise_list, AppraiseOptions, PolicyError, RuntimePolicy, MAX_EXCLUDE_LEN};
+use mr_policy::{
+    appraise_list, AppraiseOptions, ListAppraisal, PolicyError, RuntimePolicy, MAX_EXCLUDE_LEN,
+};
 use serde_json::json;
 
 #[global_allocator]
 static ALLOC: mr_test_alloc::CountingAlloc = mr_test_alloc::CountingAlloc;
+
+/// `appraise_list` of a generated case against its own policy.
+fn appraise_case(case: &common::Case) -> ListAppraisal {
+    let policy = RuntimePolicy::from_json(case.policy.to_string().as_bytes()).unwrap();
+    let mut reader = ImaReader::new(&case.list[..], ImaReaderOptions::default());
+    appraise_list(&mut reader, &policy, AppraiseOptions::default()).unwrap()
+}
+
+/// The numbers of the failing entries reported.
+fn failing(r: &ListAppraisal) -> Vec<u64> {
+    r.failures.iter().map(|f| f.number).collect()
+}
 
 fn base() -> serde_json::Value {
     CaseBuilder::new().policy()
@@ -159,11 +173,7 @@ fn hostile_list_entries_fail_without_panicking() {
     sig.extend_from_slice(&[0; 16]);
     c.signed("/j/huge", b"x", &sig, true);
     let case = c.finish("junk");
-    let policy = RuntimePolicy::from_json(case.policy.to_string().as_bytes()).unwrap();
-    let mut reader = ImaReader::new(&case.list[..], ImaReaderOptions::default());
-    let r = appraise_list(&mut reader, &policy, AppraiseOptions::default()).unwrap();
-    let failing: Vec<u64> = r.failures.iter().map(|f| f.number).collect();
-    assert_eq!(failing, case.expected);
+    assert_eq!(failing(&appraise_case(&case)), case.expected);
 }
 
 #[test]
@@ -198,11 +208,8 @@ fn long_and_near_miss_paths_are_decided_exactly_with_bounded_memory() {
         c.file("/usr/bin/x", b"tampered", true);
     }
     let case = c.finish("near misses");
-    let policy = RuntimePolicy::from_json(case.policy.to_string().as_bytes()).unwrap();
-    let mut reader = ImaReader::new(&case.list[..], ImaReaderOptions::default());
-    let r = appraise_list(&mut reader, &policy, AppraiseOptions::default()).unwrap();
-    let failing: Vec<u64> = r.failures.iter().map(|f| f.number).collect();
-    assert_eq!(failing, case.expected);
+    let r = appraise_case(&case);
+    assert_eq!(failing(&r), case.expected);
     assert!(r.failures.iter().any(|f| f.path.len() > 4000));
 
     // 3 000 allowed entries with 4 KB paths (a 12 MB list): live memory stays about one batch
