@@ -326,7 +326,28 @@ impl<'a> Field<'a> {
     /// The typed value. Entries produced by [`super::ImaReader`] were validated when read, so this
     /// never fails for them; for other bytes an undecodable field is returned as
     /// [`FieldValue::Buffer`] of its raw bytes.
+    #[inline]
     pub fn value(&self) -> FieldValue<'a> {
+        // The fields every `ima-ng`/`ima-sig` entry holds, decoded here without the general
+        // decoder's error paths; the result is the one `decode_field` gives.
+        match self.id {
+            FieldId::DNg => {
+                if let Some(digest) = dng_fast(self.data) {
+                    return FieldValue::Digest(digest);
+                }
+            }
+            FieldId::NNg => {
+                if let Some(text) = self.data.strip_suffix(&[0]) {
+                    if !text.is_empty() && text.is_ascii() {
+                        // ASCII is UTF-8: this cannot fail.
+                        if let Ok(name) = std::str::from_utf8(text) {
+                            return FieldValue::Name(name);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
         decode_field(self.id, self.data, self.endian).unwrap_or(FieldValue::Buffer(self.data))
     }
 }
@@ -395,6 +416,33 @@ const DNG_PREFIXES: [(&[u8], usize); 5] = [
     (b"sha512:\0", 64),
     (b"sha384:\0", 48),
     (b"sm3:\0", 32),
+];
+
+/// A `d-ng` field with one of [`DNG_PREFIXES`] and the digest length of its algorithm, as
+/// [`prefixed_digest`] decodes it.
+#[inline]
+fn dng_fast(data: &[u8]) -> Option<PrefixedDigest<'_>> {
+    for (i, (prefix, size)) in DNG_PREFIXES.into_iter().enumerate() {
+        if data.len() == prefix.len() + size && data.starts_with(prefix) {
+            let (algo, alg) = DNG_ALGS[i];
+            return Some(PrefixedDigest {
+                kind: None,
+                algo,
+                alg: Some(alg),
+                digest: &data[prefix.len()..],
+            });
+        }
+    }
+    None
+}
+
+/// The algorithm names and algorithms of [`DNG_PREFIXES`], in the same order.
+const DNG_ALGS: [(&str, HashAlg); 5] = [
+    ("sha256", HashAlg::Sha256),
+    ("sha1", HashAlg::Sha1),
+    ("sha512", HashAlg::Sha512),
+    ("sha384", HashAlg::Sha384),
+    ("sm3", HashAlg::Sm3_256),
 ];
 
 /// Check that the stored bytes of a field decode (what [`decode_field`] would accept), with
@@ -569,5 +617,76 @@ mod tests {
             decode_field(FieldId::IMode, &[0x81, 0xa4], Endian::Big).unwrap(),
             FieldValue::Mode(0x81a4)
         );
+    }
+
+    /// `Field::value`'s fast paths give exactly the general decoder's value, and leave every
+    /// other input to it: each `d-ng` prefix at, above and below its length, other and
+    /// malformed prefixes, names with and without their NUL, empty, non-ASCII and invalid.
+    #[test]
+    fn fast_field_values_equal_the_decoder_s() {
+        let mut cases: Vec<(FieldId, Vec<u8>)> = Vec::new();
+        for (algo, size) in [
+            ("sha256", 32),
+            ("sha1", 20),
+            ("sha512", 64),
+            ("sha384", 48),
+            ("sm3", 32),
+            ("md5", 16),
+            ("SHA256", 32),
+            ("sha3-256", 32),
+        ] {
+            for len in [0, 1, size - 1, size, size + 1, 2 * size] {
+                cases.push((FieldId::DNg, encode_digest_ng(algo, &vec![0x5a; len])));
+                cases.push((FieldId::DModsig, encode_digest_ng(algo, &vec![0x5a; len])));
+            }
+        }
+        for data in [
+            &b""[..],
+            b"sha256:",
+            b"sha256\0",
+            b"\0",
+            b"sha256:\0",
+            b":\0abc",
+            b"sha256::\0abcd",
+        ] {
+            cases.push((FieldId::DNg, data.to_vec()));
+        }
+        for data in [
+            &b""[..],
+            b"\0",
+            b"/usr/bin/ls\0",
+            b"/usr/bin/ls",
+            b"/a\0/b\0",
+            "/\u{e9}t\u{e9}\0".as_bytes(),
+            b"/\xff\xfe\0",
+            b"boot_aggregate\0",
+        ] {
+            cases.push((FieldId::NNg, data.to_vec()));
+            cases.push((FieldId::N, data.to_vec()));
+        }
+        for (id, data) in &cases {
+            let field = Field {
+                id: *id,
+                data,
+                endian: Endian::Little,
+            };
+            let general =
+                decode_field(*id, data, Endian::Little).unwrap_or(FieldValue::Buffer(data));
+            assert_eq!(field.value(), general, "{id} {data:?}");
+        }
+        let dng = encode_digest_ng("sha384", &[9; 48]);
+        assert!(matches!(
+            Field {
+                id: FieldId::DNg,
+                data: &dng,
+                endian: Endian::Little
+            }
+            .value(),
+            FieldValue::Digest(PrefixedDigest {
+                algo: "sha384",
+                alg: Some(HashAlg::Sha384),
+                ..
+            })
+        ));
     }
 }
