@@ -14,6 +14,11 @@
 //!   only: every line split, hex decoded, template data rebuilt and validated.
 //! - `ascii_replay_sha256`: `replay` of that ASCII list with `--bank sha256` (SHA-256 bank plus
 //!   the SHA-1 check of the template-digest column).
+//! - `floor_ascii_sha256`: the hashing that replay cannot avoid, on pre-split template data: per
+//!   entry SHA-1 (the column check) and SHA-256 of the template data, then the SHA-256 extend.
+//! - `floor_extend_chain_sha256`: the extends alone (SHA-256 of the register and the template
+//!   digest, entry after entry): the part no second thread can share, since each extend needs
+//!   the one before it.
 //!
 //! Run: `cargo bench --bench ima_replay`. Report the ratio mr_replay / floor_hash_only.
 #![allow(clippy::expect_used, missing_docs)] // criterion_group! makes an undocumented fn
@@ -55,6 +60,38 @@ fn floor(inputs: &[FloorInput]) -> ([u8; 20], [u8; 32]) {
         p256 = h256.finalize().into();
     }
     (p1, p256)
+}
+
+/// The ASCII SHA-256 replay's hashing: the SHA-1 column check (its result compared, so it is
+/// not optimised away), the SHA-256 template digest and the extend.
+fn floor_ascii_sha256(inputs: &[FloorInput], column: &[[u8; 20]]) -> [u8; 32] {
+    let mut p256 = [0u8; 32];
+    for (e, listed) in inputs.iter().zip(column) {
+        let d256: [u8; 32] = if e.violation {
+            [0xFF; 32]
+        } else {
+            let d1: [u8; 20] = sha1::Sha1::digest(&e.data).into();
+            assert_eq!(&d1, listed, "column check");
+            sha2::Sha256::digest(&e.data).into()
+        };
+        let mut h = sha2::Sha256::new();
+        h.update(p256);
+        h.update(d256);
+        p256 = h.finalize().into();
+    }
+    p256
+}
+
+/// The SHA-256 extends alone, from template digests computed beforehand.
+fn floor_extend_chain(digests: &[[u8; 32]]) -> [u8; 32] {
+    let mut p256 = [0u8; 32];
+    for d in digests {
+        let mut h = sha2::Sha256::new();
+        h.update(p256);
+        h.update(d);
+        p256 = h.finalize().into();
+    }
+    p256
 }
 
 fn bench(c: &mut Criterion) {
@@ -122,6 +159,43 @@ fn bench(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("ascii_replay_sha256", ENTRIES), |b| {
         b.iter(|| replay(std::hint::black_box(&ascii[..]), &sha256, &ComputeOnly).expect("replays"))
     });
+    let column: Vec<[u8; 20]> = inputs
+        .iter()
+        .map(|e| {
+            if e.violation {
+                [0; 20]
+            } else {
+                sha1::Sha1::digest(&e.data).into()
+            }
+        })
+        .collect();
+    let digests: Vec<[u8; 32]> = inputs
+        .iter()
+        .map(|e| {
+            if e.violation {
+                [0xFF; 32]
+            } else {
+                sha2::Sha256::digest(&e.data).into()
+            }
+        })
+        .collect();
+    assert_eq!(
+        floor_ascii_sha256(&inputs, &column),
+        p256,
+        "floor computes the real PCR"
+    );
+    assert_eq!(
+        floor_extend_chain(&digests),
+        p256,
+        "chain computes the real PCR"
+    );
+    g.bench_function(BenchmarkId::new("floor_ascii_sha256", ENTRIES), |b| {
+        b.iter(|| floor_ascii_sha256(std::hint::black_box(&inputs), &column))
+    });
+    g.bench_function(
+        BenchmarkId::new("floor_extend_chain_sha256", ENTRIES),
+        |b| b.iter(|| floor_extend_chain(std::hint::black_box(&digests))),
+    );
     g.finish();
 }
 
