@@ -51,8 +51,14 @@ pub fn run(data: &[u8], kind: ListKind) {
     }
     // Differential: the two-thread replay (small chunks, so inputs span several) must give
     // exactly the one-thread result, report or error.
-    for (config, expected) in [(&ImaReplayConfig::default(), &one), (&forced, &one_forced)] {
-        let (two, _) = ima::replay_parallel_chunked(data, config, &ComputeOnly, 1024);
+    let runs = [(&ImaReplayConfig::default(), &one), (&forced, &one_forced)];
+    for ((config, expected), memory) in runs.into_iter().flat_map(|r| [(r, false), (r, true)]) {
+        let source = if memory {
+            ima::chunks::Source::Memory(data)
+        } else {
+            ima::chunks::Source::Read(data)
+        };
+        let (two, _) = ima::replay_parallel_chunked(source, config, &ComputeOnly, 1024);
         match (expected, &two) {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "reports differ"),
             (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "errors differ"),

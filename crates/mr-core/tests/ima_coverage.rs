@@ -53,7 +53,7 @@ where
                 .with_replay(cfg.clone())
                 .with_threads(2),
         ),
-        ima::replay_parallel_chunked(list, cfg, expected, 1024).0,
+        ima::replay_parallel_chunked(ima::chunks::Source::Read(list), cfg, expected, 1024).0,
     ] {
         assert_eq!(format!("{one:?}"), format!("{two:?}"));
     }

@@ -212,7 +212,7 @@ fn an_empty_template_name_is_refused_at_the_first_entry_and_later() {
         )
         .unwrap_err();
         let (two, _) = ima::replay_parallel_chunked(
-            list.as_slice(),
+            ima::chunks::Source::<&[u8]>::Memory(list.as_slice()),
             &ImaReplayConfig::default(),
             &mr_core::ComputeOnly,
             64,

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mr_core::log::ima::builder::ImaListBuilder;
+use mr_core::log::ima::chunks::Source;
 use mr_core::log::ima::sample::write_sample_list;
 use mr_core::log::ima::{
     self, DigestMode, Endian, ImaInput, ImaOptions, ImaReplayConfig, ListKind, ViolationPolicy,
@@ -82,8 +83,12 @@ const CHUNKS: [usize; 3] = [1024, 4096, ima::CHUNK_LEN];
 /// Both replays of `bytes`, compared for every chunk size: equal reports, or equal errors.
 fn same<R: Reference>(bytes: &[u8], cfg: &ImaReplayConfig, exp: &R, what: &str) -> bool {
     let one = ima::replay(bytes, cfg, exp).map(R::into_report);
-    for chunk in CHUNKS {
-        let (two, parallel) = ima::replay_parallel_chunked(bytes, cfg, exp, chunk);
+    // Read into chunk buffers, and cut from the list in memory (chunks borrow its bytes).
+    let sources = || [Source::Read(bytes), Source::Memory(bytes)];
+    for (chunk, source) in CHUNKS.into_iter().flat_map(|c| sources().map(|s| (c, s))) {
+        let memory = matches!(source, Source::Memory(_));
+        let what = &format!("{what}{}", if memory { ", in memory" } else { "" });
+        let (two, parallel) = ima::replay_parallel_chunked(source, cfg, exp, chunk);
         let two = two.map(R::into_report);
         match (&one, &two) {
             (Ok(a), Ok(b)) => {
@@ -367,7 +372,7 @@ fn same_once<R: Reference>(
         ima::replay(BufReader::new(OnePass::new(bytes, fail_at)), cfg, exp).map(R::into_report);
     for chunk in CHUNKS {
         let input = BufReader::new(OnePass::new(bytes, fail_at));
-        let (two, _) = ima::replay_parallel_chunked(input, cfg, exp, chunk);
+        let (two, _) = ima::replay_parallel_chunked(Source::Read(input), cfg, exp, chunk);
         let two = two.map(R::into_report);
         match (&one, &two) {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "{what}, chunks of {chunk}"),

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mr_core::log::ima::builder::ImaListBuilder;
+use mr_core::log::ima::chunks::Source;
 use mr_core::log::ima::{self, ImaReplayConfig, ImaReplayReport, ListKind};
 use mr_core::{ComputeOnly, Error, HashAlg};
 use mr_test_alloc::measure;
@@ -19,8 +20,20 @@ static ALLOC: mr_test_alloc::CountingAlloc = mr_test_alloc::CountingAlloc;
 fn both(list: &[u8], chunk: usize) -> (Result<ImaReplayReport, Error>, bool) {
     let cfg = ImaReplayConfig::default();
     let one = ima::replay(list, &cfg, &ComputeOnly);
-    let (two, parallel) = ima::replay_parallel_chunked(list, &cfg, &ComputeOnly, chunk);
+    let (two, parallel) =
+        ima::replay_parallel_chunked(Source::Read(list), &cfg, &ComputeOnly, chunk);
     assert_eq!(format!("{one:?}"), format!("{two:?}"), "chunks of {chunk}");
+    let (in_memory, same_path) =
+        ima::replay_parallel_chunked(Source::<&[u8]>::Memory(list), &cfg, &ComputeOnly, chunk);
+    assert_eq!(
+        format!("{one:?}"),
+        format!("{in_memory:?}"),
+        "chunks of {chunk}, in memory"
+    );
+    assert_eq!(
+        parallel, same_path,
+        "chunks of {chunk}: the same path in memory"
+    );
     (one, parallel)
 }
 
@@ -93,7 +106,7 @@ fn an_entry_larger_than_a_chunk_ends_the_two_thread_path_before_the_input_is_buf
 
     let cfg = ImaReplayConfig::default();
     let ((two, parallel), stats) =
-        measure(|| ima::replay_parallel_chunked(&list[..], &cfg, &ComputeOnly, 1024));
+        measure(|| ima::replay_parallel_chunked(Source::Read(&list[..]), &cfg, &ComputeOnly, 1024));
     assert!(!parallel);
     assert!(
         stats.largest < 64 << 10,

@@ -37,7 +37,12 @@ fn replay_both<R: Reference>(
     expected: &R,
 ) -> Result<ImaReplayReport, Error> {
     let one = ima::replay(list, cfg, expected).map(R::into_report);
-    let (two, _) = ima::replay_parallel_chunked(list, cfg, expected, 1024);
+    let (two, _) = ima::replay_parallel_chunked(
+        ima::chunks::Source::<&[u8]>::Memory(list),
+        cfg,
+        expected,
+        1024,
+    );
     let two = two.map(R::into_report);
     assert_eq!(format!("{one:?}"), format!("{two:?}"));
     one

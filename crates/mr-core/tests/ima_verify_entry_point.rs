@@ -2,9 +2,11 @@
 //! calling thread, streamed in memory bounded by an entry (one thread asked for, or a list in
 //! memory shorter than two chunks), and which are cut into chunks for two threads (a list of at
 //! least two chunks, or an input of unknown length, on a machine with two cores); the result is
-//! the same either way. The largest allocation tells the two apart: the two-thread replay reads
-//! the list into chunk buffers of `CHUNK_LEN` bytes, the one-thread replay never holds more than
-//! an entry.
+//! the same either way. The largest allocation tells the two apart for a reader: the two-thread
+//! replay reads it into chunk buffers of `CHUNK_LEN` bytes, the one-thread replay never holds
+//! more than an entry. A list in memory is never copied: its chunks borrow its bytes, so neither
+//! path allocates a chunk, and `ImaInput::wants_two_threads` (what `verify` asks) tells them
+//! apart.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
@@ -56,14 +58,18 @@ fn a_list_in_memory_shorter_than_two_chunks_is_streamed_on_the_calling_thread() 
         largest < CHUNK_LEN / 4,
         "largest allocation {largest} bytes"
     );
-    // Two threads asked for: chunk buffers (when the machine has two cores), same entries.
-    let (two, entries_two) = verify_largest(
-        ImaInput::from_bytes(&list),
-        &ImaOptions::default().with_threads(2),
-    );
+    assert!(!ImaInput::from_bytes(&list).wants_two_threads(0));
+    // Two threads asked for: chunks borrowed from the list (no chunk buffer), same entries; the
+    // same bytes from a reader are read into chunk buffers (when the machine has two cores).
+    let two_threads = ImaOptions::default().with_threads(2);
+    assert!(ImaInput::from_bytes(&list).wants_two_threads(2));
+    let (two, entries_two) = verify_largest(ImaInput::from_bytes(&list), &two_threads);
     assert_eq!(entries_two, entries);
+    assert!(two < CHUNK_LEN / 4, "largest allocation {two} bytes");
+    let (read, entries_read) = verify_largest(ImaInput::from_reader(&list[..]), &two_threads);
+    assert_eq!(entries_read, entries);
     if two_cores() {
-        assert!(two >= CHUNK_LEN, "largest allocation {two} bytes");
+        assert!(read >= CHUNK_LEN, "largest allocation {read} bytes");
     }
 }
 
@@ -89,8 +95,12 @@ fn a_list_of_two_chunks_or_of_unknown_length_is_cut_into_chunks_by_default() {
         return;
     }
     let list = list_of_at_least(2 * CHUNK_LEN + 1024);
+    assert!(ImaInput::from_bytes(&list).wants_two_threads(0));
     let (largest, entries) = verify_largest(ImaInput::from_bytes(&list), &ImaOptions::default());
-    assert!(largest >= CHUNK_LEN, "largest allocation {largest} bytes");
+    assert!(
+        largest < CHUNK_LEN / 4,
+        "a list in memory is not copied: {largest} bytes"
+    );
     let (from_reader, entries_read) =
         verify_largest(ImaInput::from_reader(&list[..]), &ImaOptions::default());
     assert!(

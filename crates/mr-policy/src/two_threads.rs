@@ -21,7 +21,7 @@
 
 use std::io::BufRead;
 
-use mr_core::log::ima::chunks::{run_two_threads, Chunk, TwoThreads, CHUNK_LEN};
+use mr_core::log::ima::chunks::{run_two_threads, Chunk, Source, TwoThreads, CHUNK_LEN};
 use mr_core::log::ima::{ImaInput, ImaReader, ImaReaderOptions};
 
 use crate::appraise::{appraise_entries, AppraiseOptions, ListAppraisal, ListAppraiser};
@@ -73,14 +73,16 @@ pub fn appraise_input(
     list: &ListOptions,
 ) -> Result<ListAppraisal, PolicyError> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let two = cores >= 2 && input.wants_two_threads(list.threads);
-    let in_memory = input.is_in_memory();
-    let input = input.into_reader();
-    if two {
-        appraise_two_threads(input, policy, options, list, CHUNK_LEN, in_memory).0
-    } else {
-        let mut reader = ImaReader::new(input, list.reader.clone());
-        crate::appraise_list(&mut reader, policy, options)
+    if !(cores >= 2 && input.wants_two_threads(list.threads)) {
+        let mut reader = ImaReader::new(input.into_reader(), list.reader.clone());
+        return crate::appraise_list(&mut reader, policy, options);
+    }
+    let two = |source: Source<'_, Box<dyn BufRead + '_>>| {
+        appraise_two_threads(source, policy, options, list, CHUNK_LEN).0
+    };
+    match input.into_memory() {
+        Ok(bytes) => two(Source::Memory(&bytes)),
+        Err(input) => two(Source::Read(input.into_reader())),
     }
 }
 
@@ -108,7 +110,7 @@ pub fn appraise_chunked<R: BufRead>(
     chunk_len: usize,
 ) -> (Result<ListAppraisal, PolicyError>, ChunkedRun) {
     let list = ListOptions::default().with_reader(reader);
-    appraise_two_threads(input, policy, options, &list, chunk_len, false)
+    appraise_two_threads(Source::Read(input), policy, options, &list, chunk_len)
 }
 
 /// One chunk's appraisal by an appraiser that has learned no key.
@@ -124,12 +126,11 @@ struct ChunkVerdicts {
 }
 
 fn appraise_two_threads<R: BufRead>(
-    input: R,
+    input: Source<'_, R>,
     policy: &RuntimePolicy,
     options: AppraiseOptions,
     list: &ListOptions,
     chunk_len: usize,
-    in_memory: bool,
 ) -> (Result<ListAppraisal, PolicyError>, ChunkedRun) {
     let mut run = ChunkedRun::default();
     let mut out = ListAppraisal::default();
@@ -143,11 +144,10 @@ fn appraise_two_threads<R: BufRead>(
         list.reader.clone(),
         chunk_len,
         list.pin_threads,
-        in_memory,
         |r: &mut ImaReader<&[u8]>, work: &mut ChunkVerdicts| {
             appraise_chunk(r, work, policy, chunk_options)
         },
-        |chunk: &mut Chunk<ChunkVerdicts>| {
+        |chunk: &mut Chunk<'_, ChunkVerdicts>| {
             if failed.is_some() {
                 return;
             }

@@ -3,7 +3,8 @@
 //! (`mr-policy`'s `appraise_input`).
 //!
 //! [`run_two_threads`] reads the list as chunks of whole entries (about `chunk_len` bytes each,
-//! streamed, so memory is bounded by the chunks in flight, never by the list). Each chunk is
+//! streamed, so memory is bounded by the chunks in flight, never by the list; a list already in
+//! memory is cut into chunks that borrow its bytes). Each chunk is
 //! *computed* — its entries read by a reader positioned as the one-thread reader would be, and
 //! the caller's per-entry work done into the chunk's [`Chunk::work`] — on whichever of the two
 //! threads is free; the chunks are then *applied* in list order on the calling thread, where
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 
 use super::binary::entry_span;
-use super::reader::{read_into, ImaReader, ImaReaderOptions};
+use super::reader::{ImaReader, ImaReaderOptions};
 use super::{ListFormat, ListKind};
 
 /// Target size of one chunk of whole entries.
@@ -43,10 +44,67 @@ const QUEUE: usize = 2;
 /// falls behind).
 const MAX_PENDING: usize = 6;
 
+/// What [`run_two_threads`] reads: a stream, whose chunks are read into buffers of their own,
+/// or a whole list in memory, whose chunks borrow its bytes (nothing is copied). Either is also
+/// a reader of the list from its start.
+pub enum Source<'a, R> {
+    /// A reader: a file, a pipe, a socket.
+    Read(R),
+    /// The whole list, in memory.
+    Memory(&'a [u8]),
+}
+
+impl<R: Read> Read for Source<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Source::Read(r) => r.read(buf),
+            Source::Memory(m) => m.read(buf),
+        }
+    }
+}
+
+impl<R: BufRead> BufRead for Source<'_, R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self {
+            Source::Read(r) => r.fill_buf(),
+            Source::Memory(m) => Ok(m),
+        }
+    }
+    fn consume(&mut self, amt: usize) {
+        match self {
+            Source::Read(r) => r.consume(amt),
+            Source::Memory(m) => m.consume(amt),
+        }
+    }
+}
+
+/// A chunk's bytes: read into a buffer of its own, or borrowed from the list in memory.
+enum ChunkBytes<'a> {
+    Read(Vec<u8>),
+    Memory(&'a [u8]),
+}
+
+impl ChunkBytes<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            ChunkBytes::Read(v) => v,
+            ChunkBytes::Memory(m) => m,
+        }
+    }
+
+    /// The buffer, for a later chunk to reuse (a new, empty one for borrowed bytes).
+    fn into_buffer(self) -> Vec<u8> {
+        match self {
+            ChunkBytes::Read(v) => v,
+            ChunkBytes::Memory(_) => Vec::new(),
+        }
+    }
+}
+
 /// A chunk of whole entries, where it sits in the list, and the caller's work on it.
-pub struct Chunk<W> {
+pub struct Chunk<'a, W> {
     seq: u64,
-    bytes: Vec<u8>,
+    bytes: ChunkBytes<'a>,
     first_index: u64,
     offset: u64,
     /// Entries the chunk must hold (unknown for the last chunk).
@@ -58,7 +116,7 @@ pub struct Chunk<W> {
     pub work: W,
 }
 
-impl<W> Chunk<W> {
+impl<W> Chunk<'_, W> {
     /// 0-based index, in the list, of the chunk's first entry.
     pub fn first_index(&self) -> u64 {
         self.first_index
@@ -68,7 +126,12 @@ impl<W> Chunk<W> {
     /// (entry indexes and byte offsets are the list's). The chunk was computed, so its entries
     /// read as they did then.
     pub fn entries(&self) -> ImaReader<&[u8]> {
-        chunk_reader(&self.bytes, self.first_index, self.offset, &self.reader)
+        chunk_reader(
+            self.bytes.as_slice(),
+            self.first_index,
+            self.offset,
+            &self.reader,
+        )
     }
 }
 
@@ -97,11 +160,16 @@ fn chunk_reader<'b>(
 
 /// Compute `chunk` with `compute`; false when the chunk is anything but a run of regular
 /// entries the computation accepted (the one-thread path then decides).
-fn compute_chunk<W, C>(compute: &C, chunk: &mut Chunk<W>) -> bool
+fn compute_chunk<W, C>(compute: &C, chunk: &mut Chunk<'_, W>) -> bool
 where
     C: Fn(&mut ImaReader<&[u8]>, &mut W) -> bool,
 {
-    let mut r = chunk_reader(&chunk.bytes, chunk.first_index, chunk.offset, &chunk.reader);
+    let mut r = chunk_reader(
+        chunk.bytes.as_slice(),
+        chunk.first_index,
+        chunk.offset,
+        &chunk.reader,
+    );
     if !compute(&mut r, &mut chunk.work) {
         return false;
     }
@@ -113,22 +181,23 @@ where
 }
 
 /// Reads a list as chunks of whole entries.
-struct Chunker<R, W> {
-    input: R,
+struct Chunker<'a, R, W> {
+    input: Source<'a, R>,
     chunk_len: usize,
     /// The caller's reader options (format detection; the chunks' readers force the format).
     options: ImaReaderOptions,
     format: Option<ListFormat>,
     /// Bytes read but not in a chunk: the start of the next chunk, or, once the list turned out
-    /// irregular, every byte read since the last chunk.
+    /// irregular, every byte read since the last chunk (always empty for a list in memory,
+    /// whose chunks start where the last one ended).
     carry: Vec<u8>,
     /// The read error that ended the input, kept for the one-thread path to meet where the
     /// input had it.
     error: Option<io::Error>,
     /// Chunks already applied, whose buffers are reused.
-    spare: Vec<Chunk<W>>,
-    /// The input's buffer holds the whole list (`ImaInput::is_in_memory`).
-    in_memory: bool,
+    spare: Vec<Chunk<'a, W>>,
+    /// Bytes of the input taken so far (the end of the last window).
+    read_end: usize,
     seq: u64,
     index: u64,
     offset: u64,
@@ -140,13 +209,8 @@ struct Chunker<R, W> {
 /// the last chunk are in [`Chunker::carry`].
 struct Irregular;
 
-impl<R: BufRead, W: Default> Chunker<R, W> {
-    fn new(
-        input: R,
-        chunk_len: usize,
-        options: ImaReaderOptions,
-        in_memory: bool,
-    ) -> Chunker<R, W> {
+impl<'a, R: BufRead, W: Default> Chunker<'a, R, W> {
+    fn new(input: Source<'a, R>, chunk_len: usize, options: ImaReaderOptions) -> Chunker<'a, R, W> {
         Chunker {
             input,
             chunk_len,
@@ -155,7 +219,7 @@ impl<R: BufRead, W: Default> Chunker<R, W> {
             carry: Vec::new(),
             error: None,
             spare: Vec::new(),
-            in_memory,
+            read_end: 0,
             seq: 0,
             index: 0,
             offset: 0,
@@ -163,62 +227,56 @@ impl<R: BufRead, W: Default> Chunker<R, W> {
         }
     }
 
-    /// Up to `chunk_len` more bytes after the carried-over tail; true at the end of input. On
-    /// an error the bytes read before it are in `buf`.
-    ///
-    /// Each `read` asks for all the bytes still wanted, straight into `buf`: a `BufReader` no
-    /// larger than a chunk (as [`super::ImaInput::open`] makes) then reads from the file into
-    /// the chunk without copying through its own buffer. (`read_to_end` starts with small
-    /// reads, which went through that buffer and cost a copy of the whole list: 6 % of the
-    /// reading thread's time in `perf` of `mr ima replay` at 100k entries.)
-    fn fill(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
-        buf.clear();
-        buf.extend_from_slice(&self.carry);
-        self.carry.clear();
-        let start = buf.len();
+    /// The bytes the next chunk is cut from: the tail the last chunk left and up to
+    /// `chunk_len` more bytes of the input (read into `buf`, or borrowed from the list in
+    /// memory), and whether the input ends with them. A list in memory is cut exactly where
+    /// the same bytes read would be. On a read error, the bytes read before it.
+    #[allow(clippy::type_complexity)]
+    fn window(&mut self, mut buf: Vec<u8>) -> Result<(ChunkBytes<'a>, bool), (Vec<u8>, io::Error)> {
         let want = self.chunk_len;
-        if self.in_memory {
-            return self.fill_from_buffer(buf, want);
-        }
-        buf.resize(start + want, 0);
-        let mut got = 0;
-        let result = loop {
-            let Some(free) = buf.get_mut(start + got..).filter(|f| !f.is_empty()) else {
-                break Ok(());
-            };
-            match self.input.read(free) {
-                Ok(0) => break Ok(()),
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
+        match self.input {
+            Source::Memory(list) => {
+                let start = usize::try_from(self.offset).map_or(list.len(), |o| o.min(list.len()));
+                let end = list.len().min(self.read_end.saturating_add(want));
+                let got = end.saturating_sub(self.read_end);
+                self.read_end = end;
+                Ok((
+                    ChunkBytes::Memory(list.get(start..end).unwrap_or(&[])),
+                    got < want,
+                ))
             }
-        };
-        buf.truncate(start + got);
-        result.map(|()| got < want)
-    }
-
-    /// [`Chunker::fill`] from an input whose buffer holds the list: the bytes are copied from
-    /// it, with no zeroed buffer to `read` into first (a pass of its own over every byte).
-    fn fill_from_buffer(&mut self, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
-        read_into(&mut self.input, want, buf).map(|got| got < want)
+            Source::Read(ref mut input) => {
+                buf.clear();
+                buf.extend_from_slice(&self.carry);
+                self.carry.clear();
+                match fill(input, want, &mut buf) {
+                    Ok(got) => {
+                        self.read_end = self.read_end.saturating_add(got);
+                        Ok((ChunkBytes::Read(buf), got < want))
+                    }
+                    Err(e) => Err((buf, e)),
+                }
+            }
+        }
     }
 
     /// The next chunk; `Ok(None)` at the end.
-    fn next(&mut self) -> Result<Option<Chunk<W>>, Irregular> {
+    fn next(&mut self) -> Result<Option<Chunk<'a, W>>, Irregular> {
         if self.done {
             return Ok(None);
         }
-        let (mut buf, work) = match self.spare.pop() {
-            Some(c) => (c.bytes, c.work),
+        let (buf, work) = match self.spare.pop() {
+            Some(c) => (c.bytes.into_buffer(), c.work),
             None => (Vec::new(), W::default()),
         };
-        let eof = match self.fill(&mut buf) {
-            Ok(eof) => eof,
-            Err(e) => {
+        let (mut bytes, eof) = match self.window(buf) {
+            Ok(window) => window,
+            Err((buf, e)) => {
                 self.error = Some(e);
-                return Err(self.keep(buf));
+                return Err(self.keep(ChunkBytes::Read(buf)));
             }
         };
+        let buf = bytes.as_slice();
         if buf.is_empty() {
             self.done = true;
             return Ok(None);
@@ -226,13 +284,13 @@ impl<R: BufRead, W: Default> Chunker<R, W> {
         let format = match self.format {
             Some(f) => f,
             None => {
-                let mut r = ImaReader::new(&buf[..], self.options.clone());
+                let mut r = ImaReader::new(buf, self.options.clone());
                 let detected = match r.next_entry() {
                     Ok(Some(_)) => r.format(),
                     _ => None,
                 };
                 let Some(f) = detected else {
-                    return Err(self.keep(buf));
+                    return Err(self.keep(bytes));
                 };
                 self.format = Some(f);
                 f
@@ -243,16 +301,21 @@ impl<R: BufRead, W: Default> Chunker<R, W> {
             (buf.len(), None)
         } else {
             let boundary = match format.kind {
-                ListKind::Binary => binary_boundary(&buf, format),
-                ListKind::Ascii => Some(ascii_boundary(&buf)),
+                ListKind::Binary => binary_boundary(buf, format),
+                ListKind::Ascii => Some(ascii_boundary(buf)),
             };
             match boundary {
                 Some((cut, n)) if n > 0 => (cut, Some(n)),
-                _ => return Err(self.keep(buf)),
+                _ => return Err(self.keep(bytes)),
             }
         };
-        self.carry.extend_from_slice(&buf[cut..]);
-        buf.truncate(cut);
+        match &mut bytes {
+            ChunkBytes::Read(buf) => {
+                self.carry.extend_from_slice(&buf[cut..]);
+                buf.truncate(cut);
+            }
+            ChunkBytes::Memory(m) => *m = m.get(..cut).unwrap_or(m),
+        }
         let mut reader = self.options.clone();
         reader.kind = Some(format.kind);
         reader.endian = Some(format.endian);
@@ -260,7 +323,7 @@ impl<R: BufRead, W: Default> Chunker<R, W> {
         reader.allow_trailing_bytes = false;
         let chunk = Chunk {
             seq: self.seq,
-            bytes: buf,
+            bytes,
             first_index: self.index,
             offset: self.offset,
             entries,
@@ -273,21 +336,51 @@ impl<R: BufRead, W: Default> Chunker<R, W> {
         Ok(Some(chunk))
     }
 
-    /// Keep `buf` (every byte read since the last chunk) for the one-thread path.
-    fn keep(&mut self, buf: Vec<u8>) -> Irregular {
-        self.carry = buf;
+    /// Keep the bytes read since the last chunk for the one-thread path (a list in memory
+    /// keeps its bytes: the rest starts where the last chunk ended).
+    fn keep(&mut self, bytes: ChunkBytes<'a>) -> Irregular {
+        if let ChunkBytes::Read(buf) = bytes {
+            self.carry = buf;
+        }
         self.done = true;
         Irregular
     }
 }
 
-/// The input after the bytes the chunker read: the read error it met, if any, then the rest.
-pub struct RestOfInput<R> {
-    error: Option<io::Error>,
-    inner: R,
+/// Append up to `want` bytes of `input` to `buf`; the number appended (fewer than `want` only at
+/// the end of input). On an error the bytes read before it are in `buf`.
+///
+/// Each `read` asks for all the bytes still wanted, straight into `buf`: a `BufReader` no
+/// larger than a chunk (as [`super::ImaInput::open`] makes) then reads from the file into the
+/// chunk without copying through its own buffer. (`read_to_end` starts with small reads, which
+/// went through that buffer and cost a copy of the whole list: 6 % of the reading thread's time
+/// in `perf` of `mr ima replay` at 100k entries.)
+fn fill<R: Read>(input: &mut R, want: usize, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let start = buf.len();
+    buf.resize(start + want, 0);
+    let mut got = 0;
+    let result = loop {
+        let Some(free) = buf.get_mut(start + got..).filter(|f| !f.is_empty()) else {
+            break Ok(());
+        };
+        match input.read(free) {
+            Ok(0) => break Ok(()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    buf.truncate(start + got);
+    result.map(|()| got)
 }
 
-impl<R: BufRead> Read for RestOfInput<R> {
+/// The input after the bytes the chunker read: the read error it met, if any, then the rest.
+pub struct RestOfInput<'a, R> {
+    error: Option<io::Error>,
+    inner: Source<'a, R>,
+}
+
+impl<R: BufRead> Read for RestOfInput<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if let Some(e) = self.error.take() {
             return Err(e);
@@ -296,7 +389,7 @@ impl<R: BufRead> Read for RestOfInput<R> {
     }
 }
 
-impl<R: BufRead> BufRead for RestOfInput<R> {
+impl<R: BufRead> BufRead for RestOfInput<'_, R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         if let Some(e) = self.error.take() {
             return Err(e);
@@ -350,11 +443,14 @@ fn count_newlines(bytes: &[u8]) -> u64 {
 }
 
 /// A chunk back from the helper: the chunk, whether it was regular, and the time it took.
-type Done<W> = (Chunk<W>, bool, Duration);
+type Done<'a, W> = (Chunk<'a, W>, bool, Duration);
 
 /// Keep a computed chunk for its turn (or, when it was irregular, for the one-thread path);
 /// false when it was irregular.
-fn receive<W>((chunk, ok): (Chunk<W>, bool), pending: &mut BTreeMap<u64, Chunk<W>>) -> bool {
+fn receive<'a, W>(
+    (chunk, ok): (Chunk<'a, W>, bool),
+    pending: &mut BTreeMap<u64, Chunk<'a, W>>,
+) -> bool {
     pending.insert(chunk.seq, chunk);
     ok
 }
@@ -398,10 +494,10 @@ impl Balance {
 
     /// Block until the helper returns a chunk (the wait is not busy time) and record it into
     /// `pending`; false when it was irregular or the helper stopped.
-    fn wait_for_next<W>(
+    fn wait_for_next<'a, W>(
         &mut self,
-        done: &mpsc::Receiver<Done<W>>,
-        pending: &mut BTreeMap<u64, Chunk<W>>,
+        done: &mpsc::Receiver<Done<'a, W>>,
+        pending: &mut BTreeMap<u64, Chunk<'a, W>>,
         outstanding: &mut usize,
     ) -> bool {
         let started = Instant::now();
@@ -417,10 +513,10 @@ impl Balance {
     }
 
     /// Record a chunk back from the helper into `pending`; false when it was irregular.
-    fn receive<W>(
+    fn receive<'a, W>(
         &mut self,
-        (chunk, ok, took): Done<W>,
-        pending: &mut BTreeMap<u64, Chunk<W>>,
+        (chunk, ok, took): Done<'a, W>,
+        pending: &mut BTreeMap<u64, Chunk<'a, W>>,
     ) -> bool {
         self.helper += took;
         self.helper_chunks = self.helper_chunks.saturating_add(1);
@@ -491,34 +587,50 @@ fn pin_to(cpu: usize) {
 }
 
 /// How [`run_two_threads`] ended.
-pub enum TwoThreads<R, W> {
+pub enum TwoThreads<'a, R, W> {
     /// Every chunk was regular, computed and applied: the whole list, of this format.
     Complete(ListFormat),
     /// A chunk, or the input, was irregular: what was not applied, for the one-thread path.
-    Irregular(Remainder<R, W>),
+    Irregular(Remainder<'a, R, W>),
 }
 
 /// The input of [`Remainder::into_reader`]: the bytes read but not applied, then the rest of
 /// the input.
-pub type RemainderInput<R> = io::Chain<io::Cursor<Vec<u8>>, RestOfInput<R>>;
+pub type RemainderInput<'a, R> = io::Chain<io::Cursor<Vec<u8>>, RestOfInput<'a, R>>;
 
 /// What [`run_two_threads`] read but did not apply, and the rest of the input.
-pub struct Remainder<R, W> {
+pub struct Remainder<'a, R, W> {
     /// The chunks read but not applied, by sequence number.
-    unapplied: BTreeMap<u64, Chunk<W>>,
-    chunker: Chunker<R, W>,
+    unapplied: BTreeMap<u64, Chunk<'a, W>>,
+    chunker: Chunker<'a, R, W>,
 }
 
-impl<R: BufRead, W> Remainder<R, W> {
+impl<'a, R: BufRead, W> Remainder<'a, R, W> {
     /// One reader, with `options` (the caller's reader options), of the list from the first
     /// entry not applied: the bytes of the chunks read but not applied, the bytes the chunker
     /// read since, then the rest of the input (which is never read again from the start). When
     /// entries were applied, it goes on as the reader that read them would (the list's format,
-    /// its entry indexes and byte offsets), so its errors are the one-thread reader's.
+    /// its entry indexes and byte offsets), so its errors are the one-thread reader's. (For a
+    /// list in memory these bytes are the list from the first entry not applied, borrowed.)
     pub fn into_reader(
         self,
         options: ImaReaderOptions,
-    ) -> Result<ImaReader<RemainderInput<R>>, Error> {
+    ) -> Result<ImaReader<RemainderInput<'a, R>>, Error> {
+        let format = self.chunker.format;
+        let (input, index, offset) = self.into_input()?;
+        let mut reader = ImaReader::new(input, options);
+        if index > 0 {
+            // Entries before `index` were applied: go on as the reader that read them would.
+            reader.format = format;
+            reader.pos = offset;
+            reader.next_index = index;
+        }
+        Ok(reader)
+    }
+
+    /// The bytes from the first entry not applied to the end of the input (with the read
+    /// error the chunker met, where it met it), and that entry's index and byte offset.
+    fn into_input(self) -> Result<(RemainderInput<'a, R>, u64, u64), Error> {
         let Remainder { unapplied, chunker } = self;
         let (seq, index, offset) = unapplied
             .values()
@@ -532,24 +644,30 @@ impl<R: BufRead, W> Remainder<R, W> {
                 io::Error::other("two-thread IMA list: a chunk of the list was lost").into(),
             );
         }
-        let held = unapplied.values().map(|c| c.bytes.len()).sum::<usize>() + chunker.carry.len();
-        let mut bytes = Vec::with_capacity(held);
-        for c in unapplied.values() {
-            bytes.extend_from_slice(&c.bytes);
-        }
-        bytes.extend_from_slice(&chunker.carry);
+        let (bytes, inner) = match chunker.input {
+            Source::Memory(list) => {
+                let from = usize::try_from(offset).map_or(list.len(), |o| o.min(list.len()));
+                (Vec::new(), Source::Memory(list.get(from..).unwrap_or(&[])))
+            }
+            Source::Read(input) => {
+                let held = unapplied
+                    .values()
+                    .map(|c| c.bytes.as_slice().len())
+                    .sum::<usize>()
+                    + chunker.carry.len();
+                let mut bytes = Vec::with_capacity(held);
+                for c in unapplied.values() {
+                    bytes.extend_from_slice(c.bytes.as_slice());
+                }
+                bytes.extend_from_slice(&chunker.carry);
+                (bytes, Source::Read(input))
+            }
+        };
         let rest = RestOfInput {
             error: chunker.error,
-            inner: chunker.input,
+            inner,
         };
-        let mut reader = ImaReader::new(io::Cursor::new(bytes).chain(rest), options);
-        if index > 0 {
-            // Entries before `index` were applied: go on as the reader that read them would.
-            reader.format = chunker.format;
-            reader.pos = offset;
-            reader.next_index = index;
-        }
-        Ok(reader)
+        Ok((io::Cursor::new(bytes).chain(rest), index, offset))
     }
 }
 
@@ -563,26 +681,25 @@ impl<R: BufRead, W> Remainder<R, W> {
 /// stops there and the chunk is the first of the [`Remainder`]); it must read the chunk's
 /// entries to their end for the chunk to count as regular. With `pin`, the two threads are
 /// pinned to two CPUs while they run (the calling thread's affinity is restored; see
-/// `ImaOptions::pin_threads`). `in_memory` says that `input`'s buffer holds the whole list
-/// (`ImaInput::is_in_memory`): chunks are then copied from it rather than read.
+/// `ImaOptions::pin_threads`). A list in memory ([`Source::Memory`]) is cut into chunks that
+/// borrow its bytes, where the same bytes read would be cut.
 ///
 /// Memory: at most a few chunks (their bytes and work) in flight, whatever the list's length.
-pub fn run_two_threads<R, W, C, A>(
-    input: R,
+pub fn run_two_threads<'a, R, W, C, A>(
+    input: Source<'a, R>,
     options: ImaReaderOptions,
     chunk_len: usize,
     pin: bool,
-    in_memory: bool,
     compute: C,
     mut apply: A,
-) -> TwoThreads<R, W>
+) -> TwoThreads<'a, R, W>
 where
     R: BufRead,
     W: Default + Send,
     C: Fn(&mut ImaReader<&[u8]>, &mut W) -> bool + Sync,
-    A: FnMut(&mut Chunk<W>),
+    A: FnMut(&mut Chunk<'a, W>),
 {
-    let mut chunker = Chunker::new(input, chunk_len.max(MIN_CHUNK_LEN), options, in_memory);
+    let mut chunker = Chunker::new(input, chunk_len.max(MIN_CHUNK_LEN), options);
     // The first chunk fixes the format (detection needs only its first entry).
     let (first, format) = match (chunker.next(), chunker.format) {
         (Ok(Some(c)), Some(format)) => (c, format),
@@ -601,9 +718,9 @@ where
 
     let pinned = if pin { Pinned::new() } else { None };
     let helper_cpu = pinned.as_ref().map(|p| p.helper_cpu);
-    let unapplied = std::thread::scope(|scope| -> Option<BTreeMap<u64, Chunk<W>>> {
-        let (job_tx, job_rx) = mpsc::sync_channel::<Chunk<W>>(QUEUE);
-        let (done_tx, done_rx) = mpsc::channel::<Done<W>>();
+    let unapplied = std::thread::scope(|scope| -> Option<BTreeMap<u64, Chunk<'a, W>>> {
+        let (job_tx, job_rx) = mpsc::sync_channel::<Chunk<'a, W>>(QUEUE);
+        let (done_tx, done_rx) = mpsc::channel::<Done<'a, W>>();
         let compute = &compute;
         scope.spawn(move || {
             if let Some(cpu) = helper_cpu {
@@ -618,7 +735,7 @@ where
             }
         });
         let mut balance = Balance::new();
-        let mut pending: BTreeMap<u64, Chunk<W>> = BTreeMap::new();
+        let mut pending: BTreeMap<u64, Chunk<'a, W>> = BTreeMap::new();
         let mut next_apply = 0u64;
         let mut outstanding = 0usize;
         let mut reading = true;
@@ -754,64 +871,92 @@ mod tests {
     }
 
     /// Every chunk the chunker makes (bytes, first index, offset, entries), then how it ended
-    /// (the bytes it kept and the read error, if irregular).
-    fn chunks_of(input: impl BufRead, chunk_len: usize, in_memory: bool) -> Vec<String> {
-        let mut c: Chunker<_, ()> =
-            Chunker::new(input, chunk_len, ImaReaderOptions::default(), in_memory);
+    /// (irregular: every byte of the remainder, up to the read error, and that error); and
+    /// whether every chunk borrowed its bytes.
+    fn chunks_of<R: BufRead>(input: Source<'_, R>, chunk_len: usize) -> (Vec<String>, bool) {
+        let mut c: Chunker<_, ()> = Chunker::new(input, chunk_len, ImaReaderOptions::default());
         let mut out = Vec::new();
+        let mut borrowed = true;
         loop {
             match c.next() {
-                Ok(Some(chunk)) => out.push(format!(
-                    "{:?} {} {} {:?}",
-                    chunk.bytes, chunk.first_index, chunk.offset, chunk.entries
-                )),
+                Ok(Some(chunk)) => {
+                    borrowed &= matches!(chunk.bytes, ChunkBytes::Memory(_));
+                    out.push(format!(
+                        "{:?} {} {} {:?}",
+                        chunk.bytes.as_slice(),
+                        chunk.first_index,
+                        chunk.offset,
+                        chunk.entries
+                    ));
+                }
                 Ok(None) => {
                     out.push("end".into());
                     break;
                 }
                 Err(Irregular) => {
-                    out.push(format!(
-                        "irregular {:?} {:?}",
-                        c.carry,
-                        c.error.as_ref().map(|e| e.to_string())
-                    ));
+                    let remainder = Remainder {
+                        unapplied: BTreeMap::new(),
+                        chunker: c,
+                    };
+                    let (mut rest, index, offset) = remainder.into_input().unwrap();
+                    let mut bytes = Vec::new();
+                    let error = rest.read_to_end(&mut bytes).err().map(|e| e.to_string());
+                    out.push(format!("irregular {index} {offset} {bytes:?} {error:?}"));
                     break;
                 }
             }
         }
-        out
+        (out, borrowed)
     }
 
-    /// A list in memory is chunked exactly as when it is read (`ImaInput::is_in_memory` only
-    /// changes how a chunk's bytes are filled), from a slice, through short reads, and up to a
-    /// read error.
+    /// A list in memory is cut into the chunks the same bytes read are cut into, each borrowing
+    /// the list's bytes, and leaves the same remainder where the list turns irregular (an entry
+    /// larger than a chunk); read through short reads and up to a read error, the chunks are
+    /// the same again.
     #[test]
-    fn chunks_filled_from_the_buffer_equal_chunks_read() {
-        let list = ascii_list(400);
-        for chunk_len in [1024, 1500, 4096, 10_000, 1 << 20] {
-            let read = chunks_of(&list[..], chunk_len, false);
-            assert!(read.len() > 1);
-            assert_eq!(chunks_of(&list[..], chunk_len, true), read, "{chunk_len}");
-            let short = |fail_at| {
-                io::BufReader::with_capacity(
-                    700,
-                    Short {
-                        bytes: &list,
-                        at: 0,
-                        fail_at,
-                    },
-                )
-            };
-            assert_eq!(chunks_of(short(None), chunk_len, true), read);
-            assert_eq!(chunks_of(short(None), chunk_len, false), read);
-            for fail_at in [0, 100, 5000, 20_000] {
-                let failing = chunks_of(short(Some(fail_at)), chunk_len, false);
-                assert!(failing.last().unwrap().contains("disk on fire"));
+    fn chunks_of_a_list_in_memory_equal_chunks_read() {
+        let regular = ascii_list(400);
+        let mut irregular = ascii_list(150);
+        irregular.extend_from_slice(
+            format!(
+                "10 {:040x} ima-ng sha256:{:064x} /{}\n",
+                1,
+                2,
+                "y".repeat(20_000)
+            )
+            .as_bytes(),
+        );
+        irregular.extend_from_slice(&ascii_list(50));
+        for list in [&regular, &irregular] {
+            for chunk_len in [1024, 1500, 4096, 10_000, 1 << 20] {
+                let (read, copied) = chunks_of(Source::Read(&list[..]), chunk_len);
+                assert!(!copied);
+                assert!(read.len() > 1);
+                let irregular_end = read.last().unwrap().starts_with("irregular");
                 assert_eq!(
-                    chunks_of(short(Some(fail_at)), chunk_len, true),
-                    failing,
-                    "{chunk_len} {fail_at}"
+                    irregular_end,
+                    list == &irregular && chunk_len < 20_000,
+                    "{chunk_len}"
                 );
+                let (in_memory, borrowed) = chunks_of(Source::<&[u8]>::Memory(list), chunk_len);
+                assert!(borrowed);
+                assert_eq!(in_memory, read, "{chunk_len}");
+                let short = |fail_at| {
+                    io::BufReader::with_capacity(
+                        700,
+                        Short {
+                            bytes: list,
+                            at: 0,
+                            fail_at,
+                        },
+                    )
+                };
+                assert_eq!(chunks_of(Source::Read(short(None)), chunk_len).0, read);
+                for fail_at in [0, 100, 5000, 20_000] {
+                    let (failing, _) = chunks_of(Source::Read(short(Some(fail_at))), chunk_len);
+                    let end = failing.last().unwrap();
+                    assert!(end.contains("disk on fire"), "{end}");
+                }
             }
         }
     }

@@ -26,7 +26,7 @@ use crate::error::Error;
 use crate::register::ExpectedRegisters;
 use crate::trust::Reference;
 
-use super::chunks::{run_two_threads, Chunk, Remainder, TwoThreads};
+use super::chunks::{run_two_threads, Chunk, Remainder, Source, TwoThreads};
 use super::reader::ImaReader;
 use super::replay::{
     bank_digests, replay_values, DigestMode, ImaReplayConfig, ImaReplayReport, Mark, ReplayState,
@@ -40,33 +40,25 @@ use super::replay::{
 #[doc(hidden)]
 #[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub fn replay_parallel_chunked<I: BufRead, R: Reference>(
-    input: I,
+    input: Source<'_, I>,
     config: &ImaReplayConfig,
     reference: &R,
     chunk_len: usize,
 ) -> (Result<R::Outcome<ImaReplayReport>, Error>, bool) {
-    let (result, parallel) = replay_parallel_values(
-        input,
-        config,
-        reference.expected(),
-        chunk_len,
-        0,
-        false,
-        false,
-    );
+    let (result, parallel) =
+        replay_parallel_values(input, config, reference.expected(), chunk_len, 0, false);
     (result.map(|r| reference.outcome(r)), parallel)
 }
 
 /// [`replay_parallel_chunked`] against plain values (`None`: compute only), with the
 /// never-extended search of [`replay_values`].
 pub(crate) fn replay_parallel_values<R: BufRead>(
-    input: R,
+    input: Source<'_, R>,
     config: &ImaReplayConfig,
     expected: Option<&ExpectedRegisters>,
     chunk_len: usize,
     never_extended_budget: u64,
     pin: bool,
-    in_memory: bool,
 ) -> (Result<ImaReplayReport, Error>, bool) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cores < 2 || config.digest_mode != DigestMode::PerBank {
@@ -83,11 +75,10 @@ pub(crate) fn replay_parallel_values<R: BufRead>(
         config.reader.clone(),
         chunk_len,
         pin,
-        in_memory,
         |r: &mut ImaReader<&[u8]>, out: &mut Computed| {
             compute(r, out, &banks, violations).is_some()
         },
-        |chunk: &mut Chunk<Computed>| apply(&mut state, chunk),
+        |chunk: &mut Chunk<'_, Computed>| apply(&mut state, chunk),
     );
     match run {
         TwoThreads::Complete(format) => (state.finish_with(format, 0), true),
@@ -148,7 +139,7 @@ fn compute(
 }
 
 /// Apply a computed chunk to the replay state, in list order.
-fn apply(state: &mut ReplayState<'_>, chunk: &Chunk<Computed>) {
+fn apply(state: &mut ReplayState<'_>, chunk: &Chunk<'_, Computed>) {
     let c = &chunk.work;
     let nb = state.banks.len();
     let mut marks = c.marks.iter().peekable();
@@ -165,7 +156,7 @@ fn apply(state: &mut ReplayState<'_>, chunk: &Chunk<Computed>) {
 /// never read again from the start.
 fn continue_alone<R: BufRead>(
     mut state: ReplayState<'_>,
-    remainder: Remainder<R, Computed>,
+    remainder: Remainder<'_, R, Computed>,
 ) -> Result<ImaReplayReport, Error> {
     let mut reader = remainder.into_reader(state.reader_options())?;
     state.run(&mut reader)?;

@@ -7,6 +7,7 @@
 //! two threads, a fallback to one thread replays the bytes already read, never the source
 //! again (docs/threat-model.md, "every input is read once").
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
@@ -15,7 +16,7 @@ use crate::error::Error;
 use crate::register::ExpectedRegisters;
 use crate::trust::Reference;
 
-use super::chunks::CHUNK_LEN;
+use super::chunks::{Source, CHUNK_LEN};
 use super::parallel::replay_parallel_values;
 use super::replay::{replay_values, ImaReplayConfig, ImaReplayReport};
 
@@ -27,13 +28,18 @@ const FILE_BUFFER: usize = CHUNK_LEN;
 /// or bytes in memory. [`verify`] (and the other verifications) take it by value, so it cannot
 /// be read twice.
 pub struct ImaInput<'a> {
-    reader: Box<dyn BufRead + 'a>,
+    source: InputSource<'a>,
     /// Length in bytes, when the input is a regular file or bytes (decides whether two threads
     /// are worth starting).
     len: Option<u64>,
-    /// The bytes are in memory: a pass copies them from the reader's buffer, and never zeroes
-    /// a buffer for a `read` first.
-    in_memory: bool,
+}
+
+/// Where an [`ImaInput`]'s bytes come from.
+enum InputSource<'a> {
+    /// A file or a stream, read as the pass goes.
+    Reader(Box<dyn BufRead + 'a>),
+    /// The whole list in memory: a two-thread pass cuts it into chunks that borrow its bytes.
+    Memory(Cow<'a, [u8]>),
 }
 
 impl std::fmt::Debug for ImaInput<'_> {
@@ -61,27 +67,24 @@ impl<'a> ImaInput<'a> {
             .filter(|m| m.is_file())
             .map(|m| m.len());
         Ok(ImaInput {
-            reader: Box::new(BufReader::with_capacity(FILE_BUFFER, file)),
+            source: InputSource::Reader(Box::new(BufReader::with_capacity(FILE_BUFFER, file))),
             len,
-            in_memory: false,
         })
     }
 
     /// A list read from `reader` (stdin, a pipe, a socket), streamed: never held in memory.
     pub fn from_reader(reader: impl BufRead + 'a) -> ImaInput<'a> {
         ImaInput {
-            reader: Box::new(reader),
+            source: InputSource::Reader(Box::new(reader)),
             len: None,
-            in_memory: false,
         }
     }
 
     /// A list in memory.
     pub fn from_bytes(bytes: &'a [u8]) -> ImaInput<'a> {
         ImaInput {
-            reader: Box::new(bytes),
+            source: InputSource::Memory(Cow::Borrowed(bytes)),
             len: Some(bytes.len() as u64),
-            in_memory: true,
         }
     }
 
@@ -89,9 +92,8 @@ impl<'a> ImaInput<'a> {
     pub fn from_vec(bytes: Vec<u8>) -> ImaInput<'static> {
         let len = Some(bytes.len() as u64);
         ImaInput {
-            reader: Box::new(io::Cursor::new(bytes)),
+            source: InputSource::Memory(Cow::Owned(bytes)),
             len,
-            in_memory: true,
         }
     }
 
@@ -102,10 +104,17 @@ impl<'a> ImaInput<'a> {
         self.len
     }
 
-    /// True for a list in memory ([`ImaInput::from_bytes`], [`ImaInput::from_vec`]): its
-    /// reader's buffer holds every byte, so a pass takes chunks straight from it.
-    pub fn is_in_memory(&self) -> bool {
-        self.in_memory
+    /// The list's bytes when it is in memory ([`ImaInput::from_bytes`],
+    /// [`ImaInput::from_vec`]), for a two-thread pass that cuts them into chunks without copying
+    /// ([`super::chunks::Source::Memory`]); otherwise the input, unchanged.
+    pub fn into_memory(self) -> Result<Cow<'a, [u8]>, ImaInput<'a>> {
+        match self.source {
+            InputSource::Memory(bytes) => Ok(bytes),
+            source @ InputSource::Reader(_) => Err(ImaInput {
+                source,
+                len: self.len,
+            }),
+        }
     }
 
     /// Whether a pass over this input asks for two threads, given a `threads` setting (0:
@@ -121,14 +130,18 @@ impl<'a> ImaInput<'a> {
 
     /// The reader, for the one pass over the list, and the input's length when known.
     pub(crate) fn into_parts(self) -> (Box<dyn BufRead + 'a>, Option<u64>) {
-        (self.reader, self.len)
+        let len = self.len;
+        (self.into_reader(), len)
     }
 
     /// The reader, for a caller that passes the bytes through on their way to the one
     /// verification (an appraiser reading a copy of what the replay consumes); the input is
     /// consumed, so it is still read once.
     pub fn into_reader(self) -> Box<dyn BufRead + 'a> {
-        self.reader
+        match self.source {
+            InputSource::Reader(reader) => reader,
+            InputSource::Memory(bytes) => Box::new(io::Cursor::new(bytes)),
+        }
     }
 }
 
@@ -233,22 +246,24 @@ pub(crate) fn verify_values(
     options: &ImaOptions,
     expected: Option<&ExpectedRegisters>,
 ) -> Result<ImaReplayReport, Error> {
-    let two = input.wants_two_threads(options.threads);
-    let in_memory = input.is_in_memory();
-    let (reader, _) = input.into_parts();
     let budget = options.never_extended_budget;
-    if two {
+    if !input.wants_two_threads(options.threads) {
+        let (reader, _) = input.into_parts();
+        return replay_values(reader, &options.replay, expected, budget);
+    }
+    let two = |source: Source<'_, Box<dyn BufRead + '_>>| {
         replay_parallel_values(
-            reader,
+            source,
             &options.replay,
             expected,
             CHUNK_LEN,
             budget,
             options.pin_threads,
-            in_memory,
         )
         .0
-    } else {
-        replay_values(reader, &options.replay, expected, budget)
+    };
+    match input.into_memory() {
+        Ok(bytes) => two(Source::Memory(&bytes)),
+        Err(input) => two(Source::Read(input.into_reader())),
     }
 }
