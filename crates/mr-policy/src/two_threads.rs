@@ -103,14 +103,14 @@ pub struct ChunkedRun {
 /// short list. Callers use [`appraise_input`].
 #[doc(hidden)]
 pub fn appraise_chunked<R: BufRead>(
-    input: R,
+    input: Source<'_, R>,
     policy: &RuntimePolicy,
     options: AppraiseOptions,
     reader: ImaReaderOptions,
     chunk_len: usize,
 ) -> (Result<ListAppraisal, PolicyError>, ChunkedRun) {
     let list = ListOptions::default().with_reader(reader);
-    appraise_two_threads(Source::Read(input), policy, options, &list, chunk_len)
+    appraise_two_threads(input, policy, options, &list, chunk_len)
 }
 
 /// One chunk's appraisal by an appraiser that has learned no key.

@@ -12,6 +12,7 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use common::{cases_in, sha256, CaseBuilder};
 use mr_core::log::ima::builder::ImaListBuilder;
+use mr_core::log::ima::chunks::Source;
 use mr_core::log::ima::{ImaInput, ImaReader, ImaReaderOptions, ListKind, CHUNK_LEN};
 use mr_core::HashAlg;
 use mr_policy::{
@@ -45,7 +46,7 @@ fn both(
 ) -> (Outcome, ChunkedRun) {
     let one = one_thread(list, policy, options);
     let (two, run) = appraise_chunked(
-        list,
+        Source::Read(list),
         policy,
         options.clone(),
         ImaReaderOptions::default(),
@@ -53,6 +54,22 @@ fn both(
     );
     let two = two.map_err(|e| format!("{e:?}"));
     assert_eq!(one, two, "chunks of {chunk} bytes ({run:?})");
+    // The list in memory, cut into chunks that borrow its bytes: the same verdicts, the same run.
+    let (in_memory, run_in_memory) = appraise_chunked(
+        Source::<&[u8]>::Memory(list),
+        policy,
+        options.clone(),
+        ImaReaderOptions::default(),
+        chunk,
+    );
+    let in_memory = in_memory.map_err(|e| format!("{e:?}"));
+    assert_eq!(one, in_memory, "chunks of {chunk} bytes in memory");
+    // (How many chunks were kept before an irregular one depends on which thread finished
+    // first; whether the run went on alone does not.)
+    assert_eq!(
+        run.continued_alone, run_in_memory.continued_alone,
+        "chunks of {chunk} bytes in memory"
+    );
     (one, run)
 }
 
@@ -233,7 +250,7 @@ fn a_read_error_mid_list_is_the_one_thread_error() {
         };
         let one = one_thread(input(), &policy, &options);
         let (two, _) = appraise_chunked(
-            input(),
+            Source::Read(input()),
             &policy,
             options.clone(),
             ImaReaderOptions::default(),
@@ -308,7 +325,7 @@ fn memory_is_bounded_by_the_chunks_in_flight() {
     let options = AppraiseOptions::default();
     let ((two, run), stats) = measure(|| {
         appraise_chunked(
-            &list[..],
+            Source::Read(&list[..]),
             &policy,
             options.clone(),
             ImaReaderOptions::default(),
@@ -320,6 +337,24 @@ fn memory_is_bounded_by_the_chunks_in_flight() {
         stats.peak_live < 256 << 10,
         "peak {} bytes for a {} byte list",
         stats.peak_live,
+        list.len()
+    );
+    // In memory, the chunks borrow the list: no chunk buffer at all.
+    let ((two, run), stats) = measure(|| {
+        appraise_chunked(
+            Source::<&[u8]>::Memory(&list),
+            &policy,
+            options.clone(),
+            ImaReaderOptions::default(),
+            4096,
+        )
+    });
+    assert!(two.unwrap().is_allowed() && run.kept > 100);
+    assert!(
+        stats.peak_live < 64 << 10 && stats.largest < 4096,
+        "peak {} bytes, largest allocation {} bytes for a {} byte list in memory",
+        stats.peak_live,
+        stats.largest,
         list.len()
     );
 
@@ -343,7 +378,7 @@ fn memory_is_bounded_by_the_chunks_in_flight() {
     hostile.resize(hostile.len() + (4 << 20), 0x41);
     let ((two, run), stats) = measure(|| {
         appraise_chunked(
-            &hostile[..],
+            Source::Read(&hostile[..]),
             &policy,
             options.clone(),
             ImaReaderOptions::default(),
@@ -356,6 +391,26 @@ fn memory_is_bounded_by_the_chunks_in_flight() {
         "largest allocation {} bytes for a {} byte input",
         stats.largest,
         hostile.len()
+    );
+    let ((in_memory, run), stats) = measure(|| {
+        appraise_chunked(
+            Source::<&[u8]>::Memory(&hostile),
+            &policy,
+            options.clone(),
+            ImaReaderOptions::default(),
+            1024,
+        )
+    });
+    assert!(run.continued_alone);
+    assert!(
+        stats.largest < 64 << 10,
+        "largest allocation {} bytes for a {} byte input in memory",
+        stats.largest,
+        hostile.len()
+    );
+    assert_eq!(
+        two.as_ref().map_err(|e| e.to_string()),
+        in_memory.as_ref().map_err(|e| e.to_string())
     );
     let one = one_thread(&hostile[..], &policy, &options);
     assert!(one.is_err());
