@@ -8,6 +8,8 @@
 #   WORKDIR  scratch directory for the lists and results (default ${TMPDIR:-/tmp}/mr-peers)
 # env: MR_SHARED  the shared tree with tools/gen_ima_log.py and tools/keylime_replay.py (default ../shared)
 #      MR_BIN     the mr binary (default: built here with `cargo build --release -p mr-cli`)
+#      MR_REPLAY_CALL_BIN  mr's replay call timed alone, list in memory (default: built here,
+#                 `cargo build --release --example replay_call`)
 #      KL_PY      python of a venv with keylime (default $HOME/.venvs/keylime/bin/python)
 #      GEN_ARGS   extra gen_ima_log.py arguments (e.g. "--violations 10 --buf-entries 100")
 # Writes WORKDIR/results.md (markdown table) and prints it.
@@ -30,6 +32,11 @@ if [ -z "${MR_BIN:-}" ]; then
   MR_BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/mr"
 fi
 [ -x "$MR_BIN" ] || { echo "no mr binary at $MR_BIN" >&2; exit 2; }
+if [ -z "${MR_REPLAY_CALL_BIN:-}" ]; then
+  (cd "$REPO" && cargo build --quiet --release --example replay_call)
+  MR_REPLAY_CALL_BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/examples/replay_call"
+fi
+[ -x "$MR_REPLAY_CALL_BIN" ] || { echo "no replay_call binary at $MR_REPLAY_CALL_BIN" >&2; exit 2; }
 
 # Which peers are here: say so, never skip silently.
 HAVE_EVMCTL=1 HAVE_KEYLIME=1
@@ -136,12 +143,22 @@ for n in $SIZES; do
   bench "mr ascii sha256" "$MR_BIN" "${MR_ASCII_ARGS[@]}"
   MR_A=$MED_S MR_AC=$MED_CPU
   row "$n" "mr ima replay --expect" "ASCII, SHA-256" "${MED_S} s" "${MED_CPU} s" "${MED_RSS_MB} MB" "1×" "1×"
+  # mr's call alone, as keylime's call is timed: the list in memory, then ima::verify, timed.
+  expect_rc 0 "mr replay call, ascii sha256" "$MR_REPLAY_CALL_BIN" "$d/ascii_runtime_measurements" "10:sha256:$S256"
+  expect_rc 1 "mr replay call, wrong sha256 value rejected" "$MR_REPLAY_CALL_BIN" "$d/ascii_runtime_measurements" "10:sha256:$BAD256"
+  calls=()
+  for ((r = 0; r < RUNS; r++)); do
+    calls+=("$("$MR_REPLAY_CALL_BIN" "$d/ascii_runtime_measurements" "10:sha256:$S256" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')")
+  done
+  MR_CALL=$(printf "%s\n" "${calls[@]}" | median)
+  echo "  mr replay call: median ${MR_CALL}s (runs: ${calls[*]})" >&2
   if [ $HAVE_KEYLIME = 1 ]; then
     KLC=("$KL_PY" "$KL" "$d/ascii_runtime_measurements" --pcrs-json "$d/pcrs.json" --bank sha256 --policy none)
     expect_rc 0 "keylime sha256" "${KLC[@]}"
     expect_rc 1 "keylime, wrong sha256 value rejected" "$KL_PY" "$KL" "$d/ascii_runtime_measurements" --pcr-hex "$BAD256" --bank sha256 --policy none
     bench "keylime sha256" "${KLC[@]}"
     row "$n" "keylime process_measurement_list (call only)" "ASCII, SHA-256" "${KL_INNER} s" "" "" "$(ratio "$KL_INNER" "$MR_A")" "$(ratio "$KL_INNER" "$MR_AC")"
+    row "$n" "mr replay call only (examples/replay_call, list in memory)" "ASCII, SHA-256" "${MR_CALL} s" "" "" "keylime call / mr call: $(ratio "$KL_INNER" "$MR_CALL")" ""
     row "$n" "keylime, whole process" "ASCII, SHA-256" "${MED_S} s" "${MED_CPU} s" "${MED_RSS_MB} MB" "$(ratio "$MED_S" "$MR_A")" "$(ratio "$MED_CPU" "$MR_AC")"
   else
     row "$n" "keylime process_measurement_list" "ASCII, SHA-256" "missing" "" "" "" ""

@@ -70,7 +70,7 @@ pub enum Error {
     /// An entry whose recorded digest disagrees with its own data (tampering or corruption).
     #[error(transparent)]
     EntryDigest(Box<EntryDigestMismatch>),
-    /// A replay that does not reach the verified register values.
+    /// A replay that does not reach the expected register values (asserted, or verified by a root of trust).
     #[error(transparent)]
     Replay(Box<ReplayError>),
     /// An entry that no verified value covers where every entry must be covered.
@@ -306,7 +306,7 @@ impl fmt::Display for ReplayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "replay of {} entries does not reach the verified values:",
+            "replay of {} entries does not reach the expected values:",
             self.entries_replayed
         )?;
         for m in &self.mismatches {
