@@ -240,10 +240,16 @@ impl<'a, R: BufRead, W: Default> Chunker<'a, R, W> {
                 let end = list.len().min(self.read_end.saturating_add(want));
                 let got = end.saturating_sub(self.read_end);
                 self.read_end = end;
-                Ok((
-                    ChunkBytes::Memory(list.get(start..end).unwrap_or(&[])),
-                    got < want,
-                ))
+                // A chunk starts where the last one ended, never past the bytes taken; were it
+                // otherwise, the list is not read as ended but handed to the one-thread path
+                // with an error.
+                match list.get(start..end) {
+                    Some(window) => Ok((ChunkBytes::Memory(window), got < want)),
+                    None => Err((
+                        Vec::new(),
+                        io::Error::other("two-thread IMA list: a chunk outside the list"),
+                    )),
+                }
             }
             Source::Read(ref mut input) => {
                 buf.clear();
