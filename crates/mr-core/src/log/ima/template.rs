@@ -331,7 +331,7 @@ impl<'a> Field<'a> {
         // The fields every `ima-ng`/`ima-sig` entry holds, decoded here without the general
         // decoder's error paths; the result is the one `decode_field` gives.
         match self.id {
-            FieldId::DNg => {
+            FieldId::DNg | FieldId::DModsig => {
                 if let Some(digest) = dng_fast(self.data) {
                     return FieldValue::Digest(digest);
                 }
@@ -409,41 +409,30 @@ fn prefixed_digest(data: &[u8], v2: bool) -> Result<PrefixedDigest<'_>, ParseErr
     })
 }
 
-/// `d-ng` prefixes of the supported algorithms, for the fast validation path.
-const DNG_PREFIXES: [(&[u8], usize); 5] = [
-    (b"sha256:\0", 32),
-    (b"sha1:\0", 20),
-    (b"sha512:\0", 64),
-    (b"sha384:\0", 48),
-    (b"sm3:\0", 32),
+/// `d-ng` prefixes the kernel writes, with the algorithm each names (the digest's length is the
+/// algorithm's), for the fast paths of validation and decoding.
+const DNG_PREFIXES: [(&[u8], &str, HashAlg); 5] = [
+    (b"sha256:\0", "sha256", HashAlg::Sha256),
+    (b"sha1:\0", "sha1", HashAlg::Sha1),
+    (b"sha512:\0", "sha512", HashAlg::Sha512),
+    (b"sha384:\0", "sha384", HashAlg::Sha384),
+    (b"sm3:\0", "sm3", HashAlg::Sm3_256),
 ];
 
 /// A `d-ng` field with one of [`DNG_PREFIXES`] and the digest length of its algorithm, as
 /// [`prefixed_digest`] decodes it.
 #[inline]
 fn dng_fast(data: &[u8]) -> Option<PrefixedDigest<'_>> {
-    for (i, (prefix, size)) in DNG_PREFIXES.into_iter().enumerate() {
-        if data.len() == prefix.len() + size && data.starts_with(prefix) {
-            let (algo, alg) = DNG_ALGS[i];
-            return Some(PrefixedDigest {
-                kind: None,
-                algo,
-                alg: Some(alg),
-                digest: &data[prefix.len()..],
-            });
-        }
-    }
-    None
+    DNG_PREFIXES.into_iter().find_map(|(prefix, algo, alg)| {
+        let digest = data.strip_prefix(prefix)?;
+        (digest.len() == alg.size()).then_some(PrefixedDigest {
+            kind: None,
+            algo,
+            alg: Some(alg),
+            digest,
+        })
+    })
 }
-
-/// The algorithm names and algorithms of [`DNG_PREFIXES`], in the same order.
-const DNG_ALGS: [(&str, HashAlg); 5] = [
-    ("sha256", HashAlg::Sha256),
-    ("sha1", HashAlg::Sha1),
-    ("sha512", HashAlg::Sha512),
-    ("sha384", HashAlg::Sha384),
-    ("sm3", HashAlg::Sm3_256),
-];
 
 /// Check that the stored bytes of a field decode (what [`decode_field`] would accept), with
 /// fast paths for the common fields.
@@ -468,14 +457,7 @@ pub(crate) fn validate_field(
                 utf8(text).map(|_| ())
             }
         }
-        FieldId::DNg | FieldId::DModsig => {
-            for (prefix, size) in DNG_PREFIXES {
-                if data.len() == prefix.len() + size && data.starts_with(prefix) {
-                    return Ok(());
-                }
-            }
-            decode_field(id, data, endian).map(|_| ())
-        }
+        FieldId::DNg | FieldId::DModsig if dng_fast(data).is_some() => Ok(()),
         _ => decode_field(id, data, endian).map(|_| ()),
     }
 }
