@@ -236,19 +236,16 @@ impl<'a, R: BufRead, W: Default> Chunker<'a, R, W> {
         let want = self.chunk_len;
         match self.input {
             Source::Memory(list) => {
-                let start = usize::try_from(self.offset).map_or(list.len(), |o| o.min(list.len()));
+                let start = usize::try_from(self.offset).unwrap_or(usize::MAX);
                 let end = list.len().min(self.read_end.saturating_add(want));
                 let got = end.saturating_sub(self.read_end);
                 self.read_end = end;
                 // A chunk starts where the last one ended, never past the bytes taken; were it
-                // otherwise, the list is not read as ended but handed to the one-thread path
-                // with an error.
+                // otherwise (no clamping), the list is not read as ended but handed to the
+                // one-thread path with an error.
                 match list.get(start..end) {
                     Some(window) => Ok((ChunkBytes::Memory(window), got < want)),
-                    None => Err((
-                        Vec::new(),
-                        io::Error::other("two-thread IMA list: a chunk outside the list"),
-                    )),
+                    None => Err((Vec::new(), outside_the_list())),
                 }
             }
             Source::Read(ref mut input) => {
@@ -351,6 +348,12 @@ impl<'a, R: BufRead, W: Default> Chunker<'a, R, W> {
         self.done = true;
         Irregular
     }
+}
+
+/// The error of a chunk whose place is outside the list in memory (which the chunker never
+/// makes: a guard, so that such a bug could never read as the list's end).
+fn outside_the_list() -> io::Error {
+    io::Error::other("two-thread IMA list: a chunk outside the list")
 }
 
 /// Append up to `want` bytes of `input` to `buf`; the number appended (fewer than `want` only at
@@ -652,8 +655,9 @@ impl<'a, R: BufRead, W> Remainder<'a, R, W> {
         }
         let (bytes, inner) = match chunker.input {
             Source::Memory(list) => {
-                let from = usize::try_from(offset).map_or(list.len(), |o| o.min(list.len()));
-                (Vec::new(), Source::Memory(list.get(from..).unwrap_or(&[])))
+                let from = usize::try_from(offset).unwrap_or(usize::MAX);
+                let rest = list.get(from..).ok_or_else(outside_the_list)?;
+                (Vec::new(), Source::Memory(rest))
             }
             Source::Read(input) => {
                 let held = unapplied
@@ -965,6 +969,36 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Were the chunker's place ever past the list in memory, the list would not read as ended:
+    /// the chunker stops with an error, and so does the remainder's reader.
+    #[test]
+    fn a_place_outside_a_list_in_memory_is_an_error_not_the_end() {
+        let list = ascii_list(50);
+        let mut c: Chunker<&[u8], ()> =
+            Chunker::new(Source::Memory(&list), 1024, ImaReaderOptions::default());
+        assert!(matches!(c.next(), Ok(Some(_))));
+        // Past the end, with every byte taken: clamped to the list's end, this read as its end.
+        c.offset = list.len() as u64 + 1;
+        c.read_end = list.len();
+        assert!(matches!(c.next(), Err(Irregular)));
+        assert!(c
+            .error
+            .as_ref()
+            .unwrap()
+            .to_string()
+            .contains("outside the list"));
+        let remainder = Remainder {
+            unapplied: BTreeMap::new(),
+            chunker: c,
+        };
+        assert!(remainder
+            .into_input()
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("outside the list"));
     }
 
     #[test]
