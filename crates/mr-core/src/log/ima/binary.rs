@@ -5,7 +5,7 @@ use std::io::BufRead;
 use crate::alg::Digest;
 use crate::error::{Error, ParseErrorKind};
 
-use super::reader::{read_into, ImaReader};
+use super::reader::ImaReader;
 use super::template::{validate_field, Endian, FieldId, TemplateFormat, MAX_TEMPLATE_FIELDS};
 use super::{
     FieldSpan, ListFormat, MAX_LEGACY_NAME_LEN, MAX_TEMPLATE_DATA_LEN, MAX_TEMPLATE_NAME_LEN,
@@ -260,7 +260,7 @@ impl<R: BufRead> ImaReader<R> {
         }
         let data_at = self.pos;
         self.entry.data.clear();
-        let got = read_into(&mut self.src, len as usize, &mut self.entry.data)?;
+        let got = self.src.read_into(len as usize, &mut self.entry.data)?;
         self.pos += got as u64;
         if got < len as usize {
             return Err(self.truncated("template data", data_at, u64::from(len), got as u64));

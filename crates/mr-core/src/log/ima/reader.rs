@@ -55,32 +55,6 @@ impl ImaReaderOptions {
     }
 }
 
-/// Append up to `len` bytes of `input` to `out`, growing it only as data arrives (never by
-/// `len` up front); returns the bytes appended (fewer than `len` only at the end of input).
-#[inline]
-pub(crate) fn read_into<R: BufRead + ?Sized>(
-    input: &mut R,
-    len: usize,
-    out: &mut Vec<u8>,
-) -> io::Result<usize> {
-    let mut got = 0;
-    while got < len {
-        let avail = match input.fill_buf() {
-            Ok(a) => a,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if avail.is_empty() {
-            break;
-        }
-        let n = avail.len().min(len - got);
-        out.extend_from_slice(&avail[..n]);
-        input.consume(n);
-        got += n;
-    }
-    Ok(got)
-}
-
 use crate::wire::Prefixed;
 
 impl<R: BufRead> Prefixed<R> {
@@ -99,6 +73,28 @@ impl<R: BufRead> Prefixed<R> {
             }
             let n = avail.len().min(buf.len() - got);
             buf[got..got + n].copy_from_slice(&avail[..n]);
+            self.consume(n);
+            got += n;
+        }
+        Ok(got)
+    }
+
+    /// Append up to `len` bytes to `out`, growing it only as data arrives (never by `len` up
+    /// front); returns the bytes appended.
+    #[inline]
+    pub(crate) fn read_into(&mut self, len: usize, out: &mut Vec<u8>) -> io::Result<usize> {
+        let mut got = 0;
+        while got < len {
+            let avail = match self.fill_buf() {
+                Ok(a) => a,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if avail.is_empty() {
+                break;
+            }
+            let n = avail.len().min(len - got);
+            out.extend_from_slice(&avail[..n]);
             self.consume(n);
             got += n;
         }
