@@ -323,15 +323,20 @@ fn memory_is_bounded_by_the_chunks_in_flight() {
     // A long, valid list: the calling thread's live memory stays a few chunks, not the list.
     let (list, policy) = long_list(ListKind::Binary, 30_000, 0);
     let options = AppraiseOptions::default();
-    let ((two, run), stats) = measure(|| {
-        appraise_chunked(
-            Source::Read(&list[..]),
-            &policy,
-            options.clone(),
-            ImaReaderOptions::default(),
-            4096,
-        )
-    });
+    // The two-thread appraisal of `source` in chunks of `chunk` bytes, with the calling thread's
+    // allocations measured.
+    let appraise = |source: Source<'_, &[u8]>, chunk: usize| {
+        measure(|| {
+            appraise_chunked(
+                source,
+                &policy,
+                options.clone(),
+                ImaReaderOptions::default(),
+                chunk,
+            )
+        })
+    };
+    let ((two, run), stats) = appraise(Source::Read(&list[..]), 4096);
     assert!(two.unwrap().is_allowed() && run.kept > 100);
     assert!(
         stats.peak_live < 256 << 10,
@@ -340,15 +345,7 @@ fn memory_is_bounded_by_the_chunks_in_flight() {
         list.len()
     );
     // In memory, the chunks borrow the list: no chunk buffer at all.
-    let ((two, run), stats) = measure(|| {
-        appraise_chunked(
-            Source::<&[u8]>::Memory(&list),
-            &policy,
-            options.clone(),
-            ImaReaderOptions::default(),
-            4096,
-        )
-    });
+    let ((two, run), stats) = appraise(Source::Memory(&list), 4096);
     assert!(two.unwrap().is_allowed() && run.kept > 100);
     assert!(
         stats.peak_live < 64 << 10 && stats.largest < 4096,
@@ -380,15 +377,7 @@ fn memory_is_bounded_by_the_chunks_in_flight() {
     assert!(one.is_err());
     for source in [Source::Read(&hostile[..]), Source::Memory(&hostile)] {
         let memory = matches!(source, Source::Memory(_));
-        let ((two, run), stats) = measure(|| {
-            appraise_chunked(
-                source,
-                &policy,
-                options.clone(),
-                ImaReaderOptions::default(),
-                1024,
-            )
-        });
+        let ((two, run), stats) = appraise(source, 1024);
         assert!(run.continued_alone);
         assert!(
             stats.largest < 64 << 10,
