@@ -77,13 +77,7 @@ pub fn appraise_input(
         let mut reader = ImaReader::new(input.into_reader(), list.reader.clone());
         return crate::appraise_list(&mut reader, policy, options);
     }
-    let two = |source: Source<'_, Box<dyn BufRead + '_>>| {
-        appraise_two_threads(source, policy, options, list, CHUNK_LEN).0
-    };
-    match input.into_memory() {
-        Ok(bytes) => two(Source::Memory(&bytes)),
-        Err(input) => two(Source::Read(input.into_reader())),
-    }
+    input.with_source(|source| appraise_two_threads(source, policy, options, list, CHUNK_LEN).0)
 }
 
 /// How the two-thread appraisal went (test support, from [`appraise_chunked`]).

@@ -104,16 +104,13 @@ impl<'a> ImaInput<'a> {
         self.len
     }
 
-    /// The list's bytes when it is in memory ([`ImaInput::from_bytes`],
-    /// [`ImaInput::from_vec`]), for a two-thread pass that cuts them into chunks without copying
-    /// ([`super::chunks::Source::Memory`]); otherwise the input, unchanged.
-    pub fn into_memory(self) -> Result<Cow<'a, [u8]>, ImaInput<'a>> {
+    /// Run `pass` (a two-thread pass, [`super::chunks::run_two_threads`]) over this input as a
+    /// chunk source: a list in memory ([`ImaInput::from_bytes`], [`ImaInput::from_vec`]) as
+    /// [`Source::Memory`], whose chunks borrow its bytes; a file or stream as [`Source::Read`].
+    pub fn with_source<T>(self, pass: impl FnOnce(Source<'_, Box<dyn BufRead + 'a>>) -> T) -> T {
         match self.source {
-            InputSource::Memory(bytes) => Ok(bytes),
-            source @ InputSource::Reader(_) => Err(ImaInput {
-                source,
-                len: self.len,
-            }),
+            InputSource::Memory(bytes) => pass(Source::Memory(&bytes)),
+            InputSource::Reader(reader) => pass(Source::Read(reader)),
         }
     }
 
@@ -251,7 +248,7 @@ pub(crate) fn verify_values(
         let (reader, _) = input.into_parts();
         return replay_values(reader, &options.replay, expected, budget);
     }
-    let two = |source: Source<'_, Box<dyn BufRead + '_>>| {
+    input.with_source(|source| {
         replay_parallel_values(
             source,
             &options.replay,
@@ -261,9 +258,5 @@ pub(crate) fn verify_values(
             options.pin_threads,
         )
         .0
-    };
-    match input.into_memory() {
-        Ok(bytes) => two(Source::Memory(&bytes)),
-        Err(input) => two(Source::Read(input.into_reader())),
-    }
+    })
 }
