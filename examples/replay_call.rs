@@ -17,20 +17,16 @@ use mr::core::{ExpectedRegisters, RegisterValue};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let [_, list, expect @ ..] = args.as_slice() else {
+    let [_, list, first, more @ ..] = args.as_slice() else {
         eprintln!("usage: replay_call LIST ID:ALG:HEX [ID:ALG:HEX ...]");
         return ExitCode::from(2);
     };
-    let values = match expect
-        .iter()
+    let values = match std::iter::once(first)
+        .chain(more)
         .map(|v| v.parse::<RegisterValue>())
         .collect::<Result<Vec<_>, _>>()
     {
-        Ok(v) if !v.is_empty() => v,
-        Ok(_) => {
-            eprintln!("usage: replay_call LIST ID:ALG:HEX [ID:ALG:HEX ...]");
-            return ExitCode::from(2);
-        }
+        Ok(v) => v,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
